@@ -1,0 +1,329 @@
+"""Load and validate the YAML config: sources, topics, NLP, outputs, runner.
+
+Every mistake raises ConfigError naming the file, the key path (`sources[2].url`) and the problem.
+Relative paths are resolved against the config file's folder. Type-specific source options are
+checked by the source class itself (see `sources.registry.build_source`), so a config is fully
+validated before anything runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pln.errors import ConfigError
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+class Options:
+    """Typed access to one mapping of the config; every read checks type and names the key path.
+
+    Call `done()` after reading to reject keys nobody read (typos like `tresh0ld`).
+    """
+
+    def __init__(self, data: dict[str, Any], file: str, path: str, base_dir: Path):
+        self.data, self.file, self.path, self.base_dir = data, file, path, base_dir
+        self._read: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def error(self, name: str, message: str) -> ConfigError:
+        return ConfigError(self.file, self.key(name), message)
+
+    def _get(self, name: str, types: tuple[type, ...], required: bool, default: Any, what: str):
+        self._read.add(name)
+        if name not in self.data or self.data[name] is None:
+            if required:
+                raise ConfigError(self.file, self.key(name), "is required")
+            return default
+        value = self.data[name]
+        if isinstance(value, bool) and bool not in types:
+            raise self.error(name, f"must be {what}, got {value!r}")
+        if not isinstance(value, types):
+            raise self.error(name, f"must be {what}, got {type(value).__name__} {value!r}")
+        return value
+
+    def str(self, name: str, *, required: bool = False, default: str = "", choices=None) -> str:
+        value = self._get(name, (str,), required, default, "a string")
+        if choices and value not in choices:
+            raise self.error(name, f"must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def int(self, name: str, *, required: bool = False, default: int = 0, min: int | None = None):
+        value = self._get(name, (int,), required, default, "an integer")
+        if min is not None and value < min:
+            raise self.error(name, f"must be at least {min}, got {value}")
+        return value
+
+    def float(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        default: float = 0.0,
+        min: float | None = None,
+        max: float | None = None,
+    ) -> float:
+        value = float(self._get(name, (int, float), required, default, "a number"))
+        if (min is not None and value < min) or (max is not None and value > max):
+            raise self.error(name, f"must be between {min} and {max}, got {value}")
+        return value
+
+    def bool(self, name: str, *, default: bool = False) -> bool:
+        return self._get(name, (bool,), False, default, "true or false")
+
+    def str_list(self, name: str, *, required: bool = False) -> tuple[str, ...]:
+        value = self._get(name, (list, str), required, [], "a list of strings")
+        if isinstance(value, str):
+            value = [value]
+        for i, v in enumerate(value):
+            if not isinstance(v, str) or not v.strip():
+                raise ConfigError(
+                    self.file, f"{self.key(name)}[{i}]", f"must be a non-empty string, got {v!r}"
+                )
+        return tuple(v.strip() for v in value)
+
+    def mapping(self, name: str) -> Options:
+        value = self._get(name, (dict,), False, {}, "a mapping")
+        return Options(value, self.file, self.key(name), self.base_dir)
+
+    def path_(self, name: str, *, required: bool = False, must_exist: bool = False) -> Path | None:
+        value = self.str(name, required=required)
+        if not value:
+            return None
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = (self.base_dir / path).resolve()
+        if must_exist and not path.exists():
+            raise self.error(name, f"file not found: {path}")
+        return path
+
+    def done(self, allowed_extra: Iterable[str] = ()) -> None:
+        unknown = set(self.data) - self._read - set(allowed_extra)
+        if unknown:
+            known = ", ".join(sorted(self._read | set(allowed_extra))) or "none"
+            name = sorted(unknown)[0]
+            raise self.error(name, f"unknown key (known keys here: {known})")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One configured source. `options` holds the type-specific keys, checked by the source."""
+
+    name: str
+    type: str
+    options: dict[str, Any]
+    base_dir: Path
+    file: str
+    key: str  # key path in the config, e.g. "sources[2]"
+    interval: float = 900.0  # seconds between polls in streaming / scheduled use
+    enabled: bool = True
+
+    def opts(self) -> Options:
+        return Options(self.options, self.file, self.key, self.base_dir)
+
+
+@dataclass(frozen=True)
+class TopicConfig:
+    """A topic a user follows. See filters/ for how each field scores."""
+
+    id: str
+    title: str
+    description: str = ""
+    phrases: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    must: tuple[str, ...] = ()  # every one of these phrases must match
+    any: tuple[str, ...] = ()  # at least one of these must match (when given)
+    none: tuple[str, ...] = ()  # none of these may match
+    boost_authors: tuple[str, ...] = ()  # PLN members: their items score higher
+    block_authors: tuple[str, ...] = ()  # never keep items by these accounts
+    sources: tuple[str, ...] = ()  # only items from these sources (empty: all)
+    languages: tuple[str, ...] = ()  # only items in these languages (empty: all)
+    threshold: float = 0.5
+    max_items: int = 50  # items in the rendered feed
+
+    @property
+    def version(self) -> str:
+        """A short hash of everything that affects scoring: stored with each decision."""
+        payload = json.dumps(self.__dict__, sort_keys=True, default=list).encode()
+        return hashlib.sha1(payload).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class NlpConfig:
+    pipeline: str = "blank:en"  # "blank:<lang>" or an installed package such as en_core_web_sm
+    batch_size: int = 512
+
+
+@dataclass(frozen=True)
+class OutputsConfig:
+    duckdb: Path
+    feeds_dir: Path
+    base_url: str = "http://localhost:8080/feeds"
+    title: str = "PLN Curator"
+    feed_items: int = 50
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    workers: int = 1  # >1 runs Beam's in-process runner in multi-process mode
+    beam_args: tuple[str, ...] = ()  # passed through to Beam PipelineOptions
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    sources: tuple[SourceConfig, ...]
+    topics: tuple[TopicConfig, ...]
+    nlp: NlpConfig = field(default_factory=NlpConfig)
+    outputs: OutputsConfig = field(
+        default_factory=lambda: OutputsConfig(Path("pln.duckdb"), Path("feeds"))
+    )
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+
+    def topic(self, topic_id: str) -> TopicConfig:
+        for t in self.topics:
+            if t.id == topic_id:
+                return t
+        raise ConfigError(str(self.path), "topics", f"no topic named {topic_id!r}")
+
+
+def load_config(path: str | Path, *, check_sources: bool = True) -> Config:
+    """Read and validate a config file. Raises ConfigError with a one-line message."""
+    path = Path(path)
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(file, "", "config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(file, "", f"cannot read config: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(file, where, f"invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(file, "", "must be a YAML mapping with sources, topics and outputs")
+    config = parse_config(data, path)
+    if check_sources:
+        from pln.sources.registry import build_source
+
+        for src in config.sources:
+            build_source(src)
+    return config
+
+
+def parse_config(data: dict[str, Any], path: Path) -> Config:
+    file = str(path)
+    base_dir = path.resolve().parent
+    root = Options(data, file, "", base_dir)
+    root.int("version", default=1, min=1)
+
+    sources = _parse_sources(root, file, base_dir)
+    topics = _parse_topics(root, file, base_dir)
+
+    nlp_opts = root.mapping("nlp")
+    nlp = NlpConfig(
+        pipeline=nlp_opts.str("pipeline", default="blank:en"),
+        batch_size=nlp_opts.int("batch_size", default=512, min=1),
+    )
+    nlp_opts.done()
+
+    out = root.mapping("outputs")
+    outputs = OutputsConfig(
+        duckdb=out.path_("duckdb") or (base_dir / "out" / "pln.duckdb"),
+        feeds_dir=out.path_("feeds_dir") or (base_dir / "out" / "feeds"),
+        base_url=out.str("base_url", default="http://localhost:8080/feeds").rstrip("/"),
+        title=out.str("title", default="PLN Curator"),
+        feed_items=out.int("feed_items", default=50, min=1),
+    )
+    out.done()
+
+    run = root.mapping("runner")
+    runner = RunnerConfig(
+        workers=run.int("workers", default=1, min=1),
+        beam_args=run.str_list("beam_args"),
+    )
+    run.done()
+    root.done()
+    return Config(path, sources, topics, nlp, outputs, runner)
+
+
+def _items(root: Options, name: str, required: bool) -> list[Any]:
+    value = root._get(name, (list,), required, [], "a list")
+    if required and not value:
+        raise root.error(name, "must list at least one entry")
+    return value
+
+
+def _check_name(opts: Options, key: str, value: str, seen: set[str]) -> None:
+    if not NAME_RE.match(value):
+        raise opts.error(key, f"{value!r} must be lower-case letters, digits, '.', '_' or '-'")
+    if value in seen:
+        raise opts.error(key, f"duplicate name {value!r}")
+    seen.add(value)
+
+
+def _parse_sources(root: Options, file: str, base_dir: Path) -> tuple[SourceConfig, ...]:
+    seen: set[str] = set()
+    out = []
+    for i, entry in enumerate(_items(root, "sources", required=True)):
+        key = f"sources[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(file, key, "must be a mapping with at least name and type")
+        opts = Options(entry, file, key, base_dir)
+        name = opts.str("name", required=True)
+        _check_name(opts, "name", name, seen)
+        stype = opts.str("type", required=True)
+        interval = opts.float("interval", default=900.0, min=1.0)
+        enabled = opts.bool("enabled", default=True)
+        specific = {k: v for k, v in entry.items() if k not in opts._read}
+        out.append(
+            SourceConfig(name, stype, specific, base_dir, file, key, interval, enabled)
+        )
+    return tuple(out)
+
+
+def _parse_topics(root: Options, file: str, base_dir: Path) -> tuple[TopicConfig, ...]:
+    seen: set[str] = set()
+    out = []
+    for i, entry in enumerate(_items(root, "topics", required=True)):
+        key = f"topics[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(file, key, "must be a mapping with at least id and phrases")
+        opts = Options(entry, file, key, base_dir)
+        topic_id = opts.str("id", required=True)
+        _check_name(opts, "id", topic_id, seen)
+        topic = TopicConfig(
+            id=topic_id,
+            title=opts.str("title", default=topic_id),
+            description=opts.str("description"),
+            phrases=opts.str_list("phrases"),
+            hashtags=tuple(h.lstrip("#").lower() for h in opts.str_list("hashtags")),
+            must=opts.str_list("must"),
+            any=opts.str_list("any"),
+            none=opts.str_list("none"),
+            boost_authors=tuple(a.lstrip("@").lower() for a in opts.str_list("boost_authors")),
+            block_authors=tuple(a.lstrip("@").lower() for a in opts.str_list("block_authors")),
+            sources=opts.str_list("sources"),
+            languages=tuple(x.lower() for x in opts.str_list("languages")),
+            threshold=opts.float("threshold", default=0.5, min=0.0, max=1.0),
+            max_items=opts.int("max_items", default=50, min=1),
+        )
+        opts.done()
+        if not (topic.phrases or topic.hashtags or topic.must or topic.any):
+            raise opts.error("phrases", "a topic needs at least one of phrases, hashtags, must, any")
+        out.append(topic)
+    return tuple(out)

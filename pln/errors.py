@@ -1,0 +1,28 @@
+"""Errors a user can act on. Each prints as one line naming the file or source and the problem."""
+
+from __future__ import annotations
+
+
+class PlnError(Exception):
+    """Base class: the CLI prints these as one line, without a traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(PlnError):
+    """The config file is wrong: names the file, the key path and what is wrong."""
+
+    exit_code = 2
+
+    def __init__(self, file: str, key: str, message: str):
+        self.file, self.key, self.message = file, key, message
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {message}")
+
+
+class SourceError(PlnError):
+    """A source could not be read at all (missing file, HTTP failure, not a feed)."""
+
+    def __init__(self, source: str, message: str, *, retry_after: float | None = None):
+        self.source, self.message, self.retry_after = source, message, retry_after
+        super().__init__(f"source '{source}': {message}")

@@ -1,0 +1,162 @@
+"""The records every family shares: Item, Decision, DeadLetter, SourceStatus.
+
+This module imports nothing from the project, so sources, filters, sinks and pipelines can all
+depend on it without depending on each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+def stable_id(*parts: str) -> str:
+    """A short stable hex id of the given parts (order matters)."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=10)
+    return digest.hexdigest()
+
+
+def make_item_id(platform: str, native_id: str) -> str:
+    """Id of an item: the same post seen through two sources gets the same id."""
+    return stable_id(platform, native_id)
+
+
+def utc(dt: datetime | None) -> datetime | None:
+    """Return dt as an aware UTC datetime (naive values are taken to be UTC)."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One normalized piece of content: a blog post, a microblog post or a chat thread.
+
+    `id` is `make_item_id(platform, native_id)`, so re-reading a source upserts rather than
+    duplicates. Datetimes are aware UTC. Sequences are tuples so the record stays hashable.
+    """
+
+    id: str
+    source: str  # the config name of the source that produced it
+    platform: str  # rss, twitter, mastodon, bluesky, chat, slack, discord, whatsapp, zoom, irc
+    kind: str  # article, post, repost, quote, reply, chat_thread
+    native_id: str
+    author: str = ""
+    title: str = ""
+    text: str = ""  # plain text used for NLP
+    html: str = ""  # original HTML body, if any (sanitized only when rendered)
+    url: str = ""
+    canonical_url: str = ""
+    links: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()  # lower-case, without '#'
+    mentions: tuple[str, ...] = ()  # lower-case, without '@'
+    lang: str = ""
+    published_at: datetime | None = None
+    fetched_at: datetime | None = None
+    thread_id: str = ""
+    reply_to: str = ""
+    participants: tuple[str, ...] = ()  # chat threads: everyone who spoke
+    entities: tuple[str, ...] = ()  # "LABEL:text", filled when an NER pipeline is configured
+    raw: str = ""  # the original record (JSON or text), for audits and re-parsing
+
+    @classmethod
+    def create(cls, *, source: str, platform: str, native_id: str, **kw: Any) -> Item:
+        """Build an item, deriving its id and normalizing datetimes and tags."""
+        for key in ("published_at", "fetched_at"):
+            if key in kw:
+                kw[key] = utc(kw[key])
+        for key in ("hashtags", "mentions"):
+            if key in kw:
+                kw[key] = tuple(dict.fromkeys(t.lower().lstrip("#@") for t in kw[key] if t))
+        for key in ("links", "participants", "entities"):
+            if key in kw:
+                kw[key] = tuple(dict.fromkeys(x for x in kw[key] if x))
+        return cls(
+            id=make_item_id(platform, native_id),
+            source=source,
+            platform=platform,
+            native_id=native_id,
+            **kw,
+        )
+
+    def with_(self, **changes: Any) -> Item:
+        return replace(self, **changes)
+
+    @property
+    def nlp_text(self) -> str:
+        """The text the NLP stage reads: title and body."""
+        if self.title and not self.text.startswith(self.title):
+            return f"{self.title}\n{self.text}" if self.text else self.title
+        return self.text
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (datetimes as ISO 8601 strings, tuples as lists)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Item:
+        kw = dict(data)
+        for key in ("published_at", "fetched_at"):
+            if kw.get(key):
+                kw[key] = utc(datetime.fromisoformat(kw[key]))
+        for key in ("links", "hashtags", "mentions", "participants", "entities"):
+            if key in kw:
+                kw[key] = tuple(kw[key] or ())
+        return cls(**kw)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one topic decided about one item, with a reason a person can read."""
+
+    item_id: str
+    topic: str
+    score: float
+    kept: bool
+    reason: str
+    topic_version: str = ""
+    model_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record that could not be turned into an Item, kept with the reason."""
+
+    source: str
+    ref: str  # where it was: file:line, URL#entry, message id
+    reason: str
+    raw: str = ""
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def id(self) -> str:
+        return stable_id(self.source, self.ref, self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """The outcome of one fetch of one source: its new cursor, counts and error."""
+
+    source: str
+    type: str
+    ok: bool
+    items: int = 0
+    dead_letters: int = 0
+    not_modified: bool = False
+    error: str = ""
+    cursor: dict[str, Any] | None = None
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
