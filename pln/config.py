@@ -180,6 +180,13 @@ class RunnerConfig:
 
 
 @dataclass(frozen=True)
+class ScheduleConfig:
+    cron: tuple[str, ...] = ()  # five-field cron expressions, in the local time of `timezone`
+    timezone: str = "UTC"
+    catch_up: bool = True  # after downtime, run once for all the missed slots
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     sources: tuple[SourceConfig, ...]
@@ -189,6 +196,7 @@ class Config:
         default_factory=lambda: OutputsConfig(Path("pln.duckdb"), Path("feeds"))
     )
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 
     def topic(self, topic_id: str) -> TopicConfig:
         for t in self.topics:
@@ -257,8 +265,41 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         beam_args=run.str_list("beam_args"),
     )
     run.done()
+    schedule = _parse_schedule(root.mapping("schedule"))
     root.done()
-    return Config(path, sources, topics, nlp, outputs, runner)
+    _check_topic_scopes(topics, sources, root)
+    return Config(path, sources, topics, nlp, outputs, runner, schedule)
+
+
+def _parse_schedule(opts: Options) -> ScheduleConfig:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from pln.cron import Cron, CronError
+
+    crons = opts.str_list("cron")
+    for i, expr in enumerate(crons):
+        try:
+            Cron.parse(expr)
+        except CronError as exc:
+            raise ConfigError(opts.file, f"{opts.key('cron')}[{i}]", str(exc)) from None
+    tz = opts.str("timezone", default="UTC")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise opts.error("timezone", f"unknown time zone {tz!r} (e.g. Europe/Berlin)") from None
+    schedule = ScheduleConfig(crons, tz, opts.bool("catch_up", default=True))
+    opts.done()
+    return schedule
+
+
+def _check_topic_scopes(topics, sources, root: Options) -> None:
+    names = {s.name for s in sources}
+    for i, topic in enumerate(topics):
+        for j, name in enumerate(topic.sources):
+            if name not in names:
+                raise ConfigError(
+                    root.file, f"topics[{i}].sources[{j}]", f"no source named {name!r}"
+                )
 
 
 def _items(root: Options, name: str, required: bool) -> list[Any]:
@@ -290,9 +331,7 @@ def _parse_sources(root: Options, file: str, base_dir: Path) -> tuple[SourceConf
         interval = opts.float("interval", default=900.0, min=1.0)
         enabled = opts.bool("enabled", default=True)
         specific = {k: v for k, v in entry.items() if k not in opts._read}
-        out.append(
-            SourceConfig(name, stype, specific, base_dir, file, key, interval, enabled)
-        )
+        out.append(SourceConfig(name, stype, specific, base_dir, file, key, interval, enabled))
     return tuple(out)
 
 
@@ -324,6 +363,8 @@ def _parse_topics(root: Options, file: str, base_dir: Path) -> tuple[TopicConfig
         )
         opts.done()
         if not (topic.phrases or topic.hashtags or topic.must or topic.any):
-            raise opts.error("phrases", "a topic needs at least one of phrases, hashtags, must, any")
+            raise opts.error(
+                "phrases", "a topic needs at least one of phrases, hashtags, must, any"
+            )
         out.append(topic)
     return tuple(out)

@@ -1,0 +1,82 @@
+"""`Curate`: the curation transform shared by the batch and the streaming pipelines.
+
+Input: a PCollection of item batches (lists of Items). Output: `CuratedBatch`es (the items and
+their per-topic decisions) plus a `dead` output of items the filters could not process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import apache_beam as beam
+
+from pln.config import NlpConfig, TopicConfig
+from pln.filters.curator import Curator
+from pln.record import DeadLetter, Decision, Item
+
+DEAD = "dead"
+
+
+@dataclass
+class CuratedBatch:
+    items: list[Item]
+    decisions: list[Decision]
+
+
+class CurateFn(beam.DoFn):
+    """Runs the filter chain on a batch; spaCy loads once per worker in `setup`."""
+
+    def __init__(self, topics: tuple[TopicConfig, ...], nlp: NlpConfig):
+        self.curator = Curator(topics, nlp)
+
+    def setup(self):
+        self.curator.setup()
+
+    def process(self, batch: list[Item]):
+        try:
+            result = self.curator.curate(batch)
+        except Exception:
+            # Find the items that break the chain; curate the rest.
+            yield from self._one_by_one(batch)
+            return
+        yield CuratedBatch(result.items, result.decisions)
+
+    def _one_by_one(self, batch: list[Item]):
+        good_items: list[Item] = []
+        decisions: list[Decision] = []
+        dead: list[DeadLetter] = []
+        for item in batch:
+            try:
+                result = self.curator.curate([item])
+            except Exception as exc:
+                dead.append(
+                    DeadLetter(
+                        source=item.source,
+                        ref=f"item:{item.id}",
+                        reason=f"filters failed: {type(exc).__name__}: {exc}",
+                        raw=item.raw[:20_000],
+                    )
+                )
+                continue
+            good_items.extend(result.items)
+            decisions.extend(result.decisions)
+        if good_items:
+            yield CuratedBatch(good_items, decisions)
+        if dead:
+            yield beam.pvalue.TaggedOutput(DEAD, dead)
+
+
+class Curate(beam.PTransform):
+    """Item batches -> CuratedBatches (main) and dead letters (`dead`)."""
+
+    def __init__(self, topics: tuple[TopicConfig, ...], nlp: NlpConfig, reshuffle: bool = True):
+        super().__init__()
+        self.topics, self.nlp, self.reshuffle = topics, nlp, reshuffle
+
+    def expand(self, batches):
+        if self.reshuffle:
+            # Spread batches of one big source over all workers.
+            batches = batches | "Spread" >> beam.Reshuffle()
+        return batches | "Filter" >> beam.ParDo(CurateFn(self.topics, self.nlp)).with_outputs(
+            DEAD, main="curated"
+        )

@@ -1,0 +1,87 @@
+"""Reading sources inside the pipeline: one element per source, fetched on a worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+
+from pln import progress
+from pln.config import SourceConfig
+from pln.errors import PlnError
+from pln.record import SourceStatus
+from pln.sources.base import batched
+from pln.sources.registry import build_source
+
+STATUS = "status"
+DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class SourceTask:
+    """What a worker needs to fetch one source: its config and its last cursor."""
+
+    config: SourceConfig
+    cursor: dict[str, Any] | None = None
+
+
+class FetchSourceFn(beam.DoFn):
+    """Fetches one source; emits item batches, dead letters (tag `dead`) and a status (`status`).
+
+    A source that fails becomes a status with the error; it never stops the other sources.
+    """
+
+    def __init__(self, batch_size: int = 1000):
+        self.batch_size = batch_size
+
+    def process(self, task: SourceTask):
+        cfg = task.config
+        try:
+            result = build_source(cfg).fetch(task.cursor)
+        except PlnError as exc:
+            progress.say(f"✗ {cfg.name}: {exc}")
+            yield beam.pvalue.TaggedOutput(STATUS, _failed(cfg, str(exc), task.cursor))
+            return
+        except Exception as exc:  # a bug or an unforeseen input: keep the other sources going
+            message = f"source '{cfg.name}': unexpected {type(exc).__name__}: {exc}"
+            progress.say(f"✗ {message}")
+            yield beam.pvalue.TaggedOutput(STATUS, _failed(cfg, message, task.cursor))
+            return
+        yield from batched(result.items, self.batch_size)
+        if result.dead_letters:
+            yield beam.pvalue.TaggedOutput(DEAD, result.dead_letters)
+        note = "not modified" if result.not_modified else f"{len(result.items):,} items"
+        if result.dead_letters:
+            note += f", {len(result.dead_letters)} dead letters"
+        progress.say(f"✓ {cfg.name}: {note}")
+        yield beam.pvalue.TaggedOutput(
+            STATUS,
+            SourceStatus(
+                source=cfg.name,
+                type=cfg.type,
+                ok=True,
+                items=len(result.items),
+                dead_letters=len(result.dead_letters),
+                not_modified=result.not_modified,
+                cursor=result.cursor if result.cursor is not None else task.cursor,
+            ),
+        )
+
+
+def _failed(cfg: SourceConfig, error: str, cursor) -> SourceStatus:
+    # The old cursor is kept so the next run retries from the same place.
+    return SourceStatus(source=cfg.name, type=cfg.type, ok=False, error=error, cursor=cursor)
+
+
+class ReadSources(beam.PTransform):
+    """SourceTasks -> item batches, with `dead` and `status` side outputs."""
+
+    def __init__(self, batch_size: int = 1000):
+        super().__init__()
+        self.batch_size = batch_size
+
+    def expand(self, tasks):
+        return tasks | "Fetch" >> beam.ParDo(FetchSourceFn(self.batch_size)).with_outputs(
+            STATUS, DEAD, main="items"
+        )

@@ -1,0 +1,155 @@
+"""The `pln` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pln import progress
+from pln.errors import PlnError
+
+DEFAULT_CONFIG = "pln.yaml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_library_logs()
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    if not getattr(args, "quiet", False) and not getattr(args, "json", False):
+        os.environ.setdefault(progress.ENV, "1")
+    try:
+        return args.func(args) or 0
+    except PlnError as exc:
+        print(f"pln: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("pln: interrupted", file=sys.stderr)
+        return 130
+
+
+class _DropImportNoise(logging.Filter):
+    """Beam logs a warning about optional Google Cloud clients on import; users need not see it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
+def _quiet_library_logs() -> None:
+    logging.basicConfig(level=logging.WARNING, format="pln: %(levelname)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_DropImportNoise())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pln", description="Curate your Personal Learning Network into topic feeds."
+    )
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the batch job once: read, curate, write DuckDB and feeds")
+    _config_arg(run)
+    run.add_argument("--full", action="store_true", help="ignore source cursors; re-read all")
+    _output_args(run)
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("validate", help="check a config file without running anything")
+    _config_arg(check)
+    check.set_defaults(func=cmd_validate)
+
+    sql = sub.add_parser("sql", help="query the curated database (opened read-only)")
+    sql.add_argument("query", help='e.g. "SELECT topic, count(*) FROM decisions GROUP BY 1"')
+    _config_arg(sql)
+    sql.add_argument("--db", help="DuckDB file (default: outputs.duckdb of the config)")
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    sql.set_defaults(func=cmd_sql)
+    return parser
+
+
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="config file (default: pln.yaml)")
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def cmd_validate(args) -> int:
+    from pln.config import load_config
+
+    config = load_config(args.config)
+    print(
+        f"{args.config}: ok ({len(config.sources)} sources, {len(config.topics)} topics: "
+        f"{', '.join(t.id for t in config.topics)})"
+    )
+    return 0
+
+
+def cmd_run(args) -> int:
+    from pln.config import load_config
+
+    config = load_config(args.config)
+    from pln.pipelines.batch import run_batch
+    from pln.summary import format_run_summary
+
+    summary = run_batch(config, full=args.full)
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2, default=str))
+    elif not args.quiet:
+        print(format_run_summary(summary, config))
+    return 0
+
+
+def cmd_sql(args) -> int:
+    from pln.sinks.store import Store
+
+    db = Path(args.db) if args.db else _db_from_config(args.config)
+    with Store(db, read_only=True) as store:
+        columns, rows = store.sql(args.query)
+    print_rows(columns, rows, args.format)
+    return 0
+
+
+def _db_from_config(config_path: str) -> Path:
+    from pln.config import load_config
+
+    return load_config(config_path, check_sources=False).outputs.duckdb
+
+
+def print_rows(columns: list[str], rows: list[tuple], fmt: str, out=sys.stdout) -> None:
+    if fmt == "json":
+        json.dump([dict(zip(columns, r, strict=True)) for r in rows], out, indent=2, default=str)
+        out.write("\n")
+        return
+    if fmt == "csv":
+        import csv
+
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [len(c) for c in columns]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    out.write(line.rstrip() + "\n" + "  ".join("-" * w for w in widths) + "\n")
+    for row in cells:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    out.write(f"({len(rows)} row{'s' if len(rows) != 1 else ''})\n")
+
+
+def _cell(value, limit: int = 80) -> str:
+    text = "" if value is None else str(value).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

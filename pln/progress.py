@@ -1,0 +1,49 @@
+"""Progress lines on stderr, usable from Beam workers (in-process or subprocess).
+
+The CLI turns progress on with the PLN_PROGRESS environment variable, which worker processes
+inherit; nothing here holds driver-only state.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+ENV = "PLN_PROGRESS"
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV, "") not in ("", "0")
+
+
+class Ticker:
+    """Prints `label: N unit` at most every `every` seconds, and once more on `close`."""
+
+    def __init__(self, label: str, unit: str = "items", every: float = 0.5):
+        self.label, self.unit, self.every = label, unit, every
+        self.count = 0
+        self._last = 0.0
+        self._tty = sys.stderr.isatty()
+
+    def add(self, n: int) -> None:
+        self.count += n
+        now = time.monotonic()
+        if enabled() and now - self._last >= self.every:
+            self._last = now
+            self._print(end="\r" if self._tty else "\n")
+
+    def close(self) -> None:
+        if enabled() and self.count:
+            self._print(end="\n")
+
+    def _print(self, end: str) -> None:
+        sys.stderr.write(f"  {self.label}: {self.count:,} {self.unit}{' ' * 8}{end}")
+        sys.stderr.flush()
+
+
+def say(line: str) -> None:
+    """One progress line (a source finished, a stage started)."""
+    if enabled():
+        sys.stderr.write(f"  {line}\n")
+        sys.stderr.flush()

@@ -1,0 +1,18 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORPORA = REPO.parent / "shared" / "corpora"
+
+
+@pytest.fixture
+def corpora() -> Path:
+    """The shared real-world samples; tests using them skip when the folder is absent."""
+    if not CORPORA.is_dir():
+        pytest.skip("../shared/corpora is not present")
+    return CORPORA
