@@ -13,6 +13,7 @@ import apache_beam as beam
 
 from pln import progress
 from pln.config import Config
+from pln.lock import RunLock
 from pln.sinks.feeds import render_feeds
 from pln.sinks.store import Store
 
@@ -49,7 +50,15 @@ def build_batch_pipeline(
 
 
 def run_batch(config: Config, *, full: bool = False) -> RunSummary:
-    """Run the whole job once. `full` ignores the source cursors and re-reads everything."""
+    """Run the whole job once. `full` ignores the source cursors and re-reads everything.
+
+    Raises RunInProgress (without touching anything) when another run holds the database.
+    """
+    with RunLock(config.outputs.duckdb):
+        return _run_batch(config, full)
+
+
+def _run_batch(config: Config, full: bool) -> RunSummary:
     started = time.perf_counter()
     run_id = new_run_id()
     db_path = config.outputs.duckdb

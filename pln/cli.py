@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(check)
     check.set_defaults(func=cmd_validate)
 
+    sched = sub.add_parser("schedule", help="run the batch job on the config's cron schedule")
+    _config_arg(sched)
+    sched.add_argument("--max-runs", type=int, help="stop after this many runs")
+    _output_args(sched)
+    sched.set_defaults(func=cmd_schedule)
+
     sql = sub.add_parser("sql", help="query the curated database (opened read-only)")
     sql.add_argument("query", help='e.g. "SELECT topic, count(*) FROM decisions GROUP BY 1"')
     _config_arg(sql)
@@ -104,6 +110,36 @@ def cmd_run(args) -> int:
         print(json.dumps(summary.as_dict(), indent=2, default=str))
     elif not args.quiet:
         print(format_run_summary(summary, config))
+    return 0
+
+
+def cmd_schedule(args) -> int:
+    from pln.config import load_config
+    from pln.errors import ConfigError
+
+    config = load_config(args.config)
+    if not config.schedule.cron:
+        raise ConfigError(args.config, "schedule.cron", "add at least one cron expression")
+    from pln.pipelines.batch import run_batch
+    from pln.schedule import Scheduler
+    from pln.sinks.store import Store
+    from pln.summary import format_run_summary
+
+    def run_and_report():
+        summary = run_batch(load_config(args.config))  # re-read: edits apply to the next run
+        if args.json:
+            print(json.dumps(summary.as_dict(), default=str), flush=True)
+        elif not args.quiet:
+            print(format_run_summary(summary, config), flush=True)
+
+    last_run = None
+    if config.outputs.duckdb.exists():
+        with Store(config.outputs.duckdb, read_only=True) as store:
+            last_run = store.sql("SELECT max(started_at) FROM runs")[1][0][0]
+    log = (
+        (lambda _line: None) if args.quiet or args.json else (lambda line: print(line, flush=True))
+    )
+    Scheduler(config, run_and_report, last_run=last_run, log=log).loop(args.max_runs)
     return 0
 
 
