@@ -11,7 +11,16 @@ from pln.sources.base import Source
 SOURCE_TYPES: dict[str, str] = {
     "rss": "rss:FeedSource",
     "twitter_v2": "twitter:TwitterV2FileSource",
+    "twitter_archive": "twitter:TwitterArchiveSource",
+    "twitter_api": "twitter:TwitterApiSource",
+    "mastodon": "mastodon:MastodonSource",
+    "bluesky": "bluesky:BlueskySource",
     "hashtag_chat": "hashtag_chat:HashtagChatSource",
+    "slack": "slack:SlackSource",
+    "discord": "discord:DiscordSource",
+    "whatsapp": "whatsapp:WhatsAppSource",
+    "zoom_chat": "zoom:ZoomChatSource",
+    "irc": "irc:IrcLogSource",
 }
 
 
@@ -26,6 +35,8 @@ def build_source(config: SourceConfig) -> Source:
     if config.type not in SOURCE_TYPES:
         known = ", ".join(sorted(SOURCE_TYPES))
         raise ConfigError(
-            config.file, f"{config.key}.type", f"unknown source type {config.type!r} (known: {known})"
+            config.file,
+            f"{config.key}.type",
+            f"unknown source type {config.type!r} (known: {known})",
         )
     return source_class(config.type)(config)

@@ -1,0 +1,477 @@
+"""Blog feeds (RSS 0.9x/1.0/2.0, Atom) from a local file or an http(s) URL: type `rss`.
+
+Options: exactly one of `url` or `path`; `timeout` (seconds per connect/read, the whole fetch
+gets three times that; default 20), `max_bytes` (default 20 MB), `user_agent`; `title` and
+`category` are descriptive (written by the OPML importer) and do not change what is read.
+
+Cursor: a file is {"mtime_ns", "size", "sha256"}, a URL {"etag", "last_modified", "sha256"}
+(plus "permanent_url" after a 301/308). An unchanged file, an HTTP 304 or a body with the same
+hash is `not_modified` and is not parsed.
+
+The bytes are parsed once by feedparser with its HTML sanitizer and URI resolver off: feeds are
+sanitized when rendered, and `digest_html` below extracts text and links and makes relative
+URLs absolute in the same pass. A DOCTYPE internal subset is removed before parsing, so entity
+declarations (billion laughs, external entities) never expand.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape, unescape
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from pln.config import Options
+from pln.record import DeadLetter, Item
+from pln.sources.base import Cursor, FetchResult, Source
+from pln.sources.http import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_USER_AGENT,
+    HttpFetcher,
+    redact,
+)
+
+# Parse problems that say nothing about the feed itself (a missing or generic Content-Type,
+# a declared charset that was overridden): not worth a dead letter on every poll.
+BENIGN_BOZO = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
+GLOBAL_ID_SCHEMES = ("http", "https", "tag", "urn")
+WEB_SCHEMES = ("http", "https")
+
+
+class FeedSource(Source):
+    type = "rss"
+
+    def configure(self, opts: Options) -> None:
+        self.url = opts.str("url")
+        self.path = opts.path_("path")
+        if bool(self.url) == bool(self.path):
+            raise opts.error("url", "give exactly one of url (http/https) or path (a local file)")
+        if self.url and urlsplit(self.url).scheme not in WEB_SCHEMES:
+            raise opts.error("url", f"must be an http(s) URL, got {self.url!r}")
+        self.timeout = opts.float("timeout", default=DEFAULT_TIMEOUT, min=0.001)
+        self.max_bytes = opts.int("max_bytes", default=DEFAULT_MAX_BYTES, min=1)
+        self.user_agent = opts.str("user_agent", default=DEFAULT_USER_AGENT)
+        self.title = opts.str("title")
+        self.category = opts.str("category")
+        # Prefix of native ids that are not globally unique: the URL, or the path as written
+        # in the config (stable when the project folder moves).
+        self.ref = redact(self.url) if self.url else str(opts.data["path"])
+
+    def fetch(self, cursor: Cursor | None) -> FetchResult:
+        cursor = cursor or {}
+        return self._fetch_url(cursor) if self.url else self._fetch_file(cursor)
+
+    def _fetch_file(self, cursor: Cursor) -> FetchResult:
+        try:
+            stat = self.path.stat()
+            if stat.st_mtime_ns == cursor.get("mtime_ns") and stat.st_size == cursor.get("size"):
+                return FetchResult(cursor=dict(cursor), not_modified=True)
+            if stat.st_size > self.max_bytes:
+                raise self.error(f"{self.path} is larger than {self.max_bytes} bytes")
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            raise self.error(f"file not found: {self.path}") from None
+        except OSError as exc:
+            raise self.error(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        digest = hashlib.sha256(data).hexdigest()
+        new_cursor = {"mtime_ns": stat.st_mtime_ns, "size": stat.st_size, "sha256": digest}
+        if digest == cursor.get("sha256"):
+            return FetchResult(cursor=new_cursor, not_modified=True)
+        result = self.parse(data)
+        result.cursor = new_cursor
+        return result
+
+    def _fetch_url(self, cursor: Cursor) -> FetchResult:
+        headers = {}
+        if cursor.get("etag"):
+            headers["If-None-Match"] = cursor["etag"]
+        if cursor.get("last_modified"):
+            headers["If-Modified-Since"] = cursor["last_modified"]
+        fetcher = HttpFetcher(
+            self.name,
+            timeout=self.timeout,
+            max_bytes=self.max_bytes,
+            user_agent=self.user_agent,
+        )
+        response = fetcher.get(self.url, headers)
+        new_cursor = {
+            "etag": response.headers.get("etag") or cursor.get("etag", ""),
+            "last_modified": response.headers.get("last-modified")
+            or cursor.get("last_modified", ""),
+            "sha256": cursor.get("sha256", ""),
+        }
+        if response.permanent_url:
+            new_cursor["permanent_url"] = response.permanent_url
+        if response.not_modified:
+            return FetchResult(cursor=new_cursor, not_modified=True)
+        new_cursor["sha256"] = hashlib.sha256(response.body).hexdigest()
+        if new_cursor["sha256"] == cursor.get("sha256"):
+            return FetchResult(cursor=new_cursor, not_modified=True)
+        result = self.parse(
+            response.body,
+            {
+                "content-type": response.headers.get("content-type", ""),
+                "content-location": response.url,
+            },
+        )
+        result.cursor = new_cursor
+        return result
+
+    def parse(self, data: bytes, headers: dict[str, str] | None = None) -> FetchResult:
+        """Turn feed bytes into items and dead letters (no cursor). Raises if not a feed."""
+        parsed = feedparser.parse(
+            without_internal_subset(data),
+            sanitize_html=False,
+            resolve_relative_uris=False,
+            response_headers=headers or {},
+        )
+        if not parsed.get("version") and not parsed.entries:
+            raise self.error(f"not an RSS/Atom feed: {self.ref} ({_what_it_is(data, parsed)})")
+        location = (headers or {}).get("content-location", "")
+        feed = _FeedContext(self.ref, parsed.feed, location, datetime.now(UTC))
+        result = FetchResult()
+        for index, entry in enumerate(parsed.entries):
+            made = self._entry(entry, index, feed)
+            (result.items if isinstance(made, Item) else result.dead_letters).append(made)
+        problem = parsed.get("bozo_exception")
+        if parsed.get("bozo") and not isinstance(problem, BENIGN_BOZO):
+            result.dead_letters.append(
+                self.dead_letter(
+                    f"{self.ref}#feed",
+                    f"ill-formed feed (recovered {len(parsed.entries)} entries): {problem}",
+                )
+            )
+        return result
+
+    def _entry(self, entry: Any, index: int, feed: _FeedContext) -> Item | DeadLetter:
+        guid = (entry.get("id") or "").strip()
+        link = _web_url(entry.get("link", ""), feed.site)
+        title = _plain(entry.get("title", ""), entry.get("title_detail"))
+        body = _body(entry)
+        base = _content_base(body, feed.location, link or feed.site)
+        digest = (
+            digest_html(body["value"], base)
+            if _is_html(body)
+            else HtmlDigest(_collapse(body.get("value", "")), (), "")
+        )
+        raw = _raw_entry(entry)
+        ref = f"{feed.ref}#{guid or link or f'entry-{index + 1}'}"
+        if not title and not digest.text:
+            return self.dead_letter(ref, "entry has no title and no text", raw)
+        # dict.get: feedparser's own get() maps a missing "updated" to "published", with a warning
+        published = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
+        if guid:
+            native_id = guid
+        elif link:
+            native_id = link
+        elif title:
+            date = dict.get(entry, "published") or dict.get(entry, "updated") or ""
+            native_id = "sha1:" + hashlib.sha1(f"{title}\x1f{date}".encode()).hexdigest()
+        else:
+            return self.dead_letter(ref, "entry has no id, link or title to identify it", raw)
+        if urlsplit(native_id).scheme not in GLOBAL_ID_SCHEMES:
+            native_id = f"{feed.ref}#{native_id}"
+        return Item.create(
+            source=self.name,
+            platform="rss",
+            kind="article",
+            native_id=native_id,
+            author=entry.get("author") or feed.author,
+            title=title,
+            text=digest.text,
+            html=digest.html,
+            url=link,
+            links=digest.links,
+            hashtags=[re.sub(r"\s+", "", t) for t in _terms(entry)],
+            lang=_language(entry, body, feed.language),
+            published_at=_utc(published),
+            fetched_at=feed.fetched_at,
+            raw=raw,
+        )
+
+
+@dataclass(frozen=True)
+class _FeedContext:
+    ref: str
+    meta: Any  # feedparser's feed-level dict
+    location: str  # the URL the document came from ("" for files)
+    fetched_at: datetime
+
+    @property
+    def site(self) -> str:
+        return _web_url(self.meta.get("link", ""), self.location) or self.location
+
+    @property
+    def author(self) -> str:
+        return self.meta.get("author", "")
+
+    @property
+    def language(self) -> str:
+        return self.meta.get("language", "")
+
+
+def _body(entry: Any) -> dict[str, Any]:
+    """The fullest body of an entry: its content if any, else its summary."""
+    for content in entry.get("content") or ():
+        if content.get("value"):
+            return content
+    return entry.get("summary_detail") or {}
+
+
+def _is_html(detail: dict[str, Any]) -> bool:
+    return "html" in (detail.get("type") or "")
+
+
+def _content_base(body: dict[str, Any], location: str, fallback: str) -> str:
+    # feedparser reports xml:base, or else the document location, as `base`. Relative URLs in
+    # a post body without an xml:base are written for the post page, not for the feed URL.
+    base = body.get("base") or ""
+    return base if base and base != location else fallback
+
+
+def _plain(value: str, detail: dict[str, Any] | None) -> str:
+    if detail and _is_html(detail):
+        return digest_html(value, "").text
+    return _collapse(value)
+
+
+def _terms(entry: Any) -> list[str]:
+    return [(t.get("term") or t.get("label") or "").lower() for t in entry.get("tags") or ()]
+
+
+def _language(entry: Any, body: dict[str, Any], feed_language: str) -> str:
+    title = entry.get("title_detail") or {}
+    tag = entry.get("language") or body.get("language") or title.get("language") or feed_language
+    return (tag or "").strip().lower().replace("_", "-").split("-")[0]
+
+
+def _utc(parsed_time: Any) -> datetime | None:
+    if not parsed_time:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed_time), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _web_url(url: str, base: str) -> str:
+    """`url` made absolute against `base`; "" unless the result is http(s)."""
+    url = (url or "").strip()
+    if not url:
+        return ""
+    absolute = urljoin(base, url) if base else url
+    return absolute if urlsplit(absolute).scheme in WEB_SCHEMES else ""
+
+
+def _raw_entry(entry: Any) -> str:
+    keep = ("id", "link", "title", "author", "published", "updated")
+    small: dict[str, Any] = {k: dict.get(entry, k) for k in keep if dict.get(entry, k)}
+    if entry.get("tags"):
+        small["tags"] = [t.get("term") for t in entry.tags]
+    return json.dumps(small, ensure_ascii=False)
+
+
+def _what_it_is(data: bytes, parsed: Any) -> str:
+    head = data[:2048].lstrip().lower()
+    if not head:
+        return "the document is empty"
+    if head.startswith(b"<!doctype html") or b"<html" in head:
+        return "it is an HTML page"
+    problem = parsed.get("bozo_exception")
+    return str(problem).splitlines()[0] if problem else "no feed element found"
+
+
+# -- HTML: plain text, links, absolute URLs ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HtmlDigest:
+    text: str  # tags stripped, entities unescaped, whitespace collapsed
+    links: tuple[str, ...]  # absolute http(s) hrefs of <a>/<area>, in order
+    html: str  # the HTML with relative href/src made absolute against the base
+
+
+def digest_html(html: str, base: str) -> HtmlDigest:
+    """Read an HTML fragment once: its text, its links, and the HTML with absolute URLs."""
+    if "<" not in html:  # many summaries are plain text sent as HTML
+        return HtmlDigest(_collapse(unescape(html)), (), html)
+    reader = _HtmlReader(base)
+    reader.feed(html)
+    reader.close()
+    return HtmlDigest(_collapse("".join(reader.text)), tuple(reader.links), reader.rewrite(html))
+
+
+class _HtmlReader(HTMLParser):
+    SKIP = frozenset({"script", "style", "template", "noscript"})
+    URL_ATTRS = frozenset({"href", "src"})
+    # Tags that separate words: "<p>a</p><p>b</p>" reads "a b", while "<em>wee</em>ks" stays one.
+    BREAKS = frozenset(
+        [
+            "address",
+            "article",
+            "aside",
+            "blockquote",
+            "br",
+            "dd",
+            "div",
+            "dl",
+            "dt",
+            "figcaption",
+            "figure",
+            "footer",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "header",
+            "hr",
+            "img",
+            "li",
+            "main",
+            "nav",
+            "ol",
+            "p",
+            "pre",
+            "section",
+            "table",
+            "td",
+            "th",
+            "tr",
+            "ul",
+        ]
+    )
+
+    def __init__(self, base: str):
+        super().__init__(convert_charrefs=True)
+        self.base = base
+        self.text: list[str] = []
+        self.links: list[str] = []
+        self.skipping = 0
+        self.rewrites: list[tuple[tuple[int, int], str, str]] = []  # (pos, old tag, new tag)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._tag(tag, attrs)
+        if tag in self.SKIP:
+            self.skipping += 1
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._tag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self.skipping = max(0, self.skipping - 1)
+        if tag in self.BREAKS:
+            self.text.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.text.append(data)
+
+    def _tag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.BREAKS:
+            self.text.append(" ")
+        changed = False
+        fixed = []
+        for name, value in attrs:
+            if name in self.URL_ATTRS and value:
+                absolute = _absolute(value.strip(), self.base)
+                if absolute != value:
+                    changed, value = True, absolute
+                if name == "href" and tag in ("a", "area"):
+                    link = _web_url(absolute, "")
+                    if link:
+                        self.links.append(link)
+            fixed.append((name, value))
+        if changed:
+            old = self.get_starttag_text() or ""
+            self.rewrites.append((self.getpos(), old, _start_tag(tag, fixed, old.endswith("/>"))))
+
+    def rewrite(self, html: str) -> str:
+        if not self.rewrites:
+            return html
+        line_starts = [0] + [m.end() for m in re.finditer("\n", html)]
+        out, last = [], 0
+        for (line, column), old, new in self.rewrites:
+            start = line_starts[line - 1] + column
+            if html[start : start + len(old)] != old:
+                continue  # positions drifted (should not happen): keep the original tag
+            out += [html[last:start], new]
+            last = start + len(old)
+        out.append(html[last:])
+        return "".join(out)
+
+
+def _absolute(value: str, base: str) -> str:
+    if not base or value.startswith("#") or urlsplit(value).scheme:
+        return value
+    return urljoin(base, value)
+
+
+def _start_tag(tag: str, attrs: list[tuple[str, str | None]], self_closing: bool) -> str:
+    parts = [tag] + [n if v is None else f'{n}="{escape(v, quote=True)}"' for n, v in attrs]
+    return "<" + " ".join(parts) + (" />" if self_closing else ">")
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+# -- Hostile XML -------------------------------------------------------------------------------
+
+_PROLOG_ITEM = re.compile(rb"\s+|<\?.*?\?>|<!--.*?-->", re.S)
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.I)
+
+
+def without_internal_subset(data: bytes) -> bytes:
+    """`data` without a DOCTYPE's internal subset `[...]`, where entities are declared.
+
+    Feeds have no use for entity declarations, and dropping them before any XML parser runs
+    keeps entity expansion bombs and external entities (file:///etc/passwd) out, whatever the
+    parser's own defences. An unterminated DOCTYPE is cut to the end of the document.
+    """
+    pos = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    while (match := _PROLOG_ITEM.match(data, pos)) and match.end() > pos:
+        pos = match.end()
+    if not _DOCTYPE.match(data, pos):
+        return data
+    end = _doctype_end(data, pos)
+    if b"[" not in data[pos:end]:
+        return data  # an external DTD reference only: expat does not load it
+    return data[:pos] + data[end:]
+
+
+def _doctype_end(data: bytes, start: int) -> int:
+    """Index just past the DOCTYPE at `start`, skipping quoted strings, comments and `[...]`."""
+    depth, i = 0, start + len(b"<!DOCTYPE")
+    while i < len(data):
+        if data.startswith(b"<!--", i):
+            i = _index_after(data, b"-->", i + 4)
+            continue
+        byte = data[i : i + 1]
+        if byte in (b'"', b"'"):
+            i = _index_after(data, byte, i + 1)
+            continue
+        if byte == b"[":
+            depth += 1
+        elif byte == b"]":
+            depth = max(0, depth - 1)
+        elif byte == b">" and depth == 0:
+            return i + 1
+        i += 1
+    return len(data)
+
+
+def _index_after(data: bytes, token: bytes, start: int) -> int:
+    found = data.find(token, start)
+    return len(data) if found < 0 else found + len(token)

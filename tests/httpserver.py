@@ -1,0 +1,161 @@
+"""A real HTTP server on 127.0.0.1 that replays recorded responses, for client tests.
+
+    with RecordedServer() as server:
+        server.route("/feed.xml", body=FEED, headers={"ETag": '"v1"'}, repeat=1)
+        server.route("/feed.xml", status=304)        # served after the first one is used up
+        fetch(server.url("/feed.xml"))
+        server.requests_log[-1].headers["if-none-match"]
+
+Each path has a queue of responses; a response with `repeat=n` is served n times before the
+next one, the last one is served forever. Unknown paths get 404. Options per response:
+`delay` (seconds before the status line), `chunk_delay` (seconds between 64-byte pieces of the
+body), `truncate` (send only that many body bytes while Content-Length announces all of them,
+then close), `chunked` (Transfer-Encoding: chunked instead of Content-Length).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Recorded:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    delay: float = 0.0
+    chunk_delay: float = 0.0
+    truncate: int | None = None
+    chunked: bool = False
+    repeat: int | None = None  # None: serve forever
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """What a client sent. `headers` has lower-case names."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+def gzipped(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
+class RecordedServer:
+    """Threaded http.server on 127.0.0.1 (free port) serving `route`d responses."""
+
+    def __init__(self) -> None:
+        self.requests_log: list[RecordedRequest] = []
+        self._routes: dict[str, deque[Recorded]] = {}
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def route(
+        self,
+        path: str,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        body: bytes | str = b"",
+        *,
+        delay: float = 0.0,
+        chunk_delay: float = 0.0,
+        truncate: int | None = None,
+        chunked: bool = False,
+        repeat: int | None = None,
+    ) -> RecordedServer:
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        response = Recorded(
+            status, dict(headers or {}), body, delay, chunk_delay, truncate, chunked, repeat
+        )
+        with self._lock:
+            self._routes.setdefault(path, deque()).append(response)
+        return self
+
+    def url(self, path: str = "/") -> str:
+        assert self._httpd is not None, "use RecordedServer as a context manager"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}{path}"
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        return [r for r in self.requests_log if r.path == path]
+
+    def _next(self, path: str) -> Recorded | None:
+        with self._lock:
+            queue = self._routes.get(path)
+            if not queue:
+                return None
+            response = queue[0]
+            if response.repeat is not None:
+                response.repeat -= 1
+                if response.repeat <= 0 and len(queue) > 1:
+                    queue.popleft()
+            return response
+
+    def __enter__(self) -> RecordedServer:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._httpd.block_on_close = False  # do not wait for handlers still sleeping in a delay
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._closing.set()
+        assert self._httpd is not None and self._thread is not None
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+
+def _handler_for(server: RecordedServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            server.requests_log.append(RecordedRequest(self.command, self.path, headers))
+            response = server._next(path) or Recorded(404, body=b"not found")
+            if response.delay and server._closing.wait(response.delay):
+                return
+            # The client may have given up already (timeout tests): nothing to report then.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._send(response)
+
+        def _send(self, r: Recorded) -> None:
+            self.send_response_only(r.status)
+            names = {k.lower() for k in r.headers}
+            for name, value in r.headers.items():
+                self.send_header(name, value)
+            if r.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            elif "content-length" not in names:
+                self.send_header("Content-Length", str(len(r.body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            body = r.body if r.truncate is None else r.body[: r.truncate]
+            step = 64 if r.chunk_delay else max(len(body), 1)
+            for start in range(0, len(body), step):
+                piece = body[start : start + step]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if r.chunked else piece)
+                self.wfile.flush()
+                if r.chunk_delay and server._closing.wait(r.chunk_delay):
+                    return
+            if r.chunked and r.truncate is None:
+                self.wfile.write(b"0\r\n\r\n")
+            self.close_connection = True
+
+        def log_message(self, format: str, *args) -> None:
+            pass  # keep test output clean
+
+    return Handler

@@ -1,0 +1,231 @@
+"""HttpFetcher against a real server on 127.0.0.1 replaying recorded responses."""
+
+from __future__ import annotations
+
+import socket
+import time
+import zlib
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from httpserver import RecordedServer, gzipped
+
+from pln.errors import SourceError
+from pln.sources.http import HttpFetcher, parse_retry_after, redact
+
+BODY = b"<rss version='2.0'><channel><title>Spaced practice</title></channel></rss>"
+
+
+@pytest.fixture
+def server():
+    with RecordedServer() as s:
+        yield s
+
+
+def fetcher(**kw) -> HttpFetcher:
+    kw.setdefault("timeout", 2.0)
+    return HttpFetcher("blog", **kw)
+
+
+def test_200_returns_body_headers_and_sends_user_agent(server):
+    server.route(
+        "/feed", headers={"ETag": '"v1"', "Content-Type": "application/rss+xml"}, body=BODY
+    )
+    response = fetcher(user_agent="pln-test/1").get(server.url("/feed"))
+    assert (response.status, response.body) == (200, BODY)
+    assert response.headers["etag"] == '"v1"'
+    assert response.url == server.url("/feed") and response.permanent_url is None
+    sent = server.requests_log[0].headers
+    assert sent["user-agent"] == "pln-test/1"
+    assert "gzip" in sent["accept-encoding"]
+
+
+def test_304_is_returned_not_raised(server):
+    server.route("/feed", status=304, headers={"ETag": '"v1"'})
+    response = fetcher().get(server.url("/feed"), {"If-None-Match": '"v1"'})
+    assert response.not_modified and response.body == b""
+    assert server.requests_log[0].headers["if-none-match"] == '"v1"'
+
+
+def test_permanent_redirect_chain_reports_new_url(server):
+    server.route("/old", status=301, headers={"Location": "/older"})
+    server.route("/older", status=308, headers={"Location": server.url("/feed")})
+    server.route("/feed", body=BODY)
+    response = fetcher().get(server.url("/old"))
+    assert response.body == BODY
+    assert response.url == server.url("/feed")
+    assert response.permanent_url == server.url("/feed")
+
+
+def test_temporary_redirect_stops_the_permanent_url(server):
+    server.route("/old", status=301, headers={"Location": "/moved"})
+    server.route("/moved", status=302, headers={"Location": "/feed"})
+    server.route("/feed", body=BODY)
+    response = fetcher().get(server.url("/old"))
+    assert response.permanent_url == server.url("/moved")
+
+
+def test_redirect_loop_is_cut_after_five_hops(server):
+    server.route("/a", status=302, headers={"Location": "/b"})
+    server.route("/b", status=302, headers={"Location": "/a"})
+    with pytest.raises(SourceError, match="more than 5 redirects"):
+        fetcher().get(server.url("/a"))
+    assert len(server.requests_log) == 6
+
+
+def test_redirect_to_another_scheme_is_refused(server):
+    server.route("/a", status=301, headers={"Location": "file:///etc/passwd"})
+    with pytest.raises(SourceError, match="only http"):
+        fetcher().get(server.url("/a"))
+
+
+def test_authorization_is_not_forwarded_to_another_host(server):
+    other = server.url("/feed").replace("127.0.0.1", "localhost")
+    server.route("/a", status=302, headers={"Location": other})
+    server.route("/feed", body=BODY)
+    fetcher().get(server.url("/a"), {"Authorization": "Bearer s3cret"})
+    first, second = server.requests_log
+    assert first.headers["authorization"] == "Bearer s3cret"
+    assert "authorization" not in second.headers
+
+
+def test_429_with_retry_after_seconds(server):
+    server.route("/feed", status=429, headers={"Retry-After": "120"})
+    with pytest.raises(SourceError, match="HTTP 429") as info:
+        fetcher().get(server.url("/feed"))
+    assert info.value.retry_after == 120
+
+
+def test_503_with_retry_after_date(server):
+    when = datetime.now(UTC) + timedelta(seconds=90)
+    server.route("/feed", status=503, headers={"Retry-After": format_datetime(when, usegmt=True)})
+    with pytest.raises(SourceError) as info:
+        fetcher().get(server.url("/feed"))
+    assert 80 <= info.value.retry_after <= 91
+
+
+def test_500_is_a_one_line_error_naming_the_url(server):
+    server.route("/feed", status=500, body=b"Traceback...\nboom")
+    with pytest.raises(SourceError) as info:
+        fetcher().get(server.url("/feed"))
+    assert str(info.value) == f"source 'blog': HTTP 500 from {server.url('/feed')}"
+    assert info.value.retry_after is None
+
+
+def test_slow_server_times_out_quickly(server):
+    server.route("/feed", body=BODY, delay=3)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="timed out after 0.3 s"):
+        fetcher(timeout=0.3).get(server.url("/feed"))
+    assert time.monotonic() - started < 1.5
+
+
+def test_dripping_body_hits_the_total_deadline(server):
+    # Each 64-byte piece arrives within the read timeout, but the whole body would take 3 s.
+    server.route("/feed", body=b"x" * 64 * 30, chunk_delay=0.1)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=r"deadline|timed out"):
+        fetcher(timeout=0.3, deadline=0.6).get(server.url("/feed"))
+    assert time.monotonic() - started < 1.5
+
+
+def test_truncated_body_is_an_error(server):
+    server.route("/feed", body=BODY, truncate=20)
+    with pytest.raises(SourceError, match=f"cut off: got 20 of {len(BODY)} bytes"):
+        fetcher().get(server.url("/feed"))
+
+
+def test_truncated_chunked_body_is_an_error(server):
+    server.route("/feed", body=BODY, chunked=True, truncate=20)
+    with pytest.raises(SourceError, match="cut off"):
+        fetcher().get(server.url("/feed"))
+
+
+def test_chunked_body_is_read_whole(server):
+    server.route("/feed", body=BODY * 50, chunked=True, chunk_delay=0.001)
+    assert fetcher().get(server.url("/feed")).body == BODY * 50
+
+
+def test_oversized_body_is_refused_by_content_length(server):
+    server.route("/feed", body=b"x" * 5000)
+    with pytest.raises(SourceError, match="response larger than 1000 bytes"):
+        fetcher(max_bytes=1000).get(server.url("/feed"))
+
+
+def test_oversized_streamed_body_is_refused_while_reading(server):
+    server.route("/feed", body=b"x" * 500_000, chunked=True)
+    with pytest.raises(SourceError, match="response larger than 100000 bytes"):
+        fetcher(max_bytes=100_000).get(server.url("/feed"))
+
+
+def test_gzip_body_is_decoded(server):
+    server.route("/feed", headers={"Content-Encoding": "gzip"}, body=gzipped(BODY))
+    assert fetcher().get(server.url("/feed")).body == BODY
+
+
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
+def test_deflate_body_is_decoded(server, wbits):
+    packer = zlib.compressobj(wbits=wbits)
+    server.route(
+        "/feed",
+        headers={"Content-Encoding": "deflate"},
+        body=packer.compress(BODY) + packer.flush(),
+    )
+    assert fetcher().get(server.url("/feed")).body == BODY
+
+
+def test_gzip_bomb_is_stopped_at_the_decompressed_cap(server):
+    bomb = gzipped(b"\0" * 50_000_000)  # ~50 KB on the wire, 50 MB inflated
+    server.route("/feed", headers={"Content-Encoding": "gzip"}, body=bomb)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="response larger than 1000000 bytes"):
+        fetcher(max_bytes=1_000_000).get(server.url("/feed"))
+    assert time.monotonic() - started < 2
+
+
+def test_corrupt_gzip_is_a_clear_error(server):
+    server.route("/feed", headers={"Content-Encoding": "gzip"}, body=b"not gzip at all")
+    with pytest.raises(SourceError, match="bad compressed body"):
+        fetcher().get(server.url("/feed"))
+
+
+def test_connection_refused_is_one_line():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(SourceError) as info:
+        fetcher().get(f"http://127.0.0.1:{port}/feed")
+    assert str(info.value) == (
+        f"source 'blog': connection refused by 127.0.0.1 (http://127.0.0.1:{port}/feed)"
+    )
+
+
+@pytest.mark.parametrize("url", ["ftp://example.org/feed", "file:///etc/passwd", "feed.xml"])
+def test_only_http_schemes(url):
+    with pytest.raises(SourceError, match="only http"):
+        fetcher().get(url)
+
+
+def test_errors_never_show_credentials(server):
+    server.route("/feed", status=500)
+    url = server.url("/feed?api_key=abc123&page=2").replace("http://", "http://me:pw@")
+    with pytest.raises(SourceError) as info:
+        fetcher().get(url)
+    message = str(info.value)
+    assert "abc123" not in message and "pw" not in message
+    assert "page=2" in message
+
+
+def test_redact_keeps_ordinary_urls():
+    assert redact("https://blog.example/feed?page=2") == "https://blog.example/feed?page=2"
+    assert redact("https://u:p@h/x?token=t&a=1") == "https://h/x?token=***&a=1"
+
+
+def test_retry_after_parsing():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert parse_retry_after("30") == 30
+    assert parse_retry_after("Thu, 01 Jan 2026 00:01:00 GMT", now) == 60
+    assert parse_retry_after("Wed, 31 Dec 2025 00:00:00 GMT", now) == 0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("") is None
