@@ -1,0 +1,451 @@
+"""Chat messages and how they become threads: shared by every chat source.
+
+A chat source parses its format into `Message`s; `group_threads` joins them into `Thread`s, and
+`thread_item` turns each thread into one `chat_thread` Item (`chat_items` does both for one
+chat), and `ChatFileSource` is the base of the sources that read export files. Threading rules,
+in order:
+
+1. explicit reply chains (`Message.reply_to`: Slack `thread_ts`, Discord references);
+2. the Q<n>/A<n> convention of hashtag chats: each `A<n>` joins the nearest `Q<n>` by number, even
+   when it arrives late, after later questions; a `Q<n>` repeated within `SESSION` is the same
+   question (a co-host re-posting it), later it starts a new one (next week's chat);
+3. implicit replies: a message that starts with `@name` (or IRC-style `name:`/`name,`) joins the
+   thread of that person's latest message if it was at most one `gap` earlier;
+4. time gaps: the messages left over are grouped while each follows the previous within `gap`.
+
+System notices (joins, leaves, "messages are end-to-end encrypted") never join a thread.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pln.config import Options
+from pln.errors import SourceError
+from pln.record import DeadLetter, Item
+from pln.sources.base import Cursor, FetchResult, Source
+
+SESSION = timedelta(hours=6)
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MIN_WORDS = 3  # a thread without a question and with fewer words is chatter ("hi", "lol")
+
+HASHTAG_RE = re.compile(r"(?<![\w&#/])#(\w*[^\W\d]\w*)")
+MENTION_RE = re.compile(r"(?<![\w@./])@([A-Za-z0-9_](?:[\w.\-]*\w)?)")
+URL_RE = re.compile(r"https?://[^\s<>\"'`]+")
+_LEADING_MENTIONS = r"(?:@[\w.\-]+[:,]?\s+)*"
+QA_RE = re.compile(
+    rf"^{_LEADING_MENTIONS}(?P<kind>[QqAa])(?P<n>\d{{1,2}})[a-z]?(?=$|[\s.:)\-\u2013\u2014/,])"
+)
+QA_PREFIX_RE = re.compile(r"^[QqAa]\d{1,2}[a-z]?\s*[.:)\-\u2013\u2014/,]*\s*")
+ADDRESSEE_RE = re.compile(r"^@([\w.\-]+)|^([\w.\-\[\]{}|^`]+)[:,](?:\s|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message, as every chat parser produces it."""
+
+    id: str  # unique within one chat: line number, Slack ts, Discord id
+    author: str
+    text: str
+    at: datetime  # aware
+    reply_to: str = ""  # id of the message this one answers (explicit reply chain)
+    ref: str = ""  # where it came from, e.g. "export.txt:12"
+    raw: str = ""  # the original line(s) or JSON record
+    links: tuple[str, ...] = ()  # links not written in the text (attachments, files)
+    system: bool = False  # a notice from the platform, not a person
+
+
+@dataclass
+class Thread:
+    """Messages that belong together, in time order; `root` opens the thread."""
+
+    messages: list[Message]
+    root: Message
+    how: str  # "reply", "qa" or "gap": which rule formed it
+    question: int | None = None  # n when the root is the question Q<n>
+
+    @property
+    def participants(self) -> list[str]:
+        return _unique([self.root.author] + [m.author for m in self.messages])
+
+    @property
+    def words(self) -> int:
+        return sum(_words(m) for m in self.messages)
+
+    @property
+    def trivial(self) -> bool:
+        """Chatter with no question and too few words to be worth curating."""
+        return self.question is None and self.words < MIN_WORDS
+
+
+@dataclass
+class _Components:
+    """Union-find over message indexes."""
+
+    parent: list[int] = field(default_factory=list)
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def alone(self, i: int, sizes: dict[int, int]) -> bool:
+        return sizes.get(self.find(i), 1) == 1
+
+
+def qa_label(text: str) -> tuple[str, int] | None:
+    """("Q", 1) for "Q1. What...", ("A", 2) for "@host A2: ...", else None."""
+    match = QA_RE.match(text.lstrip())
+    if not match:
+        return None
+    return match["kind"].upper(), int(match["n"])
+
+
+def group_threads(messages: Iterable[Message], gap: timedelta) -> list[Thread]:
+    """Group messages into threads by reply chains, Q/A numbers, @-replies, then time gaps."""
+    msgs = sorted((m for m in messages if not m.system), key=lambda m: m.at)  # stable
+    comps = _Components(list(range(len(msgs))))
+    explicit = _link_replies(msgs, comps)
+    questions = _link_questions(msgs, comps)
+    labelled = {i for i, m in enumerate(msgs) if qa_label(m.text)}
+    _link_mention_replies(msgs, comps, gap, skip=explicit | labelled)
+    _link_gaps(msgs, comps, gap)
+
+    groups: dict[int, list[int]] = {}
+    for i in range(len(msgs)):
+        groups.setdefault(comps.find(i), []).append(i)
+    threads = []
+    for members in groups.values():
+        qs = [i for i in members if i in questions]
+        how = "qa" if qs else ("reply" if any(i in explicit for i in members) else "gap")
+        if qs:
+            root = qs[0]
+        elif how == "gap":  # open chatter with what was said, not with a "hi"
+            root = next((i for i in members if _words(msgs[i]) >= MIN_WORDS), members[0])
+        else:
+            root = members[0]
+        threads.append(
+            Thread(
+                messages=[msgs[i] for i in members],
+                root=msgs[root],
+                how=how,
+                question=questions.get(root),
+            )
+        )
+    threads.sort(key=lambda t: (t.root.at, t.messages[0].at))
+    return threads
+
+
+def _link_replies(msgs: list[Message], comps: _Components) -> set[int]:
+    index = {m.id: i for i, m in enumerate(msgs)}
+    linked: set[int] = set()
+    for i, m in enumerate(msgs):
+        parent = index.get(m.reply_to) if m.reply_to else None
+        if parent is not None and parent != i:
+            comps.union(i, parent)
+            linked.update((i, parent))
+    return linked
+
+
+def _link_questions(msgs: list[Message], comps: _Components) -> dict[int, int]:
+    """Join answers to their questions; returns {index of a question message: n}."""
+    labels = {i: qa_label(m.text) for i, m in enumerate(msgs)}
+    opened: dict[int, list[int]] = {}  # n -> indexes of the messages opening question n
+    questions: dict[int, int] = {}
+    for i, label in labels.items():
+        if not label or label[0] != "Q":
+            continue
+        n = label[1]
+        same = opened.get(n, [])
+        if same and msgs[i].at - msgs[same[-1]].at <= SESSION:
+            comps.union(i, same[-1])  # the question again (a repeat or a co-host)
+            continue
+        opened.setdefault(n, []).append(i)
+        questions[i] = n
+    for i, label in labels.items():
+        if label and label[0] == "A" and label[1] in opened:
+            question = _nearest_question(msgs, opened[label[1]], msgs[i].at)
+            if question is not None:
+                comps.union(i, question)
+    return questions
+
+
+def _nearest_question(msgs: list[Message], candidates: list[int], at: datetime) -> int | None:
+    """The latest question asked before `at`, else the first one asked soon after it."""
+    before = [i for i in candidates if msgs[i].at <= at and at - msgs[i].at <= SESSION]
+    if before:
+        return before[-1]
+    after = [i for i in candidates if msgs[i].at > at and msgs[i].at - at <= SESSION]
+    return after[0] if after else None
+
+
+def _link_mention_replies(
+    msgs: list[Message], comps: _Components, gap: timedelta, skip: set[int]
+) -> None:
+    latest_by_author: dict[str, int] = {}
+    for i, m in enumerate(msgs):
+        match = ADDRESSEE_RE.match(m.text.lstrip()) if i not in skip else None
+        if match:  # only people who spoke count, so "Note: ..." addresses nobody
+            target = latest_by_author.get(_norm(match[1] or match[2]))
+            if target is not None and m.at - msgs[target].at <= gap:
+                comps.union(i, target)
+        latest_by_author[_norm(m.author)] = i
+
+
+def _link_gaps(msgs: list[Message], comps: _Components, gap: timedelta) -> None:
+    sizes: dict[int, int] = {}
+    for i in range(len(msgs)):
+        root = comps.find(i)
+        sizes[root] = sizes.get(root, 0) + 1
+    previous = None
+    for i in range(len(msgs)):
+        if not comps.alone(i, sizes):
+            continue
+        if previous is not None and msgs[i].at - msgs[previous].at <= gap:
+            comps.union(i, previous)
+        previous = i
+
+
+def thread_item(
+    thread: Thread,
+    *,
+    source: str,
+    platform: str,
+    native_id: str,
+    title: str,
+    url: str = "",
+    fetched_at: datetime | None = None,
+) -> Item:
+    """One `chat_thread` Item: the root's text, then each other message as `@author: text`."""
+    root = thread.root
+    lines = [root.text]
+    lines += [f"@{m.author}: {m.text}" for m in thread.messages if m is not root and m.text]
+    texts = [m.text for m in thread.messages]
+    return Item.create(
+        source=source,
+        platform=platform,
+        kind="chat_thread",
+        native_id=native_id,
+        author=root.author,
+        title=title,
+        text="\n".join(lines),
+        url=url,
+        links=[link for m in thread.messages for link in (*extract_links(m.text), *m.links)],
+        hashtags=[tag for t in texts for tag in HASHTAG_RE.findall(t)],
+        mentions=[name for t in texts for name in MENTION_RE.findall(t)],
+        published_at=root.at,
+        fetched_at=fetched_at or datetime.now(UTC),
+        thread_id=native_id,
+        participants=thread.participants,
+        raw="\n".join(m.raw for m in thread.messages),
+    )
+
+
+def extract_links(text: str) -> list[str]:
+    return [u.rstrip(".,;:!?)]}'\"") for u in URL_RE.findall(text)]
+
+
+def shorten(text: str, limit: int = 90) -> str:
+    """One line of at most `limit` characters, cut at a word boundary with an ellipsis."""
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    if line[limit - 1] != " " and " " in cut:  # do not end on half a word
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
+def question_text(text: str, hashtag: str = "") -> str:
+    """The question without its leading @mentions, `Q1.` label and the chat's own hashtag."""
+    text = re.sub(rf"^{_LEADING_MENTIONS}", "", text.strip())
+    text = QA_PREFIX_RE.sub("", text, count=1)
+    if hashtag:
+        text = re.sub(rf"(?<!\w)#{re.escape(hashtag)}\b", "", text, flags=re.IGNORECASE)
+    return " ".join(text.split())
+
+
+def decode_lines(data: bytes) -> Iterator[str]:
+    """Lines of a text file; each line is UTF-8, else Windows-1252, else Latin-1.
+
+    Old logs mix encodings line by line, so decoding per line keeps every line readable.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    for raw in data.split(b"\n"):
+        raw = raw.rstrip(b"\r")
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                yield raw.decode("cp1252")
+            except UnicodeDecodeError:
+                yield raw.decode("latin-1")
+
+
+def looks_binary(data: bytes) -> bool:
+    """True for data no chat export would contain: NUL bytes or mostly control bytes."""
+    head = data[:8192]
+    if b"\x00" in head:
+        return True
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
+    return bool(head) and controls / len(head) > 0.1
+
+
+def _words(message: Message) -> int:
+    return len(message.text.split())
+
+
+def _norm(name: str) -> str:
+    return name.lstrip("@").lower()
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(v for v in values if v))
+
+
+def chat_items(
+    messages: list[Message],
+    *,
+    source: str,
+    platform: str,
+    chat_key: str,
+    label: str,
+    gap: timedelta,
+    thread_key: Callable[[Message], str] | None = None,
+    url: Callable[[Thread], str] | None = None,
+) -> list[Item]:
+    """Items for one chat (a channel, a file): one per thread worth curating.
+
+    `native_id` is `<chat_key>:<thread key of the root>`; the thread key defaults to the root's
+    time and author, which survive re-exports (line numbers and export order do not).
+    """
+    thread_key = thread_key or _time_and_author
+    fetched_at = datetime.now(UTC)
+    items = []
+    for thread in group_threads(messages, gap):
+        if thread.trivial:
+            continue
+        root = thread.root
+        if thread.question is not None:
+            title = f"{label} Q{thread.question}: {shorten(question_text(root.text), 90)}"
+        else:
+            title = f"{label}: {shorten(root.text, 80) or '(attachment)'}"
+        items.append(
+            thread_item(
+                thread,
+                source=source,
+                platform=platform,
+                native_id=f"{chat_key}:{thread_key(root)}",
+                title=title,
+                url=url(thread) if url else "",
+                fetched_at=fetched_at,
+            )
+        )
+    return items
+
+
+def _time_and_author(message: Message) -> str:
+    return f"{message.at.astimezone(UTC):%Y%m%dT%H%M%S}:{message.author}"
+
+
+def zone_option(opts: Options, name: str = "timezone") -> ZoneInfo:
+    """An IANA time zone option (default UTC), checked when the config is loaded."""
+    value = opts.str(name, default="UTC")
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise opts.error(
+            name, f"unknown time zone {value!r} (use an IANA name such as America/New_York)"
+        ) from None
+
+
+class ChatFileSource(Source):
+    """A chat export in a file, or a folder of such files (one chat each, matched by `pattern`).
+
+    Options every chat file source reads: `path`, `timezone` (for times without an offset) and
+    `gap_minutes`. The cursor is the file's `{"mtime_ns", "size"}` (for a folder, one per file),
+    so an unchanged export is `not_modified` and a changed one is read again (ids are stable).
+    """
+
+    pattern: ClassVar[str] = "*.txt"
+    what: ClassVar[str] = "chat export"  # how error messages name one file
+
+    def configure(self, opts: Options) -> None:
+        self.path: Path = opts.path_("path", required=True)
+        self.tz = zone_option(opts)
+        self.gap = timedelta(minutes=opts.int("gap_minutes", default=10, min=1))
+        self.configure_format(opts)
+
+    def configure_format(self, opts: Options) -> None:
+        """Read the options of one format (none by default)."""
+
+    @abstractmethod
+    def read_chat(self, path: Path, data: bytes) -> tuple[list[Item], list[DeadLetter]]:
+        """Items and dead letters of one file; raise `self.error(...)` if it is not this format."""
+
+    def fetch(self, cursor: Cursor | None) -> FetchResult:
+        if self.path.is_dir():
+            return self._fetch_folder(cursor or {})
+        stamp = file_stamp(self.stat(self.path))
+        if cursor == stamp:
+            return FetchResult(cursor=cursor, not_modified=True)
+        items, dead = self.read_chat(self.path, self.read_bytes(self.path))
+        return FetchResult(items=items, dead_letters=dead, cursor=stamp)
+
+    def _fetch_folder(self, cursor: Cursor) -> FetchResult:
+        seen = cursor.get("files") if isinstance(cursor.get("files"), dict) else {}
+        paths = sorted(p for p in self.path.glob(self.pattern) if p.is_file())
+        stamps = {p.name: file_stamp(self.stat(p)) for p in paths}
+        changed = [name for name, stamp in stamps.items() if seen.get(name) != stamp]
+        result = FetchResult(cursor={"files": stamps}, not_modified=bool(cursor) and not changed)
+        for name in changed:
+            path = self.path / name
+            try:  # one unreadable file must not hide the others
+                items, dead = self.read_chat(path, self.read_bytes(path))
+            except SourceError as exc:
+                result.dead_letters.append(self.dead_letter(str(path), exc.message))
+                continue
+            result.items.extend(items)
+            result.dead_letters.extend(dead)
+        return result
+
+    def stat(self, path: Path) -> os.stat_result:
+        try:
+            return path.stat()
+        except FileNotFoundError:
+            raise self.error(f"{self.what} not found: {path}") from None
+        except OSError as exc:
+            raise self.error(f"cannot read {path}: {exc.strerror}") from None
+
+    def read_bytes(self, path: Path, *, text: bool = True) -> bytes:
+        size = self.stat(path).st_size
+        if size > MAX_FILE_BYTES:
+            raise self.error(
+                f"{path} is {size >> 20} MiB, over the {MAX_FILE_BYTES >> 20} MiB limit"
+            )
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise self.error(f"cannot read {path}: {exc.strerror}") from None
+        if text and looks_binary(data):
+            raise self.error(f"{path} is not a {self.what} (it holds binary data)")
+        return data
+
+
+def file_stamp(stat: os.stat_result) -> dict[str, int]:
+    return {"mtime_ns": stat.st_mtime_ns, "size": stat.st_size}

@@ -1,0 +1,400 @@
+"""Slack workspace exports (the zip, or its unpacked folder): `type: slack`.
+
+An export holds `channels.json` (also `groups.json`, `mpims.json`, `dms.json`), `users.json` and
+one `<channel>/<YYYY-MM-DD>.json` list of messages per channel and day. Threads follow
+`thread_ts`; user ids become names; Slack markup (`<@U1>`, `<#C1|name>`, `<http://x|label>`,
+`&amp;`) becomes plain text; bot posts keep their attachments' text and links; joins, topic
+changes and other notices are left out.
+
+The zip is never extracted: members are read in memory, each capped at `MAX_MEMBER_BYTES` and
+all together at `MAX_TOTAL_BYTES` (however small the zip claims them to be), and members with
+unsafe names (`../`, absolute paths) are reported, not read.
+
+Private channels, group and direct messages (`groups.json`, `mpims.json`, `dms.json`) are
+skipped unless `include_private: true`: curated feeds are often public.
+
+Options: `path` (export zip or folder), `channels` (names to read; default all public ones),
+`include_private` (default false), `gap_minutes` (default 10). Times are Slack's own UTC timestamps, so there is no `timezone` option.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import zipfile
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pln.config import Options
+from pln.record import DeadLetter, Item
+from pln.sources.base import Cursor, FetchResult, Source
+from pln.sources.chat import Message, chat_items, file_stamp
+
+MAX_MEMBER_BYTES = 64 * 1024 * 1024
+MAX_TOTAL_BYTES = 1024 * 1024 * 1024
+MAX_MEMBERS = 200_000
+DAY_FILE_RE = re.compile(r"^(?P<channel>[^/\\]+)/(?P<day>\d{4}-\d{2}-\d{2})\.json$")
+CONVERSATION_LISTS = ("channels.json", "groups.json", "mpims.json", "dms.json")
+NOTICE_SUBTYPES = frozenset(
+    f"{kind}_{event}"
+    for kind in ("channel", "group")
+    for event in ("join", "leave", "topic", "purpose", "name", "archive", "unarchive")
+) | {
+    "bot_add",
+    "bot_remove",
+    "pinned_item",
+    "unpinned_item",
+    "tombstone",
+    "reminder_add",
+    "channel_convert_to_private",
+    "message_deleted",
+}
+MARKUP_RE = re.compile(r"<([^<>\n]{1,2000})>")
+
+
+class SlackSource(Source):
+    type = "slack"
+
+    def configure(self, opts: Options) -> None:
+        self.path: Path = opts.path_("path", required=True)
+        self.channels = frozenset(c.lstrip("#") for c in opts.str_list("channels"))
+        self.include_private = opts.bool("include_private", default=False)
+        self.gap = timedelta(minutes=opts.int("gap_minutes", default=10, min=1))
+
+    def fetch(self, cursor: Cursor | None) -> FetchResult:
+        stamp = self._stamp()
+        if cursor == stamp:
+            return FetchResult(cursor=cursor, not_modified=True)
+        with self._open() as export:
+            items, dead = self.read_export(export)
+        return FetchResult(items=items, dead_letters=dead, cursor=stamp)
+
+    def _stamp(self) -> dict[str, int]:
+        try:
+            if not self.path.is_dir():
+                return file_stamp(self.path.stat())
+            stats = [p.stat() for p in self.path.rglob("*.json")]
+        except FileNotFoundError:
+            raise self.error(f"Slack export not found: {self.path}") from None
+        except OSError as exc:
+            raise self.error(f"cannot read {self.path}: {exc.strerror}") from None
+        return {
+            "mtime_ns": max((s.st_mtime_ns for s in stats), default=0),
+            "size": sum(s.st_size for s in stats),
+            "files": len(stats),
+        }
+
+    def _open(self) -> _Export:
+        if self.path.is_dir():
+            return _FolderExport(self.path, self)
+        try:
+            return _ZipExport(zipfile.ZipFile(self.path), self)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise self.error(f"{self.path} is not a Slack export zip ({exc})") from None
+
+    def read_export(self, export: _Export) -> tuple[list[Item], list[DeadLetter]]:
+        channels, dead = self.read_messages(export)
+        items: list[Item] = []
+        for (channel_id, channel), messages in channels.items():
+            items += chat_items(
+                messages,
+                source=self.name,
+                platform="slack",
+                chat_key=channel_id,
+                label=f"#{channel}",
+                gap=self.gap,
+                thread_key=lambda m: m.id,  # Slack's ts names a message within its channel
+            )
+        return items, dead
+
+    def read_messages(
+        self, export: _Export
+    ) -> tuple[dict[tuple[str, str], list[Message]], list[DeadLetter]]:
+        """Messages per (channel id, channel name), and the records that could not be read."""
+        dead: list[DeadLetter] = []
+        users = _user_names(export.json("users.json", dead))
+        names, private = _conversation_names(export, users, dead)
+        days: dict[str, list[str]] = {}
+        for member in export.names():
+            match = DAY_FILE_RE.match(member)
+            if match:
+                days.setdefault(match["channel"], []).append(member)
+        for name in export.bad_names:
+            dead.append(self.dead_letter(name, "unsafe member name (absolute or '..'); not read"))
+        if not days and not names:
+            raise self.error(
+                f"{self.path} holds no channels.json and no <channel>/<day>.json files"
+            )
+        channels: dict[tuple[str, str], list[Message]] = {}
+        for folder, members in sorted(days.items()):
+            channel_id, channel = names.get(folder, (folder, folder))
+            if self.channels and channel not in self.channels:
+                continue
+            if channel_id in private and not self.include_private:
+                continue
+            records = []
+            for member in sorted(members):
+                day = export.json(member, dead)
+                if day is None:
+                    continue
+                if not isinstance(day, list):
+                    dead.append(self.dead_letter(member, "expected a JSON list of messages"))
+                    continue
+                records += [(f"{member}#{i}", record) for i, record in enumerate(day)]
+            users_and_bots = users | _bot_names(r for _, r in records)
+            messages = [self._message(r, users_and_bots, ref, dead) for ref, r in records]
+            channels[(channel_id, channel)] = [m for m in messages if m]
+        return channels, dead
+
+    def _message(
+        self, record: Any, users: dict[str, str], ref: str, dead: list[DeadLetter]
+    ) -> Message | None:
+        if not isinstance(record, dict):
+            dead.append(self.dead_letter(ref, "a message must be a JSON object", record))
+            return None
+        try:
+            at = datetime.fromtimestamp(float(record["ts"]), UTC)
+        except (KeyError, TypeError, ValueError, OverflowError):
+            dead.append(self.dead_letter(ref, "message without a valid 'ts'", json.dumps(record)))
+            return None
+        ts = str(record["ts"])
+        thread_ts = str(record.get("thread_ts") or "")
+        text, links = message_text(record, users)
+        return Message(
+            id=ts,
+            author=_author(record, users),
+            text=text,
+            at=at,
+            reply_to=thread_ts if thread_ts and thread_ts != ts else "",
+            ref=ref,
+            raw=json.dumps(record, ensure_ascii=False),
+            links=tuple(links),
+            system=record.get("subtype") in NOTICE_SUBTYPES,
+        )
+
+
+def message_text(record: dict, users: dict[str, str]) -> tuple[str, list[str]]:
+    """Plain text of a message with its attachments and files, and the links they carry."""
+    parts = [record.get("text") or ""]
+    links: list[str] = []
+    for att in _dicts(record.get("attachments")):
+        body = [att.get("pretext"), att.get("title"), att.get("text")]
+        if not any(body):
+            body = [att.get("fallback")]
+        parts += [b for b in body if isinstance(b, str) and b]
+        links += [u for u in (att.get("title_link"), att.get("from_url")) if isinstance(u, str)]
+    for file in _dicts(record.get("files")) + _dicts([record.get("file")]):
+        title = file.get("title") or file.get("name")
+        if title and title not in parts[0]:
+            parts.append(f"[file: {title}]")
+        link = file.get("permalink") or file.get("url_private")
+        if isinstance(link, str):
+            links.append(link)
+    text = "\n".join(slack_markup_to_text(p, users) for p in parts if isinstance(p, str) and p)
+    return text.strip(), links
+
+
+def slack_markup_to_text(text: str, users: dict[str, str]) -> str:
+    """`<@U1>` -> `@name`, `<#C1|general>` -> `#general`, `<http://x|label>` -> `label (http://x)`."""
+
+    def replace(match: re.Match) -> str:
+        target, _, label = match[1].partition("|")
+        if target.startswith("@"):
+            return "@" + (users.get(target[1:]) or label.lstrip("@") or target[1:])
+        if target.startswith("#"):
+            return "#" + (label or target[1:])
+        if target.startswith("!"):
+            command = target[1:].split("^")[0]
+            if command in ("here", "channel", "everyone"):
+                return f"@{command}"
+            return label or f"@{command}"
+        if target.startswith(("mailto:", "tel:")):
+            return label or target.split(":", 1)[1]
+        if label and label != target:
+            return f"{label} ({target})"
+        return target
+
+    return html.unescape(MARKUP_RE.sub(replace, text))
+
+
+def _author(record: dict, users: dict[str, str]) -> str:
+    user = record.get("user")
+    if isinstance(user, str) and user in users:
+        return users[user]
+    profile = record.get("user_profile") if isinstance(record.get("user_profile"), dict) else {}
+    bot = record.get("bot_profile") if isinstance(record.get("bot_profile"), dict) else {}
+    for name in (
+        profile.get("display_name"),
+        profile.get("name"),
+        record.get("username"),
+        bot.get("name"),
+    ):
+        if isinstance(name, str) and name:
+            return name
+    if record.get("bot_id"):
+        bot_id = f"bot:{record['bot_id']}"
+        return users.get(bot_id, bot_id)
+    return str(user or "unknown")
+
+
+def _bot_names(records: Iterator[Any]) -> dict[str, str]:
+    """Bot id -> integration name, from "added an integration: <https://…/B0JL6|github>"."""
+    names = {}
+    for record in records:
+        if isinstance(record, dict) and record.get("subtype") == "bot_add" and record.get("bot_id"):
+            match = re.search(r"\|([^|>]+)>", str(record.get("text", "")))
+            if match:
+                names[f"bot:{record['bot_id']}"] = match[1]
+    return names
+
+
+def _user_names(users: Any) -> dict[str, str]:
+    names = {}
+    for user in _dicts(users):
+        profile = user.get("profile") if isinstance(user.get("profile"), dict) else {}
+        name = profile.get("display_name") or user.get("name") or user.get("real_name")
+        if isinstance(user.get("id"), str) and name:
+            names[user["id"]] = str(name)
+    return names
+
+
+def _conversation_names(
+    export: _Export, users: dict[str, str], dead: list[DeadLetter]
+) -> tuple[dict[str, tuple[str, str]], set[str]]:
+    """Folder name -> (conversation id, readable name), and the ids of private conversations.
+
+    Folders are named by channel name, or by id for direct messages.
+    """
+    names: dict[str, tuple[str, str]] = {}
+    private: set[str] = set()
+    for listing in CONVERSATION_LISTS:
+        for conv in _dicts(export.json(listing, dead)):
+            cid = str(conv.get("id") or "")
+            members = [users.get(m, m) for m in conv.get("members") or [] if isinstance(m, str)]
+            name = str(conv.get("name") or ("dm-" + "-".join(members) if members else cid))
+            if cid:
+                names[name] = names[cid] = (cid, name)
+                if listing != "channels.json":
+                    private.add(cid)
+    return names, private
+
+
+def _dicts(value: Any) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+class _Export:
+    """Read-only access to the JSON members of an export, with size caps and safe names."""
+
+    def __init__(self, source: SlackSource):
+        self.source = source
+        self.read_total = 0
+        self.bad_names: list[str] = []
+        self._names: list[str] | None = None
+
+    def __enter__(self) -> _Export:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        pass
+
+    def names(self) -> list[str]:
+        if self._names is None:
+            self._names = list(self._list())
+        return self._names
+
+    def json(self, name: str, dead: list[DeadLetter]) -> Any:
+        """The parsed member; None when absent, or with a dead letter when unreadable."""
+        if name not in self.names():
+            return None
+        try:
+            data = self._read(name)
+        except _Skip as exc:
+            dead.append(self.source.dead_letter(name, str(exc)))
+            return None
+        self.read_total += len(data)
+        if self.read_total > MAX_TOTAL_BYTES:
+            raise self.source.error(
+                f"{self.source.path} unpacks to over {MAX_TOTAL_BYTES >> 20} MiB; not read"
+            )
+        try:
+            return json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            dead.append(self.source.dead_letter(name, f"not valid JSON: {exc}", data[:2000]))
+            return None
+
+    def _list(self) -> Iterator[str]:
+        raise NotImplementedError
+
+    def _read(self, name: str) -> bytes:
+        raise NotImplementedError
+
+
+class _Skip(Exception):
+    """One member cannot be read; the rest of the export still counts."""
+
+
+class _ZipExport(_Export):
+    def __init__(self, zf: zipfile.ZipFile, source: SlackSource):
+        super().__init__(source)
+        self.zf = zf
+        self.prefix = ""
+
+    def close(self) -> None:
+        self.zf.close()
+
+    def _list(self) -> Iterator[str]:
+        infos = self.zf.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise self.source.error(f"{self.source.path} has {len(infos)} members; not read")
+        names = [i.filename for i in infos if not i.is_dir()]
+        # some tools zip the export folder itself: "export/channels.json"
+        tops = sorted((n for n in names if n.endswith("channels.json")), key=len)
+        if tops and "/" in tops[0] and _safe(tops[0]):
+            self.prefix = tops[0].rsplit("/", 1)[0] + "/"
+        for name in names:
+            if not _safe(name):
+                self.bad_names.append(name)
+            elif name.startswith(self.prefix):
+                yield name[len(self.prefix) :]
+
+    def _read(self, name: str) -> bytes:
+        try:
+            with self.zf.open(self.prefix + name) as member:
+                data = member.read(MAX_MEMBER_BYTES + 1)
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError) as exc:
+            raise _Skip(f"cannot read this zip member: {exc}") from None
+        if len(data) > MAX_MEMBER_BYTES:
+            raise _Skip(f"over {MAX_MEMBER_BYTES >> 20} MiB uncompressed; skipped")
+        return data
+
+
+class _FolderExport(_Export):
+    def __init__(self, root: Path, source: SlackSource):
+        super().__init__(source)
+        self.root = root
+
+    def _list(self) -> Iterator[str]:
+        for path in sorted(self.root.rglob("*.json")):
+            yield path.relative_to(self.root).as_posix()
+
+    def _read(self, name: str) -> bytes:
+        path = self.root / name
+        try:
+            if path.stat().st_size > MAX_MEMBER_BYTES:
+                raise _Skip(f"over {MAX_MEMBER_BYTES >> 20} MiB; skipped")
+            return path.read_bytes()
+        except OSError as exc:
+            raise _Skip(f"cannot read: {exc.strerror}") from None
+
+
+def _safe(name: str) -> bool:
+    path = PurePosixPath(name.replace("\\", "/"))
+    return not path.is_absolute() and ".." not in path.parts and ":" not in name

@@ -1,0 +1,160 @@
+"""Zoom meeting chat files (`meeting_saved_chat.txt`, recording chat files): `type: zoom_chat`.
+
+Accepted message headers:
+  classic   `10:02:15\t From  Jane Doe : text`, `10:02:15 From  Jane Doe  to  Everyone : text`
+  newer     `10:02:15 From Jane Doe to Everyone:` with the text on the following (tab-indented)
+            lines; a first line `Replying to "…"` threads the message to the one it quotes
+  tab       `10:02:15\tJane Doe:\ttext` (cloud recording chat)
+Private messages (`to  Bob(Direct Message)`, `(privately)`) are never read; reactions
+(`Reacted to "…" with 👍`) are notices. Zoom writes clock times only: the date comes from the
+`date` option, else a `YYYY-MM-DD` or `GMTYYYYMMDD` in the file or folder name, else the file's
+modification date; a time earlier than the one before it means the meeting passed midnight.
+
+Options: `path` (a chat file or a folder of `*.txt`), `date`, `timezone`, `gap_minutes`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from pln.config import Options
+from pln.record import DeadLetter, Item
+from pln.sources.chat import ChatFileSource, Message, chat_items, decode_lines
+
+CLOCK = r"(?P<time>\d{1,2}:\d{2}(?::\d{2})?)"
+FROM_RE = re.compile(rf"^{CLOCK}\s+From\s+(?P<who>.+?)\s?:(?:\s(?P<text>.*))?$")
+TAB_RE = re.compile(rf"^{CLOCK}\t\s*(?P<who>[^\t]+?):\t(?P<text>.*)$")
+RECIPIENT_RE = re.compile(r"^(?P<sender>.+?)\s+to\s+(?P<to>.+)$")
+REPLYING_RE = re.compile(r'^Replying to "(?P<quote>.*?)(?:\.\.\.|…)?"\s*:?$', re.S)
+REACTION_RE = re.compile(r'^(?:Reacted to|Removed a .+ reaction from) ".*"', re.S)
+DATE_IN_NAME_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})|GMT(\d{4})(\d{2})(\d{2})")
+
+
+class ZoomChatSource(ChatFileSource):
+    type = "zoom_chat"
+    what = "Zoom chat file"
+
+    def configure_format(self, opts: Options) -> None:
+        value = opts.str("date")
+        try:
+            self.date = date.fromisoformat(value) if value else None
+        except ValueError:
+            raise opts.error("date", f"must be a date like 2026-11-19, got {value!r}") from None
+
+    def read_chat(self, path: Path, data: bytes) -> tuple[list[Item], list[DeadLetter]]:
+        messages, dead, _ = self.parse(path, data)
+        day = messages[0].at.date().isoformat() if messages else ""
+        items = chat_items(
+            messages,
+            source=self.name,
+            platform="zoom",
+            chat_key=f"{path.parent.name}/{path.stem}"
+            if path.stem.startswith("meeting")
+            else path.stem,
+            label=f"Zoom chat {day}",
+            gap=self.gap,
+        )
+        return items, dead
+
+    def parse(self, path: Path, data: bytes) -> tuple[list[Message], list[DeadLetter], int]:
+        """Messages to everyone, unreadable lines, and how many private messages were skipped."""
+        day = self.date or _date_in_name(path) or date.fromtimestamp(path.stat().st_mtime)
+        entries: list[dict] = []
+        dead: list[DeadLetter] = []
+        for line_no, raw in enumerate(decode_lines(data), start=1):
+            match = FROM_RE.match(raw) or TAB_RE.match(raw)
+            if match:
+                sender, private = _sender(match["who"], tab=match.re is TAB_RE)
+                entries.append(
+                    {
+                        "line": line_no,
+                        "time": match["time"],
+                        "sender": sender,
+                        "private": private,
+                        "lines": [match["text"] or ""],
+                        "raw": [raw],
+                    }
+                )
+            elif entries:
+                entries[-1]["lines"].append(raw.strip())
+                entries[-1]["raw"].append(raw)
+            elif raw.strip():
+                ref = f"{path.name}:{line_no}"
+                dead.append(self.dead_letter(ref, "not a Zoom chat message line", raw[:2000]))
+        if not entries and dead:
+            raise self.error(f"{path} is not a {self.what}: no 'HH:MM:SS From …' lines")
+        messages: list[Message] = []
+        skipped = 0
+        base = datetime.combine(day, datetime.min.time())
+        previous = None
+        for entry in entries:
+            at = base + _clock(entry["time"])
+            if previous and at < previous - timedelta(hours=12):
+                base += timedelta(days=1)  # past midnight
+                at += timedelta(days=1)
+            previous = at
+            if entry["private"]:
+                skipped += 1
+                continue
+            messages.append(self._message(entry, at, path, messages))
+        return messages, dead, skipped
+
+    def _message(self, entry: dict, at: datetime, path: Path, earlier: list[Message]) -> Message:
+        lines = [line for line in entry["lines"] if line]
+        reply_to = ""
+        if lines:
+            quoted = REPLYING_RE.match(lines[0])
+            if quoted:
+                lines = lines[1:]
+                reply_to = _quoted_message(quoted["quote"], earlier)
+        text = "\n".join(lines).strip()
+        return Message(
+            id=str(entry["line"]),
+            author=entry["sender"],
+            text=text,
+            at=at.replace(tzinfo=self.tz),
+            reply_to=reply_to,
+            ref=f"{path.name}:{entry['line']}",
+            raw="\n".join(entry["raw"]),
+            system=bool(REACTION_RE.match(text)),
+        )
+
+
+def _sender(who: str, tab: bool) -> tuple[str, bool]:
+    """The sender's name, and whether the message went to one person only."""
+    who = who.strip()
+    if tab:
+        return who, False
+    split = re.match(r"^(?P<sender>.+?)\s{2}to\s{2}(?P<to>.+)$", who) or RECIPIENT_RE.match(who)
+    if not split:
+        return who, False
+    # "Everyone" is public; "Bob(Direct Message)", "Bob(privately)" and any one person are not
+    return split["sender"].strip(), not split["to"].strip().lower().startswith("everyone")
+
+
+def _quoted_message(quote: str, earlier: list[Message]) -> str:
+    """The id of the latest earlier message whose text starts with the quoted words."""
+    quote = " ".join(quote.split())
+    for message in reversed(earlier):
+        if quote and " ".join(message.text.split()).startswith(quote):
+            return message.id
+    return ""
+
+
+def _clock(value: str) -> timedelta:
+    hours, minutes, *seconds = (int(x) for x in value.split(":"))
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds[0] if seconds else 0)
+
+
+def _date_in_name(path: Path) -> date | None:
+    for name in (path.name, path.parent.name):
+        match = DATE_IN_NAME_RE.search(name)
+        if match:
+            y, m, d = (int(g) for g in match.groups() if g)
+            try:
+                return date(y, m, d)
+            except ValueError:
+                continue
+    return None
