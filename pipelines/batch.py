@@ -32,6 +32,16 @@ class RunSummary:
     stats: dict[str, Any]
     feeds: list[Path] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "seconds": round(self.seconds, 3),
+            "database": str(self.db_path),
+            "feeds_dir": str(self.feeds_dir),
+            "feeds": [str(p) for p in self.feeds],
+            **self.stats,
+        }
+
 
 def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
@@ -45,7 +55,10 @@ def build_batch_pipeline(
     curated = read.items | "Curate" >> Curate(config.topics, config.nlp)
     (
         (curated.curated, curated.dead, read.dead, read.status)
-        | "Store" >> WriteToStore(str(config.outputs.duckdb), run_id)
+        | "Store"
+        >> WriteToStore(
+            str(config.outputs.duckdb), run_id, {s.name: s.interval for s in config.sources}
+        )
     )
 
 

@@ -40,7 +40,7 @@ class FetchSourceFn(beam.DoFn):
         try:
             result = build_source(cfg).fetch(task.cursor)
         except PlnError as exc:
-            progress.say(f"✗ {cfg.name}: {exc}")
+            progress.say(f"✗ {cfg.name}: {getattr(exc, 'message', exc)}")
             yield beam.pvalue.TaggedOutput(STATUS, _failed(cfg, str(exc), task.cursor))
             return
         except Exception as exc:  # a bug or an unforeseen input: keep the other sources going

@@ -21,8 +21,8 @@ FLUSH_ITEMS = 50_000
 class StoreWriterFn(beam.DoFn):
     """Writes tagged outputs (curated batches, dead letters, source statuses) to the store."""
 
-    def __init__(self, db_path: str, run_id: str):
-        self.db_path, self.run_id = db_path, run_id
+    def __init__(self, db_path: str, run_id: str, intervals: dict[str, float]):
+        self.db_path, self.run_id, self.intervals = db_path, run_id, intervals
 
     def process(self, keyed):
         _, values = keyed
@@ -51,7 +51,7 @@ class StoreWriterFn(beam.DoFn):
                     flush()
             flush()
             # Cursors last: if anything above failed, the next run re-reads those sources.
-            store.update_sources(statuses, run_id=self.run_id)
+            store.update_sources(statuses, run_id=self.run_id, intervals=self.intervals)
         ticker.close()
         yield ticker.count
 
@@ -59,9 +59,9 @@ class StoreWriterFn(beam.DoFn):
 class WriteToStore(beam.PTransform):
     """Gathers curated batches, dead letters and statuses into the one writer step."""
 
-    def __init__(self, db_path: str, run_id: str):
+    def __init__(self, db_path: str, run_id: str, intervals: dict[str, float]):
         super().__init__()
-        self.db_path, self.run_id = db_path, run_id
+        self.db_path, self.run_id, self.intervals = db_path, run_id, intervals
 
     def expand(self, pcolls):
         return (
@@ -69,5 +69,5 @@ class WriteToStore(beam.PTransform):
             | "Gather" >> beam.Flatten()
             | "OneWriter" >> beam.WithKeys(0)
             | "Group" >> beam.GroupByKey()
-            | "Write" >> beam.ParDo(StoreWriterFn(self.db_path, self.run_id))
+            | "Write" >> beam.ParDo(StoreWriterFn(self.db_path, self.run_id, self.intervals))
         )

@@ -60,7 +60,7 @@ class Options:
 
     def int(self, name: str, *, required: bool = False, default: int = 0, min: int | None = None):
         value = self._get(name, (int,), required, default, "an integer")
-        if min is not None and value < min:
+        if min is not None and value < min and value is not default:
             raise self.error(name, f"must be at least {min}, got {value}")
         return value
 
@@ -73,7 +73,10 @@ class Options:
         min: float | None = None,
         max: float | None = None,
     ) -> float:
-        value = float(self._get(name, (int, float), required, default, "a number"))
+        raw = self._get(name, (int, float), required, default, "a number")
+        value = float(raw)
+        if raw is default:
+            return value
         if (min is not None and value < min) or (max is not None and value > max):
             raise self.error(name, f"must be between {min} and {max}, got {value}")
         return value
@@ -149,7 +152,7 @@ class TopicConfig:
     sources: tuple[str, ...] = ()  # only items from these sources (empty: all)
     languages: tuple[str, ...] = ()  # only items in these languages (empty: all)
     threshold: float = 0.5
-    max_items: int = 50  # items in the rendered feed
+    max_items: int = 0  # items in the rendered feed (0: outputs.feed_items)
 
     @property
     def version(self) -> str:
@@ -359,7 +362,7 @@ def _parse_topics(root: Options, file: str, base_dir: Path) -> tuple[TopicConfig
             sources=opts.str_list("sources"),
             languages=tuple(x.lower() for x in opts.str_list("languages")),
             threshold=opts.float("threshold", default=0.5, min=0.0, max=1.0),
-            max_items=opts.int("max_items", default=50, min=1),
+            max_items=opts.int("max_items", default=0, min=1),
         )
         opts.done()
         if not (topic.phrases or topic.hashtags or topic.must or topic.any):

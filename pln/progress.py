@@ -23,6 +23,7 @@ class Ticker:
     def __init__(self, label: str, unit: str = "items", every: float = 0.5):
         self.label, self.unit, self.every = label, unit, every
         self.count = 0
+        self._printed = 0
         self._last = 0.0
         self._tty = sys.stderr.isatty()
 
@@ -34,10 +35,11 @@ class Ticker:
             self._print(end="\r" if self._tty else "\n")
 
     def close(self) -> None:
-        if enabled() and self.count:
+        if enabled() and self.count and (self.count != self._printed or self._tty):
             self._print(end="\n")
 
     def _print(self, end: str) -> None:
+        self._printed = self.count
         sys.stderr.write(f"  {self.label}: {self.count:,} {self.unit}{' ' * 8}{end}")
         sys.stderr.flush()
 

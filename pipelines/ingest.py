@@ -1,0 +1,183 @@
+"""The ingester: polls every source on its own interval and produces what it reads to Kafka.
+
+Each poll sends the new items (key = item id), the dead letters and a fetch status to the
+raw-items topic, waits until the broker acknowledged all of them (acks=all) and only then
+advances the source's cursor in the ingester's own state file. A crash or a broker outage
+therefore repeats a poll rather than losing one; repeats are harmless because item ids are
+stable and every sink upserts. The DuckDB file is not touched: it belongs to the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pln import payload, progress
+from pln.config import Config, SourceConfig
+from pln.errors import PlnError
+from pln.record import SourceStatus
+from pln.sources.registry import build_source
+
+from .kafka_io import KafkaSettings, ReliableProducer, ensure_topics
+
+STATE_VERSION = 1
+MAX_BACKOFF = 3600.0  # a failing source is still retried at least hourly
+
+log = logging.getLogger("pln.ingest")
+
+
+@dataclass
+class SourceState:
+    cursor: dict[str, Any] | None = None
+    next_poll_at: float = 0.0  # unix time
+    errors: int = 0  # consecutive failed fetches
+
+
+@dataclass
+class IngestState:
+    """The ingester's cursors: a small JSON file, replaced atomically on every save."""
+
+    path: Path
+    sources: dict[str, SourceState] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> IngestState:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls(path)
+        except (OSError, ValueError) as exc:
+            raise PlnError(
+                f"ingest state {path}: cannot read it ({exc}); fix or remove it"
+            ) from None
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+            raise PlnError(f"ingest state {path}: not a version {STATE_VERSION} state file")
+        sources = {name: SourceState(**s) for name, s in data.get("sources", {}).items()}
+        return cls(path, sources)
+
+    def of(self, name: str) -> SourceState:
+        return self.sources.setdefault(name, SourceState())
+
+    def save(self) -> None:
+        data = {
+            "version": STATE_VERSION,
+            "sources": {name: vars(s) for name, s in sorted(self.sources.items())},
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".ingest-", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, indent=1, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def default_state_path(config: Config) -> Path:
+    return config.outputs.duckdb.parent / "ingest-state.json"
+
+
+class Ingester:
+    def __init__(self, config: Config, settings: KafkaSettings, state_path: Path, say=progress.say):
+        self.config, self.settings, self.say = config, settings, say
+        self.sources = [s for s in config.sources if s.enabled]
+        self.state = IngestState.load(state_path)
+        self.producer = ReliableProducer(settings, say=log.warning)
+
+    def run(self, stop_after: float | None = None, max_rounds: int | None = None) -> int:
+        """Poll due sources until stopped; returns the number of polls made."""
+        ensure_topics(self.settings, [self.settings.raw_topic], say=log.warning)
+        names = ", ".join(s.name for s in self.sources)
+        self.say(f"ingest: {len(self.sources)} sources ({names}) -> {self.settings.raw_topic}")
+        deadline = time.monotonic() + stop_after if stop_after else None
+        polls = rounds = 0
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                due = [s for s in self.sources if self.state.of(s.name).next_poll_at <= time.time()]
+                for source in due:
+                    self.poll(source)
+                    polls += 1
+                if due:
+                    rounds += 1
+                    if max_rounds is not None and rounds >= max_rounds:
+                        break
+                time.sleep(min(1.0, max(0.05, self._next_due() - time.time())))
+        finally:
+            self.producer.close()
+        return polls
+
+    def _next_due(self) -> float:
+        return min(self.state.of(s.name).next_poll_at for s in self.sources)
+
+    def poll(self, source: SourceConfig) -> SourceStatus:
+        """Fetch one source, produce what it gave, then advance its cursor."""
+        state = self.state.of(source.name)
+        status, messages = self._fetch(source, state.cursor)
+        messages.append((f"status:{source.name}".encode(), payload.encode_status(status)))
+        self.producer.send_all(self.settings.raw_topic, messages)
+        # Only now, with every message acknowledged, does the cursor move.
+        if status.ok:
+            state.cursor, state.errors = status.cursor, 0
+            delay = source.interval
+        else:
+            state.errors += 1
+            delay = min(
+                source.interval * 2 ** min(state.errors, 16), max(MAX_BACKOFF, source.interval)
+            )
+        state.next_poll_at = time.time() + delay
+        self.state.save()
+        return status
+
+    def _fetch(
+        self, source: SourceConfig, cursor
+    ) -> tuple[SourceStatus, list[tuple[bytes, bytes]]]:
+        try:
+            result = build_source(source).fetch(cursor)
+        except PlnError as exc:
+            return self._failed(source, str(exc), cursor), []
+        except Exception as exc:  # a bug or an unforeseen input: keep the other sources going
+            message = f"source '{source.name}': unexpected {type(exc).__name__}: {exc}"
+            return self._failed(source, message, cursor), []
+        messages = [(it.id.encode(), payload.encode_item(it)) for it in result.items]
+        messages += [(d.id.encode(), payload.encode_dead_letter(d)) for d in result.dead_letters]
+        note = "not modified" if result.not_modified else f"{len(result.items):,} items"
+        self.say(f"✓ {source.name}: {note}")
+        status = SourceStatus(
+            source=source.name,
+            type=source.type,
+            ok=True,
+            items=len(result.items),
+            dead_letters=len(result.dead_letters),
+            not_modified=result.not_modified,
+            cursor=result.cursor if result.cursor is not None else cursor,
+        )
+        return status, messages
+
+    def _failed(self, source: SourceConfig, error: str, cursor) -> SourceStatus:
+        log.warning("%s (retrying with backoff)", error)
+        return SourceStatus(
+            source=source.name, type=source.type, ok=False, error=error, cursor=cursor
+        )
+
+
+def run_ingest(
+    config: Config,
+    settings: KafkaSettings,
+    state_path: Path | None = None,
+    *,
+    stop_after: float | None = None,
+    say=progress.say,
+) -> int:
+    if not any(s.enabled for s in config.sources):
+        raise PlnError(f"{config.path}: no enabled sources to ingest")
+    ingester = Ingester(config, settings, state_path or default_state_path(config), say)
+    return ingester.run(stop_after=stop_after)

@@ -1,0 +1,48 @@
+"""The closing summary of a run, for people (text) and scripts (JSON)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pln.config import Config
+
+
+def _rel(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def format_run_summary(summary, config: Config) -> str:
+    s = summary.stats
+    items, sources = s["items"], s["sources"]
+    read = items["written"]
+    lines = [f"PLN Curator run {summary.run_id}: {summary.seconds:.1f} s"]
+    failed = sources["failed"]
+    src_line = f"  sources   {sources['ok']} read"
+    if sources["not_modified"]:
+        src_line += f" ({sources['not_modified']} unchanged, skipped)"
+    if failed:
+        src_line += f", {failed} failed"
+    lines.append(src_line)
+    for name, error in sources["errors"].items():
+        lines.append(f"    ✗ {name}: {error.removeprefix(f'source {name!r}: ')}")
+    lines.append(
+        f"  items     {read:,} read: {items['new']:,} new, {items['updated']:,} updated, "
+        f"{items['unchanged']:,} unchanged"
+    )
+    per_topic = s["topics"]
+    kept_parts = [f"{t.id} {per_topic.get(t.id, {}).get('kept', 0):,}" for t in config.topics]
+    lines.append(f"  kept      {' · '.join(kept_parts)}")
+    lines.append(f"  dropped   {s.get('dropped', 0):,} items matched no topic")
+    dead = s["dead_letters"]
+    if dead:
+        by_source = ", ".join(f"{k} {v}" for k, v in s["dead_letters_by_source"].items())
+        lines.append(f"  dead      {dead:,} records could not be read ({by_source})")
+    else:
+        lines.append("  dead      0")
+    lines.append(f"  database  {_rel(summary.db_path)}")
+    lines.append(f"  feeds     {_rel(summary.feeds_dir)}/ ({len(summary.feeds)} files, index.opml)")
+    return "\n".join(lines)

@@ -1,0 +1,499 @@
+"""The DuckDB store: items, decisions, dead letters, source health and runs in one file.
+
+One process writes at a time (DuckDB's file lock). Every write is an Arrow batch upserted by key
+inside one transaction, so writing the same batch twice leaves the same rows and counts, and a
+failed write leaves nothing half-done. Feeds and `pln sql` read the same tables and views.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from operator import attrgetter
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from pln.errors import PlnError
+from pln.record import DeadLetter, Decision, Item, SourceStatus, utc
+
+from .schema import (
+    CONTENT_COLUMNS,
+    DDL,
+    DEAD_LETTER_ARROW,
+    DECISION_ARROW,
+    ITEM_COLUMNS,
+    ITEM_FIELDS,
+    ITEM_SEQUENCES,
+    SCHEMA_VERSION,
+    SOURCE_ARROW,
+)
+
+DEFAULT_INTERVAL = 900.0  # seconds between polls when the caller does not say
+MAX_BACKOFF = 86_400.0  # a failing source is retried at least once a day
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One kept item of a topic feed, with why it was kept."""
+
+    item: Item
+    topic: str
+    score: float
+    reason: str
+    first_seen_at: datetime
+    updated_at: datetime  # the later of: content last changed, decision last changed
+    sort_at: datetime  # publication time (clamped to first sight), or first sight
+
+    @property
+    def published_at(self) -> datetime:
+        return self.item.published_at or self.first_seen_at
+
+
+class Store:
+    """`with Store(path) as store:` opens (and when writable creates) the DuckDB file."""
+
+    def __init__(self, path: str | Path, read_only: bool = False):
+        self.path = Path(path)
+        self.read_only = read_only
+        self.con = self._connect()
+        try:
+            self.con.execute("SET TimeZone = 'UTC'")
+            if read_only:
+                self._check_is_store()
+            else:
+                self._create_schema()
+        except BaseException:
+            self.con.close()
+            raise
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        if self.read_only and not self.path.is_file():
+            raise PlnError(f"database {self.path} does not exist; run `pln run` first")
+        if not self.read_only:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise PlnError(f"database {self.path}: cannot create its folder: {exc}") from None
+        try:
+            return duckdb.connect(str(self.path), read_only=self.read_only)
+        except duckdb.Error as exc:
+            raise self._open_error(exc) from None
+
+    def _open_error(self, exc: duckdb.Error) -> PlnError:
+        message = _first_line(exc)
+        if "lock" in message.lower():
+            pid = re.search(r"PID (\d+)", message)
+            who = f"another process (PID {pid.group(1)})" if pid else "another process"
+            return PlnError(
+                f"database {self.path} is being written by {who}; try again when it finishes, "
+                "or query a copy of the file"
+            )
+        if "different configuration" in message:
+            return PlnError(
+                f"database {self.path} is already open in this process in another mode; "
+                "close it first"
+            )
+        return PlnError(f"database {self.path}: cannot open: {message}")
+
+    def _create_schema(self) -> None:
+        self.con.execute(DDL)
+        found = self._schema_version()
+        if found is None:
+            self.con.execute(
+                "INSERT INTO pln_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+            )
+        elif found != str(SCHEMA_VERSION):
+            raise PlnError(
+                f"database {self.path} has schema version {found}, this pln expects "
+                f"{SCHEMA_VERSION}; use a new database file"
+            )
+
+    def _check_is_store(self) -> None:
+        tables = {
+            r[0] for r in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
+        if not {"pln_meta", "items", "decisions"} <= tables:
+            raise PlnError(f"database {self.path} is not a PLN Curator database")
+
+    def _schema_version(self) -> str | None:
+        row = self.con.execute("SELECT value FROM pln_meta WHERE key = 'schema_version'").fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def begin_run(self, run_id: str, config_path: str) -> None:
+        self.con.execute(
+            "INSERT INTO runs (run_id, config_path, started_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (run_id) DO NOTHING",
+            [run_id, config_path, _now()],
+        )
+
+    def finish_run(self, run_id: str, stats: Mapping[str, Any]) -> None:
+        self.con.execute(
+            "UPDATE runs SET finished_at = ?, stats = ? WHERE run_id = ?",
+            [_now(), json.dumps(stats, default=str), run_id],
+        )
+
+    def run_stats(self, run_id: str) -> dict[str, Any]:
+        """What the writes of `run_id` did. Meant for right after the run: a later run that
+        re-writes the same rows takes them over."""
+        written, new, updated, dropped = self.con.execute(
+            """SELECT count(*), count(*) FILTER (WHERE run_id = $r),
+                      count(*) FILTER (WHERE updated_run_id = $r AND run_id IS DISTINCT FROM $r),
+                      count(*) FILTER (WHERE id NOT IN (SELECT item_id FROM decisions WHERE kept))
+               FROM items WHERE last_run_id = $r""",
+            {"r": run_id},
+        ).fetchone()
+        topics = {
+            topic: {"scored": scored, "kept": kept, "new": fresh}
+            for topic, scored, kept, fresh in self.con.execute(
+                """SELECT topic, count(*), count(*) FILTER (WHERE kept),
+                          count(*) FILTER (WHERE kept_run_id = $r)
+                   FROM decisions WHERE run_id = $r GROUP BY topic ORDER BY topic""",
+                {"r": run_id},
+            ).fetchall()
+        }
+        dead_by_source = dict(
+            self.con.execute(
+                "SELECT source, count(*) FROM dead_letters WHERE run_id = ? "
+                "GROUP BY source ORDER BY source",
+                [run_id],
+            ).fetchall()
+        )
+        sources = self.con.execute(
+            "SELECT name, ok, not_modified, error FROM sources WHERE run_id = ? ORDER BY name",
+            [run_id],
+        ).fetchall()
+        return {
+            "items": {
+                "written": written,
+                "new": new,
+                "updated": updated,
+                "unchanged": written - new - updated,
+            },
+            "kept": sum(t["kept"] for t in topics.values()),
+            "dropped": dropped,  # items written in the run that no topic kept
+            "topics": topics,
+            "dead_letters": sum(dead_by_source.values()),
+            "dead_letters_by_source": dead_by_source,
+            "sources": {
+                "ok": sum(1 for _, ok, _, _ in sources if ok),
+                "failed": sum(1 for _, ok, _, _ in sources if not ok),
+                "not_modified": sum(1 for _, ok, nm, _ in sources if ok and nm),
+                "errors": {name: error for name, ok, _, error in sources if not ok},
+            },
+        }
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def write(
+        self,
+        items: Iterable[Item],
+        decisions: Iterable[Decision],
+        dead_letters: Iterable[DeadLetter],
+        run_id: str = "",
+    ) -> None:
+        """Upsert items, their decisions and dead letters in one transaction.
+
+        The decisions given for an item replace all of its earlier ones: a topic that no longer
+        scores the item loses its decision.
+        """
+        now = _now()
+        run = run_id or None
+        # Last one wins when a batch holds the same key twice (one post seen by two sources).
+        items = list({it.id: it for it in items}.values())
+        decisions = list({(d.item_id, d.topic): d for d in decisions}.values())
+        dead_letters = list({d.id: d for d in dead_letters}.values())
+        if not (items or decisions or dead_letters):
+            return
+        with self._transaction():
+            self.con.register("new_decisions", _decisions_table(decisions))
+            if items:
+                self._upsert_items(_items_table(items), now, run)
+                # Rescored items lose the decisions of topics that no longer score them;
+                # items not in this batch keep theirs.
+                self.con.execute(
+                    """DELETE FROM decisions d
+                       WHERE d.item_id IN (SELECT id FROM staged_items)
+                         AND NOT EXISTS (SELECT 1 FROM new_decisions n
+                                         WHERE n.item_id = d.item_id AND n.topic = d.topic)"""
+                )
+                self.con.execute("DROP TABLE staged_items")
+            if decisions:
+                self._upsert_decisions(now, run)
+            self.con.unregister("new_decisions")
+            if dead_letters:
+                self._upsert_dead_letters(dead_letters, now, run)
+
+    def _upsert_items(self, table: pa.Table, now: datetime, run: str | None) -> None:
+        """Insert new items, rewrite changed ones, and only touch the bookkeeping of the rest.
+
+        Changed rows are deleted and re-inserted with their first sight carried over: on wide
+        rows that is ~10x faster than ON CONFLICT DO UPDATE, and a re-read of unchanged items
+        (the common case) rewrites nothing but three narrow columns.
+        """
+        self.con.register("new_items", table)
+        content = ", ".join(f"n.{c}" for c in CONTENT_COLUMNS)
+        whole = ", ".join(f"n.{c}" for c in ITEM_COLUMNS if c != "fetched_at")
+        # A narrow staging table (ids, hashes, earlier bookkeeping): the wide columns are read
+        # straight from the Arrow batch when inserting.
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE staged_items AS
+                SELECT n.id, n.fetched_at, hash({content}) AS content_hash,
+                       hash({whole}) AS row_hash, p.id IS NOT NULL AS known,
+                       p.row_hash IS NOT DISTINCT FROM hash({whole}) AS same,
+                       p.content_hash AS prior_content_hash, p.first_seen_at, p.updated_at,
+                       p.run_id, p.updated_run_id
+                FROM new_items n LEFT JOIN items p ON p.id = n.id"""
+        )
+        self.con.execute(
+            """UPDATE items SET fetched_at = s.fetched_at, last_seen_at = $now, last_run_id = $run
+               FROM staged_items s WHERE s.same AND items.id = s.id""",
+            {"now": now, "run": run},
+        )
+        self.con.execute(
+            "DELETE FROM items WHERE id IN (SELECT id FROM staged_items WHERE known AND NOT same)"
+        )
+        changed = "NOT s.known OR s.content_hash IS DISTINCT FROM s.prior_content_hash"
+        self.con.execute(
+            f"""INSERT INTO items
+                SELECT {", ".join(f"n.{c}" for c in ITEM_COLUMNS)}, s.content_hash, s.row_hash,
+                       coalesce(s.first_seen_at, $now), $now,
+                       CASE WHEN {changed} THEN $now ELSE s.updated_at END,
+                       CASE WHEN s.known THEN s.run_id ELSE $run END,
+                       $run,
+                       CASE WHEN {changed} THEN $run ELSE s.updated_run_id END
+                FROM new_items n JOIN staged_items s ON s.id = n.id
+                WHERE NOT s.same""",
+            {"now": now, "run": run},
+        )
+        self.con.unregister("new_items")
+
+    def _upsert_decisions(self, now: datetime, run: str | None) -> None:
+        changed = (
+            "(decisions.score, decisions.kept, decisions.reason) IS DISTINCT FROM "
+            "(excluded.score, excluded.kept, excluded.reason)"
+        )
+        self.con.execute(
+            f"""INSERT INTO decisions
+                SELECT item_id, topic, score, kept, reason, topic_version, model_version,
+                       $now, $run, CASE WHEN kept THEN $run END
+                FROM new_decisions
+                ON CONFLICT (item_id, topic) DO UPDATE SET
+                    score = excluded.score,
+                    kept = excluded.kept,
+                    reason = excluded.reason,
+                    topic_version = excluded.topic_version,
+                    model_version = excluded.model_version,
+                    decided_at = CASE WHEN {changed} THEN excluded.decided_at
+                                      ELSE decisions.decided_at END,
+                    run_id = excluded.run_id,
+                    kept_run_id = CASE WHEN NOT excluded.kept THEN NULL
+                                       WHEN decisions.kept THEN decisions.kept_run_id
+                                       ELSE excluded.run_id END""",
+            {"now": now, "run": run},
+        )
+
+    def _upsert_dead_letters(self, dead: list[DeadLetter], now: datetime, run: str | None):
+        table = pa.table(
+            {
+                "id": [d.id for d in dead],
+                "source": [d.source for d in dead],
+                "ref": [d.ref for d in dead],
+                "reason": [d.reason for d in dead],
+                "raw": [d.raw for d in dead],
+                "at": [utc(d.at) for d in dead],
+            },
+            schema=DEAD_LETTER_ARROW,
+        )
+        self.con.register("new_dead_letters", table)
+        self.con.execute(
+            """INSERT INTO dead_letters
+               SELECT id, source, ref, reason, raw, "at", $now, $run FROM new_dead_letters
+               ON CONFLICT (id) DO UPDATE SET raw = excluded.raw,
+                   last_seen_at = excluded.last_seen_at, run_id = excluded.run_id""",
+            {"now": now, "run": run},
+        )
+        self.con.unregister("new_dead_letters")
+
+    def update_sources(
+        self,
+        statuses: Iterable[SourceStatus],
+        run_id: str = "",
+        intervals: Mapping[str, float] | None = None,
+    ) -> None:
+        """Record fetch outcomes: cursor, consecutive error count, backoff for the next poll.
+
+        A failed fetch keeps the previous cursor. A status no newer than the last recorded
+        fetch of its source is ignored, so replaying statuses changes nothing.
+        `intervals` maps source name to its poll interval in seconds (default 15 minutes).
+        """
+        statuses = sorted(statuses, key=lambda s: utc(s.fetched_at))
+        if not statuses:
+            return
+        names = sorted({s.source for s in statuses})
+        columns = SOURCE_ARROW.names
+        rows = self.con.execute(
+            f"SELECT {', '.join(columns)} FROM sources WHERE name IN (SELECT unnest($names))",
+            {"names": names},
+        ).fetchall()
+        state: dict[str, dict[str, Any]] = {r[0]: dict(zip(columns, r, strict=True)) for r in rows}
+        for status in statuses:
+            previous = state.get(status.source)
+            row = _source_row(status, previous, run_id, (intervals or {}).get(status.source))
+            if row is not None:
+                state[status.source] = row
+        table = pa.Table.from_pylist([state[n] for n in names], schema=SOURCE_ARROW)
+        with self._transaction():
+            self.con.register("new_sources", table)
+            self.con.execute("INSERT OR REPLACE INTO sources SELECT * FROM new_sources")
+            self.con.unregister("new_sources")
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def cursors(self) -> dict[str, dict]:
+        """The last cursor of every source that has one."""
+        rows = self.con.execute("SELECT name, cursor FROM sources WHERE cursor IS NOT NULL")
+        return {name: json.loads(cursor) for name, cursor in rows.fetchall()}
+
+    def feed_entries(self, topic_id: str, limit: int) -> list[FeedEntry]:
+        """The latest `limit` kept items of a topic, newest first."""
+        cursor = self.con.execute(
+            f"""SELECT {", ".join(ITEM_COLUMNS)}, topic, score, reason, first_seen_at,
+                       greatest(updated_at, decided_at) AS updated_at, sort_at
+                FROM curated_items WHERE topic = ?
+                ORDER BY sort_at DESC, id LIMIT ?""",
+            [topic_id, limit],
+        )
+        n = len(ITEM_COLUMNS)
+        entries = []
+        for row in cursor.fetchall():
+            item = _item_from_row(row[:n])
+            topic, score, reason, first_seen, updated, sort_at = row[n:]
+            entries.append(
+                FeedEntry(
+                    item, topic, score, reason or "", utc(first_seen), utc(updated), utc(sort_at)
+                )
+            )
+        return entries
+
+    def sql(self, query: str) -> tuple[list[str], list[tuple]]:
+        """Run one SQL statement; returns column names and rows."""
+        try:
+            cursor = self.con.execute(query)
+            if cursor.description is None:
+                return [], []
+            return [d[0] for d in cursor.description], cursor.fetchall()
+        except duckdb.Error as exc:
+            raise PlnError(f"SQL error: {_first_line(exc)}") from None
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.con)
+
+
+class _Transaction:
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    def __enter__(self) -> None:
+        self.con.begin()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.con.commit()
+        else:
+            self.con.rollback()
+
+
+def _items_table(items: list[Item]) -> pa.Table:
+    """Items as an Arrow table, column by column (far faster than row dicts)."""
+    arrays = [pa.array(list(map(attrgetter(name), items)), type=typ) for name, typ in ITEM_FIELDS]
+    return pa.Table.from_arrays(arrays, names=list(ITEM_COLUMNS))
+
+
+def _decisions_table(decisions: list[Decision]) -> pa.Table:
+    if not decisions:
+        return DECISION_ARROW.empty_table()
+    arrays = [
+        pa.array(list(map(attrgetter(f.name), decisions)), type=f.type) for f in DECISION_ARROW
+    ]
+    return pa.Table.from_arrays(arrays, schema=DECISION_ARROW)
+
+
+def _item_from_row(row: tuple) -> Item:
+    values = {}
+    for name, value in zip(ITEM_COLUMNS, row, strict=True):
+        if name in ITEM_SEQUENCES:
+            value = tuple(value or ())
+        elif isinstance(value, datetime):
+            value = utc(value)
+        elif value is None and name not in ("published_at", "fetched_at"):
+            value = ""
+        values[name] = value
+    return Item(**values)
+
+
+def _source_row(
+    status: SourceStatus, previous: dict[str, Any] | None, run_id: str, interval: float | None
+) -> dict[str, Any] | None:
+    """The new `sources` row after one fetch, or None when the status is not newer."""
+    at = utc(status.fetched_at)
+    prev = previous or {}
+    if prev.get("last_fetch_at") is not None and utc(prev["last_fetch_at"]) >= at:
+        return None
+    interval = interval or DEFAULT_INTERVAL
+    errors = 0 if status.ok else (prev.get("error_count") or 0) + 1
+    # Exponential backoff: 2, 4, 8... intervals after consecutive failures, at most a day.
+    delay = (
+        interval if status.ok else max(interval, min(interval * 2 ** min(errors, 16), MAX_BACKOFF))
+    )
+    cursor = json.dumps(status.cursor, sort_keys=True) if status.cursor is not None else None
+    return {
+        "name": status.source,
+        "type": status.type,
+        "ok": status.ok,
+        "error": "" if status.ok else status.error,
+        "last_error": prev.get("last_error") if status.ok else status.error,
+        "last_error_at": prev.get("last_error_at") if status.ok else at,
+        "error_count": errors,
+        "items_total": (prev.get("items_total") or 0) + status.items,
+        "last_items": status.items,
+        "last_dead_letters": status.dead_letters,
+        "not_modified": status.not_modified,
+        "last_fetch_at": at,
+        "last_ok_at": at if status.ok else prev.get("last_ok_at"),
+        "cursor": cursor if status.ok and cursor is not None else prev.get("cursor"),
+        "next_poll_at": at + timedelta(seconds=delay),
+        "run_id": run_id or None,
+    }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+__all__ = ["FeedEntry", "Store"]

@@ -1,0 +1,156 @@
+"""End to end through the CLI on the bundled example: feeds, SQL, reruns, a broken source."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from pln.record import make_item_id
+
+REPO = Path(__file__).resolve().parents[1]
+EXPECTED = json.loads((REPO / "examples" / "data" / "expected.json").read_text())
+
+pytestmark = pytest.mark.slow
+
+
+def pln(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pln.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def sql(query: str, cwd: Path) -> list[dict]:
+    done = pln("sql", "-c", "pln.yaml", "--format", "json", query, cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def ref_id(ref: dict) -> str | None:
+    if "tweet_id" in ref:
+        return make_item_id("twitter", ref["tweet_id"])
+    if "question" in ref:
+        return make_item_id("chat", f"lrnchat:2026-11-19:Q{ref['question']}")
+    return None
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory) -> dict:
+    """The example copied to a temp folder and run twice."""
+    work = tmp_path_factory.mktemp("example")
+    shutil.copytree(
+        REPO / "examples", work, dirs_exist_ok=True, ignore=shutil.ignore_patterns("out")
+    )
+    first = pln("run", "-c", "pln.yaml", cwd=work)
+    counts_after_first = sql(
+        "SELECT (SELECT count(*) FROM items) items, (SELECT count(*) FROM decisions) decisions, "
+        "(SELECT count(*) FROM dead_letters) dead",
+        work,
+    )[0]
+    second = pln("run", "-c", "pln.yaml", "--json", cwd=work)
+    return {"dir": work, "first": first, "second": second, "counts": counts_after_first}
+
+
+def feed(example, topic: str, kind: str = "rss") -> feedparser.FeedParserDict:
+    path = example["dir"] / "out" / "feeds" / f"{topic}.{kind}.xml"
+    parsed = feedparser.parse(path.read_bytes())
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    return parsed
+
+
+def test_run_succeeds_and_summarizes(example):
+    first = example["first"]
+    assert first.returncode == 0, first.stderr
+    out = first.stdout
+    assert f"{EXPECTED['feed_entries'] + EXPECTED['x']['posts'] + 7} read" in out
+    for topic, n in {
+        "retrieval-practice": 39,
+        "microlearning": 29,
+        "onboarding": 25,
+        "learning-analytics": 26,
+    }.items():
+        assert f"{topic} {n}" in out
+    assert "dead      1 records" in out
+    assert "out/pln.duckdb" in out and "out/feeds" in out
+
+
+def test_a_broken_source_is_one_line_and_the_others_still_run(example):
+    first = example["first"]
+    line = "✗ broken-blog: not an RSS/Atom feed: data/feeds/broken.xml (it is an HTML page)"
+    assert line in first.stdout
+    assert "Traceback" not in first.stderr + first.stdout
+    assert sql("SELECT count(DISTINCT source) n FROM items", example["dir"])[0]["n"] == 9
+
+
+@pytest.mark.parametrize("topic", list(EXPECTED["topics"]))
+def test_feeds_hold_what_the_topic_keeps_and_not_the_near_misses(example, topic):
+    rss, atom = feed(example, topic, "rss"), feed(example, topic, "atom")
+    for parsed in (rss, atom):
+        links = {e.get("link") for e in parsed.entries}
+        ids = {e.id.removeprefix("urn:pln:item:") for e in parsed.entries}
+        for ref in EXPECTED["topics"][topic]["keep"]:
+            assert (ref_id(ref) in ids) if ref_id(ref) else (ref["url"] in links), ref
+        for ref in EXPECTED["topics"][topic]["near_misses"]:
+            assert (ref_id(ref) not in ids) if ref_id(ref) else (ref["url"] not in links), ref
+    assert rss.feed.title and any(link.rel == "self" for link in rss.feed.links)
+    assert all("Why:" in e.summary for e in rss.entries)
+
+
+def test_feed_html_is_sanitized(example):
+    for path in (example["dir"] / "out" / "feeds").glob("*.xml"):
+        text = path.read_text()
+        assert "<script" not in text.lower() and "onerror" not in text.lower(), path.name
+
+
+def test_opml_lists_every_topic_feed(example):
+    opml = (example["dir"] / "out" / "feeds" / "index.opml").read_text()
+    for topic in EXPECTED["topics"]:
+        assert f"{topic}.rss.xml" in opml
+
+
+def test_sql_returns_the_curated_rows(example):
+    rows = sql(
+        "SELECT i.native_id, d.score, d.reason FROM decisions d JOIN items i ON i.id = d.item_id "
+        "WHERE d.topic = 'microlearning' AND i.native_id = '2103897792836584721'",
+        example["dir"],
+    )
+    assert rows and rows[0]["reason"].startswith("blocked author @earnfast_now")
+    kept = sql(
+        "SELECT topic, count(*) n FROM decisions WHERE kept GROUP BY topic ORDER BY topic",
+        example["dir"],
+    )
+    assert {r["topic"]: r["n"] for r in kept} == {
+        "learning-analytics": 26,
+        "microlearning": 29,
+        "onboarding": 25,
+        "retrieval-practice": 39,
+    }
+
+
+def test_second_run_adds_nothing(example):
+    second = example["second"]
+    assert second.returncode == 0, second.stderr
+    summary = json.loads(second.stdout)
+    assert summary["items"]["new"] == 0
+    assert summary["sources"]["not_modified"] == 9  # every readable source was unchanged
+    after = sql(
+        "SELECT (SELECT count(*) FROM items) items, (SELECT count(*) FROM decisions) decisions, "
+        "(SELECT count(*) FROM dead_letters) dead",
+        example["dir"],
+    )[0]
+    assert after == example["counts"]
+
+
+def test_sql_is_read_only(example):
+    done = pln("sql", "-c", "pln.yaml", "DELETE FROM items", cwd=example["dir"])
+    assert done.returncode != 0
+    assert "read-only" in done.stderr.lower() and "Traceback" not in done.stderr

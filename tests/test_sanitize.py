@@ -1,0 +1,118 @@
+"""The allow-list HTML sanitizer used for feed content."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from pln.sinks.sanitize import safe_url, sanitize_html, text_to_html
+
+
+def well_formed(fragment: str) -> ET.Element:
+    return ET.fromstring(f"<div>{fragment}</div>")
+
+
+@pytest.mark.parametrize(
+    ("dirty", "clean"),
+    [
+        ("<p>Hi <script>alert(1)</script>there</p>", "<p>Hi there</p>"),
+        ("<style>p{color:red}</style><p>x</p>", "<p>x</p>"),
+        ("<iframe src='https://evil.example'><p>inside</p></iframe>after", "after"),
+        ("<object><embed src=x></object>ok", "ok"),
+        (
+            '<img src="https://a.example/x.png" onerror="alert(1)" alt="x">',
+            '<img src="https://a.example/x.png" alt="x" />',
+        ),
+        ('<p onclick="steal()" style="position:fixed">text</p>', "<p>text</p>"),
+        ('<a href="javascript:alert(1)">click</a>', "<a>click</a>"),
+        ('<a href=" JaVaScRiPt:alert(1)">click</a>', "<a>click</a>"),
+        ('<a href="java&#x09;script:alert(1)">click</a>', "<a>click</a>"),
+        ('<a href="javascript&colon;alert(1)">click</a>', "<a>click</a>"),
+        ('<img src="data:image/png;base64,AAAA">', ""),
+        ('<a href="vbscript:msgbox(1)">x</a>', "<a>x</a>"),
+        (
+            '<a href="mailto:jane@example.org">mail</a>',
+            '<a href="mailto:jane@example.org">mail</a>',
+        ),
+        ("<div><font color=red>kept text</font></div>", "<div>kept text</div>"),
+        ("<p>unclosed <em>emphasis", "<p>unclosed <em>emphasis</em></p>"),
+        ("<ul><li>one<li>two</ul>", "<ul><li>one<li>two</li></li></ul>"),
+        ("<p>a</em>b</p>", "<p>ab</p>"),
+        ("<!-- secret --><p>x</p>", "<p>x</p>"),
+        ("5 &lt; 6 &amp; <b>7 > 6</b>", "5 &lt; 6 &amp; <b>7 &gt; 6</b>"),
+        ("line<br>break", "line<br />break"),
+        ("bad\x00\x0bchars", "badchars"),
+        (
+            "<h2>Title</h2><pre><code>x = 1</code></pre>",
+            "<h2>Title</h2><pre><code>x = 1</code></pre>",
+        ),
+        ("<svg><script>alert(1)</script><circle/></svg>shown", "shown"),
+    ],
+)
+def test_sanitize(dirty, clean):
+    out = sanitize_html(dirty)
+    assert out == clean
+    well_formed(out)
+
+
+def test_relative_urls_resolve_against_the_item_url():
+    out = sanitize_html(
+        '<a href="/about">About</a><img src="pic.png" alt="">', "https://blog.example/posts/1"
+    )
+    assert (
+        out
+        == '<a href="https://blog.example/about">About</a><img src="https://blog.example/posts/pic.png" alt="" />'
+    )
+
+
+def test_relative_urls_without_a_base_are_dropped():
+    assert sanitize_html('<a href="/about">About</a>') == "<a>About</a>"
+
+
+def test_attribute_values_are_escaped():
+    out = sanitize_html('<a href="https://x.example/?a=1&b=&quot;2&quot;" title="a<b">x</a>')
+    assert out == '<a href="https://x.example/?a=1&amp;b=&quot;2&quot;" title="a&lt;b">x</a>'
+    assert well_formed(out).find("a").get("href") == 'https://x.example/?a=1&b="2"'
+
+
+def test_safe_url():
+    assert safe_url("https://example.org/a") == "https://example.org/a"
+    assert safe_url("javascript:alert(1)") == ""
+    assert safe_url("mailto:a@b.example", attr="src") == ""
+    assert (
+        safe_url("//cdn.example/x.png", "src", "https://blog.example/")
+        == "https://cdn.example/x.png"
+    )
+
+
+def test_text_to_html_escapes_links_and_keeps_paragraphs():
+    out = text_to_html(
+        "Q1. Is <spacing> useful? See https://ex.example/a?b=1&c=2.\n\nA1. Yes\nreally"
+    )
+    assert out == (
+        "<p>Q1. Is &lt;spacing&gt; useful? See "
+        '<a href="https://ex.example/a?b=1&amp;c=2">https://ex.example/a?b=1&amp;c=2</a>.</p>'
+        "<p>A1. Yes<br />really</p>"
+    )
+    well_formed(out)
+
+
+@pytest.mark.corpora
+def test_real_mastodon_statuses_sanitize_to_well_formed_html(corpora):
+    folder = corpora / "mastodon" / "status-json"
+    contents = []
+    for path in sorted(folder.glob("*.json")):
+        body = json.loads(path.read_text(encoding="utf-8")).get("body")
+        statuses = body if isinstance(body, list) else [body]
+        contents += [s["content"] for s in statuses if isinstance(s, dict) and s.get("content")]
+    if not contents:
+        pytest.skip("no Mastodon statuses with content in the corpora")
+    for content in contents:
+        out = sanitize_html(content, "https://mastodon.example/")
+        tree = well_formed(out)
+        assert all(
+            a.get("href", "https:").startswith(("https:", "http:", "mailto:"))
+            for a in tree.iter("a")
+        )
