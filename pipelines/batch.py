@@ -52,7 +52,9 @@ def build_batch_pipeline(
 ) -> None:
     """Wire Read -> Curate -> Write onto `pipeline` (kept separate so tests can inspect it)."""
     read = pipeline | "Sources" >> beam.Create(tasks, reshuffle=False) | "Read" >> ReadSources()
-    curated = read.items | "Curate" >> Curate(config.topics, config.nlp)
+    # Spreading batches over workers only pays when there is more than one.
+    spread = config.runner.workers > 1 or bool(config.runner.beam_args)
+    curated = read.items | "Curate" >> Curate(config.topics, config.nlp, reshuffle=spread)
     (
         (curated.curated, curated.dead, read.dead, read.status)
         | "Store"

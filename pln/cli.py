@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     _output_args(sched)
     sched.set_defaults(func=cmd_schedule)
 
+    from pln.cli_sources import add_source_commands
+
+    add_source_commands(sub, _config_arg)
+
     sql = sub.add_parser("sql", help="query the curated database (opened read-only)")
     sql.add_argument("query", help='e.g. "SELECT topic, count(*) FROM decisions GROUP BY 1"')
     _config_arg(sql)
@@ -159,7 +163,8 @@ def _db_from_config(config_path: str) -> Path:
     return load_config(config_path, check_sources=False).outputs.duckdb
 
 
-def print_rows(columns: list[str], rows: list[tuple], fmt: str, out=sys.stdout) -> None:
+def print_rows(columns: list[str], rows: list[tuple], fmt: str, out=None) -> None:
+    out = out or sys.stdout
     if fmt == "json":
         json.dump([dict(zip(columns, r, strict=True)) for r in rows], out, indent=2, default=str)
         out.write("\n")

@@ -85,7 +85,7 @@ def _prepare_process() -> None:
     sends SIGTERM, which leaves like Ctrl-C (both are safe at any moment)."""
     import logging
 
-    logging.getLogger("kafka").setLevel(logging.ERROR)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
     def interrupt(*_):
         raise KeyboardInterrupt

@@ -320,21 +320,41 @@ def _check_name(opts: Options, key: str, value: str, seen: set[str]) -> None:
     seen.add(value)
 
 
+def _source_entries(root: Options, file: str, base_dir: Path):
+    """(file, key, entry) for `sources:` and every file listed in `include_sources:`."""
+    includes = root.str_list("include_sources")
+    entries = [(file, f"sources[{i}]", e) for i, e in enumerate(_items(root, "sources", False))]
+    for n, name in enumerate(includes):
+        path = (base_dir / name).resolve()
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        except FileNotFoundError:
+            raise root.error(f"include_sources[{n}]", f"file not found: {path}") from None
+        except (OSError, yaml.YAMLError) as exc:
+            first = str(exc).splitlines()[0]
+            raise ConfigError(str(path), "", f"cannot read included sources: {first}") from None
+        if not isinstance(data, list):
+            raise ConfigError(str(path), "", "must be a YAML list of sources")
+        entries += [(str(path), f"[{i}]", e) for i, e in enumerate(data)]
+    if not entries:
+        raise root.error("sources", "must list at least one entry")
+    return entries
+
+
 def _parse_sources(root: Options, file: str, base_dir: Path) -> tuple[SourceConfig, ...]:
     seen: set[str] = set()
     out = []
-    for i, entry in enumerate(_items(root, "sources", required=True)):
-        key = f"sources[{i}]"
+    for where, key, entry in _source_entries(root, file, base_dir):
         if not isinstance(entry, dict):
-            raise ConfigError(file, key, "must be a mapping with at least name and type")
-        opts = Options(entry, file, key, base_dir)
+            raise ConfigError(where, key, "must be a mapping with at least name and type")
+        opts = Options(entry, where, key, base_dir)
         name = opts.str("name", required=True)
         _check_name(opts, "name", name, seen)
         stype = opts.str("type", required=True)
         interval = opts.float("interval", default=900.0, min=1.0)
         enabled = opts.bool("enabled", default=True)
         specific = {k: v for k, v in entry.items() if k not in opts._read}
-        out.append(SourceConfig(name, stype, specific, base_dir, file, key, interval, enabled))
+        out.append(SourceConfig(name, stype, specific, base_dir, where, key, interval, enabled))
     return tuple(out)
 
 

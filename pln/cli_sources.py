@@ -1,0 +1,94 @@
+"""`pln sources`: each source's health, and `pln sources import FILE.opml`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from pln.errors import ConfigError
+
+SUBSCRIPTIONS = "subscriptions.yaml"
+
+
+def add_source_commands(sub, config_arg) -> None:
+    sources = sub.add_parser("sources", help="show each source's health; import OPML subscriptions")
+    config_arg(sources)
+    sources.set_defaults(func=cmd_sources)
+    actions = sources.add_subparsers(metavar="ACTION")
+    imp = actions.add_parser("import", help="add the feeds of a feed reader's OPML export")
+    imp.add_argument("opml", help="the OPML file exported from a feed reader")
+    config_arg(imp)
+    imp.set_defaults(func=cmd_import)
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from pln.cli import print_rows
+    from pln.config import load_config
+    from pln.sinks.store import Store
+
+    config = load_config(args.config, check_sources=False)
+    health: dict[str, tuple] = {}
+    if config.outputs.duckdb.exists():
+        with Store(config.outputs.duckdb, read_only=True) as store:
+            _, rows = store.sql(
+                "SELECT name, ok, error_count, items_total, last_ok_at, next_poll_at, last_error "
+                "FROM source_health"
+            )
+        health = {row[0]: row for row in rows}
+    table = []
+    for src in config.sources:
+        name, ok, errors, total, last_ok, next_poll, last_error = health.get(
+            src.name, (src.name, None, 0, 0, None, None, "")
+        )
+        state = "never run" if ok is None else ("ok" if ok else f"failing ×{errors}")
+        when = f"{last_ok:%Y-%m-%d %H:%M}" if last_ok else "-"
+        nxt = f"{next_poll:%Y-%m-%d %H:%M}" if next_poll else "-"
+        table.append((name, src.type, state, total or 0, when, nxt, last_error or ""))
+    columns = ["source", "type", "state", "items", "last ok", "next poll", "last error"]
+    print_rows(columns, table, "table")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Merge the OPML's feeds into subscriptions.yaml beside the config and include that file."""
+    from pln.config import load_config
+    from pln.sources.opml import read_opml
+
+    config_path = Path(args.config)
+    config = load_config(config_path, check_sources=False)
+    target = config_path.resolve().parent / SUBSCRIPTIONS
+    existing = yaml.safe_load(target.read_text(encoding="utf-8")) if target.exists() else []
+    known_urls = {s.options.get("url") for s in config.sources}
+    entries = read_opml(args.opml, taken=[s.name for s in config.sources])
+    new = [entry for entry in entries if entry["url"] not in known_urls]
+    if new:
+        text = yaml.safe_dump((existing or []) + new, sort_keys=False, allow_unicode=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text("# Written by `pln sources import`; edit freely.\n" + text, encoding="utf-8")
+        tmp.replace(target)
+        _include(config_path, SUBSCRIPTIONS)
+    load_config(config_path)  # the result must still be a valid config
+    skipped = len(entries) - len(new)
+    print(
+        f"imported {len(new)} feeds from {args.opml} into {target.name}"
+        + (f" ({skipped} already subscribed)" if skipped else "")
+    )
+    return 0
+
+
+def _include(config_path: Path, name: str) -> None:
+    """Add `name` to the config's include_sources (appending a top-level key keeps comments)."""
+    data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    includes = data.get("include_sources") or []
+    if isinstance(includes, str):
+        includes = [includes]
+    if name in includes:
+        return
+    if includes:
+        raise ConfigError(
+            str(config_path), "include_sources", f"add {name!r} to this list to use the import"
+        )
+    with config_path.open("a", encoding="utf-8") as out:
+        out.write(f"\n# Feeds imported with `pln sources import`.\ninclude_sources: [{name}]\n")

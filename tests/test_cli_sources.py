@@ -1,0 +1,73 @@
+"""`pln sources import` and `pln sources`: subscriptions from OPML, health per source."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from pln.cli import main
+from pln.config import load_config
+
+FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
+
+CONFIG = """# my PLN
+sources:
+  - {name: loop, type: rss, url: "https://learningloop.example/feed/"}
+  - {name: local, type: rss, path: rss2.xml}
+  - {name: gone, type: rss, path: missing.xml}
+topics:
+  - {id: practice, phrases: [retrieval practice, spaced repetition]}
+outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}
+"""
+
+
+def make_config(tmp_path: Path) -> Path:
+    shutil.copy(FIXTURES / "rss2.xml", tmp_path / "rss2.xml")
+    path = tmp_path / "pln.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+def test_import_adds_new_feeds_once_and_keeps_comments(tmp_path, capsys):
+    config_path = make_config(tmp_path)
+    opml = str(FIXTURES / "subscriptions.opml")
+    assert main(["sources", "import", opml, "-c", str(config_path)]) == 0
+    first = capsys.readouterr().out
+    assert "already subscribed" in first  # learningloop.example/feed/ was in the config
+    config = load_config(config_path)
+    urls = {s.options.get("url") for s in config.sources}
+    assert "https://ldlab.example/atom.xml" in urls
+    assert "https://retrieval.example/rss.xml" in urls
+    assert len({s.name for s in config.sources}) == len(config.sources)
+    assert config_path.read_text().startswith("# my PLN")
+
+    assert main(["sources", "import", opml, "-c", str(config_path)]) == 0
+    assert capsys.readouterr().out.startswith("imported 0 feeds")
+    assert len(load_config(config_path).sources) == len(config.sources)
+
+
+def test_bad_opml_is_one_line(tmp_path, capsys):
+    config_path = make_config(tmp_path)
+    bad = tmp_path / "bad.opml"
+    bad.write_text("<opml><body><outline")
+    assert main(["sources", "import", str(bad), "-c", str(config_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"pln: error: {bad}") and "\n" not in err
+
+
+def test_sources_shows_health_after_a_run(tmp_path, capsys):
+    config_path = make_config(tmp_path)
+    config_path.write_text(
+        CONFIG.replace(
+            '  - {name: loop, type: rss, url: "https://learningloop.example/feed/"}\n', ""
+        )
+    )
+    assert main(["sources", "-c", str(config_path)]) == 0
+    assert "never run" in capsys.readouterr().out
+    assert main(["run", "-q", "-c", str(config_path)]) == 0
+    assert main(["sources", "-c", str(config_path)]) == 0
+    out = capsys.readouterr().out
+    local = next(line for line in out.splitlines() if line.startswith("local"))
+    gone = next(line for line in out.splitlines() if line.startswith("gone"))
+    assert " ok " in local
+    assert "failing ×1" in gone and "not found" in gone
