@@ -1,0 +1,248 @@
+"""The filter chain: annotate a batch of items and decide, per topic, what to keep.
+
+For each batch, cheap steps first:
+1. drop in-batch duplicates (same id; the first one stays);
+2. per item, without spaCy: count words, #tags and links; fill `canonical_url`; keep the topics
+   whose scope includes the item (sources; languages when the item's language is known);
+   note quality problems (quality.py);
+3. one `nlp.pipe` over the texts some topic needs (none for items without words), with one
+   PhraseMatcher holding every topic's phrases, matched on NORM (lower-cased lemma). From each
+   doc: the item's language when it had none (stopwords, language.py), after which topics
+   limited to other languages drop out; the phrase hits; entities when the pipeline has NER;
+4. each remaining topic scores the evidence (topics.py); decisions with score 0 are left out.
+
+`Curator` is cheap to build and to pickle; `setup()` loads spaCy once per worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from spacy.attrs import LOWER
+from spacy.language import Language
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc
+
+from pln.config import NlpConfig, TopicConfig
+from pln.errors import ConfigError
+from pln.filters.dedup import canonical_url, text_fingerprint
+from pln.filters.language import MAX_WORDS, detect_language, detect_language_words, stopword_weights
+from pln.filters.nlp import load_nlp, pipeline_version
+from pln.filters.quality import TextStats, quality_problem, scan
+from pln.filters.topics import SCORER_VERSION, Evidence, PhraseHit, TopicRule, phrase_key
+from pln.record import Decision, Item
+
+_MATCH_PREFIX = "pln-phrase:"
+
+
+@dataclass
+class CurateResult:
+    items: list[Item]  # the input items, annotated, without in-batch duplicates
+    decisions: list[Decision]  # one per (item, topic) with score > 0
+
+
+@dataclass(slots=True)
+class _Prepared:
+    item: Item
+    text: str  # item.nlp_text
+    stats: TextStats
+    rules: tuple[TopicRule, ...]  # topics whose scope includes the item, as far as known
+    quality: str
+    changes: dict[str, Any] = field(default_factory=dict)  # annotations to apply to item
+    hits: dict[str, list[PhraseHit]] = field(default_factory=dict)
+
+    @property
+    def lang(self) -> str:
+        return self.changes.get("lang") or self.item.lang
+
+
+class Curator:
+    """Scores items against topics. Build anywhere; call `setup()` in the worker."""
+
+    def __init__(self, topics: tuple[TopicConfig, ...], nlp: NlpConfig | None = None):
+        self.topics = tuple(topics)
+        self.nlp_config = nlp or NlpConfig()
+        self.rules = tuple(TopicRule(t) for t in self.topics)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._nlp: Language | None = None
+        self._matcher: PhraseMatcher | None = None
+        self._phrase_of: dict[int, str] = {}  # match id -> phrase key
+        self._lang_weights: dict = {}  # stopword hash -> languages, for docs
+        self._has_ner = False
+        self._scope_cache: dict[tuple[str, str], tuple[TopicRule, ...]] = {}
+        self.model_version = ""
+
+    def __getstate__(self) -> dict:
+        return {k: self.__dict__[k] for k in ("topics", "nlp_config", "rules")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._reset()
+
+    @property
+    def nlp(self) -> Language:
+        self.setup()
+        return self._nlp
+
+    def setup(self) -> None:
+        """Load spaCy and build the phrase matcher (once; later calls do nothing)."""
+        if self._nlp is not None:
+            return
+        nlp = load_nlp(self.nlp_config)
+        matcher = PhraseMatcher(nlp.vocab, attr="NORM")
+        phrase_of: dict[int, str] = {}
+        forms: dict[str, set[str]] = {}
+        for rule in self.rules:
+            for phrase, written in rule.matcher_phrases.items():
+                forms.setdefault(phrase, set()).update(written)
+        for phrase in sorted(forms):
+            name = _MATCH_PREFIX + phrase
+            matcher.add(name, list(nlp.pipe(sorted(forms[phrase]))))
+            phrase_of[nlp.vocab.strings[name]] = phrase
+        self._lang_weights = stopword_weights(key=nlp.vocab.strings.add)
+        self._has_ner = any("doc.ents" in nlp.get_pipe_meta(n).assigns for n in nlp.pipe_names)
+        self.model_version = f"{SCORER_VERSION}; {pipeline_version(nlp)}"
+        self._matcher, self._phrase_of, self._nlp = matcher, phrase_of, nlp
+
+    def curate(self, items: list[Item]) -> CurateResult:
+        """Annotate items and decide for every topic; see the module docstring for the order."""
+        self.setup()
+        unique = _unique(items)
+        out: list[Item] = list(unique)  # replaced by the annotated items, in input order
+        decisions: list[Decision] = []
+
+        def texts_to_parse():
+            for i, item in enumerate(unique):
+                p = self._prepare(item)
+                if self._needs_nlp(p):
+                    yield p.text, (i, p)
+                else:
+                    out[i] = self._finish(p, decisions)
+
+        # One streaming nlp.pipe: items are prepared as spaCy asks for texts and finished as
+        # their docs come back, so only a batch or two is in flight (and docs are not kept).
+        parsed = self._nlp.pipe(
+            texts_to_parse(), as_tuples=True, batch_size=self.nlp_config.batch_size
+        )
+        for doc, (i, p) in parsed:
+            self._read_doc(p, doc)
+            out[i] = self._finish(p, decisions)
+        return CurateResult(out, decisions)
+
+    def _finish(self, p: _Prepared, decisions: list[Decision]) -> Item:
+        """Annotate p's item and append its decisions (score > 0) for the topics in scope."""
+        item = p.item.with_(**p.changes) if p.changes else p.item
+        tags = frozenset(p.stats.hashtags).union(item.hashtags)
+        if p.hits or tags:
+            evidence = Evidence(p.hits, tags, p.quality)
+            for rule in p.rules:
+                if rule.could_score(p.hits, tags):
+                    decision = rule.decide(item, evidence, self.model_version)
+                    if decision.score > 0:
+                        decisions.append(decision)
+        return item
+
+    def explain(self, text: str, topic_id: str, *, title: str = "", author: str = "") -> Decision:
+        """How topic_id would judge this text (for `pln topics test`); score 0 says why not."""
+        rule = next((r for r in self.rules if r.id == topic_id), None)
+        if rule is None:
+            known = ", ".join(r.id for r in self.rules) or "none"
+            raise ConfigError("config", "topics", f"no topic named {topic_id!r} (known: {known})")
+        self.setup()
+        item = Item.create(
+            source="explain",
+            platform="text",
+            kind="post",
+            native_id=text_fingerprint(f"{title}\n{text}"),
+            title=title,
+            text=text,
+            author=author,
+        )
+        p = self._prepare(item, (rule,))
+        if p.stats.plain_words:
+            self._read_doc(p, self._nlp(p.text))
+        item = item.with_(**p.changes)
+        problem = rule.scope_problem(item.source, item.lang, check_source=False)
+        if problem:
+            return Decision(item.id, rule.id, 0.0, False, problem, rule.version, self.model_version)
+        evidence = Evidence(p.hits, frozenset(p.stats.hashtags), p.quality)
+        return rule.decide(item, evidence, self.model_version)
+
+    def _prepare(self, item: Item, rules: tuple[TopicRule, ...] | None = None) -> _Prepared:
+        """Count, annotate what needs no spaCy, and keep the rules (default: all) in scope."""
+        text = item.nlp_text
+        stats = scan(text)
+        if rules is None:
+            rules = self._rules_for(item.source, item.lang)
+        p = _Prepared(item, text, stats, rules, quality_problem(item, stats) if rules else "")
+        if not item.canonical_url and item.url:
+            p.changes["canonical_url"] = canonical_url(item.url)
+        if not item.lang and not self._needs_nlp(p) and stats.words:
+            p.changes["lang"] = detect_language(text)  # no doc to read it from
+        return p
+
+    def _needs_nlp(self, p: _Prepared) -> bool:
+        return bool(p.stats.plain_words and (p.rules or self._has_ner))
+
+    def _read_doc(self, p: _Prepared, doc: Doc) -> None:
+        """Take the language, phrase hits and entities of p's item from its doc."""
+        if not p.item.lang:
+            lowers = doc.to_array(LOWER)[:MAX_WORDS].tolist()
+            lang = detect_language_words(lowers, self._lang_weights)
+            if lang:
+                p.changes["lang"] = lang
+                p.rules = self._rules_for(p.item.source, lang, p.rules)
+        if p.rules:
+            p.hits = self._phrase_hits(p, doc)
+        if self._has_ner and doc.ents:
+            p.changes["entities"] = tuple(
+                dict.fromkeys(f"{ent.label_}:{ent.text}" for ent in doc.ents)
+            )
+
+    def _rules_for(
+        self, source: str, lang: str, among: tuple[TopicRule, ...] | None = None
+    ) -> tuple[TopicRule, ...]:
+        """The topics (of `among`, default all) whose scope includes this source and language."""
+        if among is not None:
+            return tuple(r for r in among if r.in_scope(source, lang))
+        rules = self._scope_cache.get((source, lang))
+        if rules is None:  # cached: a batch has few (source, language) pairs
+            rules = tuple(r for r in self.rules if r.in_scope(source, lang))
+            if len(self._scope_cache) < 10_000:
+                self._scope_cache[(source, lang)] = rules
+        return rules
+
+    def _phrase_hits(self, p: _Prepared, doc: Doc) -> dict[str, list[PhraseHit]]:
+        matches = self._matcher(doc)
+        if not matches:
+            return {}
+        title_end = len(p.item.title)  # nlp_text starts with the title
+        text = p.text  # == doc.text, which spaCy would rebuild token by token
+        hits: dict[str, list[PhraseHit]] = {}
+        for match_id, start, end in matches:
+            phrase = self._phrase_of[match_id]
+            first, last = doc[start], doc[end - 1]
+            start_char, end_char = first.idx, last.idx + len(last)
+            before = doc[start - 1] if start else None
+            hit = PhraseHit(
+                start=start,
+                end=end,
+                in_title=end_char <= title_end,
+                exact=phrase_key(text[start_char:end_char]) == phrase,
+                in_hashtag=before is not None and before.text == "#" and not before.whitespace_,
+            )
+            hits.setdefault(phrase, []).append(hit)
+        return hits
+
+
+def _unique(items: list[Item]) -> list[Item]:
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        if item.id not in seen:
+            seen.add(item.id)
+            out.append(item)
+    return out

@@ -1,0 +1,165 @@
+"""Load the spaCy pipeline the filters read, and make its tokens match by lower-cased lemma.
+
+`load_nlp(NlpConfig)` understands two kinds of `nlp.pipeline`:
+
+- `blank:<lang>` (default `blank:en`): a tokenizer, the lookup lemmatizer (tables from the
+  installed spacy-lookups-data package, never the network) and `pln_lemma_norm_v1`.
+- an installed pipeline package or folder (`en_core_web_sm`): loaded with `spacy.load` without
+  its parser, followed by `pln_lemma_norm_v1`; its NER fills `Item.entities`.
+
+`pln_lemma_norm_v1` sets `token.norm_` to the lower-cased lemma, so a `PhraseMatcher(attr="NORM")`
+finds "Learners" for "learner" and "spaced repetitions" for "spaced repetition". The lookup
+lemmatizer is case-sensitive ("Learners" stays "Learners"), so in lookup mode the component looks
+up the lower-cased form itself rather than lower-casing spaCy's lemma.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy
+import spacy
+from spacy.attrs import LEMMA, LOWER, NORM
+from spacy.language import Language
+from spacy.lookups import Table, load_lookups
+from spacy.tokens import Doc
+
+from pln.config import NlpConfig
+from pln.errors import ConfigError
+
+LEMMA_NORM = "pln_lemma_norm_v1"  # spaCy forbids "." in factory names
+PIPELINE_KEY = "nlp.pipeline"
+_BLANK_META = "pln_blank"  # meta key marking pipelines built by _load_blank
+_CACHE_LIMIT = 500_000  # distinct word forms remembered before the cache starts over
+
+
+class LemmaNorm:
+    """Sets `token.norm` to the lower-cased lemma of each token.
+
+    mode "lookup": the lemma of the lower-cased word from the `lemma_lookup` table (blank
+    pipelines); mode "lemma": spaCy's lemma lower-cased (trained pipelines, whose lemmas depend
+    on the part of speech). Words the table does not know keep their lower-cased form.
+    """
+
+    def __init__(self, nlp: Language, mode: str):
+        if mode not in ("lookup", "lemma"):
+            raise ValueError(f"{LEMMA_NORM}: mode must be 'lookup' or 'lemma', got {mode!r}")
+        self.mode = mode
+        self.table: Table | None = None
+        self._norms: dict[int, int] = {}  # lower (or lemma) hash -> norm hash
+
+    def initialize(self, get_examples=None, *, nlp: Language | None = None) -> None:
+        if self.mode != "lookup" or nlp is None:
+            return
+        if "lemmatizer" in nlp.pipe_names:
+            lookups = nlp.get_pipe("lemmatizer").lookups
+            if lookups.has_table("lemma_lookup"):
+                self.table = lookups.get_table("lemma_lookup")
+                return
+        lookups = load_lookups(nlp.lang, ["lemma_lookup"], strict=False)
+        if lookups.has_table("lemma_lookup"):
+            self.table = lookups.get_table("lemma_lookup")
+
+    def __call__(self, doc: Doc) -> Doc:
+        if not len(doc):
+            return doc
+        norms = self._norms
+        if len(norms) > _CACHE_LIMIT:
+            norms.clear()
+        strings = doc.vocab.strings
+        out = []
+        if self.mode == "lookup":
+            table = self.table
+            for lower in doc.to_array(LOWER).tolist():
+                norm = norms.get(lower)
+                if norm is None:
+                    word = strings[lower]
+                    norm = strings.add(table.get(word, word) if table is not None else word)
+                    norms[lower] = norm
+                out.append(norm)
+        else:
+            for lemma, lower in doc.to_array([LEMMA, LOWER]).tolist():
+                key = lemma or lower
+                norm = norms.get(key)
+                if norm is None:
+                    norm = strings.add(strings[key].lower())
+                    norms[key] = norm
+                out.append(norm)
+        # One array write instead of a Python attribute write per token.
+        doc.from_array([NORM], numpy.array(out, dtype=numpy.uint64).reshape(-1, 1))
+        return doc
+
+
+@Language.factory(LEMMA_NORM, default_config={"mode": "lookup"})
+def make_lemma_norm(nlp: Language, name: str, mode: str) -> LemmaNorm:
+    return LemmaNorm(nlp, mode)
+
+
+def load_nlp(cfg: NlpConfig | str = "blank:en") -> Language:
+    """The spaCy pipeline named by `nlp.pipeline`, ready for `nlp.pipe` and NORM matching.
+
+    Raises ConfigError (one line, naming the pipeline and how to get it) when it is unknown.
+    """
+    name = (cfg if isinstance(cfg, str) else cfg.pipeline).strip()
+    if name.startswith("blank:"):
+        return _load_blank(name, name.removeprefix("blank:").strip())
+    return _load_installed(name)
+
+
+def _load_blank(name: str, lang: str) -> Language:
+    if not lang:
+        raise _error(name, "names no language; use e.g. 'blank:en'")
+    try:
+        nlp = spacy.blank(lang)
+    except (ImportError, KeyError, ValueError) as exc:
+        raise _error(name, f"spaCy cannot build language {lang!r}: {_first_line(exc)}") from None
+    try:
+        nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+        nlp.initialize()
+    except ValueError:  # no lookup table for this language: match by lower-cased words
+        nlp = spacy.blank(lang)
+    nlp.add_pipe(LEMMA_NORM, config={"mode": "lookup"})
+    nlp.get_pipe(LEMMA_NORM).initialize(nlp=nlp)
+    nlp.meta[_BLANK_META] = name
+    return nlp
+
+
+def _load_installed(name: str) -> Language:
+    if not name:
+        raise _error(name, "is empty; use 'blank:en' or an installed pipeline like en_core_web_sm")
+    if not (spacy.util.is_package(name) or Path(_expand(name)).is_dir()):
+        raise _error(
+            name,
+            f"is not an installed spaCy pipeline; install it with "
+            f"`python -m spacy download {name}` (or pip install it), or use 'blank:en'",
+        )
+    try:
+        nlp = spacy.load(_expand(name), exclude=["parser"])
+    except (OSError, ValueError, ImportError) as exc:
+        raise _error(name, f"cannot be loaded: {_first_line(exc)}") from None
+    # Pipelines without a lemmatizer (an NER-only one) still match by lemma, via the lookups.
+    has_lemmas = any("token.lemma" in nlp.get_pipe_meta(n).assigns for n in nlp.pipe_names)
+    nlp.add_pipe(LEMMA_NORM, config={"mode": "lemma" if has_lemmas else "lookup"})
+    nlp.get_pipe(LEMMA_NORM).initialize(nlp=nlp)
+    return nlp
+
+
+def pipeline_version(nlp: Language) -> str:
+    """What produced the annotations, for Decision.model_version: 'en_core_web_sm 3.8.0'."""
+    meta = nlp.meta
+    if meta.get(_BLANK_META):
+        return f"{meta[_BLANK_META]} (spacy {spacy.__version__})"
+    return f"{meta.get('lang', nlp.lang)}_{meta.get('name', 'pipeline')} {meta.get('version', '')}"
+
+
+def _expand(name: str) -> str:
+    return str(Path(name).expanduser()) if name.startswith("~") else name
+
+
+def _error(name: str, message: str) -> ConfigError:
+    return ConfigError("config", PIPELINE_KEY, f"spaCy pipeline {name!r} {message}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

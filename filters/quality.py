@@ -1,0 +1,95 @@
+"""Cheap checks for posts not worth curating: empty, link-only, hashtag-only or hashtag-stuffed.
+
+`scan(text)` counts what the filters look at (words, #tags, links, @mentions);
+`quality_problem(item, stats)` names the first problem found, or returns "". An item with a
+problem is not kept for any topic; its decisions say why ("quality: link-only post").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pln.record import Item
+
+MAX_HASHTAGS = 10  # more distinct tags than this is stuffing, however long the text
+MAX_HASHTAG_SHARE = 0.5  # ... as is a text where more than half the words are tags
+MIN_TAGS_FOR_SHARE = 3  # "A1 #lrnchat" is a chat answer, not stuffing
+FEW_WORDS = 3  # up to this many plain words, words are counted exactly
+COUNT_CHARS = 2_000  # longer texts have their word count estimated from this many characters
+
+URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+HASHTAG_RE = re.compile(r"[#＃](\w+)")  # see hashtags_in for what may precede the '#'
+_NOT_BEFORE_TAG = frozenset("&/")  # "AT&#38;T", "page/#top" are not tags
+MENTION_RE = re.compile(r"(?<![\w/])@\w+")
+WORD_RE = re.compile(r"\w+")
+
+
+@dataclass(frozen=True, slots=True)
+class TextStats:
+    words: int  # words without links, counting the words of #tags and @mentions
+    hashtags: tuple[str, ...]  # every #tag occurrence, lower-cased, without '#'
+    links: int
+    mentions: int
+
+    @property
+    def plain_words(self) -> int:
+        """Words that are not part of a #tag or an @mention."""
+        return self.words - len(self.hashtags) - self.mentions
+
+
+def scan(text: str) -> TextStats:
+    """Count the words, #tags, links and @mentions of text.
+
+    Words are counted by whitespace (estimated past the first COUNT_CHARS characters); when
+    that leaves few plain words, they are recounted as runs of letters and digits, so
+    "https://x.co 👍" is a link-only post. Each regex runs
+    only when it can match: most posts have no link, tag or mention.
+    """
+    links = 0
+    if "://" in text or "www." in text:
+        found = URL_RE.findall(text)
+        if found:
+            links = len(found)
+            text = URL_RE.sub(" ", text)
+    lowered = text.lower()
+    hashtags = hashtags_in(lowered) if "#" in text or "＃" in text else ()
+    mentions = len(MENTION_RE.findall(text)) if "@" in text else 0
+    if len(lowered) <= COUNT_CHARS:
+        words = len(lowered.split())
+    else:  # long posts: count the start, scale up (only the hashtag share reads it)
+        words = len(lowered[:COUNT_CHARS].split()) * len(lowered) // COUNT_CHARS
+    if words - len(hashtags) - mentions <= FEW_WORDS:
+        words = len(WORD_RE.findall(lowered))
+    return TextStats(words, hashtags, links, mentions)
+
+
+def hashtags_in(text: str) -> tuple[str, ...]:
+    """The #tags of text, without '#': not inside a word ("C#", "issue#12"), not all digits."""
+    tags = []
+    for match in HASHTAG_RE.finditer(text):
+        start = match.start()
+        before = text[start - 1] if start else " "
+        if before.isalnum() or before == "_" or before in _NOT_BEFORE_TAG:
+            continue
+        tag = match.group(1)
+        if not tag.isdigit():
+            tags.append(tag)
+    return tuple(tags)
+
+
+def quality_problem(item: Item, stats: TextStats | None = None) -> str:
+    """The first reason the item is not worth curating ("link-only post"), or ""."""
+    if stats is None:
+        stats = scan(item.nlp_text)
+    distinct_tags = len(set(stats.hashtags).union(item.hashtags))
+    if stats.plain_words == 0 and (stats.links or item.links):
+        return "link-only post"
+    if distinct_tags > MAX_HASHTAGS:
+        return f"hashtag-stuffed post ({distinct_tags} hashtags)"
+    if stats.plain_words == 0:
+        return "hashtag-only post" if distinct_tags else "empty post"
+    tags, words = len(stats.hashtags), stats.words
+    if tags >= MIN_TAGS_FOR_SHARE and tags > MAX_HASHTAG_SHARE * words:
+        return f"hashtag-stuffed post ({tags} of {words} words are hashtags)"
+    return ""

@@ -1,0 +1,263 @@
+"""How one topic scores one item, with a reason a person can read.
+
+Rules, in the order they apply (cheap first):
+1. Scope: an item from a source outside `sources`, or in a known language outside `languages`,
+   gets no decision. Items whose language is unknown ("") stay in scope.
+2. `none`: any match -> score 0, "excluded by 'x'".
+3. `must`: every entry must match, else score 0, "missing required 'x'".
+4. `any`: at least one entry must match (when given), else score 0, "needs one of 'a', 'b'".
+5. Score from the evidence (below); `boost_authors` add +0.2 when there is evidence.
+6. `block_authors` or a quality problem: not kept whatever the score ("blocked author @x").
+7. kept = score >= threshold.
+
+Matching: phrases (from `phrases`, `must`, `any`, `none`) match by lower-cased lemma, so
+"Spaced Repetitions" matches 'spaced repetition' (marked "(lemma)" in the reason when the words
+differ from the phrase as written). A multi-word phrase also matches hyphenated
+("spaced-repetition"). Entries of must/any/none written "#tag" match hashtags. Hashtags are the
+item's tags plus #tags in its text; a topic's hashtags are its `hashtags` plus each phrase
+written as one word ('spaced repetition' -> #spacedrepetition). A phrase inside a #tag counts
+as that hashtag, not as a phrase mention; words matched by two phrases (a phrase inside a
+longer one, or a plural listed beside its singular) count once, for the longer phrase.
+
+Score: with evidence E = sum over matched phrases of their hits' weights + 0.75 per matched
+hashtag, where a phrase's hits weigh 1.0 (1.5 in the title) and repeated hits of one phrase
+halve each time (sorted heaviest first: w1 + w2/2 + w3/4 ...), so one phrase can add at most 3:
+
+    score = 1 - exp(-E)        (+ 0.2 for a boosted author, capped at 1)
+
+One mention scores 0.63, one hashtag 0.53, a mention plus a hashtag 0.83, a title mention 0.78,
+two mentions of one phrase 0.78, two different phrases 0.86.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pln.config import TopicConfig
+from pln.record import Decision, Item
+
+SCORER_VERSION = "pln-score.v1"
+W_PHRASE = 1.0
+W_HASHTAG = 0.75
+TITLE_FACTOR = 1.5
+REPEAT_DECAY = 0.5
+AUTHOR_BOOST = 0.2
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def phrase_key(phrase: str) -> str:
+    """How a phrase is named in matches and reasons: lower case, single spaces."""
+    return " ".join(phrase.lower().replace("-", " ").split())
+
+
+def as_hashtag(phrase: str) -> str:
+    """The phrase written as one hashtag word: 'Spaced repetition' -> 'spacedrepetition'."""
+    return _NOT_WORD.sub("", phrase.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseHit:
+    """One place a phrase matched."""
+
+    start: int = 0  # token span, so one span matched by two phrases counts once
+    end: int = 0
+    in_title: bool = False
+    exact: bool = True  # the words as written in the topic (ignoring case and hyphens)
+    in_hashtag: bool = False  # the phrase is the word of a #tag ("#microlearning")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the matching found in one item, shared by all topics."""
+
+    phrase_hits: Mapping[str, Sequence[PhraseHit]] = field(default_factory=dict)
+    hashtags: frozenset[str] = frozenset()  # item.hashtags and #tags in the text
+    quality: str = ""  # a quality problem ("link-only post"), or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One entry of must / any / none: a phrase or a #tag."""
+
+    label: str  # as shown in reasons: 'spaced repetition' or #lrnchat
+    phrase: str = ""  # phrase key, when a phrase
+    tag: str = ""  # the hashtag that also satisfies it
+    written: str = ""  # the phrase as the topic wrote it
+
+    @classmethod
+    def parse(cls, entry: str) -> Condition:
+        entry = entry.strip()
+        if entry.startswith("#"):
+            tag = entry.lstrip("#").lower()
+            return cls(label=f"#{tag}", tag=tag)
+        key = phrase_key(entry)
+        written = " ".join(entry.lower().split())
+        return cls(label=f"'{written}'", phrase=key, tag=as_hashtag(key), written=written)
+
+    def met(self, evidence: Evidence) -> bool:
+        if self.phrase and self.phrase in evidence.phrase_hits:
+            return True
+        return bool(self.tag) and self.tag in evidence.hashtags
+
+
+class TopicRule:
+    """One topic, compiled for scoring. Plain Python: picklable, no spaCy."""
+
+    def __init__(self, topic: TopicConfig):
+        self.topic = topic
+        self.id = topic.id
+        self.version = topic.version
+        self.must = tuple(Condition.parse(e) for e in topic.must)
+        self.any = tuple(Condition.parse(e) for e in topic.any)
+        self.none = tuple(Condition.parse(e) for e in topic.none)
+        written = [*topic.phrases, *(c.written for c in self.must + self.any + self.none)]
+        self.forms: dict[str, set[str]] = {}  # phrase key -> the ways the topic wrote it
+        self.labels: dict[str, str] = {}  # phrase key -> how reasons quote it ('micro-learning')
+        for phrase in filter(None, written):
+            form = " ".join(phrase.lower().split())
+            self.forms.setdefault(phrase_key(phrase), set()).add(form)
+            self.labels.setdefault(phrase_key(phrase), form)
+        scoring = [phrase_key(p) for p in topic.phrases]
+        scoring += [c.phrase for c in self.must + self.any if c.phrase]
+        self.phrases = tuple(dict.fromkeys(p for p in scoring if p))
+        tags = [t.lstrip("#").lower() for t in topic.hashtags]
+        tags += [c.tag for c in self.must + self.any if c.tag and not c.phrase]
+        tags += [as_hashtag(p) for p in self.phrases]
+        self.hashtags = tuple(dict.fromkeys(t for t in tags if t))
+        self._phrase_set, self._tag_set = frozenset(self.phrases), frozenset(self.hashtags)
+        self.boost_authors = frozenset(_handle(a) for a in topic.boost_authors)
+        self.block_authors = frozenset(_handle(a) for a in topic.block_authors)
+        self.sources = frozenset(topic.sources)
+        self.languages = frozenset(_primary_language(x) for x in topic.languages)
+
+    @property
+    def matcher_phrases(self) -> dict[str, set[str]]:
+        """Every phrase key this topic needs the matcher to find, with the ways to write it:
+        as written in the topic, with spaces, and with hyphens."""
+        return {key: forms | {key, key.replace(" ", "-")} for key, forms in self.forms.items()}
+
+    def scope_problem(self, source: str, lang: str, *, check_source: bool = True) -> str:
+        """Why an item is outside this topic's scope, or ""."""
+        if check_source and self.sources and source not in self.sources:
+            return f"source {source!r} is not one of this topic's sources"
+        lang = _primary_language(lang)
+        if self.languages and lang and lang not in self.languages:
+            return f"language {lang!r} is not one of {', '.join(sorted(self.languages))}"
+        return ""
+
+    def in_scope(self, source: str, lang: str) -> bool:
+        if self.sources and source not in self.sources:
+            return False
+        return not (self.languages and lang) or _primary_language(lang) in self.languages
+
+    def could_score(self, phrase_hits: Mapping[str, object], hashtags: frozenset[str]) -> bool:
+        """False when none of this topic's phrases or tags is in the evidence (score 0)."""
+        return not (self._phrase_set.isdisjoint(phrase_hits) and self._tag_set.isdisjoint(hashtags))
+
+    def decide(self, item: Item, evidence: Evidence, model_version: str = "") -> Decision:
+        """This topic's decision about item (score 0 when a rule rules it out)."""
+        score, reason = self._score(item, evidence)
+        kept = False
+        if score > 0:
+            blocked = _handle(item.author) in self.block_authors
+            if blocked:
+                reason = f"blocked author @{_handle(item.author)}; {reason}"
+            elif evidence.quality:
+                reason = f"quality: {evidence.quality}; {reason}"
+            else:
+                kept = score >= self.topic.threshold
+                verdict = "threshold" if kept else "below threshold"
+                reason = f"{reason}; {verdict} {self.topic.threshold:g}"
+        return Decision(
+            item_id=item.id,
+            topic=self.id,
+            score=score,
+            kept=kept,
+            reason=reason,
+            topic_version=self.version,
+            model_version=model_version,
+        )
+
+    def _score(self, item: Item, evidence: Evidence) -> tuple[float, str]:
+        if self.none:
+            excluded = [c.label for c in self.none if c.met(evidence)]
+            if excluded:
+                return 0.0, f"excluded by {', '.join(excluded)}"
+        if self.must:
+            missing = [c.label for c in self.must if not c.met(evidence)]
+            if missing:
+                return 0.0, f"missing required {', '.join(missing)}"
+        if self.any and not any(c.met(evidence) for c in self.any):
+            return 0.0, f"needs one of {', '.join(c.label for c in self.any)}"
+
+        total, parts = 0.0, []
+        for phrase, hits in self._counted_hits(evidence):
+            total += _phrase_weight(hits)
+            parts.append(_describe(self.labels[phrase], hits))
+        if evidence.hashtags and not self._tag_set.isdisjoint(evidence.hashtags):
+            for tag in self.hashtags:
+                if tag in evidence.hashtags:
+                    total += W_HASHTAG
+                    parts.append(f"#{tag}")
+        if total == 0.0:
+            return 0.0, "no match"
+        score = 1.0 - math.exp(-total)
+        reason = f"matched {', '.join(parts)}"
+        author = _handle(item.author)
+        if author and author in self.boost_authors:
+            score = min(1.0, score + AUTHOR_BOOST)
+            reason += f"; author @{author} in your PLN +{AUTHOR_BOOST:g}"
+        return round(score, 3), reason
+
+    def _counted_hits(self, evidence: Evidence) -> list[tuple[str, list[PhraseHit]]]:
+        """This topic's phrase hits, in topic order, without hits inside #tags and without a
+        hit whose span lies within a longer (or earlier) phrase's hit: 'practice' inside
+        'retrieval practice', or 'communities of practice' listed beside its lemma."""
+        matched = self._phrase_set.intersection(evidence.phrase_hits)
+        if not matched:
+            return []
+        candidates = [
+            (phrase, hit)
+            for phrase in self.phrases
+            if phrase in matched
+            for hit in evidence.phrase_hits[phrase]
+            if not hit.in_hashtag
+        ]
+        candidates.sort(key=lambda ph: ph[1].start - ph[1].end)  # longest first, stable
+        taken: list[tuple[int, int]] = []
+        counted: dict[str, list[PhraseHit]] = {}
+        for phrase, hit in candidates:
+            if any(s <= hit.start and hit.end <= e for s, e in taken):
+                continue
+            taken.append((hit.start, hit.end))
+            counted.setdefault(phrase, []).append(hit)
+        return [(p, counted[p]) for p in self.phrases if p in counted]
+
+
+def _phrase_weight(hits: Sequence[PhraseHit]) -> float:
+    weights = sorted((W_PHRASE * (TITLE_FACTOR if h.in_title else 1.0) for h in hits), reverse=True)
+    return sum(w * REPEAT_DECAY**i for i, w in enumerate(weights))
+
+
+def _describe(phrase: str, hits: Sequence[PhraseHit]) -> str:
+    text = f"'{phrase}'"
+    if len(hits) > 1:
+        text += f" ×{len(hits)}"
+    flags = []
+    if any(h.in_title for h in hits):
+        flags.append("title")
+    if not all(h.exact for h in hits):
+        flags.append("lemma")
+    return f"{text} ({', '.join(flags)})" if flags else text
+
+
+def _handle(author: str) -> str:
+    return author.strip().lstrip("@").lower()
+
+
+def _primary_language(lang: str) -> str:
+    return lang.strip().lower().replace("_", "-").split("-")[0]

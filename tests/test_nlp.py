@@ -1,0 +1,95 @@
+"""Loading the spaCy pipeline and the lemma-norm component."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import spacy
+
+from pln.config import NlpConfig, TopicConfig
+from pln.errors import ConfigError
+from pln.filters.curator import Curator
+from pln.filters.nlp import LEMMA_NORM, load_nlp, pipeline_version
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return load_nlp(NlpConfig())
+
+
+def norms(nlp, text: str) -> list[str]:
+    return [t.norm_ for t in nlp(text)]
+
+
+def test_blank_english_norms_are_lower_cased_lemmas(nlp):
+    assert nlp.pipe_names == ["lemmatizer", LEMMA_NORM]
+    assert norms(nlp, "Learners QUIZZES Communities was") == ["learner", "quiz", "community", "be"]
+    assert norms(nlp, "Microlearning microlearning") == ["microlearning", "microlearning"]
+    # Tokenizer exceptions keep their norms; unknown words keep their lower-cased form.
+    assert norms(nlp, "don't Zorbleflex") == ["do", "not", "zorbleflex"]
+
+
+def test_pipe_and_single_call_agree(nlp):
+    texts = ["Spaced Repetitions help Learners", "", "Onboarding new hires"]
+    assert [norms(nlp, t) for t in texts] == [[t.norm_ for t in d] for d in nlp.pipe(texts)]
+
+
+def test_languages_without_lookup_tables_match_by_lower_case():
+    nlp = load_nlp("blank:pl")
+    assert nlp.pipe_names == [LEMMA_NORM]
+    assert norms(nlp, "Mikronauka DZIAŁA") == ["mikronauka", "działa"]
+
+
+def test_lemma_mode_lower_cases_the_pipeline_lemma():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.add_pipe(LEMMA_NORM, config={"mode": "lemma"})
+    nlp.initialize()
+    # The lookup table has no "Learners", so its lemma stays as written and is lower-cased.
+    assert norms(nlp, "Learners quizzes") == ["learners", "quiz"]
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "message"),
+    [
+        (
+            "en_core_web_nope",
+            "config: nlp.pipeline: spaCy pipeline 'en_core_web_nope' is not an installed spaCy "
+            "pipeline; install it with `python -m spacy download en_core_web_nope`",
+        ),
+        ("blank:zz", "spaCy pipeline 'blank:zz' spaCy cannot build language 'zz'"),
+        ("blank:", "spaCy pipeline 'blank:' names no language; use e.g. 'blank:en'"),
+    ],
+)
+def test_unknown_pipelines_give_one_line_config_errors(pipeline, message):
+    with pytest.raises(ConfigError) as err:
+        load_nlp(NlpConfig(pipeline=pipeline))
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_installed_pipeline_folder_with_entities(tmp_path):
+    """A pipeline loaded from a folder (as packages are) keeps its NER-like component, and
+    the curator fills Item.entities from it."""
+    built = spacy.blank("en")
+    ruler = built.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "ORG", "pattern": "ATD"}])
+    built.to_disk(tmp_path / "pipe")
+
+    cfg = NlpConfig(pipeline=str(tmp_path / "pipe"))
+    nlp = load_nlp(cfg)
+    assert nlp.pipe_names == ["entity_ruler", LEMMA_NORM]
+    assert pipeline_version(nlp).startswith("en_pipeline ")
+
+    topic = TopicConfig(id="conf", title="Conferences", phrases=("conference",))
+    curator = pickle.loads(pickle.dumps(Curator((topic,), cfg)))
+    from pln.record import Item
+
+    item = Item.create(
+        source="s", platform="p", kind="post", native_id="1", text="Conferences: ATD in May"
+    )
+    result = curator.curate([item])
+    assert result.items[0].entities == ("ORG:ATD",)
+    [decision] = result.decisions
+    assert decision.kept and decision.reason == "matched 'conference' (lemma); threshold 0.5"

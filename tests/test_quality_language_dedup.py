@@ -1,0 +1,152 @@
+"""The cheap filters: quality flags, stopword language guess, duplicates."""
+
+from __future__ import annotations
+
+import pytest
+
+from pln.filters.dedup import (
+    MinHasher,
+    NearDuplicateIndex,
+    canonical_url,
+    estimated_similarity,
+    text_fingerprint,
+)
+from pln.filters.language import LANGUAGES, detect_language
+from pln.filters.quality import hashtags_in, quality_problem, scan
+from pln.record import Item
+
+
+def post(text: str, **kw) -> Item:
+    return Item.create(source="s", platform="p", kind="post", native_id=text, text=text, **kw)
+
+
+# --- quality ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "problem"),
+    [
+        ("", {}, "empty post"),
+        ("   \n ", {}, "empty post"),
+        ("@jane @bob", {}, "empty post"),
+        ("", {"links": ["https://example.org/a"]}, "link-only post"),
+        ("https://example.org/a", {}, "link-only post"),
+        ("https://example.org/a 👍 #elearning", {}, "link-only post"),
+        ("www.example.org/guide!", {}, "link-only post"),
+        ("#microlearning #lrnchat", {}, "hashtag-only post"),
+        (
+            " ".join(f"#tag{i}" for i in range(12)) + " a few words here",
+            {},
+            "hashtag-stuffed post (12 hashtags)",
+        ),
+        (
+            "Great read #ld #hr #elearning #edtech",
+            {},
+            "hashtag-stuffed post (4 of 6 words are hashtags)",
+        ),
+        ("A1. Short quizzes a week later #lrnchat", {}, ""),
+        ("Worth reading https://example.org/a", {}, ""),
+        ("", {"title": "A title is text"}, ""),
+    ],
+)
+def test_quality_problems(text, extra, problem):
+    assert quality_problem(post(text, **extra)) == problem
+
+
+def test_platform_hashtags_count_toward_stuffing():
+    tags = [f"t{i}" for i in range(11)]
+    assert quality_problem(post("A real sentence about onboarding", hashtags=tags)) == (
+        "hashtag-stuffed post (11 hashtags)"
+    )
+
+
+def test_scan_counts_and_hashtags():
+    stats = scan("Read this: https://x.org/a #Microlearning, C# and issue#12 #2024 @jane_ld!")
+    assert stats.hashtags == ("microlearning",)
+    assert stats.links == 1 and stats.mentions == 1
+    assert stats.plain_words == stats.words - 2
+    assert hashtags_in("(#ok) #_x a&#38; x/#top #über") == ("ok", "_x", "über")
+
+
+# --- language --------------------------------------------------------------------------------
+
+SAMPLES = {
+    "en": "We send short quizzes to the team a week after the workshop and it works.",
+    "es": "Enviamos preguntas cortas al equipo una semana después del taller y funciona muy bien.",
+    "fr": "Nous envoyons des questions courtes à l'équipe une semaine après la formation.",
+    "de": "Wir schicken dem Team eine Woche nach dem Workshop kurze Fragen und es wirkt.",
+    "pt": "Enviamos perguntas curtas para a equipe uma semana depois do curso e não falha.",
+    "it": "Mandiamo domande brevi alla squadra una settimana dopo il corso e funziona anche così.",
+    "nl": "We sturen het team een week na de workshop korte vragen en dat werkt goed.",
+    "sv": "Vi skickar korta frågor till teamet en vecka efter kursen och det fungerar bra.",
+    "pl": "Wysyłamy krótkie pytania do zespołu tydzień po szkoleniu i to jest bardzo skuteczne.",
+    "tr": "Eğitimden bir hafta sonra ekibe kısa sorular gönderiyoruz ve bu çok iyi çalışıyor.",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(SAMPLES))
+def test_detects_each_language(lang):
+    assert lang in LANGUAGES
+    assert detect_language(SAMPLES[lang]) == lang
+
+
+@pytest.mark.parametrize(
+    "text", ["", "#microlearning", "Microlearning FTW", "https://example.org", "de la"]
+)
+def test_unsure_texts_get_no_language(text):
+    assert detect_language(text) == ""
+
+
+# --- dedup -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "canonical"),
+    [
+        (
+            "HTTPS://Example.COM:443/a/b/?utm_source=x&b=2&a=1#frag",
+            "https://example.com/a/b?a=1&b=2",
+        ),
+        ("http://example.com:80/", "http://example.com"),
+        ("http://example.com/post", "http://example.com/post"),  # http stays http
+        ("https://example.com/?ref=hn&fbclid=1&gclid=2&mc_cid=3", "https://example.com"),
+        ("https://example.com:8443/x/?q=a+b&Q=%20", "https://example.com:8443/x?Q=%20&q=a+b"),
+        ("http://user:pw@Example.com:8080/x/", "http://user:pw@example.com:8080/x"),
+        ("  https://example.org/a  ", "https://example.org/a"),
+        ("not a url", "not a url"),
+        ("https://example.com:abc/x", "https://example.com:abc/x"),
+    ],
+)
+def test_canonical_url(url, canonical):
+    assert canonical_url(url) == canonical
+
+
+def test_text_fingerprint_ignores_case_punctuation_and_links():
+    a = text_fingerprint("Spaced practice works!  https://t.co/abc")
+    assert a == text_fingerprint("spaced practice   works https://bsky.app/x")
+    assert a != text_fingerprint("Spaced practice works, sometimes")
+
+
+def test_near_duplicate_index_finds_reworded_reposts():
+    original = (
+        "Our onboarding program now pairs every new hire with a buddy for the first 90 days "
+        "and adds weekly check-ins with their manager"
+    )
+    repost = "RT: " + original.replace("weekly", "regular") + " https://t.co/x"
+    unrelated = "Microlearning modules of three minutes work best on phones between shifts"
+    index = NearDuplicateIndex(threshold=0.6)
+    assert index.add("a", original) == []
+    assert index.add("b", unrelated) == []
+    [(key, similarity)] = index.add("c", repost)
+    assert key == "a" and 0.6 <= similarity < 1.0
+    assert index.query(original)[0] == ("a", 1.0)
+    assert len(index) == 3
+
+
+def test_minhash_estimates_jaccard():
+    hasher = MinHasher(num_perm=256)
+    a = " ".join(f"w{i}" for i in range(100))
+    b = " ".join(f"w{i}" for i in range(50, 150))  # 48 of 148 shingles shared: ~0.32
+    estimate = estimated_similarity(hasher.signature(a), hasher.signature(b))
+    assert estimate == pytest.approx(48 / 148, abs=0.08)
+    assert estimated_similarity(hasher.signature(a), hasher.signature(a)) == 1.0
