@@ -74,27 +74,33 @@ def sentence(rng: random.Random, words: int, topical: float) -> str:
     return " ".join(parts).capitalize() + "."
 
 
+def tweet_page(rng: random.Random, first: int, count: int) -> dict:
+    data, users = [], {}
+    for i in range(first, first + count):
+        uid = str(1000 + rng.randrange(500))
+        users[uid] = {"id": uid, "username": f"user{uid}", "name": f"User {uid}"}
+        tags = [{"tag": "lrnchat"}] if rng.random() < 0.2 else []
+        data.append(
+            {
+                "id": str(1800000000000000000 + i),
+                "text": sentence(rng, rng.randint(12, 30), 0.3),
+                "author_id": uid,
+                "created_at": (START + timedelta(seconds=i * 7)).isoformat(),
+                "lang": "en",
+                "entities": {"hashtags": tags},
+            }
+        )
+    return {"data": data, "includes": {"users": list(users.values())}}
+
+
 def write_tweets(folder: Path, rng: random.Random, count: int, per_page: int = 100) -> int:
-    path = folder / "x.jsonl"
-    with path.open("w") as out:
-        for page_start in range(0, count, per_page):
-            data, users = [], {}
-            for i in range(page_start, min(count, page_start + per_page)):
-                uid = str(1000 + rng.randrange(500))
-                users[uid] = {"id": uid, "username": f"user{uid}", "name": f"User {uid}"}
-                tags = [{"tag": "lrnchat"}] if rng.random() < 0.2 else []
-                data.append(
-                    {
-                        "id": str(1800000000000000000 + i),
-                        "text": sentence(rng, rng.randint(12, 30), 0.3),
-                        "author_id": uid,
-                        "created_at": (START + timedelta(seconds=i * 7)).isoformat(),
-                        "lang": "en",
-                        "entities": {"hashtags": tags},
-                    }
-                )
-            page = {"data": data, "includes": {"users": list(users.values())}}
-            out.write(json.dumps(page) + "\n")
+    """Pages spread over ten files, as from several timelines, lists and searches."""
+    files = [(folder / f"x{n}.jsonl").open("w") for n in range(10)]
+    for page_no, first in enumerate(range(0, count, per_page)):
+        page = tweet_page(rng, first, min(per_page, count - first))
+        files[page_no % len(files)].write(json.dumps(page) + "\n")
+    for out in files:
+        out.close()
     return count
 
 
@@ -142,7 +148,10 @@ def write_config(folder: Path, workers: int) -> Path:
         f"  - {{name: feed{p.stem[4:]}, type: rss, path: {p.name}}}"
         for p in sorted(folder.glob("feed*.xml"))
     ]
-    lines += ["  - {name: x, type: twitter_v2, path: x.jsonl}"]
+    lines += [
+        f"  - {{name: {p.stem}, type: twitter_v2, path: {p.name}}}"
+        for p in sorted(folder.glob("x*.jsonl"))
+    ]
     lines += [
         f"  - {{name: {p.stem}, type: hashtag_chat, path: {p.name}, hashtag: lrnchat}}"
         for p in sorted(folder.glob("chat*.txt"))

@@ -51,10 +51,12 @@ def build_batch_pipeline(
     pipeline: beam.Pipeline, config: Config, tasks: list[SourceTask], run_id: str
 ) -> None:
     """Wire Read -> Curate -> Write onto `pipeline` (kept separate so tests can inspect it)."""
-    read = pipeline | "Sources" >> beam.Create(tasks, reshuffle=False) | "Read" >> ReadSources()
-    # Spreading batches over workers only pays when there is more than one.
+    # Spreading work over workers only pays when there is more than one.
     spread = config.runner.workers > 1 or bool(config.runner.beam_args)
-    curated = read.items | "Curate" >> Curate(config.topics, config.nlp, reshuffle=spread)
+    read = pipeline | "Sources" >> beam.Create(tasks, reshuffle=spread) | "Read" >> ReadSources()
+    # Sources are spread over workers; their item batches stay where they were read, because
+    # moving them costs more (pickling every item) than curating them in place.
+    curated = read.items | "Curate" >> Curate(config.topics, config.nlp, reshuffle=False)
     (
         (curated.curated, curated.dead, read.dead, read.status)
         | "Store"

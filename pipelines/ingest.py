@@ -149,8 +149,9 @@ class Ingester:
             return self._failed(source, message, cursor), []
         messages = [(it.id.encode(), payload.encode_item(it)) for it in result.items]
         messages += [(d.id.encode(), payload.encode_dead_letter(d)) for d in result.dead_letters]
-        note = "not modified" if result.not_modified else f"{len(result.items):,} items"
-        self.say(f"✓ {source.name}: {note}")
+        if result.items or result.dead_letters:
+            dead = f", {len(result.dead_letters)} dead letters" if result.dead_letters else ""
+            self.say(f"✓ {source.name}: {len(result.items):,} items{dead}")
         status = SourceStatus(
             source=source.name,
             type=source.type,

@@ -4,9 +4,11 @@
 - `ensure_topics`: create the topics, waiting (with clear messages) while the broker is away.
 - `ReliableProducer`: sends a batch and returns only when the broker acknowledged every message
   (acks=all), retrying through broker outages. Used by the ingester and the stream writer.
-- `ReadRawRecords`: an unbounded Beam read that any runner can execute: `PeriodicImpulse` ticks a
-  DoFn whose consumer is made in `setup()`. It emits lists of Items and, after each poll, a
-  `Mark` with the next offsets; the writer stores those offsets with the rows.
+- `ReadRawRecords`: an unbounded Beam read that any runner can execute: a splittable DoFn whose
+  consumer is made in `setup()` polls once per bundle. It emits lists of Items and, after each
+  poll, a `Mark` with the next offsets; the writer stores those offsets with the rows.
+  (Not PeriodicImpulse: Beam's in-process runner keeps re-running an SDF whose ticks are already
+  due without ending the bundle, so under load nothing downstream of a stage break would run.)
 - `ReadRawRecordsXlang`: the same elements from Beam's cross-language `ReadFromKafka` (Java), for
   Flink or Dataflow.
 """
@@ -56,13 +58,18 @@ class KafkaSettings:
             "client_id": self.client_id,
             "request_timeout_ms": self.request_timeout_ms,
             "reconnect_backoff_max_ms": 2_000,
+            "bootstrap_timeout_ms": 3_000,  # then our own backoff says what is going on
         }
 
 
 def describe(exc: BaseException) -> str:
     """A Kafka error as one short line."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    name = type(exc).__name__
+    text = text.removeprefix(f"{name}: ").removeprefix(name).strip(": ") or name
+    if "bootstrap" in text.lower():
+        return f"broker unreachable ({text})"
+    return text
 
 
 class Backoff:
@@ -242,6 +249,9 @@ class _PollsRestriction(beam.transforms.core.RestrictionProvider):
         return 1
 
 
+_POLLS = beam.DoFn.RestrictionParam(_PollsRestriction(2**62))  # practically for ever
+
+
 @beam.DoFn.unbounded_per_element()
 class PollKafkaFn(beam.DoFn):
     """A splittable DoFn that polls the raw topic once per bundle, for ever (or `stop_after`).
@@ -258,7 +268,7 @@ class PollKafkaFn(beam.DoFn):
         self,
         settings: KafkaSettings,
         start_offsets: dict[tuple[str, int], int],
-        max_records: int = 2000,
+        max_records: int = 5000,
         poll_ms: int = 100,
         pause: float = 0.02,
         stop_after: float | None = None,
@@ -268,16 +278,24 @@ class PollKafkaFn(beam.DoFn):
         self.stop_at = time.time() + stop_after if stop_after else None
 
     def setup(self):
-        self.consumer = KafkaConsumer(
-            **self.settings.client_config(),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-        )
+        backoff = Backoff(f"kafka {self.settings.bootstrap}", log.warning)
+        while True:
+            try:
+                self.consumer = KafkaConsumer(
+                    **self.settings.client_config(),
+                    group_id=None,
+                    enable_auto_commit=False,
+                    auto_offset_reset="earliest",
+                    max_partition_fetch_bytes=4 * 1024 * 1024,
+                )
+                break
+            except KafkaError as exc:
+                backoff.wait(exc)
+        backoff.succeeded()
         self.assigned: set[TopicPartition] = set()
         self.next_partition_check = 0.0
         self.connected = True
+        self.quiet_since = time.monotonic()
         self.seq = 0
 
     def teardown(self):
@@ -301,7 +319,7 @@ class PollKafkaFn(beam.DoFn):
             if start is not None:
                 self.consumer.seek(tp, start)
 
-    def process(self, _impulse, tracker=beam.DoFn.RestrictionParam(_PollsRestriction(2**62))):
+    def process(self, _impulse, tracker=_POLLS):
         from apache_beam.utils.timestamp import Duration
 
         position = tracker.current_restriction().start
@@ -333,18 +351,33 @@ class PollKafkaFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput(MARKS, mark)
 
     def _report_connection(self, got_records: bool) -> None:
+        """After a quiet spell, ask the broker for end offsets: says so when it is away."""
+        now = time.monotonic()
         if got_records:
-            connected = True
+            self.quiet_since = now
+        if got_records or now - self.quiet_since < 10.0:
+            if got_records and not self.connected:
+                self._say_connected(True)
+            return
+        self.quiet_since = now
+        try:
+            self.consumer.end_offsets(sorted(self.assigned))
+            if not self.connected:
+                self._say_connected(True)
+        except KafkaError as exc:
+            if self.connected:
+                self._say_connected(False, exc)
+
+    def _say_connected(self, connected: bool, exc: BaseException | None = None) -> None:
+        self.connected = connected
+        if connected:
+            log.warning("kafka %s: reading again", self.settings.bootstrap)
         else:
-            connected = self.consumer.bootstrap_connected() or bool(
-                self.consumer._client.least_loaded_node()  # a live connection to any broker
+            log.warning(
+                "kafka %s: %s; still trying",
+                self.settings.bootstrap,
+                describe(exc) if exc else "broker unreachable",
             )
-        if connected != self.connected:
-            if connected:
-                log.warning("kafka %s: connected again", self.settings.bootstrap)
-            else:
-                log.warning("kafka %s: broker unreachable; retrying", self.settings.bootstrap)
-            self.connected = connected
 
 
 class ReadRawRecords(beam.PTransform):

@@ -2,35 +2,41 @@
 
 Beam's DirectRunner tries to download the Prism runner first. We name the in-process
 FnApiRunner explicitly unless the user passes `--runner=...` (Flink, Dataflow, Prism): those
-flags go through to Beam untouched.
+flags go through to Beam untouched. With `workers > 1` the same runner starts that many worker
+processes (Beam's multi-process mode) through `pipelines/worker.py`.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 
-def pipeline_options(beam_args: Sequence[str] = (), workers: int = 1, streaming: bool = False):
+def pipeline_options(beam_args: Sequence[str] = (), streaming: bool = False) -> PipelineOptions:
     options = PipelineOptions(list(beam_args))
     if streaming:
         options.view_as(StandardOptions).streaming = True
-    direct = options.view_as(DirectOptions)
-    if workers > 1 and not direct.direct_running_mode:
-        direct.direct_running_mode = "multi_processing"
-        direct.direct_num_workers = workers
     return options
 
 
 def make_pipeline(beam_args: Sequence[str] = (), workers: int = 1) -> beam.Pipeline:
     """A batch pipeline: the in-process runner unless `--runner` is among `beam_args`."""
-    options = pipeline_options(beam_args, workers)
+    options = pipeline_options(beam_args)
     if options.view_as(StandardOptions).runner:
         return beam.Pipeline(options=options)
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-    if not options.view_as(DirectOptions).direct_running_mode:
+    environment = None
+    if workers > 1:
+        from apache_beam.transforms.environments import SubprocessSDKEnvironment
+
+        environment = SubprocessSDKEnvironment.from_command_string(
+            f"{sys.executable} -m pln.pipelines.worker"
+        )
+        options.view_as(DirectOptions).direct_num_workers = workers
+        # The runner's own multi_processing mode would start Beam's noisier entry point.
         options.view_as(DirectOptions).direct_running_mode = "in_memory"
-    return beam.Pipeline(runner=FnApiRunner(), options=options)
+    return beam.Pipeline(runner=FnApiRunner(default_environment=environment), options=options)

@@ -274,8 +274,8 @@ def build_stream_pipeline(
 def make_stream_pipeline(beam_args=()) -> beam.Pipeline:
     """A streaming pipeline on the in-process runner, unless `--runner` is among `beam_args`.
 
-    Beam's DirectRunner would first try to download Prism; the in-process FnApiRunner runs
-    PeriodicImpulse live and never touches the network.
+    Beam's DirectRunner would first try to download Prism; the in-process FnApiRunner runs the
+    unbounded read live (one poll per bundle) and never touches the network.
     """
     from apache_beam.options.pipeline_options import StandardOptions
 

@@ -34,17 +34,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-class _DropImportNoise(logging.Filter):
-    """Beam logs a warning about optional Google Cloud clients on import; users need not see it."""
+class _DropBeamNoise(logging.Filter):
+    """Beam warns about optional Google Cloud clients on import, and about a running mode we
+    choose on purpose (see pipelines/runner.py); users need not see either."""
+
+    NOISE = ("apitools not found", "direct_running_mode should be")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "apitools not found" not in record.getMessage()
+        message = record.getMessage()
+        return not any(noise in message for noise in self.NOISE)
 
 
 def _quiet_library_logs() -> None:
     logging.basicConfig(level=logging.WARNING, format="pln: %(levelname)s: %(message)s")
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_DropImportNoise())
+        handler.addFilter(_DropBeamNoise())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,8 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     sched.set_defaults(func=cmd_schedule)
 
     from pln.cli_sources import add_source_commands
+    from pln.cli_stream import add_stream_commands
 
     add_source_commands(sub, _config_arg)
+    add_stream_commands(sub)
 
     sql = sub.add_parser("sql", help="query the curated database (opened read-only)")
     sql.add_argument("query", help='e.g. "SELECT topic, count(*) FROM decisions GROUP BY 1"')
@@ -79,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--db", help="DuckDB file (default: outputs.duckdb of the config)")
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
     sql.set_defaults(func=cmd_sql)
+
+    from pln.serve import add_serve_command
+
+    add_serve_command(sub)
     return parser
 
 

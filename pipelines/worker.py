@@ -1,0 +1,25 @@
+"""Entry point of the Beam worker processes that the in-process runner starts when workers > 1.
+
+Beam's own worker entry logs every start-up and shut-down step at INFO on stderr; ours keeps
+warnings and errors only, then hands over to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def main() -> None:
+    # Beam raises the root logger to INFO on start; a WARNING handler keeps stderr quiet anyway.
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)
+    logging.basicConfig(handlers=[handler])
+    logging.getLogger("spacy").setLevel(logging.WARNING)  # spaCy logs with its own handler
+    from apache_beam.runners.worker import sdk_worker_main
+
+    sdk_worker_main.main(sys.argv)
+
+
+if __name__ == "__main__":
+    main()

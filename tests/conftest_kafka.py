@@ -1,0 +1,188 @@
+"""Fixtures and helpers of the event-driven tests (import with `from conftest_kafka import *`).
+
+`kafka_broker` is one Tansu broker for the whole session; each test uses its own topic names
+(`kafka_topics`) so tests never see each other's messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from kafka_broker import BrokerUnavailable, KafkaBroker, broker_binary
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory):
+    """A running Kafka-compatible broker on a free loopback port (skips when unavailable)."""
+    try:
+        broker = KafkaBroker(broker_binary(), log_dir=tmp_path_factory.mktemp("tansu")).start()
+    except BrokerUnavailable as exc:
+        pytest.skip(f"no Kafka broker for tests: {exc}")
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def kafka_topics(kafka_broker):
+    """Fresh topic names and settings for one test."""
+    from pln.pipelines.kafka_io import KafkaSettings
+
+    tag = uuid.uuid4().hex[:8]
+    return KafkaSettings(
+        bootstrap=kafka_broker.bootstrap,
+        raw_topic=f"raw-{tag}",
+        curated_topic=f"curated-{tag}",
+        partitions=2,
+        request_timeout_ms=5_000,
+    )
+
+
+TOPIC_YAML = """
+topics:
+  - id: spaced
+    title: Spaced repetition
+    phrases: [spaced repetition, retrieval practice]
+    threshold: 0.3
+"""
+
+
+def write_config(folder: Path, sources: str = "", interval: float = 1.0) -> Path:
+    """A config with one twitter_v2 folder source (`folder/tweets`) and one topic."""
+    (folder / "tweets").mkdir(parents=True, exist_ok=True)
+    sources = sources or (
+        f"sources:\n  - name: x\n    type: twitter_v2\n    path: tweets\n    interval: {interval}\n"
+    )
+    path = folder / "pln.yaml"
+    path.write_text(
+        sources
+        + TOPIC_YAML
+        + "outputs:\n  duckdb: out/pln.duckdb\n  feeds_dir: out/feeds\n"
+        + "  base_url: http://feeds.test\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def tweet(n: int, relevant: bool = True) -> dict:
+    text = (
+        f"Tip {n}: spaced repetition beats cramming for long-term recall"
+        if relevant
+        else f"Lunch note {n}: the coffee machine is broken again"
+    )
+    created = datetime(2026, 11, 20, tzinfo=UTC) + timedelta(seconds=n)
+    return {
+        "id": str(1_900_000_000_000_000_000 + n),
+        "text": text,
+        "author_id": "7",
+        "author": {"id": "7", "username": "ld_jo", "name": "Jo"},
+        "created_at": created.isoformat().replace("+00:00", "Z"),
+        "lang": "en",
+    }
+
+
+def write_tweets(folder: Path, name: str, numbers, relevant: bool = True) -> None:
+    """One JSONL page file of tweets (written atomically, as a downloader would)."""
+    tmp = folder / "tweets" / f".{name}.tmp"
+    tmp.write_text("".join(json.dumps(tweet(n, relevant)) + "\n" for n in numbers))
+    tmp.rename(folder / "tweets" / f"{name}.jsonl")
+
+
+def tweet_item_id(n: int) -> str:
+    from pln.record import make_item_id
+
+    return make_item_id("twitter", tweet(n)["id"])
+
+
+def produce_items(settings, items) -> None:
+    from pln import payload
+    from pln.pipelines.kafka_io import ReliableProducer
+
+    producer = ReliableProducer(settings, say=print)
+    try:
+        producer.send_all(
+            settings.raw_topic, [(i.id.encode(), payload.encode_item(i)) for i in items]
+        )
+    finally:
+        producer.close()
+
+
+def consume_all(settings, topic: str, expect: int, timeout: float = 20.0) -> list:
+    """Every message of `topic` (all partitions), waiting until at least `expect` arrived."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        **settings.client_config(), group_id=None, auto_offset_reset="earliest"
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        parts = None
+        while not parts and time.monotonic() < deadline:
+            parts = consumer.partitions_for_topic(topic)
+            time.sleep(0.05) if not parts else None
+        consumer.assign([TopicPartition(topic, p) for p in parts or ()])
+        out = []
+        while len(out) < expect and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                out.extend(batch)
+        return out
+    finally:
+        consumer.close()
+
+
+def pln_process(*args: str, log: Path) -> subprocess.Popen:
+    """`pln <args>` as a child process (its own session, so a kill takes nothing else)."""
+    env = {**os.environ, "PLN_PROGRESS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "pln.cli_stream", *args],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=REPO,
+        start_new_session=True,
+    )
+
+
+def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    proc.wait(timeout=30)
+
+
+def wait_for(check: Callable[[], object], timeout: float, what: str, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def db_rows(db: Path, query: str) -> list[tuple]:
+    """Query the store read-only, retrying while the stream holds the file for a write."""
+    from pln.errors import PlnError
+    from pln.sinks.store import Store
+
+    if not db.exists():
+        return []
+    for _ in range(100):
+        try:
+            with Store(db, read_only=True) as store:
+                return store.sql(query)[1]
+        except PlnError as exc:
+            if "being written" not in str(exc) and "not a PLN" not in str(exc):
+                raise
+            time.sleep(0.05)
+    raise AssertionError(f"{db} stayed locked")

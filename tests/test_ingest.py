@@ -1,0 +1,157 @@
+"""`pln ingest`: cursors, at-least-once delivery into Kafka, crashes and broker outages."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+from conftest_kafka import (
+    consume_all,
+    db_rows,
+    kill,
+    pln_process,
+    tweet_item_id,
+    wait_for,
+    write_config,
+    write_tweets,
+)
+from kafka_broker import KafkaBroker, broker_binary, free_port
+
+from pln import payload
+from pln.config import load_config
+from pln.errors import PlnError
+from pln.pipelines.ingest import Ingester, IngestState
+from pln.record import Item, SourceStatus
+
+pytest_plugins = ("conftest_kafka",)  # kafka_broker, kafka_topics
+
+
+def ingest_args(config, settings, *extra):
+    return (
+        "ingest",
+        "-c",
+        str(config),
+        "--bootstrap",
+        settings.bootstrap,
+        "--raw-topic",
+        settings.raw_topic,
+        *extra,
+    )
+
+
+def records(settings, expect: int, timeout: float = 20.0):
+    """Items and statuses on the raw topic, decoded."""
+    messages = consume_all(settings, settings.raw_topic, expect, timeout)
+    decoded = [payload.decode(m.value) for m in messages]
+    return [r for r in decoded if isinstance(r, Item)], [
+        r for r in decoded if isinstance(r, SourceStatus)
+    ]
+
+
+def test_state_file_round_trips_and_bad_files_are_named(tmp_path):
+    path = tmp_path / "state.json"
+    state = IngestState.load(path)
+    state.of("x").cursor = {"files": {"a": 1}}
+    state.save()
+    assert IngestState.load(path).of("x").cursor == {"files": {"a": 1}}
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temp files left
+    path.write_text("{broken")
+    with pytest.raises(PlnError, match=r"ingest state .*state.json: cannot read it"):
+        IngestState.load(path)
+    path.write_text(json.dumps({"version": 9}))
+    with pytest.raises(PlnError, match="not a version 1 state file"):
+        IngestState.load(path)
+
+
+def test_poll_produces_items_and_advances_the_cursor_only_after(tmp_path, kafka_topics):
+    config = load_config(write_config(tmp_path))
+    write_tweets(tmp_path, "p1", range(5))
+    ingester = Ingester(config, kafka_topics, tmp_path / "state.json", say=lambda _: None)
+    source = config.sources[0]
+
+    status = ingester.poll(source)
+    assert status.ok and status.items == 5
+    cursor = IngestState.load(tmp_path / "state.json").of("x").cursor
+    assert cursor == status.cursor and cursor
+    assert ingester.poll(source).not_modified  # the cursor holds: nothing new, nothing sent
+
+    write_tweets(tmp_path, "p2", range(5, 8))
+    assert ingester.poll(source).items == 3
+    ingester.producer.close()
+    items, statuses = records(kafka_topics, expect=8 + 3)
+    assert sorted(i.id for i in items) == sorted(tweet_item_id(n) for n in range(8))
+    assert [s.items for s in sorted(statuses, key=lambda s: s.fetched_at)] == [5, 0, 3]
+
+
+def test_failing_source_is_reported_and_backed_off(tmp_path, kafka_topics):
+    config = load_config(write_config(tmp_path))
+    (tmp_path / "tweets").rmdir()
+    ingester = Ingester(config, kafka_topics, tmp_path / "state.json", say=lambda _: None)
+    status = ingester.poll(config.sources[0])
+    ingester.producer.close()
+    assert not status.ok and "path not found" in status.error
+    state = IngestState.load(tmp_path / "state.json").of("x")
+    assert state.errors == 1 and state.cursor is None
+    _, statuses = records(kafka_topics, expect=1)
+    assert statuses[0].error == status.error
+
+
+@pytest.mark.slow
+def test_ingest_then_stream_with_both_killed_mid_flow(tmp_path, kafka_topics):
+    """Ingester and stream are SIGKILLed and restarted: every item lands in DuckDB once."""
+    settings = kafka_topics
+    config = load_config(write_config(tmp_path, interval=1.0))
+    db = config.outputs.duckdb
+    ingest_log, stream_log = tmp_path / "ingest.log", tmp_path / "stream.log"
+    stream_cmd = (
+        "stream", "-c", str(config.path), "--bootstrap", settings.bootstrap,
+        "--raw-topic", settings.raw_topic, "--curated-topic", settings.curated_topic,
+    )  # fmt: skip
+    ingest = pln_process(*ingest_args(config.path, settings), log=ingest_log)
+    stream = pln_process(*stream_cmd, log=stream_log)
+    total = 0
+    try:
+        for page in range(6):
+            write_tweets(tmp_path, f"p{page}", range(total, total + 200))
+            total += 200
+            if page == 2:
+                wait_for(lambda: " items" in ingest_log.read_text(), 30, "a first poll")
+                kill(ingest)  # SIGKILL between polls or mid-poll
+                kill(stream)
+                ingest = pln_process(*ingest_args(config.path, settings), log=ingest_log)
+                stream = pln_process(*stream_cmd, log=stream_log)
+
+        def all_items():
+            rows = db_rows(db, "SELECT count(*) FROM items")
+            return rows and rows[0][0] == total
+
+        wait_for(all_items, 90, f"all {total} items in DuckDB")
+    finally:
+        kill(ingest, signal.SIGTERM)
+        kill(stream, signal.SIGTERM)
+    ids = {r[0] for r in db_rows(db, "SELECT id FROM items")}
+    assert ids == {tweet_item_id(n) for n in range(total)}
+    health = db_rows(db, "SELECT name, ok, error_count FROM source_health")
+    assert health == [("x", True, 0)]
+
+
+@pytest.mark.slow
+def test_ingest_waits_for_the_broker_and_says_so(tmp_path, kafka_topics):
+    port = free_port()
+    settings = kafka_topics.__class__(**{**vars(kafka_topics), "bootstrap": f"127.0.0.1:{port}"})
+    config = load_config(write_config(tmp_path))
+    write_tweets(tmp_path, "p1", range(3))
+    log = tmp_path / "ingest.log"
+    proc = pln_process(*ingest_args(config.path, settings), log=log)
+    try:
+        wait_for(lambda: "broker unreachable" in log.read_text(), 30, "a clear message")
+        assert not (tmp_path / "out" / "ingest-state.json").exists()
+        with KafkaBroker(broker_binary(), port=port):
+            items, _ = records(settings, expect=4, timeout=30)
+            assert len(items) == 3
+            state = tmp_path / "out" / "ingest-state.json"
+            wait_for(state.exists, 10, "the cursor after the broker acknowledged")
+    finally:
+        kill(proc, signal.SIGTERM)
+    assert "Traceback" not in log.read_text()
