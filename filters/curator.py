@@ -5,35 +5,52 @@ For each batch, cheap steps first:
 2. per item, without spaCy: count words, #tags and links; fill `canonical_url`; keep the topics
    whose scope includes the item (sources; languages when the item's language is known);
    note quality problems (quality.py);
-3. one `nlp.pipe` over the texts some topic needs (none for items without words), with one
+3. cue check: with the default blank pipeline and no classifier or NER, a text whose words
+   cannot be the first word of any topic phrase (by lemma table) is only tokenized; the rest of
+   spaCy runs on the texts that may match (on typical streams most texts cannot);
+4. one `nlp.pipe` over the texts some topic needs (none for items without words), with one
    PhraseMatcher holding every topic's phrases, matched on NORM (lower-cased lemma). From each
    doc: the item's language when it had none (stopwords, language.py), after which topics
    limited to other languages drop out; the phrase hits; entities when the pipeline has NER;
-4. each remaining topic scores the evidence (topics.py); decisions with score 0 are left out.
+   the probability of each topic's trained classifier (classifier.py), which runs as a
+   component of the same pipeline, so in the same batches;
+5. each remaining topic scores the evidence (topics.py); decisions with score 0 are left out.
 
-`Curator` is cheap to build and to pickle; `setup()` loads spaCy once per worker.
+`Curator` is cheap to build and to pickle; `setup()` loads spaCy and the models once per worker.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from spacy.attrs import LOWER
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
+from spacy.strings import get_string_id
 from spacy.tokens import Doc
 
-from pln.config import NlpConfig, TopicConfig
+from pln.config import Config, NlpConfig, TopicConfig
 from pln.errors import ConfigError
+from pln.filters.classifier import ModelRef, add_classifiers, current_models, models_dir
 from pln.filters.dedup import canonical_url, text_fingerprint
 from pln.filters.language import MAX_WORDS, detect_language, detect_language_words, stopword_weights
-from pln.filters.nlp import load_nlp, pipeline_version
+from pln.filters.nlp import LEMMA_NORM, load_nlp, pipeline_version
 from pln.filters.quality import TextStats, quality_problem, scan
-from pln.filters.topics import SCORER_VERSION, Evidence, PhraseHit, TopicRule, phrase_key
+from pln.filters.topics import (
+    SCORER_VERSION,
+    ClassifierVote,
+    Evidence,
+    PhraseHit,
+    TopicRule,
+    phrase_key,
+)
 from pln.record import Decision, Item
 
 _MATCH_PREFIX = "pln-phrase:"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,6 +68,7 @@ class _Prepared:
     quality: str
     changes: dict[str, Any] = field(default_factory=dict)  # annotations to apply to item
     hits: dict[str, list[PhraseHit]] = field(default_factory=dict)
+    votes: dict[str, ClassifierVote] = field(default_factory=dict)
 
     @property
     def lang(self) -> str:
@@ -58,13 +76,35 @@ class _Prepared:
 
 
 class Curator:
-    """Scores items against topics. Build anywhere; call `setup()` in the worker."""
+    """Scores items against topics. Build anywhere; call `setup()` in the worker.
 
-    def __init__(self, topics: tuple[TopicConfig, ...], nlp: NlpConfig | None = None):
+    `models` are the trained classifiers to use (at most one per topic; see
+    `Curator.for_config`): only their references travel with the Curator, the models load in
+    `setup()`.
+    """
+
+    def __init__(
+        self,
+        topics: tuple[TopicConfig, ...],
+        nlp: NlpConfig | None = None,
+        models: Iterable[ModelRef] = (),
+    ):
         self.topics = tuple(topics)
         self.nlp_config = nlp or NlpConfig()
         self.rules = tuple(TopicRule(t) for t in self.topics)
+        ids = {t.id for t in self.topics}
+        self.models = tuple({m.topic: m for m in models if m.topic in ids}.values())
         self._reset()
+
+    @classmethod
+    def for_config(cls, config: Config, *, use_models: bool = True) -> Curator:
+        """A Curator for config's topics with the current model of each topic that has one
+        (models beside the database, see classifier.py); `use_models=False`: rules only."""
+        models = ()
+        if use_models:
+            root = models_dir(config.outputs.duckdb)
+            models = current_models(root, [t.id for t in config.topics])
+        return cls(config.topics, config.nlp, models)
 
     def _reset(self) -> None:
         self._nlp: Language | None = None
@@ -72,11 +112,14 @@ class Curator:
         self._phrase_of: dict[int, str] = {}  # match id -> phrase key
         self._lang_weights: dict = {}  # stopword hash -> languages, for docs
         self._has_ner = False
+        self._cues: frozenset[int] | None = None  # LOWER hashes that can start a phrase match
         self._scope_cache: dict[tuple[str, str], tuple[TopicRule, ...]] = {}
+        self._classifiers: dict[str, ModelRef] = {}  # topic id -> its model, once loaded
+        self._versions: dict[str, str] = {}  # topic id -> Decision.model_version, if not the base
         self.model_version = ""
 
     def __getstate__(self) -> dict:
-        return {k: self.__dict__[k] for k in ("topics", "nlp_config", "rules")}
+        return {k: self.__dict__[k] for k in ("topics", "nlp_config", "rules", "models")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -88,7 +131,7 @@ class Curator:
         return self._nlp
 
     def setup(self) -> None:
-        """Load spaCy and build the phrase matcher (once; later calls do nothing)."""
+        """Load spaCy, build the phrase matcher and add the classifiers (once)."""
         if self._nlp is not None:
             return
         nlp = load_nlp(self.nlp_config)
@@ -98,14 +141,37 @@ class Curator:
         for rule in self.rules:
             for phrase, written in rule.matcher_phrases.items():
                 forms.setdefault(phrase, set()).update(written)
+        patterns: list[Doc] = []
         for phrase in sorted(forms):
             name = _MATCH_PREFIX + phrase
-            matcher.add(name, list(nlp.pipe(sorted(forms[phrase]))))
+            docs = list(nlp.pipe(sorted(forms[phrase])))
+            matcher.add(name, docs)
             phrase_of[nlp.vocab.strings[name]] = phrase
+            patterns += docs
         self._lang_weights = stopword_weights(key=nlp.vocab.strings.add)
         self._has_ner = any("doc.ents" in nlp.get_pipe_meta(n).assigns for n in nlp.pipe_names)
         self.model_version = f"{SCORER_VERSION}; {pipeline_version(nlp)}"
+        for ref in self.models:
+            trained_with = ref.meta.get("pipeline")
+            if trained_with and trained_with != self.nlp_config.pipeline:
+                log.warning(
+                    "model %s was trained with nlp.pipeline %r, now %r; run `pln train` again",
+                    ref.path,
+                    trained_with,
+                    self.nlp_config.pipeline,
+                )
+        self._classifiers = add_classifiers(nlp, self.models)
+        self._versions = {
+            topic: f"{self.model_version}; model {ref.label}"
+            for topic, ref in self._classifiers.items()
+        }
+        if not (self._has_ner or self._classifiers):
+            self._cues = phrase_cues(nlp, patterns)
         self._matcher, self._phrase_of, self._nlp = matcher, phrase_of, nlp
+
+    def version_for(self, topic_id: str) -> str:
+        """What Decision.model_version says for topic_id: scorer, pipeline and model."""
+        return self._versions.get(topic_id, self.model_version)
 
     def curate(self, items: list[Item]) -> CurateResult:
         """Annotate items and decide for every topic; see the module docstring for the order."""
@@ -122,11 +188,19 @@ class Curator:
                 else:
                     out[i] = self._finish(p, decisions)
 
+        def docs_that_may_match():
+            for text, (i, p) in texts_to_parse():
+                doc = self._nlp.make_doc(text)
+                if self._cues.isdisjoint(doc.to_array(LOWER).tolist()):
+                    self._read_language(p, doc)
+                    out[i] = self._finish(p, decisions)
+                else:
+                    yield doc, (i, p)
+
         # One streaming nlp.pipe: items are prepared as spaCy asks for texts and finished as
         # their docs come back, so only a batch or two is in flight (and docs are not kept).
-        parsed = self._nlp.pipe(
-            texts_to_parse(), as_tuples=True, batch_size=self.nlp_config.batch_size
-        )
+        stream = texts_to_parse() if self._cues is None else docs_that_may_match()
+        parsed = self._nlp.pipe(stream, as_tuples=True, batch_size=self.nlp_config.batch_size)
         for doc, (i, p) in parsed:
             self._read_doc(p, doc)
             out[i] = self._finish(p, decisions)
@@ -136,22 +210,17 @@ class Curator:
         """Annotate p's item and append its decisions (score > 0) for the topics in scope."""
         item = p.item.with_(**p.changes) if p.changes else p.item
         tags = frozenset(p.stats.hashtags).union(item.hashtags)
-        if p.hits or tags:
-            evidence = Evidence(p.hits, tags, p.quality)
+        if p.hits or tags or p.votes:
+            evidence = Evidence(p.hits, tags, p.quality, p.votes)
             for rule in p.rules:
-                if rule.could_score(p.hits, tags):
-                    decision = rule.decide(item, evidence, self.model_version)
+                if rule.could_score(p.hits, tags) or rule.id in p.votes:
+                    decision = rule.decide(item, evidence, self.version_for(rule.id))
                     if decision.score > 0:
                         decisions.append(decision)
         return item
 
     def explain(self, text: str, topic_id: str, *, title: str = "", author: str = "") -> Decision:
         """How topic_id would judge this text (for `pln topics test`); score 0 says why not."""
-        rule = next((r for r in self.rules if r.id == topic_id), None)
-        if rule is None:
-            known = ", ".join(r.id for r in self.rules) or "none"
-            raise ConfigError("config", "topics", f"no topic named {topic_id!r} (known: {known})")
-        self.setup()
         item = Item.create(
             source="explain",
             platform="text",
@@ -161,15 +230,26 @@ class Curator:
             text=text,
             author=author,
         )
+        return self.explain_item(item, topic_id, check_source=False)
+
+    def explain_item(self, item: Item, topic_id: str, *, check_source: bool = True) -> Decision:
+        """How topic_id judges item (a stored one, for `pln topics test --item`)."""
+        rule = next((r for r in self.rules if r.id == topic_id), None)
+        if rule is None:
+            known = ", ".join(r.id for r in self.rules) or "none"
+            raise ConfigError("config", "topics", f"no topic named {topic_id!r} (known: {known})")
+        self.setup()
         p = self._prepare(item, (rule,))
         if p.stats.plain_words:
             self._read_doc(p, self._nlp(p.text))
         item = item.with_(**p.changes)
-        problem = rule.scope_problem(item.source, item.lang, check_source=False)
+        version = self.version_for(rule.id)
+        problem = rule.scope_problem(item.source, item.lang, check_source=check_source)
         if problem:
-            return Decision(item.id, rule.id, 0.0, False, problem, rule.version, self.model_version)
-        evidence = Evidence(p.hits, frozenset(p.stats.hashtags), p.quality)
-        return rule.decide(item, evidence, self.model_version)
+            return Decision(item.id, rule.id, 0.0, False, problem, rule.version, version)
+        tags = frozenset(p.stats.hashtags).union(item.hashtags)
+        evidence = Evidence(p.hits, tags, p.quality, p.votes)
+        return rule.decide(item, evidence, version)
 
     def _prepare(self, item: Item, rules: tuple[TopicRule, ...] | None = None) -> _Prepared:
         """Count, annotate what needs no spaCy, and keep the rules (default: all) in scope."""
@@ -187,16 +267,26 @@ class Curator:
     def _needs_nlp(self, p: _Prepared) -> bool:
         return bool(p.stats.plain_words and (p.rules or self._has_ner))
 
-    def _read_doc(self, p: _Prepared, doc: Doc) -> None:
-        """Take the language, phrase hits and entities of p's item from its doc."""
+    def _read_language(self, p: _Prepared, doc: Doc) -> None:
+        """Detect the language of p's item from its (tokenized) doc, when it had none."""
         if not p.item.lang:
             lowers = doc.to_array(LOWER)[:MAX_WORDS].tolist()
             lang = detect_language_words(lowers, self._lang_weights)
             if lang:
                 p.changes["lang"] = lang
                 p.rules = self._rules_for(p.item.source, lang, p.rules)
+
+    def _read_doc(self, p: _Prepared, doc: Doc) -> None:
+        """Take the language, phrase hits and entities of p's item from its doc."""
+        self._read_language(p, doc)
         if p.rules:
             p.hits = self._phrase_hits(p, doc)
+            if self._classifiers:
+                p.votes = {
+                    r.id: ClassifierVote(doc.cats[r.id], self._classifiers[r.id].label)
+                    for r in p.rules
+                    if r.id in self._classifiers
+                }
         if self._has_ner and doc.ents:
             p.changes["entities"] = tuple(
                 dict.fromkeys(f"{ent.label_}:{ent.text}" for ent in doc.ents)
@@ -236,6 +326,25 @@ class Curator:
             )
             hits.setdefault(phrase, []).append(hit)
         return hits
+
+
+def phrase_cues(nlp: Language, patterns: list[Doc]) -> frozenset[int] | None:
+    """LOWER hashes of every word whose norm can start one of `patterns`, or None if unknown.
+
+    Only for the lookup-table norm of blank pipelines, where a word's norm is
+    `table.get(lower, lower)`: then a text with none of these words cannot match any phrase,
+    exactly. (Trained lemmatizers depend on context, so there every text is parsed.)
+    """
+    if LEMMA_NORM not in nlp.pipe_names:
+        return None
+    norm = nlp.get_pipe(LEMMA_NORM)
+    if norm.mode != "lookup" or norm.table is None:
+        return None
+    firsts = {doc[0].norm_ for doc in patterns if len(doc)}
+    table = norm.table  # keys are string hashes, values lemmas
+    cues = {get_string_id(n) for n in firsts if table.get(n, n) == n}
+    cues.update(key for key, lemma in table.items() if lemma in firsts)
+    return frozenset(cues)
 
 
 def _unique(items: list[Item]) -> list[Item]:

@@ -27,6 +27,18 @@ halve each time (sorted heaviest first: w1 + w2/2 + w3/4 ...), so one phrase can
 
 One mention scores 0.63, one hashtag 0.53, a mention plus a hashtag 0.83, a title mention 0.78,
 two mentions of one phrase 0.78, two different phrases 0.86.
+
+Classifier: when the topic has a model trained on your labels (`pln train`), its probability p
+that the item is relevant joins the score after rules 1-5: the classifier counts twice as much
+as the rules score r from above (MODEL_WEIGHT = 2/3):
+
+    score = (r + 2p) / 3        when some phrase or hashtag matched (r > 0)
+    score = 2p / 3              when nothing matched, if p >= 0.5 (else no decision)
+
+So the model can lift an item the phrases miss (p 0.9 alone: 0.6) and sink one the phrases
+like but you labelled down (r 0.63, p 0.1: 0.28); `none`, `must`, `any`, scope, blocked
+authors and quality problems still rule an item out whatever the model says. The reason shows
+both parts: "matched 'spaced repetition'; rules 0.63, classifier 0.91 (model v3); threshold 0.5".
 """
 
 from __future__ import annotations
@@ -45,6 +57,8 @@ W_HASHTAG = 0.75
 TITLE_FACTOR = 1.5
 REPEAT_DECAY = 0.5
 AUTHOR_BOOST = 0.2
+MODEL_WEIGHT = 2 / 3  # the classifier's share of the score (see the module docstring)
+MODEL_ALONE_MIN = 0.5  # without a rule match, the classifier must say "relevant" to score
 
 _NOT_WORD = re.compile(r"[\W_]+")
 
@@ -77,6 +91,15 @@ class Evidence:
     phrase_hits: Mapping[str, Sequence[PhraseHit]] = field(default_factory=dict)
     hashtags: frozenset[str] = frozenset()  # item.hashtags and #tags in the text
     quality: str = ""  # a quality problem ("link-only post"), or ""
+    votes: Mapping[str, ClassifierVote] = field(default_factory=dict)  # topic id -> vote
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifierVote:
+    """What a topic's trained model says about an item."""
+
+    probability: float  # that the item is relevant to the topic
+    model: str  # the model version, as reasons show it: "v3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +183,14 @@ class TopicRule:
 
     def decide(self, item: Item, evidence: Evidence, model_version: str = "") -> Decision:
         """This topic's decision about item (score 0 when a rule rules it out)."""
-        score, reason = self._score(item, evidence)
+        reason = self._ruled_out(evidence)
+        if reason:
+            score = 0.0
+        else:
+            score, reason = self._score(item, evidence)
+            vote = evidence.votes.get(self.id)
+            if vote is not None:
+                score, reason = _with_vote(score, reason, vote)
         kept = False
         if score > 0:
             blocked = _handle(item.author) in self.block_authors
@@ -182,18 +212,22 @@ class TopicRule:
             model_version=model_version,
         )
 
-    def _score(self, item: Item, evidence: Evidence) -> tuple[float, str]:
+    def _ruled_out(self, evidence: Evidence) -> str:
+        """Why none / must / any rule the item out, or ""."""
         if self.none:
             excluded = [c.label for c in self.none if c.met(evidence)]
             if excluded:
-                return 0.0, f"excluded by {', '.join(excluded)}"
+                return f"excluded by {', '.join(excluded)}"
         if self.must:
             missing = [c.label for c in self.must if not c.met(evidence)]
             if missing:
-                return 0.0, f"missing required {', '.join(missing)}"
+                return f"missing required {', '.join(missing)}"
         if self.any and not any(c.met(evidence) for c in self.any):
-            return 0.0, f"needs one of {', '.join(c.label for c in self.any)}"
+            return f"needs one of {', '.join(c.label for c in self.any)}"
+        return ""
 
+    def _score(self, item: Item, evidence: Evidence) -> tuple[float, str]:
+        """The rules score of the phrase and hashtag evidence, with its reason."""
         total, parts = 0.0, []
         for phrase, hits in self._counted_hits(evidence):
             total += _phrase_weight(hits)
@@ -236,6 +270,17 @@ class TopicRule:
             taken.append((hit.start, hit.end))
             counted.setdefault(phrase, []).append(hit)
         return [(p, counted[p]) for p in self.phrases if p in counted]
+
+
+def _with_vote(rules: float, reason: str, vote: ClassifierVote) -> tuple[float, str]:
+    """Combine the rules score with the classifier's probability (module docstring)."""
+    said = f"classifier {vote.probability:.2f} (model {vote.model})"
+    if rules > 0:
+        score = (1.0 - MODEL_WEIGHT) * rules + MODEL_WEIGHT * vote.probability
+        return round(score, 3), f"{reason}; rules {rules:.2f}, {said}"
+    if vote.probability < MODEL_ALONE_MIN:
+        return 0.0, f"{reason}; {said}"
+    return round(MODEL_WEIGHT * vote.probability, 3), f"no phrase matched; {said}"
 
 
 def _phrase_weight(hits: Sequence[PhraseHit]) -> float:

@@ -13,6 +13,7 @@ import apache_beam as beam
 
 from pln import progress
 from pln.config import Config
+from pln.filters.curator import Curator
 from pln.lock import RunLock
 from pln.sinks.feeds import render_feeds
 from pln.sinks.store import Store
@@ -56,7 +57,7 @@ def build_batch_pipeline(
     read = pipeline | "Sources" >> beam.Create(tasks, reshuffle=spread) | "Read" >> ReadSources()
     # Sources are spread over workers; their item batches stay where they were read, because
     # moving them costs more (pickling every item) than curating them in place.
-    curated = read.items | "Curate" >> Curate(config.topics, config.nlp, reshuffle=False)
+    curated = read.items | "Curate" >> Curate(Curator.for_config(config), reshuffle=False)
     (
         (curated.curated, curated.dead, read.dead, read.status)
         | "Store"

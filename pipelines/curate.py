@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 
-from pln.config import NlpConfig, TopicConfig
 from pln.filters.curator import Curator
 from pln.record import DeadLetter, Decision, Item
 
@@ -24,10 +23,10 @@ class CuratedBatch:
 
 
 class CurateFn(beam.DoFn):
-    """Runs the filter chain on a batch; spaCy loads once per worker in `setup`."""
+    """Runs the filter chain on a batch; spaCy and the models load once per worker in `setup`."""
 
-    def __init__(self, topics: tuple[TopicConfig, ...], nlp: NlpConfig):
-        self.curator = Curator(topics, nlp)
+    def __init__(self, curator: Curator):
+        self.curator = curator
 
     def setup(self):
         self.curator.setup()
@@ -67,16 +66,20 @@ class CurateFn(beam.DoFn):
 
 
 class Curate(beam.PTransform):
-    """Item batches -> CuratedBatches (main) and dead letters (`dead`)."""
+    """Item batches -> CuratedBatches (main) and dead letters (`dead`).
 
-    def __init__(self, topics: tuple[TopicConfig, ...], nlp: NlpConfig, reshuffle: bool = True):
+    `curator` is built on the driver (`Curator.for_config`), so every worker uses the same topic
+    and model versions.
+    """
+
+    def __init__(self, curator: Curator, reshuffle: bool = True):
         super().__init__()
-        self.topics, self.nlp, self.reshuffle = topics, nlp, reshuffle
+        self.curator, self.reshuffle = curator, reshuffle
 
     def expand(self, batches):
         if self.reshuffle:
             # Spread batches of one big source over all workers.
             batches = batches | "Spread" >> beam.Reshuffle()
-        return batches | "Filter" >> beam.ParDo(CurateFn(self.topics, self.nlp)).with_outputs(
+        return batches | "Filter" >> beam.ParDo(CurateFn(self.curator)).with_outputs(
             DEAD, main="curated"
         )

@@ -25,6 +25,7 @@ import apache_beam as beam
 from pln import payload, progress
 from pln.config import Config
 from pln.errors import PlnError
+from pln.filters.curator import Curator
 from pln.lock import RunLock
 from pln.record import DeadLetter, Decision, Item, SourceStatus
 from pln.sinks.store import Store
@@ -265,7 +266,7 @@ def build_stream_pipeline(
             settings, start_offsets, stop_after=stop_after
         )
     token = uuid.uuid4().hex
-    curated = read.items | "Curate" >> Curate(config.topics, config.nlp, reshuffle=False)
+    curated = read.items | "Curate" >> Curate(Curator.for_config(config), reshuffle=False)
     curated.curated | "Collect" >> beam.ParDo(CollectFn(token))
     curated.dead | "CollectDead" >> beam.ParDo(CollectFn(token))
     read.marks | "Write" >> beam.ParDo(StreamWriterFn(config, settings, run_id, token))

@@ -7,10 +7,14 @@ warnings and errors only, then hands over to it.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 
 def main() -> None:
+    # One BLAS thread per worker: the workers already use every core (classifier math).
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     # Beam raises the root logger to INFO on start; a WARNING handler keeps stderr quiet anyway.
     handler = logging.StreamHandler()
     handler.setLevel(logging.WARNING)

@@ -73,10 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     _output_args(sched)
     sched.set_defaults(func=cmd_schedule)
 
+    from pln.cli_learn import add_learning_commands
     from pln.cli_sources import add_source_commands
     from pln.cli_stream import add_stream_commands
 
     add_source_commands(sub, _config_arg)
+    add_learning_commands(sub, _config_arg)
     add_stream_commands(sub)
 
     sql = sub.add_parser("sql", help="query the curated database (opened read-only)")

@@ -135,6 +135,9 @@ class SourceConfig:
         return Options(self.options, self.file, self.key, self.base_dir)
 
 
+PRESENTATION_KEYS = frozenset({"digest"})  # topic keys that do not change scoring
+
+
 @dataclass(frozen=True)
 class TopicConfig:
     """A topic a user follows. See filters/ for how each field scores."""
@@ -153,11 +156,13 @@ class TopicConfig:
     languages: tuple[str, ...] = ()  # only items in these languages (empty: all)
     threshold: float = 0.5
     max_items: int = 0  # items in the rendered feed (0: outputs.feed_items)
+    digest: str = ""  # "", "daily" or "weekly": a digest item of the period's top items
 
     @property
     def version(self) -> str:
         """A short hash of everything that affects scoring: stored with each decision."""
-        payload = json.dumps(self.__dict__, sort_keys=True, default=list).encode()
+        scoring = {k: v for k, v in self.__dict__.items() if k not in PRESENTATION_KEYS}
+        payload = json.dumps(scoring, sort_keys=True, default=list).encode()
         return hashlib.sha1(payload).hexdigest()[:10]
 
 
@@ -383,8 +388,11 @@ def _parse_topics(root: Options, file: str, base_dir: Path) -> tuple[TopicConfig
             languages=tuple(x.lower() for x in opts.str_list("languages")),
             threshold=opts.float("threshold", default=0.5, min=0.0, max=1.0),
             max_items=opts.int("max_items", default=0, min=1),
+            digest=opts.str("digest"),
         )
         opts.done()
+        if topic.digest not in ("", "daily", "weekly"):
+            raise opts.error("digest", f"must be daily or weekly, got {topic.digest!r}")
         if not (topic.phrases or topic.hashtags or topic.must or topic.any):
             raise opts.error(
                 "phrases", "a topic needs at least one of phrases, hashtags, must, any"

@@ -1,22 +1,36 @@
-"""Topic feeds rendered from the store: RSS 2.0, Atom 1.0 and an OPML index.
+"""Topic feeds rendered from the store: RSS 2.0, Atom 1.0, JSON Feed 1.1, an OPML index and an
+HTML index page.
 
-Every element is built with xml.etree, so text is always escaped. A file is replaced atomically
-and only when its bytes change: timestamps in a feed come from the items it holds, never from the
-clock, so readers polling with If-Modified-Since / ETag see a change only when there is one.
+Every XML element is built with xml.etree and every HTML or JSON string is escaped by its
+serializer, so item text can never break a document. A file is replaced atomically and only when
+its bytes change: timestamps in a feed come from the items it holds, never from the clock, so
+readers polling with If-Modified-Since / ETag see a change only when there is one. (A digest item
+appears when its day or week is over: that is the one place the clock decides.)
+
+Each item carries signed "more like this / less like this" links to `<base_url>/feedback`
+(`pln serve` records them as labels); the signing key lives beside the database.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
+import json
 import os
+import secrets
 import tempfile
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 from pln.config import Config, TopicConfig
 from pln.errors import PlnError
+from pln.record import Item
 
 from .sanitize import safe_url, sanitize_html, text_to_html, xml_text
 from .store import FeedEntry, Store
@@ -27,42 +41,277 @@ ET.register_namespace("atom", ATOM_NS)
 ET.register_namespace("dc", DC_NS)
 
 GENERATOR = "PLN Curator"
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # "last changed" of a feed that never had an item
 TITLE_CHARS = 90
+FEED_KINDS = ("rss", "atom", "json")
+INDEX_ITEMS = 10  # latest items per topic on the HTML index page
+DIGEST_PERIODS = 4  # finished days or weeks that a feed carries a digest of
+DIGEST_ITEMS = 10  # items per digest
+FEEDBACK_LABELS = {"up": 1, "down": -1}
 
 
-def render_feeds(store: Store, config: Config) -> list[Path]:
-    """Write `<topic>.rss.xml` and `<topic>.atom.xml` per topic and `index.opml`; returns the
-    paths (all of them, whether or not their content changed)."""
+def render_feeds(store: Store, config: Config, *, now: datetime | None = None) -> list[Path]:
+    """Write per topic `<topic>.rss.xml`, `<topic>.atom.xml` and `<topic>.json`, then
+    `index.opml` and `index.html`; returns the paths (all of them, changed or not).
+
+    `now` (default: the clock) decides which digest periods are over."""
     outputs = config.outputs
     feeds_dir = Path(outputs.feeds_dir)
     try:
         feeds_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PlnError(f"feeds folder {feeds_dir}: cannot create it: {exc}") from None
-    paths = []
+    key = FeedbackKey.beside(store.path)
+    now = now or datetime.now(UTC)
+    paths, feeds = [], []
     for topic in config.topics:
         entries = store.feed_entries(topic.id, topic.max_items or outputs.feed_items)
-        feed = TopicFeed(topic, entries, outputs.base_url, outputs.title)
-        paths.append(write_if_changed(feeds_dir / f"{topic.id}.rss.xml", feed.rss()))
-        paths.append(write_if_changed(feeds_dir / f"{topic.id}.atom.xml", feed.atom()))
+        digests = topic_digests(store, topic, config.schedule.timezone, now)
+        feed = TopicFeed(topic, entries, outputs.base_url, outputs.title, key=key, digests=digests)
+        feeds.append(feed)
+        paths.append(write_if_changed(feeds_dir / feed_filename(topic.id, "rss"), feed.rss()))
+        paths.append(write_if_changed(feeds_dir / feed_filename(topic.id, "atom"), feed.atom()))
+        paths.append(write_if_changed(feeds_dir / feed_filename(topic.id, "json"), feed.json()))
     opml = render_opml(config.topics, outputs.base_url, outputs.title)
     paths.append(write_if_changed(feeds_dir / "index.opml", opml))
+    paths.append(write_if_changed(feeds_dir / "index.html", render_index(feeds, outputs.title)))
     return paths
 
 
+def feed_filename(topic_id: str, kind: str) -> str:
+    return f"{topic_id}.json" if kind == "json" else f"{topic_id}.{kind}.xml"
+
+
 def feed_url(base_url: str, topic_id: str, kind: str) -> str:
-    return f"{base_url.rstrip('/')}/{topic_id}.{kind}.xml"
+    return f"{base_url.rstrip('/')}/{feed_filename(topic_id, kind)}"
+
+
+# -- feedback links -------------------------------------------------------------------------------
+
+
+class FeedbackKey:
+    """Signs feedback links, so only links we rendered can record labels.
+
+    The secret is made once, on first use, in `<database>.key` (mode 0600).
+    """
+
+    def __init__(self, secret: bytes):
+        self.secret = secret
+
+    @classmethod
+    def beside(cls, db_path: str | Path) -> FeedbackKey:
+        path = Path(f"{db_path}.key")
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            text = _create_secret(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PlnError(f"feedback key {path}: cannot read it: {exc}") from None
+        try:
+            secret = bytes.fromhex(text)
+        except ValueError:
+            secret = b""
+        if len(secret) < 16:
+            raise PlnError(
+                f"feedback key {path} is damaged; delete it to make a new one "
+                "(feedback links in feeds already read stop working)"
+            )
+        return cls(secret)
+
+    def sign(self, item_id: str, topic: str, label: str) -> str:
+        message = "\x1f".join((item_id, topic, label)).encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()[:32]
+
+    def verify(self, item_id: str, topic: str, label: str, sig: str) -> bool:
+        return hmac.compare_digest(self.sign(item_id, topic, label), sig)
+
+    def query(self, item_id: str, topic: str, label: str) -> str:
+        """`item=…&topic=…&label=…&sig=…`, the query of a feedback link."""
+        sig = self.sign(item_id, topic, label)
+        return urlencode({"item": item_id, "topic": topic, "label": label, "sig": sig})
+
+    def url(self, base_url: str, item_id: str, topic: str, label: str) -> str:
+        return f"{base_url.rstrip('/')}/feedback?{self.query(item_id, topic, label)}"
+
+
+def _create_secret(path: Path) -> str:
+    """Make the key file atomically: a complete file appears, or the one another process made
+    first is used."""
+    text = secrets.token_hex(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as out:
+                out.write(text + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(tmp, path)  # fails if it exists: never replaces a key in use
+        except FileExistsError:
+            return path.read_text(encoding="ascii").strip()
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except OSError as exc:
+        raise PlnError(f"feedback key {path}: cannot create it: {exc}") from None
+    return text
+
+
+# -- digests --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Digest:
+    """The top items of one finished day or week of a topic."""
+
+    topic: TopicConfig
+    period: str  # "day" or "week"
+    start: datetime  # local midnight that began the period
+    entries: list[FeedEntry]
+
+    @property
+    def end(self) -> datetime:
+        days = 1 if self.period == "day" else 7
+        return (self.start + timedelta(days=days)).astimezone(UTC)  # wall-clock midnight
+
+    @property
+    def key(self) -> str:
+        if self.period == "day":
+            return f"{self.start:%Y-%m-%d}"
+        year, week, _ = self.start.isocalendar()
+        return f"{year}-W{week:02d}"
+
+    @property
+    def title(self) -> str:
+        if self.period == "day":
+            return f"Daily digest: {self.topic.title}, {self.start:%a %-d %b %Y}"
+        return f"Weekly digest: {self.topic.title}, week of {self.start:%-d %b %Y}"
+
+    def html(self) -> str:
+        when = (
+            f"{self.start:%A %-d %B %Y}"
+            if self.period == "day"
+            else f"the week of {self.start:%-d %B %Y}"
+        )
+        items = []
+        for entry in self.entries:
+            title = _escape(entry_title(entry))
+            link = entry_link(entry)
+            head = f'<a href="{_escape_attr(link)}">{title}</a>' if link else title
+            by = f" by {_escape(entry.item.author)}" if entry.item.author else ""
+            why = f"Why: {_escape(entry.reason)} (score {entry.score:.2f})"
+            items.append(f"<li>{head}{by}<br />{why}</li>")
+        return f"<p>The top {len(self.entries)} items of {when}:</p><ol>{''.join(items)}</ol>"
+
+
+def topic_digests(store: Store, topic: TopicConfig, timezone: str, now: datetime) -> list[Digest]:
+    """The topic's digests (none unless its config says `digest: daily|weekly`)."""
+    if not topic.digest:
+        return []
+    period = "day" if topic.digest == "daily" else "week"
+    found = store.digest_entries(
+        topic.id, period, timezone, now, periods=DIGEST_PERIODS, per_period=DIGEST_ITEMS
+    )
+    return [Digest(topic, period, start, entries) for start, entries in found]
+
+
+# -- topic feeds ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    """One item of a rendered feed: a curated item or a digest."""
+
+    guid: str
+    urn: str  # the Atom id
+    title: str
+    link: str
+    published: datetime
+    updated: datetime
+    html: str
+    sort_at: datetime
+    author: str = ""
+    tags: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)  # JSON Feed "_pln" extension
 
 
 class TopicFeed:
-    """One topic's entries, rendered as RSS or Atom."""
+    """One topic's entries (and digests), rendered as RSS, Atom or JSON Feed."""
 
-    def __init__(self, topic: TopicConfig, entries: list[FeedEntry], base_url: str, site: str):
+    def __init__(
+        self,
+        topic: TopicConfig,
+        entries: list[FeedEntry],
+        base_url: str,
+        site: str,
+        *,
+        key: FeedbackKey | None = None,
+        digests: list[Digest] | tuple[Digest, ...] = (),
+    ):
         self.topic, self.entries, self.base_url, self.site = topic, entries, base_url, site
+        self.key = key
         self.title = f"{site}: {topic.title}"
         self.description = topic.description or f"Items about {topic.title}, curated by {site}."
-        self.updated = max((e.updated_at for e in entries), default=EPOCH)
+        rows = [self._entry_row(e) for e in entries] + [self._digest_row(d) for d in digests]
+        self.rows = sorted(rows, key=lambda r: r.sort_at, reverse=True)  # stable: ties keep order
+        self.updated = max((r.updated for r in self.rows), default=EPOCH)
+
+    def feedback_links(self, entry: FeedEntry, *, relative: bool = False) -> str:
+        """The "more like this / less like this" paragraph of an entry ('' without a key).
+        Feeds need absolute links; the index page uses relative ones."""
+        if self.key is None:
+            return ""
+        item_id, topic = entry.item.id, self.topic.id
+        if relative:
+            up, down = (f"feedback?{self.key.query(item_id, topic, x)}" for x in ("up", "down"))
+        else:
+            up, down = (self.key.url(self.base_url, item_id, topic, x) for x in ("up", "down"))
+        return (
+            f'<p class="feedback">Feedback: <a href="{_escape_attr(up)}">More like this</a>'
+            f' · <a href="{_escape_attr(down)}">Less like this</a></p>'
+        )
+
+    def _entry_row(self, entry: FeedEntry) -> FeedRow:
+        item = entry.item
+        return FeedRow(
+            guid=item.id,
+            urn=f"urn:pln:item:{item.id}",
+            title=entry_title(entry),
+            link=entry_link(entry),
+            published=entry.published_at,
+            updated=entry.updated_at,
+            html=entry_html(entry) + self.feedback_links(entry),
+            sort_at=entry.sort_at,
+            author=item.author,
+            tags=item.hashtags,
+            extra={
+                "topic": entry.topic,
+                "score": entry.score,
+                "reason": entry.reason,
+                "kind": item.kind,
+                "platform": item.platform,
+                "source": item.source,
+            },
+        )
+
+    def _digest_row(self, digest: Digest) -> FeedRow:
+        guid = f"digest:{self.topic.id}:{digest.key}"
+        return FeedRow(
+            guid=guid,
+            urn=f"urn:pln:{guid}",
+            title=digest.title,
+            link=f"{self.base_url}/#{self.topic.id}",
+            published=digest.end,
+            updated=max(e.updated_at for e in digest.entries),
+            html=digest.html(),
+            sort_at=digest.end,
+            extra={
+                "topic": self.topic.id,
+                "digest": self.topic.digest,
+                "period_start": digest.start.isoformat(),
+                "items": [e.item.id for e in digest.entries],
+            },
+        )
 
     def rss(self) -> bytes:
         rss = ET.Element("rss", {"version": "2.0"})
@@ -79,19 +328,18 @@ class TopicFeed:
         )
         _sub(channel, "lastBuildDate", format_datetime(self.updated, usegmt=True))
         _sub(channel, "generator", GENERATOR)
-        for entry in self.entries:
-            item = entry.item
+        for row in self.rows:
             node = _sub(channel, "item")
-            _sub(node, "title", entry_title(entry))
-            if link := entry_link(entry):
-                _sub(node, "link", link)
-            _sub(node, "guid", item.id, isPermaLink="false")
-            _sub(node, "pubDate", format_datetime(entry.published_at, usegmt=True))
-            if item.author:
-                _sub(node, f"{{{DC_NS}}}creator", item.author)
-            for tag in item.hashtags:
+            _sub(node, "title", row.title)
+            if row.link:
+                _sub(node, "link", row.link)
+            _sub(node, "guid", row.guid, isPermaLink="false")
+            _sub(node, "pubDate", format_datetime(row.published, usegmt=True))
+            if row.author:
+                _sub(node, f"{{{DC_NS}}}creator", row.author)
+            for tag in row.tags:
                 _sub(node, "category", tag)
-            _sub(node, "description", entry_html(entry))
+            _sub(node, "description", row.html)
         return _serialize(rss)
 
     def atom(self) -> bytes:
@@ -112,25 +360,56 @@ class TopicFeed:
         # Atom wants an author for every entry; the feed-level one covers those without.
         _sub(_sub(feed, "author"), "name", self.site)
         _sub(feed, "generator", GENERATOR)
-        for entry in self.entries:
-            item = entry.item
+        for row in self.rows:
             node = _sub(feed, "entry")
-            _sub(node, "id", f"urn:pln:item:{item.id}")
-            _sub(node, "title", entry_title(entry))
-            _sub(node, "updated", _rfc3339(entry.updated_at))
-            _sub(node, "published", _rfc3339(entry.published_at))
-            if link := entry_link(entry):
-                _sub(node, "link", href=link, rel="alternate")
-            if item.author:
-                _sub(_sub(node, "author"), "name", item.author)
-            for tag in item.hashtags:
+            _sub(node, "id", row.urn)
+            _sub(node, "title", row.title)
+            _sub(node, "updated", _rfc3339(row.updated))
+            _sub(node, "published", _rfc3339(row.published))
+            if row.link:
+                _sub(node, "link", href=row.link, rel="alternate")
+            if row.author:
+                _sub(_sub(node, "author"), "name", row.author)
+            for tag in row.tags:
                 _sub(node, "category", term=tag)
-            _sub(node, "content", entry_html(entry), type="html")
+            _sub(node, "content", row.html, type="html")
         return _serialize(feed)
+
+    def json(self) -> bytes:
+        """JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
+        items = []
+        for row in self.rows:
+            item: dict[str, Any] = {"id": row.guid}
+            if row.link:
+                item["url"] = row.link
+            item["title"] = xml_text(row.title)
+            item["content_html"] = row.html
+            item["date_published"] = _rfc3339(row.published)
+            item["date_modified"] = _rfc3339(row.updated)
+            if row.author:
+                item["authors"] = [{"name": xml_text(row.author)}]
+            if row.tags:
+                item["tags"] = [xml_text(t) for t in row.tags]
+            item["_pln"] = row.extra
+            items.append(item)
+        feed = {
+            "version": JSON_FEED_VERSION,
+            "title": xml_text(self.title),
+            "home_page_url": self.base_url + "/",
+            "feed_url": feed_url(self.base_url, self.topic.id, "json"),
+            "description": xml_text(self.description),
+            "authors": [{"name": xml_text(self.site)}],
+            "items": items,
+        }
+        return json.dumps(feed, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
 
 
 def entry_title(entry: FeedEntry) -> str:
-    item = entry.item
+    return item_title(entry.item)
+
+
+def item_title(item: Item) -> str:
+    """The item's title, or the start of its text, in at most TITLE_CHARS characters."""
     title = item.title.strip() or " ".join(item.text.split())
     if len(title) > TITLE_CHARS:
         title = title[: TITLE_CHARS - 1].rstrip() + "…"
@@ -154,6 +433,9 @@ def entry_html(entry: FeedEntry) -> str:
     return "".join(p for p in parts if p)
 
 
+# -- indexes --------------------------------------------------------------------------------------
+
+
 def render_opml(topics: tuple[TopicConfig, ...], base_url: str, site: str) -> bytes:
     opml = ET.Element("opml", {"version": "2.0"})
     head = _sub(opml, "head")
@@ -173,13 +455,91 @@ def render_opml(topics: tuple[TopicConfig, ...], base_url: str, site: str) -> by
     return _serialize(opml)
 
 
+FEED_LABELS = {"rss": ("RSS", "application/rss+xml"), "atom": ("Atom", "application/atom+xml")}
+FEED_LABELS["json"] = ("JSON Feed", "application/feed+json")
+
+INDEX_STYLE = """
+body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}
+h1{margin-bottom:.2rem}h2{margin:2.5rem 0 .3rem;border-bottom:1px solid #ddd}
+.meta,.why,.feedback,.subscribe,footer{color:#555;font-size:.9rem}
+ol.items{padding-left:1.2rem}ol.items li{margin:.8rem 0}.why,.feedback{margin:.1rem 0}
+a{color:#0b5cad}
+"""
+
+
+def render_index(feeds: list[TopicFeed], site: str) -> bytes:
+    """The HTML page `pln serve` shows at the feeds' address: every topic with subscribe links
+    (relative, so they work whatever host name the page was reached by) and its latest items."""
+    head_links = "".join(
+        f'<link rel="alternate" type="{mime}" title="{_escape_attr(f.title)} ({label})" '
+        f'href="{_escape_attr(feed_filename(f.topic.id, kind))}">'
+        for f in feeds
+        for kind, (label, mime) in FEED_LABELS.items()
+    )
+    nav = " · ".join(
+        f'<a href="#{_escape_attr(f.topic.id)}">{_escape(f.topic.title)}</a>' for f in feeds
+    )
+    sections = "".join(_index_section(f) for f in feeds)
+    updated = max((f.updated for f in feeds), default=EPOCH)
+    changed = f"last change {updated:%-d %b %Y %H:%M} UTC" if updated > EPOCH else "no items yet"
+    page = (
+        "<!DOCTYPE html>\n"
+        f'<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_escape(site)}</title>{head_links}<style>{INDEX_STYLE}</style></head>\n"
+        f"<body><header><h1>{_escape(site)}</h1>"
+        f'<p class="meta">{len(feeds)} topic feeds: {nav}. '
+        'All of them at once: <a class="subscribe" href="index.opml">OPML</a>.</p></header>\n'
+        f"{sections}"
+        f"<footer><p>{GENERATOR}, {changed}.</p></footer></body></html>\n"
+    )
+    return page.encode("utf-8")
+
+
+def _index_section(feed: TopicFeed) -> str:
+    topic = feed.topic
+    subscribe = " · ".join(
+        f'<a class="subscribe" type="{mime}" href="{_escape_attr(feed_filename(topic.id, kind))}">'
+        f"{label}</a>"
+        for kind, (label, mime) in FEED_LABELS.items()
+    )
+    items = []
+    for entry in feed.entries[:INDEX_ITEMS]:
+        title, link = _escape(entry_title(entry)), entry_link(entry)
+        head = f'<a href="{_escape_attr(link)}">{title}</a>' if link else title
+        meta = [f"{entry.published_at:%-d %b %Y}", entry.item.platform]
+        if entry.item.author:
+            meta.insert(0, entry.item.author)
+        items.append(
+            f'<li>{head}<div class="meta">{_escape(" · ".join(meta))}</div>'
+            f'<p class="why">Why: {_escape(entry.reason)} (score {entry.score:.2f})</p>'
+            f"{feed.feedback_links(entry, relative=True)}</li>"
+        )
+    listing = f'<ol class="items">{"".join(items)}</ol>' if items else "<p>No items yet.</p>"
+    return (
+        f'<section id="{_escape_attr(topic.id)}"><h2>{_escape(topic.title)}</h2>'
+        f"<p>{_escape(feed.description)}</p>"
+        f'<p class="subscribe">Subscribe: {subscribe}</p>{listing}</section>\n'
+    )
+
+
+# -- files and helpers ----------------------------------------------------------------------------
+
+
 def write_if_changed(path: Path, data: bytes) -> Path:
-    """Atomically replace `path` with data (temp file + rename), unless it already holds it."""
+    """Atomically replace `path` with data (temp file + rename), unless it already holds it.
+
+    A replacement's mtime is always a later whole second than the file it replaces: HTTP dates
+    have one-second resolution, and clients such as libcurl drop a 200 response whose
+    Last-Modified is not newer than their If-Modified-Since.
+    """
     try:
-        if path.read_bytes() == data:
+        old = path.read_bytes()
+        if old == data:
             return path
+        old_second = int(path.stat().st_mtime)
     except FileNotFoundError:
-        pass
+        old_second = None
     except OSError as exc:
         raise PlnError(f"feed {path}: cannot read it: {exc}") from None
     try:
@@ -188,6 +548,8 @@ def write_if_changed(path: Path, data: bytes) -> Path:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
             os.chmod(tmp, 0o644)
+            if old_second is not None and int(os.stat(tmp).st_mtime) <= old_second:
+                os.utime(tmp, (old_second + 1, old_second + 1))
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -211,6 +573,10 @@ def _serialize(root: ET.Element) -> bytes:
 
 def _escape(text: str) -> str:
     return html.escape(xml_text(text), quote=False)
+
+
+def _escape_attr(text: str) -> str:
+    return html.escape(xml_text(text), quote=True)
 
 
 def _rfc3339(dt: datetime) -> str:

@@ -83,6 +83,17 @@ DEAD_LETTER_ARROW = pa.schema(
     ]
 )
 
+LABEL_ARROW = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("topic", pa.string()),
+        ("label", pa.int8()),
+        ("at", UTC_TS),
+        ("origin", pa.string()),
+    ]
+)
+LABEL_ORIGINS = ("feed", "cli", "csv")
+
 SOURCE_ARROW = pa.schema(
     [
         ("name", pa.string()),
@@ -177,6 +188,17 @@ CREATE TABLE IF NOT EXISTS runs (
     stats JSON
 );
 
+-- What a person said about an item for a topic: +1 "more like this", -1 "less like this".
+-- One row per (item, topic): the latest word wins, so clicking a feed link twice changes nothing.
+CREATE TABLE IF NOT EXISTS labels (
+    item_id VARCHAR NOT NULL,
+    topic VARCHAR NOT NULL,
+    label TINYINT NOT NULL CHECK (label IN (-1, 1)),
+    "at" TIMESTAMPTZ NOT NULL,          -- when it was said
+    origin VARCHAR NOT NULL,            -- feed (a link in a feed), cli or csv
+    PRIMARY KEY (item_id, topic)
+);
+
 -- Kept items per topic, newest first. `sort_at` is the publication time, clamped to when we first
 -- saw the item (so a bogus future date cannot pin an item to the top of a feed).
 CREATE OR REPLACE VIEW curated_items AS
@@ -187,10 +209,16 @@ FROM decisions d JOIN items i ON i.id = d.item_id
 WHERE d.kept;
 
 CREATE OR REPLACE VIEW source_health AS
-SELECT name, type, ok, error_count, error, last_error, last_error_at, last_fetch_at, last_ok_at,
-       next_poll_at, items_total, last_items
-FROM sources
-ORDER BY error_count DESC, name;
+SELECT s.name, s.type, s.ok, s.error_count, s.error, s.last_error, s.last_error_at,
+       s.last_fetch_at, s.last_ok_at, s.next_poll_at, s.items_total, s.last_items,
+       CASE WHEN NOT s.ok THEN 'failing' WHEN s.not_modified THEN 'unchanged' ELSE 'ok' END
+           AS status,
+       s.last_dead_letters,
+       coalesce(dl.dead_letters, 0) AS dead_letters
+FROM sources s
+LEFT JOIN (SELECT source, count(*) AS dead_letters FROM dead_letters GROUP BY source) dl
+       ON dl.source = s.name
+ORDER BY s.error_count DESC, s.name;
 
 CREATE OR REPLACE VIEW topic_counts AS
 SELECT topic, count(*) AS scored, count(*) FILTER (WHERE kept) AS kept,
@@ -198,4 +226,75 @@ SELECT topic, count(*) AS scored, count(*) FILTER (WHERE kept) AS kept,
 FROM decisions
 GROUP BY topic
 ORDER BY topic;
+
+-- Every link an item shared, one row per (link, item).
+CREATE OR REPLACE VIEW shared_links AS
+SELECT l.link, i.id AS item_id, i.author, i.platform, i.source,
+       coalesce(least(i.published_at, i.first_seen_at), i.first_seen_at) AS shared_at
+FROM items i, unnest(i.links) AS l(link)
+WHERE l.link <> '';
+
+-- Links shared by the most people; `topics` lists the topics that kept an item sharing it.
+CREATE OR REPLACE VIEW top_links AS
+SELECT s.link,
+       count(DISTINCT lower(s.author)) FILTER (WHERE s.author <> '') AS people,
+       count(DISTINCT s.item_id) AS shares,
+       count(DISTINCT s.item_id) FILTER (WHERE k.item_id IS NOT NULL) AS kept_shares,
+       coalesce(list_sort(list_distinct(flatten(list(k.topics)
+           FILTER (WHERE k.topics IS NOT NULL)))), []) AS topics,
+       min(s.shared_at) AS first_shared_at, max(s.shared_at) AS last_shared_at
+FROM shared_links s
+LEFT JOIN (SELECT item_id, list(topic ORDER BY topic) AS topics FROM decisions WHERE kept
+           GROUP BY item_id) k ON k.item_id = s.item_id
+GROUP BY s.link
+ORDER BY people DESC, shares DESC, s.link;
+
+-- People of the PLN by activity: items they wrote (chat threads aside), chat threads they took
+-- part in, and how many of their items a topic kept. A person is an author name as the platform
+-- gives it ("Maya Okafor" on a blog and "maya_okafor" on X are two rows).
+CREATE OR REPLACE VIEW active_people AS
+WITH activity AS (
+    SELECT author AS person, id AS item_id, platform, false AS chat,
+           coalesce(least(published_at, first_seen_at), first_seen_at) AS at
+    FROM items WHERE author <> '' AND kind <> 'chat_thread'
+    UNION ALL
+    SELECT p.person, id, platform, true,
+           coalesce(least(published_at, first_seen_at), first_seen_at)
+    FROM items, unnest(participants) AS p(person)
+    WHERE kind = 'chat_thread' AND p.person <> ''
+)
+SELECT a.person,
+       list_sort(list_distinct(list(a.platform))) AS platforms,
+       count(DISTINCT a.item_id) FILTER (WHERE NOT a.chat) AS items,
+       count(DISTINCT a.item_id) FILTER (WHERE a.chat) AS chat_threads,
+       count(DISTINCT a.item_id) FILTER (WHERE k.item_id IS NOT NULL) AS kept,
+       coalesce(list_sort(list_distinct(flatten(list(k.topics)
+           FILTER (WHERE k.topics IS NOT NULL)))), []) AS topics,
+       max(a.at) AS last_active_at
+FROM activity a
+LEFT JOIN (SELECT item_id, list(topic ORDER BY topic) AS topics FROM decisions WHERE kept
+           GROUP BY item_id) k ON k.item_id = a.item_id
+GROUP BY a.person
+ORDER BY kept DESC, items + chat_threads DESC, a.person;
+
+-- Chat threads (a question and its answers), with who took part and which topics kept them.
+CREATE OR REPLACE VIEW chat_threads AS
+SELECT i.id, i.source, i.platform, i.title,
+       coalesce(least(i.published_at, i.first_seen_at), i.first_seen_at) AS started_at,
+       len(i.participants) AS people, i.participants,
+       coalesce(k.topics, []) AS topics, k.best_score, i.thread_id, i.url, i.text
+FROM items i
+LEFT JOIN (SELECT item_id, list(topic ORDER BY topic) AS topics, max(score) AS best_score
+           FROM decisions WHERE kept GROUP BY item_id) k ON k.item_id = i.id
+WHERE i.kind = 'chat_thread'
+ORDER BY started_at DESC, i.id;
+
+-- Labels with the item they are about (for training and for reviewing feedback).
+CREATE OR REPLACE VIEW labeled_items AS
+SELECT l.item_id, l.topic, l.label, l."at", l.origin,
+       d.score, d.kept, i.title, i.author, i.url, i.text
+FROM labels l
+LEFT JOIN items i ON i.id = l.item_id
+LEFT JOIN decisions d ON d.item_id = l.item_id AND d.topic = l.topic
+ORDER BY l."at" DESC;
 """

@@ -1,24 +1,32 @@
 """The DuckDB store: items, decisions, dead letters, source health and runs in one file.
 
-One process writes at a time (DuckDB's file lock). Every write is an Arrow batch upserted by key
-inside one transaction, so writing the same batch twice leaves the same rows and counts, and a
-failed write leaves nothing half-done. Feeds and `pln sql` read the same tables and views.
+One process writes at a time (DuckDB's file lock): a writer excludes every other process, readers
+share the file with each other. Opening waits while another process holds the file (up to
+`wait` seconds: PLN_LOCK_WAIT, else 10 s to read and 120 s to write), since writers hold it only
+for short transactions; see docs/sql.md. Every write is an Arrow batch upserted by key inside one
+transaction, so writing the same batch twice leaves the same rows and counts, and a failed write
+leaves nothing half-done. Feeds and `pln sql` read the same tables and views.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
 
+from pln import progress
 from pln.errors import PlnError
 from pln.record import DeadLetter, Decision, Item, SourceStatus, utc
 
@@ -30,12 +38,49 @@ from .schema import (
     ITEM_COLUMNS,
     ITEM_FIELDS,
     ITEM_SEQUENCES,
+    LABEL_ARROW,
+    LABEL_ORIGINS,
     SCHEMA_VERSION,
     SOURCE_ARROW,
 )
 
+DDL_HASH = hashlib.sha1(DDL.encode()).hexdigest()[:16]
 DEFAULT_INTERVAL = 900.0  # seconds between polls when the caller does not say
 MAX_BACKOFF = 86_400.0  # a failing source is retried at least once a day
+LOCK_WAIT_ENV = "PLN_LOCK_WAIT"
+# Seconds to wait for another process to release the file. Writers wait longer: a run that has
+# fetched and curated everything should not be lost to someone's long `pln sql` query.
+DEFAULT_READ_WAIT = 10.0
+DEFAULT_WRITE_WAIT = 120.0
+NOTE_AFTER = 0.5  # seconds of waiting before saying so
+
+
+class StoreBusy(PlnError):
+    """Another process held the database file for longer than we were willing to wait."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later
+
+    def __init__(self, path: Path, holder: str, waited: float = 0.0):
+        self.path, self.holder, self.waited = path, holder, waited
+        after = f" (waited {waited:.1f} s)" if waited >= NOTE_AFTER else ""
+        super().__init__(
+            f"database {path} is being written by {holder}{after}; try again when it finishes, "
+            "or query a copy of the file"
+        )
+
+
+def lock_wait_default(read_only: bool = True) -> float:
+    """Seconds to wait for a busy database: $PLN_LOCK_WAIT, else 10 to read, 120 to write."""
+    raw = os.environ.get(LOCK_WAIT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_READ_WAIT if read_only else DEFAULT_WRITE_WAIT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also rejects nan
+        raise PlnError(f"{LOCK_WAIT_ENV} must be a number of seconds, got {raw!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +100,28 @@ class FeedEntry:
         return self.item.published_at or self.first_seen_at
 
 
-class Store:
-    """`with Store(path) as store:` opens (and when writable creates) the DuckDB file."""
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A person's word on an item for a topic: +1 "more like this", -1 "less like this"."""
 
-    def __init__(self, path: str | Path, read_only: bool = False):
+    item_id: str
+    topic: str
+    label: int
+    at: datetime
+    origin: str = "cli"  # feed (a link in a feed), cli or csv
+
+
+class Store:
+    """`with Store(path) as store:` opens (and when writable creates) the DuckDB file.
+
+    While another process holds the file, opening retries for up to `wait` seconds (None:
+    `lock_wait_default`), with a progress note, then raises StoreBusy.
+    """
+
+    def __init__(self, path: str | Path, read_only: bool = False, wait: float | None = None):
         self.path = Path(path)
         self.read_only = read_only
-        self.con = self._connect()
+        self.con = self._connect(lock_wait_default(read_only) if wait is None else wait)
         try:
             self.con.execute("SET TimeZone = 'UTC'")
             if read_only:
@@ -74,7 +134,7 @@ class Store:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
+    def _connect(self, wait: float) -> duckdb.DuckDBPyConnection:
         if self.read_only and not self.path.is_file():
             raise PlnError(f"database {self.path} does not exist; run `pln run` first")
         if not self.read_only:
@@ -82,20 +142,31 @@ class Store:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise PlnError(f"database {self.path}: cannot create its folder: {exc}") from None
-        try:
-            return duckdb.connect(str(self.path), read_only=self.read_only)
-        except duckdb.Error as exc:
-            raise self._open_error(exc) from None
+        started = time.monotonic()
+        delay, told = 0.005, False
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=self.read_only)
+            except duckdb.Error as exc:
+                error = self._open_error(exc)
+            waited = time.monotonic() - started
+            if not isinstance(error, StoreBusy):
+                raise error from None
+            if waited >= wait:
+                raise StoreBusy(self.path, error.holder, waited) from None
+            if not told and waited >= NOTE_AFTER:
+                progress.say(f"{error.holder} holds {self.path}; waiting up to {wait:g} s")
+                told = True
+            # Writers hold the file for milliseconds at a time: poll often, then less so.
+            time.sleep(min(delay, wait - waited))
+            delay = min(delay * 2, 0.1)
 
     def _open_error(self, exc: duckdb.Error) -> PlnError:
         message = _first_line(exc)
         if "lock" in message.lower():
             pid = re.search(r"PID (\d+)", message)
             who = f"another process (PID {pid.group(1)})" if pid else "another process"
-            return PlnError(
-                f"database {self.path} is being written by {who}; try again when it finishes, "
-                "or query a copy of the file"
-            )
+            return StoreBusy(self.path, who)
         if "different configuration" in message:
             return PlnError(
                 f"database {self.path} is already open in this process in another mode; "
@@ -104,6 +175,10 @@ class Store:
         return PlnError(f"database {self.path}: cannot open: {message}")
 
     def _create_schema(self) -> None:
+        # Re-running the DDL costs ~20 ms per open; writers that open per poll skip it when the
+        # last writer already ran this very DDL.
+        if self._meta("ddl_hash") == DDL_HASH:
+            return
         self.con.execute(DDL)
         found = self._schema_version()
         if found is None:
@@ -115,6 +190,7 @@ class Store:
                 f"database {self.path} has schema version {found}, this pln expects "
                 f"{SCHEMA_VERSION}; use a new database file"
             )
+        self.con.execute("INSERT OR REPLACE INTO pln_meta VALUES ('ddl_hash', ?)", [DDL_HASH])
 
     def _check_is_store(self) -> None:
         tables = {
@@ -124,7 +200,13 @@ class Store:
             raise PlnError(f"database {self.path} is not a PLN Curator database")
 
     def _schema_version(self) -> str | None:
-        row = self.con.execute("SELECT value FROM pln_meta WHERE key = 'schema_version'").fetchone()
+        return self._meta("schema_version")
+
+    def _meta(self, key: str) -> str | None:
+        try:
+            row = self.con.execute("SELECT value FROM pln_meta WHERE key = ?", [key]).fetchone()
+        except duckdb.CatalogException:  # a new, empty file
+            return None
         return row[0] if row else None
 
     def close(self) -> None:
@@ -215,18 +297,30 @@ class Store:
         The decisions given for an item replace all of its earlier ones: a topic that no longer
         scores the item loses its decision.
         """
-        now = _now()
-        run = run_id or None
         # Last one wins when a batch holds the same key twice (one post seen by two sources).
         items = list({it.id: it for it in items}.values())
         decisions = list({(d.item_id, d.topic): d for d in decisions}.values())
+        self.write_tables(items_table(items), decisions_table(decisions), dead_letters, run_id)
+
+    def write_tables(
+        self,
+        items: pa.Table,
+        decisions: pa.Table,
+        dead_letters: Iterable[DeadLetter] = (),
+        run_id: str = "",
+    ) -> None:
+        """`write` for batches already in Arrow form (see `items_table`, `decisions_table`)."""
+        now = _now()
+        run = run_id or None
+        items = _last_per_key(items, ("id",))
+        decisions = _last_per_key(decisions, ("item_id", "topic"))
         dead_letters = list({d.id: d for d in dead_letters}.values())
-        if not (items or decisions or dead_letters):
+        if not (items.num_rows or decisions.num_rows or dead_letters):
             return
         with self._transaction():
-            self.con.register("new_decisions", _decisions_table(decisions))
-            if items:
-                self._upsert_items(_items_table(items), now, run)
+            self.con.register("new_decisions", decisions)
+            if items.num_rows:
+                self._upsert_items(items, now, run)
                 # Rescored items lose the decisions of topics that no longer score them;
                 # items not in this batch keep theirs.
                 self.con.execute(
@@ -236,7 +330,7 @@ class Store:
                                          WHERE n.item_id = d.item_id AND n.topic = d.topic)"""
                 )
                 self.con.execute("DROP TABLE staged_items")
-            if decisions:
+            if decisions.num_rows:
                 self._upsert_decisions(now, run)
             self.con.unregister("new_decisions")
             if dead_letters:
@@ -376,23 +470,108 @@ class Store:
     def feed_entries(self, topic_id: str, limit: int) -> list[FeedEntry]:
         """The latest `limit` kept items of a topic, newest first."""
         cursor = self.con.execute(
-            f"""SELECT {", ".join(ITEM_COLUMNS)}, topic, score, reason, first_seen_at,
-                       greatest(updated_at, decided_at) AS updated_at, sort_at
-                FROM curated_items WHERE topic = ?
+            f"""SELECT {ENTRY_COLUMNS} FROM curated_items WHERE topic = ?
                 ORDER BY sort_at DESC, id LIMIT ?""",
             [topic_id, limit],
         )
-        n = len(ITEM_COLUMNS)
-        entries = []
-        for row in cursor.fetchall():
-            item = _item_from_row(row[:n])
-            topic, score, reason, first_seen, updated, sort_at = row[n:]
-            entries.append(
-                FeedEntry(
-                    item, topic, score, reason or "", utc(first_seen), utc(updated), utc(sort_at)
-                )
+        return [_entry_from_row(row) for row in cursor.fetchall()]
+
+    def digest_entries(
+        self,
+        topic_id: str,
+        period: str,
+        timezone: str,
+        now: datetime,
+        *,
+        periods: int,
+        per_period: int,
+    ) -> list[tuple[datetime, list[FeedEntry]]]:
+        """The best `per_period` kept items of each of the last `periods` finished days or
+        weeks (`period`: "day" or "week", weeks start on Monday, in `timezone`) that had any,
+        newest period first, as (local start of the period, entries by score)."""
+        if period not in ("day", "week"):
+            raise ValueError(f"period must be 'day' or 'week', not {period!r}")
+        cursor = self.con.execute(
+            f"""WITH c AS (
+                    SELECT *, date_trunc($unit, timezone($tz, sort_at)) AS period
+                    FROM curated_items WHERE topic = $topic),
+                recent AS (
+                    SELECT DISTINCT period FROM c
+                    WHERE period < date_trunc($unit, timezone($tz, $now::TIMESTAMPTZ))
+                    ORDER BY period DESC LIMIT $periods)
+                SELECT period, {ENTRY_COLUMNS} FROM c
+                WHERE period IN (SELECT period FROM recent)
+                QUALIFY row_number() OVER (
+                    PARTITION BY period ORDER BY score DESC, sort_at DESC, id) <= $per_period
+                ORDER BY period DESC, score DESC, sort_at DESC, id""",
+            {
+                "unit": period,
+                "tz": timezone,
+                "topic": topic_id,
+                "now": now,
+                "periods": periods,
+                "per_period": per_period,
+            },
+        )
+        zone = ZoneInfo(timezone)
+        digests: dict[datetime, list[FeedEntry]] = {}
+        for start, *row in cursor.fetchall():
+            digests.setdefault(start.replace(tzinfo=zone), []).append(_entry_from_row(row))
+        return list(digests.items())
+
+    def items_by_id(self, ids: Iterable[str]) -> dict[str, Item]:
+        """The stored items with these ids (unknown ids are left out)."""
+        rows = self.con.execute(
+            f"SELECT {', '.join(ITEM_COLUMNS)} FROM items WHERE id IN (SELECT unnest($ids))",
+            {"ids": sorted(set(ids))},
+        ).fetchall()
+        return {row[0]: _item_from_row(row) for row in rows}
+
+    # -- labels ------------------------------------------------------------------------------
+
+    def add_labels(self, labels: Iterable[Label]) -> int:
+        """Record labels; one per (item, topic), the latest `at` wins, so recording the same
+        label twice, or an older one after a newer one, changes nothing. Returns how many
+        (item, topic) pairs were given."""
+        latest: dict[tuple[str, str], Label] = {}
+        for label in labels:
+            _check_label(label)
+            key = (label.item_id, label.topic)
+            if key not in latest or utc(label.at) >= utc(latest[key].at):
+                latest[key] = label
+        if not latest:
+            return 0
+        rows = list(latest.values())
+        table = pa.table(
+            {
+                "item_id": [r.item_id for r in rows],
+                "topic": [r.topic for r in rows],
+                "label": [r.label for r in rows],
+                "at": [utc(r.at) for r in rows],
+                "origin": [r.origin for r in rows],
+            },
+            schema=LABEL_ARROW,
+        )
+        with self._transaction():
+            self.con.register("new_labels", table)
+            self.con.execute(
+                """INSERT INTO labels SELECT * FROM new_labels
+                   ON CONFLICT (item_id, topic) DO UPDATE SET
+                       label = excluded.label, "at" = excluded."at", origin = excluded.origin
+                   WHERE excluded."at" >= labels."at"
+                """
             )
-        return entries
+            self.con.unregister("new_labels")
+        return len(rows)
+
+    def labels(self, topic: str | None = None) -> list[Label]:
+        """Every label (of one topic, when given), oldest first."""
+        rows = self.con.execute(
+            """SELECT item_id, topic, label, "at", origin FROM labels
+               WHERE $topic IS NULL OR topic = $topic ORDER BY "at", item_id, topic""",
+            {"topic": topic},
+        ).fetchall()
+        return [Label(i, t, int(v), utc(at), origin) for i, t, v, at, origin in rows]
 
     def sql(self, query: str) -> tuple[list[str], list[tuple]]:
         """Run one SQL statement; returns column names and rows."""
@@ -424,19 +603,52 @@ class _Transaction:
             self.con.rollback()
 
 
-def _items_table(items: list[Item]) -> pa.Table:
+def _last_per_key(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
+    """Drop earlier rows of a repeated key (cheap check first: repeats are rare)."""
+    columns = [table.column(k).to_pylist() for k in keys]
+    rows = list(zip(*columns, strict=True)) if len(keys) > 1 else columns[0]
+    last = {key: i for i, key in enumerate(rows)}
+    if len(last) == table.num_rows:
+        return table
+    return table.take(sorted(last.values()))
+
+
+def items_table(items: list[Item]) -> pa.Table:
     """Items as an Arrow table, column by column (far faster than row dicts)."""
     arrays = [pa.array(list(map(attrgetter(name), items)), type=typ) for name, typ in ITEM_FIELDS]
     return pa.Table.from_arrays(arrays, names=list(ITEM_COLUMNS))
 
 
-def _decisions_table(decisions: list[Decision]) -> pa.Table:
+def decisions_table(decisions: list[Decision]) -> pa.Table:
     if not decisions:
         return DECISION_ARROW.empty_table()
     arrays = [
         pa.array(list(map(attrgetter(f.name), decisions)), type=f.type) for f in DECISION_ARROW
     ]
     return pa.Table.from_arrays(arrays, schema=DECISION_ARROW)
+
+
+ENTRY_COLUMNS = (
+    f"{', '.join(ITEM_COLUMNS)}, topic, score, reason, first_seen_at, "
+    "greatest(updated_at, decided_at) AS updated_at, sort_at"
+)
+
+
+def _entry_from_row(row: tuple) -> FeedEntry:
+    n = len(ITEM_COLUMNS)
+    item = _item_from_row(row[:n])
+    topic, score, reason, first_seen, updated, sort_at = row[n:]
+    return FeedEntry(item, topic, score, reason or "", utc(first_seen), utc(updated), utc(sort_at))
+
+
+def _check_label(label: Label) -> None:
+    where = f"label of item {label.item_id!r} for topic {label.topic!r}"
+    if label.label not in (1, -1) or isinstance(label.label, bool):
+        raise PlnError(f"{where}: must be +1 or -1, got {label.label!r}")
+    if label.origin not in LABEL_ORIGINS:
+        raise PlnError(f"{where}: origin must be one of {', '.join(LABEL_ORIGINS)}")
+    if not (label.item_id and label.topic) or not isinstance(label.at, datetime):
+        raise PlnError(f"{where}: needs an item id, a topic and a time")
 
 
 def _item_from_row(row: tuple) -> Item:

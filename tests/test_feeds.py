@@ -1,16 +1,26 @@
-"""Topic feeds: valid RSS/Atom/OPML, the right items in the right order, safe content."""
+"""Topic feeds: valid RSS/Atom/JSON/OPML and index page, the right items in the right order,
+safe content, signed feedback links, digests."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
+import stat
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import feedparser
 import pytest
+from feedsite import build_site
 
 from pln.config import parse_config
+from pln.errors import PlnError
 from pln.record import Decision, Item
-from pln.sinks.feeds import render_feeds
+from pln.sinks.feeds import FeedbackKey, render_feeds
 from pln.sinks.store import Store
 
 T0 = datetime(2026, 11, 19, 20, 0, tzinfo=UTC)
@@ -91,14 +101,17 @@ def parse(path):
     return feed
 
 
-def test_writes_rss_atom_per_topic_and_an_opml_index(rendered):
+def test_writes_rss_atom_json_per_topic_and_the_indexes(rendered):
     config, _, paths = rendered
     feeds = config.outputs.feeds_dir
     assert sorted(p.name for p in paths) == [
         "feedback.atom.xml",
+        "feedback.json",
         "feedback.rss.xml",
+        "index.html",
         "index.opml",
         "spaced.atom.xml",
+        "spaced.json",
         "spaced.rss.xml",
     ]
     assert sorted(p.name for p in feeds.iterdir()) == sorted(p.name for p in paths)  # no temp files
@@ -196,6 +209,7 @@ def test_files_are_rewritten_only_when_content_changes(rendered):
     unchanged = [p for p in paths if p.read_bytes() == contents[p]]
     assert sorted(p.name for p in unchanged) == [
         "feedback.atom.xml",
+        "feedback.json",
         "feedback.rss.xml",
         "index.opml",
     ]
@@ -232,3 +246,142 @@ def test_hostile_text_cannot_break_the_xml(tmp_path):
         html = entry.description if kind == "rss" else entry.content[0].value
         assert "<p>5 &lt; 6 &amp; ]]&gt; done</p>" in html
         assert "Why: why &lt;not&gt; &amp; more" in html
+
+
+def test_json_feed_matches_the_rss_feed(rendered):
+    config, posts, _ = rendered
+    feed = json.loads((config.outputs.feeds_dir / "spaced.json").read_text())
+    assert feed["version"] == "https://jsonfeed.org/version/1.1"
+    assert feed["home_page_url"] == BASE + "/" and feed["feed_url"] == f"{BASE}/spaced.json"
+    rss = parse(config.outputs.feeds_dir / "spaced.rss.xml")
+    assert [i["id"] for i in feed["items"]] == [e.id for e in rss.entries]
+    first = feed["items"][0]
+    assert first["url"] == posts[3].url and first["authors"] == [{"name": "Jane Doe"}]
+    assert first["date_published"] == "2026-11-19T23:00:00Z"
+    assert first["tags"] == ["lrnchat", "ld"]
+    assert "<script" not in first["content_html"]
+
+
+def test_every_item_carries_signed_feedback_links(rendered):
+    config, posts, _ = rendered
+    key = FeedbackKey.beside(config.outputs.duckdb)
+    key_file = Path(f"{config.outputs.duckdb}.key")
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    entry = parse(config.outputs.feeds_dir / "spaced.rss.xml").entries[0]
+    up = key.url(BASE, posts[3].id, "spaced", "up")
+    down = key.url(BASE, posts[3].id, "spaced", "down")
+    assert f'<a href="{html.escape(up)}">More like this</a>' in entry.description
+    assert f'<a href="{html.escape(down)}">Less like this</a>' in entry.description
+    sig = parse_qs(urlsplit(up).query)["sig"][0]
+    assert key.verify(posts[3].id, "spaced", "up", sig)
+    assert not key.verify(posts[3].id, "spaced", "down", sig)
+    assert not key.verify(posts[2].id, "spaced", "up", sig)
+    # The key is made once: rendering again keeps the links, another database has its own.
+    assert FeedbackKey.beside(config.outputs.duckdb).sign(posts[3].id, "spaced", "up") == sig
+    other = FeedbackKey.beside(config.outputs.duckdb.with_name("other.duckdb"))
+    assert other.sign(posts[3].id, "spaced", "up") != sig
+
+
+def test_a_damaged_feedback_key_is_a_one_line_error(tmp_path):
+    db = tmp_path / "pln.duckdb"
+    Path(f"{db}.key").write_text("not hex\n")
+    with pytest.raises(PlnError, match=r"pln.duckdb.key is damaged; delete it") as err:
+        FeedbackKey.beside(db)
+    assert "\n" not in str(err.value)
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.subscribe, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "a" and attrs.get("class") == "subscribe":
+            self.subscribe.append(attrs["href"])
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_index_page_lists_topics_subscribe_links_and_reasons(rendered):
+    config, _, _ = rendered
+    page = _Links()
+    page.feed((config.outputs.feeds_dir / "index.html").read_text())
+    assert page.subscribe == [
+        "index.opml",
+        "spaced.rss.xml",
+        "spaced.atom.xml",
+        "spaced.json",
+        "feedback.rss.xml",
+        "feedback.atom.xml",
+        "feedback.json",
+    ]
+    text = " ".join(" ".join(page.text).split())
+    assert "Spaced practice, part 3" in text and "Spaced practice, part 4" not in text  # dropped
+    assert "Why: matched 'spaced practice' (lemma) (score 0.82)" in text
+    assert "Feedback: More like this · Less like this" in text
+
+
+def test_index_page_escapes_hostile_text(tmp_path):
+    config = make_config(tmp_path)
+    nasty = post(1, title='<img src=x onerror=alert(1)> "quoted"', author="<b>Eve</b>")
+    with Store(config.outputs.duckdb) as store:
+        store.write([nasty], [Decision(nasty.id, "spaced", 0.9, True, "<script>x</script>")], [])
+        render_feeds(store, config)
+    page = (config.outputs.feeds_dir / "index.html").read_text()
+    assert "<img" not in page and "<script" not in page and "<b>Eve" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_weekly_digest_holds_the_top_items_of_each_finished_week(tmp_path):
+    config = build_site(tmp_path, 8080)
+    feed = parse(config.outputs.feeds_dir / "spaced.rss.xml")
+    titles = [e.title for e in feed.entries]
+    assert titles == [
+        "Spaced practice & <friends>",  # this week: no digest yet
+        "Weekly digest: Spaced practice, week of 12 Jan 2026",
+        "Spaced practice, part 5",
+        "Spaced practice, part 4",
+        "Weekly digest: Spaced practice, week of 5 Jan 2026",
+        "Spaced practice, part 3",
+        "Spaced practice, part 2",
+        "Spaced practice, part 1",
+    ]
+    digest = feed.entries[4]
+    assert digest.id == "digest:spaced:2026-W02"
+    assert digest.published_parsed[:4] == (2026, 1, 12, 0)  # when the week ended
+    listed = re.findall(r"<li><a href=\"([^\"]+)\">([^<]+)</a>", digest.description)
+    assert [title for _, title in listed] == [f"Spaced practice, part {n}" for n in (1, 2, 3)]
+    assert "Why: matched 'spaced practice' (lemma) (score 0.90)" in digest.description
+    assert "<p>The top 3 items of the week of 5 January 2026:</p>" in digest.description
+    assert feed.entries[1].link == "http://127.0.0.1:8080/feeds/#spaced"
+
+
+def test_daily_digest_days_follow_the_schedule_time_zone(tmp_path):
+    data = {
+        "sources": [{"name": "blog", "type": "rss", "url": "https://blog.example/feed"}],
+        "topics": [{"id": "spaced", "title": "Spaced", "phrases": ["x"], "digest": "daily"}],
+        "outputs": {"duckdb": "pln.duckdb", "feeds_dir": "feeds", "base_url": BASE},
+        "schedule": {"timezone": "America/New_York"},
+    }
+    config = parse_config(data, tmp_path / "pln.yaml")
+    late = post(1, published_at=datetime(2026, 1, 14, 3, tzinfo=UTC))  # 13 Jan, 22:00 in NY
+    next_day = post(2, published_at=datetime(2026, 1, 14, 15, tzinfo=UTC))
+    with Store(config.outputs.duckdb) as store:
+        store.write([late, next_day], [keep(late), keep(next_day)], [])
+        render_feeds(store, config, now=datetime(2026, 1, 15, 12, tzinfo=UTC))
+    feed = parse(config.outputs.feeds_dir / "spaced.atom.xml")
+    digests = [e for e in feed.entries if e.id.startswith("urn:pln:digest:")]
+    assert [d.title for d in digests] == [
+        "Daily digest: Spaced, Wed 14 Jan 2026",
+        "Daily digest: Spaced, Tue 13 Jan 2026",
+    ]
+    assert digests[1].published == "2026-01-14T05:00:00Z"  # midnight in New York
+    assert "part 1" in digests[1].content[0].value and "part 2" not in digests[1].content[0].value
+
+
+def test_no_digest_unless_the_topic_asks(rendered):
+    config, _, _ = rendered
+    ids = [e.id for e in parse(config.outputs.feeds_dir / "spaced.rss.xml").entries]
+    assert not any(i.startswith("digest:") for i in ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ import pytest
 
 from pln.errors import PlnError
 from pln.record import DeadLetter, Decision, Item, SourceStatus
-from pln.sinks.store import Store
+from pln.sinks.store import Label, Store
 
 T0 = datetime(2026, 11, 19, 20, 0, tzinfo=UTC)
 
@@ -274,7 +275,7 @@ def test_database_locked_by_another_process_gives_one_line_error(tmp_path):
         assert holder.stdout.readline().strip() == "ready"
         for read_only in (False, True):
             with pytest.raises(PlnError) as err:
-                Store(path, read_only=read_only)
+                Store(path, read_only=read_only, wait=0)
             message = str(err.value)
             assert message.startswith(f"database {path} is being written by another process")
             assert f"(PID {holder.pid})" in message and "\n" not in message
@@ -292,3 +293,82 @@ def test_a_failed_write_leaves_nothing_behind(store):
     assert counts(store) == {"items": 0, "decisions": 0, "dead_letters": 0}
     store.write([item(1)], [kept(item(1))], [], run_id="r1")  # the store is still usable
     assert counts(store)["items"] == 1
+
+
+def test_labels_keep_the_latest_word_per_item_and_topic(store):
+    a, b = item(1), item(2)
+    t = T0 + timedelta(days=1)
+    store.add_labels([Label(a.id, "spaced", 1, t, "feed"), Label(b.id, "spaced", -1, t, "cli")])
+    store.add_labels([Label(a.id, "spaced", 1, t, "feed")])  # the same click again
+    store.add_labels([Label(a.id, "spaced", -1, t - timedelta(hours=1), "csv")])  # older: ignored
+    store.add_labels([Label(a.id, "feedback", -1, t, "cli")])  # another topic: its own label
+    assert sorted(
+        (x.item_id, x.topic, x.label, x.origin) for x in store.labels("spaced")
+    ) == sorted([(a.id, "spaced", 1, "feed"), (b.id, "spaced", -1, "cli")])
+    store.add_labels([Label(a.id, "spaced", -1, t + timedelta(hours=1), "cli")])  # changed mind
+    assert {(x.item_id, x.topic): x.label for x in store.labels()} == {
+        (a.id, "spaced"): -1,
+        (b.id, "spaced"): -1,
+        (a.id, "feedback"): -1,
+    }
+    assert store.labels()[0].at == t  # aware UTC datetimes come back
+
+
+@pytest.mark.parametrize(
+    "bad, problem",
+    [
+        (Label("x", "spaced", 2, T0), "must be +1 or -1, got 2"),
+        (Label("x", "spaced", True, T0), "must be +1 or -1, got True"),
+        (Label("x", "spaced", 1, T0, "email"), "origin must be one of feed, cli, csv"),
+        (Label("", "spaced", 1, T0), "needs an item id"),
+    ],
+)
+def test_bad_labels_are_refused_with_one_line(store, bad, problem):
+    with pytest.raises(PlnError, match=re.escape(problem)):
+        store.add_labels([Label("ok", "spaced", 1, T0), bad])
+    assert store.labels() == []  # nothing half-written
+
+
+def test_user_views_top_links_people_chat_threads_source_health(store):
+    chat = Item.create(
+        source="lrnchat",
+        platform="chat",
+        native_id="q1",
+        kind="chat_thread",
+        author="lrnchat",
+        title="Q1. Spaced practice?",
+        participants=("lrnchat", "jane_ld", "sam"),
+        published_at=T0,
+    )
+    shared = "https://example.org/spacing-guide"
+    posts = [
+        item(1, author="jane_ld", links=(shared,)),
+        item(2, author="sam", links=(shared, "https://other.example")),
+        item(3, author="jane_ld", links=(shared,)),
+    ]
+    store.write([*posts, chat], [kept(posts[0]), dropped(posts[1]), kept(chat)], [])
+    store.write([], [], [DeadLetter("blog", "feed.xml#1", "no title", at=T0)])
+    store.update_sources([SourceStatus("blog", "rss", False, error="HTTP 500", fetched_at=T0)])
+
+    _, rows = store.sql("SELECT link, people, shares, kept_shares, topics FROM top_links")
+    assert rows[0] == (shared, 2, 3, 1, ["spaced"])
+    _, rows = store.sql("SELECT person, items, chat_threads, kept, topics FROM active_people")
+    assert rows == [
+        ("jane_ld", 2, 1, 2, ["spaced"]),  # her post 1 and the chat thread were kept
+        ("sam", 1, 1, 1, ["spaced"]),  # by kept, then by activity
+        ("lrnchat", 0, 1, 1, ["spaced"]),
+    ]
+    _, rows = store.sql("SELECT id, people, participants, topics FROM chat_threads")
+    assert rows == [(chat.id, 3, ["lrnchat", "jane_ld", "sam"], ["spaced"])]
+    _, rows = store.sql("SELECT name, status, error_count, dead_letters FROM source_health")
+    assert rows == [("blog", "failing", 1, 1)]
+
+    store.add_labels([Label(posts[0].id, "spaced", 1, T0, "feed")])
+    _, rows = store.sql("SELECT item_id, label, score, kept, title FROM labeled_items")
+    assert rows == [(posts[0].id, 1, 0.8, True, "Post 1")]
+
+
+def test_items_by_id_returns_known_items_only(store):
+    a = item(1)
+    store.write([a], [], [])
+    assert store.items_by_id([a.id, "missing"]) == {a.id: a}

@@ -1,0 +1,164 @@
+"""`pln sql` while another process writes the database: it waits for the writer's transaction
+instead of failing, and says so; it gives up with one line only after PLN_LOCK_WAIT."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pln.sinks.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A writer process: `hold` writes `batch` items, keeps the file open for `seconds`, then exits;
+# `stream` writes a batch per short transaction (open, write, close) for `seconds`, like
+# `pln stream`, and prints how many items it wrote.
+WRITER = r"""
+import sys, time
+from datetime import UTC, datetime
+from pln.record import Decision, Item
+from pln.sinks.store import Store
+
+mode, path, batch, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+
+def items(start):
+    out = [Item.create(source="s", platform="rss", native_id=str(n), kind="article",
+                       title=f"spaced practice {n}", text="spaced practice " * 20,
+                       published_at=datetime(2026, 1, 1, tzinfo=UTC))
+           for n in range(start, start + batch)]
+    return out, [Decision(i.id, "spaced", 0.9, True, "matched") for i in out]
+
+if mode == "hold":
+    store = Store(path)
+    store.write(*items(0), [])
+    print("holding", flush=True)
+    time.sleep(seconds)
+    store.close()
+else:
+    written, end = 0, time.monotonic() + seconds
+    print("writing", flush=True)
+    while time.monotonic() < end:
+        with Store(path) as store:
+            store.write(*items(written), [])
+        written += batch
+        time.sleep(0.02)
+    print(written, flush=True)
+"""
+
+
+def writer(mode: str, path: Path, batch: int, seconds: float) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, mode, str(path), str(batch), str(seconds)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first = proc.stdout.readline().strip()
+    assert first in ("holding", "writing"), proc.stderr.read()
+    return proc
+
+
+def pln_sql(db: Path, query: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pln.cli", "sql", "--db", str(db), "--format", "json", query],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = tmp_path / "pln.duckdb"
+    Store(path).close()
+    return path
+
+
+def test_pln_sql_waits_for_a_writer_that_holds_the_file(db):
+    holder = writer("hold", db, 2000, 1.5)
+    started = time.monotonic()
+    result = pln_sql(db, "SELECT count(*) AS n FROM curated_items")
+    waited = time.monotonic() - started
+    assert holder.wait(timeout=30) == 0, holder.stderr.read()
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [{"n": 2000}]  # it saw the writer's committed rows
+    assert f"another process (PID {holder.pid}) holds {db}; waiting up to 10 s" in result.stderr
+    assert waited >= 1.0
+
+
+def test_pln_sql_gives_up_after_the_wait_with_one_line(db):
+    holder = writer("hold", db, 10, 30)
+    try:
+        result = pln_sql(db, "SELECT 1", PLN_LOCK_WAIT="0.6")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 75  # EX_TEMPFAIL: try again later
+    note, error = result.stderr.splitlines()  # the progress note, then the one-line error
+    assert note.strip().endswith("waiting up to 0.6 s")
+    assert error.startswith(
+        f"pln: error: database {db} is being written by another process (PID {holder.pid}) "
+        "(waited 0.6 s); try again when it finishes"
+    )
+    assert result.stdout == ""
+
+
+def test_a_bad_lock_wait_setting_is_a_one_line_error(db):
+    result = pln_sql(db, "SELECT 1", PLN_LOCK_WAIT="soon")
+    assert result.returncode == 1
+    assert result.stderr == "pln: error: PLN_LOCK_WAIT must be a number of seconds, got 'soon'\n"
+
+
+def test_queries_and_a_stream_like_writer_take_turns_without_errors(db):
+    stream = writer("stream", db, 3000, 4.0)
+    counts = []
+    while stream.poll() is None:
+        result = pln_sql(db, "SELECT count(*) AS n FROM items")
+        assert result.returncode == 0, result.stderr
+        counts.append(json.loads(result.stdout)[0]["n"])
+        with Store(db, read_only=True) as store:  # and an in-process reader, for good measure
+            counts.append(store.sql("SELECT count(*) FROM items")[1][0][0])
+    out, err = stream.communicate()
+    assert stream.returncode == 0, err  # the writer waited for the readers, too
+    written = int(out)
+    assert len(counts) >= 4 and counts == sorted(counts)  # never a half-written batch
+    assert all(n % 3000 == 0 for n in counts)
+    with Store(db, read_only=True) as store:
+        assert store.sql("SELECT count(*) FROM items")[1][0][0] == written
+
+
+def test_pln_sql_while_pln_run_curates_the_example(tmp_path):
+    config = yaml.safe_load((REPO / "examples" / "pln.yaml").read_text())
+    for source in config["sources"]:
+        source["path"] = str(REPO / "examples" / source["path"])
+    config["outputs"] = {"duckdb": str(tmp_path / "pln.duckdb"), "feeds_dir": str(tmp_path)}
+    path = tmp_path / "pln.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pln.cli", "run", "-c", str(path), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    db, answers = tmp_path / "pln.duckdb", []
+    while run.poll() is None:
+        if db.exists():
+            result = pln_sql(db, "SELECT count(*) AS n FROM runs")
+            assert result.returncode == 0, result.stderr
+            answers.append(json.loads(result.stdout)[0]["n"])
+        else:
+            time.sleep(0.05)
+    out, err = run.communicate()
+    assert run.returncode == 0, err
+    assert answers and set(answers) <= {0, 1}
+    kept = json.loads(out)["kept"]
+    result = pln_sql(db, "SELECT count(*) AS n FROM curated_items")
+    assert json.loads(result.stdout) == [{"n": kept}] and kept > 0

@@ -1,0 +1,174 @@
+"""`pln topics`, `pln topics test` and `pln label`: what a user types and reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_learning import FIXTURES, TOPIC, as_item, fixture_rows, make_config, run_pln
+
+from pln.config import Config
+from pln.filters.curator import Curator
+from pln.filters.nlp import load_nlp, pipeline_version
+from pln.record import make_item_id
+from pln.sinks.store import Store
+
+PIPELINE = pipeline_version(load_nlp("blank:en"))
+
+
+@pytest.fixture
+def config(tmp_path) -> Config:
+    return make_config(tmp_path)
+
+
+def labels_of(config: Config) -> dict[tuple[str, str], tuple[int, str]]:
+    with Store(config.outputs.duckdb, read_only=True) as store:
+        return {(r.item_id, r.topic): (r.label, r.origin) for r in store.labels()}
+
+
+def test_topics_lists_version_counts_labels_and_model(config, capsys):
+    code, out, err = run_pln(capsys, "topics", "-c", str(config.path))
+    assert code == 0, err
+    header, _, rp, onboarding, count = out.splitlines()
+    assert header.split() == ["topic", "version", "threshold", "scored", "kept", "labels", "model"]
+    rp_version = config.topic(TOPIC).version
+    with Store(config.outputs.duckdb, read_only=True) as store:
+        scored, kept = store.sql(
+            f"SELECT count(*), count(*) FILTER (WHERE kept) FROM decisions WHERE topic = '{TOPIC}'"
+        )[1][0]
+    assert rp.split() == [TOPIC, rp_version, "0.5", str(scored), str(kept), "46+", "40-", "-"]
+    assert onboarding.split()[:2] == ["onboarding", config.topic("onboarding").version]
+    assert onboarding.split()[-3:] == ["3+", "2-", "-"]
+    assert count == "(2 rows)"
+
+
+def test_topics_test_text_explains_word_for_word(config, capsys):
+    version = config.topic(TOPIC).version
+    code, out, err = run_pln(
+        capsys,
+        "topics",
+        "test",
+        TOPIC,
+        "-c",
+        str(config.path),
+        "--text",
+        "Spaced Repetitions work. #RetrievalPractice",
+    )
+    assert (code, err) == (0, "")
+    assert out == (
+        f"{TOPIC}: kept, score 0.826 (threshold 0.5)\n"
+        "  reason   matched 'spaced repetition' (lemma), #retrievalpractice; threshold 0.5\n"
+        f"  version  topic {version}; pln-score.v1; {PIPELINE}\n"
+    )
+    code, out, _ = run_pln(
+        capsys, "topics", "-c", str(config.path), "test", TOPIC, "--text", "Lunch was great."
+    )
+    assert out.splitlines()[:2] == [
+        f"{TOPIC}: not kept, score 0 (threshold 0.5)",
+        "  reason   no match",
+    ]
+
+
+def test_topics_test_item_reads_the_stored_item(config, capsys):
+    promo = as_item(next(r for r in fixture_rows() if r["id"] == "rp-n01"))
+    code, out, err = run_pln(
+        capsys, "topics", "test", TOPIC, "-c", str(config.path), "--item", promo.id
+    )
+    assert (code, err) == (0, "")
+    assert out.splitlines()[:2] == [
+        f"{TOPIC}: kept, score 0.632 (threshold 0.5)",
+        "  reason   matched 'spaced repetition'; threshold 0.5",
+    ]
+    # What the Curator decided in the run is what the test shows.
+    with Store(config.outputs.duckdb, read_only=True) as store:
+        reason = store.sql(
+            f"SELECT reason FROM decisions WHERE item_id = '{promo.id}' AND topic = '{TOPIC}'"
+        )[1][0][0]
+    assert reason == "matched 'spaced repetition'; threshold 0.5"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope", "--text", "x"], "no topic named 'nope' (known: retrieval-practice, onboarding)"),
+        ([TOPIC, "--item", "0000"], "no item with id '0000' in {db}"),
+    ],
+)
+def test_topics_test_mistakes_are_one_line_errors(config, capsys, args, message):
+    code, out, err = run_pln(capsys, "topics", "test", *args, "-c", str(config.path))
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("pln: error: ")
+    assert err.rstrip().endswith(message.format(db=config.outputs.duckdb))
+
+
+def test_label_one_item_stores_and_replaces_the_label(config, capsys):
+    item = as_item(fixture_rows()[0])
+    code, out, err = run_pln(capsys, "label", item.id, "onboarding", "up", "-c", str(config.path))
+    assert (code, err) == (0, "")
+    assert out == f"onboarding: item {item.id} labelled +\n"
+    assert labels_of(config)[(item.id, "onboarding")] == (1, "cli")
+    run_pln(capsys, "label", item.id, "onboarding", "-", "-c", str(config.path))
+    assert labels_of(config)[(item.id, "onboarding")] == (-1, "cli")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["0000", TOPIC, "+"], "pln: error: no item with id '0000' in {db}"),
+        (["{item}", "nope", "+"], "pln: error: {cfg}: no topic named 'nope' (known: "),
+        (["{item}", TOPIC, "maybe"], "pln: error: label must be + or - (or up/down, 1/-1)"),
+    ],
+)
+def test_label_mistakes_are_one_line_errors_and_store_nothing(config, capsys, args, message):
+    before = labels_of(config)
+    item = as_item(fixture_rows()[0])
+    args = [a.format(item=item.id) for a in args]
+    code, out, err = run_pln(capsys, "label", *args, "-c", str(config.path))
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1
+    assert err.startswith(message.format(db=config.outputs.duckdb, cfg=config.path))
+    assert labels_of(config) == before
+
+
+def test_label_csv_stores_good_rows_and_reports_bad_ones_by_line(config, capsys):
+    csv_path = FIXTURES / "labels.csv"
+    before = labels_of(config)
+    code, out, err = run_pln(capsys, "label", "--csv", str(csv_path), "-c", str(config.path))
+    assert code == 1
+    assert out == f"stored 5 labels from {csv_path}; 4 rows skipped\n"
+    assert err.splitlines() == [
+        f"pln: skipped {csv_path}:6: label must be +, -, 1, -1, up or down, got 'maybe'",
+        f"pln: skipped {csv_path}:8: no topic named 'team-building'",
+        f"pln: skipped {csv_path}:9: no item with id '0000000000deadbeef00'",
+        f"pln: skipped {csv_path}:10: expected item_id,topic,label, got 2 column(s)",
+    ]
+    after = labels_of(config)
+    rp = make_item_id("fixture", "rp-p01")
+    assert after[(rp, TOPIC)] == (1, "csv")
+    assert after[(make_item_id("fixture", "rp-n01"), TOPIC)] == (-1, "csv")
+    assert after[(make_item_id("fixture", "on-01"), "onboarding")] == (1, "csv")
+    assert len(after) == len(before)  # the fixture items were labelled already: replaced
+
+
+def test_label_csv_missing_file_and_bad_header(config, capsys, tmp_path: Path):
+    code, _, err = run_pln(
+        capsys, "label", "--csv", str(tmp_path / "x.csv"), "-c", str(config.path)
+    )
+    assert (code, err) == (1, f"pln: error: {tmp_path / 'x.csv'}: file not found\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("item_id,topic\nabc,onboarding\n")
+    code, _, err = run_pln(capsys, "label", "--csv", str(bad), "-c", str(config.path))
+    assert (code, err) == (1, f"pln: error: {bad}:1: header lacks label\n")
+
+
+def test_explain_matches_the_batch_decision_of_the_run(config):
+    """`pln topics test --item` and `pln run` agree (the same Curator code path)."""
+    curator = Curator.for_config(config)
+    items = [as_item(r) for r in fixture_rows()]
+    batch = {(d.item_id, d.topic): d for d in curator.curate(items).decisions}
+    for item in items[:30]:
+        single = curator.explain_item(item, TOPIC)
+        stored = batch.get((item.id, TOPIC))
+        assert (single.score, single.reason) == (
+            (stored.score, stored.reason) if stored else (0.0, single.reason)
+        )
