@@ -6,7 +6,9 @@ into a temporary folder, runs the whole job through the CLI's code path, and pri
   - raw spaCy `nlp.pipe` docs/s on the same texts with the same components,
   - DuckDB write rows/s.
 
-    python bench/bench_pipeline.py [--items 100000] [--workers 1]
+    python bench/bench_pipeline.py [--items 100000] [--workers 1] [--mix 70/22/8]
+
+`--mix` is the share (percent) of microblog posts / blog entries / chat questions.
 """
 
 from __future__ import annotations
@@ -194,7 +196,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--mix", default="70/22/8", help="posts/blog entries/chat questions, %%")
     args = parser.parse_args()
+    posts_pct, feeds_pct, _ = (int(x) for x in args.mix.split("/"))
 
     from pln.config import load_config
     from pln.pipelines.batch import run_batch
@@ -203,8 +207,8 @@ def main() -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory(prefix="pln-bench-") as tmp:
         folder = Path(tmp)
-        n_tweets = int(args.items * 0.70)
-        n_feeds = int(args.items * 0.22)
+        n_tweets = args.items * posts_pct // 100
+        n_feeds = args.items * feeds_pct // 100
         n_chat = args.items - n_tweets - n_feeds
         t0 = time.perf_counter()
         write_tweets(folder, rng, n_tweets)

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindows
 
 from pln import progress
 from pln.config import SourceConfig
 from pln.errors import PlnError
-from pln.record import SourceStatus
-from pln.sources.base import batched
+from pln.record import Item, SourceStatus
 from pln.sources.registry import build_source
 
 STATUS = "status"
@@ -29,11 +29,27 @@ class SourceTask:
 class FetchSourceFn(beam.DoFn):
     """Fetches one source; emits item batches, dead letters (tag `dead`) and a status (`status`).
 
+    Items of the sources in one bundle are gathered into full batches (most feeds and chats
+    hold a few dozen items; curating and writing in large batches is much cheaper).
     A source that fails becomes a status with the error; it never stops the other sources.
     """
 
     def __init__(self, batch_size: int = 1000):
         self.batch_size = batch_size
+
+    def start_bundle(self):
+        self._pending: list[Item] = []
+
+    def finish_bundle(self):
+        if self._pending:
+            yield GlobalWindows.windowed_value(self._pending)
+            self._pending = []
+
+    def _full_batches(self, items: list[Item]):
+        self._pending.extend(items)
+        while len(self._pending) >= self.batch_size:
+            yield self._pending[: self.batch_size]
+            self._pending = self._pending[self.batch_size :]
 
     def process(self, task: SourceTask):
         cfg = task.config
@@ -48,7 +64,7 @@ class FetchSourceFn(beam.DoFn):
             progress.say(f"✗ {message}")
             yield beam.pvalue.TaggedOutput(STATUS, _failed(cfg, message, task.cursor))
             return
-        yield from batched(result.items, self.batch_size)
+        yield from self._full_batches(result.items)
         if result.dead_letters:
             yield beam.pvalue.TaggedOutput(DEAD, result.dead_letters)
         note = "not modified" if result.not_modified else f"{len(result.items):,} items"

@@ -1,23 +1,31 @@
-"""Hashtag chat transcripts (#lrnchat-style Q1/A1 chats): `type: hashtag_chat`.
+"""Hashtag chats (#lrnchat-style Q1/A1 chats): `type: hashtag_chat`, from a transcript or posts.
 
-One message per line, `<ISO 8601 time> @author: text`; lines without a time continue the message
+A transcript (`path`) has one message per line, `<ISO 8601 time> @author: text`; lines without a time continue the message
 above; blank lines and `# ` comments are skipped (see docs/design.md). Each question with its
 answers becomes one `chat_thread` Item titled `#lrnchat Q1: <question>`; the rest of the chat
 (welcome, chatter) is grouped by time gaps, and groups under three words are dropped as noise.
 
 Options: `path` (a transcript, or a folder of `*.txt` transcripts, one chat each), `hashtag`,
 `timezone` (IANA name for times without an offset; default UTC), `gap_minutes` (default 10).
+
+Instead of `path`, `posts` assembles the chat from a nested microblog source (see
+`sources/chat_posts.py`); then `hashtag` is required, `window: {weekday, start, minutes}` limits
+the chat to its weekly slot and `session_gap_minutes` (default 180) splits sessions without one.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pln.config import Options
+from pln.errors import SourceError
 from pln.record import DeadLetter, Item
+from pln.sources.base import Cursor, FetchResult
 from pln.sources.chat import (
     ChatFileSource,
     Message,
@@ -27,6 +35,15 @@ from pln.sources.chat import (
     question_text,
     shorten,
     thread_item,
+    zone_option,
+)
+from pln.sources.chat_posts import (
+    ChatPost,
+    ChatSplitter,
+    ChatWindow,
+    carries,
+    posts_source,
+    posts_to_keep,
 )
 
 TIME = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
@@ -41,11 +58,93 @@ HASHTAG_OPTION_RE = re.compile(r"^\w+$")
 class HashtagChatSource(ChatFileSource):
     type = "hashtag_chat"
     what = "transcript"
+    posts = None  # the nested microblog source of the `posts` form
+
+    def configure(self, opts: Options) -> None:
+        has_path, has_posts = (opts.data.get(k) is not None for k in ("path", "posts"))
+        if has_path and has_posts:
+            raise opts.error("posts", "set either path (a transcript) or posts, not both")
+        if not has_posts:
+            if not has_path:
+                raise opts.error("path", "is required (a transcript), or set posts (a source)")
+            for key in ("window", "session_gap_minutes"):
+                if key in opts.data:
+                    raise opts.error(key, "only applies with posts; a transcript is one chat")
+            super().configure(opts)
+            return
+        self.path = None
+        self.tz = zone_option(opts)
+        self.gap = timedelta(minutes=opts.int("gap_minutes", default=10, min=1))
+        self.configure_format(opts)
+        if not self.hashtag:
+            raise opts.error("hashtag", "is required with posts: the chat's tag, e.g. lrnchat")
+        window_opts = opts.mapping("window")
+        window = ChatWindow.from_options(window_opts) if window_opts.data else None
+        gap = timedelta(minutes=opts.int("session_gap_minutes", default=180, min=1))
+        self.splitter = ChatSplitter(self.tz, window, gap)
+        self.posts = posts_source(self.config, opts.mapping("posts"))
 
     def configure_format(self, opts: Options) -> None:
         self.hashtag = opts.str("hashtag").strip().lstrip("#")
         if self.hashtag and not HASHTAG_OPTION_RE.match(self.hashtag):
             raise opts.error("hashtag", f"must be one word such as lrnchat, got {self.hashtag!r}")
+
+    def fetch(self, cursor: Cursor | None) -> FetchResult:
+        return super().fetch(cursor) if self.posts is None else self._fetch_posts(cursor or {})
+
+    def _fetch_posts(self, cursor: Cursor) -> FetchResult:
+        """Chats from the nested source's new posts plus the open chats kept in the cursor."""
+        nested_cursor = cursor.get("posts") if isinstance(cursor.get("posts"), dict) else None
+        try:
+            result = self.posts.fetch(nested_cursor)
+        except SourceError as exc:
+            raise self.error(
+                f"posts source '{self.posts.name}' ({self.posts.type}): {exc.message}",
+                retry_after=exc.retry_after,
+            ) from None
+        dead = [
+            replace(d, source=self.name, ref=f"{d.source}:{d.ref}") for d in result.dead_letters
+        ]
+        if result.not_modified:
+            kept = {**cursor, "posts": result.cursor or nested_cursor}
+            return FetchResult(dead_letters=dead, cursor=kept, not_modified=True)
+
+        held = [p for p in map(ChatPost.from_json, _list(cursor.get("open"))) if p]
+        fresh = self._chat_posts(result.items, held, dead)
+        times = [i.published_at for i in result.items if i.published_at]
+        seen_until = max([*times, *_times(cursor.get("seen_until"))], default=None)
+        fresh_ids = {p.id for p in fresh}
+        items, keep = [], []
+        for chat in self.splitter.chats({p.id: p for p in (*held, *fresh)}.values()):
+            touched = bool(fresh_ids.intersection(p.id for p in chat.posts))
+            if touched:
+                items += self.items_for(chat.messages(), self.hashtag, chat.day, _root_url)
+            if touched or self.splitter.still_open(chat, seen_until):
+                keep.append(chat)
+        next_cursor = {"posts": result.cursor, "open": [p.to_json() for p in posts_to_keep(keep)]}
+        if seen_until:
+            next_cursor["seen_until"] = seen_until.isoformat()
+        return FetchResult(items, dead, next_cursor, not_modified=not (items or dead))
+
+    def _chat_posts(
+        self, items: list[Item], held: list[ChatPost], dead: list[DeadLetter]
+    ) -> list[ChatPost]:
+        """Posts of the chat: its hashtag, or a reply to one of its posts, inside the window."""
+        known = {p.id for p in held} | {p.alias for p in held if p.alias}
+        fresh = []
+        latest = datetime.max.replace(tzinfo=UTC)
+        for item in sorted(items, key=lambda i: i.published_at or latest):
+            tagged = carries(item, self.hashtag)
+            if item.kind == "repost" or not (tagged or item.reply_to in known):
+                continue
+            if item.published_at is None:
+                dead.append(self.dead_letter(item.url or item.native_id, "post has no time"))
+                continue
+            if self.splitter.in_chat(item.published_at):
+                post = ChatPost.from_item(item)
+                fresh.append(post)
+                known.update(filter(None, (post.id, post.alias)))
+        return fresh
 
     def read_chat(self, path: Path, data: bytes) -> tuple[list[Item], list[DeadLetter]]:
         messages, dead = parse_transcript(data, path.name, self.tz, self.name)
@@ -55,12 +154,21 @@ class HashtagChatSource(ChatFileSource):
             )
         return self.items_for(messages, chat_key=self.hashtag or path.stem), dead
 
-    def items_for(self, messages: list[Message], chat_key: str) -> list[Item]:
-        """One Item per question thread and per non-trivial chatter group of one chat."""
+    def items_for(
+        self,
+        messages: list[Message],
+        chat_key: str,
+        chat_date: date | None = None,
+        url: Callable[[Thread], str] | None = None,
+    ) -> list[Item]:
+        """One Item per question thread and per non-trivial chatter group of one chat.
+
+        The chat's date defaults to the local date of its first message.
+        """
         if not messages:
             return []
-        chat_date = min(m.at for m in messages).astimezone(self.tz).date().isoformat()
-        chat_id = f"{chat_key}:{chat_date}"
+        chat_date = chat_date or min(m.at for m in messages).astimezone(self.tz).date()
+        chat_id = f"{chat_key}:{chat_date.isoformat()}"
         fetched_at = datetime.now(UTC)
         items, asked = [], {}
         for thread in group_threads(messages, self.gap):
@@ -74,6 +182,7 @@ class HashtagChatSource(ChatFileSource):
                     platform="chat",
                     native_id=native_id,
                     title=title,
+                    url=url(thread) if url else "",
                     fetched_at=fetched_at,
                 )
             )
@@ -90,6 +199,22 @@ class HashtagChatSource(ChatFileSource):
         suffix = f".{asked[n]}" if asked[n] > 1 else ""
         question = question_text(thread.root.text, self.hashtag) or thread.root.text
         return f"{chat_id}:Q{n}{suffix}", f"{prefix}Q{n}: {shorten(question, 90)}"
+
+
+def _root_url(thread: Thread) -> str:
+    return thread.root.ref if thread.root.ref.startswith(("http://", "https://")) else ""
+
+
+def _list(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _times(value: object) -> list[datetime]:
+    """The aware time saved in a cursor, as a list of zero or one."""
+    try:
+        return [datetime.fromisoformat(value)] if isinstance(value, str) else []
+    except ValueError:
+        return []
 
 
 def parse_transcript(
