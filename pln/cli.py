@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(sql)
     sql.add_argument("--db", help="DuckDB file (default: outputs.duckdb of the config)")
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    sql.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="how long to wait while a run holds the database (default 10, or $PLN_LOCK_WAIT)",
+    )
     sql.set_defaults(func=cmd_sql)
 
     from pln.serve import add_serve_command
@@ -163,7 +169,7 @@ def cmd_sql(args) -> int:
     from pln.sinks.store import Store
 
     db = Path(args.db) if args.db else _db_from_config(args.config)
-    with Store(db, read_only=True) as store:
+    with Store(db, read_only=True, wait=args.wait) as store:
         columns, rows = store.sql(args.query)
     print_rows(columns, rows, args.format)
     return 0
