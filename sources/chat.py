@@ -23,7 +23,7 @@ import re
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -372,6 +372,15 @@ def zone_option(opts: Options, name: str = "timezone") -> ZoneInfo:
         raise opts.error(
             name, f"unknown time zone {value!r} (use an IANA name such as America/New_York)"
         ) from None
+
+
+def date_option(opts: Options, name: str = "date") -> date | None:
+    """An optional ISO date option (the day of a log that only has clock times)."""
+    value = opts.str(name)
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise opts.error(name, f"must be a date like 2026-11-19, got {value!r}") from None
 
 
 class ChatFileSource(Source):

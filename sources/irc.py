@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pln.config import Options
 from pln.record import DeadLetter, Item
-from pln.sources.chat import ChatFileSource, Message, chat_items, decode_lines
+from pln.sources.chat import ChatFileSource, Message, chat_items, date_option, decode_lines
 
 MONTHS = {
     m: i
@@ -58,11 +58,7 @@ class IrcLogSource(ChatFileSource):
     pattern = "*.[lt][ox][gt]"  # *.log and *.txt
 
     def configure_format(self, opts: Options) -> None:
-        value = opts.str("date")
-        try:
-            self.date = date.fromisoformat(value) if value else None
-        except ValueError:
-            raise opts.error("date", f"must be a date like 2026-11-19, got {value!r}") from None
+        self.date = date_option(opts)
 
     def read_chat(self, path: Path, data: bytes) -> tuple[list[Item], list[DeadLetter]]:
         messages, dead = self.parse(path, data)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pln.config import Options
 from pln.record import DeadLetter, Item
-from pln.sources.chat import ChatFileSource, Message, chat_items, decode_lines
+from pln.sources.chat import ChatFileSource, Message, chat_items, date_option, decode_lines
 
 CLOCK = r"(?P<time>\d{1,2}:\d{2}(?::\d{2})?)"
 FROM_RE = re.compile(rf"^{CLOCK}\s+From\s+(?P<who>.+?)\s?:(?:\s(?P<text>.*))?$")
@@ -37,11 +37,7 @@ class ZoomChatSource(ChatFileSource):
     what = "Zoom chat file"
 
     def configure_format(self, opts: Options) -> None:
-        value = opts.str("date")
-        try:
-            self.date = date.fromisoformat(value) if value else None
-        except ValueError:
-            raise opts.error("date", f"must be a date like 2026-11-19, got {value!r}") from None
+        self.date = date_option(opts)
 
     def read_chat(self, path: Path, data: bytes) -> tuple[list[Item], list[DeadLetter]]:
         messages, dead, _ = self.parse(path, data)
