@@ -48,22 +48,30 @@ def canonical_url(url: str) -> str:
     Strings that are not absolute URLs come back stripped but otherwise unchanged.
     """
     url = url.strip()
+    parts = canonical_parts(url)
+    if parts is None:
+        return url
+    scheme, netloc, path, query = parts
+    return f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
+
+
+def canonical_parts(url: str) -> tuple[str, str, str, str] | None:
+    """(scheme, host, path, query) of `canonical_url(url)`, or None when url is not absolute."""
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(url.strip())
     except ValueError:
-        return url
+        return None
     if not parts.scheme or not parts.netloc:
-        return url
-    scheme, netloc = parts.scheme, parts.netloc
+        return None
+    netloc = parts.netloc
     if "@" in netloc or ":" in netloc:
         try:
             netloc = _canonical_netloc(parts)
         except ValueError:  # a port that is not a number
-            return url
+            return None
     else:
         netloc = netloc.lower().rstrip(".")
-    query = _clean_query(parts.query)
-    return f"{scheme}://{netloc}{parts.path.rstrip('/')}" + (f"?{query}" if query else "")
+    return parts.scheme, netloc, parts.path.rstrip("/"), _clean_query(parts.query)
 
 
 def _canonical_netloc(parts: SplitResult) -> str:
@@ -96,7 +104,9 @@ def _clean_query(query: str) -> str:
 
 def normalized_words(text: str) -> list[str]:
     """Case-folded words of text without links: what duplicate detection compares."""
-    text = unicodedata.normalize("NFKC", URL_RE.sub(" ", text)).casefold()
+    if "://" in text or "www." in text or "WWW." in text:
+        text = URL_RE.sub(" ", text)
+    text = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
     return WORD_RE.findall(text)
 
 
@@ -106,23 +116,31 @@ def text_fingerprint(text: str) -> str:
     return hashlib.blake2b(joined.encode("utf-8"), digest_size=8).hexdigest()
 
 
-_PRIME = np.uint64(4_294_967_311)  # the smallest prime above 2**32
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: combines word hashes into shingle hashes
+_WORD_CACHE = 200_000  # word hashes remembered per MinHasher (words repeat a lot)
 
 
 class MinHasher:
-    """MinHash signatures of word shingles (pure numpy, stable across processes)."""
+    """MinHash signatures of word shingles (pure numpy, stable across processes).
+
+    A shingle's hash combines the crc32 of its words; the num_perm hash functions are
+    multiply-shift ones, ((a * h + b) mod 2**64) >> 32, which numpy computes without division.
+    """
 
     def __init__(self, num_perm: int = 64, shingle: int = 3, seed: int = 7):
         if num_perm < 1 or shingle < 1:
             raise ValueError("num_perm and shingle must be positive")
         self.num_perm, self.shingle = num_perm, shingle
         rng = np.random.default_rng(seed)
-        # a, b < 2**32 and shingle hashes < 2**32, so a*h + b stays below 2**64.
-        self._a = rng.integers(1, 2**32, size=num_perm, dtype=np.uint64)
-        self._b = rng.integers(0, 2**32, size=num_perm, dtype=np.uint64)
+        self._a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * 2 + 1  # odd
+        self._b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+        self._words: dict[str, int] = {}
 
     def shingles(self, text: str) -> set[str]:
-        words = normalized_words(text)
+        return self.word_shingles(normalized_words(text))
+
+    def word_shingles(self, words: list[str]) -> set[str]:
+        """The shingles of already normalized words (see `normalized_words`)."""
         n = self.shingle
         if len(words) <= n:
             return {" ".join(words)} if words else set()
@@ -130,13 +148,63 @@ class MinHasher:
 
     def signature(self, text: str) -> np.ndarray:
         """num_perm uint64 minima; all 2**64-1 for a text without words."""
-        shingles = self.shingles(text)
-        if not shingles:
-            return np.full(self.num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
-        hashes = np.fromiter(
-            (zlib.crc32(s.encode("utf-8")) for s in shingles), dtype=np.uint64, count=len(shingles)
-        )
-        return ((hashes[:, None] * self._a + self._b) % _PRIME).min(axis=0)
+        return self.signatures([normalized_words(text)])[0]
+
+    def signatures(self, word_lists: list[list[str]], chunk: int = 8_000) -> np.ndarray:
+        """Signatures of many texts given as normalized words, one row each (the values
+        `signature` gives), computed together about `chunk` shingles at a time."""
+        out = np.full((len(word_lists), self.num_perm), np.iinfo(np.uint64).max, dtype=np.uint64)
+        rows: list[int] = []  # rows of the texts in the current chunk
+        hashes: list[int] = []  # their word hashes, one after the other
+        total = 0
+        for row, words in enumerate(word_lists):
+            if not words:
+                continue
+            rows.append(row)
+            hashes.extend(self._word_hashes(words))
+            total += len(words)
+            if total >= chunk:
+                self._sign(word_lists, rows, hashes, out)
+                rows, hashes, total = [], [], 0
+        if rows:
+            self._sign(word_lists, rows, hashes, out)
+        return out
+
+    def _word_hashes(self, words: list[str]) -> list[int]:
+        known = self._words
+        hashes = list(map(known.get, words))
+        if None in hashes:
+            if len(known) > _WORD_CACHE:
+                known.clear()
+            for i, h in enumerate(hashes):
+                if h is None:
+                    hashes[i] = known[words[i]] = zlib.crc32(words[i].encode("utf-8"))
+        return hashes
+
+    def _sign(
+        self, word_lists: list[list[str]], rows: list[int], hashes: list[int], out: np.ndarray
+    ) -> None:
+        """Fill out[rows] from the concatenated word hashes of those texts."""
+        n = self.shingle
+        lengths = np.array([len(word_lists[r]) for r in rows], dtype=np.int64)
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        words = np.array(hashes, dtype=np.uint64)
+        # A text of up to n words is one shingle of all of them; longer texts have len - n + 1.
+        span = np.minimum(lengths, n)
+        count = np.maximum(lengths - n + 1, 1)
+        offsets = np.cumsum(count) - count  # where each text's shingles start
+        first = np.repeat(starts, count) + np.arange(count.sum()) - np.repeat(offsets, count)
+        width = np.repeat(span, count)
+        shingles = words[first]
+        with np.errstate(over="ignore"):
+            for j in range(1, n):
+                more = width > j
+                nxt = words[np.minimum(first + j, len(words) - 1)]
+                shingles = np.where(more, shingles * _MIX ^ nxt, shingles)
+            permuted = np.multiply.outer(shingles, self._a)  # in place from here: 3x faster
+            permuted += self._b
+            permuted >>= np.uint64(32)
+        out[rows] = np.minimum.reduceat(permuted, offsets, axis=0)
 
 
 def estimated_similarity(a: np.ndarray, b: np.ndarray) -> float:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
+from pyarrow import fs as pafs
 
 from pln import progress
 from pln.config import Config
@@ -44,6 +45,21 @@ class RunSummary:
         }
 
 
+def backing_off(store: Store) -> dict[str, datetime]:
+    """Failing sources whose next poll (backoff, Retry-After) is still ahead: name -> when."""
+    _, rows = store.sql(
+        "SELECT name, next_poll_at FROM sources "
+        "WHERE NOT ok AND error_count > 0 AND next_poll_at > now()"
+    )
+    return dict(rows)
+
+
+def staging_uri(config: Config, run_id: str) -> str:
+    """Where workers stage curated batches for the writer (see write.py)."""
+    base = config.outputs.staging or f"{config.outputs.duckdb.resolve()}.staging"
+    return f"{base.rstrip('/')}/{run_id}"
+
+
 def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
@@ -62,7 +78,10 @@ def build_batch_pipeline(
         (curated.curated, curated.dead, read.dead, read.status)
         | "Store"
         >> WriteToStore(
-            str(config.outputs.duckdb), run_id, {s.name: s.interval for s in config.sources}
+            str(config.outputs.duckdb),
+            run_id,
+            {s.name: s.interval for s in config.sources},
+            staging_uri(config, run_id),
         )
     )
 
@@ -76,6 +95,13 @@ def run_batch(config: Config, *, full: bool = False) -> RunSummary:
         return _run_batch(config, full)
 
 
+def _remove_staging(uri: str) -> None:
+    """The writer removes the staged batches; this catches a run that failed before it."""
+    fs, path = pafs.FileSystem.from_uri(uri)
+    if fs.get_file_info(path).type != pafs.FileType.NotFound:
+        fs.delete_dir(path)
+
+
 def _run_batch(config: Config, full: bool) -> RunSummary:
     started = time.perf_counter()
     run_id = new_run_id()
@@ -83,12 +109,22 @@ def _run_batch(config: Config, full: bool) -> RunSummary:
     with Store(db_path) as store:
         store.begin_run(run_id, str(config.path))
         cursors = {} if full else store.cursors()
-    tasks = [SourceTask(src, cursors.get(src.name)) for src in config.sources if src.enabled]
+        waiting = {} if full else backing_off(store)
+    tasks = []
+    for src in config.sources:
+        if src.enabled and src.name in waiting:
+            until = waiting[src.name]
+            progress.say(f"… {src.name}: failing, backing off until {until:%Y-%m-%d %H:%M %Z}")
+        elif src.enabled:
+            tasks.append(SourceTask(src, cursors.get(src.name)))
 
     progress.say(f"reading {len(tasks)} sources")
     pipeline = make_pipeline(config.runner.beam_args, config.runner.workers)
     build_batch_pipeline(pipeline, config, tasks, run_id)
-    pipeline.run().wait_until_finish()
+    try:
+        pipeline.run().wait_until_finish()
+    finally:
+        _remove_staging(staging_uri(config, run_id))
 
     with Store(db_path) as store:
         stats = store.run_stats(run_id)

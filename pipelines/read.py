@@ -57,7 +57,8 @@ class FetchSourceFn(beam.DoFn):
             result = build_source(cfg).fetch(task.cursor)
         except PlnError as exc:
             progress.say(f"✗ {cfg.name}: {getattr(exc, 'message', exc)}")
-            yield beam.pvalue.TaggedOutput(STATUS, _failed(cfg, str(exc), task.cursor))
+            retry_after = getattr(exc, "retry_after", None)
+            yield beam.pvalue.TaggedOutput(STATUS, _failed(cfg, str(exc), task.cursor, retry_after))
             return
         except Exception as exc:  # a bug or an unforeseen input: keep the other sources going
             message = f"source '{cfg.name}': unexpected {type(exc).__name__}: {exc}"
@@ -85,9 +86,16 @@ class FetchSourceFn(beam.DoFn):
         )
 
 
-def _failed(cfg: SourceConfig, error: str, cursor) -> SourceStatus:
+def _failed(cfg: SourceConfig, error: str, cursor, retry_after=None) -> SourceStatus:
     # The old cursor is kept so the next run retries from the same place.
-    return SourceStatus(source=cfg.name, type=cfg.type, ok=False, error=error, cursor=cursor)
+    return SourceStatus(
+        source=cfg.name,
+        type=cfg.type,
+        ok=False,
+        error=error,
+        cursor=cursor,
+        retry_after=retry_after,
+    )
 
 
 class ReadSources(beam.PTransform):

@@ -21,11 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import apache_beam as beam
+import pyarrow as pa
 
 from pln import payload, progress
 from pln.config import Config
 from pln.errors import PlnError
 from pln.filters.curator import Curator
+from pln.filters.stories import story_keys
 from pln.lock import RunLock
 from pln.record import DeadLetter, Decision, Item, SourceStatus
 from pln.sinks.store import Store
@@ -82,12 +84,14 @@ class StreamStore(Store):
         offsets: dict[tuple[str, int], int],
         run_id: str,
         intervals: dict[str, float],
+        keys: pa.Table | None = None,
     ) -> None:
-        """Rows and the offsets they came from, in one transaction."""
+        """Rows, their stories (given `keys`, the items' story keys) and the offsets they came
+        from, in one transaction."""
         with super()._transaction():
             self._joined = True
             try:
-                self.write(items, decisions, dead_letters, run_id=run_id)
+                self.write(items, decisions, dead_letters, run_id=run_id, story_keys=keys)
                 self.update_sources(statuses, run_id=run_id, intervals=intervals)
                 if offsets:
                     self.con.executemany(
@@ -221,7 +225,14 @@ class StreamWriterFn(beam.DoFn):
         with open_store_when_free(self.config.outputs.duckdb) as store:
             if offsets or dead or statuses:
                 store.commit_poll(
-                    items, decisions, dead, statuses, offsets, self.run_id, self.intervals
+                    items,
+                    decisions,
+                    dead,
+                    statuses,
+                    offsets,
+                    self.run_id,
+                    self.intervals,
+                    story_keys(items),
                 )
                 self.ticker.add(len(items))
             if render_now:

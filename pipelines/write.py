@@ -1,19 +1,23 @@
 """The single writer step: every write to the DuckDB file goes through one DoFn call.
 
 A DuckDB file takes one writer process, so all outputs are gathered under one key and written
-in large Arrow batches by `StoreWriterFn`. Curated batches are turned into Arrow tables on the
-worker that curated them (`ToArrowFn`), which makes the hop to the writer cheap. Writes are
-upserts keyed by id, so a rerun or a replayed batch leaves the same rows.
+in large Arrow batches by `StoreWriterFn`. Curated batches are turned into Arrow tables, with
+their story keys, on the worker that curated them (`ToArrowFn`), which makes the hop to the
+writer cheap; the writer links stories where all items meet. Writes are upserts keyed by id, so
+a rerun or a replayed batch leaves the same rows.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import apache_beam as beam
 import pyarrow as pa
+from pyarrow import fs as pafs
 
 from pln import progress
+from pln.filters.stories import story_keys
 from pln.record import DeadLetter, SourceStatus
 from pln.sinks.store import Store, decisions_table, items_table
 
@@ -22,26 +26,52 @@ from .curate import CuratedBatch
 FLUSH_ROWS = 50_000
 
 
-@dataclass
-class ArrowBatch:
-    items: pa.Table
-    decisions: pa.Table
+@dataclass(frozen=True)
+class StagedBatch:
+    """A curated batch staged as Arrow IPC files `<stem>.items.arrow`, `<stem>.decisions.arrow`
+    and `<stem>.stories.arrow` (pln.filters.stories.story_keys of the items)."""
+
+    stem: str
+    rows: int
 
 
-class ToArrowFn(beam.DoFn):
+class StageFn(beam.DoFn):
+    def __init__(self, staging: str):
+        self.staging = staging
+
+    def setup(self):
+        self.fs, self.base = pafs.FileSystem.from_uri(self.staging)
+        self.fs.create_dir(self.base, recursive=True)
+
     def process(self, batch: CuratedBatch):
-        yield ArrowBatch(items_table(batch.items), decisions_table(batch.decisions))
+        stem = f"{self.base}/{uuid.uuid4().hex}"
+        _write_ipc(self.fs, f"{stem}.items.arrow", items_table(batch.items))
+        _write_ipc(self.fs, f"{stem}.decisions.arrow", decisions_table(batch.decisions))
+        _write_ipc(self.fs, f"{stem}.stories.arrow", story_keys(batch.items))
+        yield StagedBatch(stem, len(batch.items))
+
+
+def _write_ipc(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
+    with fs.open_output_stream(path) as out, pa.ipc.new_file(out, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _read_ipc(fs: pafs.FileSystem, path: str) -> pa.Table:
+    with fs.open_input_file(path) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 class StoreWriterFn(beam.DoFn):
     """Writes tagged outputs (Arrow batches, dead letters, source statuses) to the store."""
 
-    def __init__(self, db_path: str, run_id: str, intervals: dict[str, float]):
+    def __init__(self, db_path: str, run_id: str, intervals: dict[str, float], staging: str):
         self.db_path, self.run_id, self.intervals = db_path, run_id, intervals
+        self.staging = staging
 
     def process(self, keyed):
         _, values = keyed
-        batches: list[ArrowBatch] = []
+        fs, base = pafs.FileSystem.from_uri(self.staging)
+        batches: list[StagedBatch] = []
         dead: list[DeadLetter] = []
         statuses: list[SourceStatus] = []
         pending = 0
@@ -51,18 +81,27 @@ class StoreWriterFn(beam.DoFn):
             def flush():
                 if not (batches or dead):
                     return
-                tables = [b.items for b in batches] or [items_table([])]
-                decisions = [b.decisions for b in batches] or [decisions_table([])]
-                items = pa.concat_tables(tables)
-                store.write_tables(items, pa.concat_tables(decisions), dead, run_id=self.run_id)
+
+                def staged(kind: str, empty: pa.Table) -> pa.Table:
+                    tables = [_read_ipc(fs, f"{b.stem}.{kind}.arrow") for b in batches]
+                    return pa.concat_tables(tables) if tables else empty
+
+                items = staged("items", items_table([]))
+                store.write_tables(
+                    items,
+                    staged("decisions", decisions_table([])),
+                    dead,
+                    run_id=self.run_id,
+                    story_keys=staged("stories", story_keys([])),
+                )
                 ticker.add(items.num_rows)
                 batches.clear()
                 dead.clear()
 
             for value in values:
-                if isinstance(value, ArrowBatch):
+                if isinstance(value, StagedBatch):
                     batches.append(value)
-                    pending += value.items.num_rows
+                    pending += value.rows
                 elif isinstance(value, SourceStatus):
                     statuses.append(value)
                 else:
@@ -73,6 +112,7 @@ class StoreWriterFn(beam.DoFn):
             flush()
             # Cursors last: if anything above failed, the next run re-reads those sources.
             store.update_sources(statuses, run_id=self.run_id, intervals=self.intervals)
+        fs.delete_dir(base)
         ticker.close()
         yield ticker.count
 
@@ -80,17 +120,19 @@ class StoreWriterFn(beam.DoFn):
 class WriteToStore(beam.PTransform):
     """Gathers curated batches, dead letters and statuses into the one writer step."""
 
-    def __init__(self, db_path: str, run_id: str, intervals: dict[str, float]):
+    def __init__(self, db_path: str, run_id: str, intervals: dict[str, float], staging: str):
         super().__init__()
         self.db_path, self.run_id, self.intervals = db_path, run_id, intervals
+        self.staging = staging
 
     def expand(self, pcolls):
         curated, *others = pcolls
-        arrow = curated | "ToArrow" >> beam.ParDo(ToArrowFn())
+        staged = curated | "Stage" >> beam.ParDo(StageFn(self.staging))
         return (
-            (arrow, *others)
+            (staged, *others)
             | "Gather" >> beam.Flatten()
             | "OneWriter" >> beam.WithKeys(0)
             | "Group" >> beam.GroupByKey()
-            | "Write" >> beam.ParDo(StoreWriterFn(self.db_path, self.run_id, self.intervals))
+            | "Write"
+            >> beam.ParDo(StoreWriterFn(self.db_path, self.run_id, self.intervals, self.staging))
         )

@@ -179,6 +179,7 @@ class OutputsConfig:
     base_url: str = "http://localhost:8080/feeds"
     title: str = "PLN Curator"
     feed_items: int = 50
+    staging: str = ""  # where workers stage batches for the writer; default <duckdb>.staging
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         base_url=out.str("base_url", default="http://localhost:8080/feeds").rstrip("/"),
         title=out.str("title", default="PLN Curator"),
         feed_items=out.int("feed_items", default=50, min=1),
+        staging=out.str("staging"),
     )
     out.done()
 

@@ -160,3 +160,4 @@ class SourceStatus:
     error: str = ""
     cursor: dict[str, Any] | None = None
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    retry_after: float | None = None  # seconds the source asked us to wait (HTTP Retry-After)

@@ -9,6 +9,10 @@ appears when its day or week is over: that is the one place the clock decides.)
 
 Each item carries signed "more like this / less like this" links to `<base_url>/feedback`
 (`pln serve` records them as labels); the signing key lives beside the database.
+
+A story (a blog post and the posts sharing it, the same text posted again: see
+`pln.sinks.stories`) appears once per feed, saying who in the PLN shared it; the number of people
+sharing it raises its rank where a feed ranks (digests; items of the same day on the index page).
 """
 
 from __future__ import annotations
@@ -199,7 +203,8 @@ class Digest:
             link = entry_link(entry)
             head = f'<a href="{_escape_attr(link)}">{title}</a>' if link else title
             by = f" by {_escape(entry.item.author)}" if entry.item.author else ""
-            why = f"Why: {_escape(entry.reason)} (score {entry.score:.2f})"
+            shared = f", shared by {_people(entry.people)}" if entry.people > 1 else ""
+            why = f"Why: {_escape(entry.reason)} (score {entry.score:.2f}{shared})"
             items.append(f"<li>{head}{by}<br />{why}</li>")
         return f"<p>The top {len(self.entries)} items of {when}:</p><ol>{''.join(items)}</ol>"
 
@@ -291,6 +296,7 @@ class TopicFeed:
                 "kind": item.kind,
                 "platform": item.platform,
                 "source": item.source,
+                **_story_extra(entry),
             },
         )
 
@@ -416,19 +422,47 @@ def item_title(item: Item) -> str:
     return title or f"{item.kind} by {item.author or 'unknown'}"
 
 
+def _story_extra(entry: FeedEntry) -> dict[str, Any]:
+    """The JSON Feed `_pln.story` of an entry that stands for a story of several items."""
+    if not entry.story_id:
+        return {}
+    story = {"id": entry.story_id, "items": entry.story_items, "people": entry.people}
+    if entry.sharers:
+        story["shared_by"] = list(entry.sharers)
+    return {"story": story}
+
+
+def shared_by(entry: FeedEntry) -> str:
+    """ "Shared by 3 people in your PLN: @a, @b, @c" ('' when nobody shared it)."""
+    if not entry.people:
+        return ""
+    names = ", ".join(f"@{name.lstrip('@')}" for name in entry.sharers)
+    more = entry.people - len(entry.sharers)
+    if names and more > 0:
+        names += f" and {more} more"
+    return f"Shared by {_people(entry.people)} in your PLN" + (f": {names}" if names else "")
+
+
+def _people(n: int) -> str:
+    return "1 person" if n == 1 else f"{n} people"
+
+
 def entry_link(entry: FeedEntry) -> str:
     item = entry.item
     return safe_url(item.url or item.canonical_url)
 
 
 def entry_html(entry: FeedEntry) -> str:
-    """The item's body (sanitized), why it was kept, and who took part in a chat thread."""
+    """The item's body (sanitized), who took part in a chat thread, who in the PLN shared the
+    story, and why it was kept."""
     item = entry.item
     body = sanitize_html(item.html, base_url=item.url) if item.html else text_to_html(item.text)
     parts = [body]
     if item.kind == "chat_thread" and item.participants:
         names = ", ".join(f"@{p.lstrip('@')}" for p in item.participants)
         parts.append(f"<p>Participants: {_escape(names)}</p>")
+    if entry.people:
+        parts.append(f'<p class="shared">{_escape(shared_by(entry))}</p>')
     parts.append(f"<p>Why: {_escape(entry.reason)} (score {entry.score:.2f})</p>")
     return "".join(p for p in parts if p)
 
@@ -461,8 +495,8 @@ FEED_LABELS["json"] = ("JSON Feed", "application/feed+json")
 INDEX_STYLE = """
 body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}
 h1{margin-bottom:.2rem}h2{margin:2.5rem 0 .3rem;border-bottom:1px solid #ddd}
-.meta,.why,.feedback,.subscribe,footer{color:#555;font-size:.9rem}
-ol.items{padding-left:1.2rem}ol.items li{margin:.8rem 0}.why,.feedback{margin:.1rem 0}
+.meta,.why,.shared,.feedback,.subscribe,footer{color:#555;font-size:.9rem}
+ol.items{padding-left:1.2rem}ol.items li{margin:.8rem 0}.why,.shared,.feedback{margin:.1rem 0}
 a{color:#0b5cad}
 """
 
@@ -496,6 +530,11 @@ def render_index(feeds: list[TopicFeed], site: str) -> bytes:
     return page.encode("utf-8")
 
 
+def index_order(entries: list[FeedEntry]) -> list[FeedEntry]:
+    """Newest day first (UTC); within a day, by rank: the story shared by more people first."""
+    return sorted(entries, key=lambda e: (e.sort_at.date(), e.rank, e.sort_at), reverse=True)
+
+
 def _index_section(feed: TopicFeed) -> str:
     topic = feed.topic
     subscribe = " · ".join(
@@ -504,14 +543,15 @@ def _index_section(feed: TopicFeed) -> str:
         for kind, (label, mime) in FEED_LABELS.items()
     )
     items = []
-    for entry in feed.entries[:INDEX_ITEMS]:
+    for entry in index_order(feed.entries[:INDEX_ITEMS]):
         title, link = _escape(entry_title(entry)), entry_link(entry)
         head = f'<a href="{_escape_attr(link)}">{title}</a>' if link else title
         meta = [f"{entry.published_at:%-d %b %Y}", entry.item.platform]
         if entry.item.author:
             meta.insert(0, entry.item.author)
+        shared = f'<p class="shared">{_escape(shared_by(entry))}</p>' if entry.people else ""
         items.append(
-            f'<li>{head}<div class="meta">{_escape(" · ".join(meta))}</div>'
+            f'<li>{head}<div class="meta">{_escape(" · ".join(meta))}</div>{shared}'
             f'<p class="why">Why: {_escape(entry.reason)} (score {entry.score:.2f})</p>'
             f"{feed.feedback_links(entry, relative=True)}</li>"
         )

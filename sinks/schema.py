@@ -199,6 +199,22 @@ CREATE TABLE IF NOT EXISTS labels (
     PRIMARY KEY (item_id, topic)
 );
 
+-- Stories (see docs/sql.md and pln.sinks.stories): the keys each item was matched by, and the
+-- story each item belongs to. A story's id is the id of its head item.
+CREATE TABLE IF NOT EXISTS item_keys (
+    item_id VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,              -- self, link, text or band
+    "key" BIGINT NOT NULL,
+    band TINYINT,                       -- band rows: which band, and 4 x 16 bits of MinHash
+    lanes BIGINT,
+    "at" TIMESTAMPTZ                    -- the item's sort time (near-duplicates: a window)
+);
+
+CREATE TABLE IF NOT EXISTS story_members (
+    item_id VARCHAR PRIMARY KEY,
+    story_id VARCHAR NOT NULL
+);
+
 -- Kept items per topic, newest first. `sort_at` is the publication time, clamped to when we first
 -- saw the item (so a bogus future date cannot pin an item to the top of a feed).
 CREATE OR REPLACE VIEW curated_items AS
@@ -288,6 +304,94 @@ LEFT JOIN (SELECT item_id, list(topic ORDER BY topic) AS topics, max(score) AS b
            FROM decisions WHERE kept GROUP BY item_id) k ON k.item_id = i.id
 WHERE i.kind = 'chat_thread'
 ORDER BY started_at DESC, i.id;
+
+-- How each item joined its story: 'self' (the head), 'link' (shares a link or post with
+-- another member, or points at one), 'same-text' (repeats an earlier member's text word for word:
+-- a duplicate, `duplicate_of` names the first) or 'near-dup' (a near-duplicate text).
+-- A post pointing at a member (a share of the blog post, a repost) is 'link' even when its text
+-- repeats another share's.
+CREATE OR REPLACE VIEW item_story AS
+WITH member_keys AS (
+    SELECT m.item_id, m.story_id, k.kind, k."key", k."at"
+    FROM story_members m JOIN item_keys k ON k.item_id = m.item_id
+    WHERE k.kind <> 'band'
+),
+url_groups AS (
+    SELECT story_id, "key", count(DISTINCT item_id) AS n,
+           count(DISTINCT item_id) FILTER (WHERE kind = 'self') AS selves
+    FROM member_keys WHERE kind IN ('self', 'link') GROUP BY ALL HAVING count(DISTINCT item_id) > 1
+),
+linked AS (
+    SELECT k.item_id, bool_or(k.kind = 'link' AND g.selves > 0) AS points
+    FROM member_keys k JOIN url_groups g ON g.story_id = k.story_id AND g."key" = k."key"
+    GROUP BY k.item_id
+),
+first_text AS (
+    SELECT story_id, "key", first(item_id ORDER BY "at", item_id) AS first_id
+    FROM member_keys WHERE kind = 'text' GROUP BY ALL HAVING count(*) > 1
+),
+duplicates AS (
+    SELECT k.item_id, f.first_id
+    FROM member_keys k JOIN first_text f ON f.story_id = k.story_id AND f."key" = k."key"
+    WHERE k.kind = 'text' AND k.item_id <> f.first_id
+)
+SELECT m.item_id, m.story_id,
+       CASE WHEN m.item_id = m.story_id THEN 'self'
+            WHEN l.points THEN 'link'
+            WHEN d.first_id IS NOT NULL THEN 'same-text'
+            WHEN l.item_id IS NOT NULL THEN 'link'
+            ELSE 'near-dup' END AS how,
+       CASE WHEN m.item_id <> m.story_id AND NOT coalesce(l.points, false) THEN d.first_id END
+           AS duplicate_of
+FROM story_members m
+LEFT JOIN linked l ON l.item_id = m.item_id
+LEFT JOIN duplicates d ON d.item_id = m.item_id;
+
+-- One row per story: its head, size, and the people who shared it (distinct authors of its posts:
+-- members that are not articles or chat threads, names compared without case).
+CREATE OR REPLACE VIEW stories AS
+SELECT m.story_id, m.story_id AS head_item_id, count(*) AS n_items,
+       count(DISTINCT lower(i.author))
+           FILTER (WHERE i.kind NOT IN ('article', 'chat_thread') AND i.author <> '') AS n_people,
+       min(coalesce(least(i.published_at, i.first_seen_at), i.first_seen_at)) AS first_seen,
+       max(coalesce(least(i.published_at, i.first_seen_at), i.first_seen_at)) AS last_seen,
+       list_sort(list_distinct(list(i.platform))) AS platforms,
+       max(i.first_seen_at) AS updated_at  -- when the story last gained an item
+FROM story_members m JOIN items i ON i.id = m.item_id
+GROUP BY m.story_id;
+
+-- What the feeds show: each story once per topic, as its head when the topic kept the head, else
+-- as its best-scored kept item; `people` shared it, `rank` = score + 0.1 * log2(people) orders
+-- digests. Items never linked into a story (written without story keys) are their own story.
+CREATE OR REPLACE VIEW curated_stories AS
+WITH kept AS (  -- narrow columns only: the wide ones are read for the chosen items
+    SELECT d.topic, d.item_id, coalesce(m.story_id, d.item_id) AS story_id
+    FROM decisions d
+    JOIN items i ON i.id = d.item_id
+    LEFT JOIN story_members m ON m.item_id = d.item_id
+    WHERE d.kept
+    QUALIFY row_number() OVER (
+        PARTITION BY d.topic, coalesce(m.story_id, d.item_id)
+        ORDER BY d.item_id = coalesce(m.story_id, d.item_id) DESC, d.score DESC,
+                 coalesce(least(i.published_at, i.first_seen_at), i.first_seen_at) DESC,
+                 d.item_id) = 1
+),
+stats AS (  -- `stories`, for the kept stories only
+    SELECT m.story_id, count(*) AS n_items,
+           count(DISTINCT lower(i.author))
+               FILTER (WHERE i.kind NOT IN ('article', 'chat_thread') AND i.author <> '')
+               AS n_people,
+           max(i.first_seen_at) AS updated_at
+    FROM story_members m JOIN items i ON i.id = m.item_id
+    WHERE m.story_id IN (SELECT story_id FROM kept)
+    GROUP BY m.story_id
+)
+SELECT c.*, k.story_id, coalesce(s.n_items, 1) AS story_items,
+       coalesce(s.n_people, 0) AS people, s.updated_at AS story_updated_at,
+       c.score + 0.1 * log2(greatest(coalesce(s.n_people, 0), 1)) AS "rank"
+FROM kept k
+JOIN curated_items c ON c.topic = k.topic AND c.id = k.item_id
+LEFT JOIN stats s ON s.story_id = k.story_id;
 
 -- Labels with the item they are about (for training and for reviewing feedback).
 CREATE OR REPLACE VIEW labeled_items AS

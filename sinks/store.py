@@ -16,7 +16,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from pathlib import Path
@@ -43,6 +43,7 @@ from .schema import (
     SCHEMA_VERSION,
     SOURCE_ARROW,
 )
+from .stories import link_stories
 
 DDL_HASH = hashlib.sha1(DDL.encode()).hexdigest()[:16]
 DEFAULT_INTERVAL = 900.0  # seconds between polls when the caller does not say
@@ -92,8 +93,13 @@ class FeedEntry:
     score: float
     reason: str
     first_seen_at: datetime
-    updated_at: datetime  # the later of: content last changed, decision last changed
+    updated_at: datetime  # the latest of: content, decision or story last changed
     sort_at: datetime  # publication time (clamped to first sight), or first sight
+    story_id: str = ""  # the story the item stands for in the feed ("" outside any story)
+    story_items: int = 1  # items in that story
+    people: int = 0  # people who shared the story (distinct authors of its posts)
+    sharers: tuple[str, ...] = ()  # the first SHARERS of them, in the order they shared it
+    rank: float = 0.0  # score plus a bonus for the people sharing it (digests order by it)
 
     @property
     def published_at(self) -> datetime:
@@ -291,16 +297,20 @@ class Store:
         decisions: Iterable[Decision],
         dead_letters: Iterable[DeadLetter],
         run_id: str = "",
+        story_keys: pa.Table | None = None,
     ) -> None:
         """Upsert items, their decisions and dead letters in one transaction.
 
         The decisions given for an item replace all of its earlier ones: a topic that no longer
-        scores the item loses its decision.
+        scores the item loses its decision. With `story_keys` (`pln.filters.stories.story_keys`
+        of the items), new and changed items are linked into stories in the same transaction.
         """
         # Last one wins when a batch holds the same key twice (one post seen by two sources).
         items = list({it.id: it for it in items}.values())
         decisions = list({(d.item_id, d.topic): d for d in decisions}.values())
-        self.write_tables(items_table(items), decisions_table(decisions), dead_letters, run_id)
+        self.write_tables(
+            items_table(items), decisions_table(decisions), dead_letters, run_id, story_keys
+        )
 
     def write_tables(
         self,
@@ -308,6 +318,7 @@ class Store:
         decisions: pa.Table,
         dead_letters: Iterable[DeadLetter] = (),
         run_id: str = "",
+        story_keys: pa.Table | None = None,
     ) -> None:
         """`write` for batches already in Arrow form (see `items_table`, `decisions_table`)."""
         now = _now()
@@ -329,6 +340,8 @@ class Store:
                          AND NOT EXISTS (SELECT 1 FROM new_decisions n
                                          WHERE n.item_id = d.item_id AND n.topic = d.topic)"""
                 )
+                if story_keys is not None:
+                    self._link_stories(story_keys)
                 self.con.execute("DROP TABLE staged_items")
             if decisions.num_rows:
                 self._upsert_decisions(now, run)
@@ -379,6 +392,18 @@ class Store:
             {"now": now, "run": run},
         )
         self.con.unregister("new_items")
+
+    def _link_stories(self, story_keys: pa.Table) -> None:
+        """Link the new, changed and never linked items just staged into stories (stories.py)."""
+        self.con.execute(
+            """CREATE OR REPLACE TEMP TABLE story_batch AS
+               SELECT s.id FROM staged_items s
+               WHERE NOT s.known OR s.content_hash IS DISTINCT FROM s.prior_content_hash
+                  OR s.id NOT IN (SELECT item_id FROM story_members)"""
+        )
+        if self.con.execute("SELECT count(*) FROM story_batch").fetchall()[0][0]:
+            link_stories(self.con, story_keys)
+        self.con.execute("DROP TABLE story_batch")
 
     def _upsert_decisions(self, now: datetime, run: str | None) -> None:
         changed = (
@@ -468,13 +493,14 @@ class Store:
         return {name: json.loads(cursor) for name, cursor in rows.fetchall()}
 
     def feed_entries(self, topic_id: str, limit: int) -> list[FeedEntry]:
-        """The latest `limit` kept items of a topic, newest first."""
+        """The latest `limit` stories a topic kept, newest first: each story once, as the item
+        the `curated_stories` view picks, with the people who shared it."""
         cursor = self.con.execute(
-            f"""SELECT {ENTRY_COLUMNS} FROM curated_items WHERE topic = ?
+            f"""SELECT {ENTRY_COLUMNS} FROM curated_stories WHERE topic = ?
                 ORDER BY sort_at DESC, id LIMIT ?""",
             [topic_id, limit],
         )
-        return [_entry_from_row(row) for row in cursor.fetchall()]
+        return self._with_sharers([_entry_from_row(row) for row in cursor.fetchall()])
 
     def digest_entries(
         self,
@@ -486,15 +512,16 @@ class Store:
         periods: int,
         per_period: int,
     ) -> list[tuple[datetime, list[FeedEntry]]]:
-        """The best `per_period` kept items of each of the last `periods` finished days or
+        """The best `per_period` kept stories of each of the last `periods` finished days or
         weeks (`period`: "day" or "week", weeks start on Monday, in `timezone`) that had any,
-        newest period first, as (local start of the period, entries by score)."""
+        newest period first, as (local start of the period, entries by rank: the score plus a
+        bonus for the people who shared the story)."""
         if period not in ("day", "week"):
             raise ValueError(f"period must be 'day' or 'week', not {period!r}")
         cursor = self.con.execute(
             f"""WITH c AS (
                     SELECT *, date_trunc($unit, timezone($tz, sort_at)) AS period
-                    FROM curated_items WHERE topic = $topic),
+                    FROM curated_stories WHERE topic = $topic),
                 recent AS (
                     SELECT DISTINCT period FROM c
                     WHERE period < date_trunc($unit, timezone($tz, $now::TIMESTAMPTZ))
@@ -502,8 +529,8 @@ class Store:
                 SELECT period, {ENTRY_COLUMNS} FROM c
                 WHERE period IN (SELECT period FROM recent)
                 QUALIFY row_number() OVER (
-                    PARTITION BY period ORDER BY score DESC, sort_at DESC, id) <= $per_period
-                ORDER BY period DESC, score DESC, sort_at DESC, id""",
+                    PARTITION BY period ORDER BY "rank" DESC, sort_at DESC, id) <= $per_period
+                ORDER BY period DESC, "rank" DESC, sort_at DESC, id""",
             {
                 "unit": period,
                 "tz": timezone,
@@ -517,7 +544,33 @@ class Store:
         digests: dict[datetime, list[FeedEntry]] = {}
         for start, *row in cursor.fetchall():
             digests.setdefault(start.replace(tzinfo=zone), []).append(_entry_from_row(row))
-        return list(digests.items())
+        return [(start, self._with_sharers(entries)) for start, entries in digests.items()]
+
+    def _with_sharers(self, entries: list[FeedEntry]) -> list[FeedEntry]:
+        """entries with the first SHARERS people who shared each one's story, in order."""
+        stories = sorted({e.story_id for e in entries if e.people})
+        if not stories:
+            return entries
+        found: dict[str, list[str]] = {}
+        for story, author in self.con.execute(
+            """WITH shares AS (
+                   SELECT m.story_id, i.author, i.id,
+                          coalesce(least(i.published_at, i.first_seen_at), i.first_seen_at) AS t
+                   FROM story_members m JOIN items i ON i.id = m.item_id
+                   WHERE m.story_id IN (SELECT unnest($stories))
+                     AND i.kind NOT IN ('article', 'chat_thread') AND i.author <> ''
+                   QUALIFY row_number() OVER (
+                       PARTITION BY m.story_id, lower(i.author) ORDER BY t, i.id) = 1)
+               SELECT story_id, author FROM shares
+               QUALIFY row_number() OVER (PARTITION BY story_id ORDER BY t, id) <= $n
+               ORDER BY story_id, t, id""",
+            {"stories": stories, "n": SHARERS},
+        ).fetchall():
+            found.setdefault(story, []).append(author)
+        return [
+            replace(e, sharers=tuple(found[e.story_id])) if e.story_id in found else e
+            for e in entries
+        ]
 
     def items_by_id(self, ids: Iterable[str]) -> dict[str, Item]:
         """The stored items with these ids (unknown ids are left out)."""
@@ -628,17 +681,32 @@ def decisions_table(decisions: list[Decision]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=DECISION_ARROW)
 
 
+SHARERS = 10  # people named per story in a feed item
 ENTRY_COLUMNS = (
     f"{', '.join(ITEM_COLUMNS)}, topic, score, reason, first_seen_at, "
-    "greatest(updated_at, decided_at) AS updated_at, sort_at"
+    "greatest(updated_at, decided_at, story_updated_at) AS updated_at, sort_at, "
+    'story_id, story_items, people, "rank"'
 )
 
 
 def _entry_from_row(row: tuple) -> FeedEntry:
     n = len(ITEM_COLUMNS)
     item = _item_from_row(row[:n])
-    topic, score, reason, first_seen, updated, sort_at = row[n:]
-    return FeedEntry(item, topic, score, reason or "", utc(first_seen), utc(updated), utc(sort_at))
+    topic, score, reason, first_seen, updated, sort_at, story, size, people, rank = row[n:]
+    in_story = story if size > 1 else ""
+    return FeedEntry(
+        item,
+        topic,
+        score,
+        reason or "",
+        utc(first_seen),
+        utc(updated),
+        utc(sort_at),
+        in_story,
+        size,
+        people if in_story else 0,
+        rank=rank,
+    )
 
 
 def _check_label(label: Label) -> None:
@@ -678,6 +746,7 @@ def _source_row(
     delay = (
         interval if status.ok else max(interval, min(interval * 2 ** min(errors, 16), MAX_BACKOFF))
     )
+    delay = max(delay, status.retry_after or 0.0)  # the server's Retry-After wins when longer
     cursor = json.dumps(status.cursor, sort_keys=True) if status.cursor is not None else None
     return {
         "name": status.source,
