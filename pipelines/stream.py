@@ -12,7 +12,6 @@ other readers can open it between writes.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
@@ -61,7 +60,6 @@ class StreamStore(Store):
 
     def __init__(self, path: str | Path, read_only: bool = False):
         super().__init__(path, read_only)
-        self._joined = False
         if not read_only:
             self.con.execute(OFFSETS_DDL)
 
@@ -88,23 +86,22 @@ class StreamStore(Store):
     ) -> None:
         """Rows, their stories (given `keys`, the items' story keys) and the offsets they came
         from, in one transaction."""
-        with super()._transaction():
-            self._joined = True
-            try:
-                self.write(items, decisions, dead_letters, run_id=run_id, story_keys=keys)
-                self.update_sources(statuses, run_id=run_id, intervals=intervals)
-                if offsets:
-                    self.con.executemany(
-                        "INSERT OR REPLACE INTO stream_offsets VALUES (?, ?, ?, ?)",
-                        [(t, p, o, datetime.now(UTC)) for (t, p), o in sorted(offsets.items())],
-                    )
-            finally:
-                self._joined = False
-
-    def _transaction(self):
-        # Store.write and update_sources open their own transactions; inside commit_poll they
-        # join the outer one instead (DuckDB has no nested transactions).
-        return contextlib.nullcontext() if self._joined else super()._transaction()
+        with self.transaction():
+            self.write(items, decisions, dead_letters, run_id=run_id, story_keys=keys)
+            self.update_sources(statuses, run_id=run_id, intervals=intervals)
+            if offsets:
+                rows = sorted(offsets.items())
+                table = pa.table(
+                    {
+                        "topic": [t for (t, _), _ in rows],
+                        "kafka_partition": pa.array([p for (_, p), _ in rows], pa.int32()),
+                        "next_offset": [o for _, o in rows],
+                        "updated_at": [datetime.now(UTC)] * len(rows),
+                    }
+                )
+                self.con.register("new_offsets", table)
+                self.con.execute("INSERT OR REPLACE INTO stream_offsets SELECT * FROM new_offsets")
+                self.con.unregister("new_offsets")
 
 
 def open_store_when_free(path: Path, say=log.warning, patience: float = 2.0) -> StreamStore:

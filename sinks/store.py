@@ -127,6 +127,7 @@ class Store:
     def __init__(self, path: str | Path, read_only: bool = False, wait: float | None = None):
         self.path = Path(path)
         self.read_only = read_only
+        self._depth = 0  # open transaction() blocks
         self.con = self._connect(lock_wait_default(read_only) if wait is None else wait)
         try:
             self.con.execute("SET TimeZone = 'UTC'")
@@ -328,7 +329,7 @@ class Store:
         dead_letters = list({d.id: d for d in dead_letters}.values())
         if not (items.num_rows or decisions.num_rows or dead_letters):
             return
-        with self._transaction():
+        with self.transaction():
             self.con.register("new_decisions", decisions)
             if items.num_rows:
                 self._upsert_items(items, now, run)
@@ -480,7 +481,7 @@ class Store:
             if row is not None:
                 state[status.source] = row
         table = pa.Table.from_pylist([state[n] for n in names], schema=SOURCE_ARROW)
-        with self._transaction():
+        with self.transaction():
             self.con.register("new_sources", table)
             self.con.execute("INSERT OR REPLACE INTO sources SELECT * FROM new_sources")
             self.con.unregister("new_sources")
@@ -605,7 +606,7 @@ class Store:
             },
             schema=LABEL_ARROW,
         )
-        with self._transaction():
+        with self.transaction():
             self.con.register("new_labels", table)
             self.con.execute(
                 """INSERT INTO labels SELECT * FROM new_labels
@@ -638,22 +639,29 @@ class Store:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self.con)
+    def transaction(self) -> _Transaction:
+        """One DuckDB transaction. Nested blocks join the outermost one (DuckDB has no nested
+        transactions), so a caller can commit several writes, and its own rows, atomically."""
+        return _Transaction(self)
 
 
 class _Transaction:
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self.con = con
+    def __init__(self, store: Store):
+        self.store = store
 
     def __enter__(self) -> None:
-        self.con.begin()
+        if self.store._depth == 0:
+            self.store.con.begin()
+        self.store._depth += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        self.store._depth -= 1
+        if self.store._depth:
+            return  # the outermost block commits or rolls back
         if exc_type is None:
-            self.con.commit()
+            self.store.con.commit()
         else:
-            self.con.rollback()
+            self.store.con.rollback()
 
 
 def _last_per_key(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:

@@ -119,7 +119,9 @@ def produce_items(settings, items) -> None:
 
 
 def consume_all(settings, topic: str, expect: int, timeout: float = 20.0) -> list:
-    """Every message of `topic` (all partitions), waiting until at least `expect` arrived."""
+    """Every message of `topic` (all partitions), waiting until at least `expect` arrived and
+    every partition has been read to its end (at-least-once topics hold repeats, so a count
+    alone can be reached before the last partition is read)."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
@@ -131,9 +133,15 @@ def consume_all(settings, topic: str, expect: int, timeout: float = 20.0) -> lis
         while not parts and time.monotonic() < deadline:
             parts = consumer.partitions_for_topic(topic)
             time.sleep(0.05) if not parts else None
-        consumer.assign([TopicPartition(topic, p) for p in parts or ()])
-        out = []
-        while len(out) < expect and time.monotonic() < deadline:
+        assigned = [TopicPartition(topic, p) for p in parts or ()]
+        consumer.assign(assigned)
+        out: list = []
+
+        def read_to_end() -> bool:
+            ends = consumer.end_offsets(assigned)
+            return all(consumer.position(tp) >= ends[tp] for tp in assigned)
+
+        while time.monotonic() < deadline and not (len(out) >= expect and read_to_end()):
             for batch in consumer.poll(timeout_ms=200).values():
                 out.extend(batch)
         return out
