@@ -128,6 +128,7 @@ def _run_batch(config: Config, full: bool) -> RunSummary:
 
     with Store(db_path) as store:
         stats = store.run_stats(run_id)
+        stats["sources"]["backing_off"] = {name: at.isoformat() for name, at in waiting.items()}
         seconds = time.perf_counter() - started
         stats["seconds"] = round(seconds, 3)
         store.finish_run(run_id, stats)

@@ -26,6 +26,9 @@ def format_run_summary(summary, config: Config) -> str:
         src_line += f" ({sources['not_modified']} unchanged, skipped)"
     if failed:
         src_line += f", {failed} failed"
+    waiting = sources.get("backing_off", {})
+    if waiting:
+        src_line += f", {len(waiting)} backing off ({', '.join(waiting)}; --full to retry now)"
     lines.append(src_line)
     for name, error in sources["errors"].items():
         lines.append(f"    ✗ {name}: {error.removeprefix(f'source {name!r}: ')}")

@@ -50,8 +50,9 @@ def test_retry_after_is_honoured_and_full_forces_a_poll(tmp_path, capsys):
 
         capsys.readouterr()
         assert main(["run", "-c", str(path)]) == 0
-        err = capsys.readouterr().err
+        out, err = capsys.readouterr()
         assert "busy: failing, backing off until" in err
+        assert "1 backing off (busy; --full to retry now)" in out
         assert len(server.requests_to("/feed.xml")) == 1  # not polled again
         assert health(path)["local"][0] == 0  # the other source still ran
 
