@@ -22,7 +22,7 @@ from pln import payload, progress
 from pln.config import Config, SourceConfig
 from pln.errors import PlnError
 from pln.record import SourceStatus
-from pln.sources.registry import build_source
+from pln.sources.registry import fetch_once
 
 from .kafka_io import KafkaSettings, ReliableProducer, ensure_topics
 
@@ -140,34 +140,16 @@ class Ingester:
     def _fetch(
         self, source: SourceConfig, cursor
     ) -> tuple[SourceStatus, list[tuple[bytes, bytes]]]:
-        try:
-            result = build_source(source).fetch(cursor)
-        except PlnError as exc:
-            return self._failed(source, str(exc), cursor), []
-        except Exception as exc:  # a bug or an unforeseen input: keep the other sources going
-            message = f"source '{source.name}': unexpected {type(exc).__name__}: {exc}"
-            return self._failed(source, message, cursor), []
+        result, status = fetch_once(source, cursor)
+        if not status.ok:
+            log.warning("%s (retrying with backoff)", status.error)
+            return status, []
         messages = [(it.id.encode(), payload.encode_item(it)) for it in result.items]
         messages += [(d.id.encode(), payload.encode_dead_letter(d)) for d in result.dead_letters]
         if result.items or result.dead_letters:
             dead = f", {len(result.dead_letters)} dead letters" if result.dead_letters else ""
             self.say(f"✓ {source.name}: {len(result.items):,} items{dead}")
-        status = SourceStatus(
-            source=source.name,
-            type=source.type,
-            ok=True,
-            items=len(result.items),
-            dead_letters=len(result.dead_letters),
-            not_modified=result.not_modified,
-            cursor=result.cursor if result.cursor is not None else cursor,
-        )
         return status, messages
-
-    def _failed(self, source: SourceConfig, error: str, cursor) -> SourceStatus:
-        log.warning("%s (retrying with backoff)", error)
-        return SourceStatus(
-            source=source.name, type=source.type, ok=False, error=error, cursor=cursor
-        )
 
 
 def run_ingest(

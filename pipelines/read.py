@@ -10,9 +10,8 @@ from apache_beam.transforms.window import GlobalWindows
 
 from pln import progress
 from pln.config import SourceConfig
-from pln.errors import PlnError
-from pln.record import Item, SourceStatus
-from pln.sources.registry import build_source
+from pln.record import Item
+from pln.sources.registry import fetch_once
 
 STATUS = "status"
 DEAD = "dead"
@@ -53,17 +52,10 @@ class FetchSourceFn(beam.DoFn):
 
     def process(self, task: SourceTask):
         cfg = task.config
-        try:
-            result = build_source(cfg).fetch(task.cursor)
-        except PlnError as exc:
-            progress.say(f"✗ {cfg.name}: {getattr(exc, 'message', exc)}")
-            retry_after = getattr(exc, "retry_after", None)
-            yield beam.pvalue.TaggedOutput(STATUS, _failed(cfg, str(exc), task.cursor, retry_after))
-            return
-        except Exception as exc:  # a bug or an unforeseen input: keep the other sources going
-            message = f"source '{cfg.name}': unexpected {type(exc).__name__}: {exc}"
-            progress.say(f"✗ {message}")
-            yield beam.pvalue.TaggedOutput(STATUS, _failed(cfg, message, task.cursor))
+        result, status = fetch_once(cfg, task.cursor)
+        if not status.ok:
+            progress.say(f"✗ {cfg.name}: {status.error.removeprefix(f'source {cfg.name!r}: ')}")
+            yield beam.pvalue.TaggedOutput(STATUS, status)
             return
         yield from self._full_batches(result.items)
         if result.dead_letters:
@@ -72,30 +64,7 @@ class FetchSourceFn(beam.DoFn):
         if result.dead_letters:
             note += f", {len(result.dead_letters)} dead letters"
         progress.say(f"✓ {cfg.name}: {note}")
-        yield beam.pvalue.TaggedOutput(
-            STATUS,
-            SourceStatus(
-                source=cfg.name,
-                type=cfg.type,
-                ok=True,
-                items=len(result.items),
-                dead_letters=len(result.dead_letters),
-                not_modified=result.not_modified,
-                cursor=result.cursor if result.cursor is not None else task.cursor,
-            ),
-        )
-
-
-def _failed(cfg: SourceConfig, error: str, cursor, retry_after=None) -> SourceStatus:
-    # The old cursor is kept so the next run retries from the same place.
-    return SourceStatus(
-        source=cfg.name,
-        type=cfg.type,
-        ok=False,
-        error=error,
-        cursor=cursor,
-        retry_after=retry_after,
-    )
+        yield beam.pvalue.TaggedOutput(STATUS, status)
 
 
 class ReadSources(beam.PTransform):

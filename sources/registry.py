@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 
 from pln.config import ConfigError, SourceConfig
-from pln.sources.base import Source
+from pln.errors import PlnError
+from pln.record import SourceStatus
+from pln.sources.base import FetchResult, Source
 
 # type name -> "module:Class" under pln.sources
 SOURCE_TYPES: dict[str, str] = {
@@ -40,3 +42,37 @@ def build_source(config: SourceConfig) -> Source:
             f"unknown source type {config.type!r} (known: {known})",
         )
     return source_class(config.type)(config)
+
+
+def fetch_once(config: SourceConfig, cursor: dict | None) -> tuple[FetchResult, SourceStatus]:
+    """Fetch a source once, never raising for it: a failure becomes a status with the one-line
+    error, keeping the old cursor (so the next fetch retries from the same place) and the
+    server's Retry-After."""
+    try:
+        result = build_source(config).fetch(cursor)
+    except PlnError as exc:
+        return FetchResult(cursor=cursor), _failure(config, str(exc), cursor, exc)
+    except Exception as exc:  # a bug or an unforeseen input: keep the other sources going
+        message = f"source '{config.name}': unexpected {type(exc).__name__}: {exc}"
+        return FetchResult(cursor=cursor), _failure(config, message, cursor, exc)
+    status = SourceStatus(
+        source=config.name,
+        type=config.type,
+        ok=True,
+        items=len(result.items),
+        dead_letters=len(result.dead_letters),
+        not_modified=result.not_modified,
+        cursor=result.cursor if result.cursor is not None else cursor,
+    )
+    return result, status
+
+
+def _failure(config: SourceConfig, error: str, cursor, exc: Exception) -> SourceStatus:
+    return SourceStatus(
+        source=config.name,
+        type=config.type,
+        ok=False,
+        error=error,
+        cursor=cursor,
+        retry_after=getattr(exc, "retry_after", None),
+    )
