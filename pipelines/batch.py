@@ -21,7 +21,7 @@ from pln.sinks.store import Store
 
 from .curate import Curate
 from .read import ReadSources, SourceTask
-from .runner import make_pipeline
+from .runner import make_pipeline, run_to_completion
 from .write import WriteToStore
 
 
@@ -122,7 +122,7 @@ def _run_batch(config: Config, full: bool) -> RunSummary:
     pipeline = make_pipeline(config.runner.beam_args, config.runner.workers)
     build_batch_pipeline(pipeline, config, tasks, run_id)
     try:
-        pipeline.run().wait_until_finish()
+        run_to_completion(pipeline)
     finally:
         _remove_staging(staging_uri(config, run_id))
 

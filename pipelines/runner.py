@@ -40,3 +40,24 @@ def make_pipeline(beam_args: Sequence[str] = (), workers: int = 1) -> beam.Pipel
         # The runner's own multi_processing mode would start Beam's noisier entry point.
         options.view_as(DirectOptions).direct_running_mode = "in_memory"
     return beam.Pipeline(runner=FnApiRunner(default_environment=environment), options=options)
+
+
+def run_to_completion(pipeline: beam.Pipeline) -> None:
+    """Run and wait. Ctrl-C or SIGTERM inside a DoFn reaches us wrapped in Beam's RuntimeError;
+    it is raised again as the KeyboardInterrupt it was, so the CLI stops quietly (exit 130)."""
+    try:
+        pipeline.run().wait_until_finish()
+    except Exception as exc:
+        if _caused_by_interrupt(exc):
+            raise KeyboardInterrupt from None
+        raise
+
+
+def _caused_by_interrupt(exc: BaseException | None) -> bool:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt) or str(exc).startswith("KeyboardInterrupt"):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -41,7 +41,7 @@ from .kafka_io import (
     ReliableProducer,
     ensure_topics,
 )
-from .runner import pipeline_options
+from .runner import pipeline_options, run_to_completion
 
 log = logging.getLogger("pln.stream")
 
@@ -326,7 +326,7 @@ def run_stream(
         )
         pipeline = make_stream_pipeline(tuple(beam_args) or config.runner.beam_args)
         build_stream_pipeline(pipeline, config, settings, start_offsets, run_id, stop_after)
-        pipeline.run().wait_until_finish()
+        run_to_completion(pipeline)
         seconds = time.perf_counter() - started
         with StreamStore(db) as store:
             store.finish_run(run_id, {"seconds": round(seconds, 3)})
