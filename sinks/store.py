@@ -159,11 +159,11 @@ class Store:
             waited = time.monotonic() - started
             if not isinstance(error, StoreBusy):
                 raise error from None
-            if waited >= wait:
-                raise StoreBusy(self.path, error.holder, waited) from None
             if not told and waited >= NOTE_AFTER:
                 progress.say(f"{error.holder} holds {self.path}; waiting up to {wait:g} s")
                 told = True
+            if waited >= wait:
+                raise StoreBusy(self.path, error.holder, waited) from None
             # Writers hold the file for milliseconds at a time: poll often, then less so.
             time.sleep(min(delay, wait - waited))
             delay = min(delay * 2, 0.1)
