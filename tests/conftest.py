@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.corpora import CORPORA
+
 REPO = Path(__file__).resolve().parents[1]
-CORPORA = REPO.parent / "shared" / "corpora"
 
 
 @pytest.fixture

@@ -14,17 +14,10 @@ from pln.config import SourceConfig
 from pln.errors import ConfigError, SourceError
 from pln.sources import slack
 from pln.sources.registry import build_source
+from tests.corpora import corpus
 
 FIXTURES = Path(__file__).parent / "fixtures" / "chat"
 SLACK_EXPORT = FIXTURES / "slack" / "export"
-
-
-def corpus(*parts: str) -> Path:
-    root = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "chat"
-    path = root.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"corpus not available: {path}")
-    return path
 
 
 def make_source(type_name: str, path: Path, **options):
@@ -163,14 +156,14 @@ def test_unreadable_slack_exports_are_one_line_errors(tmp_path, content, message
 
 @pytest.mark.corpora
 def test_slack_corpus_zip_ingests_every_message():
-    channels, dead = slack_messages(corpus("slack", "testarchive.zip"))
+    channels, dead = slack_messages(corpus("chat", "slack", "testarchive.zip"))
     assert dead == []
     counts = {name: len(msgs) for (_, name), msgs in channels.items()}
     assert counts == {"enrique": 102, "traveling-sailor": 56}
     messages = [m for msgs in channels.values() for m in msgs]
     assert sum(m.system for m in messages) == 11  # 8 joins, 3 integrations added
     assert {m.author for m in messages} >= {"hamza", "abilinski", "doubledeez", "github"}
-    items = make_source("slack", corpus("slack", "testarchive.zip")).fetch(None).items
+    items = make_source("slack", corpus("chat", "slack", "testarchive.zip")).fetch(None).items
     assert items and not any(re.search(r"<[@#!]|<https?:", i.text) for i in items)
 
 
@@ -213,7 +206,7 @@ def _expected_ts_messages(ts_file: Path) -> list[dict]:
 @pytest.mark.corpora
 @pytest.mark.parametrize("name", ["DM_2A_2M.json", "GC_3A_5M.json"])
 def test_discord_corpus_matches_its_expected_parse(name):
-    path = corpus("discord", name)
+    path = corpus("chat", "discord", name)
     source = make_source("discord", path)
     messages, dead = source.parse_messages(path, source.load(path, path.read_bytes())["messages"])
     expected = _expected_ts_messages(path.with_name(name + ".ts"))
@@ -269,7 +262,7 @@ def test_whatsapp_date_order_option_overrides_the_guess():
 
 @pytest.mark.corpora
 def test_whatsapp_corpus_matches_its_expected_parse():
-    path = corpus("whatsapp", "2A_5M.txt")
+    path = corpus("chat", "whatsapp", "2A_5M.txt")
     source = make_source("whatsapp", path)
     messages, dead = source.parse(path, path.read_bytes())
     expected = _expected_ts_messages(path.with_name("2A_5M.txt.ts"))
@@ -372,7 +365,7 @@ def test_weechat_log_with_tabs():
     ],
 )
 def test_irc_corpus_logs_ingest_every_line(name, notices):
-    path = corpus("irc", name)
+    path = corpus("chat", "irc", name)
     source = make_source("irc", path)
     messages, dead = source.parse(path, path.read_bytes())
     lines = [line for line in path.read_bytes().splitlines() if line.strip()]
@@ -383,11 +376,11 @@ def test_irc_corpus_logs_ingest_every_line(name, notices):
 
 @pytest.mark.corpora
 def test_irc_corpus_mixed_charsets_and_dircproxy_masks():
-    hybrid = corpus("irc", "2011-01-16-hybrid-charset.log")
+    hybrid = corpus("chat", "irc", "2011-01-16-hybrid-charset.log")
     messages, _ = make_source("irc", hybrid).parse(hybrid, hybrid.read_bytes())
     assert messages[0].text == "aišku :)"  # Windows-1252
     assert "lietuviškai" in messages[1].text  # UTF-8
-    dircproxy = corpus("irc", "2009-01-14-dircproxy.log")
+    dircproxy = corpus("chat", "irc", "2009-01-14-dircproxy.log")
     messages, _ = make_source("irc", dircproxy).parse(dircproxy, dircproxy.read_bytes())
     first = next(m for m in messages if not m.system)
     assert first.author == "nombyte" and first.text.startswith("hey doesn't anyone know")

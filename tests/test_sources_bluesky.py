@@ -12,19 +12,13 @@ from pln.config import SourceConfig
 from pln.errors import ConfigError, SourceError
 from pln.sources.bluesky import apply_facets
 from pln.sources.registry import build_source
+from tests.corpora import corpus
 from tests.httpserver import RecordedServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bluesky"
 SEARCH = "/xrpc/app.bsky.feed.searchPosts"
 AUTHOR_FEED = "/xrpc/app.bsky.feed.getAuthorFeed"
 JANE_POST = "at://did:plc:jane111/app.bsky.feed.post/3lbx7aaaa2k2a"
-
-
-def corpora(*parts: str) -> Path:
-    path = Path(__file__).resolve().parents[2] / "shared" / "corpora" / Path(*parts)
-    if not path.exists():
-        pytest.skip(f"corpora not available: {path}")
-    return path
 
 
 def make_source(name: str = "sky", **options):
@@ -166,7 +160,7 @@ def test_errors_are_one_line(server):
 
 @pytest.mark.corpora
 def test_corpus_thread_view_and_post_records(server):
-    data = corpora("bluesky", "tests", "test_atproto_client", "models", "test_data")
+    data = corpus("bluesky", "tests", "test_atproto_client", "models", "test_data")
     thread = json.loads((data / "thread_view_post_with_embed_media.json").read_text())["thread"]
     records = [
         json.loads((data / name).read_text())

@@ -12,18 +12,12 @@ from pln.config import SourceConfig
 from pln.errors import ConfigError, SourceError
 from pln.sources.html_text import html_to_text
 from pln.sources.registry import build_source
+from tests.corpora import corpus
 from tests.httpserver import RecordedServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mastodon"
 TAG = "/api/v1/timelines/tag/lrnchat"
 TOKEN = "mastodon-test-token-42"
-
-
-def corpora(*parts: str) -> Path:
-    path = Path(__file__).resolve().parents[2] / "shared" / "corpora" / Path(*parts)
-    if not path.exists():
-        pytest.skip(f"corpora not available: {path}")
-    return path
 
 
 def make_source(name: str = "masto", **options):
@@ -194,7 +188,7 @@ def test_html_to_text_keeps_full_links_and_skips_tag_links():
     ],
 )
 def test_corpus_timelines(server, monkeypatch, cassette, timeline, count):
-    recorded = json.loads(corpora("mastodon", "status-json", cassette).read_text())
+    recorded = json.loads(corpus("mastodon", "status-json", cassette).read_text())
     monkeypatch.setenv("PLN_TEST_MASTODON", TOKEN)
     server.route(urlsplit(recorded["request_uri"]).path, body=json.dumps(recorded["body"]))
     source = make_source(instance=server.url(""), timeline=timeline, token_env="PLN_TEST_MASTODON")
@@ -210,7 +204,7 @@ def test_corpus_timelines(server, monkeypatch, cassette, timeline, count):
 @pytest.mark.corpora
 def test_corpus_single_statuses_all_map(server):
     """Every recorded status body (boosts, quotes, CWs, replies, cards) maps without error."""
-    folder = corpora("mastodon", "status-json")
+    folder = corpus("mastodon", "status-json")
     statuses = []
     for path in sorted(folder.glob("*.json")):
         recorded = json.loads(path.read_text())

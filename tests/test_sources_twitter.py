@@ -12,16 +12,9 @@ from pln.config import SourceConfig
 from pln.errors import ConfigError, SourceError
 from pln.record import make_item_id
 from pln.sources.registry import build_source
+from tests.corpora import corpus
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "twitter"
-
-
-def corpora(*parts: str) -> Path:
-    root = Path(__file__).resolve().parents[2] / "shared" / "corpora"
-    path = root.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"corpora not available: {path}")
-    return path
 
 
 def make_source(type_: str, base_dir: Path = FIXTURES, name: str = "x", **options):
@@ -228,7 +221,7 @@ TWARC_COUNTS = {  # file: (items, dead letters)
 @pytest.mark.corpora
 @pytest.mark.parametrize("name", sorted(TWARC_COUNTS))
 def test_twarc_corpus_files(name):
-    path = corpora("twitter", "v2-twarc", "test-data", name)
+    path = corpus("twitter", "v2-twarc", "test-data", name)
     result = make_source("twitter_v2", path=str(path)).fetch(None)
     assert (len(result.items), len(result.dead_letters)) == TWARC_COUNTS[name]
     for item in result.items:
@@ -241,7 +234,7 @@ def test_twarc_corpus_files(name):
 
 @pytest.mark.corpora
 def test_twarc_corpus_folder_and_flat_equals_noflat():
-    folder = corpora("twitter", "v2-twarc", "test-data")
+    folder = corpus("twitter", "v2-twarc", "test-data")
     result = make_source("twitter_v2", path=str(folder)).fetch(None)
     assert len(result.items) == 1108  # unique tweets: several files repeat the same ones
     assert len(result.dead_letters) == 36
@@ -267,7 +260,7 @@ def test_twarc_corpus_folder_and_flat_equals_noflat():
 
 @pytest.mark.corpora
 def test_twarc_corpus_edit_history_upserts_one_item():
-    folder = corpora("twitter", "v2-twarc", "test-data")
+    folder = corpus("twitter", "v2-twarc", "test-data")
     before = make_source("twitter_v2", path=str(folder / "edited_before.jsonl")).fetch(None)
     after = make_source("twitter_v2", path=str(folder / "edited_after.jsonl")).fetch(None)
     assert before.items[0].id == after.items[0].id
@@ -341,7 +334,7 @@ def test_archive_without_tweets_is_a_source_error(tmp_path):
 
 @pytest.mark.corpora
 def test_archive_corpus():
-    path = corpora("twitter", "archive-2020")
+    path = corpus("twitter", "archive-2020")
     result = make_source("twitter_archive", path=str(path)).fetch(None)
     assert len(result.items) == 22 and result.dead_letters == []
     kinds = [i.kind for i in result.items]
@@ -518,7 +511,7 @@ def test_api_config_needs_exactly_one_timeline():
 def test_api_serves_recorded_tweepy_bodies(server, cassette, options, path, count):
     import json
 
-    recorded = json.loads(corpora("twitter", "v2-tweepy", cassette).read_text())
+    recorded = json.loads(corpus("twitter", "v2-tweepy", cassette).read_text())
     server.route(path, body=json.dumps(recorded["body"]), repeat=1)
     server.route(path, body='{"meta": {"result_count": 0}}')
     result = api_source(server, max_pages=2, **options).fetch(None)
