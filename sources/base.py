@@ -12,7 +12,6 @@ Sources are plain Python (no Beam) and must be picklable: no open handles in `__
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -61,8 +60,3 @@ class Source(ABC):
 def _clip(raw: Any, limit: int = 20_000) -> str:
     text = raw if isinstance(raw, str) else repr(raw)
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def batched(items: list[Item], size: int) -> Iterator[list[Item]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
