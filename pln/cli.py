@@ -125,14 +125,19 @@ def cmd_run(args) -> int:
 
     config = load_config(args.config)
     from pln.pipelines.batch import run_batch
+
+    _print_summary(run_batch(config, full=args.full), config, args, indent=2)
+    return 0
+
+
+def _print_summary(summary, config, args, indent: int | None = None) -> None:
+    """The run summary as text, as JSON (`--json`), or nothing (`--quiet`)."""
     from pln.summary import format_run_summary
 
-    summary = run_batch(config, full=args.full)
     if args.json:
-        print(json.dumps(summary.as_dict(), indent=2, default=str))
+        print(json.dumps(summary.as_dict(), indent=indent, default=str), flush=True)
     elif not args.quiet:
-        print(format_run_summary(summary, config))
-    return 0
+        print(format_run_summary(summary, config), flush=True)
 
 
 def cmd_schedule(args) -> int:
@@ -145,14 +150,10 @@ def cmd_schedule(args) -> int:
     from pln.pipelines.batch import run_batch
     from pln.schedule import Scheduler
     from pln.sinks.store import Store
-    from pln.summary import format_run_summary
 
     def run_and_report():
-        summary = run_batch(load_config(args.config))  # re-read: edits apply to the next run
-        if args.json:
-            print(json.dumps(summary.as_dict(), default=str), flush=True)
-        elif not args.quiet:
-            print(format_run_summary(summary, config), flush=True)
+        current = load_config(args.config)  # re-read: edits apply to the next run
+        _print_summary(run_batch(current), current, args)  # one JSON line per run
 
     last_run = None
     if config.outputs.duckdb.exists():
