@@ -21,7 +21,8 @@ meet. An item's keys, by kind:
   dates, are a series of posts, not one story.
 
 Keys are signed 64-bit hashes. The table comes as Arrow: item_id, kind, key, and for band rows
-`band` (its number) and `lanes` (int64; both 0 on other rows).
+`band` (its number) and `lanes` (int64; both 0 on other rows); its schema metadata names the
+`band_format`.
 """
 
 from __future__ import annotations
@@ -43,13 +44,15 @@ MAX_SHARED_LINKS = 3  # a post sharing more links than this is a list, not a sha
 MIN_TEXT_WORDS = 6  # "Great read!" twice is not the same text posted again
 NEAR_DUP_MIN_WORDS = 8
 SIGNATURE_WORDS = 300  # long posts: their start is enough to tell a copy
-BANDS, ROWS = 16, 4  # 64 permutations; two equal bands of four: similarity ~0.6 and up
+BANDS, ROWS = 8, 4  # 32 permutations; the chance to share a band is 1/2 at similarity ~0.6
 
 X_HOSTS = frozenset({"twitter.com", "mobile.twitter.com", "x.com", "mobile.x.com"})
 X_STATUS_RE = re.compile(r"^/[^/]+/status(?:es)?/(\d+)")
 NUMBER_RE = re.compile(r"\d+(?:[.,:]\d+)*")
 
 _HASHER = MinHasher(num_perm=BANDS * ROWS, shingle=2)
+# Band keys of another format never match these; the writer drops stored ones when it changes.
+BAND_FORMAT = f"minhash-{BANDS}x{ROWS}-shingle2-seed7"
 _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9))
 
 
@@ -152,6 +155,7 @@ def story_keys(items: Sequence[Item]) -> pa.Table:
             pa.array(np.concatenate([np.zeros(n_exact, np.int64), lanes(signatures).ravel()])),
         ],
         names=["item_id", "kind", "key", "band", "lanes"],
+        metadata={"band_format": BAND_FORMAT},
     )
 
 

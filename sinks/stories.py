@@ -52,6 +52,7 @@ def link_stories(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:
     missing = set(STORY_KEY_COLUMNS) - set(keys.column_names)
     if missing:
         raise ValueError(f"story keys lack columns: {', '.join(sorted(missing))}")
+    _forget_other_band_format(con, (keys.schema.metadata or {}).get(b"band_format"))
     _store_keys(con, keys.select(list(STORY_KEY_COLUMNS)))
     _match_stored(con)
     matches = con.execute("SELECT item_id, story_id FROM story_matches").fetchall()
@@ -85,6 +86,18 @@ def link_stories(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:
             DROP TABLE story_batch_keys;
             DROP TABLE story_matches"""
     )
+
+
+def _forget_other_band_format(con: duckdb.DuckDBPyConnection, band_format: bytes | None) -> None:
+    """Band keys made another way (an older pln) never match new ones: drop them, once."""
+    if band_format is None:
+        return
+    stored = con.execute("SELECT value FROM pln_meta WHERE key = 'band_format'").fetchall()
+    if stored != [(band_format.decode(),)]:
+        con.execute("DELETE FROM item_keys WHERE kind = 'band'")
+        con.execute(
+            "INSERT OR REPLACE INTO pln_meta VALUES ('band_format', ?)", [band_format.decode()]
+        )
 
 
 def _store_keys(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:

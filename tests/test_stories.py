@@ -10,7 +10,7 @@ import feedparser
 import pytest
 
 from pln.config import parse_config
-from pln.filters.stories import link_key, story_keys
+from pln.filters.stories import BAND_FORMAT, BANDS, link_key, story_keys
 from pln.record import Decision, Item
 from pln.sinks.feeds import render_feeds
 from pln.sinks.store import Store
@@ -373,3 +373,17 @@ def test_items_written_without_story_keys_are_their_own_stories_in_feeds(store):
     assert len(store.feed_entries("rp", 10)) == 5
     write(store, [post, *posts])  # a later run with keys links them
     assert [e.item.id for e in store.feed_entries("rp", 10)] == [post.id]
+
+
+def test_band_keys_of_another_format_are_dropped_once(store):
+    """An older pln's band keys (another MinHash layout) can never match; they are dropped."""
+    write(store, [toot(1, "grace", NEAR_A)])
+    store.con.execute("UPDATE pln_meta SET value = 'minhash-16x4-old' WHERE key = 'band_format'")
+    store.con.execute("UPDATE item_keys SET band = band + 8 WHERE kind = 'band'")  # stale rows
+    write(store, [skeet(2, "jkim", NEAR_B, hours=3)])
+    _, rows = store.sql(
+        "SELECT count(DISTINCT item_id), max(band) FROM item_keys WHERE kind = 'band'"
+    )
+    assert rows == [(1, BANDS - 1)]  # only the new item's bands, in the current layout
+    _, [(fmt,)] = store.sql("SELECT value FROM pln_meta WHERE key = 'band_format'")
+    assert fmt == BAND_FORMAT
