@@ -5,9 +5,10 @@ For each batch, cheap steps first:
 2. per item, without spaCy: count words, #tags and links; fill `canonical_url`; keep the topics
    whose scope includes the item (sources; languages when the item's language is known);
    note quality problems (quality.py);
-3. cue check: with the default blank pipeline and no classifier or NER, a text whose words
-   cannot be the first word of any topic phrase (by lemma table) is only tokenized; the rest of
-   spaCy runs on the texts that may match (on typical streams most texts cannot);
+3. cue check (cues.py): with the default blank pipeline and no classifier or NER, a text none
+   of whose words can be the first word of a topic phrase (by lemma table) skips spaCy: most
+   are told apart on the raw text, the rest once tokenized; the rest of spaCy runs on the texts
+   that may match (on typical streams most texts cannot);
 4. one `nlp.pipe` over the texts some topic needs (none for items without words), with one
    PhraseMatcher holding every topic's phrases, matched on NORM (lower-cased lemma). From each
    doc: the item's language when it had none (stopwords, language.py), after which topics
@@ -29,15 +30,15 @@ from typing import Any
 from spacy.attrs import LOWER
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
-from spacy.strings import get_string_id
 from spacy.tokens import Doc
 
 from pln.config import Config, NlpConfig, TopicConfig
 from pln.errors import ConfigError
 from pln.filters.classifier import ModelRef, add_classifiers, current_models, models_dir
+from pln.filters.cues import Cues
 from pln.filters.dedup import canonical_url, text_fingerprint
 from pln.filters.language import MAX_WORDS, detect_language, detect_language_words, stopword_weights
-from pln.filters.nlp import LEMMA_NORM, load_nlp, pipeline_version
+from pln.filters.nlp import load_nlp, pipeline_version
 from pln.filters.quality import TextStats, quality_problem, scan
 from pln.filters.topics import (
     SCORER_VERSION,
@@ -112,7 +113,7 @@ class Curator:
         self._phrase_of: dict[int, str] = {}  # match id -> phrase key
         self._lang_weights: dict = {}  # stopword hash -> languages, for docs
         self._has_ner = False
-        self._cues: frozenset[int] | None = None  # LOWER hashes that can start a phrase match
+        self._cues: Cues | None = None  # words that can start a phrase match (cues.py)
         self._scope_cache: dict[tuple[str, str], tuple[TopicRule, ...]] = {}
         self._classifiers: dict[str, ModelRef] = {}  # topic id -> its model, once loaded
         self._versions: dict[str, str] = {}  # topic id -> Decision.model_version, if not the base
@@ -166,7 +167,7 @@ class Curator:
             for topic, ref in self._classifiers.items()
         }
         if not (self._has_ner or self._classifiers):
-            self._cues = phrase_cues(nlp, patterns)
+            self._cues = Cues.of(nlp, patterns)
         self._matcher, self._phrase_of, self._nlp = matcher, phrase_of, nlp
 
     def version_for(self, topic_id: str) -> str:
@@ -189,13 +190,18 @@ class Curator:
                     out[i] = self._finish(p, decisions)
 
         def docs_that_may_match():
+            cues = self._cues
             for text, (i, p) in texts_to_parse():
+                if not cues.may_match_text(text):
+                    self._read_language(p, None)
+                    out[i] = self._finish(p, decisions)
+                    continue
                 doc = self._nlp.make_doc(text)
-                if self._cues.isdisjoint(doc.to_array(LOWER).tolist()):
+                if cues.may_match_doc(doc):
+                    yield doc, (i, p)
+                else:
                     self._read_language(p, doc)
                     out[i] = self._finish(p, decisions)
-                else:
-                    yield doc, (i, p)
 
         # One streaming nlp.pipe: items are prepared as spaCy asks for texts and finished as
         # their docs come back, so only a batch or two is in flight (and docs are not kept).
@@ -267,11 +273,15 @@ class Curator:
     def _needs_nlp(self, p: _Prepared) -> bool:
         return bool(p.stats.plain_words and (p.rules or self._has_ner))
 
-    def _read_language(self, p: _Prepared, doc: Doc) -> None:
-        """Detect the language of p's item from its (tokenized) doc, when it had none."""
+    def _read_language(self, p: _Prepared, doc: Doc | None) -> None:
+        """Detect the language of p's item from its (tokenized) doc or else its text, when it
+        had none."""
         if not p.item.lang:
-            lowers = doc.to_array(LOWER)[:MAX_WORDS].tolist()
-            lang = detect_language_words(lowers, self._lang_weights)
+            if doc is None:
+                lang = detect_language(p.text)
+            else:
+                lowers = doc.to_array(LOWER)[:MAX_WORDS].tolist()
+                lang = detect_language_words(lowers, self._lang_weights)
             if lang:
                 p.changes["lang"] = lang
                 p.rules = self._rules_for(p.item.source, lang, p.rules)
@@ -326,25 +336,6 @@ class Curator:
             )
             hits.setdefault(phrase, []).append(hit)
         return hits
-
-
-def phrase_cues(nlp: Language, patterns: list[Doc]) -> frozenset[int] | None:
-    """LOWER hashes of every word whose norm can start one of `patterns`, or None if unknown.
-
-    Only for the lookup-table norm of blank pipelines, where a word's norm is
-    `table.get(lower, lower)`: then a text with none of these words cannot match any phrase,
-    exactly. (Trained lemmatizers depend on context, so there every text is parsed.)
-    """
-    if LEMMA_NORM not in nlp.pipe_names:
-        return None
-    norm = nlp.get_pipe(LEMMA_NORM)
-    if norm.mode != "lookup" or norm.table is None:
-        return None
-    firsts = {doc[0].norm_ for doc in patterns if len(doc)}
-    table = norm.table  # keys are string hashes, values lemmas
-    cues = {get_string_id(n) for n in firsts if table.get(n, n) == n}
-    cues.update(key for key, lemma in table.items() if lemma in firsts)
-    return frozenset(cues)
 
 
 def _unique(items: list[Item]) -> list[Item]:

@@ -1,0 +1,134 @@
+"""Cue words: which texts may match a topic phrase, decided before (or without) spaCy.
+
+With a blank pipeline, a token's norm is `table.get(lower, lower)` (`pln_lemma_norm_v1` in
+lookup mode), so a phrase can only start at a token whose lower-cased form maps to the norm of
+the phrase's first word. Those forms are the cues; a text with none of them cannot match any
+phrase, exactly, and needs no lemmatizer or matcher.
+
+Two checks, cheapest first:
+
+- `may_match_text`: on the raw text, without tokenizing. spaCy only splits a run of letters and
+  digits (`[^\\W_]+`) in a few places: tokenizer exceptions ("cannot" -> "can", "not") and
+  units or currencies after a number ("5km"). Every other token made only of letters and digits
+  is a whole run, so the set of runs of the lower-cased text contains it. Cues that are not such
+  a run (with an apostrophe, a dot, a hyphen), or that the tokenizer may split out of a longer
+  run (found by asking the tokenizer), are looked up as substrings instead. Wrong only towards
+  "may match", never the other way.
+- `may_match_doc`: on a tokenized doc, by LOWER hashes, exact.
+
+Tested against spaCy's own tokenization in tests/test_cues.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from spacy.attrs import LOWER
+from spacy.language import Language
+from spacy.strings import get_string_id
+from spacy.symbols import ORTH
+from spacy.tokens import Doc
+from spacy.util import load_language_data, registry
+
+from pln.filters.nlp import LEMMA_NORM
+
+RUN_RE = re.compile(r"[^\W_]+")  # a run of letters and digits
+_PROBES = ("1", "a", "A", "é")  # what may stand next to a cue inside a longer run
+
+
+class Cues:
+    """The cue words of a set of phrase patterns; see the module doc."""
+
+    def __init__(
+        self, hashes: frozenset[int], words: frozenset[str] | None, risky: tuple[str, ...]
+    ):
+        self.hashes = hashes  # LOWER hashes of every cue
+        self.words = words  # cues that are whole runs, or None if their spellings are unknown
+        self.substrings = risky  # cues looked up as substrings of the lower-cased text
+        # A run equal to a cue, with the cues as a trie so few branches are tried per position.
+        self._runs = re.compile(rf"(?<![^\W_])(?:{_trie(words)})(?![^\W_])") if words else None
+
+    @classmethod
+    def of(cls, nlp: Language, patterns: Iterable[Doc]) -> Cues | None:
+        """The cues of `patterns` for nlp, or None when nlp's norms are not a lookup table
+        (trained lemmatizers depend on context: every text is parsed)."""
+        if LEMMA_NORM not in nlp.pipe_names:
+            return None
+        norm = nlp.get_pipe(LEMMA_NORM)
+        if norm.mode != "lookup" or norm.table is None:
+            return None
+        firsts = {doc[0].norm_ for doc in patterns if len(doc)}
+        table = norm.table  # keys are string hashes, values lemmas
+        hashes = {get_string_id(n) for n in firsts if table.get(n, n) == n}
+        hashes.update(key for key, lemma in table.items() if lemma in firsts)
+        spellings = _spellings(nlp.lang, firsts) | {n for n in firsts if table.get(n, n) == n}
+        if {get_string_id(w) for w in spellings} != hashes:
+            return cls(frozenset(hashes), None, ())  # not the installed lookup data: docs only
+        # LOWER is never a mixed-case key of the table ("B's").
+        found = {w for w in spellings if w == w.lower()}
+        split_out = _split_out(nlp, found)
+        words = frozenset(w for w in found if RUN_RE.fullmatch(w) and w not in split_out)
+        return cls(frozenset(hashes), words, tuple(sorted(found - words)))
+
+    def may_match_text(self, text: str) -> bool:
+        """False only if no token of text (as nlp would split it) can start a phrase."""
+        if self.words is None:
+            return True
+        lower = text.lower()
+        if self._runs is not None and self._runs.search(lower):
+            return True
+        return any(cue in lower for cue in self.substrings)
+
+    def may_match_doc(self, doc: Doc) -> bool:
+        return not self.hashes.isdisjoint(doc.to_array(LOWER).tolist())
+
+
+def _spellings(lang: str, lemmas: set[str]) -> set[str]:
+    """Words the installed lookup data of lang maps to one of lemmas (strings: spaCy's table
+    only keeps their hashes)."""
+    if lang not in registry.lookups:
+        return set()
+    data = registry.lookups.get(lang)
+    if "lemma_lookup" not in data:
+        return set()
+    table = load_language_data(data["lemma_lookup"])
+    return {word for word, lemma in table.items() if lemma in lemmas}
+
+
+def _split_out(nlp: Language, words: set[str]) -> set[str]:
+    """Cues the tokenizer may cut out of a longer run of letters and digits: pieces of its
+    special cases ("gonna" -> "gon", "na") and suffixes it splits after a digit ("5km")."""
+    pieces = set()
+    for orth, tokens in nlp.tokenizer.rules.items():
+        if len(tokens) > 1 and RUN_RE.search(orth):
+            pieces.update(str(token.get(ORTH, "")).lower() for token in tokens)
+    risky = {w for w in words if w in pieces}
+    for word in words - risky:
+        for form in {word, word.upper(), word.title()}:
+            for probe in _PROBES:
+                for text in (probe + form, form + probe):
+                    if any(t.lower_ == word for t in nlp.tokenizer(text)):
+                        risky.add(word)
+    return risky
+
+
+def _trie(words: Iterable[str]) -> str:
+    """A regex matching exactly `words`, as a prefix tree: "learn(?:ed|ing|s)?"."""
+    root: dict = {}
+    for word in words:
+        node = root
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def pattern(node: dict) -> str:
+        branches = [
+            re.escape(char) + pattern(child) for char, child in sorted(node.items()) if char
+        ]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return pattern(root)

@@ -1,0 +1,101 @@
+"""The cue check skips spaCy only for texts that cannot match a topic phrase."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from pln.config import NlpConfig, TopicConfig
+from pln.filters.cues import Cues
+from pln.filters.curator import Curator
+from pln.filters.nlp import load_nlp
+from pln.record import Item
+
+PHRASES = [
+    "spaced repetition",
+    "learning in the flow of work",
+    "first 90 days",  # "first" has the lemma "1" in the lookup data
+    "new hire",
+    "can do attitude",  # "can" is a piece of "cannot"
+    "km per week",  # split from "5km"
+    "U.S. policy",  # a cue with dots
+    "e-learning",
+]
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return load_nlp("blank:en")
+
+
+@pytest.fixture(scope="module")
+def cues(nlp):
+    return Cues.of(nlp, list(nlp.pipe(PHRASES)))
+
+
+def test_a_text_without_any_cue_is_told_apart_before_tokenizing(cues):
+    assert not cues.may_match_text("Team meeting, then coffee with the learners.")
+    assert cues.may_match_text("We LEARNED a lot")  # a form of the lemma, any case
+    assert cues.may_match_text("#microlearning and learning-in-the-flow")
+    assert cues.may_match_text("I cannot wait")  # "can" hides inside "cannot"
+    assert cues.may_match_text("ran 5km")
+    assert cues.may_match_text("the U.S. policy")
+
+
+def test_the_text_check_never_misses_a_token_the_tokenizer_makes(nlp, cues):
+    """Random texts built from cue spellings glued to letters, digits, punctuation and the
+    tokenizer's own special cases: whenever a token is a cue, the text check said so."""
+    rng = random.Random(3)
+    spellings = sorted(cues.words | set(cues.substrings))
+    specials = sorted(nlp.tokenizer.rules)
+    glue = ["", " ", "-", "'", ".", "_", "#", "@", "/", ":", "5", "1", "a", "Z", "é", "’", "(", '"']
+    pieces = ["coffee", "team", "LEARNERS", "x", "2nd", "km", "N'T", "’s", "www.example.com/learn"]
+    checked = 0
+    for _ in range(20_000):
+        parts = []
+        for _ in range(rng.randint(1, 6)):
+            roll = rng.random()
+            if roll < 0.4:
+                word = rng.choice(spellings)
+                word = rng.choice([word, word.upper(), word.title()])
+            elif roll < 0.7:
+                word = rng.choice(specials)
+            else:
+                word = rng.choice(pieces)
+            parts.append(rng.choice(glue) + word + rng.choice(glue))
+        text = rng.choice(["", " "]).join(parts)
+        if cues.may_match_doc(nlp.make_doc(text)):
+            checked += 1
+            assert cues.may_match_text(text), text
+    assert checked > 3_000
+
+
+def test_curating_with_the_cue_check_decides_as_parsing_everything(nlp):
+    """The same decisions with the check as with every text parsed, on texts near the cues."""
+    topics = [
+        TopicConfig(id=f"t{n}", title=phrase, phrases=(phrase,), threshold=0.3)
+        for n, phrase in enumerate(PHRASES)
+    ]
+    rng = random.Random(5)
+    words = ["learned", "Learning", "cannot", "5km", "U.S.", "new", "hires", "first", "90",
+             "days", "spaced", "repetitions", "e-learning", "team", "coffee", "policy", "do",
+             "attitude", "per", "week", "flow", "of", "work", "in", "the"]  # fmt: skip
+    items = [
+        Item.create(
+            source="s",
+            platform="text",
+            kind="post",
+            native_id=str(n),
+            text=" ".join(rng.choice(words) for _ in range(rng.randint(3, 12))),
+            lang="en",
+        )
+        for n in range(3_000)
+    ]
+    with_check = Curator(topics, NlpConfig())
+    without = Curator(topics, NlpConfig())
+    without.setup()
+    without._cues = None  # parse every text
+    got = with_check.curate(items).decisions
+    assert got == without.curate(items).decisions
+    assert len(got) > 500
