@@ -13,6 +13,8 @@ import apache_beam as beam
 from pln.filters.curator import Curator
 from pln.record import DeadLetter, Decision, Item
 
+from .batches import BatchCoder
+
 DEAD = "dead"
 
 
@@ -20,6 +22,9 @@ DEAD = "dead"
 class CuratedBatch:
     items: list[Item]
     decisions: list[Decision]
+
+
+beam.coders.registry.register_coder(CuratedBatch, BatchCoder)
 
 
 class CurateFn(beam.DoFn):
@@ -80,6 +85,5 @@ class Curate(beam.PTransform):
         if self.reshuffle:
             # Spread batches of one big source over all workers.
             batches = batches | "Spread" >> beam.Reshuffle()
-        return batches | "Filter" >> beam.ParDo(CurateFn(self.curator)).with_outputs(
-            DEAD, main="curated"
-        )
+        curate = beam.ParDo(CurateFn(self.curator)).with_output_types(CuratedBatch)
+        return batches | "Filter" >> curate.with_outputs(DEAD, main="curated")

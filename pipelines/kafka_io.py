@@ -29,6 +29,8 @@ from pln import payload
 from pln.errors import PlnError
 from pln.record import DeadLetter, Item, SourceStatus
 
+from .batches import ItemBatch
+
 MARKS = "marks"
 READ_MODES = ("builtin", "xlang")
 MAX_BACKOFF = 30.0
@@ -346,7 +348,7 @@ class PollKafkaFn(beam.DoFn):
         self.seq += 1
         mark.seq = self.seq
         if items:
-            yield items
+            yield ItemBatch(items)
         # Empty marks too: they give the writer a chance to refresh throttled feeds.
         yield beam.pvalue.TaggedOutput(MARKS, mark)
 
@@ -397,7 +399,8 @@ class ReadRawRecords(beam.PTransform):
         return (
             pbegin
             | "Start" >> beam.Impulse()
-            | "Poll" >> beam.ParDo(poll).with_outputs(MARKS, main="items")
+            | "Poll"
+            >> beam.ParDo(poll).with_output_types(ItemBatch).with_outputs(MARKS, main="items")
         )
 
 
@@ -407,7 +410,7 @@ class _RecordsToBatches(beam.DoFn):
     def process(self, record):
         items, mark = decode_records([record])
         if items:
-            yield items
+            yield ItemBatch(items)
         yield beam.pvalue.TaggedOutput(MARKS, mark)
 
 
@@ -448,5 +451,8 @@ class ReadRawRecordsXlang(beam.PTransform):
                 commit_offset_in_finalize=True,
             )
             | "Record" >> beam.Map(lambda r: _XlangRecord(r.topic, r.partition, r.offset, r.value))
-            | "Decode" >> beam.ParDo(_RecordsToBatches()).with_outputs(MARKS, main="items")
+            | "Decode"
+            >> beam.ParDo(_RecordsToBatches())
+            .with_output_types(ItemBatch)
+            .with_outputs(MARKS, main="items")
         )

@@ -13,6 +13,8 @@ from pln.config import SourceConfig
 from pln.record import Item
 from pln.sources.registry import fetch_once
 
+from .batches import ItemBatch
+
 STATUS = "status"
 DEAD = "dead"
 
@@ -41,13 +43,13 @@ class FetchSourceFn(beam.DoFn):
 
     def finish_bundle(self):
         if self._pending:
-            yield GlobalWindows.windowed_value(self._pending)
+            yield GlobalWindows.windowed_value(ItemBatch(self._pending))
             self._pending = []
 
     def _full_batches(self, items: list[Item]):
         self._pending.extend(items)
         while len(self._pending) >= self.batch_size:
-            yield self._pending[: self.batch_size]
+            yield ItemBatch(self._pending[: self.batch_size])
             self._pending = self._pending[self.batch_size :]
 
     def process(self, task: SourceTask):
@@ -75,6 +77,5 @@ class ReadSources(beam.PTransform):
         self.batch_size = batch_size
 
     def expand(self, tasks):
-        return tasks | "Fetch" >> beam.ParDo(FetchSourceFn(self.batch_size)).with_outputs(
-            STATUS, DEAD, main="items"
-        )
+        fetch = beam.ParDo(FetchSourceFn(self.batch_size)).with_output_types(ItemBatch)
+        return tasks | "Fetch" >> fetch.with_outputs(STATUS, DEAD, main="items")
