@@ -104,15 +104,27 @@ def _clean_query(query: str) -> str:
 
 def normalized_words(text: str) -> list[str]:
     """Case-folded words of text without links: what duplicate detection compares."""
+    return normalized_text(text).split()
+
+
+def normalized_text(text: str) -> str:
+    """`normalized_words` joined by single spaces; ASCII text (most) without a regex."""
     if "://" in text or "www." in text or "WWW." in text:
         text = URL_RE.sub(" ", text)
-    text = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
-    return WORD_RE.findall(text)
+    if text.isascii():  # \w is [A-Za-z0-9_] here: a byte table does what WORD_RE would
+        words = text.lower().encode().translate(_ASCII_NOT_WORD)
+        return _SPACES.sub(b" ", words).strip().decode()
+    return " ".join(WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold()))
+
+
+_ASCII_NOT_WORD = bytes(c if chr(c).isalnum() or c == ord("_") else 32 for c in range(128))
+_ASCII_NOT_WORD += bytes(range(128, 256))
+_SPACES = re.compile(rb" {2,}")
 
 
 def text_fingerprint(text: str) -> str:
     """A short hash equal for texts that differ only in case, punctuation, spacing or links."""
-    joined = " ".join(normalized_words(text))
+    joined = normalized_text(text)
     return hashlib.blake2b(joined.encode("utf-8"), digest_size=8).hexdigest()
 
 

@@ -9,7 +9,7 @@ meet. An item's keys, by kind:
 - self: what others point at: its id, and its own URL as `link_key` spells it;
 - link: what a post shares (not articles or chat threads, whose links are references rather
   than the point): up to MAX_SHARED_LINKS links, and the original of a repost or quote;
-- text: its words, normalized (`dedup.normalized_words`), when there are MIN_TEXT_WORDS or
+- text: its words, normalized (`dedup.normalized_text`), when there are MIN_TEXT_WORDS or
   more: equal for the same text posted again with other punctuation, case or short links;
 - band: the BANDS bands of ROWS values of a MinHash signature over the word pairs of a post
   (not of articles or chat threads: near-duplicates are posts copied across accounts and
@@ -35,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 import pyarrow as pa
 
-from pln.filters.dedup import URL_RE, MinHasher, canonical_parts, normalized_words
+from pln.filters.dedup import URL_RE, MinHasher, canonical_parts, normalized_text
 from pln.record import Item, make_item_id
 
 KINDS = ("self", "link", "text", "band")
@@ -131,11 +131,12 @@ def story_keys(items: Sequence[Item]) -> pa.Table:
         if item.kind in ("repost", "quote") and item.reply_to:
             add(item.id, 1, f"i:{make_item_id(item.platform, item.reply_to)}")
         text = item.nlp_text
-        words = normalized_words(text)
-        if len(words) >= MIN_TEXT_WORDS:
-            add(item.id, 2, "t:" + " ".join(words))
-        if len(words) >= NEAR_DUP_MIN_WORDS and item.kind not in NOT_SHARES:
-            word_lists.append(words[:SIGNATURE_WORDS])
+        normalized = normalized_text(text)
+        n_words = normalized.count(" ") + 1 if normalized else 0
+        if n_words >= MIN_TEXT_WORDS:
+            add(item.id, 2, "t:" + normalized)
+        if n_words >= NEAR_DUP_MIN_WORDS and item.kind not in NOT_SHARES:
+            word_lists.append(normalized.split(" ", SIGNATURE_WORDS)[:SIGNATURE_WORDS])
             banded.append(index)
             salts.append(_numbers_hash(text))
 
