@@ -16,6 +16,11 @@ Two checks, cheapest first:
   "may match", never the other way.
 - `may_match_doc`: on a tokenized doc, by LOWER hashes, exact.
 
+A doc that may match still needs the lemmatizer and the matcher only near its cues: a match
+starts at a cue and spans at most `span` tokens (the longest phrase), and the lookup lemmatizer
+and norm give each token the same result whatever stands around it. `near_cues` cuts those
+windows out of a long doc as a small doc of their own.
+
 Tested against spaCy's own tokenization in tests/test_cues.py.
 """
 
@@ -41,9 +46,14 @@ class Cues:
     """The cue words of a set of phrase patterns; see the module doc."""
 
     def __init__(
-        self, hashes: frozenset[int], words: frozenset[str] | None, risky: tuple[str, ...]
+        self,
+        hashes: frozenset[int],
+        words: frozenset[str] | None,
+        risky: tuple[str, ...],
+        span: int = 1,
     ):
         self.hashes = hashes  # LOWER hashes of every cue
+        self.span = span  # tokens of the longest phrase
         self.words = words  # cues that are whole runs, or None if their spellings are unknown
         self.substrings = risky  # cues looked up as substrings of the lower-cased text
         # A run equal to a cue, with the cues as a trie so few branches are tried per position.
@@ -58,18 +68,20 @@ class Cues:
         norm = nlp.get_pipe(LEMMA_NORM)
         if norm.mode != "lookup" or norm.table is None:
             return None
-        firsts = {doc[0].norm_ for doc in patterns if len(doc)}
+        patterns = [doc for doc in patterns if len(doc)]
+        firsts = {doc[0].norm_ for doc in patterns}
+        span = max((len(doc) for doc in patterns), default=1)
         table = norm.table  # keys are string hashes, values lemmas
         hashes = {get_string_id(n) for n in firsts if table.get(n, n) == n}
         hashes.update(key for key, lemma in table.items() if lemma in firsts)
         spellings = _spellings(nlp.lang, firsts) | {n for n in firsts if table.get(n, n) == n}
         if {get_string_id(w) for w in spellings} != hashes:
-            return cls(frozenset(hashes), None, ())  # not the installed lookup data: docs only
+            return cls(frozenset(hashes), None, (), span)  # not the installed data: docs only
         # LOWER is never a mixed-case key of the table ("B's").
         found = {w for w in spellings if w == w.lower()}
         split_out = _split_out(nlp, found)
         words = frozenset(w for w in found if RUN_RE.fullmatch(w) and w not in split_out)
-        return cls(frozenset(hashes), words, tuple(sorted(found - words)))
+        return cls(frozenset(hashes), words, tuple(sorted(found - words)), span)
 
     def may_match_text(self, text: str) -> bool:
         """False only if no token of text (as nlp would split it) can start a phrase."""
@@ -82,6 +94,24 @@ class Cues:
 
     def may_match_doc(self, doc: Doc) -> bool:
         return not self.hashes.isdisjoint(doc.to_array(LOWER).tolist())
+
+    def near_cues(self, doc: Doc) -> tuple[Doc, list[int]] | None:
+        """The tokens of doc within `span` of a cue as a doc of their own, with the index in
+        doc of each of its tokens; None when that is most of doc (parse doc itself).
+
+        Windows are merged where they meet; a match cannot run from one into the next,
+        because each window holds the whole longest phrase from every cue inside it."""
+        lowers = doc.to_array(LOWER).tolist()
+        hashes, span, n = self.hashes, self.span, len(lowers)
+        index: list[int] = []
+        for at, lower in enumerate(lowers):
+            if lower in hashes:
+                start = max(at, index[-1] + 1) if index else at
+                index.extend(range(start, min(at + span, n)))
+        if len(index) * 2 > n:
+            return None
+        words = [doc[i].text for i in index]
+        return Doc(doc.vocab, words=words, spaces=[True] * len(words)), index
 
 
 def _spellings(lang: str, lemmas: set[str]) -> set[str]:

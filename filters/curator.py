@@ -8,7 +8,8 @@ For each batch, cheap steps first:
 3. cue check (cues.py): with the default blank pipeline and no classifier or NER, a text none
    of whose words can be the first word of a topic phrase (by lemma table) skips spaCy: most
    are told apart on the raw text, the rest once tokenized; the rest of spaCy runs on the texts
-   that may match (on typical streams most texts cannot);
+   that may match (on typical streams most texts cannot), and in a long text only on the
+   tokens after each cue that a phrase can span;
 4. one `nlp.pipe` over the texts some topic needs (none for items without words), with one
    PhraseMatcher holding every topic's phrases, matched on NORM (lower-cased lemma). From each
    doc: the item's language when it had none (stopwords, language.py), after which topics
@@ -197,18 +198,23 @@ class Curator:
                     out[i] = self._finish(p, decisions)
                     continue
                 doc = self._nlp.make_doc(text)
-                if cues.may_match_doc(doc):
-                    yield doc, (i, p)
-                else:
+                if not cues.may_match_doc(doc):
                     self._read_language(p, doc)
                     out[i] = self._finish(p, decisions)
+                    continue
+                self._read_language(p, doc)  # from every word, not only those near cues
+                near = cues.near_cues(doc)
+                if near is None:
+                    yield doc, (i, p)
+                else:
+                    yield near[0], (i, p, doc, near[1])
 
         # One streaming nlp.pipe: items are prepared as spaCy asks for texts and finished as
         # their docs come back, so only a batch or two is in flight (and docs are not kept).
         stream = texts_to_parse() if self._cues is None else docs_that_may_match()
         parsed = self._nlp.pipe(stream, as_tuples=True, batch_size=self.nlp_config.batch_size)
-        for doc, (i, p) in parsed:
-            self._read_doc(p, doc)
+        for parsed_doc, (i, p, *whole) in parsed:
+            self._read_doc(p, parsed_doc, *whole)
             out[i] = self._finish(p, decisions)
         return CurateResult(out, decisions)
 
@@ -286,11 +292,18 @@ class Curator:
                 p.changes["lang"] = lang
                 p.rules = self._rules_for(p.item.source, lang, p.rules)
 
-    def _read_doc(self, p: _Prepared, doc: Doc) -> None:
-        """Take the language, phrase hits and entities of p's item from its doc."""
-        self._read_language(p, doc)
+    def _read_doc(
+        self, p: _Prepared, doc: Doc, whole: Doc | None = None, index: list[int] | None = None
+    ) -> None:
+        """Take the language, phrase hits and entities of p's item from its doc; or, when doc
+        holds only the tokens near cues, the phrase hits from doc and the rest from `whole`,
+        whose token index[i] is doc's token i."""
+        if whole is None:
+            self._read_language(p, doc)
         if p.rules:
-            p.hits = self._phrase_hits(p, doc)
+            p.hits = self._phrase_hits(
+                p, doc if whole is None else whole, self._matches(doc, index)
+            )
             if self._classifiers:
                 p.votes = {
                     r.id: ClassifierVote(doc.cats[r.id], self._classifiers[r.id].label)
@@ -315,8 +328,16 @@ class Curator:
                 self._scope_cache[(source, lang)] = rules
         return rules
 
-    def _phrase_hits(self, p: _Prepared, doc: Doc) -> dict[str, list[PhraseHit]]:
+    def _matches(self, doc: Doc, index: list[int] | None) -> list[tuple[int, int, int]]:
+        """(match id, start, end) in doc, or in the doc whose token index[i] is doc's token i."""
         matches = self._matcher(doc)
+        if index is None:
+            return matches
+        return [(match, index[start], index[end - 1] + 1) for match, start, end in matches]
+
+    def _phrase_hits(
+        self, p: _Prepared, doc: Doc, matches: list[tuple[int, int, int]]
+    ) -> dict[str, list[PhraseHit]]:
         if not matches:
             return {}
         title_end = len(p.item.title)  # nlp_text starts with the title

@@ -79,23 +79,58 @@ def test_curating_with_the_cue_check_decides_as_parsing_everything(nlp):
     ]
     rng = random.Random(5)
     words = ["learned", "Learning", "cannot", "5km", "U.S.", "new", "hires", "first", "90",
-             "days", "spaced", "repetitions", "e-learning", "team", "coffee", "policy", "do",
-             "attitude", "per", "week", "flow", "of", "work", "in", "the"]  # fmt: skip
+             "days", "spaced", "repetitions", "e-learning", "policy", "do", "attitude", "per",
+             "week", "flow", "of", "work", "in", "the", "#"]  # fmt: skip
+    filler = ["team", "coffee", "slides", "the", "of", "in", "per", "work", "days", ",", "#"]
+
+    def text(n: int) -> str:  # short texts dense with cues; long ones with a few
+        sparse = rng.random() < 0.5
+        pick = lambda: rng.choice(filler if sparse and rng.random() < 0.9 else words)  # noqa: E731
+        return " ".join(pick() for _ in range(n))
+
     items = [
         Item.create(
             source="s",
             platform="text",
             kind="post",
             native_id=str(n),
-            text=" ".join(rng.choice(words) for _ in range(rng.randint(3, 12))),
+            text=text(rng.randint(3, 12) * rng.choice([1, 10])),
             lang="en",
         )
         for n in range(3_000)
     ]
+    items += [  # every phrase, whole, in a long text: the longest spans its whole window
+        Item.create(
+            source="s",
+            platform="text",
+            kind="post",
+            native_id=f"p{n}",
+            text=f"{text(40)} {phrase.upper() if n % 2 else phrase} {text(40)}",
+            lang="en",
+        )
+        for n, phrase in enumerate(PHRASES * 4)
+    ]
     with_check = Curator(topics, NlpConfig())
+    with_check.setup()
+    windowed = []
+    near_cues = with_check._cues.near_cues
+    with_check._cues.near_cues = lambda doc: windowed.append(near_cues(doc)) or windowed[-1]
     without = Curator(topics, NlpConfig())
     without.setup()
     without._cues = None  # parse every text
     got = with_check.curate(items).decisions
     assert got == without.curate(items).decisions
+    assert sum(w is not None for w in windowed) > 300  # long texts were parsed near cues only
     assert len(got) > 500
+
+
+def test_a_long_text_is_parsed_only_near_its_cues(nlp, cues):
+    filler = "the team met for coffee and talked about slides " * 8
+    doc = nlp.make_doc(f"{filler}We learned a lot in the first 90 days. {filler}")
+    near, index = cues.near_cues(doc)
+    first = next(t.i for t in doc if t.lower_ == "learned")
+    assert [t.text for t in near][:3] == ["learned", "a", "lot"]
+    assert index[0] == first and len(near) == len(index) < len(doc) // 4
+    assert all(doc[i].text == near[n].text for n, i in enumerate(index))
+    # a short text, or one full of cues, is parsed whole
+    assert cues.near_cues(nlp.make_doc("we learned a lot")) is None
