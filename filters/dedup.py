@@ -57,8 +57,12 @@ def canonical_url(url: str) -> str:
 
 def canonical_parts(url: str) -> tuple[str, str, str, str] | None:
     """(scheme, host, path, query) of `canonical_url(url)`, or None when url is not absolute."""
+    url = url.strip()
+    plain = _plain_url(url)
+    if plain is not None:
+        return plain
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
     except ValueError:
         return None
     if not parts.scheme or not parts.netloc:
@@ -72,6 +76,21 @@ def canonical_parts(url: str) -> tuple[str, str, str, str] | None:
     else:
         netloc = netloc.lower().rstrip(".")
     return parts.scheme, netloc, parts.path.rstrip("/"), _clean_query(parts.query)
+
+
+_PLAIN_NOT = re.compile(r"[?#@:;%\\\[\]\s\x00-\x1f\x7f]")  # what makes urlsplit do more than split
+
+
+def _plain_url(url: str) -> tuple[str, str, str, str] | None:
+    """`canonical_parts` of the common "https://host/path" without parsing (most posts' own
+    URLs), or None to parse it."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("https", "http") or not rest.isascii() or _PLAIN_NOT.search(rest):
+        return None
+    host, _, path = rest.partition("/")
+    if not host:
+        return None
+    return scheme, host.lower().rstrip("."), ("/" + path).rstrip("/"), ""
 
 
 def _canonical_netloc(parts: SplitResult) -> str:

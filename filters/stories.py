@@ -61,7 +61,7 @@ def link_key(url: str) -> str:
     """What makes two links one story: `canonical_url` without the scheme (http and https are
     the same page) or a leading "www.", with X/Twitter's hosts and status URLs made one.
     "" for what is not an absolute http(s) URL."""
-    parts = _plain_url(url) or canonical_parts(url)
+    parts = canonical_parts(url)
     if parts is None or parts[0] not in ("http", "https"):
         return ""
     _, host, path, query = parts
@@ -72,18 +72,6 @@ def link_key(url: str) -> str:
         if status:  # the same post under another (or a renamed) account name, "?s=20" and all
             path, query = f"/i/status/{status.group(1)}", ""
     return host + path + (f"?{query}" if query else "")
-
-
-def _plain_url(url: str) -> tuple[str, str, str, str] | None:
-    """`canonical_parts` of the common "https://host/path" without parsing (most posts' own
-    URLs), or None to parse it."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme not in ("https", "http") or any(c in rest for c in "?#@:;%\\ \t\n"):
-        return None
-    host, _, path = rest.partition("/")
-    if not host:
-        return None
-    return scheme, host.lower().rstrip("."), ("/" + path).rstrip("/"), ""
 
 
 def is_site_root(key: str) -> bool:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from pln.filters import dedup
 from pln.filters.dedup import (
     MinHasher,
     NearDuplicateIndex,
@@ -150,3 +153,17 @@ def test_minhash_estimates_jaccard():
     estimate = estimated_similarity(hasher.signature(a), hasher.signature(b))
     assert estimate == pytest.approx(48 / 148, abs=0.08)
     assert estimated_similarity(hasher.signature(a), hasher.signature(a)) == 1.0
+
+
+def test_the_fast_path_for_plain_urls_canonicalizes_as_urlsplit_does(monkeypatch):
+    rng = random.Random(2)
+    alphabet = "aZ09./-_~!$&'()*+,=?#@:;%[] \t\r\nüé\x00\x7f"
+    urls = [
+        rng.choice(["https://", "http://", "HTTP://", "ftp://", "https:/", ""])
+        + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20)))
+        for _ in range(50_000)
+    ]
+    urls += ["https://Example.org./a/b/", "http://x.com", "https://www.x.com/p/1"]
+    fast = [dedup.canonical_parts(url) for url in urls]
+    monkeypatch.setattr(dedup, "_plain_url", lambda url: None)  # always urlsplit
+    assert fast == [dedup.canonical_parts(url) for url in urls]
