@@ -69,8 +69,11 @@ def render_feeds(store: Store, config: Config, *, now: datetime | None = None) -
     key = FeedbackKey.beside(store.path)
     now = now or datetime.now(UTC)
     paths, feeds = [], []
+    latest = store.feed_entries_by_topic(
+        {topic.id: topic.max_items or outputs.feed_items for topic in config.topics}
+    )
     for topic in config.topics:
-        entries = store.feed_entries(topic.id, topic.max_items or outputs.feed_items)
+        entries = latest[topic.id]
         digests = topic_digests(store, topic, config.schedule.timezone, now)
         feed = TopicFeed(topic, entries, outputs.base_url, outputs.title, key=key, digests=digests)
         feeds.append(feed)

@@ -168,6 +168,20 @@ def test_feed_entries_are_latest_kept_items_newest_first(store):
     assert store.feed_entries("nobody-follows-this", 10) == []
 
 
+def test_feed_entries_of_all_topics_in_one_pass_keep_each_topics_limit(store):
+    items = [item(n) for n in range(6)]
+    decisions = [kept(it) for it in items] + [kept(it, topic="other") for it in items[:3]]
+    store.write(items, decisions, [])
+    latest = store.feed_entries_by_topic({"spaced": 4, "other": 2, "none": 5})
+    assert latest == {
+        "spaced": store.feed_entries("spaced", 4),
+        "other": store.feed_entries("other", 2),
+        "none": [],
+    }
+    assert [e.item.id for e in latest["other"]] == [items[2].id, items[1].id]
+    assert len(latest["spaced"]) == 4
+
+
 def test_dead_letters_are_counted_per_run(store):
     dl = DeadLetter("chat", "chat.txt:12", "no timestamp", "hello", at=T0)
     store.write([], [], [dl], run_id="r1")
