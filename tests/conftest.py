@@ -11,6 +11,9 @@ from tests.corpora import CORPORA
 REPO = Path(__file__).resolve().parents[1]
 
 
+pytest_plugins = ("conftest_kafka",)  # kafka_broker, kafka_topics (loaded once, rewritten)
+
+
 @pytest.fixture
 def corpora() -> Path:
     """The shared real-world samples; tests using them skip when the folder is absent."""

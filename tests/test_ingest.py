@@ -24,8 +24,6 @@ from pln.errors import PlnError
 from pln.pipelines.ingest import Ingester, IngestState
 from pln.record import Item, SourceStatus
 
-pytest_plugins = ("conftest_kafka",)  # kafka_broker, kafka_topics
-
 
 def ingest_args(config, settings, *extra):
     return (

@@ -24,7 +24,6 @@ from pln.config import load_config
 from pln.pipelines.kafka_io import ReliableProducer
 from pln.record import DeadLetter, Item, SourceStatus
 
-pytest_plugins = ("conftest_kafka",)  # kafka_broker, kafka_topics
 pytestmark = pytest.mark.slow
 
 
