@@ -11,6 +11,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# An editable install leaves our modules uncompiled; Beam workers import them on every run.
+	$(BIN)/python -m compileall -q pln sources filters sinks pipelines
 	touch $@
 
 demo: setup
