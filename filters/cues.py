@@ -14,11 +14,11 @@ Two checks, cheapest first:
   a run (with an apostrophe, a dot, a hyphen), or that the tokenizer may split out of a longer
   run (found by asking the tokenizer), are looked up as substrings instead. Wrong only towards
   "may match", never the other way.
-- `may_match_doc`: on a tokenized doc, by LOWER hashes, exact.
+- `to_parse`: on a tokenized doc, by LOWER hashes, exact.
 
 A doc that may match still needs the lemmatizer and the matcher only near its cues: a match
 starts at a cue and spans at most `span` tokens (the longest phrase), and the lookup lemmatizer
-and norm give each token the same result whatever stands around it. `near_cues` cuts those
+and norm give each token the same result whatever stands around it. `to_parse` cuts those
 windows out of a long doc as a small doc of their own.
 
 Tested against spaCy's own tokenization in tests/test_cues.py.
@@ -92,12 +92,10 @@ class Cues:
             return True
         return any(cue in lower for cue in self.substrings)
 
-    def may_match_doc(self, doc: Doc) -> bool:
-        return not self.hashes.isdisjoint(doc.to_array(LOWER).tolist())
-
-    def near_cues(self, doc: Doc) -> tuple[Doc, list[int]] | None:
-        """The tokens of doc within `span` of a cue as a doc of their own, with the index in
-        doc of each of its tokens; None when that is most of doc (parse doc itself).
+    def to_parse(self, doc: Doc) -> tuple[Doc, list[int] | None] | None:
+        """What of doc the rest of the pipeline needs: None when no token can start a phrase;
+        else (doc, None) to parse all of it, or, when the tokens within `span` of a cue are
+        less than half of doc, those tokens as a doc of their own with the index in doc of each.
 
         Windows are merged where they meet; a match cannot run from one into the next,
         because each window holds the whole longest phrase from every cue inside it."""
@@ -108,8 +106,10 @@ class Cues:
             if lower in hashes:
                 start = max(at, index[-1] + 1) if index else at
                 index.extend(range(start, min(at + span, n)))
-        if len(index) * 2 > n:
+        if not index:
             return None
+        if len(index) * 2 > n:
+            return doc, None
         words = [doc[i].text for i in index]
         return Doc(doc.vocab, words=words, spaces=[True] * len(words)), index
 

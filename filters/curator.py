@@ -198,16 +198,15 @@ class Curator:
                     out[i] = self._finish(p, decisions)
                     continue
                 doc = self._nlp.make_doc(text)
-                if not cues.may_match_doc(doc):
+                plan = cues.to_parse(doc)
+                if plan is None:
                     self._read_language(p, doc)
                     out[i] = self._finish(p, decisions)
-                    continue
-                self._read_language(p, doc)  # from every word, not only those near cues
-                near = cues.near_cues(doc)
-                if near is None:
+                elif plan[1] is None:
                     yield doc, (i, p)
                 else:
-                    yield near[0], (i, p, doc, near[1])
+                    self._read_language(p, doc)  # from every word, not only those near cues
+                    yield plan[0], (i, p, doc, plan[1])
 
         # One streaming nlp.pipe: items are prepared as spaCy asks for texts and finished as
         # their docs come back, so only a batch or two is in flight (and docs are not kept).

@@ -2,9 +2,9 @@
 
 A DuckDB file takes one writer process, so all outputs are gathered under one key and written
 in large Arrow batches by `StoreWriterFn`. Curated batches are turned into Arrow tables, with
-their story keys, on the worker that curated them (`ToArrowFn`), which makes the hop to the
-writer cheap; the writer links stories where all items meet. Writes are upserts keyed by id, so
-a rerun or a replayed batch leaves the same rows.
+their story keys, on the worker that curated them and staged as Arrow IPC files (`StageFn`),
+so only file names travel to the writer; the writer links stories where all items meet. Writes
+are upserts keyed by id, so a rerun or a replayed batch leaves the same rows.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ def test_the_text_check_never_misses_a_token_the_tokenizer_makes(nlp, cues):
                 word = rng.choice(pieces)
             parts.append(rng.choice(glue) + word + rng.choice(glue))
         text = rng.choice(["", " "]).join(parts)
-        if cues.may_match_doc(nlp.make_doc(text)):
+        if cues.to_parse(nlp.make_doc(text)) is not None:
             checked += 1
             assert cues.may_match_text(text), text
     assert checked > 3_000
@@ -113,24 +113,26 @@ def test_curating_with_the_cue_check_decides_as_parsing_everything(nlp):
     with_check = Curator(topics, NlpConfig())
     with_check.setup()
     windowed = []
-    near_cues = with_check._cues.near_cues
-    with_check._cues.near_cues = lambda doc: windowed.append(near_cues(doc)) or windowed[-1]
+    to_parse = with_check._cues.to_parse
+    with_check._cues.to_parse = lambda doc: windowed.append(to_parse(doc)) or windowed[-1]
     without = Curator(topics, NlpConfig())
     without.setup()
     without._cues = None  # parse every text
     got = with_check.curate(items).decisions
     assert got == without.curate(items).decisions
-    assert sum(w is not None for w in windowed) > 300  # long texts were parsed near cues only
+    assert sum(w is not None and w[1] is not None for w in windowed) > 300  # near cues only
     assert len(got) > 500
 
 
 def test_a_long_text_is_parsed_only_near_its_cues(nlp, cues):
     filler = "the team met for coffee and talked about slides " * 8
     doc = nlp.make_doc(f"{filler}We learned a lot in the first 90 days. {filler}")
-    near, index = cues.near_cues(doc)
+    near, index = cues.to_parse(doc)
     first = next(t.i for t in doc if t.lower_ == "learned")
     assert [t.text for t in near][:3] == ["learned", "a", "lot"]
     assert index[0] == first and len(near) == len(index) < len(doc) // 4
     assert all(doc[i].text == near[n].text for n, i in enumerate(index))
     # a short text, or one full of cues, is parsed whole
-    assert cues.near_cues(nlp.make_doc("we learned a lot")) is None
+    short = nlp.make_doc("we learned a lot")
+    assert cues.to_parse(short) == (short, None)
+    assert cues.to_parse(nlp.make_doc("team meeting and coffee")) is None  # no cue at all
