@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from pln.sinks.store import Store
 
 from .curate import Curate
 from .read import ReadSources, SourceTask
-from .runner import make_pipeline, run_to_completion
+from .runner import make_pipeline, new_run_id, run_to_completion
 from .write import WriteToStore
 
 
@@ -58,10 +57,6 @@ def staging_uri(config: Config, run_id: str) -> str:
     """Where workers stage curated batches for the writer (see write.py)."""
     base = config.outputs.staging or f"{config.outputs.duckdb.resolve()}.staging"
     return f"{base.rstrip('/')}/{run_id}"
-
-
-def new_run_id() -> str:
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
 def build_batch_pipeline(

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import apache_beam as beam
 
 from pln.filters.curator import Curator
-from pln.record import DeadLetter, Decision, Item
+from pln.record import Decision, Item
 
 from .batches import BatchCoder
+from .polls import curate_items
 
 DEAD = "dead"
 
@@ -37,35 +38,9 @@ class CurateFn(beam.DoFn):
         self.curator.setup()
 
     def process(self, batch: list[Item]):
-        try:
-            result = self.curator.curate(batch)
-        except Exception:
-            # Find the items that break the chain; curate the rest.
-            yield from self._one_by_one(batch)
-            return
-        yield CuratedBatch(result.items, result.decisions)
-
-    def _one_by_one(self, batch: list[Item]):
-        good_items: list[Item] = []
-        decisions: list[Decision] = []
-        dead: list[DeadLetter] = []
-        for item in batch:
-            try:
-                result = self.curator.curate([item])
-            except Exception as exc:
-                dead.append(
-                    DeadLetter(
-                        source=item.source,
-                        ref=f"item:{item.id}",
-                        reason=f"filters failed: {type(exc).__name__}: {exc}",
-                        raw=item.raw[:20_000],
-                    )
-                )
-                continue
-            good_items.extend(result.items)
-            decisions.extend(result.decisions)
-        if good_items:
-            yield CuratedBatch(good_items, decisions)
+        items, decisions, dead = curate_items(self.curator, batch)
+        if items:
+            yield CuratedBatch(items, decisions)
         if dead:
             yield beam.pvalue.TaggedOutput(DEAD, dead)
 

@@ -9,10 +9,16 @@ processes (Beam's multi-process mode) through `pipelines/worker.py`.
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
 def pipeline_options(beam_args: Sequence[str] = (), streaming: bool = False) -> PipelineOptions:
@@ -22,9 +28,11 @@ def pipeline_options(beam_args: Sequence[str] = (), streaming: bool = False) -> 
     return options
 
 
-def make_pipeline(beam_args: Sequence[str] = (), workers: int = 1) -> beam.Pipeline:
-    """A batch pipeline: the in-process runner unless `--runner` is among `beam_args`."""
-    options = pipeline_options(beam_args)
+def make_pipeline(
+    beam_args: Sequence[str] = (), workers: int = 1, streaming: bool = False
+) -> beam.Pipeline:
+    """A pipeline on the in-process runner unless `--runner` is among `beam_args`."""
+    options = pipeline_options(beam_args, streaming)
     if options.view_as(StandardOptions).runner:
         return beam.Pipeline(options=options)
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner

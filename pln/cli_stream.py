@@ -15,6 +15,9 @@ from pathlib import Path
 ENV_BOOTSTRAP = "PLN_KAFKA_BOOTSTRAP"
 ENV_RAW_TOPIC = "PLN_KAFKA_RAW_TOPIC"
 ENV_CURATED_TOPIC = "PLN_KAFKA_CURATED_TOPIC"
+ENV_GIVE_UP = "PLN_KAFKA_GIVE_UP"
+ENV_ENGINE = "PLN_STREAM_ENGINE"
+ENV_OUT_OF_RANGE = "PLN_ON_OUT_OF_RANGE"
 
 
 def add_stream_commands(subparsers) -> None:
@@ -38,11 +41,30 @@ def add_stream_commands(subparsers) -> None:
         help="topic for kept items ('' for none; default: pln.curated-items)",
     )
     stream.add_argument(
+        "--engine",
+        choices=("local", "beam"),
+        default=os.environ.get(ENV_ENGINE, "local"),
+        help="local: curate worker processes and one writer (default; meant to be left "
+        "running); beam: the Beam streaming pipeline (Flink, Dataflow)",
+    )
+    stream.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="curate workers (local engine; default: one per core, at most 4)",
+    )
+    stream.add_argument(
+        "--on-out-of-range",
+        choices=("earliest", "latest", "fail"),
+        default=os.environ.get(ENV_OUT_OF_RANGE, "earliest"),
+        help="stored offsets the topic no longer has (recreated, retention): resume from the "
+        "earliest offset (default; safe, writes are upserts), the latest, or stop",
+    )
+    stream.add_argument(
         "--kafka-read",
         choices=("builtin", "xlang"),
         default="builtin",
-        help="builtin: kafka-python inside Beam (any runner); xlang: Beam's Java ReadFromKafka "
-        "(Flink, Dataflow; needs Java)",
+        help="beam engine: builtin (kafka-python inside Beam, any runner) or xlang (Beam's "
+        "Java ReadFromKafka; Flink, Dataflow; needs Java)",
     )
     stream.add_argument(
         "beam_args",
@@ -50,6 +72,19 @@ def add_stream_commands(subparsers) -> None:
         help="after `--`: Beam pipeline options, e.g. -- --runner=FlinkRunner",
     )
     stream.set_defaults(func=cmd_stream)
+
+    health = subparsers.add_parser(
+        "health", help="is the stream writing this config's database alive? (exit 0 if so)"
+    )
+    health.add_argument("-c", "--config", default="pln.yaml", help="config file")
+    health.add_argument(
+        "--max-age",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="unhealthy when the heartbeat, or the last write while records wait, is older",
+    )
+    health.set_defaults(func=cmd_health)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -71,13 +106,31 @@ def _common(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="stop after this many seconds (default: run until interrupted)",
     )
+    p.add_argument(
+        "--give-up-after",
+        type=float,
+        default=float(os.environ.get(ENV_GIVE_UP, "120")),
+        metavar="SECONDS",
+        help="exit non-zero when the broker stays unreachable this long, so a supervisor "
+        f"restarts us (default: ${ENV_GIVE_UP} or 120; 0 waits for ever)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def _settings(args, **extra):
     from pln.pipelines.kafka_io import KafkaSettings
 
-    return KafkaSettings(bootstrap=args.bootstrap, raw_topic=args.raw_topic, **extra)
+    give_up = args.give_up_after if args.give_up_after > 0 else None
+    return KafkaSettings(
+        bootstrap=args.bootstrap, raw_topic=args.raw_topic, give_up_after=give_up, **extra
+    )
 
 
 def _prepare_process() -> None:
@@ -109,32 +162,39 @@ def cmd_stream(args) -> int:
     from pln.pipelines.stream import run_stream
 
     config = load_config(args.config)
-    settings = _settings(args, curated_topic=args.curated_topic, read=args.kafka_read)
+    settings = _settings(
+        args,
+        curated_topic=args.curated_topic,
+        read=args.kafka_read,
+        on_out_of_range=args.on_out_of_range,
+    )
     beam_args = [a for a in args.beam_args if a != "--"]
     _prepare_process()
-    run_stream(config, settings, beam_args=beam_args, stop_after=args.duration)
+    summary = run_stream(
+        config,
+        settings,
+        engine=args.engine,
+        workers=args.workers,
+        beam_args=beam_args,
+        stop_after=args.duration,
+    )
+    if not args.quiet:
+        stats = summary.stats
+        p95 = stats.get("latency_p95_s")
+        print(
+            f"PLN Curator stream {summary.run_id}: {summary.seconds:.1f} s, "
+            f"{stats.get('items_written', 0):,} items written"
+            + (f", p95 produce->DuckDB {p95:.2f} s" if p95 is not None else ""),
+            file=sys.stderr,
+        )
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m pln.cli_stream ingest ...`) until `pln.cli` includes these."""
-    from pln import cli
+def cmd_health(args) -> int:
+    from pln.config import load_config
+    from pln.pipelines.heartbeat import check_health
 
-    parser = argparse.ArgumentParser(prog="pln")
-    add_stream_commands(parser.add_subparsers(metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    cli._quiet_library_logs()
-    if not args.quiet:
-        os.environ.setdefault("PLN_PROGRESS", "1")
-    try:
-        return args.func(args) or 0
-    except cli.PlnError as exc:
-        print(f"pln: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("pln: stopped", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    config = load_config(args.config)
+    ok, line = check_health(config.outputs.duckdb, max_age=args.max_age)
+    print(line, file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1

@@ -43,6 +43,7 @@ from .schema import (
     SCHEMA_VERSION,
     SOURCE_ARROW,
 )
+from .snapshot import snapshot_age, snapshot_path
 from .stories import link_stories
 
 DDL_HASH = hashlib.sha1(DDL.encode()).hexdigest()[:16]
@@ -54,6 +55,7 @@ LOCK_WAIT_ENV = "PLN_LOCK_WAIT"
 DEFAULT_READ_WAIT = 10.0
 DEFAULT_WRITE_WAIT = 120.0
 NOTE_AFTER = 0.5  # seconds of waiting before saying so
+SNAPSHOT_MAX_AGE = 60.0  # a busy file's snapshot older than this is not read (stream gone?)
 
 
 class StoreBusy(PlnError):
@@ -128,6 +130,7 @@ class Store:
         self.path = Path(path)
         self.read_only = read_only
         self._depth = 0  # open transaction() blocks
+        self.snapshot_age: float | None = None  # set when reading a stream's snapshot instead
         self.con = self._connect(lock_wait_default(read_only) if wait is None else wait)
         try:
             self.con.execute("SET TimeZone = 'UTC'")
@@ -159,6 +162,8 @@ class Store:
             waited = time.monotonic() - started
             if not isinstance(error, StoreBusy):
                 raise error from None
+            if self.read_only and (snapshot := self._fresh_snapshot()) is not None:
+                return snapshot
             if not told and waited >= NOTE_AFTER:
                 progress.say(f"{error.holder} holds {self.path}; waiting up to {wait:g} s")
                 told = True
@@ -167,6 +172,19 @@ class Store:
             # Writers hold the file for milliseconds at a time: poll often, then less so.
             time.sleep(min(delay, wait - waited))
             delay = min(delay * 2, 0.1)
+
+    def _fresh_snapshot(self) -> duckdb.DuckDBPyConnection | None:
+        """While a stream holds the file, readers get its published snapshot (snapshot.py)."""
+        age = snapshot_age(self.path)
+        if age is None or age > SNAPSHOT_MAX_AGE:
+            return None
+        try:
+            con = duckdb.connect(str(snapshot_path(self.path)), read_only=True)
+        except duckdb.Error:
+            return None
+        self.snapshot_age = age
+        progress.say(f"{self.path} is being written; reading its snapshot from {age:.1f} s ago")
+        return con
 
     def _open_error(self, exc: duckdb.Error) -> PlnError:
         message = _first_line(exc)

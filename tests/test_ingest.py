@@ -143,7 +143,9 @@ def test_ingest_waits_for_the_broker_and_says_so(tmp_path, kafka_topics):
     log = tmp_path / "ingest.log"
     proc = pln_process(*ingest_args(config.path, settings), log=log)
     try:
-        wait_for(lambda: "broker unreachable" in log.read_text(), 30, "a clear message")
+        wait_for(
+            lambda: "connection refused by 127.0.0.1" in log.read_text(), 30, "a clear message"
+        )
         assert not (tmp_path / "out" / "ingest-state.json").exists()
         with KafkaBroker(broker_binary(), port=port):
             items, _ = records(settings, expect=4, timeout=30)

@@ -1,0 +1,224 @@
+"""The local stream engine: curate workers and one loader, as processes this project controls.
+
+```
+raw topic --(partitions p % N == i)--> worker i: RawReader.poll -> curate_poll -> curated topic
+                                                   \\-> PollTables (Arrow) --queue--> loader
+loader (this process): StreamWriter.commit (rows + offsets, one transaction) -> feeds,
+                       read snapshot, heartbeat, progress
+```
+Workers are started with `spawn`, so they share nothing with the loader but what they are given
+(settings, the curator built from the config, their start offsets) and the results queue.
+Curating is stateless per item, so it spreads over workers by partition; the loader is the
+only process that holds the DuckDB file. Beam's in-process streaming runner grew ~15 MB/min
+while idle and used a core polling empty bundles; this loop blocks in Kafka polls instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import time
+from dataclasses import dataclass
+
+from pln.config import Config
+from pln.errors import PlnError
+from pln.filters.curator import Curator
+from pln.sinks.stream_store import Partition
+
+from .kafka_io import KafkaSettings, KafkaUnavailable, ReliableProducer
+from .polls import curate_poll, kept_messages
+from .raw_reader import OffsetsOutOfRange, RawReader, owned_by
+from .stream_writer import PollTables, StreamWriter
+
+log = logging.getLogger("pln.stream")
+COMMIT_LINGER = 0.05  # seconds to gather more polls into one commit
+COMMIT_ROWS = 20_000  # ... but no more items than this per commit
+HEALTH_EVERY = 1.0  # seconds between a quiet worker's health messages
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    index: int
+    workers: int
+    settings: KafkaSettings
+    curator: Curator
+    start_offsets: dict[Partition, int]
+    parent_pid: int
+
+
+@dataclass(frozen=True)
+class WorkerHealth:
+    worker: int
+    lag: int | None
+    broker: str  # "" while the broker answers
+
+
+@dataclass(frozen=True)
+class WorkerFailed:
+    worker: int
+    message: str
+
+
+def worker_main(spec: WorkerSpec, results, stop) -> None:
+    """One curate worker: poll its partitions, curate, publish kept items, hand rows over."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the loader stops us through `stop`
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    settings = spec.settings
+    reader = RawReader(
+        settings,
+        spec.start_offsets,
+        owns=owned_by(spec.index, spec.workers),
+        on_out_of_range=settings.on_out_of_range,
+    )
+    producer = ReliableProducer(settings, say=log.warning) if settings.curated_topic else None
+    try:
+        spec.curator.setup()
+        _work(spec, reader, producer, results, stop)
+    except (KafkaUnavailable, OffsetsOutOfRange, PlnError) as exc:
+        results.put(WorkerFailed(spec.index, str(exc)))
+    except Exception as exc:  # report it to the loader rather than dying silently
+        results.put(WorkerFailed(spec.index, f"{type(exc).__name__}: {exc}"))
+    finally:
+        reader.close()
+        if producer is not None:
+            producer.close()
+
+
+def _work(spec: WorkerSpec, reader: RawReader, producer, results, stop) -> None:
+    give_up = spec.settings.give_up_after
+    told = 0.0
+    while not stop.is_set():
+        if os.getppid() != spec.parent_pid:
+            return  # the loader is gone (killed): nobody would commit our work
+        poll = reader.poll(timeout_ms=500)
+        down = reader.down_for() if reader.last_error else 0.0
+        if give_up is not None and down > give_up:
+            raise KafkaUnavailable(
+                f"kafka {spec.settings.bootstrap}: {reader.last_error}; "
+                f"gave up after {give_up:g} s without the broker"
+            )
+        if poll.empty:
+            if time.monotonic() - told >= HEALTH_EVERY:
+                told = time.monotonic()
+                results.put(WorkerHealth(spec.index, reader.lag(), reader.last_error))
+            continue
+        curated = curate_poll(spec.curator, poll)
+        if producer is not None:
+            messages = kept_messages(curated.items, curated.decisions)
+            if messages:
+                producer.send_all(spec.settings.curated_topic, messages)
+        results.put(PollTables.of(curated, spec.index, reader.lag()))
+
+
+class LocalStream:
+    """Runs `workers` curate processes and commits their polls until stopped."""
+
+    def __init__(
+        self,
+        config: Config,
+        settings: KafkaSettings,
+        writer: StreamWriter,
+        start_offsets: dict[Partition, int],
+        workers: int,
+    ):
+        self.config, self.settings, self.writer = config, settings, writer
+        self.workers = max(1, workers)
+        self.context = mp.get_context("spawn")
+        self.results = self.context.Queue(maxsize=4 * self.workers)
+        self.stop = self.context.Event()
+        curator = Curator.for_config(config)
+        self.processes = [
+            self.context.Process(
+                target=worker_main,
+                args=(
+                    WorkerSpec(i, self.workers, settings, curator, start_offsets, os.getpid()),
+                    self.results,
+                    self.stop,
+                ),
+                name=f"pln-curate-{i}",
+                daemon=True,
+            )
+            for i in range(self.workers)
+        ]
+        self.health: dict[int, WorkerHealth] = {}
+
+    def run(self, stop_after: float | None = None) -> None:
+        for process in self.processes:
+            process.start()
+        deadline = None if stop_after is None else time.monotonic() + stop_after
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                self._check_workers()
+                self._commit(self._gather(first_wait=0.25))
+                self.writer.refresh()
+                self.writer.report(self.lag(), self.broker())
+        finally:
+            self._shut_down()
+
+    def _gather(self, first_wait: float) -> list[PollTables]:
+        """Polls waiting in the queue (waits `first_wait` for the first, then lingers a bit)."""
+        polls: list[PollTables] = []
+        rows = 0
+        wait_until = time.monotonic() + first_wait
+        while rows < COMMIT_ROWS:
+            timeout = wait_until - time.monotonic()
+            try:
+                message = (
+                    self.results.get(timeout=timeout) if timeout > 0 else self.results.get_nowait()
+                )
+            except queue.Empty:
+                break
+            if isinstance(message, PollTables):
+                if not polls:
+                    wait_until = time.monotonic() + COMMIT_LINGER
+                polls.append(message)
+                rows += message.items.num_rows
+                self.health[message.worker] = WorkerHealth(message.worker, message.lag, "")
+            elif isinstance(message, WorkerHealth):
+                self.health[message.worker] = message
+            elif isinstance(message, WorkerFailed):
+                self._commit(polls)  # what the other workers already did is good
+                raise PlnError(f"curate worker {message.worker}: {message.message}")
+        return polls
+
+    def _commit(self, polls: list[PollTables]) -> None:
+        if polls:
+            self.writer.commit(polls)
+
+    def _check_workers(self) -> None:
+        for i, process in enumerate(self.processes):
+            if process.exitcode is not None and not self.stop.is_set():
+                raise PlnError(f"curate worker {i} exited unexpectedly (code {process.exitcode})")
+
+    def lag(self) -> int | None:
+        lags = [h.lag for h in self.health.values()]
+        if len(lags) < self.workers or any(lag is None for lag in lags):
+            return None
+        return sum(lags)
+
+    def broker(self) -> str:
+        return next((h.broker for h in self.health.values() if h.broker), "")
+
+    def _shut_down(self) -> None:
+        """Stop the workers, commit what they finished, and make sure none is left running."""
+        self.stop.set()
+        deadline = time.monotonic() + 15.0
+        while any(p.is_alive() for p in self.processes) and time.monotonic() < deadline:
+            try:
+                self._commit(self._gather(first_wait=0.2))
+            except PlnError as exc:
+                log.warning("stream: %s", exc)
+        try:
+            self._commit(self._gather(first_wait=0.0))
+        except PlnError as exc:
+            log.warning("stream: %s", exc)
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+            process.join(timeout=5)
+        self.results.close()
+        self.results.join_thread()

@@ -1,0 +1,217 @@
+"""The single writer of a stream: curated polls and their offsets into DuckDB, then the feeds,
+the read snapshot and the heartbeat on a schedule.
+
+Both stream engines use it: the local engine's loader holds the database for the whole run,
+the Beam pipeline's write step opens it per commit (several write-step instances then take
+turns through DuckDB's file lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from pln import progress
+from pln.config import Config
+from pln.errors import PlnError
+from pln.filters.stories import story_keys
+from pln.record import DeadLetter, SourceStatus
+from pln.sinks.snapshot import publish_snapshot
+from pln.sinks.store import decisions_table, items_table
+from pln.sinks.stream_store import OffsetRange, Partition, StreamStore
+
+from .heartbeat import Heartbeat
+from .polls import CuratedPoll
+
+log = logging.getLogger("pln.stream")
+LATENCY_WINDOW = 20_000  # latest item latencies kept for percentiles
+
+
+@dataclass
+class PollTables:
+    """A curated poll in Arrow form (built where it was curated, so the writer only appends)."""
+
+    items: pa.Table
+    decisions: pa.Table
+    stories: pa.Table
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    statuses: list[SourceStatus] = field(default_factory=list)
+    offsets: dict[Partition, OffsetRange] = field(default_factory=dict)
+    timestamps: list[int] = field(default_factory=list)
+    worker: int = 0
+    lag: int | None = None
+
+    @classmethod
+    def of(cls, poll: CuratedPoll, worker: int = 0, lag: int | None = None) -> PollTables:
+        return cls(
+            items_table(poll.items),
+            decisions_table(poll.decisions),
+            story_keys(poll.items),
+            poll.dead_letters,
+            poll.statuses,
+            poll.offsets,
+            poll.timestamps,
+            worker,
+            lag,
+        )
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+class StreamWriter:
+    def __init__(
+        self,
+        config: Config,
+        run_id: str,
+        *,
+        hold: bool = True,
+        feed_every: float = 1.0,
+        snapshot_every: float = 2.0,
+        heartbeat: Heartbeat | None = None,
+    ):
+        self.config, self.run_id, self.hold = config, run_id, hold
+        self.db = config.outputs.duckdb
+        self.intervals = {s.name: s.interval for s in config.sources}
+        self.feed_every, self.snapshot_every = feed_every, snapshot_every
+        self.heartbeat = heartbeat
+        self.store: StreamStore | None = None
+        self.written = 0
+        self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.rates: deque[tuple[float, int]] = deque(maxlen=512)  # (time, items written then)
+        self.next_feeds = self.next_snapshot = 0.0
+        self.feeds_stale = self.snapshot_stale = False
+        self.last_commit = time.monotonic()
+        self.ticker_at = 0.0
+
+    # -- the database ------------------------------------------------------------------------
+
+    def open(self) -> StreamStore:
+        if self.store is None:
+            self.store = StreamStore(self.db)
+        return self.store
+
+    def _release(self) -> None:
+        if not self.hold and self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def commit(self, polls: list[PollTables]) -> int:
+        """Rows and offsets of `polls` in one transaction; returns the items written."""
+        if not polls:
+            return 0
+        offsets: list[tuple[Partition, OffsetRange]] = [
+            (partition, rng) for p in polls for partition, rng in p.offsets.items()
+        ]
+        items = _concat([p.items for p in polls])
+        store = self.open()
+        try:
+            store.commit_tables(
+                items,
+                _concat([p.decisions for p in polls]),
+                [d for p in polls for d in p.dead_letters],
+                [s for p in polls for s in p.statuses],
+                offsets,
+                self.run_id,
+                self.intervals,
+                _concat([p.stories for p in polls]),
+            )
+        finally:
+            self._release()
+        now = time.time()
+        for p in polls:
+            self.latencies.extend(now - ts / 1000 for ts in p.timestamps if ts and ts > 0)
+        self.written += items.num_rows
+        self.last_commit = time.monotonic()
+        if items.num_rows:
+            self.feeds_stale = True
+        self.snapshot_stale = True
+        return items.num_rows
+
+    def refresh(self, force: bool = False) -> None:
+        """Feeds and the read snapshot, each when due (a slow one is done less often)."""
+        now = time.monotonic()
+        feeds_due = self.feeds_stale and (force or now >= self.next_feeds)
+        snapshot_due = self.snapshot_stale and (force or now >= self.next_snapshot)
+        if not (feeds_due or snapshot_due):
+            return
+        store = self.open()
+        try:
+            if feeds_due:
+                from pln.sinks.feeds import render_feeds
+
+                started = time.monotonic()
+                render_feeds(store, self.config)
+                self.feeds_stale = False
+                self.next_feeds = now + max(self.feed_every, 4 * (time.monotonic() - started))
+            if snapshot_due:
+                started = time.monotonic()
+                publish_snapshot(store.con, self.db)
+                self.snapshot_stale = False
+                took = time.monotonic() - started
+                self.next_snapshot = now + max(self.snapshot_every, 3 * took)
+        except PlnError as exc:
+            log.warning("stream: %s", exc)
+        finally:
+            self._release()
+
+    # -- what it has done --------------------------------------------------------------------
+
+    def rate(self, window: float = 10.0) -> float:
+        """Items written per second over about the last `window` seconds."""
+        now = time.monotonic()
+        self.rates.append((now, self.written))
+        while len(self.rates) > 2 and now - self.rates[1][0] >= window:
+            self.rates.popleft()
+        t0, n0 = self.rates[0]
+        return (self.written - n0) / (now - t0) if now - t0 >= 0.5 else 0.0
+
+    def latency(self, q: float) -> float | None:
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def stats(self) -> dict:
+        p50, p95 = self.latency(0.5), self.latency(0.95)
+        return {
+            "items_written": self.written,
+            "items_per_s": round(self.rate(), 1),
+            "latency_p50_s": None if p50 is None else round(p50, 3),
+            "latency_p95_s": None if p95 is None else round(p95, 3),
+        }
+
+    def report(self, lag: int | None, broker: str = "", every: float = 2.0) -> None:
+        """Heartbeat every call; a progress line every `every` seconds."""
+        stats = self.stats()
+        if self.heartbeat is not None:
+            self.heartbeat.beat(
+                **stats,
+                lag=lag,
+                broker=broker or "ok",
+                idle_for_s=round(time.monotonic() - self.last_commit, 1),
+            )
+        now = time.monotonic()
+        if now - self.ticker_at < every:
+            return
+        self.ticker_at = now
+        parts = [f"{self.written:,} items written", f"{stats['items_per_s']:,.0f} items/s"]
+        if lag is not None:
+            parts.append(f"lag {lag:,}")
+        if stats["latency_p95_s"] is not None:
+            parts.append(f"p95 {stats['latency_p95_s']:.2f} s")
+        if broker:
+            parts.append(f"broker: {broker}")
+        progress.say("stream: " + " · ".join(parts))

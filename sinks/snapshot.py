@@ -1,0 +1,58 @@
+"""A read snapshot of the store for clients that do not retry while a stream writes.
+
+DuckDB lets one process hold a file for writing, and a read-only open from another process
+fails while it does. `pln stream` keeps its database open, so every few seconds it copies the
+whole database (tables and views) to `<name>.read.duckdb` beside it: written to a temporary
+file, then renamed over the old snapshot. A reader opening the snapshot path never meets a
+writer's lock, and one that already has the previous file open keeps reading it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+
+SUFFIX = ".read.duckdb"
+
+
+def snapshot_path(db_path: str | Path) -> Path:
+    path = Path(db_path)
+    return path.with_name(path.stem + SUFFIX)
+
+
+def publish_snapshot(con: duckdb.DuckDBPyConnection, db_path: str | Path) -> Path:
+    """Copy the database open on `con` (the writer's connection) to its snapshot path."""
+    target = snapshot_path(db_path)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    database = con.execute("SELECT current_database()").fetchone()[0]
+    con.execute(f"ATTACH '{_quote(tmp)}' AS pln_snapshot")
+    try:
+        con.execute(f'COPY FROM DATABASE "{database}" TO pln_snapshot')
+    finally:
+        con.execute("DETACH pln_snapshot")
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def snapshot_age(db_path: str | Path) -> float | None:
+    """Seconds since the snapshot was published, or None when there is none."""
+    try:
+        return max(0.0, time.time() - snapshot_path(db_path).stat().st_mtime)
+    except FileNotFoundError:
+        return None
+
+
+def remove_snapshot(db_path: str | Path) -> None:
+    snapshot_path(db_path).unlink(missing_ok=True)
+
+
+def _quote(path: Path) -> str:
+    return str(path).replace("'", "''")

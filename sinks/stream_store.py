@@ -1,0 +1,208 @@
+"""The stream's store: the rows of each poll and the Kafka offsets they came from, in one
+DuckDB transaction, so the stored offsets never run ahead of the stored rows.
+
+Polls may be committed out of order (Beam runners do not keep the order of elements across
+steps), so offsets are kept as a ledger per partition: `next_offset` is where a restart resumes
+(everything before it is stored), and polls committed ahead of a gap wait in `stream_ranges`
+until the gap is filled. A restart re-reads from `next_offset`: what it reads again is upserted
+by id, so nothing is lost and nothing is duplicated in DuckDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from pln.record import DeadLetter, Decision, Item, SourceStatus
+
+from .store import Store, decisions_table, items_table
+
+OFFSETS_DDL = """
+CREATE TABLE IF NOT EXISTS stream_offsets (
+    topic VARCHAR NOT NULL,
+    kafka_partition INTEGER NOT NULL,
+    next_offset BIGINT NOT NULL,        -- every offset before it is stored
+    updated_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (topic, kafka_partition)
+);
+CREATE TABLE IF NOT EXISTS stream_ranges (  -- polls stored ahead of a gap
+    topic VARCHAR NOT NULL,
+    kafka_partition INTEGER NOT NULL,
+    start_offset BIGINT NOT NULL,
+    end_offset BIGINT NOT NULL,
+    PRIMARY KEY (topic, kafka_partition, start_offset)
+)"""
+
+Partition = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class OffsetRange:
+    """Offsets [start, end) of one partition that one poll consumed.
+
+    `fresh`: the reader started (or restarted after an out-of-range reset) at `start` with no
+    stored position, so `start` becomes the partition's base.
+    """
+
+    start: int
+    end: int
+    fresh: bool = False
+
+
+class OffsetLedger:
+    """Where each partition resumes, given the ranges committed so far (in any order)."""
+
+    def __init__(self, bases: dict[Partition, int] | None = None, waiting=None):
+        self.bases: dict[Partition, int] = dict(bases or {})
+        self.waiting: dict[Partition, list[tuple[int, int]]] = {
+            k: sorted(v) for k, v in (waiting or {}).items()
+        }
+
+    def add(self, partition: Partition, rng: OffsetRange) -> None:
+        base = self.bases.get(partition)
+        pending = self.waiting.setdefault(partition, [])
+        if rng.fresh:
+            # A new start (first read, or a reset after the log was recreated or truncated):
+            # ranges parked before it belong to the log as it was.
+            pending[:] = [r for r in pending if r[0] >= rng.start]
+            base = rng.start
+        if base is None or rng.start > base:
+            pending.append((rng.start, rng.end))
+            pending.sort()
+            if base is None:
+                return
+        else:
+            base = max(base, rng.end)
+        while pending and pending[0][0] <= base:
+            base = max(base, pending.pop(0)[1])
+        self.bases[partition] = base
+        if not pending:
+            self.waiting.pop(partition, None)
+
+    def resume_at(self, topic: str) -> dict[Partition, int]:
+        return {k: v for k, v in self.bases.items() if k[0] == topic}
+
+
+class StreamStore(Store):
+    """The store plus the stream's offset ledger, committed with the rows."""
+
+    def __init__(self, path: str | Path, read_only: bool = False, wait: float | None = None):
+        super().__init__(path, read_only, wait)
+        if not read_only:
+            self.con.execute(OFFSETS_DDL)
+        self.ledger = self._load_ledger()
+
+    def _load_ledger(self) -> OffsetLedger:
+        try:
+            bases = self.con.execute(
+                "SELECT topic, kafka_partition, next_offset FROM stream_offsets"
+            ).fetchall()
+            ranges = self.con.execute(
+                "SELECT topic, kafka_partition, start_offset, end_offset FROM stream_ranges"
+            ).fetchall()
+        except Exception:  # a read-only store made before the stream ever ran
+            return OffsetLedger()
+        waiting: dict[Partition, list[tuple[int, int]]] = {}
+        for topic, partition, start, end in ranges:
+            waiting.setdefault((topic, partition), []).append((start, end))
+        return OffsetLedger({(t, p): o for t, p, o in bases}, waiting)
+
+    def offsets(self, topic: str) -> dict[Partition, int]:
+        """Where the stream resumes: next offset per partition of `topic`."""
+        return self.ledger.resume_at(topic)
+
+    def reset_offsets(self, topic: str) -> None:
+        """Forget where `topic` was read up to (its partitions restart from the earliest)."""
+        with self.transaction():
+            self.con.execute("DELETE FROM stream_offsets WHERE topic = ?", [topic])
+            self.con.execute("DELETE FROM stream_ranges WHERE topic = ?", [topic])
+        self.ledger = self._load_ledger()
+
+    def commit_poll(
+        self,
+        items: list[Item],
+        decisions: list[Decision],
+        dead_letters: list[DeadLetter],
+        statuses: list[SourceStatus],
+        offsets: dict[Partition, OffsetRange],
+        run_id: str,
+        intervals: dict[str, float],
+        keys: pa.Table | None = None,
+    ) -> None:
+        """One poll's rows, their stories (`keys`: the items' story keys) and offsets."""
+        self.commit_tables(
+            items_table(items),
+            decisions_table(decisions),
+            dead_letters,
+            statuses,
+            offsets.items(),
+            run_id,
+            intervals,
+            keys,
+        )
+
+    def commit_tables(
+        self,
+        items: pa.Table,
+        decisions: pa.Table,
+        dead_letters: list[DeadLetter],
+        statuses: list[SourceStatus],
+        offsets: Iterable[tuple[Partition, OffsetRange]],
+        run_id: str,
+        intervals: dict[str, float],
+        keys: pa.Table | None = None,
+    ) -> None:
+        """Rows already in Arrow form (see `items_table`) and the offsets they came from."""
+        ledger = OffsetLedger(self.ledger.bases, self.ledger.waiting)
+        touched: set[Partition] = set()
+        for partition, rng in offsets:
+            ledger.add(partition, rng)
+            touched.add(partition)
+        with self.transaction():
+            self.write_tables(items, decisions, dead_letters, run_id=run_id, story_keys=keys)
+            if statuses:
+                self.update_sources(statuses, run_id=run_id, intervals=intervals)
+            if touched:
+                self._save_ledger(ledger, touched)
+        self.ledger = ledger
+
+    def _save_ledger(self, ledger: OffsetLedger, touched: set[Partition]) -> None:
+        now = datetime.now(UTC)
+        bases = sorted((p, ledger.bases[p]) for p in touched if p in ledger.bases)
+        if bases:
+            self._insert(
+                "stream_offsets",
+                {
+                    "topic": [t for (t, _), _ in bases],
+                    "kafka_partition": pa.array([p for (_, p), _ in bases], pa.int32()),
+                    "next_offset": pa.array([o for _, o in bases], pa.int64()),
+                    "updated_at": pa.array([now] * len(bases), pa.timestamp("us", tz="UTC")),
+                },
+            )
+        for topic, partition in touched:
+            self.con.execute(
+                "DELETE FROM stream_ranges WHERE topic = ? AND kafka_partition = ?",
+                [topic, partition],
+            )
+        waiting = [(p, r) for p in sorted(touched) for r in ledger.waiting.get(p, [])]
+        if waiting:
+            self._insert(
+                "stream_ranges",
+                {
+                    "topic": [t for (t, _), _ in waiting],
+                    "kafka_partition": pa.array([p for (_, p), _ in waiting], pa.int32()),
+                    "start_offset": pa.array([s for _, (s, _) in waiting], pa.int64()),
+                    "end_offset": pa.array([e for _, (_, e) in waiting], pa.int64()),
+                },
+            )
+
+    def _insert(self, table: str, columns: dict) -> None:
+        self.con.register("pln_new_rows", pa.table(columns))
+        try:
+            self.con.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM pln_new_rows")
+        finally:
+            self.con.unregister("pln_new_rows")
