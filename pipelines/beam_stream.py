@@ -20,7 +20,7 @@ import apache_beam as beam
 
 from pln.config import Config
 from pln.filters.curator import Curator
-from pln.sinks.stream_store import Partition
+from pln.sinks.stream_store import ResumePoints
 
 from .batches import BatchCoder
 from .kafka_io import KafkaSettings, ReliableProducer
@@ -65,18 +65,22 @@ class PollKafkaFn(beam.DoFn):
     def __init__(
         self,
         settings: KafkaSettings,
-        start_offsets: dict[Partition, int],
+        resume: ResumePoints,
         stop_after: float | None = None,
+        until_idle: float | None = None,
         pause: float = 0.02,
     ):
-        self.settings, self.start_offsets = settings, dict(start_offsets)
+        self.settings, self.resume, self.until_idle = settings, resume, until_idle
         self.stop_at = time.time() + stop_after if stop_after else None
         self.pause = pause
 
     def setup(self):
         self.reader = RawReader(
-            self.settings, self.start_offsets, on_out_of_range=self.settings.on_out_of_range
+            self.settings,
+            self.resume,
+            on_out_of_range=self.settings.on_out_of_range,
         )
+        self.saw_records, self.last_records = False, time.monotonic()
 
     def teardown(self):
         reader = getattr(self, "reader", None)
@@ -87,26 +91,34 @@ class PollKafkaFn(beam.DoFn):
         from apache_beam.utils.timestamp import Duration
 
         position = tracker.current_restriction().start
-        if self.stop_at is not None and time.time() >= self.stop_at:
+        if self._done():
             tracker.try_claim(tracker.current_restriction().stop - 1)  # done
             return
         if not tracker.try_claim(position):
             return
         poll = self.reader.poll(timeout_ms=100)
         if not poll.empty:
+            self.saw_records, self.last_records = True, time.monotonic()
             yield poll
         tracker.defer_remainder(Duration.of(self.pause))
+
+    def _done(self) -> bool:
+        if self.stop_at is not None and time.time() >= self.stop_at:
+            return True
+        idle = time.monotonic() - self.last_records
+        return self.until_idle is not None and self.saw_records and idle >= self.until_idle
 
 
 class ReadRawPolls(beam.PTransform):
     """Unbounded read of the raw topic -> Polls."""
 
-    def __init__(self, settings, start_offsets, stop_after: float | None = None):
+    def __init__(self, settings, resume: ResumePoints, stop_after=None, until_idle=None):
         super().__init__()
-        self.settings, self.start_offsets, self.stop_after = settings, start_offsets, stop_after
+        self.settings, self.resume = settings, resume
+        self.stop_after, self.until_idle = stop_after, until_idle
 
     def expand(self, pbegin):
-        poll = PollKafkaFn(self.settings, self.start_offsets, stop_after=self.stop_after)
+        poll = PollKafkaFn(self.settings, self.resume, self.stop_after, self.until_idle)
         return (
             pbegin | "Start" >> beam.Impulse() | "Poll" >> beam.ParDo(poll).with_output_types(Poll)
         )
@@ -202,16 +214,17 @@ def build_beam_stream(
     pipeline: beam.Pipeline,
     config: Config,
     settings: KafkaSettings,
-    start_offsets: dict[Partition, int],
+    resume: ResumePoints,
     run_id: str,
     stop_after: float | None = None,
     spread: bool = False,
+    until_idle: float | None = None,
 ) -> None:
     """Wire ReadRaw -> Curate -> Write onto `pipeline`; `spread` keeps the steps apart."""
     if settings.read == "xlang":
         polls = pipeline | "ReadRaw" >> ReadRawPollsXlang(settings)
     else:
-        polls = pipeline | "ReadRaw" >> ReadRawPolls(settings, start_offsets, stop_after)
+        polls = pipeline | "ReadRaw" >> ReadRawPolls(settings, resume, stop_after, until_idle)
     if spread:
         polls = polls | "SpreadPolls" >> beam.Reshuffle()
     curated = polls | "Curate" >> beam.ParDo(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import (
-    KafkaConnectionError,
+    BrokerResponseError,
     KafkaError,
     TopicAlreadyExistsError,
 )
@@ -67,9 +67,8 @@ def describe(exc: BaseException, bootstrap: str | None = None) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     name = type(exc).__name__
     text = text.removeprefix(f"{name}: ").removeprefix(name).strip(": ") or name
-    connection = any(w in text.lower() for w in ("bootstrap", "connect", "timed out", "node"))
-    if bootstrap and (connection or isinstance(exc, KafkaConnectionError)):
-        why = probe_brokers(bootstrap)
+    if bootstrap and not isinstance(exc, BrokerResponseError):
+        why = probe_brokers(bootstrap)  # the client's own words rarely say what is wrong
         if why:
             return why
     if "bootstrap" in text.lower():

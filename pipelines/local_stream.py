@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pln.config import Config
 from pln.errors import PlnError
 from pln.filters.curator import Curator
-from pln.sinks.stream_store import Partition
+from pln.sinks.stream_store import ResumePoints
 
 from .kafka_io import KafkaSettings, KafkaUnavailable, ReliableProducer
 from .polls import curate_poll, kept_messages
@@ -45,7 +45,7 @@ class WorkerSpec:
     workers: int
     settings: KafkaSettings
     curator: Curator
-    start_offsets: dict[Partition, int]
+    resume: ResumePoints
     parent_pid: int
 
 
@@ -70,7 +70,7 @@ def worker_main(spec: WorkerSpec, results, stop) -> None:
     settings = spec.settings
     reader = RawReader(
         settings,
-        spec.start_offsets,
+        spec.resume,
         owns=owned_by(spec.index, spec.workers),
         on_out_of_range=settings.on_out_of_range,
     )
@@ -122,7 +122,7 @@ class LocalStream:
         config: Config,
         settings: KafkaSettings,
         writer: StreamWriter,
-        start_offsets: dict[Partition, int],
+        resume: ResumePoints,
         workers: int,
     ):
         self.config, self.settings, self.writer = config, settings, writer
@@ -135,7 +135,14 @@ class LocalStream:
             self.context.Process(
                 target=worker_main,
                 args=(
-                    WorkerSpec(i, self.workers, settings, curator, start_offsets, os.getpid()),
+                    WorkerSpec(
+                        i,
+                        self.workers,
+                        settings,
+                        curator,
+                        resume,
+                        os.getpid(),
+                    ),
                     self.results,
                     self.stop,
                 ),
@@ -146,7 +153,9 @@ class LocalStream:
         ]
         self.health: dict[int, WorkerHealth] = {}
 
-    def run(self, stop_after: float | None = None) -> None:
+    def run(self, stop_after: float | None = None, until_idle: float | None = None) -> None:
+        """Until stopped, for `stop_after` seconds, or until nothing arrived for `until_idle`
+        seconds after something did and no worker reports records waiting."""
         for process in self.processes:
             process.start()
         deadline = None if stop_after is None else time.monotonic() + stop_after
@@ -156,6 +165,8 @@ class LocalStream:
                 self._commit(self._gather(first_wait=0.25))
                 self.writer.refresh()
                 self.writer.report(self.lag(), self.broker())
+                if until_idle is not None and self._drained(until_idle):
+                    break
         finally:
             self._shut_down()
 
@@ -193,6 +204,10 @@ class LocalStream:
         for i, process in enumerate(self.processes):
             if process.exitcode is not None and not self.stop.is_set():
                 raise PlnError(f"curate worker {i} exited unexpectedly (code {process.exitcode})")
+
+    def _drained(self, idle: float) -> bool:
+        quiet = time.monotonic() - self.writer.last_commit >= idle
+        return self.writer.written > 0 and quiet and self.lag() in (0, None)
 
     def lag(self) -> int | None:
         lags = [h.lag for h in self.health.values()]

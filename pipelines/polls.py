@@ -44,17 +44,24 @@ class CuratedPoll:
     timestamps: list[int] = field(default_factory=list)
 
 
-def decode_records(records, fresh: set[Partition] | frozenset = frozenset()) -> Poll:
+def decode_records(
+    records, fresh: set[Partition] | frozenset = frozenset(), epochs: dict | None = None
+) -> Poll:
     """kafka-python ConsumerRecords (of any partitions, in offset order per partition) -> Poll.
 
-    `fresh`: partitions whose first record here starts a new read (see OffsetRange.fresh).
+    `fresh`: partitions whose first record here starts a new read; `epochs`: which read of
+    each partition this is (see OffsetRange).
     """
+    epochs = epochs or {}
     poll = Poll()
     for rec in records:
         key = (rec.topic, rec.partition)
         found = poll.offsets.get(key)
         start = found.start if found else rec.offset
-        poll.offsets[key] = OffsetRange(start, rec.offset + 1, key in fresh)
+        last_key = (rec.key or b"").decode("utf-8", "replace")
+        poll.offsets[key] = OffsetRange(
+            start, rec.offset + 1, key in fresh, last_key, epochs.get(key, 0)
+        )
         try:
             record = payload.decode(rec.value)
         except payload.PayloadError as exc:

@@ -6,7 +6,9 @@ partitions (`owns`) and seeks to the stored offsets. It also notices what Kafka 
 out loud:
 
 - a stored offset past the end of the log (the topic was recreated, e.g. after a restart of a
-  broker that keeps topics in memory) or before its start (retention deleted it). Both are
+  broker that keeps topics in memory), before its start (retention deleted it), or pointing
+  into a different log (on start it re-reads the record before each stored offset and checks
+  its key: a recreated topic that has grown past the stored offsets fails that check). All are
   reported loudly, naming topic, partition and offsets, and handled by `on_out_of_range`:
   `earliest` (default; safe because every write is an upsert by id), `latest`, or `fail`;
 - partitions added to the topic, which it starts reading from their beginning;
@@ -23,7 +25,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError, OffsetOutOfRangeError
 
 from pln.errors import PlnError
-from pln.sinks.stream_store import Partition
+from pln.sinks.stream_store import Partition, ResumePoints
 
 from .kafka_io import KafkaSettings, describe
 from .polls import Poll, decode_records
@@ -47,7 +49,7 @@ class RawReader:
     def __init__(
         self,
         settings: KafkaSettings,
-        start_offsets: dict[Partition, int],
+        resume: ResumePoints | None = None,
         owns: Callable[[int], bool] = lambda p: True,
         on_out_of_range: str = "earliest",
         max_records: int = 2000,
@@ -59,11 +61,13 @@ class RawReader:
                 f"got {on_out_of_range!r}"
             )
         self.settings, self.owns, self.policy = settings, owns, on_out_of_range
-        self.start_offsets = dict(start_offsets)
+        self.resume = resume or ResumePoints()
+        self.verify: dict[TopicPartition, tuple[int, str]] = {}  # offset, key expected there
         self.max_records, self.say = max_records, say
         self.consumer: KafkaConsumer | None = None
         self.assigned: set[TopicPartition] = set()
         self.fresh: set[Partition] = set()  # partitions whose next range starts a new read
+        self.epochs: dict[Partition, int] = {}  # which read of each partition (start, reset)
         self.next_partition_check = 0.0
         self.last_contact = time.monotonic()
         self.last_records = time.monotonic()
@@ -113,14 +117,22 @@ class RawReader:
         consumer.assign(sorted(self.assigned))
         unknown = []
         for tp in new:
-            start = self.start_offsets.get((tp.topic, tp.partition))
+            partition = (tp.topic, tp.partition)
+            start = self.resume.offsets.get(partition)
+            key = self.resume.keys.get(partition)
+            self.epochs[partition] = self.resume.epochs.get(partition) or time.time_ns()
             if start is None:
                 unknown.append(tp)
+            elif start > 0 and key is not None:
+                consumer.seek(tp, start - 1)  # re-read the last stored record to check it
+                self.verify[tp] = (start - 1, key)
             else:
                 consumer.seek(tp, start)
         if unknown:
             consumer.seek_to_beginning(*unknown)
-            self.fresh |= {(tp.topic, tp.partition) for tp in unknown}
+            for tp in unknown:
+                self.fresh.add((tp.topic, tp.partition))
+                self.epochs[(tp.topic, tp.partition)] = time.time_ns()
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -134,25 +146,47 @@ class RawReader:
             self._assign_new_partitions(consumer)
             if not self.assigned:
                 time.sleep(timeout_ms / 1000)
-                self.last_contact = time.monotonic()
                 return Poll()
             polled = consumer.poll(timeout_ms=timeout_ms, max_records=self.max_records)
         except OffsetOutOfRangeError as exc:
-            self._reset(consumer, dict(exc.args[0]) if exc.args else {}, "outside the log")
+            found = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+            positions = found or {tp: consumer.position(tp) for tp in self.assigned}
+            self._reset(consumer, positions, "outside the log")
             return Poll()
         except KafkaError as exc:
             self._lost(exc)
             return Poll()
-        records = [rec for batch in polled.values() for rec in batch]
-        if records:
+        records = self._checked([rec for batch in polled.values() for rec in batch], consumer)
+        if polled:
             self.last_contact = self.last_records = time.monotonic()
+            self.last_error = ""
         else:
             self._probe_when_quiet(consumer)
         self._check_past_end(consumer, polled)
         started = {(r.topic, r.partition) for r in records} & self.fresh
-        poll = decode_records(records, started)
+        poll = decode_records(records, started, self.epochs)
         self.fresh -= started
         return poll
+
+    def _checked(self, records: list, consumer: KafkaConsumer) -> list:
+        """Drops each verified partition's check record; resets a partition that fails it."""
+        if not self.verify:
+            return records
+        kept, failed = [], {}
+        for rec in records:
+            tp = TopicPartition(rec.topic, rec.partition)
+            if tp in failed:
+                continue
+            check = self.verify.pop(tp, None)
+            if check is None:
+                kept.append(rec)
+                continue
+            key = (rec.key or b"").decode("utf-8", "replace")
+            if (rec.offset, key) != check:
+                failed[tp] = check[0] + 1
+        if failed:
+            self._reset(consumer, failed, "in a different log (the record before it changed)")
+        return kept
 
     def _probe_when_quiet(self, consumer: KafkaConsumer) -> None:
         """No records for a while: ask for end offsets, which fails when the broker is away."""
@@ -177,6 +211,10 @@ class RawReader:
             end = consumer.highwater(tp)
             if end is None:
                 continue
+            if tp in self.verify:  # the record to check must exist
+                if end <= self.verify[tp][0]:
+                    past[tp] = self.verify.pop(tp)[0] + 1
+                continue
             position = consumer.position(tp, timeout_ms=1000)
             if position is not None and position > end:
                 past[tp] = position
@@ -194,6 +232,9 @@ class RawReader:
                 raise OffsetsOutOfRange(f"{line}; stopping (on_out_of_range: fail)")
             self.say(f"{line}; resuming from the {self.policy} offset")
         partitions = sorted(positions)
+        for tp in partitions:
+            self.verify.pop(tp, None)
+            self.epochs[(tp.topic, tp.partition)] = time.time_ns()
         if self.policy == "earliest":
             consumer.seek_to_beginning(*partitions)
             self.fresh |= {(tp.topic, tp.partition) for tp in partitions}

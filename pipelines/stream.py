@@ -26,6 +26,7 @@ from pln.config import Config
 from pln.errors import PlnError
 from pln.lock import RunLock
 
+from .beam_stream import build_beam_stream
 from .heartbeat import Heartbeat
 from .kafka_io import KafkaSettings, ensure_topics
 from .runner import new_run_id, run_to_completion
@@ -53,9 +54,11 @@ def run_stream(
     workers: int | None = None,
     beam_args=(),
     stop_after: float | None = None,
+    until_idle: float | None = None,
     say=progress.say,
 ) -> StreamSummary:
-    """Run until stopped (or for `stop_after` seconds). Holds the run lock of the database."""
+    """Run until stopped, for `stop_after` seconds, or until nothing new arrived for
+    `until_idle` seconds (a backlog drained). Holds the run lock of the database."""
     if engine not in ENGINES:
         raise PlnError(f"unknown stream engine {engine!r}; use one of {', '.join(ENGINES)}")
     workers = workers or default_workers()
@@ -68,10 +71,10 @@ def run_stream(
         writer = StreamWriter(config, run_id, hold=engine == "local", heartbeat=heartbeat)
         store = writer.open()
         store.begin_run(run_id, str(config.path))
-        start_offsets = store.offsets(settings.raw_topic)
+        resume = store.resume_points(settings.raw_topic)
         if engine == "beam":
             writer.close()  # the pipeline's write step opens the database per commit
-        resumed = sum(start_offsets.values())
+        resumed = sum(resume.offsets.values())
         say(
             f"stream ({engine}, {workers} worker{'s' * (workers > 1)}): {settings.raw_topic} "
             f"@ {settings.bootstrap} -> {db}"
@@ -82,9 +85,14 @@ def run_stream(
             if engine == "local":
                 from .local_stream import LocalStream
 
-                LocalStream(config, settings, writer, start_offsets, workers).run(stop_after)
+                engine_run = LocalStream(config, settings, writer, resume, workers)
+                engine_run.run(stop_after, until_idle)
             else:
-                _run_beam(config, settings, start_offsets, run_id, beam_args, stop_after)
+                pipeline = make_stream_pipeline(tuple(beam_args) or config.runner.beam_args)
+                build_beam_stream(
+                    pipeline, config, settings, resume, run_id, stop_after, until_idle=until_idle
+                )
+                run_to_completion(pipeline)
         finally:
             stats = writer.stats()
             seconds = time.perf_counter() - started
@@ -95,14 +103,6 @@ def run_stream(
             writer.close()
             heartbeat.beat(force=True, state="stopped", **stats)
     return StreamSummary(run_id, seconds, stats)
-
-
-def _run_beam(config, settings, start_offsets, run_id, beam_args, stop_after) -> None:
-    from .beam_stream import build_beam_stream
-
-    pipeline = make_stream_pipeline(tuple(beam_args) or config.runner.beam_args)
-    build_beam_stream(pipeline, config, settings, start_offsets, run_id, stop_after)
-    run_to_completion(pipeline)
 
 
 def make_stream_pipeline(beam_args=(), workers: int = 1):

@@ -60,6 +60,12 @@ def add_stream_commands(subparsers) -> None:
         "earliest offset (default; safe, writes are upserts), the latest, or stop",
     )
     stream.add_argument(
+        "--until-idle",
+        type=float,
+        metavar="SECONDS",
+        help="stop once nothing new arrived for this long (drain a backlog, then exit)",
+    )
+    stream.add_argument(
         "--kafka-read",
         choices=("builtin", "xlang"),
         default="builtin",
@@ -177,6 +183,7 @@ def cmd_stream(args) -> int:
         workers=args.workers,
         beam_args=beam_args,
         stop_after=args.duration,
+        until_idle=args.until_idle,
     )
     if not args.quiet:
         stats = summary.stats
