@@ -1,136 +1,179 @@
-"""Benchmark the event-driven mode (not a test): ingest -> Kafka -> stream -> DuckDB and feeds.
+"""Benchmark the event-driven mode (not a test): raw topic -> pln stream -> DuckDB + feeds.
 
-Starts a Tansu broker on a free loopback port (or uses --bootstrap), runs `pln stream` and
-`pln ingest` as child processes, and prints:
-  - throughput: N tweets written as JSONL pages for the ingester, until all N are in DuckDB
-    (items/s, measured from the first page written to the last row committed);
-  - latency at a steady rate: items produced straight to the raw topic at --rate items/s;
-    latency = the row's first_seen_at in DuckDB (set in the commit) - the send time.
+Starts a Tansu broker on a free loopback port (or uses --bootstrap) and prints:
 
-    python bench/bench_stream.py [--items 20000] [--rate 100] [--seconds 20]
+1. throughput: --items posts (half on topic) waiting in a 4-partition raw topic, drained by
+   `pln stream --workers W --until-idle 3` for each W in --workers; items/s from the first
+   row committed to the last (and wall time with start-up), peak memory of the process tree;
+2. latency and readers at a steady --rate (items/s) for --seconds, against a running stream:
+   produce -> committed in DuckDB (the stream's own measure, from Kafka timestamps), and what
+   a plain DuckDB client sees: it opens the read snapshot (no retry) every 0.2 s, counts the
+   opens that fail, and how old the newest item it sees is.
+
+    python bench/bench_stream.py [--items 50000] [--workers 1 2] [--rate 100] [--seconds 30]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from conftest_kafka import (  # noqa: E402
-    db_rows,
-    kill,
-    pln_process,
-    wait_for,
+import duckdb
+from stream_kit import (
+    KafkaSettings,
+    ReliableProducer,
+    ensure_topics,
+    make_items,
+    produce,
+    start_broker,
+    stream_process,
+    tree_rss_mb,
+    wait_until,
     write_config,
-    write_tweets,
 )
-from kafka_broker import start_broker  # noqa: E402
 
-from pln import payload  # noqa: E402
-from pln.pipelines.kafka_io import KafkaSettings, ReliableProducer  # noqa: E402
-from pln.record import Item  # noqa: E402
+from pln import payload
+from pln.sinks.snapshot import snapshot_path
 
 
-def count(db: Path, platform: str = "twitter") -> int:
-    rows = db_rows(db, f"SELECT count(*) FROM items WHERE platform = '{platform}'")
-    return rows[0][0] if rows else 0
+def settings_for(bootstrap: str, tag: str) -> KafkaSettings:
+    return KafkaSettings(
+        bootstrap=bootstrap,
+        raw_topic=f"bench-raw-{tag}",
+        curated_topic=f"bench-cur-{tag}",
+        partitions=4,
+    )
 
 
-def throughput(folder: Path, settings: KafkaSettings, db: Path, n: int, page: int = 2000) -> float:
-    start = time.perf_counter()
-    for first in range(0, n, page):
-        write_tweets(
-            folder, f"bench-{first:07d}", range(first, min(n, first + page)), first % 2 == 0
-        )
-    wait_for(lambda: count(db) >= n, 600, f"{n} items", every=0.1)
-    return n / (time.perf_counter() - start)
+def throughput(bootstrap: str, items, workers: int, folder: Path) -> dict:
+    settings = settings_for(bootstrap, f"t{workers}-{time.time_ns():x}")
+    ensure_topics(settings, [settings.raw_topic, settings.curated_topic], say=print)
+    produce(settings, items)
+    config = write_config(folder / f"w{workers}")
+    log = folder / f"w{workers}.log"
+    started = time.perf_counter()
+    proc = stream_process(config, settings, "--workers", str(workers), "--until-idle", "3", log=log)
+    peak = 0.0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss_mb(proc.pid))
+        time.sleep(0.2)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"stream failed:\n{log.read_text()[-2000:]}")
+    db = config.parent / "out" / "pln.duckdb"
+    with duckdb.connect(str(db), read_only=True) as con:
+        n, first, last = con.execute(
+            "SELECT count(*), min(first_seen_at), max(first_seen_at) FROM items"
+        ).fetchone()
+    span = (last - first).total_seconds()
+    return {
+        "workers": workers,
+        "items": n,
+        "items_per_s": n / span if span else float("nan"),
+        "wall_s": wall,
+        "peak_mb": peak,
+    }
 
 
-def latency(settings: KafkaSettings, db: Path, rate: float, seconds: float) -> list[float]:
+def steady(bootstrap: str, rate: float, seconds: float, folder: Path, workers: int) -> dict:
+    settings = settings_for(bootstrap, f"lat-{time.time_ns():x}")
+    config = write_config(folder / "steady")
+    db = config.parent / "out" / "pln.duckdb"
+    log = folder / "steady.log"
+    proc = stream_process(config, settings, "--workers", str(workers), log=log)
     producer = ReliableProducer(settings, say=print)
-    sent: dict[str, datetime] = {}
-    total = int(rate * seconds)
-    start = time.perf_counter()
-    for i in range(total):
-        time.sleep(max(0.0, start + i / rate - time.perf_counter()))
-        item = Item.create(
-            source="bench",
-            platform="bench",
-            native_id=f"lat-{i}",
-            kind="post",
-            text=f"Note {i}: spaced repetition and retrieval practice, week {i % 52}",
+    try:
+        warm = make_items([0], tag="warm")
+        producer.send_all(settings.raw_topic, [(warm[0].id.encode(), payload.encode_item(warm[0]))])
+        wait_until(lambda: snapshot_path(db).exists(), 120)
+        reads = {"ok": 0, "failed": 0, "staleness": []}
+        stop = threading.Event()
+
+        def reader():
+            while not stop.is_set():
+                try:
+                    with duckdb.connect(str(snapshot_path(db)), read_only=True) as con:
+                        newest = con.execute("SELECT max(first_seen_at) FROM items").fetchone()[0]
+                    reads["ok"] += 1
+                    if newest is not None:
+                        age = (datetime.now(UTC) - newest).total_seconds()
+                        reads["staleness"].append(age)
+                except duckdb.Error:
+                    reads["failed"] += 1
+                time.sleep(0.2)
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        total = int(rate * seconds)
+        items = make_items(range(total), tag="steady")
+        start = time.perf_counter()
+        for i, item in enumerate(items):
+            time.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            producer.send_all(settings.raw_topic, [(item.id.encode(), payload.encode_item(item))])
+        time.sleep(3)
+        stop.set()
+        thread.join()
+    finally:
+        producer.close()
+        proc.terminate()
+        proc.wait(timeout=60)
+    with duckdb.connect(str(db), read_only=True) as con:
+        stats = json.loads(
+            con.execute("SELECT stats FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()[0]
         )
-        sent[item.id] = datetime.now(UTC)
-        producer.send_all(settings.raw_topic, [(item.id.encode(), payload.encode_item(item))])
-    producer.close()
-    wait_for(lambda: count(db, "bench") >= len(sent), 60, "the latency items", every=0.2)
-    rows = db_rows(db, "SELECT id, first_seen_at FROM items WHERE platform = 'bench'")
-    return [(seen - sent[item_id]).total_seconds() for item_id, seen in rows if item_id in sent]
+    stale = sorted(reads["staleness"])
+    attempts = reads["ok"] + reads["failed"]
+    return {
+        "p50_commit_s": stats.get("latency_p50_s"),
+        "p95_commit_s": stats.get("latency_p95_s"),
+        "reader_success": reads["ok"] / attempts if attempts else float("nan"),
+        "reader_attempts": attempts,
+        "staleness_p95_s": stale[int(0.95 * (len(stale) - 1))] if stale else float("nan"),
+        "staleness_median_s": statistics.median(stale) if stale else float("nan"),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--rate", type=float, default=100.0, help="items/s for the latency run")
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of the latency run")
+    parser.add_argument("--items", type=int, default=50_000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rate", type=float, default=100.0, help="items/s for the steady run")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the steady run")
     parser.add_argument("--bootstrap", help="use this broker instead of starting Tansu")
     args = parser.parse_args()
 
     broker = None if args.bootstrap else start_broker()
     bootstrap = args.bootstrap or broker.bootstrap
-    tag = f"{time.time_ns():x}"
-    settings = KafkaSettings(
-        bootstrap=bootstrap, raw_topic=f"bench-raw-{tag}", curated_topic=f"bench-cur-{tag}"
-    )
-    procs = []
     try:
         with tempfile.TemporaryDirectory(prefix="pln-bench-stream-") as tmp:
             folder = Path(tmp)
-            config = write_config(folder, interval=1.0)
-            db = folder / "out" / "pln.duckdb"
-            common = (
-                "-c",
-                str(config),
-                "--bootstrap",
-                bootstrap,
-                "--raw-topic",
-                settings.raw_topic,
-            )
-            procs.append(
-                pln_process(
-                    "stream",
-                    *common,
-                    "--curated-topic",
-                    settings.curated_topic,
-                    log=folder / "stream.log",
+            items = make_items(range(args.items))
+            for workers in args.workers:
+                r = throughput(bootstrap, items, workers, folder)
+                print(
+                    f"throughput, {workers} worker(s): {r['items']:,} items raw topic -> DuckDB"
+                    f" + feeds at {r['items_per_s']:,.0f} items/s "
+                    f"(wall {r['wall_s']:.1f} s with start-up; peak {r['peak_mb']:.0f} MB)",
+                    flush=True,
                 )
-            )
-            procs.append(pln_process("ingest", *common, log=folder / "ingest.log"))
-            write_tweets(folder, "warm-up", [10**8])  # wait until both ends are up
-            wait_for(lambda: count(db) >= 1, 120, "the warm-up item")
-
-            rate = throughput(folder, settings, db, args.items)
-            print(
-                f"throughput: {args.items:,} items ingest -> stream -> DuckDB: {rate:,.0f} items/s"
-            )
-
-            lat = sorted(latency(settings, db, args.rate, args.seconds))
-            p95 = lat[int(0.95 * (len(lat) - 1))]
-            print(
-                f"latency at {args.rate:g} items/s for {args.seconds:g}s ({len(lat)} items), "
-                f"produce -> visible in DuckDB: median {statistics.median(lat):.3f}s, "
-                f"p95 {p95:.3f}s, max {lat[-1]:.3f}s"
-            )
+            if args.seconds > 0:
+                s = steady(bootstrap, args.rate, args.seconds, folder, max(args.workers))
+                print(
+                    f"steady {args.rate:g} items/s for {args.seconds:g} s: produce -> committed "
+                    f"p50 {s['p50_commit_s']} s, p95 {s['p95_commit_s']} s; a plain DuckDB "
+                    f"reader on the snapshot: {s['reader_success']:.1%} of "
+                    f"{s['reader_attempts']} opens succeeded, newest item seen "
+                    f"{s['staleness_median_s']:.2f} s old (median), "
+                    f"{s['staleness_p95_s']:.2f} s (p95)"
+                )
     finally:
-        for proc in procs:
-            kill(proc)
         if broker:
             broker.stop()
     return 0

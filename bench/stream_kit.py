@@ -1,0 +1,119 @@
+"""Shared parts of the stream benchmarks: a broker, a config, items, a stream process, and
+what its process tree uses (memory from /proc, CPU seconds)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from conftest_kafka import tweet, write_config  # noqa: E402
+from kafka_broker import start_broker  # noqa: E402
+
+from pln import payload  # noqa: E402
+from pln.pipelines.kafka_io import KafkaSettings, ReliableProducer, ensure_topics  # noqa: E402
+from pln.record import Item  # noqa: E402
+
+__all__ = [
+    "KafkaSettings",
+    "ReliableProducer",
+    "ensure_topics",
+    "make_items",
+    "produce",
+    "start_broker",
+    "stream_process",
+    "tree_cpu_seconds",
+    "tree_rss_mb",
+    "write_config",
+]
+
+
+def make_items(numbers, tag: str = "x") -> list[Item]:
+    """Posts where every other one is on the config's topic (spaced repetition)."""
+    return [
+        Item.create(
+            source="x",
+            platform="twitter",
+            native_id=f"{tag}-{n}",
+            kind="post",
+            author=f"person{n % 50}",
+            text=tweet(n, n % 2 == 0)["text"] + f" (note {n})",
+        )
+        for n in numbers
+    ]
+
+
+def produce(settings: KafkaSettings, items: list[Item], batch: int = 5000) -> None:
+    producer = ReliableProducer(settings, say=print)
+    try:
+        for i in range(0, len(items), batch):
+            chunk = items[i : i + batch]
+            producer.send_all(
+                settings.raw_topic, [(it.id.encode(), payload.encode_item(it)) for it in chunk]
+            )
+    finally:
+        producer.close()
+
+
+def stream_process(config: Path, settings: KafkaSettings, *extra: str, log: Path):
+    env = {**os.environ, "PLN_PROGRESS": "1", "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "pln.cli", "stream", "-c", str(config)]
+    command += ["--bootstrap", settings.bootstrap, "--raw-topic", settings.raw_topic]
+    command += ["--curated-topic", settings.curated_topic, *extra]
+    return subprocess.Popen(
+        command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env, cwd=REPO
+    )
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    kids = [int(k) for k in text.split()]
+    return kids + [g for k in kids for g in _children(k)]
+
+
+def _tree(pid: int) -> list[int]:
+    return [pid, *_children(pid)]
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants (MB)."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError):
+            pass
+    return total / ticks
+
+
+def wait_until(check, timeout: float, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"gave up after {timeout} s")
