@@ -20,7 +20,8 @@ from pln.sinks.store import Store
 
 from .curate import Curate
 from .read import ReadSources, SourceTask
-from .runner import make_pipeline, new_run_id, run_to_completion
+from .run_id import new_run_id
+from .runner import make_pipeline, run_to_completion
 from .write import WriteToStore
 
 

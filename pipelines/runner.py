@@ -9,16 +9,10 @@ processes (Beam's multi-process mode) through `pipelines/worker.py`.
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
-
-
-def new_run_id() -> str:
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
 def pipeline_options(beam_args: Sequence[str] = (), streaming: bool = False) -> PipelineOptions:

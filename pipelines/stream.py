@@ -26,10 +26,9 @@ from pln.config import Config
 from pln.errors import PlnError
 from pln.lock import RunLock
 
-from .beam_stream import build_beam_stream
 from .heartbeat import Heartbeat
 from .kafka_io import KafkaSettings, ensure_topics
-from .runner import new_run_id, run_to_completion
+from .run_id import new_run_id
 from .stream_writer import StreamWriter
 
 ENGINES = ("local", "beam")
@@ -88,10 +87,14 @@ def run_stream(
                 engine_run = LocalStream(config, settings, writer, resume, workers)
                 engine_run.run(stop_after, until_idle)
             else:
+                from .beam_stream import build_beam_stream
+
                 pipeline = make_stream_pipeline(tuple(beam_args) or config.runner.beam_args)
                 build_beam_stream(
                     pipeline, config, settings, resume, run_id, stop_after, until_idle=until_idle
                 )
+                from .runner import run_to_completion
+
                 run_to_completion(pipeline)
         finally:
             stats = writer.stats()
