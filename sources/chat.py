@@ -14,10 +14,17 @@ in order:
 4. time gaps: the messages left over are grouped while each follows the previous within `gap`.
 
 System notices (joins, leaves, "messages are end-to-end encrypted") never join a thread.
+
+Nothing is lost silently: every message ends up in exactly one thread item, or is counted in
+the fetch's `drops` with its reason ("notice"; "chatter" for a thread of fewer than `MIN_WORDS`
+words with no question, answer, reply or link; "empty" for one with no words at all). Thread
+ids are unique within a chat by construction: a second thread whose key is taken (two threads
+opened by one person within the same minute of a minute-resolution log) gets `.2`, then `.3`.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from abc import abstractmethod
@@ -30,7 +37,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pln.config import Options
 from pln.errors import SourceError
-from pln.record import DeadLetter, Item
+from pln.record import Item
 from pln.sources.base import Cursor, FetchResult, Source
 
 SESSION = timedelta(hours=6)
@@ -82,8 +89,17 @@ class Thread:
 
     @property
     def trivial(self) -> bool:
-        """Chatter with no question and too few words to be worth curating."""
-        return self.question is None and self.words < MIN_WORDS
+        """Chatter worth no item: no question, answer, reply or link, and too few words."""
+        if self.question is not None or self.words >= MIN_WORDS:
+            return False
+        return not any(
+            m.reply_to or m.links or qa_label(m.text) or URL_RE.search(m.text)
+            for m in self.messages
+        )
+
+    @property
+    def drop_reason(self) -> str:
+        return "empty" if self.words == 0 else "chatter"
 
 
 @dataclass
@@ -331,17 +347,22 @@ def chat_items(
     gap: timedelta,
     thread_key: Callable[[Message], str] | None = None,
     url: Callable[[Thread], str] | None = None,
-) -> list[Item]:
-    """Items for one chat (a channel, a file): one per thread worth curating.
+) -> FetchResult:
+    """Items for one chat (a channel, a file): one per thread worth curating, and the drops.
 
     `native_id` is `<chat_key>:<thread key of the root>`; the thread key defaults to the root's
-    time and author, which survive re-exports (line numbers and export order do not).
+    time and author, which survive re-exports (line numbers and export order do not); a key
+    already taken in this chat gets `.2`, `.3`, ... in time order (see `UniqueKeys`).
     """
     thread_key = thread_key or _time_and_author
     fetched_at = datetime.now(UTC)
-    items = []
+    result = FetchResult()
+    result.drop("notice", sum(m.system for m in messages))
+    keys = UniqueKeys()
+    items = result.items
     for thread in group_threads(messages, gap):
         if thread.trivial:
+            result.drop(thread.drop_reason, len(thread.messages))
             continue
         root = thread.root
         if thread.question is not None:
@@ -353,13 +374,28 @@ def chat_items(
                 thread,
                 source=source,
                 platform=platform,
-                native_id=f"{chat_key}:{thread_key(root)}",
+                native_id=keys.take(f"{chat_key}:{thread_key(root)}"),
                 title=title,
                 url=url(thread) if url else "",
                 fetched_at=fetched_at,
             )
         )
-    return items
+    return result
+
+
+class UniqueKeys:
+    """Hands out each key once: a key seen before comes back as `key.2`, `key.3`, ..."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def take(self, key: str) -> str:
+        unique, n = key, 1
+        while unique in self.seen:
+            n += 1
+            unique = f"{key}.{n}"
+        self.seen.add(unique)
+        return unique
 
 
 def _time_and_author(message: Message) -> str:
@@ -407,8 +443,9 @@ class ChatFileSource(Source):
         """Read the options of one format (none by default)."""
 
     @abstractmethod
-    def read_chat(self, path: Path, data: bytes) -> tuple[list[Item], list[DeadLetter]]:
-        """Items and dead letters of one file; raise `self.error(...)` if it is not this format."""
+    def read_chat(self, path: Path, data: bytes) -> FetchResult:
+        """Items, dead letters and drops of one file; raise `self.error(...)` if it is not
+        this format."""
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         if self.path.is_dir():
@@ -416,8 +453,9 @@ class ChatFileSource(Source):
         stamp = file_stamp(self.stat(self.path))
         if cursor == stamp:
             return FetchResult(cursor=cursor, not_modified=True)
-        items, dead = self.read_chat(self.path, self.read_bytes(self.path))
-        return FetchResult(items=items, dead_letters=dead, cursor=stamp)
+        result = self.read_chat(self.path, self.read_bytes(self.path))
+        result.cursor = stamp
+        return result
 
     def _fetch_folder(self, cursor: Cursor) -> FetchResult:
         seen = cursor.get("files") if isinstance(cursor.get("files"), dict) else {}
@@ -428,13 +466,19 @@ class ChatFileSource(Source):
         for name in changed:
             path = self.path / name
             try:  # one unreadable file must not hide the others
-                items, dead = self.read_chat(path, self.read_bytes(path))
+                result.add(self.read_chat(path, self.read_bytes(path)))
             except SourceError as exc:
                 result.dead_letters.append(self.dead_letter(str(path), exc.message))
-                continue
-            result.items.extend(items)
-            result.dead_letters.extend(dead)
         return result
+
+    def chat_key(self, path: Path) -> str:
+        """The part of thread ids naming one file: its stem, or its name when another file of
+        the folder has the same stem (`a.log` and `a.txt`), so ids never collide."""
+        if self.path.is_dir():
+            twins = [p for p in self.path.glob(f"{glob.escape(path.stem)}.*") if p != path]
+            if any(p.stem == path.stem and p.match(self.pattern) for p in twins):
+                return path.name
+        return path.stem
 
     def stat(self, path: Path) -> os.stat_result:
         try:
