@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from calendar import isleap, monthrange
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from pln.config import Options
@@ -56,6 +56,9 @@ DAY_LINE_RE = re.compile(
     re.I,
 )
 DATE_IN_NAME_RE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
+# A log's clock may run ahead of the file's modification time by up to a time zone's offset
+# (the `timezone` option left at UTC for a log written in local time).
+CLOCK_SLACK = timedelta(hours=14)
 
 
 class IrcLogSource(ChatFileSource):
@@ -102,14 +105,15 @@ class IrcLogSource(ChatFileSource):
         return walk.messages, walk.dead
 
     def _from_mtime(self, path: Path, lines: list[str]) -> _Walk:
-        written = datetime.fromtimestamp(path.stat().st_mtime, self.tz).date()
-        limit = written + timedelta(days=1)  # a day of slack for clocks and time zones
-        start = written
+        written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        limit = written + CLOCK_SLACK
+        start = written.astimezone(self.tz).date()
         first = fallback = None
-        for _ in range(9):  # years back: 8 covers every leap-year cycle
+        for _ in range(9):  # years back: 8 cover every leap-year cycle
             walk = _Walk(self, path, start, exact_year=True).run(lines)
             first = first or walk
-            late = walk.end is not None and walk.end.date() > limit
+            over = walk.end.replace(tzinfo=self.tz) - limit if walk.end else timedelta(0)
+            late = over > timedelta(0)
             if not late and not walk.leap_errors:
                 return walk
             if not late and fallback is None:
@@ -117,7 +121,7 @@ class IrcLogSource(ChatFileSource):
             if walk.month_days:  # the log names days: try the year before
                 start = start.replace(year=start.year - 1, day=min(start.day, 28))
             elif late:  # clock times only: start as many days earlier as it ran over
-                start -= walk.end.date() - limit
+                start -= timedelta(days=-(-over // timedelta(days=1)))
             else:
                 break
         return fallback or first
