@@ -17,7 +17,8 @@ System notices (joins, leaves, "messages are end-to-end encrypted") never join a
 
 Nothing is lost silently: every message ends up in exactly one thread item, or is counted in
 the fetch's `drops` with its reason ("notice"; "chatter" for a thread of fewer than `MIN_WORDS`
-words with no question, answer, reply or link; "empty" for one with no words at all). Thread
+words with no question, answer, reply (explicit or by name) or link; "empty" for one with no
+words at all). Thread
 ids are unique within a chat by construction: a second thread whose key is taken (two threads
 opened by one person within the same minute of a minute-resolution log) gets `.2`, then `.3`.
 """
@@ -78,6 +79,7 @@ class Thread:
     root: Message
     how: str  # "reply", "qa" or "gap": which rule formed it
     question: int | None = None  # n when the root is the question Q<n>
+    replied: bool = False  # someone answered someone in it (a reply chain or `@name`/`name:`)
 
     @property
     def participants(self) -> list[str]:
@@ -90,7 +92,7 @@ class Thread:
     @property
     def trivial(self) -> bool:
         """Chatter worth no item: no question, answer, reply or link, and too few words."""
-        if self.question is not None or self.words >= MIN_WORDS:
+        if self.question is not None or self.replied or self.words >= MIN_WORDS:
             return False
         return not any(
             m.reply_to or m.links or qa_label(m.text) or URL_RE.search(m.text)
@@ -138,7 +140,7 @@ def group_threads(messages: Iterable[Message], gap: timedelta) -> list[Thread]:
     explicit = _link_replies(msgs, comps)
     questions = _link_questions(msgs, comps)
     labelled = {i for i, m in enumerate(msgs) if qa_label(m.text)}
-    _link_mention_replies(msgs, comps, gap, skip=explicit | labelled)
+    mentioned = _link_mention_replies(msgs, comps, gap, skip=explicit | labelled)
     _link_gaps(msgs, comps, gap)
 
     groups: dict[int, list[int]] = {}
@@ -160,6 +162,7 @@ def group_threads(messages: Iterable[Message], gap: timedelta) -> list[Thread]:
                 root=msgs[root],
                 how=how,
                 question=questions.get(root),
+                replied=any(i in explicit or i in mentioned for i in members),
             )
         )
     threads.sort(key=lambda t: (t.root.at, t.messages[0].at))
@@ -211,15 +214,19 @@ def _nearest_question(msgs: list[Message], candidates: list[int], at: datetime) 
 
 def _link_mention_replies(
     msgs: list[Message], comps: _Components, gap: timedelta, skip: set[int]
-) -> None:
+) -> set[int]:
+    """Join `@name ...`/`name: ...` to that person's latest message; returns the replies."""
     latest_by_author: dict[str, int] = {}
+    replies: set[int] = set()
     for i, m in enumerate(msgs):
         match = ADDRESSEE_RE.match(m.text.lstrip()) if i not in skip else None
         if match:  # only people who spoke count, so "Note: ..." addresses nobody
             target = latest_by_author.get(_norm(match[1] or match[2]))
             if target is not None and m.at - msgs[target].at <= gap:
                 comps.union(i, target)
+                replies.add(i)
         latest_by_author[_norm(m.author)] = i
+    return replies
 
 
 def _link_gaps(msgs: list[Message], comps: _Components, gap: timedelta) -> None:

@@ -136,10 +136,16 @@ def test_short_messages_are_counted_and_replies_and_links_are_never_chatter(tmp_
         "[14 Jan 12:00] <cy!n=c@h> A1 yes\n"
         "[14 Jan 13:00] <ana!n=a@h> <Media omitted>\n"
         "[14 Jan 14:00] <dee!n=d@h>\n"
+        "[14 Jan 15:00] <ed!n=e@h> thanks\n"
+        "[14 Jan 15:01] <fay!n=f@h> ed: sure\n"  # a reply by name: kept with what it answers
     )
     path = write_log(tmp_path / "chan.log", text)
     result = make_source("irc", path, year=2009).fetch(None)
-    assert sorted(i.text for i in result.items) == ["A1 yes", "https://example.org/spacing"]
+    assert sorted(i.text for i in result.items) == [
+        "A1 yes",
+        "https://example.org/spacing",
+        "thanks\n@fay: ed: sure",
+    ]
     assert result.drops == {"notice": 1, "chatter": 2, "empty": 1}
 
 
