@@ -112,6 +112,22 @@ def test_dircproxy_corpus_logs_read_the_same_without_their_dated_names(tmp_path)
 # --- IRC and friends: unique ids, counted drops ------------------------------------------------
 
 
+@pytest.mark.corpora
+def test_every_line_of_the_irc_corpus_is_in_one_item_or_a_counted_drop():
+    folder = corpus("chat", "irc")
+    for path in sorted(folder.glob("*.log")):
+        result = make_source("irc", path).fetch(None)
+        lines = [line for line in path.read_bytes().splitlines() if line.strip()]
+        in_items = sum(len(item.raw.splitlines()) for item in result.items)
+        assert in_items + sum(result.drops.values()) + len(result.dead_letters) == len(lines)
+        assert len({item.id for item in result.items}) == len(result.items), path.name
+    busy = make_source("irc", folder / "2009-01-15-dircproxy.log").fetch(None)
+    second = [i for i in busy.items if re.search(r"\.\d+$", i.native_id)]
+    assert len(second) == 2  # threads opened in the minute of another by the same person
+    assert sum(len(i.raw.splitlines()) for i in second) == 6  # messages once overwritten
+
+
+
 def test_two_threads_opened_by_one_person_in_one_minute_keep_both(tmp_path):
     text = (
         "[14 Jan 10:00] <ana!n=a@h> Q1 how do you space retrieval practice?\n"
