@@ -93,7 +93,11 @@ class IrcLogSource(ChatFileSource):
         written, so the latest start that keeps the last line no later than that day (and every
         `29 Feb` in a leap year) is taken.
         """
-        lines = list(decode_lines(data))
+        lines = [  # matched once, however many times the year search walks them
+            (line_no, raw, _stamp(raw))
+            for line_no, raw in enumerate(decode_lines(data), start=1)
+            if raw.strip()
+        ]
         if self.year:
             walk = _Walk(self, path, date(self.year, 1, 1), exact_year=True).run(lines)
         elif self.date or _date_in_name(path):
@@ -104,7 +108,7 @@ class IrcLogSource(ChatFileSource):
             raise self.error(f"{path} is not an {self.what}: most lines have no timestamp")
         return walk.messages, walk.dead
 
-    def _from_mtime(self, path: Path, lines: list[str]) -> _Walk:
+    def _from_mtime(self, path: Path, lines: list[Line]) -> _Walk:
         written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         limit = written + CLOCK_SLACK
         start = written.astimezone(self.tz).date()
@@ -143,12 +147,9 @@ class _Walk:
         self.year: int | None = None  # the year of the last month-day stamp
         self.previous: datetime | None = None
 
-    def run(self, lines: list[str]) -> _Walk:
+    def run(self, lines: list[Line]) -> _Walk:
         name = self.path.name
-        for line_no, raw in enumerate(lines, start=1):
-            if not raw.strip():
-                continue
-            stamp = _stamp(raw)
+        for line_no, raw, stamp in lines:
             day_line = DAY_LINE_RE.search(raw) if not stamp else None
             if day_line:
                 found = _date(day_line["year"], day_line["mon"], day_line["day"])
@@ -237,8 +238,12 @@ def _stamp(line: str) -> tuple[re.Match, str] | None:
     return None
 
 
+DAYS_IN_MONTH = {month: monthrange(2000, month)[1] for month in range(1, 13)}  # a leap year
+Line = tuple[int, str, "tuple[re.Match, str] | None"]  # number, text, timestamp and the rest
+
+
 def _valid_month_day(month: int, dom: int) -> bool:
-    return 1 <= dom <= monthrange(2000, month)[1]  # 2000 was a leap year
+    return 1 <= dom <= DAYS_IN_MONTH[month]
 
 
 def _ordinal(year: int, month: int, dom: int) -> int:
