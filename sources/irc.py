@@ -112,23 +112,24 @@ class IrcLogSource(ChatFileSource):
         written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         limit = written + CLOCK_SLACK
         start = written.astimezone(self.tz).date()
-        first = fallback = None
+        chosen = fallback = None
         for _ in range(9):  # years back: 8 cover every leap-year cycle
-            walk = _Walk(self, path, start, exact_year=True).run(lines)
-            first = first or walk
+            walk = _Walk(self, path, start, exact_year=True, dates_only=True).run(lines)
+            chosen = chosen or start
             over = walk.end.replace(tzinfo=self.tz) - limit if walk.end else timedelta(0)
             late = over > timedelta(0)
             if not late and not walk.leap_errors:
-                return walk
+                chosen = fallback = start
+                break
             if not late and fallback is None:
-                fallback = walk
+                fallback = start
             if walk.month_days:  # the log names days: try the year before
                 start = start.replace(year=start.year - 1, day=min(start.day, 28))
             elif late:  # clock times only: start as many days earlier as it ran over
                 start -= timedelta(days=-(-over // timedelta(days=1)))
             else:
                 break
-        return fallback or first
+        return _Walk(self, path, fallback or chosen, exact_year=True).run(lines)
 
 
 class _Walk:
@@ -136,8 +137,16 @@ class _Walk:
     `[14 Jan ...]` line, else the year that puts it nearest to the start date is taken. A day
     or month earlier than the line before means the log passed midnight or New Year."""
 
-    def __init__(self, source: IrcLogSource, path: Path, start: date, exact_year: bool = False):
+    def __init__(
+        self,
+        source: IrcLogSource,
+        path: Path,
+        start: date,
+        exact_year: bool = False,
+        dates_only: bool = False,  # a trial walk: dates and errors, no messages
+    ):
         self.source, self.path, self.start, self.exact_year = source, path, start, exact_year
+        self.dates_only = dates_only
         self.messages: list[Message] = []
         self.dead: list[DeadLetter] = []
         self.leap_errors = 0
@@ -167,7 +176,8 @@ class _Walk:
                 self.dead.append(self.source.dead_letter(f"{name}:{line_no}", reason, raw[:2000]))
                 continue
             self.day, self.previous, self.end = at.date(), at, at
-            self.messages.append(self._message(rest, at, raw, f"{name}:{line_no}", line_no))
+            if not self.dates_only:
+                self.messages.append(self._message(rest, at, raw, f"{name}:{line_no}", line_no))
         return self
 
     def _time(self, match: re.Match) -> tuple[datetime | None, str]:
