@@ -421,8 +421,14 @@ def zone_option(opts: Options, name: str = "timezone") -> ZoneInfo:
 
 
 def date_option(opts: Options, name: str = "date") -> date | None:
-    """An optional ISO date option (the day of a log that only has clock times)."""
-    value = opts.str(name)
+    """An optional ISO date option (the day of a log that only has clock times).
+
+    YAML reads an unquoted `date: 2026-11-19` as a date already; both forms are accepted."""
+    value = opts._get(name, (str, date), False, "", "a date like 2026-11-19")
+    if isinstance(value, datetime):
+        raise opts.error(name, f"must be a date like 2026-11-19, got {value!r}")
+    if isinstance(value, date):
+        return value
     try:
         return date.fromisoformat(value) if value else None
     except ValueError:

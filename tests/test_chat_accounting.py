@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -82,6 +82,8 @@ def test_the_year_and_date_options_win_and_still_roll_over(tmp_path):
         datetime(2011, 12, 30, 23, 50),
         datetime(2012, 2, 29, 12, 0),  # 2012 is a leap year
     ]
+    as_yaml_reads_it = make_source("irc", path, date=date(2011, 12, 30))  # unquoted in YAML
+    assert stamps(as_yaml_reads_it, path) == stamps(by_date, path)
     not_leap = make_source("irc", path, date="2012-12-30")  # Feb 2013 has no 29th
     _, dead = not_leap.parse(path, path.read_bytes())
     assert [(d.ref, d.reason) for d in dead] == [
@@ -125,7 +127,6 @@ def test_every_line_of_the_irc_corpus_is_in_one_item_or_a_counted_drop():
     second = [i for i in busy.items if re.search(r"\.\d+$", i.native_id)]
     assert len(second) == 2  # threads opened in the minute of another by the same person
     assert sum(len(i.raw.splitlines()) for i in second) == 6  # messages once overwritten
-
 
 
 def test_two_threads_opened_by_one_person_in_one_minute_keep_both(tmp_path):
