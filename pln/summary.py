@@ -69,7 +69,7 @@ def _left_out_lines(drops: dict[str, dict[str, int]], warnings: dict[str, list[s
         where = ", ".join(f"{n} {sum(drops[n].values()):,}" for n in busiest[:SHOWN_SOURCES])
         if len(busiest) > SHOWN_SOURCES:
             where += f", {len(busiest) - SHOWN_SOURCES} more"
-        lines.append(f"  skipped   {total:,} chat messages by rule: {why} ({where})")
+        lines.append(f"  skipped   {total:,} read and left out: {why} ({where})")
     shown = [(name, w) for name, ws in sorted(warnings.items()) for w in ws]
     for name, warning in shown[:SHOWN_SOURCES]:
         lines.append(f"    ! {name}: {warning}")

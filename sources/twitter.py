@@ -62,16 +62,22 @@ class Parsed:
     items: dict[str, tuple[int, Item]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     max_id: int = 0
+    superseded: int = 0  # tweets seen again, or older edits of a tweet kept in its latest edit
 
     def add(self, tweet_id: str, item: Item) -> None:
         number = int(tweet_id) if tweet_id.isdigit() else 0
         self.max_id = max(self.max_id, number)
         kept = self.items.get(item.id)
+        self.superseded += kept is not None
         if kept is None or number >= kept[0]:
             self.items[item.id] = (number, item)
 
     def item_list(self) -> list[Item]:
         return [item for _, item in self.items.values()]
+
+    @property
+    def drops(self) -> dict[str, int]:
+        return {"repeat or older edit": self.superseded} if self.superseded else {}
 
 
 # --------------------------------------------------------------------------- API v2 -> Item
@@ -426,6 +432,7 @@ class TwitterV2FileSource(Source):
         return FetchResult(
             items=result.item_list(),
             dead_letters=[self.dead_letter(p.ref, p.reason, p.raw) for p in result.problems],
+            drops=result.drops,
             cursor={"files": stamps, "since_id": _max_id(since_id, result.max_id or "")},
         )
 
@@ -562,6 +569,7 @@ class TwitterArchiveSource(Source):
         result = FetchResult(
             items=parsed.item_list(),
             dead_letters=[self.dead_letter(p.ref, p.reason, p.raw) for p in parsed.problems],
+            drops=parsed.drops,
             cursor={"files": stamps, "since_id": _max_id(parsed.max_id or "")},
         )
         if not username and result.items:
@@ -761,6 +769,7 @@ class TwitterApiSource(Source):
         return FetchResult(
             items=result.item_list(),
             dead_letters=[self.dead_letter(p.ref, p.reason, p.raw) for p in result.problems],
+            drops=result.drops,
             cursor=next_cursor,
         )
 

@@ -251,7 +251,7 @@ def test_drops_and_warnings_show_in_the_summary_and_in_pln_sources(tmp_path, cap
     shutil.copy(ARCHIVE / "data" / "tweets.js", tmp_path / "tweets.js")
     assert main(["run", "-c", str(tmp_path / "pln.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "skipped   2 chat messages by rule: chatter 1, notice 1 (irc-log 2)" in out
+    assert "skipped   2 read and left out: chatter 1, notice 1 (irc-log 2)" in out
     assert "    ! tweets: no account.js or manifest.js beside the tweets in" in out
 
     assert main(["sources", "-c", str(tmp_path / "pln.yaml")]) == 0
