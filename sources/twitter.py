@@ -575,7 +575,7 @@ class TwitterArchiveSource(Source):
         if not username and result.items:
             result.warnings.append(
                 f"no account.js or manifest.js beside the tweets in {self.path}: "
-                "tweets have no author and no link; point path at the whole archive"
+                "tweets have no author; point path at the whole archive"
             )
         return result
 
