@@ -25,10 +25,10 @@ opened by one person within the same minute of a minute-resolution log) gets `.2
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 from abc import abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -445,6 +445,7 @@ class ChatFileSource(Source):
 
     pattern: ClassVar[str] = "*.txt"
     what: ClassVar[str] = "chat export"  # how error messages name one file
+    twin_stems: frozenset[str] | set[str] = frozenset()  # stems two files of the folder share
 
     def configure(self, opts: Options) -> None:
         self.path: Path = opts.path_("path", required=True)
@@ -473,6 +474,8 @@ class ChatFileSource(Source):
     def _fetch_folder(self, cursor: Cursor) -> FetchResult:
         seen = cursor.get("files") if isinstance(cursor.get("files"), dict) else {}
         paths = sorted(p for p in self.path.glob(self.pattern) if p.is_file())
+        stems = Counter(p.stem for p in paths)
+        self.twin_stems = {stem for stem, n in stems.items() if n > 1}
         stamps = {p.name: file_stamp(self.stat(p)) for p in paths}
         changed = [name for name, stamp in stamps.items() if seen.get(name) != stamp]
         result = FetchResult(cursor={"files": stamps}, not_modified=bool(cursor) and not changed)
@@ -487,11 +490,7 @@ class ChatFileSource(Source):
     def chat_key(self, path: Path) -> str:
         """The part of thread ids naming one file: its stem, or its name when another file of
         the folder has the same stem (`a.log` and `a.txt`), so ids never collide."""
-        if self.path.is_dir():
-            twins = [p for p in self.path.glob(f"{glob.escape(path.stem)}.*") if p != path]
-            if any(p.stem == path.stem and p.match(self.pattern) for p in twins):
-                return path.name
-        return path.stem
+        return path.name if path.stem in self.twin_stems else path.stem
 
     def stat(self, path: Path) -> os.stat_result:
         try:

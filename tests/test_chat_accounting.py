@@ -145,6 +145,19 @@ def test_two_threads_opened_by_one_person_in_one_minute_keep_both(tmp_path):
     assert [len(i.raw.splitlines()) for i in result.items] == [2, 2]
 
 
+def test_two_logs_of_one_folder_with_the_same_stem_keep_their_threads_apart(tmp_path):
+    line = "[14 Jan 10:00] <ana!n=a@h> Q1 how do you space retrieval practice?\n"
+    write_log(tmp_path / "chan.log", line)
+    write_log(tmp_path / "chan.txt", line)
+    write_log(tmp_path / "other.log", line)
+    result = make_source("irc", tmp_path, year=2009).fetch(None)
+    assert sorted(i.native_id for i in result.items) == [
+        "chan.log:20090114T100000:ana",
+        "chan.txt:20090114T100000:ana",
+        "other:20090114T100000:ana",  # a stem of its own keeps the id it always had
+    ]
+
+
 def test_short_messages_are_counted_and_replies_and_links_are_never_chatter(tmp_path):
     text = (
         "[14 Jan 10:00] --> ana (n=a@h) joined the channel\n"
