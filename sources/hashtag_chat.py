@@ -39,6 +39,7 @@ from pln.sources.chat import (
     zone_option,
 )
 from pln.sources.chat_posts import (
+    MAX_OPEN_POSTS,
     ChatPost,
     ChatSplitter,
     ChatWindow,
@@ -122,7 +123,14 @@ class HashtagChatSource(ChatFileSource):
                 out.add(self.items_for(chat.messages(), self.hashtag, chat.day, _root_url))
             if touched or self.splitter.still_open(chat, seen_until):
                 keep.append(chat)
-        out.cursor = {"posts": result.cursor, "open": [p.to_json() for p in posts_to_keep(keep)]}
+        held_next = posts_to_keep(keep, MAX_OPEN_POSTS)
+        out.cursor = {"posts": result.cursor, "open": [p.to_json() for p in held_next]}
+        let_go = sum(len(c.posts) for c in keep) - len(held_next)
+        if let_go:  # a later post of those chats re-emits their threads without these posts
+            out.warnings.append(
+                f"{let_go} posts of chats still open are over the {MAX_OPEN_POSTS} the cursor "
+                "holds: threads that get later replies may lose their oldest posts"
+            )
         if seen_until:
             out.cursor["seen_until"] = seen_until.isoformat()
         out.warnings.extend(result.warnings)
