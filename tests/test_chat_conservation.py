@@ -157,3 +157,59 @@ def test_hashtag_transcripts_lose_nothing(chat):
         path = Path(tmp) / "chat.txt"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         check_conservation(make_source("hashtag_chat", path, hashtag="lrnchat").fetch(None), lines)
+
+
+meeting = st.lists(
+    st.tuples(
+        st.sampled_from([0, 0, 1, 2, 5, 30]),
+        st.sampled_from(NICKS),
+        st.lists(st.sampled_from(WORDS), max_size=5).map(" ".join),
+        st.sampled_from(["say", "say", "say", "private", "notice"]),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@PROFILE
+@given(chat=meeting)
+def test_zoom_chats_lose_nothing(chat):
+    lines = []
+    for at, (_, nick, text, kind) in zip(times(chat), chat, strict=True):
+        to = "Bob(Direct Message)" if kind == "private" else "Everyone"
+        said = f'Reacted to "{text}" with 👍' if kind == "notice" else text
+        lines.append(f"{at:%H:%M:%S} From {nick} to {to}: {said}".rstrip())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "meeting_saved_chat.txt"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result = make_source("zoom_chat", path, date=f"{START:%Y-%m-%d}").fetch(None)
+        check_conservation(result, lines)
+        assert result.drops.get("private", 0) == sum(kind == "private" for *_, kind in chat)
+
+
+@PROFILE
+@given(chat=chats, replies=st.lists(st.integers(min_value=1, max_value=59), max_size=10))
+def test_discord_exports_lose_nothing(chat, replies):
+    records = []
+    for i, (at, (_, nick, text, kind)) in enumerate(zip(times(chat), chat, strict=True)):
+        record = {
+            "id": str(900 + i),
+            "type": "GuildMemberJoin" if kind == "notice" else "Default",
+            "timestamp": at.replace(tzinfo=UTC).isoformat(),
+            "content": text,
+            "author": {"id": nick, "name": nick},
+        }
+        records.append(record)
+    for i in replies:
+        if i < len(records):
+            records[i]["type"] = "Reply"
+            records[i]["reference"] = {"messageId": str(900 + i // 2) if i % 3 else "1"}
+    export = {"guild": {"id": "1"}, "channel": {"id": "2", "name": "c"}, "messages": records}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "channel.json"
+        path.write_text(json.dumps(export), encoding="utf-8")
+        result = make_source("discord", path).fetch(None)
+        check_conservation(result, [json.dumps(r, ensure_ascii=False) for r in records])
+        replied = {r["id"] for r in records if r.get("reference") and r["type"] == "Reply"}
+        kept = {json.loads(line)["id"] for i in result.items for line in i.raw.split("\n")}
+        assert replied <= kept  # a reply is never dropped as chatter
