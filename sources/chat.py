@@ -18,9 +18,9 @@ System notices (joins, leaves, "messages are end-to-end encrypted") never join a
 Nothing is lost silently: every message ends up in exactly one thread item, or is counted in
 the fetch's `drops` with its reason ("notice"; "chatter" for a thread of fewer than `MIN_WORDS`
 words with no question, answer, reply (explicit or by name) or link; "empty" for one with no
-words at all). Thread
-ids are unique within a chat by construction: a second thread whose key is taken (two threads
-opened by one person within the same minute of a minute-resolution log) gets `.2`, then `.3`.
+words at all). Thread ids are unique within a chat by construction: a second thread whose key
+is taken (two threads opened by one person within the same minute of a minute-resolution log)
+gets `.2`, then `.3`.
 """
 
 from __future__ import annotations
