@@ -30,12 +30,14 @@ def cmd_sources(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, check_sources=False)
     health: dict[str, tuple] = {}
+    notes: dict[str, tuple] = {}
     if config.outputs.duckdb.exists():
         with Store(config.outputs.duckdb, read_only=True) as store:
             _, rows = store.sql(
                 "SELECT name, ok, error_count, items_total, last_ok_at, next_poll_at, last_error "
                 "FROM source_health"
             )
+            notes = _fetch_notes(store)
         health = {row[0]: row for row in rows}
     table = []
     for src in config.sources:
@@ -45,10 +47,27 @@ def cmd_sources(args: argparse.Namespace) -> int:
         state = "never run" if ok is None else ("ok" if ok else f"failing ×{errors}")
         when = f"{last_ok:%Y-%m-%d %H:%M}" if last_ok else "-"
         nxt = f"{next_poll:%Y-%m-%d %H:%M}" if next_poll else "-"
-        table.append((name, src.type, state, total or 0, when, nxt, last_error or ""))
-    columns = ["source", "type", "state", "items", "last ok", "next poll", "last error"]
+        skipped, warnings = notes.get(src.name, ({}, []))
+        why = ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items())) or "-"
+        said = last_error or "; ".join(f"warning: {w}" for w in warnings)
+        table.append((name, src.type, state, total or 0, why, when, nxt, said))
+    columns = ["source", "type", "state", "items", "skipped", "last ok", "next poll", "last error"]
     print_rows(columns, table, "table")
     return 0
+
+
+def _fetch_notes(store) -> dict[str, tuple[dict[str, int], list[str]]]:
+    """Each source's drops ({reason: messages}) and warnings of its last fetch that read data;
+    none from a database made before they were recorded."""
+    import json
+
+    from pln.errors import PlnError
+
+    try:
+        _, rows = store.sql("SELECT name, last_drops, last_warnings FROM sources")
+    except PlnError:  # an older database opened read-only: no such columns yet
+        return {}
+    return {name: (json.loads(d or "{}"), json.loads(w or "[]")) for name, d, w in rows}
 
 
 def cmd_import(args: argparse.Namespace) -> int:

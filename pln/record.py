@@ -161,3 +161,9 @@ class SourceStatus:
     cursor: dict[str, Any] | None = None
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     retry_after: float | None = None  # seconds the source asked us to wait (HTTP Retry-After)
+    drops: dict[str, int] = field(default_factory=dict)  # records left out on purpose, by reason
+    warnings: tuple[str, ...] = ()  # one line each: read, but something is off (no authors)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.warnings, tuple):  # a list, back from JSON
+            object.__setattr__(self, "warnings", tuple(self.warnings))

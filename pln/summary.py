@@ -40,6 +40,7 @@ def format_run_summary(summary, config: Config) -> str:
     kept_parts = [f"{t.id} {per_topic.get(t.id, {}).get('kept', 0):,}" for t in config.topics]
     lines.append(f"  kept      {' · '.join(kept_parts)}")
     lines.append(f"  dropped   {s.get('dropped', 0):,} items matched no topic")
+    lines += _left_out_lines(s.get("drops_by_source", {}), s.get("warnings", {}))
     dead = s["dead_letters"]
     if dead:
         by_source = ", ".join(f"{k} {v}" for k, v in s["dead_letters_by_source"].items())
@@ -49,3 +50,29 @@ def format_run_summary(summary, config: Config) -> str:
     lines.append(f"  database  {_rel(summary.db_path)}")
     lines.append(f"  feeds     {_rel(summary.feeds_dir)}/ ({len(summary.feeds)} files, index.opml)")
     return "\n".join(lines)
+
+
+SHOWN_SOURCES = 5  # the summary stays short with a thousand sources
+
+
+def _left_out_lines(drops: dict[str, dict[str, int]], warnings: dict[str, list[str]]) -> list:
+    """`skipped` (records left out on purpose, per reason) and one `!` line per warning."""
+    lines = []
+    if drops:
+        total = sum(sum(by_reason.values()) for by_reason in drops.values())
+        reasons: dict[str, int] = {}
+        for by_reason in drops.values():
+            for reason, count in by_reason.items():
+                reasons[reason] = reasons.get(reason, 0) + count
+        why = ", ".join(f"{reason} {count:,}" for reason, count in sorted(reasons.items()))
+        busiest = sorted(drops, key=lambda name: -sum(drops[name].values()))
+        where = ", ".join(f"{n} {sum(drops[n].values()):,}" for n in busiest[:SHOWN_SOURCES])
+        if len(busiest) > SHOWN_SOURCES:
+            where += f", {len(busiest) - SHOWN_SOURCES} more"
+        lines.append(f"  skipped   {total:,} read and left out: {why} ({where})")
+    shown = [(name, w) for name, ws in sorted(warnings.items()) for w in ws]
+    for name, warning in shown[:SHOWN_SOURCES]:
+        lines.append(f"    ! {name}: {warning}")
+    if len(shown) > SHOWN_SOURCES:
+        lines.append(f"    ! {len(shown) - SHOWN_SOURCES} more warnings: see `pln sources`")
+    return lines

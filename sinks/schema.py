@@ -112,6 +112,8 @@ SOURCE_ARROW = pa.schema(
         ("cursor", pa.string()),
         ("next_poll_at", UTC_TS),
         ("run_id", pa.string()),
+        ("last_drops", pa.string()),
+        ("last_warnings", pa.string()),
     ]
 )
 
@@ -177,8 +179,13 @@ CREATE TABLE IF NOT EXISTS sources (
     last_ok_at TIMESTAMPTZ,
     cursor JSON,
     next_poll_at TIMESTAMPTZ,
-    run_id VARCHAR
+    run_id VARCHAR,
+    last_drops JSON,                    -- records left out on purpose, per reason (chat chatter)
+    last_warnings JSON                  -- [one-line warnings] of the last fetch that read data
 );
+-- Databases made before these columns get them here (the DDL re-runs when it changes).
+ALTER TABLE sources ADD COLUMN IF NOT EXISTS last_drops JSON;
+ALTER TABLE sources ADD COLUMN IF NOT EXISTS last_warnings JSON;
 
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY,

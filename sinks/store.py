@@ -288,6 +288,11 @@ class Store:
             "SELECT name, ok, not_modified, error FROM sources WHERE run_id = ? ORDER BY name",
             [run_id],
         ).fetchall()
+        notes = self.con.execute(
+            "SELECT name, last_drops, last_warnings FROM sources "
+            "WHERE run_id = ? AND ok AND NOT not_modified ORDER BY name",
+            [run_id],
+        ).fetchall()
         return {
             "items": {
                 "written": written,
@@ -300,6 +305,9 @@ class Store:
             "topics": topics,
             "dead_letters": sum(dead_by_source.values()),
             "dead_letters_by_source": dead_by_source,
+            # records each source read and left out on purpose, by reason ("chatter": 3)
+            "drops_by_source": {n: json.loads(d) for n, d, _ in notes if d},
+            "warnings": {n: json.loads(w) for n, _, w in notes if w},
             "sources": {
                 "ok": sum(1 for _, ok, _, _ in sources if ok),
                 "failed": sum(1 for _, ok, _, _ in sources if not ok),
@@ -501,7 +509,7 @@ class Store:
         table = pa.Table.from_pylist([state[n] for n in names], schema=SOURCE_ARROW)
         with self.transaction():
             self.con.register("new_sources", table)
-            self.con.execute("INSERT OR REPLACE INTO sources SELECT * FROM new_sources")
+            self.con.execute("INSERT OR REPLACE INTO sources BY NAME SELECT * FROM new_sources")
             self.con.unregister("new_sources")
 
     # -- reads -------------------------------------------------------------------------------
@@ -802,6 +810,17 @@ def _source_row(
         "cursor": cursor if status.ok and cursor is not None else prev.get("cursor"),
         "next_poll_at": at + timedelta(seconds=delay),
         "run_id": run_id or None,
+        **_fetch_notes(status, prev),
+    }
+
+
+def _fetch_notes(status: SourceStatus, prev: dict[str, Any]) -> dict[str, Any]:
+    """Drops and warnings of the last fetch that read data (an unchanged source keeps them)."""
+    if not status.ok or status.not_modified:
+        return {k: prev.get(k) for k in ("last_drops", "last_warnings")}
+    return {
+        "last_drops": json.dumps(status.drops, sort_keys=True) if status.drops else None,
+        "last_warnings": json.dumps(list(status.warnings)) if status.warnings else None,
     }
 
 

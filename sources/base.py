@@ -24,10 +24,28 @@ Cursor = dict[str, Any]
 
 @dataclass
 class FetchResult:
+    """What one fetch read. Every record read ends up in exactly one of `items` (a chat thread
+    holds many messages), `dead_letters` (could not be read) or `drops` (read, and left out on
+    purpose: a join notice, one-word chatter), counted per reason."""
+
     items: list[Item] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     cursor: Cursor | None = None  # persisted and handed to the next fetch
     not_modified: bool = False  # nothing changed since the cursor (HTTP 304, same file)
+    drops: dict[str, int] = field(default_factory=dict)  # reason -> records left out
+    warnings: list[str] = field(default_factory=list)  # one line each, shown in the summary
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        if count:
+            self.drops[reason] = self.drops.get(reason, 0) + count
+
+    def add(self, other: FetchResult) -> None:
+        """Take in the items, dead letters, drops and warnings of another result."""
+        self.items.extend(other.items)
+        self.dead_letters.extend(other.dead_letters)
+        for reason, count in other.drops.items():
+            self.drop(reason, count)
+        self.warnings.extend(w for w in other.warnings if w not in self.warnings)
 
 
 class Source(ABC):

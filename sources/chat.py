@@ -14,6 +14,13 @@ in order:
 4. time gaps: the messages left over are grouped while each follows the previous within `gap`.
 
 System notices (joins, leaves, "messages are end-to-end encrypted") never join a thread.
+
+Nothing is lost silently: every message ends up in exactly one thread item, or is counted in
+the fetch's `drops` with its reason ("notice"; "chatter" for a thread of fewer than `MIN_WORDS`
+words with no question, answer, reply (explicit or by name) or link; "empty" for one with no
+words at all). Thread ids are unique within a chat by construction: a second thread whose key
+is taken (two threads opened by one person within the same minute of a minute-resolution log)
+gets `.2`, then `.3`.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import os
 import re
 from abc import abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -30,7 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pln.config import Options
 from pln.errors import SourceError
-from pln.record import DeadLetter, Item
+from pln.record import Item
 from pln.sources.base import Cursor, FetchResult, Source
 
 SESSION = timedelta(hours=6)
@@ -71,6 +79,7 @@ class Thread:
     root: Message
     how: str  # "reply", "qa" or "gap": which rule formed it
     question: int | None = None  # n when the root is the question Q<n>
+    replied: bool = False  # someone answered someone in it (a reply chain or `@name`/`name:`)
 
     @property
     def participants(self) -> list[str]:
@@ -82,8 +91,17 @@ class Thread:
 
     @property
     def trivial(self) -> bool:
-        """Chatter with no question and too few words to be worth curating."""
-        return self.question is None and self.words < MIN_WORDS
+        """Chatter worth no item: no question, answer, reply or link, and too few words."""
+        if self.question is not None or self.replied or self.words >= MIN_WORDS:
+            return False
+        return not any(
+            m.reply_to or m.links or qa_label(m.text) or URL_RE.search(m.text)
+            for m in self.messages
+        )
+
+    @property
+    def drop_reason(self) -> str:
+        return "empty" if self.words == 0 else "chatter"
 
 
 @dataclass
@@ -122,7 +140,7 @@ def group_threads(messages: Iterable[Message], gap: timedelta) -> list[Thread]:
     explicit = _link_replies(msgs, comps)
     questions = _link_questions(msgs, comps)
     labelled = {i for i, m in enumerate(msgs) if qa_label(m.text)}
-    _link_mention_replies(msgs, comps, gap, skip=explicit | labelled)
+    mentioned = _link_mention_replies(msgs, comps, gap, skip=explicit | labelled)
     _link_gaps(msgs, comps, gap)
 
     groups: dict[int, list[int]] = {}
@@ -144,6 +162,7 @@ def group_threads(messages: Iterable[Message], gap: timedelta) -> list[Thread]:
                 root=msgs[root],
                 how=how,
                 question=questions.get(root),
+                replied=any(i in explicit or i in mentioned for i in members),
             )
         )
     threads.sort(key=lambda t: (t.root.at, t.messages[0].at))
@@ -195,15 +214,19 @@ def _nearest_question(msgs: list[Message], candidates: list[int], at: datetime) 
 
 def _link_mention_replies(
     msgs: list[Message], comps: _Components, gap: timedelta, skip: set[int]
-) -> None:
+) -> set[int]:
+    """Join `@name ...`/`name: ...` to that person's latest message; returns the replies."""
     latest_by_author: dict[str, int] = {}
+    replies: set[int] = set()
     for i, m in enumerate(msgs):
         match = ADDRESSEE_RE.match(m.text.lstrip()) if i not in skip else None
         if match:  # only people who spoke count, so "Note: ..." addresses nobody
             target = latest_by_author.get(_norm(match[1] or match[2]))
             if target is not None and m.at - msgs[target].at <= gap:
                 comps.union(i, target)
+                replies.add(i)
         latest_by_author[_norm(m.author)] = i
+    return replies
 
 
 def _link_gaps(msgs: list[Message], comps: _Components, gap: timedelta) -> None:
@@ -331,17 +354,22 @@ def chat_items(
     gap: timedelta,
     thread_key: Callable[[Message], str] | None = None,
     url: Callable[[Thread], str] | None = None,
-) -> list[Item]:
-    """Items for one chat (a channel, a file): one per thread worth curating.
+) -> FetchResult:
+    """Items for one chat (a channel, a file): one per thread worth curating, and the drops.
 
     `native_id` is `<chat_key>:<thread key of the root>`; the thread key defaults to the root's
-    time and author, which survive re-exports (line numbers and export order do not).
+    time and author, which survive re-exports (line numbers and export order do not); a key
+    already taken in this chat gets `.2`, `.3`, ... in time order (see `UniqueKeys`).
     """
     thread_key = thread_key or _time_and_author
     fetched_at = datetime.now(UTC)
-    items = []
+    result = FetchResult()
+    result.drop("notice", sum(m.system for m in messages))
+    keys = UniqueKeys()
+    items = result.items
     for thread in group_threads(messages, gap):
         if thread.trivial:
+            result.drop(thread.drop_reason, len(thread.messages))
             continue
         root = thread.root
         if thread.question is not None:
@@ -353,13 +381,28 @@ def chat_items(
                 thread,
                 source=source,
                 platform=platform,
-                native_id=f"{chat_key}:{thread_key(root)}",
+                native_id=keys.take(f"{chat_key}:{thread_key(root)}"),
                 title=title,
                 url=url(thread) if url else "",
                 fetched_at=fetched_at,
             )
         )
-    return items
+    return result
+
+
+class UniqueKeys:
+    """Hands out each key once: a key seen before comes back as `key.2`, `key.3`, ..."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def take(self, key: str) -> str:
+        unique, n = key, 1
+        while unique in self.seen:
+            n += 1
+            unique = f"{key}.{n}"
+        self.seen.add(unique)
+        return unique
 
 
 def _time_and_author(message: Message) -> str:
@@ -378,8 +421,14 @@ def zone_option(opts: Options, name: str = "timezone") -> ZoneInfo:
 
 
 def date_option(opts: Options, name: str = "date") -> date | None:
-    """An optional ISO date option (the day of a log that only has clock times)."""
-    value = opts.str(name)
+    """An optional ISO date option (the day of a log that only has clock times).
+
+    YAML reads an unquoted `date: 2026-11-19` as a date already; both forms are accepted."""
+    value = opts._get(name, (str, date), False, "", "a date like 2026-11-19")
+    if isinstance(value, datetime):
+        raise opts.error(name, f"must be a date like 2026-11-19, got {value!r}")
+    if isinstance(value, date):
+        return value
     try:
         return date.fromisoformat(value) if value else None
     except ValueError:
@@ -396,6 +445,7 @@ class ChatFileSource(Source):
 
     pattern: ClassVar[str] = "*.txt"
     what: ClassVar[str] = "chat export"  # how error messages name one file
+    twin_stems: frozenset[str] | set[str] = frozenset()  # stems two files of the folder share
 
     def configure(self, opts: Options) -> None:
         self.path: Path = opts.path_("path", required=True)
@@ -407,8 +457,9 @@ class ChatFileSource(Source):
         """Read the options of one format (none by default)."""
 
     @abstractmethod
-    def read_chat(self, path: Path, data: bytes) -> tuple[list[Item], list[DeadLetter]]:
-        """Items and dead letters of one file; raise `self.error(...)` if it is not this format."""
+    def read_chat(self, path: Path, data: bytes) -> FetchResult:
+        """Items, dead letters and drops of one file; raise `self.error(...)` if it is not
+        this format."""
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         if self.path.is_dir():
@@ -416,25 +467,30 @@ class ChatFileSource(Source):
         stamp = file_stamp(self.stat(self.path))
         if cursor == stamp:
             return FetchResult(cursor=cursor, not_modified=True)
-        items, dead = self.read_chat(self.path, self.read_bytes(self.path))
-        return FetchResult(items=items, dead_letters=dead, cursor=stamp)
+        result = self.read_chat(self.path, self.read_bytes(self.path))
+        result.cursor = stamp
+        return result
 
     def _fetch_folder(self, cursor: Cursor) -> FetchResult:
         seen = cursor.get("files") if isinstance(cursor.get("files"), dict) else {}
         paths = sorted(p for p in self.path.glob(self.pattern) if p.is_file())
+        stems = Counter(p.stem for p in paths)
+        self.twin_stems = {stem for stem, n in stems.items() if n > 1}
         stamps = {p.name: file_stamp(self.stat(p)) for p in paths}
         changed = [name for name, stamp in stamps.items() if seen.get(name) != stamp]
         result = FetchResult(cursor={"files": stamps}, not_modified=bool(cursor) and not changed)
         for name in changed:
             path = self.path / name
             try:  # one unreadable file must not hide the others
-                items, dead = self.read_chat(path, self.read_bytes(path))
+                result.add(self.read_chat(path, self.read_bytes(path)))
             except SourceError as exc:
                 result.dead_letters.append(self.dead_letter(str(path), exc.message))
-                continue
-            result.items.extend(items)
-            result.dead_letters.extend(dead)
         return result
+
+    def chat_key(self, path: Path) -> str:
+        """The part of thread ids naming one file: its stem, or its name when another file of
+        the folder has the same stem (`a.log` and `a.txt`), so ids never collide."""
+        return path.name if path.stem in self.twin_stems else path.stem
 
     def stat(self, path: Path) -> os.stat_result:
         try:

@@ -15,7 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pln.record import DeadLetter, Item
+from pln.record import DeadLetter
+from pln.sources.base import FetchResult
 from pln.sources.chat import ChatFileSource, Message, Thread, chat_items
 
 CONTENT_TYPES = frozenset({"Default", "Reply", "ThreadStarterMessage", "ChatInputCommand"})
@@ -26,7 +27,7 @@ class DiscordSource(ChatFileSource):
     what = "DiscordChatExporter JSON export"
     pattern = "*.json"
 
-    def read_chat(self, path: Path, data: bytes) -> tuple[list[Item], list[DeadLetter]]:
+    def read_chat(self, path: Path, data: bytes) -> FetchResult:
         export = self.load(path, data)
         channel = export.get("channel") if isinstance(export.get("channel"), dict) else {}
         guild = export.get("guild") if isinstance(export.get("guild"), dict) else {}
@@ -39,7 +40,7 @@ class DiscordSource(ChatFileSource):
             return f"https://discord.com/channels/{where}/{channel_id}/{thread.root.id}"
 
         name = str(channel.get("name") or path.stem)
-        items = chat_items(
+        result = chat_items(
             messages,
             source=self.name,
             platform="discord",
@@ -49,7 +50,8 @@ class DiscordSource(ChatFileSource):
             thread_key=lambda m: m.id,  # Discord's snowflake ids are unique
             url=url,
         )
-        return items, dead
+        result.dead_letters.extend(dead)
+        return result
 
     def load(self, path: Path, data: bytes) -> dict[str, Any]:
         """The export as a dict; a SourceError when the file is not one."""

@@ -30,6 +30,7 @@ from pln.sources.chat import (
     ChatFileSource,
     Message,
     Thread,
+    UniqueKeys,
     decode_lines,
     group_threads,
     question_text,
@@ -38,6 +39,7 @@ from pln.sources.chat import (
     zone_option,
 )
 from pln.sources.chat_posts import (
+    MAX_OPEN_POSTS,
     ChatPost,
     ChatSplitter,
     ChatWindow,
@@ -114,17 +116,26 @@ class HashtagChatSource(ChatFileSource):
         times = [i.published_at for i in result.items if i.published_at]
         seen_until = max([*times, *_times(cursor.get("seen_until"))], default=None)
         fresh_ids = {p.id for p in fresh}
-        items, keep = [], []
+        out, keep = FetchResult(dead_letters=dead), []
         for chat in self.splitter.chats({p.id: p for p in (*held, *fresh)}.values()):
             touched = bool(fresh_ids.intersection(p.id for p in chat.posts))
             if touched:
-                items += self.items_for(chat.messages(), self.hashtag, chat.day, _root_url)
+                out.add(self.items_for(chat.messages(), self.hashtag, chat.day, _root_url))
             if touched or self.splitter.still_open(chat, seen_until):
                 keep.append(chat)
-        next_cursor = {"posts": result.cursor, "open": [p.to_json() for p in posts_to_keep(keep)]}
+        held_next = posts_to_keep(keep, MAX_OPEN_POSTS)
+        out.cursor = {"posts": result.cursor, "open": [p.to_json() for p in held_next]}
+        let_go = sum(len(c.posts) for c in keep) - len(held_next)
+        if let_go:  # a later post of those chats re-emits their threads without these posts
+            out.warnings.append(
+                f"{let_go} posts of chats still open are over the {MAX_OPEN_POSTS} the cursor "
+                "holds: threads that get later replies may lose their oldest posts"
+            )
         if seen_until:
-            next_cursor["seen_until"] = seen_until.isoformat()
-        return FetchResult(items, dead, next_cursor, not_modified=not (items or dead))
+            out.cursor["seen_until"] = seen_until.isoformat()
+        out.warnings.extend(result.warnings)
+        out.not_modified = not (out.items or out.dead_letters)
+        return out
 
     def _chat_posts(
         self, items: list[Item], held: list[ChatPost], dead: list[DeadLetter]
@@ -146,13 +157,15 @@ class HashtagChatSource(ChatFileSource):
                 known.update(filter(None, (post.id, post.alias)))
         return fresh
 
-    def read_chat(self, path: Path, data: bytes) -> tuple[list[Item], list[DeadLetter]]:
+    def read_chat(self, path: Path, data: bytes) -> FetchResult:
         messages, dead = parse_transcript(data, path.name, self.tz, self.name)
         if dead and not messages:
             raise self.error(
                 f"{path} is not a {self.what}: no '<ISO 8601 time> @author: text' lines"
             )
-        return self.items_for(messages, chat_key=self.hashtag or path.stem), dead
+        result = self.items_for(messages, chat_key=self.hashtag or self.chat_key(path))
+        result.dead_letters.extend(dead)
+        return result
 
     def items_for(
         self,
@@ -160,33 +173,38 @@ class HashtagChatSource(ChatFileSource):
         chat_key: str,
         chat_date: date | None = None,
         url: Callable[[Thread], str] | None = None,
-    ) -> list[Item]:
-        """One Item per question thread and per non-trivial chatter group of one chat.
+    ) -> FetchResult:
+        """One Item per question thread and per non-trivial chatter group of one chat, and the
+        messages left out (counted per reason in `drops`).
 
         The chat's date defaults to the local date of its first message.
         """
+        result = FetchResult()
         if not messages:
-            return []
+            return result
         chat_date = chat_date or min(m.at for m in messages).astimezone(self.tz).date()
         chat_id = f"{chat_key}:{chat_date.isoformat()}"
         fetched_at = datetime.now(UTC)
-        items, asked = [], {}
+        asked: dict[int, int] = {}
+        keys = UniqueKeys()
+        result.drop("notice", sum(m.system for m in messages))
         for thread in group_threads(messages, self.gap):
             if thread.trivial:
+                result.drop(thread.drop_reason, len(thread.messages))
                 continue
             native_id, title = self._name(thread, chat_id, asked)
-            items.append(
+            result.items.append(
                 thread_item(
                     thread,
                     source=self.name,
                     platform="chat",
-                    native_id=native_id,
+                    native_id=keys.take(native_id),
                     title=title,
                     url=url(thread) if url else "",
                     fetched_at=fetched_at,
                 )
             )
-        return items
+        return result
 
     def _name(self, thread: Thread, chat_id: str, asked: dict[int, int]) -> tuple[str, str]:
         prefix = f"#{self.hashtag} " if self.hashtag else ""

@@ -7,22 +7,28 @@ Accepted timestamps at the start of a line:
 then `<nick> text` (with `@`/`+` modes or a `nick!user@host` mask, whose dircproxy `+`/`-`
 identify flag is dropped), `nick<TAB>text` (weechat), `* nick action`, or a notice (`***`,
 `-->`, `<--`, `-!-`, `--`). Dates missing from lines come from `--- Day changed`/`Log opened`/
-`BEGIN LOGGING AT` lines, else a `YYYY-MM-DD` in the file name, else the `date` option, else the
-file's modification date; a time earlier than the one before it means midnight passed. Each
+`BEGIN LOGGING AT` lines, else the `year` or `date` option, else a `YYYY-MM-DD` in the file name,
+else the file's modification time (the log ends no later than it: `[31 Dec]` lines of a log
+last written in January belong to the year before). A time earlier than the one before it means
+midnight passed; `[01 Jan]` after `[31 Dec]` means a new year; `[29 Feb]` is read in a leap
+year. Each
 line is UTF-8, else Windows-1252, else Latin-1 (old logs mix them). IRC replies address people
 as `nick: text`, which threads them to that person's last message.
 
-Options: `path` (a log, or a folder of `*.log`/`*.txt`), `date`, `timezone`, `gap_minutes`.
+Options: `path` (a log, or a folder of `*.log`/`*.txt`), `date` (the day the log starts), `year`
+(the year of its first line), `timezone`, `gap_minutes`.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from calendar import isleap, monthrange
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from pln.config import Options
-from pln.record import DeadLetter, Item
+from pln.record import DeadLetter
+from pln.sources.base import FetchResult
 from pln.sources.chat import ChatFileSource, Message, chat_items, date_option, decode_lines
 
 MONTHS = {
@@ -50,6 +56,9 @@ DAY_LINE_RE = re.compile(
     re.I,
 )
 DATE_IN_NAME_RE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
+# A log's clock may run ahead of the file's modification time by up to a time zone's offset
+# (the `timezone` option left at UTC for a log written in local time).
+CLOCK_SLACK = timedelta(hours=14)
 
 
 class IrcLogSource(ChatFileSource):
@@ -59,71 +68,161 @@ class IrcLogSource(ChatFileSource):
 
     def configure_format(self, opts: Options) -> None:
         self.date = date_option(opts)
+        self.year = opts.int("year", default=0, min=1970)
+        if self.year and self.year > 2200:
+            raise opts.error("year", f"must be a year like 2009, got {self.year}")
 
-    def read_chat(self, path: Path, data: bytes) -> tuple[list[Item], list[DeadLetter]]:
+    def read_chat(self, path: Path, data: bytes) -> FetchResult:
         messages, dead = self.parse(path, data)
-        items = chat_items(
+        result = chat_items(
             messages,
             source=self.name,
             platform="irc",
-            chat_key=path.stem,
+            chat_key=self.chat_key(path),
             label=path.stem,
             gap=self.gap,
         )
-        return items, dead
+        result.dead_letters.extend(dead)
+        return result
 
     def parse(self, path: Path, data: bytes) -> tuple[list[Message], list[DeadLetter]]:
-        """Messages (notices flagged `system`) and the lines that are not log lines."""
-        day = _date_in_name(path) or self.date or date.fromtimestamp(path.stat().st_mtime)
-        messages: list[Message] = []
-        dead: list[DeadLetter] = []
-        previous: datetime | None = None
-        for line_no, raw in enumerate(decode_lines(data), start=1):
-            if not raw.strip():
+        """Messages (notices flagged `system`) and the lines that are not log lines.
+
+        Where the log does not say the year, the `year` or `date` option says it, else a date
+        in the file name, else the file's modification time: the log ends before it was last
+        written, so the latest start that keeps the last line no later than that day (and every
+        `29 Feb` in a leap year) is taken.
+        """
+        lines = [  # matched once, however many times the year search walks them
+            (line_no, raw, _stamp(raw))
+            for line_no, raw in enumerate(decode_lines(data), start=1)
+            if raw.strip()
+        ]
+        if self.year:
+            walk = _Walk(self, path, date(self.year, 1, 1), exact_year=True).run(lines)
+        elif self.date or _date_in_name(path):
+            walk = _Walk(self, path, self.date or _date_in_name(path)).run(lines)
+        else:
+            walk = self._from_mtime(path, lines)
+        if walk.dead and (not walk.messages or len(walk.dead) > len(walk.messages)):
+            raise self.error(f"{path} is not an {self.what}: most lines have no timestamp")
+        return walk.messages, walk.dead
+
+    def _from_mtime(self, path: Path, lines: list[Line]) -> _Walk:
+        written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        limit = written + CLOCK_SLACK
+        start = written.astimezone(self.tz).date()
+        chosen = fallback = None
+        for _ in range(9):  # years back: 8 cover every leap-year cycle
+            walk = _Walk(self, path, start, exact_year=True, dates_only=True).run(lines)
+            chosen = chosen or start
+            over = walk.end.replace(tzinfo=self.tz) - limit if walk.end else timedelta(0)
+            late = over > timedelta(0)
+            if not late and not walk.leap_errors:
+                chosen = fallback = start
+                break
+            if not late and fallback is None:
+                fallback = start
+            if walk.month_days:  # the log names days: try the year before
+                start = start.replace(year=start.year - 1, day=min(start.day, 28))
+            elif late:  # clock times only: start as many days earlier as it ran over
+                start -= timedelta(days=-(-over // timedelta(days=1)))
+            else:
+                break
+        return _Walk(self, path, fallback or chosen, exact_year=True).run(lines)
+
+
+class _Walk:
+    """One pass over a log's lines from a start date; `exact_year` fixes the year of the first
+    `[14 Jan ...]` line, else the year that puts it nearest to the start date is taken. A day
+    or month earlier than the line before means the log passed midnight or New Year."""
+
+    def __init__(
+        self,
+        source: IrcLogSource,
+        path: Path,
+        start: date,
+        exact_year: bool = False,
+        dates_only: bool = False,  # a trial walk: dates and errors, no messages
+    ):
+        self.source, self.path, self.start, self.exact_year = source, path, start, exact_year
+        self.dates_only = dates_only
+        self.messages: list[Message] = []
+        self.dead: list[DeadLetter] = []
+        self.leap_errors = 0
+        self.month_days = False  # saw a `[14 Jan ...]`/`Jan 14 ...` stamp
+        self.end: datetime | None = None
+        self.day = start
+        self.year: int | None = None  # the year of the last month-day stamp
+        self.previous: datetime | None = None
+
+    def run(self, lines: list[Line]) -> _Walk:
+        name = self.path.name
+        for line_no, raw, stamp in lines:
+            day_line = DAY_LINE_RE.search(raw) if not stamp else None
+            if day_line:
+                found = _date(day_line["year"], day_line["mon"], day_line["day"])
+                if found:
+                    self.day, self.year = found, found.year
                 continue
-            day_line = DAY_LINE_RE.search(raw)
-            if day_line and not _stamp(raw):
-                day = _date(day_line["year"], day_line["mon"], day_line["day"]) or day
-                continue
-            stamp = _stamp(raw)
             if not stamp:
                 reason = "not an IRC log line (no timestamp)"
-                dead.append(self.dead_letter(f"{path.name}:{line_no}", reason, raw[:2000]))
+                self.dead.append(self.source.dead_letter(f"{name}:{line_no}", reason, raw[:2000]))
                 continue
             match, rest = stamp
-            at = self._time(match, day, previous)
+            at, problem = self._time(match)
             if at is None:
-                reason = f"invalid timestamp {match.group(0).strip()!r}"
-                dead.append(self.dead_letter(f"{path.name}:{line_no}", reason, raw[:2000]))
+                reason = problem or f"invalid timestamp {match.group(0).strip()!r}"
+                self.dead.append(self.source.dead_letter(f"{name}:{line_no}", reason, raw[:2000]))
                 continue
-            day, previous = at.date(), at
-            messages.append(self._message(rest, at, raw, f"{path.name}:{line_no}", line_no))
-        if dead and (not messages or len(dead) > len(messages)):
-            raise self.error(f"{path} is not an {self.what}: most lines have no timestamp")
-        return messages, dead
+            self.day, self.previous, self.end = at.date(), at, at
+            if not self.dates_only:
+                self.messages.append(self._message(rest, at, raw, f"{name}:{line_no}", line_no))
+        return self
 
-    def _time(self, match: re.Match, day: date, previous: datetime | None) -> datetime | None:
+    def _time(self, match: re.Match) -> tuple[datetime | None, str]:
         groups = match.groupdict()
+        day = self.day
         if groups.get("iso"):
             try:
                 day = date.fromisoformat(groups["iso"])
             except ValueError:
-                return None
+                return None, ""
+            self.year = day.year
         elif groups.get("mon"):
-            found = _date(str(day.year), groups["mon"], groups["day"])
-            if found is None:
-                return None
-            day = found
+            self.month_days = True
+            month, dom = MONTHS[groups["mon"][:3].lower()], int(groups["day"])
+            if not _valid_month_day(month, dom):
+                return None, ""
+            year = self._year_of(month, dom)
+            self.year = year
+            try:
+                day = date(year, month, dom)
+            except ValueError:  # 29 Feb in a year that is not a leap year
+                self.leap_errors += 1
+                return None, f"invalid date {dom} {groups['mon'][:3]} {year} (not a leap year)"
         parts = [int(x) for x in groups["clock"].split(":")]
         if parts[0] > 23 or parts[1] > 59 or (len(parts) > 2 and parts[2] > 59):
-            return None
+            return None, ""
         at = datetime.combine(day, time(*parts))
-        if previous and not groups.get("iso") and at < previous - timedelta(hours=12):
+        clock_only = not (groups.get("iso") or groups.get("mon"))
+        if clock_only and self.previous and at < self.previous - timedelta(hours=12):
             at += timedelta(days=1)  # a time-only log passed midnight
-        return at
+        return at, ""
+
+    def _year_of(self, month: int, dom: int) -> int:
+        """The year of a month-day stamp: the running year, one more after New Year."""
+        if self.year is None:
+            if self.exact_year:
+                return self.start.year
+            years = (self.start.year - 1, self.start.year, self.start.year + 1)
+            return min(years, key=lambda y: abs(_ordinal(y, month, dom) - self.start.toordinal()))
+        if _ordinal(self.year, month, dom) < self.day.toordinal() - 183:
+            return self.year + 1  # [31 Dec] then [01 Jan]: a new year
+        return self.year
 
     def _message(self, rest: str, at: datetime, raw: str, ref: str, line_no: int) -> Message:
-        aware = at.replace(tzinfo=self.tz)
+        aware = at.replace(tzinfo=self.source.tz)
         say = SAY_RE.match(rest)
         if say:
             text = say["text"]
@@ -147,6 +246,21 @@ def _stamp(line: str) -> tuple[re.Match, str] | None:
         if match:
             return match, line[match.end() :]
     return None
+
+
+DAYS_IN_MONTH = {month: monthrange(2000, month)[1] for month in range(1, 13)}  # a leap year
+Line = tuple[int, str, "tuple[re.Match, str] | None"]  # number, text, timestamp and the rest
+
+
+def _valid_month_day(month: int, dom: int) -> bool:
+    return 1 <= dom <= DAYS_IN_MONTH[month]
+
+
+def _ordinal(year: int, month: int, dom: int) -> int:
+    """Day number of a date; 29 Feb of a common year counts as 1 March."""
+    if month == 2 and dom == 29 and not isleap(year):
+        return date(year, 3, 1).toordinal()
+    return date(year, month, dom).toordinal()
 
 
 def _date(year: str, mon: str, day: str) -> date | None:

@@ -63,6 +63,8 @@ def fetch_once(config: SourceConfig, cursor: dict | None) -> tuple[FetchResult, 
         dead_letters=len(result.dead_letters),
         not_modified=result.not_modified,
         cursor=result.cursor if result.cursor is not None else cursor,
+        drops=dict(result.drops),
+        warnings=tuple(result.warnings),
     )
     return result, status
 

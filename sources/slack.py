@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pln.config import Options
-from pln.record import DeadLetter, Item
+from pln.record import DeadLetter
 from pln.sources.base import Cursor, FetchResult, Source
 from pln.sources.chat import Message, chat_items, file_stamp
 
@@ -70,8 +70,9 @@ class SlackSource(Source):
         if cursor == stamp:
             return FetchResult(cursor=cursor, not_modified=True)
         with self._open() as export:
-            items, dead = self.read_export(export)
-        return FetchResult(items=items, dead_letters=dead, cursor=stamp)
+            result = self.read_export(export)
+        result.cursor = stamp
+        return result
 
     def _stamp(self) -> dict[str, int]:
         try:
@@ -96,20 +97,22 @@ class SlackSource(Source):
         except (zipfile.BadZipFile, OSError) as exc:
             raise self.error(f"{self.path} is not a Slack export zip ({exc})") from None
 
-    def read_export(self, export: _Export) -> tuple[list[Item], list[DeadLetter]]:
+    def read_export(self, export: _Export) -> FetchResult:
         channels, dead = self.read_messages(export)
-        items: list[Item] = []
+        result = FetchResult(dead_letters=dead)
         for (channel_id, channel), messages in channels.items():
-            items += chat_items(
-                messages,
-                source=self.name,
-                platform="slack",
-                chat_key=channel_id,
-                label=f"#{channel}",
-                gap=self.gap,
-                thread_key=lambda m: m.id,  # Slack's ts names a message within its channel
+            result.add(
+                chat_items(
+                    messages,
+                    source=self.name,
+                    platform="slack",
+                    chat_key=channel_id,
+                    label=f"#{channel}",
+                    gap=self.gap,
+                    thread_key=lambda m: m.id,  # Slack's ts names a message within its channel
+                )
             )
-        return items, dead
+        return result
 
     def read_messages(
         self, export: _Export

@@ -62,16 +62,22 @@ class Parsed:
     items: dict[str, tuple[int, Item]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     max_id: int = 0
+    superseded: int = 0  # tweets seen again, or older edits of a tweet kept in its latest edit
 
     def add(self, tweet_id: str, item: Item) -> None:
         number = int(tweet_id) if tweet_id.isdigit() else 0
         self.max_id = max(self.max_id, number)
         kept = self.items.get(item.id)
+        self.superseded += kept is not None
         if kept is None or number >= kept[0]:
             self.items[item.id] = (number, item)
 
     def item_list(self) -> list[Item]:
         return [item for _, item in self.items.values()]
+
+    @property
+    def drops(self) -> dict[str, int]:
+        return {"repeat or older edit": self.superseded} if self.superseded else {}
 
 
 # --------------------------------------------------------------------------- API v2 -> Item
@@ -426,6 +432,7 @@ class TwitterV2FileSource(Source):
         return FetchResult(
             items=result.item_list(),
             dead_letters=[self.dead_letter(p.ref, p.reason, p.raw) for p in result.problems],
+            drops=result.drops,
             cursor={"files": stamps, "since_id": _max_id(since_id, result.max_id or "")},
         )
 
@@ -526,7 +533,8 @@ class TwitterArchiveSource(Source):
     """A Twitter/X data export: the .zip or its unpacked folder (or its `data` folder).
 
     Reads `data/tweet.js` or `data/tweets.js` (and `-partN` splits); the author comes from
-    `manifest.js` or `account.js`. Option: `path`.
+    `manifest.js` or `account.js`. `path` may also name a tweets.js itself: the account files
+    beside it are read too, and without them the fetch warns that authors are empty.
     """
 
     type = "twitter_archive"
@@ -538,26 +546,53 @@ class TwitterArchiveSource(Source):
         if not self.path.exists():
             raise self.error(f"path not found: {self.path}")
         try:
-            stamped = [self.path] if self.path.is_file() else self._js_files()
+            zipped = self.path.is_file() and _starts_like_zip(self.path)
+            stamped = self._js_files() if not zipped else [self.path]
             changed, stamps, unchanged = changed_files(stamped, cursor)
             if unchanged:
                 return FetchResult(cursor=dict(cursor or {}), not_modified=True)
-            documents = self._read_zip() if self.path.is_file() else self._read_folder(stamped)
+            documents = self._read_zip() if zipped else self._read_folder(stamped)
         except OSError as exc:
             raise self.error(f"cannot read {self.path}: {exc.strerror or exc}") from exc
         except zipfile.BadZipFile as exc:
             raise self.error(f"{self.path} is not a readable zip archive: {exc}") from exc
         tweet_files = {k: v for k, v in documents.items() if _ARCHIVE_TWEETS.search(k)}
         if not tweet_files:
+            if self.path.is_file() and not zipped:
+                raise self.error(
+                    f"{self.path} is neither an archive .zip nor its data/tweets.js "
+                    "(a file named tweet.js, tweets.js or tweets-partN.js)"
+                )
             raise self.error(f"no data/tweet.js or data/tweets.js in {self.path}")
-        parsed = self._parse(tweet_files, archive_username(documents))
-        return FetchResult(
+        username = archive_username(documents)
+        parsed = self._parse(tweet_files, username)
+        result = FetchResult(
             items=parsed.item_list(),
             dead_letters=[self.dead_letter(p.ref, p.reason, p.raw) for p in parsed.problems],
+            drops=parsed.drops,
             cursor={"files": stamps, "since_id": _max_id(parsed.max_id or "")},
         )
+        if not username and result.items:
+            result.warnings.append(
+                f"no account.js or manifest.js beside the tweets in {self.path}: "
+                "tweets have no author; point path at the whole archive"
+            )
+        return result
 
     def _js_files(self) -> list[Path]:
+        """The data files to read: a folder's, or a tweets.js given directly with the account
+        files beside it (in `data/`, or the archive folder above it)."""
+        if self.path.is_file():
+            here = self.path.parent
+            folders = [here, here.parent] if here.name == "data" else [here, here / "data"]
+            extra = [
+                p
+                for folder in folders
+                if folder.is_dir()
+                for p in folder.glob("*.js")
+                if _ARCHIVE_ACCOUNT.search(p.name)
+            ]
+            return sorted({self.path, *extra})
         folders = [self.path / "data", self.path]
         return sorted(
             p
@@ -620,6 +655,11 @@ class TwitterArchiveSource(Source):
                 continue
             parsed.add(str(tweet.get("id_str") or tweet.get("id")), item)
         return parsed
+
+
+def _starts_like_zip(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(2) == b"PK"
 
 
 # --------------------------------------------------------------------------- live API v2
@@ -729,6 +769,7 @@ class TwitterApiSource(Source):
         return FetchResult(
             items=result.item_list(),
             dead_letters=[self.dead_letter(p.ref, p.reason, p.raw) for p in result.problems],
+            drops=result.drops,
             cursor=next_cursor,
         )
 

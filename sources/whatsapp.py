@@ -10,18 +10,33 @@ the messages in time order, else month-first with AM/PM clocks and day-first wit
 `<attached: …>` become messages without text; lines without `Name:` (joins, subject changes),
 "end-to-end encrypted" banners and deleted messages are notices.
 
-Options: `path` (an export or a folder of `*.txt` exports), `timezone`, `gap_minutes`, `date_order`.
+The export may be the `.txt` or the `.zip` the phone shares (iOS: `_chat.txt` with the media;
+Android: `WhatsApp Chat with <name>.txt`); the zip is read in memory, never extracted.
+
+Options: `path` (an export, or a folder of `*.txt`/`*.zip` exports), `timezone`, `gap_minutes`,
+`date_order`.
 """
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
+import zlib
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from pln.config import Options
-from pln.record import DeadLetter, Item
-from pln.sources.chat import ChatFileSource, Message, chat_items, decode_lines
+from pln.record import DeadLetter
+from pln.sources.base import FetchResult
+from pln.sources.chat import (
+    MAX_FILE_BYTES,
+    ChatFileSource,
+    Message,
+    chat_items,
+    decode_lines,
+    looks_binary,
+)
 
 INVISIBLE = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u2066\u2067\u2068\u2069"))
 DATE = r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}"
@@ -45,27 +60,59 @@ NOTICE_IN_AUTHOR_RE = re.compile(
     r"\b(?:changed the (?:subject|group)|created group|added|removed|left|joined)\b", re.I
 )
 ORDERS = ("dmy", "mdy", "ymd")
+CHAT_MEMBER_RE = re.compile(r"(?:^|/)(?:_chat|WhatsApp Chat[^/]*)\.txt$", re.I)
 
 
 class WhatsAppSource(ChatFileSource):
     type = "whatsapp"
     what = "WhatsApp chat export"
+    pattern = "*.[tz][xi][tp]"  # *.txt and *.zip
 
     def configure_format(self, opts: Options) -> None:
         self.date_order = opts.str("date_order", default="auto", choices=("auto", *ORDERS))
 
-    def read_chat(self, path: Path, data: bytes) -> tuple[list[Item], list[DeadLetter]]:
+    def read_bytes(self, path: Path, *, text: bool = True) -> bytes:
+        """The chat text: the file itself, or the chat `.txt` inside an export `.zip`."""
+        data = super().read_bytes(path, text=False)
+        if data.startswith(b"PK\x03\x04"):
+            data = self._chat_in_zip(path, data)
+        if text and looks_binary(data):
+            raise self.error(f"{path} is not a {self.what} (it holds binary data)")
+        return data
+
+    def _chat_in_zip(self, path: Path, data: bytes) -> bytes:
+        """iOS zips hold `_chat.txt`, Android ones `WhatsApp Chat with <name>.txt`, with media."""
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                texts = [i for i in zf.infolist() if i.filename.lower().endswith(".txt")]
+                chats = [i for i in texts if CHAT_MEMBER_RE.search(i.filename)] or texts
+                if len(chats) != 1:
+                    found = ", ".join(i.filename for i in chats) or "no .txt file"
+                    raise self.error(
+                        f"{path} is a zip but not one WhatsApp chat export "
+                        f"(expected _chat.txt or one 'WhatsApp Chat ….txt'; found {found})"
+                    )
+                with zf.open(chats[0]) as member:
+                    text = member.read(MAX_FILE_BYTES + 1)
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError) as exc:
+            raise self.error(f"{path} is not a readable zip archive: {exc}") from None
+        if len(text) > MAX_FILE_BYTES:
+            raise self.error(f"{path}: the chat inside is over {MAX_FILE_BYTES >> 20} MiB")
+        return text
+
+    def read_chat(self, path: Path, data: bytes) -> FetchResult:
         messages, dead = self.parse(path, data)
         chat = re.sub(r"^WhatsApp Chat (?:with|-) ", "", path.stem)
-        items = chat_items(
+        result = chat_items(
             messages,
             source=self.name,
             platform="whatsapp",
-            chat_key=path.stem,
+            chat_key=self.chat_key(path),
             label=chat,
             gap=self.gap,
         )
-        return items, dead
+        result.dead_letters.extend(dead)
+        return result
 
     def parse(self, path: Path, data: bytes) -> tuple[list[Message], list[DeadLetter]]:
         """Messages of one export (notices flagged `system`) and its unreadable lines."""

@@ -20,7 +20,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from pln.config import Options
-from pln.record import DeadLetter, Item
+from pln.record import DeadLetter
+from pln.sources.base import FetchResult
 from pln.sources.chat import ChatFileSource, Message, chat_items, date_option, decode_lines
 
 CLOCK = r"(?P<time>\d{1,2}:\d{2}(?::\d{2})?)"
@@ -39,20 +40,22 @@ class ZoomChatSource(ChatFileSource):
     def configure_format(self, opts: Options) -> None:
         self.date = date_option(opts)
 
-    def read_chat(self, path: Path, data: bytes) -> tuple[list[Item], list[DeadLetter]]:
-        messages, dead, _ = self.parse(path, data)
+    def read_chat(self, path: Path, data: bytes) -> FetchResult:
+        messages, dead, private = self.parse(path, data)
         day = messages[0].at.date().isoformat() if messages else ""
-        items = chat_items(
+        result = chat_items(
             messages,
             source=self.name,
             platform="zoom",
             chat_key=f"{path.parent.name}/{path.stem}"
             if path.stem.startswith("meeting")
-            else path.stem,
+            else self.chat_key(path),
             label=f"Zoom chat {day}",
             gap=self.gap,
         )
-        return items, dead
+        result.drop("private", private)  # direct messages are never read
+        result.dead_letters.extend(dead)
+        return result
 
     def parse(self, path: Path, data: bytes) -> tuple[list[Message], list[DeadLetter], int]:
         """Messages to everyone, unreadable lines, and how many private messages were skipped."""

@@ -421,3 +421,17 @@ def test_a_chat_post_without_a_time_is_a_dead_letter_not_a_guess(tmp_path):
     assert [(d.source, d.ref, d.reason) for d in result.dead_letters] == [
         ("lrnchat", "https://x.com/ana/status/7", "post has no time")
     ]
+
+
+def test_posts_the_cursor_cannot_hold_are_a_warning(tmp_path, monkeypatch):
+    from pln.sources import hashtag_chat
+
+    tweets = json.loads(TWEETS.read_text())["data"]
+    write_page(tmp_path / "part1.json", [t for t in tweets if t["created_at"] < "2026-11-20T01:09"])
+    monkeypatch.setattr(hashtag_chat, "MAX_OPEN_POSTS", 5)
+    first = tweet_chat(tmp_path).fetch(None)
+    assert len(first.cursor["open"]) == 5
+    assert first.warnings == [
+        "2 posts of chats still open are over the 5 the cursor holds: threads that get later "
+        "replies may lose their oldest posts"
+    ]

@@ -109,6 +109,7 @@ def test_twarc_jsonl_keeps_good_lines_around_a_broken_one_and_the_latest_edit():
     edited = items["1861000000000000010"]
     assert edited.text.startswith("Q1, take two")
     assert edited.url.endswith("/status/1861000000000000012")
+    assert result.drops == {"repeat or older edit": 1}  # counted, not lost silently
     streamed = items["1861000000000000013"]  # a streaming line: `data` is one tweet
     assert streamed.author == "mia_learns" and streamed.kind == "reply"
 
