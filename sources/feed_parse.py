@@ -98,7 +98,15 @@ LIMITS = dict(
 
 
 class Doubt(Exception):
-    """The fast path is not sure it reads this feed as feedparser would."""
+    """The fast path is not sure it reads this feed as feedparser would.
+
+    `kind` is the class of reason (docs/feeds.md lists them), `detail` the instance.
+    """
+
+    def __init__(self, kind: str, detail: str = ""):
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.detail = detail
 
 
 @dataclass
@@ -119,12 +127,12 @@ def parse_fast(data: bytes, location: str = "", charset: str = "") -> FastFeed |
     except (etree.XMLSyntaxError, ValueError):
         return None
     try:
-        return _Reader(root, location, charset).read()
+        return Reader(root, location, charset).read()
     except Doubt:
         return None
 
 
-class _Reader:
+class Reader:
     def __init__(self, root: etree._Element, location: str, charset: str):
         info = root.getroottree().docinfo
         if info.internalDTD is not None:
@@ -160,7 +168,7 @@ class _Reader:
             channel = channels[0]
             items = [c for c in root if _name(c) in ENTRY]
         else:
-            raise Doubt("not RSS 2.0, RSS 1.0 or Atom 1.0")
+            raise Doubt("not RSS 2.0, RSS 1.0 or Atom 1.0", etree.QName(root).text)
         if lang:
             out.feed["language"] = lang
         if channel is root:
@@ -203,7 +211,7 @@ class _Reader:
                     self._feed_key(ctx, el, name, _child_base(base, el))
                 continue
             if name in DOUBTFUL:
-                raise Doubt(f"<{name}>")
+                raise Doubt("element feedparser maps in ways not mirrored", name)
             b = _child_base(base, el)
             lng = _child_lang(lang, el)
             if name in TITLE:
@@ -228,7 +236,7 @@ class _Reader:
                 has_content = True
                 default = "text/html" if name in CONTENT_HTML else "text/plain"
                 if el.get("src"):
-                    raise Doubt("out-of-line content")
+                    raise Doubt("out-of-line content (src)")
                 detail = self._text_construct(el, default, b, lng)
                 ctx.setdefault("content", []).append(detail)
                 ctx.setdefault("summary", detail["value"])
@@ -265,7 +273,7 @@ class _Reader:
     def _text(self, el: etree._Element) -> str:
         """The text of a leaf element, as feedparser stores it (stripped, repaired)."""
         if len(el):
-            raise Doubt(f"markup inside <{_name(el)}>")
+            raise Doubt("markup inside a text element", _name(el))
         text = (el.text or "").strip()
         if not text.isascii():
             if self.utf8:
@@ -282,7 +290,7 @@ class _Reader:
         if kind == "application/xhtml+xml" or el.get("mode") == "base64":
             raise Doubt("XHTML or base64 content")
         if not (kind.startswith("text/") or kind.endswith("xml")):
-            raise Doubt(f"content of type {kind}")
+            raise Doubt("content of a non-text type", kind)
         value = self._text(el)
         if not self.atom and kind == "text/plain" and looks_like_html(value):
             kind = "text/html"
@@ -319,9 +327,9 @@ class _Reader:
             if part in ("name", "email"):
                 parts[part] = self._text(child)
             elif part not in ("uri", "url", "homepage"):
-                raise Doubt(f"<{part}> in an author")
+                raise Doubt("unknown element in an author", part)
         if (el.text or "").strip():
-            raise Doubt("mixed author")
+            raise Doubt("unknown element in an author", "text")
         name, email = parts.get("name"), parts.get("email")
         if name and email:
             ctx["author"] = f"{name} ({email})"
@@ -426,7 +434,7 @@ def _date(value: str) -> time.struct_time | None:
         return parsed
     parsed = feedparser_date(value)
     if parsed is None:
-        raise Doubt(f"unreadable date {value[:40]!r}")
+        raise Doubt("date feedparser cannot read either", value[:40])
     return parsed
 
 
