@@ -84,6 +84,8 @@ DOUBTFUL = {
     "media:category",
     "media:group",
 }
+XML_ERR_RESOURCE_LIMIT = 114  # libxml2's code for its depth and size limits
+MAX_DEPTH = 256  # libxml2's nesting limit without XML_PARSE_HUGE
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 LIMITS = dict(
     resolve_entities=False,
@@ -95,6 +97,10 @@ LIMITS = dict(
     remove_pis=True,
     collect_ids=False,
 )
+
+
+class Refused(ValueError):
+    """The document is hostile: no parser should read it."""
 
 
 class Doubt(Exception):
@@ -119,12 +125,19 @@ class FastFeed:
 def parse_fast(data: bytes, location: str = "", charset: str = "") -> FastFeed | None:
     """Parse a well-formed feed, or return None when feedparser should read it instead.
 
+    Raises Refused for a document nested deeper than libxml2 allows.
+
     `location` is the URL the document came from (the base of relative URLs) and `charset`
     the charset of its HTTP Content-Type, if any.
     """
     try:
         root = etree.fromstring(data, etree.XMLParser(**LIMITS))
-    except (etree.XMLSyntaxError, ValueError):
+    except etree.XMLSyntaxError as exc:
+        if exc.code == XML_ERR_RESOURCE_LIMIT and "depth" in str(exc):
+            # feedparser would take seconds on such a nest (6 s for 100,000 levels)
+            raise Refused(f"elements nest deeper than {MAX_DEPTH} levels") from None
+        return None
+    except ValueError:
         return None
     try:
         return Reader(root, location, charset).read()

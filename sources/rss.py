@@ -33,7 +33,7 @@ import feedparser
 from pln.config import Options
 from pln.record import DeadLetter, Item
 from pln.sources.base import Cursor, FetchResult, Source
-from pln.sources.feed_parse import parse_fast
+from pln.sources.feed_parse import Refused, parse_fast
 from pln.sources.http import (
     DEFAULT_MAX_BYTES,
     DEFAULT_TIMEOUT,
@@ -143,7 +143,10 @@ class FeedSource(Source):
         except ValueError as exc:
             raise self.error(f"{self.ref}: {exc}") from None
         headers = headers or {}
-        parsed = read_feed(data, headers, engine)
+        try:
+            parsed = read_feed(data, headers, engine)
+        except Refused as exc:
+            raise self.error(f"{self.ref}: refused, {exc}") from None
         if not parsed.version and not parsed.entries:
             raise self.error(f"not an RSS/Atom feed: {self.ref} ({_what_it_is(data, parsed)})")
         location = headers.get("content-location", "")
