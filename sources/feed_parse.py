@@ -44,7 +44,14 @@ RDF_ABOUT = f"{{{RDF}}}about"
 
 # Namespace URI -> the prefix feedparser files its elements under ("" = core RSS/Atom).
 PREFIXES: dict[str, str] = {uri.lower(): p for uri, p in _FeedParserMixin.namespaces.items()}
-looks_like_html = _FeedParserMixin.looks_like_html
+_looks_like_html = _FeedParserMixin.looks_like_html
+_ENTITY_LIKE = re.compile("&([A-Za-z0-9_]+);")
+
+
+def looks_like_html(text: str) -> bool:
+    """feedparser's guess that RSS text is HTML (it needs a close tag or an entity)."""
+    return ("<" in text or "&" in text) and _looks_like_html(text)
+
 
 TITLE = {"title", "dc:title"}
 LINK = {"link"}
@@ -225,8 +232,10 @@ class Reader:
                 continue
             if name in DOUBTFUL:
                 raise Doubt("element feedparser maps in ways not mirrored", name)
-            b = _child_base(base, el)
-            lng = _child_lang(lang, el)
+            if el.attrib:
+                b, lng = _child_base(base, el), _child_lang(lang, el)
+            else:
+                b, lng = base, lang
             if name in TITLE:
                 detail = self._text_construct(el, "text/plain", b, lng)
                 if detail["value"] and not titled:
@@ -325,8 +334,9 @@ class Reader:
         value = self._text(el)
         if value:
             value = _urljoin(base, value)
-        value = value.replace("&amp;", "&")
-        ctx["link"] = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", value)
+        if "&" in value:
+            value = _ENTITY_LIKE.sub(r"&\g<1>", value.replace("&amp;", "&"))
+        ctx["link"] = value
 
     def _author(self, ctx: dict[str, Any], el: etree._Element) -> None:
         if not len(el):
@@ -372,15 +382,24 @@ def _add_tag(tags: list[dict[str, Any]], term: Any, scheme: Any, label: Any) -> 
         tags.append(tag)
 
 
+_NAMES: dict[tuple[str, str | None], str] = {}
+
+
 def _name(el: etree._Element) -> str:
     """The element's name as feedparser files it: "title", "dc:creator", "content:encoded"."""
-    qname = etree.QName(el)
-    local = qname.localname.lower()
-    uri = (qname.namespace or "").lower()
-    if "backend.userland.com/rss" in uri:
-        uri = "http://backend.userland.com/rss"
-    prefix = PREFIXES.get(uri, el.prefix)
-    return f"{prefix.lower()}:{local}" if prefix else local
+    key = (el.tag, el.prefix)
+    name = _NAMES.get(key)
+    if name is None:
+        qname = etree.QName(el)
+        local = qname.localname.lower()
+        uri = (qname.namespace or "").lower()
+        if "backend.userland.com/rss" in uri:
+            uri = "http://backend.userland.com/rss"
+        prefix = PREFIXES.get(uri, el.prefix)
+        name = f"{prefix.lower()}:{local}" if prefix else local
+        if len(_NAMES) < 10_000:  # names come from documents: keep the cache bounded
+            _NAMES[key] = name
+    return name
 
 
 def _content_type(kind: str) -> str:
@@ -410,7 +429,10 @@ _SCHEME_SLASHES = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 
 
 def _urljoin(base: str, uri: str) -> str:
-    uri = _SCHEME_SLASHES.sub(r"\1\3", uri)
+    if ":///" in uri:
+        uri = _SCHEME_SLASHES.sub(r"\1\3", uri)
+    if not base:
+        return uri
     try:
         return urllib.parse.urljoin(base, uri)
     except ValueError:

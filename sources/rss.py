@@ -23,6 +23,7 @@ import re
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from html import escape, unescape
 from html.parser import HTMLParser
 from typing import Any
@@ -269,7 +270,7 @@ class _FeedContext:
     location: str  # the URL the document came from ("" for files)
     fetched_at: datetime
 
-    @property
+    @cached_property
     def site(self) -> str:
         return _web_url(self.meta.get("link", ""), self.location) or self.location
 
