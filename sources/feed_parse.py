@@ -27,6 +27,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
+from xml.sax.saxutils import escape
 
 from feedparser.datetimes import _parse_date as feedparser_date  # the reference for odd dates
 from feedparser.html import _cp1252
@@ -41,6 +42,11 @@ XML_NS = "http://www.w3.org/XML/1998/namespace"
 XML_BASE = f"{{{XML_NS}}}base"
 XML_LANG = f"{{{XML_NS}}}lang"
 RDF_ABOUT = f"{{{RDF}}}about"
+XHTML_NS_TAG = "{http://www.w3.org/1999/xhtml}"
+XHTML_DIV = XHTML_NS_TAG + "div"
+XHTML_TYPE = "application/xhtml+xml"
+XML_NS_TAG = f"{{{XML_NS}}}"
+QUOTE = {'"': "&quot;"}
 
 # Namespace URI -> the prefix feedparser files its elements under ("" = core RSS/Atom).
 PREFIXES: dict[str, str] = {uri.lower(): p for uri, p in _FeedParserMixin.namespaces.items()}
@@ -302,7 +308,9 @@ class Reader:
         """The text of a leaf element, as feedparser stores it (stripped, repaired)."""
         if len(el):
             raise Doubt("markup inside a text element", _name(el))
-        text = (el.text or "").strip()
+        return self._repaired((el.text or "").strip())
+
+    def _repaired(self, text: str) -> str:
         if not text.isascii():
             if self.utf8:
                 # feedparser repairs UTF-8 that was decoded as Latin-1
@@ -315,11 +323,11 @@ class Reader:
         self, el: etree._Element, default: str, base: str, lang: str | None
     ) -> dict[str, Any]:
         kind = _content_type(el.get("type", default))
-        if kind == "application/xhtml+xml" or el.get("mode") == "base64":
-            raise Doubt("XHTML or base64 content")
+        if el.get("mode") == "base64" or (kind == XHTML_TYPE and not self.atom):
+            raise Doubt("base64 content, or XHTML outside Atom")
         if not (kind.startswith("text/") or kind.endswith("xml")):
             raise Doubt("content of a non-text type", kind)
-        value = self._text(el)
+        value = self._xhtml(el) if kind == XHTML_TYPE else self._text(el)
         if not self.atom and kind == "text/plain" and looks_like_html(value):
             kind = "text/html"
         return {
@@ -328,6 +336,18 @@ class Reader:
             "base": base,
             "value": value,
         }
+
+    def _xhtml(self, el: etree._Element) -> str:
+        """Inline XHTML as feedparser writes it: one enclosing <div> dropped, tags lower-case,
+        text escaped, every element closed by an end tag (`<br></br>`)."""
+        children = list(el)
+        outside = (el.text or "").strip() or any((c.tail or "").strip() for c in children)
+        parts: list[str] = []
+        if len(children) == 1 and children[0].tag == XHTML_DIV and not outside:
+            _inner_xhtml(children[0], parts)
+        else:
+            _inner_xhtml(el, parts)
+        return self._repaired("".join(parts).strip())
 
     def _link(self, ctx: dict[str, Any], el: etree._Element, base: str) -> None:
         href = el.get("url") or el.get("uri") or el.get("href")
@@ -378,6 +398,29 @@ class Reader:
             tags[-1]["term"] = value
         else:
             _add_tag(tags, value, None, None)
+
+
+def _inner_xhtml(el: etree._Element, parts: list[str]) -> None:
+    """Append the escaped text and the child elements of `el` to `parts`."""
+    parts.append(escape(el.text or ""))
+    for child in el:
+        tag = child.tag
+        if not isinstance(tag, str) or not tag.startswith(XHTML_NS_TAG):
+            raise Doubt("non-XHTML element in XHTML content")
+        if child.nsmap != el.nsmap:
+            raise Doubt("namespace declared inside XHTML content")
+        name = tag[len(XHTML_NS_TAG) :].lower()
+        attrs = []
+        for key, value in child.attrib.items():
+            if key.startswith("{"):
+                if not key.startswith(XML_NS_TAG):
+                    raise Doubt("namespaced attribute in XHTML content")
+                key = "xml:" + key[len(XML_NS_TAG) :]
+            attrs.append(f' {key.lower()}="{escape(value, QUOTE)}"')
+        parts.append(f"<{name}{''.join(attrs)}>")
+        _inner_xhtml(child, parts)
+        parts.append(f"</{name}>")
+        parts.append(escape(child.tail or ""))
 
 
 def _add_tag(tags: list[dict[str, Any]], term: Any, scheme: Any, label: Any) -> None:

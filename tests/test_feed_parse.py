@@ -38,15 +38,16 @@ def rss(items: str, head: str = "") -> bytes:
 
 
 def test_well_formed_feeds_take_the_fast_path_with_the_same_items():
-    for name in ("rss2.xml", "rdf.xml"):
+    for name in ("rss2.xml", "rdf.xml", "atom.xml"):  # atom.xml has XHTML content
         data = (FEEDS / name).read_bytes()
         assert read_feed(data, {}).fast, name
         blog = source(FEEDS, name)
         fast = [
-            (i.native_id, i.title, i.url, i.published_at, i.text) for i in blog.parse(data).items
+            (i.native_id, i.title, i.url, i.published_at, i.text, i.html)
+            for i in blog.parse(data).items
         ]
         ref = blog.parse(data, engine="feedparser").items
-        assert fast == [(i.native_id, i.title, i.url, i.published_at, i.text) for i in ref]
+        assert fast == [(i.native_id, i.title, i.url, i.published_at, i.text, i.html) for i in ref]
 
 
 def test_fallback_is_per_feed(tmp_path):
