@@ -8,10 +8,12 @@ Cursor: a file is {"mtime_ns", "size", "sha256"}, a URL {"etag", "last_modified"
 (plus "permanent_url" after a 301/308). An unchanged file, an HTTP 304 or a body with the same
 hash is `not_modified` and is not parsed.
 
-The bytes are parsed once by feedparser with its HTML sanitizer and URI resolver off: feeds are
-sanitized when rendered, and `digest_html` below extracts text and links and makes relative
-URLs absolute in the same pass. A DOCTYPE internal subset is removed before parsing, so entity
-declarations (billion laughs, external entities) never expand.
+The bytes are parsed once: a gzip body is detected by its magic bytes and decompressed (up to
+`max_bytes`), a DOCTYPE internal subset is removed (so entity declarations never expand), then
+the fast path (feed_parse.py, lxml) reads a well-formed RSS 2.0/1.0 or Atom 1.0 feed, and
+feedparser, with its HTML sanitizer and URI resolver off, reads any feed the fast path doubts
+(docs/feeds.md). Feeds are sanitized when rendered, and `digest_html` below extracts text and
+links and makes relative URLs absolute in the same pass.
 """
 
 from __future__ import annotations
