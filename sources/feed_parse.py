@@ -71,6 +71,24 @@ UPDATED = {"updated", "modified", "lastbuilddate", "dc:date", "dcterms:modified"
 AUTHOR = {"author", "managingeditor", "dc:creator", "dc:author", "itunes:author"}
 CATEGORY = {"category", "keywords", "dc:subject"}
 LANGUAGE = {"language", "dc:language"}
+ROLES = {
+    name: role
+    for role, names in (
+        ("title", TITLE),
+        ("link", LINK),
+        ("guid", GUID),
+        ("description", DESCRIPTION),
+        ("summary", SUMMARY),
+        ("content", CONTENT),
+        ("content_html", CONTENT_HTML),
+        ("published", PUBLISHED),
+        ("updated", UPDATED),
+        ("author", AUTHOR),
+        ("category", CATEGORY),
+        ("language", LANGUAGE),
+    )
+    for name in names
+}
 ENTRY = {"item", "entry"}
 FEED_KEYS = LINK | GUID | AUTHOR | LANGUAGE
 # Elements feedparser maps onto the keys above in ways not mirrored here.
@@ -244,47 +262,48 @@ class Reader:
                 continue
             if name in DOUBTFUL:
                 raise Doubt("element feedparser maps in ways not mirrored", name)
+            if name not in ROLES:
+                continue
             if el.attrib:
                 b, lng = _child_base(base, el), _child_lang(lang, el)
             else:
                 b, lng = base, lang
-            if name in TITLE:
+            role = ROLES[name]
+            if role == "title":
                 detail = self._text_construct(el, "text/plain", b, lng)
-                if detail["value"] and not titled:
-                    titled = True
+                if not titled:
+                    titled = bool(detail["value"])
                     ctx["title"], ctx["title_detail"] = detail["value"], detail
-                elif not titled:
-                    ctx["title"], ctx["title_detail"] = detail["value"], detail
-            elif name in LINK or name in GUID:
+            elif role == "link" or role == "guid":
                 self._feed_key(ctx, el, name, b)
-            elif name in DESCRIPTION or name in SUMMARY:
+            elif role == "description" or role == "summary":
                 if "summary" in ctx and not has_content:  # a second one is content
                     has_content = True
                     detail = self._text_construct(el, "text/plain", b, lng)
                     ctx.setdefault("content", []).append(detail)
                 else:
-                    default = "text/html" if name in DESCRIPTION else "text/plain"
+                    default = "text/html" if role == "description" else "text/plain"
                     detail = self._text_construct(el, default, b, lng)
                     ctx["summary"], ctx["summary_detail"] = detail["value"], detail
-            elif name in CONTENT or name in CONTENT_HTML:
+            elif role == "content" or role == "content_html":
                 has_content = True
-                default = "text/html" if name in CONTENT_HTML else "text/plain"
+                default = "text/html" if role == "content_html" else "text/plain"
                 if el.get("src"):
                     raise Doubt("out-of-line content (src)")
                 detail = self._text_construct(el, default, b, lng)
                 ctx.setdefault("content", []).append(detail)
                 ctx.setdefault("summary", detail["value"])
-            elif name in PUBLISHED:
+            elif role == "published":
                 ctx["published"] = value = self._text(el)
                 ctx["published_parsed"] = _date(value)
-            elif name in UPDATED:
+            elif role == "updated":
                 ctx["updated"] = value = self._text(el)
                 ctx["updated_parsed"] = _date(value)
-            elif name in AUTHOR:
+            elif role == "author":
                 self._author(ctx, el)
-            elif name in CATEGORY:
+            elif role == "category":
                 self._category(ctx, el)
-            elif name in LANGUAGE:
+            elif role == "language":
                 ctx["language"] = self._text(el)
 
     def _feed_key(self, ctx: dict[str, Any], el: etree._Element, name: str, base: str) -> None:

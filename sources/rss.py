@@ -51,6 +51,12 @@ BENIGN_BOZO = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverrid
 GLOBAL_ID_SCHEMES = ("http", "https", "tag", "urn")
 GZIP_MAGIC = b"\x1f\x8b"
 _TAG = re.compile(r"<[A-Za-z/!]")
+# An absolute http(s) URL that urljoin and urlsplit leave exactly as it is: lower-case scheme,
+# a plain host, no params (;), no empty query, no fragment, no spaces or controls.
+_PLAIN_WEB_URL = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~!$&'()*+,=:@%/-]*)?"
+    r"(?:\?[A-Za-z0-9._~!$&'()*+,=:@%/?-]+)?\Z"
+)
 WEB_SCHEMES = ("http", "https")
 
 
@@ -193,7 +199,9 @@ class FeedSource(Source):
             date = dict.get(entry, "published") or dict.get(entry, "updated") or ""
             key = f"{title}\x1f{date}" if title else f"\x1f{date}\x1f{digest.text}"
             native_id = "sha1:" + hashlib.sha1(key.encode()).hexdigest()
-        if urlsplit(native_id).scheme not in GLOBAL_ID_SCHEMES:
+        if not _PLAIN_WEB_URL.match(native_id) and (
+            urlsplit(native_id).scheme not in GLOBAL_ID_SCHEMES
+        ):
             native_id = f"{feed.ref}#{native_id}"
         return Item.create(
             source=self.name,
@@ -337,6 +345,8 @@ def _web_url(url: str, base: str) -> str:
     url = (url or "").strip()
     if not url:
         return ""
+    if _PLAIN_WEB_URL.match(url):
+        return url  # what urljoin and urlsplit would give, without their cost
     absolute = urljoin(base, url) if base else url
     return absolute if urlsplit(absolute).scheme in WEB_SCHEMES else ""
 

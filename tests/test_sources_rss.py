@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import random
 import shutil
 import time
 import tracemalloc
@@ -466,3 +467,35 @@ def test_atom_text_title_with_markup_is_stripped_and_decoded_once(tmp_path, engi
     )
     (item,) = source(tmp_path, path="f.xml").parse(feed, engine=engine).items
     assert item.title == "Tom &amp; Jerry"
+
+
+def test_plain_url_shortcut_gives_what_urljoin_gives():
+    """_web_url skips urljoin for plain absolute URLs; random URLs must come out the same."""
+    from urllib.parse import urljoin, urlsplit
+
+    from pln.sources.rss import _PLAIN_WEB_URL, _web_url
+
+    def by_urljoin(url: str, base: str) -> str:
+        url = url.strip()
+        absolute = urljoin(base, url) if base and url else url
+        return absolute if urlsplit(absolute).scheme in ("http", "https") else ""
+
+    rng = random.Random(7)
+    alphabet = "ab/.:?#;=&%@-_~!$'()*+,[] \t\nHTPS019"
+    prefixes = ["http://", "https://", "HTTP://", "http:/", "https://a.example", "http://h:80", ""]
+    bases = ["", "https://blog.example.org/x/", "http://a.example/", "ftp://x/"]
+    shortcut = 0
+    for _ in range(20_000):
+        url = rng.choice(prefixes) + "".join(rng.choices(alphabet, k=rng.randint(0, 14)))
+        shortcut += bool(_PLAIN_WEB_URL.match(url.strip()))
+        for base in bases:
+            try:
+                expected = by_urljoin(url, base)
+            except ValueError:
+                expected = "ValueError"
+            try:
+                got = _web_url(url, base)
+            except ValueError:
+                got = "ValueError"
+            assert got == expected, (url, base)
+    assert shortcut > 500  # the shortcut was really taken
