@@ -50,6 +50,7 @@ QUOTE = {'"': "&quot;"}
 
 # Namespace URI -> the prefix feedparser files its elements under ("" = core RSS/Atom).
 PREFIXES: dict[str, str] = {uri.lower(): p for uri, p in _FeedParserMixin.namespaces.items()}
+KNOWN_PREFIXES = {p.lower() for p in PREFIXES.values() if p}
 _looks_like_html = _FeedParserMixin.looks_like_html
 _ENTITY_LIKE = re.compile("&([A-Za-z0-9_]+);")
 
@@ -394,8 +395,11 @@ class Reader:
             part = _name(child)
             if part in ("name", "email"):
                 parts[part] = self._text(child)
-            elif part not in ("uri", "url", "homepage"):
+            elif part in ("uri", "url", "homepage"):
+                continue
+            elif ":" not in part or part.split(":", 1)[0] in KNOWN_PREFIXES:
                 raise Doubt("unknown element in an author", part)
+            # else an extension feedparser files apart (Blogger's gd:image): no effect
         if (el.text or "").strip():
             raise Doubt("unknown element in an author", "text")
         name, email = parts.get("name"), parts.get("email")

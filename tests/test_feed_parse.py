@@ -226,3 +226,75 @@ def test_external_entities_and_dtds_are_never_fetched(tmp_path):
             seen = repr(result.items) + repr(result.dead_letters)
             assert "TOPSECRET" not in seen and "FROM-THE-NETWORK" not in seen
         assert server.requests_log == []
+
+
+WORDPRESS = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"
+  xmlns:wfw="http://wellformedweb.org/CommentAPI/" xmlns:dc="http://purl.org/dc/elements/1.1/"
+  xmlns:atom="http://www.w3.org/2005/Atom" xmlns:sy="http://purl.org/rss/1.0/modules/syndication/"
+  xmlns:slash="http://purl.org/rss/1.0/modules/slash/" xmlns:media="http://search.yahoo.com/mrss/">
+<channel><title>Learning Loop</title>
+<atom:link href="https://learningloop.example/feed/" rel="self" type="application/rss+xml" />
+<link>https://learningloop.example</link><description>L&amp;D notes</description>
+<lastBuildDate>Tue, 17 Nov 2026 09:30:00 +0000</lastBuildDate><language>en-US</language>
+<sy:updatePeriod>hourly</sy:updatePeriod><generator>https://wordpress.org/?v=6.7</generator>
+<image><url>https://learningloop.example/icon.png</url><title>Learning Loop</title>
+<link>https://learningloop.example</link></image>
+<item><title>Spacing &#8211; why it works</title>
+<link>https://learningloop.example/2026/11/spacing/</link>
+<comments>https://learningloop.example/2026/11/spacing/#respond</comments>
+<dc:creator><![CDATA[Maya Okafor]]></dc:creator><pubDate>Tue, 17 Nov 2026 09:30:00 +0000</pubDate>
+<category><![CDATA[Spaced Repetition]]></category><category><![CDATA[Compliance]]></category>
+<guid isPermaLink="false">https://learningloop.example/?p=412</guid>
+<description><![CDATA[Annual modules are forgotten. [&#8230;]]]></description>
+<content:encoded><![CDATA[<p>Annual modules are <em>forgotten</em>. See <a href="/2025/03/curve/">the curve</a>.</p>]]></content:encoded>
+<wfw:commentRss>https://learningloop.example/2026/11/spacing/feed/</wfw:commentRss>
+<slash:comments>3</slash:comments>
+<media:content url="https://learningloop.example/img.png" medium="image" />
+</item></channel></rss>"""
+
+BLOGGER = """<?xml version='1.0' encoding='UTF-8'?>
+<feed xmlns='http://www.w3.org/2005/Atom' xmlns:openSearch='http://a9.com/-/spec/opensearchrss/1.0/'
+  xmlns:blogger='http://schemas.google.com/blogger/2008' xmlns:gd='http://schemas.google.com/g/2005'
+  xmlns:thr='http://purl.org/syndication/thread/1.0'>
+<id>tag:blogger.com,1999:blog-1</id><updated>2026-11-20T10:00:00.001-08:00</updated>
+<title type='text'>Coaching Notes</title>
+<link rel='alternate' type='text/html' href='https://coaching.example/'/>
+<author><name>Sam</name><uri>https://www.blogger.com/profile/1</uri>
+<email>noreply@blogger.com</email><gd:image rel='http://schemas.google.com/g/2005#thumbnail'
+ width='16' height='16' src='https://img.example/b16.png'/></author>
+<openSearch:totalResults>1</openSearch:totalResults>
+<entry><id>tag:blogger.com,1999:blog-1.post-9</id>
+<published>2026-11-20T08:00:00.001-08:00</published><updated>2026-11-20T09:00:00.001-08:00</updated>
+<category scheme='http://www.blogger.com/atom/ns#' term='peer coaching'/>
+<title type='text'>Peer coaching circles</title>
+<content type='html'>&lt;p&gt;Four leads, one hour, &lt;b&gt;every&lt;/b&gt; week.&lt;/p&gt;</content>
+<link rel='replies' type='text/html' href='https://coaching.example/2026/11/circles.html#comments' title='0 Comments'/>
+<link rel='edit' type='application/atom+xml' href='https://www.blogger.com/feeds/1/posts/default/9'/>
+<link rel='alternate' type='text/html' href='https://coaching.example/2026/11/circles.html' title='Peer coaching circles'/>
+<author><name>Sam</name><uri>https://www.blogger.com/profile/1</uri><email>noreply@blogger.com</email>
+<gd:image rel='http://schemas.google.com/g/2005#thumbnail' width='16' height='16' src='https://img.example/b16.png'/></author>
+<thr:total>0</thr:total></entry></feed>"""
+
+
+@pytest.mark.parametrize("document", [WORDPRESS, BLOGGER], ids=["wordpress", "blogger"])
+def test_common_blog_platforms_take_the_fast_path(tmp_path, document):
+    data = document.encode()
+    assert read_feed(data, {}).fast
+    blog = source(tmp_path)
+    (fast,) = blog.parse(data).items
+    (ref,) = blog.parse(data, engine="feedparser").items
+    for name in (
+        "native_id",
+        "title",
+        "url",
+        "published_at",
+        "text",
+        "html",
+        "author",
+        "hashtags",
+        "lang",
+        "links",
+    ):
+        assert getattr(fast, name) == getattr(ref, name), name
+    assert fast.title in ("Spacing – why it works", "Peer coaching circles")
