@@ -5,13 +5,13 @@ reads: id, link, title(_detail), summary(_detail), content, published/updated(_p
 author, tags, language) or None when it has any doubt, and the caller then uses feedparser,
 the reference. Doubt is: not well-formed XML, an unknown root or version, an internal DTD
 subset, a declared charset that disagrees with the document, markup inside a text element,
-XHTML or base64 content, an extension element that feedparser maps onto one of those keys
-(media:title, itunes:summary, ...), or a date in a form this module does not read.
+base64 content or XHTML outside Atom, an extension element that feedparser maps onto one of
+those keys (media:title, itunes:summary, ...), or a date that feedparser cannot read either.
 
 It mirrors feedparser's rules where they decide the keys above: the first non-empty title
 wins, a guid or Atom id is the link when no link came before it, the last alternate HTML
 link wins, a second description becomes content, RSS text that looks like HTML is typed
-HTML, xml:base and xml:lang are inherited. docs/feeds.md lists what still differs.
+HTML, xml:base and xml:lang are inherited. docs/feeds.md lists when it declines.
 
 The XML parser never resolves entities, never loads a DTD or touches the network, and keeps
 libxml2's default limits (nesting depth, text node size), so hostile documents stay cheap.
@@ -222,21 +222,16 @@ class Reader:
             raise Doubt("not RSS 2.0, RSS 1.0 or Atom 1.0", etree.QName(root).text)
         if lang:
             out.feed["language"] = lang
-        if channel is root:
-            self._fill(out.feed, channel, base, lang, feed_level=True)
-        else:
-            self._fill(
-                out.feed,
-                channel,
-                _child_base(base, channel),
-                _child_lang(lang, channel),
-                feed_level=True,
-            )
+        scope = {root: (base, lang)}  # xml:base and xml:lang of each entry's parent
+        if channel is not root:
+            scope[channel] = (_child_base(base, channel), _child_lang(lang, channel))
+        self._fill(out.feed, channel, *scope[channel], feed_level=True)
         for item in items:
             entry: dict[str, Any] = {}
             if item.get(RDF_ABOUT):
                 entry["id"] = item.get(RDF_ABOUT)
-            self._fill(entry, item, _child_base(base, item), _child_lang(lang, item))
+            parent_base, parent_lang = scope[item.getparent()]
+            self._fill(entry, item, _child_base(parent_base, item), _child_lang(parent_lang, item))
             out.entries.append(entry)
         return out
 

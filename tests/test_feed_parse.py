@@ -298,3 +298,17 @@ def test_common_blog_platforms_take_the_fast_path(tmp_path, document):
     ):
         assert getattr(fast, name) == getattr(ref, name), name
     assert fast.title in ("Spacing – why it works", "Peer coaching circles")
+
+
+def test_items_inherit_the_channels_xml_base_and_lang(tmp_path):
+    data = (
+        b"<rss version='2.0'><channel xml:base='https://blog.example/sub/' xml:lang='de'>"
+        b"<title>t</title><item><title>a</title><link>post/1</link>"
+        b"<description>&lt;a href='x'&gt;mehr&lt;/a&gt;</description></item></channel></rss>"
+    )
+    assert read_feed(data, {}).fast
+    blog = source(tmp_path)
+    (fast,) = blog.parse(data).items
+    (ref,) = blog.parse(data, engine="feedparser").items
+    assert (fast.url, fast.lang) == ("https://blog.example/sub/post/1", "de")
+    assert (fast.url, fast.lang, fast.links) == (ref.url, ref.lang, ref.links)
