@@ -8,10 +8,12 @@ Cursor: a file is {"mtime_ns", "size", "sha256"}, a URL {"etag", "last_modified"
 (plus "permanent_url" after a 301/308). An unchanged file, an HTTP 304 or a body with the same
 hash is `not_modified` and is not parsed.
 
-The bytes are parsed once by feedparser with its HTML sanitizer and URI resolver off: feeds are
-sanitized when rendered, and `digest_html` below extracts text and links and makes relative
-URLs absolute in the same pass. A DOCTYPE internal subset is removed before parsing, so entity
-declarations (billion laughs, external entities) never expand.
+The bytes are parsed once: a gzip body is detected by its magic bytes and decompressed (up to
+`max_bytes`), a DOCTYPE internal subset is removed (so entity declarations never expand), then
+the fast path (feed_parse.py, lxml) reads a well-formed RSS 2.0/1.0 or Atom 1.0 feed, and
+feedparser, with its HTML sanitizer and URI resolver off, reads any feed the fast path doubts
+(docs/feeds.md). Feeds are sanitized when rendered, and `digest_html` below extracts text and
+links and makes relative URLs absolute in the same pass.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import calendar
 import hashlib
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from html import escape, unescape
 from html.parser import HTMLParser
 from typing import Any
@@ -32,6 +36,7 @@ import feedparser
 from pln.config import Options
 from pln.record import DeadLetter, Item
 from pln.sources.base import Cursor, FetchResult, Source
+from pln.sources.feed_parse import Refused, parse_fast
 from pln.sources.http import (
     DEFAULT_MAX_BYTES,
     DEFAULT_TIMEOUT,
@@ -44,6 +49,14 @@ from pln.sources.http import (
 # a declared charset that was overridden): not worth a dead letter on every poll.
 BENIGN_BOZO = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
 GLOBAL_ID_SCHEMES = ("http", "https", "tag", "urn")
+GZIP_MAGIC = b"\x1f\x8b"
+_TAG = re.compile(r"<[A-Za-z/!]")
+# An absolute http(s) URL that urljoin and urlsplit leave exactly as it is: lower-case scheme,
+# a plain host, no params (;), no empty query, no fragment, no spaces or controls.
+_PLAIN_WEB_URL = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~!$&'()*+,=:@%/-]*)?"
+    r"(?:\?[A-Za-z0-9._~!$&'()*+,=:@%/?-]+)?\Z"
+)
 WEB_SCHEMES = ("http", "https")
 
 
@@ -126,24 +139,33 @@ class FeedSource(Source):
         result.cursor = new_cursor
         return result
 
-    def parse(self, data: bytes, headers: dict[str, str] | None = None) -> FetchResult:
-        """Turn feed bytes into items and dead letters (no cursor). Raises if not a feed."""
-        parsed = feedparser.parse(
-            without_internal_subset(data),
-            sanitize_html=False,
-            resolve_relative_uris=False,
-            response_headers=headers or {},
-        )
-        if not parsed.get("version") and not parsed.entries:
+    def parse(
+        self, data: bytes, headers: dict[str, str] | None = None, *, engine: str = "auto"
+    ) -> FetchResult:
+        """Turn feed bytes into items and dead letters (no cursor). Raises if not a feed.
+
+        `engine` "auto" tries the fast path and falls back to feedparser on any doubt;
+        "feedparser" uses feedparser only (the reference, for tests and benchmarks).
+        """
+        try:
+            data = gunzip_by_content(data, self.max_bytes)
+        except ValueError as exc:
+            raise self.error(f"{self.ref}: {exc}") from None
+        headers = headers or {}
+        try:
+            parsed = read_feed(data, headers, engine)
+        except Refused as exc:
+            raise self.error(f"{self.ref}: refused, {exc}") from None
+        if not parsed.version and not parsed.entries:
             raise self.error(f"not an RSS/Atom feed: {self.ref} ({_what_it_is(data, parsed)})")
-        location = (headers or {}).get("content-location", "")
+        location = headers.get("content-location", "")
         feed = _FeedContext(self.ref, parsed.feed, location, datetime.now(UTC))
         result = FetchResult()
         for index, entry in enumerate(parsed.entries):
             made = self._entry(entry, index, feed)
             (result.items if isinstance(made, Item) else result.dead_letters).append(made)
-        problem = parsed.get("bozo_exception")
-        if parsed.get("bozo") and not isinstance(problem, BENIGN_BOZO):
+        problem = parsed.problem
+        if problem is not None and not isinstance(problem, BENIGN_BOZO):
             result.dead_letters.append(
                 self.dead_letter(
                     f"{self.ref}#feed",
@@ -173,12 +195,13 @@ class FeedSource(Source):
             native_id = guid
         elif link:
             native_id = link
-        elif title:
+        else:  # RSS 2.0 requires only a title or a description
             date = dict.get(entry, "published") or dict.get(entry, "updated") or ""
-            native_id = "sha1:" + hashlib.sha1(f"{title}\x1f{date}".encode()).hexdigest()
-        else:
-            return self.dead_letter(ref, "entry has no id, link or title to identify it", raw)
-        if urlsplit(native_id).scheme not in GLOBAL_ID_SCHEMES:
+            key = f"{title}\x1f{date}" if title else f"\x1f{date}\x1f{digest.text}"
+            native_id = "sha1:" + hashlib.sha1(key.encode()).hexdigest()
+        if not _PLAIN_WEB_URL.match(native_id) and (
+            urlsplit(native_id).scheme not in GLOBAL_ID_SCHEMES
+        ):
             native_id = f"{feed.ref}#{native_id}"
         return Item.create(
             source=self.name,
@@ -200,13 +223,64 @@ class FeedSource(Source):
 
 
 @dataclass(frozen=True)
+class ParsedFeed:
+    """What both parse paths give `FeedSource`: feedparser-shaped feed and entry dicts."""
+
+    version: str
+    feed: Any
+    entries: list[Any]
+    problem: Exception | None  # feedparser's bozo exception, if any
+    fast: bool  # read by the fast path (feed_parse), not by feedparser
+
+
+def read_feed(data: bytes, headers: dict[str, str], engine: str = "auto") -> ParsedFeed:
+    """Parse feed bytes: the fast path for a well-formed feed, feedparser for anything else."""
+    data = without_internal_subset(data)
+    location = headers.get("content-location", "")
+    if engine == "auto":
+        fast = parse_fast(data, location, _charset(headers.get("content-type", "")))
+        if fast is not None:
+            return ParsedFeed(fast.version, fast.feed, fast.entries, None, True)
+    parsed = feedparser.parse(
+        data, sanitize_html=False, resolve_relative_uris=False, response_headers=headers
+    )
+    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    return ParsedFeed(parsed.get("version", ""), parsed.feed, parsed.entries, problem, False)
+
+
+def _charset(content_type: str) -> str:
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip("\"'")
+    return ""
+
+
+def gunzip_by_content(data: bytes, max_bytes: int) -> bytes:
+    """`data` decompressed if it is gzip (by its magic bytes), at most `max_bytes` of it.
+
+    Servers send gzip files without Content-Encoding, and feeds are stored as .xml.gz.
+    """
+    if not data.startswith(GZIP_MAGIC):
+        return data
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, max_bytes + 1)
+    except zlib.error as exc:
+        raise ValueError(f"gzip-compressed body is corrupt ({exc})") from None
+    if len(out) > max_bytes:
+        raise ValueError(f"gzip-compressed body expands beyond {max_bytes} bytes")
+    return out
+
+
+@dataclass(frozen=True)
 class _FeedContext:
     ref: str
     meta: Any  # feedparser's feed-level dict
     location: str  # the URL the document came from ("" for files)
     fetched_at: datetime
 
-    @property
+    @cached_property
     def site(self) -> str:
         return _web_url(self.meta.get("link", ""), self.location) or self.location
 
@@ -239,8 +313,11 @@ def _content_base(body: dict[str, Any], location: str, fallback: str) -> str:
 
 
 def _plain(value: str, detail: dict[str, Any] | None) -> str:
+    """A title as plain text: tags stripped, entities decoded once (per its declared type)."""
     if detail and _is_html(detail):
         return digest_html(value, "").text
+    if _TAG.search(value):  # text that carries markup: strip tags, keep "&" literal
+        return digest_html(value.replace("&", "&amp;"), "").text
     return _collapse(value)
 
 
@@ -268,6 +345,8 @@ def _web_url(url: str, base: str) -> str:
     url = (url or "").strip()
     if not url:
         return ""
+    if _PLAIN_WEB_URL.match(url):
+        return url  # what urljoin and urlsplit would give, without their cost
     absolute = urljoin(base, url) if base else url
     return absolute if urlsplit(absolute).scheme in WEB_SCHEMES else ""
 
@@ -276,17 +355,17 @@ def _raw_entry(entry: Any) -> str:
     keep = ("id", "link", "title", "author", "published", "updated")
     small: dict[str, Any] = {k: dict.get(entry, k) for k in keep if dict.get(entry, k)}
     if entry.get("tags"):
-        small["tags"] = [t.get("term") for t in entry.tags]
+        small["tags"] = [t.get("term") for t in entry["tags"]]
     return json.dumps(small, ensure_ascii=False)
 
 
-def _what_it_is(data: bytes, parsed: Any) -> str:
+def _what_it_is(data: bytes, parsed: ParsedFeed) -> str:
     head = data[:2048].lstrip().lower()
     if not head:
         return "the document is empty"
     if head.startswith(b"<!doctype html") or b"<html" in head:
         return "it is an HTML page"
-    problem = parsed.get("bozo_exception")
+    problem = parsed.problem
     return str(problem).splitlines()[0] if problem else "no feed element found"
 
 

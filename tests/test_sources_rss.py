@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import os
+import random
 import shutil
 import time
 import tracemalloc
@@ -383,3 +385,117 @@ def test_digest_html_keeps_fragment_and_mailto_links_out():
     assert digest.text == "See top, mail or the FAQ."
     assert 'href="https://blog.example/faq?a=1&amp;b=2"' in digest.html
     assert 'href="#top"' in digest.html
+
+
+# -- forms users have (issue 12) -----------------------------------------------------------------
+
+
+def test_item_with_only_a_description_is_accepted(tmp_path):
+    feed = (
+        "<rss version='2.0'><channel><title>Notes</title><link>https://notes.example/</link>"
+        "<item><description>Retrieval practice beats re-reading.</description></item>"
+        "<item><description>Spacing beats cramming.</description>"
+        "<pubDate>Mon, 09 Nov 2026 08:15:00 GMT</pubDate></item></channel></rss>"
+    )
+    (tmp_path / "f.xml").write_text(feed)
+    result = source(tmp_path, path="f.xml").fetch(None)
+    again = source(tmp_path, path="f.xml").fetch(None)
+    assert not result.dead_letters
+    assert [i.text for i in result.items] == [
+        "Retrieval practice beats re-reading.",
+        "Spacing beats cramming.",
+    ]
+    assert all(i.title == "" and i.native_id.startswith("f.xml#sha1:") for i in result.items)
+    assert [i.id for i in result.items] == [i.id for i in again.items]  # stable across reads
+    assert len({i.id for i in result.items}) == 2
+
+
+def test_gzip_body_without_content_encoding_is_decompressed(server):
+    server.route(
+        "/feed/", headers={"Content-Type": "application/rss+xml"}, body=gzip.compress(RSS2)
+    )
+    result = source(url=server.url("/feed/"), timeout=2).fetch(None)
+    assert len(result.items) == 3 and not result.dead_letters
+
+
+def test_gzip_file_is_read_by_content(tmp_path):
+    (tmp_path / "feed.xml.gz").write_bytes(gzip.compress(RSS2))
+    assert len(source(tmp_path, path="feed.xml.gz").fetch(None).items) == 3
+
+
+def test_gzip_that_expands_past_max_bytes_is_refused(server):
+    bomb = gzip.compress(RSS2.replace(b"</channel>", b" " * 5_000_000 + b"</channel>"))
+    assert len(bomb) < 100_000
+    server.route("/feed/", body=bomb)
+    with pytest.raises(SourceError, match="gzip-compressed body expands beyond 1000000 bytes"):
+        source(url=server.url("/feed/"), timeout=2, max_bytes=1_000_000).fetch(None)
+
+
+def test_corrupt_gzip_body_says_so(tmp_path):
+    (tmp_path / "feed.xml").write_bytes(gzip.compress(RSS2)[:200] + b"garbage" * 10)
+    with pytest.raises(SourceError, match="gzip-compressed body is corrupt") as info:
+        source(tmp_path, path="feed.xml").fetch(None)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("&lt;script&gt;alert(1)&lt;/script&gt;Spacing &lt;b&gt;works&lt;/b&gt;", "Spacing works"),
+        ("<![CDATA[<script>alert(1)</script>Spacing <em>works</em>]]>", "Spacing works"),
+        ("AT&amp;amp;T training", "AT&T training"),
+        ("Q&amp;A: 5 &lt; 7", "Q&A: 5 < 7"),
+    ],
+    ids=["escaped-tags", "cdata-tags", "double-escaped-entity", "plain-lt"],
+)
+@pytest.mark.parametrize("engine", ["auto", "feedparser"])
+def test_rss_titles_are_plain_text(tmp_path, title, expected, engine):
+    feed = (
+        f"<rss version='2.0'><channel><title>t</title><item><title>{title}</title>"
+        "<link>https://a.example/1</link></item></channel></rss>"
+    ).encode()
+    (item,) = source(tmp_path, path="f.xml").parse(feed, engine=engine).items
+    assert item.title == expected
+
+
+@pytest.mark.parametrize("engine", ["auto", "feedparser"])
+def test_atom_text_title_with_markup_is_stripped_and_decoded_once(tmp_path, engine):
+    feed = (
+        b"<feed xmlns='http://www.w3.org/2005/Atom'><title>t</title><entry><id>urn:a</id>"
+        b"<title type='text'>&lt;script&gt;x()&lt;/script&gt;Tom &amp;amp; Jerry</title>"
+        b"</entry></feed>"
+    )
+    (item,) = source(tmp_path, path="f.xml").parse(feed, engine=engine).items
+    assert item.title == "Tom &amp; Jerry"
+
+
+def test_plain_url_shortcut_gives_what_urljoin_gives():
+    """_web_url skips urljoin for plain absolute URLs; random URLs must come out the same."""
+    from urllib.parse import urljoin, urlsplit
+
+    from pln.sources.rss import _PLAIN_WEB_URL, _web_url
+
+    def by_urljoin(url: str, base: str) -> str:
+        url = url.strip()
+        absolute = urljoin(base, url) if base and url else url
+        return absolute if urlsplit(absolute).scheme in ("http", "https") else ""
+
+    rng = random.Random(7)
+    alphabet = "ab/.:?#;=&%@-_~!$'()*+,[] \t\nHTPS019"
+    prefixes = ["http://", "https://", "HTTP://", "http:/", "https://a.example", "http://h:80", ""]
+    bases = ["", "https://blog.example.org/x/", "http://a.example/", "ftp://x/"]
+    shortcut = 0
+    for _ in range(20_000):
+        url = rng.choice(prefixes) + "".join(rng.choices(alphabet, k=rng.randint(0, 14)))
+        shortcut += bool(_PLAIN_WEB_URL.match(url.strip()))
+        for base in bases:
+            try:
+                expected = by_urljoin(url, base)
+            except ValueError:
+                expected = "ValueError"
+            try:
+                got = _web_url(url, base)
+            except ValueError:
+                got = "ValueError"
+            assert got == expected, (url, base)
+    assert shortcut > 500  # the shortcut was really taken
