@@ -1,4 +1,5 @@
-"""`pln serve` over real HTTP on 127.0.0.1: conditional GET, gzip, valid feeds, feedback links."""
+"""`pln serve` over real HTTP on 127.0.0.1: conditional GET, gzip, valid feeds, feedback that
+only a person can give, request framing, and the pages built from the database."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import time
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from html import unescape
-from urllib.parse import urljoin
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import feedparser
 import pytest
@@ -23,6 +25,8 @@ from feedsite import POSTS, SITE, THREAD, add_post_and_render, build_site, free_
 
 from pln.serve import FeedServer, accepts_gzip, etag_values
 from pln.sinks.store import Store
+
+LATER = datetime.now(UTC) + timedelta(days=1)  # feedback links made by the tests expire then
 
 
 @pytest.fixture
@@ -48,10 +52,37 @@ def labels(config):
         return store.labels()
 
 
+def give_feedback(link, *, origin=None, cookie=True, fetch_site=None, fields=None):
+    """What a person does: open a feedback link, then press the page's button. Returns the
+    POST's (status, page)."""
+    with urllib.request.urlopen(link, timeout=10) as response:
+        page = response.read().decode()
+        set_cookie = response.headers["Set-Cookie"] or ""
+    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page))
+    form = {k: unescape(v) for k, v in form.items()} | (fields or {})
+    url = urlsplit(link)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    headers["Origin"] = origin or f"{url.scheme}://{url.netloc}"
+    if cookie and set_cookie:
+        headers["Cookie"] = set_cookie.split(";")[0]
+    if fetch_site:
+        headers["Sec-Fetch-Site"] = fetch_site
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        body = urlencode(form)
+        conn.request("POST", url.path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
 def feedback_links(content_html: str) -> dict[str, str]:
     """{"More like this": url, "Less like this": url} from an entry's HTML."""
-    found = re.findall(r'<a href="([^"]*/feedback\?[^"]*)">([^<]+)</a>', content_html)
-    return {text: unescape(href) for href, text in found}
+    found = re.findall(r"<a ([^>]*/feedback\?[^>]*)>([^<]+)</a>", content_html)
+    links = {text: dict(re.findall(r'(\w+)="([^"]*)"', attrs)) for attrs, text in found}
+    assert all(a["rel"] == "nofollow" for a in links.values())  # crawlers: keep out
+    return {text: unescape(a["href"]) for text, a in links.items()}
 
 
 def test_a_feed_is_200_then_304_with_either_validator(site):
@@ -81,7 +112,7 @@ def test_a_new_run_changes_the_etag_and_the_content(site):
     newest = add_post_and_render(config, 9)
     status, fresh, body = get(server, "spaced.rss.xml", {"If-None-Match": headers["etag"]})
     assert status == 200 and fresh["etag"] != headers["etag"]
-    assert feedparser.parse(body).entries[0].id == newest.id
+    assert feedparser.parse(body).entries[0].id == f"spaced:{newest.id}"
 
 
 def test_a_change_within_the_same_second_still_moves_last_modified(site):
@@ -160,15 +191,21 @@ def test_root_redirects_and_only_feed_files_are_served(site):
 def test_feedback_links_in_the_feed_record_labels_once_per_item_and_topic(site):
     config, server = site
     feed = feedparser.parse(get(server, "spaced.atom.xml")[2])
-    entry = next(e for e in feed.entries if e.id == f"urn:pln:item:{POSTS[4][0].id}")
+    entry = next(e for e in feed.entries if e.id.endswith(f":item:{POSTS[4][0].id}"))
     links = feedback_links(entry.content[0].value)
     assert set(links) == {"More like this", "Less like this"}
 
+    # Following the link only shows the item and a button: a crawler records nothing.
     with urllib.request.urlopen(links["More like this"], timeout=10) as response:
-        page = response.read().decode()
-    assert "Recorded <strong>more like this</strong>" in page
+        shown = response.read().decode()
+        assert response.headers["X-Robots-Tag"] == "noindex, nofollow"
+    assert "Spaced practice, part 5" in shown and "<button>Yes, more like this</button>" in shown
+    assert labels(config) == []
+
+    status, page = give_feedback(links["More like this"])
+    assert status == 200 and "Recorded <strong>more like this</strong>" in page
     assert "“Spaced practice, part 5”" in page
-    urllib.request.urlopen(links["More like this"], timeout=10).read()  # clicked twice
+    give_feedback(links["More like this"])  # clicked twice
     [label] = labels(config)
     assert (label.item_id, label.topic, label.label, label.origin) == (
         POSTS[4][0].id,
@@ -177,27 +214,44 @@ def test_feedback_links_in_the_feed_record_labels_once_per_item_and_topic(site):
         "feed",
     )
 
-    # Changed their mind: the confirmation page's link records the opposite.
-    undo = re.search(r'Changed your mind\? <a href="([^"]+)">Less like this</a>', page)
-    urllib.request.urlopen(urljoin(links["More like this"], unescape(undo.group(1)))).read()
+    # Changed their mind: the confirmation page's link leads to the opposite button.
+    undo = re.search(r'Changed your mind\? <a rel="nofollow" href="([^"]+)">Less like this', page)
+    assert give_feedback(urljoin(links["More like this"], unescape(undo.group(1))))[0] == 200
     assert [(x.item_id, x.label) for x in labels(config)] == [(POSTS[4][0].id, -1)]
-    assert links["Less like this"] == urljoin(links["More like this"], unescape(undo.group(1)))
     assert not server.labels.journal.read_text()  # nothing left waiting
 
 
-def test_a_forged_or_broken_feedback_link_is_refused(site):
+def test_feedback_posts_from_elsewhere_or_without_the_pages_cookie_are_refused(site):
+    config, server = site
+    link = server.key.url(config.outputs.base_url, POSTS[0][0].id, "spaced", "up", LATER)
+    assert give_feedback(link, origin="https://evil.example")[0] == 403
+    assert give_feedback(link, cookie=False)[0] == 403
+    assert give_feedback(link, fetch_site="cross-site")[0] == 403
+    assert labels(config) == []
+    assert give_feedback(link, fetch_site="same-origin")[0] == 200
+    assert len(labels(config)) == 1
+
+
+def test_a_forged_broken_or_expired_feedback_link_is_refused(site):
     config, server = site
     item = POSTS[0][0].id
-    good = server.key.query(item, "spaced", "up")
+    good = server.key.query(item, "spaced", "up", LATER)
     forged = re.sub(r"sig=\w+", "sig=" + "0" * 32, good)
     swapped = good.replace("label=up", "label=down")  # the "up" signature on a "down" link
     other_item = good.replace(item, POSTS[1][0].id)
-    for query in (forged, swapped, other_item):
+    longer = re.sub(r"exp=(\d+)", lambda m: f"exp={int(m.group(1)) + 86400}", good)
+    for query in (forged, swapped, other_item, longer):
         status, _, page = get(server, "feedback?" + query)
         assert status == 403 and b"signature does not match" in page
     assert get(server, "feedback?item=" + item)[0] == 400
     assert get(server, "feedback?" + good.replace("topic=spaced", "topic=nope"))[0] == 404
+    expired = server.key.query(item, "spaced", "up", datetime.now(UTC) - timedelta(seconds=1))
+    status, _, page = get(server, "feedback?" + expired)
+    assert status == 410 and b"expired" in page
     assert get(server, "feedback?" + good, method="HEAD")[0] == 200  # HEAD records nothing
+    # A form from a fresh link's page, sent with an expired link's fields, is refused too.
+    late = dict(parse_qsl(expired))
+    assert give_feedback(server.url + "feedback?" + good, fields=late)[0] == 410
     assert labels(config) == []
 
 
@@ -221,10 +275,9 @@ def test_feedback_while_a_run_holds_the_database_is_kept_then_written(tmp_path):
         server = FeedServer(config, "127.0.0.1", port, label_wait=0.2)
         server.labels.retry_every = 0.1
         with server:
-            link = server.key.url(config.outputs.base_url, POSTS[0][0].id, "spaced", "up")
-            with urllib.request.urlopen(link, timeout=10) as response:
-                page = response.read().decode()
-            assert "database is busy" in page and server.labels.pending() == 1
+            link = server.key.url(config.outputs.base_url, POSTS[0][0].id, "spaced", "up", LATER)
+            status, page = give_feedback(link)
+            assert status == 200 and "database is busy" in page and server.labels.pending() == 1
             holder.stdin.close()
             holder.wait(timeout=10)
             deadline = time.monotonic() + 10
@@ -255,7 +308,7 @@ def test_pln_serve_prints_its_address_and_feeds_then_stops_cleanly(tmp_path):
         summary = json.loads("\n".join(lines))
         assert summary["url"] == f"http://127.0.0.1:{port}/feeds/"  # the port of base_url
         assert summary["feeds"]["spaced"]["json"] == summary["url"] + "spaced.json"
-        assert summary["note"].startswith("rendered 8 files")
+        assert summary["note"].startswith("rendered 10 files")
         with urllib.request.urlopen(summary["feeds"]["feedback"]["rss"], timeout=10) as response:
             assert feedparser.parse(response.read()).entries[0].title == THREAD.title
     finally:
