@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 from pln.record import Item
@@ -111,6 +112,35 @@ def snippet(text: str, chars: int = SNIPPET_CHARS) -> str:
     return flat[:chars].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
 
 
+def item_text(item: Item) -> str:
+    """The item's plain text; for an item stored with HTML only, the text of its HTML."""
+    if item.text.strip() or not item.html:
+        return item.text
+    reader = _TextOf()
+    reader.feed(item.html)
+    reader.close()
+    return " ".join(reader.parts)
+
+
+class _TextOf(HTMLParser):
+    SKIPPED = frozenset({"script", "style", "template", "noscript"})
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.skipping += tag in self.SKIPPED
+
+    def handle_endtag(self, tag):
+        self.skipping -= tag in self.SKIPPED and self.skipping > 0
+
+    def handle_data(self, data):
+        if not self.skipping:
+            self.parts.append(data)
+
+
 def chat_lines(item: Item) -> tuple[str, list[str]]:
     """A chat thread as (question, answers): its text is the root message, then one
     `@author: text` line per reply."""
@@ -132,7 +162,7 @@ def item_card(entry: FeedEntry, *, feedback: str = "", heading: str = "h3") -> s
     if item.kind == "chat_thread":
         body = _thread(item, link)
     else:
-        text = snippet(item.text)
+        text = snippet(item_text(item))
         body = f'<p class="snippet">{_escape(text)}</p>' if text and text != _title(item) else ""
     shared = ""
     if entry.people:

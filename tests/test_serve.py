@@ -8,6 +8,7 @@ import http.client
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -338,3 +339,101 @@ def test_accept_encoding_and_if_none_match_parsing():
     assert accepts_gzip("*") and not accepts_gzip("gzip;q=0") and not accepts_gzip("gzip; q=0.0")
     assert not accepts_gzip(None) and not accepts_gzip("identity")
     assert etag_values('W/"abc", "def-gz" ,*') == ["abc", "def", "*"]
+
+
+def raw_exchange(server, data: bytes) -> bytes:
+    """Send bytes on one connection and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_request_hidden_in_a_body_is_never_answered(site):
+    _, server = site
+    hidden = b"GET /feeds/index.opml HTTP/1.1\r\nHost: x\r\n\r\n"
+    hidden = hidden.ljust(60, b"\n")
+    sent = (
+        b"POST /feeds/spaced.rss.xml HTTP/1.1\r\nHost: x\r\nContent-Length: 60\r\n\r\n"
+        + hidden
+        + b"GET /feeds/robots-check HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    answer = raw_exchange(server, sent)
+    statuses = re.findall(rb"^HTTP/1\.1 (\d{3})", answer, re.MULTILINE)
+    assert statuses == [b"405", b"404"]  # the POST, then the next real request
+    assert b"<opml" not in answer
+    # A malformed request line gets a real HTTP error response.
+    assert re.match(rb"HTTP/1\.[01] 400 ", raw_exchange(server, b"NONSENSE\r\n\r\n"))
+
+
+def test_security_headers_robots_txt_and_the_base_url_without_slash(site):
+    config, server = site
+    for path in ("", "spaced.rss.xml", "people", "nope"):
+        _, headers, _ = get(server, path)
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+    conn.request("GET", "/feeds")  # base_url as written in the config
+    response = conn.getresponse()
+    assert (response.status, response.getheader("Location")) == (302, "/feeds/")
+    conn.close()
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.server_address[1]}/robots.txt") as r:
+        robots = r.read().decode()
+    assert "Disallow: /feeds/feedback" in robots.splitlines()
+
+
+def test_the_index_page_shows_snippets_chat_answers_sources_and_subscribe_help(site):
+    config, server = site
+    page = get(server, "")[2].decode()
+    assert "Part 5: quizzes at 2, 7 and 21 days." in page  # a snippet of the text
+    assert "blog.example" in page and "· rss<" not in page  # the blog, not "rss"
+    assert "<strong>Question:</strong> Q1. How do you give feedback on drafts?" in page
+    assert "A1. Comments first, grades later" in page and "1 answer" in page
+    assert f'value="{config.outputs.base_url}/spaced.rss.xml"' in page  # the address to copy
+    assert 'data-copy="feed-spaced"' in page and "paste this address" in page
+    assert 'href="topic/spaced"' in page
+    assert 'src="pln.js"' in page and get(server, "pln.js")[0] == 200
+
+
+def test_a_topic_page_lists_older_items_page_by_page(site, monkeypatch):
+    from pln.web import pages
+
+    monkeypatch.setattr(pages, "PER_PAGE", 4)
+    _, server = site
+    status, _, first = get(server, "topic/spaced")
+    first = first.decode()
+    assert status == 200 and "Page 1 of 2: items 1–4 of 6" in first
+    assert "Spaced practice, part 5" in first and "Spaced practice, part 2" not in first
+    assert 'rel="next" href="spaced?page=2"' in first
+    second = get(server, "topic/spaced?page=2")[2].decode()
+    assert "Spaced practice, part 2" in second and "Spaced practice, part 1" in second
+    assert 'rel="prev" href="spaced?page=1"' in second
+    assert get(server, "topic/spaced?page=9")[0] == 404
+    assert get(server, "topic/nope")[0] == 404
+    # Its feedback links lead to the confirmation page, like the feed's.
+    link = re.search(r'<a rel="nofollow" href="([^"]+)">More like this', second).group(1)
+    assert give_feedback(urljoin(server.url + "topic/spaced", unescape(link)))[0] == 200
+
+
+def test_search_finds_kept_items_by_words_and_author(site):
+    _, server = site
+    page = get(server, "search?q=PART+5")[2].decode()
+    assert "1 kept item mention" in page and "Spaced practice, part 5" in page
+    page = get(server, "search?q=comments+first")[2].decode()
+    assert "Q1. How do you give feedback on drafts?" in page and "In Feedback" in page
+    assert "6 kept items" in get(server, "search?q=jane+doe")[2].decode()
+    assert "0 kept items" in get(server, "search?q=%3Cscript%3E")[2].decode()
+    assert b"<script>" not in get(server, "search?q=%3Cscript%3E")[2]
+
+
+def test_the_people_page_says_who_posts_on_which_topic_and_whose_items_were_kept(site):
+    config, server = site
+    link = server.key.url(config.outputs.base_url, POSTS[0][0].id, "spaced", "up", LATER)
+    give_feedback(link)
+    page = get(server, "people")[2].decode()
+    row = re.search(r"<tr><th scope=\"row\">.*?Jane Doe</a></th>(.*?)</tr>", page).group(1)
+    assert row == "<td>rss</td><td>6</td><td>6</td><td>Spaced practice 6</td><td>+1 / −0</td>"
+    assert ">lrnchat</a>" in page and ">jane_ld</a>" in page  # chat participants

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from urllib.parse import quote, urlencode
 
 from pln.config import Config, TopicConfig
-from pln.sinks.cards import item_card, page_html, snippet, source_name, subscribe_box
+from pln.sinks.cards import item_card, item_text, page_html, snippet, source_name, subscribe_box
 from pln.sinks.feeds import FEED_LABELS, feed_filename, feed_url, item_title
 from pln.sinks.store import FeedEntry
 
@@ -139,7 +139,7 @@ def confirm_page(
         if entry_item.author:
             where.insert(0, entry_item.author)
         about += f'<p class="meta">{esc(" · ".join(where))}</p>'
-        text = snippet(entry_item.text)
+        text = snippet(item_text(entry_item))
         about += f"<p>{esc(text)}</p>" if text else ""
     else:
         about = f"<p>Item {esc(fields['item'])}</p>"
