@@ -49,7 +49,10 @@ button{font:inherit;padding:.25rem .8rem;cursor:pointer}
 nav form{display:inline}form.search input{font:inherit;padding:.2rem;width:14rem;max-width:60%}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.25rem .4rem;
 border-bottom:1px solid #e2e2e2;vertical-align:top}
-.pages{display:flex;gap:1rem;margin:1.5rem 0}
+.pages{display:flex;gap:1rem;margin:1.5rem 0}.wide{overflow-x:auto}
+caption{text-align:left;font-weight:600;margin-bottom:.3rem}
+@media (max-width:40rem){body{margin-top:.8rem}td,th{padding:.2rem;font-size:.9rem}}
+li,p{overflow-wrap:anywhere}
 """
 
 PAGE_JS = """

@@ -7,8 +7,8 @@ its bytes change: timestamps in a feed come from the items it holds, never from 
 readers polling with If-Modified-Since / ETag see a change only when there is one. (A digest item
 appears when its day or week is over: that is the one place the clock decides.)
 
-Each item carries signed "more like this / less like this" links to `<base_url>/feedback`
-(`pln serve` records them as labels); the signing key lives beside the database.
+Each item carries signed "more like this / less like this" links to `<base_url>/_feedback`
+(`pln serve` shows the item and a button that records a label); the signing key lives beside the database.
 
 A story (a blog post and the posts sharing it, the same text posted again: see
 `pln.sinks.stories`) appears once per feed, saying who in the PLN shared it; the number of people
@@ -54,6 +54,9 @@ INDEX_ITEMS = 10  # latest items per topic on the HTML index page
 DIGEST_PERIODS = 4  # finished days or weeks that a feed carries a digest of
 DIGEST_ITEMS = 10  # items per digest
 FEEDBACK_LABELS = {"up": 1, "down": -1}
+# Feedback pages live at <base_url>/_feedback: a topic id starts with a letter or digit, so no
+# topic's feed file shares the prefix that robots.txt disallows.
+FEEDBACK_PATH = "_feedback"
 FEEDBACK_DAYS = 90  # a feedback link works this long after its item appeared
 
 
@@ -148,7 +151,8 @@ class FeedbackKey:
         return urlencode({"item": item_id, "topic": topic, "label": label, "exp": exp, "sig": sig})
 
     def url(self, base_url: str, item_id: str, topic: str, label: str, expires: datetime) -> str:
-        return f"{base_url.rstrip('/')}/feedback?{self.query(item_id, topic, label, expires)}"
+        query = self.query(item_id, topic, label, expires)
+        return f"{base_url.rstrip('/')}/{FEEDBACK_PATH}?{query}"
 
 
 def feedback_expiry(entry: FeedEntry) -> datetime:
@@ -288,7 +292,8 @@ class TopicFeed:
         item_id, topic, expires = entry.item.id, self.topic.id, feedback_expiry(entry)
         if relative:
             up, down = (
-                f"feedback?{self.key.query(item_id, topic, x, expires)}" for x in ("up", "down")
+                f"{FEEDBACK_PATH}?{self.key.query(item_id, topic, x, expires)}"
+                for x in ("up", "down")
             )
         else:
             up, down = (

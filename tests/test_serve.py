@@ -80,7 +80,7 @@ def give_feedback(link, *, origin=None, cookie=True, fetch_site=None, fields=Non
 
 def feedback_links(content_html: str) -> dict[str, str]:
     """{"More like this": url, "Less like this": url} from an entry's HTML."""
-    found = re.findall(r"<a ([^>]*/feedback\?[^>]*)>([^<]+)</a>", content_html)
+    found = re.findall(r"<a ([^>]*/_feedback\?[^>]*)>([^<]+)</a>", content_html)
     links = {text: dict(re.findall(r'(\w+)="([^"]*)"', attrs)) for attrs, text in found}
     assert all(a["rel"] == "nofollow" for a in links.values())  # crawlers: keep out
     return {text: unescape(a["href"]) for text, a in links.items()}
@@ -242,17 +242,17 @@ def test_a_forged_broken_or_expired_feedback_link_is_refused(site):
     other_item = good.replace(item, POSTS[1][0].id)
     longer = re.sub(r"exp=(\d+)", lambda m: f"exp={int(m.group(1)) + 86400}", good)
     for query in (forged, swapped, other_item, longer):
-        status, _, page = get(server, "feedback?" + query)
+        status, _, page = get(server, "_feedback?" + query)
         assert status == 403 and b"signature does not match" in page
-    assert get(server, "feedback?item=" + item)[0] == 400
-    assert get(server, "feedback?" + good.replace("topic=spaced", "topic=nope"))[0] == 404
+    assert get(server, "_feedback?item=" + item)[0] == 400
+    assert get(server, "_feedback?" + good.replace("topic=spaced", "topic=nope"))[0] == 404
     expired = server.key.query(item, "spaced", "up", datetime.now(UTC) - timedelta(seconds=1))
-    status, _, page = get(server, "feedback?" + expired)
+    status, _, page = get(server, "_feedback?" + expired)
     assert status == 410 and b"expired" in page
-    assert get(server, "feedback?" + good, method="HEAD")[0] == 200  # HEAD records nothing
+    assert get(server, "_feedback?" + good, method="HEAD")[0] == 200  # HEAD records nothing
     # A form from a fresh link's page, sent with an expired link's fields, is refused too.
     late = dict(parse_qsl(expired))
-    assert give_feedback(server.url + "feedback?" + good, fields=late)[0] == 410
+    assert give_feedback(server.url + "_feedback?" + good, fields=late)[0] == 410
     assert labels(config) == []
 
 
@@ -382,7 +382,7 @@ def test_security_headers_robots_txt_and_the_base_url_without_slash(site):
     conn.close()
     with urllib.request.urlopen(f"http://127.0.0.1:{server.server_address[1]}/robots.txt") as r:
         robots = r.read().decode()
-    assert "Disallow: /feeds/feedback" in robots.splitlines()
+    assert "Disallow: /feeds/_feedback" in robots.splitlines()
 
 
 def test_the_index_page_shows_snippets_chat_answers_sources_and_subscribe_help(site):

@@ -2,7 +2,7 @@
 `outputs.base_url` (e.g. `/feeds/`), the pages built from the database (a topic's older items,
 search, people), `robots.txt`, and feedback.
 
-Feedback: a link `<base>/feedback?item=…&topic=…&label=up|down&exp=…&sig=…` (HMAC-signed, valid
+Feedback: a link `<base>/_feedback?item=…&topic=…&label=up|down&exp=…&sig=…` (HMAC-signed, valid
 until `exp`) only shows the item and a button. The button POSTs the same fields with a token that
 must match a SameSite=Strict cookie the page set (double-submit), and a browser's Origin or
 Sec-Fetch-Site, when sent, must say the POST came from this site: crawlers, link previews and
@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pln.config import Config
 from pln.errors import PlnError
+from pln.sinks.feeds import FEEDBACK_PATH
 
 from . import pages
 from .files import StaticFiles, accepts_gzip, not_modified
@@ -72,9 +73,7 @@ class FeedApp:
         self.topics = {t.id: t for t in config.topics}
         self.statuses: Counter[int] = Counter()
         self._count_lock = threading.Lock()
-        self.robots = (
-            f"User-agent: *\nDisallow: {self.prefix}/feedback\nDisallow: {self.prefix}/search\n"
-        ).encode()
+        self.robots = (f"User-agent: *\nDisallow: {self.prefix}/{FEEDBACK_PATH}\n").encode()
 
     # -- WSGI -----------------------------------------------------------------------------------
 
@@ -107,7 +106,14 @@ class FeedApp:
             return self._not_found()
         name = path[len(prefix) + 1 :]
         query = environ.get("QUERY_STRING", "")
-        if name == "feedback":
+        if name == "feedback":  # links of feeds rendered before links expired
+            return self._page(
+                HTTPStatus.GONE,
+                "Old feedback link",
+                "This feedback link is from an older version of this site; nothing was "
+                "recorded. Your feed reader shows working links after its next refresh.",
+            )
+        if name == FEEDBACK_PATH:
             if method == "POST":
                 return self._feedback_post(environ)
             return self._only_get(method, "GET, HEAD, POST") or self._feedback_get(query)
@@ -193,7 +199,7 @@ class FeedApp:
     def _feedback_links(self, entry, root: str) -> str:
         expires = datetime.now(UTC) + timedelta(days=PAGE_LINK_DAYS)
         up, down = (
-            f"{root}feedback?{self.key.query(entry.item.id, entry.topic, x, expires)}"
+            f"{root}{FEEDBACK_PATH}?{self.key.query(entry.item.id, entry.topic, x, expires)}"
             for x in ("up", "down")
         )
         return (
@@ -258,7 +264,7 @@ class FeedApp:
             {**fields, "token": token},
         )
         cookie = (
-            f"{CSRF_COOKIE}={token}; Path={self.prefix}/feedback; HttpOnly; SameSite=Strict; "
+            f"{CSRF_COOKIE}={token}; Path={self.prefix}/{FEEDBACK_PATH}; HttpOnly; SameSite=Strict; "
             "Max-Age=3600"
         )
         headers = [("Content-Type", HTML), *NO_STORE, ("Set-Cookie", cookie)]
@@ -297,7 +303,7 @@ class FeedApp:
         self.log(f"feedback: {pages.WORDS[label]} for {item} in {topic.id}{busy}")
         other = "down" if label == "up" else "up"
         expires = datetime.fromtimestamp(int(form["exp"]), UTC)
-        undo = "feedback?" + self.key.query(item, topic.id, other, expires)
+        undo = f"{FEEDBACK_PATH}?" + self.key.query(item, topic.id, other, expires)
         body = pages.thanks_page(self.site, topic, label, title, written, undo)
         return Response(HTTPStatus.OK, [("Content-Type", HTML), *NO_STORE], body)
 

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 
 from pln.config import Config, TopicConfig
 from pln.sinks.cards import item_card, item_text, page_html, snippet, source_name, subscribe_box
-from pln.sinks.feeds import FEED_LABELS, feed_filename, feed_url, item_title
+from pln.sinks.feeds import FEED_LABELS, FEEDBACK_PATH, feed_filename, feed_url, item_title
 from pln.sinks.store import FeedEntry
 
 from .queries import Person
@@ -80,7 +80,7 @@ def search_page(
         body += "kept item are searched.</p>"
         return page_html(config.outputs.title, "Search", body)
     cards = "".join(
-        item_card(e, feedback=feedback(e, ""), heading="h3").replace(
+        item_card(e, feedback=feedback(e, ""), heading="h2").replace(
             '<div class="meta">',
             f'<div class="meta">In {esc(titles.get(e.topic, e.topic))} · ',
             1,
@@ -108,11 +108,11 @@ def people_page(config: Config, people: list[Person]) -> bytes:
             f"<td>{topics}</td><td>{feedback}</td></tr>"
         )
     table = (
-        "<table><caption>People by items kept</caption><thead><tr>"
+        '<div class="wide"><table><caption>People by items kept</caption><thead><tr>'
         '<th scope="col">Person</th><th scope="col">Where</th><th scope="col">Posts</th>'
         '<th scope="col">Kept</th><th scope="col">Kept per topic</th>'
         '<th scope="col">Your feedback</th></tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
         if rows
         else "<p>Nobody yet: run <code>pln run</code> first.</p>"
     )
@@ -150,7 +150,7 @@ def confirm_page(
         f"{about}<p>Tell the <strong>{esc(topic.title)}</strong> topic you want "
         f"<strong>{WORDS[label]}</strong>? It learns from this the next time you run "
         "<code>pln train</code>.</p>"
-        f'<form method="post" action="feedback">{hidden}'
+        f'<form method="post" action="{FEEDBACK_PATH}">{hidden}'
         f"<button>Yes, {WORDS[label]}</button></form>"
         f'<p><a href="./#{esc(topic.id)}">Back to {esc(topic.title)}</a></p>'
     )
