@@ -3,8 +3,8 @@
 Serves the same small curated site (tests/feedsite.py: two topics, RSS ~6 KB) with:
   - before: the old `pln serve` (stdlib ThreadingHTTPServer, from git commit BEFORE);
   - python -m http.server (what docker/compose.yaml used to run);
-  - after: `pln serve` (the WSGI app under waitress);
-  - the same WSGI app under granian (Rust HTTP server, --workers 2);
+  - after: `pln serve` (the WSGI app pln.web.app under granian, 2 worker processes: the
+    default) and `pln serve --server waitress` (one process, 8 threads);
 and runs Apache Bench (`ab`, Debian apache2-utils) against each, one after the other:
   1. new connection per request: `ab -n 5000 -c 50` GET of a topic's RSS feed;
   2. keep-alive polling: `ab -k -n 20000 -c 50` with If-None-Match (304s for pln servers);
@@ -49,7 +49,6 @@ server.serve_forever()
 def servers(config_path: Path, feeds_dir: Path, old_dir: Path, port: int) -> dict[str, dict]:
     py = sys.executable
     bin_dir = Path(py).parent
-    env = {**os.environ, "PLN_CONFIG": str(config_path)}
     return {
         "before: pln serve (http.server)": {
             "cmd": [py, "-c", OLD_SERVER, str(old_dir), str(config_path), str(port)],
@@ -60,19 +59,15 @@ def servers(config_path: Path, feeds_dir: Path, old_dir: Path, port: int) -> dic
             "cwd": feeds_dir,
             "path": "/",
         },
-        "after: pln serve (waitress)": {
-            "cmd": [str(bin_dir / "pln"), "serve", "-c", str(config_path), "-q", "--port", str(port)],
+        "after: pln serve --server waitress": {
+            "cmd": [str(bin_dir / "pln"), "serve", "-c", str(config_path), "-q",
+                    "--port", str(port), "--server", "waitress"],
             "path": "/feeds/",
         },
-        "pln app under granian (2 workers)": {
-            "cmd": [
-                str(bin_dir / "granian"),
-                "--interface", "wsgi", "--factory", "--workers", "2", "--host", "127.0.0.1",
-                "--port", str(port), "--log-level", "error", "--no-ws",
-                "pln.web.wsgi:create_app",
-            ],
+        "after: pln serve (granian, 2 workers)": {
+            "cmd": [str(bin_dir / "pln"), "serve", "-c", str(config_path), "-q",
+                    "--port", str(port)],
             "path": "/feeds/",
-            "env": env,
         },
     }  # fmt: skip
 

@@ -25,6 +25,7 @@ import pytest
 from feedsite import POSTS, SITE, THREAD, add_post_and_render, build_site, free_port
 
 from pln.serve import FeedServer, accepts_gzip, etag_values
+from pln.sinks.feeds import FeedbackKey
 from pln.sinks.store import Store
 
 LATER = datetime.now(UTC) + timedelta(days=1)  # feedback links made by the tests expire then
@@ -291,6 +292,18 @@ def test_feedback_while_a_run_holds_the_database_is_kept_then_written(tmp_path):
     assert [(x.item_id, x.label, x.origin) for x in labels(config)] == [(POSTS[0][0].id, 1, "feed")]
 
 
+def fetch_when_up(url: str, seconds: float = 30) -> bytes:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.read()
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def test_pln_serve_prints_its_address_and_feeds_then_stops_cleanly(tmp_path):
     port = free_port()
     config = build_site(tmp_path, port)
@@ -310,8 +323,9 @@ def test_pln_serve_prints_its_address_and_feeds_then_stops_cleanly(tmp_path):
         assert summary["url"] == f"http://127.0.0.1:{port}/feeds/"  # the port of base_url
         assert summary["feeds"]["spaced"]["json"] == summary["url"] + "spaced.json"
         assert summary["note"].startswith("rendered 10 files")
-        with urllib.request.urlopen(summary["feeds"]["feedback"]["rss"], timeout=10) as response:
-            assert feedparser.parse(response.read()).entries[0].title == THREAD.title
+        assert summary["server"] == "granian"
+        body = fetch_when_up(summary["feeds"]["feedback"]["rss"])  # its workers are starting
+        assert feedparser.parse(body).entries[0].title == THREAD.title
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
@@ -437,3 +451,41 @@ def test_the_people_page_says_who_posts_on_which_topic_and_whose_items_were_kept
     row = re.search(r"<tr><th scope=\"row\">.*?Jane Doe</a></th>(.*?)</tr>", page).group(1)
     assert row == "<td>rss</td><td>6</td><td>6</td><td>Spaced practice 6</td><td>+1 / −0</td>"
     assert ">lrnchat</a>" in page and ">jane_ld</a>" in page  # chat participants
+
+
+def test_pln_serve_under_granian_frames_requests_and_records_a_persons_feedback(tmp_path):
+    """The default server (granian worker processes) with the same app: a body is never a
+    request, bad request lines get a 400, and feedback goes from a worker to the database."""
+    port = free_port()
+    config = build_site(tmp_path, port)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pln.cli", "serve", "-c", str(config.path), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        fetch_when_up(f"{config.outputs.base_url}/")
+
+        class Server:  # what raw_exchange needs
+            server_address = ("127.0.0.1", port)
+
+        hidden = b"GET /feeds/index.opml HTTP/1.1\r\nHost: x\r\n\r\n".ljust(60, b"\n")
+        answer = raw_exchange(
+            Server,
+            b"POST /feeds/spaced.rss.xml HTTP/1.1\r\nHost: x\r\nContent-Length: 60\r\n\r\n"
+            + hidden
+            + b"GET /feeds/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        assert re.findall(rb"^HTTP/1\.1 (\d{3})", answer, re.MULTILINE) == [b"405", b"404"]
+        assert re.match(rb"HTTP/1\.[01] 400 ", raw_exchange(Server, b"NONSENSE\r\n\r\n"))
+        with urllib.request.urlopen(f"{config.outputs.base_url}/", timeout=10) as response:
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+        key = FeedbackKey.beside(config.outputs.duckdb)
+        link = key.url(config.outputs.base_url, POSTS[1][0].id, "spaced", "down", LATER)
+        assert give_feedback(link)[0] == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and out == "" and err == ""
+    assert [(x.item_id, x.label) for x in labels(config)] == [(POSTS[1][0].id, -1)]

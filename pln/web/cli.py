@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pln.config import Config
 
+from .granian_server import WORKERS, GranianServer
 from .server import BACKLOG, DEFAULT_PORT, THREADS, FeedServer
 
 
@@ -30,25 +31,23 @@ def refresh_feeds(config: Config, wait: float) -> str:
     return f"rendered {len(paths)} files from {db}"
 
 
-def served_urls(server: FeedServer) -> dict:
+def served_urls(config: Config, url: str) -> dict:
     from pln.sinks.feeds import FEED_KINDS, feed_filename
 
-    url = server.url
     return {
         "url": url,
         "index": url,
         "opml": url + "index.opml",
         "feeds": {
             t.id: {kind: url + feed_filename(t.id, kind) for kind in FEED_KINDS}
-            for t in server.config.topics
+            for t in config.topics
         },
     }
 
 
-def format_startup(server: FeedServer, note: str) -> str:
-    urls = served_urls(server)
-    config = server.config
-    lines = [f"Serving {config.outputs.title} at {urls['url']}", f"  {note}"]
+def format_startup(config: Config, url: str, note: str, server_name: str) -> str:
+    urls = served_urls(config, url)
+    lines = [f"Serving {config.outputs.title} at {urls['url']} ({server_name})", f"  {note}"]
     width = max((len(t) for t in urls["feeds"]), default=0)
     for topic, feeds in urls["feeds"].items():
         lines.append(f"  {topic:<{width}}  {feeds['rss']}  (also .atom.xml, .json)")
@@ -75,7 +74,20 @@ def add_serve_command(subparsers) -> None:
         help=f"port (default: the port of outputs.base_url, else {DEFAULT_PORT}; 0: any free)",
     )
     serve.add_argument(
-        "--threads", type=int, default=THREADS, help=f"workers answering requests ({THREADS})"
+        "--server",
+        choices=("granian", "waitress"),
+        default="granian",
+        help="HTTP server: granian (default; worker processes, fastest in bench/bench_serve.py) "
+        "or waitress (one process)",
+    )
+    serve.add_argument(
+        "--workers", type=int, default=WORKERS, help=f"granian worker processes ({WORKERS})"
+    )
+    serve.add_argument(
+        "--threads",
+        type=int,
+        help=f"threads answering requests (per granian worker: default 2 per core + 1; "
+        f"waitress: {THREADS})",
     )
     serve.add_argument(
         "--backlog", type=int, default=BACKLOG, help=f"listen backlog (default: {BACKLOG})"
@@ -100,15 +112,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"  {line}", file=sys.stderr, flush=True)
 
     note = refresh_feeds(config, lock_wait_default())
-    server = FeedServer(
-        config, args.host, port, threads=args.threads, backlog=args.backlog, log=log
-    )
+    if args.server == "granian":
+        server = GranianServer(
+            config,
+            args.host,
+            port,
+            workers=args.workers,
+            threads=args.threads,
+            backlog=args.backlog,
+            quiet=not talk,
+            log=log,
+        )
+    else:
+        threads = args.threads or THREADS
+        server = FeedServer(config, args.host, port, threads=threads, backlog=args.backlog, log=log)
     if args.json:
-        summary = {**served_urls(server), "note": note, "database": str(config.outputs.duckdb)}
+        summary = {
+            **served_urls(config, server.url),
+            "note": note,
+            "database": str(config.outputs.duckdb),
+            "server": args.server,
+        }
         print(json.dumps(summary, indent=2), flush=True)
     elif talk:
-        print(format_startup(server, note), flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)
+        print(format_startup(config, server.url, note, args.server), flush=True)
+    if args.server == "waitress":
+        signal.signal(signal.SIGTERM, _interrupt)
     server.labels.start()
     try:
         server.run()
