@@ -44,7 +44,7 @@ ol.items{padding-left:1.3rem}ol.items li{margin:1rem 0}.why,.shared,.feedback{ma
 .qa p{margin:.15rem 0}
 a{color:#0a58a8}a:focus,button:focus,input:focus{outline:2px solid #0a58a8;outline-offset:1px}
 .subscribe{background:#f4f6f8;border-radius:6px;padding:.5rem .7rem;margin:.5rem 0}
-.subscribe input{width:100%;max-width:28rem;font:inherit;font-size:.9rem;padding:.2rem}
+.subscribe input{box-sizing:border-box;width:100%;max-width:28rem;font:inherit;font-size:.9rem;padding:.2rem}
 button{font:inherit;padding:.25rem .8rem;cursor:pointer}
 nav form{display:inline}form.search input{font:inherit;padding:.2rem;width:14rem;max-width:60%}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.25rem .4rem;
@@ -163,7 +163,7 @@ def item_card(entry: FeedEntry, *, feedback: str = "", heading: str = "h3") -> s
     if item.author and item.kind != "chat_thread":
         meta.insert(0, item.author)
     if item.kind == "chat_thread":
-        body = _thread(item, link)
+        body = _thread(item, link, shown_title=_title(item))
     else:
         text = snippet(item_text(item))
         body = f'<p class="snippet">{_escape(text)}</p>' if text and text != _title(item) else ""
@@ -182,8 +182,11 @@ def item_card(entry: FeedEntry, *, feedback: str = "", heading: str = "h3") -> s
     )
 
 
-def _thread(item: Item, link: str) -> str:
+def _thread(item: Item, link: str, shown_title: str) -> str:
     question, answers = chat_lines(item)
+    asked = (
+        "" if question == shown_title else f"<p><strong>Question:</strong> {_escape(question)}</p>"
+    )
     shown = "".join(f"<p>{_escape(snippet(a, 400))}</p>" for a in answers[:CHAT_ANSWERS])
     more = len(answers) - CHAT_ANSWERS
     if more > 0:
@@ -192,10 +195,7 @@ def _thread(item: Item, link: str) -> str:
     people = ", ".join(f"@{p.lstrip('@')}" for p in item.participants)
     who = f'<p class="meta">Taking part: {_escape(people)}</p>' if people else ""
     count = f"{len(answers)} answer" + ("" if len(answers) == 1 else "s")
-    return (
-        f'<div class="qa"><p><strong>Question:</strong> {_escape(question)}</p>'
-        f'<p class="meta">{count}:</p>{shown}</div>{who}'
-    )
+    return f'<div class="qa">{asked}<p class="meta">{count}:</p>{shown}</div>{who}'
 
 
 def _title(item: Item) -> str:

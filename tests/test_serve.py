@@ -404,7 +404,7 @@ def test_the_index_page_shows_snippets_chat_answers_sources_and_subscribe_help(s
     page = get(server, "")[2].decode()
     assert "Part 5: quizzes at 2, 7 and 21 days." in page  # a snippet of the text
     assert "blog.example" in page and "· rss<" not in page  # the blog, not "rss"
-    assert "<strong>Question:</strong> Q1. How do you give feedback on drafts?" in page
+    assert "<h3>Q1. How do you give feedback on drafts?</h3>" in page  # the thread's question
     assert "A1. Comments first, grades later" in page and "1 answer" in page
     assert f'value="{config.outputs.base_url}/spaced.rss.xml"' in page  # the address to copy
     assert 'data-copy="feed-spaced"' in page and "paste this address" in page
@@ -449,7 +449,7 @@ def test_the_people_page_says_who_posts_on_which_topic_and_whose_items_were_kept
     give_feedback(link)
     page = get(server, "people")[2].decode()
     row = re.search(r"<tr><th scope=\"row\">.*?Jane Doe</a></th>(.*?)</tr>", page).group(1)
-    assert row == "<td>rss</td><td>6</td><td>6</td><td>Spaced practice 6</td><td>+1 / −0</td>"
+    assert row == "<td>blogs</td><td>6</td><td>6</td><td>Spaced practice 6</td><td>+1 / −0</td>"
     assert ">lrnchat</a>" in page and ">jane_ld</a>" in page  # chat participants
 
 

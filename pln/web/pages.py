@@ -11,13 +11,22 @@ from collections.abc import Callable
 from urllib.parse import quote, urlencode
 
 from pln.config import Config, TopicConfig
-from pln.sinks.cards import item_card, item_text, page_html, snippet, source_name, subscribe_box
+from pln.sinks.cards import (
+    PLATFORM_NAMES,
+    item_card,
+    item_text,
+    page_html,
+    snippet,
+    source_name,
+    subscribe_box,
+)
 from pln.sinks.feeds import FEED_LABELS, FEEDBACK_PATH, feed_filename, feed_url, item_title
 from pln.sinks.store import FeedEntry
 
 from .queries import Person
 
 PER_PAGE = 20
+WHERE = {**PLATFORM_NAMES, "rss": "blogs", "chat": "chats"}  # platforms, as people say
 WORDS = {"up": "more like this", "down": "less like this"}
 
 
@@ -104,7 +113,7 @@ def people_page(config: Config, people: list[Person]) -> bytes:
         search = "search?" + urlencode({"q": p.name})
         rows.append(
             f'<tr><th scope="row"><a href="{esc(search)}">{esc(p.name)}</a></th>'
-            f"<td>{esc(', '.join(p.platforms))}</td><td>{p.posts}</td><td>{p.kept}</td>"
+            f"<td>{esc(', '.join(WHERE.get(x, x) for x in p.platforms))}</td><td>{p.posts}</td><td>{p.kept}</td>"
             f"<td>{topics}</td><td>{feedback}</td></tr>"
         )
     table = (
