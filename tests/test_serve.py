@@ -489,3 +489,14 @@ def test_pln_serve_under_granian_frames_requests_and_records_a_persons_feedback(
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and out == "" and err == ""
     assert [(x.item_id, x.label) for x in labels(config)] == [(POSTS[1][0].id, -1)]
+
+
+def test_atom_updated_is_each_items_own_date(site):
+    _, server = site
+    feed = feedparser.parse(get(server, "spaced.atom.xml")[2])
+    posts = {f"urn:pln:topic:spaced:item:{p.id}": p for p, _ in POSTS}
+    items = [e for e in feed.entries if e.id in posts]
+    assert len(items) == len(POSTS)
+    for entry in items:  # not the time the run fetched it
+        assert entry.updated == posts[entry.id].published_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert len({e.updated for e in feed.entries}) == len(feed.entries)  # no DuplicateUpdated
