@@ -280,7 +280,8 @@ class FeedApp:
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Too large", "Not a feedback form."
             )
         form = _params(environ["wsgi.input"].read(length).decode("utf-8", "replace"))
-        if not _same_site(environ) or not _token_matches(environ, form.get("token", "")):
+        here = {environ.get("HTTP_HOST", ""), urlsplit(self.config.outputs.base_url).netloc}
+        if not _same_site(environ, here) or not _token_matches(environ, form.get("token", "")):
             return self._page(
                 HTTPStatus.FORBIDDEN,
                 "Feedback not recorded",
@@ -370,15 +371,16 @@ def _item_id(text: str) -> bool:
     return 8 <= len(text) <= 64 and all(c in "0123456789abcdef" for c in text)
 
 
-def _same_site(environ) -> bool:
-    """False when the browser says the POST came from another site."""
+def _same_site(environ, here: set[str]) -> bool:
+    """False when the browser says the POST came from another site than `here` (the Host
+    header and base_url's host: behind a proxy they may differ)."""
     fetch_site = environ.get("HTTP_SEC_FETCH_SITE")
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         return False
     origin = environ.get("HTTP_ORIGIN")
     if origin is None:
         return True
-    return urlsplit(origin).netloc == environ.get("HTTP_HOST", "")
+    return urlsplit(origin).netloc in here
 
 
 def _token_matches(environ, token: str) -> bool:
