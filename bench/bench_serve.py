@@ -88,6 +88,7 @@ def wait_up(url: str, proc: subprocess.Popen, seconds: float = 30) -> None:
 def ab(*args: str) -> dict:
     # -s 10: a response that never completes fails after 10 s; -r: count socket errors as
     # failed requests instead of stopping; -t 60 (before -n): stop after a minute at most.
+    started = time.monotonic()
     try:
         result = subprocess.run(
             ["ab", "-s", "10", "-r", "-t", "60", *args], capture_output=True, text=True, timeout=300
@@ -95,7 +96,11 @@ def ab(*args: str) -> dict:
     except subprocess.TimeoutExpired:
         return {"error": "ab did not finish in 300 s"}
     out = result.stdout
-    if result.returncode != 0:
+    if result.returncode != 0:  # e.g. a response that never ended: say how far it got
+        done = re.search(r"Total of (\d+) requests completed", result.stderr + out)
+        seconds = time.monotonic() - started
+        if done:
+            return {"error": f"stalled after {int(done.group(1)):,} requests, {seconds:.0f} s"}
         return {"error": (result.stderr or out).strip().splitlines()[-1]}
 
     def num(pattern: str, default=0.0) -> float:
@@ -173,18 +178,18 @@ def main() -> None:
 
 def row(r: dict) -> str:
     if "error" in r:
-        return f"{'error: ' + r['error'][:50]:>45}"
+        return f"{r['error'][:45]:>45}"
     return f"{r['rps']:>19,.0f} {r['failed']:>5} {r['p50']:>5.0f} {r['p99']:>5.0f} {r['max']:>6.0f}"
 
 
 def row_polls(r: dict) -> str:
     if "error" in r:
-        return f"{'error: ' + r['error'][:22]:>24}"
+        return f"{r['error'][:24]:>24}"
     return f"{r['rps']:>16,.0f} {r['failed']:>7}"
 
 
 def held_row(r: dict) -> str:
-    text = "error" if "error" in r else f"{r['seconds']:.2f} s"
+    text = "stalled" if "error" in r else f"{r['seconds']:.2f} s"
     return f"{text:>13}"
 
 
