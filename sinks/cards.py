@@ -37,7 +37,7 @@ PAGE_CSS = """
 body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:1.5rem auto;padding:0 1rem;
 color:#1f1f1f;background:#fff}
 h1{margin:0 0 .2rem;font-size:1.8rem}h2{margin:2.2rem 0 .3rem;border-bottom:1px solid #ccc}
-h3{font-size:1.05rem;margin:0}
+h3,ol.items h2{font-size:1.05rem;margin:0;border:0}
 .meta,.why,.shared,.feedback,.help,footer,nav{color:#4a4a4a;font-size:.92rem}
 ol.items{padding-left:1.3rem}ol.items li{margin:1rem 0}.why,.shared,.feedback{margin:.15rem 0}
 .snippet{margin:.25rem 0}.qa{margin:.3rem 0;padding-left:.8rem;border-left:3px solid #ddd}
