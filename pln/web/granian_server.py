@@ -68,7 +68,6 @@ class GranianServer:
             workers=self.workers,
             blocking_threads=self.threads,
             backlog=self.backlog,
-            backpressure=self.threads,  # requests a worker takes on at once; others wait
             websockets=False,
             log_enabled=not self.quiet,
             log_level=LogLevels.warning,
