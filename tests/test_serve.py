@@ -500,3 +500,20 @@ def test_atom_updated_is_each_items_own_date(site):
     for entry in items:  # not the time the run fetched it
         assert entry.updated == posts[entry.id].published_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert len({e.updated for e in feed.entries}) == len(feed.entries)  # no DuplicateUpdated
+
+
+def test_idle_keep_alive_connections_do_not_hold_the_workers(site):
+    """HTTP/1.0 clients asking for keep-alive (ab -k), more of them than there are threads,
+    each after one answered request: a new client is still served."""
+    _, server = site
+    idle = []
+    try:
+        for _ in range(20):  # FeedServer runs 8 threads
+            sock = socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10)
+            sock.sendall(b"GET /feeds/robots-none HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.0 404")
+            idle.append(sock)
+        assert get(server, "spaced.rss.xml")[0] == 200
+    finally:
+        for sock in idle:
+            sock.close()
