@@ -212,7 +212,9 @@ def _attr(text: str) -> str:
     return html.escape(xml_text(text), quote=True)
 
 
-def page_html(site: str, title: str, body: str, *, root: str = "", head: str = "") -> bytes:
+def page_html(
+    site: str, title: str, body: str, *, root: str = "", head: str = "", query: str = ""
+) -> bytes:
     """A whole page of the site: `root` is the relative path to the feeds' folder ("" on pages
     there, "../" one level down), so pages work under any host name and base path."""
     heading = _escape(site) if title == site else f"{_escape(title)}"
@@ -221,7 +223,7 @@ def page_html(site: str, title: str, body: str, *, root: str = "", head: str = "
         f'<nav aria-label="Site"><a href="{root}./">All topics</a> · '
         f'<a href="{root}people">People</a> · '
         f'<form class="search" role="search" action="{root}search" method="get">'
-        '<label for="q">Search</label> <input id="q" name="q" type="search"> '
+        f'<label for="q">Search</label> <input id="q" name="q" type="search" value="{_attr(query)}"> '
         "<button>Search</button></form></nav>"
     )
     return (

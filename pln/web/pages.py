@@ -99,7 +99,9 @@ def search_page(
     more = f" (the first {len(entries)} shown)" if total > len(entries) else ""
     found = f"{total} kept item{'' if total == 1 else 's'} mention “{esc(words)}”{more}."
     listing = f'<ol class="items">{cards}</ol>' if cards else ""
-    return page_html(config.outputs.title, f"Search: {words}", f"<p>{found}</p>{listing}", root="")
+    return page_html(
+        config.outputs.title, f"Search: {words}", f"<p>{found}</p>{listing}", query=words
+    )
 
 
 def people_page(config: Config, people: list[Person]) -> bytes:
