@@ -7,8 +7,8 @@ its bytes change: timestamps in a feed come from the items it holds, never from 
 readers polling with If-Modified-Since / ETag see a change only when there is one. (A digest item
 appears when its day or week is over: that is the one place the clock decides.)
 
-Each item carries signed "more like this / less like this" links to `<base_url>/feedback`
-(`pln serve` records them as labels); the signing key lives beside the database.
+Each item carries signed "more like this / less like this" links to `<base_url>/_feedback`
+(`pln serve` shows the item and a button that records a label); the signing key lives beside the database.
 
 A story (a blog post and the posts sharing it, the same text posted again: see
 `pln.sinks.stories`) appears once per feed, saying who in the PLN shared it; the number of people
@@ -30,12 +30,13 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from pln.config import Config, TopicConfig
 from pln.errors import PlnError
 from pln.record import Item
 
+from .cards import PAGE_CSS, PAGE_JS, item_card, page_html, subscribe_box
 from .sanitize import safe_url, sanitize_html, text_to_html, xml_text
 from .store import FeedEntry, Store
 
@@ -53,11 +54,15 @@ INDEX_ITEMS = 10  # latest items per topic on the HTML index page
 DIGEST_PERIODS = 4  # finished days or weeks that a feed carries a digest of
 DIGEST_ITEMS = 10  # items per digest
 FEEDBACK_LABELS = {"up": 1, "down": -1}
+# Feedback pages live at <base_url>/_feedback: a topic id starts with a letter or digit, so no
+# topic's feed file shares the prefix that robots.txt disallows.
+FEEDBACK_PATH = "_feedback"
+FEEDBACK_DAYS = 90  # a feedback link works this long after its item appeared
 
 
 def render_feeds(store: Store, config: Config, *, now: datetime | None = None) -> list[Path]:
     """Write per topic `<topic>.rss.xml`, `<topic>.atom.xml` and `<topic>.json`, then
-    `index.opml` and `index.html`; returns the paths (all of them, changed or not).
+    `index.opml`, `index.html` and its `pln.css` and `pln.js`; returns the paths (all of them, changed or not).
 
     `now` (default: the clock) decides which digest periods are over."""
     outputs = config.outputs
@@ -83,6 +88,8 @@ def render_feeds(store: Store, config: Config, *, now: datetime | None = None) -
     opml = render_opml(config.topics, outputs.base_url, outputs.title)
     paths.append(write_if_changed(feeds_dir / "index.opml", opml))
     paths.append(write_if_changed(feeds_dir / "index.html", render_index(feeds, outputs.title)))
+    paths.append(write_if_changed(feeds_dir / "pln.css", PAGE_CSS.encode()))
+    paths.append(write_if_changed(feeds_dir / "pln.js", PAGE_JS.encode()))
     return paths
 
 
@@ -126,20 +133,33 @@ class FeedbackKey:
             )
         return cls(secret)
 
-    def sign(self, item_id: str, topic: str, label: str) -> str:
-        message = "\x1f".join((item_id, topic, label)).encode()
+    def sign(self, item_id: str, topic: str, label: str, expires: int) -> str:
+        message = "\x1f".join((item_id, topic, label, str(expires))).encode()
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest()[:32]
 
-    def verify(self, item_id: str, topic: str, label: str, sig: str) -> bool:
-        return hmac.compare_digest(self.sign(item_id, topic, label), sig)
+    def verify(self, item_id: str, topic: str, label: str, expires: str, sig: str) -> bool:
+        """True when `sig` signs these values (whether the link has expired is separate)."""
+        if not expires.isdigit() or len(expires) > 12:
+            return False
+        return hmac.compare_digest(self.sign(item_id, topic, label, int(expires)), sig)
 
-    def query(self, item_id: str, topic: str, label: str) -> str:
-        """`item=…&topic=…&label=…&sig=…`, the query of a feedback link."""
-        sig = self.sign(item_id, topic, label)
-        return urlencode({"item": item_id, "topic": topic, "label": label, "sig": sig})
+    def query(self, item_id: str, topic: str, label: str, expires: datetime) -> str:
+        """`item=…&topic=…&label=…&exp=…&sig=…`, the query of a feedback link that works until
+        `expires`."""
+        exp = int(expires.timestamp())
+        sig = self.sign(item_id, topic, label, exp)
+        return urlencode({"item": item_id, "topic": topic, "label": label, "exp": exp, "sig": sig})
 
-    def url(self, base_url: str, item_id: str, topic: str, label: str) -> str:
-        return f"{base_url.rstrip('/')}/feedback?{self.query(item_id, topic, label)}"
+    def url(self, base_url: str, item_id: str, topic: str, label: str, expires: datetime) -> str:
+        query = self.query(item_id, topic, label, expires)
+        return f"{base_url.rstrip('/')}/{FEEDBACK_PATH}?{query}"
+
+
+def feedback_expiry(entry: FeedEntry) -> datetime:
+    """When an entry's feedback links stop working: FEEDBACK_DAYS after the item was first seen
+    or published, whichever is later. Derived from the item, never the clock, so a feed's bytes
+    (and its ETag) stay the same until its items change."""
+    return max(entry.first_seen_at, entry.published_at) + timedelta(days=FEEDBACK_DAYS)
 
 
 def _create_secret(path: Path) -> str:
@@ -269,25 +289,33 @@ class TopicFeed:
         Feeds need absolute links; the index page uses relative ones."""
         if self.key is None:
             return ""
-        item_id, topic = entry.item.id, self.topic.id
+        item_id, topic, expires = entry.item.id, self.topic.id, feedback_expiry(entry)
         if relative:
-            up, down = (f"feedback?{self.key.query(item_id, topic, x)}" for x in ("up", "down"))
+            up, down = (
+                f"{FEEDBACK_PATH}?{self.key.query(item_id, topic, x, expires)}"
+                for x in ("up", "down")
+            )
         else:
-            up, down = (self.key.url(self.base_url, item_id, topic, x) for x in ("up", "down"))
+            up, down = (
+                self.key.url(self.base_url, item_id, topic, x, expires) for x in ("up", "down")
+            )
+        # nofollow: crawlers and link previewers stay away (the page they reach records
+        # nothing anyway: only its POST button does).
         return (
-            f'<p class="feedback">Feedback: <a href="{_escape_attr(up)}">More like this</a>'
-            f' · <a href="{_escape_attr(down)}">Less like this</a></p>'
+            f'<p class="feedback">Feedback: <a rel="nofollow" href="{_escape_attr(up)}">'
+            f'More like this</a> · <a rel="nofollow" href="{_escape_attr(down)}">'
+            "Less like this</a></p>"
         )
 
     def _entry_row(self, entry: FeedEntry) -> FeedRow:
         item = entry.item
         return FeedRow(
-            guid=item.id,
-            urn=f"urn:pln:item:{item.id}",
+            guid=entry_guid(self.topic.id, item.id),
+            urn=f"urn:pln:topic:{self.topic.id}:item:{item.id}",
             title=entry_title(entry),
             link=entry_link(entry),
             published=entry.published_at,
-            updated=entry.updated_at,
+            updated=entry.published_at,
             html=entry_html(entry) + self.feedback_links(entry),
             sort_at=entry.sort_at,
             author=item.author,
@@ -311,7 +339,7 @@ class TopicFeed:
             title=digest.title,
             link=f"{self.base_url}/#{self.topic.id}",
             published=digest.end,
-            updated=max(e.updated_at for e in digest.entries),
+            updated=digest.end,
             html=digest.html(),
             sort_at=digest.end,
             extra={
@@ -413,6 +441,13 @@ class TopicFeed:
         return json.dumps(feed, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
 
 
+def entry_guid(topic_id: str, item_id: str) -> str:
+    """The RSS guid and JSON Feed id of an item in one topic's feed. It names the topic: an item
+    kept by two topics is two entries, and readers that de-duplicate by guid across feeds (e.g.
+    newsboat) must show both, each with its own topic's feedback links."""
+    return f"{topic_id}:{item_id}"
+
+
 def entry_title(entry: FeedEntry) -> str:
     return item_title(entry.item)
 
@@ -495,18 +530,11 @@ def render_opml(topics: tuple[TopicConfig, ...], base_url: str, site: str) -> by
 FEED_LABELS = {"rss": ("RSS", "application/rss+xml"), "atom": ("Atom", "application/atom+xml")}
 FEED_LABELS["json"] = ("JSON Feed", "application/feed+json")
 
-INDEX_STYLE = """
-body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}
-h1{margin-bottom:.2rem}h2{margin:2.5rem 0 .3rem;border-bottom:1px solid #ddd}
-.meta,.why,.shared,.feedback,.subscribe,footer{color:#555;font-size:.9rem}
-ol.items{padding-left:1.2rem}ol.items li{margin:.8rem 0}.why,.shared,.feedback{margin:.1rem 0}
-a{color:#0b5cad}
-"""
-
 
 def render_index(feeds: list[TopicFeed], site: str) -> bytes:
-    """The HTML page `pln serve` shows at the feeds' address: every topic with subscribe links
-    (relative, so they work whatever host name the page was reached by) and its latest items."""
+    """The HTML page `pln serve` shows at the feeds' address: every topic with its feed address
+    (relative links, so they work whatever host name the page was reached by), its latest items
+    and a link to its older ones."""
     head_links = "".join(
         f'<link rel="alternate" type="{mime}" title="{_escape_attr(f.title)} ({label})" '
         f'href="{_escape_attr(feed_filename(f.topic.id, kind))}">'
@@ -519,18 +547,13 @@ def render_index(feeds: list[TopicFeed], site: str) -> bytes:
     sections = "".join(_index_section(f) for f in feeds)
     updated = max((f.updated for f in feeds), default=EPOCH)
     changed = f"last change {updated:%-d %b %Y %H:%M} UTC" if updated > EPOCH else "no items yet"
-    page = (
-        "<!DOCTYPE html>\n"
-        f'<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_escape(site)}</title>{head_links}<style>{INDEX_STYLE}</style></head>\n"
-        f"<body><header><h1>{_escape(site)}</h1>"
-        f'<p class="meta">{len(feeds)} topic feeds: {nav}. '
-        'All of them at once: <a class="subscribe" href="index.opml">OPML</a>.</p></header>\n'
-        f"{sections}"
-        f"<footer><p>{GENERATOR}, {changed}.</p></footer></body></html>\n"
+    body = (
+        f'<p class="meta">{len(feeds)} topic feeds: {nav}. All of them at once: '
+        '<a class="subscribe" href="index.opml" type="text/x-opml">the OPML file</a> '
+        "(import it in your feed reader).</p>\n"
+        f"{sections}<footer><p>{GENERATOR}, {changed}.</p></footer>"
     )
-    return page.encode("utf-8")
+    return page_html(site, site, body, head=head_links)
 
 
 def index_order(entries: list[FeedEntry]) -> list[FeedEntry]:
@@ -538,31 +561,32 @@ def index_order(entries: list[FeedEntry]) -> list[FeedEntry]:
     return sorted(entries, key=lambda e: (e.sort_at.date(), e.rank, e.sort_at), reverse=True)
 
 
+def topic_page_href(topic_id: str) -> str:
+    """The relative address of a topic's page, with its older items (`pln serve` builds it)."""
+    return f"topic/{quote(topic_id, safe='')}"
+
+
 def _index_section(feed: TopicFeed) -> str:
     topic = feed.topic
-    subscribe = " · ".join(
+    subscribe = subscribe_box(topic.id, topic.title, feed_url(feed.base_url, topic.id, "rss"))
+    others = " · ".join(
         f'<a class="subscribe" type="{mime}" href="{_escape_attr(feed_filename(topic.id, kind))}">'
         f"{label}</a>"
         for kind, (label, mime) in FEED_LABELS.items()
     )
-    items = []
-    for entry in index_order(feed.entries[:INDEX_ITEMS]):
-        title, link = _escape(entry_title(entry)), entry_link(entry)
-        head = f'<a href="{_escape_attr(link)}">{title}</a>' if link else title
-        meta = [f"{entry.published_at:%-d %b %Y}", entry.item.platform]
-        if entry.item.author:
-            meta.insert(0, entry.item.author)
-        shared = f'<p class="shared">{_escape(shared_by(entry))}</p>' if entry.people else ""
-        items.append(
-            f'<li>{head}<div class="meta">{_escape(" · ".join(meta))}</div>{shared}'
-            f'<p class="why">Why: {_escape(entry.reason)} (score {entry.score:.2f})</p>'
-            f"{feed.feedback_links(entry, relative=True)}</li>"
-        )
+    items = [
+        item_card(entry, feedback=feed.feedback_links(entry, relative=True))
+        for entry in index_order(feed.entries[:INDEX_ITEMS])
+    ]
     listing = f'<ol class="items">{"".join(items)}</ol>' if items else "<p>No items yet.</p>"
+    more = (
+        f'<p><a href="{_escape_attr(topic_page_href(topic.id))}">All items of '
+        f"{_escape(topic.title)}, older ones too</a></p>"
+    )
     return (
         f'<section id="{_escape_attr(topic.id)}"><h2>{_escape(topic.title)}</h2>'
-        f"<p>{_escape(feed.description)}</p>"
-        f'<p class="subscribe">Subscribe: {subscribe}</p>{listing}</section>\n'
+        f"<p>{_escape(feed.description)}</p>{subscribe}"
+        f'<p class="meta">Feeds: {others}</p>{listing}{more}</section>\n'
     )
 
 

@@ -540,6 +540,25 @@ class Store:
             out[row[0]].append(entry)
         return out
 
+    def curated_page(
+        self, topic_id: str | None, *, limit: int, offset: int = 0, words: str = ""
+    ) -> tuple[list[FeedEntry], int]:
+        """One page of kept stories, newest first, and how many there are in all: of one topic
+        (None: every topic), only those whose title, text or author contain `words` when given
+        (any case). For `pln serve`'s topic archive and search pages."""
+        where = "($topic IS NULL OR topic = $topic) AND ($words = '' OR contains(lower("
+        where += "concat_ws(' ', title, text, author)), lower($words)))"
+        params = {"topic": topic_id, "words": words}
+        rows = self.con.execute(
+            f"""SELECT {ENTRY_COLUMNS} FROM curated_stories WHERE {where}
+                ORDER BY sort_at DESC, id, topic LIMIT $limit OFFSET $offset""",
+            {**params, "limit": limit, "offset": offset},
+        ).fetchall()
+        [(total,)] = self.con.execute(
+            f"SELECT count(*) FROM curated_stories WHERE {where}", params
+        ).fetchall()
+        return self._with_sharers([_entry_from_row(row) for row in rows]), total
+
     def digest_entries(
         self,
         topic_id: str,

@@ -110,6 +110,8 @@ def test_writes_rss_atom_json_per_topic_and_the_indexes(rendered):
         "feedback.rss.xml",
         "index.html",
         "index.opml",
+        "pln.css",
+        "pln.js",
         "spaced.atom.xml",
         "spaced.json",
         "spaced.rss.xml",
@@ -139,8 +141,11 @@ def test_ids_are_stable_and_follow_the_item_id(rendered, tmp_path):
     config, posts, _ = rendered
     rss = parse(config.outputs.feeds_dir / "spaced.rss.xml")
     atom = parse(config.outputs.feeds_dir / "spaced.atom.xml")
-    assert [e.id for e in rss.entries] == [posts[n].id for n in (3, 2, 1)]
-    assert [e.id for e in atom.entries] == [f"urn:pln:item:{posts[n].id}" for n in (3, 2, 1)]
+    # The topic is part of the id: an item kept by two topics is an entry in each feed.
+    assert [e.id for e in rss.entries] == [f"spaced:{posts[n].id}" for n in (3, 2, 1)]
+    assert [e.id for e in atom.entries] == [
+        f"urn:pln:topic:spaced:item:{posts[n].id}" for n in (3, 2, 1)
+    ]
     assert all(e.guidislink is False for e in rss.entries)
     root = ET.parse(config.outputs.feeds_dir / "spaced.rss.xml").getroot()
     assert {g.get("isPermaLink") for g in root.iter("guid")} == {"false"}
@@ -205,13 +210,15 @@ def test_files_are_rewritten_only_when_content_changes(rendered):
         store.write([newest], [keep(newest)], [])
         render_feeds(store, config)
     spaced = config.outputs.feeds_dir / "spaced.rss.xml"
-    assert parse(spaced).entries[0].id == newest.id
+    assert parse(spaced).entries[0].id == f"spaced:{newest.id}"
     unchanged = [p for p in paths if p.read_bytes() == contents[p]]
     assert sorted(p.name for p in unchanged) == [
         "feedback.atom.xml",
         "feedback.json",
         "feedback.rss.xml",
         "index.opml",
+        "pln.css",
+        "pln.js",
     ]
 
 
@@ -268,18 +275,30 @@ def test_every_item_carries_signed_feedback_links(rendered):
     key_file = Path(f"{config.outputs.duckdb}.key")
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     entry = parse(config.outputs.feeds_dir / "spaced.rss.xml").entries[0]
-    up = key.url(BASE, posts[3].id, "spaced", "up")
-    down = key.url(BASE, posts[3].id, "spaced", "down")
-    assert f'<a href="{html.escape(up)}">More like this</a>' in entry.description
-    assert f'<a href="{html.escape(down)}">Less like this</a>' in entry.description
-    sig = parse_qs(urlsplit(up).query)["sig"][0]
-    assert key.verify(posts[3].id, "spaced", "up", sig)
-    assert not key.verify(posts[3].id, "spaced", "down", sig)
-    assert not key.verify(posts[2].id, "spaced", "up", sig)
+    sig_of = {}
+    for label, text in (("up", "More like this"), ("down", "Less like this")):
+        # feedparser writes href before rel
+        [href] = re.findall(rf'<a href="([^"]+)" rel="nofollow">{text}</a>', entry.description)
+        query = parse_qs(urlsplit(html.unescape(href)).query)
+        assert (query["item"], query["topic"], query["label"]) == (
+            [posts[3].id],
+            ["spaced"],
+            [label],
+        )
+        sig_of[label] = query["sig"][0]
+    exp = query["exp"][0]  # 90 days after the item appeared: the links expire
+    assert int(exp) > datetime.now(UTC).timestamp() + 80 * 86400
+    sig = sig_of["up"]
+    assert key.verify(posts[3].id, "spaced", "up", exp, sig)
+    assert not key.verify(posts[3].id, "spaced", "down", exp, sig)
+    assert not key.verify(posts[2].id, "spaced", "up", exp, sig)
+    assert not key.verify(posts[3].id, "spaced", "up", str(int(exp) + 1), sig)
     # The key is made once: rendering again keeps the links, another database has its own.
-    assert FeedbackKey.beside(config.outputs.duckdb).sign(posts[3].id, "spaced", "up") == sig
+    assert (
+        FeedbackKey.beside(config.outputs.duckdb).sign(posts[3].id, "spaced", "up", int(exp)) == sig
+    )
     other = FeedbackKey.beside(config.outputs.duckdb.with_name("other.duckdb"))
-    assert other.sign(posts[3].id, "spaced", "up") != sig
+    assert other.sign(posts[3].id, "spaced", "up", int(exp)) != sig
 
 
 def test_a_damaged_feedback_key_is_a_one_line_error(tmp_path):
@@ -319,7 +338,8 @@ def test_index_page_lists_topics_subscribe_links_and_reasons(rendered):
     ]
     text = " ".join(" ".join(page.text).split())
     assert "Spaced practice, part 3" in text and "Spaced practice, part 4" not in text  # dropped
-    assert "Why: matched 'spaced practice' (lemma) (score 0.82)" in text
+    # The reason in plain words, no jargon.
+    assert "Why: mentions 'spaced practice' (in some form, e.g. a plural) (score 0.82 of 1)" in text
     assert "Feedback: More like this · Less like this" in text
 
 
@@ -330,7 +350,7 @@ def test_index_page_escapes_hostile_text(tmp_path):
         store.write([nasty], [Decision(nasty.id, "spaced", 0.9, True, "<script>x</script>")], [])
         render_feeds(store, config)
     page = (config.outputs.feeds_dir / "index.html").read_text()
-    assert "<img" not in page and "<script" not in page and "<b>Eve" not in page
+    assert "<img" not in page and "<script>x" not in page and "<b>Eve" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
 
 

@@ -10,9 +10,12 @@ import subprocess
 
 import feedparser
 import pytest
-from feedsite import POSTS, THREAD, add_post_and_render, build_site, free_port
+from feedsite import NOW, POSTS, THREAD, add_post_and_render, build_site, free_port
 
+from pln.record import Decision
 from pln.serve import FeedServer
+from pln.sinks.feeds import feed_filename, render_feeds
+from pln.sinks.store import Store
 
 NEWSBOAT = shutil.which("newsboat")
 pytestmark = pytest.mark.skipif(NEWSBOAT is None, reason="newsboat is not installed")
@@ -75,3 +78,34 @@ def test_newsboat_reads_every_item_then_polls_with_conditional_get(tmp_path):
         newsboat(tmp_path, "-x", "reload")
         assert newest.title in titles_in_cache(tmp_path, rss)
         assert newsboat(tmp_path, "-x", "print-unread").strip() == "10 unread articles"
+
+
+def test_newsboat_subscribed_to_every_topic_feed_shows_every_entry_of_every_topic(tmp_path):
+    """An item kept by two topics is an entry in both feeds: newsboat, which de-duplicates by
+    guid across feeds, must show it twice, each copy with its own topic's feedback links."""
+    port = free_port()
+    config = build_site(tmp_path, port)
+    shared = POSTS[5][0]  # kept by "spaced"; "feedback" keeps it too
+    with Store(config.outputs.duckdb) as store:
+        store.write([], [Decision(shared.id, "feedback", 0.7, True, "matched 'feedback'")], [])
+        render_feeds(store, config, now=NOW)
+    with FeedServer(config, "127.0.0.1", port) as server:
+        urls = [
+            server.url + feed_filename(topic.id, kind)
+            for topic in config.topics
+            for kind in ("rss", "atom")
+        ]
+        (tmp_path / "urls").write_text("\n".join(urls) + "\n")
+        (tmp_path / "config").write_text("reload-threads 2\n")
+        served = {url: len(feedparser.parse(url).entries) for url in urls}
+        newsboat(tmp_path, "-x", "reload")
+        with sqlite3.connect(tmp_path / "cache.db") as cache:
+            shown = dict(cache.execute("SELECT feedurl, count(*) FROM rss_item GROUP BY 1"))
+            copies = cache.execute(
+                "SELECT feedurl, content FROM rss_item WHERE title = ?", [shared.title]
+            ).fetchall()
+    assert shown == served and sum(shown.values()) == 2 * (len(POSTS) + 2 + 2)
+    assert len(copies) == 4  # RSS and Atom of both topics
+    for url, content in copies:
+        topic = url.rsplit("/", 1)[1].split(".")[0]
+        assert f"topic={topic}&amp;" in content or f"topic={topic}&" in content

@@ -1,4 +1,5 @@
-"""`pln serve` over real HTTP on 127.0.0.1: conditional GET, gzip, valid feeds, feedback links."""
+"""`pln serve` over real HTTP on 127.0.0.1: conditional GET, gzip, valid feeds, feedback that
+only a person can give, request framing, and the pages built from the database."""
 
 from __future__ import annotations
 
@@ -7,22 +8,27 @@ import http.client
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from html import unescape
-from urllib.parse import urljoin
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import feedparser
 import pytest
 from feedsite import POSTS, SITE, THREAD, add_post_and_render, build_site, free_port
 
 from pln.serve import FeedServer, accepts_gzip, etag_values
+from pln.sinks.feeds import FeedbackKey
 from pln.sinks.store import Store
+
+LATER = datetime.now(UTC) + timedelta(days=1)  # feedback links made by the tests expire then
 
 
 @pytest.fixture
@@ -48,10 +54,37 @@ def labels(config):
         return store.labels()
 
 
+def give_feedback(link, *, origin=None, cookie=True, fetch_site=None, fields=None):
+    """What a person does: open a feedback link, then press the page's button. Returns the
+    POST's (status, page)."""
+    with urllib.request.urlopen(link, timeout=10) as response:
+        page = response.read().decode()
+        set_cookie = response.headers["Set-Cookie"] or ""
+    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page))
+    form = {k: unescape(v) for k, v in form.items()} | (fields or {})
+    url = urlsplit(link)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    headers["Origin"] = origin or f"{url.scheme}://{url.netloc}"
+    if cookie and set_cookie:
+        headers["Cookie"] = set_cookie.split(";")[0]
+    if fetch_site:
+        headers["Sec-Fetch-Site"] = fetch_site
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        body = urlencode(form)
+        conn.request("POST", url.path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
 def feedback_links(content_html: str) -> dict[str, str]:
     """{"More like this": url, "Less like this": url} from an entry's HTML."""
-    found = re.findall(r'<a href="([^"]*/feedback\?[^"]*)">([^<]+)</a>', content_html)
-    return {text: unescape(href) for href, text in found}
+    found = re.findall(r"<a ([^>]*/_feedback\?[^>]*)>([^<]+)</a>", content_html)
+    links = {text: dict(re.findall(r'(\w+)="([^"]*)"', attrs)) for attrs, text in found}
+    assert all(a["rel"] == "nofollow" for a in links.values())  # crawlers: keep out
+    return {text: unescape(a["href"]) for text, a in links.items()}
 
 
 def test_a_feed_is_200_then_304_with_either_validator(site):
@@ -81,7 +114,7 @@ def test_a_new_run_changes_the_etag_and_the_content(site):
     newest = add_post_and_render(config, 9)
     status, fresh, body = get(server, "spaced.rss.xml", {"If-None-Match": headers["etag"]})
     assert status == 200 and fresh["etag"] != headers["etag"]
-    assert feedparser.parse(body).entries[0].id == newest.id
+    assert feedparser.parse(body).entries[0].id == f"spaced:{newest.id}"
 
 
 def test_a_change_within_the_same_second_still_moves_last_modified(site):
@@ -160,15 +193,21 @@ def test_root_redirects_and_only_feed_files_are_served(site):
 def test_feedback_links_in_the_feed_record_labels_once_per_item_and_topic(site):
     config, server = site
     feed = feedparser.parse(get(server, "spaced.atom.xml")[2])
-    entry = next(e for e in feed.entries if e.id == f"urn:pln:item:{POSTS[4][0].id}")
+    entry = next(e for e in feed.entries if e.id.endswith(f":item:{POSTS[4][0].id}"))
     links = feedback_links(entry.content[0].value)
     assert set(links) == {"More like this", "Less like this"}
 
+    # Following the link only shows the item and a button: a crawler records nothing.
     with urllib.request.urlopen(links["More like this"], timeout=10) as response:
-        page = response.read().decode()
-    assert "Recorded <strong>more like this</strong>" in page
+        shown = response.read().decode()
+        assert response.headers["X-Robots-Tag"] == "noindex, nofollow"
+    assert "Spaced practice, part 5" in shown and "<button>Yes, more like this</button>" in shown
+    assert labels(config) == []
+
+    status, page = give_feedback(links["More like this"])
+    assert status == 200 and "Recorded <strong>more like this</strong>" in page
     assert "“Spaced practice, part 5”" in page
-    urllib.request.urlopen(links["More like this"], timeout=10).read()  # clicked twice
+    give_feedback(links["More like this"])  # clicked twice
     [label] = labels(config)
     assert (label.item_id, label.topic, label.label, label.origin) == (
         POSTS[4][0].id,
@@ -177,27 +216,44 @@ def test_feedback_links_in_the_feed_record_labels_once_per_item_and_topic(site):
         "feed",
     )
 
-    # Changed their mind: the confirmation page's link records the opposite.
-    undo = re.search(r'Changed your mind\? <a href="([^"]+)">Less like this</a>', page)
-    urllib.request.urlopen(urljoin(links["More like this"], unescape(undo.group(1)))).read()
+    # Changed their mind: the confirmation page's link leads to the opposite button.
+    undo = re.search(r'Changed your mind\? <a rel="nofollow" href="([^"]+)">Less like this', page)
+    assert give_feedback(urljoin(links["More like this"], unescape(undo.group(1))))[0] == 200
     assert [(x.item_id, x.label) for x in labels(config)] == [(POSTS[4][0].id, -1)]
-    assert links["Less like this"] == urljoin(links["More like this"], unescape(undo.group(1)))
     assert not server.labels.journal.read_text()  # nothing left waiting
 
 
-def test_a_forged_or_broken_feedback_link_is_refused(site):
+def test_feedback_posts_from_elsewhere_or_without_the_pages_cookie_are_refused(site):
+    config, server = site
+    link = server.key.url(config.outputs.base_url, POSTS[0][0].id, "spaced", "up", LATER)
+    assert give_feedback(link, origin="https://evil.example")[0] == 403
+    assert give_feedback(link, cookie=False)[0] == 403
+    assert give_feedback(link, fetch_site="cross-site")[0] == 403
+    assert labels(config) == []
+    assert give_feedback(link, fetch_site="same-origin")[0] == 200
+    assert len(labels(config)) == 1
+
+
+def test_a_forged_broken_or_expired_feedback_link_is_refused(site):
     config, server = site
     item = POSTS[0][0].id
-    good = server.key.query(item, "spaced", "up")
+    good = server.key.query(item, "spaced", "up", LATER)
     forged = re.sub(r"sig=\w+", "sig=" + "0" * 32, good)
     swapped = good.replace("label=up", "label=down")  # the "up" signature on a "down" link
     other_item = good.replace(item, POSTS[1][0].id)
-    for query in (forged, swapped, other_item):
-        status, _, page = get(server, "feedback?" + query)
+    longer = re.sub(r"exp=(\d+)", lambda m: f"exp={int(m.group(1)) + 86400}", good)
+    for query in (forged, swapped, other_item, longer):
+        status, _, page = get(server, "_feedback?" + query)
         assert status == 403 and b"signature does not match" in page
-    assert get(server, "feedback?item=" + item)[0] == 400
-    assert get(server, "feedback?" + good.replace("topic=spaced", "topic=nope"))[0] == 404
-    assert get(server, "feedback?" + good, method="HEAD")[0] == 200  # HEAD records nothing
+    assert get(server, "_feedback?item=" + item)[0] == 400
+    assert get(server, "_feedback?" + good.replace("topic=spaced", "topic=nope"))[0] == 404
+    expired = server.key.query(item, "spaced", "up", datetime.now(UTC) - timedelta(seconds=1))
+    status, _, page = get(server, "_feedback?" + expired)
+    assert status == 410 and b"expired" in page
+    assert get(server, "_feedback?" + good, method="HEAD")[0] == 200  # HEAD records nothing
+    # A form from a fresh link's page, sent with an expired link's fields, is refused too.
+    late = dict(parse_qsl(expired))
+    assert give_feedback(server.url + "_feedback?" + good, fields=late)[0] == 410
     assert labels(config) == []
 
 
@@ -221,10 +277,9 @@ def test_feedback_while_a_run_holds_the_database_is_kept_then_written(tmp_path):
         server = FeedServer(config, "127.0.0.1", port, label_wait=0.2)
         server.labels.retry_every = 0.1
         with server:
-            link = server.key.url(config.outputs.base_url, POSTS[0][0].id, "spaced", "up")
-            with urllib.request.urlopen(link, timeout=10) as response:
-                page = response.read().decode()
-            assert "database is busy" in page and server.labels.pending() == 1
+            link = server.key.url(config.outputs.base_url, POSTS[0][0].id, "spaced", "up", LATER)
+            status, page = give_feedback(link)
+            assert status == 200 and "database is busy" in page and server.labels.pending() == 1
             holder.stdin.close()
             holder.wait(timeout=10)
             deadline = time.monotonic() + 10
@@ -235,6 +290,18 @@ def test_feedback_while_a_run_holds_the_database_is_kept_then_written(tmp_path):
         if holder.poll() is None:
             holder.kill()
     assert [(x.item_id, x.label, x.origin) for x in labels(config)] == [(POSTS[0][0].id, 1, "feed")]
+
+
+def fetch_when_up(url: str, seconds: float = 30) -> bytes:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.read()
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def test_pln_serve_prints_its_address_and_feeds_then_stops_cleanly(tmp_path):
@@ -255,9 +322,10 @@ def test_pln_serve_prints_its_address_and_feeds_then_stops_cleanly(tmp_path):
         summary = json.loads("\n".join(lines))
         assert summary["url"] == f"http://127.0.0.1:{port}/feeds/"  # the port of base_url
         assert summary["feeds"]["spaced"]["json"] == summary["url"] + "spaced.json"
-        assert summary["note"].startswith("rendered 8 files")
-        with urllib.request.urlopen(summary["feeds"]["feedback"]["rss"], timeout=10) as response:
-            assert feedparser.parse(response.read()).entries[0].title == THREAD.title
+        assert summary["note"].startswith("rendered 10 files")
+        assert summary["server"] == "granian"
+        body = fetch_when_up(summary["feeds"]["feedback"]["rss"])  # its workers are starting
+        assert feedparser.parse(body).entries[0].title == THREAD.title
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
@@ -285,3 +353,168 @@ def test_accept_encoding_and_if_none_match_parsing():
     assert accepts_gzip("*") and not accepts_gzip("gzip;q=0") and not accepts_gzip("gzip; q=0.0")
     assert not accepts_gzip(None) and not accepts_gzip("identity")
     assert etag_values('W/"abc", "def-gz" ,*') == ["abc", "def", "*"]
+
+
+def raw_exchange(server, data: bytes) -> bytes:
+    """Send bytes on one connection and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_request_hidden_in_a_body_is_never_answered(site):
+    _, server = site
+    hidden = b"GET /feeds/index.opml HTTP/1.1\r\nHost: x\r\n\r\n"
+    hidden = hidden.ljust(60, b"\n")
+    sent = (
+        b"POST /feeds/spaced.rss.xml HTTP/1.1\r\nHost: x\r\nContent-Length: 60\r\n\r\n"
+        + hidden
+        + b"GET /feeds/robots-check HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    answer = raw_exchange(server, sent)
+    statuses = re.findall(rb"^HTTP/1\.1 (\d{3})", answer, re.MULTILINE)
+    assert statuses == [b"405", b"404"]  # the POST, then the next real request
+    assert b"<opml" not in answer
+    # A malformed request line gets a real HTTP error response.
+    assert re.match(rb"HTTP/1\.[01] 400 ", raw_exchange(server, b"NONSENSE\r\n\r\n"))
+
+
+def test_security_headers_robots_txt_and_the_base_url_without_slash(site):
+    config, server = site
+    for path in ("", "spaced.rss.xml", "people", "nope"):
+        _, headers, _ = get(server, path)
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+    conn.request("GET", "/feeds")  # base_url as written in the config
+    response = conn.getresponse()
+    assert (response.status, response.getheader("Location")) == (302, "/feeds/")
+    conn.close()
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.server_address[1]}/robots.txt") as r:
+        robots = r.read().decode()
+    assert "Disallow: /feeds/_feedback" in robots.splitlines()
+
+
+def test_the_index_page_shows_snippets_chat_answers_sources_and_subscribe_help(site):
+    config, server = site
+    page = get(server, "")[2].decode()
+    assert "Part 5: quizzes at 2, 7 and 21 days." in page  # a snippet of the text
+    assert "blog.example" in page and "· rss<" not in page  # the blog, not "rss"
+    assert "<h3>Q1. How do you give feedback on drafts?</h3>" in page  # the thread's question
+    assert "A1. Comments first, grades later" in page and "1 answer" in page
+    assert f'value="{config.outputs.base_url}/spaced.rss.xml"' in page  # the address to copy
+    assert 'data-copy="feed-spaced"' in page and "paste this address" in page
+    assert 'href="topic/spaced"' in page
+    assert 'src="pln.js"' in page and get(server, "pln.js")[0] == 200
+
+
+def test_a_topic_page_lists_older_items_page_by_page(site, monkeypatch):
+    from pln.web import pages
+
+    monkeypatch.setattr(pages, "PER_PAGE", 4)
+    _, server = site
+    status, _, first = get(server, "topic/spaced")
+    first = first.decode()
+    assert status == 200 and "Page 1 of 2: items 1–4 of 6" in first
+    assert "Spaced practice, part 5" in first and "Spaced practice, part 2" not in first
+    assert 'rel="next" href="spaced?page=2"' in first
+    second = get(server, "topic/spaced?page=2")[2].decode()
+    assert "Spaced practice, part 2" in second and "Spaced practice, part 1" in second
+    assert 'rel="prev" href="spaced?page=1"' in second
+    assert get(server, "topic/spaced?page=9")[0] == 404
+    assert get(server, "topic/nope")[0] == 404
+    # Its feedback links lead to the confirmation page, like the feed's.
+    link = re.search(r'<a rel="nofollow" href="([^"]+)">More like this', second).group(1)
+    assert give_feedback(urljoin(server.url + "topic/spaced", unescape(link)))[0] == 200
+
+
+def test_search_finds_kept_items_by_words_and_author(site):
+    _, server = site
+    page = get(server, "search?q=PART+5")[2].decode()
+    assert 'name="q" type="search" value="PART 5"' in page  # the words stay in the field
+    assert "1 kept item mention" in page and "Spaced practice, part 5" in page
+    page = get(server, "search?q=comments+first")[2].decode()
+    assert "Q1. How do you give feedback on drafts?" in page and "In Feedback" in page
+    assert "6 kept items" in get(server, "search?q=jane+doe")[2].decode()
+    assert "0 kept items" in get(server, "search?q=%3Cscript%3E")[2].decode()
+    assert b"<script>" not in get(server, "search?q=%3Cscript%3E")[2]
+
+
+def test_the_people_page_says_who_posts_on_which_topic_and_whose_items_were_kept(site):
+    config, server = site
+    link = server.key.url(config.outputs.base_url, POSTS[0][0].id, "spaced", "up", LATER)
+    give_feedback(link)
+    page = get(server, "people")[2].decode()
+    row = re.search(r"<tr><th scope=\"row\">.*?Jane Doe</a></th>(.*?)</tr>", page).group(1)
+    assert row == "<td>blogs</td><td>6</td><td>6</td><td>Spaced practice 6</td><td>+1 / −0</td>"
+    assert ">lrnchat</a>" in page and ">jane_ld</a>" in page  # chat participants
+
+
+def test_pln_serve_under_granian_frames_requests_and_records_a_persons_feedback(tmp_path):
+    """The default server (granian worker processes) with the same app: a body is never a
+    request, bad request lines get a 400, and feedback goes from a worker to the database."""
+    port = free_port()
+    config = build_site(tmp_path, port)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pln.cli", "serve", "-c", str(config.path), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        fetch_when_up(f"{config.outputs.base_url}/")
+
+        class Server:  # what raw_exchange needs
+            server_address = ("127.0.0.1", port)
+
+        hidden = b"GET /feeds/index.opml HTTP/1.1\r\nHost: x\r\n\r\n".ljust(60, b"\n")
+        answer = raw_exchange(
+            Server,
+            b"POST /feeds/spaced.rss.xml HTTP/1.1\r\nHost: x\r\nContent-Length: 60\r\n\r\n"
+            + hidden
+            + b"GET /feeds/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        assert re.findall(rb"^HTTP/1\.1 (\d{3})", answer, re.MULTILINE) == [b"405", b"404"]
+        assert re.match(rb"HTTP/1\.[01] 400 ", raw_exchange(Server, b"NONSENSE\r\n\r\n"))
+        with urllib.request.urlopen(f"{config.outputs.base_url}/", timeout=10) as response:
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+        key = FeedbackKey.beside(config.outputs.duckdb)
+        link = key.url(config.outputs.base_url, POSTS[1][0].id, "spaced", "down", LATER)
+        assert give_feedback(link)[0] == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and out == "" and err == ""
+    assert [(x.item_id, x.label) for x in labels(config)] == [(POSTS[1][0].id, -1)]
+
+
+def test_atom_updated_is_each_items_own_date(site):
+    _, server = site
+    feed = feedparser.parse(get(server, "spaced.atom.xml")[2])
+    posts = {f"urn:pln:topic:spaced:item:{p.id}": p for p, _ in POSTS}
+    items = [e for e in feed.entries if e.id in posts]
+    assert len(items) == len(POSTS)
+    for entry in items:  # not the time the run fetched it
+        assert entry.updated == posts[entry.id].published_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert len({e.updated for e in feed.entries}) == len(feed.entries)  # no DuplicateUpdated
+
+
+def test_idle_keep_alive_connections_do_not_hold_the_workers(site):
+    """HTTP/1.0 clients asking for keep-alive (ab -k), more of them than there are threads,
+    each after one answered request: a new client is still served."""
+    _, server = site
+    idle = []
+    try:
+        for _ in range(20):  # FeedServer runs 8 threads
+            sock = socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10)
+            sock.sendall(b"GET /feeds/robots-none HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.0 404")
+            idle.append(sock)
+        assert get(server, "spaced.rss.xml")[0] == 200
+    finally:
+        for sock in idle:
+            sock.close()

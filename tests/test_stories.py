@@ -206,7 +206,7 @@ def test_the_feed_shows_the_story_once_naming_who_shared_it(store, tmp_path):
 
     [item] = json.loads((feeds / "rp.json").read_text())["items"]
     assert (
-        item["id"] == post.id
+        item["id"] == f"rp:{post.id}"  # the topic's id for the item
         and f"Shared by 4 people in your PLN: {people}" in item["content_html"]
     )
     assert item["_pln"]["story"] == {

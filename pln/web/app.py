@@ -1,0 +1,392 @@
+"""The WSGI application of `pln serve`: the rendered feeds and index page under the path of
+`outputs.base_url` (e.g. `/feeds/`), the pages built from the database (a topic's older items,
+search, people), `robots.txt`, and feedback.
+
+Feedback: a link `<base>/_feedback?item=…&topic=…&label=up|down&exp=…&sig=…` (HMAC-signed, valid
+until `exp`) only shows the item and a button. The button POSTs the same fields with a token that
+must match a SameSite=Strict cookie the page set (double-submit), and a browser's Origin or
+Sec-Fetch-Site, when sent, must say the POST came from this site: crawlers, link previews and
+other sites' forms cannot record a label.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qs, urlsplit
+
+from pln.config import Config
+from pln.errors import PlnError
+from pln.sinks.feeds import FEEDBACK_PATH
+
+from . import pages
+from .files import StaticFiles, accepts_gzip, not_modified
+from .journal import LABEL_WAIT, LabelRecorder
+from .queries import people, reading
+
+CACHE_CONTROL = "max-age=60"
+PAGE_WAIT = 5.0  # seconds a page waits for a writer to release the database
+PAGE_LINK_DAYS = 7  # feedback links on pages built on request work this long
+MAX_FORM_BYTES = 4096
+SEARCH_RESULTS = 50
+CSRF_COOKIE = "pln_feedback"
+SECURITY_HEADERS = [
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+]
+NO_STORE = [("Cache-Control", "no-store")]
+HTML = "text/html; charset=utf-8"
+
+
+class Response:
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: HTTPStatus, headers: list[tuple[str, str]], body: bytes = b""):
+        self.status, self.headers, self.body = status, headers, body
+
+
+class FeedApp:
+    """`FeedApp(config)` is a WSGI callable. `statuses` counts the responses sent by status;
+    `labels` is the feedback journal (start it to retry journaled labels in the background)."""
+
+    def __init__(self, config: Config, *, label_wait: float = LABEL_WAIT, log=lambda line: None):
+        from pln.sinks.feeds import FeedbackKey
+
+        self.config, self.log = config, log
+        self.site = config.outputs.title
+        self.prefix = urlsplit(config.outputs.base_url).path.rstrip("/")
+        self.files = StaticFiles(config.outputs.feeds_dir)
+        self.key = FeedbackKey.beside(config.outputs.duckdb)
+        self.labels = LabelRecorder(config.outputs.duckdb, label_wait, log)
+        self.topics = {t.id: t for t in config.topics}
+        self.statuses: Counter[int] = Counter()
+        self._count_lock = threading.Lock()
+        self.robots = (f"User-agent: *\nDisallow: {self.prefix}/{FEEDBACK_PATH}\n").encode()
+
+    # -- WSGI -----------------------------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        method = environ["REQUEST_METHOD"]
+        try:
+            response = self.respond(environ, method)
+        except Exception as exc:  # a bug: answer 500 and say it once in the log
+            self.log(f"error on {method} {environ.get('PATH_INFO', '')}: {exc!r}")
+            response = self._page(HTTPStatus.INTERNAL_SERVER_ERROR, "Server error", str(exc))
+        with self._count_lock:
+            self.statuses[response.status] += 1
+        body = response.body
+        headers = response.headers + SECURITY_HEADERS
+        if response.status != HTTPStatus.NOT_MODIFIED:
+            headers.append(("Content-Length", str(len(body))))
+        start_response(f"{response.status.value} {response.status.phrase}", headers)
+        return [b""] if method == "HEAD" else [body]
+
+    def respond(self, environ, method: str) -> Response:
+        path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+        prefix = self.prefix
+        if path == "/robots.txt":
+            return self._only_get(method) or Response(
+                HTTPStatus.OK, [("Content-Type", "text/plain; charset=utf-8")], self.robots
+            )
+        if path in ("", "/", prefix):
+            return Response(HTTPStatus.FOUND, [("Location", prefix + "/")])
+        if not path.startswith(prefix + "/"):
+            return self._not_found()
+        name = path[len(prefix) + 1 :]
+        query = environ.get("QUERY_STRING", "")
+        if name == "feedback":  # links of feeds rendered before links expired
+            return self._page(
+                HTTPStatus.GONE,
+                "Old feedback link",
+                "This feedback link is from an older version of this site; nothing was "
+                "recorded. Your feed reader shows working links after its next refresh.",
+            )
+        if name == FEEDBACK_PATH:
+            if method == "POST":
+                return self._feedback_post(environ)
+            return self._only_get(method, "GET, HEAD, POST") or self._feedback_get(query)
+        refused = self._only_get(method)
+        if refused:
+            return refused
+        if name.startswith("topic/"):
+            return self._topic(name.removeprefix("topic/"), query)
+        if name == "search":
+            return self._search(query)
+        if name == "people":
+            return self._people()
+        rep = self.files.get(name or "index.html")
+        if rep is not None:
+            return self._file(rep, environ)
+        if not name:
+            return self._page(
+                HTTPStatus.OK,
+                "No feeds yet",
+                "Nothing has been curated yet: run pln run, then reload.",
+            )
+        return self._not_found()
+
+    # -- files ----------------------------------------------------------------------------------
+
+    def _file(self, rep, environ) -> Response:
+        use_gzip = rep.gzipped is not None and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
+        validators = [
+            ("ETag", f'"{rep.tag}-gz"' if use_gzip else f'"{rep.tag}"'),
+            ("Last-Modified", rep.last_modified),
+            ("Cache-Control", CACHE_CONTROL),
+            ("Vary", "Accept-Encoding"),
+        ]
+        if not_modified(
+            rep, environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE")
+        ):
+            return Response(HTTPStatus.NOT_MODIFIED, validators)
+        headers = [("Content-Type", rep.content_type), *validators]
+        if use_gzip:
+            headers.append(("Content-Encoding", "gzip"))
+        return Response(HTTPStatus.OK, headers, rep.gzipped if use_gzip else rep.body)
+
+    # -- pages from the database ----------------------------------------------------------------
+
+    def _topic(self, topic_id: str, query: str) -> Response:
+        topic = self.topics.get(topic_id)
+        if topic is None:
+            return self._not_found(root="../")
+        page = _int(_params(query).get("page", "1"), 1)
+        with self._database("../") as db:
+            if isinstance(db, Response):
+                return db
+            entries, total = db.curated_page(
+                topic.id, limit=pages.PER_PAGE, offset=(page - 1) * pages.PER_PAGE
+            )
+        if page > 1 and not entries:
+            return self._not_found(root="../")
+        body = pages.topic_page(self.config, topic, entries, total, page, self._feedback_links)
+        return Response(HTTPStatus.OK, [("Content-Type", HTML), *NO_STORE], body)
+
+    def _search(self, query: str) -> Response:
+        words = " ".join(_params(query).get("q", "").split())[:200]
+        entries, total = [], 0
+        if words:
+            with self._database("") as db:
+                if isinstance(db, Response):
+                    return db
+                entries, total = db.curated_page(None, limit=SEARCH_RESULTS, words=words)
+        body = pages.search_page(self.config, words, entries, total, self._feedback_links)
+        return Response(HTTPStatus.OK, [("Content-Type", HTML), *NO_STORE], body)
+
+    def _people(self) -> Response:
+        with self._database("") as db:
+            if isinstance(db, Response):
+                return db
+            found = people(db)
+        body = pages.people_page(self.config, found)
+        return Response(HTTPStatus.OK, [("Content-Type", HTML), *NO_STORE], body)
+
+    def _database(self, root: str):
+        return _Reading(self, root)
+
+    def _feedback_links(self, entry, root: str) -> str:
+        expires = datetime.now(UTC) + timedelta(days=PAGE_LINK_DAYS)
+        up, down = (
+            f"{root}{FEEDBACK_PATH}?{self.key.query(entry.item.id, entry.topic, x, expires)}"
+            for x in ("up", "down")
+        )
+        return (
+            f'<p class="feedback">Feedback: <a rel="nofollow" href="{pages.esc(up)}">More like '
+            f'this</a> · <a rel="nofollow" href="{pages.esc(down)}">Less like this</a></p>'
+        )
+
+    # -- feedback -------------------------------------------------------------------------------
+
+    def _checked_link(self, params: dict[str, str]) -> Response | None:
+        """Why a feedback link's fields are refused (a page to answer with), or None."""
+        item, topic_id = params.get("item", ""), params.get("topic", "")
+        label, exp, sig = params.get("label", ""), params.get("exp", ""), params.get("sig", "")
+        if not (item and topic_id and label and exp and sig):
+            return self._page(
+                HTTPStatus.BAD_REQUEST,
+                "Incomplete feedback link",
+                "A feedback link needs item, topic, label, exp and sig: use the feeds' links.",
+            )
+        if topic_id not in self.topics or label not in pages.WORDS or not _item_id(item):
+            return self._page(
+                HTTPStatus.NOT_FOUND,
+                "Unknown feedback link",
+                "This link names a topic, label or item this server does not know.",
+            )
+        if not self.key.verify(item, topic_id, label, exp, sig):
+            return self._page(
+                HTTPStatus.FORBIDDEN,
+                "Invalid feedback link",
+                "This feedback link's signature does not match; nothing was recorded. "
+                "Use the links in the feeds this server publishes.",
+            )
+        if int(exp) < time.time():
+            return self._page(
+                HTTPStatus.GONE,
+                "Expired feedback link",
+                "This feedback link has expired; nothing was recorded. The item's page on "
+                "this site has fresh links.",
+            )
+        return None
+
+    def _feedback_get(self, query: str) -> Response:
+        params = _params(query)
+        refused = self._checked_link(params)
+        if refused:
+            return refused
+        from pln.sinks.store import StoreBusy
+
+        item = None
+        try:
+            with reading(self.config.outputs.duckdb, 0.5) as store:
+                item = store.items_by_id([params["item"]]).get(params["item"])
+        except (StoreBusy, PlnError):
+            pass  # the page still works without the item's title
+        token = secrets.token_urlsafe(18)
+        fields = {k: params[k] for k in ("item", "topic", "label", "exp", "sig")}
+        body = pages.confirm_page(
+            self.site,
+            self.topics[params["topic"]],
+            params["label"],
+            item,
+            {**fields, "token": token},
+        )
+        cookie = (
+            f"{CSRF_COOKIE}={token}; Path={self.prefix}/{FEEDBACK_PATH}; HttpOnly; SameSite=Strict; "
+            "Max-Age=3600"
+        )
+        headers = [("Content-Type", HTML), *NO_STORE, ("Set-Cookie", cookie)]
+        headers.append(("X-Robots-Tag", "noindex, nofollow"))
+        return Response(HTTPStatus.OK, headers, body)
+
+    def _feedback_post(self, environ) -> Response:
+        from pln.sinks.store import Label
+
+        length = _int(environ.get("CONTENT_LENGTH") or "0", -1)
+        if length < 0 or length > MAX_FORM_BYTES:
+            return self._page(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Too large", "Not a feedback form."
+            )
+        form = _params(environ["wsgi.input"].read(length).decode("utf-8", "replace"))
+        here = {environ.get("HTTP_HOST", ""), urlsplit(self.config.outputs.base_url).netloc}
+        if not _same_site(environ, here) or not _token_matches(environ, form.get("token", "")):
+            return self._page(
+                HTTPStatus.FORBIDDEN,
+                "Feedback not recorded",
+                "This form did not come from this site's feedback page: open the feedback "
+                "link again and press its button.",
+            )
+        refused = self._checked_link(form)
+        if refused:
+            return refused
+        item, topic, label = form["item"], self.topics[form["topic"]], form["label"]
+        value = 1 if label == "up" else -1
+        try:
+            written, title = self.labels.record(
+                Label(item, topic.id, value, datetime.now(UTC), "feed")
+            )
+        except PlnError as exc:
+            self.log(f"feedback not recorded: {exc}")
+            return self._page(HTTPStatus.SERVICE_UNAVAILABLE, "Feedback not recorded", str(exc))
+        busy = "" if written else " (journaled: the database is busy)"
+        self.log(f"feedback: {pages.WORDS[label]} for {item} in {topic.id}{busy}")
+        other = "down" if label == "up" else "up"
+        expires = datetime.fromtimestamp(int(form["exp"]), UTC)
+        undo = f"{FEEDBACK_PATH}?" + self.key.query(item, topic.id, other, expires)
+        body = pages.thanks_page(self.site, topic, label, title, written, undo)
+        return Response(HTTPStatus.OK, [("Content-Type", HTML), *NO_STORE], body)
+
+    # -- plain responses ------------------------------------------------------------------------
+
+    def _only_get(self, method: str, allow: str = "GET, HEAD") -> Response | None:
+        if method in ("GET", "HEAD"):
+            return None
+        response = self._page(
+            HTTPStatus.METHOD_NOT_ALLOWED, "Method not allowed", f"This address takes {allow}."
+        )
+        response.headers.append(("Allow", allow))
+        return response
+
+    def _not_found(self, root: str = "") -> Response:
+        return self._page(
+            HTTPStatus.NOT_FOUND,
+            "Not found",
+            f"No such page. The feeds are listed at {self.prefix}/.",
+            root=root,
+        )
+
+    def _page(self, status: HTTPStatus, title: str, text: str, root: str = "") -> Response:
+        body = pages.message_page(self.site, title, text, root=root)
+        return Response(status, [("Content-Type", HTML), *NO_STORE], body)
+
+
+class _Reading:
+    """`with app._database(root) as db`: a read-only Store, or a 503 page while the database
+    stays busy or missing (check `isinstance(db, Response)`)."""
+
+    def __init__(self, app: FeedApp, root: str):
+        self.app, self.root, self._ctx = app, root, None
+
+    def __enter__(self):
+        from pln.sinks.store import StoreBusy
+
+        self._ctx = reading(self.app.config.outputs.duckdb, PAGE_WAIT)
+        try:
+            return self._ctx.__enter__()
+        except (StoreBusy, PlnError) as exc:
+            self._ctx = None
+            response = self.app._page(
+                HTTPStatus.SERVICE_UNAVAILABLE, "Try again in a moment", str(exc), self.root
+            )
+            response.headers.append(("Retry-After", "5"))
+            return response
+
+    def __exit__(self, *exc):
+        if self._ctx is not None:
+            return self._ctx.__exit__(*exc)
+        return False
+
+
+def _params(query: str) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+
+
+def _int(text: str, default: int) -> int:
+    return int(text) if text.isdigit() and len(text) < 10 and int(text) > 0 else default
+
+
+def _item_id(text: str) -> bool:
+    return 8 <= len(text) <= 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def _same_site(environ, here: set[str]) -> bool:
+    """False when the browser says the POST came from another site than `here` (the Host
+    header and base_url's host: behind a proxy they may differ)."""
+    fetch_site = environ.get("HTTP_SEC_FETCH_SITE")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return False
+    origin = environ.get("HTTP_ORIGIN")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc in here
+
+
+def _token_matches(environ, token: str) -> bool:
+    try:
+        cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
+    except CookieError:
+        return False
+    morsel = cookie.get(CSRF_COOKIE)
+    return bool(token and morsel) and hmac.compare_digest(morsel.value, token)

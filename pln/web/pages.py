@@ -1,0 +1,189 @@
+"""The pages `pln serve` builds on request: a topic's items page by page, search, people, the
+feedback confirmation (a GET shows a button; only its POST records) and plain message pages.
+
+Every page uses `pln.sinks.cards` for items, so they look like the index page `pln run` writes.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from urllib.parse import quote, urlencode
+
+from pln.config import Config, TopicConfig
+from pln.sinks.cards import (
+    PLATFORM_NAMES,
+    item_card,
+    item_text,
+    page_html,
+    snippet,
+    source_name,
+    subscribe_box,
+)
+from pln.sinks.feeds import FEED_LABELS, FEEDBACK_PATH, feed_filename, feed_url, item_title
+from pln.sinks.store import FeedEntry
+
+from .queries import Person
+
+PER_PAGE = 20
+WHERE = {**PLATFORM_NAMES, "rss": "blogs", "chat": "chats"}  # platforms, as people say
+WORDS = {"up": "more like this", "down": "less like this"}
+
+
+def esc(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def message_page(site: str, title: str, text: str, *, root: str = "") -> bytes:
+    """A page with one heading and a paragraph of (escaped) text."""
+    back = f'<p><a href="{root}./">All topics</a></p>'
+    return page_html(site, title, f"<p>{esc(text)}</p>{back}", root=root)
+
+
+def topic_page(
+    config: Config,
+    topic: TopicConfig,
+    entries: list[FeedEntry],
+    total: int,
+    page: int,
+    feedback: Callable[[FeedEntry, str], str],
+) -> bytes:
+    """One page of a topic's kept items, newest first, with links to newer and older pages."""
+    root = "../"
+    base = config.outputs.base_url
+    others = " · ".join(
+        f'<a type="{mime}" href="{root}{esc(feed_filename(topic.id, kind))}">{label}</a>'
+        for kind, (label, mime) in FEED_LABELS.items()
+    )
+    pages = max(1, -(-total // PER_PAGE))
+    first = (page - 1) * PER_PAGE + 1
+    shown = f"items {first}–{first + len(entries) - 1} of {total}" if entries else "no items"
+    cards = "".join(item_card(e, feedback=feedback(e, root)) for e in entries)
+    listing = f'<ol class="items" start="{first}">{cards}</ol>' if cards else "<p>No items.</p>"
+    here = quote(topic.id, safe="")
+    nav = []
+    if page > 1:
+        nav.append(f'<a rel="prev" href="{here}?page={page - 1}">Newer items</a>')
+    if page < pages:
+        nav.append(f'<a rel="next" href="{here}?page={page + 1}">Older items</a>')
+    body = (
+        f"<p>{esc(topic.description or f'Items about {topic.title}.')}</p>"
+        f"{subscribe_box(topic.id, topic.title, feed_url(base, topic.id, 'rss'))}"
+        f'<p class="meta">Feeds: {others}</p>'
+        f"<h2>Page {page} of {pages}: {shown}</h2>{listing}"
+        f'<nav class="pages" aria-label="Pages">{"".join(nav)}</nav>'
+    )
+    return page_html(config.outputs.title, topic.title, body, root=root)
+
+
+def search_page(
+    config: Config,
+    words: str,
+    entries: list[FeedEntry],
+    total: int,
+    feedback: Callable[[FeedEntry, str], str],
+) -> bytes:
+    titles = {t.id: t.title for t in config.topics}
+    if not words:
+        body = "<p>Type a few words in the search field: titles, texts and authors of every "
+        body += "kept item are searched.</p>"
+        return page_html(config.outputs.title, "Search", body)
+    cards = "".join(
+        item_card(e, feedback=feedback(e, ""), heading="h2").replace(
+            '<div class="meta">',
+            f'<div class="meta">In {esc(titles.get(e.topic, e.topic))} · ',
+            1,
+        )
+        for e in entries
+    )
+    more = f" (the first {len(entries)} shown)" if total > len(entries) else ""
+    found = f"{total} kept item{'' if total == 1 else 's'} mention “{esc(words)}”{more}."
+    listing = f'<ol class="items">{cards}</ol>' if cards else ""
+    return page_html(
+        config.outputs.title, f"Search: {words}", f"<p>{found}</p>{listing}", query=words
+    )
+
+
+def people_page(config: Config, people: list[Person]) -> bytes:
+    """Who in the PLN posts most, on which topics the curator kept their items, and the
+    feedback given on them."""
+    titles = {t.id: t.title for t in config.topics}
+    rows = []
+    for p in people:
+        topics = ", ".join(f"{esc(titles.get(t, t))} {n}" for t, n in p.topics.items()) or "–"
+        feedback = f"+{p.liked} / −{p.disliked}" if p.liked or p.disliked else "–"
+        search = "search?" + urlencode({"q": p.name})
+        rows.append(
+            f'<tr><th scope="row"><a href="{esc(search)}">{esc(p.name)}</a></th>'
+            f"<td>{esc(', '.join(WHERE.get(x, x) for x in p.platforms))}</td><td>{p.posts}</td><td>{p.kept}</td>"
+            f"<td>{topics}</td><td>{feedback}</td></tr>"
+        )
+    table = (
+        '<div class="wide"><table><caption>People by items kept</caption><thead><tr>'
+        '<th scope="col">Person</th><th scope="col">Where</th><th scope="col">Posts</th>'
+        '<th scope="col">Kept</th><th scope="col">Kept per topic</th>'
+        '<th scope="col">Your feedback</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        if rows
+        else "<p>Nobody yet: run <code>pln run</code> first.</p>"
+    )
+    intro = (
+        "<p>Everyone whose posts, articles or chat answers reached this curator: how many "
+        "they posted (Posts), how many of those a topic kept (Kept), and the “more like this” "
+        "(+) and “less like this” (−) feedback you gave on their items.</p>"
+    )
+    return page_html(config.outputs.title, "People", intro + table)
+
+
+def confirm_page(
+    site: str,
+    topic: TopicConfig,
+    label: str,
+    entry_item,
+    fields: dict[str, str],
+) -> bytes:
+    """What a feedback link shows: the item and a button. Opening it records nothing, so link
+    previews, prefetching readers and crawlers cannot give feedback; the button's POST does."""
+    if entry_item is not None:
+        about = f"<h2>{esc(item_title(entry_item))}</h2>"
+        where = [source_name(entry_item)]
+        if entry_item.author:
+            where.insert(0, entry_item.author)
+        about += f'<p class="meta">{esc(" · ".join(where))}</p>'
+        text = snippet(item_text(entry_item))
+        about += f"<p>{esc(text)}</p>" if text else ""
+    else:
+        about = f"<p>Item {esc(fields['item'])}</p>"
+    hidden = "".join(
+        f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">' for k, v in fields.items()
+    )
+    body = (
+        f"{about}<p>Tell the <strong>{esc(topic.title)}</strong> topic you want "
+        f"<strong>{WORDS[label]}</strong>? It learns from this the next time you run "
+        "<code>pln train</code>.</p>"
+        f'<form method="post" action="{FEEDBACK_PATH}">{hidden}'
+        f"<button>Yes, {WORDS[label]}</button></form>"
+        f'<p><a href="./#{esc(topic.id)}">Back to {esc(topic.title)}</a></p>'
+    )
+    return page_html(site, f"Feedback: {WORDS[label]}", body)
+
+
+def thanks_page(
+    site: str, topic: TopicConfig, label: str, title: str, written: bool, undo: str
+) -> bytes:
+    """The confirmation after the POST: what was recorded, and the way to undo it."""
+    about = f"“{esc(title)}”" if title else "this item"
+    later = (
+        ""
+        if written
+        else "<p>The database is busy right now; your feedback is kept and will be saved as "
+        "soon as it is free.</p>"
+    )
+    other = "down" if label == "up" else "up"
+    body = (
+        f"<p>Recorded <strong>{WORDS[label]}</strong> for {about} in "
+        f'<a href="./#{esc(topic.id)}">{esc(topic.title)}</a>.</p>{later}'
+        f'<p>Changed your mind? <a rel="nofollow" href="{esc(undo)}">'
+        f"{WORDS[other].capitalize()}</a></p>"
+    )
+    return page_html(site, f"Thanks: {WORDS[label]}", body)

@@ -1,0 +1,24 @@
+"""The app for any WSGI server: `PLN_CONFIG=pln.yaml granian --interface wsgi --factory
+pln.web.wsgi:create_app` (or gunicorn `'pln.web.wsgi:create_app()'`). `pln serve` runs the same
+app under waitress and also renders the feeds at start-up and retries journaled labels."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .app import FeedApp
+
+
+def create_app() -> FeedApp:
+    """The app of the config named by $PLN_CONFIG (default pln.yaml); it logs feedback to
+    stderr unless $PLN_SERVE_LOG is 0."""
+    from pln.config import load_config
+
+    config = load_config(os.environ.get("PLN_CONFIG", "pln.yaml"), check_sources=False)
+    quiet = os.environ.get("PLN_SERVE_LOG") == "0"
+    return FeedApp(config, log=(lambda line: None) if quiet else _log)
+
+
+def _log(line: str) -> None:
+    print(f"  {line}", file=sys.stderr, flush=True)
