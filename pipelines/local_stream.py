@@ -29,6 +29,7 @@ from pln.filters.curator import Curator
 from pln.sinks.stream_store import ResumePoints
 
 from .kafka_io import KafkaSettings, KafkaUnavailable, ReliableProducer
+from .memory import MemoryReleaser, use_system_allocator
 from .polls import curate_poll, kept_messages
 from .raw_reader import OffsetsOutOfRange, RawReader, owned_by
 from .stream_writer import PollTables, StreamWriter
@@ -67,6 +68,7 @@ def worker_main(spec: WorkerSpec, results, stop) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the loader stops us through `stop`
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    use_system_allocator()
     settings = spec.settings
     reader = RawReader(
         settings,
@@ -91,6 +93,7 @@ def worker_main(spec: WorkerSpec, results, stop) -> None:
 def _work(spec: WorkerSpec, reader: RawReader, producer, results, stop) -> None:
     give_up = spec.settings.give_up_after
     told = 0.0
+    memory = MemoryReleaser()
     while not stop.is_set():
         if os.getppid() != spec.parent_pid:
             return  # the loader is gone (killed): nobody would commit our work
@@ -102,6 +105,7 @@ def _work(spec: WorkerSpec, reader: RawReader, producer, results, stop) -> None:
                 f"gave up after {give_up:g} s without the broker"
             )
         if poll.empty:
+            memory.idle()
             if time.monotonic() - told >= HEALTH_EVERY:
                 told = time.monotonic()
                 results.put(WorkerHealth(spec.index, reader.lag(), reader.last_error))
@@ -112,6 +116,7 @@ def _work(spec: WorkerSpec, reader: RawReader, producer, results, stop) -> None:
             if messages:
                 producer.send_all(spec.settings.curated_topic, messages)
         results.put(PollTables.of(curated, spec.index, reader.lag()))
+        memory.busy()
 
 
 class LocalStream:
@@ -156,13 +161,17 @@ class LocalStream:
     def run(self, stop_after: float | None = None, until_idle: float | None = None) -> None:
         """Until stopped, for `stop_after` seconds, or until nothing arrived for `until_idle`
         seconds after something did and no worker reports records waiting."""
+        use_system_allocator()
         for process in self.processes:
             process.start()
         deadline = None if stop_after is None else time.monotonic() + stop_after
+        memory = MemoryReleaser()
         try:
             while deadline is None or time.monotonic() < deadline:
                 self._check_workers()
-                self._commit(self._gather(first_wait=0.25))
+                polls = self._gather(first_wait=0.25)
+                self._commit(polls)
+                memory.busy() if polls else memory.idle()
                 self.writer.refresh()
                 self.writer.report(self.lag(), self.broker())
                 if until_idle is not None and self._drained(until_idle):

@@ -9,6 +9,7 @@ turns through DuckDB's file lock).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from .polls import CuratedPoll
 
 log = logging.getLogger("pln.stream")
 LATENCY_WINDOW = 20_000  # latest item latencies kept for percentiles
+MEMORY_ENV = "PLN_STREAM_DUCKDB_MEMORY"
 
 
 @dataclass
@@ -80,6 +82,7 @@ class StreamWriter:
         self.intervals = {s.name: s.interval for s in config.sources}
         self.feed_every, self.snapshot_every = feed_every, snapshot_every
         self.heartbeat = heartbeat
+        self.memory_limit = os.environ.get(MEMORY_ENV, "") or "128MB"
         self.store: StreamStore | None = None
         self.written = 0
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
@@ -94,6 +97,9 @@ class StreamWriter:
     def open(self) -> StreamStore:
         if self.store is None:
             self.store = StreamStore(self.db)
+            # DuckDB caches pages up to 80% of RAM by default; a stream that runs for days
+            # would keep its whole history cached. Past the limit it spills to disk.
+            self.store.con.execute(f"SET memory_limit = '{self.memory_limit}'")
         return self.store
 
     def _release(self) -> None:
