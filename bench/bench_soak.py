@@ -77,16 +77,19 @@ def main() -> int:
             end = time.monotonic() + args.busy * 60
             n, next_sample = 0, 0.0
             t0 = time.monotonic()
-            while time.monotonic() < end:
-                item = make_items([n], tag="soak")[0]
-                time.sleep(max(0.0, t0 + n / args.rate - time.monotonic()))
-                producer.send_all(
-                    settings.raw_topic, [(item.id.encode(), payload.encode_item(item))]
-                )
-                n += 1
+            while time.monotonic() < end:  # paced sends, acknowledged in batches of 0.1 s
+                due = int((time.monotonic() - t0) * args.rate)
+                batch = make_items(range(n, due), tag="soak")
+                if batch:
+                    producer.send_all(
+                        settings.raw_topic,
+                        [(it.id.encode(), payload.encode_item(it)) for it in batch],
+                    )
+                n = max(n, due)
                 if time.monotonic() >= next_sample:
                     sample("busy")
                     next_sample = time.monotonic() + args.every
+                time.sleep(0.1)
             idle_cpu.append(idle(args.idle, "idle"))
             producer.close()
             proc.terminate()

@@ -94,16 +94,18 @@ def _work(spec: WorkerSpec, reader: RawReader, producer, results, stop) -> None:
     give_up = spec.settings.give_up_after
     told = 0.0
     memory = MemoryReleaser()
+    busy = True
     while not stop.is_set():
         if os.getppid() != spec.parent_pid:
             return  # the loader is gone (killed): nobody would commit our work
-        poll = reader.poll(timeout_ms=500)
+        poll = reader.poll(timeout_ms=500 if busy else 1000)  # idle: fewer wake-ups
         down = reader.down_for() if reader.last_error else 0.0
         if give_up is not None and down > give_up:
             raise KafkaUnavailable(
                 f"kafka {spec.settings.bootstrap}: {reader.last_error}; "
                 f"gave up after {give_up:g} s without the broker"
             )
+        busy = not poll.empty
         if poll.empty:
             memory.idle()
             if time.monotonic() - told >= HEALTH_EVERY:
@@ -169,7 +171,7 @@ class LocalStream:
         try:
             while deadline is None or time.monotonic() < deadline:
                 self._check_workers()
-                polls = self._gather(first_wait=0.25)
+                polls = self._gather(first_wait=0.5)
                 self._commit(polls)
                 memory.busy() if polls else memory.idle()
                 self.writer.refresh()
