@@ -13,6 +13,9 @@ itself and keeps everything else (Create, Flatten, GroupByKey) as Beam does:
   so two tasks run by one worker process could see each other's outputs. Here each task
   collects into its own list.
 
+A DoFn that sets `dask_resources` (e.g. the DuckDB writer: `{"pln_writer": 1}`) runs only on
+workers that offer those resources, when the cluster has such a worker; otherwise anywhere.
+
 It also spreads the sources over the cluster (one partition per worker thread unless
 `--dask_npartitions`/`--dask_partition_size` say otherwise; Beam's default puts up to 128
 elements in one partition, i.e. the whole example on one worker), computes every leaf of the
@@ -21,6 +24,7 @@ graph, and closes its client when the run ends.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from functools import partial
 
 import dask
@@ -107,7 +111,9 @@ def _value(pair):
 class _BagVisitor(PipelineVisitor):
     """Builds one dask bag per PCollection."""
 
-    def __init__(self, bag_kwargs: dict, default_partitions: int):
+    def __init__(self, bag_kwargs: dict, default_partitions: int, resources: set[str]):
+        self.resources = resources  # what the cluster's workers offer
+        self.pinned = False
         self.bag_kwargs = dict(bag_kwargs)
         if not self.bag_kwargs:
             self.bag_kwargs["npartitions"] = default_partitions
@@ -148,10 +154,20 @@ class _BagVisitor(PipelineVisitor):
 
     def _par_do(self, node: AppliedPTransform, bag: db.Bag, side_inputs) -> None:
         transform = node.transform
-        args, kwargs = transform.raw_side_inputs
         main_input = next(iter(node.main_inputs.values()))
         window_fn = getattr(getattr(main_input, "windowing", None), "windowfn", None)
-        pairs = bag.map_partitions(
+        wanted = getattr(transform.fn, "dask_resources", None) or {}
+        pin = bool(wanted) and set(wanted) <= self.resources
+        self.pinned |= pin
+        with dask.annotate(resources=wanted) if pin else nullcontext():
+            pairs = self._map_partitions(bag, node, window_fn, side_inputs)
+        for tag, output in node.outputs.items():
+            self.bags[output] = pairs.filter(partial(_tagged, tag=tag)).map(_value)
+
+    def _map_partitions(self, bag, node, window_fn, side_inputs) -> db.Bag:
+        transform = node.transform
+        args, kwargs = transform.raw_side_inputs
+        return bag.map_partitions(
             _run_dofn_on_partition,
             transform.fn,
             transform.label,
@@ -159,9 +175,8 @@ class _BagVisitor(PipelineVisitor):
             side_inputs,
             list(args),
             kwargs,
+            token=node.full_label,  # names the step's tasks in Dask's dashboard and task stream
         )
-        for tag, output in node.outputs.items():
-            self.bags[output] = pairs.filter(partial(_tagged, tag=tag)).map(_value)
 
 
 class DaskRunner(beam_dask.DaskRunner):
@@ -174,11 +189,14 @@ class DaskRunner(beam_dask.DaskRunner):
         bag_kwargs = beam_dask.DaskOptions._extract_bag_kwargs(dask_options)
         client = distributed.Client(**dask_options)
         try:
-            threads = sum(client.nthreads().values()) or 1
+            workers = client.scheduler_info(n_workers=-1)["workers"].values()
+            threads = sum(w["nthreads"] for w in workers) or 1
+            resources = {name for w in workers for name in w.get("resources", {})}
             pipeline.replace_all(dask_overrides())
-            visitor = _BagVisitor(bag_kwargs, default_partitions=threads)
+            visitor = _BagVisitor(bag_kwargs, threads, resources)
             pipeline.visit(visitor)
-            futures = client.compute(dask.optimize(*visitor.leaves()))
+            # Fusing tasks would drop the annotation that pins a step to its workers.
+            futures = client.compute(visitor.leaves(), optimize_graph=not visitor.pinned)
         except BaseException:
             client.close()
             raise

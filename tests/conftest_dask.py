@@ -12,7 +12,10 @@ def dask_cluster(tmp_path_factory):
     """A running cluster; skips (naming why) when dask.distributed cannot be imported."""
     pytest.importorskip("distributed", reason="dask.distributed is not installed (the dask extra)")
     # PLN_PROGRESS: the workers log a line per source read, as `pln run` prints them.
-    cluster = DaskCluster(tmp_path_factory.mktemp("dask"), workers=2, env={"PLN_PROGRESS": "1"})
+    # worker1 offers `pln_writer`, as the worker beside the DuckDB file does on a real cluster.
+    cluster = DaskCluster(
+        tmp_path_factory.mktemp("dask"), workers=2, env={"PLN_PROGRESS": "1"}, writer=True
+    )
     try:
         cluster.start()
     except ClusterUnavailable as exc:

@@ -24,10 +24,17 @@ class ClusterUnavailable(RuntimeError):
 
 class DaskCluster:
     def __init__(
-        self, folder: Path, workers: int = 2, threads: int = 1, env: dict[str, str] | None = None
+        self,
+        folder: Path,
+        workers: int = 2,
+        threads: int = 1,
+        env: dict[str, str] | None = None,
+        preload: tuple[str, ...] = (),
+        writer: bool = False,
     ):
+        """`writer`: the last worker offers the `pln_writer` resource (it writes the DuckDB)."""
         self.folder, self.workers, self.threads = Path(folder), workers, threads
-        self.env = env or {}
+        self.env, self.preload, self.writer = env or {}, preload, writer
         self.scheduler_file = self.folder / "scheduler.json"
         self.procs: list[subprocess.Popen] = []
         self.address = ""
@@ -65,6 +72,12 @@ class DaskCluster:
                     "--no-nanny",
                     f"--local-directory={self.folder / f'worker{n}'}",
                     f"--name=worker{n}",
+                    *(f"--preload={module}" for module in self.preload),
+                    *(
+                        ["--resources=pln_writer=1"]
+                        if self.writer and n == self.workers - 1
+                        else []
+                    ),
                     *common,
                 ],
                 env,

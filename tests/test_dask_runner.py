@@ -110,6 +110,9 @@ def test_batch_on_a_dask_cluster_matches_the_in_process_run(tmp_path, dask_clust
     worker_logs = dask_cluster.log("worker0") + dask_cluster.log("worker1")
     for name, *_ in in_process["sources"]:
         assert f" {name}: " in worker_logs
+    # The one DuckDB writer ran on the worker that offers `pln_writer`, and only there.
+    assert f"written: {len(in_process['items']):,} items" in dask_cluster.log("worker1")
+    assert "written:" not in dask_cluster.log("worker0")
 
 
 def test_an_unknown_runner_option_without_dask_installed_names_the_extra(monkeypatch):
