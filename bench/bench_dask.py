@@ -73,7 +73,7 @@ def task_stream_report(address: str, since: float) -> str:
                 seconds = part["stop"] - part["start"]
                 if part["action"] == "compute":
                     step = str(task["key"][0] if isinstance(task["key"], tuple) else task["key"])
-                    per_step[step.rsplit("-", 1)[0]] += seconds
+                    per_step[step.rsplit("-", 1)[0][:70]] += seconds
                     per_worker[task["worker"]] += seconds
                 elif part["action"] in ("transfer", "deserialize"):
                     moving += seconds
@@ -88,6 +88,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--example", action="store_true", help="the bundled example instead")
     parser.add_argument("--preload", action="store_true", help="workers import pln on start")
+    parser.add_argument("--dask-only", action="store_true", help="skip the in-process runs")
+    parser.add_argument(
+        "--npartitions", type=int, help="--dask_npartitions (default: the runner's)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="pln-bench-dask-") as tmp:
@@ -107,11 +111,14 @@ def main() -> None:
 
             with distributed.Client(cluster.address) as client:
                 client.get_task_stream(start=time.time())  # registers the scheduler's plugin
-            seconds = run(config_path)
-            print(f"in-process, 1 process:          {seconds:6.1f} s")
-            seconds = run(config_path, workers=args.workers)
-            print(f"in-process, {args.workers} worker processes: {seconds:6.1f} s")
+            if not args.dask_only:
+                seconds = run(config_path)
+                print(f"in-process, 1 process:          {seconds:6.1f} s")
+                seconds = run(config_path, workers=args.workers)
+                print(f"in-process, {args.workers} worker processes: {seconds:6.1f} s")
             dask_args = ("--runner=dask", f"--dask_client_address={cluster.host_port}")
+            if args.npartitions:
+                dask_args += (f"--dask_npartitions={args.npartitions}",)
             for label in ("cold", "warm"):
                 since = time.time()
                 seconds = run(config_path, beam_args=dask_args)

@@ -16,10 +16,12 @@ itself and keeps everything else (Create, Flatten, GroupByKey) as Beam does:
 A DoFn that sets `dask_resources` (e.g. the DuckDB writer: `{"pln_writer": 1}`) runs only on
 workers that offer those resources, when the cluster has such a worker; otherwise anywhere.
 
-It also spreads the sources over the cluster (one partition per worker thread unless
-`--dask_npartitions`/`--dask_partition_size` say otherwise; Beam's default puts up to 128
-elements in one partition, i.e. the whole example on one worker), computes every leaf of the
-graph, and closes its client when the run ends.
+It also spreads the sources over the cluster: PARTITIONS_PER_THREAD partitions per worker
+thread unless `--dask_npartitions`/`--dask_partition_size` say otherwise (Beam's default puts up
+to 128 elements in one partition, i.e. the whole example on one worker). Sources differ in size
+by orders of magnitude, so a few partitions per thread let idle workers take the next one; each
+partition sets its DoFns up again, so not many more. It computes every leaf of the graph, and
+closes its client when the run ends.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from apache_beam.transforms.core import DoFn, ParDo
 from apache_beam.transforms.sideinputs import SideInputMap
 
 MAIN = None  # the tag Beam gives a ParDo's main output
+PARTITIONS_PER_THREAD = 4
 
 
 class _Collect(Receiver):
@@ -193,7 +196,7 @@ class DaskRunner(beam_dask.DaskRunner):
             threads = sum(w["nthreads"] for w in workers) or 1
             resources = {name for w in workers for name in w.get("resources", {})}
             pipeline.replace_all(dask_overrides())
-            visitor = _BagVisitor(bag_kwargs, threads, resources)
+            visitor = _BagVisitor(bag_kwargs, PARTITIONS_PER_THREAD * threads, resources)
             pipeline.visit(visitor)
             # Fusing tasks would drop the annotation that pins a step to its workers.
             futures = client.compute(visitor.leaves(), optimize_graph=not visitor.pinned)
