@@ -47,6 +47,13 @@ from apache_beam.runners.dask.overrides import dask_overrides
 from apache_beam.transforms.core import DoFn, ParDo
 from apache_beam.transforms.sideinputs import SideInputMap
 
+from pln.errors import PlnError
+
+
+class DaskUnreachable(PlnError):
+    """The scheduler named by --dask_client_address (or the scheduler file) does not answer."""
+
+
 MAIN = None  # the tag Beam gives a ParDo's main output
 PARTITIONS_PER_THREAD = 4
 
@@ -190,7 +197,13 @@ class DaskRunner(beam_dask.DaskRunner):
             drop_default=True, current_only=True
         )
         bag_kwargs = beam_dask.DaskOptions._extract_bag_kwargs(dask_options)
-        client = distributed.Client(**dask_options)
+        try:
+            client = distributed.Client(**dask_options)
+        except OSError as exc:  # refused, unresolvable, timed out
+            where = dask_options.get("address") or dask_options.get("scheduler_file")
+            raise DaskUnreachable(
+                f"runner.beam_args: cannot reach the Dask scheduler at {where or 'a new local cluster'}: {exc}"
+            ) from None
         try:
             workers = client.scheduler_info(n_workers=-1)["workers"].values()
             threads = sum(w["nthreads"] for w in workers) or 1

@@ -10,17 +10,19 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
+import socket
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+import apache_beam as beam
 import duckdb
 import pytest
 
 from pln.config import load_config
 from pln.errors import PlnError
 from pln.pipelines.batch import run_batch
-from pln.pipelines.runner import make_pipeline
+from pln.pipelines.runner import make_pipeline, run_to_completion
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -123,3 +125,19 @@ def test_an_unknown_runner_option_without_dask_installed_names_the_extra(monkeyp
     monkeypatch.delitem(sys.modules, "pln.pipelines.dask_runner", raising=False)
     with pytest.raises(PlnError, match=r"pln-curator\[dask\]"):
         make_pipeline(["--runner=DaskRunner"])
+
+
+def test_an_unreachable_scheduler_is_one_line_naming_it(tmp_path):
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (the dask extra)")
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = [
+        "--runner=dask",
+        f"--dask_client_address=127.0.0.1:{port}",
+        "--dask_connection_timeout=2",
+    ]
+    pipeline = make_pipeline(args)
+    _ = pipeline | beam.Create([1])
+    with pytest.raises(PlnError, match=f"cannot reach the Dask scheduler at 127.0.0.1:{port}: "):
+        run_to_completion(pipeline)
