@@ -4,6 +4,10 @@ Beam's DirectRunner tries to download the Prism runner first. We name the in-pro
 FnApiRunner explicitly unless the user passes `--runner=...` (Flink, Dataflow, Prism): those
 flags go through to Beam untouched. With `workers > 1` the same runner starts that many worker
 processes (Beam's multi-process mode) through `pipelines/worker.py`.
+
+`--runner=dask` (or `DaskRunner`, or Beam's dotted name) runs on a dask.distributed cluster
+(`--dask_client_address=HOST:PORT`) through `pipelines/dask_runner.py`, Beam's DaskRunner with
+the fixes our pipeline needs; Beam itself registers no short name for it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,14 @@ from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+from pln.errors import PlnError
+
+DASK_NAMES = {"dask", "daskrunner", "apache_beam.runners.dask.dask_runner.daskrunner"}
+
+
+class RunnerUnavailable(PlnError):
+    """The runner named in `runner.beam_args` cannot be loaded here."""
 
 
 def pipeline_options(beam_args: Sequence[str] = (), streaming: bool = False) -> PipelineOptions:
@@ -27,7 +39,11 @@ def make_pipeline(
 ) -> beam.Pipeline:
     """A pipeline on the in-process runner unless `--runner` is among `beam_args`."""
     options = pipeline_options(beam_args, streaming)
-    if options.view_as(StandardOptions).runner:
+    runner = options.view_as(StandardOptions).runner
+    if runner and runner.lower() in DASK_NAMES:
+        options.view_as(StandardOptions).runner = None
+        return beam.Pipeline(runner=dask_runner(), options=options)
+    if runner:
         return beam.Pipeline(options=options)
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
@@ -42,6 +58,17 @@ def make_pipeline(
         # The runner's own multi_processing mode would start Beam's noisier entry point.
         options.view_as(DirectOptions).direct_running_mode = "in_memory"
     return beam.Pipeline(runner=FnApiRunner(default_environment=environment), options=options)
+
+
+def dask_runner() -> beam.runners.PipelineRunner:
+    try:
+        from .dask_runner import DaskRunner
+    except ImportError as exc:
+        raise RunnerUnavailable(
+            f"runner.beam_args: the Dask runner needs dask.distributed ({exc.msg}); "
+            "install it with: pip install 'pln-curator[dask]'"
+        ) from None
+    return DaskRunner()
 
 
 def run_to_completion(pipeline: beam.Pipeline) -> None:

@@ -64,6 +64,10 @@ def _read_ipc(fs: pafs.FileSystem, path: str) -> pa.Table:
 class StoreWriterFn(beam.DoFn):
     """Writes tagged outputs (Arrow batches, dead letters, source statuses) to the store."""
 
+    # On a Dask cluster this step runs on the worker started with `--resources pln_writer=1`
+    # (the machine that holds the DuckDB file), when there is one; see docs/scaling.md.
+    dask_resources = {"pln_writer": 1}
+
     def __init__(self, db_path: str, run_id: str, intervals: dict[str, float], staging: str):
         self.db_path, self.run_id, self.intervals = db_path, run_id, intervals
         self.staging = staging

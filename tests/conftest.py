@@ -11,7 +11,10 @@ from tests.corpora import CORPORA
 REPO = Path(__file__).resolve().parents[1]
 
 
-pytest_plugins = ("conftest_kafka",)  # kafka_broker, kafka_topics (loaded once, rewritten)
+pytest_plugins = (
+    "conftest_kafka",  # kafka_broker, kafka_topics (loaded once, rewritten)
+    "conftest_dask",  # dask_cluster
+)
 
 
 @pytest.fixture
