@@ -38,6 +38,7 @@ log = logging.getLogger("pln.stream")
 COMMIT_LINGER = 0.05  # seconds to gather more polls into one commit
 COMMIT_ROWS = 20_000  # ... but no more items than this per commit
 HEALTH_EVERY = 1.0  # seconds between a quiet worker's health messages
+CLOSE_WHEN_IDLE = 10.0  # seconds without polls before the loader lets go of DuckDB's memory
 
 
 @dataclass(frozen=True)
@@ -173,8 +174,12 @@ class LocalStream:
                 self._check_workers()
                 polls = self._gather(first_wait=0.5)
                 self._commit(polls)
-                memory.busy() if polls else memory.idle()
                 self.writer.refresh()
+                if polls:
+                    memory.busy()
+                elif self.writer.idle_for() >= CLOSE_WHEN_IDLE and self.writer.settled():
+                    self.writer.close()  # DuckDB keeps its cache while open; reopening is ~20 ms
+                    memory.idle()
                 self.writer.report(self.lag(), self.broker())
                 if until_idle is not None and self._drained(until_idle):
                     break

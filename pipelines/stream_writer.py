@@ -173,6 +173,13 @@ class StreamWriter:
         finally:
             self._release()
 
+    def idle_for(self) -> float:
+        return time.monotonic() - self.last_commit
+
+    def settled(self) -> bool:
+        """Nothing waits to be rendered or published."""
+        return not (self.feeds_stale or self.snapshot_stale)
+
     # -- what it has done --------------------------------------------------------------------
 
     def rate(self, window: float = 10.0) -> float:
