@@ -70,7 +70,11 @@ def build_batch_pipeline(
     """Wire Read -> Curate -> Write onto `pipeline` (kept separate so tests can inspect it)."""
     # Spreading work over workers only pays when there is more than one.
     spread = config.runner.workers > 1 or bool(config.runner.beam_args)
-    read = pipeline | "Sources" >> beam.Create(tasks, reshuffle=spread) | "Read" >> ReadSources()
+    read = (
+        pipeline
+        | "Sources" >> beam.Create(tasks, reshuffle=spread)
+        | "Read" >> ReadSources(fetch=config.fetch)
+    )
     # Sources are spread over workers; their item batches stay where they were read, because
     # moving them costs more (pickling every item) than curating them in place.
     curated = read.items | "Curate" >> Curate(Curator.for_config(config), reshuffle=False)
@@ -111,12 +115,13 @@ def _run_batch(config: Config, full: bool) -> RunSummary:
         cursors = {} if full else store.cursors()
         waiting = {} if full else backing_off(store)
     tasks = []
+    run_deadline_at = time.time() + config.fetch.deadline if config.fetch.deadline else None
     for src in config.sources:
         if src.enabled and src.name in waiting:
             until = waiting[src.name]
             progress.say(f"… {src.name}: failing, backing off until {until:%Y-%m-%d %H:%M %Z}")
         elif src.enabled:
-            tasks.append(SourceTask(src, cursors.get(src.name)))
+            tasks.append(SourceTask(src, cursors.get(src.name), run_deadline_at))
 
     progress.say(f"reading {len(tasks)} sources")
     pipeline = make_pipeline(config.runner.beam_args, config.runner.workers)

@@ -25,6 +25,8 @@ importing urllib3 takes 0.18 s, httpx 0.41 s. Connections are pooled per process
 
 from __future__ import annotations
 
+import http.client
+import logging
 import socket
 import ssl
 import threading
@@ -61,6 +63,11 @@ REDIRECTS = {301, 302, 303, 307, 308}
 PERMANENT_REDIRECTS = {301, 308}
 SECRET_PARAMS = ("token", "key", "secret", "password", "passwd", "auth", "sig", "session")
 POOL_SIZE = 8  # kept-alive connections per host and process
+
+# urllib3 logs malformed headers from a server as warnings with a traceback; a source's
+# problems are reported once, as its one-line error, so keep them out of the user's terminal.
+for _name in ("urllib3.connection", "urllib3.response", "urllib3.connectionpool"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)
@@ -171,8 +178,8 @@ class HttpFetcher:
                 return Response(status, url, response_headers)
             if status >= 400:
                 raise self._status_error(status, response_headers, url)
-            if status < 200:
-                raise self.error(f"unexpected HTTP {status} from {redact(url)}")
+            if not 200 <= status < 300:
+                raise self.error(f"HTTP {status} from {redact(url)}")
             body = self._read_body(raw, response_headers, url, ends_at)
             reusable = True
             return Response(status, url, response_headers, body)
@@ -397,6 +404,8 @@ def describe_failure(exc: BaseException, url: str, timeout: float) -> str:
         return f"connection refused by {host} ({where})"
     if isinstance(cause, ssl.SSLCertVerificationError):
         return f"TLS certificate of {host} not trusted: {cause.verify_message} ({where})"
+    if _wraps(exc, http.client.BadStatusLine, http.client.LineTooLong):
+        return f"not a valid HTTP response from {where}"
     if isinstance(exc, ProxyError):
         return f"proxy refused or failed for {where}: {_first_line(cause or exc)}"
     if isinstance(exc, SSLError):
@@ -404,6 +413,17 @@ def describe_failure(exc: BaseException, url: str, timeout: float) -> str:
     if isinstance(exc, ProtocolError | ConnectionError) or isinstance(cause, ConnectionError):
         return f"connection to {host} closed unexpectedly ({where})"
     return f"cannot fetch {where}: {_first_line(exc)}"
+
+
+def _wraps(exc: BaseException, *types: type[BaseException]) -> bool:
+    """True when `exc` or an error it wraps (urllib3 nests them in `args`) is one of `types`."""
+    for _ in range(4):
+        if isinstance(exc, types):
+            return True
+        exc = next((a for a in exc.args if isinstance(a, BaseException)), None)
+        if exc is None:
+            return False
+    return False
 
 
 def _root_cause(exc: BaseException) -> BaseException | None:

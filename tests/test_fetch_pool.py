@@ -1,0 +1,120 @@
+"""Many sources fetched at once from a real server on 127.0.0.1: slow ones never hold up the
+fast ones, hosts get only a few requests at a time, and deadlines end what overruns them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from httpserver import RecordedServer
+
+from pln.config import SourceConfig
+from pln.sources.fetch_pool import FetchPool, host_of
+from pln.sources.registry import fetch_once
+
+FEED = (Path(__file__).parent / "fixtures" / "feeds" / "rss2.xml").read_bytes()
+
+
+def rss(name: str, url: str, **options) -> SourceConfig:
+    return SourceConfig(name, "rss", {"url": url, **options}, Path("."), "pln.yaml", name)
+
+
+class InFlight:
+    """Wraps the real fetch and records how many fetches per host ran at the same moment."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.now: dict[str, int] = {}
+        self.most: dict[str, int] = {}
+
+    def __call__(self, config, cursor):
+        host = host_of(config)
+        with self.lock:
+            self.now[host] = self.now.get(host, 0) + 1
+            self.most[host] = max(self.most.get(host, 0), self.now[host])
+        try:
+            return fetch_once(config, cursor)
+        finally:
+            with self.lock:
+                self.now[host] -= 1
+
+
+@pytest.fixture
+def server():
+    with RecordedServer() as s:
+        yield s
+
+
+def test_slow_sources_do_not_hold_up_fast_ones(server):
+    server.route("/fast.xml", body=FEED)
+    server.route("/slow.xml", body=FEED, delay=30)  # answers long after the 1 s read timeout
+    pool = FetchPool(concurrency=8, per_host=8)
+    for i in range(3):
+        pool.add(rss(f"slow{i}", server.url("/slow.xml"), timeout=1))
+    for i in range(10):
+        pool.add(rss(f"fast{i}", server.url("/fast.xml")))
+    finished = list(pool.drain())
+    names = [f.config.name for f in finished]
+    assert sorted(names) == sorted([f"slow{i}" for i in range(3)] + [f"fast{i}" for i in range(10)])
+    assert all(n.startswith("fast") for n in names[:10])  # all fast ones came out first
+    assert all(f.status.ok and f.status.items > 0 for f in finished[:10])
+    assert all("timed out after 1 s" in f.status.error for f in finished[10:])
+
+
+def test_a_host_gets_at_most_per_host_requests_at_once(server):
+    server.route("/feed.xml", body=FEED, delay=0.2)
+    other = server.url("/feed.xml").replace("127.0.0.1", "localhost")
+    in_flight = InFlight()
+    pool = FetchPool(concurrency=10, per_host=2, fetch=in_flight)
+    for i in range(6):
+        pool.add(rss(f"a{i}", server.url("/feed.xml")))
+        pool.add(rss(f"b{i}", other))
+    finished = list(pool.drain())
+    assert len(finished) == 12 and all(f.status.ok for f in finished)
+    assert in_flight.most == {"127.0.0.1": 2, "localhost": 2}
+
+
+def test_concurrency_bounds_the_sources_in_flight(server):
+    server.route("/feed.xml", body=FEED, delay=0.1)
+    in_flight = InFlight()
+    pool = FetchPool(concurrency=3, per_host=10, fetch=in_flight)
+    for i in range(9):
+        pool.add(rss(f"s{i}", server.url("/feed.xml")))
+    assert len(list(pool.drain())) == 9
+    assert in_flight.most == {"127.0.0.1": 3}
+
+
+def test_the_source_deadline_bounds_the_whole_fetch(server):
+    # The server answers within the read timeout each time, but the body drips for 30 s.
+    server.route("/drip.xml", body=FEED * 10, chunk_delay=0.1)
+    server.route("/feed.xml", body=FEED)
+    pool = FetchPool(source_deadline=0.5)
+    pool.add(rss("drip", server.url("/drip.xml"), timeout=5))
+    pool.add(rss("ok", server.url("/feed.xml")))
+    outcome = {f.config.name: f.status for f in pool.drain()}
+    assert outcome["ok"].ok
+    assert outcome["drip"].error == "source 'drip': gave up after 0.5 s (source deadline)"
+
+
+def test_the_run_deadline_ends_fetching_and_names_what_was_not_fetched(server):
+    server.route("/slow.xml", body=FEED, delay=30)
+    server.route("/feed.xml", body=FEED)
+    pool = FetchPool(concurrency=1)
+    run_deadline = time.time() + 1.0
+    pool.add(rss("first", server.url("/feed.xml")), None, run_deadline)
+    pool.add(rss("stuck", server.url("/slow.xml")), None, run_deadline)
+    pool.add(rss("never", server.url("/feed.xml")), None, run_deadline)
+    outcome = {f.config.name: f.status for f in pool.drain()}
+    assert outcome["first"].ok
+    assert outcome["stuck"].error == "source 'stuck': gave up (the run's fetch deadline)"
+    assert outcome["never"].error == (
+        "source 'never': not fetched: the run's fetch deadline passed"
+    )
+    assert not outcome["stuck"].ok and outcome["stuck"].cursor is None  # the old cursor is kept
+
+
+def test_files_and_exports_have_no_host():
+    assert host_of(SourceConfig("f", "rss", {"path": "a.xml"}, Path("."), "p", "f")) == ""
+    assert host_of(rss("b", "https://Blog.Example:8443/feed")) == "blog.example"
