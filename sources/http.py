@@ -40,6 +40,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import urllib3
 from urllib3.exceptions import (
+    ConnectTimeoutError,
     HTTPError,
     IncompleteRead,
     NameResolutionError,
@@ -169,6 +170,12 @@ class HttpFetcher:
                 decode_content=False,
             )
         except (HTTPError, OSError, ValueError) as exc:
+            proxy = proxy_for(url)
+            if proxy and isinstance(exc, NewConnectionError | ConnectTimeoutError | ProxyError):
+                reason = describe_failure(exc, proxy, self.timeout).split(" (")[0]
+                raise self.error(
+                    f"proxy {redact(proxy)} failed for {redact(url)}: {reason}"
+                ) from None
             raise self.error(self._describe(exc, url, ends_at)) from None
         reusable = False
         try:

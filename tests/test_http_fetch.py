@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
+import threading
 import tracemalloc
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -230,3 +233,63 @@ def test_retry_after_parsing():
     assert parse_retry_after("Wed, 31 Dec 2025 00:00:00 GMT", now) == 0
     assert parse_retry_after("soon") is None
     assert parse_retry_after("") is None
+
+
+@pytest.fixture
+def tinyproxy(tmp_path):
+    """A real forward proxy (Debian's tinyproxy) on 127.0.0.1; skipped when not installed."""
+    binary = shutil.which("tinyproxy")
+    if not binary:
+        pytest.skip("tinyproxy is not installed (apt-get install tinyproxy)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "tinyproxy.conf"
+    conf.write_text(
+        f"Port {port}\nListen 127.0.0.1\nTimeout 10\nAllow 127.0.0.1\nMaxClients 10\n"
+        f'LogLevel Error\nPidFile "{tmp_path / "tp.pid"}"\nViaProxyName "pln-test-proxy"\n'
+    )
+    proc = subprocess.Popen([binary, "-d", "-c", str(conf)], stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            proc.wait(timeout=0.05) if proc.poll() is not None else threading.Event().wait(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
+def test_proxy_from_the_environment_is_used_and_no_proxy_bypasses_it(
+    server, tinyproxy, monkeypatch
+):
+    server.route("/feed", body=BODY)
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", tinyproxy)
+    assert fetcher().get(server.url("/feed")).body == BODY
+    assert "pln-test-proxy" in server.requests_log[-1].headers.get("via", "")
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert fetcher().get(server.url("/feed")).body == BODY
+    assert "via" not in server.requests_log[-1].headers
+
+
+def test_a_dead_proxy_is_a_one_line_error(server, monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://user:pw@127.0.0.1:{port}")
+    with pytest.raises(SourceError) as info:
+        fetcher().get(server.url("/feed"))
+    message = str(info.value)
+    assert message == (
+        f"source 'blog': proxy http://127.0.0.1:{port} failed for {server.url('/feed')}: "
+        "connection refused by 127.0.0.1"
+    )
+    assert "pw" not in message
