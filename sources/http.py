@@ -36,7 +36,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import urllib3
 from urllib3.exceptions import (
@@ -329,7 +329,11 @@ def pool_for(url: str) -> urllib3.PoolManager:
 def _new_pool(proxy: str) -> urllib3.PoolManager:
     context = ssl.create_default_context()
     if proxy:
-        return urllib3.ProxyManager(proxy, num_pools=64, maxsize=POOL_SIZE, ssl_context=context)
+        auth = urlsplit(proxy).netloc.rpartition("@")[0]
+        headers = urllib3.make_headers(proxy_basic_auth=unquote(auth)) if auth else None
+        return urllib3.ProxyManager(
+            proxy, num_pools=64, maxsize=POOL_SIZE, ssl_context=context, proxy_headers=headers
+        )
     return urllib3.PoolManager(num_pools=256, maxsize=POOL_SIZE, ssl_context=context)
 
 
