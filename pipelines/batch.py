@@ -9,20 +9,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import apache_beam as beam
 from pyarrow import fs as pafs
 
 from pln import progress
 from pln.config import Config
-from pln.filters.curator import Curator
 from pln.lock import RunLock
 from pln.sinks.feeds import render_feeds
 from pln.sinks.store import Store
+from pln.sources.prefetch import remove_staged
 
-from .curate import Curate
-from .read import ReadSources, SourceTask
-from .runner import make_pipeline, run_to_completion
-from .write import WriteToStore
+from .probe import SourceTask, probe_sources
+
+# Beam, spaCy and the curation chain are imported only when a run has something to curate:
+# a run where every feed answers 304 never pays for them.
 
 
 @dataclass
@@ -64,10 +63,16 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
-def build_batch_pipeline(
-    pipeline: beam.Pipeline, config: Config, tasks: list[SourceTask], run_id: str
-) -> None:
+def build_batch_pipeline(pipeline, config: Config, tasks: list[SourceTask], run_id: str) -> None:
     """Wire Read -> Curate -> Write onto `pipeline` (kept separate so tests can inspect it)."""
+    import apache_beam as beam
+
+    from pln.filters.curator import Curator
+
+    from .curate import Curate
+    from .read import ReadSources
+    from .write import WriteToStore
+
     # Spreading work over workers only pays when there is more than one.
     spread = config.runner.workers > 1 or bool(config.runner.beam_args)
     read = (
@@ -84,7 +89,7 @@ def build_batch_pipeline(
         >> WriteToStore(
             str(config.outputs.duckdb),
             run_id,
-            {s.name: s.interval for s in config.sources},
+            _intervals(config),
             staging_uri(config, run_id),
         )
     )
@@ -97,6 +102,30 @@ def run_batch(config: Config, *, full: bool = False) -> RunSummary:
     """
     with RunLock(config.outputs.duckdb):
         return _run_batch(config, full)
+
+
+def _intervals(config: Config) -> dict[str, float]:
+    return {s.name: s.interval for s in config.sources}
+
+
+def _report(statuses) -> None:
+    for status in statuses:
+        if status.ok:
+            progress.say(f"✓ {status.source}: not modified")
+        else:
+            error = status.error.removeprefix(f"source {status.source!r}: ")
+            progress.say(f"✗ {status.source}: {error}")
+
+
+def _run_pipeline(config: Config, tasks: list[SourceTask], run_id: str) -> None:
+    from .runner import make_pipeline, run_to_completion
+
+    pipeline = make_pipeline(config.runner.beam_args, config.runner.workers)
+    build_batch_pipeline(pipeline, config, tasks, run_id)
+    try:
+        run_to_completion(pipeline)
+    finally:
+        _remove_staging(staging_uri(config, run_id))
 
 
 def _remove_staging(uri: str) -> None:
@@ -124,12 +153,16 @@ def _run_batch(config: Config, full: bool) -> RunSummary:
             tasks.append(SourceTask(src, cursors.get(src.name), run_deadline_at))
 
     progress.say(f"reading {len(tasks)} sources")
-    pipeline = make_pipeline(config.runner.beam_args, config.runner.workers)
-    build_batch_pipeline(pipeline, config, tasks, run_id)
+    prefetch = f"{staging_uri(config, run_id)}-prefetch"
     try:
-        run_to_completion(pipeline)
+        tasks, settled = probe_sources(tasks, config.fetch, prefetch)
+        _report(settled)
+        with Store(db_path) as store:
+            store.update_sources(settled, run_id=run_id, intervals=_intervals(config))
+        if tasks:
+            _run_pipeline(config, tasks, run_id)
     finally:
-        _remove_staging(staging_uri(config, run_id))
+        remove_staged(prefetch)
 
     with Store(db_path) as store:
         stats = store.run_stats(run_id)

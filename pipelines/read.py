@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 
 from pln import progress
-from pln.config import FetchConfig, SourceConfig
+from pln.config import FetchConfig
 from pln.record import Item
 from pln.sources.fetch_pool import Fetched, FetchPool
 
 from .batches import ItemBatch
+from .probe import SourceTask
 
 STATUS = "status"
 DEAD = "dead"
-
-
-@dataclass(frozen=True)
-class SourceTask:
-    """What a worker needs to fetch one source: its config, its last cursor and when the run's
-    fetching must end (unix time; None: no run deadline)."""
-
-    config: SourceConfig
-    cursor: dict[str, Any] | None = None
-    run_deadline_at: float | None = None
 
 
 class FetchSourceFn(beam.DoFn):
@@ -53,7 +41,7 @@ class FetchSourceFn(beam.DoFn):
         )
 
     def process(self, task: SourceTask):
-        self._pool.add(task.config, task.cursor, task.run_deadline_at)
+        self._pool.add(task.config, task.cursor, task.run_deadline_at, task.prefetched)
         for fetched in self._pool.ready():
             yield from self._outputs(fetched)
 

@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 from pln.config import SourceConfig
 from pln.record import SourceStatus
 from pln.sources.base import FetchResult
+from pln.sources.http import answering_from
+from pln.sources.prefetch import load_response
 from pln.sources.registry import fetch_once
 
 # Options whose value is the URL a source talks to (the host for per-host limits).
@@ -45,6 +47,7 @@ class _Job:
     cursor: dict | None
     run_deadline_at: float | None  # unix time
     host: str
+    prefetched: str | None = None  # a staged response (sources/prefetch.py) to parse
     ends_at: float = 0.0  # monotonic, set when started
 
 
@@ -79,9 +82,15 @@ class FetchPool:
         self._next_id = 0
 
     def add(
-        self, config: SourceConfig, cursor: dict | None = None, run_deadline_at: float | None = None
+        self,
+        config: SourceConfig,
+        cursor: dict | None = None,
+        run_deadline_at: float | None = None,
+        prefetched: str | None = None,
     ) -> None:
-        self._waiting.append(_Job(config, cursor, run_deadline_at, host_of(config)))
+        # A prefetched source needs no connection, so no per-host slot either.
+        host = "" if prefetched else host_of(config)
+        self._waiting.append(_Job(config, cursor, run_deadline_at, host, prefetched))
 
     def __len__(self) -> int:
         return len(self._waiting) + len(self._running)
@@ -148,7 +157,11 @@ class FetchPool:
 
     def _run(self, job_id: int, job: _Job) -> None:
         try:
-            result, status = self._fetch(job.config, job.cursor)
+            if job.prefetched:
+                with answering_from(load_response(job.prefetched)):
+                    result, status = self._fetch(job.config, job.cursor)
+            else:
+                result, status = self._fetch(job.config, job.cursor)
         except BaseException as exc:  # noqa: BLE001 - reported as this source's failure
             result = FetchResult(cursor=job.cursor)
             status = _failure(job, f"unexpected {type(exc).__name__}: {exc}")

@@ -33,6 +33,7 @@ import threading
 import time
 import urllib.request
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -111,6 +112,11 @@ class HttpFetcher:
 
     def get(self, url: str, headers: dict[str, str] | None = None) -> Response:
         """Fetch `url`; see the module docstring for what raises."""
+        answer = _answers().pop(url, None)
+        if isinstance(answer, SourceError):
+            raise answer
+        if answer is not None:
+            return answer
         ends_at = time.monotonic() + self.deadline
         request_headers = {
             "User-Agent": self.user_agent,
@@ -305,6 +311,32 @@ class _Decoder:
 
     def output(self) -> bytes:
         return b"".join(self.parts)
+
+
+# -- answers fetched earlier (the batch job's probe), handed to the source that asks -------------
+
+_answered = threading.local()
+
+
+def _answers() -> dict[str, Response | SourceError]:
+    answers = getattr(_answered, "answers", None)
+    if answers is None:
+        answers = _answered.answers = {}
+    return answers
+
+
+@contextmanager
+def answering_from(answers: dict[str, Response | SourceError]):
+    """Within this block (on this thread), the first GET of a URL in `answers` gets that
+    response, or raises that error, without touching the network. The batch job fetches
+    every feed once with its conditional headers to learn which changed; the source then
+    parses what was already fetched instead of asking the server again."""
+    saved = dict(_answers())
+    _answers().update(answers)
+    try:
+        yield
+    finally:
+        _answered.answers = saved
 
 
 # -- connection pools: one per proxy, per process, made on first use ---------------------------
