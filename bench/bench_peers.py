@@ -191,11 +191,26 @@ def pln_config(work: Path, sources: list[str], kind: str, workers: int) -> Path:
     return path
 
 
-def pln_run(work: Path, config: Path, fresh: bool = True) -> tuple[float, int]:
+def pln_run(work: Path, config: Path, fresh: bool = True, src: Path | None = None):
+    """(seconds, peak RSS) of `pln run`; `src` runs another checkout of pln (for before/after)."""
     if fresh:
         shutil.rmtree(work / "out", ignore_errors=True)
-    pln = Path(sys.executable).with_name("pln")
-    return timed([str(pln), "run", "-q", "-c", str(config)], cwd=work)
+    env = None
+    if src is not None:
+        env = {**os.environ, "PYTHONPATH": str(package_tree(src, work / "pln-src"))}
+    cmd = [sys.executable, "-m", "pln.cli", "run", "-q", "-c", str(config)]
+    return timed(cmd, env=env, cwd=work)
+
+
+def package_tree(src: Path, into: Path) -> Path:
+    """The installed layout (pln, pln.sources = sources/, ...) of a checkout, as symlinks."""
+    shutil.rmtree(into, ignore_errors=True)
+    (into / "pln").mkdir(parents=True)
+    for entry in (src / "pln").iterdir():
+        (into / "pln" / entry.name).symlink_to(entry)
+    for sub in ("sources", "filters", "sinks", "pipelines"):
+        (into / "pln" / sub).symlink_to(src / sub)
+    return into
 
 
 def start_server(folder: Path) -> tuple[subprocess.Popen, int]:
@@ -220,6 +235,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--skip-newsboat", action="store_true")
+    parser.add_argument(
+        "--before", type=Path, help="also run pln from this checkout (e.g. a worktree of main)"
+    )
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="pln-peers-"))
@@ -247,13 +265,17 @@ def main() -> None:
                 rows.append(("newsboat -x reload", mode, seconds, total, peak))
                 results[("newsboat", mode)] = seconds
             config = pln_config(work, where, "url" if mode == "http" else "path", args.workers)
-            seconds, peak = pln_run(work, config)
-            rows.append((f"pln run (workers {args.workers})", mode, seconds, total, peak))
-            results[("pln", mode)] = seconds
-            if mode == "http":
-                seconds, peak = pln_run(work, config, fresh=False)
-                rows.append(("pln run, all 304", mode, seconds, 0, peak))
-                results[("pln304", mode)] = seconds
+            for label, src in (("before", args.before), ("", None)):
+                if label and src is None:
+                    continue
+                tag = f" {label}" if label else ""
+                seconds, peak = pln_run(work, config, src=src)
+                rows.append((f"pln run{tag} (workers {args.workers})", mode, seconds, total, peak))
+                results[(f"pln{tag}", mode)] = seconds
+                if mode == "http":
+                    seconds, peak = pln_run(work, config, fresh=False, src=src)
+                    rows.append((f"pln run{tag}, all 304", mode, seconds, 0, peak))
+                    results[(f"pln304{tag}", mode)] = seconds
     finally:
         server.terminate()
         server.wait()
@@ -266,7 +288,12 @@ def main() -> None:
         if ("newsboat", mode) in results:
             ratio = results[("newsboat", mode)] / results[("pln", mode)]
             print(f"pln / newsboat entries/s ({mode}): {ratio:.2f}x (target >= 3x)")
+            if ("pln before", mode) in results:
+                before = results[("newsboat", mode)] / results[("pln before", mode)]
+                print(f"  before: {before:.2f}x")
     print(f"all-304 second run: {results[('pln304', 'http')]:.2f} s (target <= 1.5 s)")
+    if ("pln304 before", "http") in results:
+        print(f"  before: {results[('pln304 before', 'http')]:.2f} s")
     peak = max(r[4] for r in rows if r[0].startswith("pln"))
     print(f"pln peak memory: {peak / 1e6:.0f} MB (target <= 600 MB)")
 

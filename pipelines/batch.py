@@ -155,20 +155,29 @@ def _run_batch(config: Config, full: bool) -> RunSummary:
     progress.say(f"reading {len(tasks)} sources")
     prefetch = f"{staging_uri(config, run_id)}-prefetch"
     try:
+        # The store is not held open while the probe waits on servers (readers may want it).
         tasks, settled = probe_sources(tasks, config.fetch, prefetch)
         _report(settled)
         with Store(db_path) as store:
             store.update_sources(settled, run_id=run_id, intervals=_intervals(config))
-        if tasks:
-            _run_pipeline(config, tasks, run_id)
+            if not tasks:  # nothing changed: no pipeline, and the same open store finishes
+                return _finish(store, config, run_id, waiting, started)
+        _run_pipeline(config, tasks, run_id)
     finally:
         remove_staged(prefetch)
-
     with Store(db_path) as store:
-        stats = store.run_stats(run_id)
-        stats["sources"]["backing_off"] = {name: at.isoformat() for name, at in waiting.items()}
-        feeds = render_feeds(store, config)
-        seconds = time.perf_counter() - started  # the whole job, feeds included
-        stats["seconds"] = round(seconds, 3)
-        store.finish_run(run_id, stats)
-    return RunSummary(run_id, db_path, config.outputs.feeds_dir, seconds, stats, feeds)
+        return _finish(store, config, run_id, waiting, started)
+
+
+def _finish(
+    store: Store, config: Config, run_id: str, waiting: dict[str, datetime], started: float
+) -> RunSummary:
+    """Summarize the run and render the topic feeds."""
+    stats = store.run_stats(run_id)
+    stats["sources"]["backing_off"] = {name: at.isoformat() for name, at in waiting.items()}
+    feeds = render_feeds(store, config)
+    seconds = time.perf_counter() - started  # the whole job, feeds included
+    stats["seconds"] = round(seconds, 3)
+    store.finish_run(run_id, stats)
+    feeds_dir = config.outputs.feeds_dir
+    return RunSummary(run_id, config.outputs.duckdb, feeds_dir, seconds, stats, feeds)

@@ -236,7 +236,8 @@ def load_config(path: str | Path, *, check_sources: bool = True) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(file, "", f"cannot read config: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        # libyaml's loader when present: a 500-source config loads in ~40 ms instead of ~1 s.
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""
