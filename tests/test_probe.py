@@ -3,10 +3,12 @@ changed ones are parsed from the response already fetched (real server on 127.0.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from httpserver import RecordedServer
 
 from pln.config import load_config
@@ -79,3 +81,20 @@ def test_a_run_with_nothing_new_never_loads_beam_or_spacy(tmp_path):
             [sys.executable, "-c", script], capture_output=True, text=True, check=True
         ).stdout
     assert out.split() == ["1", "False", "False"]
+
+
+@pytest.mark.slow
+def test_changed_feeds_are_parsed_by_worker_processes_from_the_staged_response(tmp_path):
+    names = ["a", "b", "c", "d"]
+    with RecordedServer() as server:
+        for n in names:
+            serve_once_then_304(server, n)
+        config = load_config(write_config(tmp_path, server, names))
+        config = dataclasses.replace(config, runner=dataclasses.replace(config.runner, workers=2))
+        summary = run_batch(config)
+        assert summary.stats["sources"]["ok"] == 4
+        assert all(len(server.requests_to(f"/{n}.xml")) == 1 for n in names)
+    with Store(config.outputs.duckdb, read_only=True) as store:
+        per_source = dict(store.sql("SELECT source, count(*) FROM items GROUP BY 1")[1])
+    assert sorted(per_source) == names and len(set(per_source.values())) == 1
+    assert not list(tmp_path.glob("out/*.staging/*"))  # staged responses are cleaned up
