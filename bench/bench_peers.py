@@ -192,6 +192,9 @@ def pln_config(work: Path, sources: list[str], kind: str, workers: int) -> Path:
         f"  - {{id: learning, title: Learning, phrases: [{phrases}]}}",
         f"outputs: {{duckdb: {work}/out/pln.duckdb, feeds_dir: {work}/out/feeds}}",
         f"runner: {{workers: {workers}}}",
+        # All 500 feeds sit on one local server here, while real blogs sit on many hosts:
+        # lift the per-host limit to the pool size (newsboat has no per-host limit either).
+        "fetch: {concurrency: 16, per_host: 16}",
     ]
     path = work / "pln.yaml"
     path.write_text("\n".join(lines) + "\n")

@@ -75,10 +75,15 @@ class FetchPool:
         self.per_host = per_host
         self.source_deadline = source_deadline
         self._fetch = fetch
-        self._waiting: deque[_Job] = deque()
+        self._waiting: dict[str, deque[_Job]] = {}  # by host, in the order hosts came
+        self._queued = 0
         self._running: dict[int, _Job] = {}
         self._hosts: Counter[str] = Counter()
+        self._jobs: queue.SimpleQueue[tuple[int, _Job] | None] = queue.SimpleQueue()
         self._done: queue.SimpleQueue[tuple[int, FetchResult, SourceStatus]] = queue.SimpleQueue()
+        self._threads = 0  # worker threads started and not stopped
+        self._stuck = 0  # of those, busy with a fetch given up at its deadline
+        self._abandoned: set[int] = set()
         self._next_id = 0
 
     def add(
@@ -90,56 +95,67 @@ class FetchPool:
     ) -> None:
         # A prefetched source needs no connection, so no per-host slot either.
         host = "" if prefetched else host_of(config)
-        self._waiting.append(_Job(config, cursor, run_deadline_at, host, prefetched))
+        job = _Job(config, cursor, run_deadline_at, host, prefetched)
+        self._waiting.setdefault(host, deque()).append(job)
+        self._queued += 1
 
     def __len__(self) -> int:
-        return len(self._waiting) + len(self._running)
+        return self._queued + len(self._running)
 
     def ready(self) -> list[Fetched]:
         """Start what may start and return the fetches finished so far, without waiting."""
         return list(self._collect(block=False))
 
     def drain(self) -> Iterator[Fetched]:
-        """Every remaining fetch, in the order they finish."""
-        while len(self):
-            yield from self._collect(block=True)
+        """Every remaining fetch, in the order they finish; then the worker threads stop."""
+        try:
+            while len(self):
+                yield from self._collect(block=True)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the idle worker threads (a thread stuck in a given-up fetch stops after it)."""
+        for _ in range(self._threads):
+            self._jobs.put(None)
+        self._threads = 0
 
     def _collect(self, block: bool) -> Iterator[Fetched]:
         yield from self._start()
         timeout = self._next_expiry() if block else 0.0
         try:
-            job_id, result, status = self._done.get(block=block, timeout=timeout)
+            first = self._done.get(block=block, timeout=timeout)
         except queue.Empty:
-            pass
-        else:
-            job = self._finish(job_id)
-            if job is not None:  # else it was abandoned at its deadline and reported then
-                yield Fetched(job.config, result, status)
+            first = None
+        finished = [first] if first else []
         while True:
             try:
-                job_id, result, status = self._done.get_nowait()
+                finished.append(self._done.get_nowait())
             except queue.Empty:
                 break
+        for job_id, result, status in finished:
             job = self._finish(job_id)
-            if job is not None:
+            if job is not None:  # else it was given up at its deadline and reported then
                 yield Fetched(job.config, result, status)
         yield from self._expire()
         yield from self._start()
 
     def _start(self) -> Iterator[Fetched]:
-        """Start waiting jobs while there is room; jobs past the run's deadline never start."""
-        skipped: list[_Job] = []
+        """Start waiting jobs while there is room, host by host; none start past the run's
+        deadline."""
         now_wall = time.time()
-        while self._waiting and len(self._running) < self.concurrency:
-            job = self._waiting.popleft()
-            if job.run_deadline_at is not None and now_wall >= job.run_deadline_at:
-                yield _gave_up(job, "not fetched: the run's fetch deadline passed")
-                continue
-            if job.host and self._hosts[job.host] >= self.per_host:
-                skipped.append(job)
-                continue
-            self._launch(job)
-        self._waiting.extendleft(reversed(skipped))
+        for host, jobs in list(self._waiting.items()):
+            while jobs and len(self._running) < self.concurrency:
+                if host and self._hosts[host] >= self.per_host:
+                    break
+                job = jobs.popleft()
+                self._queued -= 1
+                if job.run_deadline_at is not None and now_wall >= job.run_deadline_at:
+                    yield _gave_up(job, "not fetched: the run's fetch deadline passed")
+                else:
+                    self._launch(job)
+            if not jobs:
+                del self._waiting[host]
 
     def _launch(self, job: _Job) -> None:
         job_id = self._next_id
@@ -150,24 +166,31 @@ class FetchPool:
         job.ends_at = time.monotonic() + limit
         self._running[job_id] = job
         self._hosts[job.host] += 1
-        thread = threading.Thread(
-            target=self._run, args=(job_id, job), name=f"fetch-{job.config.name}", daemon=True
-        )
-        thread.start()
+        if self._threads - self._stuck < len(self._running):
+            self._threads += 1
+            threading.Thread(target=self._work, name="pln-fetch", daemon=True).start()
+        self._jobs.put((job_id, job))
 
-    def _run(self, job_id: int, job: _Job) -> None:
+    def _work(self) -> None:
+        while (task := self._jobs.get()) is not None:
+            job_id, job = task
+            self._done.put((job_id, *self._run(job)))
+
+    def _run(self, job: _Job) -> tuple[FetchResult, SourceStatus]:
         try:
             if job.prefetched:
                 with answering_from(load_response(job.prefetched)):
-                    result, status = self._fetch(job.config, job.cursor)
-            else:
-                result, status = self._fetch(job.config, job.cursor)
+                    return self._fetch(job.config, job.cursor)
+            return self._fetch(job.config, job.cursor)
         except BaseException as exc:  # noqa: BLE001 - reported as this source's failure
-            result = FetchResult(cursor=job.cursor)
-            status = _failure(job, f"unexpected {type(exc).__name__}: {exc}")
-        self._done.put((job_id, result, status))
+            return FetchResult(cursor=job.cursor), _failure(
+                job, f"unexpected {type(exc).__name__}: {exc}"
+            )
 
     def _finish(self, job_id: int) -> _Job | None:
+        if job_id in self._abandoned:  # its thread is free again
+            self._abandoned.discard(job_id)
+            self._stuck -= 1
         job = self._running.pop(job_id, None)
         if job is not None:
             self._hosts[job.host] -= 1
@@ -182,11 +205,13 @@ class FetchPool:
         now = time.monotonic()
         for job_id, job in list(self._running.items()):
             if now >= job.ends_at:
-                self._finish(job_id)
+                self._running.pop(job_id)
+                self._hosts[job.host] -= 1
+                self._abandoned.add(job_id)
+                self._stuck += 1
                 run_ended = job.run_deadline_at is not None and time.time() >= job.run_deadline_at
                 why = "the run's fetch deadline" if run_ended else "source deadline"
-                spent = self.source_deadline if not run_ended else None
-                after = f" after {spent:g} s" if spent is not None else ""
+                after = "" if run_ended else f" after {self.source_deadline:g} s"
                 yield _gave_up(job, f"gave up{after} ({why})")
 
 

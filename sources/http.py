@@ -25,8 +25,10 @@ importing urllib3 takes 0.18 s, httpx 0.41 s. Connections are pooled per process
 
 from __future__ import annotations
 
+import functools
 import http.client
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -187,7 +189,10 @@ class HttpFetcher:
         try:
             status = raw.status
             response_headers = {k.lower(): v for k, v in raw.headers.items()}
-            if status in REDIRECTS or status == 304:
+            if status == 304:  # no body: the connection stays usable
+                reusable = True
+                return Response(status, url, response_headers)
+            if status in REDIRECTS:
                 return Response(status, url, response_headers)
             if status >= 400:
                 raise self._status_error(status, response_headers, url)
@@ -369,14 +374,28 @@ def _new_pool(proxy: str) -> urllib3.PoolManager:
     return urllib3.PoolManager(num_pools=256, maxsize=POOL_SIZE, ssl_context=context)
 
 
+PROXY_VARIABLES = tuple(
+    name
+    for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    for name in (base, base.upper())
+)
+
+
 def proxy_for(url: str) -> str:
     """The proxy URL for `url` from HTTPS_PROXY/HTTP_PROXY/ALL_PROXY and NO_PROXY; '' if none."""
-    proxies = urllib.request.getproxies_environment()
+    proxies = _proxies(tuple(os.environ.get(name) for name in PROXY_VARIABLES))
     parts = urlsplit(url)
     proxy = proxies.get(parts.scheme) or proxies.get("all") or ""
     if not proxy or urllib.request.proxy_bypass_environment(parts.netloc, proxies):
         return ""
     return proxy if "://" in proxy else f"http://{proxy}"
+
+
+@functools.lru_cache(maxsize=8)
+def _proxies(_settings: tuple[str | None, ...]) -> dict[str, str]:
+    """The environment's proxies, read again only when one of the variables changed (reading
+    them scans the whole environment: 0.4 ms, as much as a 304 from a local server)."""
+    return urllib.request.getproxies_environment()
 
 
 def _set_read_timeout(raw, seconds: float) -> None:
