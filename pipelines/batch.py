@@ -8,21 +8,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import apache_beam as beam
 from pyarrow import fs as pafs
 
 from pln import progress
 from pln.config import Config
-from pln.filters.curator import Curator
 from pln.lock import RunLock
 from pln.sinks.feeds import render_feeds
 from pln.sinks.store import Store
+from pln.sources.prefetch import remove_staged
 
-from .curate import Curate
-from .read import ReadSources, SourceTask
+from .probe import SourceTask, probe_sources
 from .run_id import new_run_id
-from .runner import make_pipeline, run_to_completion
-from .write import WriteToStore
+
+# Beam, spaCy and the curation chain are imported only when a run has something to curate:
+# a run where every feed answers 304 never pays for them.
 
 
 @dataclass
@@ -60,13 +59,23 @@ def staging_uri(config: Config, run_id: str) -> str:
     return f"{base.rstrip('/')}/{run_id}"
 
 
-def build_batch_pipeline(
-    pipeline: beam.Pipeline, config: Config, tasks: list[SourceTask], run_id: str
-) -> None:
+def build_batch_pipeline(pipeline, config: Config, tasks: list[SourceTask], run_id: str) -> None:
     """Wire Read -> Curate -> Write onto `pipeline` (kept separate so tests can inspect it)."""
+    import apache_beam as beam
+
+    from pln.filters.curator import Curator
+
+    from .curate import Curate
+    from .read import ReadSources
+    from .write import WriteToStore
+
     # Spreading work over workers only pays when there is more than one.
     spread = config.runner.workers > 1 or bool(config.runner.beam_args)
-    read = pipeline | "Sources" >> beam.Create(tasks, reshuffle=spread) | "Read" >> ReadSources()
+    read = (
+        pipeline
+        | "Sources" >> beam.Create(tasks, reshuffle=spread)
+        | "Read" >> ReadSources(fetch=config.fetch)
+    )
     # Sources are spread over workers; their item batches stay where they were read, because
     # moving them costs more (pickling every item) than curating them in place.
     curated = read.items | "Curate" >> Curate(Curator.for_config(config), reshuffle=False)
@@ -76,7 +85,7 @@ def build_batch_pipeline(
         >> WriteToStore(
             str(config.outputs.duckdb),
             run_id,
-            {s.name: s.interval for s in config.sources},
+            _intervals(config),
             staging_uri(config, run_id),
         )
     )
@@ -89,6 +98,30 @@ def run_batch(config: Config, *, full: bool = False) -> RunSummary:
     """
     with RunLock(config.outputs.duckdb):
         return _run_batch(config, full)
+
+
+def _intervals(config: Config) -> dict[str, float]:
+    return {s.name: s.interval for s in config.sources}
+
+
+def _report(statuses) -> None:
+    for status in statuses:
+        if status.ok:
+            progress.say(f"✓ {status.source}: not modified")
+        else:
+            error = status.error.removeprefix(f"source {status.source!r}: ")
+            progress.say(f"✗ {status.source}: {error}")
+
+
+def _run_pipeline(config: Config, tasks: list[SourceTask], run_id: str) -> None:
+    from .runner import make_pipeline, run_to_completion
+
+    pipeline = make_pipeline(config.runner.beam_args, config.runner.workers)
+    build_batch_pipeline(pipeline, config, tasks, run_id)
+    try:
+        run_to_completion(pipeline)
+    finally:
+        _remove_staging(staging_uri(config, run_id))
 
 
 def _remove_staging(uri: str) -> None:
@@ -107,26 +140,40 @@ def _run_batch(config: Config, full: bool) -> RunSummary:
         cursors = {} if full else store.cursors()
         waiting = {} if full else backing_off(store)
     tasks = []
+    run_deadline_at = time.time() + config.fetch.deadline if config.fetch.deadline else None
     for src in config.sources:
         if src.enabled and src.name in waiting:
             until = waiting[src.name]
             progress.say(f"… {src.name}: failing, backing off until {until:%Y-%m-%d %H:%M %Z}")
         elif src.enabled:
-            tasks.append(SourceTask(src, cursors.get(src.name)))
+            tasks.append(SourceTask(src, cursors.get(src.name), run_deadline_at))
 
     progress.say(f"reading {len(tasks)} sources")
-    pipeline = make_pipeline(config.runner.beam_args, config.runner.workers)
-    build_batch_pipeline(pipeline, config, tasks, run_id)
+    prefetch = f"{staging_uri(config, run_id)}-prefetch"
     try:
-        run_to_completion(pipeline)
+        # The store is not held open while the probe waits on servers (readers may want it).
+        tasks, settled = probe_sources(tasks, config.fetch, prefetch)
+        _report(settled)
+        with Store(db_path) as store:
+            store.update_sources(settled, run_id=run_id, intervals=_intervals(config))
+            if not tasks:  # nothing changed: no pipeline, and the same open store finishes
+                return _finish(store, config, run_id, waiting, started)
+        _run_pipeline(config, tasks, run_id)
     finally:
-        _remove_staging(staging_uri(config, run_id))
-
+        remove_staged(prefetch)
     with Store(db_path) as store:
-        stats = store.run_stats(run_id)
-        stats["sources"]["backing_off"] = {name: at.isoformat() for name, at in waiting.items()}
-        feeds = render_feeds(store, config)
-        seconds = time.perf_counter() - started  # the whole job, feeds included
-        stats["seconds"] = round(seconds, 3)
-        store.finish_run(run_id, stats)
-    return RunSummary(run_id, db_path, config.outputs.feeds_dir, seconds, stats, feeds)
+        return _finish(store, config, run_id, waiting, started)
+
+
+def _finish(
+    store: Store, config: Config, run_id: str, waiting: dict[str, datetime], started: float
+) -> RunSummary:
+    """Summarize the run and render the topic feeds."""
+    stats = store.run_stats(run_id)
+    stats["sources"]["backing_off"] = {name: at.isoformat() for name, at in waiting.items()}
+    feeds = render_feeds(store, config)
+    seconds = time.perf_counter() - started  # the whole job, feeds included
+    stats["seconds"] = round(seconds, 3)
+    store.finish_run(run_id, stats)
+    feeds_dir = config.outputs.feeds_dir
+    return RunSummary(run_id, config.outputs.duckdb, feeds_dir, seconds, stats, feeds)

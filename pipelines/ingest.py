@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pln import payload, progress
+from pln.backoff import next_poll_delay
 from pln.config import Config, SourceConfig
 from pln.errors import PlnError
 from pln.record import SourceStatus
@@ -27,7 +28,6 @@ from pln.sources.registry import fetch_once
 from .kafka_io import KafkaSettings, ReliableProducer, ensure_topics
 
 STATE_VERSION = 1
-MAX_BACKOFF = 3600.0  # a failing source is still retried at least hourly
 
 log = logging.getLogger("pln.ingest")
 
@@ -127,12 +127,9 @@ class Ingester:
         # Only now, with every message acknowledged, does the cursor move.
         if status.ok:
             state.cursor, state.errors = status.cursor, 0
-            delay = source.interval
         else:
             state.errors += 1
-            delay = min(
-                source.interval * 2 ** min(state.errors, 16), max(MAX_BACKOFF, source.interval)
-            )
+        delay = next_poll_delay(source.interval, state.errors, status.retry_after)
         state.next_poll_at = time.time() + delay
         self.state.save()
         return status

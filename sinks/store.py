@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from pln import progress
+from pln.backoff import next_poll_delay
 from pln.errors import PlnError
 from pln.record import DeadLetter, Decision, Item, SourceStatus, utc
 
@@ -48,7 +49,6 @@ from .stories import link_stories
 
 DDL_HASH = hashlib.sha1(DDL.encode()).hexdigest()[:16]
 DEFAULT_INTERVAL = 900.0  # seconds between polls when the caller does not say
-MAX_BACKOFF = 86_400.0  # a failing source is retried at least once a day
 LOCK_WAIT_ENV = "PLN_LOCK_WAIT"
 # Seconds to wait for another process to release the file. Writers wait longer: a run that has
 # fetched and curated everything should not be lost to someone's long `pln sql` query.
@@ -806,11 +806,7 @@ def _source_row(
         return None
     interval = interval or DEFAULT_INTERVAL
     errors = 0 if status.ok else (prev.get("error_count") or 0) + 1
-    # Exponential backoff: 2, 4, 8... intervals after consecutive failures, at most a day.
-    delay = (
-        interval if status.ok else max(interval, min(interval * 2 ** min(errors, 16), MAX_BACKOFF))
-    )
-    delay = max(delay, status.retry_after or 0.0)  # the server's Retry-After wins when longer
+    delay = next_poll_delay(interval, errors, None if status.ok else status.retry_after)
     cursor = json.dumps(status.cursor, sort_keys=True) if status.cursor is not None else None
     return {
         "name": status.source,

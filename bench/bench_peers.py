@@ -1,0 +1,325 @@
+"""pln against a feed reader on the same 500 blogs, side by side in one run (not a test).
+
+Generates 500 RSS 2.0 feeds x 50 entries (about 20% on learning topics), serves them from a
+local HTTP server on 127.0.0.1 (a separate process) and runs, over HTTP and from files:
+  - newsboat (`-x reload`, 2 reload threads, stores to its SQLite cache), the Debian package;
+  - `pln run` end to end (fetch -> curate with one topic of 12 phrases -> DuckDB -> feeds);
+then a second `pln run` over HTTP, where every feed answers 304 Not Modified.
+It prints entries/s, wall time and peak memory (summed RSS of the process tree, sampled every
+20 ms) for each, and pln's rate as a multiple of newsboat's.
+
+    python bench/bench_peers.py [--feeds 500] [--entries 50] [--workers 1] [--keep DIR]
+
+Targets on a 2-core machine: pln >= 3x newsboat over HTTP and from files, the all-304 run
+<= 1.5 s, peak memory <= 600 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+PHRASES = [
+    "spaced repetition",
+    "retrieval practice",
+    "forgetting curve",
+    "microlearning",
+    "learning in the flow of work",
+    "employee onboarding",
+    "instructional design",
+    "learning analytics",
+    "xAPI statement",
+    "cognitive load",
+    "deliberate practice",
+    "peer learning",
+]
+_PROSE = (
+    "team meeting coffee design course feedback project slides workshop video manager quarter "
+    "budget conference keynote community podcast webinar story question answer goal skill coach "
+    "garden recipe travel weekend camera bicycle music football election weather market city "
+    "release server database kernel compiler museum novel painting harbour mountain river"
+)
+WORDS = _PROSE.split()
+
+CPU_SECONDS: list[float] = []  # CPU time (user + sys) of each timed command, in order
+
+SERVER = r"""
+import functools, http.server, sys
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 1024
+    daemon_threads = True
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args): pass
+handler = functools.partial(Quiet, directory=sys.argv[1])
+with Server(("127.0.0.1", 0), handler) as httpd:
+    print(httpd.server_address[1], flush=True)
+    httpd.serve_forever()
+"""
+
+
+def entry_text(rng: random.Random, on_topic: bool) -> str:
+    words = rng.choices(WORDS, k=rng.randint(40, 90))
+    if on_topic:
+        words.insert(rng.randrange(len(words)), rng.choice(PHRASES))
+    return " ".join(words).capitalize() + "."
+
+
+def make_corpus(folder: Path, feeds: int, entries: int, seed: int = 7) -> int:
+    """Write `feeds` RSS files of `entries` items; returns the number of entries."""
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in range(feeds):
+        items = []
+        for e in range(entries):
+            on_topic = rng.random() < 0.2
+            title = " ".join(rng.choices(WORDS, k=6)).title()
+            if on_topic:
+                title += f": {rng.choice(PHRASES)}"
+            when = start - timedelta(hours=f * 0.37 + e * 7)
+            link = f"https://blog{f}.example/{e}/"
+            items.append(
+                f"<item><title>{escape(title)}</title><link>{link}</link>"
+                f'<guid isPermaLink="true">{link}</guid>'
+                f"<pubDate>{when:%a, %d %b %Y %H:%M:%S +0000}</pubDate>"
+                f"<description>&lt;p&gt;{escape(entry_text(rng, on_topic))}&lt;/p&gt;"
+                f"</description></item>"
+            )
+        (folder / f"feed{f:04d}.xml").write_text(
+            '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
+            f"<title>Blog {f}</title><link>https://blog{f}.example/</link>"
+            f"<description>Blog number {f}</description>{''.join(items)}</channel></rss>\n",
+            encoding="utf-8",
+        )
+    return feeds * entries
+
+
+class TreeMemory:
+    """Peak summed RSS of a process and all its descendants, sampled from /proc."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak = pid, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self):
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.wait(0.02):
+            parents: dict[int, int] = {}
+            rss: dict[int, int] = {}
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit():
+                    continue
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                    statm = Path(f"/proc/{entry}/statm").read_text().split()
+                except OSError:
+                    continue
+                fields = stat.rsplit(")", 1)[1].split()
+                parents[int(entry)] = int(fields[1])
+                rss[int(entry)] = int(statm[1]) * page
+            tree, frontier = {self.pid}, [self.pid]
+            while frontier:
+                parent = frontier.pop()
+                for child, ppid in parents.items():
+                    if ppid == parent and child not in tree:
+                        tree.add(child)
+                        frontier.append(child)
+            self.peak = max(self.peak, sum(rss.get(p, 0) for p in tree))
+
+
+def timed(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, int]:
+    """Run a command; (wall seconds, peak tree RSS in bytes). Fails loudly if it fails."""
+    started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    with TreeMemory(proc.pid) as memory:
+        out, _ = proc.communicate()
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    CPU_SECONDS.append(cpu)
+    if proc.returncode not in (0,):
+        sys.exit(f"{' '.join(cmd[:3])}... exited {proc.returncode}:\n{out[-3000:]}")
+    return seconds, memory.peak
+
+
+def newsboat_run(work: Path, urls: list[str]) -> tuple[float, int, int]:
+    home = work / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    (home / ".newsboat").mkdir(parents=True)
+    (home / ".newsboat" / "urls").write_text("\n".join(urls) + "\n")
+    (home / ".newsboat" / "config").write_text("reload-threads 2\nshow-read-feeds yes\n")
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": "", "XDG_DATA_HOME": ""}
+    cache = home / ".newsboat" / "cache.db"
+    seconds, peak = timed(["newsboat", "-x", "reload", "-c", str(cache)], env=env)
+    count = subprocess.run(
+        ["sqlite3", str(cache), "SELECT count(*) FROM rss_item"], capture_output=True, text=True
+    )
+    stored = int(count.stdout.strip()) if count.returncode == 0 else -1
+    return seconds, peak, stored
+
+
+def pln_config(
+    work: Path, sources: list[str], kind: str, workers: int, fetch_settings: bool = True
+) -> Path:
+    lines = ["sources:"]
+    for i, where in enumerate(sources):
+        lines.append(f'  - {{name: blog{i:04d}, type: rss, {kind}: "{where}"}}')
+    phrases = ", ".join(PHRASES)
+    lines += [
+        "topics:",
+        f"  - {{id: learning, title: Learning, phrases: [{phrases}]}}",
+        f"outputs: {{duckdb: {work}/out/pln.duckdb, feeds_dir: {work}/out/feeds}}",
+        f"runner: {{workers: {workers}}}",
+        # All 500 feeds sit on one local server here, while real blogs sit on many hosts:
+        # lift the per-host limit to the pool size (newsboat has no per-host limit either).
+        "fetch: {concurrency: 16, per_host: 16}" if fetch_settings else "",
+    ]
+    path = work / "pln.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def pln_run(work: Path, config: Path, fresh: bool = True, src: Path | None = None):
+    """(seconds, peak RSS) of `pln run`; `src` runs another checkout of pln (for before/after)."""
+    if fresh:
+        shutil.rmtree(work / "out", ignore_errors=True)
+    env = None
+    if src is not None:
+        env = {**os.environ, "PYTHONPATH": str(package_tree(src, work / "pln-src"))}
+    cmd = [sys.executable, "-m", "pln.cli", "run", "-q", "-c", str(config)]
+    return timed(cmd, env=env, cwd=work)
+
+
+def package_tree(src: Path, into: Path) -> Path:
+    """The installed layout (pln, pln.sources = sources/, ...) of a checkout, as symlinks."""
+    shutil.rmtree(into, ignore_errors=True)
+    (into / "pln").mkdir(parents=True)
+    for entry in (src / "pln").iterdir():
+        (into / "pln" / entry.name).symlink_to(entry)
+    for sub in ("sources", "filters", "sinks", "pipelines"):
+        (into / "pln" / sub).symlink_to(src / sub)
+    return into
+
+
+def start_server(folder: Path) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    port = int(proc.stdout.readline())
+    return proc, port
+
+
+def report(rows: list[tuple[str, str, float, int, int]]) -> None:
+    """Wall time and entries/s, plus CPU seconds: on a shared machine CPU time is the steadier
+    measure, and entries per CPU second says what a dedicated core would do."""
+    print(
+        f"\n{'system':<32}{'mode':<7}{'seconds':>8}{'entries/s':>10}"
+        f"{'cpu s':>7}{'per cpu s':>10}{'peak MB':>8}"
+    )
+    for (system, mode, seconds, entries, peak), cpu in zip(rows, CPU_SECONDS, strict=True):
+        rate = entries / seconds if entries else 0
+        per_cpu = entries / cpu if entries and cpu else 0
+        print(
+            f"{system:<32}{mode:<7}{seconds:>8.2f}{rate:>10,.0f}"
+            f"{cpu:>7.2f}{per_cpu:>10,.0f}{peak / 1e6:>8.0f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=500)
+    parser.add_argument("--entries", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument("--skip-newsboat", action="store_true")
+    parser.add_argument(
+        "--before", type=Path, help="also run pln from this checkout (e.g. a worktree of main)"
+    )
+    args = parser.parse_args()
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="pln-peers-"))
+    work.mkdir(parents=True, exist_ok=True)
+    corpus = work / "feeds"
+    shutil.rmtree(corpus, ignore_errors=True)
+    total = make_corpus(corpus, args.feeds, args.entries)
+    files = sorted(corpus.glob("*.xml"))
+    print(f"corpus: {len(files)} feeds, {total:,} entries in {corpus}")
+    has_newsboat = shutil.which("newsboat") and not args.skip_newsboat
+    if not has_newsboat:
+        print("newsboat not found (apt-get install newsboat): pln only")
+
+    server, port = start_server(corpus)
+    rows: list[tuple[str, str, float, int, int]] = []
+    try:
+        urls = [f"http://127.0.0.1:{port}/{f.name}" for f in files]
+        results: dict[tuple[str, str], float] = {}
+        for mode, where in (("http", urls), ("files", [str(f) for f in files])):
+            if has_newsboat:
+                nb_where = where if mode == "http" else [f"file://{w}" for w in where]
+                seconds, peak, stored = newsboat_run(work, nb_where)
+                if stored not in (-1, total):
+                    print(f"note: newsboat stored {stored:,} of {total:,} entries ({mode})")
+                rows.append(("newsboat -x reload", mode, seconds, total, peak))
+                results[("newsboat", mode)] = seconds
+            kind = "url" if mode == "http" else "path"
+            for label, src in (("before", args.before), ("", None)):
+                if label and src is None:
+                    continue
+                # A checkout from before the `fetch:` settings would refuse them.
+                config = pln_config(work, where, kind, args.workers, fetch_settings=not label)
+                tag = f" {label}" if label else ""
+                seconds, peak = pln_run(work, config, src=src)
+                rows.append((f"pln run{tag} (workers {args.workers})", mode, seconds, total, peak))
+                results[(f"pln{tag}", mode)] = seconds
+                if mode == "http":
+                    seconds, peak = pln_run(work, config, fresh=False, src=src)
+                    rows.append((f"pln run{tag}, all 304", mode, seconds, 0, peak))
+                    results[(f"pln304{tag}", mode)] = seconds
+    finally:
+        server.terminate()
+        server.wait()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    report(rows)
+    print()
+    for mode in ("http", "files"):
+        if ("newsboat", mode) in results:
+            ratio = results[("newsboat", mode)] / results[("pln", mode)]
+            print(f"pln / newsboat entries/s ({mode}): {ratio:.2f}x (target >= 3x)")
+            if ("pln before", mode) in results:
+                before = results[("newsboat", mode)] / results[("pln before", mode)]
+                print(f"  before: {before:.2f}x")
+    print(f"all-304 second run: {results[('pln304', 'http')]:.2f} s (target <= 1.5 s)")
+    if ("pln304 before", "http") in results:
+        print(f"  before: {results[('pln304 before', 'http')]:.2f} s")
+    peak = max(r[4] for r in rows if r[0].startswith("pln"))
+    print(f"pln peak memory: {peak / 1e6:.0f} MB (target <= 600 MB)")
+
+
+if __name__ == "__main__":
+    main()

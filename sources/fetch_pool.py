@@ -1,0 +1,230 @@
+"""Fetching many sources at once, politely, within deadlines (plain Python, no Beam).
+
+`FetchPool` runs `fetch_once` on threads: at most `concurrency` sources at once and at most
+`per_host` of them against one host, so a slow source never holds up the fast ones and no
+server sees a burst from us. Each fetch is bounded twice: the HTTP client's own deadline, and
+here `source_deadline` for the whole fetch (parse included) plus an optional deadline for the
+run. A fetch that outlives its deadline is reported as a failure at once and its thread is left
+to end on its own (threads are daemons, so it cannot keep the process alive); whatever it
+returns later is dropped.
+
+A pool holds threads, so make it where it is used (a DoFn's bundle, a poll loop): never pickle it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from pln.config import SourceConfig
+from pln.record import SourceStatus
+from pln.sources.base import FetchResult
+from pln.sources.http import answering_from
+from pln.sources.prefetch import load_response
+from pln.sources.registry import fetch_once
+
+# Options whose value is the URL a source talks to (the host for per-host limits).
+URL_OPTIONS = ("url", "instance", "service", "base_url", "api_base")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One finished (or abandoned) fetch."""
+
+    config: SourceConfig
+    result: FetchResult
+    status: SourceStatus
+
+
+@dataclass
+class _Job:
+    config: SourceConfig
+    cursor: dict | None
+    run_deadline_at: float | None  # unix time
+    host: str
+    prefetched: str | None = None  # a staged response (sources/prefetch.py) to parse
+    ends_at: float = 0.0  # monotonic, set when started
+
+
+def host_of(config: SourceConfig) -> str:
+    """The host a source fetches from; '' for files and exports (no per-host limit)."""
+    for name in URL_OPTIONS:
+        value = config.options.get(name)
+        if isinstance(value, str) and "://" in value:
+            try:
+                return (urlsplit(value).hostname or "").lower()
+            except ValueError:
+                return ""
+    return ""
+
+
+class FetchPool:
+    def __init__(
+        self,
+        concurrency: int = 16,
+        per_host: int = 4,
+        source_deadline: float = 120.0,
+        fetch: Callable[[SourceConfig, dict | None], tuple[FetchResult, SourceStatus]] = fetch_once,
+    ):
+        self.concurrency = concurrency
+        self.per_host = per_host
+        self.source_deadline = source_deadline
+        self._fetch = fetch
+        self._waiting: dict[str, deque[_Job]] = {}  # by host, in the order hosts came
+        self._queued = 0
+        self._running: dict[int, _Job] = {}
+        self._hosts: Counter[str] = Counter()
+        self._jobs: queue.SimpleQueue[tuple[int, _Job] | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[int, FetchResult, SourceStatus]] = queue.SimpleQueue()
+        self._threads = 0  # worker threads started and not stopped
+        self._stuck = 0  # of those, busy with a fetch given up at its deadline
+        self._abandoned: set[int] = set()
+        self._next_id = 0
+
+    def add(
+        self,
+        config: SourceConfig,
+        cursor: dict | None = None,
+        run_deadline_at: float | None = None,
+        prefetched: str | None = None,
+    ) -> None:
+        # A prefetched source needs no connection, so no per-host slot either.
+        host = "" if prefetched else host_of(config)
+        job = _Job(config, cursor, run_deadline_at, host, prefetched)
+        self._waiting.setdefault(host, deque()).append(job)
+        self._queued += 1
+
+    def __len__(self) -> int:
+        return self._queued + len(self._running)
+
+    def ready(self) -> list[Fetched]:
+        """Start what may start and return the fetches finished so far, without waiting."""
+        return list(self._collect(block=False))
+
+    def drain(self) -> Iterator[Fetched]:
+        """Every remaining fetch, in the order they finish; then the worker threads stop."""
+        try:
+            while len(self):
+                yield from self._collect(block=True)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the idle worker threads (a thread stuck in a given-up fetch stops after it)."""
+        for _ in range(self._threads):
+            self._jobs.put(None)
+        self._threads = 0
+
+    def _collect(self, block: bool) -> Iterator[Fetched]:
+        yield from self._start()
+        timeout = self._next_expiry() if block else 0.0
+        try:
+            first = self._done.get(block=block, timeout=timeout)
+        except queue.Empty:
+            first = None
+        finished = [first] if first else []
+        while True:
+            try:
+                finished.append(self._done.get_nowait())
+            except queue.Empty:
+                break
+        for job_id, result, status in finished:
+            job = self._finish(job_id)
+            if job is not None:  # else it was given up at its deadline and reported then
+                yield Fetched(job.config, result, status)
+        yield from self._expire()
+        yield from self._start()
+
+    def _start(self) -> Iterator[Fetched]:
+        """Start waiting jobs while there is room, host by host; none start past the run's
+        deadline."""
+        now_wall = time.time()
+        for host, jobs in list(self._waiting.items()):
+            while jobs and len(self._running) < self.concurrency:
+                if host and self._hosts[host] >= self.per_host:
+                    break
+                job = jobs.popleft()
+                self._queued -= 1
+                if job.run_deadline_at is not None and now_wall >= job.run_deadline_at:
+                    yield _gave_up(job, "not fetched: the run's fetch deadline passed")
+                else:
+                    self._launch(job)
+            if not jobs:
+                del self._waiting[host]
+
+    def _launch(self, job: _Job) -> None:
+        job_id = self._next_id
+        self._next_id += 1
+        limit = self.source_deadline
+        if job.run_deadline_at is not None:
+            limit = min(limit, max(0.0, job.run_deadline_at - time.time()))
+        job.ends_at = time.monotonic() + limit
+        self._running[job_id] = job
+        self._hosts[job.host] += 1
+        if self._threads - self._stuck < len(self._running):
+            self._threads += 1
+            threading.Thread(target=self._work, name="pln-fetch", daemon=True).start()
+        self._jobs.put((job_id, job))
+
+    def _work(self) -> None:
+        while (task := self._jobs.get()) is not None:
+            job_id, job = task
+            self._done.put((job_id, *self._run(job)))
+
+    def _run(self, job: _Job) -> tuple[FetchResult, SourceStatus]:
+        try:
+            if job.prefetched:
+                with answering_from(load_response(job.prefetched)):
+                    return self._fetch(job.config, job.cursor)
+            return self._fetch(job.config, job.cursor)
+        except BaseException as exc:  # noqa: BLE001 - reported as this source's failure
+            return FetchResult(cursor=job.cursor), _failure(
+                job, f"unexpected {type(exc).__name__}: {exc}"
+            )
+
+    def _finish(self, job_id: int) -> _Job | None:
+        if job_id in self._abandoned:  # its thread is free again
+            self._abandoned.discard(job_id)
+            self._stuck -= 1
+        job = self._running.pop(job_id, None)
+        if job is not None:
+            self._hosts[job.host] -= 1
+        return job
+
+    def _next_expiry(self) -> float:
+        if not self._running:
+            return 0.05  # only jobs waiting on a busy host: look again soon
+        return max(0.0, min(j.ends_at for j in self._running.values()) - time.monotonic())
+
+    def _expire(self) -> Iterator[Fetched]:
+        now = time.monotonic()
+        for job_id, job in list(self._running.items()):
+            if now >= job.ends_at:
+                self._running.pop(job_id)
+                self._hosts[job.host] -= 1
+                self._abandoned.add(job_id)
+                self._stuck += 1
+                run_ended = job.run_deadline_at is not None and time.time() >= job.run_deadline_at
+                why = "the run's fetch deadline" if run_ended else "source deadline"
+                after = "" if run_ended else f" after {self.source_deadline:g} s"
+                yield _gave_up(job, f"gave up{after} ({why})")
+
+
+def _failure(job: _Job, message: str) -> SourceStatus:
+    cfg = job.config
+    return SourceStatus(
+        source=cfg.name,
+        type=cfg.type,
+        ok=False,
+        error=f"source '{cfg.name}': {message}",
+        cursor=job.cursor,
+    )
+
+
+def _gave_up(job: _Job, message: str) -> Fetched:
+    return Fetched(job.config, FetchResult(cursor=job.cursor), _failure(job, message))

@@ -1,0 +1,43 @@
+"""Responses fetched by the batch job's probe, staged for the worker that parses them.
+
+The probe (pipelines/probe.py) asks every feed once, with its conditional headers. A feed that
+changed answers with its body; rather than ask the server a second time, the response is
+written under the run's staging folder (any pyarrow filesystem URI, so workers on other
+machines can read it) and the worker hands it to the source through `answering_from`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+
+from pyarrow import fs as pafs
+
+from pln.sources.http import Response
+
+
+def stage_response(staging: str, name: str, url: str, response: Response) -> str:
+    """Write `response` (the answer for `url`) under `staging`; returns where it is."""
+    fs, base = pafs.FileSystem.from_uri(staging)
+    fs.create_dir(base, recursive=True)
+    path = f"{base}/{hashlib.sha1(name.encode()).hexdigest()}.response"
+    with fs.open_output_stream(path) as out:
+        out.write(pickle.dumps((url, response), protocol=pickle.HIGHEST_PROTOCOL))
+    scheme = staging.split("://", 1)[0] + "://" if "://" in staging else ""
+    return f"{scheme}{path}" if scheme else path
+
+
+def load_response(where: str) -> dict[str, Response]:
+    """The staged answer as {url: response}, for `answering_from`."""
+    fs, path = (
+        pafs.FileSystem.from_uri(where) if "://" in where else (pafs.LocalFileSystem(), where)
+    )
+    with fs.open_input_stream(path) as src:
+        url, response = pickle.loads(src.read())
+    return {url: response}
+
+
+def remove_staged(staging: str) -> None:
+    fs, base = pafs.FileSystem.from_uri(staging)
+    if fs.get_file_info(base).type != pafs.FileType.NotFound:
+        fs.delete_dir(base)
