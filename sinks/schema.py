@@ -180,6 +180,14 @@ CREATE TABLE IF NOT EXISTS sources (
     run_id VARCHAR
 );
 
+-- What each source's config was when it was last read (SourceConfig.fingerprint): a source whose
+-- config changed starts afresh instead of staying in the backoff of its old config.
+CREATE TABLE IF NOT EXISTS source_configs (
+    name VARCHAR PRIMARY KEY,
+    fingerprint VARCHAR NOT NULL,
+    changed_at TIMESTAMPTZ NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY,
     config_path VARCHAR,

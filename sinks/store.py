@@ -27,7 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from pln import progress
-from pln.errors import PlnError
+from pln.errors import PlnError, UsageError
 from pln.record import DeadLetter, Decision, Item, SourceStatus, utc
 
 from .schema import (
@@ -54,6 +54,17 @@ LOCK_WAIT_ENV = "PLN_LOCK_WAIT"
 DEFAULT_READ_WAIT = 10.0
 DEFAULT_WRITE_WAIT = 120.0
 NOTE_AFTER = 0.5  # seconds of waiting before saying so
+
+
+# What `pln sql` runs first: the query can read the open database and nothing else, and cannot
+# undo these (lock_configuration). See https://duckdb.org/docs/operations_manual/securing_duckdb
+LOCKED_DOWN = (
+    "SET enable_external_access = false",
+    "SET allow_community_extensions = false",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET lock_configuration = true",
+)
 
 
 class StoreBusy(PlnError):
@@ -143,7 +154,7 @@ class Store:
 
     def _connect(self, wait: float) -> duckdb.DuckDBPyConnection:
         if self.read_only and not self.path.is_file():
-            raise PlnError(f"database {self.path} does not exist; run `pln run` first")
+            raise UsageError(f"database {self.path} does not exist; run `pln run` first")
         if not self.read_only:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -486,6 +497,41 @@ class Store:
             self.con.execute("INSERT OR REPLACE INTO sources SELECT * FROM new_sources")
             self.con.unregister("new_sources")
 
+    def note_source_configs(self, fingerprints: Mapping[str, str]) -> list[str]:
+        """Record each source's config fingerprint (name -> SourceConfig.fingerprint). Sources
+        whose fingerprint changed lose their error count, backoff and cursor, so an edited
+        source is read at once and whole; returns their names."""
+        if not fingerprints:
+            return []
+        table = pa.table(
+            {"name": list(fingerprints), "fingerprint": list(fingerprints.values())},
+            schema=pa.schema([("name", pa.string()), ("fingerprint", pa.string())]),
+        )
+        with self.transaction():
+            self.con.register("new_configs", table)
+            changed = [
+                name
+                for (name,) in self.con.execute(
+                    """SELECT n.name FROM new_configs n JOIN source_configs c USING (name)
+                       WHERE c.fingerprint <> n.fingerprint ORDER BY n.name"""
+                ).fetchall()
+            ]
+            if changed:
+                self.con.execute(
+                    """UPDATE sources SET error_count = 0, next_poll_at = NULL
+                       WHERE name IN (SELECT unnest($names))""",
+                    {"names": changed},
+                )
+            self.con.execute(
+                """INSERT INTO source_configs SELECT name, fingerprint, $now FROM new_configs
+                   ON CONFLICT (name) DO UPDATE SET fingerprint = excluded.fingerprint,
+                       changed_at = excluded.changed_at
+                   WHERE source_configs.fingerprint <> excluded.fingerprint""",
+                {"now": _now()},
+            )
+            self.con.unregister("new_configs")
+        return changed
+
     # -- reads -------------------------------------------------------------------------------
 
     def cursors(self) -> dict[str, dict]:
@@ -642,11 +688,45 @@ class Store:
         """Run one SQL statement; returns column names and rows."""
         try:
             cursor = self.con.execute(query)
-            if cursor.description is None:
+            if cursor is None or cursor.description is None:
                 return [], []
             return [d[0] for d in cursor.description], cursor.fetchall()
         except duckdb.Error as exc:
             raise PlnError(f"SQL error: {_first_line(exc)}") from None
+
+    def user_sql(self, query: str) -> tuple[list[str], list[tuple]]:
+        """Run one statement a person typed (`pln sql`) so that it can only read this database.
+
+        The connection is locked down first (DuckDB settings, which the query cannot change
+        back): no files, no network, no extensions, no other databases. Mistakes and refusals
+        raise UsageError (exit code 2); failures of DuckDB itself PlnError (1).
+        """
+        if not self.read_only:
+            raise PlnError("user SQL runs only on a read-only store")
+        for setting in LOCKED_DOWN:
+            self.con.execute(setting)
+        try:
+            statements = self.con.extract_statements(query)
+        except duckdb.Error as exc:
+            raise UsageError(f"SQL error: {_first_line(exc)}") from None
+        if not statements:
+            raise UsageError('no SQL statement given, e.g. "SELECT count(*) FROM items"')
+        if len(statements) > 1:
+            raise UsageError(f"one statement at a time, got {len(statements)}")
+        try:
+            cursor = self.con.execute(query)
+            if cursor is None or cursor.description is None:
+                return [], []
+            return [d[0] for d in cursor.description], cursor.fetchall()
+        except duckdb.PermissionException as exc:
+            raise UsageError(
+                "refused: `pln sql` only reads the database (no files, network, extensions or "
+                f"other databases): {_first_line(exc).removeprefix('Permission Error: ')}"
+            ) from None
+        except (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.InternalException) as exc:
+            raise PlnError(f"SQL failed: {_first_line(exc)}") from None
+        except duckdb.Error as exc:
+            raise UsageError(f"SQL error: {_first_line(exc)}") from None
 
     # -- helpers -----------------------------------------------------------------------------
 
