@@ -145,6 +145,7 @@ class Decision:
     reason: str
     topic_version: str = ""
     model_version: str = ""
+    source: str = ""  # the source whose copy of the item was scored ("": the item's source)
 
 
 @dataclass(frozen=True, slots=True)

@@ -317,11 +317,12 @@ class Store:
         scores the item loses its decision. With `story_keys` (`pln.filters.stories.story_keys`
         of the items), new and changed items are linked into stories in the same transaction.
         """
-        # Last one wins when a batch holds the same key twice (one post seen by two sources).
-        items = list({it.id: it for it in items}.values())
-        decisions = list({(d.item_id, d.topic): d for d in decisions}.values())
         self.write_tables(
-            items_table(items), decisions_table(decisions), dead_letters, run_id, story_keys
+            items_table(list(items)),
+            decisions_table(list(decisions)),
+            dead_letters,
+            run_id,
+            story_keys,
         )
 
     def write_tables(
@@ -332,34 +333,90 @@ class Store:
         run_id: str = "",
         story_keys: pa.Table | None = None,
     ) -> None:
-        """`write` for batches already in Arrow form (see `items_table`, `decisions_table`)."""
+        """`write` for batches already in Arrow form (see `items_table`, `decisions_table`).
+
+        One post delivered by several sources (same id) is one row, whatever the order the
+        copies arrive in, within a batch or across runs: the row holds the copy of the first
+        source by name and `sources` lists every source that delivered it. Each source's
+        decisions are kept in `source_decisions`; `decisions` holds the best per topic.
+        """
         now = _now()
         run = run_id or None
-        items = _last_per_key(items, ("id",))
-        decisions = _last_per_key(decisions, ("item_id", "topic"))
+        delivered = items.select(["id", "source"])
+        items = _preferred_copies(items)
+        if story_keys is not None and items.num_rows < delivered.num_rows:
+            # Copies of one post have the same keys: keep each key row once.
+            names = story_keys.column_names
+            story_keys = story_keys.group_by(names, use_threads=False).aggregate([]).select(names)
+        decisions = _last_per_key(decisions, ("item_id", "topic", "source"))
         dead_letters = list({d.id: d for d in dead_letters}.values())
         if not (items.num_rows or decisions.num_rows or dead_letters):
             return
         with self.transaction():
             self.con.register("new_decisions", decisions)
+            self.con.register("delivered", delivered)
             if items.num_rows:
                 self._upsert_items(items, now, run)
-                # Rescored items lose the decisions of topics that no longer score them;
-                # items not in this batch keep theirs.
+            if items.num_rows or decisions.num_rows:
+                self._best_decisions(rescored=items.num_rows > 0)
+            if items.num_rows:
+                # Items written here lose the decisions of topics that no longer score them
+                # (for any source); items not in this batch keep theirs.
                 self.con.execute(
                     """DELETE FROM decisions d
                        WHERE d.item_id IN (SELECT id FROM staged_items)
-                         AND NOT EXISTS (SELECT 1 FROM new_decisions n
+                         AND NOT EXISTS (SELECT 1 FROM best_decisions n
                                          WHERE n.item_id = d.item_id AND n.topic = d.topic)"""
                 )
                 if story_keys is not None:
                     self._link_stories(story_keys)
                 self.con.execute("DROP TABLE staged_items")
-            if decisions.num_rows:
+            if items.num_rows or decisions.num_rows:
                 self._upsert_decisions(now, run)
+                self.con.execute("DROP TABLE best_decisions")
             self.con.unregister("new_decisions")
+            self.con.unregister("delivered")
             if dead_letters:
                 self._upsert_dead_letters(dead_letters, now, run)
+
+    def _best_decisions(self, rescored: bool) -> None:
+        """Record this batch's decisions per source, and stage in `best_decisions` the best
+        decision per (item, topic) of every item the batch touched."""
+        self.con.execute(
+            """CREATE OR REPLACE TEMP TABLE scored AS
+               SELECT n.item_id, n.topic,
+                      -- a decision that names no source is about the copy written with it
+                      coalesce(nullif(n.source, ''),
+                               (SELECT min(d.source) FROM delivered d WHERE d.id = n.item_id),
+                               (SELECT i.source FROM items i WHERE i.id = n.item_id),
+                               '') AS source,
+                      n.score, n.kept, n.reason, n.topic_version, n.model_version
+               FROM new_decisions n
+               QUALIFY row_number() OVER (
+                   PARTITION BY n.item_id, n.topic, source ORDER BY n.score DESC) = 1"""
+        )
+        if rescored:
+            # A source's copy written again loses the decisions of topics that no longer
+            # score it; other sources' decisions about the same item stay.
+            self.con.execute(
+                """DELETE FROM source_decisions sd
+                   WHERE EXISTS (SELECT 1 FROM delivered d
+                                 WHERE d.id = sd.item_id AND d.source = sd.source)
+                     AND NOT EXISTS (SELECT 1 FROM scored n WHERE n.item_id = sd.item_id
+                                     AND n.topic = sd.topic AND n.source = sd.source)"""
+            )
+        self.con.execute(
+            """INSERT OR REPLACE INTO source_decisions
+               SELECT item_id, topic, source, score, kept, reason, topic_version, model_version
+               FROM scored;
+               CREATE OR REPLACE TEMP TABLE best_decisions AS
+               SELECT item_id, topic, score, kept, reason, topic_version, model_version
+               FROM source_decisions
+               WHERE item_id IN (SELECT item_id FROM scored UNION ALL SELECT id FROM delivered)
+               QUALIFY row_number() OVER (
+                   PARTITION BY item_id, topic ORDER BY kept DESC, score DESC, source) = 1;
+               DROP TABLE scored"""
+        )
 
     def _upsert_items(self, table: pa.Table, now: datetime, run: str | None) -> None:
         """Insert new items, rewrite changed ones, and only touch the bookkeeping of the rest.
@@ -373,22 +430,30 @@ class Store:
         whole = ", ".join(f"n.{c}" for c in ITEM_COLUMNS if c != "fetched_at")
         # A narrow staging table (ids, hashes, earlier bookkeeping): the wide columns are read
         # straight from the Arrow batch when inserting.
+        # `keep`: the stored row is the copy of a source that comes first by name, so this
+        # copy only adds its source to `sources` (the same row whatever the arrival order).
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE staged_items AS
-                SELECT n.id, n.fetched_at, hash({content}) AS content_hash,
+                SELECT n.id, n.fetched_at, keep,
+                       CASE WHEN keep THEN p.content_hash ELSE hash({content}) END
+                           AS content_hash,
                        hash({whole}) AS row_hash, p.id IS NOT NULL AS known,
                        p.row_hash IS NOT DISTINCT FROM hash({whole}) AS same,
                        p.content_hash AS prior_content_hash, p.first_seen_at, p.updated_at,
-                       p.run_id, p.updated_run_id
-                FROM new_items n LEFT JOIN items p ON p.id = n.id"""
+                       p.run_id, p.updated_run_id, p.sources AS prior_sources
+                FROM new_items n LEFT JOIN items p ON p.id = n.id,
+                     LATERAL (SELECT coalesce(p.source < n.source, false) AS keep)"""
         )
         self.con.execute(
-            """UPDATE items SET fetched_at = s.fetched_at, last_seen_at = $now, last_run_id = $run
-               FROM staged_items s WHERE s.same AND items.id = s.id""",
+            """UPDATE items SET fetched_at = CASE WHEN s.same THEN s.fetched_at
+                                                  ELSE items.fetched_at END,
+                                last_seen_at = $now, last_run_id = $run
+               FROM staged_items s WHERE (s.same OR s.keep) AND items.id = s.id""",
             {"now": now, "run": run},
         )
         self.con.execute(
-            "DELETE FROM items WHERE id IN (SELECT id FROM staged_items WHERE known AND NOT same)"
+            """DELETE FROM items WHERE id IN (
+                   SELECT id FROM staged_items WHERE known AND NOT same AND NOT keep)"""
         )
         changed = "NOT s.known OR s.content_hash IS DISTINCT FROM s.prior_content_hash"
         self.con.execute(
@@ -398,10 +463,18 @@ class Store:
                        CASE WHEN {changed} THEN $now ELSE s.updated_at END,
                        CASE WHEN s.known THEN s.run_id ELSE $run END,
                        $run,
-                       CASE WHEN {changed} THEN $run ELSE s.updated_run_id END
+                       CASE WHEN {changed} THEN $run ELSE s.updated_run_id END,
+                       coalesce(s.prior_sources, [])
                 FROM new_items n JOIN staged_items s ON s.id = n.id
-                WHERE NOT s.same""",
+                WHERE NOT s.same AND NOT s.keep""",
             {"now": now, "run": run},
+        )
+        self.con.execute(
+            """UPDATE items
+               SET sources = list_sort(list_distinct(list_concat(coalesce(items.sources, []),
+                                                                 d.srcs)))
+               FROM (SELECT id, list(DISTINCT source) AS srcs FROM delivered GROUP BY id) d
+               WHERE items.id = d.id AND NOT list_has_all(coalesce(items.sources, []), d.srcs)"""
         )
         self.con.unregister("new_items")
 
@@ -426,7 +499,7 @@ class Store:
             f"""INSERT INTO decisions
                 SELECT item_id, topic, score, kept, reason, topic_version, model_version,
                        $now, $run, CASE WHEN kept THEN $run END
-                FROM new_decisions
+                FROM best_decisions
                 ON CONFLICT (item_id, topic) DO UPDATE SET
                     score = excluded.score,
                     kept = excluded.kept,
@@ -763,6 +836,21 @@ def _last_per_key(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     if len(last) == table.num_rows:
         return table
     return table.take(sorted(last.values()))
+
+
+def _preferred_copies(table: pa.Table) -> pa.Table:
+    """One row per id: of several copies, the one of the first source by name (of one source's
+    copies, the last), so the batch's order does not matter."""
+    ids = table.column("id").to_pylist()
+    if len(set(ids)) == len(ids):
+        return table
+    sources = table.column("source").to_pylist()
+    chosen: dict[str, int] = {}
+    for i, (item_id, source) in enumerate(zip(ids, sources, strict=True)):
+        j = chosen.get(item_id)
+        if j is None or source <= sources[j]:
+            chosen[item_id] = i
+    return table.take(sorted(chosen.values()))
 
 
 def items_table(items: list[Item]) -> pa.Table:
