@@ -9,8 +9,10 @@ stays in `Item.text`).
 
 from __future__ import annotations
 
+import functools
 import html
 import re
+import threading
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import nh3
@@ -117,8 +119,8 @@ _LONG_RUN = re.compile(rf"\S{{{MAX_RUN_CHARS + 1},}}")
 _SPACES = re.compile(r"\s+")
 _TAG = re.compile(r"<[A-Za-z/!?][^<>]*>")
 _DROPPED_ELEMENT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-# Start and end tags, for the nesting check (comments and doctypes need no closing).
-_TAG_TOKEN = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^>]*?(/?)>")
+# Start and end tags, for the nesting check ("<div/>" opens a div in HTML, like "<div>").
+_TAG_TOKEN = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)")
 # Elements that never nest: void, or closed by the parser when the next one starts.
 _FLAT = frozenset(
     [
@@ -196,9 +198,9 @@ def nests_deeper_than(fragment: str, limit: int) -> bool:
     if fragment.count("<") <= limit:
         return False
     open_tags: list[str] = []
-    for closing, name, self_closing in _TAG_TOKEN.findall(fragment):
+    for closing, name in _TAG_TOKEN.findall(fragment):
         name = name.lower()
-        if name in _FLAT or self_closing:
+        if name in _FLAT:
             continue
         if not closing:
             open_tags.append(name)
@@ -218,35 +220,41 @@ def clean_html(fragment: str, base_url: str = "") -> str:
         return ""
     if len(fragment) > 4 * MAX_HTML_CHARS or nests_deeper_than(fragment, MAX_HTML_DEPTH):
         return ""
-    cleaner = nh3.Cleaner(
-        tags=set(ALLOWED_TAGS),
-        clean_content_tags=set(DROP_WITH_CONTENT),
-        attributes={"*": set()} | {tag: set(attrs) for tag, attrs in ALLOWED_ATTRS.items()},
-        attribute_filter=_UrlFilter(base_url),
-        url_schemes={"http", "https", "mailto"},
-        link_rel=None,
-        strip_comments=True,
-    )
-    out = _EMPTY_IMG.sub("", cleaner.clean(xml_text(fragment))).strip()
+    _URL_FILTER.base = base_url
+    out = _EMPTY_IMG.sub("", _cleaner().clean(xml_text(fragment))).strip()
     return out if len(out) <= MAX_HTML_CHARS else ""
 
 
-class _UrlFilter:
-    """nh3 attribute filter: URL attributes resolved against the item's URL and encoded;
-    unsafe ones removed (nh3 checks the scheme again)."""
+class _UrlFilter(threading.local):
+    """nh3 attribute filter: URL attributes resolved against `base` (the item's URL, set per
+    call; per thread, since one Cleaner serves them all) and encoded; unsafe ones removed
+    (nh3 checks the scheme again)."""
 
-    def __init__(self, base_url: str):
-        self.base_url = base_url
+    base = ""
 
     def __call__(self, tag: str, attr: str, value: str) -> str | None:
         if attr not in URL_ATTRS:
             return value
         value = value.strip()
-        if value.startswith("#") and attr == "href":
+        if attr == "href" and (value.startswith("#") or value[:7].lower() == "mailto:"):
             return value
-        if value.lower().startswith("mailto:") and attr == "href":
-            return value
-        return clean_url(value, self.base_url) or None
+        return clean_url(value, self.base) or None
+
+
+_URL_FILTER = _UrlFilter()
+
+
+@functools.cache
+def _cleaner() -> nh3.Cleaner:
+    return nh3.Cleaner(
+        tags=set(ALLOWED_TAGS),
+        clean_content_tags=set(DROP_WITH_CONTENT),
+        attributes={"*": set()} | {tag: set(attrs) for tag, attrs in ALLOWED_ATTRS.items()},
+        attribute_filter=_URL_FILTER,
+        url_schemes={"http", "https", "mailto"},
+        link_rel=None,
+        strip_comments=True,
+    )
 
 
 def clean_url(url: str, base_url: str = "") -> str:
@@ -257,10 +265,7 @@ def clean_url(url: str, base_url: str = "") -> str:
     if not url or len(url) > MAX_URL_CHARS:
         return ""
     if base_url and "://" not in url[:12]:
-        try:
-            url = urljoin(base_url, url)
-        except ValueError:
-            return ""
+        url = _resolve(url, base_url)
     if _URL_OK.fullmatch(url) and not _BAD_PERCENT.search(url):
         lowered = url[:8].lower()
         if lowered.startswith(("http://", "https://")) and url.count("#") <= 1:
@@ -284,6 +289,22 @@ def clean_url(url: str, base_url: str = "") -> str:
     return urlunsplit(
         (parts.scheme.lower(), _encode(netloc, ":@[]!$&'()*+,;="), path, query, fragment)
     )
+
+
+def _resolve(url: str, base_url: str) -> str:
+    """url resolved against base_url: urljoin, with shortcuts for "/path" and "name.png"."""
+    scheme, sep, rest = base_url.partition("://")
+    if sep and "./" not in url and not url.startswith(("//", "?", "#", ".")):
+        rest = rest.split("#", 1)[0].split("?", 1)[0]
+        if url.startswith("/"):
+            return f"{scheme}://{rest.split('/', 1)[0]}{url}"
+        if ":" not in url.split("/", 1)[0]:
+            folder = rest.rsplit("/", 1)[0] if "/" in rest else rest
+            return f"{scheme}://{folder}/{url}"
+    try:
+        return urljoin(base_url, url)
+    except ValueError:
+        return ""
 
 
 def _encode(part: str, safe: str) -> str:
