@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pln import progress
 from pln.errors import PlnError, UsageError
@@ -356,9 +357,10 @@ class Store:
             self.con.register("new_decisions", decisions)
             self.con.register("delivered", delivered)
             if items.num_rows:
-                self._upsert_items(items, now, run)
+                self._upsert_items(items, now, run, repeats=items.num_rows < delivered.num_rows)
             if items.num_rows or decisions.num_rows:
-                self._best_decisions(rescored=items.num_rows > 0)
+                unnamed = decisions.num_rows and pc.any(pc.equal(decisions["source"], "")).as_py()
+                self._best_decisions(rescored=items.num_rows > 0, unnamed=bool(unnamed))
             if items.num_rows:
                 # Items written here lose the decisions of topics that no longer score them
                 # (for any source); items not in this batch keep theirs.
@@ -379,22 +381,26 @@ class Store:
             if dead_letters:
                 self._upsert_dead_letters(dead_letters, now, run)
 
-    def _best_decisions(self, rescored: bool) -> None:
+    def _best_decisions(self, rescored: bool, unnamed: bool) -> None:
         """Record this batch's decisions per source, and stage in `best_decisions` the best
-        decision per (item, topic) of every item the batch touched."""
-        self.con.execute(
-            """CREATE OR REPLACE TEMP TABLE scored AS
-               SELECT n.item_id, n.topic,
-                      -- a decision that names no source is about the copy written with it
-                      coalesce(nullif(n.source, ''),
-                               (SELECT min(d.source) FROM delivered d WHERE d.id = n.item_id),
-                               (SELECT i.source FROM items i WHERE i.id = n.item_id),
-                               '') AS source,
-                      n.score, n.kept, n.reason, n.topic_version, n.model_version
-               FROM new_decisions n
-               QUALIFY row_number() OVER (
-                   PARTITION BY n.item_id, n.topic, source ORDER BY n.score DESC) = 1"""
-        )
+        decision per (item, topic) of every item the batch touched. `unnamed`: some decisions
+        name no source."""
+        if not unnamed:
+            self.con.execute("CREATE OR REPLACE TEMP VIEW scored AS SELECT * FROM new_decisions")
+        else:
+            self.con.execute(
+                """CREATE OR REPLACE TEMP TABLE scored AS
+                   SELECT n.item_id, n.topic,
+                          -- a decision that names no source is about the copy written with it
+                          coalesce(nullif(n.source, ''),
+                                   (SELECT min(d.source) FROM delivered d WHERE d.id = n.item_id),
+                                   (SELECT i.source FROM items i WHERE i.id = n.item_id),
+                                   '') AS source,
+                          n.score, n.kept, n.reason, n.topic_version, n.model_version
+                   FROM new_decisions n
+                   QUALIFY row_number() OVER (
+                       PARTITION BY n.item_id, n.topic, source ORDER BY n.score DESC) = 1"""
+            )
         if rescored:
             # A source's copy written again loses the decisions of topics that no longer
             # score it; other sources' decisions about the same item stay.
@@ -408,17 +414,23 @@ class Store:
         self.con.execute(
             """INSERT OR REPLACE INTO source_decisions
                SELECT item_id, topic, source, score, kept, reason, topic_version, model_version
-               FROM scored;
+               FROM scored n
+               WHERE NOT EXISTS (  -- unchanged decisions (the common case) are left alone
+                   SELECT 1 FROM source_decisions o
+                   WHERE o.item_id = n.item_id AND o.topic = n.topic AND o.source = n.source
+                     AND (o.score, o.kept, o.reason, o.topic_version, o.model_version)
+                         IS NOT DISTINCT FROM
+                         (n.score, n.kept, n.reason, n.topic_version, n.model_version));
                CREATE OR REPLACE TEMP TABLE best_decisions AS
                SELECT item_id, topic, score, kept, reason, topic_version, model_version
                FROM source_decisions
                WHERE item_id IN (SELECT item_id FROM scored UNION ALL SELECT id FROM delivered)
                QUALIFY row_number() OVER (
-                   PARTITION BY item_id, topic ORDER BY kept DESC, score DESC, source) = 1;
-               DROP TABLE scored"""
+                   PARTITION BY item_id, topic ORDER BY kept DESC, score DESC, source) = 1"""
         )
+        self.con.execute(f"DROP {'TABLE' if unnamed else 'VIEW'} scored")
 
-    def _upsert_items(self, table: pa.Table, now: datetime, run: str | None) -> None:
+    def _upsert_items(self, table: pa.Table, now: datetime, run: str | None, repeats: bool):
         """Insert new items, rewrite changed ones, and only touch the bookkeeping of the rest.
 
         Changed rows are deleted and re-inserted with their first sight carried over: on wide
@@ -432,6 +444,15 @@ class Store:
         # straight from the Arrow batch when inserting.
         # `keep`: the stored row is the copy of a source that comes first by name, so this
         # copy only adds its source to `sources` (the same row whatever the arrival order).
+        # Which sources delivered each item: only when the batch held several copies of one.
+        delivered = (
+            """JOIN (SELECT id, list(DISTINCT source) AS srcs FROM delivered GROUP BY id) d
+                    ON d.id = n.id,"""
+            if repeats
+            else ", (SELECT [n.source] AS srcs) d,"
+        )
+        # `grow`: the batch names a source the row does not list yet. Such rows are rewritten
+        # whole (delete and insert): updating a list column of stored rows is ~10x slower.
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE staged_items AS
                 SELECT n.id, n.fetched_at, keep,
@@ -440,20 +461,36 @@ class Store:
                        hash({whole}) AS row_hash, p.id IS NOT NULL AS known,
                        p.row_hash IS NOT DISTINCT FROM hash({whole}) AS same,
                        p.content_hash AS prior_content_hash, p.first_seen_at, p.updated_at,
-                       p.run_id, p.updated_run_id, p.sources AS prior_sources
-                FROM new_items n LEFT JOIN items p ON p.id = n.id,
-                     LATERAL (SELECT coalesce(p.source < n.source, false) AS keep)"""
+                       p.run_id, p.updated_run_id,
+                       list_sort(list_distinct(list_concat(coalesce(p.sources, []), d.srcs)))
+                           AS sources,
+                       NOT list_has_all(coalesce(p.sources, []), d.srcs) AS grow
+                FROM new_items n LEFT JOIN items p ON p.id = n.id
+                {delivered}
+                LATERAL (SELECT coalesce(p.source < n.source, false) AS keep)"""
         )
         self.con.execute(
             """UPDATE items SET fetched_at = CASE WHEN s.same THEN s.fetched_at
                                                   ELSE items.fetched_at END,
                                 last_seen_at = $now, last_run_id = $run
-               FROM staged_items s WHERE (s.same OR s.keep) AND items.id = s.id""",
+               FROM staged_items s
+               WHERE (s.same OR s.keep) AND NOT s.grow AND items.id = s.id""",
+            {"now": now, "run": run},
+        )
+        self.con.execute(
+            """CREATE OR REPLACE TEMP TABLE regrown AS
+               SELECT i.* REPLACE (s.sources AS sources, $now AS last_seen_at,
+                                   $run AS last_run_id,
+                                   CASE WHEN s.same THEN s.fetched_at ELSE i.fetched_at END
+                                       AS fetched_at)
+               FROM items i JOIN staged_items s ON s.id = i.id
+               WHERE (s.same OR s.keep) AND s.grow""",
             {"now": now, "run": run},
         )
         self.con.execute(
             """DELETE FROM items WHERE id IN (
-                   SELECT id FROM staged_items WHERE known AND NOT same AND NOT keep)"""
+                   SELECT id FROM staged_items
+                   WHERE known AND (NOT same AND NOT keep OR grow))"""
         )
         changed = "NOT s.known OR s.content_hash IS DISTINCT FROM s.prior_content_hash"
         self.con.execute(
@@ -464,18 +501,12 @@ class Store:
                        CASE WHEN s.known THEN s.run_id ELSE $run END,
                        $run,
                        CASE WHEN {changed} THEN $run ELSE s.updated_run_id END,
-                       coalesce(s.prior_sources, [])
+                       s.sources
                 FROM new_items n JOIN staged_items s ON s.id = n.id
                 WHERE NOT s.same AND NOT s.keep""",
             {"now": now, "run": run},
         )
-        self.con.execute(
-            """UPDATE items
-               SET sources = list_sort(list_distinct(list_concat(coalesce(items.sources, []),
-                                                                 d.srcs)))
-               FROM (SELECT id, list(DISTINCT source) AS srcs FROM delivered GROUP BY id) d
-               WHERE items.id = d.id AND NOT list_has_all(coalesce(items.sources, []), d.srcs)"""
-        )
+        self.con.execute("INSERT INTO items SELECT * FROM regrown; DROP TABLE regrown")
         self.con.unregister("new_items")
 
     def _link_stories(self, story_keys: pa.Table) -> None:
