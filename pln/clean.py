@@ -116,7 +116,6 @@ LINK_SCHEMES = frozenset({"http", "https"})
 # Characters XML 1.0 forbids; they make a whole feed unreadable.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _LONG_RUN = re.compile(rf"\S{{{MAX_RUN_CHARS + 1},}}")
-_SPACES = re.compile(r"\s+")
 _TAG = re.compile(r"<[A-Za-z/!?][^<>]*>")
 _DROPPED_ELEMENT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 # Start and end tags, for the nesting check ("<div/>" opens a div in HTML, like "<div>").
@@ -177,8 +176,10 @@ def plain_title(title: str) -> str:
         title = html.unescape(title)
     if "<" in title:
         title = _TAG.sub(" ", _DROPPED_ELEMENT.sub(" ", title))
-    title = _SPACES.sub(" ", xml_text(title)).strip()
-    return _cut(_LONG_RUN.sub(_cut_run, title), MAX_TITLE_CHARS)
+    title = " ".join(xml_text(title).split())
+    if len(title) > MAX_RUN_CHARS:
+        title = _LONG_RUN.sub(_cut_run, title)
+    return _cut(title, MAX_TITLE_CHARS)
 
 
 def bounded_text(text: str) -> str:

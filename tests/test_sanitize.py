@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from pln.clean import MAX_TITLE_CHARS, clean_url, plain_title
 from pln.sinks.sanitize import safe_url, sanitize_html, text_to_html
 
 
@@ -131,3 +132,45 @@ def test_real_mastodon_statuses_sanitize_to_well_formed_html(corpora):
             a.get("href", "https:").startswith(("https:", "http:", "mailto:"))
             for a in tree.iter("a")
         )
+
+
+@pytest.mark.parametrize(
+    ("title", "plain"),
+    [
+        ("<script>alert(1)</script>Spaced practice", "Spaced practice"),
+        ("&lt;b&gt;Bold&lt;/b&gt; AT&amp;amp;T", "Bold AT&amp;T"),  # entities decoded once
+        ("x<y & 1 < 2, <3", "x<y & 1 < 2, <3"),  # no tag, nothing removed
+        ("  many \n\t spaces\x00 ", "many spaces"),
+    ],
+)
+def test_plain_title(title, plain):
+    assert plain_title(title) == plain
+
+
+def test_long_titles_are_cut_at_a_word():
+    title = plain_title("word " * 200)
+    assert len(title) <= MAX_TITLE_CHARS and title.endswith("word…")
+
+
+@pytest.mark.parametrize(
+    ("url", "base", "clean"),
+    [
+        ('https://ex.example/p/95">', "", "https://ex.example/p/95%22%3E"),
+        ("https://ex.example/a b?q=a b#x#y", "", "https://ex.example/a%20b?q=a%20b#x%23y"),
+        ("https://ex.example/100%", "", "https://ex.example/100%25"),
+        ("https://ex.example/%C3%A4", "", "https://ex.example/%C3%A4"),  # already encoded
+        ("https://bücher.example/ä", "", "https://xn--bcher-kva.example/%C3%A4"),
+        ("HTTPS://EX.example/A", "", "HTTPS://EX.example/A"),
+        ("javascript:alert(1)", "", ""),
+        ("data:text/html,x", "", ""),
+        ("ftp://ex.example/f", "", ""),
+        ("http://[::1", "", ""),
+        ("/rel", "", ""),
+        ("/rel", "https://ex.example/a/b?q#f", "https://ex.example/rel"),
+        ("pic.png", "https://ex.example/a/b", "https://ex.example/a/pic.png"),
+        ("../up", "https://ex.example/a/b", "https://ex.example/up"),
+        ("https://ex.example/" + "a" * 5000, "", ""),
+    ],
+)
+def test_clean_url(url, base, clean):
+    assert clean_url(url, base) == clean
