@@ -1,7 +1,7 @@
 """The filter chain: annotate a batch of items and decide, per topic, what to keep.
 
 For each batch, cheap steps first:
-1. drop in-batch duplicates (same id; the first one stays);
+1. drop in-batch duplicates (same id from the same source; the first one stays);
 2. per item, without spaCy: count words, #tags and links; fill `canonical_url`; keep the topics
    whose scope includes the item (sources; languages when the item's language is known);
    note quality problems (quality.py);
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from spacy.attrs import LOWER
@@ -57,8 +57,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CurateResult:
-    items: list[Item]  # the input items, annotated, without in-batch duplicates
-    decisions: list[Decision]  # one per (item, topic) with score > 0
+    items: list[Item]  # the input items, annotated, without in-batch duplicates (id, source)
+    decisions: list[Decision]  # one per (item, source, topic) with score > 0
 
 
 @dataclass(slots=True)
@@ -227,7 +227,7 @@ class Curator:
                 if rule.could_score(p.hits, tags) or rule.id in p.votes:
                     decision = rule.decide(item, evidence, self.version_for(rule.id))
                     if decision.score > 0:
-                        decisions.append(decision)
+                        decisions.append(replace(decision, source=item.source))
         return item
 
     def explain(self, text: str, topic_id: str, *, title: str = "", author: str = "") -> Decision:
@@ -359,10 +359,13 @@ class Curator:
 
 
 def _unique(items: list[Item]) -> list[Item]:
-    seen: set[str] = set()
+    """items without repeats of an (id, source): each source's copy of a post is scored, since
+    a topic may take one source and not another; the store keeps the best decision."""
+    seen: set[tuple[str, str]] = set()
     out = []
     for item in items:
-        if item.id not in seen:
-            seen.add(item.id)
+        key = (item.id, item.source)
+        if key not in seen:
+            seen.add(key)
             out.append(item)
     return out

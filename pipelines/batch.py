@@ -44,12 +44,15 @@ class RunSummary:
         }
 
 
-def backing_off(store: Store) -> dict[str, datetime]:
-    """Failing sources whose next poll (backoff, Retry-After) is still ahead: name -> when."""
-    _, rows = store.sql(
-        "SELECT name, next_poll_at FROM sources "
-        "WHERE NOT ok AND error_count > 0 AND next_poll_at > now()"
-    )
+def backing_off(store: Store, names: list[str]) -> dict[str, datetime]:
+    """Failing sources among `names` whose next poll (backoff, Retry-After) is still ahead:
+    name -> when."""
+    rows = store.con.execute(
+        """SELECT name, next_poll_at FROM sources
+           WHERE NOT ok AND error_count > 0 AND next_poll_at > now()
+             AND name IN (SELECT unnest($names)) ORDER BY name""",
+        {"names": names},
+    ).fetchall()
     return dict(rows)
 
 
@@ -137,8 +140,13 @@ def _run_batch(config: Config, full: bool) -> RunSummary:
     db_path = config.outputs.duckdb
     with Store(db_path) as store:
         store.begin_run(run_id, str(config.path))
+        enabled = [src for src in config.sources if src.enabled]
+        # A source whose config changed since it was last read is read now, whole.
+        edited = store.note_source_configs({src.name: src.fingerprint for src in enabled})
+        for name in edited:
+            progress.say(f"… {name}: config changed, reading it again")
         cursors = {} if full else store.cursors()
-        waiting = {} if full else backing_off(store)
+        waiting = {} if full else backing_off(store, [src.name for src in enabled])
     tasks = []
     run_deadline_at = time.time() + config.fetch.deadline if config.fetch.deadline else None
     for src in config.sources:

@@ -81,27 +81,6 @@ class StoreWriterFn(beam.DoFn):
         pending = 0
         ticker = progress.Ticker("written")
         with Store(self.db_path) as store:
-
-            def flush():
-                if not (batches or dead):
-                    return
-
-                def staged(kind: str, empty: pa.Table) -> pa.Table:
-                    tables = [_read_ipc(fs, f"{b.stem}.{kind}.arrow") for b in batches]
-                    return pa.concat_tables(tables) if tables else empty
-
-                items = staged("items", items_table([]))
-                store.write_tables(
-                    items,
-                    staged("decisions", decisions_table([])),
-                    dead,
-                    run_id=self.run_id,
-                    story_keys=staged("stories", story_keys([])),
-                )
-                ticker.add(items.num_rows)
-                batches.clear()
-                dead.clear()
-
             for value in values:
                 if isinstance(value, StagedBatch):
                     batches.append(value)
@@ -111,14 +90,39 @@ class StoreWriterFn(beam.DoFn):
                 else:
                     dead.extend(value)
                 if pending >= FLUSH_ROWS:
-                    flush()
+                    self._flush(store, fs, batches, dead, ticker)
                     pending = 0
-            flush()
+            self._flush(store, fs, batches, dead, ticker)
             # Cursors last: if anything above failed, the next run re-reads those sources.
             store.update_sources(statuses, run_id=self.run_id, intervals=self.intervals)
         fs.delete_dir(base)
         ticker.close()
         yield ticker.count
+
+    def _flush(self, store, fs, batches: list[StagedBatch], dead: list[DeadLetter], ticker):
+        """Write the staged batches and dead letters gathered so far, then forget them.
+
+        (A helper rather than a closure in `process`: Beam reads process's source and warns
+        about "yield and return" when a nested function returns a value.)
+        """
+        if not (batches or dead):
+            return
+
+        def staged(kind: str, empty: pa.Table) -> pa.Table:
+            tables = [_read_ipc(fs, f"{b.stem}.{kind}.arrow") for b in batches]
+            return pa.concat_tables(tables) if tables else empty
+
+        items = staged("items", items_table([]))
+        store.write_tables(
+            items,
+            staged("decisions", decisions_table([])),
+            dead,
+            run_id=self.run_id,
+            story_keys=staged("stories", story_keys([])),
+        )
+        ticker.add(items.num_rows)
+        batches.clear()
+        dead.clear()
 
 
 class WriteToStore(beam.PTransform):

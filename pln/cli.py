@@ -13,6 +13,7 @@ from pln import progress
 from pln.errors import PlnError
 
 DEFAULT_CONFIG = "pln.yaml"
+EXIT_SOURCES_FAILED = 3  # `pln run --strict`: the run finished, but some sources failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    if not getattr(args, "quiet", False) and not getattr(args, "json", False):
+    before = os.environ.get(progress.ENV)
+    if getattr(args, "quiet", False):
+        os.environ[progress.ENV] = "0"  # -q wins over PLN_PROGRESS
+    elif not getattr(args, "json", False):
         os.environ.setdefault(progress.ENV, "1")
     try:
         return args.func(args) or 0
@@ -32,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pln: interrupted", file=sys.stderr)
         return 130
+    finally:  # main() may be called again in the same process (tests, `pln schedule`)
+        if before is None:
+            os.environ.pop(progress.ENV, None)
+        else:
+            os.environ[progress.ENV] = before
 
 
 class _DropBeamNoise(logging.Filter):
@@ -60,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the batch job once: read, curate, write DuckDB and feeds")
     _config_arg(run)
     run.add_argument("--full", action="store_true", help="ignore source cursors; re-read all")
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit with code {EXIT_SOURCES_FAILED} when some sources failed (default: 0 and a "
+        "warning on stderr)",
+    )
     _output_args(run)
     run.set_defaults(func=cmd_run)
 
@@ -125,8 +140,16 @@ def cmd_run(args) -> int:
 
     config = load_config(args.config)
     from pln.pipelines.batch import run_batch
+    from pln.summary import failed_sources_line
 
-    _print_summary(run_batch(config, full=args.full), config, args, indent=2)
+    summary = run_batch(config, full=args.full)
+    _print_summary(summary, config, args, indent=2)
+    failed = summary.stats["sources"]["errors"]
+    if failed:
+        # On stderr even with -q: the line cron mails, while a run with every source fine
+        # stays silent.
+        print(f"pln: warning: {failed_sources_line(failed, len(config.sources))}", file=sys.stderr)
+        return EXIT_SOURCES_FAILED if args.strict else 0
     return 0
 
 
@@ -171,7 +194,7 @@ def cmd_sql(args) -> int:
 
     db = Path(args.db) if args.db else _db_from_config(args.config)
     with Store(db, read_only=True, wait=args.wait) as store:
-        columns, rows = store.sql(args.query)
+        columns, rows = store.user_sql(args.query)
     print_rows(columns, rows, args.format)
     return 0
 

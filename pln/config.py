@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -133,6 +134,14 @@ class SourceConfig:
 
     def opts(self) -> Options:
         return Options(self.options, self.file, self.key, self.base_dir)
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of what the source reads (type, options, folder): changes when you edit it."""
+        what = json.dumps(
+            [self.type, self.options, str(self.base_dir)], sort_keys=True, default=str
+        )
+        return hashlib.sha1(what.encode()).hexdigest()[:16]
 
 
 PRESENTATION_KEYS = frozenset({"digest"})  # topic keys that do not change scoring
@@ -279,6 +288,10 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         feed_items=out.int("feed_items", default=50, min=1),
         staging=out.str("staging"),
     )
+    if outputs.duckdb.is_dir():
+        raise out.error("duckdb", f"{outputs.duckdb} is a folder; name a database file")
+    _check_can_create(out, "duckdb", outputs.duckdb.parent)
+    _check_can_create(out, "feeds_dir", outputs.feeds_dir)
     out.done()
 
     run = root.mapping("runner")
@@ -311,6 +324,19 @@ def _parse_fetch(opts: Options) -> FetchConfig:
             raise opts.error(name, f"must be at most {most}, got {value}")
     opts.done()
     return fetch
+
+
+def _check_can_create(opts: Options, key: str, folder: Path) -> None:
+    """Raise a ConfigError at `key` unless `folder` is, or can be made, a writable folder."""
+    path = folder
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    if not path.is_dir():
+        what = "is a file" if path == folder else f"cannot be created: {path} is a file"
+        raise opts.error(key, f"folder {folder} {what}")
+    if not os.access(path, os.W_OK | os.X_OK):
+        what = "is not writable" if path == folder else f"cannot be created in {path}"
+        raise opts.error(key, f"folder {folder} {what} (permission denied)")
 
 
 def _parse_schedule(opts: Options) -> ScheduleConfig:

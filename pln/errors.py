@@ -1,4 +1,9 @@
-"""Errors a user can act on. Each prints as one line naming the file or source and the problem."""
+"""Errors a user can act on. Each prints as one line naming the file or source and the problem.
+
+Exit codes of `pln`: 0 ok; 1 a failure (the job could not finish: disk, database, a bug);
+2 a user mistake (config, arguments, SQL); 3 `pln run --strict` finished but some sources
+failed; 75 the database or the run lock is busy, try again later; 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,12 @@ class PlnError(Exception):
     """Base class: the CLI prints these as one line, without a traceback."""
 
     exit_code = 1
+
+
+class UsageError(PlnError):
+    """The command was asked for something it cannot do (a bad query, a missing database)."""
+
+    exit_code = 2
 
 
 class ConfigError(PlnError):

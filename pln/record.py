@@ -1,7 +1,7 @@
 """The records every family shares: Item, Decision, DeadLetter, SourceStatus.
 
-This module imports nothing from the project, so sources, filters, sinks and pipelines can all
-depend on it without depending on each other.
+This module imports nothing from the project but the core helper pln/clean.py, so sources,
+filters, sinks and pipelines can all depend on it without depending on each other.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import hashlib
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
+
+from pln.clean import bounded_text, clean_html, clean_url, plain_title
 
 SCHEMA_VERSION = 1
 
@@ -50,7 +52,7 @@ class Item:
     author: str = ""
     title: str = ""
     text: str = ""  # plain text used for NLP
-    html: str = ""  # original HTML body, if any (sanitized only when rendered)
+    html: str = ""  # the HTML body, if any, sanitized (the original is in `raw`)
     url: str = ""
     canonical_url: str = ""
     links: tuple[str, ...] = ()
@@ -67,7 +69,20 @@ class Item:
 
     @classmethod
     def create(cls, *, source: str, platform: str, native_id: str, **kw: Any) -> Item:
-        """Build an item, deriving its id and normalizing datetimes and tags."""
+        """Build an item, deriving its id and normalizing datetimes and tags, and making what
+        came from outside safe to store and publish (pln/clean.py): a plain-text title,
+        bounded text, sanitized and bounded HTML, percent-encoded http(s) links."""
+        if kw.get("title"):
+            kw["title"] = plain_title(kw["title"])
+        if kw.get("text"):
+            kw["text"] = bounded_text(kw["text"])
+        for key in ("url", "canonical_url"):
+            if kw.get(key):
+                kw[key] = clean_url(kw[key])
+        if kw.get("html"):
+            kw["html"] = clean_html(kw["html"], base_url=kw.get("url", ""))
+        if kw.get("links"):
+            kw["links"] = [link for link in map(clean_url, kw["links"]) if link]
         for key in ("published_at", "fetched_at"):
             if key in kw:
                 kw[key] = utc(kw[key])
@@ -130,6 +145,7 @@ class Decision:
     reason: str
     topic_version: str = ""
     model_version: str = ""
+    source: str = ""  # the source whose copy of the item was scored ("": the item's source)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,19 @@
-"""The closing summary of a run, for people (text) and scripts (JSON)."""
+"""The closing summary of a run, for people (text) and scripts (JSON).
+
+It stays a dozen lines whatever the number of sources: lists of sources name the first
+`NAMES` and say how many more (`pln sources` has them all).
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from pln.config import Config
+
+NAMES = 5  # sources named in one summary line
+ERROR_LINES = 5  # failing sources shown with their error
 
 
 def _rel(path: Path) -> str:
@@ -15,23 +23,41 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
+def first_names(names: Iterable[str], limit: int = NAMES) -> str:
+    """ "a, b, c" or "a, b, c and 12 more"."""
+    names = list(names)
+    shown = ", ".join(names[:limit])
+    return f"{shown} and {len(names) - limit:,} more" if len(names) > limit else shown
+
+
+def failed_sources_line(errors: dict[str, str], total: int) -> str:
+    """ "2 of 9 sources failed: a, b (pln sources says why)", for stderr."""
+    return (
+        f"{len(errors):,} of {total:,} sources failed: {first_names(sorted(errors))} "
+        "(`pln sources` says why)"
+    )
+
+
 def format_run_summary(summary, config: Config) -> str:
     s = summary.stats
     items, sources = s["items"], s["sources"]
     read = items["written"]
     lines = [f"PLN Curator run {summary.run_id}: {summary.seconds:.1f} s"]
     failed = sources["failed"]
-    src_line = f"  sources   {sources['ok']} read"
+    src_line = f"  sources   {sources['ok']:,} read"
     if sources["not_modified"]:
-        src_line += f" ({sources['not_modified']} unchanged, skipped)"
+        src_line += f" ({sources['not_modified']:,} unchanged, skipped)"
     if failed:
-        src_line += f", {failed} failed"
+        src_line += f", {failed:,} failed"
     waiting = sources.get("backing_off", {})
     if waiting:
-        src_line += f", {len(waiting)} backing off ({', '.join(waiting)}; --full to retry now)"
+        src_line += f", {len(waiting):,} backing off ({first_names(waiting)}; --full to retry now)"
     lines.append(src_line)
-    for name, error in sources["errors"].items():
+    errors = sorted(sources["errors"].items())
+    for name, error in errors[:ERROR_LINES]:
         lines.append(f"    ✗ {name}: {error.removeprefix(f'source {name!r}: ')}")
+    if len(errors) > ERROR_LINES:
+        lines.append(f"    ✗ … and {len(errors) - ERROR_LINES:,} more (`pln sources`)")
     lines.append(
         f"  items     {read:,} read: {items['new']:,} new, {items['updated']:,} updated, "
         f"{items['unchanged']:,} unchanged"
@@ -43,8 +69,10 @@ def format_run_summary(summary, config: Config) -> str:
     lines += _left_out_lines(s.get("drops_by_source", {}), s.get("warnings", {}))
     dead = s["dead_letters"]
     if dead:
-        by_source = ", ".join(f"{k} {v}" for k, v in s["dead_letters_by_source"].items())
-        lines.append(f"  dead      {dead:,} records could not be read ({by_source})")
+        # The sources with the most dead letters first.
+        by_source = sorted(s["dead_letters_by_source"].items(), key=lambda kv: (-kv[1], kv[0]))
+        shown = first_names(f"{k} {v:,}" for k, v in by_source)
+        lines.append(f"  dead      {dead:,} records could not be read ({shown})")
     else:
         lines.append("  dead      0")
     lines.append(f"  database  {_rel(summary.db_path)}")

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from pln.clean import plain_title
 from pln.config import Config, TopicConfig
 from pln.errors import PlnError
 from pln.record import Item
@@ -454,7 +455,7 @@ def entry_title(entry: FeedEntry) -> str:
 
 def item_title(item: Item) -> str:
     """The item's title, or the start of its text, in at most TITLE_CHARS characters."""
-    title = item.title.strip() or " ".join(item.text.split())
+    title = plain_title(item.title) or " ".join(item.text.split())
     if len(title) > TITLE_CHARS:
         title = title[: TITLE_CHARS - 1].rstrip() + "…"
     return title or f"{item.kind} by {item.author or 'unknown'}"

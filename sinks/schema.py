@@ -69,6 +69,7 @@ DECISION_ARROW = pa.schema(
         ("reason", pa.string()),
         ("topic_version", pa.string()),
         ("model_version", pa.string()),
+        ("source", pa.string()),
     ]
 )
 
@@ -135,7 +136,27 @@ CREATE TABLE IF NOT EXISTS items (
     updated_at TIMESTAMPTZ NOT NULL,    -- when the content last changed
     run_id VARCHAR,                     -- run of first sight
     last_run_id VARCHAR,                -- run of last sight
-    updated_run_id VARCHAR              -- run that last changed the content
+    updated_run_id VARCHAR,             -- run that last changed the content
+    sources VARCHAR[]                   -- every source that delivered it, by name; `source`
+                                        -- (whose copy the row holds) is the first of them
+);
+-- Stores made before `sources` existed (the only migration so far).
+ALTER TABLE items ADD COLUMN IF NOT EXISTS sources VARCHAR[];
+UPDATE items SET sources = [source] WHERE sources IS NULL;
+
+-- What each topic decided about each source's copy of an item. `decisions` holds the best of
+-- them per (item, topic): kept first, then the highest score, then the first source by name;
+-- so an item kept for a topic stays kept whichever source delivered it, in whatever order.
+CREATE TABLE IF NOT EXISTS source_decisions (
+    item_id VARCHAR NOT NULL,
+    topic VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    score DOUBLE NOT NULL,
+    kept BOOLEAN NOT NULL,
+    reason VARCHAR,
+    topic_version VARCHAR,
+    model_version VARCHAR,
+    PRIMARY KEY (item_id, topic, source)
 );
 
 CREATE TABLE IF NOT EXISTS decisions (
@@ -151,6 +172,13 @@ CREATE TABLE IF NOT EXISTS decisions (
     kept_run_id VARCHAR,                -- run in which it became kept (NULL when not kept)
     PRIMARY KEY (item_id, topic)
 );
+
+-- Stores made before `source_decisions` existed: their decisions came from the item's source.
+INSERT INTO source_decisions
+SELECT d.item_id, d.topic, i.source, d.score, d.kept, d.reason, d.topic_version, d.model_version
+FROM decisions d JOIN items i ON i.id = d.item_id
+WHERE NOT EXISTS (SELECT 1 FROM source_decisions)
+ON CONFLICT DO NOTHING;
 
 CREATE TABLE IF NOT EXISTS dead_letters (
     id VARCHAR PRIMARY KEY,
@@ -186,6 +214,14 @@ CREATE TABLE IF NOT EXISTS sources (
 -- Databases made before these columns get them here (the DDL re-runs when it changes).
 ALTER TABLE sources ADD COLUMN IF NOT EXISTS last_drops JSON;
 ALTER TABLE sources ADD COLUMN IF NOT EXISTS last_warnings JSON;
+
+-- What each source's config was when it was last read (SourceConfig.fingerprint): a source whose
+-- config changed starts afresh instead of staying in the backoff of its old config.
+CREATE TABLE IF NOT EXISTS source_configs (
+    name VARCHAR PRIMARY KEY,
+    fingerprint VARCHAR NOT NULL,
+    changed_at TIMESTAMPTZ NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY,

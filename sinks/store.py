@@ -25,10 +25,11 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pln import progress
 from pln.backoff import next_poll_delay
-from pln.errors import PlnError
+from pln.errors import PlnError, UsageError
 from pln.record import DeadLetter, Decision, Item, SourceStatus, utc
 
 from .schema import (
@@ -56,6 +57,17 @@ DEFAULT_READ_WAIT = 10.0
 DEFAULT_WRITE_WAIT = 120.0
 NOTE_AFTER = 0.5  # seconds of waiting before saying so
 SNAPSHOT_MAX_AGE = 60.0  # a busy file's snapshot older than this is not read (stream gone?)
+
+
+# What `pln sql` runs first: the query can read the open database and nothing else, and cannot
+# undo these (lock_configuration). See https://duckdb.org/docs/operations_manual/securing_duckdb
+LOCKED_DOWN = (
+    "SET enable_external_access = false",
+    "SET allow_community_extensions = false",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET lock_configuration = true",
+)
 
 
 class StoreBusy(PlnError):
@@ -146,7 +158,7 @@ class Store:
 
     def _connect(self, wait: float) -> duckdb.DuckDBPyConnection:
         if self.read_only and not self.path.is_file():
-            raise PlnError(f"database {self.path} does not exist; run `pln run` first")
+            raise UsageError(f"database {self.path} does not exist; run `pln run` first")
         if not self.read_only:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -332,11 +344,12 @@ class Store:
         scores the item loses its decision. With `story_keys` (`pln.filters.stories.story_keys`
         of the items), new and changed items are linked into stories in the same transaction.
         """
-        # Last one wins when a batch holds the same key twice (one post seen by two sources).
-        items = list({it.id: it for it in items}.values())
-        decisions = list({(d.item_id, d.topic): d for d in decisions}.values())
         self.write_tables(
-            items_table(items), decisions_table(decisions), dead_letters, run_id, story_keys
+            items_table(list(items)),
+            decisions_table(list(decisions)),
+            dead_letters,
+            run_id,
+            story_keys,
         )
 
     def write_tables(
@@ -347,36 +360,103 @@ class Store:
         run_id: str = "",
         story_keys: pa.Table | None = None,
     ) -> None:
-        """`write` for batches already in Arrow form (see `items_table`, `decisions_table`)."""
+        """`write` for batches already in Arrow form (see `items_table`, `decisions_table`).
+
+        One post delivered by several sources (same id) is one row, whatever the order the
+        copies arrive in, within a batch or across runs: the row holds the copy of the first
+        source by name and `sources` lists every source that delivered it. Each source's
+        decisions are kept in `source_decisions`; `decisions` holds the best per topic.
+        """
         now = _now()
         run = run_id or None
-        items = _last_per_key(items, ("id",))
-        decisions = _last_per_key(decisions, ("item_id", "topic"))
+        delivered = items.select(["id", "source"])
+        items = _preferred_copies(items)
+        if story_keys is not None and items.num_rows < delivered.num_rows:
+            # Copies of one post have the same keys: keep each key row once.
+            names = story_keys.column_names
+            story_keys = story_keys.group_by(names, use_threads=False).aggregate([]).select(names)
+        decisions = _last_per_key(decisions, ("item_id", "topic", "source"))
         dead_letters = list({d.id: d for d in dead_letters}.values())
         if not (items.num_rows or decisions.num_rows or dead_letters):
             return
         with self.transaction():
             self.con.register("new_decisions", decisions)
+            self.con.register("delivered", delivered)
             if items.num_rows:
-                self._upsert_items(items, now, run)
-                # Rescored items lose the decisions of topics that no longer score them;
-                # items not in this batch keep theirs.
+                self._upsert_items(items, now, run, repeats=items.num_rows < delivered.num_rows)
+            if items.num_rows or decisions.num_rows:
+                unnamed = decisions.num_rows and pc.any(pc.equal(decisions["source"], "")).as_py()
+                self._best_decisions(rescored=items.num_rows > 0, unnamed=bool(unnamed))
+            if items.num_rows:
+                # Items written here lose the decisions of topics that no longer score them
+                # (for any source); items not in this batch keep theirs.
                 self.con.execute(
                     """DELETE FROM decisions d
                        WHERE d.item_id IN (SELECT id FROM staged_items)
-                         AND NOT EXISTS (SELECT 1 FROM new_decisions n
+                         AND NOT EXISTS (SELECT 1 FROM best_decisions n
                                          WHERE n.item_id = d.item_id AND n.topic = d.topic)"""
                 )
                 if story_keys is not None:
                     self._link_stories(story_keys)
                 self.con.execute("DROP TABLE staged_items")
-            if decisions.num_rows:
+            if items.num_rows or decisions.num_rows:
                 self._upsert_decisions(now, run)
+                self.con.execute("DROP TABLE best_decisions")
             self.con.unregister("new_decisions")
+            self.con.unregister("delivered")
             if dead_letters:
                 self._upsert_dead_letters(dead_letters, now, run)
 
-    def _upsert_items(self, table: pa.Table, now: datetime, run: str | None) -> None:
+    def _best_decisions(self, rescored: bool, unnamed: bool) -> None:
+        """Record this batch's decisions per source, and stage in `best_decisions` the best
+        decision per (item, topic) of every item the batch touched. `unnamed`: some decisions
+        name no source."""
+        if not unnamed:
+            self.con.execute("CREATE OR REPLACE TEMP VIEW scored AS SELECT * FROM new_decisions")
+        else:
+            self.con.execute(
+                """CREATE OR REPLACE TEMP TABLE scored AS
+                   SELECT n.item_id, n.topic,
+                          -- a decision that names no source is about the copy written with it
+                          coalesce(nullif(n.source, ''),
+                                   (SELECT min(d.source) FROM delivered d WHERE d.id = n.item_id),
+                                   (SELECT i.source FROM items i WHERE i.id = n.item_id),
+                                   '') AS source,
+                          n.score, n.kept, n.reason, n.topic_version, n.model_version
+                   FROM new_decisions n
+                   QUALIFY row_number() OVER (
+                       PARTITION BY n.item_id, n.topic, source ORDER BY n.score DESC) = 1"""
+            )
+        if rescored:
+            # A source's copy written again loses the decisions of topics that no longer
+            # score it; other sources' decisions about the same item stay.
+            self.con.execute(
+                """DELETE FROM source_decisions sd
+                   WHERE EXISTS (SELECT 1 FROM delivered d
+                                 WHERE d.id = sd.item_id AND d.source = sd.source)
+                     AND NOT EXISTS (SELECT 1 FROM scored n WHERE n.item_id = sd.item_id
+                                     AND n.topic = sd.topic AND n.source = sd.source)"""
+            )
+        self.con.execute(
+            """INSERT OR REPLACE INTO source_decisions
+               SELECT item_id, topic, source, score, kept, reason, topic_version, model_version
+               FROM scored n
+               WHERE NOT EXISTS (  -- unchanged decisions (the common case) are left alone
+                   SELECT 1 FROM source_decisions o
+                   WHERE o.item_id = n.item_id AND o.topic = n.topic AND o.source = n.source
+                     AND (o.score, o.kept, o.reason, o.topic_version, o.model_version)
+                         IS NOT DISTINCT FROM
+                         (n.score, n.kept, n.reason, n.topic_version, n.model_version));
+               CREATE OR REPLACE TEMP TABLE best_decisions AS
+               SELECT item_id, topic, score, kept, reason, topic_version, model_version
+               FROM source_decisions
+               WHERE item_id IN (SELECT item_id FROM scored UNION ALL SELECT id FROM delivered)
+               QUALIFY row_number() OVER (
+                   PARTITION BY item_id, topic ORDER BY kept DESC, score DESC, source) = 1"""
+        )
+        self.con.execute(f"DROP {'TABLE' if unnamed else 'VIEW'} scored")
+
+    def _upsert_items(self, table: pa.Table, now: datetime, run: str | None, repeats: bool):
         """Insert new items, rewrite changed ones, and only touch the bookkeeping of the rest.
 
         Changed rows are deleted and re-inserted with their first sight carried over: on wide
@@ -388,22 +468,55 @@ class Store:
         whole = ", ".join(f"n.{c}" for c in ITEM_COLUMNS if c != "fetched_at")
         # A narrow staging table (ids, hashes, earlier bookkeeping): the wide columns are read
         # straight from the Arrow batch when inserting.
+        # `keep`: the stored row is the copy of a source that comes first by name, so this
+        # copy only adds its source to `sources` (the same row whatever the arrival order).
+        # Which sources delivered each item: only when the batch held several copies of one.
+        delivered = (
+            """JOIN (SELECT id, list(DISTINCT source) AS srcs FROM delivered GROUP BY id) d
+                    ON d.id = n.id,"""
+            if repeats
+            else ", (SELECT [n.source] AS srcs) d,"
+        )
+        # `grow`: the batch names a source the row does not list yet. Such rows are rewritten
+        # whole (delete and insert): updating a list column of stored rows is ~10x slower.
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE staged_items AS
-                SELECT n.id, n.fetched_at, hash({content}) AS content_hash,
+                SELECT n.id, n.fetched_at, keep,
+                       CASE WHEN keep THEN p.content_hash ELSE hash({content}) END
+                           AS content_hash,
                        hash({whole}) AS row_hash, p.id IS NOT NULL AS known,
                        p.row_hash IS NOT DISTINCT FROM hash({whole}) AS same,
                        p.content_hash AS prior_content_hash, p.first_seen_at, p.updated_at,
-                       p.run_id, p.updated_run_id
-                FROM new_items n LEFT JOIN items p ON p.id = n.id"""
+                       p.run_id, p.updated_run_id,
+                       list_sort(list_distinct(list_concat(coalesce(p.sources, []), d.srcs)))
+                           AS sources,
+                       NOT list_has_all(coalesce(p.sources, []), d.srcs) AS grow
+                FROM new_items n LEFT JOIN items p ON p.id = n.id
+                {delivered}
+                LATERAL (SELECT coalesce(p.source < n.source, false) AS keep)"""
         )
         self.con.execute(
-            """UPDATE items SET fetched_at = s.fetched_at, last_seen_at = $now, last_run_id = $run
-               FROM staged_items s WHERE s.same AND items.id = s.id""",
+            """UPDATE items SET fetched_at = CASE WHEN s.same THEN s.fetched_at
+                                                  ELSE items.fetched_at END,
+                                last_seen_at = $now, last_run_id = $run
+               FROM staged_items s
+               WHERE (s.same OR s.keep) AND NOT s.grow AND items.id = s.id""",
             {"now": now, "run": run},
         )
         self.con.execute(
-            "DELETE FROM items WHERE id IN (SELECT id FROM staged_items WHERE known AND NOT same)"
+            """CREATE OR REPLACE TEMP TABLE regrown AS
+               SELECT i.* REPLACE (s.sources AS sources, $now AS last_seen_at,
+                                   $run AS last_run_id,
+                                   CASE WHEN s.same THEN s.fetched_at ELSE i.fetched_at END
+                                       AS fetched_at)
+               FROM items i JOIN staged_items s ON s.id = i.id
+               WHERE (s.same OR s.keep) AND s.grow""",
+            {"now": now, "run": run},
+        )
+        self.con.execute(
+            """DELETE FROM items WHERE id IN (
+                   SELECT id FROM staged_items
+                   WHERE known AND (NOT same AND NOT keep OR grow))"""
         )
         changed = "NOT s.known OR s.content_hash IS DISTINCT FROM s.prior_content_hash"
         self.con.execute(
@@ -413,11 +526,13 @@ class Store:
                        CASE WHEN {changed} THEN $now ELSE s.updated_at END,
                        CASE WHEN s.known THEN s.run_id ELSE $run END,
                        $run,
-                       CASE WHEN {changed} THEN $run ELSE s.updated_run_id END
+                       CASE WHEN {changed} THEN $run ELSE s.updated_run_id END,
+                       s.sources
                 FROM new_items n JOIN staged_items s ON s.id = n.id
-                WHERE NOT s.same""",
+                WHERE NOT s.same AND NOT s.keep""",
             {"now": now, "run": run},
         )
+        self.con.execute("INSERT INTO items SELECT * FROM regrown; DROP TABLE regrown")
         self.con.unregister("new_items")
 
     def _link_stories(self, story_keys: pa.Table) -> None:
@@ -441,7 +556,7 @@ class Store:
             f"""INSERT INTO decisions
                 SELECT item_id, topic, score, kept, reason, topic_version, model_version,
                        $now, $run, CASE WHEN kept THEN $run END
-                FROM new_decisions
+                FROM best_decisions
                 ON CONFLICT (item_id, topic) DO UPDATE SET
                     score = excluded.score,
                     kept = excluded.kept,
@@ -511,6 +626,41 @@ class Store:
             self.con.register("new_sources", table)
             self.con.execute("INSERT OR REPLACE INTO sources BY NAME SELECT * FROM new_sources")
             self.con.unregister("new_sources")
+
+    def note_source_configs(self, fingerprints: Mapping[str, str]) -> list[str]:
+        """Record each source's config fingerprint (name -> SourceConfig.fingerprint). Sources
+        whose fingerprint changed lose their error count, backoff and cursor, so an edited
+        source is read at once and whole; returns their names."""
+        if not fingerprints:
+            return []
+        table = pa.table(
+            {"name": list(fingerprints), "fingerprint": list(fingerprints.values())},
+            schema=pa.schema([("name", pa.string()), ("fingerprint", pa.string())]),
+        )
+        with self.transaction():
+            self.con.register("new_configs", table)
+            changed = [
+                name
+                for (name,) in self.con.execute(
+                    """SELECT n.name FROM new_configs n JOIN source_configs c USING (name)
+                       WHERE c.fingerprint <> n.fingerprint ORDER BY n.name"""
+                ).fetchall()
+            ]
+            if changed:
+                self.con.execute(
+                    """UPDATE sources SET error_count = 0, next_poll_at = NULL
+                       WHERE name IN (SELECT unnest($names))""",
+                    {"names": changed},
+                )
+            self.con.execute(
+                """INSERT INTO source_configs SELECT name, fingerprint, $now FROM new_configs
+                   ON CONFLICT (name) DO UPDATE SET fingerprint = excluded.fingerprint,
+                       changed_at = excluded.changed_at
+                   WHERE source_configs.fingerprint <> excluded.fingerprint""",
+                {"now": _now()},
+            )
+            self.con.unregister("new_configs")
+        return changed
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -687,11 +837,45 @@ class Store:
         """Run one SQL statement; returns column names and rows."""
         try:
             cursor = self.con.execute(query)
-            if cursor.description is None:
+            if cursor is None or cursor.description is None:
                 return [], []
             return [d[0] for d in cursor.description], cursor.fetchall()
         except duckdb.Error as exc:
             raise PlnError(f"SQL error: {_first_line(exc)}") from None
+
+    def user_sql(self, query: str) -> tuple[list[str], list[tuple]]:
+        """Run one statement a person typed (`pln sql`) so that it can only read this database.
+
+        The connection is locked down first (DuckDB settings, which the query cannot change
+        back): no files, no network, no extensions, no other databases. Mistakes and refusals
+        raise UsageError (exit code 2); failures of DuckDB itself PlnError (1).
+        """
+        if not self.read_only:
+            raise PlnError("user SQL runs only on a read-only store")
+        for setting in LOCKED_DOWN:
+            self.con.execute(setting)
+        try:
+            statements = self.con.extract_statements(query)
+        except duckdb.Error as exc:
+            raise UsageError(f"SQL error: {_first_line(exc)}") from None
+        if not statements:
+            raise UsageError('no SQL statement given, e.g. "SELECT count(*) FROM items"')
+        if len(statements) > 1:
+            raise UsageError(f"one statement at a time, got {len(statements)}")
+        try:
+            cursor = self.con.execute(query)
+            if cursor is None or cursor.description is None:
+                return [], []
+            return [d[0] for d in cursor.description], cursor.fetchall()
+        except duckdb.PermissionException as exc:
+            raise UsageError(
+                "refused: `pln sql` only reads the database (no files, network, extensions or "
+                f"other databases): {_first_line(exc).removeprefix('Permission Error: ')}"
+            ) from None
+        except (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.InternalException) as exc:
+            raise PlnError(f"SQL failed: {_first_line(exc)}") from None
+        except duckdb.Error as exc:
+            raise UsageError(f"SQL error: {_first_line(exc)}") from None
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -728,6 +912,21 @@ def _last_per_key(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     if len(last) == table.num_rows:
         return table
     return table.take(sorted(last.values()))
+
+
+def _preferred_copies(table: pa.Table) -> pa.Table:
+    """One row per id: of several copies, the one of the first source by name (of one source's
+    copies, the last), so the batch's order does not matter."""
+    ids = table.column("id").to_pylist()
+    if len(set(ids)) == len(ids):
+        return table
+    sources = table.column("source").to_pylist()
+    chosen: dict[str, int] = {}
+    for i, (item_id, source) in enumerate(zip(ids, sources, strict=True)):
+        j = chosen.get(item_id)
+        if j is None or source <= sources[j]:
+            chosen[item_id] = i
+    return table.take(sorted(chosen.values()))
 
 
 def items_table(items: list[Item]) -> pa.Table:

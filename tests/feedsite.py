@@ -50,7 +50,7 @@ POSTS = [
     (post(3, datetime(2026, 1, 9, 9, tzinfo=UTC)), 0.6),
     (post(4, datetime(2026, 1, 12, 9, tzinfo=UTC)), 0.8),
     (post(5, datetime(2026, 1, 16, 9, tzinfo=UTC)), 0.95),
-    (post(6, datetime(2026, 1, 20, 9, tzinfo=UTC), title="Spaced practice & <friends>"), 0.85),
+    (post(6, datetime(2026, 1, 20, 9, tzinfo=UTC), title="Spaced practice & friends <3"), 0.85),
 ]
 THREAD = Item.create(
     source="lrnchat",

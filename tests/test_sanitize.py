@@ -1,17 +1,22 @@
-"""The allow-list HTML sanitizer used for feed content."""
+"""The allow-list HTML sanitizer used for feed content (nh3, with pln/clean.py's allow-list)."""
 
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from pln.clean import MAX_TITLE_CHARS, clean_url, plain_title
 from pln.sinks.sanitize import safe_url, sanitize_html, text_to_html
 
 
 def well_formed(fragment: str) -> ET.Element:
-    return ET.fromstring(f"<div>{fragment}</div>")
+    """The fragment as XML (HTML void elements closed): every other tag is balanced."""
+    xml = re.sub(r"<(br|hr|img)\b([^>]*?)/?>", r"<\1\2 />", fragment)
+    assert sanitize_html(fragment) == fragment  # a fixed point: nothing left to remove
+    return ET.fromstring(f"<div>{xml}</div>")
 
 
 @pytest.mark.parametrize(
@@ -23,7 +28,7 @@ def well_formed(fragment: str) -> ET.Element:
         ("<object><embed src=x></object>ok", "ok"),
         (
             '<img src="https://a.example/x.png" onerror="alert(1)" alt="x">',
-            '<img src="https://a.example/x.png" alt="x" />',
+            '<img src="https://a.example/x.png" alt="x">',
         ),
         ('<p onclick="steal()" style="position:fixed">text</p>', "<p>text</p>"),
         ('<a href="javascript:alert(1)">click</a>', "<a>click</a>"),
@@ -38,11 +43,22 @@ def well_formed(fragment: str) -> ET.Element:
         ),
         ("<div><font color=red>kept text</font></div>", "<div>kept text</div>"),
         ("<p>unclosed <em>emphasis", "<p>unclosed <em>emphasis</em></p>"),
-        ("<ul><li>one<li>two</ul>", "<ul><li>one<li>two</li></li></ul>"),
+        ("<ul><li>one<li>two</ul>", "<ul><li>one</li><li>two</li></ul>"),
         ("<p>a</em>b</p>", "<p>ab</p>"),
         ("<!-- secret --><p>x</p>", "<p>x</p>"),
         ("5 &lt; 6 &amp; <b>7 > 6</b>", "5 &lt; 6 &amp; <b>7 &gt; 6</b>"),
-        ("line<br>break", "line<br />break"),
+        ("line<br>break", "line<br>break"),
+        (
+            '<a href="https://ex.example/p/95">">x</a>',
+            '<a href="https://ex.example/p/95">"&gt;x</a>',
+        ),
+        (
+            '<a href="https://ex.example/p/95&quot;&gt;">x</a>',
+            '<a href="https://ex.example/p/95%22%3E">x</a>',
+        ),
+        ('<a href="https://ex.example/a b">x</a>', '<a href="https://ex.example/a%20b">x</a>'),
+        ("<div>" * 65 + "deep" + "</div>" * 65, ""),  # deeper than MAX_HTML_DEPTH: dropped
+        ("<div>" * 64 + "deep" + "</div>" * 64, "<div>" * 64 + "deep" + "</div>" * 64),
         ("bad\x00\x0bchars", "badchars"),
         (
             "<h2>Title</h2><pre><code>x = 1</code></pre>",
@@ -63,7 +79,7 @@ def test_relative_urls_resolve_against_the_item_url():
     )
     assert (
         out
-        == '<a href="https://blog.example/about">About</a><img src="https://blog.example/posts/pic.png" alt="" />'
+        == '<a href="https://blog.example/about">About</a><img src="https://blog.example/posts/pic.png" alt="">'
     )
 
 
@@ -73,8 +89,8 @@ def test_relative_urls_without_a_base_are_dropped():
 
 def test_attribute_values_are_escaped():
     out = sanitize_html('<a href="https://x.example/?a=1&b=&quot;2&quot;" title="a<b">x</a>')
-    assert out == '<a href="https://x.example/?a=1&amp;b=&quot;2&quot;" title="a&lt;b">x</a>'
-    assert well_formed(out).find("a").get("href") == 'https://x.example/?a=1&b="2"'
+    assert out == '<a href="https://x.example/?a=1&amp;b=%222%22" title="a&lt;b">x</a>'
+    assert well_formed(out).find("a").get("href") == "https://x.example/?a=1&b=%222%22"
 
 
 def test_safe_url():
@@ -94,7 +110,7 @@ def test_text_to_html_escapes_links_and_keeps_paragraphs():
     assert out == (
         "<p>Q1. Is &lt;spacing&gt; useful? See "
         '<a href="https://ex.example/a?b=1&amp;c=2">https://ex.example/a?b=1&amp;c=2</a>.</p>'
-        "<p>A1. Yes<br />really</p>"
+        "<p>A1. Yes<br>really</p>"
     )
     well_formed(out)
 
@@ -116,3 +132,45 @@ def test_real_mastodon_statuses_sanitize_to_well_formed_html(corpora):
             a.get("href", "https:").startswith(("https:", "http:", "mailto:"))
             for a in tree.iter("a")
         )
+
+
+@pytest.mark.parametrize(
+    ("title", "plain"),
+    [
+        ("<script>alert(1)</script>Spaced practice", "Spaced practice"),
+        ("&lt;b&gt;Bold&lt;/b&gt; AT&amp;amp;T", "Bold AT&amp;T"),  # entities decoded once
+        ("x<y & 1 < 2, <3", "x<y & 1 < 2, <3"),  # no tag, nothing removed
+        ("  many \n\t spaces\x00 ", "many spaces"),
+    ],
+)
+def test_plain_title(title, plain):
+    assert plain_title(title) == plain
+
+
+def test_long_titles_are_cut_at_a_word():
+    title = plain_title("word " * 200)
+    assert len(title) <= MAX_TITLE_CHARS and title.endswith("word…")
+
+
+@pytest.mark.parametrize(
+    ("url", "base", "clean"),
+    [
+        ('https://ex.example/p/95">', "", "https://ex.example/p/95%22%3E"),
+        ("https://ex.example/a b?q=a b#x#y", "", "https://ex.example/a%20b?q=a%20b#x%23y"),
+        ("https://ex.example/100%", "", "https://ex.example/100%25"),
+        ("https://ex.example/%C3%A4", "", "https://ex.example/%C3%A4"),  # already encoded
+        ("https://bücher.example/ä", "", "https://xn--bcher-kva.example/%C3%A4"),
+        ("HTTPS://EX.example/A", "", "HTTPS://EX.example/A"),
+        ("javascript:alert(1)", "", ""),
+        ("data:text/html,x", "", ""),
+        ("ftp://ex.example/f", "", ""),
+        ("http://[::1", "", ""),
+        ("/rel", "", ""),
+        ("/rel", "https://ex.example/a/b?q#f", "https://ex.example/rel"),
+        ("pic.png", "https://ex.example/a/b", "https://ex.example/a/pic.png"),
+        ("../up", "https://ex.example/a/b", "https://ex.example/up"),
+        ("https://ex.example/" + "a" * 5000, "", ""),
+    ],
+)
+def test_clean_url(url, base, clean):
+    assert clean_url(url, base) == clean

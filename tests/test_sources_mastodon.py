@@ -92,7 +92,9 @@ def test_hashtag_timeline_maps_statuses(server):
         "https://jane.example.org/spacing",
         "https://learning.example/@omar/998877",
     )
-    assert quote.html.startswith('<p class="quote-inline">')
+    # Stored sanitized (pln/clean.py): the class goes, the link stays; the original is in raw.
+    assert quote.html.startswith('<p>RE: <a href="https://learning.example/@omar/998877">')
+    assert "quote-inline" in quote.raw
 
     [letter] = result.dead_letters
     assert letter.reason == "status 113500000000000101 has no content"

@@ -1,0 +1,328 @@
+"""Untrusted text, HTML and links made safe where Items are made (`Item.create`).
+
+Every source benefits: titles become plain text (entities decoded once, tags stripped), text is
+bounded in size, HTML is sanitized by nh3 (the Python binding of Ammonia, on the html5ever
+parser) after a linear nesting check, and links are percent-encoded http(s) URLs.
+Limits are per item; what exceeds them is cut (text, titles) or dropped (HTML, whose text
+stays in `Item.text`).
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+import threading
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+
+import nh3
+
+MAX_TITLE_CHARS = 500
+MAX_TEXT_CHARS = 50_000
+MAX_HTML_CHARS = 200_000  # sanitized; longer HTML is dropped and the text is shown instead
+MAX_HTML_DEPTH = 64  # open elements; deeper HTML is dropped (html5ever is quadratic in depth)
+MAX_RUN_CHARS = 2_048  # characters without a space (a long URL fits; an expanded entity not)
+MAX_URL_CHARS = 4_096
+
+ALLOWED_TAGS = frozenset(
+    [
+        "a",
+        "abbr",
+        "b",
+        "blockquote",
+        "br",
+        "caption",
+        "cite",
+        "code",
+        "dd",
+        "del",
+        "dfn",
+        "div",
+        "dl",
+        "dt",
+        "em",
+        "figcaption",
+        "figure",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "i",
+        "img",
+        "ins",
+        "kbd",
+        "li",
+        "mark",
+        "ol",
+        "p",
+        "pre",
+        "q",
+        "s",
+        "small",
+        "span",
+        "strong",
+        "sub",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "u",
+        "ul",
+    ]
+)
+# Dropped together with everything inside them (other tags are dropped, their text kept).
+DROP_WITH_CONTENT = frozenset(
+    [
+        "script",
+        "style",
+        "iframe",
+        "frameset",
+        "object",
+        "applet",
+        "noscript",
+        "template",
+        "svg",
+        "math",
+        "head",
+        "title",
+        "textarea",
+        "select",
+        "button",
+        "canvas",
+        "audio",
+        "video",
+    ]
+)
+ALLOWED_ATTRS = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "blockquote": {"cite"},
+    "q": {"cite"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+    "ol": {"start"},
+    "abbr": {"title"},
+}
+URL_ATTRS = frozenset({"href", "src", "cite"})
+LINK_SCHEMES = frozenset({"http", "https"})
+
+# Characters XML 1.0 forbids; they make a whole feed unreadable.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_LONG_RUN = re.compile(rf"\S{{{MAX_RUN_CHARS + 1},}}")
+_TAG = re.compile(r"<[A-Za-z/!?][^<>]*>")
+_DROPPED_ELEMENT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+# Start and end tags, for the nesting check ("<div/>" opens a div in HTML, like "<div>").
+_TAG_TOKEN = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)")
+# Elements that never nest: void, or closed by the parser when the next one starts.
+_FLAT = frozenset(
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+        "p",
+        "li",
+        "dt",
+        "dd",
+        "tr",
+        "td",
+        "th",
+        "option",
+        "optgroup",
+        "thead",
+        "tbody",
+        "tfoot",
+        "colgroup",
+        "caption",
+        "rt",
+        "rp",
+    ]
+)
+# What an http(s) URL may carry as is (RFC 3986 reserved and unreserved characters, and '%';
+# brackets, legal only around an IPv6 host, take the slow path that checks them).
+_URL_OK = re.compile(r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]*")
+_EMPTY_IMG = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")  # an image whose source was unsafe
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def xml_text(text: str) -> str:
+    """Text with the characters XML cannot carry removed."""
+    return _XML_INVALID.sub("", text)
+
+
+def plain_title(title: str) -> str:
+    """A title as plain text: entities decoded once, tags (and script/style contents)
+    removed, whitespace collapsed, at most MAX_TITLE_CHARS characters."""
+    if not title:
+        return ""
+    if "&" in title:
+        title = html.unescape(title)
+    if "<" in title:
+        title = _TAG.sub(" ", _DROPPED_ELEMENT.sub(" ", title))
+    title = " ".join(xml_text(title).split())
+    if len(title) > MAX_RUN_CHARS:
+        title = _LONG_RUN.sub(_cut_run, title)
+    return _cut(title, MAX_TITLE_CHARS)
+
+
+def bounded_text(text: str) -> str:
+    """Plain text without XML-invalid characters, runs of MAX_RUN_CHARS characters without a
+    space cut, and at most MAX_TEXT_CHARS characters."""
+    if not text:
+        return ""
+    text = xml_text(text)
+    if len(text) > MAX_RUN_CHARS:
+        text = _LONG_RUN.sub(_cut_run, text)
+    return _cut(text, MAX_TEXT_CHARS)
+
+
+def nests_deeper_than(fragment: str, limit: int) -> bool:
+    """Whether elements nest more than `limit` deep in fragment, counted in one pass over its
+    tags (an unclosed element stays open to the end)."""
+    if fragment.count("<") <= limit:
+        return False
+    open_tags: list[str] = []
+    for closing, name in _TAG_TOKEN.findall(fragment):
+        name = name.lower()
+        if name in _FLAT:
+            continue
+        if not closing:
+            open_tags.append(name)
+            if len(open_tags) > limit:
+                return True
+        elif name in open_tags:
+            while open_tags.pop() != name:
+                pass
+    return False
+
+
+def clean_html(fragment: str, base_url: str = "") -> str:
+    """Sanitized HTML (an allow-list of tags and attributes; links http(s), mailto or
+    fragment, resolved against base_url and percent-encoded), or "" when it is nested deeper
+    than MAX_HTML_DEPTH or longer than MAX_HTML_CHARS once sanitized."""
+    if not fragment or not fragment.strip():
+        return ""
+    if len(fragment) > 4 * MAX_HTML_CHARS or nests_deeper_than(fragment, MAX_HTML_DEPTH):
+        return ""
+    _URL_FILTER.base = base_url
+    out = _EMPTY_IMG.sub("", _cleaner().clean(xml_text(fragment))).strip()
+    return out if len(out) <= MAX_HTML_CHARS else ""
+
+
+class _UrlFilter(threading.local):
+    """nh3 attribute filter: URL attributes resolved against `base` (the item's URL, set per
+    call; per thread, since one Cleaner serves them all) and encoded; unsafe ones removed
+    (nh3 checks the scheme again)."""
+
+    base = ""
+
+    def __call__(self, tag: str, attr: str, value: str) -> str | None:
+        if attr not in URL_ATTRS:
+            return value
+        value = value.strip()
+        if attr == "href" and (value.startswith("#") or value[:7].lower() == "mailto:"):
+            return value
+        return clean_url(value, self.base) or None
+
+
+_URL_FILTER = _UrlFilter()
+
+
+@functools.cache
+def _cleaner() -> nh3.Cleaner:
+    return nh3.Cleaner(
+        tags=set(ALLOWED_TAGS),
+        clean_content_tags=set(DROP_WITH_CONTENT),
+        attributes={"*": set()} | {tag: set(attrs) for tag, attrs in ALLOWED_ATTRS.items()},
+        attribute_filter=_URL_FILTER,
+        url_schemes={"http", "https", "mailto"},
+        link_rel=None,
+        strip_comments=True,
+    )
+
+
+def clean_url(url: str, base_url: str = "") -> str:
+    """An absolute http(s) URL, percent-encoded where RFC 3986 asks for it, or "" when url is
+    not one (another scheme, malformed, longer than MAX_URL_CHARS). Relative URLs are resolved
+    against base_url."""
+    url = (url or "").strip()
+    if not url or len(url) > MAX_URL_CHARS:
+        return ""
+    if base_url and "://" not in url[:12]:
+        url = _resolve(url, base_url)
+    if _URL_OK.fullmatch(url) and not _BAD_PERCENT.search(url):
+        lowered = url[:8].lower()
+        if lowered.startswith(("http://", "https://")) and url.count("#") <= 1:
+            return url
+    try:
+        parts = urlsplit(re.sub(r"[\x00-\x20\x7f]", _percent, url))
+        host = parts.hostname or ""
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in LINK_SCHEMES or not host:
+        return ""
+    netloc = parts.netloc
+    if not host.isascii():
+        try:
+            netloc = netloc.replace(parts.hostname, host.encode("idna").decode("ascii"))
+        except UnicodeError:
+            return ""
+    path = _encode(parts.path, "/:@!$&'()*+,;=")
+    query = _encode(parts.query, "/:@!$&'()*+,;=?")
+    fragment = _encode(parts.fragment, "/:@!$&'()*+,;=?")
+    return urlunsplit(
+        (parts.scheme.lower(), _encode(netloc, ":@[]!$&'()*+,;="), path, query, fragment)
+    )
+
+
+def _resolve(url: str, base_url: str) -> str:
+    """url resolved against base_url: urljoin, with shortcuts for "/path" and "name.png"."""
+    scheme, sep, rest = base_url.partition("://")
+    if sep and "./" not in url and not url.startswith(("//", "?", "#", ".")):
+        rest = rest.split("#", 1)[0].split("?", 1)[0]
+        if url.startswith("/"):
+            return f"{scheme}://{rest.split('/', 1)[0]}{url}"
+        if ":" not in url.split("/", 1)[0]:
+            folder = rest.rsplit("/", 1)[0] if "/" in rest else rest
+            return f"{scheme}://{folder}/{url}"
+    try:
+        return urljoin(base_url, url)
+    except ValueError:
+        return ""
+
+
+def _encode(part: str, safe: str) -> str:
+    return quote(_BAD_PERCENT.sub("%25", part), safe=safe + "%-._~")
+
+
+def _percent(match: re.Match) -> str:
+    return f"%{ord(match.group(0)):02X}"
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ", limit - 200)
+    return (cut[:space] if space > 0 else cut).rstrip() + "…"
+
+
+def _cut_run(match: re.Match) -> str:
+    return match.group(0)[:MAX_RUN_CHARS] + "…"
