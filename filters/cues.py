@@ -60,9 +60,10 @@ class Cues:
         self._runs = re.compile(rf"(?<![^\W_])(?:{_trie(words)})(?![^\W_])") if words else None
 
     @classmethod
-    def of(cls, nlp: Language, patterns: Iterable[Doc]) -> Cues | None:
+    def of(cls, nlp: Language, patterns: Iterable[Doc], extra_span: int = 0) -> Cues | None:
         """The cues of `patterns` for nlp, or None when nlp's norms are not a lookup table
-        (trained lemmatizers depend on context: every text is parsed)."""
+        (trained lemmatizers depend on context: every text is parsed). `extra_span`: tokens a
+        match may hold beyond its pattern (an aside in parentheses)."""
         if LEMMA_NORM not in nlp.pipe_names:
             return None
         norm = nlp.get_pipe(LEMMA_NORM)
@@ -70,7 +71,7 @@ class Cues:
             return None
         patterns = [doc for doc in patterns if len(doc)]
         firsts = {doc[0].norm_ for doc in patterns}
-        span = max((len(doc) for doc in patterns), default=1)
+        span = max((len(doc) for doc in patterns), default=1) + extra_span
         table = norm.table  # keys are string hashes, values lemmas
         hashes = {get_string_id(n) for n in firsts if table.get(n, n) == n}
         hashes.update(key for key, lemma in table.items() if lemma in firsts)

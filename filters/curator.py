@@ -30,7 +30,7 @@ from typing import Any
 
 from spacy.attrs import LOWER
 from spacy.language import Language
-from spacy.matcher import PhraseMatcher
+from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
 from pln.config import Config, NlpConfig, TopicConfig
@@ -52,6 +52,9 @@ from pln.filters.topics import (
 from pln.record import Decision, Item
 
 _MATCH_PREFIX = "pln-phrase:"
+_VARIANT_PREFIX = "pln-variant:"
+_ASIDE_PREFIX = "pln-aside:"
+ASIDE_TOKENS = 3  # at most this many tokens in a "(P2P)" aside inside a phrase
 log = logging.getLogger(__name__)
 
 
@@ -112,6 +115,8 @@ class Curator:
         self._nlp: Language | None = None
         self._matcher: PhraseMatcher | None = None
         self._phrase_of: dict[int, str] = {}  # match id -> phrase key
+        self._variant_ids: frozenset[int] = frozenset()  # match ids of variants and asides
+        self._asides: Matcher | None = None  # phrases with a "(...)" aside between words
         self._lang_weights: dict = {}  # stopword hash -> languages, for docs
         self._has_ner = False
         self._cues: Cues | None = None  # words that can start a phrase match (cues.py)
@@ -140,16 +145,36 @@ class Curator:
         matcher = PhraseMatcher(nlp.vocab, attr="NORM")
         phrase_of: dict[int, str] = {}
         forms: dict[str, set[str]] = {}
+        other: dict[str, set[str]] = {}
         for rule in self.rules:
             for phrase, written in rule.matcher_phrases.items():
                 forms.setdefault(phrase, set()).update(written)
+            for phrase, written in rule.matcher_variants.items():
+                other.setdefault(phrase, set()).update(written)
         patterns: list[Doc] = []
+        asides = Matcher(nlp.vocab)
+        variant_ids = set()
         for phrase in sorted(forms):
             name = _MATCH_PREFIX + phrase
             docs = list(nlp.pipe(sorted(forms[phrase])))
             matcher.add(name, docs)
             phrase_of[nlp.vocab.strings[name]] = phrase
             patterns += docs
+            variants = list(nlp.pipe(sorted(other.get(phrase, ()))))
+            if variants:
+                name = _VARIANT_PREFIX + phrase
+                matcher.add(name, variants)
+                variant_ids.add(nlp.vocab.strings[name])
+                phrase_of[nlp.vocab.strings[name]] = phrase
+                patterns += variants
+            gapped = _aside_patterns(docs)
+            if gapped:
+                name = _ASIDE_PREFIX + phrase
+                asides.add(name, gapped)
+                variant_ids.add(nlp.vocab.strings[name])
+                phrase_of[nlp.vocab.strings[name]] = phrase
+        self._asides = asides if len(asides) else None
+        self._variant_ids = frozenset(variant_ids)
         self._lang_weights = stopword_weights(key=nlp.vocab.strings.add)
         self._has_ner = any("doc.ents" in nlp.get_pipe_meta(n).assigns for n in nlp.pipe_names)
         self.model_version = f"{SCORER_VERSION}; {pipeline_version(nlp)}"
@@ -168,7 +193,8 @@ class Curator:
             for topic, ref in self._classifiers.items()
         }
         if not (self._has_ner or self._classifiers):
-            self._cues = Cues.of(nlp, patterns)
+            aside = ASIDE_TOKENS + 2 if self._asides is not None else 0
+            self._cues = Cues.of(nlp, patterns, extra_span=aside)
         self._matcher, self._phrase_of, self._nlp = matcher, phrase_of, nlp
 
     def version_for(self, topic_id: str) -> str:
@@ -301,7 +327,7 @@ class Curator:
             self._read_language(p, doc)
         if p.rules:
             p.hits = self._phrase_hits(
-                p, doc if whole is None else whole, self._matches(doc, index)
+                p, doc if whole is None else whole, self._matches(doc, index, "(" in p.text)
             )
             if self._classifiers:
                 p.votes = {
@@ -327,9 +353,14 @@ class Curator:
                 self._scope_cache[(source, lang)] = rules
         return rules
 
-    def _matches(self, doc: Doc, index: list[int] | None) -> list[tuple[int, int, int]]:
-        """(match id, start, end) in doc, or in the doc whose token index[i] is doc's token i."""
+    def _matches(
+        self, doc: Doc, index: list[int] | None, asides: bool = False
+    ) -> list[tuple[int, int, int]]:
+        """(match id, start, end) in doc, or in the doc whose token index[i] is doc's token i;
+        `asides`: the text has a "(", so phrases with an aside in parentheses may match."""
         matches = self._matcher(doc)
+        if asides and self._asides is not None:
+            matches += self._asides(doc)
         if index is None:
             return matches
         return [(match, index[start], index[end - 1] + 1) for match, start, end in matches]
@@ -352,10 +383,33 @@ class Curator:
                 end=end,
                 in_title=end_char <= title_end,
                 exact=phrase_key(text[start_char:end_char]) == phrase,
+                variant=match_id in self._variant_ids,
                 in_hashtag=before is not None and before.text == "#" and not before.whitespace_,
             )
             hits.setdefault(phrase, []).append(hit)
         return hits
+
+
+def _aside_patterns(docs: list[Doc]) -> list[list[dict]]:
+    """Token patterns for a phrase with an aside in parentheses between two of its words
+    ("peer-to-peer (P2P) learning"), from the phrase's written forms."""
+    out, seen = [], set()
+    for doc in docs:
+        norms = [t.norm_ for t in doc]
+        if len(norms) < 2 or tuple(norms) in seen:
+            continue
+        seen.add(tuple(norms))
+        for gap in range(1, len(norms)):
+            if "-" in (norms[gap - 1], norms[gap]):
+                continue
+            aside = [
+                {"ORTH": "("},
+                {"ORTH": {"NOT_IN": ["(", ")"]}, "OP": f"{{1,{ASIDE_TOKENS}}}"},
+                {"ORTH": ")"},
+            ]
+            words = [{"NORM": n} for n in norms]
+            out.append(words[:gap] + aside + words[gap:])
+    return out
 
 
 def _unique(items: list[Item]) -> list[Item]:

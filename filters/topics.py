@@ -13,7 +13,9 @@ Rules, in the order they apply (cheap first):
 Matching: phrases (from `phrases`, `must`, `any`, `none`) match by lower-cased lemma, so
 "Spaced Repetitions" matches 'spaced repetition' (marked "(lemma)" in the reason when the words
 differ from the phrase as written). A multi-word phrase also matches hyphenated
-("spaced-repetition"). Entries of must/any/none written "#tag" match hashtags. Hashtags are the
+("spaced-repetition"), with a short aside in parentheses between its words ("peer-to-peer
+(P2P) learning"), and in the forms of `variants` ("elearning" for "e-learning", "instructional
+designers" for "instructional design"; marked "(variant)"). Entries of must/any/none written "#tag" match hashtags. Hashtags are the
 item's tags plus #tags in its text; a topic's hashtags are its `hashtags` plus each phrase
 written as one word ('spaced repetition' -> #spacedrepetition). A phrase inside a #tag counts
 as that hashtag, not as a phrase mention; words matched by two phrases (a phrase inside a
@@ -81,6 +83,7 @@ class PhraseHit:
     end: int = 0
     in_title: bool = False
     exact: bool = True  # the words as written in the topic (ignoring case and hyphens)
+    variant: bool = False  # another spelling or form of the phrase (see `variants`)
     in_hashtag: bool = False  # the phrase is the word of a #tag ("#microlearning")
 
 
@@ -162,6 +165,11 @@ class TopicRule:
         """Every phrase key this topic needs the matcher to find, with the ways to write it:
         as written in the topic, with spaces, and with hyphens."""
         return {key: forms | {key, key.replace(" ", "-")} for key, forms in self.forms.items()}
+
+    @property
+    def matcher_variants(self) -> dict[str, set[str]]:
+        """Every phrase key with its variants (see `variants`), which reasons mark as such."""
+        return {key: variants(key, forms) for key, forms in self.forms.items()}
 
     def scope_problem(self, source: str, lang: str, *, check_source: bool = True) -> str:
         """Why an item is outside this topic's scope, or ""."""
@@ -272,6 +280,57 @@ class TopicRule:
         return [(p, counted[p]) for p in self.phrases if p in counted]
 
 
+# One-word phrases that are a known prefix glued to a word: "elearning" <-> "e-learning".
+PREFIXES = ("e", "m", "micro", "nano", "pre", "self")
+MIN_REST = 4  # letters after the prefix, so "email" is not "e-mail" of a phrase "email"
+
+
+def variants(key: str, forms: set[str] = frozenset()) -> set[str]:
+    """Other ways people write the phrase `key` (written as `forms`), matched by lemma too:
+
+    - hyphenated words joined ("e-learning" -> "elearning") and a known prefix split off a
+      one-word phrase ("elearning" -> "e-learning", "e learning");
+    - a multi-word phrase whose last word is its agent noun or back ("instructional design"
+      -> "instructional designer(s)", "learning designer" -> "learning design",
+      "facilitate learning" is left alone: only the last word changes). One-word phrases keep
+      their meaning narrow: "trainer" alone would catch sports.
+    """
+    out: set[str] = set()
+    for form in forms | {key}:
+        if "-" in form:
+            out.add(form.replace("-", ""))
+    words = key.split()
+    if len(words) == 1 and "-" not in next(iter(forms), key):
+        prefix = max((p for p in PREFIXES if key.startswith(p)), key=len, default="")
+        rest = key[len(prefix) :]
+        if prefix and len(rest) >= MIN_REST and rest.isalpha():
+            out.update({f"{prefix}-{rest}", f"{prefix} {rest}"})
+    if len(words) > 1:
+        for last in _derivations(words[-1]):
+            out.add(" ".join([*words[:-1], last]))
+    return out - forms - {key, key.replace(" ", "-")}
+
+
+def _derivations(word: str) -> set[str]:
+    """The agent noun of a verb or noun and back: design <-> designer, facilitate <->
+    facilitator, learning -> learner (the lemma 'learn' + 'er')."""
+    if not word.isalpha() or len(word) < 4:
+        return set()
+    out = set()
+    stem = word[:-3] if word.endswith("ing") and len(word) > 6 else word
+    if stem.endswith("er") and len(stem) > 5:
+        out.add(stem[:-2])
+    elif stem.endswith("ator"):
+        out.add(stem[:-2] + "e")
+    elif stem.endswith("ate"):
+        out.add(stem[:-1] + "or")
+    elif stem.endswith("e"):
+        out.add(stem + "r")
+    else:
+        out.add(stem + "er")
+    return out - {word}
+
+
 def _with_vote(rules: float, reason: str, vote: ClassifierVote) -> tuple[float, str]:
     """Combine the rules score with the classifier's probability (module docstring)."""
     said = f"classifier {vote.probability:.2f} (model {vote.model})"
@@ -295,7 +354,9 @@ def _describe(phrase: str, hits: Sequence[PhraseHit]) -> str:
     flags = []
     if any(h.in_title for h in hits):
         flags.append("title")
-    if not all(h.exact for h in hits):
+    if any(h.variant for h in hits):
+        flags.append("variant")
+    elif not all(h.exact for h in hits):
         flags.append("lemma")
     return f"{text} ({', '.join(flags)})" if flags else text
 
