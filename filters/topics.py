@@ -30,17 +30,14 @@ halve each time (sorted heaviest first: w1 + w2/2 + w3/4 ...), so one phrase can
 One mention scores 0.63, one hashtag 0.53, a mention plus a hashtag 0.83, a title mention 0.78,
 two mentions of one phrase 0.78, two different phrases 0.86.
 
-Classifier: when the topic has a model trained on your labels (`pln train`), its probability p
-that the item is relevant joins the score after rules 1-5: the classifier counts twice as much
-as the rules score r from above (MODEL_WEIGHT = 2/3):
-
-    score = (r + 2p) / 3        when some phrase or hashtag matched (r > 0)
-    score = 2p / 3              when nothing matched, if p >= 0.5 (else no decision)
-
-So the model can lift an item the phrases miss (p 0.9 alone: 0.6) and sink one the phrases
-like but you labelled down (r 0.63, p 0.1: 0.28); `none`, `must`, `any`, scope, blocked
-authors and quality problems still rule an item out whatever the model says. The reason shows
-both parts: "matched 'spaced repetition'; rules 0.63, classifier 0.91 (model v3); threshold 0.5".
+Model: when a model trained on your labels (`pln train`, classifier.py) covers the topic, the
+score after rules 1-5 is the model's calibrated probability p that you would call the item
+relevant, and the threshold is a probability too. The model reads the item's words and the
+rules score r above, so it can keep an item no phrase matched (when p >= threshold) and sink
+a near-miss a phrase matched. `none`, `must`, `any`, scope, blocked authors and quality
+problems still rule an item out whatever the model says. The reason shows both parts and the
+words that moved the model most: "matched 'spaced repetition'; rules 0.63, model 0.91, words
+'flashcard' +1.2, 'quiz' +0.8 (model v3); threshold 0.5".
 """
 
 from __future__ import annotations
@@ -59,8 +56,6 @@ W_HASHTAG = 0.75
 TITLE_FACTOR = 1.5
 REPEAT_DECAY = 0.5
 AUTHOR_BOOST = 0.2
-MODEL_WEIGHT = 2 / 3  # the classifier's share of the score (see the module docstring)
-MODEL_ALONE_MIN = 0.5  # without a rule match, the classifier must say "relevant" to score
 
 _NOT_WORD = re.compile(r"[\W_]+")
 
@@ -99,10 +94,26 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class ClassifierVote:
-    """What a topic's trained model says about an item."""
+    """What the trained model says about an item for one topic, before the rules join in."""
 
-    probability: float  # that the item is relevant to the topic
+    margin: float  # log-odds from the item's words (and the topic's bias)
     model: str  # the model version, as reasons show it: "v3"
+    rule_weights: tuple[float, float] = (4.0, 3.0)  # of (r - threshold if matched, matched)
+    platt: tuple[float, float] = (1.0, 0.0)  # calibration: p = sigmoid(a * margin + b)
+    words: tuple[tuple[str, float], ...] = ()  # the words that moved the margin most
+
+    def probability(self, rules: float, threshold: float) -> float:
+        """Calibrated probability that the item is relevant, given the rules score."""
+        matched = rules > 0
+        margin = self.margin
+        if matched:
+            margin += self.rule_weights[0] * (rules - threshold) + self.rule_weights[1]
+        a, b = self.platt
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, a * margin + b))))
+
+    def describe(self, probability: float) -> str:
+        words = ", ".join(f"'{w}' {c:+.1f}" for w, c in self.words)
+        return f"model {probability:.2f}{', words ' + words if words else ''} (model {self.model})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +209,7 @@ class TopicRule:
             score, reason = self._score(item, evidence)
             vote = evidence.votes.get(self.id)
             if vote is not None:
-                score, reason = _with_vote(score, reason, vote)
+                score, reason = _with_vote(score, reason, vote, self.topic.threshold)
         kept = False
         if score > 0:
             blocked = _handle(item.author) in self.block_authors
@@ -331,15 +342,17 @@ def _derivations(word: str) -> set[str]:
     return out - {word}
 
 
-def _with_vote(rules: float, reason: str, vote: ClassifierVote) -> tuple[float, str]:
-    """Combine the rules score with the classifier's probability (module docstring)."""
-    said = f"classifier {vote.probability:.2f} (model {vote.model})"
+def _with_vote(
+    rules: float, reason: str, vote: ClassifierVote, threshold: float
+) -> tuple[float, str]:
+    """The model's calibrated probability becomes the score (module docstring)."""
+    p = round(vote.probability(rules, threshold), 3)
+    said = vote.describe(p)
     if rules > 0:
-        score = (1.0 - MODEL_WEIGHT) * rules + MODEL_WEIGHT * vote.probability
-        return round(score, 3), f"{reason}; rules {rules:.2f}, {said}"
-    if vote.probability < MODEL_ALONE_MIN:
+        return p, f"{reason}; rules {rules:.2f}, {said}"
+    if p < threshold:
         return 0.0, f"{reason}; {said}"
-    return round(MODEL_WEIGHT * vote.probability, 3), f"no phrase matched; {said}"
+    return p, f"no phrase matched; {said}"
 
 
 def _phrase_weight(hits: Sequence[PhraseHit]) -> float:
