@@ -170,7 +170,9 @@ def bench_set(name, config, items, truth, near, seeds, tmp: Path) -> None:
     held = [it for it in items if stable_share(it.id, "bench") < 0.5]
     train_half = [it for it in items if stable_share(it.id, "bench") >= 0.5]
     npos = sum(bool(truth[it.id]) for it in held)
-    print(f"\n{name}: {len(held)} held-out items ({npos} relevant to a topic), {len(topics)} topics")
+    print(
+        f"\n{name}: {len(held)} held-out items ({npos} relevant to a topic), {len(topics)} topics"
+    )
     with matching_before():
         before = scores(kept_pairs(Curator(config.topics, config.nlp), held), held, truth, topics)
     print(row("rules (before)", before))

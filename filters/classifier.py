@@ -1,26 +1,28 @@
 """One model for all topics, trained on the user's labels, kept as versioned files on disk.
 
-The model is a logistic regression per (item, topic) whose weights are shared by every topic
-plus a small per-topic part ("frustratingly easy" multi-task learning), so a near-miss labelled
-down for one topic ("training a model on a dataset") teaches every topic, and eight topics learn
-from 50 labels together. Its inputs:
+Few labels cannot train thousands of word weights per topic, so the model has eight weights,
+shared by every topic, over features that say how an item relates to what you labelled:
 
-- the words of the item: unigrams and bigrams of `token.norm` (the lower-cased lemma set by
-  `pln_lemma_norm_v1`; stop words and punctuation left out), present or not, scaled by the
-  length of the text; plus the document vector when the configured spaCy pipeline has vectors;
-- what the topic's rules said: the rules score r minus the threshold, and whether any phrase
-  or hashtag matched.
+    f = [r - threshold (when a phrase matched), matched,
+         similarity to the topic's centroid (its + labels and the items its rules keep),
+         highest similarity to an item labelled + for the topic, and to one labelled -,
+         highest similarity to any item labelled - (a near-miss of any topic), and to any +,
+         highest similarity to a + of another topic]
+    p = sigmoid(w . f + b)
 
-Before any label the weights sit at a prior that reproduces the rules (p = 0.5 at the
-threshold, a no-match item far below); labels move them, more easily for the shared words
-than per topic. The margin is then calibrated on cross-validated predictions (Platt scaling),
-so `p` reads as "the chance you would call this relevant", and the topic's threshold is a
-probability. See filters/learning.py for training.
+Similarity is the cosine of TF-IDF vectors over unigrams and bigrams of `token.norm` (the
+lower-cased lemma set by `pln_lemma_norm_v1`; stop words and punctuation left out), plus the
+document vectors when the configured spaCy pipeline has them. Before any label the weights sit
+at a prior that decides as the rules do (p = 0.5 at the threshold); labels on any topic move
+them for all topics, which is how eight topics learn from 50 labels. The features of a
+labelled item are computed without the item itself (leave-one-out), so the weights are fitted
+on what an unseen item would look like, and p reads as a probability. The reason names the
+labelled item the text is most like. See filters/learning.py for training.
 
 Layout beside the database (`models_dir(db_path)`):
 
     models/v<N>/meta.json    version, trained_at, labels, fingerprint, cross-validated metrics
-    models/v<N>/model.npz    weights, vocabulary (feature hashes and their words)
+    models/v<N>/model.npz    weights, vocabulary (feature hashes, IDF), centroids, labelled items
 
 The highest complete version (one with a meta.json) is the current model.
 """
@@ -97,19 +99,67 @@ def doc_vector(doc: Doc, dims: int) -> numpy.ndarray | None:
 
 # -- the model -------------------------------------------------------------------------------
 
+FEATURES = (
+    "rules",
+    "matched",
+    "centroid",
+    "topic_pos",
+    "topic_neg",
+    "any_neg",
+    "any_pos",
+    "other_pos",
+)
+PRIOR_WEIGHTS = (*PRIOR_RULES, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+SIM_SCALE = 10.0  # similarities (mostly 0-0.5) in units the prior's strength suits
+
+
+def topic_features(
+    rules: float,
+    threshold: float,
+    centroid: float,
+    sims: numpy.ndarray,
+    proto_topic: numpy.ndarray,
+    proto_pos: numpy.ndarray,
+    topic: int,
+) -> numpy.ndarray:
+    """The FEATURES of one (item, topic) pair from the item's similarities to the labelled
+    items `sims` (the item itself left out: -inf or absent)."""
+    matched = rules > 0
+    mine = proto_topic == topic
+
+    def top(mask: numpy.ndarray) -> float:
+        return SIM_SCALE * float(max(sims[mask].max(), 0.0)) if mask.any() else 0.0
+
+    return numpy.array(
+        [
+            rules - threshold if matched else 0.0,
+            1.0 if matched else 0.0,
+            SIM_SCALE * centroid,
+            top(mine & proto_pos),
+            top(mine & ~proto_pos),
+            top(~proto_pos),
+            top(proto_pos),
+            top(~mine & proto_pos),
+        ]
+    )
+
 
 @dataclass
 class SharedModel:
-    """Weights of the shared model (see the module doc). `use[t]` is False for a topic whose
+    """What `Scorer` needs (see the module doc). `use[t]` is False for a topic whose
     cross-validated F1 with the model was below the rules alone: that topic keeps its rules."""
 
     topics: tuple[str, ...]
+    thresholds: numpy.ndarray  # (T,) the topics' thresholds when trained
     keys: numpy.ndarray  # sorted feature hashes (uint64), the vocabulary
-    names: list[str]  # words of each key, for explanations
-    weights: numpy.ndarray  # (1 + T, V + D): row 0 shared, row 1 + t topic t
-    bias: numpy.ndarray  # (T,)
-    rules: numpy.ndarray  # (2,): weights of (r - threshold, matched)
-    platt: tuple[float, float] = (1.0, 0.0)
+    idf: numpy.ndarray  # (V,)
+    centroids: numpy.ndarray  # (T, V + D) unit vectors
+    protos: numpy.ndarray  # (L, V + D) unit vectors of the labelled items
+    proto_topic: numpy.ndarray  # (L,) topic index of each label
+    proto_pos: numpy.ndarray  # (L,) the label is +
+    proto_text: list[str]  # the start of each labelled item, for reasons
+    weights: numpy.ndarray  # (len(FEATURES),)
+    bias: float = PRIOR_BIAS
     dims: int = 0  # width of doc vectors used, 0 without
     use: dict[str, bool] = field(default_factory=dict)
 
@@ -117,44 +167,43 @@ class SharedModel:
     def vocab_size(self) -> int:
         return len(self.keys)
 
-    def combined(self) -> numpy.ndarray:
-        """(T, V + D): shared plus topic weights, what scoring reads."""
-        return self.weights[0][None, :] + self.weights[1:]
-
-    def columns(self, feats: numpy.ndarray) -> numpy.ndarray:
-        """Vocabulary columns of the feature hashes that the model knows."""
+    def columns(self, feats: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray]:
+        """Vocabulary columns of the feature hashes the model knows, with the mask of them."""
         if not len(feats) or not len(self.keys):
-            return numpy.zeros(0, dtype=numpy.int64)
-        idx = numpy.searchsorted(self.keys, feats)
-        idx = numpy.minimum(idx, len(self.keys) - 1)
-        return idx[self.keys[idx] == feats]
-
-    def probability(self, margin: float) -> float:
-        a, b = self.platt
-        return float(1.0 / (1.0 + numpy.exp(-(a * margin + b))))
+            return numpy.zeros(0, dtype=numpy.int64), numpy.zeros(len(feats), bool)
+        idx = numpy.minimum(numpy.searchsorted(self.keys, feats), len(self.keys) - 1)
+        known = self.keys[idx] == feats
+        return idx[known], known
 
     def save(self, path: Path) -> None:
         numpy.savez_compressed(
             path,
             keys=self.keys,
-            names=numpy.array(self.names, dtype=object),
-            weights=self.weights.astype(numpy.float32),
-            bias=self.bias,
-            rules=self.rules,
+            idf=self.idf.astype(numpy.float32),
+            centroids=self.centroids.astype(numpy.float32),
+            protos=self.protos.astype(numpy.float32),
+            proto_topic=self.proto_topic,
+            proto_pos=self.proto_pos,
+            thresholds=self.thresholds,
+            weights=self.weights,
         )
 
     @classmethod
     def load(cls, folder: Path, meta: dict[str, Any]) -> SharedModel:
         try:
-            with numpy.load(folder / WEIGHTS, allow_pickle=True) as data:
+            with numpy.load(folder / WEIGHTS, allow_pickle=False) as data:
                 return cls(
                     topics=tuple(meta["topics"]),
+                    thresholds=data["thresholds"],
                     keys=data["keys"].astype(numpy.uint64),
-                    names=[str(n) for n in data["names"]],
-                    weights=data["weights"].astype(numpy.float64),
-                    bias=data["bias"],
-                    rules=data["rules"],
-                    platt=tuple(meta.get("platt", (1.0, 0.0))),
+                    idf=data["idf"],
+                    centroids=data["centroids"],
+                    protos=data["protos"],
+                    proto_topic=data["proto_topic"],
+                    proto_pos=data["proto_pos"].astype(bool),
+                    proto_text=list(meta.get("labelled_texts", [])),
+                    weights=data["weights"],
+                    bias=float(meta.get("bias", PRIOR_BIAS)),
                     dims=int(meta.get("dims", 0)),
                     use=dict(meta.get("use", {})),
                 )
@@ -228,7 +277,9 @@ def save_model(model: SharedModel, root: Path, meta: dict[str, Any]) -> ModelRef
         "version": version,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "topics": list(model.topics),
-        "platt": list(model.platt),
+        "features": dict(zip(FEATURES, (round(float(w), 4) for w in model.weights), strict=True)),
+        "bias": float(model.bias),
+        "labelled_texts": model.proto_text,
         "dims": model.dims,
         "use": model.use,
         "vocabulary": model.vocab_size,
@@ -253,40 +304,57 @@ def save_model(model: SharedModel, root: Path, meta: dict[str, Any]) -> ModelRef
 # -- scoring at curation time ----------------------------------------------------------------
 
 
+def unit_vector(
+    cols: numpy.ndarray, value: numpy.ndarray, vec: numpy.ndarray | None
+) -> numpy.ndarray:
+    """Weights of a sparse vector (over `cols`, then the doc vector) scaled to length 1."""
+    parts = [value] if vec is None else [value, vec]
+    norm = float(numpy.sqrt(sum(float((p**2).sum()) for p in parts)))
+    return numpy.concatenate(parts) / norm if norm else numpy.concatenate(parts)
+
+
 class Scorer:
-    """A loaded model ready to score docs: text margins per topic, and their top words."""
+    """A loaded model ready to score docs: per topic, the margin of everything but the rules
+    score, and the labelled item the doc is most like."""
 
     def __init__(self, model: SharedModel, label: str):
         self.model = model
         self.label = label
         self.index = {t: i for i, t in enumerate(model.topics) if model.use.get(t, True)}
-        self._w = model.combined()
         self._v = model.vocab_size
+        self._dense = numpy.arange(self._v, self._v + model.dims)
 
-    def margins(self, doc: Doc, topics: Sequence[str]) -> dict[str, tuple[float, tuple]]:
-        """topic -> (text margin, the two words that moved it most as (word, weight))."""
+    def margins(self, doc: Doc, topics: Sequence[str]) -> dict[str, tuple[float, str]]:
+        """topic -> (margin without the two rules features, what the doc is most like)."""
         rows = [(t, self.index[t]) for t in topics if t in self.index]
         if not rows:
             return {}
-        feats, value = doc_features(doc)
-        cols = self.model.columns(feats)
-        vec = doc_vector(doc, self.model.dims)
+        model = self.model
+        feats, _ = doc_features(doc)
+        cols, _ = model.columns(feats)
+        vec = doc_vector(doc, model.dims)
+        x = unit_vector(cols, model.idf[cols], vec)
+        where = cols if vec is None else numpy.concatenate([cols, self._dense])
+        centroid = model.centroids[:, where] @ x
+        sims = model.protos[:, where] @ x if len(model.protos) else numpy.zeros(0)
         out = {}
+        w = model.weights
         for topic, i in rows:
-            contrib = self._w[i, cols] * value
-            margin = float(self.model.bias[i] + contrib.sum())
-            if vec is not None:
-                margin += float(self._w[i, self._v :] @ vec)
-            out[topic] = (margin, self._top(cols, contrib))
+            f = topic_features(
+                0.0, 0.0, float(centroid[i]), sims, model.proto_topic, model.proto_pos, i
+            )
+            margin = model.bias + float(w[2:] @ f[2:])
+            out[topic] = (margin, self._like(sims, i))
         return out
 
-    def _top(self, cols: numpy.ndarray, contrib: numpy.ndarray, n: int = 2) -> tuple:
-        if not len(cols):
-            return ()
-        order = numpy.argsort(-numpy.abs(contrib))[:n]
-        names = self.model.names
-        return tuple(
-            (names[int(cols[j])], round(float(contrib[j]), 2))
-            for j in order
-            if abs(contrib[j]) >= 0.05
-        )
+    def _like(self, sims: numpy.ndarray, topic: int) -> str:
+        """The labelled item (of this topic, or a - of any) most like the doc, if any is."""
+        model = self.model
+        mask = (model.proto_topic == topic) | ~model.proto_pos
+        if not mask.any() or not len(model.proto_text):
+            return ""
+        best = int(numpy.flatnonzero(mask)[numpy.argmax(sims[mask])])
+        if sims[best] < 0.1:
+            return ""
+        sign = "+" if model.proto_pos[best] else "-"
+        return f"most like your {sign} '{model.proto_text[best]}' ({sims[best]:.2f})"

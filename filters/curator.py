@@ -379,11 +379,10 @@ class Curator:
 
     def _votes(self, doc: Doc, rules: tuple[TopicRule, ...]) -> dict[str, ClassifierVote]:
         scorer = self._scorer
-        model = scorer.model
-        weights, platt = (float(model.rules[0]), float(model.rules[1])), model.platt
+        weights = (float(scorer.model.weights[0]), float(scorer.model.weights[1]))
         return {
-            topic: ClassifierVote(margin, scorer.label, weights, platt, words)
-            for topic, (margin, words) in scorer.margins(doc, [r.id for r in rules]).items()
+            topic: ClassifierVote(margin, scorer.label, weights, why)
+            for topic, (margin, why) in scorer.margins(doc, [r.id for r in rules]).items()
         }
 
     @property

@@ -12,7 +12,8 @@ items, with all rows of a held-out item left out of its fold). Those out-of-fold
 calibrate the model (Platt scaling, bounded: p is a probability), measure it against the rules alone on
 the same items (`CrossValidation`, with bootstrap confidence intervals), and decide per topic
 whether the model takes over: a topic whose F1 with the model is below the rules' keeps its
-rules, so the model never makes a topic worse on the labels it is measured on.
+rules, and so does one where the model makes no fewer mistakes than the rules (ties go to the
+rules), so the model never makes a topic worse on the labels it is measured on.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from dataclasses import dataclass, field
 import numpy
 
 from pln.filters.classifier import (
+    FEATURES,
     PRIOR_BIAS,
-    PRIOR_RULES,
+    PRIOR_WEIGHTS,
     SharedModel,
     doc_features,
     doc_vector,
-    feature_names,
+    topic_features,
+    unit_vector,
 )
 from pln.filters.curator import Curator, Judgement
 from pln.record import Item
@@ -51,12 +54,7 @@ BOOTSTRAP = 400
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    iterations: int = 250
-    l2_shared: float = 0.1  # the words' weights shared by all topics move easily ...
-    l2_topic: float = 0.3  # ... a topic's own words less (a topic has few labels)
-    l2_prior: float = 0.3  # bias and rule weights stay near the rules-like prior
-    learning_rate: float = 0.1
-    seed: int = 0
+    strength: float = 1.0  # how firmly the weights stay at the rules-like prior
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -159,39 +157,54 @@ def bootstrap_f1(kept: Sequence[bool], relevant: Sequence[bool], seed: int = 0) 
 
 @dataclass
 class Data:
-    """Items as features, with what each topic's rules said about them."""
+    """Items as unit TF-IDF vectors, with what each topic's rules said about them."""
 
     topics: tuple[str, ...]
     thresholds: numpy.ndarray  # (T,)
     ids: list[str]  # item ids, row order
+    texts: list[str]  # the start of each item's text, for reasons
     cols: list[numpy.ndarray]  # per item: vocabulary columns
-    values: numpy.ndarray  # per item: the value of each of its features
-    vectors: numpy.ndarray | None  # (n, D) doc vectors, or None
+    vals: list[numpy.ndarray]  # per item: unit-vector weights (columns, then doc vector)
     rules: numpy.ndarray  # (n, T) rules score, 0 when nothing matched
     kept: numpy.ndarray  # (n, T) rules kept it
     out: numpy.ndarray  # (n, T) out of scope or ruled out: no model can keep it
     keys: numpy.ndarray  # vocabulary: sorted feature hashes
-    names: list[str]
+    idf: numpy.ndarray
+    dims: int = 0
+
+    @property
+    def width(self) -> int:
+        return len(self.keys) + self.dims
+
+    def where(self, i: int) -> numpy.ndarray:
+        """Columns of item i's weights in a (V + D)-wide vector."""
+        cols = self.cols[i]
+        if not self.dims:
+            return cols
+        return numpy.concatenate([cols, numpy.arange(len(self.keys), self.width)])
 
 
 def prepare(base: Curator, items: Sequence[Item]) -> Data:
     """Tokenize items once with base's pipeline (rules only) and read what the rules say."""
     topics = tuple(r.id for r in base.rules)
     judged = base.judge(items, topics)
-    docs = list(base.nlp.pipe((it.nlp_text for it in items), batch_size=256))
-    feats, values, names, vecs = [], [], {}, []
-    dims = int(base.nlp.vocab.vectors.shape[1]) if base.nlp.vocab.vectors.shape[0] else 0
-    for doc in docs:
-        f, v = doc_features(doc)
-        feats.append(f)
-        values.append(v)
-        names.update(feature_names(doc))
+    nlp = base.nlp
+    dims = int(nlp.vocab.vectors.shape[1]) if nlp.vocab.vectors.shape[0] else 0
+    feats, vecs = [], []
+    for doc in nlp.pipe((it.nlp_text for it in items), batch_size=256):
+        feats.append(doc_features(doc)[0])
         vecs.append(doc_vector(doc, dims))
-    keys = numpy.unique(numpy.concatenate(feats)) if feats else numpy.zeros(0, numpy.uint64)
-    cols = [numpy.searchsorted(keys, f) for f in feats]
-    vectors = None
-    if dims and any(v is not None for v in vecs):
-        vectors = numpy.stack([v if v is not None else numpy.zeros(dims) for v in vecs])
+    if not any(v is not None for v in vecs):
+        dims = 0
+    every = numpy.concatenate(feats) if feats else numpy.zeros(0, numpy.uint64)
+    keys, df = numpy.unique(every, return_counts=True)
+    idf = numpy.log((len(items) + 1) / (df + 1)) + 1.0
+    cols, vals = [], []
+    for f, vec in zip(feats, vecs, strict=True):
+        c = numpy.searchsorted(keys, f)
+        dense = (vec if vec is not None else numpy.zeros(dims)) if dims else None
+        cols.append(c)
+        vals.append(unit_vector(c, idf[c], dense))
     n, t = len(items), len(topics)
     rules, kept, out = numpy.zeros((n, t)), numpy.zeros((n, t), bool), numpy.zeros((n, t), bool)
     for i, per_topic in enumerate(judged):
@@ -202,15 +215,21 @@ def prepare(base: Curator, items: Sequence[Item]) -> Data:
         topics,
         numpy.array([r.topic.threshold for r in base.rules]),
         [it.id for it in items],
+        [_snippet(it) for it in items],
         cols,
-        numpy.array(values),
-        vectors,
+        vals,
         rules,
         kept,
         out,
         keys,
-        [names.get(int(k), "?") for k in keys.tolist()],
+        idf,
+        dims,
     )
+
+
+def _snippet(item: Item, limit: int = 40) -> str:
+    text = " ".join((item.title or item.text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass
@@ -262,116 +281,100 @@ def make_rows(data: Data, labels: Mapping[str, Sequence[Example]]) -> Rows:
     )
 
 
-# -- fitting ---------------------------------------------------------------------------------
+# -- features and fitting --------------------------------------------------------------------
 
 
-def fit(data: Data, rows: Rows, settings: TrainingSettings) -> SharedModel:
-    """Weighted logistic regression with the shared + per-topic weights of classifier.py,
-    regularized towards the rules-like prior; full-batch Adam (the data are small)."""
-    n_topics, vocab = len(data.topics), len(data.keys)
-    dims = 0 if data.vectors is None else data.vectors.shape[1]
-    width = vocab + dims
-    lengths = numpy.array([len(data.cols[i]) for i in rows.item], numpy.int64)
-    nz_row = numpy.repeat(numpy.arange(len(rows.item)), lengths)
-    nz_col = numpy.concatenate([data.cols[i] for i in rows.item]) if len(nz_row) else nz_row
-    nz_val = numpy.repeat(data.values[rows.item], lengths)
-    nz_topic = rows.topic[nz_row]
-    # Weak rows teach the words only: an item the rules keep raises the words it shares with
-    # the topic, as if no phrase had matched, so they can keep the items no phrase matches.
-    matched = (data.rules[rows.item, rows.topic] > 0) & rows.labelled
-    f_rules = numpy.stack(
-        [numpy.where(matched, data.rules[rows.item, rows.topic] - data.thresholds[rows.topic], 0),
-         matched.astype(float)],
-        axis=1,
-    )  # fmt: skip
-    dense = data.vectors[rows.item] if dims else None
+@dataclass
+class Sets:
+    """The labelled items and topic centroids that features compare an item with."""
 
-    prior_bias, prior_rules = numpy.full(n_topics, PRIOR_BIAS), numpy.array(PRIOR_RULES)
-    shared, per_topic = numpy.zeros(width), numpy.zeros((n_topics, width))
-    bias, rule_w = prior_bias.copy(), prior_rules.copy()
-    params = [shared, per_topic, bias, rule_w]
-    moments = [(numpy.zeros_like(p), numpy.zeros_like(p)) for p in params]
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    for step in range(1, settings.iterations + 1):
-        words = (shared[nz_col] + per_topic[nz_topic, nz_col]) * nz_val
-        margin = bias[rows.topic] + f_rules @ rule_w
-        margin += numpy.bincount(nz_row, weights=words, minlength=len(rows.item))
-        if dense is not None:
-            margin += ((shared[vocab:][None, :] + per_topic[rows.topic, vocab:]) * dense).sum(1)
-        prob = 1.0 / (1.0 + numpy.exp(-numpy.clip(margin, -50, 50)))
-        g = rows.w * (prob - rows.y)
-        g_nz = g[nz_row] * nz_val
-        g_shared = numpy.bincount(nz_col, weights=g_nz, minlength=width)
-        g_topic = numpy.bincount(
-            nz_topic * width + nz_col, weights=g_nz, minlength=n_topics * width
-        ).reshape(n_topics, width)
-        if dense is not None:
-            g_dense = g[:, None] * dense
-            g_shared[vocab:] += g_dense.sum(0)
-            numpy.add.at(g_topic[:, vocab:], rows.topic, g_dense)
-        grads = [
-            g_shared + settings.l2_shared * shared,
-            g_topic + settings.l2_topic * per_topic,
-            numpy.bincount(rows.topic, weights=g, minlength=n_topics)
-            + settings.l2_prior * (bias - prior_bias),
-            f_rules.T @ g + settings.l2_prior * (rule_w - prior_rules),
-        ]
-        for p, grad, (m, v) in zip(params, grads, moments, strict=True):
-            m *= b1
-            m += (1 - b1) * grad
-            v *= b2
-            v += (1 - b2) * grad**2
-            p -= (
-                settings.learning_rate
-                * (m / (1 - b1**step))
-                / (numpy.sqrt(v / (1 - b2**step)) + eps)
-            )
-    return SharedModel(
-        topics=data.topics,
-        keys=data.keys,
-        names=data.names,
-        weights=numpy.vstack([shared[None, :], per_topic]),
-        bias=bias,
-        rules=rule_w,
-        dims=dims,
-    )
+    proto_item: numpy.ndarray  # (L,) item row of each label
+    proto_topic: numpy.ndarray
+    proto_pos: numpy.ndarray
+    sums: numpy.ndarray  # (T, W) sum of the unit vectors of each topic's centroid members
+    members: list[set[int]]  # per topic: item rows in its centroid
 
 
-def margins(model: SharedModel, data: Data, items: numpy.ndarray, topics: numpy.ndarray):
-    """The model's (uncalibrated) margin for each (item row, topic index) pair."""
-    combined = model.combined()
-    vocab = len(model.keys)
-    out = numpy.empty(len(items))
-    for n, (i, t) in enumerate(zip(items.tolist(), topics.tolist(), strict=True)):
-        m = model.bias[t] + combined[t, data.cols[i]].sum() * data.values[i]
-        r = data.rules[i, t]
-        if r > 0:
-            m += model.rules[0] * (r - data.thresholds[t]) + model.rules[1]
-        if data.vectors is not None:
-            m += combined[t, vocab:] @ data.vectors[i]
-        out[n] = m
+def make_sets(data: Data, rows: Rows) -> Sets:
+    """The labelled rows, and the centroid members: + labels and the rules' weak positives."""
+    lab = rows.labelled
+    sums = numpy.zeros((len(data.topics), data.width))
+    members: list[set[int]] = [set() for _ in data.topics]
+    for i, t, y in zip(rows.item.tolist(), rows.topic.tolist(), rows.y.tolist(), strict=True):
+        if y > 0.5 and i not in members[t]:
+            members[t].add(i)
+            sums[t, data.where(i)] += data.vals[i]
+    return Sets(rows.item[lab], rows.topic[lab], rows.y[lab] > 0.5, sums, members)
+
+
+def feature_rows(data: Data, rows: Rows, sets: Sets) -> numpy.ndarray:
+    """FEATURES for each row, leaving the row's item out of every set it belongs to."""
+    out = numpy.zeros((len(rows.item), len(FEATURES)))
+    sq = (sets.sums**2).sum(1)
+    protos = numpy.zeros((len(sets.proto_item), data.width))
+    for j, i in enumerate(sets.proto_item.tolist()):
+        protos[j, data.where(i)] = data.vals[i]
+    cache: dict[int, tuple] = {}
+    for n, (i, t) in enumerate(zip(rows.item.tolist(), rows.topic.tolist(), strict=True)):
+        if i not in cache:
+            where, x = data.where(i), data.vals[i]
+            sims = protos[:, where] @ x if len(protos) else numpy.zeros(0)
+            sims = numpy.where(sets.proto_item == i, -numpy.inf, sims)
+            cache[i] = (sets.sums[:, where] @ x, sims)
+        dots, sims = cache[i]
+        dot, norm2 = dots[t], sq[t]
+        if i in sets.members[t]:  # leave the item out of its own centroid
+            dot, norm2 = dot - 1.0, norm2 - 2 * dots[t] + 1.0
+        centroid = dot / numpy.sqrt(norm2) if norm2 > 1e-9 else 0.0
+        out[n] = topic_features(
+            data.rules[i, t], data.thresholds[t], centroid, sims, sets.proto_topic,
+            sets.proto_pos, t,
+        )  # fmt: skip
     return out
 
 
-def platt(margin: numpy.ndarray, y: numpy.ndarray, strength: float = 2.0) -> tuple[float, float]:
-    """(a, b) of p = sigmoid(a * margin + b) fitted to out-of-fold margins, pulled towards
-    (1, 0) so a handful of labels cannot make it extreme (Newton's method, 2 parameters)."""
-    a, b = 1.0, 0.0
+def fit_weights(x: numpy.ndarray, y: numpy.ndarray, w: numpy.ndarray, strength: float):
+    """Weights and bias of a weighted logistic regression pulled towards the rules-like prior
+    (Newton's method: a few parameters)."""
+    design = numpy.hstack([x, numpy.ones((len(x), 1))])
+    prior = numpy.array([*PRIOR_WEIGHTS, PRIOR_BIAS])
+    theta = prior.copy()
     for _ in range(50):
-        p = 1.0 / (1.0 + numpy.exp(-numpy.clip(a * margin + b, -50, 50)))
-        g = numpy.array(
-            [((p - y) * margin).sum() + strength * (a - 1), (p - y).sum() + strength * b]
-        )
-        s = p * (1 - p)
-        h = numpy.array(
-            [[(s * margin**2).sum() + strength, (s * margin).sum()],
-             [(s * margin).sum(), s.sum() + strength]]
-        )  # fmt: skip
+        p = 1.0 / (1.0 + numpy.exp(-numpy.clip(design @ theta, -50, 50)))
+        g = design.T @ (w * (p - y)) + strength * (theta - prior)
+        h = (design * (w * p * (1 - p))[:, None]).T @ design + strength * numpy.eye(len(prior))
         step = numpy.linalg.solve(h, g)
-        a, b = a - step[0], b - step[1]
-        if numpy.abs(step).max() < 1e-6:
+        theta -= step
+        if numpy.abs(step).max() < 1e-7:
             break
-    return float(min(max(a, 0.5), 2.0)), float(min(max(b, -2.0), 2.0))
+    return theta[:-1], float(theta[-1])
+
+
+def predict(x: numpy.ndarray, weights: numpy.ndarray, bias: float) -> numpy.ndarray:
+    return 1.0 / (1.0 + numpy.exp(-numpy.clip(x @ weights + bias, -50, 50)))
+
+
+def build_model(data: Data, rows: Rows, sets: Sets, settings: TrainingSettings) -> SharedModel:
+    x = feature_rows(data, rows, sets)
+    weights, bias = fit_weights(x, rows.y, rows.w, settings.strength)
+    norms = numpy.sqrt((sets.sums**2).sum(1, keepdims=True))
+    protos = numpy.zeros((len(sets.proto_item), data.width), numpy.float32)
+    for j, i in enumerate(sets.proto_item.tolist()):
+        protos[j, data.where(i)] = data.vals[i]
+    return SharedModel(
+        topics=data.topics,
+        thresholds=data.thresholds,
+        keys=data.keys,
+        idf=data.idf,
+        centroids=sets.sums / numpy.maximum(norms, 1e-9),
+        protos=protos,
+        proto_topic=sets.proto_topic,
+        proto_pos=sets.proto_pos,
+        proto_text=[data.texts[i] for i in sets.proto_item.tolist()],
+        weights=weights,
+        bias=bias,
+        dims=data.dims,
+    )
 
 
 # -- cross-validation and training -----------------------------------------------------------
@@ -408,7 +411,6 @@ class TopicEval:
 class CrossValidation:
     topics: list[TopicEval]
     folds: int
-    platt: tuple[float, float]
 
 
 def fold_of(item_id: str, folds: int) -> int:
@@ -428,27 +430,27 @@ def too_few(n_pos: int, n_neg: int) -> str:
 
 def cross_validate(
     data: Data, rows: Rows, settings: TrainingSettings, folds: int = FOLDS
-) -> tuple[CrossValidation, numpy.ndarray]:
-    """Out-of-fold margins of the labelled rows, calibration, and per-topic scores."""
+) -> CrossValidation:
+    """Score every label with a model fitted without its item, and compare with the rules."""
     lab = numpy.flatnonzero(rows.labelled)
-    item_fold = numpy.array([fold_of(data.ids[i], folds) for i in rows.item])
-    oof = numpy.zeros(len(lab))
+    fold = numpy.array([fold_of(data.ids[i], folds) for i in rows.item[lab]])
+    prob = numpy.zeros(len(lab))
     for k in range(folds):
-        held = rows.labelled & (item_fold == k)
-        if not held.any():
+        held = lab[fold == k]
+        if not len(held):
             continue
-        held_items = set(rows.item[held].tolist())
-        train_mask = numpy.array([i not in held_items for i in rows.item.tolist()])
-        model = fit(data, rows.subset(train_mask), settings)
-        pick = numpy.flatnonzero(held[lab])
-        oof[pick] = margins(model, data, rows.item[lab][pick], rows.topic[lab][pick])
-    y = rows.y[lab]
-    a, b = platt(oof, y)
-    prob = 1.0 / (1.0 + numpy.exp(-(a * oof + b)))
+        left_out = set(rows.item[held].tolist())
+        train = rows.subset(numpy.array([i not in left_out for i in rows.item.tolist()], bool))
+        sets = make_sets(data, train)
+        x = feature_rows(data, train, sets)
+        weights, bias = fit_weights(x, train.y, train.w, settings.strength)
+        prob[fold == k] = predict(feature_rows(data, rows.subset(held_mask(rows, held)), sets),
+                                  weights, bias)  # fmt: skip
+    y = rows.y[lab] > 0.5
     evals = []
     for t, topic in enumerate(data.topics):
         mine = rows.topic[lab] == t
-        items, rel = rows.item[lab][mine], y[mine].astype(bool)
+        items, rel = rows.item[lab][mine], y[mine]
         allowed = ~data.out[items, t]
         model_kept = allowed & (prob[mine] >= data.thresholds[t])
         rules_kept = data.kept[items, t]
@@ -463,7 +465,13 @@ def cross_validate(
         )
         ev.use_model, ev.note = _takes_over(ev)
         evals.append(ev)
-    return CrossValidation(evals, folds, (a, b)), oof
+    return CrossValidation(evals, folds)
+
+
+def held_mask(rows: Rows, picked: numpy.ndarray) -> numpy.ndarray:
+    mask = numpy.zeros(len(rows.item), bool)
+    mask[picked] = True
+    return mask
 
 
 def _takes_over(ev: TopicEval) -> tuple[bool, str]:
@@ -471,10 +479,13 @@ def _takes_over(ev: TopicEval) -> tuple[bool, str]:
     total = ev.n_pos + ev.n_neg
     if total < MIN_TOPIC_LABELS:
         return False, f"rules only: {total} labels (the model needs {MIN_TOPIC_LABELS})"
-    if ev.rules.f1 is not None and ev.model.f1 is not None and ev.model.f1 < ev.rules.f1:
-        return False, "rules only: the model's cross-validated F1 is below the rules'"
-    if ev.n_pos == 0 and ev.model.fp > ev.rules.fp:
-        return False, "rules only: the model kept more unwanted items than the rules"
+    rules_errors, model_errors = ev.rules.fp + ev.rules.fn, ev.model.fp + ev.model.fn
+    if model_errors >= rules_errors:
+        # Ties go to the rules: with few labels a tie says nothing, and rules explain better.
+        return False, (
+            f"rules only: the model made {model_errors} cross-validated mistakes, "
+            f"the rules {rules_errors}"
+        )
     if total < EVAL_MIN_LABELS or min(ev.n_pos, ev.n_neg) < EVAL_MIN_CLASS:
         return True, (
             f"few labels ({ev.n_pos} +, {ev.n_neg} -): wide intervals; "
@@ -513,9 +524,8 @@ def train_shared(
     )[:MAX_POOL]
     data = prepare(base, [*items.values(), *sample])
     rows = make_rows(data, labels)
-    evaluation, _ = cross_validate(data, rows, settings)
-    model = fit(data, rows, settings)
-    model.platt = evaluation.platt
+    evaluation = cross_validate(data, rows, settings)
+    model = build_model(data, rows, make_sets(data, rows), settings)
     model.use = {ev.topic: ev.use_model for ev in evaluation.topics}
     return Trained(model, evaluation, n_pos, n_neg, pool=len(sample))
 

@@ -36,8 +36,8 @@ relevant, and the threshold is a probability too. The model reads the item's wor
 rules score r above, so it can keep an item no phrase matched (when p >= threshold) and sink
 a near-miss a phrase matched. `none`, `must`, `any`, scope, blocked authors and quality
 problems still rule an item out whatever the model says. The reason shows both parts and the
-words that moved the model most: "matched 'spaced repetition'; rules 0.63, model 0.91, words
-'flashcard' +1.2, 'quiz' +0.8 (model v3); threshold 0.5".
+labelled item the text is most like: "matched 'spaced repetition'; rules 0.63, model 0.91, most
+like your + 'Flashcards spread across weeks…' (0.42) (model v3); threshold 0.5".
 """
 
 from __future__ import annotations
@@ -96,24 +96,21 @@ class Evidence:
 class ClassifierVote:
     """What the trained model says about an item for one topic, before the rules join in."""
 
-    margin: float  # log-odds from the item's words (and the topic's bias)
+    margin: float  # log-odds from everything but the rules score (classifier.py)
     model: str  # the model version, as reasons show it: "v3"
     rule_weights: tuple[float, float] = (4.0, 3.0)  # of (r - threshold if matched, matched)
-    platt: tuple[float, float] = (1.0, 0.0)  # calibration: p = sigmoid(a * margin + b)
-    words: tuple[tuple[str, float], ...] = ()  # the words that moved the margin most
+    why: str = ""  # what the item is most like, for the reason
 
     def probability(self, rules: float, threshold: float) -> float:
         """Calibrated probability that the item is relevant, given the rules score."""
-        matched = rules > 0
         margin = self.margin
-        if matched:
+        if rules > 0:
             margin += self.rule_weights[0] * (rules - threshold) + self.rule_weights[1]
-        a, b = self.platt
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, a * margin + b))))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, margin))))
 
     def describe(self, probability: float) -> str:
-        words = ", ".join(f"'{w}' {c:+.1f}" for w, c in self.words)
-        return f"model {probability:.2f}{', words ' + words if words else ''} (model {self.model})"
+        why = f", {self.why}" if self.why else ""
+        return f"model {probability:.2f}{why} (model {self.model})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,6 @@ def add_learning_commands(sub, config_arg) -> None:
     label.set_defaults(func=cmd_label)
 
     train = sub.add_parser("train", help="train the model (one for all topics) from your labels")
-    train.add_argument("--iterations", type=int, default=250, help="optimizer steps")
     train.add_argument(
         "--force", action="store_true", help="train even when the labels did not change"
     )
@@ -267,11 +266,8 @@ def cmd_train(args) -> int:
     from pln.filters.learning import TrainingSettings
     from pln.learn import train
 
-    if args.iterations < 1:
-        print("pln train: --iterations must be at least 1", file=sys.stderr)
-        return 2
     config = _config(args)
-    report = train(config, TrainingSettings(iterations=args.iterations), force=args.force)
+    report = train(config, TrainingSettings(), force=args.force)
     trained = report.trained
     counts = f"{trained.n_pos + trained.n_neg} labels ({trained.n_pos} +, {trained.n_neg} -)"
     if report.unchanged is not None:

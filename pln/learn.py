@@ -296,11 +296,11 @@ class FeedChange:
     kept: int  # kept after the rescore
     entered: int  # items kept now and not before
     left: int  # items kept before and not now
-    entered_labelled: int = 0  # of those, items with a label (the model trained on them)
-    left_labelled: int = 0
     entered_titles: list[str] = field(default_factory=list)  # the first few (title or text)
     left_titles: list[str] = field(default_factory=list)
     model: str = ""  # "v3" when the topic has a model
+    entered_labelled: int = 0  # of those that entered, items with a label for the topic
+    left_labelled: int = 0  # (the model trained on them, so they say little)
 
 
 @dataclass
