@@ -113,33 +113,47 @@ PRIOR_WEIGHTS = (*PRIOR_RULES, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 SIM_SCALE = 10.0  # similarities (mostly 0-0.5) in units the prior's strength suits
 
 
+class ProtoIndex:
+    """Which labelled items each feature compares with, per topic, as index arrays (so a doc's
+    features take a few array maxima, not a mask per label)."""
+
+    def __init__(self, proto_topic: numpy.ndarray, proto_pos: numpy.ndarray, n_topics: int):
+        pos, topic = numpy.asarray(proto_pos, bool), numpy.asarray(proto_topic)
+        self.any_neg = numpy.flatnonzero(~pos)
+        self.any_pos = numpy.flatnonzero(pos)
+        self.topic_pos = [numpy.flatnonzero((topic == t) & pos) for t in range(n_topics)]
+        self.topic_neg = [numpy.flatnonzero((topic == t) & ~pos) for t in range(n_topics)]
+        self.other_pos = [numpy.flatnonzero((topic != t) & pos) for t in range(n_topics)]
+
+
+def _top(sims: numpy.ndarray, idx: numpy.ndarray) -> float:
+    return SIM_SCALE * max(float(sims[idx].max()), 0.0) if len(idx) else 0.0
+
+
 def topic_features(
     rules: float,
     threshold: float,
     centroid: float,
     sims: numpy.ndarray,
-    proto_topic: numpy.ndarray,
-    proto_pos: numpy.ndarray,
+    index: ProtoIndex,
     topic: int,
+    shared: tuple[float, float] | None = None,
 ) -> numpy.ndarray:
     """The FEATURES of one (item, topic) pair from the item's similarities to the labelled
-    items `sims` (the item itself left out: -inf or absent)."""
+    items `sims` (the item itself left out: -inf). `shared`: the two maxima that do not
+    depend on the topic, when already computed."""
     matched = rules > 0
-    mine = proto_topic == topic
-
-    def top(mask: numpy.ndarray) -> float:
-        return SIM_SCALE * float(max(sims[mask].max(), 0.0)) if mask.any() else 0.0
-
+    any_neg, any_pos = shared or (_top(sims, index.any_neg), _top(sims, index.any_pos))
     return numpy.array(
         [
             rules - threshold if matched else 0.0,
             1.0 if matched else 0.0,
             SIM_SCALE * centroid,
-            top(mine & proto_pos),
-            top(mine & ~proto_pos),
-            top(~proto_pos),
-            top(proto_pos),
-            top(~mine & proto_pos),
+            _top(sims, index.topic_pos[topic]),
+            _top(sims, index.topic_neg[topic]),
+            any_neg,
+            any_pos,
+            _top(sims, index.other_pos[topic]),
         ]
     )
 
@@ -323,6 +337,7 @@ class Scorer:
         self.index = {t: i for i, t in enumerate(model.topics) if model.use.get(t, True)}
         self._v = model.vocab_size
         self._dense = numpy.arange(self._v, self._v + model.dims)
+        self._protos = ProtoIndex(model.proto_topic, model.proto_pos, len(model.topics))
 
     def margins(self, doc: Doc, topics: Sequence[str]) -> dict[str, tuple[float, str]]:
         """topic -> (margin without the two rules features, what the doc is most like)."""
@@ -339,10 +354,10 @@ class Scorer:
         sims = model.protos[:, where] @ x if len(model.protos) else numpy.zeros(0)
         out = {}
         w = model.weights
+        index = self._protos
+        shared = (_top(sims, index.any_neg), _top(sims, index.any_pos))
         for topic, i in rows:
-            f = topic_features(
-                0.0, 0.0, float(centroid[i]), sims, model.proto_topic, model.proto_pos, i
-            )
+            f = topic_features(0.0, 0.0, float(centroid[i]), sims, index, i, shared)
             margin = model.bias + float(w[2:] @ f[2:])
             out[topic] = (margin, self._like(sims, i))
         return out

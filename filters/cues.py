@@ -51,9 +51,11 @@ class Cues:
         words: frozenset[str] | None,
         risky: tuple[str, ...],
         span: int = 1,
+        aside: int = 0,
     ):
         self.hashes = hashes  # LOWER hashes of every cue
         self.span = span  # tokens of the longest phrase
+        self.aside = aside  # tokens an aside in parentheses may add, in a text with a "("
         self.words = words  # cues that are whole runs, or None if their spellings are unknown
         self.substrings = risky  # cues looked up as substrings of the lower-cased text
         # A run equal to a cue, with the cues as a trie so few branches are tried per position.
@@ -71,18 +73,18 @@ class Cues:
             return None
         patterns = [doc for doc in patterns if len(doc)]
         firsts = {doc[0].norm_ for doc in patterns}
-        span = max((len(doc) for doc in patterns), default=1) + extra_span
+        span = max((len(doc) for doc in patterns), default=1)
         table = norm.table  # keys are string hashes, values lemmas
         hashes = {get_string_id(n) for n in firsts if table.get(n, n) == n}
         hashes.update(key for key, lemma in table.items() if lemma in firsts)
         spellings = _spellings(nlp.lang, firsts) | {n for n in firsts if table.get(n, n) == n}
         if {get_string_id(w) for w in spellings} != hashes:
-            return cls(frozenset(hashes), None, (), span)  # not the installed data: docs only
+            return cls(frozenset(hashes), None, (), span, extra_span)  # not the installed data
         # LOWER is never a mixed-case key of the table ("B's").
         found = {w for w in spellings if w == w.lower()}
         split_out = _split_out(nlp, found)
         words = frozenset(w for w in found if RUN_RE.fullmatch(w) and w not in split_out)
-        return cls(frozenset(hashes), words, tuple(sorted(found - words)), span)
+        return cls(frozenset(hashes), words, tuple(sorted(found - words)), span, extra_span)
 
     def may_match_text(self, text: str) -> bool:
         """False only if no token of text (as nlp would split it) can start a phrase."""
@@ -93,15 +95,17 @@ class Cues:
             return True
         return any(cue in lower for cue in self.substrings)
 
-    def to_parse(self, doc: Doc) -> tuple[Doc, list[int] | None] | None:
+    def to_parse(self, doc: Doc, asides: bool = False) -> tuple[Doc, list[int] | None] | None:
         """What of doc the rest of the pipeline needs: None when no token can start a phrase;
         else (doc, None) to parse all of it, or, when the tokens within `span` of a cue are
         less than half of doc, those tokens as a doc of their own with the index in doc of each.
+        `asides`: the text has a "(", so a match may be `aside` tokens longer.
 
         Windows are merged where they meet; a match cannot run from one into the next,
         because each window holds the whole longest phrase from every cue inside it."""
         lowers = doc.to_array(LOWER).tolist()
-        hashes, span, n = self.hashes, self.span, len(lowers)
+        hashes, n = self.hashes, len(lowers)
+        span = self.span + (self.aside if asides else 0)
         index: list[int] = []
         for at, lower in enumerate(lowers):
             if lower in hashes:

@@ -228,7 +228,7 @@ class Curator:
                     out[i] = self._finish(p, decisions)
                     continue
                 doc = self._nlp.make_doc(text)
-                plan = cues.to_parse(doc)
+                plan = cues.to_parse(doc, "(" in text)
                 if plan is None:
                     self._read_language(p, doc)
                     out[i] = self._finish(p, decisions)

@@ -29,6 +29,7 @@ from pln.filters.classifier import (
     FEATURES,
     PRIOR_BIAS,
     PRIOR_WEIGHTS,
+    ProtoIndex,
     SharedModel,
     doc_features,
     doc_vector,
@@ -50,6 +51,7 @@ W_OTHER_TOPIC = 0.3
 MAX_WEAK = 300  # weak rows per topic and class (the pool is sampled, by item id hash)
 MAX_POOL = 3000  # unlabelled items read for weak labels
 BOOTSTRAP = 400
+UNSURE = 0.35  # label suggestions: a model probability this close to the threshold
 
 
 @dataclass(frozen=True)
@@ -315,6 +317,7 @@ def feature_rows(data: Data, rows: Rows, sets: Sets) -> numpy.ndarray:
     for j, i in enumerate(sets.proto_item.tolist()):
         protos[j, data.where(i)] = data.vals[i]
     cache: dict[int, tuple] = {}
+    index = ProtoIndex(sets.proto_topic, sets.proto_pos, len(data.topics))
     for n, (i, t) in enumerate(zip(rows.item.tolist(), rows.topic.tolist(), strict=True)):
         if i not in cache:
             where, x = data.where(i), data.vals[i]
@@ -326,10 +329,7 @@ def feature_rows(data: Data, rows: Rows, sets: Sets) -> numpy.ndarray:
         if i in sets.members[t]:  # leave the item out of its own centroid
             dot, norm2 = dot - 1.0, norm2 - 2 * dots[t] + 1.0
         centroid = dot / numpy.sqrt(norm2) if norm2 > 1e-9 else 0.0
-        out[n] = topic_features(
-            data.rules[i, t], data.thresholds[t], centroid, sims, sets.proto_topic,
-            sets.proto_pos, t,
-        )  # fmt: skip
+        out[n] = topic_features(data.rules[i, t], data.thresholds[t], centroid, sims, index, t)
     return out
 
 
@@ -565,8 +565,10 @@ def suggest_labels(
             side = "keeps" if p >= threshold else "drops"
             priority = 2 + abs(p - threshold)
             why = f"model {side} it ({p:.2f}), rules {'keep' if rules_keep else 'drop'} it"
-        else:
+        elif abs(p - threshold) < UNSURE:
             priority, why = 1 - abs(p - threshold), f"model unsure ({p:.2f})"
+        else:
+            continue  # rules and model agree, and the model is sure
         out.append(Suggestion(item, jd.rules, p, jd.decision.kept, why, priority))
     out.sort(key=lambda s: (-s.priority, s.item.id))
     return out[:n]

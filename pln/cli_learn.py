@@ -124,8 +124,8 @@ def _model(t) -> str:
     scores = ""
     if row and row["model"]["f1"] is not None:
         scores = f", cv F1 {_num(row['model']['f1'])} vs rules {_num(row['rules']['f1'])}"
-    decides = "model" if t.uses_model else "rules"
-    return f"{t.model.label} {when} ({decides} decide{scores})"
+    decides = "model decides" if t.uses_model else "rules decide"
+    return f"{t.model.label} {when} ({decides}{scores})"
 
 
 def cmd_topics_test(args) -> int:

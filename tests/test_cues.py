@@ -117,7 +117,7 @@ def test_curating_with_the_cue_check_decides_as_parsing_everything(nlp):
     with_check.setup()
     windowed = []
     to_parse = with_check._cues.to_parse
-    with_check._cues.to_parse = lambda doc: windowed.append(to_parse(doc)) or windowed[-1]
+    with_check._cues.to_parse = lambda *a: windowed.append(to_parse(*a)) or windowed[-1]
     without = Curator(topics, NlpConfig())
     without.setup()
     without._cues = None  # parse every text
