@@ -124,6 +124,29 @@ class ProtoIndex:
         self.topic_pos = [numpy.flatnonzero((topic == t) & pos) for t in range(n_topics)]
         self.topic_neg = [numpy.flatnonzero((topic == t) & ~pos) for t in range(n_topics)]
         self.other_pos = [numpy.flatnonzero((topic != t) & pos) for t in range(n_topics)]
+        self.like = [numpy.flatnonzero((topic == t) | ~pos) for t in range(n_topics)]
+        # Every group above as one array, for all maxima of a doc in one reduceat.
+        groups = [*self.topic_pos, *self.topic_neg, *self.other_pos, self.any_neg, self.any_pos]
+        lengths = numpy.array([len(g) for g in groups])
+        self._flat = numpy.concatenate(groups) if len(groups) else numpy.zeros(0, numpy.int64)
+        self._starts = numpy.concatenate([[0], numpy.cumsum(lengths)[:-1]]).astype(numpy.int64)
+        self._empty = lengths == 0
+        self.n_topics = n_topics
+
+    def maxima(self, sims: numpy.ndarray) -> numpy.ndarray:
+        """(T, 6) of FEATURES[3:]: topic_pos, topic_neg, any_neg, any_pos, other_pos (scaled)."""
+        t = self.n_topics
+        if len(self._flat):
+            values = sims[self._flat]
+            starts = numpy.minimum(self._starts, len(values) - 1)
+            tops = numpy.maximum.reduceat(values, starts)
+            tops = numpy.where(self._empty, 0.0, numpy.maximum(tops, 0.0)) * SIM_SCALE
+        else:
+            tops = numpy.zeros(3 * t + 2)
+        out = numpy.empty((t, 5))
+        out[:, 0], out[:, 1], out[:, 4] = tops[:t], tops[t : 2 * t], tops[2 * t : 3 * t]
+        out[:, 2], out[:, 3] = tops[3 * t], tops[3 * t + 1]
+        return out
 
 
 def _top(sims: numpy.ndarray, idx: numpy.ndarray) -> float:
@@ -338,6 +361,9 @@ class Scorer:
         self._v = model.vocab_size
         self._dense = numpy.arange(self._v, self._v + model.dims)
         self._protos = ProtoIndex(model.proto_topic, model.proto_pos, len(model.topics))
+        # Transposed, so a doc's columns are rows to gather (much faster than columns).
+        self._centroids_t = numpy.ascontiguousarray(model.centroids.T, dtype=numpy.float64)
+        self._protos_t = numpy.ascontiguousarray(model.protos.T, dtype=numpy.float64)
 
     def margins(self, doc: Doc, topics: Sequence[str]) -> dict[str, tuple[float, str]]:
         """topic -> (margin without the two rules features, what the doc is most like)."""
@@ -350,25 +376,20 @@ class Scorer:
         vec = doc_vector(doc, model.dims)
         x = unit_vector(cols, model.idf[cols], vec)
         where = cols if vec is None else numpy.concatenate([cols, self._dense])
-        centroid = model.centroids[:, where] @ x
-        sims = model.protos[:, where] @ x if len(model.protos) else numpy.zeros(0)
-        out = {}
+        centroid = x @ self._centroids_t[where]  # (T,)
+        sims = x @ self._protos_t[where] if len(model.protos) else numpy.zeros(0)
+        features = self._protos.maxima(sims)  # (T, 5)
         w = model.weights
-        index = self._protos
-        shared = (_top(sims, index.any_neg), _top(sims, index.any_pos))
-        for topic, i in rows:
-            f = topic_features(0.0, 0.0, float(centroid[i]), sims, index, i, shared)
-            margin = model.bias + float(w[2:] @ f[2:])
-            out[topic] = (margin, self._like(sims, i))
-        return out
+        margin = model.bias + SIM_SCALE * w[2] * centroid + features @ w[3:]
+        return {topic: (float(margin[i]), self._like(sims, i)) for topic, i in rows}
 
     def _like(self, sims: numpy.ndarray, topic: int) -> str:
         """The labelled item (of this topic, or a - of any) most like the doc, if any is."""
         model = self.model
-        mask = (model.proto_topic == topic) | ~model.proto_pos
-        if not mask.any() or not len(model.proto_text):
+        idx = self._protos.like[topic]
+        if not len(idx) or not len(model.proto_text):
             return ""
-        best = int(numpy.flatnonzero(mask)[numpy.argmax(sims[mask])])
+        best = int(idx[numpy.argmax(sims[idx])])
         if sims[best] < 0.1:
             return ""
         sign = "+" if model.proto_pos[best] else "-"

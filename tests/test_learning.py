@@ -387,3 +387,19 @@ def test_train_with_no_database_is_a_one_line_error(tmp_path, capsys):
         err
         == f"pln: error: database {tmp_path / 'out' / 'pln.duckdb'} does not exist; run `pln run` first\n"
     )
+
+
+def test_the_scorer_computes_the_features_training_fitted():
+    """Curation takes every topic's similarity maxima in one pass; they are the features that
+    training computed one by one (empty groups included)."""
+    import numpy
+
+    from pln.filters.classifier import ProtoIndex, topic_features
+
+    rng = numpy.random.default_rng(0)
+    topics, positive = rng.integers(0, 4, 40), rng.random(40) < 0.5
+    index = ProtoIndex(topics, positive, 5)  # topic 4 has no labels
+    sims = rng.random(40) - 0.2
+    together = index.maxima(sims)
+    for t in range(5):
+        assert numpy.allclose(topic_features(0.0, 0.0, 0.3, sims, index, t)[3:], together[t])
