@@ -475,23 +475,26 @@ def held_mask(rows: Rows, picked: numpy.ndarray) -> numpy.ndarray:
 
 
 def _takes_over(ev: TopicEval) -> tuple[bool, str]:
-    """Whether the model decides for the topic (else its rules do), and a note."""
+    """Whether the model decides for the topic (else its rules do), and a note: why not, and
+    a warning when the labels are too few for the scores to mean much."""
     total = ev.n_pos + ev.n_neg
+    warning = ""
+    if total < EVAL_MIN_LABELS or min(ev.n_pos, ev.n_neg) < EVAL_MIN_CLASS:
+        warning = (
+            f"few labels ({ev.n_pos} +, {ev.n_neg} -): wide intervals; "
+            f"{EVAL_MIN_LABELS} with {EVAL_MIN_CLASS} of each make them useful"
+        )
     if total < MIN_TOPIC_LABELS:
         return False, f"rules only: {total} labels (the model needs {MIN_TOPIC_LABELS})"
     rules_errors, model_errors = ev.rules.fp + ev.rules.fn, ev.model.fp + ev.model.fn
     if model_errors >= rules_errors:
         # Ties go to the rules: with few labels a tie says nothing, and rules explain better.
-        return False, (
+        why = (
             f"rules only: the model made {model_errors} cross-validated mistakes, "
             f"the rules {rules_errors}"
         )
-    if total < EVAL_MIN_LABELS or min(ev.n_pos, ev.n_neg) < EVAL_MIN_CLASS:
-        return True, (
-            f"few labels ({ev.n_pos} +, {ev.n_neg} -): wide intervals; "
-            f"{EVAL_MIN_LABELS} with {EVAL_MIN_CLASS} of each make them useful"
-        )
-    return True, ""
+        return False, f"{why}; {warning}" if warning else why
+    return True, warning
 
 
 @dataclass
