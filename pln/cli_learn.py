@@ -158,7 +158,10 @@ def _test_file(curator, config, topic: str, path: Path) -> int:
     from pln.learn import read_texts
     from pln.record import Item
 
+    loading = time.perf_counter()
+    curator.setup()  # spaCy and the model: once, whatever the number of texts
     started = time.perf_counter()
+    loading = started - loading
     rows = read_texts(path)
     items = [
         Item.create(
@@ -181,7 +184,8 @@ def _test_file(curator, config, topic: str, path: Path) -> int:
             kept.append(d.kept)
             wanted.append(row.label)
     seconds = time.perf_counter() - started
-    summary = f"{len(rows)} texts in {seconds:.2f} s ({len(rows) / max(seconds, 1e-9):.0f}/s)"
+    summary = f"{len(rows)} texts in {seconds:.2f} s ({len(rows) / max(seconds, 1e-9):.0f}/s"
+    summary += f", after {loading:.1f} s loading spaCy)"
     summary += f"; {sum(1 for j in judged if j[topic].decision.kept)} kept"
     if wanted:
         s = Scores.of(kept, wanted)
