@@ -9,7 +9,8 @@ Two sets:
   written for this project; a rich config (today's style, 8-11 phrases a topic) and a thin one
   (at most 5 phrases a topic).
 - Reuters-21578 acq (50) and crude (20) as shipped by Debian's r-cran-tm: fetched here with
-  `apt-get download r-cran-tm` into bench/.cache (never in tests); two thin topics.
+  `apt-get download r-cran-tm` into a cache folder under the temp dir (never in tests, never in
+  the repository); two thin topics.
 
 Half of each set (by a hash of the id) is held out; labels are drawn from the other half
 (one label per item, as a user labels what a feed shows: an L&D text + for its topic, a
@@ -42,7 +43,7 @@ from pln.record import Item
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests/fixtures/ld_eval"
-CACHE = REPO / "bench/.cache"
+CACHE = Path(tempfile.gettempdir()) / "pln-bench-cache"  # outside the repository
 SIZES = (10, 20, 50)
 
 
