@@ -1,10 +1,10 @@
-"""Bench: docs/s of the NLP stage (Curator.curate) with and without trained classifiers,
+"""Bench: docs/s of the NLP stage (Curator.curate) with and without the trained model,
 in one process and in two worker processes (each builds its Curator once, as a Beam worker does).
 
     python bench/bench_nlp.py [N_ITEMS] [BATCH]
 
-One classifier per topic of tests/fixtures/relevance/topics.yaml is trained first (on the
-learning fixture texts; the labels only need to make a model, not a good one), into a
+The shared model over the topics of tests/fixtures/relevance/topics.yaml is trained first (on
+the learning fixture texts; the labels only need to make a model, not a good one), into a
 temporary folder. Not a test: numbers depend on the machine and on who else uses it.
 """
 
@@ -26,13 +26,9 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from pln.config import load_config  # noqa: E402
-from pln.filters.classifier import (  # noqa: E402
-    TrainingSettings,
-    publish_model,
-    stage_model,
-    train_classifier,
-)
+from pln.filters.classifier import save_model  # noqa: E402
 from pln.filters.curator import Curator  # noqa: E402
+from pln.filters.learning import Example, train_shared  # noqa: E402
 from pln.record import Item  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,18 +98,24 @@ def synthetic_items(n: int) -> list[Item]:
     return items
 
 
-def train_models(root: Path) -> list:
-    """One small model per topic (relevant: texts sharing a word with the topic's id)."""
+def train_models(root: Path):
+    """The shared model over every topic (relevant: texts sharing a word with the topic's id)."""
     base = Curator(CONFIG.topics, CONFIG.nlp)
     texts = fixture_texts()
-    docs = list(base.nlp.pipe(texts))
-    refs = []
-    for topic in CONFIG.topics:
-        keys = topic.id.split("-")
-        relevant = [any(k in t.lower() for k in keys) for t in texts]
-        nlp = train_classifier(docs, relevant, topic.id, TrainingSettings(iterations=5))
-        refs.append(publish_model(stage_model(nlp, root, topic.id), {"bench": True}))
-    return refs
+    items = [
+        Item.create(source="blogs", platform="bench", kind="post", native_id=f"t{i}", text=t)
+        for i, t in enumerate(texts)
+    ]
+    labels = {
+        topic.id: [
+            Example(item, any(k in text.lower() for k in topic.id.split("-")))
+            for item, text in zip(items, texts, strict=True)
+        ]
+        for topic in CONFIG.topics
+    }
+    trained = train_shared(base, labels)
+    trained.model.use = dict.fromkeys(trained.model.topics, True)  # score every topic
+    return save_model(trained.model, root, {"bench": True})
 
 
 _worker: Curator | None = None
@@ -159,11 +161,12 @@ def main() -> None:
     items = synthetic_items(N)
     words = sum(len(it.text.split()) for it in items) / N
     with tempfile.TemporaryDirectory() as tmp:
-        refs = train_models(Path(tmp))
+        ref = train_models(Path(tmp))
         rules = Curator(CONFIG.topics, CONFIG.nlp)
-        models = Curator(CONFIG.topics, CONFIG.nlp, refs)
-        print(f"{N} items, {words:.0f} words on average, batches of {BATCH}, {len(refs)} models")
-        for name, curator in (("rules only", rules), (f"+ {len(refs)} classifiers", models)):
+        models = Curator(CONFIG.topics, CONFIG.nlp, ref)
+        n = len(ref.topics)
+        print(f"{N} items, {words:.0f} words on average, batches of {BATCH}, a model of {n} topics")
+        for name, curator in (("rules only", rules), (f"+ model ({n} topics)", models)):
             one, d1 = one_process(curator, items)
             two, d2 = two_processes(curator, items)
             print(

@@ -1,110 +1,259 @@
-"""Per-topic text classifiers trained on the user's labels, kept as versioned models on disk.
+"""One model for all topics, trained on the user's labels, kept as versioned files on disk.
 
-A model is a spaCy `textcat_multilabel` with one label (the topic id) and the `pln.NormBOW.v1`
-architecture: logistic regression over hashed unigrams and bigrams of `token.norm` (the
-lower-cased lemma set by `pln_lemma_norm_v1`), so "Flashcards" and "flashcard" are one feature.
-No vectors, no downloads; it trains in well under a second on a few hundred labels.
+Few labels cannot train thousands of word weights per topic, so the model has eight weights,
+shared by every topic, over features that say how an item relates to what you labelled:
 
-The classifier reads docs made by the Curator's own pipeline: training takes those docs, and at
-curation time the trained component is copied into the Curator's pipeline (`add_classifiers`),
-so each text is tokenized once and every model runs batched inside `nlp.pipe`.
+    f = [r - threshold (when a phrase matched), matched,
+         similarity to the topic's centroid (its + labels and the items its rules keep),
+         highest similarity to an item labelled + for the topic, and to one labelled -,
+         highest similarity to any item labelled - (a near-miss of any topic), and to any +,
+         highest similarity to a + of another topic]
+    p = sigmoid(w . f + b)
+
+Similarity is the cosine of TF-IDF vectors over unigrams and bigrams of `token.norm` (the
+lower-cased lemma set by `pln_lemma_norm_v1`; stop words and punctuation left out), plus the
+document vectors when the configured spaCy pipeline has them. Before any label the weights sit
+at a prior that decides as the rules do (p = 0.5 at the threshold); labels on any topic move
+them for all topics, which is how eight topics learn from 50 labels. The features of a
+labelled item are computed without the item itself (leave-one-out), so the weights are fitted
+on what an unseen item would look like, and p reads as a probability. The reason names the
+labelled item the text is most like. See filters/learning.py for training.
 
 Layout beside the database (`models_dir(db_path)`):
 
-    models/<topic>/v<N>/meta.json       version, trained_at, n_pos, n_neg, metrics, ...
-    models/<topic>/v<N>/pipeline/       the spaCy pipeline (tokenizer + the classifier)
+    models/v<N>/meta.json    version, trained_at, labels, fingerprint, cross-validated metrics
+    models/v<N>/model.npz    weights, vocabulary (feature hashes, IDF), centroids, labelled items
 
-The highest complete version (one with a meta.json) is the current model of a topic.
+The highest complete version (one with a meta.json) is the current model.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy
-import spacy
-from spacy.attrs import NORM
-from spacy.language import Language
-from spacy.ml import extract_ngrams
+from spacy.attrs import IS_ALPHA, IS_STOP, NORM
 from spacy.tokens import Doc
-from spacy.training import Example
-from spacy.util import fix_random_seed, minibatch
-from thinc.api import Logistic, Model, SparseLinear_v2, chain
 
 from pln.errors import PlnError
 
-ARCHITECTURE = "pln.NormBOW.v1"
-FACTORY = "textcat_multilabel"
-COMPONENT_PREFIX = "classifier:"  # component name in the Curator's pipeline: classifier:<topic>
 MODELS_DIR = "models"
 META = "meta.json"
-PIPELINE = "pipeline"
-NGRAM_SIZE = 2
-MAX_FEATURE_NORM = 8.0  # about the n-grams of a 30-word post; longer texts are scaled down
-HASH_LENGTH = 2**17  # feature buckets; a personal label set has a few thousand n-grams
+WEIGHTS = "model.npz"
+FORMAT = "pln-shared-lr.v1"
+MIN_LENGTH = 9  # a text's features weigh 1/sqrt(max(n, 9)): a 3-word text weighs like 9 words
+PRIOR_BIAS = -3.0  # no phrase matched: p about 0.05 before any label
+PRIOR_RULES = (4.0, 3.0)  # weights of (r - threshold, matched): p = 0.5 at the threshold
+_MIX = numpy.uint64(0x9E3779B97F4A7C15)
 _VERSION_RE = re.compile(r"^v(\d+)$")
 
 
-@spacy.registry.architectures(ARCHITECTURE)
-def build_norm_bow(
-    ngram_size: int = NGRAM_SIZE, length: int = HASH_LENGTH, nO: int | None = None
-) -> Model:
-    """Logistic regression over hashed n-grams of token.norm (spaCy's BOW reads ORTH), with
-    the n-gram counts of long docs scaled down to the length of a post (see _capped_length)."""
-    model = chain(
-        extract_ngrams(ngram_size, attr=NORM),
-        _capped_length(),
-        SparseLinear_v2(nO=nO, length=length),
-        Logistic(),
+# -- features --------------------------------------------------------------------------------
+
+
+def doc_features(doc: Doc) -> tuple[numpy.ndarray, float]:
+    """The distinct feature hashes of doc (unigrams and bigrams of content-word norms) and the
+    value each one carries (1 / sqrt of their number, at least MIN_LENGTH)."""
+    if not len(doc):
+        return numpy.zeros(0, dtype=numpy.uint64), 0.0
+    arr = doc.to_array([NORM, IS_ALPHA, IS_STOP])
+    words = arr[(arr[:, 1] == 1) & (arr[:, 2] == 0), 0]
+    if not len(words):
+        return numpy.zeros(0, dtype=numpy.uint64), 0.0
+    with numpy.errstate(over="ignore"):
+        bigrams = words[:-1] * _MIX + words[1:]
+    feats = numpy.unique(numpy.concatenate([words, bigrams]))
+    return feats, 1.0 / float(numpy.sqrt(max(len(feats), MIN_LENGTH)))
+
+
+def feature_names(doc: Doc) -> dict[int, str]:
+    """Feature hash -> the words it stands for ("spaced repetition"), for explanations."""
+    arr = doc.to_array([NORM, IS_ALPHA, IS_STOP])
+    keep = (arr[:, 1] == 1) & (arr[:, 2] == 0)
+    words = arr[keep, 0]
+    strings = doc.vocab.strings
+    names = {int(w): strings[int(w)] for w in words}
+    with numpy.errstate(over="ignore"):
+        bigrams = words[:-1] * _MIX + words[1:]
+    for a, b, h in zip(words[:-1].tolist(), words[1:].tolist(), bigrams.tolist(), strict=True):
+        names[int(h)] = f"{strings[a]} {strings[b]}"
+    return names
+
+
+def doc_vector(doc: Doc, dims: int) -> numpy.ndarray | None:
+    """doc's vector scaled to length 1 when the pipeline has `dims`-wide vectors, else None."""
+    if not dims or not doc.has_vector:
+        return None
+    vec = numpy.asarray(doc.vector, dtype=numpy.float32)
+    norm = float(numpy.linalg.norm(vec))
+    return vec / norm if norm and vec.shape == (dims,) else None
+
+
+# -- the model -------------------------------------------------------------------------------
+
+FEATURES = (
+    "rules",
+    "matched",
+    "centroid",
+    "topic_pos",
+    "topic_neg",
+    "any_neg",
+    "any_pos",
+    "other_pos",
+)
+PRIOR_WEIGHTS = (*PRIOR_RULES, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+SIM_SCALE = 10.0  # similarities (mostly 0-0.5) in units the prior's strength suits
+
+
+class ProtoIndex:
+    """Which labelled items each feature compares with, per topic, as index arrays (so a doc's
+    features take a few array maxima, not a mask per label)."""
+
+    def __init__(self, proto_topic: numpy.ndarray, proto_pos: numpy.ndarray, n_topics: int):
+        pos, topic = numpy.asarray(proto_pos, bool), numpy.asarray(proto_topic)
+        self.any_neg = numpy.flatnonzero(~pos)
+        self.any_pos = numpy.flatnonzero(pos)
+        self.topic_pos = [numpy.flatnonzero((topic == t) & pos) for t in range(n_topics)]
+        self.topic_neg = [numpy.flatnonzero((topic == t) & ~pos) for t in range(n_topics)]
+        self.other_pos = [numpy.flatnonzero((topic != t) & pos) for t in range(n_topics)]
+        self.like = [numpy.flatnonzero((topic == t) | ~pos) for t in range(n_topics)]
+        # Every group above as one array, for all maxima of a doc in one reduceat.
+        groups = [*self.topic_pos, *self.topic_neg, *self.other_pos, self.any_neg, self.any_pos]
+        lengths = numpy.array([len(g) for g in groups])
+        self._flat = numpy.concatenate(groups) if len(groups) else numpy.zeros(0, numpy.int64)
+        self._starts = numpy.concatenate([[0], numpy.cumsum(lengths)[:-1]]).astype(numpy.int64)
+        self._empty = lengths == 0
+        self.n_topics = n_topics
+
+    def maxima(self, sims: numpy.ndarray) -> numpy.ndarray:
+        """(T, 6) of FEATURES[3:]: topic_pos, topic_neg, any_neg, any_pos, other_pos (scaled)."""
+        t = self.n_topics
+        if len(self._flat):
+            values = sims[self._flat]
+            starts = numpy.minimum(self._starts, len(values) - 1)
+            tops = numpy.maximum.reduceat(values, starts)
+            tops = numpy.where(self._empty, 0.0, numpy.maximum(tops, 0.0)) * SIM_SCALE
+        else:
+            tops = numpy.zeros(3 * t + 2)
+        out = numpy.empty((t, 5))
+        out[:, 0], out[:, 1], out[:, 4] = tops[:t], tops[t : 2 * t], tops[2 * t : 3 * t]
+        out[:, 2], out[:, 3] = tops[3 * t], tops[3 * t + 1]
+        return out
+
+
+def _top(sims: numpy.ndarray, idx: numpy.ndarray) -> float:
+    return SIM_SCALE * max(float(sims[idx].max()), 0.0) if len(idx) else 0.0
+
+
+def topic_features(
+    rules: float,
+    threshold: float,
+    centroid: float,
+    sims: numpy.ndarray,
+    index: ProtoIndex,
+    topic: int,
+    shared: tuple[float, float] | None = None,
+) -> numpy.ndarray:
+    """The FEATURES of one (item, topic) pair from the item's similarities to the labelled
+    items `sims` (the item itself left out: -inf). `shared`: the two maxima that do not
+    depend on the topic, when already computed."""
+    matched = rules > 0
+    any_neg, any_pos = shared or (_top(sims, index.any_neg), _top(sims, index.any_pos))
+    return numpy.array(
+        [
+            rules - threshold if matched else 0.0,
+            1.0 if matched else 0.0,
+            SIM_SCALE * centroid,
+            _top(sims, index.topic_pos[topic]),
+            _top(sims, index.topic_neg[topic]),
+            any_neg,
+            any_pos,
+            _top(sims, index.other_pos[topic]),
+        ]
     )
-    model.attrs["multi_label"] = True
-    return model
 
 
-def _capped_length(cap: float = MAX_FEATURE_NORM) -> Model:
-    """Scale the n-gram counts of each doc whose (L2) length exceeds cap down to cap.
+@dataclass
+class SharedModel:
+    """What `Scorer` needs (see the module doc). `use[t]` is False for a topic whose
+    cross-validated F1 with the model was below the rules alone: that topic keeps its rules."""
 
-    With raw counts (spaCy's BOW) a long article outweighs a short post by its size alone: a
-    model trained on labelled articles would call every long text relevant. Posts stay as
-    they are, so a few labels still move the probabilities enough to matter.
-    """
+    topics: tuple[str, ...]
+    thresholds: numpy.ndarray  # (T,) the topics' thresholds when trained
+    keys: numpy.ndarray  # sorted feature hashes (uint64), the vocabulary
+    idf: numpy.ndarray  # (V,)
+    centroids: numpy.ndarray  # (T, V + D) unit vectors
+    protos: numpy.ndarray  # (L, V + D) unit vectors of the labelled items
+    proto_topic: numpy.ndarray  # (L,) topic index of each label
+    proto_pos: numpy.ndarray  # (L,) the label is +
+    proto_text: list[str]  # the start of each labelled item, for reasons
+    weights: numpy.ndarray  # (len(FEATURES),)
+    bias: float = PRIOR_BIAS
+    dims: int = 0  # width of doc vectors used, 0 without
+    use: dict[str, bool] = field(default_factory=dict)
 
-    def forward(model: Model, inputs, is_train: bool):
-        keys, values, lengths = inputs
-        if not len(values):
-            return inputs, lambda d_out: d_out
-        doc_of = numpy.repeat(numpy.arange(len(lengths)), lengths)
-        norms = numpy.sqrt(numpy.bincount(doc_of, weights=values**2, minlength=len(lengths)))
-        scale = numpy.minimum(1.0, cap / numpy.maximum(norms, 1e-6))
-        return (keys, (values * scale[doc_of]).astype("float32"), lengths), lambda d_out: d_out
+    @property
+    def vocab_size(self) -> int:
+        return len(self.keys)
 
-    return Model("pln_capped_length", forward)
+    def columns(self, feats: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray]:
+        """Vocabulary columns of the feature hashes the model knows, with the mask of them."""
+        if not len(feats) or not len(self.keys):
+            return numpy.zeros(0, dtype=numpy.int64), numpy.zeros(len(feats), bool)
+        idx = numpy.minimum(numpy.searchsorted(self.keys, feats), len(self.keys) - 1)
+        known = self.keys[idx] == feats
+        return idx[known], known
 
+    def save(self, path: Path) -> None:
+        numpy.savez_compressed(
+            path,
+            keys=self.keys,
+            idf=self.idf.astype(numpy.float32),
+            centroids=self.centroids.astype(numpy.float32),
+            protos=self.protos.astype(numpy.float32),
+            proto_topic=self.proto_topic,
+            proto_pos=self.proto_pos,
+            thresholds=self.thresholds,
+            weights=self.weights,
+        )
 
-@dataclass(frozen=True)
-class TrainingSettings:
-    iterations: int = 20
-    dropout: float = 0.2
-    batch_size: int = 8
-    seed: int = 0
+    @classmethod
+    def load(cls, folder: Path, meta: dict[str, Any]) -> SharedModel:
+        try:
+            with numpy.load(folder / WEIGHTS, allow_pickle=False) as data:
+                return cls(
+                    topics=tuple(meta["topics"]),
+                    thresholds=data["thresholds"],
+                    keys=data["keys"].astype(numpy.uint64),
+                    idf=data["idf"],
+                    centroids=data["centroids"],
+                    protos=data["protos"],
+                    proto_topic=data["proto_topic"],
+                    proto_pos=data["proto_pos"].astype(bool),
+                    proto_text=list(meta.get("labelled_texts", [])),
+                    weights=data["weights"],
+                    bias=float(meta.get("bias", PRIOR_BIAS)),
+                    dims=int(meta.get("dims", 0)),
+                    use=dict(meta.get("use", {})),
+                )
+        except (OSError, ValueError, KeyError) as exc:
+            raise PlnError(f"model {folder}: cannot be loaded: {exc}") from None
 
 
 @dataclass(frozen=True)
 class ModelRef:
-    """One saved model version of a topic: cheap to pickle, loaded by `add_classifiers`."""
+    """One saved model version: cheap to pickle, loaded in the worker."""
 
-    topic: str
     version: int
-    path: Path  # models/<topic>/v<N>
+    path: Path  # models/v<N>
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -112,8 +261,13 @@ class ModelRef:
         return f"v{self.version}"
 
     @property
-    def component(self) -> str:
-        return COMPONENT_PREFIX + self.topic
+    def topics(self) -> tuple[str, ...]:
+        return tuple(self.meta.get("topics", ()))
+
+    def load(self) -> SharedModel:
+        if self.meta.get("format") != FORMAT:
+            raise PlnError(f"model {self.path}: not a {FORMAT} model; run `pln train` again")
+        return SharedModel.load(self.path, self.meta)
 
 
 def models_dir(db_path: str | Path) -> Path:
@@ -121,28 +275,24 @@ def models_dir(db_path: str | Path) -> Path:
     return Path(db_path).parent / MODELS_DIR
 
 
-def current_models(root: Path, topics: Iterable[str]) -> tuple[ModelRef, ...]:
-    """The newest complete model of each topic that has one, in topic order."""
-    refs = []
-    for topic in topics:
-        versions = model_versions(root, topic)
-        if versions:
-            refs.append(versions[-1])
-    return tuple(refs)
-
-
-def model_versions(root: Path, topic: str) -> list[ModelRef]:
-    """Every complete saved version of topic's model, oldest first."""
-    folder = root / topic
-    if not folder.is_dir():
+def model_versions(root: Path) -> list[ModelRef]:
+    """Every complete saved version, oldest first (folders of older formats are ignored)."""
+    if not root.is_dir():
         return []
     refs = []
-    for child in folder.iterdir():
+    for child in root.iterdir():
         match = _VERSION_RE.match(child.name)
         meta_path = child / META
         if match and meta_path.is_file():
-            refs.append(ModelRef(topic, int(match.group(1)), child, _read_meta(meta_path)))
+            meta = _read_meta(meta_path)
+            if meta.get("format") == FORMAT:
+                refs.append(ModelRef(int(match.group(1)), child, meta))
     return sorted(refs, key=lambda r: r.version)
+
+
+def current_model(root: Path) -> ModelRef | None:
+    versions = model_versions(root)
+    return versions[-1] if versions else None
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
@@ -152,112 +302,95 @@ def _read_meta(path: Path) -> dict[str, Any]:
         raise PlnError(f"model {path.parent}: unreadable {META}: {exc}") from None
 
 
-def train_classifier(
-    docs: Sequence[Doc], relevant: Sequence[bool], topic: str, settings: TrainingSettings
-) -> Language:
-    """A pipeline whose one component scores docs for topic, trained on (doc, relevant) pairs.
-
-    The docs come from the Curator's pipeline (so token.norm is the lower-cased lemma); the new
-    pipeline shares their vocab.
-    """
-    if not docs:
-        raise ValueError("no training docs")
-    vocab = docs[0].vocab
-    nlp = spacy.blank(vocab.lang or "xx", vocab=vocab)
-    textcat = nlp.add_pipe(
-        FACTORY,
-        config={"model": {"@architectures": ARCHITECTURE}, "threshold": 0.5},
-    )
-    textcat.add_label(topic)
-    examples = [
-        Example.from_dict(doc, {"cats": {topic: 1.0 if wanted else 0.0}})
-        for doc, wanted in zip(docs, relevant, strict=True)
-    ]
-    fix_random_seed(settings.seed)
-    optimizer = nlp.initialize(lambda: examples)
-    examples = _balanced(examples, topic)
-    rng = random.Random(settings.seed)
-    for _ in range(settings.iterations):
-        rng.shuffle(examples)
-        for batch in minibatch(examples, size=settings.batch_size):
-            nlp.update(batch, sgd=optimizer, drop=settings.dropout)
-    return nlp
-
-
-def _balanced(examples: list[Example], topic: str) -> list[Example]:
-    """The examples with the smaller class repeated until both classes weigh the same.
-
-    People label mostly what they see in their feeds, so labels are rarely balanced; a model
-    trained on 20 "+" and 2 "-" learns "everything is relevant" and would lift unrelated items.
-    """
-    pos = [ex for ex in examples if ex.reference.cats[topic] > 0.5]
-    neg = [ex for ex in examples if ex.reference.cats[topic] <= 0.5]
-    small, large = sorted((pos, neg), key=len)
-    if not small or len(small) == len(large):
-        return examples
-    repeats = -(-len(large) // len(small))  # ceiling division
-    return large + (small * repeats)[: len(large)]
-
-
-def stage_model(nlp: Language, root: Path, topic: str) -> ModelRef:
-    """Write nlp as the next version of topic's model into a staging folder (not yet current:
-    it has no meta.json and its folder name is not v<N>); see publish_model."""
-    folder = root / topic
-    folder.mkdir(parents=True, exist_ok=True)
-    taken = [int(m.group(1)) for c in folder.iterdir() if (m := _VERSION_RE.match(c.name))]
+def save_model(model: SharedModel, root: Path, meta: dict[str, Any]) -> ModelRef:
+    """Write model as the next version under root: staged in a hidden folder, then renamed,
+    so a reader never sees half a model."""
+    root.mkdir(parents=True, exist_ok=True)
+    taken = [int(m.group(1)) for c in root.iterdir() if (m := _VERSION_RE.match(c.name))]
     version = max(taken, default=0) + 1
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-v{version}-", dir=folder))
-    try:
-        nlp.to_disk(staging / PIPELINE)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return ModelRef(topic, version, staging)
-
-
-def publish_model(staged: ModelRef, meta: dict[str, Any]) -> ModelRef:
-    """Make a staged model the topic's current one: write meta.json, rename to v<N>."""
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-v{version}-", dir=root))
     meta = {
-        "topic": staged.topic,
-        "version": staged.version,
+        "format": FORMAT,
+        "version": version,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "architecture": ARCHITECTURE,
-        "spacy": spacy.__version__,
+        "topics": list(model.topics),
+        "features": dict(zip(FEATURES, (round(float(w), 4) for w in model.weights), strict=True)),
+        "bias": float(model.bias),
+        "labelled_texts": model.proto_text,
+        "dims": model.dims,
+        "use": model.use,
+        "vocabulary": model.vocab_size,
         **meta,
     }
-    (staged.path / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    target = staged.path.parent / staged.label
     try:
-        staged.path.rename(target)
-    except OSError as exc:
-        raise PlnError(
-            f"model {target}: cannot be saved ({exc.strerror}); was another `pln train` "
-            "running? Run it again"
-        ) from None
-    return ModelRef(staged.topic, staged.version, target, meta)
+        model.save(staging / WEIGHTS)
+        (staging / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        target = root / f"v{version}"
+        try:
+            staging.rename(target)
+        except OSError as exc:
+            raise PlnError(
+                f"model {target}: cannot be saved ({exc.strerror}); was another `pln train` "
+                "running? Run it again"
+            ) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ModelRef(version, target, meta)
 
 
-def discard_staged(staged: ModelRef) -> None:
-    """Remove a staged model that was not published (nothing to do once it was)."""
-    if staged.path.name.startswith(".staging-"):
-        shutil.rmtree(staged.path, ignore_errors=True)
+# -- scoring at curation time ----------------------------------------------------------------
 
 
-def load_model(ref: ModelRef) -> Language:
-    try:
-        return spacy.load(ref.path / PIPELINE)
-    except (OSError, ValueError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PlnError(f"model {ref.path}: cannot be loaded: {first}") from None
+def unit_vector(
+    cols: numpy.ndarray, value: numpy.ndarray, vec: numpy.ndarray | None
+) -> numpy.ndarray:
+    """Weights of a sparse vector (over `cols`, then the doc vector) scaled to length 1."""
+    parts = [value] if vec is None else [value, vec]
+    norm = float(numpy.sqrt(sum(float((p**2).sum()) for p in parts)))
+    return numpy.concatenate(parts) / norm if norm else numpy.concatenate(parts)
 
 
-def add_classifiers(nlp: Language, refs: Iterable[ModelRef]) -> dict[str, ModelRef]:
-    """Copy each model's classifier into nlp (named classifier:<topic>); topic -> ref."""
-    added = {}
-    for ref in refs:
-        model = load_model(ref)
-        if FACTORY not in model.pipe_names or ref.topic not in model.get_pipe(FACTORY).labels:
-            raise PlnError(f"model {ref.path}: has no classifier for topic {ref.topic!r}")
-        nlp.add_pipe(FACTORY, name=ref.component, source=model)
-        added[ref.topic] = ref
-    return added
+class Scorer:
+    """A loaded model ready to score docs: per topic, the margin of everything but the rules
+    score, and the labelled item the doc is most like."""
+
+    def __init__(self, model: SharedModel, label: str):
+        self.model = model
+        self.label = label
+        self.index = {t: i for i, t in enumerate(model.topics) if model.use.get(t, True)}
+        self._v = model.vocab_size
+        self._dense = numpy.arange(self._v, self._v + model.dims)
+        self._protos = ProtoIndex(model.proto_topic, model.proto_pos, len(model.topics))
+        # Transposed, so a doc's columns are rows to gather (much faster than columns).
+        self._centroids_t = numpy.ascontiguousarray(model.centroids.T, dtype=numpy.float64)
+        self._protos_t = numpy.ascontiguousarray(model.protos.T, dtype=numpy.float64)
+
+    def margins(self, doc: Doc, topics: Sequence[str]) -> dict[str, tuple[float, str]]:
+        """topic -> (margin without the two rules features, what the doc is most like)."""
+        rows = [(t, self.index[t]) for t in topics if t in self.index]
+        if not rows:
+            return {}
+        model = self.model
+        feats, _ = doc_features(doc)
+        cols, _ = model.columns(feats)
+        vec = doc_vector(doc, model.dims)
+        x = unit_vector(cols, model.idf[cols], vec)
+        where = cols if vec is None else numpy.concatenate([cols, self._dense])
+        centroid = x @ self._centroids_t[where]  # (T,)
+        sims = x @ self._protos_t[where] if len(model.protos) else numpy.zeros(0)
+        features = self._protos.maxima(sims)  # (T, 5)
+        w = model.weights
+        margin = model.bias + SIM_SCALE * w[2] * centroid + features @ w[3:]
+        return {topic: (float(margin[i]), self._like(sims, i)) for topic, i in rows}
+
+    def _like(self, sims: numpy.ndarray, topic: int) -> str:
+        """The labelled item (of this topic, or a - of any) most like the doc, if any is."""
+        model = self.model
+        idx = self._protos.like[topic]
+        if not len(idx) or not len(model.proto_text):
+            return ""
+        best = int(idx[numpy.argmax(sims[idx])])
+        if sims[best] < 0.1:
+            return ""
+        sign = "+" if model.proto_pos[best] else "-"
+        return f"most like your {sign} '{model.proto_text[best]}' ({sims[best]:.2f})"

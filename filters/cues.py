@@ -51,18 +51,21 @@ class Cues:
         words: frozenset[str] | None,
         risky: tuple[str, ...],
         span: int = 1,
+        aside: int = 0,
     ):
         self.hashes = hashes  # LOWER hashes of every cue
         self.span = span  # tokens of the longest phrase
+        self.aside = aside  # tokens an aside in parentheses may add, in a text with a "("
         self.words = words  # cues that are whole runs, or None if their spellings are unknown
         self.substrings = risky  # cues looked up as substrings of the lower-cased text
         # A run equal to a cue, with the cues as a trie so few branches are tried per position.
         self._runs = re.compile(rf"(?<![^\W_])(?:{_trie(words)})(?![^\W_])") if words else None
 
     @classmethod
-    def of(cls, nlp: Language, patterns: Iterable[Doc]) -> Cues | None:
+    def of(cls, nlp: Language, patterns: Iterable[Doc], extra_span: int = 0) -> Cues | None:
         """The cues of `patterns` for nlp, or None when nlp's norms are not a lookup table
-        (trained lemmatizers depend on context: every text is parsed)."""
+        (trained lemmatizers depend on context: every text is parsed). `extra_span`: tokens a
+        match may hold beyond its pattern (an aside in parentheses)."""
         if LEMMA_NORM not in nlp.pipe_names:
             return None
         norm = nlp.get_pipe(LEMMA_NORM)
@@ -76,12 +79,12 @@ class Cues:
         hashes.update(key for key, lemma in table.items() if lemma in firsts)
         spellings = _spellings(nlp.lang, firsts) | {n for n in firsts if table.get(n, n) == n}
         if {get_string_id(w) for w in spellings} != hashes:
-            return cls(frozenset(hashes), None, (), span)  # not the installed data: docs only
+            return cls(frozenset(hashes), None, (), span, extra_span)  # not the installed data
         # LOWER is never a mixed-case key of the table ("B's").
         found = {w for w in spellings if w == w.lower()}
         split_out = _split_out(nlp, found)
         words = frozenset(w for w in found if RUN_RE.fullmatch(w) and w not in split_out)
-        return cls(frozenset(hashes), words, tuple(sorted(found - words)), span)
+        return cls(frozenset(hashes), words, tuple(sorted(found - words)), span, extra_span)
 
     def may_match_text(self, text: str) -> bool:
         """False only if no token of text (as nlp would split it) can start a phrase."""
@@ -92,15 +95,17 @@ class Cues:
             return True
         return any(cue in lower for cue in self.substrings)
 
-    def to_parse(self, doc: Doc) -> tuple[Doc, list[int] | None] | None:
+    def to_parse(self, doc: Doc, asides: bool = False) -> tuple[Doc, list[int] | None] | None:
         """What of doc the rest of the pipeline needs: None when no token can start a phrase;
         else (doc, None) to parse all of it, or, when the tokens within `span` of a cue are
         less than half of doc, those tokens as a doc of their own with the index in doc of each.
+        `asides`: the text has a "(", so a match may be `aside` tokens longer.
 
         Windows are merged where they meet; a match cannot run from one into the next,
         because each window holds the whole longest phrase from every cue inside it."""
         lowers = doc.to_array(LOWER).tolist()
-        hashes, span, n = self.hashes, self.span, len(lowers)
+        hashes, n = self.hashes, len(lowers)
+        span = self.span + (self.aside if asides else 0)
         index: list[int] = []
         for at, lower in enumerate(lowers):
             if lower in hashes:

@@ -5,7 +5,7 @@ For each batch, cheap steps first:
 2. per item, without spaCy: count words, #tags and links; fill `canonical_url`; keep the topics
    whose scope includes the item (sources; languages when the item's language is known);
    note quality problems (quality.py);
-3. cue check (cues.py): with the default blank pipeline and no classifier or NER, a text none
+3. cue check (cues.py): with the default blank pipeline and no model or NER, a text none
    of whose words can be the first word of a topic phrase (by lemma table) skips spaCy: most
    are told apart on the raw text, the rest once tokenized; the rest of spaCy runs on the texts
    that may match (on typical streams most texts cannot), and in a long text only on the
@@ -14,8 +14,7 @@ For each batch, cheap steps first:
    PhraseMatcher holding every topic's phrases, matched on NORM (lower-cased lemma). From each
    doc: the item's language when it had none (stopwords, language.py), after which topics
    limited to other languages drop out; the phrase hits; entities when the pipeline has NER;
-   the probability of each topic's trained classifier (classifier.py), which runs as a
-   component of the same pipeline, so in the same batches;
+   the text margins of the trained model (classifier.py) for each topic it covers;
 5. each remaining topic scores the evidence (topics.py); decisions with score 0 are left out.
 
 `Curator` is cheap to build and to pickle; `setup()` loads spaCy and the models once per worker.
@@ -24,18 +23,18 @@ For each batch, cheap steps first:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from spacy.attrs import LOWER
 from spacy.language import Language
-from spacy.matcher import PhraseMatcher
+from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
 from pln.config import Config, NlpConfig, TopicConfig
 from pln.errors import ConfigError
-from pln.filters.classifier import ModelRef, add_classifiers, current_models, models_dir
+from pln.filters.classifier import ModelRef, Scorer, current_model, models_dir
 from pln.filters.cues import Cues
 from pln.filters.dedup import canonical_url, text_fingerprint
 from pln.filters.language import MAX_WORDS, detect_language, detect_language_words, stopword_weights
@@ -52,7 +51,20 @@ from pln.filters.topics import (
 from pln.record import Decision, Item
 
 _MATCH_PREFIX = "pln-phrase:"
+_VARIANT_PREFIX = "pln-variant:"
+_ASIDE_PREFIX = "pln-aside:"
+ASIDE_TOKENS = 3  # at most this many tokens in a "(P2P)" aside inside a phrase
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """One topic's decision about one item, with its parts (see `Curator.judge`)."""
+
+    decision: Decision
+    rules: float  # the rules score, 0 when nothing matched or a rule ruled the item out
+    probability: float | None  # the model's calibrated probability, when it covers the topic
+    ruled_out: bool  # out of scope, or none / must / any said no: no model can keep it
 
 
 @dataclass
@@ -80,48 +92,45 @@ class _Prepared:
 class Curator:
     """Scores items against topics. Build anywhere; call `setup()` in the worker.
 
-    `models` are the trained classifiers to use (at most one per topic; see
-    `Curator.for_config`): only their references travel with the Curator, the models load in
-    `setup()`.
+    `model` is the trained model to use (see `Curator.for_config`): only its reference travels
+    with the Curator, the model loads in `setup()`.
     """
 
     def __init__(
         self,
         topics: tuple[TopicConfig, ...],
         nlp: NlpConfig | None = None,
-        models: Iterable[ModelRef] = (),
+        model: ModelRef | None = None,
     ):
         self.topics = tuple(topics)
         self.nlp_config = nlp or NlpConfig()
         self.rules = tuple(TopicRule(t) for t in self.topics)
-        ids = {t.id for t in self.topics}
-        self.models = tuple({m.topic: m for m in models if m.topic in ids}.values())
+        self.model = model
         self._reset()
 
     @classmethod
     def for_config(cls, config: Config, *, use_models: bool = True) -> Curator:
-        """A Curator for config's topics with the current model of each topic that has one
-        (models beside the database, see classifier.py); `use_models=False`: rules only."""
-        models = ()
-        if use_models:
-            root = models_dir(config.outputs.duckdb)
-            models = current_models(root, [t.id for t in config.topics])
-        return cls(config.topics, config.nlp, models)
+        """A Curator for config's topics with the current model, if any (beside the database,
+        see classifier.py); `use_models=False`: rules only."""
+        model = current_model(models_dir(config.outputs.duckdb)) if use_models else None
+        return cls(config.topics, config.nlp, model)
 
     def _reset(self) -> None:
         self._nlp: Language | None = None
         self._matcher: PhraseMatcher | None = None
         self._phrase_of: dict[int, str] = {}  # match id -> phrase key
+        self._variant_ids: frozenset[int] = frozenset()  # match ids of variants and asides
+        self._asides: Matcher | None = None  # phrases with a "(...)" aside between words
         self._lang_weights: dict = {}  # stopword hash -> languages, for docs
         self._has_ner = False
         self._cues: Cues | None = None  # words that can start a phrase match (cues.py)
         self._scope_cache: dict[tuple[str, str], tuple[TopicRule, ...]] = {}
-        self._classifiers: dict[str, ModelRef] = {}  # topic id -> its model, once loaded
+        self._scorer: Scorer | None = None  # the model, once loaded
         self._versions: dict[str, str] = {}  # topic id -> Decision.model_version, if not the base
         self.model_version = ""
 
     def __getstate__(self) -> dict:
-        return {k: self.__dict__[k] for k in ("topics", "nlp_config", "rules", "models")}
+        return {k: self.__dict__[k] for k in ("topics", "nlp_config", "rules", "model")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -140,20 +149,41 @@ class Curator:
         matcher = PhraseMatcher(nlp.vocab, attr="NORM")
         phrase_of: dict[int, str] = {}
         forms: dict[str, set[str]] = {}
+        other: dict[str, set[str]] = {}
         for rule in self.rules:
             for phrase, written in rule.matcher_phrases.items():
                 forms.setdefault(phrase, set()).update(written)
+            for phrase, written in rule.matcher_variants.items():
+                other.setdefault(phrase, set()).update(written)
         patterns: list[Doc] = []
+        asides = Matcher(nlp.vocab)
+        variant_ids = set()
         for phrase in sorted(forms):
             name = _MATCH_PREFIX + phrase
             docs = list(nlp.pipe(sorted(forms[phrase])))
             matcher.add(name, docs)
             phrase_of[nlp.vocab.strings[name]] = phrase
             patterns += docs
+            variants = list(nlp.pipe(sorted(other.get(phrase, ()))))
+            if variants:
+                name = _VARIANT_PREFIX + phrase
+                matcher.add(name, variants)
+                variant_ids.add(nlp.vocab.strings[name])
+                phrase_of[nlp.vocab.strings[name]] = phrase
+                patterns += variants
+            gapped = _aside_patterns(docs)
+            if gapped:
+                name = _ASIDE_PREFIX + phrase
+                asides.add(name, gapped)
+                variant_ids.add(nlp.vocab.strings[name])
+                phrase_of[nlp.vocab.strings[name]] = phrase
+        self._asides = asides if len(asides) else None
+        self._variant_ids = frozenset(variant_ids)
         self._lang_weights = stopword_weights(key=nlp.vocab.strings.add)
         self._has_ner = any("doc.ents" in nlp.get_pipe_meta(n).assigns for n in nlp.pipe_names)
         self.model_version = f"{SCORER_VERSION}; {pipeline_version(nlp)}"
-        for ref in self.models:
+        ref = self.model
+        if ref is not None:
             trained_with = ref.meta.get("pipeline")
             if trained_with and trained_with != self.nlp_config.pipeline:
                 log.warning(
@@ -162,13 +192,13 @@ class Curator:
                     trained_with,
                     self.nlp_config.pipeline,
                 )
-        self._classifiers = add_classifiers(nlp, self.models)
-        self._versions = {
-            topic: f"{self.model_version}; model {ref.label}"
-            for topic, ref in self._classifiers.items()
-        }
-        if not (self._has_ner or self._classifiers):
-            self._cues = Cues.of(nlp, patterns)
+            self._scorer = Scorer(ref.load(), ref.label)
+            self._versions = {
+                topic: f"{self.model_version}; model {ref.label}" for topic in self._scorer.index
+            }
+        if not (self._has_ner or self._scorer):
+            aside = ASIDE_TOKENS + 2 if self._asides is not None else 0
+            self._cues = Cues.of(nlp, patterns, extra_span=aside)
         self._matcher, self._phrase_of, self._nlp = matcher, phrase_of, nlp
 
     def version_for(self, topic_id: str) -> str:
@@ -198,7 +228,7 @@ class Curator:
                     out[i] = self._finish(p, decisions)
                     continue
                 doc = self._nlp.make_doc(text)
-                plan = cues.to_parse(doc)
+                plan = cues.to_parse(doc, "(" in text)
                 if plan is None:
                     self._read_language(p, doc)
                     out[i] = self._finish(p, decisions)
@@ -245,22 +275,59 @@ class Curator:
 
     def explain_item(self, item: Item, topic_id: str, *, check_source: bool = True) -> Decision:
         """How topic_id judges item (a stored one, for `pln topics test --item`)."""
-        rule = next((r for r in self.rules if r.id == topic_id), None)
-        if rule is None:
-            known = ", ".join(r.id for r in self.rules) or "none"
-            raise ConfigError("config", "topics", f"no topic named {topic_id!r} (known: {known})")
+        return self.judge([item], [topic_id], check_source=check_source)[0][topic_id].decision
+
+    def judge(
+        self,
+        items: Sequence[Item],
+        topic_ids: Sequence[str] | None = None,
+        *,
+        check_source: bool = True,
+    ) -> list[dict[str, Judgement]]:
+        """Per item, how each topic (default: all) judges it, with the parts of the score and
+        a decision even when the score is 0 (which `curate` leaves out). Batched: for
+        `pln topics test --file`, training, and label suggestions."""
+        rules = self._rules_named(topic_ids)
         self.setup()
-        p = self._prepare(item, (rule,))
-        if p.stats.plain_words:
-            self._read_doc(p, self._nlp(p.text))
-        item = item.with_(**p.changes)
-        version = self.version_for(rule.id)
-        problem = rule.scope_problem(item.source, item.lang, check_source=check_source)
-        if problem:
-            return Decision(item.id, rule.id, 0.0, False, problem, rule.version, version)
+        prepared = [self._prepare(item, rules) for item in items]
+        texts = ((p.text, p) for p in prepared if p.stats.plain_words)
+        batch = self.nlp_config.batch_size
+        for doc, p in self._nlp.pipe(texts, as_tuples=True, batch_size=batch):
+            self._read_doc(p, doc)
+        return [self._judgements(p, rules, check_source) for p in prepared]
+
+    def _rules_named(self, topic_ids: Sequence[str] | None) -> tuple[TopicRule, ...]:
+        if topic_ids is None:
+            return self.rules
+        by_id = {r.id: r for r in self.rules}
+        missing = [t for t in topic_ids if t not in by_id]
+        if missing:
+            known = ", ".join(by_id) or "none"
+            raise ConfigError("config", "topics", f"no topic named {missing[0]!r} (known: {known})")
+        return tuple(by_id[t] for t in topic_ids)
+
+    def _judgements(
+        self, p: _Prepared, rules: tuple[TopicRule, ...], check_source: bool
+    ) -> dict[str, Judgement]:
+        item = p.item.with_(**p.changes) if p.changes else p.item
         tags = frozenset(p.stats.hashtags).union(item.hashtags)
         evidence = Evidence(p.hits, tags, p.quality, p.votes)
-        return rule.decide(item, evidence, version)
+        out = {}
+        for rule in rules:
+            version = self.version_for(rule.id)
+            problem = rule.scope_problem(item.source, item.lang, check_source=check_source)
+            if problem:
+                decision = Decision(item.id, rule.id, 0.0, False, problem, rule.version, version)
+                out[rule.id] = Judgement(decision, 0.0, None, True)
+                continue
+            ruled_out = bool(rule._ruled_out(evidence))
+            score = 0.0 if ruled_out else rule._score(item, evidence)[0]
+            vote = p.votes.get(rule.id)
+            prob = None
+            if vote is not None and not ruled_out:
+                prob = vote.probability(score, rule.topic.threshold)
+            out[rule.id] = Judgement(rule.decide(item, evidence, version), score, prob, ruled_out)
+        return out
 
     def _prepare(self, item: Item, rules: tuple[TopicRule, ...] | None = None) -> _Prepared:
         """Count, annotate what needs no spaCy, and keep the rules (default: all) in scope."""
@@ -301,18 +368,27 @@ class Curator:
             self._read_language(p, doc)
         if p.rules:
             p.hits = self._phrase_hits(
-                p, doc if whole is None else whole, self._matches(doc, index)
+                p, doc if whole is None else whole, self._matches(doc, index, "(" in p.text)
             )
-            if self._classifiers:
-                p.votes = {
-                    r.id: ClassifierVote(doc.cats[r.id], self._classifiers[r.id].label)
-                    for r in p.rules
-                    if r.id in self._classifiers
-                }
+            if self._scorer is not None:
+                p.votes = self._votes(doc, p.rules)
         if self._has_ner and doc.ents:
             p.changes["entities"] = tuple(
                 dict.fromkeys(f"{ent.label_}:{ent.text}" for ent in doc.ents)
             )
+
+    def _votes(self, doc: Doc, rules: tuple[TopicRule, ...]) -> dict[str, ClassifierVote]:
+        scorer = self._scorer
+        weights = (float(scorer.model.weights[0]), float(scorer.model.weights[1]))
+        return {
+            topic: ClassifierVote(margin, scorer.label, weights, why)
+            for topic, (margin, why) in scorer.margins(doc, [r.id for r in rules]).items()
+        }
+
+    @property
+    def uses_model(self) -> frozenset[str]:
+        """The topics the loaded model scores (after `setup()`)."""
+        return frozenset(self._scorer.index) if self._scorer else frozenset()
 
     def _rules_for(
         self, source: str, lang: str, among: tuple[TopicRule, ...] | None = None
@@ -327,9 +403,14 @@ class Curator:
                 self._scope_cache[(source, lang)] = rules
         return rules
 
-    def _matches(self, doc: Doc, index: list[int] | None) -> list[tuple[int, int, int]]:
-        """(match id, start, end) in doc, or in the doc whose token index[i] is doc's token i."""
+    def _matches(
+        self, doc: Doc, index: list[int] | None, asides: bool = False
+    ) -> list[tuple[int, int, int]]:
+        """(match id, start, end) in doc, or in the doc whose token index[i] is doc's token i;
+        `asides`: the text has a "(", so phrases with an aside in parentheses may match."""
         matches = self._matcher(doc)
+        if asides and self._asides is not None:
+            matches += self._asides(doc)
         if index is None:
             return matches
         return [(match, index[start], index[end - 1] + 1) for match, start, end in matches]
@@ -352,10 +433,33 @@ class Curator:
                 end=end,
                 in_title=end_char <= title_end,
                 exact=phrase_key(text[start_char:end_char]) == phrase,
+                variant=match_id in self._variant_ids,
                 in_hashtag=before is not None and before.text == "#" and not before.whitespace_,
             )
             hits.setdefault(phrase, []).append(hit)
         return hits
+
+
+def _aside_patterns(docs: list[Doc]) -> list[list[dict]]:
+    """Token patterns for a phrase with an aside in parentheses between two of its words
+    ("peer-to-peer (P2P) learning"), from the phrase's written forms."""
+    out, seen = [], set()
+    for doc in docs:
+        norms = [t.norm_ for t in doc]
+        if len(norms) < 2 or tuple(norms) in seen:
+            continue
+        seen.add(tuple(norms))
+        for gap in range(1, len(norms)):
+            if "-" in (norms[gap - 1], norms[gap]):
+                continue
+            aside = [
+                {"ORTH": "("},
+                {"ORTH": {"NOT_IN": ["(", ")"]}, "OP": f"{{1,{ASIDE_TOKENS}}}"},
+                {"ORTH": ")"},
+            ]
+            words = [{"NORM": n} for n in norms]
+            out.append(words[:gap] + aside + words[gap:])
+    return out
 
 
 def _unique(items: list[Item]) -> list[Item]:

@@ -1,39 +1,65 @@
-"""Learning from labels: a stable held-out split, training one topic, and precision / recall / F1.
+"""Learning from a few labels: one shared model for every topic, cross-validated and calibrated.
 
-Labels are (item, topic, +1 / -1). A label is held out for evaluation when a hash of its item id
-says so (HELD_OUT_SHARE of items), so the split never changes as labels are added: a model is
-trained only on the other labels, and `pln eval` scores it on items it has never seen, next to
-the rules alone on the same items.
+Labels are (item, topic, + / -). Training (`train_shared`) uses, besides them:
+
+- weak labels from the store: an unlabelled item the topic's rules keep is a weak positive,
+  one they do not keep a weak negative (weights W_WEAK_POS, W_WEAK_NEG), and an item labelled
+  for another topic is a weak negative for this one unless the rules keep it (W_OTHER_TOPIC);
+- a prior that makes the untrained model decide as the rules do (classifier.py).
+
+Every label is scored by a model that never saw it (K-fold cross-validation over the labelled
+items, with all rows of a held-out item left out of its fold). Those out-of-fold predictions
+calibrate the model (Platt scaling, bounded: p is a probability), measure it against the rules alone on
+the same items (`CrossValidation`, with bootstrap confidence intervals), and decide per topic
+whether the model takes over: a topic whose F1 with the model is below the rules' keeps its
+rules, and so does one where the model makes no fewer mistakes than the rules (ties go to the
+rules), so the model never makes a topic worse on the labels it is measured on.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy
 
 from pln.filters.classifier import (
-    ModelRef,
-    TrainingSettings,
-    discard_staged,
-    publish_model,
-    stage_model,
-    train_classifier,
+    FEATURES,
+    PRIOR_BIAS,
+    PRIOR_WEIGHTS,
+    ProtoIndex,
+    SharedModel,
+    doc_features,
+    doc_vector,
+    topic_features,
+    unit_vector,
 )
-from pln.filters.curator import Curator
+from pln.filters.curator import Curator, Judgement
 from pln.record import Item
 
-HELD_OUT_SHARE = 0.2
-MIN_LABELS = 10  # labels (outside the held-out part) needed to train a topic's model
-MIN_PER_CLASS = 5  # ... with this many + and as many -: from 20 "+" and 2 "-" a model
-# learns that everything in the user's field is relevant, and lifts items the rules rightly miss
+MIN_LABELS = 4  # labels in all (across topics) to train at all ...
+MIN_PER_CLASS = 2  # ... with this many + and as many -
+MIN_TOPIC_LABELS = 2  # a topic with fewer labels keeps its rules
+EVAL_MIN_LABELS = 20  # below this many labels of a topic (or 5 of a class) `pln eval` warns
+EVAL_MIN_CLASS = 5
+FOLDS = 5
+W_WEAK_POS = 0.3
+W_WEAK_NEG = 0.1
+W_OTHER_TOPIC = 0.3
+MAX_WEAK = 300  # weak rows per topic and class (the pool is sampled, by item id hash)
+MAX_POOL = 3000  # unlabelled items read for weak labels
+BOOTSTRAP = 400
+UNSURE = 0.35  # label suggestions: a model probability this close to the threshold
 
 
-def is_held_out(item_id: str) -> bool:
-    """True for the items kept aside for evaluation (the same answer on every run)."""
-    digest = hashlib.blake2b(f"pln-held-out:{item_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % 1000 < HELD_OUT_SHARE * 1000
+@dataclass(frozen=True)
+class TrainingSettings:
+    strength: float = 1.0  # how firmly the weights stay at the rules-like prior
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +70,21 @@ class Example:
     relevant: bool
 
 
-def split(examples: Iterable[Example]) -> tuple[list[Example], list[Example]]:
-    """(training, held-out) parts of examples, by is_held_out of the item id."""
-    train, held_out = [], []
-    for ex in examples:
-        (held_out if is_held_out(ex.item.id) else train).append(ex)
-    return train, held_out
+def stable_share(key: str, salt: str = "pln") -> float:
+    """A number in [0, 1) fixed by key: the same sample and folds on every run."""
+    digest = hashlib.blake2b(f"{salt}:{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def labels_fingerprint(labels: Mapping[str, Sequence[Example]], extra: Mapping) -> str:
+    """What decides a model: the labels, the topics' versions, pipeline and settings. The same
+    fingerprint as the current model means training again would teach nothing new."""
+    rows = sorted((t, ex.item.id, ex.relevant) for t, exs in labels.items() for ex in exs)
+    text = json.dumps([rows, extra], sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+# -- scores ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +106,21 @@ class Scores:
 
     @property
     def f1(self) -> float | None:
-        p, r = self.precision, self.recall
-        if p is None or r is None:
+        if self.tp + self.fn == 0:
             return None
-        return 2 * p * r / (p + r) if p + r else 0.0
+        return 2 * self.tp / (2 * self.tp + self.fp + self.fn)
+
+    def __add__(self, other: Scores) -> Scores:
+        return Scores(
+            self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn
+        )
+
+    @classmethod
+    def of(cls, kept: Sequence[bool], relevant: Sequence[bool]) -> Scores:
+        tp = sum(k and r for k, r in zip(kept, relevant, strict=True))
+        fp = sum(k and not r for k, r in zip(kept, relevant, strict=True))
+        fn = sum(r and not k for k, r in zip(kept, relevant, strict=True))
+        return cls(tp, fp, fn, len(kept) - tp - fp - fn)
 
     def as_dict(self) -> dict[str, float | int | None]:
         def rounded(x: float | None) -> float | None:
@@ -91,96 +137,441 @@ class Scores:
         }
 
 
-def score_curator(curator: Curator, topic: str, examples: Sequence[Example]) -> Scores:
-    """Curate the examples' items and compare what topic keeps with the labels."""
-    if not examples:
-        return Scores()
-    result = curator.curate([ex.item for ex in examples])
-    kept = {d.item_id for d in result.decisions if d.topic == topic and d.kept}
-    tp = fp = fn = tn = 0
-    for ex in examples:
-        if ex.item.id in kept:
-            tp, fp = (tp + 1, fp) if ex.relevant else (tp, fp + 1)
-        else:
-            fn, tn = (fn + 1, tn) if ex.relevant else (fn, tn + 1)
-    return Scores(tp, fp, fn, tn)
+def bootstrap_f1(kept: Sequence[bool], relevant: Sequence[bool], seed: int = 0) -> tuple:
+    """95% interval of F1 by resampling the labelled items (None when there is no positive)."""
+    kept_a, rel_a = numpy.array(kept, bool), numpy.array(relevant, bool)
+    if not rel_a.any():
+        return None
+    rng = numpy.random.default_rng(seed)
+    values = []
+    for _ in range(BOOTSTRAP):
+        pick = rng.integers(0, len(rel_a), len(rel_a))
+        k, r = kept_a[pick], rel_a[pick]
+        tp, fp, fn = (k & r).sum(), (k & ~r).sum(), (~k & r).sum()
+        if tp + fn:
+            values.append(2 * tp / (2 * tp + fp + fn))
+    lo, hi = numpy.percentile(values, [2.5, 97.5])
+    return round(float(lo), 2), round(float(hi), 2)
+
+
+# -- the training data -----------------------------------------------------------------------
 
 
 @dataclass
-class TrainResult:
-    """What training one topic did: a new model, or why it was skipped."""
+class Data:
+    """Items as unit TF-IDF vectors, with what each topic's rules said about them."""
+
+    topics: tuple[str, ...]
+    thresholds: numpy.ndarray  # (T,)
+    ids: list[str]  # item ids, row order
+    texts: list[str]  # the start of each item's text, for reasons
+    cols: list[numpy.ndarray]  # per item: vocabulary columns
+    vals: list[numpy.ndarray]  # per item: unit-vector weights (columns, then doc vector)
+    rules: numpy.ndarray  # (n, T) rules score, 0 when nothing matched
+    kept: numpy.ndarray  # (n, T) rules kept it
+    out: numpy.ndarray  # (n, T) out of scope or ruled out: no model can keep it
+    keys: numpy.ndarray  # vocabulary: sorted feature hashes
+    idf: numpy.ndarray
+    dims: int = 0
+
+    @property
+    def width(self) -> int:
+        return len(self.keys) + self.dims
+
+    def where(self, i: int) -> numpy.ndarray:
+        """Columns of item i's weights in a (V + D)-wide vector."""
+        cols = self.cols[i]
+        if not self.dims:
+            return cols
+        return numpy.concatenate([cols, numpy.arange(len(self.keys), self.width)])
+
+
+def prepare(base: Curator, items: Sequence[Item]) -> Data:
+    """Tokenize items once with base's pipeline (rules only) and read what the rules say."""
+    topics = tuple(r.id for r in base.rules)
+    judged = base.judge(items, topics)
+    nlp = base.nlp
+    dims = int(nlp.vocab.vectors.shape[1]) if nlp.vocab.vectors.shape[0] else 0
+    feats, vecs = [], []
+    for doc in nlp.pipe((it.nlp_text for it in items), batch_size=256):
+        feats.append(doc_features(doc)[0])
+        vecs.append(doc_vector(doc, dims))
+    if not any(v is not None for v in vecs):
+        dims = 0
+    every = numpy.concatenate(feats) if feats else numpy.zeros(0, numpy.uint64)
+    keys, df = numpy.unique(every, return_counts=True)
+    idf = numpy.log((len(items) + 1) / (df + 1)) + 1.0
+    cols, vals = [], []
+    for f, vec in zip(feats, vecs, strict=True):
+        c = numpy.searchsorted(keys, f)
+        dense = (vec if vec is not None else numpy.zeros(dims)) if dims else None
+        cols.append(c)
+        vals.append(unit_vector(c, idf[c], dense))
+    n, t = len(items), len(topics)
+    rules, kept, out = numpy.zeros((n, t)), numpy.zeros((n, t), bool), numpy.zeros((n, t), bool)
+    for i, per_topic in enumerate(judged):
+        for j, topic in enumerate(topics):
+            jd: Judgement = per_topic[topic]
+            rules[i, j], kept[i, j], out[i, j] = jd.rules, jd.decision.kept, jd.ruled_out
+    return Data(
+        topics,
+        numpy.array([r.topic.threshold for r in base.rules]),
+        [it.id for it in items],
+        [_snippet(it) for it in items],
+        cols,
+        vals,
+        rules,
+        kept,
+        out,
+        keys,
+        idf,
+        dims,
+    )
+
+
+def _snippet(item: Item, limit: int = 40) -> str:
+    text = " ".join((item.title or item.text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class Rows:
+    """Training rows: (item row, topic index, target, weight, labelled or weak)."""
+
+    item: numpy.ndarray
+    topic: numpy.ndarray
+    y: numpy.ndarray
+    w: numpy.ndarray
+    labelled: numpy.ndarray
+
+    def subset(self, mask: numpy.ndarray) -> Rows:
+        return Rows(*(a[mask] for a in (self.item, self.topic, self.y, self.w, self.labelled)))
+
+
+def make_rows(data: Data, labels: Mapping[str, Sequence[Example]]) -> Rows:
+    """Labelled rows (weight 1) and weak rows (module doc) for every (item, topic) pair that
+    the rules leave open to the model."""
+    row_of = {item_id: i for i, item_id in enumerate(data.ids)}
+    labelled = {}
+    for t, topic in enumerate(data.topics):
+        for ex in labels.get(topic, ()):
+            if ex.item.id in row_of:
+                labelled[(row_of[ex.item.id], t)] = ex.relevant
+    has_label = {i for i, _ in labelled}
+    out = [(i, t, float(y), 1.0, True) for (i, t), y in sorted(labelled.items())]
+    for t, topic in enumerate(data.topics):
+        pos, neg = [], []
+        for i, item_id in enumerate(data.ids):
+            if (i, t) in labelled or data.out[i, t]:
+                continue
+            if data.kept[i, t]:
+                pos.append((stable_share(item_id, topic), i, W_WEAK_POS))
+            else:
+                weight = W_OTHER_TOPIC if i in has_label else W_WEAK_NEG
+                neg.append((stable_share(item_id, topic), i, weight))
+        for chosen, y in ((sorted(pos)[:MAX_WEAK], 1.0), (sorted(neg)[:MAX_WEAK], 0.0)):
+            out += [(i, t, y, w, False) for _, i, w in chosen]
+    if not out:
+        return Rows(*(numpy.zeros(0) for _ in range(5)))
+    item, topic, y, w, lab = zip(*out, strict=True)
+    return Rows(
+        numpy.array(item, numpy.int64),
+        numpy.array(topic, numpy.int64),
+        numpy.array(y),
+        numpy.array(w),
+        numpy.array(lab, bool),
+    )
+
+
+# -- features and fitting --------------------------------------------------------------------
+
+
+@dataclass
+class Sets:
+    """The labelled items and topic centroids that features compare an item with."""
+
+    proto_item: numpy.ndarray  # (L,) item row of each label
+    proto_topic: numpy.ndarray
+    proto_pos: numpy.ndarray
+    sums: numpy.ndarray  # (T, W) sum of the unit vectors of each topic's centroid members
+    members: list[set[int]]  # per topic: item rows in its centroid
+
+
+def make_sets(data: Data, rows: Rows) -> Sets:
+    """The labelled rows, and the centroid members: + labels and the rules' weak positives."""
+    lab = rows.labelled
+    sums = numpy.zeros((len(data.topics), data.width))
+    members: list[set[int]] = [set() for _ in data.topics]
+    for i, t, y in zip(rows.item.tolist(), rows.topic.tolist(), rows.y.tolist(), strict=True):
+        if y > 0.5 and i not in members[t]:
+            members[t].add(i)
+            sums[t, data.where(i)] += data.vals[i]
+    return Sets(rows.item[lab], rows.topic[lab], rows.y[lab] > 0.5, sums, members)
+
+
+def feature_rows(data: Data, rows: Rows, sets: Sets) -> numpy.ndarray:
+    """FEATURES for each row, leaving the row's item out of every set it belongs to."""
+    out = numpy.zeros((len(rows.item), len(FEATURES)))
+    sq = (sets.sums**2).sum(1)
+    protos = numpy.zeros((len(sets.proto_item), data.width))
+    for j, i in enumerate(sets.proto_item.tolist()):
+        protos[j, data.where(i)] = data.vals[i]
+    cache: dict[int, tuple] = {}
+    index = ProtoIndex(sets.proto_topic, sets.proto_pos, len(data.topics))
+    for n, (i, t) in enumerate(zip(rows.item.tolist(), rows.topic.tolist(), strict=True)):
+        if i not in cache:
+            where, x = data.where(i), data.vals[i]
+            sims = protos[:, where] @ x if len(protos) else numpy.zeros(0)
+            sims = numpy.where(sets.proto_item == i, -numpy.inf, sims)
+            cache[i] = (sets.sums[:, where] @ x, sims)
+        dots, sims = cache[i]
+        dot, norm2 = dots[t], sq[t]
+        if i in sets.members[t]:  # leave the item out of its own centroid
+            dot, norm2 = dot - 1.0, norm2 - 2 * dots[t] + 1.0
+        centroid = dot / numpy.sqrt(norm2) if norm2 > 1e-9 else 0.0
+        out[n] = topic_features(data.rules[i, t], data.thresholds[t], centroid, sims, index, t)
+    return out
+
+
+def fit_weights(x: numpy.ndarray, y: numpy.ndarray, w: numpy.ndarray, strength: float):
+    """Weights and bias of a weighted logistic regression pulled towards the rules-like prior
+    (Newton's method: a few parameters)."""
+    design = numpy.hstack([x, numpy.ones((len(x), 1))])
+    prior = numpy.array([*PRIOR_WEIGHTS, PRIOR_BIAS])
+    theta = prior.copy()
+    for _ in range(50):
+        p = 1.0 / (1.0 + numpy.exp(-numpy.clip(design @ theta, -50, 50)))
+        g = design.T @ (w * (p - y)) + strength * (theta - prior)
+        h = (design * (w * p * (1 - p))[:, None]).T @ design + strength * numpy.eye(len(prior))
+        step = numpy.linalg.solve(h, g)
+        theta -= step
+        if numpy.abs(step).max() < 1e-7:
+            break
+    return theta[:-1], float(theta[-1])
+
+
+def predict(x: numpy.ndarray, weights: numpy.ndarray, bias: float) -> numpy.ndarray:
+    return 1.0 / (1.0 + numpy.exp(-numpy.clip(x @ weights + bias, -50, 50)))
+
+
+def build_model(data: Data, rows: Rows, sets: Sets, settings: TrainingSettings) -> SharedModel:
+    x = feature_rows(data, rows, sets)
+    weights, bias = fit_weights(x, rows.y, rows.w, settings.strength)
+    norms = numpy.sqrt((sets.sums**2).sum(1, keepdims=True))
+    protos = numpy.zeros((len(sets.proto_item), data.width), numpy.float32)
+    for j, i in enumerate(sets.proto_item.tolist()):
+        protos[j, data.where(i)] = data.vals[i]
+    return SharedModel(
+        topics=data.topics,
+        thresholds=data.thresholds,
+        keys=data.keys,
+        idf=data.idf,
+        centroids=sets.sums / numpy.maximum(norms, 1e-9),
+        protos=protos,
+        proto_topic=sets.proto_topic,
+        proto_pos=sets.proto_pos,
+        proto_text=[data.texts[i] for i in sets.proto_item.tolist()],
+        weights=weights,
+        bias=bias,
+        dims=data.dims,
+    )
+
+
+# -- cross-validation and training -----------------------------------------------------------
+
+
+@dataclass
+class TopicEval:
+    """One topic on its labels, each scored by a model that never saw it."""
 
     topic: str
-    n_pos: int  # training labels (held-out ones aside)
+    n_pos: int
     n_neg: int
-    held_out: int
-    model: ModelRef | None = None
-    skipped: str = ""  # why no model was trained
-    rules: Scores | None = None  # on the held-out labels
-    with_model: Scores | None = None
+    rules: Scores
+    model: Scores
+    rules_f1_ci: tuple | None = None
+    model_f1_ci: tuple | None = None
+    use_model: bool = False
+    note: str = ""  # why the model does not take over, or a warning about too few labels
+
+    def as_dict(self) -> dict:
+        return {
+            "topic": self.topic,
+            "labels": self.n_pos + self.n_neg,
+            "pos": self.n_pos,
+            "neg": self.n_neg,
+            "rules": {**self.rules.as_dict(), "f1_ci": self.rules_f1_ci},
+            "model": {**self.model.as_dict(), "f1_ci": self.model_f1_ci},
+            "use_model": self.use_model,
+            "note": self.note,
+        }
+
+
+@dataclass
+class CrossValidation:
+    topics: list[TopicEval]
+    folds: int
+
+
+def fold_of(item_id: str, folds: int) -> int:
+    return int(stable_share(item_id, "fold") * folds)
 
 
 def too_few(n_pos: int, n_neg: int) -> str:
-    """Why these training labels cannot make a model, or ""."""
+    """Why these labels cannot make a model, or ""."""
     total = n_pos + n_neg
     if total < MIN_LABELS or min(n_pos, n_neg) < MIN_PER_CLASS:
         return (
-            f"{total} labels to train on ({n_pos} +, {n_neg} -); "
-            f"needs at least {MIN_LABELS}, with at least {MIN_PER_CLASS} of each"
+            f"{total} labels ({n_pos} +, {n_neg} -); needs at least {MIN_LABELS} across "
+            f"all topics, with at least {MIN_PER_CLASS} of each"
         )
     return ""
 
 
-def train_topic(
-    base: Curator,
-    topic: str,
-    examples: Sequence[Example],
-    root: Path,
-    settings: TrainingSettings | None = None,
-    meta: dict | None = None,
-) -> TrainResult:
-    """Train topic's classifier on the training part of examples, score it on the held-out
-    part (with the rules, as `pln run` would use it, and beside the rules alone) and save it
-    as the topic's next model version under root.
-
-    `base` is a rules-only Curator for the config's topics: its pipeline makes the docs.
-    """
-    settings = settings or TrainingSettings()
-    train, held_out = split(examples)
-    n_pos = sum(ex.relevant for ex in train)
-    result = TrainResult(topic, n_pos, len(train) - n_pos, len(held_out))
-    result.skipped = too_few(result.n_pos, result.n_neg)
-    if result.skipped:
-        return result
-    docs = list(base.nlp.pipe(ex.item.nlp_text for ex in train))
-    nlp = train_classifier(docs, [ex.relevant for ex in train], topic, settings)
-    staged = stage_model(nlp, root, topic)
-    try:
-        trial = Curator(base.topics, base.nlp_config, [staged])
-        result.rules = score_curator(base, topic, held_out)
-        result.with_model = score_curator(trial, topic, held_out)
-        result.model = publish_model(
-            staged,
-            {
-                "n_pos": result.n_pos,
-                "n_neg": result.n_neg,
-                "pipeline": base.nlp_config.pipeline,
-                "topic_version": next(t.version for t in base.topics if t.id == topic),
-                "settings": {
-                    "iterations": settings.iterations,
-                    "dropout": settings.dropout,
-                    "batch_size": settings.batch_size,
-                    "seed": settings.seed,
-                },
-                "metrics": {
-                    "held_out": len(held_out),
-                    "held_out_pos": sum(ex.relevant for ex in held_out),
-                    "rules": result.rules.as_dict(),
-                    "with_model": result.with_model.as_dict(),
-                },
-                **(meta or {}),
-            },
+def cross_validate(
+    data: Data, rows: Rows, settings: TrainingSettings, folds: int = FOLDS
+) -> CrossValidation:
+    """Score every label with a model fitted without its item, and compare with the rules."""
+    lab = numpy.flatnonzero(rows.labelled)
+    fold = numpy.array([fold_of(data.ids[i], folds) for i in rows.item[lab]])
+    prob = numpy.zeros(len(lab))
+    for k in range(folds):
+        held = lab[fold == k]
+        if not len(held):
+            continue
+        left_out = set(rows.item[held].tolist())
+        train = rows.subset(numpy.array([i not in left_out for i in rows.item.tolist()], bool))
+        sets = make_sets(data, train)
+        x = feature_rows(data, train, sets)
+        weights, bias = fit_weights(x, train.y, train.w, settings.strength)
+        prob[fold == k] = predict(feature_rows(data, rows.subset(held_mask(rows, held)), sets),
+                                  weights, bias)  # fmt: skip
+    y = rows.y[lab] > 0.5
+    evals = []
+    for t, topic in enumerate(data.topics):
+        mine = rows.topic[lab] == t
+        items, rel = rows.item[lab][mine], y[mine]
+        allowed = ~data.out[items, t]
+        model_kept = allowed & (prob[mine] >= data.thresholds[t])
+        rules_kept = data.kept[items, t]
+        ev = TopicEval(
+            topic,
+            int(rel.sum()),
+            int((~rel).sum()),
+            Scores.of(rules_kept.tolist(), rel.tolist()),
+            Scores.of(model_kept.tolist(), rel.tolist()),
+            bootstrap_f1(rules_kept, rel),
+            bootstrap_f1(model_kept, rel),
         )
-    finally:
-        discard_staged(staged)
-    return result
+        ev.use_model, ev.note = _takes_over(ev)
+        evals.append(ev)
+    return CrossValidation(evals, folds)
+
+
+def held_mask(rows: Rows, picked: numpy.ndarray) -> numpy.ndarray:
+    mask = numpy.zeros(len(rows.item), bool)
+    mask[picked] = True
+    return mask
+
+
+def _takes_over(ev: TopicEval) -> tuple[bool, str]:
+    """Whether the model decides for the topic (else its rules do), and a note: why not, and
+    a warning when the labels are too few for the scores to mean much."""
+    total = ev.n_pos + ev.n_neg
+    warning = ""
+    if total < EVAL_MIN_LABELS or min(ev.n_pos, ev.n_neg) < EVAL_MIN_CLASS:
+        warning = (
+            f"few labels ({ev.n_pos} +, {ev.n_neg} -): wide intervals; "
+            f"{EVAL_MIN_LABELS} with {EVAL_MIN_CLASS} of each make them useful"
+        )
+    if total < MIN_TOPIC_LABELS:
+        return False, f"rules only: {total} labels (the model needs {MIN_TOPIC_LABELS})"
+    rules_errors, model_errors = ev.rules.fp + ev.rules.fn, ev.model.fp + ev.model.fn
+    if model_errors >= rules_errors:
+        # Ties go to the rules: with few labels a tie says nothing, and rules explain better.
+        why = (
+            f"rules only: the model made {model_errors} cross-validated mistakes, "
+            f"the rules {rules_errors}"
+        )
+        return False, f"{why}; {warning}" if warning else why
+    return True, warning
+
+
+@dataclass
+class Trained:
+    model: SharedModel | None
+    evaluation: CrossValidation | None
+    n_pos: int
+    n_neg: int
+    skipped: str = ""
+    pool: int = 0  # unlabelled items used for weak labels
+
+
+def train_shared(
+    base: Curator,
+    labels: Mapping[str, Sequence[Example]],
+    pool: Iterable[Item] = (),
+    settings: TrainingSettings | None = None,
+) -> Trained:
+    """Cross-validate, calibrate and fit the shared model on labels (topic -> examples) and
+    weak labels from the unlabelled pool; `base` is a rules-only Curator of the topics."""
+    settings = settings or TrainingSettings()
+    n_pos = sum(ex.relevant for exs in labels.values() for ex in exs)
+    n_neg = sum(not ex.relevant for exs in labels.values() for ex in exs)
+    skipped = too_few(n_pos, n_neg)
+    if skipped:
+        return Trained(None, None, n_pos, n_neg, skipped)
+    items = {ex.item.id: ex.item for exs in labels.values() for ex in exs}
+    sample = sorted(
+        (it for it in pool if it.id not in items), key=lambda it: stable_share(it.id, "pool")
+    )[:MAX_POOL]
+    data = prepare(base, [*items.values(), *sample])
+    rows = make_rows(data, labels)
+    evaluation = cross_validate(data, rows, settings)
+    model = build_model(data, rows, make_sets(data, rows), settings)
+    model.use = {ev.topic: ev.use_model for ev in evaluation.topics}
+    return Trained(model, evaluation, n_pos, n_neg, pool=len(sample))
+
+
+@dataclass
+class Suggestion:
+    """An item whose label would teach the model the most, and why."""
+
+    item: Item
+    rules: float
+    probability: float | None
+    kept: bool
+    why: str
+    priority: float = field(default=0.0, compare=False)
+
+
+def suggest_labels(
+    curator: Curator, topic: str, items: Sequence[Item], labelled: set[str], n: int = 10
+) -> list[Suggestion]:
+    """Unlabelled items whose label would teach the most for topic: those where the rules and
+    the model disagree first, then those nearest the threshold (without a model: the rules
+    score nearest the threshold, and near-misses the rules alone cannot tell)."""
+    threshold = next(r.topic.threshold for r in curator.rules if r.id == topic)
+    out = []
+    todo = [it for it in items if it.id not in labelled]
+    for item, judged in zip(todo, curator.judge(todo, [topic]), strict=True):
+        jd = judged[topic]
+        if jd.ruled_out:
+            continue
+        rules_keep = jd.rules >= threshold
+        p = jd.probability
+        if p is None:
+            if jd.rules == 0:
+                continue
+            priority, why = 1 - abs(jd.rules - threshold), f"rules score {jd.rules:.2f}"
+        elif (p >= threshold) != rules_keep:
+            side = "keeps" if p >= threshold else "drops"
+            priority = 2 + abs(p - threshold)
+            why = f"model {side} it ({p:.2f}), rules {'keep' if rules_keep else 'drop'} it"
+        elif abs(p - threshold) < UNSURE:
+            priority, why = 1 - abs(p - threshold), f"model unsure ({p:.2f})"
+        else:
+            continue  # rules and model agree, and the model is sure
+        out.append(Suggestion(item, jd.rules, p, jd.decision.kept, why, priority))
+    out.sort(key=lambda s: (-s.priority, s.item.id))
+    return out[:n]

@@ -13,7 +13,9 @@ Rules, in the order they apply (cheap first):
 Matching: phrases (from `phrases`, `must`, `any`, `none`) match by lower-cased lemma, so
 "Spaced Repetitions" matches 'spaced repetition' (marked "(lemma)" in the reason when the words
 differ from the phrase as written). A multi-word phrase also matches hyphenated
-("spaced-repetition"). Entries of must/any/none written "#tag" match hashtags. Hashtags are the
+("spaced-repetition"), with a short aside in parentheses between its words ("peer-to-peer
+(P2P) learning"), and in the forms of `variants` ("elearning" for "e-learning", "instructional
+designers" for "instructional design"; marked "(variant)"). Entries of must/any/none written "#tag" match hashtags. Hashtags are the
 item's tags plus #tags in its text; a topic's hashtags are its `hashtags` plus each phrase
 written as one word ('spaced repetition' -> #spacedrepetition). A phrase inside a #tag counts
 as that hashtag, not as a phrase mention; words matched by two phrases (a phrase inside a
@@ -28,17 +30,14 @@ halve each time (sorted heaviest first: w1 + w2/2 + w3/4 ...), so one phrase can
 One mention scores 0.63, one hashtag 0.53, a mention plus a hashtag 0.83, a title mention 0.78,
 two mentions of one phrase 0.78, two different phrases 0.86.
 
-Classifier: when the topic has a model trained on your labels (`pln train`), its probability p
-that the item is relevant joins the score after rules 1-5: the classifier counts twice as much
-as the rules score r from above (MODEL_WEIGHT = 2/3):
-
-    score = (r + 2p) / 3        when some phrase or hashtag matched (r > 0)
-    score = 2p / 3              when nothing matched, if p >= 0.5 (else no decision)
-
-So the model can lift an item the phrases miss (p 0.9 alone: 0.6) and sink one the phrases
-like but you labelled down (r 0.63, p 0.1: 0.28); `none`, `must`, `any`, scope, blocked
-authors and quality problems still rule an item out whatever the model says. The reason shows
-both parts: "matched 'spaced repetition'; rules 0.63, classifier 0.91 (model v3); threshold 0.5".
+Model: when a model trained on your labels (`pln train`, classifier.py) covers the topic, the
+score after rules 1-5 is the model's calibrated probability p that you would call the item
+relevant, and the threshold is a probability too. The model reads the item's words and the
+rules score r above, so it can keep an item no phrase matched (when p >= threshold) and sink
+a near-miss a phrase matched. `none`, `must`, `any`, scope, blocked authors and quality
+problems still rule an item out whatever the model says. The reason shows both parts and the
+labelled item the text is most like: "matched 'spaced repetition'; rules 0.63, model 0.91, most
+like your + 'Flashcards spread across weeks…' (0.42) (model v3); threshold 0.5".
 """
 
 from __future__ import annotations
@@ -57,8 +56,6 @@ W_HASHTAG = 0.75
 TITLE_FACTOR = 1.5
 REPEAT_DECAY = 0.5
 AUTHOR_BOOST = 0.2
-MODEL_WEIGHT = 2 / 3  # the classifier's share of the score (see the module docstring)
-MODEL_ALONE_MIN = 0.5  # without a rule match, the classifier must say "relevant" to score
 
 _NOT_WORD = re.compile(r"[\W_]+")
 
@@ -81,6 +78,7 @@ class PhraseHit:
     end: int = 0
     in_title: bool = False
     exact: bool = True  # the words as written in the topic (ignoring case and hyphens)
+    variant: bool = False  # another spelling or form of the phrase (see `variants`)
     in_hashtag: bool = False  # the phrase is the word of a #tag ("#microlearning")
 
 
@@ -96,10 +94,23 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class ClassifierVote:
-    """What a topic's trained model says about an item."""
+    """What the trained model says about an item for one topic, before the rules join in."""
 
-    probability: float  # that the item is relevant to the topic
+    margin: float  # log-odds from everything but the rules score (classifier.py)
     model: str  # the model version, as reasons show it: "v3"
+    rule_weights: tuple[float, float] = (4.0, 3.0)  # of (r - threshold if matched, matched)
+    why: str = ""  # what the item is most like, for the reason
+
+    def probability(self, rules: float, threshold: float) -> float:
+        """Calibrated probability that the item is relevant, given the rules score."""
+        margin = self.margin
+        if rules > 0:
+            margin += self.rule_weights[0] * (rules - threshold) + self.rule_weights[1]
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, margin))))
+
+    def describe(self, probability: float) -> str:
+        why = f", {self.why}" if self.why else ""
+        return f"model {probability:.2f}{why} (model {self.model})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +174,11 @@ class TopicRule:
         as written in the topic, with spaces, and with hyphens."""
         return {key: forms | {key, key.replace(" ", "-")} for key, forms in self.forms.items()}
 
+    @property
+    def matcher_variants(self) -> dict[str, set[str]]:
+        """Every phrase key with its variants (see `variants`), which reasons mark as such."""
+        return {key: variants(key, forms) for key, forms in self.forms.items()}
+
     def scope_problem(self, source: str, lang: str, *, check_source: bool = True) -> str:
         """Why an item is outside this topic's scope, or ""."""
         if check_source and self.sources and source not in self.sources:
@@ -190,7 +206,7 @@ class TopicRule:
             score, reason = self._score(item, evidence)
             vote = evidence.votes.get(self.id)
             if vote is not None:
-                score, reason = _with_vote(score, reason, vote)
+                score, reason = _with_vote(score, reason, vote, self.topic.threshold)
         kept = False
         if score > 0:
             blocked = _handle(item.author) in self.block_authors
@@ -272,15 +288,68 @@ class TopicRule:
         return [(p, counted[p]) for p in self.phrases if p in counted]
 
 
-def _with_vote(rules: float, reason: str, vote: ClassifierVote) -> tuple[float, str]:
-    """Combine the rules score with the classifier's probability (module docstring)."""
-    said = f"classifier {vote.probability:.2f} (model {vote.model})"
+# One-word phrases that are a known prefix glued to a word: "elearning" <-> "e-learning".
+PREFIXES = ("e", "m", "micro", "nano", "pre", "self")
+MIN_REST = 4  # letters after the prefix, so "email" is not "e-mail" of a phrase "email"
+
+
+def variants(key: str, forms: set[str] = frozenset()) -> set[str]:
+    """Other ways people write the phrase `key` (written as `forms`), matched by lemma too:
+
+    - hyphenated words joined ("e-learning" -> "elearning") and a known prefix split off a
+      one-word phrase ("elearning" -> "e-learning", "e learning");
+    - a multi-word phrase whose last word is its agent noun or back ("instructional design"
+      -> "instructional designer(s)", "learning designer" -> "learning design",
+      "facilitate learning" is left alone: only the last word changes). One-word phrases keep
+      their meaning narrow: "trainer" alone would catch sports.
+    """
+    out: set[str] = set()
+    for form in forms | {key}:
+        if "-" in form:
+            out.add(form.replace("-", ""))
+    words = key.split()
+    if len(words) == 1 and "-" not in next(iter(forms), key):
+        prefix = max((p for p in PREFIXES if key.startswith(p)), key=len, default="")
+        rest = key[len(prefix) :]
+        if prefix and len(rest) >= MIN_REST and rest.isalpha():
+            out.update({f"{prefix}-{rest}", f"{prefix} {rest}"})
+    if len(words) > 1:
+        for last in _derivations(words[-1]):
+            out.add(" ".join([*words[:-1], last]))
+    return out - forms - {key, key.replace(" ", "-")}
+
+
+def _derivations(word: str) -> set[str]:
+    """The agent noun of a verb or noun and back: design <-> designer, facilitate <->
+    facilitator, learning -> learner (the lemma 'learn' + 'er')."""
+    if not word.isalpha() or len(word) < 4:
+        return set()
+    out = set()
+    stem = word[:-3] if word.endswith("ing") and len(word) > 6 else word
+    if stem.endswith("er") and len(stem) > 5:
+        out.add(stem[:-2])
+    elif stem.endswith("ator"):
+        out.add(stem[:-2] + "e")
+    elif stem.endswith("ate"):
+        out.add(stem[:-1] + "or")
+    elif stem.endswith("e"):
+        out.add(stem + "r")
+    else:
+        out.add(stem + "er")
+    return out - {word}
+
+
+def _with_vote(
+    rules: float, reason: str, vote: ClassifierVote, threshold: float
+) -> tuple[float, str]:
+    """The model's calibrated probability becomes the score (module docstring)."""
+    p = round(vote.probability(rules, threshold), 3)
+    said = vote.describe(p)
     if rules > 0:
-        score = (1.0 - MODEL_WEIGHT) * rules + MODEL_WEIGHT * vote.probability
-        return round(score, 3), f"{reason}; rules {rules:.2f}, {said}"
-    if vote.probability < MODEL_ALONE_MIN:
+        return p, f"{reason}; rules {rules:.2f}, {said}"
+    if p < threshold:
         return 0.0, f"{reason}; {said}"
-    return round(MODEL_WEIGHT * vote.probability, 3), f"no phrase matched; {said}"
+    return p, f"no phrase matched; {said}"
 
 
 def _phrase_weight(hits: Sequence[PhraseHit]) -> float:
@@ -295,7 +364,9 @@ def _describe(phrase: str, hits: Sequence[PhraseHit]) -> str:
     flags = []
     if any(h.in_title for h in hits):
         flags.append("title")
-    if not all(h.exact for h in hits):
+    if any(h.variant for h in hits):
+        flags.append("variant")
+    elif not all(h.exact for h in hits):
         flags.append("lemma")
     return f"{text} ({', '.join(flags)})" if flags else text
 

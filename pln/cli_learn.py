@@ -1,8 +1,9 @@
 """`pln topics`, `pln topics test`, `pln label`, `pln train`, `pln eval`, `pln rescore`.
 
-Relevance that explains itself and learns from the user: test a topic on a text or a stored
-item, label items + / -, train a classifier per topic from the labels, see whether it beats the
-rules on held-out labels, and re-apply topics and models to everything stored.
+Relevance that explains itself and learns from the user: test a topic on a text, a file of
+texts or a stored item, find phrases a topic lacks, label items + / - (and see which labels
+would teach the most), train one model for all topics, see whether it beats the rules
+(cross-validated), and re-apply topics and the model to everything stored.
 """
 
 from __future__ import annotations
@@ -26,11 +27,25 @@ def add_learning_commands(sub, config_arg) -> None:
     what = test.add_mutually_exclusive_group(required=True)
     what.add_argument("--text", help="the text to score")
     what.add_argument("--item", metavar="ID", help="a stored item's id (read-only)")
+    what.add_argument(
+        "--file",
+        type=Path,
+        metavar="FILE",
+        help="many texts: one per line, or TSV with a header naming text (and id, title, "
+        "label +/-: then precision and recall are printed); '-' reads stdin",
+    )
     test.add_argument("--title", default="", help="with --text: a title")
     test.add_argument("--author", default="", help="with --text: the author's handle")
     # SUPPRESS: `pln topics -c x.yaml test ...` keeps the -c given before `test`.
     test.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
     test.set_defaults(func=cmd_topics_test)
+    suggest = actions.add_parser(
+        "suggest", help="phrases and hashtags the topic lacks, from items you want"
+    )
+    suggest.add_argument("topic", help="topic id")
+    suggest.add_argument("-n", type=int, default=15, help="how many of each (default 15)")
+    suggest.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
+    suggest.set_defaults(func=cmd_topics_suggest)
 
     label = sub.add_parser(
         "label",
@@ -42,17 +57,24 @@ def add_learning_commands(sub, config_arg) -> None:
     label.add_argument("topic", nargs="?", help="topic id")
     label.add_argument("label", nargs="?", help=HELP_LABEL)
     label.add_argument("--csv", type=Path, metavar="FILE", help="labels from a CSV file")
+    label.add_argument(
+        "--suggest",
+        metavar="TOPIC",
+        help="list the items whose labels would teach the model the most for TOPIC",
+    )
+    label.add_argument("-n", type=int, default=10, help="with --suggest: how many (default 10)")
     config_arg(label)
     label.set_defaults(func=cmd_label)
 
-    train = sub.add_parser("train", help="train a classifier per topic from your labels")
-    train.add_argument("--topic", action="append", default=[], help="only this topic (repeat)")
-    train.add_argument("--iterations", type=int, default=20, help="passes over the labels")
+    train = sub.add_parser("train", help="train the model (one for all topics) from your labels")
+    train.add_argument(
+        "--force", action="store_true", help="train even when the labels did not change"
+    )
     config_arg(train)
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser(
-        "eval", help="precision, recall, F1 per topic on held-out labels: rules vs model"
+        "eval", help="precision, recall, F1 per topic, cross-validated: rules vs model"
     )
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     config_arg(evaluate)
@@ -96,13 +118,14 @@ def cmd_topics(args) -> int:
 def _model(t) -> str:
     if t.model is None:
         return "-"
-    meta = t.model.meta
-    when = str(meta.get("trained_at", ""))[:10]
-    metrics = meta.get("metrics", {})
-    f1 = (metrics.get("with_model") or {}).get("f1")
-    rules = (metrics.get("rules") or {}).get("f1")
-    scores = f", held-out F1 {_num(f1)} vs rules {_num(rules)}" if f1 is not None else ""
-    return f"{t.model.label}, {when}{scores}"
+    when = str(t.model.meta.get("trained_at", ""))[:10]
+    cv = {row["topic"]: row for row in t.model.meta.get("cross_validation", {}).get("topics", [])}
+    row = cv.get(t.topic)
+    scores = ""
+    if row and row["model"]["f1"] is not None:
+        scores = f", cv F1 {_num(row['model']['f1'])} vs rules {_num(row['rules']['f1'])}"
+    decides = "model decides" if t.uses_model else "rules decide"
+    return f"{t.model.label} {when} ({decides}{scores})"
 
 
 def cmd_topics_test(args) -> int:
@@ -112,6 +135,8 @@ def cmd_topics_test(args) -> int:
     config = _config(args)
     check_topic(config, args.topic)
     curator = Curator.for_config(config)
+    if args.file:
+        return _test_file(curator, config, args.topic, args.file)
     if args.item:
         item = stored_item(config, args.item)
         decision = curator.explain_item(item, args.topic)
@@ -125,11 +150,88 @@ def cmd_topics_test(args) -> int:
     return 0
 
 
+def _test_file(curator, config, topic: str, path: Path) -> int:
+    """`pln topics test TOPIC --file FILE`: one line out per text, a summary on stderr."""
+    import time
+
+    from pln.filters.learning import Scores
+    from pln.learn import read_texts
+    from pln.record import Item
+
+    loading = time.perf_counter()
+    curator.setup()  # spaCy and the model: once, whatever the number of texts
+    started = time.perf_counter()
+    loading = started - loading
+    rows = read_texts(path)
+    items = [
+        Item.create(
+            source="test",
+            platform="text",
+            kind="post",
+            native_id=f"{n}:{row.id}",
+            title=row.title,
+            text=row.text,
+        )
+        for n, row in enumerate(rows)
+    ]
+    judged = curator.judge(items, [topic], check_source=False)
+    out = sys.stdout
+    kept, wanted = [], []
+    for row, per_topic in zip(rows, judged, strict=True):
+        d = per_topic[topic].decision
+        out.write(f"{row.id}\t{'kept' if d.kept else '-'}\t{d.score:g}\t{d.reason}\n")
+        if row.label is not None:
+            kept.append(d.kept)
+            wanted.append(row.label)
+    seconds = time.perf_counter() - started
+    summary = f"{len(rows)} texts in {seconds:.2f} s ({len(rows) / max(seconds, 1e-9):.0f}/s"
+    summary += f", after {loading:.1f} s loading spaCy)"
+    summary += f"; {sum(1 for j in judged if j[topic].decision.kept)} kept"
+    if wanted:
+        s = Scores.of(kept, wanted)
+        summary += (
+            f"; against the labels of {len(wanted)}: precision {_num(s.precision)}, "
+            f"recall {_num(s.recall)}, F1 {_num(s.f1)}"
+        )
+    print(summary, file=sys.stderr)
+    return 0
+
+
+def cmd_topics_suggest(args) -> int:
+    from pln.learn import topic_suggestions
+
+    config = _config(args)
+    found = topic_suggestions(config, args.topic, args.n)
+    print(
+        f"{args.topic}: from {found.wanted} items you want (labelled + or kept) "
+        f"against {found.rest} others"
+    )
+    if not found.wanted:
+        print("  nothing to learn from yet: label items + or run `pln run` first")
+        return 0
+    for title, terms in (("phrases", found.phrases), ("hashtags", found.hashtags)):
+        if not terms:
+            print(f"  {title}: none stand out")
+            continue
+        print(f"  {title} (in the topic's items / elsewhere, log-odds z):")
+        for t in terms:
+            print(f"    {t.term:<32} {t.in_topic:>4} / {t.elsewhere:<5} z {t.z:.1f}")
+    if found.phrases or found.hashtags:
+        phrases = ", ".join(t.term for t in found.phrases[:5])
+        print(f"  add the ones that fit to topics[{args.topic}].phrases, e.g. [{phrases}]")
+    return 0
+
+
 def cmd_label(args) -> int:
     from pln.learn import label_csv, label_one
 
     config = _config(args)
     single = (args.item_id, args.topic, args.label)
+    if args.suggest:
+        if any(single) or args.csv:
+            print("pln label: --suggest TOPIC takes no other arguments", file=sys.stderr)
+            return 2
+        return _suggest_labels(config, args.suggest, args.n)
     if args.csv:
         if any(single):
             print("pln label: give ITEM_ID TOPIC LABEL or --csv FILE, not both", file=sys.stderr)
@@ -148,83 +250,103 @@ def cmd_label(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
-    from pln.filters.classifier import TrainingSettings, models_dir
-    from pln.learn import train
+def _suggest_labels(config, topic: str, n: int) -> int:
+    from pln.learn import label_suggestions
 
-    if args.iterations < 1:
-        print("pln train: --iterations must be at least 1", file=sys.stderr)
-        return 2
-    config = _config(args)
-    results = train(config, args.topic, TrainingSettings(iterations=args.iterations))
-    width = max(len(r.topic) for r in results)
-    trained = 0
-    for r in results:
-        name = r.topic.ljust(width)
-        if r.model is None:
-            print(f"{name}  skipped: {r.skipped}")
-            continue
-        trained += 1
-        counts = f"{r.n_pos + r.n_neg} labels ({r.n_pos} +, {r.n_neg} -)"
-        held = f"held-out {r.held_out}: F1 {_num(r.with_model.f1)} (rules alone {_num(r.rules.f1)})"
-        print(f"{name}  model {r.model.label} from {counts}; {held}")
-    if trained:
-        print(
-            f"models in {models_dir(config.outputs.duckdb)}; "
-            "`pln rescore` applies them to the stored items, `pln eval` compares"
-        )
+    found = label_suggestions(config, topic, n)
+    if not found:
+        print(f"{topic}: nothing to suggest (no unlabelled item the rules or the model score)")
+        return 0
+    print(f"{topic}: label these to teach the most (`pln label ITEM_ID {topic} +|-`)")
+    for s in found:
+        text = " ".join((s.item.title or s.item.text).split())
+        text = text if len(text) <= 70 else text[:69] + "…"
+        print(f"  {s.item.id}  {s.why:<40} {text}")
     return 0
 
 
-def cmd_eval(args) -> int:
-    from pln.cli import print_rows
-    from pln.learn import evaluate
+def cmd_train(args) -> int:
+    from pln.filters.classifier import models_dir
+    from pln.filters.learning import TrainingSettings
+    from pln.learn import train
 
     config = _config(args)
-    rows = evaluate(config)
-    if args.json:
-        out = [
-            {
-                "topic": r.topic,
-                "labels": r.labels,
-                "held_out": r.held_out,
-                "held_out_pos": r.held_out_pos,
-                "rules": r.rules.as_dict(),
-                "model": r.model.label if r.model else None,
-                "with_model": r.with_model.as_dict() if r.with_model else None,
-            }
-            for r in rows
-        ]
-        print(json.dumps(out, indent=2))
+    report = train(config, TrainingSettings(), force=args.force)
+    trained = report.trained
+    counts = f"{trained.n_pos + trained.n_neg} labels ({trained.n_pos} +, {trained.n_neg} -)"
+    if report.unchanged is not None:
+        print(
+            f"labels unchanged since model {report.unchanged.label} ({counts}): no new model "
+            "(--force trains anyway)"
+        )
         return 0
-    if not any(r.labels for r in rows):
-        print("no labels yet: label items with `pln label ITEM_ID TOPIC +|-` or `--csv FILE`")
+    if report.model is None:
+        print(f"no model: {trained.skipped}")
         return 0
+    print(
+        f"model {report.model.label} from {counts}, "
+        f"{trained.pool} unlabelled items as weak labels; cross-validated ({trained.evaluation.folds} folds):"
+    )
+    _print_eval(trained.evaluation.topics)
+    print(
+        f"model in {models_dir(config.outputs.duckdb)}; "
+        "`pln rescore` applies it to the stored items"
+    )
+    return 0
+
+
+def _print_eval(rows) -> None:
+    from pln.cli import print_rows
+
     table = []
     for r in rows:
-        rules = r.rules
-        model = r.with_model
-        change = ""
-        if model is not None and model.f1 is not None and rules.f1 is not None:
-            change = f"{model.f1 - rules.f1:+.2f}"
         table.append(
             (
                 r.topic,
-                r.labels,
-                f"{r.held_out} ({r.held_out_pos} +)",
-                _num(rules.precision),
-                _num(rules.recall),
-                _num(rules.f1),
-                r.model.label if r.model else "-",
-                _num(model.precision) if model else "-",
-                _num(model.recall) if model else "-",
-                _num(model.f1) if model else "-",
-                change,
+                f"{r.n_pos}+ {r.n_neg}-",
+                _num(r.rules.precision),
+                _num(r.rules.recall),
+                _num(r.rules.f1) + _ci(r.rules_f1_ci),
+                _num(r.model.precision),
+                _num(r.model.recall),
+                _num(r.model.f1) + _ci(r.model_f1_ci),
+                "model" if r.use_model else "rules",
             )
         )
-    columns = ["topic", "labels", "held-out", "rules P", "R", "F1"]
-    columns += ["model", "P", "R", "F1", "F1 change"]
+    columns = ["topic", "labels", "rules P", "R", "F1 [95% CI]", "model P", "R"]
+    columns += ["F1 [95% CI]", "decides"]
     print_rows(columns, table, "table")
+    for r in rows:
+        if r.note:
+            print(f"  {r.topic}: {r.note}")
+
+
+def _ci(ci) -> str:
+    return f" [{ci[0]:.2f}-{ci[1]:.2f}]" if ci else ""
+
+
+def cmd_eval(args) -> int:
+    from pln.learn import evaluate
+
+    config = _config(args)
+    result = evaluate(config)
+    if args.json:
+        out = {
+            "folds": result.folds,
+            "current_model": result.model.label if result.model else None,
+            "skipped": result.skipped,
+            "topics": [r.as_dict() for r in result.topics],
+        }
+        print(json.dumps(out, indent=2))
+        return 0
+    if result.skipped:
+        print(f"cannot evaluate: {result.skipped}; label items with `pln label`")
+        return 0
+    print(
+        f"each label scored by a model trained without it ({result.folds}-fold "
+        "cross-validation), beside the rules alone on the same items:"
+    )
+    _print_eval(result.topics)
     return 0
 
 
@@ -239,6 +361,13 @@ def cmd_rescore(args) -> int:
     for change in report.changes:
         model = f" (model {change.model})" if change.model else ""
         delta = f"+{change.entered} -{change.left}" if change.entered or change.left else "same"
+        if change.entered_labelled or change.left_labelled:
+            new_in = change.entered - change.entered_labelled
+            new_out = change.left - change.left_labelled
+            delta += (
+                f": unlabelled +{new_in} -{new_out}, "
+                f"labelled +{change.entered_labelled} -{change.left_labelled}"
+            )
         print(f"  {change.topic}{model}: {change.kept} kept ({delta})")
         for sign, titles, total in (
             ("+", change.entered_titles, change.entered),

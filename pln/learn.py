@@ -1,7 +1,7 @@
 """Learning from the user's labels, against the store: record labels, train, evaluate, rescore.
 
-The plain parts (held-out split, training one topic, scores) are in pln.filters.learning and the
-models in pln.filters.classifier; this module reads and writes the DuckDB store around them.
+The plain parts (training, cross-validation, suggestions) are in pln.filters.learning and
+pln.filters.suggest, the model in pln.filters.classifier; this module reads and writes the DuckDB store around them.
 The CLI (pln/cli_learn.py) only parses arguments and prints what these functions return.
 """
 
@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pln.config import Config
 from pln.errors import PlnError
-from pln.filters.classifier import ModelRef, TrainingSettings, current_models, models_dir
+from pln.filters.classifier import ModelRef, current_model, models_dir, save_model
 from pln.filters.curator import CurateResult, Curator
-from pln.filters.learning import Example, Scores, TrainResult, score_curator, split, train_topic
+from pln.filters.learning import (
+    MAX_POOL,
+    Example,
+    Suggestion,
+    TopicEval,
+    Trained,
+    TrainingSettings,
+    labels_fingerprint,
+    stable_share,
+    suggest_labels,
+    train_shared,
+)
+from pln.filters.suggest import PhraseSuggestions, suggest_phrases
 from pln.lock import RunLock
 from pln.record import Decision, Item
 from pln.sinks.store import Label, Store
@@ -142,54 +153,136 @@ def labelled_examples(store: Store, config: Config) -> dict[str, list[Example]]:
 # -- train and evaluate ----------------------------------------------------------------------
 
 
+@dataclass
+class TrainReport:
+    """What `pln train` did: a new model, or why not, with the cross-validated comparison."""
+
+    trained: Trained
+    model: ModelRef | None = None
+    unchanged: ModelRef | None = None  # the current model already learned exactly these labels
+
+
+def _pool(store: Store, limit: int = MAX_POOL) -> list[Item]:
+    """Up to `limit` stored items, the same sample on every run (by a hash of the id)."""
+    ids = [row[0] for row in store.sql("SELECT id FROM items")[1]]
+    if len(ids) > limit:
+        ids = sorted(ids, key=lambda i: stable_share(i, "pool"))[:limit]
+    return list(store.items_by_id(ids).values())
+
+
+def _fingerprint(config: Config, examples: dict, settings: TrainingSettings) -> str:
+    extra = {
+        "topics": {t.id: t.version for t in config.topics},
+        "pipeline": config.nlp.pipeline,
+        "settings": settings.as_dict(),
+    }
+    return labels_fingerprint(examples, extra)
+
+
 def train(
-    config: Config, topics: Sequence[str] = (), settings: TrainingSettings | None = None
-) -> list[TrainResult]:
-    """Train a new model version for each topic (default: all) that has enough labels."""
-    for topic in topics:
-        check_topic(config, topic)
+    config: Config, settings: TrainingSettings | None = None, *, force: bool = False
+) -> TrainReport:
+    """Train the shared model on all labels (and weak labels from the stored items) and save
+    it as the next version, unless the current one was trained on exactly these labels,
+    topics, pipeline and settings (then nothing changes; `force` trains anyway)."""
+    settings = settings or TrainingSettings()
     with open_store(config, read_only=True) as store:
         examples = labelled_examples(store, config)
-    base = Curator.for_config(config, use_models=False)
+        pool = _pool(store)
     root = models_dir(config.outputs.duckdb)
-    chosen = list(topics) or [t.id for t in config.topics]
-    return [train_topic(base, topic, examples[topic], root, settings) for topic in chosen]
+    fingerprint = _fingerprint(config, examples, settings)
+    current = current_model(root)
+    if current is not None and not force and current.meta.get("fingerprint") == fingerprint:
+        n_pos = sum(ex.relevant for exs in examples.values() for ex in exs)
+        n_neg = sum(not ex.relevant for exs in examples.values() for ex in exs)
+        return TrainReport(Trained(None, None, n_pos, n_neg), unchanged=current)
+    base = Curator.for_config(config, use_models=False)
+    trained = train_shared(base, examples, pool, settings)
+    report = TrainReport(trained)
+    if trained.model is None:
+        return report
+    report.model = save_model(
+        trained.model,
+        root,
+        {
+            "fingerprint": fingerprint,
+            "n_pos": trained.n_pos,
+            "n_neg": trained.n_neg,
+            "weak_pool": trained.pool,
+            "pipeline": config.nlp.pipeline,
+            "topic_versions": {t.id: t.version for t in config.topics},
+            "settings": settings.as_dict(),
+            "cross_validation": {
+                "folds": trained.evaluation.folds,
+                "topics": [ev.as_dict() for ev in trained.evaluation.topics],
+            },
+        },
+    )
+    return report
 
 
 @dataclass
 class Evaluation:
-    """One topic on its held-out labels: the rules alone, and with its current model."""
+    """Every topic's labels, each scored by a model trained without it, beside the rules."""
 
-    topic: str
-    labels: int  # all labels of the topic
-    held_out: int
-    held_out_pos: int
-    rules: Scores
-    model: ModelRef | None = None
-    with_model: Scores | None = None
+    topics: list[TopicEval]
+    folds: int
+    model: ModelRef | None  # the current model (what `pln run` uses)
+    skipped: str = ""
 
 
-def evaluate(config: Config) -> list[Evaluation]:
+def evaluate(config: Config, settings: TrainingSettings | None = None) -> Evaluation:
+    """Cross-validate on the current labels: honest with few labels, where a held-out split
+    would hold a handful of items."""
     with open_store(config, read_only=True) as store:
         examples = labelled_examples(store, config)
-    rules_only = Curator.for_config(config, use_models=False)
-    with_models = Curator.for_config(config)
-    models = {m.topic: m for m in with_models.models}
-    out = []
-    for topic in config.topics:
-        _, held_out = split(examples[topic.id])
-        row = Evaluation(
-            topic.id,
-            len(examples[topic.id]),
-            len(held_out),
-            sum(ex.relevant for ex in held_out),
-            score_curator(rules_only, topic.id, held_out),
-        )
-        if topic.id in models:
-            row.model = models[topic.id]
-            row.with_model = score_curator(with_models, topic.id, held_out)
-        out.append(row)
-    return out
+        pool = _pool(store)
+    current = current_model(models_dir(config.outputs.duckdb))
+    base = Curator.for_config(config, use_models=False)
+    trained = train_shared(base, examples, pool, settings)
+    if trained.evaluation is None:
+        return Evaluation([], 0, current, trained.skipped)
+    return Evaluation(trained.evaluation.topics, trained.evaluation.folds, current)
+
+
+# -- suggestions -----------------------------------------------------------------------------
+
+
+def label_suggestions(config: Config, topic: str, n: int = 10) -> list[Suggestion]:
+    """The stored items whose label for `topic` would teach the model the most (see
+    `suggest_labels`): the hook for `pln label --suggest` and the served page."""
+    check_topic(config, topic)
+    with open_store(config, read_only=True) as store:
+        labelled = {label.item_id for label in store.labels(topic)}
+        items = _pool(store)
+    curator = Curator.for_config(config)
+    return suggest_labels(curator, topic, items, labelled, n)
+
+
+def topic_suggestions(config: Config, topic: str, n: int = 15) -> PhraseSuggestions:
+    """Phrases and hashtags the topic lacks, from its + labels and kept items (suggest.py)."""
+    check_topic(config, topic)
+    with open_store(config, read_only=True) as store:
+        positive = {label.item_id for label in store.labels(topic) if label.label > 0}
+        negative = {label.item_id for label in store.labels(topic) if label.label < 0}
+        kept = {
+            row[0]
+            for row in store.sql(
+                f"SELECT item_id FROM decisions WHERE kept AND topic = '{_quote(topic)}'"
+            )[1]
+        }
+        items = _pool(store)
+        ids = {it.id for it in items}
+        items += store.items_by_id((positive | kept) - ids).values()
+    wanted = [it for it in items if (it.id in positive or it.id in kept) and it.id not in negative]
+    rest = [it for it in items if it not in wanted]
+    curator = Curator.for_config(config, use_models=False)
+    rule = next(r for r in curator.rules if r.id == topic)
+    return suggest_phrases(curator.nlp, wanted, rest, rule, n)
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
 
 
 # -- rescore ---------------------------------------------------------------------------------
@@ -206,6 +299,8 @@ class FeedChange:
     entered_titles: list[str] = field(default_factory=list)  # the first few (title or text)
     left_titles: list[str] = field(default_factory=list)
     model: str = ""  # "v3" when the topic has a model
+    entered_labelled: int = 0  # of those that entered, items with a label for the topic
+    left_labelled: int = 0  # (the model trained on them, so they say little)
 
 
 @dataclass
@@ -278,12 +373,20 @@ def _changes(
     after: dict[str, set[str]],
     shown: int = 3,
 ) -> list[FeedChange]:
-    models = {m.topic: m.label for m in curator.models}
+    curator.setup()
+    label = curator.model.label if curator.model else ""
+    models = {topic: label for topic in curator.uses_model}
     topics = [t.id for t in config.topics] + sorted(set(before) - {t.id for t in config.topics})
+    labelled: dict[str, set[str]] = {}
+    for row in store.labels():
+        labelled.setdefault(row.topic, set()).add(row.item_id)
     changes = []
     for topic in topics:
         old, new = before.get(topic, set()), after.get(topic, set())
-        entered, left = sorted(new - old), sorted(old - new)
+        taught = labelled.get(topic, set())
+        # Unlabelled items first: they show what the model does to items it never saw.
+        entered = sorted(new - old, key=lambda i: (i in taught, i))
+        left = sorted(old - new, key=lambda i: (i in taught, i))
         titles = store.items_by_id(entered[:shown] + left[:shown])
         changes.append(
             FeedChange(
@@ -294,6 +397,8 @@ def _changes(
                 [_title(titles[i]) for i in entered[:shown] if i in titles],
                 [_title(titles[i]) for i in left[:shown] if i in titles],
                 models.get(topic, ""),
+                sum(i in taught for i in entered),
+                sum(i in taught for i in left),
             )
         )
     return changes
@@ -319,6 +424,7 @@ class TopicOverview:
     labels_pos: int = 0
     labels_neg: int = 0
     model: ModelRef | None = None
+    uses_model: bool = False  # the model decides for this topic (else its rules do)
 
 
 def overview(config: Config) -> list[TopicOverview]:
@@ -342,8 +448,11 @@ def overview(config: Config) -> list[TopicOverview]:
             )[1]:
                 if topic in rows:
                     rows[topic].labels_pos, rows[topic].labels_neg = pos, neg
-    for ref in current_models(models_dir(db), rows):
-        rows[ref.topic].model = ref
+    ref = current_model(models_dir(db))
+    if ref is not None:
+        for row in rows.values():
+            row.model = ref
+            row.uses_model = bool(ref.meta.get("use", {}).get(row.topic, False))
     return list(rows.values())
 
 
@@ -354,3 +463,64 @@ def stored_item(config: Config, item_id: str) -> Item:
     if item is None:
         raise PlnError(f"no item with id {item_id!r} in {config.outputs.duckdb}")
     return item
+
+
+# -- texts for `pln topics test --file` ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextRow:
+    id: str  # the TSV's id column, else the line number
+    text: str
+    title: str = ""
+    label: bool | None = None  # from a label column (+ / -), to measure against
+
+
+def read_texts(path: Path) -> list[TextRow]:
+    """Texts to test, one per line; or TSV whose header names `text` and optionally `id`,
+    `title`, `label` (+/-); or `+|-<TAB>text` lines. Blank lines are skipped."""
+    import sys
+
+    try:
+        raw = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise PlnError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlnError(f"{path}: cannot read: {exc}") from None
+    lines = raw.splitlines()
+    header = [c.strip().lower() for c in lines[0].split("\t")] if lines else []
+    rows = []
+    if "\t" in (lines[0] if lines else "") and "text" in header:
+        at = {
+            name: header.index(name) for name in ("id", "title", "text", "label") if name in header
+        }
+        for number, line in enumerate(lines[1:], start=2):
+            if not line.strip():
+                continue
+            cells = line.split("\t")
+            if len(cells) <= at["text"]:
+                raise PlnError(f"{path}:{number}: expected {len(header)} tab-separated columns")
+            values = {name: cells[i].strip() if i < len(cells) else "" for name, i in at.items()}
+            cell = values.get
+            label = None
+            if "label" in at:
+                value = parse_label(cell("label", ""))
+                if value is None:
+                    raise PlnError(
+                        f"{path}:{number}: label must be + or -, got {cell('label', '')!r}"
+                    )
+                label = value > 0
+            rows.append(
+                TextRow(cell("id", "") or str(number), cell("text", ""), cell("title", ""), label)
+            )
+        return rows
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        first, tab, rest = line.partition("\t")
+        value = parse_label(first) if tab else None
+        if value is not None:
+            rows.append(TextRow(str(number), rest.strip(), label=value > 0))
+        else:
+            rows.append(TextRow(str(number), line.strip()))
+    return rows

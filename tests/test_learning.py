@@ -1,5 +1,6 @@
-"""Learning from labels: training beats the rules on held-out labels, models are versioned on disk
-and join the score with a readable reason, rescoring updates the stored decisions and feeds."""
+"""Learning from labels: one model for all topics, cross-validated against the rules, versioned on
+disk (not again for the same labels), joining the score with a readable reason; rescoring updates
+the stored decisions and feeds and tells unlabelled items from training items."""
 
 from __future__ import annotations
 
@@ -13,18 +14,17 @@ import pytest
 
 from pln import cli
 from pln.config import Config, TopicConfig, load_config
-from pln.filters.classifier import TrainingSettings, current_models, model_versions, models_dir
+from pln.filters.classifier import current_model, model_versions, models_dir
 from pln.filters.curator import Curator
-from pln.filters.learning import HELD_OUT_SHARE, Example, is_held_out, split
+from pln.filters.learning import Example, fold_of, train_shared
 from pln.filters.topics import ClassifierVote, Evidence, PhraseHit, TopicRule
-from pln.learn import evaluate, rescore, train
+from pln.learn import rescore, train
 from pln.lock import RunInProgress, RunLock
 from pln.record import Item
 from pln.sinks.store import Label, Store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "learning"
 TOPIC = "retrieval-practice"
-FAST = TrainingSettings(iterations=20)
 
 
 def fixture_rows() -> list[dict]:
@@ -71,14 +71,18 @@ def make_config(folder: Path) -> Config:
 class Learned:
     config: Config
     items: dict[str, Item]  # fixture id -> item
-    results: dict  # topic -> TrainResult
+    report: object  # pln.learn.TrainReport
 
 
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory) -> Learned:
     config = make_config(tmp_path_factory.mktemp("learning"))
-    results = {r.topic: r for r in train(config, settings=FAST)}
-    return Learned(config, {r["id"]: as_item(r) for r in fixture_rows()}, results)
+    report = train(config)
+    return Learned(config, {r["id"]: as_item(r) for r in fixture_rows()}, report)
+
+
+def cv(learned: Learned, topic: str):
+    return next(ev for ev in learned.report.trained.evaluation.topics if ev.topic == topic)
 
 
 def run_pln(capsys, *argv: str) -> tuple[int, str, str]:
@@ -88,183 +92,174 @@ def run_pln(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-# -- the held-out split ----------------------------------------------------------------------
+# -- training and cross-validation -----------------------------------------------------------
 
 
-def test_held_out_split_is_stable_and_about_a_fifth():
+def test_folds_are_stable_and_spread():
     ids = [as_item(r).id for r in fixture_rows()]
-    first = [is_held_out(i) for i in ids]
-    assert first == [is_held_out(i) for i in ids]  # the same answer every time
-    assert abs(sum(first) / len(ids) - HELD_OUT_SHARE) < 0.1
-    examples = [Example(as_item(r), True) for r in fixture_rows()]
-    train_part, held_out = split(examples)
-    assert len(train_part) + len(held_out) == len(examples)
-    assert all(is_held_out(ex.item.id) for ex in held_out)
+    folds = [fold_of(i, 5) for i in ids]
+    assert folds == [fold_of(i, 5) for i in ids]  # the same split on every run
+    assert set(folds) == {0, 1, 2, 3, 4}
 
 
-# -- training and evaluation -----------------------------------------------------------------
-
-
-def test_training_raises_f1_over_the_rules_on_held_out_labels(learned):
-    result = learned.results[TOPIC]
-    rules, model = result.rules, result.with_model
-    assert result.held_out >= 15 and result.n_pos >= 20 and result.n_neg >= 20
+def test_the_model_beats_the_rules_on_labels_it_never_saw(learned):
+    rp = cv(learned, TOPIC)
+    assert (rp.n_pos, rp.n_neg) == (46, 40)
     # The phrases miss posts about flashcards and quizzes and keep vendor promotions ...
-    assert rules.recall < 0.5 and rules.precision < 0.5
-    # ... the labels teach the classifier both.
-    assert model.precision >= 0.9, model
-    assert model.recall >= 0.7, model
-    assert model.f1 >= rules.f1 + 0.3
+    assert rp.rules.recall < 0.6 and rp.rules.precision < 0.6
+    # ... each label scored by a model trained without it: the labels teach both.
+    assert rp.model.precision >= 0.9 and rp.model.recall >= 0.9, rp.model
+    assert rp.model_f1_ci[0] > rp.rules_f1_ci[1]  # the intervals do not even overlap
+    assert rp.use_model and rp.note == ""
 
 
-def test_held_out_near_misses_the_rules_keep_are_dropped_with_the_model(learned):
-    rules_only = Curator.for_config(learned.config, use_models=False)
-    with_model = Curator.for_config(learned.config)
-    near_misses = [
-        item
-        for key, item in learned.items.items()
-        if key.startswith("rp-n") and is_held_out(item.id)
-    ]
-    assert len(near_misses) >= 4
-    for item in near_misses:
-        assert rules_only.explain_item(item, TOPIC).kept, item.text
-        decision = with_model.explain_item(item, TOPIC)
-        assert not decision.kept, (item.text, decision.reason)
+def test_a_topic_with_a_few_labels_keeps_its_rules_unless_the_model_does_better(learned):
+    onboarding = cv(learned, "onboarding")
+    assert (onboarding.n_pos, onboarding.n_neg) == (3, 2)
+    model_errors = onboarding.model.fp + onboarding.model.fn
+    rules_errors = onboarding.rules.fp + onboarding.rules.fn
+    assert onboarding.use_model == (model_errors < rules_errors)
+    if not onboarding.use_model:
+        assert onboarding.note.startswith("rules only: the model made ")
+    ref = learned.report.model
+    assert ref.meta["use"] == {TOPIC: True, "onboarding": onboarding.use_model}
 
 
-def test_too_few_labels_skip_the_topic_with_a_clear_message(learned):
-    skipped = learned.results["onboarding"]
-    assert skipped.model is None
-    assert skipped.skipped == (
-        "5 labels to train on (3 +, 2 -); needs at least 10, with at least 5 of each"
+def test_too_few_labels_train_nothing_with_a_clear_message(learned):
+    base = Curator.for_config(learned.config, use_models=False)
+    items = list(learned.items.values())
+    trained = train_shared(base, {TOPIC: [Example(items[0], True), Example(items[1], False)]})
+    assert trained.model is None
+    assert trained.skipped == (
+        "2 labels (1 +, 1 -); needs at least 4 across all topics, with at least 2 of each"
     )
-    assert model_versions(models_dir(learned.config.outputs.duckdb), "onboarding") == []
 
 
-def test_models_are_versioned_beside_the_database_with_their_meta(learned, tmp_path):
-    ref = learned.results[TOPIC].model
+def test_models_are_versioned_beside_the_database_and_not_retrained_for_the_same_labels(
+    learned, tmp_path
+):
+    ref = learned.report.model
     root = learned.config.outputs.duckdb.parent / "models"
-    assert ref.path == root / TOPIC / "v1"
+    assert ref.path == root / "v1"
     meta = json.loads((ref.path / "meta.json").read_text())
-    assert meta["version"] == 1 and meta["topic"] == TOPIC
-    assert (meta["n_pos"], meta["n_neg"]) == (
-        learned.results[TOPIC].n_pos,
-        learned.results[TOPIC].n_neg,
-    )
+    assert meta["version"] == 1 and meta["topics"] == [TOPIC, "onboarding"]
+    assert (meta["n_pos"], meta["n_neg"]) == (49, 42)
     assert datetime.fromisoformat(meta["trained_at"]).tzinfo is not None
-    assert meta["metrics"]["with_model"]["f1"] == round(learned.results[TOPIC].with_model.f1, 3)
     assert meta["pipeline"] == "blank:en"
-    # Training again makes v2, the current model; v1 stays for comparison.
+    rp = next(t for t in meta["cross_validation"]["topics"] if t["topic"] == TOPIC)
+    assert rp["model"]["f1"] == round(cv(learned, TOPIC).model.f1, 3)
+    # The same labels again: no new version. One more label: v2, the current model.
     config = make_config(tmp_path)
-    train(config, [TOPIC], FAST)
-    second = train(config, [TOPIC], FAST)[0].model
-    assert second.label == "v2"
-    assert [r.label for r in model_versions(models_dir(config.outputs.duckdb), TOPIC)] == [
-        "v1",
-        "v2",
-    ]
-    assert [
-        r.label for r in current_models(models_dir(config.outputs.duckdb), [TOPIC, "onboarding"])
-    ] == ["v2"]
+    assert train(config).model.label == "v1"
+    again = train(config)
+    assert again.model is None and again.unchanged.label == "v1"
+    item = as_item(fixture_rows()[0])
+    with Store(config.outputs.duckdb) as store:
+        store.add_labels([Label(item.id, "onboarding", -1, datetime.now(UTC), "cli")])
+    assert train(config).model.label == "v2"
+    root = models_dir(config.outputs.duckdb)
+    assert [r.label for r in model_versions(root)] == ["v1", "v2"]
+    assert current_model(root).label == "v2"
 
 
-def test_evaluate_compares_rules_and_model_on_the_same_held_out_items(learned):
-    rows = {r.topic: r for r in evaluate(learned.config)}
-    rp = rows[TOPIC]
-    assert rp.model.label == "v1"
-    assert rp.held_out == learned.results[TOPIC].held_out
-    assert rp.rules == learned.results[TOPIC].rules
-    assert rp.with_model == learned.results[TOPIC].with_model
-    assert rows["onboarding"].model is None and rows["onboarding"].with_model is None
+# -- the model in the Curator ----------------------------------------------------------------
 
 
-# -- the classifier in the Curator -----------------------------------------------------------
-
-
-def test_curator_with_models_pickles_before_setup_and_scores_in_batches(learned):
+def test_curator_with_a_model_pickles_before_setup_and_scores_in_batches(learned):
     curator = Curator.for_config(learned.config)
-    assert [m.label for m in curator.models] == ["v1"]
+    assert curator.model.label == "v1"
     clone = pickle.loads(pickle.dumps(curator))
-    assert clone._nlp is None and clone.models == curator.models
+    assert clone._nlp is None and clone.model == curator.model
     items = list(learned.items.values())
     result = clone.curate(items)
-    assert f"classifier:{TOPIC}" in clone.nlp.pipe_names
     rp = [d for d in result.decisions if d.topic == TOPIC]
     assert rp and all(d.model_version.endswith("; model v1") for d in rp)
-    assert all("classifier " in d.reason and "(model v1)" in d.reason for d in rp)
+    assert all(" model 0." in d.reason or " model 1." in d.reason for d in rp)
+    assert all(d.reason.count("(model v1)") == 1 for d in rp)
     # The batch path and the single-item explanation agree.
     for d in rp[:10]:
         item = next(i for i in items if i.id == d.item_id)
         single = clone.explain_item(item, TOPIC)
         assert (single.score, single.kept, single.reason) == (d.score, d.kept, d.reason)
-    # Topics without a model keep the plain pipeline version.
-    onboarding = [d for d in result.decisions if d.topic == "onboarding"]
-    assert onboarding and all(d.model_version == clone.model_version for d in onboarding)
 
 
-def test_a_model_explains_itself_word_for_word(learned):
+def test_a_confident_model_keeps_a_text_no_phrase_matched_and_says_why(learned):
     curator = Curator.for_config(learned.config)
     decision = curator.explain(
-        "Flashcards every few days beat a single long review session before the exam.", TOPIC
+        "Quiz yourself on last week's workshop notes every few days instead of rereading.", TOPIC
     )
-    prob = float(decision.reason.split("classifier ")[1].split()[0])
-    assert prob >= 0.75
-    assert decision.reason == (
-        f"no phrase matched; classifier {prob:.2f} (model v1); threshold 0.5"
-    )
-    assert decision.kept and decision.score == pytest.approx(2 * prob / 3, abs=0.006)
+    assert decision.kept, decision.reason
+    assert decision.reason.startswith("no phrase matched; model ")
+    assert ", most like your + '" in decision.reason
+    assert decision.reason.endswith("(model v1); threshold 0.5")
+    assert round(decision.score, 2) == float(decision.reason.split("model ")[1].split(",")[0])
+
+
+def test_held_out_vendor_promotions_the_phrases_match_are_sunk(learned):
+    rules_only = Curator.for_config(learned.config, use_models=False)
+    with_model = Curator.for_config(learned.config)
+    promos = [item for key, item in learned.items.items() if key.startswith("rp-n")]
+    kept_by_rules = [i for i in promos if rules_only.explain_item(i, TOPIC).kept]
+    assert len(kept_by_rules) >= 8
+    sunk = [i for i in kept_by_rules if not with_model.explain_item(i, TOPIC).kept]
+    assert len(sunk) >= 0.8 * len(kept_by_rules)
 
 
 def _rule(**kw) -> TopicRule:
     return TopicRule(TopicConfig(id="rp", title="RP", phrases=("spaced repetition",), **kw))
 
 
-def _evidence(p: float | None, *, hit: bool = True, **kw) -> Evidence:
+def _evidence(margin: float | None, *, hit: bool = True, **kw) -> Evidence:
     hits = {"spaced repetition": [PhraseHit(0, 2)]} if hit else {}
-    votes = {"rp": ClassifierVote(p, "v3")} if p is not None else {}
+    why = "most like your + 'Quizzing is not assessment' (0.41)"
+    votes = {"rp": ClassifierVote(margin, "v3", (4.0, 3.0), why)} if margin is not None else {}
     return Evidence(hits, frozenset(), votes=votes, **kw)
+
+
+LIKE = "most like your + 'Quizzing is not assessment' (0.41)"
 
 
 @pytest.mark.parametrize(
     ("kw", "evidence", "score", "kept", "reason"),
     [
-        (
+        (  # rules 0.632: margin -3 + 4 * 0.132 + 3 = 0.528
             {},
-            _evidence(0.9),
-            0.811,  # (0.632 + 2 * 0.9) / 3
+            _evidence(-3.0),
+            0.629,
             True,
-            "matched 'spaced repetition'; rules 0.63, classifier 0.90 (model v3); threshold 0.5",
+            f"matched 'spaced repetition'; rules 0.63, model 0.63, {LIKE} (model v3); "
+            "threshold 0.5",
         ),
-        (
+        (  # a near-miss the phrase matched, that the model sinks
             {},
-            _evidence(0.1),
-            0.277,
+            _evidence(-6.0),
+            0.078,
             False,
-            "matched 'spaced repetition'; rules 0.63, classifier 0.10 (model v3); "
+            f"matched 'spaced repetition'; rules 0.63, model 0.08, {LIKE} (model v3); "
             "below threshold 0.5",
         ),
-        (
+        (  # no phrase matched, a confident model keeps it
             {},
-            _evidence(0.9, hit=False),
-            0.6,
+            _evidence(2.0, hit=False),
+            0.881,
             True,
-            "no phrase matched; classifier 0.90 (model v3); threshold 0.5",
+            f"no phrase matched; model 0.88, {LIKE} (model v3); threshold 0.5",
         ),
-        ({}, _evidence(0.3, hit=False), 0.0, False, "no match; classifier 0.30 (model v3)"),
+        ({}, _evidence(-1.0, hit=False), 0.0, False, f"no match; model 0.27, {LIKE} (model v3)"),
         (
             {"none": ("spaced repetition",)},
-            _evidence(0.99),
+            _evidence(5.0),
             0.0,
             False,
             "excluded by 'spaced repetition'",
         ),
         (
             {"block_authors": ("promo_bot",)},
-            _evidence(0.95),
-            0.844,
+            _evidence(0.0),
+            0.971,
             False,
-            "blocked author @promo_bot; matched 'spaced repetition'; "
-            "rules 0.63, classifier 0.95 (model v3)",
+            f"blocked author @promo_bot; matched 'spaced repetition'; rules 0.63, model 0.97, "
+            f"{LIKE} (model v3)",
         ),
         (
             {},
@@ -284,42 +279,53 @@ def test_score_combination_and_reasons_word_for_word(kw, evidence, score, kept, 
 # -- rescore ---------------------------------------------------------------------------------
 
 
-def test_rescore_applies_the_model_to_stored_items_and_renders_the_feeds(tmp_path, capsys):
+def test_rescore_applies_the_model_and_tells_unlabelled_from_training_items(tmp_path, capsys):
     config = make_config(tmp_path)
     with Store(config.outputs.duckdb, read_only=True) as store:
         before = store.sql(f"SELECT count(*) FROM decisions WHERE kept AND topic = '{TOPIC}'")[1]
-    train(config, [TOPIC], FAST)
+    train(config)
+    # One unlabelled item the model should lift: stored after training, never labelled.
+    fresh = Item.create(
+        source="blogs",
+        platform="fixture",
+        kind="post",
+        native_id="fresh-1",
+        text="Flashcards every few days beat a single long review session before the exam.",
+        author="someone",
+    )
+    with Store(config.outputs.duckdb) as store:
+        store.write([fresh], [], ())
 
     code, out, err = run_pln(capsys, "rescore", "-c", str(config.path))
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith(f"rescored {len(fixture_rows())} items in ")
+    assert lines[0].startswith(f"rescored {len(fixture_rows()) + 1} items in ")
     rp_line = next(line for line in lines if line.startswith(f"  {TOPIC} (model v1): "))
-    assert "  onboarding: 5 kept (same)" in lines
+    assert ": unlabelled +1 -0, labelled +" in rp_line
     with Store(config.outputs.duckdb, read_only=True) as store:
         _, rows = store.sql(
-            "SELECT topic, topic_version, model_version, count(*), count(*) FILTER (WHERE kept) "
+            "SELECT topic, model_version, count(*) FILTER (WHERE kept) "
             "FROM decisions GROUP BY ALL ORDER BY topic"
         )
         promo = as_item(next(r for r in fixture_rows() if r["id"] == "rp-n01"))
-        flashcards = as_item(next(r for r in fixture_rows() if r["id"] == "rp-v02"))
         kept = {
             r[0]
             for r in store.sql(f"SELECT item_id FROM decisions WHERE kept AND topic = '{TOPIC}'")[1]
         }
-    versions = {t.id: t.version for t in config.topics}
-    for topic, topic_version, model_version, _, n_kept in rows:
-        assert topic_version == versions[topic]  # every decision names what made it
+    for topic, model_version, n_kept in rows:
         assert model_version.startswith("pln-score.v1; blank:en")
-        assert model_version.endswith("; model v1") == (topic == TOPIC)
         if topic == TOPIC:
-            assert rp_line.startswith(f"  {TOPIC} (model v1): {n_kept} kept (+")
+            assert model_version.endswith("; model v1")
             assert n_kept != before[0][0]
-    assert flashcards.id in kept and promo.id not in kept
+    assert fresh.id in kept and promo.id not in kept
     feed = (config.outputs.feeds_dir / f"{TOPIC}.rss.xml").read_text()
     assert "Quizzing is not assessment" in feed
     assert "Download our spaced repetition app" not in feed
-    assert "    + " in out and "    - " in out  # a few titles that entered and left
+    # The unlabelled item is listed first among those that entered.
+    assert (
+        lines[lines.index(rp_line) + 1]
+        == "    + Flashcards every few days beat a single long review session before th…"
+    )
 
     # Rescoring again changes nothing.
     code, out, _ = run_pln(capsys, "rescore", "-c", str(config.path))
@@ -336,45 +342,40 @@ def test_rescore_never_overlaps_a_run(tmp_path):
 # -- the commands ----------------------------------------------------------------------------
 
 
-def test_train_and_eval_commands_report_per_topic(tmp_path, capsys):
+def test_train_and_eval_commands_report_cross_validated_scores(tmp_path, capsys):
     config = make_config(tmp_path)
-    code, out, err = run_pln(capsys, "train", "-c", str(config.path), "--iterations", "20")
+    code, out, err = run_pln(capsys, "train", "-c", str(config.path))
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith(f"{TOPIC}  model v1 from ")
-    assert "; held-out " in lines[0] and "(rules alone " in lines[0]
-    assert lines[1] == (
-        "onboarding          skipped: 5 labels to train on (3 +, 2 -); "
-        "needs at least 10, with at least 5 of each"
+    assert lines[0].startswith("model v1 from 91 labels (49 +, 42 -), ")
+    assert lines[0].endswith("cross-validated (5 folds):")
+    assert lines[1].split() == [
+        "topic", "labels", "rules", "P", "R", "F1", "[95%", "CI]", "model", "P", "R", "F1",
+        "[95%", "CI]", "decides",
+    ]  # fmt: skip
+    rp = next(line for line in lines if line.startswith(TOPIC))
+    assert rp.split()[1:3] == ["46+", "40-"] and rp.split()[-1] == "model"
+    assert any(line.startswith("  onboarding: ") for line in lines)  # few labels: a note
+    assert lines[-1].startswith(f"model in {models_dir(config.outputs.duckdb)}")
+
+    code, out, _ = run_pln(capsys, "train", "-c", str(config.path))
+    assert out == (
+        "labels unchanged since model v1 (91 labels (49 +, 42 -)): no new model "
+        "(--force trains anyway)\n"
     )
-    assert lines[2].startswith(f"models in {models_dir(config.outputs.duckdb)}")
 
     code, out, err = run_pln(capsys, "eval", "-c", str(config.path), "--json")
     assert code == 0, err
-    rows = {r["topic"]: r for r in json.loads(out)}
-    assert rows[TOPIC]["model"] == "v1"
-    assert rows[TOPIC]["with_model"]["f1"] > rows[TOPIC]["rules"]["f1"]
-    assert rows["onboarding"]["model"] is None
+    result = json.loads(out)
+    assert result["folds"] == 5 and result["current_model"] == "v1"
+    rows = {r["topic"]: r for r in result["topics"]}
+    assert rows[TOPIC]["model"]["f1"] > rows[TOPIC]["rules"]["f1"]
+    assert len(rows[TOPIC]["model"]["f1_ci"]) == 2
+    assert rows["onboarding"]["note"]
 
     code, out, _ = run_pln(capsys, "eval", "-c", str(config.path))
-    header, _, rp, onboarding, _ = out.splitlines()
-    assert header.split() == [
-        "topic",
-        "labels",
-        "held-out",
-        "rules",
-        "P",
-        "R",
-        "F1",
-        "model",
-        "P",
-        "R",
-        "F1",
-        "F1",
-        "change",
-    ]
-    assert rp.split()[0] == TOPIC and " v1 " in rp and "+0." in rp
-    assert onboarding.split()[:3] == ["onboarding", "5", "0"]
+    assert out.startswith("each label scored by a model trained without it (5-fold ")
+    assert "few labels" in out or "rules only" in out
 
 
 def test_train_with_no_database_is_a_one_line_error(tmp_path, capsys):
@@ -386,3 +387,19 @@ def test_train_with_no_database_is_a_one_line_error(tmp_path, capsys):
         err
         == f"pln: error: database {tmp_path / 'out' / 'pln.duckdb'} does not exist; run `pln run` first\n"
     )
+
+
+def test_the_scorer_computes_the_features_training_fitted():
+    """Curation takes every topic's similarity maxima in one pass; they are the features that
+    training computed one by one (empty groups included)."""
+    import numpy
+
+    from pln.filters.classifier import ProtoIndex, topic_features
+
+    rng = numpy.random.default_rng(0)
+    topics, positive = rng.integers(0, 4, 40), rng.random(40) < 0.5
+    index = ProtoIndex(topics, positive, 5)  # topic 4 has no labels
+    sims = rng.random(40) - 0.2
+    together = index.maxima(sims)
+    for t in range(5):
+        assert numpy.allclose(topic_features(0.0, 0.0, 0.3, sims, index, t)[3:], together[t])

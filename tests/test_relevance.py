@@ -259,3 +259,71 @@ def test_curator_pickles_before_and_after_setup(config, curator):
     text = "Bite-sized learning for busy managers"
     assert fresh.explain(text, "microlearning") == curator.explain(text, "microlearning")
     assert warm.explain(text, "microlearning").kept
+
+
+@pytest.mark.parametrize(
+    ("phrase", "text", "reason"),
+    [
+        ("instructional design", "We hire instructional designers.", "'instructional design' (variant)"),
+        ("learning designer", "Good learning design starts small.", "'learning designer' (variant)"),
+        ("e-learning", "Our elearning catalogue", "'e-learning' (variant)"),
+        ("e-learning", "Our e learning catalogue", "'e-learning'"),
+        ("microlearning", "Micro-learning on phones", "'microlearning' (variant)"),
+        ("peer learning", "Peer learners teach each other", "'peer learning' (variant)"),
+        ("peer-to-peer learning", "Peer-to-peer (P2P) learning works", "'peer-to-peer learning' (variant)"),
+        ("peer-to-peer learning", "peer to peer (P2P) learning", "'peer-to-peer learning' (variant)"),
+    ],
+)  # fmt: skip
+def test_variants_of_a_phrase_match_and_say_so(phrase, text, reason):
+    curator = Curator((TopicConfig(id="t", title="T", phrases=(phrase,)),), NlpConfig())
+    decision = curator.explain(text, "t")
+    assert decision.kept and decision.reason == f"matched {reason}; threshold 0.5"
+
+
+@pytest.mark.parametrize(
+    ("phrase", "text"),
+    [
+        ("instructional design", "Fashion designers showed bright coats."),
+        ("training", "Personal trainer tips for runners."),  # one-word phrases stay narrow
+        ("peer-to-peer learning", "Peer-to-peer networks share files (no server) learning nothing"),
+        ("peer-to-peer learning", "peer-to-peer (a long aside of words) learning"),
+        ("email", "The female team"),
+    ],
+)
+def test_near_misses_of_the_variants_do_not_match(phrase, text):
+    curator = Curator((TopicConfig(id="t", title="T", phrases=(phrase,)),), NlpConfig())
+    assert curator.explain(text, "t").score == 0.0
+
+
+def test_variants_lose_no_precision_on_the_evaluation_set(tmp_path):
+    """tests/fixtures/ld_eval, rich config: what the variants and asides add to the kept items
+    are texts on the topic, never a near-miss or an off-topic text."""
+    from unittest import mock
+
+    from pln.filters import curator as curator_module
+    from pln.filters.topics import TopicRule
+
+    folder = FIXTURES.parent / "ld_eval"
+    path = tmp_path / "pln.yaml"
+    path.write_text(
+        "sources:\n  - {name: s, type: rss, url: https://example.org/feed.xml}\n"
+        + (folder / "topics_rich.yaml").read_text(encoding="utf-8")
+    )
+    config = load_config(path, check_sources=False)
+    rows = [line.split("\t") for line in (folder / "items.tsv").read_text().splitlines()[1:]]
+    items = [post(text, title="", source="s") for _, _, _, text in rows]
+    truth = {item.id: (kind, topic) for item, (_, kind, topic, _) in zip(items, rows, strict=True)}
+
+    def kept() -> set[tuple[str, str]]:
+        curator = Curator(config.topics, config.nlp)
+        return {(d.item_id, d.topic) for d in curator.curate(items).decisions if d.kept}
+
+    with_variants = kept()
+    with (
+        mock.patch.object(TopicRule, "matcher_variants", property(lambda self: {})),
+        mock.patch.object(curator_module, "_aside_patterns", lambda docs: []),
+    ):
+        without = kept()
+    gained = with_variants - without
+    assert len(gained) >= 2 and without <= with_variants
+    assert all(truth[item_id] == ("pos", topic) for item_id, topic in gained), gained

@@ -10,7 +10,7 @@ from test_learning import FIXTURES, TOPIC, as_item, fixture_rows, make_config, r
 from pln.config import Config
 from pln.filters.curator import Curator
 from pln.filters.nlp import load_nlp, pipeline_version
-from pln.record import make_item_id
+from pln.record import Item, make_item_id
 from pln.sinks.store import Store
 
 PIPELINE = pipeline_version(load_nlp("blank:en"))
@@ -172,3 +172,97 @@ def test_explain_matches_the_batch_decision_of_the_run(config):
         assert (single.score, single.reason) == (
             (stored.score, stored.reason) if stored else (0.0, single.reason)
         )
+
+
+def test_topics_test_file_decides_each_line_and_measures_against_labels(config, capsys, tmp_path):
+    plain = tmp_path / "texts.txt"
+    plain.write_text(
+        "Spaced repetition beats cramming.\n\nLunch was great.\nA #retrievalpractice quiz\n"
+    )
+    code, out, err = run_pln(
+        capsys, "topics", "test", TOPIC, "--file", str(plain), "-c", str(config.path)
+    )
+    assert code == 0, err
+    assert out.splitlines() == [
+        "1\tkept\t0.632\tmatched 'spaced repetition'; threshold 0.5",
+        "3\t-\t0\tno match",
+        "4\tkept\t0.528\tmatched #retrievalpractice; threshold 0.5",
+    ]
+    assert err.startswith("3 texts in ") and err.rstrip().endswith("; 2 kept")
+
+    tsv = tmp_path / "labelled.tsv"
+    tsv.write_text(
+        "id\tlabel\ttext\n"
+        "a\t+\tRetrieval practice in every workshop\n"
+        "b\t-\tDownload our spaced repetition app today\n"
+        "c\t+\tQuizzes a week apart help people remember\n"
+    )
+    code, out, err = run_pln(
+        capsys, "topics", "test", TOPIC, "--file", str(tsv), "-c", str(config.path)
+    )
+    assert [line.split("\t")[:2] for line in out.splitlines()] == [
+        ["a", "kept"],
+        ["b", "kept"],
+        ["c", "-"],
+    ]
+    assert err.rstrip().endswith(
+        "; 2 kept; against the labels of 3: precision 0.50, recall 0.50, F1 0.50"
+    )
+
+
+def test_topics_test_file_mistakes_are_one_line_errors(config, capsys, tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("label\ttext\nmaybe\tsome text\n")
+    code, out, err = run_pln(
+        capsys, "topics", "test", TOPIC, "--file", str(bad), "-c", str(config.path)
+    )
+    assert (code, out) == (1, "")
+    assert err == f"pln: error: {bad}:2: label must be + or -, got 'maybe'\n"
+    code, _, err = run_pln(
+        capsys, "topics", "test", TOPIC, "--file", str(tmp_path / "none.txt"), "-c",
+        str(config.path),
+    )  # fmt: skip
+    assert (code, err) == (1, f"pln: error: {tmp_path / 'none.txt'}: file not found\n")
+
+
+def test_topics_suggest_proposes_words_of_the_wanted_items_the_topic_lacks(config, capsys):
+    code, out, err = run_pln(capsys, "topics", "suggest", TOPIC, "-c", str(config.path))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{TOPIC}: from ") and " items you want " in lines[0]
+    phrases = [line.split()[0] for line in lines if line.startswith("    ") and " z " in line]
+    # The + labels talk about quizzes and flashcards, which the phrases lack ...
+    assert {"quiz", "quizzes", "flashcards", "flashcard"} & set(phrases), out
+    # ... and nothing the topic already has is proposed again.
+    assert not {"spaced", "repetition", "retrieval", "practice"} & set(phrases)
+    assert lines[-1].startswith(f"  add the ones that fit to topics[{TOPIC}].phrases, e.g. [")
+
+
+def test_label_suggest_lists_unlabelled_items_rules_and_model_disagree_on(config, capsys, tmp_path):
+    from pln.learn import train
+
+    fresh = [
+        ("s1", "Download our spaced repetition app now, 50% off"),
+        ("s2", "Quiz yourself every few days on what the workshop covered"),
+        ("s3", "The canteen menu changes on Monday"),
+    ]
+    items = [
+        Item.create(source="blogs", platform="fixture", kind="post", native_id=k, text=t)
+        for k, t in fresh
+    ]
+    with Store(config.outputs.duckdb) as store:
+        store.write(items, [], ())
+    code, out, _ = run_pln(capsys, "label", "--suggest", TOPIC, "-c", str(config.path))
+    assert code == 0
+    assert out.splitlines()[1].split()[0] == items[0].id  # rules only: scored by the rules
+    train(config)
+    code, out, err = run_pln(capsys, "label", "--suggest", TOPIC, "-n", "2", "-c", str(config.path))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == f"{TOPIC}: label these to teach the most (`pln label ITEM_ID {TOPIC} +|-`)"
+    assert len(lines) == 3
+    shown = {line.split()[0] for line in lines[1:]}
+    assert items[2].id not in shown  # neither rules nor model care about the canteen
+    with Store(config.outputs.duckdb, read_only=True) as store:
+        labelled = {r.item_id for r in store.labels(TOPIC)}
+    assert not shown & labelled

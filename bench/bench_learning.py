@@ -1,0 +1,222 @@
+"""Bench: rules alone against the learned model on held-out text, by number of labels.
+
+    python bench/bench_learning.py [SEEDS] [--no-reuters]
+
+Two sets:
+- tests/fixtures/ld_eval: 8 L&D topics, 80 texts on them, 55 near-misses that use L&D words in
+  other senses (model training, dog and sports training, UI and fashion design, networks, CPU
+  performance, exam cramming, chat widgets, customer onboarding) and 20 off-topic texts, all
+  written for this project; a rich config (today's style, 8-11 phrases a topic) and a thin one
+  (at most 5 phrases a topic).
+- Reuters-21578 acq (50) and crude (20) as shipped by Debian's r-cran-tm: fetched here with
+  `apt-get download r-cran-tm` into a cache folder under the temp dir (never in tests, never in
+  the repository); two thin topics.
+
+Half of each set (by a hash of the id) is held out; labels are drawn from the other half
+(one label per item, as a user labels what a feed shows: an L&D text + for its topic, a
+near-miss - for the topic it imitates, an off-topic text - for a random topic), and the other
+half's unlabelled items are the pool of weak labels. Scores are micro P/R/F1 over every
+(held-out item, topic) pair, averaged over SEEDS draws of the labels (default 5).
+"rules (before)" is the matching without the variants and asides this project added.
+Not a test: it prints numbers, and it downloads.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from contextlib import contextmanager
+from pathlib import Path
+from unittest import mock
+
+from pln.config import Config, load_config
+from pln.filters import curator as curator_module
+from pln.filters.classifier import save_model
+from pln.filters.curator import Curator
+from pln.filters.learning import Example, Scores, stable_share, train_shared
+from pln.filters.topics import TopicRule
+from pln.record import Item
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests/fixtures/ld_eval"
+CACHE = Path(tempfile.gettempdir()) / "pln-bench-cache"  # outside the repository
+SIZES = (10, 20, 50)
+
+
+def config_for(topics_yaml: str, folder: Path, name: str) -> Config:
+    path = folder / f"{name}.yaml"
+    path.write_text(
+        "sources:\n  - {name: bench, type: rss, url: https://example.org/feed.xml}\n"
+        + topics_yaml
+        + f"\noutputs:\n  duckdb: {name}/pln.duckdb\n  feeds_dir: {name}/feeds\n"
+    )
+    return load_config(path, check_sources=False)
+
+
+def ld_set() -> tuple[list[Item], dict[str, set[str]], dict[str, str]]:
+    """Items, the topics each is relevant to, and the topic a near-miss imitates."""
+    items, truth, near = [], {}, {}
+    lines = (DATA / "items.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    for line in lines:
+        key, kind, topic, text = line.split("\t")
+        item = Item.create(source="bench", platform="bench", kind="post", native_id=key, text=text)
+        items.append(item)
+        truth[item.id] = {topic} if kind == "pos" else set()
+        if kind == "near":
+            near[item.id] = topic
+    return items, truth, near
+
+
+def reuters_set() -> tuple[list[Item], dict[str, set[str]]] | None:
+    """Reuters acq + crude from Debian's r-cran-tm, or None when apt cannot fetch it."""
+    texts = CACHE / "tm/usr/lib/R/site-library/tm/texts"
+    if not texts.is_dir():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        try:
+            subprocess.run(["apt-get", "download", "r-cran-tm"], cwd=CACHE, check=True,
+                           capture_output=True)  # fmt: skip
+            deb = next(CACHE.glob("r-cran-tm_*.deb"))
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(CACHE / "tm")], check=True)
+        except (OSError, subprocess.CalledProcessError, StopIteration) as exc:
+            print(f"Reuters skipped: cannot fetch r-cran-tm ({exc})")
+            return None
+    items, truth = [], {}
+    for folder in ("acq", "crude"):
+        for path in sorted((texts / folder).glob("*.xml")):
+            root = ET.parse(path).getroot()
+            topics = {d.text for d in root.iter("D") if d.text} & {"acq", "crude"}
+            title = (root.findtext(".//TITLE") or "").strip()
+            body = " ".join((root.findtext(".//BODY") or "").split())
+            item = Item.create(
+                source="bench",
+                platform="reuters",
+                kind="article",
+                native_id=root.get("NEWID", path.stem),
+                title=title.title(),
+                text=body,
+            )
+            items.append(item)
+            truth[item.id] = {"acquisitions" if t == "acq" else "crude-oil" for t in topics}
+    return items, truth
+
+
+REUTERS_TOPICS = """topics:
+  - id: acquisitions
+    title: Mergers and acquisitions
+    phrases: [acquisition, merger, takeover, acquire]
+  - id: crude-oil
+    title: Crude oil
+    phrases: [crude oil, opec, oil price]
+"""
+
+
+@contextmanager
+def matching_before():
+    """Phrase matching as it was before variants and asides (for the "before" row)."""
+    with (
+        mock.patch.object(TopicRule, "matcher_variants", property(lambda self: {})),
+        mock.patch.object(curator_module, "_aside_patterns", lambda docs: []),
+    ):
+        yield
+
+
+def kept_pairs(curator: Curator, items: list[Item]) -> set[tuple[str, str]]:
+    return {(d.item_id, d.topic) for d in curator.curate(items).decisions if d.kept}
+
+
+def scores(kept: set, items: list[Item], truth: dict, topics: list[str]) -> Scores:
+    pairs = [(it.id, t) for it in items for t in topics]
+    return Scores.of([p in kept for p in pairs], [p[1] in truth[p[0]] for p in pairs])
+
+
+def candidates(items, truth, near, topics, rng) -> list[tuple[Item, str, bool]]:
+    """The labels a user could give on the training half, one per item."""
+    out = []
+    for item in items:
+        if truth[item.id]:
+            topic = sorted(truth[item.id])[0] if near is not None else rng.choice(topics)
+        elif near is not None and item.id in near:
+            topic = near[item.id]
+        else:
+            topic = rng.choice(topics)
+        out.append((item, topic, topic in truth[item.id]))
+    return out
+
+
+def draw(cands, k: int, rng: random.Random) -> dict[str, list[Example]]:
+    for _ in range(1000):
+        chosen = rng.sample(cands, min(k, len(cands)))
+        pos = sum(c[2] for c in chosen)
+        if pos >= 2 and len(chosen) - pos >= 2:
+            break
+    labels: dict[str, list[Example]] = {}
+    for item, topic, relevant in chosen:
+        labels.setdefault(topic, []).append(Example(item, relevant))
+    return labels
+
+
+def row(name: str, s: Scores, extra: str = "") -> str:
+    def f(x):
+        return "  -  " if x is None else f"{x:.3f}"
+
+    return f"  {name:<34} P {f(s.precision)}  R {f(s.recall)}  F1 {f(s.f1)}{extra}"
+
+
+def bench_set(name, config, items, truth, near, seeds, tmp: Path) -> None:
+    topics = [t.id for t in config.topics]
+    held = [it for it in items if stable_share(it.id, "bench") < 0.5]
+    train_half = [it for it in items if stable_share(it.id, "bench") >= 0.5]
+    npos = sum(bool(truth[it.id]) for it in held)
+    print(
+        f"\n{name}: {len(held)} held-out items ({npos} relevant to a topic), {len(topics)} topics"
+    )
+    with matching_before():
+        before = scores(kept_pairs(Curator(config.topics, config.nlp), held), held, truth, topics)
+    print(row("rules (before)", before))
+    base = Curator(config.topics, config.nlp)
+    rules = scores(kept_pairs(base, held), held, truth, topics)
+    print(row("rules", rules))
+    for k in SIZES:
+        totals, below, seconds = [], 0, 0.0
+        for seed in range(seeds):
+            rng = random.Random(seed)
+            cands = candidates(train_half, truth, near, topics, rng)
+            labels = draw(cands, k, rng)
+            started = time.perf_counter()
+            trained = train_shared(base, labels, train_half)
+            seconds += time.perf_counter() - started
+            if trained.model is None:
+                continue
+            ref = save_model(trained.model, tmp / f"{name}-{k}-{seed}", {"pipeline": "blank:en"})
+            learned = Curator(config.topics, config.nlp, ref)
+            s = scores(kept_pairs(learned, held), held, truth, topics)
+            totals.append(s)
+            below += (s.f1 or 0) < (rules.f1 or 0) - 1e-9
+        total = sum(totals, Scores())
+        extra = f"   ({len(totals)} draws, below rules in {below}; train {seconds / seeds:.1f} s)"
+        print(row(f"rules + model, {k} labels", total, extra))
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    seeds = int(args[0]) if args else 5
+    items, truth, near = ld_set()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for variant in ("rich", "thin"):
+            yaml = (DATA / f"topics_{variant}.yaml").read_text(encoding="utf-8")
+            config = config_for(yaml, tmp, variant)
+            bench_set(f"L&D, {variant} config", config, items, truth, near, seeds, tmp)
+        if "--no-reuters" not in sys.argv:
+            found = reuters_set()
+            if found:
+                config = config_for(REUTERS_TOPICS, tmp, "reuters")
+                bench_set("Reuters acq/crude", config, *found, None, seeds, tmp)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Phrases and hashtags a topic lacks, from the items you want against the rest of the store.
+
+Each word, two-word phrase (by lower-cased lemma, stop words left out) and hashtag is counted
+once per item, in the wanted items (labelled + or kept for the topic, not labelled -) and in
+the rest. Terms are ranked by the z-score of their log-odds ratio with an informative
+Dirichlet prior (Monroe, Colaresi & Quinn 2008): frequent in the wanted items, rare elsewhere,
+and not already a phrase or hashtag of the topic. A thin topic grows by adding the best ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from spacy.language import Language
+
+from pln.filters.quality import scan
+from pln.filters.topics import TopicRule
+from pln.record import Item
+
+MIN_COUNT = 2  # wanted items a term must appear in
+PRIOR = 10.0  # strength of the Dirichlet prior, in pseudo-items
+
+
+@dataclass(frozen=True, slots=True)
+class TermSuggestion:
+    term: str  # as people write it: "flashcards", "#edtech"
+    in_topic: int  # wanted items with the term
+    elsewhere: int  # other items with it
+    z: float  # log-odds z-score
+
+
+@dataclass
+class PhraseSuggestions:
+    topic: str
+    wanted: int  # items the suggestions come from
+    rest: int
+    phrases: list[TermSuggestion] = field(default_factory=list)
+    hashtags: list[TermSuggestion] = field(default_factory=list)
+
+
+def _terms(nlp: Language, items: Sequence[Item], forms: dict[str, Counter]) -> list[set[str]]:
+    """Per item: its set of terms (norm unigrams and bigrams, "#tag"s); `forms` collects how
+    each term is written."""
+    out = []
+    for item, doc in zip(items, nlp.pipe(it.nlp_text for it in items), strict=True):
+        words = [t for t in doc if t.is_alpha and not t.is_stop]
+        terms = set()
+        for i, tok in enumerate(words):
+            terms.add(tok.norm_)
+            forms.setdefault(tok.norm_, Counter())[tok.lower_] += 1
+            if i + 1 < len(words) and words[i + 1].i == tok.i + 1:
+                key = f"{tok.norm_} {words[i + 1].norm_}"
+                terms.add(key)
+                forms.setdefault(key, Counter())[f"{tok.lower_} {words[i + 1].lower_}"] += 1
+        tags = set(scan(item.nlp_text).hashtags) | set(item.hashtags)
+        terms.update(f"#{t.lower()}" for t in tags)
+        out.append(terms)
+    return out
+
+
+def suggest_phrases(
+    nlp: Language, wanted: Sequence[Item], rest: Sequence[Item], rule: TopicRule, n: int = 15
+) -> PhraseSuggestions:
+    forms: dict[str, Counter] = {}
+    mine = Counter(t for terms in _terms(nlp, wanted, forms) for t in terms)
+    other = Counter(t for terms in _terms(nlp, rest, forms) for t in terms)
+    covered = {" ".join(t.norm_ for t in doc) for doc in nlp.pipe(rule.phrases)}
+    tags = {f"#{t}" for t in rule.hashtags}
+    n_mine, n_other = max(len(wanted), 1), max(len(rest), 1)
+    total = n_mine + n_other
+    out = PhraseSuggestions(rule.id, len(wanted), len(rest))
+    for term, y in mine.items():
+        if y < MIN_COUNT or term in tags or _overlaps(term, covered):
+            continue
+        r = other.get(term, 0)
+        alpha = PRIOR * (y + r) / total
+        delta = math.log((y + alpha) / (n_mine + PRIOR - y - alpha)) - math.log(
+            (r + alpha) / (n_other + PRIOR - r - alpha)
+        )
+        z = delta / math.sqrt(1 / (y + alpha) + 1 / (r + alpha))
+        if z <= 1.0:
+            continue
+        shown = term if term.startswith("#") else forms[term].most_common(1)[0][0]
+        (out.hashtags if term.startswith("#") else out.phrases).append(
+            TermSuggestion(shown, y, r, round(z, 2))
+        )
+    out.phrases = sorted(out.phrases, key=lambda s: (-s.z, s.term))[:n]
+    out.hashtags = sorted(out.hashtags, key=lambda s: (-s.z, s.term))[:n]
+    return out
+
+
+def _overlaps(term: str, covered: set[str]) -> bool:
+    """term is a phrase of the topic, a part of one, or one with more words around it."""
+    padded = f" {term} "
+    return any(padded in f" {c} " or f" {c} " in padded for c in covered)
