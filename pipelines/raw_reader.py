@@ -84,6 +84,9 @@ class RawReader:
                     enable_auto_commit=False,
                     auto_offset_reset="none",  # out of range is ours to handle (see module doc)
                     max_partition_fetch_bytes=4 * 1024 * 1024,
+                    # A broker may hold a fetch this long when nothing is there (Tansu always
+                    # does): it bounds the latency of a quiet stream (default 500 ms).
+                    fetch_max_wait_ms=100,
                 )
             except KafkaError as exc:
                 self._lost(exc)

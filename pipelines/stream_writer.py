@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ class StreamWriter:
         self.heartbeat = heartbeat
         self.memory_limit = os.environ.get(MEMORY_ENV, "") or "128MB"
         self.store: StreamStore | None = None
+        self._snapshot_thread: threading.Thread | None = None
         self.written = 0
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.rates: deque[tuple[float, int]] = deque(maxlen=512)  # (time, items written then)
@@ -108,6 +110,7 @@ class StreamWriter:
             self.store = None
 
     def close(self) -> None:
+        self._wait_for_snapshot()
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -147,10 +150,16 @@ class StreamWriter:
         return items.num_rows
 
     def refresh(self, force: bool = False) -> None:
-        """Feeds and the read snapshot, each when due (a slow one is done less often)."""
+        """Feeds and the read snapshot, each when due (a slow one is done less often). The
+        snapshot is copied on a thread of its own while the writer holds the file, so commits
+        go on meanwhile."""
         now = time.monotonic()
         feeds_due = self.feeds_stale and (force or now >= self.next_feeds)
         snapshot_due = self.snapshot_stale and (force or now >= self.next_snapshot)
+        if force:
+            self._wait_for_snapshot()
+        elif self._snapshot_thread is not None and self._snapshot_thread.is_alive():
+            snapshot_due = False
         if not (feeds_due or snapshot_due):
             return
         store = self.open()
@@ -163,15 +172,43 @@ class StreamWriter:
                 self.feeds_stale = False
                 self.next_feeds = now + max(self.feed_every, 4 * (time.monotonic() - started))
             if snapshot_due:
-                started = time.monotonic()
-                publish_snapshot(store.con, self.db)
                 self.snapshot_stale = False
-                took = time.monotonic() - started
-                self.next_snapshot = now + max(self.snapshot_every, 3 * took)
+                if self.hold and not force:
+                    cursor = store.con.cursor()  # DuckDB: one connection per thread
+                    self._snapshot_thread = threading.Thread(
+                        target=self._publish_on_cursor,
+                        args=(cursor,),
+                        name="pln-snapshot",
+                        daemon=True,
+                    )
+                    self._snapshot_thread.start()
+                else:
+                    self._publish(store.con)
         except PlnError as exc:
             log.warning("stream: %s", exc)
         finally:
             self._release()
+
+    def _publish(self, con) -> None:
+        started = time.monotonic()
+        try:
+            publish_snapshot(con, self.db)
+        except Exception as exc:  # a reader's snapshot must never stop the stream
+            log.warning("stream: read snapshot not published: %s", exc)
+            self.snapshot_stale = True
+        took = time.monotonic() - started
+        self.next_snapshot = time.monotonic() + max(self.snapshot_every, 2 * took)
+
+    def _publish_on_cursor(self, cursor) -> None:
+        try:
+            self._publish(cursor)
+        finally:
+            cursor.close()
+
+    def _wait_for_snapshot(self) -> None:
+        if self._snapshot_thread is not None:
+            self._snapshot_thread.join()
+            self._snapshot_thread = None
 
     def idle_for(self) -> float:
         return time.monotonic() - self.last_commit
