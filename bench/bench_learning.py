@@ -54,7 +54,7 @@ def config_for(topics_yaml: str, folder: Path, name: str) -> Config:
         + topics_yaml
         + f"\noutputs:\n  duckdb: {name}/pln.duckdb\n  feeds_dir: {name}/feeds\n"
     )
-    return load_config(path, check_sources=False)
+    return load_config(path)
 
 
 def ld_set() -> tuple[list[Item], dict[str, set[str]], dict[str, str]]:

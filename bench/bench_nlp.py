@@ -34,7 +34,7 @@ from pln.record import Item  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
 BATCH = int(sys.argv[2]) if len(sys.argv) > 2 else 2_000
-CONFIG = load_config(REPO / "tests/fixtures/relevance/topics.yaml", check_sources=False)
+CONFIG = load_config(REPO / "tests/fixtures/relevance/topics.yaml")
 
 
 def fixture_texts() -> list[str]:

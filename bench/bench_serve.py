@@ -40,7 +40,7 @@ import sys
 sys.path.insert(0, sys.argv[1])
 import old_serve
 from pln.config import load_config
-server = old_serve.FeedServer(load_config(sys.argv[2], check_sources=False), "127.0.0.1", int(sys.argv[3]))
+server = old_serve.FeedServer(load_config(sys.argv[2]), "127.0.0.1", int(sys.argv[3]))
 print("ready", flush=True)
 server.serve_forever()
 """

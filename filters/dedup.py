@@ -4,8 +4,8 @@
   fragments, host case, default ports, trailing slashes); the scheme is left alone.
 - `text_fingerprint` is equal for texts that differ only in case, punctuation, spacing or links
   (a cross-post with a different short link).
-- `NearDuplicateIndex` finds earlier texts whose word-shingle Jaccard similarity is probably
-  above a threshold (MinHash + LSH bands), for grouping reposts into stories.
+- `MinHasher.signatures` gives MinHash signatures of word shingles, from which the writer's
+  story linking (sinks/stories.py) finds near-duplicate reposts by LSH bands.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import hashlib
 import re
 import unicodedata
 import zlib
-from collections.abc import Hashable
 from urllib.parse import SplitResult, urlsplit
 
 import numpy as np
@@ -167,23 +166,10 @@ class MinHasher:
         self._b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
         self._words: dict[str, int] = {}
 
-    def shingles(self, text: str) -> set[str]:
-        return self.word_shingles(normalized_words(text))
-
-    def word_shingles(self, words: list[str]) -> set[str]:
-        """The shingles of already normalized words (see `normalized_words`)."""
-        n = self.shingle
-        if len(words) <= n:
-            return {" ".join(words)} if words else set()
-        return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
-
-    def signature(self, text: str) -> np.ndarray:
-        """num_perm uint64 minima; all 2**64-1 for a text without words."""
-        return self.signatures([normalized_words(text)])[0]
-
     def signatures(self, word_lists: list[list[str]], chunk: int = 8_000) -> np.ndarray:
-        """Signatures of many texts given as normalized words, one row each (the values
-        `signature` gives), computed together about `chunk` shingles at a time."""
+        """MinHash signatures of many texts given as normalized words (`normalized_words`),
+        one row of num_perm uint64 minima each (all 2**64-1 for a text without words),
+        computed together about `chunk` shingles at a time."""
         out = np.full((len(word_lists), self.num_perm), np.iinfo(np.uint64).max, dtype=np.uint64)
         rows: list[int] = []  # rows of the texts in the current chunk
         hashes: list[int] = []  # their word hashes, one after the other
@@ -236,64 +222,3 @@ class MinHasher:
             permuted += self._b
             permuted >>= np.uint64(32)
         out[rows] = np.minimum.reduceat(permuted, offsets, axis=0)
-
-
-def estimated_similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Estimated Jaccard similarity of the shingle sets behind two signatures."""
-    return float(np.count_nonzero(a == b)) / len(a)
-
-
-class NearDuplicateIndex:
-    """Remembers texts and finds earlier ones that are near-duplicates of a new text.
-
-    LSH: signatures are cut into bands; texts sharing a whole band become candidates, then
-    candidates are confirmed by their estimated similarity.
-    """
-
-    def __init__(self, threshold: float = 0.8, num_perm: int = 64, shingle: int = 3):
-        if not 0.0 < threshold <= 1.0:
-            raise ValueError("threshold must be in (0, 1]")
-        self.threshold = threshold
-        self.hasher = MinHasher(num_perm=num_perm, shingle=shingle)
-        self.bands = _bands_for(threshold, num_perm)
-        self.rows = num_perm // self.bands
-        self._buckets: list[dict[bytes, list[Hashable]]] = [{} for _ in range(self.bands)]
-        self._signatures: dict[Hashable, np.ndarray] = {}
-
-    def __len__(self) -> int:
-        return len(self._signatures)
-
-    def query(self, text: str) -> list[tuple[Hashable, float]]:
-        """Known keys whose text is a near-duplicate of text, most similar first."""
-        return self._matches(self.hasher.signature(text))
-
-    def add(self, key: Hashable, text: str) -> list[tuple[Hashable, float]]:
-        """Remember text under key; return the earlier near-duplicates (as `query`)."""
-        signature = self.hasher.signature(text)
-        matches = self._matches(signature)
-        self._signatures[key] = signature
-        for band, bucket in zip(self._band_keys(signature), self._buckets, strict=True):
-            bucket.setdefault(band, []).append(key)
-        return matches
-
-    def _band_keys(self, signature: np.ndarray) -> list[bytes]:
-        r = self.rows
-        return [signature[i * r : (i + 1) * r].tobytes() for i in range(self.bands)]
-
-    def _matches(self, signature: np.ndarray) -> list[tuple[Hashable, float]]:
-        candidates: dict[Hashable, None] = {}
-        for band, bucket in zip(self._band_keys(signature), self._buckets, strict=True):
-            for key in bucket.get(band, ()):
-                candidates[key] = None
-        scored = [(k, estimated_similarity(signature, self._signatures[k])) for k in candidates]
-        return sorted(
-            ((k, s) for k, s in scored if s >= self.threshold), key=lambda ks: ks[1], reverse=True
-        )
-
-
-def _bands_for(threshold: float, num_perm: int) -> int:
-    """Band count whose LSH threshold (1/b)**(1/r) sits a little below the wanted threshold,
-    so few true near-duplicates are missed; candidates are confirmed afterwards."""
-    target = max(threshold - 0.15, 0.05)
-    options = [b for b in range(1, num_perm + 1) if num_perm % b == 0]
-    return min(options, key=lambda b: abs((1 / b) ** (b / num_perm) - target))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pln import progress
 from pln.errors import PlnError
+from pln.table import print_rows
 
 DEFAULT_CONFIG = "pln.yaml"
 EXIT_SOURCES_FAILED = 3  # `pln run --strict`: the run finished, but some sources failed
@@ -125,9 +126,9 @@ def _output_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_validate(args) -> int:
-    from pln.config import load_config
+    from pln.sources.registry import load_checked_config
 
-    config = load_config(args.config)
+    config = load_checked_config(args.config)
     print(
         f"{args.config}: ok ({len(config.sources)} sources, {len(config.topics)} topics: "
         f"{', '.join(t.id for t in config.topics)})"
@@ -136,9 +137,9 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from pln.config import load_config
+    from pln.sources.registry import load_checked_config
 
-    config = load_config(args.config)
+    config = load_checked_config(args.config)
     from pln.pipelines.batch import run_batch
     from pln.summary import failed_sources_line
 
@@ -164,10 +165,10 @@ def _print_summary(summary, config, args, indent: int | None = None) -> None:
 
 
 def cmd_schedule(args) -> int:
-    from pln.config import load_config
     from pln.errors import ConfigError
+    from pln.sources.registry import load_checked_config
 
-    config = load_config(args.config)
+    config = load_checked_config(args.config)
     if not config.schedule.cron:
         raise ConfigError(args.config, "schedule.cron", "add at least one cron expression")
     from pln.pipelines.batch import run_batch
@@ -175,7 +176,7 @@ def cmd_schedule(args) -> int:
     from pln.sinks.store import Store
 
     def run_and_report():
-        current = load_config(args.config)  # re-read: edits apply to the next run
+        current = load_checked_config(args.config)  # re-read: edits apply to the next run
         _print_summary(run_batch(current), current, args)  # one JSON line per run
 
     last_run = None
@@ -202,36 +203,7 @@ def cmd_sql(args) -> int:
 def _db_from_config(config_path: str) -> Path:
     from pln.config import load_config
 
-    return load_config(config_path, check_sources=False).outputs.duckdb
-
-
-def print_rows(columns: list[str], rows: list[tuple], fmt: str, out=None) -> None:
-    out = out or sys.stdout
-    if fmt == "json":
-        json.dump([dict(zip(columns, r, strict=True)) for r in rows], out, indent=2, default=str)
-        out.write("\n")
-        return
-    if fmt == "csv":
-        import csv
-
-        writer = csv.writer(out)
-        writer.writerow(columns)
-        writer.writerows(rows)
-        return
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [len(c) for c in columns]
-    for row in cells:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
-    out.write(line.rstrip() + "\n" + "  ".join("-" * w for w in widths) + "\n")
-    for row in cells:
-        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
-    out.write(f"({len(rows)} row{'s' if len(rows) != 1 else ''})\n")
-
-
-def _cell(value, limit: int = 80) -> str:
-    text = "" if value is None else str(value).replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return load_config(config_path).outputs.duckdb
 
 
 if __name__ == "__main__":

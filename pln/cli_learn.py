@@ -91,12 +91,12 @@ def add_learning_commands(sub, config_arg) -> None:
 def _config(args):
     from pln.config import load_config
 
-    return load_config(args.config, check_sources=False)
+    return load_config(args.config)
 
 
 def cmd_topics(args) -> int:
-    from pln.cli import print_rows
     from pln.learn import overview
+    from pln.table import print_rows
 
     config = _config(args)
     rows, older = [], 0
@@ -296,7 +296,7 @@ def cmd_train(args) -> int:
 
 
 def _print_eval(rows) -> None:
-    from pln.cli import print_rows
+    from pln.table import print_rows
 
     table = []
     for r in rows:

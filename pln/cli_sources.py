@@ -24,11 +24,11 @@ def add_source_commands(sub, config_arg) -> None:
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
-    from pln.cli import print_rows
     from pln.config import load_config
     from pln.sinks.store import Store
+    from pln.table import print_rows
 
-    config = load_config(args.config, check_sources=False)
+    config = load_config(args.config)
     health: dict[str, tuple] = {}
     notes: dict[str, tuple] = {}
     if config.outputs.duckdb.exists():
@@ -74,9 +74,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     """Merge the OPML's feeds into subscriptions.yaml beside the config and include that file."""
     from pln.config import load_config
     from pln.sources.opml import read_opml
+    from pln.sources.registry import load_checked_config
 
     config_path = Path(args.config)
-    config = load_config(config_path, check_sources=False)
+    config = load_config(config_path)
     target = config_path.resolve().parent / SUBSCRIPTIONS
     existing = yaml.safe_load(target.read_text(encoding="utf-8")) if target.exists() else []
     known_urls = {s.options.get("url") for s in config.sources}
@@ -88,7 +89,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         tmp.write_text("# Written by `pln sources import`; edit freely.\n" + text, encoding="utf-8")
         tmp.replace(target)
         _include(config_path, SUBSCRIPTIONS)
-    load_config(config_path)  # the result must still be a valid config
+    load_checked_config(config_path)  # the result must still be a valid config
     skipped = len(entries) - len(new)
     print(
         f"imported {len(new)} feeds from {args.opml} into {target.name}"

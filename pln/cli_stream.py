@@ -153,10 +153,10 @@ def _prepare_process() -> None:
 
 
 def cmd_ingest(args) -> int:
-    from pln.config import load_config
     from pln.pipelines.ingest import run_ingest
+    from pln.sources.registry import load_checked_config
 
-    config = load_config(args.config)
+    config = load_checked_config(args.config)
     _prepare_process()
     state = Path(args.state) if args.state else None
     run_ingest(config, _settings(args), state, stop_after=args.duration)
@@ -164,10 +164,10 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_stream(args) -> int:
-    from pln.config import load_config
     from pln.pipelines.stream import run_stream
+    from pln.sources.registry import load_checked_config
 
-    config = load_config(args.config)
+    config = load_checked_config(args.config)
     settings = _settings(
         args,
         curated_topic=args.curated_topic,
@@ -198,10 +198,10 @@ def cmd_stream(args) -> int:
 
 
 def cmd_health(args) -> int:
-    from pln.config import load_config
     from pln.pipelines.heartbeat import check_health
+    from pln.sources.registry import load_checked_config
 
-    config = load_config(args.config)
+    config = load_checked_config(args.config)
     ok, line = check_health(config.outputs.duckdb, max_age=args.max_age)
     print(line, file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1

@@ -2,8 +2,8 @@
 
 Every mistake raises ConfigError naming the file, the key path (`sources[2].url`) and the problem.
 Relative paths are resolved against the config file's folder. Type-specific source options are
-checked by the source class itself (see `sources.registry.build_source`), so a config is fully
-validated before anything runs.
+checked by the source class itself: `pln.sources.registry.load_checked_config` loads a config
+and checks every source, so the CLI has a fully validated config before anything runs.
 """
 
 from __future__ import annotations
@@ -234,8 +234,11 @@ class Config:
         raise ConfigError(str(self.path), "topics", f"no topic named {topic_id!r}")
 
 
-def load_config(path: str | Path, *, check_sources: bool = True) -> Config:
-    """Read and validate a config file. Raises ConfigError with a one-line message."""
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file. Raises ConfigError with a one-line message.
+
+    Each source's own options are checked by its class: `pln.sources.registry.
+    load_checked_config` does both (the CLI uses it)."""
     path = Path(path)
     file = str(path)
     try:
@@ -254,13 +257,7 @@ def load_config(path: str | Path, *, check_sources: bool = True) -> Config:
         raise ConfigError(file, where, f"invalid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(file, "", "must be a YAML mapping with sources, topics and outputs")
-    config = parse_config(data, path)
-    if check_sources:
-        from pln.sources.registry import build_source
-
-        for src in config.sources:
-            build_source(src)
-    return config
+    return parse_config(data, path)
 
 
 def parse_config(data: dict[str, Any], path: Path) -> Config:

@@ -39,25 +39,10 @@ def encode_status(status: SourceStatus) -> bytes:
     return _dump({"v": VERSION, "status": asdict(status)})
 
 
-def encode_record(record: Record) -> bytes:
-    if isinstance(record, Item):
-        return encode_item(record)
-    if isinstance(record, DeadLetter):
-        return encode_dead_letter(record)
-    return encode_status(record)
-
-
 def encode_curated(item: Item, decisions: list[Decision]) -> bytes:
     return _dump(
         {"v": VERSION, "item": item.to_dict(), "decisions": [asdict(d) for d in decisions]}
     )
-
-
-def decode_item(data: bytes) -> Item:
-    record = decode(data)
-    if not isinstance(record, Item):
-        raise PayloadError(f"expected an item payload, got a {type(record).__name__}")
-    return record
 
 
 def decode(data: bytes) -> Record:

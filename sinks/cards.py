@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pln.record import Item
 
+from .entry_text import item_title, shared_by
 from .sanitize import safe_url, xml_text
 from .store import FeedEntry
 
@@ -169,8 +170,6 @@ def item_card(entry: FeedEntry, *, feedback: str = "", heading: str = "h3") -> s
         body = f'<p class="snippet">{_escape(text)}</p>' if text and text != _title(item) else ""
     shared = ""
     if entry.people:
-        from .feeds import shared_by
-
         shared = f'<p class="shared">{_escape(shared_by(entry))}</p>'
     why = (
         f'<p class="why">Why: {_escape(plain_reason(entry.reason))} '
@@ -199,8 +198,6 @@ def _thread(item: Item, link: str, shown_title: str) -> str:
 
 
 def _title(item: Item) -> str:
-    from .feeds import item_title
-
     return item_title(item)
 
 

@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from pln.clean import plain_title
 from pln.config import Config, TopicConfig
 from pln.errors import PlnError
-from pln.record import Item
 
 from .cards import PAGE_CSS, PAGE_JS, item_card, page_html, subscribe_box
+from .entry_text import item_title, people, shared_by
 from .sanitize import safe_url, sanitize_html, text_to_html, xml_text
 from .store import FeedEntry, Store
 
@@ -49,7 +48,6 @@ ET.register_namespace("dc", DC_NS)
 GENERATOR = "PLN Curator"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # "last changed" of a feed that never had an item
-TITLE_CHARS = 90
 FEED_KINDS = ("rss", "atom", "json")
 INDEX_ITEMS = 10  # latest items per topic on the HTML index page
 DIGEST_PERIODS = 4  # finished days or weeks that a feed carries a digest of
@@ -227,7 +225,7 @@ class Digest:
             link = entry_link(entry)
             head = f'<a href="{_escape_attr(link)}">{title}</a>' if link else title
             by = f" by {_escape(entry.item.author)}" if entry.item.author else ""
-            shared = f", shared by {_people(entry.people)}" if entry.people > 1 else ""
+            shared = f", shared by {people(entry.people)}" if entry.people > 1 else ""
             why = f"Why: {_escape(entry.reason)} (score {entry.score:.2f}{shared})"
             items.append(f"<li>{head}{by}<br />{why}</li>")
         return f"<p>The top {len(self.entries)} items of {when}:</p><ol>{''.join(items)}</ol>"
@@ -453,14 +451,6 @@ def entry_title(entry: FeedEntry) -> str:
     return item_title(entry.item)
 
 
-def item_title(item: Item) -> str:
-    """The item's title, or the start of its text, in at most TITLE_CHARS characters."""
-    title = plain_title(item.title) or " ".join(item.text.split())
-    if len(title) > TITLE_CHARS:
-        title = title[: TITLE_CHARS - 1].rstrip() + "…"
-    return title or f"{item.kind} by {item.author or 'unknown'}"
-
-
 def _story_extra(entry: FeedEntry) -> dict[str, Any]:
     """The JSON Feed `_pln.story` of an entry that stands for a story of several items."""
     if not entry.story_id:
@@ -469,21 +459,6 @@ def _story_extra(entry: FeedEntry) -> dict[str, Any]:
     if entry.sharers:
         story["shared_by"] = list(entry.sharers)
     return {"story": story}
-
-
-def shared_by(entry: FeedEntry) -> str:
-    """ "Shared by 3 people in your PLN: @a, @b, @c" ('' when nobody shared it)."""
-    if not entry.people:
-        return ""
-    names = ", ".join(f"@{name.lstrip('@')}" for name in entry.sharers)
-    more = entry.people - len(entry.sharers)
-    if names and more > 0:
-        names += f" and {more} more"
-    return f"Shared by {_people(entry.people)} in your PLN" + (f": {names}" if names else "")
-
-
-def _people(n: int) -> str:
-    return "1 person" if n == 1 else f"{n} people"
 
 
 def entry_link(entry: FeedEntry) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
-from pln.config import ConfigError, SourceConfig
+from pln.config import Config, ConfigError, SourceConfig, load_config
 from pln.errors import PlnError
 from pln.record import SourceStatus
 from pln.sources.base import FetchResult, Source
@@ -42,6 +43,14 @@ def build_source(config: SourceConfig) -> Source:
             f"unknown source type {config.type!r} (known: {known})",
         )
     return source_class(config.type)(config)
+
+
+def load_checked_config(path: str | Path) -> Config:
+    """`load_config`, then every source's own options, checked by its class."""
+    config = load_config(path)
+    for source in config.sources:
+        build_source(source)
+    return config
 
 
 def fetch_once(config: SourceConfig, cursor: dict | None) -> tuple[FetchResult, SourceStatus]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from pln.cli import main
-from pln.config import load_config
 from pln.errors import ConfigError
+from pln.sources.registry import load_checked_config
 
 GOOD = """
 sources:
@@ -30,7 +30,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_good_config_resolves_paths_relative_to_the_file(tmp_path):
-    config = load_config(write(tmp_path, GOOD))
+    config = load_checked_config(write(tmp_path, GOOD))
     assert config.outputs.duckdb == tmp_path / "out" / "db.duckdb"
     assert config.sources[0].name == "blog"
     topic = config.topic("microlearning")
@@ -58,7 +58,7 @@ def test_good_config_resolves_paths_relative_to_the_file(tmp_path):
 def test_mistakes_name_file_key_and_problem(tmp_path, text, key, message):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
-        load_config(path)
+        load_checked_config(path)
     line = str(err.value)
     assert line.startswith(str(path))
     assert key in line and message in line

@@ -18,7 +18,8 @@ import feedparser
 import pytest
 import yaml
 
-from pln.config import load_config, parse_config
+from pln.config import parse_config
+from pln.sources.registry import load_checked_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -63,7 +64,7 @@ def test_config_loads_with_source_checks():
     pytest.importorskip("pln.sources.rss")
     pytest.importorskip("pln.sources.twitter")
     pytest.importorskip("pln.sources.hashtag_chat")
-    assert len(load_config(CONFIG, check_sources=True).sources) == len(config().sources)
+    assert len(load_checked_config(CONFIG).sources) == len(config().sources)
 
 
 def test_every_data_file_has_a_source():

@@ -51,7 +51,7 @@ def make_config(folder: Path) -> Config:
     path = folder / "pln.yaml"
     outputs = "\noutputs:\n  duckdb: out/pln.duckdb\n  feeds_dir: out/feeds\n"
     path.write_text((FIXTURES / "topics.yaml").read_text(encoding="utf-8") + outputs)
-    config = load_config(path, check_sources=False)
+    config = load_config(path)
     rows = fixture_rows()
     items = [as_item(r) for r in rows]
     result = Curator.for_config(config).curate(items)

@@ -18,7 +18,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "relevance"
 
 @pytest.fixture(scope="module")
 def config():
-    return load_config(FIXTURES / "topics.yaml", check_sources=False)
+    return load_config(FIXTURES / "topics.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -309,7 +309,7 @@ def test_variants_lose_no_precision_on_the_evaluation_set(tmp_path):
         "sources:\n  - {name: s, type: rss, url: https://example.org/feed.xml}\n"
         + (folder / "topics_rich.yaml").read_text(encoding="utf-8")
     )
-    config = load_config(path, check_sources=False)
+    config = load_config(path)
     rows = [line.split("\t") for line in (folder / "items.tsv").read_text().splitlines()[1:]]
     items = [post(text, title="", source="s") for _, _, _, text in rows]
     truth = {item.id: (kind, topic) for item, (_, kind, topic, _) in zip(items, rows, strict=True)}

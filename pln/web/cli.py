@@ -98,10 +98,10 @@ def add_serve_command(subparsers) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from pln.config import load_config
     from pln.sinks.store import lock_wait_default
+    from pln.sources.registry import load_checked_config as load_config
 
-    config = load_config(args.config, check_sources=False)
+    config = load_config(args.config)
     port = args.port
     if port is None:
         port = urlsplit(config.outputs.base_url).port or DEFAULT_PORT

@@ -53,7 +53,7 @@ class LabelRecorder:
 
     def flush(self, wait: float) -> tuple[bool, dict[str, str]]:
         """Move journaled labels into the store; (False, {}) while the database stays busy."""
-        from pln.sinks.feeds import item_title
+        from pln.sinks.entry_text import item_title
         from pln.sinks.store import Label, Store, StoreBusy
 
         with self._journal() as journal:

@@ -20,7 +20,8 @@ from pln.sinks.cards import (
     source_name,
     subscribe_box,
 )
-from pln.sinks.feeds import FEED_LABELS, FEEDBACK_PATH, feed_filename, feed_url, item_title
+from pln.sinks.entry_text import item_title
+from pln.sinks.feeds import FEED_LABELS, FEEDBACK_PATH, feed_filename, feed_url
 from pln.sinks.store import FeedEntry
 
 from .queries import Person

@@ -15,7 +15,7 @@ def create_app() -> FeedApp:
     stderr unless $PLN_SERVE_LOG is 0."""
     from pln.config import load_config
 
-    config = load_config(os.environ.get("PLN_CONFIG", "pln.yaml"), check_sources=False)
+    config = load_config(os.environ.get("PLN_CONFIG", "pln.yaml"))
     quiet = os.environ.get("PLN_SERVE_LOG") == "0"
     return FeedApp(config, log=(lambda line: None) if quiet else _log)
 
