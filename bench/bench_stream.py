@@ -155,7 +155,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="pln-bench-stream-") as tmp:
             folder = Path(tmp)
             items = make_items(range(args.items))
-            for workers in args.workers:
+            for workers in args.workers if args.items else ():
                 r = throughput(bootstrap, items, workers, folder)
                 print(
                     f"throughput, {workers} worker(s): {r['items']:,} items raw topic -> DuckDB"

@@ -19,11 +19,10 @@ import pyarrow as pa
 
 from pln import progress
 from pln.config import Config
-from pln.errors import PlnError
 from pln.filters.stories import story_keys
 from pln.record import DeadLetter, SourceStatus
 from pln.sinks.snapshot import publish_snapshot
-from pln.sinks.store import decisions_table, items_table
+from pln.sinks.store import Store, decisions_table, items_table
 from pln.sinks.stream_store import OffsetRange, Partition, StreamStore
 
 from .heartbeat import Heartbeat
@@ -85,7 +84,7 @@ class StreamWriter:
         self.heartbeat = heartbeat
         self.memory_limit = os.environ.get(MEMORY_ENV, "") or "128MB"
         self.store: StreamStore | None = None
-        self._snapshot_thread: threading.Thread | None = None
+        self._publisher: threading.Thread | None = None
         self.written = 0
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.rates: deque[tuple[float, int]] = deque(maxlen=512)  # (time, items written then)
@@ -110,7 +109,7 @@ class StreamWriter:
             self.store = None
 
     def close(self) -> None:
-        self._wait_for_snapshot()
+        self._wait_for_publisher()
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -150,65 +149,67 @@ class StreamWriter:
         return items.num_rows
 
     def refresh(self, force: bool = False) -> None:
-        """Feeds and the read snapshot, each when due (a slow one is done less often). The
-        snapshot is copied on a thread of its own while the writer holds the file, so commits
-        go on meanwhile."""
+        """Feeds and the read snapshot, each when due (a slow one is done less often). While
+        the writer holds the file they are made on a thread of their own, reading through a
+        second cursor, so commits go on meanwhile."""
+        if force:
+            self._wait_for_publisher()
+        elif self._publisher is not None and self._publisher.is_alive():
+            return
         now = time.monotonic()
         feeds_due = self.feeds_stale and (force or now >= self.next_feeds)
         snapshot_due = self.snapshot_stale and (force or now >= self.next_snapshot)
-        if force:
-            self._wait_for_snapshot()
-        elif self._snapshot_thread is not None and self._snapshot_thread.is_alive():
-            snapshot_due = False
         if not (feeds_due or snapshot_due):
             return
+        self.feeds_stale = self.feeds_stale and not feeds_due
+        self.snapshot_stale = self.snapshot_stale and not snapshot_due
         store = self.open()
+        if self.hold and not force:
+            handle = Store.sharing(store)
+            self._publisher = threading.Thread(
+                target=self._publish,
+                args=(handle, feeds_due, snapshot_due, True),
+                name="pln-publish",
+                daemon=True,
+            )
+            self._publisher.start()
+            return
         try:
-            if feeds_due:
-                from pln.sinks.feeds import render_feeds
-
-                started = time.monotonic()
-                render_feeds(store, self.config)
-                self.feeds_stale = False
-                self.next_feeds = now + max(self.feed_every, 4 * (time.monotonic() - started))
-            if snapshot_due:
-                self.snapshot_stale = False
-                if self.hold and not force:
-                    cursor = store.con.cursor()  # DuckDB: one connection per thread
-                    self._snapshot_thread = threading.Thread(
-                        target=self._publish_on_cursor,
-                        args=(cursor,),
-                        name="pln-snapshot",
-                        daemon=True,
-                    )
-                    self._snapshot_thread.start()
-                else:
-                    self._publish(store.con)
-        except PlnError as exc:
-            log.warning("stream: %s", exc)
+            self._publish(store, feeds_due, snapshot_due, False)
         finally:
             self._release()
 
-    def _publish(self, con) -> None:
-        started = time.monotonic()
+    def _publish(self, store: Store, feeds: bool, snapshot: bool, own_handle: bool) -> None:
+        """Render the feeds and/or copy the snapshot; a failure is a warning, never a stop."""
         try:
-            publish_snapshot(con, self.db)
-        except Exception as exc:  # a reader's snapshot must never stop the stream
-            log.warning("stream: read snapshot not published: %s", exc)
-            self.snapshot_stale = True
-        took = time.monotonic() - started
-        self.next_snapshot = time.monotonic() + max(self.snapshot_every, 2 * took)
+            if feeds:
+                from pln.sinks.feeds import render_feeds
 
-    def _publish_on_cursor(self, cursor) -> None:
-        try:
-            self._publish(cursor)
+                started = time.monotonic()
+                try:
+                    render_feeds(store, self.config)
+                except Exception as exc:
+                    log.warning("stream: feeds not rendered: %s", exc)
+                    self.feeds_stale = True
+                took = time.monotonic() - started
+                self.next_feeds = time.monotonic() + max(self.feed_every, 4 * took)
+            if snapshot:
+                started = time.monotonic()
+                try:
+                    publish_snapshot(store.con, self.db)
+                except Exception as exc:
+                    log.warning("stream: read snapshot not published: %s", exc)
+                    self.snapshot_stale = True
+                took = time.monotonic() - started
+                self.next_snapshot = time.monotonic() + max(self.snapshot_every, 2 * took)
         finally:
-            cursor.close()
+            if own_handle:
+                store.close()
 
-    def _wait_for_snapshot(self) -> None:
-        if self._snapshot_thread is not None:
-            self._snapshot_thread.join()
-            self._snapshot_thread = None
+    def _wait_for_publisher(self) -> None:
+        if self._publisher is not None:
+            self._publisher.join()
+            self._publisher = None
 
     def idle_for(self) -> float:
         return time.monotonic() - self.last_commit

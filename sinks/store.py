@@ -156,6 +156,16 @@ class Store:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    @classmethod
+    def sharing(cls, other: Store) -> Store:
+        """A second handle on `other`'s open database, for another thread (its own cursor):
+        it reads what `other` has committed; `other` keeps writing meanwhile."""
+        handle = cls.__new__(cls)
+        handle.path, handle.read_only, handle._depth = other.path, True, 0
+        handle.snapshot_age = None
+        handle.con = other.con.cursor()
+        return handle
+
     def _connect(self, wait: float) -> duckdb.DuckDBPyConnection:
         if self.read_only and not self.path.is_file():
             raise UsageError(f"database {self.path} does not exist; run `pln run` first")
