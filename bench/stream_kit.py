@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from conftest_kafka import tweet, write_config  # noqa: E402
+from conftest_kafka import tweet, wait_for, write_config  # noqa: E402
 from kafka_broker import start_broker  # noqa: E402
 
 from pln import payload  # noqa: E402
@@ -110,10 +109,4 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def wait_until(check, timeout: float, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError(f"gave up after {timeout} s")
+    return wait_for(check, timeout, "the stream", every)

@@ -105,6 +105,32 @@ def tweet_item_id(n: int) -> str:
     return make_item_id("twitter", tweet(n)["id"])
 
 
+def tweet_items(numbers, relevant=lambda n: n % 2 == 0) -> list:
+    """The Items the twitter_v2 source makes of `tweet(n)`: every even one is on the topic."""
+    from pln.record import Item
+
+    return [
+        Item.create(
+            source="x",
+            platform="twitter",
+            native_id=tweet(n)["id"],
+            kind="post",
+            author="ld_jo",
+            text=tweet(n, relevant(n))["text"],
+        )
+        for n in numbers
+    ]
+
+
+def pln_args(command: str, config, settings, *extra) -> tuple[str, ...]:
+    """`pln ingest|stream` arguments for a config and the test's topics."""
+    args = [command, "-c", str(config), "--bootstrap", settings.bootstrap]
+    args += ["--raw-topic", settings.raw_topic]
+    if command == "stream":
+        args += ["--curated-topic", settings.curated_topic]
+    return (*args, *extra)
+
+
 def produce_items(settings, items) -> None:
     from pln import payload
     from pln.pipelines.kafka_io import ReliableProducer

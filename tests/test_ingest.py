@@ -10,6 +10,7 @@ from conftest_kafka import (
     consume_all,
     db_rows,
     kill,
+    pln_args,
     pln_process,
     tweet_item_id,
     wait_for,
@@ -26,16 +27,7 @@ from pln.record import Item, SourceStatus
 
 
 def ingest_args(config, settings, *extra):
-    return (
-        "ingest",
-        "-c",
-        str(config),
-        "--bootstrap",
-        settings.bootstrap,
-        "--raw-topic",
-        settings.raw_topic,
-        *extra,
-    )
+    return pln_args("ingest", config, settings, *extra)
 
 
 def records(settings, expect: int, timeout: float = 20.0):

@@ -11,9 +11,10 @@ from conftest_kafka import (
     consume_all,
     db_rows,
     kill,
+    pln_args,
     pln_process,
     produce_items,
-    tweet,
+    tweet_items,
     wait_for,
     write_config,
 )
@@ -28,32 +29,11 @@ pytestmark = pytest.mark.slow
 
 
 def make_items(numbers, relevant=lambda n: n % 2 == 0) -> list[Item]:
-    return [
-        Item.create(
-            source="x",
-            platform="twitter",
-            native_id=tweet(n)["id"],
-            kind="post",
-            author="ld_jo",
-            text=tweet(n, relevant(n))["text"],
-        )
-        for n in numbers
-    ]
+    return tweet_items(numbers, relevant)
 
 
 def stream_args(config, settings, *extra):
-    return (
-        "stream",
-        "-c",
-        str(config),
-        "--bootstrap",
-        settings.bootstrap,
-        "--raw-topic",
-        settings.raw_topic,
-        "--curated-topic",
-        settings.curated_topic,
-        *extra,
-    )
+    return pln_args("stream", config, settings, *extra)
 
 
 def count(db, query="SELECT count(*) FROM items") -> int:

@@ -18,9 +18,10 @@ from conftest_kafka import (
     REPO,
     db_rows,
     kill,
+    pln_args,
     pln_process,
     produce_items,
-    tweet,
+    tweet_items,
     wait_for,
     write_config,
     write_tweets,
@@ -138,34 +139,12 @@ def test_broker_problems_are_told_apart(kafka_broker):
 # ------------------------------------------------------------------------ with a broker
 
 
-def _items(numbers, relevant=lambda n: n % 2 == 0) -> list[Item]:
-    return [
-        Item.create(
-            source="x",
-            platform="twitter",
-            native_id=tweet(n)["id"],
-            kind="post",
-            author="ld_jo",
-            text=tweet(n, relevant(n))["text"],
-        )
-        for n in numbers
-    ]
+def _items(numbers) -> list[Item]:
+    return tweet_items(numbers)
 
 
 def _stream(config, settings, *extra, log):
-    return pln_process(
-        "stream",
-        "-c",
-        str(config),
-        "--bootstrap",
-        settings.bootstrap,
-        "--raw-topic",
-        settings.raw_topic,
-        "--curated-topic",
-        settings.curated_topic,
-        *extra,
-        log=log,
-    )
+    return pln_process(*pln_args("stream", config, settings, *extra), log=log)
 
 
 def _count(db, query="SELECT count(*) FROM items") -> int:
