@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pln.config import SourceConfig, load_config
+from pln.config import SourceConfig
 from pln.errors import ConfigError, SourceError
 from pln.sources.chat_posts import Chat, ChatPost, ChatWindow, posts_to_keep
-from pln.sources.registry import build_source
+from pln.sources.registry import build_source, load_checked_config
 from tests.httpserver import RecordedServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "chat"
@@ -349,7 +349,7 @@ topics:
 def load(tmp_path: Path, entry: str):
     path = tmp_path / "pln.yaml"
     path.write_text(CONFIG.format(entry=entry))
-    return load_config(path), path
+    return load_checked_config(path), path
 
 
 def test_a_valid_config_builds_the_posts_source(tmp_path):
