@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pln import payload, progress
+from pln.atomic import write_atomic
 from pln.backoff import next_poll_delay
 from pln.config import Config, SourceConfig
 from pln.errors import PlnError
@@ -69,17 +68,8 @@ class IngestState:
             "version": STATE_VERSION,
             "sources": {name: vars(s) for name, s in sorted(self.sources.items())},
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".ingest-", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=1, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        text = json.dumps(data, indent=1, sort_keys=True)
+        write_atomic(self.path, text.encode("utf-8"), mode=0o600, fsync=True)
 
 
 def default_state_path(config: Config) -> Path:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from pln.atomic import write_atomic
 from pln.config import Config, TopicConfig
 from pln.errors import PlnError
 
@@ -586,17 +587,7 @@ def write_if_changed(path: Path, data: bytes) -> Path:
     except OSError as exc:
         raise PlnError(f"feed {path}: cannot read it: {exc}") from None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.chmod(tmp, 0o644)
-            if old_second is not None and int(os.stat(tmp).st_mtime) <= old_second:
-                os.utime(tmp, (old_second + 1, old_second + 1))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, data, min_mtime=0 if old_second is None else old_second + 1)
     except OSError as exc:
         raise PlnError(f"feed {path}: cannot write it: {exc}") from None
     return path
