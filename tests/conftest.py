@@ -23,3 +23,20 @@ def corpora() -> Path:
     if not CORPORA.is_dir():
         pytest.skip("../shared/corpora is not present")
     return CORPORA
+
+
+def chat_source(type_name: str, path: Path, base_dir: Path | None = None, **options):
+    """A chat source named "chat" reading `path` (relative paths resolve against `base_dir`,
+    by default the file's folder)."""
+    from pln.config import SourceConfig
+    from pln.sources.registry import build_source
+
+    config = SourceConfig(
+        name="chat",
+        type=type_name,
+        options={"path": str(path), **options},
+        base_dir=base_dir or path.parent,
+        file="pln.yaml",
+        key="sources[0]",
+    )
+    return build_source(config)

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import chat_source
 
 from pln.cli import main
-from pln.config import SourceConfig
 from pln.errors import SourceError
 from pln.sinks.store import Store
-from pln.sources.registry import build_source
 from tests.corpora import corpus
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -27,15 +26,7 @@ ARCHIVE = FIXTURES / "twitter" / "archive"
 
 
 def make_source(type_name: str, path: Path, **options):
-    config = SourceConfig(
-        name="chat",
-        type=type_name,
-        options={"path": str(path), **options},
-        base_dir=path.parent,
-        file="pln.yaml",
-        key="sources[0]",
-    )
-    return build_source(config)
+    return chat_source(type_name, path, **options)
 
 
 def write_log(path: Path, text: str, mtime: datetime | None = None) -> Path:

@@ -14,11 +14,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from conftest import chat_source
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from pln.config import SourceConfig
-from pln.sources.registry import build_source
 
 NICKS = ("ana", "bob", "cy")
 WORDS = ("hi", "ok", "lol", "spacing", "works", "why?", "Q1", "A1", "Q2", "A2", "bob:", "@ana")
@@ -41,15 +39,7 @@ chats = st.lists(message, min_size=1, max_size=60)
 
 
 def make_source(type_name: str, path: Path, **options):
-    config = SourceConfig(
-        name="chat",
-        type=type_name,
-        options={"path": str(path), **options},
-        base_dir=path.parent,
-        file="pln.yaml",
-        key="sources[0]",
-    )
-    return build_source(config)
+    return chat_source(type_name, path, **options)
 
 
 def times(chat) -> list[datetime]:

@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import chat_source
 
-from pln.config import SourceConfig
 from pln.errors import ConfigError, SourceError
 from pln.sources import slack
-from pln.sources.registry import build_source
 from tests.corpora import corpus
 
 FIXTURES = Path(__file__).parent / "fixtures" / "chat"
@@ -21,15 +20,7 @@ SLACK_EXPORT = FIXTURES / "slack" / "export"
 
 
 def make_source(type_name: str, path: Path, **options):
-    config = SourceConfig(
-        name="chat",
-        type=type_name,
-        options={"path": str(path), **options},
-        base_dir=FIXTURES,
-        file="pln.yaml",
-        key="sources[0]",
-    )
-    return build_source(config)
+    return chat_source(type_name, path, FIXTURES, **options)
 
 
 def by_title(items):
