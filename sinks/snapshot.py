@@ -50,9 +50,5 @@ def snapshot_age(db_path: str | Path) -> float | None:
         return None
 
 
-def remove_snapshot(db_path: str | Path) -> None:
-    snapshot_path(db_path).unlink(missing_ok=True)
-
-
 def _quote(path: Path) -> str:
     return str(path).replace("'", "''")

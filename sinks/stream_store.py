@@ -18,9 +18,9 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
-from pln.record import DeadLetter, Decision, Item, SourceStatus
+from pln.record import DeadLetter, SourceStatus
 
-from .store import Store, decisions_table, items_table
+from .store import Store
 
 OFFSETS_DDL = """
 CREATE TABLE IF NOT EXISTS stream_offsets (
@@ -163,9 +163,6 @@ class StreamStore(Store):
             waiting.setdefault((topic, partition), []).append((start, end, key or "", epoch or 0))
         return OffsetLedger({(t, p): (o, k or "", e or 0) for t, p, o, k, e in bases}, waiting)
 
-    def offset_keys(self, topic: str) -> dict[Partition, str]:
-        return self.ledger.keys(topic)
-
     def resume_points(self, topic: str) -> ResumePoints:
         ledger = self.ledger
         return ResumePoints(ledger.resume_at(topic), ledger.keys(topic), ledger.epochs(topic))
@@ -173,36 +170,6 @@ class StreamStore(Store):
     def offsets(self, topic: str) -> dict[Partition, int]:
         """Where the stream resumes: next offset per partition of `topic`."""
         return self.ledger.resume_at(topic)
-
-    def reset_offsets(self, topic: str) -> None:
-        """Forget where `topic` was read up to (its partitions restart from the earliest)."""
-        with self.transaction():
-            self.con.execute("DELETE FROM stream_offsets WHERE topic = ?", [topic])
-            self.con.execute("DELETE FROM stream_ranges WHERE topic = ?", [topic])
-        self.ledger = self._load_ledger()
-
-    def commit_poll(
-        self,
-        items: list[Item],
-        decisions: list[Decision],
-        dead_letters: list[DeadLetter],
-        statuses: list[SourceStatus],
-        offsets: dict[Partition, OffsetRange],
-        run_id: str,
-        intervals: dict[str, float],
-        keys: pa.Table | None = None,
-    ) -> None:
-        """One poll's rows, their stories (`keys`: the items' story keys) and offsets."""
-        self.commit_tables(
-            items_table(items),
-            decisions_table(decisions),
-            dead_letters,
-            statuses,
-            offsets.items(),
-            run_id,
-            intervals,
-            keys,
-        )
 
     def commit_tables(
         self,

@@ -83,13 +83,13 @@ def test_ledger_is_stored_with_the_rows_and_read_back(tmp_path):
         )
     with StreamStore(db) as store:
         assert store.offsets("raw") == {P: 10}
-        assert store.offset_keys("raw") == {P: "a"}
+        assert store.resume_points("raw").keys == {P: "a"}
         store.commit_tables(
             items_table([]), decisions_table([]), [], [], [(P, OffsetRange(10, 20))], "run", {}
         )
     with StreamStore(db) as store:
         assert store.offsets("raw") == {P: 30}
-        assert store.offset_keys("raw") == {P: "c"}
+        assert store.resume_points("raw").keys == {P: "c"}
     assert db_rows(db, "SELECT count(*) FROM items") == [(1,)]
 
 
