@@ -295,7 +295,12 @@ def test_health_tells_a_live_stream_from_a_stuck_or_stopped_one(tmp_path, kafka_
     try:
         produce_items(settings, _items(range(10)))
         wait_for(lambda: _count(db) == 10, 90, "the first items")
-        alive = _health(config.path, 5)
+        # The heartbeat is rewritten about once a second, so it may trail the snapshot a little.
+        alive = wait_for(
+            lambda: (r := _health(config.path, 5)).stdout.startswith("stream ok: 10 items") and r,
+            30,
+            "the heartbeat to count the items",
+        )
         assert alive.returncode == 0 and alive.stdout.startswith("stream ok: 10 items written")
         proc.send_signal(signal.SIGSTOP)  # stuck: the process is there but does nothing
         time.sleep(4)
