@@ -2,15 +2,15 @@
 
 `load_nlp(NlpConfig)` understands two kinds of `nlp.pipeline`:
 
-- `blank:<lang>` (default `blank:en`): a tokenizer, the lookup lemmatizer (tables from the
-  installed spacy-lookups-data package, never the network) and `pln_lemma_norm_v1`.
+- `blank:<lang>` (default `blank:en`): a tokenizer and `pln_lemma_norm_v1`, which looks lemmas
+  up in the table of the installed spacy-lookups-data package (never the network).
 - an installed pipeline package or folder (`en_core_web_sm`): loaded with `spacy.load` without
   its parser, followed by `pln_lemma_norm_v1`; its NER fills `Item.entities`.
 
 `pln_lemma_norm_v1` sets `token.norm_` to the lower-cased lemma, so a `PhraseMatcher(attr="NORM")`
 finds "Learners" for "learner" and "spaced repetitions" for "spaced repetition". The lookup
-lemmatizer is case-sensitive ("Learners" stays "Learners"), so in lookup mode the component looks
-up the lower-cased form itself rather than lower-casing spaCy's lemma.
+table is case-sensitive ("Learners" stays "Learners"), so in lookup mode the component looks up
+the lower-cased form itself rather than lower-casing spaCy's lemma.
 """
 
 from __future__ import annotations
@@ -113,15 +113,31 @@ def _load_blank(name: str, lang: str) -> Language:
         nlp = spacy.blank(lang)
     except (ImportError, KeyError, ValueError) as exc:
         raise _error(name, f"spaCy cannot build language {lang!r}: {_first_line(exc)}") from None
-    try:
-        nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-        nlp.initialize()
-    except ValueError:  # no lookup table for this language: match by lower-cased words
-        nlp = spacy.blank(lang)
+    # No spaCy lemmatizer: nothing reads token.lemma here; pln_lemma_norm_v1 looks lemmas up
+    # in the same table (or keeps lower-cased words for a language without one).
     nlp.add_pipe(LEMMA_NORM, config={"mode": "lookup"})
     nlp.get_pipe(LEMMA_NORM).initialize(nlp=nlp)
+    _cache_whitespace(nlp, keep_norms=False)
     nlp.meta[_BLANK_META] = name
     return nlp
+
+
+def _cache_whitespace(nlp: Language, *, keep_norms: bool) -> None:
+    """Drop the tokenizer's special cases for whitespace ("\n", "\t", ...), which split
+    exactly as the plain rules do.
+
+    spaCy stops caching a doc's words after its first special case, so every text with a
+    newline (title, then body) was tokenized word by word from there on: about 17x slower.
+    `keep_norms` keeps the cases that set a NORM ("\xa0"), which a trained model reads.
+    """
+    rules = nlp.tokenizer.rules or {}
+    drop = {
+        text
+        for text, tokens in rules.items()
+        if not text.strip() and not (keep_norms and any(NORM in t for t in tokens))
+    }
+    if drop:
+        nlp.tokenizer.rules = {k: v for k, v in rules.items() if k not in drop}
 
 
 def _load_installed(name: str) -> Language:
@@ -138,6 +154,7 @@ def _load_installed(name: str) -> Language:
     except (OSError, ValueError, ImportError) as exc:
         raise _error(name, f"cannot be loaded: {_first_line(exc)}") from None
     # Pipelines without a lemmatizer (an NER-only one) still match by lemma, via the lookups.
+    _cache_whitespace(nlp, keep_norms=True)
     has_lemmas = any("token.lemma" in nlp.get_pipe_meta(n).assigns for n in nlp.pipe_names)
     nlp.add_pipe(LEMMA_NORM, config={"mode": "lemma" if has_lemmas else "lookup"})
     nlp.get_pipe(LEMMA_NORM).initialize(nlp=nlp)
