@@ -9,6 +9,7 @@ evidence and clearly beats the runner-up. No dependencies; the first 300 words a
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from itertools import islice
 
@@ -47,17 +48,19 @@ MIN_LEAD = 1.5  # the winner must score this many times the runner-up
 WORD_RE = re.compile(r"[^\W\d_]+")
 
 
-Weights = dict[Hashable, tuple[tuple[str, float], ...]]
+Weights = dict[Hashable, tuple[tuple[str, int], ...]]
+_UNIT = 2520  # divisible by 1..10: a word shared by k languages weighs _UNIT // k, exactly
 
 
 def stopword_weights(key: Callable[[str], Hashable] = str) -> Weights:
-    """For each stopword (as key(word), e.g. a spaCy string hash), its languages and weight."""
+    """For each stopword (as key(word), e.g. a spaCy string hash), its languages and weight
+    (in 1/_UNIT: integers, so a score does not depend on the order words are added in)."""
     owners: dict[str, list[str]] = {}
     for lang, words in STOPWORDS.items():
         for word in dict.fromkeys(words.split()):
             owners.setdefault(word, []).append(lang)
     return {
-        key(w): tuple((lang, 1.0 / len(langs)) for lang in langs) for w, langs in owners.items()
+        key(w): tuple((lang, _UNIT // len(langs)) for lang in langs) for w, langs in owners.items()
     }
 
 
@@ -73,17 +76,17 @@ def detect_language(text: str) -> str:
 def detect_language_words(words: Iterable[Hashable], weights: Weights | None = None) -> str:
     """Like detect_language, for lower-cased words already split (or their keys in weights)."""
     weights = _WEIGHTS if weights is None else weights
-    scores: dict[str, float] = {}
-    for word in islice(words, MAX_WORDS):
-        owners = weights.get(word)
-        if owners:
-            for lang, weight in owners:
-                scores[lang] = scores.get(lang, 0.0) + weight
+    counts = Counter(words[:MAX_WORDS] if isinstance(words, list) else islice(words, MAX_WORDS))
+    scores: dict[str, int] = {}
+    for word in counts.keys() & weights.keys():
+        times = counts[word]
+        for lang, weight in weights[word]:
+            scores[lang] = scores.get(lang, 0) + weight * times
     if not scores:
         return ""
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
     best, best_score = ranked[0]
-    runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
-    if best_score < MIN_EVIDENCE or best_score < MIN_LEAD * runner_up:
+    runner_up = ranked[1][1] if len(ranked) > 1 else 0
+    if best_score < MIN_EVIDENCE * _UNIT or best_score < MIN_LEAD * runner_up:
         return ""
     return best

@@ -117,6 +117,11 @@ def _report(statuses) -> None:
 
 
 def _run_pipeline(config: Config, tasks: list[SourceTask], run_id: str) -> None:
+    if not config.runner.uses_beam:
+        from .local_batch import run_local_batch
+
+        run_local_batch(config, tasks, run_id)
+        return
     from .runner import make_pipeline, run_to_completion
 
     pipeline = make_pipeline(config.runner.beam_args, config.runner.workers)

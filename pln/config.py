@@ -145,6 +145,7 @@ class SourceConfig:
 
 
 PRESENTATION_KEYS = frozenset({"digest"})  # topic keys that do not change scoring
+ENGINES = ("local", "beam")  # runner.engine: how `pln run` runs (see RunnerConfig)
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,16 @@ class OutputsConfig:
 
 @dataclass(frozen=True)
 class RunnerConfig:
-    workers: int = 1  # >1 runs Beam's in-process runner in multi-process mode
+    """How `pln run` runs: `engine` "local" (pipelines/local_batch.py) or "beam" (the Beam
+    pipeline; any `beam_args` choose it); `workers` curate processes (Beam: SDK workers)."""
+
+    workers: int = 1
     beam_args: tuple[str, ...] = ()  # passed through to Beam PipelineOptions
+    engine: str = "local"
+
+    @property
+    def uses_beam(self) -> bool:
+        return self.engine == "beam" or bool(self.beam_args)
 
 
 @dataclass(frozen=True)
@@ -295,6 +304,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
     runner = RunnerConfig(
         workers=run.int("workers", default=1, min=1),
         beam_args=run.str_list("beam_args"),
+        engine=run.str("engine", default="local", choices=ENGINES),
     )
     run.done()
     schedule = _parse_schedule(root.mapping("schedule"))

@@ -106,6 +106,10 @@ class FetchPool:
         """Start what may start and return the fetches finished so far, without waiting."""
         return list(self._collect(block=False))
 
+    def finished(self) -> list[Fetched]:
+        """Start what may start, then wait until at least one fetch ends (or is given up)."""
+        return list(self._collect(block=True)) if len(self) else []
+
     def drain(self) -> Iterator[Fetched]:
         """Every remaining fetch, in the order they finish; then the worker threads stop."""
         try:

@@ -23,11 +23,32 @@ def norms(nlp, text: str) -> list[str]:
 
 
 def test_blank_english_norms_are_lower_cased_lemmas(nlp):
-    assert nlp.pipe_names == ["lemmatizer", LEMMA_NORM]
+    assert nlp.pipe_names == [LEMMA_NORM]
     assert norms(nlp, "Learners QUIZZES Communities was") == ["learner", "quiz", "community", "be"]
     assert norms(nlp, "Microlearning microlearning") == ["microlearning", "microlearning"]
     # Tokenizer exceptions keep their norms; unknown words keep their lower-cased form.
     assert norms(nlp, "don't Zorbleflex") == ["do", "not", "zorbleflex"]
+
+
+TRICKY_WHITESPACE = [
+    "Title\nBody text",
+    "a\n\nb\tc \n d\u00a0e",
+    "  lead and trail  ",
+    "don't\nstop (P2P)\r\nlearning.\n",
+    "\n",
+    "x \t\ny",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY_WHITESPACE)
+def test_tokens_are_spacys_though_whitespace_is_no_special_case(nlp, text):
+    # Whitespace special cases stop spaCy's word cache (see _cache_whitespace); without them
+    # every token, offset and trailing space must stay what spaCy's own tokenizer makes.
+    plain = spacy.blank("en")
+    assert [(t.text, t.idx, t.whitespace_) for t in nlp.make_doc(text)] == [
+        (t.text, t.idx, t.whitespace_) for t in plain.make_doc(text)
+    ]
+    assert not any(key.isspace() for key in nlp.tokenizer.rules)
 
 
 def test_pipe_and_single_call_agree(nlp):

@@ -24,7 +24,8 @@ def run_example(tmp_path: Path, workers: int) -> list[tuple]:
     work = tmp_path / f"w{workers}"
     shutil.copytree(REPO / "examples", work, ignore=shutil.ignore_patterns("out"))
     config = load_config(work / "pln.yaml")
-    config = dataclasses.replace(config, runner=dataclasses.replace(config.runner, workers=workers))
+    runner = dataclasses.replace(config.runner, workers=workers, engine="beam")
+    config = dataclasses.replace(config, runner=runner)
     summary = run_batch(config)
     assert summary.stats["sources"]["failed"] == 1  # the deliberately broken feed
     with Store(config.outputs.duckdb, read_only=True) as store:
