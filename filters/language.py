@@ -70,7 +70,28 @@ LANGUAGES = tuple(STOPWORDS)
 
 def detect_language(text: str) -> str:
     """The ISO 639-1 code of text's language among LANGUAGES, or "" when unsure."""
-    return detect_language_words(WORD_RE.findall(text[: MAX_WORDS * 12].lower()))
+    return detect_language_words(words_of(text[: MAX_WORDS * 12].lower()))
+
+
+def words_of(text: str, limit: int = MAX_WORDS) -> list[str]:
+    """`WORD_RE.findall(text)[:limit]`, several times faster: with ASCII digits, "_" and
+    punctuation made spaces, most whitespace-separated tokens are all letters and so one word
+    each; only the others (non-ASCII punctuation, other digits) go through the regex."""
+    tokens = text.translate(_ASCII_GAPS).split()
+    if all(map(str.isalpha, tokens)):
+        return tokens[:limit]
+    words: list[str] = []
+    for token in tokens:
+        if token.isalpha():
+            words.append(token)
+        else:
+            words += WORD_RE.findall(token)
+        if len(words) >= limit:
+            break
+    return words[:limit]
+
+
+_ASCII_GAPS = {c: " " for c in range(128) if not chr(c).isalpha()}
 
 
 def detect_language_words(words: Iterable[Hashable], weights: Weights | None = None) -> str:
