@@ -249,7 +249,7 @@ class Curator:
 
     def _finish(self, p: _Prepared, decisions: list[Decision]) -> Item:
         """Annotate p's item and append its decisions (score > 0) for the topics in scope."""
-        item = p.item.with_(**p.changes) if p.changes else p.item
+        item = p.item.replaced(**p.changes) if p.changes else p.item
         tags = frozenset(p.stats.hashtags).union(item.hashtags)
         if p.hits or tags or p.votes:
             evidence = Evidence(p.hits, tags, p.quality, p.votes)
@@ -309,7 +309,7 @@ class Curator:
     def _judgements(
         self, p: _Prepared, rules: tuple[TopicRule, ...], check_source: bool
     ) -> dict[str, Judgement]:
-        item = p.item.with_(**p.changes) if p.changes else p.item
+        item = p.item.replaced(**p.changes) if p.changes else p.item
         tags = frozenset(p.stats.hashtags).union(item.hashtags)
         evidence = Evidence(p.hits, tags, p.quality, p.votes)
         out = {}

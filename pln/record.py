@@ -7,7 +7,7 @@ filters, sinks and pipelines can all depend on it without depending on each othe
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,8 +100,17 @@ class Item:
             **kw,
         )
 
-    def with_(self, **changes: Any) -> Item:
-        return replace(self, **changes)
+    def replaced(self, **changes: Any) -> Item:
+        """A copy with `changes` (fields by name), as `dataclasses.replace` but without
+        running `__init__` again: several times faster, and the curator copies every item."""
+        copy = object.__new__(Item)
+        for name in _ITEM_FIELDS:
+            _set(copy, name, getattr(self, name))
+        for name, value in changes.items():
+            if name not in _ITEM_FIELDS:
+                raise TypeError(f"Item has no field {name!r}")
+            _set(copy, name, value)
+        return copy
 
     @property
     def nlp_text(self) -> str:
@@ -132,6 +141,10 @@ class Item:
             if key in kw:
                 kw[key] = tuple(kw[key] or ())
         return cls(**kw)
+
+
+_ITEM_FIELDS = tuple(f.name for f in fields(Item))
+_set = object.__setattr__  # Item is frozen
 
 
 @dataclass(frozen=True, slots=True)

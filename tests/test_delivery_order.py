@@ -107,7 +107,7 @@ def test_the_same_result_whatever_the_order(tmp_path, curator):
 def test_a_source_that_drops_the_post_leaves_the_other_sources_decision(tmp_path, curator):
     path = tmp_path / "pln.duckdb"
     write(path, curator, [A, B])
-    changed = copy("a-blog", "Nothing about that any more.").with_(title="Renamed")
+    changed = copy("a-blog", "Nothing about that any more.").replaced(title="Renamed")
     _, decisions = write(path, curator, [changed])
     assert {(t, k) for i, t, k, *_ in decisions if i == A.id} == {("any", True)}  # b's copy
 

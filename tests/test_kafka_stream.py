@@ -45,7 +45,7 @@ def count(db, query="SELECT count(*) FROM items") -> int:
 
 
 def test_payload_round_trips_every_record_kind():
-    item = make_items([1])[0].with_(hashtags=("lrnchat",), published_at=None)
+    item = make_items([1])[0].replaced(hashtags=("lrnchat",), published_at=None)
     dead = DeadLetter(source="x", ref="file:3", reason="bad JSON", raw="{")
     status = SourceStatus(source="x", type="twitter_v2", ok=True, items=3, cursor={"a": 1})
     assert payload.decode(payload.encode_item(item)) == item
