@@ -37,8 +37,10 @@ from spacy.tokens import Doc
 from spacy.util import load_language_data, registry
 
 from pln.filters.nlp import LEMMA_NORM
+from pln.filters.runs import Runs
 
 RUN_RE = re.compile(r"[^\W_]+")  # a run of letters and digits
+RUNS = Runs(RUN_RE.pattern, str.isalnum)
 _PROBES = ("1", "a", "A", "é")  # what may stand next to a cue inside a longer run
 
 
@@ -58,8 +60,6 @@ class Cues:
         self.aside = aside  # tokens an aside in parentheses may add, in a text with a "("
         self.words = words  # cues that are whole runs, or None if their spellings are unknown
         self.substrings = risky  # cues looked up as substrings of the lower-cased text
-        # A run equal to a cue, with the cues as a trie so few branches are tried per position.
-        self._runs = re.compile(rf"(?<![^\W_])(?:{_trie(words)})(?![^\W_])") if words else None
 
     @classmethod
     def of(cls, nlp: Language, patterns: Iterable[Doc], extra_span: int = 0) -> Cues | None:
@@ -91,7 +91,7 @@ class Cues:
         if self.words is None:
             return True
         lower = text.lower()
-        if self._runs is not None and self._runs.search(lower):
+        if self.words and not self.words.isdisjoint(RUNS.findall(lower)):
             return True
         return any(cue in lower for cue in self.substrings)
 
@@ -146,24 +146,3 @@ def _split_out(nlp: Language, words: set[str]) -> set[str]:
                     if any(t.lower_ == word for t in nlp.tokenizer(text)):
                         risky.add(word)
     return risky
-
-
-def _trie(words: Iterable[str]) -> str:
-    """A regex matching exactly `words`, as a prefix tree: "learn(?:ed|ing|s)?"."""
-    root: dict = {}
-    for word in words:
-        node = root
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}
-
-    def pattern(node: dict) -> str:
-        branches = [
-            re.escape(char) + pattern(child) for char, child in sorted(node.items()) if char
-        ]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if "" in node else body
-
-    return pattern(root)
