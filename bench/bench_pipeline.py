@@ -145,7 +145,7 @@ def write_chats(folder: Path, rng: random.Random, questions: int) -> int:
     return questions
 
 
-def write_config(folder: Path, workers: int) -> Path:
+def write_config(folder: Path, workers: int, engine: str = "local") -> Path:
     lines = ["sources:"]
     lines += [
         f"  - {{name: feed{p.stem[4:]}, type: rss, path: {p.name}}}"
@@ -164,7 +164,7 @@ def write_config(folder: Path, workers: int) -> Path:
         lines.append(f"  - {{id: {topic}, phrases: {json.dumps(phrases)}, threshold: 0.4}}")
     lines += [
         "outputs: {duckdb: out/bench.duckdb, feeds_dir: out/feeds}",
-        f"runner: {{workers: {workers}}}",
+        f"runner: {{workers: {workers}, engine: {engine}}}",
     ]
     path = folder / "bench.yaml"
     path.write_text("\n".join(lines) + "\n")
@@ -197,6 +197,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="default: cores")
+    parser.add_argument("--engine", choices=("local", "beam"), default="local")
     parser.add_argument("--mix", default="70/22/8", help="posts/blog entries/chat questions, %%")
     args = parser.parse_args()
     posts_pct, feeds_pct, _ = (int(x) for x in args.mix.split("/"))
@@ -215,7 +216,7 @@ def main() -> None:
         write_tweets(folder, rng, n_tweets)
         write_feeds(folder, rng, n_feeds)
         write_chats(folder, rng, n_chat)
-        config = load_config(write_config(folder, args.workers))
+        config = load_config(write_config(folder, args.workers, args.engine))
         print(
             f"generated {args.items:,} items ({n_tweets:,} posts, {n_feeds:,} blog entries, "
             f"{n_chat:,} chat questions) in {time.perf_counter() - t0:.1f} s"
@@ -227,7 +228,7 @@ def main() -> None:
         rate = args.items / seconds
         print(
             f"pipeline: {seconds:.1f} s, {rate:,.0f} items/s "
-            f"(workers={args.workers}), peak memory {peak_rss_mb():,.0f} MB"
+            f"({args.engine} engine, workers={args.workers}), peak memory {peak_rss_mb():,.0f} MB"
         )
 
         with Store(config.outputs.duckdb, read_only=True) as store:

@@ -4,8 +4,13 @@ rows and byte-identical feeds, with one worker process or several."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +83,62 @@ def test_local_engine_writes_what_the_beam_pipeline_writes(beam_run, tmp_path, w
         assert rows[table] == beam_rows[table], table
     assert len(feeds) > 5
     assert feeds == beam_feeds
+
+
+FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+<item><title>Spaced repetition at work</title><link>https://e.example/1</link>
+<description>How we used spaced repetition for onboarding.</description></item>
+</channel></rss>"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_path):
+    (tmp_path / "good.xml").write_text(FEED)
+    os.mkfifo(tmp_path / "stuck.xml")  # reading it blocks until someone writes: a hung source
+    config = tmp_path / "pln.yaml"
+    config.write_text(
+        "sources:\n"
+        "  - {name: good, type: rss, path: good.xml}\n"
+        "  - {name: stuck, type: rss, path: stuck.xml}\n"
+        "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
+        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
+        "runner: {workers: 2}\n"
+    )
+    run = [sys.executable, "-m", "pln.cli", "run", "-c", str(config)]
+    proc = subprocess.Popen(run, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    for line in proc.stderr:  # the good source is done, so the workers are up
+        if "✓ good" in line:
+            break
+    workers = _children(proc.pid)
+    assert workers, "the run should have worker processes"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists() and _alive(pid)]
+
+    (tmp_path / "stuck.xml").unlink()
+    (tmp_path / "stuck.xml").write_text(FEED.replace("/1<", "/2<"))
+    done = subprocess.run([*run, "-q", "--json"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    # Nothing of the stopped run counted as read (cursors are written last): both sources now.
+    assert summary["items"]["written"] == 2 and summary["kept"] == 2
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
