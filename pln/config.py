@@ -182,10 +182,14 @@ class NlpConfig:
     batch_size: int = 512
 
 
+DEFAULT_DUCKDB = Path("out/pln.duckdb")  # relative to the config file's folder
+DEFAULT_FEEDS_DIR = Path("out/feeds")
+
+
 @dataclass(frozen=True)
 class OutputsConfig:
-    duckdb: Path
-    feeds_dir: Path
+    duckdb: Path = DEFAULT_DUCKDB
+    feeds_dir: Path = DEFAULT_FEEDS_DIR
     base_url: str = "http://localhost:8080/feeds"
     title: str = "PLN Curator"
     feed_items: int = 50
@@ -229,9 +233,7 @@ class Config:
     sources: tuple[SourceConfig, ...]
     topics: tuple[TopicConfig, ...]
     nlp: NlpConfig = field(default_factory=NlpConfig)
-    outputs: OutputsConfig = field(
-        default_factory=lambda: OutputsConfig(Path("pln.duckdb"), Path("feeds"))
-    )
+    outputs: OutputsConfig = field(default_factory=OutputsConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
@@ -287,8 +289,8 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
 
     out = root.mapping("outputs")
     outputs = OutputsConfig(
-        duckdb=out.path_("duckdb") or (base_dir / "out" / "pln.duckdb"),
-        feeds_dir=out.path_("feeds_dir") or (base_dir / "out" / "feeds"),
+        duckdb=out.path_("duckdb") or (base_dir / DEFAULT_DUCKDB),
+        feeds_dir=out.path_("feeds_dir") or (base_dir / DEFAULT_FEEDS_DIR),
         base_url=out.str("base_url", default="http://localhost:8080/feeds").rstrip("/"),
         title=out.str("title", default="PLN Curator"),
         feed_items=out.int("feed_items", default=50, min=1),
