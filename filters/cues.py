@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from spacy.attrs import LOWER
 from spacy.language import Language
@@ -42,6 +43,20 @@ from pln.filters.runs import Runs
 RUN_RE = re.compile(r"[^\W_]+")  # a run of letters and digits
 RUNS = Runs(RUN_RE.pattern, str.isalnum)
 _PROBES = ("1", "a", "A", "é")  # what may stand next to a cue inside a longer run
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """The part of a doc to parse: `whole` itself, or the tokens near its cues as a doc of their
+    own (`near`), whose token i is token `index[i]` of `whole`."""
+
+    whole: Doc
+    index: list[int] | None = None
+    near: Doc | None = None
+
+    @property
+    def doc(self) -> Doc:
+        return self.whole if self.near is None else self.near
 
 
 class Cues:
@@ -95,10 +110,10 @@ class Cues:
             return True
         return any(cue in lower for cue in self.substrings)
 
-    def to_parse(self, doc: Doc, asides: bool = False) -> tuple[Doc, list[int] | None] | None:
+    def to_parse(self, doc: Doc, asides: bool = False) -> Part | None:
         """What of doc the rest of the pipeline needs: None when no token can start a phrase;
-        else (doc, None) to parse all of it, or, when the tokens within `span` of a cue are
-        less than half of doc, those tokens as a doc of their own with the index in doc of each.
+        else doc whole, or, when the tokens within `span` of a cue are less than half of doc,
+        those tokens as a doc of their own (see `Part`).
         `asides`: the text has a "(", so a match may be `aside` tokens longer.
 
         Windows are merged where they meet; a match cannot run from one into the next,
@@ -114,9 +129,9 @@ class Cues:
         if not index:
             return None
         if len(index) * 2 > n:
-            return doc, None
+            return Part(doc)
         words = [doc[i].text for i in index]
-        return Doc(doc.vocab, words=words, spaces=[True] * len(words)), index
+        return Part(doc, index, Doc(doc.vocab, words=words, spaces=[True] * len(words)))
 
 
 def _spellings(lang: str, lemmas: set[str]) -> set[str]:

@@ -35,7 +35,7 @@ from spacy.tokens import Doc
 from pln.config import Config, NlpConfig, TopicConfig
 from pln.errors import ConfigError
 from pln.filters.classifier import ModelRef, Scorer, current_model, models_dir
-from pln.filters.cues import Cues
+from pln.filters.cues import Cues, Part
 from pln.filters.dedup import canonical_url, text_fingerprint
 from pln.filters.language import MAX_WORDS, detect_language, detect_language_words, stopword_weights
 from pln.filters.nlp import load_nlp, pipeline_version
@@ -212,40 +212,42 @@ class Curator:
         out: list[Item] = list(unique)  # replaced by the annotated items, in input order
         decisions: list[Decision] = []
 
-        def texts_to_parse():
+        def to_parse():
+            """(what spaCy parses, (index, prepared item, its part)) for the items that need
+            it; the others are finished on the way."""
             for i, item in enumerate(unique):
                 p = self._prepare(item)
-                if self._needs_nlp(p):
-                    yield p.text, (i, p)
+                part = self._part_to_parse(p)
+                if part is None:
+                    out[i] = self._finish(p, decisions)
                 else:
-                    out[i] = self._finish(p, decisions)
-
-        def docs_that_may_match():
-            cues = self._cues
-            for text, (i, p) in texts_to_parse():
-                if not cues.may_match_text(text):
-                    self._read_language(p, None)
-                    out[i] = self._finish(p, decisions)
-                    continue
-                doc = self._nlp.make_doc(text)
-                plan = cues.to_parse(doc, "(" in text)
-                if plan is None:
-                    self._read_language(p, doc)
-                    out[i] = self._finish(p, decisions)
-                elif plan[1] is None:
-                    yield doc, (i, p)
-                else:
-                    self._read_language(p, doc)  # from every word, not only those near cues
-                    yield plan[0], (i, p, doc, plan[1])
+                    yield part if isinstance(part, str) else part.doc, (i, p, part)
 
         # One streaming nlp.pipe: items are prepared as spaCy asks for texts and finished as
         # their docs come back, so only a batch or two is in flight (and docs are not kept).
-        stream = texts_to_parse() if self._cues is None else docs_that_may_match()
-        parsed = self._nlp.pipe(stream, as_tuples=True, batch_size=self.nlp_config.batch_size)
-        for parsed_doc, (i, p, *whole) in parsed:
-            self._read_doc(p, parsed_doc, *whole)
+        batch = self.nlp_config.batch_size
+        for doc, (i, p, part) in self._nlp.pipe(to_parse(), as_tuples=True, batch_size=batch):
+            self._read_doc(p, doc, part if isinstance(part, Part) else None)
             out[i] = self._finish(p, decisions)
         return CurateResult(out, decisions)
+
+    def _part_to_parse(self, p: _Prepared) -> str | Part | None:
+        """What of p's text spaCy must parse: None when no topic needs it (the language is
+        then read here, if needed), the text itself, or a `Part` of the tokenized text (see
+        cues.py: with a blank pipeline only texts with a cue are parsed, near the cues)."""
+        if not self._needs_nlp(p):
+            return None
+        text, cues = p.text, self._cues
+        if cues is None:
+            return text
+        if not cues.may_match_text(text):
+            self._read_language(p, None)
+            return None
+        doc = self._nlp.make_doc(text)
+        part = cues.to_parse(doc, "(" in text)
+        if part is None or part.index is not None:
+            self._read_language(p, doc)  # from every word, not only those near cues
+        return part
 
     def _finish(self, p: _Prepared, decisions: list[Decision]) -> Item:
         """Annotate p's item and append its decisions (score > 0) for the topics in scope."""
@@ -358,18 +360,16 @@ class Curator:
                 p.changes["lang"] = lang
                 p.rules = self._rules_for(p.item.source, lang, p.rules)
 
-    def _read_doc(
-        self, p: _Prepared, doc: Doc, whole: Doc | None = None, index: list[int] | None = None
-    ) -> None:
+    def _read_doc(self, p: _Prepared, doc: Doc, part: Part | None = None) -> None:
         """Take the language, phrase hits and entities of p's item from its doc; or, when doc
-        holds only the tokens near cues, the phrase hits from doc and the rest from `whole`,
-        whose token index[i] is doc's token i."""
-        if whole is None:
+        is the part of a longer doc near its cues (`part.index`), the phrase hits found in doc
+        at their places in `part.whole` (the language was read from the whole doc)."""
+        windowed = part is not None and part.index is not None
+        if not windowed:
             self._read_language(p, doc)
         if p.rules:
-            p.hits = self._phrase_hits(
-                p, doc if whole is None else whole, self._matches(doc, index, "(" in p.text)
-            )
+            matches = self._matches(doc, part.index if windowed else None, "(" in p.text)
+            p.hits = self._phrase_hits(p, part.whole if windowed else doc, matches)
             if self._scorer is not None:
                 p.votes = self._votes(doc, p.rules)
         if self._has_ner and doc.ents:

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from pln.config import NlpConfig, TopicConfig
-from pln.filters.cues import Cues
+from pln.filters.cues import Cues, Part
 from pln.filters.curator import Curator
 from pln.filters.nlp import load_nlp
 from pln.record import Item
@@ -123,19 +123,20 @@ def test_curating_with_the_cue_check_decides_as_parsing_everything(nlp):
     without._cues = None  # parse every text
     got = with_check.curate(items).decisions
     assert got == without.curate(items).decisions
-    assert sum(w is not None and w[1] is not None for w in windowed) > 300  # near cues only
+    assert sum(w is not None and w.index is not None for w in windowed) > 300  # near cues only
     assert len(got) > 500
 
 
 def test_a_long_text_is_parsed_only_near_its_cues(nlp, cues):
     filler = "the team met for coffee and talked about slides " * 8
     doc = nlp.make_doc(f"{filler}We learned a lot in the first 90 days. {filler}")
-    near, index = cues.to_parse(doc)
+    part = cues.to_parse(doc)
+    near, index = part.doc, part.index
     first = next(t.i for t in doc if t.lower_ == "learned")
     assert [t.text for t in near][:3] == ["learned", "a", "lot"]
     assert index[0] == first and len(near) == len(index) < len(doc) // 4
     assert all(doc[i].text == near[n].text for n, i in enumerate(index))
     # a short text, or one full of cues, is parsed whole
     short = nlp.make_doc("we learned a lot")
-    assert cues.to_parse(short) == (short, None)
+    assert cues.to_parse(short) == Part(short)
     assert cues.to_parse(nlp.make_doc("team meeting and coffee")) is None  # no cue at all
