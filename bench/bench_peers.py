@@ -183,7 +183,12 @@ def newsboat_run(work: Path, urls: list[str]) -> tuple[float, int, int]:
 
 
 def pln_config(
-    work: Path, sources: list[str], kind: str, workers: int, fetch_settings: bool = True
+    work: Path,
+    sources: list[str],
+    kind: str,
+    workers: int,
+    fetch_settings: bool = True,
+    engine: str = "local",
 ) -> Path:
     lines = ["sources:"]
     for i, where in enumerate(sources):
@@ -193,7 +198,7 @@ def pln_config(
         "topics:",
         f"  - {{id: learning, title: Learning, phrases: [{phrases}]}}",
         f"outputs: {{duckdb: {work}/out/pln.duckdb, feeds_dir: {work}/out/feeds}}",
-        f"runner: {{workers: {workers}}}",
+        f"runner: {{workers: {workers}, engine: {engine}}}" if fetch_settings else "",
         # All 500 feeds sit on one local server here, while real blogs sit on many hosts:
         # lift the per-host limit to the pool size (newsboat has no per-host limit either).
         "fetch: {concurrency: 16, per_host: 16}" if fetch_settings else "",
@@ -254,6 +259,7 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--entries", type=int, default=50)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--engine", choices=("local", "beam"), default="local")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--skip-newsboat", action="store_true")
     parser.add_argument(
@@ -290,10 +296,13 @@ def main() -> None:
                 if label and src is None:
                     continue
                 # A checkout from before the `fetch:` settings would refuse them.
-                config = pln_config(work, where, kind, args.workers, fetch_settings=not label)
+                config = pln_config(
+                    work, where, kind, args.workers, fetch_settings=not label, engine=args.engine
+                )
                 tag = f" {label}" if label else ""
                 seconds, peak = pln_run(work, config, src=src)
-                rows.append((f"pln run{tag} (workers {args.workers})", mode, seconds, total, peak))
+                name = f"pln run{tag} ({args.engine}, workers {args.workers})"
+                rows.append((name, mode, seconds, total, peak))
                 results[(f"pln{tag}", mode)] = seconds
                 if mode == "http":
                     seconds, peak = pln_run(work, config, fresh=False, src=src)
