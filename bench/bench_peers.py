@@ -198,7 +198,8 @@ def pln_config(
         "topics:",
         f"  - {{id: learning, title: Learning, phrases: [{phrases}]}}",
         f"outputs: {{duckdb: {work}/out/pln.duckdb, feeds_dir: {work}/out/feeds}}",
-        f"runner: {{workers: {workers}, engine: {engine}}}" if fetch_settings else "",
+        # A checkout from before `runner.engine` would refuse it.
+        f"runner: {{workers: {workers}" + (f", engine: {engine}}}" if fetch_settings else "}"),
         # All 500 feeds sit on one local server here, while real blogs sit on many hosts:
         # lift the per-host limit to the pool size (newsboat has no per-host limit either).
         "fetch: {concurrency: 16, per_host: 16}" if fetch_settings else "",
