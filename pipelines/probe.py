@@ -51,7 +51,7 @@ def probe_sources(
         fetch=lambda config, cursor: _probe(config, cursor, staging),
     )
     for task in tasks:
-        if _probeable(task.config):
+        if _probeable(task):
             pool.add(task.config, task.cursor, task.run_deadline_at)
         else:
             pending.append(task)
@@ -64,8 +64,13 @@ def probe_sources(
     return pending, settled
 
 
-def _probeable(config: SourceConfig) -> bool:
-    return config.type == "rss" and bool(config.options.get("url") or config.options.get("path"))
+def _probeable(task: SourceTask) -> bool:
+    """Feeds the probe may settle: a file (a stat tells), or a URL read before (a conditional
+    GET). A URL never read has nothing to settle: a worker fetches it while others curate."""
+    config = task.config
+    if config.type != "rss":
+        return False
+    return bool(config.options.get("path") or (config.options.get("url") and task.cursor))
 
 
 def _probe(config: SourceConfig, cursor: dict | None, staging: str):
