@@ -130,14 +130,12 @@ def normalized_text(text: str) -> str:
     if "://" in text or "www." in text or "WWW." in text:
         text = URL_RE.sub(" ", text)
     if text.isascii():  # \w is [A-Za-z0-9_] here: a byte table does what WORD_RE would
-        words = text.lower().encode().translate(_ASCII_NOT_WORD)
-        return _SPACES.sub(b" ", words).strip().decode()
+        return " ".join(text.lower().encode().translate(_ASCII_NOT_WORD).decode().split())
     return " ".join(WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold()))
 
 
 _ASCII_NOT_WORD = bytes(c if chr(c).isalnum() or c == ord("_") else 32 for c in range(128))
 _ASCII_NOT_WORD += bytes(range(128, 256))
-_SPACES = re.compile(rb" {2,}")
 
 
 def text_fingerprint(text: str) -> str:
