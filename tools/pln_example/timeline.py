@@ -155,9 +155,8 @@ def timeline_files(rng: random.Random, tweets: list[Tweet], content: Content) ->
         chosen = [t for t in visible if start <= t.created < end or (n == 0 and t.created < start)]
         chunks = [chosen[i : i + per_page] for i in range(0, len(chosen), per_page)]
         files[name] = []
-        for chunk in chunks:
-            last = chunk is chunks[-1]
-            token = "" if last else f"7140dibdnow9c7btw4{rng.getrandbits(40):x}"
+        for i, chunk in enumerate(chunks, 1):
+            token = "" if i == len(chunks) else f"7140dibdnow9c7btw4{rng.getrandbits(40):x}"
             files[name].append(pages.page(chunk, token))
     files[TWEET_FILES[1][0]].insert(CORRUPT_LINE - 1, corrupt_page(rng, pages, content.chatter))
     return files
