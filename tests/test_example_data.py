@@ -358,6 +358,7 @@ MISTAKES = {  # (file, text, replacement, a pattern of what the one-line error s
     "unknown-topic": ("x/tweets.yaml", "  role: ml\n", "  role: mll\n", "ml1: role 'mll'"),
     "unknown-reply": ("x/tweets.yaml", "  reply: rp6", "  reply: rp99", "rp13: refers to 'rp99'"),
     "no-such-post": ("x/tweets.yaml", "small-bites:1}", "small-bites:99}", "no post 99"),
+    "unknown-author": ("x/tweets.yaml", "author: maya_okafor", "author: maya", "'maya' is not in"),
     "unlisted-blog": ("example.yaml", "  - small-bites\n", "", "`blogs` must list"),
     "chat-line": ("chats/lrnchat-2026-11-19.txt", "20:30:00 @", "20:30 @", "txt:13: expected"),
 }
@@ -374,3 +375,14 @@ def test_a_content_mistake_is_one_line_naming_the_file(tmp_path, rel, old, new, 
     assert run.returncode == 1
     assert run.stderr.count("\n") == 1 and re.search(says, run.stderr), run.stderr
     assert str(content) in run.stderr and not (tmp_path / "expected.json").exists()
+
+
+def test_regenerating_leaves_unchanged_files_alone(tmp_path):
+    """pln run notices a changed mtime: an unchanged example must not look changed."""
+    first = {p: p.stat().st_mtime_ns for p in generator().write(tmp_path)}
+    stale = tmp_path / "expected.json"
+    stale.write_text("{}", encoding="utf-8")
+    second = generator().write(tmp_path)
+    assert second == list(first)
+    assert [p for p in second if p.stat().st_mtime_ns != first[p]] == [stale]
+    assert stale.read_bytes() == (DATA / "expected.json").read_bytes()

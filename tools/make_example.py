@@ -48,12 +48,17 @@ def generate(root: Path = CONTENT) -> dict[str, str]:
 
 
 def write(out_dir: Path, root: Path = CONTENT) -> list[Path]:
-    """Write the example data under out_dir; the paths written, in order."""
+    """Write the example data under out_dir; the paths, in order.
+
+    A file whose bytes are already right is left alone, so its mtime does not tell `pln run` it
+    changed.
+    """
     written = []
     for rel, text in sorted(generate(root).items()):
-        path = out_dir / rel
+        path, data = out_dir / rel, text.encode("utf-8")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(text.encode("utf-8"))
+        if not path.is_file() or path.read_bytes() != data:
+            path.write_bytes(data)
         written.append(path)
     return written
 

@@ -51,7 +51,7 @@ class Blog:
 class Tweet:
     key: str
     author: str
-    role: str
+    role: str = ""  # a retweet takes its original's
     text: str = ""
     reply: str = ""  # key of the tweet this replies to
     quote: str = ""  # key of the quoted tweet
@@ -148,6 +148,9 @@ def load_content(root: Path) -> Content:
         raise ContentError(f"{root / 'example.yaml'}: `blogs` must list each of {on_disk} once")
     people = read_yaml(root / "x/people.yaml")
     blogs = [load_blog(root / "blogs" / f"{name}.yaml", topics) for name in order]
+    tweets = load_tweets(root / "x/tweets.yaml", topics, blogs)
+    if strangers := [t.author for t in tweets if t.author not in people["users"]]:
+        raise ContentError(f"{root / 'x/tweets.yaml'}: {strangers[0]!r} is not in people.yaml")
     chats = sorted((root / "chats").glob("*.txt"))
     if len(chats) != 1:
         raise ContentError(f"{root / 'chats'}: expected one transcript (*.txt), found {len(chats)}")
@@ -158,7 +161,7 @@ def load_content(root: Path) -> Content:
         broken_feed=(root / "blogs/broken.xml").read_text(encoding="utf-8"),
         owner=people["owner"],
         users=people["users"],
-        tweets=load_tweets(root / "x/tweets.yaml", topics, blogs),
+        tweets=tweets,
         chatter=read_yaml(root / "x/chatter.yaml"),
         chat=load_chat(chats[0], topics),
     )
@@ -183,6 +186,8 @@ def load_tweets(path: Path, topics: dict[str, str], blogs: list[Blog]) -> list[T
     earlier: set[str] = set()
     posts = {blog.name: len(blog.posts) for blog in blogs}
     for t in tweets:
+        if not (t.role or t.rt):
+            raise ContentError(f"{path}: {t.key}: missing 'role'")
         check_role(t.role, topics, f"{path}: {t.key}")
         if (ref := t.reply or t.quote or t.rt) and ref not in earlier:
             raise ContentError(f"{path}: {t.key}: refers to {ref!r}, which must come before it")
