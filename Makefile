@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup demo example test lint format bench clean
 
 setup: $(VENV)/.installed
 
@@ -17,6 +17,9 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(BIN)/pln run -c examples/pln.yaml
+
+example: setup  # rewrite examples/data/ from examples/content/ (see examples/README.md)
+	$(BIN)/python tools/make_example.py
 
 test: setup lint
 	$(BIN)/python -m pytest -q

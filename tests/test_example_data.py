@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shutil
+import subprocess
 import sys
 from functools import cache
 from html.parser import HTMLParser
@@ -24,6 +26,7 @@ from pln.sources.registry import load_checked_config
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 DATA = EXAMPLES / "data"
+CONTENT = EXAMPLES / "content"
 CONFIG = EXAMPLES / "pln.yaml"
 CHAT_LINE = re.compile(r"^(\S+) @(\w+): (.*)$")
 
@@ -41,7 +44,6 @@ def config():
 def generator():
     spec = importlib.util.spec_from_file_location("make_example", ROOT / "tools/make_example.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -330,3 +332,57 @@ def test_regenerating_gives_identical_bytes(tmp_path):
     for path in written:
         rel = path.relative_to(tmp_path)
         assert path.read_bytes() == (DATA / rel).read_bytes(), f"{rel} differs: rerun the generator"
+
+
+def edited_content(tmp_path: Path, rel: str, old: str, new: str) -> Path:
+    """A copy of examples/content/ with `old` replaced by `new` once in the file `rel`."""
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    text = (content / rel).read_text(encoding="utf-8")
+    assert old in text
+    (content / rel).write_text(text.replace(old, new, 1), encoding="utf-8")
+    return content
+
+
+def test_an_edit_in_a_content_file_reaches_the_data(tmp_path):
+    title = "Retrieval Practice Without the Quiz Anxiety"
+    content = edited_content(tmp_path, "blogs/forgetting-curve.yaml", title, "Quiz Without Anxiety")
+    generator().write(tmp_path / "data", content)
+    feed = (tmp_path / "data" / "feeds" / "forgetting-curve.xml").read_text(encoding="utf-8")
+    assert "<title>Quiz Without Anxiety</title>" in feed and title not in feed
+
+
+MISTAKES = {  # (file, text, replacement, a pattern of what the one-line error says)
+    "unknown-field": ("blogs/small-bites.yaml", "    lede:", "    led:", "unknown field 'led'"),
+    "bad-yaml": ("blogs/small-bites.yaml", "  - title: ", "  - title: [", r"bites\.yaml:\d+: "),
+    "unknown-topic": ("x/tweets.yaml", "  role: ml\n", "  role: mll\n", "ml1: role 'mll'"),
+    "unknown-reply": ("x/tweets.yaml", "  reply: rp6", "  reply: rp99", "rp13: refers to 'rp99'"),
+    "no-such-post": ("x/tweets.yaml", "small-bites:1}", "small-bites:99}", "no post 99"),
+    "unknown-author": ("x/tweets.yaml", "author: maya_okafor", "author: maya", "'maya' is not in"),
+    "unlisted-blog": ("example.yaml", "  - small-bites\n", "", "`blogs` must list"),
+    "chat-line": ("chats/lrnchat-2026-11-19.txt", "20:30:00 @", "20:30 @", "txt:13: expected"),
+}
+
+
+@pytest.mark.parametrize(("rel", "old", "new", "says"), MISTAKES.values(), ids=MISTAKES.keys())
+def test_a_content_mistake_is_one_line_naming_the_file(tmp_path, rel, old, new, says):
+    content = edited_content(tmp_path, rel, old, new)
+    run = subprocess.run(
+        [sys.executable, ROOT / "tools/make_example.py", "--content", content, "--out", tmp_path],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1
+    assert run.stderr.count("\n") == 1 and re.search(says, run.stderr), run.stderr
+    assert str(content) in run.stderr and not (tmp_path / "expected.json").exists()
+
+
+def test_regenerating_leaves_unchanged_files_alone(tmp_path):
+    """pln run notices a changed mtime: an unchanged example must not look changed."""
+    first = {p: p.stat().st_mtime_ns for p in generator().write(tmp_path)}
+    stale = tmp_path / "expected.json"
+    stale.write_text("{}", encoding="utf-8")
+    second = generator().write(tmp_path)
+    assert second == list(first)
+    assert [p for p in second if p.stat().st_mtime_ns != first[p]] == [stale]
+    assert stale.read_bytes() == (DATA / "expected.json").read_bytes()
