@@ -22,6 +22,12 @@ def make_source(type_name: str, base_dir: Path, name: str = "", **options):
     return build_source(source_config(type_name, base_dir, name, **options))
 
 
+def chat_source(type_name: str, path: Path, base_dir: Path | None = None, **options):
+    """A chat source named "chat" reading `path` (relative paths resolve against `base_dir`,
+    by default the file's folder)."""
+    return make_source(type_name, base_dir or path.parent, "chat", path=str(path), **options)
+
+
 def article(native_id: str, source: str = "blog", **fields) -> Item:
     """An RSS article from `source`; `fields` as for Item.create (title, text, url, ...)."""
     fields.setdefault("kind", "article")

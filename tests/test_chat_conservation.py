@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import chat_source
+from helpers import chat_source
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,10 +36,6 @@ message = st.tuples(
     st.sampled_from(["say", "say", "say", "action", "notice"]),
 )
 chats = st.lists(message, min_size=1, max_size=60)
-
-
-def make_source(type_name: str, path: Path, **options):
-    return chat_source(type_name, path, **options)
 
 
 def times(chat) -> list[datetime]:
@@ -83,9 +79,9 @@ def test_irc_logs_without_years_lose_nothing_and_read_every_date(chat, by_mtime)
         if by_mtime:  # the log was last written a few hours after its last line
             written = times(chat)[-1].replace(tzinfo=UTC) + timedelta(hours=5)
             os.utime(path, (written.timestamp(), written.timestamp()))
-            source = make_source("irc", path)
+            source = chat_source("irc", path)
         else:
-            source = make_source("irc", path, year=START.year)
+            source = chat_source("irc", path, year=START.year)
         messages, dead = source.parse(path, path.read_bytes())
         assert dead == []
         assert [m.at.replace(tzinfo=None) for m in messages] == times(chat)
@@ -107,7 +103,7 @@ def test_whatsapp_exports_lose_nothing(chat):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "WhatsApp Chat with Circle.txt"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        check_conservation(make_source("whatsapp", path, date_order="dmy").fetch(None), lines)
+        check_conservation(chat_source("whatsapp", path, date_order="dmy").fetch(None), lines)
 
 
 @PROFILE
@@ -128,7 +124,7 @@ def test_slack_exports_lose_nothing(chat, replies):
         (root / "general").mkdir(parents=True)
         (root / "channels.json").write_text(json.dumps([{"id": "C1", "name": "general"}]))
         (root / "general" / "2023-12-20.json").write_text(json.dumps(records))
-        result = make_source("slack", root).fetch(None)
+        result = chat_source("slack", root).fetch(None)
         raws = [json.dumps(r, ensure_ascii=False) for r in records]
         check_conservation(result, raws)
         replied = {r["ts"] for r in records if r.get("thread_ts") and r.get("subtype") is None}
@@ -146,7 +142,7 @@ def test_hashtag_transcripts_lose_nothing(chat):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "chat.txt"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        check_conservation(make_source("hashtag_chat", path, hashtag="lrnchat").fetch(None), lines)
+        check_conservation(chat_source("hashtag_chat", path, hashtag="lrnchat").fetch(None), lines)
 
 
 meeting = st.lists(
@@ -172,7 +168,7 @@ def test_zoom_chats_lose_nothing(chat):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "meeting_saved_chat.txt"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        result = make_source("zoom_chat", path, date=f"{START:%Y-%m-%d}").fetch(None)
+        result = chat_source("zoom_chat", path, date=f"{START:%Y-%m-%d}").fetch(None)
         check_conservation(result, lines)
         assert result.drops.get("private", 0) == sum(kind == "private" for *_, kind in chat)
 
@@ -198,7 +194,7 @@ def test_discord_exports_lose_nothing(chat, replies):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "channel.json"
         path.write_text(json.dumps(export), encoding="utf-8")
-        result = make_source("discord", path).fetch(None)
+        result = chat_source("discord", path).fetch(None)
         check_conservation(result, [json.dumps(r, ensure_ascii=False) for r in records])
         replied = {r["id"] for r in records if r.get("reference") and r["type"] == "Reply"}
         kept = {json.loads(line)["id"] for i in result.items for line in i.raw.split("\n")}

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from httpserver import RecordedServer, SilentServer
+from httpserver import SilentServer
 
 from pln.config import FetchConfig, SourceConfig, load_config
 from pln.errors import ConfigError
@@ -40,12 +40,6 @@ class InFlight:
         finally:
             with self.lock:
                 self.now[host] -= 1
-
-
-@pytest.fixture
-def server():
-    with RecordedServer() as s:
-        yield s
 
 
 def test_slow_sources_do_not_hold_up_fast_ones(server):

@@ -10,24 +10,22 @@ import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 
+import helpers
 import pytest
-from helpers import billion_laughs
-from httpserver import RecordedServer
+from helpers import billion_laughs, make_source
 
-from pln.config import SourceConfig
 from pln.errors import ConfigError, SourceError
-from pln.sources.registry import build_source
 from pln.sources.rss import FeedSource, digest_html, without_internal_subset
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 
 
 def source(base_dir: Path = FEEDS, name: str = "blog", **options) -> FeedSource:
-    return build_source(SourceConfig(name, "rss", options, base_dir, "pln.yaml", "sources[0]"))
+    return make_source("rss", base_dir, name, **options)
 
 
 def by_title(result) -> dict:
-    return {item.title: item for item in result.items}
+    return helpers.by_title(result.items)
 
 
 # -- mapping entries to items --------------------------------------------------------------------
@@ -226,12 +224,6 @@ def test_file_over_max_bytes_is_refused(tmp_path):
 
 RSS2 = (FEEDS / "rss2.xml").read_bytes()
 ATOM = (FEEDS / "atom.xml").read_bytes()
-
-
-@pytest.fixture
-def server():
-    with RecordedServer() as s:
-        yield s
 
 
 def test_url_fetch_then_conditional_get_gets_304(server):
