@@ -75,6 +75,20 @@ def write_config(folder: Path, sources: str = "", interval: float = 1.0) -> Path
     return path
 
 
+def stream_workspace(folder: Path):
+    """A fresh config (`write_config`) in `folder`: (config, its DuckDB path, a log path for
+    the processes the test starts)."""
+    from pln.config import load_config
+
+    config = load_config(write_config(folder))
+    return config, config.outputs.duckdb, folder / "stream.log"
+
+
+def with_bootstrap(settings, bootstrap: str):
+    """The test's Kafka settings (topics) pointed at another broker."""
+    return settings.__class__(**{**vars(settings), "bootstrap": bootstrap})
+
+
 def tweet(n: int, relevant: bool = True) -> dict:
     text = (
         f"Tip {n}: spaced repetition beats cramming for long-term recall"
@@ -190,6 +204,11 @@ def pln_process(*args: str, log: Path) -> subprocess.Popen:
     )
 
 
+def stream_process(config, settings, *extra: str, log: Path) -> subprocess.Popen:
+    """`pln stream` on `config` against the test's topics, as a child process."""
+    return pln_process(*pln_args("stream", config, settings, *extra), log=log)
+
+
 def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
     if proc.poll() is None:
         proc.send_signal(sig)
@@ -222,3 +241,9 @@ def db_rows(db: Path, query: str) -> list[tuple]:
                 raise
             time.sleep(0.05)
     raise AssertionError(f"{db} stayed locked")
+
+
+def row_count(db: Path, query: str = "SELECT count(*) FROM items") -> int:
+    """The one number `query` returns (0 before the store exists)."""
+    rows = db_rows(db, query)
+    return rows[0][0] if rows else 0

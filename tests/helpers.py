@@ -35,6 +35,17 @@ def article(native_id: str, source: str = "blog", **fields) -> Item:
     return Item.create(source=source, native_id=native_id, **fields)
 
 
+def chat_thread(native_id: str, title: str, participants: tuple[str, ...], **fields) -> Item:
+    """A hashtag-chat question thread from #lrnchat, asked by its host; `fields` as for
+    Item.create (text, published_at, ...)."""
+    fields.setdefault("source", "lrnchat")
+    fields.setdefault("author", "lrnchat")
+    return Item.create(
+        platform="chat", kind="chat_thread", native_id=native_id, title=title,
+        participants=participants, **fields,
+    )  # fmt: skip
+
+
 def by_native_id(items) -> dict[str, Item]:
     return {item.native_id: item for item in items}
 

@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 from collections import Counter
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,6 +47,22 @@ def times(chat) -> list[datetime]:
     return out
 
 
+def timed(chat):
+    """(at, nick, text, kind) for each generated message."""
+    for at, (_, nick, text, kind) in zip(times(chat), chat, strict=True):
+        yield at, nick, text, kind
+
+
+@contextmanager
+def written_log(name: str, lines: list[str]):
+    """A file `name` holding `lines`, in a folder that is gone after the block (Hypothesis
+    runs the test body many times, so tmp_path would be shared)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        yield path
+
+
 def check_conservation(result, raws: list[str]) -> None:
     """Messages in == messages in items + dead letters + counted drops; ids unique."""
     sent = Counter(raws)
@@ -58,7 +75,7 @@ def check_conservation(result, raws: list[str]) -> None:
 
 def dircproxy(chat) -> list[str]:
     lines = []
-    for at, (_, nick, text, kind) in zip(times(chat), chat, strict=True):
+    for at, nick, text, kind in timed(chat):
         stamp = f"[{at:%d %b %H:%M}]"
         if kind == "notice":
             lines.append(f"{stamp} --> {nick} (n=u@h) joined the channel")
@@ -73,9 +90,7 @@ def dircproxy(chat) -> list[str]:
 @given(chat=chats, by_mtime=st.booleans())
 def test_irc_logs_without_years_lose_nothing_and_read_every_date(chat, by_mtime):
     lines = dircproxy(chat)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "channel.log"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with written_log("channel.log", lines) as path:
         if by_mtime:  # the log was last written a few hours after its last line
             written = times(chat)[-1].replace(tzinfo=UTC) + timedelta(hours=5)
             os.utime(path, (written.timestamp(), written.timestamp()))
@@ -92,7 +107,7 @@ def test_irc_logs_without_years_lose_nothing_and_read_every_date(chat, by_mtime)
 @given(chat=chats)
 def test_whatsapp_exports_lose_nothing(chat):
     lines = []
-    for at, (_, nick, text, kind) in zip(times(chat), chat, strict=True):
+    for at, nick, text, kind in timed(chat):
         head = f"{at:%d/%m/%Y, %H:%M} - "
         if kind == "notice":
             lines.append(f"{head}{nick} joined using this group's invite link")
@@ -100,9 +115,7 @@ def test_whatsapp_exports_lose_nothing(chat):
             lines.append(f"{head}{nick}: <Media omitted>")
         else:
             lines.append(f"{head}{nick}: {text}")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "WhatsApp Chat with Circle.txt"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with written_log("WhatsApp Chat with Circle.txt", lines) as path:
         check_conservation(chat_source("whatsapp", path, date_order="dmy").fetch(None), lines)
 
 
@@ -110,7 +123,7 @@ def test_whatsapp_exports_lose_nothing(chat):
 @given(chat=chats, replies=st.lists(st.integers(min_value=0, max_value=59), max_size=10))
 def test_slack_exports_lose_nothing(chat, replies):
     records = []
-    for i, (at, (_, nick, text, kind)) in enumerate(zip(times(chat), chat, strict=True)):
+    for i, (at, nick, text, kind) in enumerate(timed(chat)):
         ts = f"{at.replace(tzinfo=UTC).timestamp():.0f}.{i:06d}"
         record = {"type": "message", "ts": ts, "user": nick, "text": text}
         if kind == "notice":
@@ -136,12 +149,9 @@ def test_slack_exports_lose_nothing(chat, replies):
 @given(chat=chats)
 def test_hashtag_transcripts_lose_nothing(chat):
     lines = [
-        f"{at:%Y-%m-%dT%H:%M:%S}Z @{nick}: {text}".rstrip()
-        for at, (_, nick, text, _) in zip(times(chat), chat, strict=True)
+        f"{at:%Y-%m-%dT%H:%M:%S}Z @{nick}: {text}".rstrip() for at, nick, text, _ in timed(chat)
     ]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "chat.txt"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with written_log("chat.txt", lines) as path:
         check_conservation(chat_source("hashtag_chat", path, hashtag="lrnchat").fetch(None), lines)
 
 
@@ -161,13 +171,11 @@ meeting = st.lists(
 @given(chat=meeting)
 def test_zoom_chats_lose_nothing(chat):
     lines = []
-    for at, (_, nick, text, kind) in zip(times(chat), chat, strict=True):
+    for at, nick, text, kind in timed(chat):
         to = "Bob(Direct Message)" if kind == "private" else "Everyone"
         said = f'Reacted to "{text}" with 👍' if kind == "notice" else text
         lines.append(f"{at:%H:%M:%S} From {nick} to {to}: {said}".rstrip())
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "meeting_saved_chat.txt"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with written_log("meeting_saved_chat.txt", lines) as path:
         result = chat_source("zoom_chat", path, date=f"{START:%Y-%m-%d}").fetch(None)
         check_conservation(result, lines)
         assert result.drops.get("private", 0) == sum(kind == "private" for *_, kind in chat)
@@ -177,7 +185,7 @@ def test_zoom_chats_lose_nothing(chat):
 @given(chat=chats, replies=st.lists(st.integers(min_value=1, max_value=59), max_size=10))
 def test_discord_exports_lose_nothing(chat, replies):
     records = []
-    for i, (at, (_, nick, text, kind)) in enumerate(zip(times(chat), chat, strict=True)):
+    for i, (at, nick, text, kind) in enumerate(timed(chat)):
         record = {
             "id": str(900 + i),
             "type": "GuildMemberJoin" if kind == "notice" else "Default",

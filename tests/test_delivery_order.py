@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from helpers import article
 
 from pln.cli import main
 from pln.config import parse_config
@@ -30,28 +31,17 @@ CONFIG = {
 
 
 def copy(source: str, text: str) -> Item:
-    return Item.create(
-        source=source,
-        platform="rss",
-        native_id="https://a.example/posts/1",
-        kind="article",
-        title="Spaced practice at work",
-        text=text,
-        url="https://a.example/posts/1",
-    )
+    """The same post (one native id) as `source` delivered it."""
+    post = "https://a.example/posts/1"
+    return article(post, source, title="Spaced practice at work", text=text, url=post)
 
 
 A = copy("a-blog", "Spaced practice, as the author wrote it.")
 B = copy("b-planet", "Spaced practice and retrieval, as the planet copied it.")
-OTHER = Item.create(
-    source="b-planet",
-    platform="rss",
-    native_id="https://b.example/2",
-    kind="article",
-    title="Retrieval on its own",
-    text="Retrieval.",
+OTHER = article(
+    "https://b.example/2", "b-planet", title="Retrieval on its own", text="Retrieval.",
     url="https://b.example/2",
-)
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

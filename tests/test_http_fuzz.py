@@ -138,6 +138,16 @@ def encode(status_line: str, header_list, body: bytes) -> bytes:
     return head + body
 
 
+def fuzz_profile(examples: int):
+    """Hypothesis settings for responses from the module's one raw server (a shared fixture,
+    hence the health check), with no per-example deadline: a loaded machine must not fail."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
 def check_bounded(error: SourceError | None) -> None:
     retry_after = error.retry_after if error else None
     if retry_after is not None:
@@ -147,11 +157,7 @@ def check_bounded(error: SourceError | None) -> None:
     datetime.now(UTC) + timedelta(seconds=delay)  # the store's arithmetic never overflows
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzz_profile(150)
 @given(status_line=status_lines, header_list=headers, body=bodies)
 def test_any_response_is_a_response_or_one_line_error(raw_server, status_line, header_list, body):
     raw_server.reply = encode(status_line, header_list, body)
@@ -169,11 +175,7 @@ def test_any_response_is_a_response_or_one_line_error(raw_server, status_line, h
         check_bounded(None)
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzz_profile(60)
 @given(status_line=status_lines, header_list=headers, body=bodies)
 def test_a_feed_source_never_fails_the_run(raw_server, status_line, header_list, body):
     raw_server.reply = encode(status_line, header_list, body)
