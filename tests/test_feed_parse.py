@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from helpers import billion_laughs, make_source
-from httpserver import RecordedServer
 
 from pln.errors import SourceError
 from pln.record import Item
@@ -193,36 +192,35 @@ def test_entity_bombs_never_expand_on_either_path(tmp_path):
     assert all("lollol" not in item.title + item.text for item in result.items)
 
 
-def test_external_entities_and_dtds_are_never_fetched(tmp_path):
+def test_external_entities_and_dtds_are_never_fetched(server, tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("TOPSECRET")
-    with RecordedServer() as server:
-        server.route("/evil.dtd", body=b'<!ENTITY xxe "FROM-THE-NETWORK">')
-        documents = [
-            rss(
-                "<item><title>a &xxe;</title><description>&xxe;</description></item>",
-                head=f'<!DOCTYPE rss [<!ENTITY xxe SYSTEM "{secret.as_uri()}">]>',
-            ),
-            rss(
-                "<item><title>a &xxe;</title></item>",
-                head=f'<!DOCTYPE rss SYSTEM "{server.url("/evil.dtd")}">',
-            ),
-            rss(
-                "<item><title>a</title></item>",
-                head=f'<!DOCTYPE rss [<!ENTITY % p SYSTEM "{server.url("/evil.dtd")}"> %p;]>',
-            ),
-        ]
-        for document in documents:
-            fast = parse_fast(document)
-            assert fast is None or "TOPSECRET" not in repr(fast.entries)
-            (tmp_path / "feed.xml").write_bytes(document)
-            try:
-                result = source(tmp_path).fetch(None)
-            except SourceError:
-                continue
-            seen = repr(result.items) + repr(result.dead_letters)
-            assert "TOPSECRET" not in seen and "FROM-THE-NETWORK" not in seen
-        assert server.requests_log == []
+    server.route("/evil.dtd", body=b'<!ENTITY xxe "FROM-THE-NETWORK">')
+    documents = [
+        rss(
+            "<item><title>a &xxe;</title><description>&xxe;</description></item>",
+            head=f'<!DOCTYPE rss [<!ENTITY xxe SYSTEM "{secret.as_uri()}">]>',
+        ),
+        rss(
+            "<item><title>a &xxe;</title></item>",
+            head=f'<!DOCTYPE rss SYSTEM "{server.url("/evil.dtd")}">',
+        ),
+        rss(
+            "<item><title>a</title></item>",
+            head=f'<!DOCTYPE rss [<!ENTITY % p SYSTEM "{server.url("/evil.dtd")}"> %p;]>',
+        ),
+    ]
+    for document in documents:
+        fast = parse_fast(document)
+        assert fast is None or "TOPSECRET" not in repr(fast.entries)
+        (tmp_path / "feed.xml").write_bytes(document)
+        try:
+            result = source(tmp_path).fetch(None)
+        except SourceError:
+            continue
+        seen = repr(result.items) + repr(result.dead_letters)
+        assert "TOPSECRET" not in seen and "FROM-THE-NETWORK" not in seen
+    assert server.requests_log == []
 
 
 WORDPRESS = """<?xml version="1.0" encoding="UTF-8"?>

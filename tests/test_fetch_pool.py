@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import source_config
 from httpserver import SilentServer
 
 from pln.config import FetchConfig, SourceConfig, load_config
@@ -19,7 +20,7 @@ FEED = (Path(__file__).parent / "fixtures" / "feeds" / "rss2.xml").read_bytes()
 
 
 def rss(name: str, url: str, **options) -> SourceConfig:
-    return SourceConfig(name, "rss", {"url": url, **options}, Path("."), "pln.yaml", name)
+    return source_config("rss", Path("."), name, url=url, **options)
 
 
 class InFlight:
@@ -112,7 +113,7 @@ def test_the_run_deadline_ends_fetching_and_names_what_was_not_fetched(server):
 
 
 def test_files_and_exports_have_no_host():
-    assert host_of(SourceConfig("f", "rss", {"path": "a.xml"}, Path("."), "p", "f")) == ""
+    assert host_of(source_config("rss", Path("."), "f", path="a.xml")) == ""
     assert host_of(rss("b", "https://Blog.Example:8443/feed")) == "blog.example"
 
 

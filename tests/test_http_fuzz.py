@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import source_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pln.backoff import MAX_BACKOFF, MAX_RETRY_AFTER, next_poll_delay
-from pln.config import SourceConfig
 from pln.errors import SourceError
 from pln.sources.http import HttpFetcher, Response
 from pln.sources.registry import fetch_once
@@ -179,9 +179,7 @@ def test_any_response_is_a_response_or_one_line_error(raw_server, status_line, h
 @given(status_line=status_lines, header_list=headers, body=bodies)
 def test_a_feed_source_never_fails_the_run(raw_server, status_line, header_list, body):
     raw_server.reply = encode(status_line, header_list, body)
-    config = SourceConfig(
-        "fuzz", "rss", {"url": raw_server.url(), "timeout": 2}, Path("."), "pln.yaml", "s[0]"
-    )
+    config = source_config("rss", Path("."), "fuzz", url=raw_server.url(), timeout=2)
     result, status = fetch_once(config, {"etag": '"x"'})
     if status.ok:
         assert status.items == len(result.items)
