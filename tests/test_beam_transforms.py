@@ -1,6 +1,7 @@
 """The shared Beam transforms in a TestPipeline on the in-process runner: `Curate` keeps and
 drops with reasons, `WriteToStore` lands every row once in a real DuckDB file and a re-run
-leaves the same rows, and the batch wiring reads, curates and writes real feed files."""
+leaves the same rows, the batch wiring reads, curates and writes real feed files, and the
+streaming steps write polls once whatever order they arrive in."""
 
 from __future__ import annotations
 
@@ -16,10 +17,14 @@ from helpers import article
 from pln.config import parse_config
 from pln.filters.curator import Curator
 from pln.pipelines.batch import build_batch_pipeline
+from pln.pipelines.beam_stream import CuratePollFn, WritePollFn
 from pln.pipelines.curate import Curate
+from pln.pipelines.kafka_io import KafkaSettings
+from pln.pipelines.polls import CuratedPoll, Poll
 from pln.pipelines.probe import SourceTask
 from pln.pipelines.write import WriteToStore
 from pln.record import DeadLetter, SourceStatus
+from pln.sinks.stream_store import OffsetRange, StreamStore
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 TOPICS = [
@@ -164,3 +169,52 @@ def test_the_batch_pipeline_reads_curates_and_writes_and_one_bad_source_stays_ap
     assert statuses == {"blog": True, "web-page": False}
     (error,) = rows(db, "SELECT error FROM sources WHERE name = 'web-page'")[0]
     assert error.startswith("source 'web-page': ") and "\n" not in error
+
+
+# ------------------------------------------------- the streaming pipeline's curate and write
+
+
+def run_stream_steps(config, curator, settings, polls: list[Poll]) -> None:
+    """CuratePollFn and WritePollFn, fed polls as the Kafka read makes them (no broker)."""
+    with in_process_test_pipeline() as p:
+        _ = (
+            p
+            | beam.Create(polls, reshuffle=False)
+            | beam.ParDo(CuratePollFn(curator)).with_output_types(CuratedPoll)
+            | beam.ParDo(WritePollFn(config, settings, "stream-run"))
+        )
+
+
+def test_stream_steps_write_polls_in_any_order_once_and_resume_after_the_last(tmp_path, curator):
+    data = {
+        "sources": [{"name": "blog", "type": "rss", "path": str(FEEDS / "rss2.xml")}],
+        "topics": TOPICS,
+        "outputs": {"duckdb": "out/pln.duckdb", "feeds_dir": "out/feeds"},
+    }
+    config = parse_config(data, tmp_path / "pln.yaml")
+    settings = KafkaSettings(bootstrap="127.0.0.1:9", curated_topic="")  # publishes nothing
+    raw = (settings.raw_topic, 0)
+    with StreamStore(config.outputs.duckdb) as store:
+        store.begin_run("stream-run", "test")
+    # The second poll reaches the writer first.
+    first, second = [ONCE, OFTEN, FEEDBACK], [GRADES, LUNCH, OFTEN]
+    polls = [
+        Poll(second, offsets={raw: OffsetRange(3, 6)}),
+        Poll(first, offsets={raw: OffsetRange(0, 3, fresh=True)}),
+    ]
+    run_stream_steps(config, curator, settings, polls)
+
+    db = config.outputs.duckdb
+    stored = "SELECT count(*) FROM items"
+    kept = "SELECT i.native_id FROM decisions d JOIN items i ON i.id = d.item_id WHERE kept"
+    assert rows(db, stored) == [(5,)]
+    assert sorted(rows(db, kept)) == [("feedback",), ("often",)]
+    with StreamStore(db) as store:
+        assert store.offsets(settings.raw_topic) == {raw: 6}  # a restart reads from offset 6
+
+    # The ingester sent the first items again (at-least-once): new offsets, the same rows.
+    run_stream_steps(config, curator, settings, [Poll(first, offsets={raw: OffsetRange(6, 9)})])
+    assert rows(db, stored) == [(5,)]
+    assert sorted(rows(db, kept)) == [("feedback",), ("often",)]
+    with StreamStore(db) as store:
+        assert store.offsets(settings.raw_topic) == {raw: 9}
