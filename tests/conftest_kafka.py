@@ -223,27 +223,3 @@ def wait_for(check: Callable[[], object], timeout: float, what: str, every: floa
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def db_rows(db: Path, query: str) -> list[tuple]:
-    """Query the store read-only, retrying while the stream holds the file for a write."""
-    from pln.errors import PlnError
-    from pln.sinks.store import Store
-
-    if not db.exists():
-        return []
-    for _ in range(100):
-        try:
-            with Store(db, read_only=True) as store:
-                return store.sql(query)[1]
-        except PlnError as exc:
-            if "being written" not in str(exc) and "not a PLN" not in str(exc):
-                raise
-            time.sleep(0.05)
-    raise AssertionError(f"{db} stayed locked")
-
-
-def row_count(db: Path, query: str = "SELECT count(*) FROM items") -> int:
-    """The one number `query` returns (0 before the store exists)."""
-    rows = db_rows(db, query)
-    return rows[0][0] if rows else 0

@@ -3,11 +3,14 @@ for asserts, requests taken apart, hostile feeds."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from pln.config import SourceConfig
+from pln.errors import PlnError
 from pln.record import Item
+from pln.sinks.store import Label, Store
 from pln.sources.registry import build_source
 
 
@@ -71,3 +74,31 @@ def billion_laughs(separator: str = " ", prefix: str = "lol") -> bytes:
         f"<item><title>Spacing &{prefix}9;</title><link>https://a.example/1</link>"
         f"<description>&{prefix}9;</description></item></channel></rss>"
     ).encode()
+
+
+def db_rows(db: Path, query: str) -> list[tuple]:
+    """`query` on the store, read-only, retrying while a writer (a stream) holds the file;
+    no rows before the store exists."""
+    if not db.exists():
+        return []
+    for _ in range(100):
+        try:
+            with Store(db, read_only=True) as store:
+                return store.sql(query)[1]
+        except PlnError as exc:
+            if "being written" not in str(exc) and "not a PLN" not in str(exc):
+                raise
+            time.sleep(0.05)
+    raise AssertionError(f"{db} stayed locked")
+
+
+def row_count(db: Path, query: str = "SELECT count(*) FROM items") -> int:
+    """The one number `query` returns (0 before the store exists)."""
+    rows = db_rows(db, query)
+    return rows[0][0] if rows else 0
+
+
+def stored_labels(db: Path) -> list[Label]:
+    """Every label a person gave, as the store holds them."""
+    with Store(db, read_only=True) as store:
+        return store.labels()

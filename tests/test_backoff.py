@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from helpers import db_rows
 
 from pln.backoff import MAX_BACKOFF, MAX_RETRY_AFTER, next_poll_delay
 from pln.cli import main
-from pln.sinks.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 
@@ -32,8 +32,8 @@ outputs: {{duckdb: out/pln.duckdb, feeds_dir: out/feeds}}
 
 
 def health(path: Path) -> dict:
-    with Store(path.parent / "out" / "pln.duckdb", read_only=True) as store:
-        _, rows = store.sql("SELECT name, error_count, next_poll_at, last_error FROM sources")
+    query = "SELECT name, error_count, next_poll_at, last_error FROM sources"
+    rows = db_rows(path.parent / "out" / "pln.duckdb", query)
     return {name: (errors, at, error) for name, errors, at, error in rows}
 
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import apache_beam as beam
-import duckdb
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 from beamkit import curated_native_ids, in_process_test_pipeline, item_batches, verdicts
-from helpers import article
+from helpers import article, db_rows
 
 from pln.config import parse_config
 from pln.filters.curator import Curator
@@ -58,11 +57,6 @@ def config(tmp_path_factory):
 @pytest.fixture(scope="module")
 def curator(config) -> Curator:
     return Curator.for_config(config, use_models=False)
-
-
-def rows(db: Path, query: str) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(query).fetchall()
 
 
 # ------------------------------------------------------------------------------------- Curate
@@ -126,22 +120,22 @@ def test_write_to_store_lands_each_row_once_and_a_rerun_leaves_the_same_rows(tmp
     items = "SELECT native_id FROM items ORDER BY 1"
     decisions = """SELECT i.native_id, topic, kept, reason
                    FROM decisions d JOIN items i ON i.id = d.item_id ORDER BY 1, 2"""
-    first = (rows(db, items), rows(db, decisions))
+    first = (db_rows(db, items), db_rows(db, decisions))
     assert first[0] == [("feedback",), ("grades",), ("lunch",), ("often",), ("once",)]
     assert first[1] == [
         ("feedback", "feedback", True, "matched 'feedback'; threshold 0.5"),
         ("often", "spaced", True, "matched 'spaced practice' ×3; threshold 0.7"),
         ("once", "spaced", False, ONE_HIT),
     ]
-    assert rows(db, "SELECT source, ref, reason FROM dead_letters") == [
+    assert db_rows(db, "SELECT source, ref, reason FROM dead_letters") == [
         ("blog", "feed.xml#3", "entry has no link or id")
     ]
-    assert rows(db, "SELECT name, ok, items_total FROM sources") == [("blog", True, 5)]
+    assert db_rows(db, "SELECT name, ok, items_total FROM sources") == [("blog", True, 5)]
 
     # The same run again, say after a crash before the cursor moved: nothing doubles.
     write_batches(db, curator, "run-2", batches, [broken], [])
-    assert (rows(db, items), rows(db, decisions)) == first
-    assert rows(db, "SELECT count(*) FROM dead_letters") == [(1,)]
+    assert (db_rows(db, items), db_rows(db, decisions)) == first
+    assert db_rows(db, "SELECT count(*) FROM dead_letters") == [(1,)]
 
 
 # ------------------------------------------------------------------ the batch job's wiring
@@ -162,12 +156,14 @@ def test_the_batch_pipeline_reads_curates_and_writes_and_one_bad_source_stays_ap
         build_batch_pipeline(p, config, tasks, "run-1")
 
     db = config.outputs.duckdb
-    assert rows(db, "SELECT source, count(*) FROM items GROUP BY 1") == [("blog", 3)]
-    kept = rows(db, "SELECT i.title FROM decisions d JOIN items i ON i.id = d.item_id WHERE kept")
+    assert db_rows(db, "SELECT source, count(*) FROM items GROUP BY 1") == [("blog", 3)]
+    kept = db_rows(
+        db, "SELECT i.title FROM decisions d JOIN items i ON i.id = d.item_id WHERE kept"
+    )
     assert kept == [("Spaced repetition for compliance training that people actually remember",)]
-    statuses = dict(rows(db, "SELECT name, ok FROM sources"))
+    statuses = dict(db_rows(db, "SELECT name, ok FROM sources"))
     assert statuses == {"blog": True, "web-page": False}
-    (error,) = rows(db, "SELECT error FROM sources WHERE name = 'web-page'")[0]
+    (error,) = db_rows(db, "SELECT error FROM sources WHERE name = 'web-page'")[0]
     assert error.startswith("source 'web-page': ") and "\n" not in error
 
 
@@ -207,14 +203,14 @@ def test_stream_steps_write_polls_in_any_order_once_and_resume_after_the_last(tm
     db = config.outputs.duckdb
     stored = "SELECT count(*) FROM items"
     kept = "SELECT i.native_id FROM decisions d JOIN items i ON i.id = d.item_id WHERE kept"
-    assert rows(db, stored) == [(5,)]
-    assert sorted(rows(db, kept)) == [("feedback",), ("often",)]
+    assert db_rows(db, stored) == [(5,)]
+    assert sorted(db_rows(db, kept)) == [("feedback",), ("often",)]
     with StreamStore(db) as store:
         assert store.offsets(settings.raw_topic) == {raw: 6}  # a restart reads from offset 6
 
     # The ingester sent the first items again (at-least-once): new offsets, the same rows.
     run_stream_steps(config, curator, settings, [Poll(first, offsets={raw: OffsetRange(6, 9)})])
-    assert rows(db, stored) == [(5,)]
-    assert sorted(rows(db, kept)) == [("feedback",), ("often",)]
+    assert db_rows(db, stored) == [(5,)]
+    assert sorted(db_rows(db, kept)) == [("feedback",), ("often",)]
     with StreamStore(db) as store:
         assert store.offsets(settings.raw_topic) == {raw: 9}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from helpers import chat_source
+from helpers import chat_source, db_rows
 
 from pln.cli import main
 from pln.errors import SourceError
@@ -275,5 +275,4 @@ def test_a_database_made_before_drops_were_recorded_still_opens(tmp_path, capsys
     assert main(["sources", "-c", str(tmp_path / "pln.yaml")]) == 0  # read-only: no columns
     assert "never run" in capsys.readouterr().out
     assert main(["run", "-q", "-c", str(tmp_path / "pln.yaml")]) == 0  # the writer adds them
-    with Store(db, read_only=True) as store:
-        assert store.sql("SELECT last_drops FROM sources")[1] == [('{"chatter": 1}',)]
+    assert db_rows(db, "SELECT last_drops FROM sources") == [('{"chatter": 1}',)]

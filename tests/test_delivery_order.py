@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from helpers import article
+from helpers import article, db_rows
 
 from pln.cli import main
 from pln.config import parse_config
@@ -53,11 +53,10 @@ def curator(tmp_path_factory) -> Curator:
 
 
 def state(path: Path) -> tuple:
-    with Store(path, read_only=True) as store:
-        items = store.sql("SELECT id, source, sources, text FROM items ORDER BY id")[1]
-        decisions = store.sql(
-            "SELECT item_id, topic, kept, round(score, 6), reason FROM decisions ORDER BY 1, 2"
-        )[1]
+    items = db_rows(path, "SELECT id, source, sources, text FROM items ORDER BY id")
+    decisions = db_rows(
+        path, "SELECT item_id, topic, kept, round(score, 6), reason FROM decisions ORDER BY 1, 2"
+    )
     return items, decisions
 
 

@@ -9,16 +9,15 @@ import time
 import pytest
 from conftest_kafka import (
     consume_all,
-    db_rows,
     kill,
     produce_items,
-    row_count,
     stream_process,
     stream_workspace,
     tweet_items,
     wait_for,
     with_bootstrap,
 )
+from helpers import db_rows, row_count
 from kafka_broker import KafkaBroker, broker_binary, free_port
 
 from pln import payload

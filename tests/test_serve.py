@@ -23,10 +23,10 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 import feedparser
 import pytest
 from feedsite import POSTS, SITE, THREAD, add_post_and_render, build_site, free_port
+from helpers import stored_labels
 
 from pln.serve import FeedServer, accepts_gzip, etag_values
 from pln.sinks.feeds import FeedbackKey
-from pln.sinks.store import Store
 
 LATER = datetime.now(UTC) + timedelta(days=1)  # feedback links made by the tests expire then
 
@@ -50,8 +50,7 @@ def get(server, path, headers=None, method="GET"):
 
 
 def labels(config):
-    with Store(config.outputs.duckdb, read_only=True) as store:
-        return store.labels()
+    return stored_labels(config.outputs.duckdb)
 
 
 def give_feedback(link, *, origin=None, cookie=True, fetch_site=None, fields=None):

@@ -16,10 +16,8 @@ import duckdb
 import pytest
 from conftest_kafka import (
     REPO,
-    db_rows,
     kill,
     produce_items,
-    row_count,
     stream_process,
     stream_workspace,
     tweet_items,
@@ -28,6 +26,7 @@ from conftest_kafka import (
     write_config,
     write_tweets,
 )
+from helpers import db_rows, row_count
 from kafka_broker import KafkaBroker, broker_binary, free_port
 
 from pln.config import load_config
