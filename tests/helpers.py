@@ -3,6 +3,7 @@ for asserts, requests taken apart, hostile feeds."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -47,6 +48,27 @@ def chat_thread(native_id: str, title: str, participants: tuple[str, ...], **fie
         platform="chat", kind="chat_thread", native_id=native_id, title=title,
         participants=participants, **fields,
     )  # fmt: skip
+
+
+def jsonl_rows(path: Path) -> list[dict]:
+    """The records of a JSON Lines fixture (blank lines skipped)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def fixture_item(row: dict, **fields) -> Item:
+    """A labelled fixture row (id, text; source, title, author, hashtags, lang when given) as
+    the post it stands for; `fields` add to or override what the row says."""
+    values = {
+        "source": row.get("source", "blogs"),
+        "title": row.get("title", ""),
+        "text": row["text"],
+        "author": row.get("author", ""),
+        "hashtags": row.get("hashtags", ()),
+        "lang": row.get("lang", ""),
+        **fields,
+    }
+    return Item.create(platform="fixture", kind="post", native_id=row["id"], **values)
 
 
 def by_native_id(items) -> dict[str, Item]:
