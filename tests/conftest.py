@@ -1,4 +1,4 @@
-"""Shared test helpers."""
+"""Shared fixtures (plain helper functions are in helpers.py)."""
 
 from __future__ import annotations
 

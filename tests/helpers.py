@@ -1,5 +1,6 @@
-"""Small helpers the test modules share: sources built from options, items and results keyed
-for asserts, requests taken apart, hostile feeds."""
+"""Small helpers the test modules share: sources built as `pln run` builds them, items,
+results keyed for asserts, requests taken apart, a hostile feed, and read-only store queries.
+Fixtures live in conftest.py; see docs/testing.md for the whole kit."""
 
 from __future__ import annotations
 
@@ -45,9 +46,13 @@ def chat_thread(native_id: str, title: str, participants: tuple[str, ...], **fie
     fields.setdefault("source", "lrnchat")
     fields.setdefault("author", "lrnchat")
     return Item.create(
-        platform="chat", kind="chat_thread", native_id=native_id, title=title,
-        participants=participants, **fields,
-    )  # fmt: skip
+        platform="chat",
+        kind="chat_thread",
+        native_id=native_id,
+        title=title,
+        participants=participants,
+        **fields,
+    )
 
 
 def jsonl_rows(path: Path) -> list[dict]:
@@ -84,17 +89,18 @@ def query_of(request) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(request.path).query))
 
 
-def billion_laughs(separator: str = " ", prefix: str = "lol") -> bytes:
-    """An RSS feed whose one item would expand to a billion `lol`s through nested entities."""
-    entities = [f'<!ENTITY {prefix}0 "lol">'] + [
-        f'<!ENTITY {prefix}{i} "{f"&{prefix}{i - 1};" * 10}">' for i in range(1, 10)
+def billion_laughs(separator: str = " ") -> bytes:
+    """An RSS feed whose one item would expand to a billion `lol`s through nested entities;
+    `separator` goes between the declarations (some parsers read a one-line DTD differently)."""
+    entities = ['<!ENTITY lol0 "lol">'] + [
+        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
     ]
     doctype = f"<!DOCTYPE rss [{separator}{separator.join(entities)}{separator}]>"
     return (
         f'<?xml version="1.0"?>{separator}{doctype}'
         "<rss version='2.0'><channel><title>t</title>"
-        f"<item><title>Spacing &{prefix}9;</title><link>https://a.example/1</link>"
-        f"<description>&{prefix}9;</description></item></channel></rss>"
+        "<item><title>Spacing &lol9;</title><link>https://a.example/1</link>"
+        "<description>&lol9;</description></item></channel></rss>"
     ).encode()
 
 

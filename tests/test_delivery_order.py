@@ -39,9 +39,12 @@ def copy(source: str, text: str) -> Item:
 A = copy("a-blog", "Spaced practice, as the author wrote it.")
 B = copy("b-planet", "Spaced practice and retrieval, as the planet copied it.")
 OTHER = article(
-    "https://b.example/2", "b-planet", title="Retrieval on its own", text="Retrieval.",
+    "https://b.example/2",
+    "b-planet",
+    title="Retrieval on its own",
+    text="Retrieval.",
     url="https://b.example/2",
-)  # fmt: skip
+)
 
 
 @pytest.fixture(scope="module")
