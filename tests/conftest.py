@@ -1,4 +1,4 @@
-"""Shared test helpers."""
+"""Shared fixtures (plain helper functions are in helpers.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.corpora import CORPORA
+from tests.httpserver import RecordedServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,18 +26,8 @@ def corpora() -> Path:
     return CORPORA
 
 
-def chat_source(type_name: str, path: Path, base_dir: Path | None = None, **options):
-    """A chat source named "chat" reading `path` (relative paths resolve against `base_dir`,
-    by default the file's folder)."""
-    from pln.config import SourceConfig
-    from pln.sources.registry import build_source
-
-    config = SourceConfig(
-        name="chat",
-        type=type_name,
-        options={"path": str(path), **options},
-        base_dir=base_dir or path.parent,
-        file="pln.yaml",
-        key="sources[0]",
-    )
-    return build_source(config)
+@pytest.fixture
+def server():
+    """A RecordedServer on 127.0.0.1 (tests/httpserver.py) for this test, closed after it."""
+    with RecordedServer() as recorded:
+        yield recorded

@@ -75,6 +75,20 @@ def write_config(folder: Path, sources: str = "", interval: float = 1.0) -> Path
     return path
 
 
+def stream_workspace(folder: Path):
+    """A fresh config (`write_config`) in `folder`: (config, its DuckDB path, a log path for
+    the processes the test starts)."""
+    from pln.config import load_config
+
+    config = load_config(write_config(folder))
+    return config, config.outputs.duckdb, folder / "stream.log"
+
+
+def with_bootstrap(settings, bootstrap: str):
+    """The test's Kafka settings (topics) pointed at another broker."""
+    return settings.__class__(**{**vars(settings), "bootstrap": bootstrap})
+
+
 def tweet(n: int, relevant: bool = True) -> dict:
     text = (
         f"Tip {n}: spaced repetition beats cramming for long-term recall"
@@ -190,6 +204,11 @@ def pln_process(*args: str, log: Path) -> subprocess.Popen:
     )
 
 
+def stream_process(config, settings, *extra: str, log: Path) -> subprocess.Popen:
+    """`pln stream` on `config` against the test's topics, as a child process."""
+    return pln_process(*pln_args("stream", config, settings, *extra), log=log)
+
+
 def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
     if proc.poll() is None:
         proc.send_signal(sig)
@@ -204,21 +223,3 @@ def wait_for(check: Callable[[], object], timeout: float, what: str, every: floa
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def db_rows(db: Path, query: str) -> list[tuple]:
-    """Query the store read-only, retrying while the stream holds the file for a write."""
-    from pln.errors import PlnError
-    from pln.sinks.store import Store
-
-    if not db.exists():
-        return []
-    for _ in range(100):
-        try:
-            with Store(db, read_only=True) as store:
-                return store.sql(query)[1]
-        except PlnError as exc:
-            if "being written" not in str(exc) and "not a PLN" not in str(exc):
-                raise
-            time.sleep(0.05)
-    raise AssertionError(f"{db} stayed locked")

@@ -13,6 +13,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 import yaml
+from helpers import chat_thread
 
 from pln.config import Config, parse_config
 from pln.record import Decision, Item
@@ -52,42 +53,40 @@ POSTS = [
     (post(5, datetime(2026, 1, 16, 9, tzinfo=UTC)), 0.95),
     (post(6, datetime(2026, 1, 20, 9, tzinfo=UTC), title="Spaced practice & friends <3"), 0.85),
 ]
-THREAD = Item.create(
-    source="lrnchat",
-    platform="chat",
-    native_id="2026-01-15#Q1",
-    kind="chat_thread",
-    author="lrnchat",
-    title="Q1. How do you give feedback on drafts?",
+THREAD = chat_thread(
+    "2026-01-15#Q1",
+    "Q1. How do you give feedback on drafts?",
+    ("lrnchat", "jane_ld"),
     text="Q1. How do you give feedback on drafts?\nA1. Comments first, grades later",
     published_at=datetime(2026, 1, 15, 20, tzinfo=UTC),
-    participants=("lrnchat", "jane_ld"),
 )
 
 
-def site_config(tmp_path, port: int, **topic_extra) -> Config:
+FEEDBACK_TOPIC = {"id": "feedback", "title": "Feedback", "phrases": ["feedback"]}
+
+
+def feed_config(tmp_path, topics: list[dict], base_url: str, title: str = SITE) -> Config:
+    """A config (also written to tmp_path/pln.yaml) with one blog source and `topics`, whose
+    store and feeds go under tmp_path/out and whose feeds are published at `base_url`."""
     data = {
         "sources": [{"name": "blog", "type": "rss", "url": "https://blog.example/feed"}],
-        "topics": [
-            {
-                "id": "spaced",
-                "title": "Spaced practice",
-                "phrases": ["spaced practice"],
-                "digest": "weekly",
-                **topic_extra,
-            },
-            {"id": "feedback", "title": "Feedback", "phrases": ["feedback"]},
-        ],
+        "topics": topics,
         "outputs": {
             "duckdb": "out/pln.duckdb",
             "feeds_dir": "out/feeds",
-            "base_url": f"http://127.0.0.1:{port}/feeds",
-            "title": SITE,
+            "base_url": base_url,
+            "title": title,
         },
     }
     path = tmp_path / "pln.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return parse_config(data, path)
+
+
+def site_config(tmp_path, port: int, **topic_extra) -> Config:
+    spaced = {"id": "spaced", "title": "Spaced practice", "phrases": ["spaced practice"]}
+    topics = [{**spaced, "digest": "weekly", **topic_extra}, FEEDBACK_TOPIC]
+    return feed_config(tmp_path, topics, f"http://127.0.0.1:{port}/feeds")
 
 
 def build_site(tmp_path, port: int, **topic_extra) -> Config:

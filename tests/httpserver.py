@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import socket
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -159,3 +160,28 @@ def _handler_for(server: RecordedServer) -> type[BaseHTTPRequestHandler]:
             pass  # keep test output clean
 
     return Handler
+
+
+class SilentServer:
+    """Accepts connections on 127.0.0.1 and never answers; leaving the block drops them all."""
+
+    def __enter__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self):
+        with contextlib.suppress(OSError):
+            while True:
+                self.accepted.append(self.listener.accept()[0])
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}{path}"
+
+    def __exit__(self, *exc):
+        self.listener.close()
+        for conn in self.accepted:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()

@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from httpserver import RecordedServer
+from helpers import db_rows
 
 from pln.backoff import MAX_BACKOFF, MAX_RETRY_AFTER, next_poll_delay
 from pln.cli import main
-from pln.sinks.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 
@@ -33,44 +32,42 @@ outputs: {{duckdb: out/pln.duckdb, feeds_dir: out/feeds}}
 
 
 def health(path: Path) -> dict:
-    with Store(path.parent / "out" / "pln.duckdb", read_only=True) as store:
-        _, rows = store.sql("SELECT name, error_count, next_poll_at, last_error FROM sources")
+    query = "SELECT name, error_count, next_poll_at, last_error FROM sources"
+    rows = db_rows(path.parent / "out" / "pln.duckdb", query)
     return {name: (errors, at, error) for name, errors, at, error in rows}
 
 
-def test_retry_after_is_honoured_and_full_forces_a_poll(tmp_path, capsys):
-    with RecordedServer() as server:
-        server.route("/feed.xml", status=429, headers={"Retry-After": "7200"})
-        path = config(tmp_path, server.url("/feed.xml"))
+def test_retry_after_is_honoured_and_full_forces_a_poll(server, tmp_path, capsys):
+    server.route("/feed.xml", status=429, headers={"Retry-After": "7200"})
+    path = config(tmp_path, server.url("/feed.xml"))
 
-        assert main(["run", "-c", str(path)]) == 0
-        errors, next_poll, error = health(path)["busy"]
-        assert errors == 1 and "retry after" in error.lower()
-        wait = (next_poll - datetime.now(UTC)).total_seconds()
-        assert 7000 < wait <= 7200  # the server's 2 h, not the 60 s interval's backoff
-        assert len(server.requests_to("/feed.xml")) == 1
+    assert main(["run", "-c", str(path)]) == 0
+    errors, next_poll, error = health(path)["busy"]
+    assert errors == 1 and "retry after" in error.lower()
+    wait = (next_poll - datetime.now(UTC)).total_seconds()
+    assert 7000 < wait <= 7200  # the server's 2 h, not the 60 s interval's backoff
+    assert len(server.requests_to("/feed.xml")) == 1
 
-        capsys.readouterr()
-        assert main(["run", "-c", str(path)]) == 0
-        out, err = capsys.readouterr()
-        assert "busy: failing, backing off until" in err
-        assert "1 backing off (busy; --full to retry now)" in out
-        assert len(server.requests_to("/feed.xml")) == 1  # not polled again
-        assert health(path)["local"][0] == 0  # the other source still ran
+    capsys.readouterr()
+    assert main(["run", "-c", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "busy: failing, backing off until" in err
+    assert "1 backing off (busy; --full to retry now)" in out
+    assert len(server.requests_to("/feed.xml")) == 1  # not polled again
+    assert health(path)["local"][0] == 0  # the other source still ran
 
-        assert main(["run", "--full", "-q", "-c", str(path)]) == 0
-        assert len(server.requests_to("/feed.xml")) == 2
-        assert health(path)["busy"][0] == 2  # consecutive failures counted
+    assert main(["run", "--full", "-q", "-c", str(path)]) == 0
+    assert len(server.requests_to("/feed.xml")) == 2
+    assert health(path)["busy"][0] == 2  # consecutive failures counted
 
 
 @pytest.mark.parametrize(
     "retry_after", ["999999999999999", "Fri, 01 Jan 2099 00:00:00 GMT", "1e400", "-5"]
 )
-def test_a_hostile_retry_after_is_bounded_and_the_run_completes(tmp_path, retry_after):
-    with RecordedServer() as server:
-        server.route("/feed.xml", status=429, headers={"Retry-After": retry_after})
-        path = config(tmp_path, server.url("/feed.xml"))
-        assert main(["run", "-q", "-c", str(path)]) == 0
+def test_a_hostile_retry_after_is_bounded_and_the_run_completes(server, tmp_path, retry_after):
+    server.route("/feed.xml", status=429, headers={"Retry-After": retry_after})
+    path = config(tmp_path, server.url("/feed.xml"))
+    assert main(["run", "-q", "-c", str(path)]) == 0
     errors, next_poll, _ = health(path)["busy"]
     assert errors == 1
     wait = (next_poll - datetime.now(UTC)).total_seconds()

@@ -20,6 +20,7 @@ import feedparser
 import pytest
 from chromium import CHROMIUM, Chromium
 from feedsite import POSTS, SITE, build_site, free_port
+from helpers import stored_labels
 
 from pln.serve import FeedServer
 from pln.sinks.store import Store
@@ -89,8 +90,7 @@ def browser(site):
 
 
 def labels(config):
-    with Store(config.outputs.duckdb, read_only=True) as store:
-        return store.labels()
+    return stored_labels(config.outputs.duckdb)
 
 
 def test_subscribe_links_on_the_index_page_lead_to_served_feeds(site, browser):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import chat_source
+from helpers import chat_source, db_rows
 
 from pln.cli import main
 from pln.errors import SourceError
@@ -23,10 +23,6 @@ from tests.corpora import corpus
 FIXTURES = Path(__file__).parent / "fixtures"
 WHATSAPP = FIXTURES / "chat" / "whatsapp" / "WhatsApp Chat with L&D Circle.txt"
 ARCHIVE = FIXTURES / "twitter" / "archive"
-
-
-def make_source(type_name: str, path: Path, **options):
-    return chat_source(type_name, path, **options)
 
 
 def write_log(path: Path, text: str, mtime: datetime | None = None) -> Path:
@@ -54,7 +50,7 @@ NEW_YEAR = """\
 
 def test_a_year_less_log_last_written_in_march_rolls_into_the_new_leap_year(tmp_path):
     path = write_log(tmp_path / "chan.log", NEW_YEAR, mtime=datetime(2024, 3, 1, 9, tzinfo=UTC))
-    assert stamps(make_source("irc", path), path) == [
+    assert stamps(chat_source("irc", path), path) == [
         datetime(2023, 12, 30, 23, 50),  # before: 2024-12-30, in the future
         datetime(2023, 12, 31, 23, 59),
         datetime(2024, 1, 1, 0, 1),  # before: 2024-01-01, a year before the start
@@ -64,18 +60,18 @@ def test_a_year_less_log_last_written_in_march_rolls_into_the_new_leap_year(tmp_
 
 def test_the_year_and_date_options_win_and_still_roll_over(tmp_path):
     path = write_log(tmp_path / "chan.log", NEW_YEAR, mtime=datetime(2026, 5, 1, tzinfo=UTC))
-    assert stamps(make_source("irc", path, year=2015), path)[2:] == [
+    assert stamps(chat_source("irc", path, year=2015), path)[2:] == [
         datetime(2016, 1, 1, 0, 1),
         datetime(2016, 2, 29, 12, 0),
     ]
-    by_date = make_source("irc", path, date="2011-12-30")
+    by_date = chat_source("irc", path, date="2011-12-30")
     assert stamps(by_date, path)[::3] == [
         datetime(2011, 12, 30, 23, 50),
         datetime(2012, 2, 29, 12, 0),  # 2012 is a leap year
     ]
-    as_yaml_reads_it = make_source("irc", path, date=date(2011, 12, 30))  # unquoted in YAML
+    as_yaml_reads_it = chat_source("irc", path, date=date(2011, 12, 30))  # unquoted in YAML
     assert stamps(as_yaml_reads_it, path) == stamps(by_date, path)
-    not_leap = make_source("irc", path, date="2012-12-30")  # Feb 2013 has no 29th
+    not_leap = chat_source("irc", path, date="2012-12-30")  # Feb 2013 has no 29th
     _, dead = not_leap.parse(path, path.read_bytes())
     assert [(d.ref, d.reason) for d in dead] == [
         ("chan.log:4", "invalid date 29 Feb 2013 (not a leap year)")
@@ -85,7 +81,7 @@ def test_the_year_and_date_options_win_and_still_roll_over(tmp_path):
 def test_a_clock_only_log_ends_no_later_than_it_was_written(tmp_path):
     text = "[23:50] <ana> retrieval practice tonight?\n[00:10] <bob> yes, after midnight\n"
     path = write_log(tmp_path / "chan.log", text, mtime=datetime(2026, 3, 2, 0, 30, tzinfo=UTC))
-    assert stamps(make_source("irc", path), path) == [
+    assert stamps(chat_source("irc", path), path) == [
         datetime(2026, 3, 1, 23, 50),
         datetime(2026, 3, 2, 0, 10),  # before: 2026-03-03, a day in the future
     ]
@@ -98,8 +94,8 @@ def test_dircproxy_corpus_logs_read_the_same_without_their_dated_names(tmp_path)
         path = tmp_path / "dircproxy.log"
         shutil.copy(original, path)
         os.utime(path, (datetime(2009, 2, 1, tzinfo=UTC).timestamp(),) * 2)
-        named = make_source("irc", original)
-        assert stamps(make_source("irc", path), path) == stamps(named, original)
+        named = chat_source("irc", original)
+        assert stamps(chat_source("irc", path), path) == stamps(named, original)
 
 
 # --- IRC and friends: unique ids, counted drops ------------------------------------------------
@@ -109,12 +105,12 @@ def test_dircproxy_corpus_logs_read_the_same_without_their_dated_names(tmp_path)
 def test_every_line_of_the_irc_corpus_is_in_one_item_or_a_counted_drop():
     folder = corpus("chat", "irc")
     for path in sorted(folder.glob("*.log")):
-        result = make_source("irc", path).fetch(None)
+        result = chat_source("irc", path).fetch(None)
         lines = [line for line in path.read_bytes().splitlines() if line.strip()]
         in_items = sum(len(item.raw.splitlines()) for item in result.items)
         assert in_items + sum(result.drops.values()) + len(result.dead_letters) == len(lines)
         assert len({item.id for item in result.items}) == len(result.items), path.name
-    busy = make_source("irc", folder / "2009-01-15-dircproxy.log").fetch(None)
+    busy = chat_source("irc", folder / "2009-01-15-dircproxy.log").fetch(None)
     second = [i for i in busy.items if re.search(r"\.\d+$", i.native_id)]
     assert len(second) == 2  # threads opened in the minute of another by the same person
     assert sum(len(i.raw.splitlines()) for i in second) == 6  # messages once overwritten
@@ -128,7 +124,7 @@ def test_two_threads_opened_by_one_person_in_one_minute_keep_both(tmp_path):
         "[14 Jan 10:01] <cy!n=c@h> A2 a delayed test at day 30\n"
     )
     path = write_log(tmp_path / "chan.log", text)
-    result = make_source("irc", path, year=2009).fetch(None)
+    result = chat_source("irc", path, year=2009).fetch(None)
     assert [i.native_id for i in result.items] == [
         "chan:20090114T100000:ana",
         "chan:20090114T100000:ana.2",  # before: the same id, and Q1 was overwritten
@@ -141,7 +137,7 @@ def test_two_logs_of_one_folder_with_the_same_stem_keep_their_threads_apart(tmp_
     write_log(tmp_path / "chan.log", line)
     write_log(tmp_path / "chan.txt", line)
     write_log(tmp_path / "other.log", line)
-    result = make_source("irc", tmp_path, year=2009).fetch(None)
+    result = chat_source("irc", tmp_path, year=2009).fetch(None)
     assert sorted(i.native_id for i in result.items) == [
         "chan.log:20090114T100000:ana",
         "chan.txt:20090114T100000:ana",
@@ -161,7 +157,7 @@ def test_short_messages_are_counted_and_replies_and_links_are_never_chatter(tmp_
         "[14 Jan 15:01] <fay!n=f@h> ed: sure\n"  # a reply by name: kept with what it answers
     )
     path = write_log(tmp_path / "chan.log", text)
-    result = make_source("irc", path, year=2009).fetch(None)
+    result = chat_source("irc", path, year=2009).fetch(None)
     assert sorted(i.text for i in result.items) == [
         "A1 yes",
         "https://example.org/spacing",
@@ -179,7 +175,7 @@ def test_a_slack_reply_whose_parent_is_not_in_the_export_is_kept(tmp_path):
         ' "thread_ts": "1763500000.000100"},'
         ' {"type": "message", "ts": "1763589000.000100", "user": "U2", "text": "lol"}]'
     )
-    result = make_source("slack", root).fetch(None)
+    result = chat_source("slack", root).fetch(None)
     assert [i.text for i in result.items] == ["ok thanks"]
     assert result.drops == {"chatter": 1}
 
@@ -199,8 +195,8 @@ def test_whatsapp_export_zips_read_like_their_text(tmp_path, zip_name, member):
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.write(WHATSAPP, member)
         zf.writestr("00000012-PHOTO-2026-11-19-20-02-00.jpg", bytes(range(256)) * 40)
-    from_zip = make_source("whatsapp", path, timezone="Europe/Paris").fetch(None)
-    from_text = make_source("whatsapp", WHATSAPP, timezone="Europe/Paris").fetch(None)
+    from_zip = chat_source("whatsapp", path, timezone="Europe/Paris").fetch(None)
+    from_text = chat_source("whatsapp", WHATSAPP, timezone="Europe/Paris").fetch(None)
     assert [i.title for i in from_zip.items] == [i.title for i in from_text.items]
     assert [i.text for i in from_zip.items] == [i.text for i in from_text.items]
     assert from_zip.drops == from_text.drops and from_zip.items
@@ -211,7 +207,7 @@ def test_a_whatsapp_zip_without_a_chat_is_one_line_error(tmp_path):
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("IMG_0001.jpg", b"\xff\xd8\xff")
     with pytest.raises(SourceError, match=re.escape("found no .txt file")) as err:
-        make_source("whatsapp", path).fetch(None)
+        chat_source("whatsapp", path).fetch(None)
     assert "\n" not in str(err.value)
 
 
@@ -219,14 +215,14 @@ def test_a_whatsapp_zip_without_a_chat_is_one_line_error(tmp_path):
 
 
 def test_tweets_js_given_directly_reads_the_account_beside_it():
-    result = make_source("twitter_archive", ARCHIVE / "data" / "tweets.js").fetch(None)
+    result = chat_source("twitter_archive", ARCHIVE / "data" / "tweets.js").fetch(None)
     assert result.items and {i.author for i in result.items} == {"lrnchat"}
     assert result.warnings == []
 
 
 def test_tweets_js_alone_is_read_with_a_warning_that_authors_are_empty(tmp_path):
     shutil.copy(ARCHIVE / "data" / "tweets.js", tmp_path / "tweets.js")
-    result = make_source("twitter_archive", tmp_path / "tweets.js").fetch(None)
+    result = chat_source("twitter_archive", tmp_path / "tweets.js").fetch(None)
     assert result.items and {i.author for i in result.items} == {""}
     [warning] = result.warnings
     assert warning.startswith("no account.js or manifest.js beside the tweets in")
@@ -279,5 +275,4 @@ def test_a_database_made_before_drops_were_recorded_still_opens(tmp_path, capsys
     assert main(["sources", "-c", str(tmp_path / "pln.yaml")]) == 0  # read-only: no columns
     assert "never run" in capsys.readouterr().out
     assert main(["run", "-q", "-c", str(tmp_path / "pln.yaml")]) == 0  # the writer adds them
-    with Store(db, read_only=True) as store:
-        assert store.sql("SELECT last_drops FROM sources")[1] == [('{"chatter": 1}',)]
+    assert db_rows(db, "SELECT last_drops FROM sources") == [('{"chatter": 1}',)]

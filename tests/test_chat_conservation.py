@@ -11,10 +11,11 @@ import json
 import os
 import tempfile
 from collections import Counter
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import chat_source
+from helpers import chat_source
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,16 +39,28 @@ message = st.tuples(
 chats = st.lists(message, min_size=1, max_size=60)
 
 
-def make_source(type_name: str, path: Path, **options):
-    return chat_source(type_name, path, **options)
-
-
 def times(chat) -> list[datetime]:
     at, out = START, []
     for minutes, *_ in chat:
         at += timedelta(minutes=minutes)
         out.append(at)
     return out
+
+
+def timed(chat):
+    """(at, nick, text, kind) for each generated message."""
+    for at, (_, nick, text, kind) in zip(times(chat), chat, strict=True):
+        yield at, nick, text, kind
+
+
+@contextmanager
+def written_log(name: str, lines: list[str]):
+    """A file `name` holding `lines`, in a folder that is gone after the block (Hypothesis
+    runs the test body many times, so tmp_path would be shared)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        yield path
 
 
 def check_conservation(result, raws: list[str]) -> None:
@@ -62,7 +75,7 @@ def check_conservation(result, raws: list[str]) -> None:
 
 def dircproxy(chat) -> list[str]:
     lines = []
-    for at, (_, nick, text, kind) in zip(times(chat), chat, strict=True):
+    for at, nick, text, kind in timed(chat):
         stamp = f"[{at:%d %b %H:%M}]"
         if kind == "notice":
             lines.append(f"{stamp} --> {nick} (n=u@h) joined the channel")
@@ -77,15 +90,13 @@ def dircproxy(chat) -> list[str]:
 @given(chat=chats, by_mtime=st.booleans())
 def test_irc_logs_without_years_lose_nothing_and_read_every_date(chat, by_mtime):
     lines = dircproxy(chat)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "channel.log"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with written_log("channel.log", lines) as path:
         if by_mtime:  # the log was last written a few hours after its last line
             written = times(chat)[-1].replace(tzinfo=UTC) + timedelta(hours=5)
             os.utime(path, (written.timestamp(), written.timestamp()))
-            source = make_source("irc", path)
+            source = chat_source("irc", path)
         else:
-            source = make_source("irc", path, year=START.year)
+            source = chat_source("irc", path, year=START.year)
         messages, dead = source.parse(path, path.read_bytes())
         assert dead == []
         assert [m.at.replace(tzinfo=None) for m in messages] == times(chat)
@@ -96,7 +107,7 @@ def test_irc_logs_without_years_lose_nothing_and_read_every_date(chat, by_mtime)
 @given(chat=chats)
 def test_whatsapp_exports_lose_nothing(chat):
     lines = []
-    for at, (_, nick, text, kind) in zip(times(chat), chat, strict=True):
+    for at, nick, text, kind in timed(chat):
         head = f"{at:%d/%m/%Y, %H:%M} - "
         if kind == "notice":
             lines.append(f"{head}{nick} joined using this group's invite link")
@@ -104,17 +115,15 @@ def test_whatsapp_exports_lose_nothing(chat):
             lines.append(f"{head}{nick}: <Media omitted>")
         else:
             lines.append(f"{head}{nick}: {text}")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "WhatsApp Chat with Circle.txt"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        check_conservation(make_source("whatsapp", path, date_order="dmy").fetch(None), lines)
+    with written_log("WhatsApp Chat with Circle.txt", lines) as path:
+        check_conservation(chat_source("whatsapp", path, date_order="dmy").fetch(None), lines)
 
 
 @PROFILE
 @given(chat=chats, replies=st.lists(st.integers(min_value=0, max_value=59), max_size=10))
 def test_slack_exports_lose_nothing(chat, replies):
     records = []
-    for i, (at, (_, nick, text, kind)) in enumerate(zip(times(chat), chat, strict=True)):
+    for i, (at, nick, text, kind) in enumerate(timed(chat)):
         ts = f"{at.replace(tzinfo=UTC).timestamp():.0f}.{i:06d}"
         record = {"type": "message", "ts": ts, "user": nick, "text": text}
         if kind == "notice":
@@ -128,7 +137,7 @@ def test_slack_exports_lose_nothing(chat, replies):
         (root / "general").mkdir(parents=True)
         (root / "channels.json").write_text(json.dumps([{"id": "C1", "name": "general"}]))
         (root / "general" / "2023-12-20.json").write_text(json.dumps(records))
-        result = make_source("slack", root).fetch(None)
+        result = chat_source("slack", root).fetch(None)
         raws = [json.dumps(r, ensure_ascii=False) for r in records]
         check_conservation(result, raws)
         replied = {r["ts"] for r in records if r.get("thread_ts") and r.get("subtype") is None}
@@ -140,13 +149,10 @@ def test_slack_exports_lose_nothing(chat, replies):
 @given(chat=chats)
 def test_hashtag_transcripts_lose_nothing(chat):
     lines = [
-        f"{at:%Y-%m-%dT%H:%M:%S}Z @{nick}: {text}".rstrip()
-        for at, (_, nick, text, _) in zip(times(chat), chat, strict=True)
+        f"{at:%Y-%m-%dT%H:%M:%S}Z @{nick}: {text}".rstrip() for at, nick, text, _ in timed(chat)
     ]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "chat.txt"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        check_conservation(make_source("hashtag_chat", path, hashtag="lrnchat").fetch(None), lines)
+    with written_log("chat.txt", lines) as path:
+        check_conservation(chat_source("hashtag_chat", path, hashtag="lrnchat").fetch(None), lines)
 
 
 meeting = st.lists(
@@ -165,14 +171,12 @@ meeting = st.lists(
 @given(chat=meeting)
 def test_zoom_chats_lose_nothing(chat):
     lines = []
-    for at, (_, nick, text, kind) in zip(times(chat), chat, strict=True):
+    for at, nick, text, kind in timed(chat):
         to = "Bob(Direct Message)" if kind == "private" else "Everyone"
         said = f'Reacted to "{text}" with 👍' if kind == "notice" else text
         lines.append(f"{at:%H:%M:%S} From {nick} to {to}: {said}".rstrip())
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "meeting_saved_chat.txt"
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        result = make_source("zoom_chat", path, date=f"{START:%Y-%m-%d}").fetch(None)
+    with written_log("meeting_saved_chat.txt", lines) as path:
+        result = chat_source("zoom_chat", path, date=f"{START:%Y-%m-%d}").fetch(None)
         check_conservation(result, lines)
         assert result.drops.get("private", 0) == sum(kind == "private" for *_, kind in chat)
 
@@ -181,7 +185,7 @@ def test_zoom_chats_lose_nothing(chat):
 @given(chat=chats, replies=st.lists(st.integers(min_value=1, max_value=59), max_size=10))
 def test_discord_exports_lose_nothing(chat, replies):
     records = []
-    for i, (at, (_, nick, text, kind)) in enumerate(zip(times(chat), chat, strict=True)):
+    for i, (at, nick, text, kind) in enumerate(timed(chat)):
         record = {
             "id": str(900 + i),
             "type": "GuildMemberJoin" if kind == "notice" else "Default",
@@ -198,7 +202,7 @@ def test_discord_exports_lose_nothing(chat, replies):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "channel.json"
         path.write_text(json.dumps(export), encoding="utf-8")
-        result = make_source("discord", path).fetch(None)
+        result = chat_source("discord", path).fetch(None)
         check_conservation(result, [json.dumps(r, ensure_ascii=False) for r in records])
         replied = {r["id"] for r in records if r.get("reference") and r["type"] == "Reply"}
         kept = {json.loads(line)["id"] for i in result.items for line in i.raw.split("\n")}

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import chat_source
+from helpers import chat_source
 
 from pln.errors import ConfigError, SourceError
 from pln.sources import slack

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from helpers import db_rows
 
 from pln.cli import EXIT_SOURCES_FAILED, main
 from pln.config import load_config
 from pln.pipelines.batch import RunSummary
-from pln.sinks.store import Store
 from pln.summary import format_run_summary
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
@@ -162,8 +162,8 @@ def test_the_summary_stays_short_with_a_thousand_sources(tmp_path):
 
 
 def health(path: Path) -> dict[str, tuple]:
-    with Store(path.parent / "out" / "pln.duckdb", read_only=True) as store:
-        _, rows = store.sql("SELECT name, ok, error_count, next_poll_at FROM sources")
+    query = "SELECT name, ok, error_count, next_poll_at FROM sources"
+    rows = db_rows(path.parent / "out" / "pln.duckdb", query)
     return {name: rest for name, *rest in rows}
 
 

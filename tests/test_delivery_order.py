@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from helpers import article, db_rows
 
 from pln.cli import main
 from pln.config import parse_config
@@ -30,24 +31,16 @@ CONFIG = {
 
 
 def copy(source: str, text: str) -> Item:
-    return Item.create(
-        source=source,
-        platform="rss",
-        native_id="https://a.example/posts/1",
-        kind="article",
-        title="Spaced practice at work",
-        text=text,
-        url="https://a.example/posts/1",
-    )
+    """The same post (one native id) as `source` delivered it."""
+    post = "https://a.example/posts/1"
+    return article(post, source, title="Spaced practice at work", text=text, url=post)
 
 
 A = copy("a-blog", "Spaced practice, as the author wrote it.")
 B = copy("b-planet", "Spaced practice and retrieval, as the planet copied it.")
-OTHER = Item.create(
-    source="b-planet",
-    platform="rss",
-    native_id="https://b.example/2",
-    kind="article",
+OTHER = article(
+    "https://b.example/2",
+    "b-planet",
     title="Retrieval on its own",
     text="Retrieval.",
     url="https://b.example/2",
@@ -63,11 +56,10 @@ def curator(tmp_path_factory) -> Curator:
 
 
 def state(path: Path) -> tuple:
-    with Store(path, read_only=True) as store:
-        items = store.sql("SELECT id, source, sources, text FROM items ORDER BY id")[1]
-        decisions = store.sql(
-            "SELECT item_id, topic, kept, round(score, 6), reason FROM decisions ORDER BY 1, 2"
-        )[1]
+    items = db_rows(path, "SELECT id, source, sources, text FROM items ORDER BY id")
+    decisions = db_rows(
+        path, "SELECT item_id, topic, kept, round(score, 6), reason FROM decisions ORDER BY 1, 2"
+    )
     return items, decisions
 
 

@@ -10,21 +10,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from httpserver import RecordedServer
+from helpers import billion_laughs, make_source
 
-from pln.config import SourceConfig
 from pln.errors import SourceError
+from pln.record import Item
 from pln.sources.feed_parse import Refused, parse_fast
-from pln.sources.registry import build_source
 from pln.sources.rss import FeedSource, read_feed
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 
 
 def source(base_dir: Path, path: str = "feed.xml", **options) -> FeedSource:
-    return build_source(
-        SourceConfig("blog", "rss", {"path": path, **options}, base_dir, "pln.yaml", "sources[0]")
-    )
+    return make_source("rss", base_dir, "blog", path=path, **options)
+
+
+def fast_and_reference(data: bytes) -> tuple[Item, Item]:
+    """The one item of a feed as the fast path reads it and as feedparser reads it; the fast
+    path must have taken it."""
+    assert read_feed(data, {}).fast
+    blog = source(Path("."))
+    (fast,) = blog.parse(data).items
+    (ref,) = blog.parse(data, engine="feedparser").items
+    return fast, ref
 
 
 def rss(items: str, head: str = "") -> bytes:
@@ -86,7 +93,7 @@ def test_doubt_leaves_the_feed_to_feedparser(document, why):
     assert not read_feed(document, {}).fast
 
 
-def test_fast_path_mirrors_feedparser_rules(tmp_path):
+def test_fast_path_mirrors_feedparser_rules():
     document = (
         b"<feed xmlns='http://www.w3.org/2005/Atom' xml:lang='en-GB' "
         b"xml:base='https://ld.example/blog/'><title>Lab</title>"
@@ -98,10 +105,7 @@ def test_fast_path_mirrors_feedparser_rules(tmp_path):
         b"<content type='html'>&lt;p&gt;See &lt;a href='more'&gt;more&lt;/a&gt;&lt;/p&gt;</content>"
         b"</entry></feed>"
     )
-    assert read_feed(document, {}).fast
-    blog = source(tmp_path)
-    (fast,) = blog.parse(document).items
-    (ref,) = blog.parse(document, engine="feedparser").items
+    fast, ref = fast_and_reference(document)
     assert fast.url == "https://ld.example/blog/posts/1"  # xml:base, the alternate link
     assert fast.published_at == datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
     assert (fast.author, fast.lang, fast.hashtags) == ("Priya", "en", ("spacedrepetition",))
@@ -111,14 +115,6 @@ def test_fast_path_mirrors_feedparser_rules(tmp_path):
 
 
 # -- hostile input on the fast path -----------------------------------------------------------
-
-
-def billion_laughs() -> bytes:
-    entities = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
-    return rss(
-        "<item><title>a &l9;</title><description>&l9;</description></item>",
-        head=f'<!DOCTYPE rss [<!ENTITY l0 "lol">{entities}]>',
-    )
 
 
 def test_hostile_documents_stay_within_a_memory_cap():
@@ -196,36 +192,35 @@ def test_entity_bombs_never_expand_on_either_path(tmp_path):
     assert all("lollol" not in item.title + item.text for item in result.items)
 
 
-def test_external_entities_and_dtds_are_never_fetched(tmp_path):
+def test_external_entities_and_dtds_are_never_fetched(server, tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("TOPSECRET")
-    with RecordedServer() as server:
-        server.route("/evil.dtd", body=b'<!ENTITY xxe "FROM-THE-NETWORK">')
-        documents = [
-            rss(
-                "<item><title>a &xxe;</title><description>&xxe;</description></item>",
-                head=f'<!DOCTYPE rss [<!ENTITY xxe SYSTEM "{secret.as_uri()}">]>',
-            ),
-            rss(
-                "<item><title>a &xxe;</title></item>",
-                head=f'<!DOCTYPE rss SYSTEM "{server.url("/evil.dtd")}">',
-            ),
-            rss(
-                "<item><title>a</title></item>",
-                head=f'<!DOCTYPE rss [<!ENTITY % p SYSTEM "{server.url("/evil.dtd")}"> %p;]>',
-            ),
-        ]
-        for document in documents:
-            fast = parse_fast(document)
-            assert fast is None or "TOPSECRET" not in repr(fast.entries)
-            (tmp_path / "feed.xml").write_bytes(document)
-            try:
-                result = source(tmp_path).fetch(None)
-            except SourceError:
-                continue
-            seen = repr(result.items) + repr(result.dead_letters)
-            assert "TOPSECRET" not in seen and "FROM-THE-NETWORK" not in seen
-        assert server.requests_log == []
+    server.route("/evil.dtd", body=b'<!ENTITY xxe "FROM-THE-NETWORK">')
+    documents = [
+        rss(
+            "<item><title>a &xxe;</title><description>&xxe;</description></item>",
+            head=f'<!DOCTYPE rss [<!ENTITY xxe SYSTEM "{secret.as_uri()}">]>',
+        ),
+        rss(
+            "<item><title>a &xxe;</title></item>",
+            head=f'<!DOCTYPE rss SYSTEM "{server.url("/evil.dtd")}">',
+        ),
+        rss(
+            "<item><title>a</title></item>",
+            head=f'<!DOCTYPE rss [<!ENTITY % p SYSTEM "{server.url("/evil.dtd")}"> %p;]>',
+        ),
+    ]
+    for document in documents:
+        fast = parse_fast(document)
+        assert fast is None or "TOPSECRET" not in repr(fast.entries)
+        (tmp_path / "feed.xml").write_bytes(document)
+        try:
+            result = source(tmp_path).fetch(None)
+        except SourceError:
+            continue
+        seen = repr(result.items) + repr(result.dead_letters)
+        assert "TOPSECRET" not in seen and "FROM-THE-NETWORK" not in seen
+    assert server.requests_log == []
 
 
 WORDPRESS = """<?xml version="1.0" encoding="UTF-8"?>
@@ -278,12 +273,9 @@ BLOGGER = """<?xml version='1.0' encoding='UTF-8'?>
 
 
 @pytest.mark.parametrize("document", [WORDPRESS, BLOGGER], ids=["wordpress", "blogger"])
-def test_common_blog_platforms_take_the_fast_path(tmp_path, document):
+def test_common_blog_platforms_take_the_fast_path(document):
     data = document.encode()
-    assert read_feed(data, {}).fast
-    blog = source(tmp_path)
-    (fast,) = blog.parse(data).items
-    (ref,) = blog.parse(data, engine="feedparser").items
+    fast, ref = fast_and_reference(data)
     for name in (
         "native_id",
         "title",
@@ -300,15 +292,12 @@ def test_common_blog_platforms_take_the_fast_path(tmp_path, document):
     assert fast.title in ("Spacing – why it works", "Peer coaching circles")
 
 
-def test_items_inherit_the_channels_xml_base_and_lang(tmp_path):
+def test_items_inherit_the_channels_xml_base_and_lang():
     data = (
         b"<rss version='2.0'><channel xml:base='https://blog.example/sub/' xml:lang='de'>"
         b"<title>t</title><item><title>a</title><link>post/1</link>"
         b"<description>&lt;a href='x'&gt;mehr&lt;/a&gt;</description></item></channel></rss>"
     )
-    assert read_feed(data, {}).fast
-    blog = source(tmp_path)
-    (fast,) = blog.parse(data).items
-    (ref,) = blog.parse(data, engine="feedparser").items
+    fast, ref = fast_and_reference(data)
     assert (fast.url, fast.lang) == ("https://blog.example/sub/post/1", "de")
     assert (fast.url, fast.lang, fast.links) == (ref.url, ref.lang, ref.links)

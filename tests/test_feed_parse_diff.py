@@ -21,12 +21,11 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from helpers import make_source
 from lxml import etree
 
-from pln.config import SourceConfig
 from pln.errors import SourceError
 from pln.sources.feed_parse import LIMITS, Doubt, Reader
-from pln.sources.registry import build_source
 from pln.sources.rss import without_internal_subset
 
 FIELDS = ("native_id", "title", "url", "published_at", "text")
@@ -97,9 +96,7 @@ def differing_fields(fast, reference) -> str:
 
 
 def test_fast_path_gives_feedparsers_items_on_its_corpus(feedparser_tests, tmp_path):
-    source = build_source(
-        SourceConfig("diff", "rss", {"path": "feed.xml"}, tmp_path, "pln.yaml", "sources[0]")
-    )
+    source = make_source("rss", tmp_path, "diff", path="feed.xml")
     files = sorted(p for p in feedparser_tests.rglob("*") if p.is_file())
     declined: collections.Counter[str] = collections.Counter()
     differences: dict[str, list[str]] = collections.defaultdict(list)

@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import feedparser
 import pytest
-from feedsite import build_site
+from feedsite import FEEDBACK_TOPIC, build_site, feed_config
+from helpers import chat_thread
 
 from pln.config import parse_config
 from pln.errors import PlnError
@@ -27,28 +28,17 @@ T0 = datetime(2026, 11, 19, 20, 0, tzinfo=UTC)
 BASE = "https://pln.example/feeds"
 
 
-def make_config(tmp_path, **outputs):
-    data = {
-        "sources": [{"name": "blog", "type": "rss", "url": "https://blog.example/feed"}],
-        "topics": [
-            {
-                "id": "spaced",
-                "title": "Spaced practice",
-                "phrases": ["spaced practice"],
-                "max_items": 3,
-                "description": "Spacing & retrieval",
-            },
-            {"id": "feedback", "title": "Feedback", "phrases": ["feedback"]},
-        ],
-        "outputs": {
-            "duckdb": "out/pln.duckdb",
-            "feeds_dir": "out/feeds",
-            "base_url": BASE + "/",
-            "title": "Jane's PLN",
-            **outputs,
-        },
-    }
-    return parse_config(data, tmp_path / "pln.yaml")
+SPACED = {
+    "id": "spaced",
+    "title": "Spaced practice",
+    "phrases": ["spaced practice"],
+    "max_items": 3,
+    "description": "Spacing & retrieval",
+}
+
+
+def make_config(tmp_path):
+    return feed_config(tmp_path, [SPACED, FEEDBACK_TOPIC], BASE + "/")
 
 
 def post(n: int, **kw) -> Item:
@@ -65,17 +55,14 @@ def post(n: int, **kw) -> Item:
     return Item.create(source="blog", platform="rss", native_id=f"p{n}", **fields)
 
 
-THREAD = Item.create(
-    source="lrnchat",
-    platform="chat",
-    native_id="2026-11-19#Q1",
-    kind="chat_thread",
-    author="lrnchat",
-    title="Q1. What does spaced practice look like in your courses?",
-    text="Q1. What does spaced practice look like in your courses?\nA1. Quizzes at 2, 7 and 21 days",
+QUESTION = "Q1. What does spaced practice look like in your courses?"
+THREAD = chat_thread(
+    "2026-11-19#Q1",
+    QUESTION,
+    ("lrnchat", "jane_ld", "sam"),
+    text=f"{QUESTION}\nA1. Quizzes at 2, 7 and 21 days",
     hashtags=("lrnchat",),
     published_at=T0 - timedelta(days=1),
-    participants=("lrnchat", "jane_ld", "sam"),
 )
 
 

@@ -3,14 +3,13 @@ fast ones, hosts get only a few requests at a time, and deadlines end what overr
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from httpserver import RecordedServer
+from helpers import source_config
+from httpserver import SilentServer
 
 from pln.config import FetchConfig, SourceConfig, load_config
 from pln.errors import ConfigError
@@ -21,7 +20,7 @@ FEED = (Path(__file__).parent / "fixtures" / "feeds" / "rss2.xml").read_bytes()
 
 
 def rss(name: str, url: str, **options) -> SourceConfig:
-    return SourceConfig(name, "rss", {"url": url, **options}, Path("."), "pln.yaml", name)
+    return source_config("rss", Path("."), name, url=url, **options)
 
 
 class InFlight:
@@ -42,37 +41,6 @@ class InFlight:
         finally:
             with self.lock:
                 self.now[host] -= 1
-
-
-@pytest.fixture
-def server():
-    with RecordedServer() as s:
-        yield s
-
-
-class SilentServer:
-    """Accepts connections on 127.0.0.1 and never answers; leaving the block drops them all."""
-
-    def __enter__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.accepted: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    def _accept(self):
-        with contextlib.suppress(OSError):
-            while True:
-                self.accepted.append(self.listener.accept()[0])
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.listener.getsockname()[1]}{path}"
-
-    def __exit__(self, *exc):
-        self.listener.close()
-        for conn in self.accepted:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
 
 
 def test_slow_sources_do_not_hold_up_fast_ones(server):
@@ -145,7 +113,7 @@ def test_the_run_deadline_ends_fetching_and_names_what_was_not_fetched(server):
 
 
 def test_files_and_exports_have_no_host():
-    assert host_of(SourceConfig("f", "rss", {"path": "a.xml"}, Path("."), "p", "f")) == ""
+    assert host_of(source_config("rss", Path("."), "f", path="a.xml")) == ""
     assert host_of(rss("b", "https://Blog.Example:8443/feed")) == "blog.example"
 
 

@@ -8,26 +8,17 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import helpers
 import pytest
 
-from pln.config import SourceConfig
 from pln.errors import ConfigError, SourceError
-from pln.sources.registry import build_source
 
 FIXTURES = Path(__file__).parent / "fixtures" / "chat" / "hashtag"
 LRNCHAT = FIXTURES / "lrnchat-2026-11-19.txt"
 
 
 def make_source(**options):
-    config = SourceConfig(
-        name="lrnchat",
-        type="hashtag_chat",
-        options=options,
-        base_dir=FIXTURES,
-        file="pln.yaml",
-        key="sources[0]",
-    )
-    return build_source(config)
+    return helpers.make_source("hashtag_chat", FIXTURES, "lrnchat", **options)
 
 
 def fetch_lrnchat(**extra):
@@ -36,7 +27,7 @@ def fetch_lrnchat(**extra):
 
 
 def by_native_id(result):
-    return {item.native_id: item for item in result.items}
+    return helpers.by_native_id(result.items)
 
 
 def test_each_question_with_its_answers_is_one_thread_item():

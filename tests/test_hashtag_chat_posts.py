@@ -6,16 +6,15 @@ import json
 import pickle
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
+import helpers
 import pytest
+from helpers import by_native_id, query_of
 
-from pln.config import SourceConfig
 from pln.errors import ConfigError, SourceError
 from pln.sources.chat_posts import Chat, ChatPost, ChatWindow, posts_to_keep
 from pln.sources.registry import build_source, load_checked_config
-from tests.httpserver import RecordedServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "chat"
 POSTS = FIXTURES / "posts"
@@ -34,19 +33,13 @@ SESSION_IDS = [
 
 def make_source(base_dir: Path = POSTS, **options):
     options = {"hashtag": "lrnchat", "timezone": "America/New_York"} | options
-    return build_source(
-        SourceConfig("lrnchat", "hashtag_chat", options, base_dir, "pln.yaml", "sources[0]")
-    )
+    return helpers.make_source("hashtag_chat", base_dir, "lrnchat", **options)
 
 
 def tweet_chat(path: Path = TWEETS, **extra):
     return make_source(
         window=THURSDAY_8PM, posts={"type": "twitter_v2", "path": str(path)}, **extra
     )
-
-
-def by_native_id(items):
-    return {item.native_id: item for item in items}
 
 
 def everything_said(items) -> str:
@@ -249,12 +242,6 @@ def test_the_cursor_keeps_whole_chats_newest_first_within_its_limit():
 # --------------------------------------------------------------------------- over HTTP
 
 
-@pytest.fixture
-def server():
-    with RecordedServer() as srv:
-        yield srv
-
-
 def mastodon_chat(server):
     return make_source(
         posts={"type": "mastodon", "instance": server.url(""), "timeline": "hashtag:lrnchat"}
@@ -298,7 +285,7 @@ def test_a_mastodon_hashtag_timeline_becomes_chats_split_by_gaps(server):
 
     second = source.fetch(json.loads(json.dumps(first.cursor)))
     assert second.not_modified and second.items == []
-    polled = dict(parse_qsl(urlsplit(server.requests_log[-1].path).query))
+    polled = query_of(server.requests_log[-1])
     assert polled["min_id"] == "113600000000000009"
 
 

@@ -16,10 +16,10 @@ from xml.sax.saxutils import escape
 
 import feedparser
 import pytest
+from helpers import db_rows
 
 from pln.clean import MAX_HTML_CHARS, MAX_RUN_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS
 from pln.cli import main
-from pln.sinks.store import Store
 
 PWN = "document.documentElement.setAttribute('data-pwned','1')"
 HOSTILE = [  # (title, link, description HTML), each mentions the topic's phrase
@@ -86,8 +86,7 @@ outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds, base_url: "https://feeds
 
 
 def stored(out: Path) -> list[tuple]:
-    with Store(out / "pln.duckdb", read_only=True) as store:
-        return store.sql("SELECT title, text, html, url, links FROM items")[1]
+    return db_rows(out / "pln.duckdb", "SELECT title, text, html, url, links FROM items")
 
 
 def test_what_is_stored_is_safe_and_bounded(published):

@@ -12,18 +12,12 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from httpserver import RecordedServer, gzipped
+from httpserver import gzipped
 
 from pln.errors import SourceError
 from pln.sources.http import HttpFetcher, parse_retry_after, redact
 
 BODY = b"<rss version='2.0'><channel><title>Spaced practice</title></channel></rss>"
-
-
-@pytest.fixture
-def server():
-    with RecordedServer() as s:
-        yield s
 
 
 def fetcher(**kw) -> HttpFetcher:

@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import source_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pln.backoff import MAX_BACKOFF, MAX_RETRY_AFTER, next_poll_delay
-from pln.config import SourceConfig
 from pln.errors import SourceError
 from pln.sources.http import HttpFetcher, Response
 from pln.sources.registry import fetch_once
@@ -138,6 +138,16 @@ def encode(status_line: str, header_list, body: bytes) -> bytes:
     return head + body
 
 
+def fuzz_profile(examples: int):
+    """Hypothesis settings for responses from the module's one raw server (a shared fixture,
+    hence the health check), with no per-example deadline: a loaded machine must not fail."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
 def check_bounded(error: SourceError | None) -> None:
     retry_after = error.retry_after if error else None
     if retry_after is not None:
@@ -147,11 +157,7 @@ def check_bounded(error: SourceError | None) -> None:
     datetime.now(UTC) + timedelta(seconds=delay)  # the store's arithmetic never overflows
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzz_profile(150)
 @given(status_line=status_lines, header_list=headers, body=bodies)
 def test_any_response_is_a_response_or_one_line_error(raw_server, status_line, header_list, body):
     raw_server.reply = encode(status_line, header_list, body)
@@ -169,17 +175,11 @@ def test_any_response_is_a_response_or_one_line_error(raw_server, status_line, h
         check_bounded(None)
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzz_profile(60)
 @given(status_line=status_lines, header_list=headers, body=bodies)
 def test_a_feed_source_never_fails_the_run(raw_server, status_line, header_list, body):
     raw_server.reply = encode(status_line, header_list, body)
-    config = SourceConfig(
-        "fuzz", "rss", {"url": raw_server.url(), "timeout": 2}, Path("."), "pln.yaml", "s[0]"
-    )
+    config = source_config("rss", Path("."), "fuzz", url=raw_server.url(), timeout=2)
     result, status = fetch_once(config, {"etag": '"x"'})
     if status.ok:
         assert status.items == len(result.items)

@@ -8,7 +8,6 @@ import signal
 import pytest
 from conftest_kafka import (
     consume_all,
-    db_rows,
     kill,
     pln_args,
     pln_process,
@@ -17,6 +16,7 @@ from conftest_kafka import (
     write_config,
     write_tweets,
 )
+from helpers import db_rows
 from kafka_broker import KafkaBroker, broker_binary, free_port
 
 from pln import payload

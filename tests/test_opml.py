@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import make_source
 
-from pln.config import SourceConfig
 from pln.errors import ConfigError
 from pln.sources.opml import read_opml
-from pln.sources.registry import build_source
 
 OPML = Path(__file__).parent / "fixtures" / "feeds" / "subscriptions.opml"
 
@@ -50,7 +49,7 @@ def test_feed_scheme_and_lower_case_attributes_are_understood():
 def test_every_entry_is_a_valid_rss_source():
     for entry in read_opml(OPML):
         options = {k: v for k, v in entry.items() if k not in ("name", "type")}
-        source = build_source(SourceConfig(entry["name"], "rss", options, OPML.parent, "x", "s"))
+        source = make_source("rss", OPML.parent, entry["name"], **options)
         assert source.url == entry["url"]
 
 

@@ -10,10 +10,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import db_rows
 
 from pln.config import load_config
 from pln.pipelines.batch import run_batch
-from pln.sinks.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,11 +28,8 @@ def run_example(tmp_path: Path, workers: int) -> list[tuple]:
     config = dataclasses.replace(config, runner=runner)
     summary = run_batch(config)
     assert summary.stats["sources"]["failed"] == 1  # the deliberately broken feed
-    with Store(config.outputs.duckdb, read_only=True) as store:
-        _, rows = store.sql(
-            "SELECT item_id, topic, round(score, 6), kept, reason FROM decisions ORDER BY 1, 2"
-        )
-    return rows
+    query = "SELECT item_id, topic, round(score, 6), kept, reason FROM decisions ORDER BY 1, 2"
+    return db_rows(config.outputs.duckdb, query)
 
 
 def test_multi_process_run_matches_in_process_run(tmp_path):

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import db_rows, row_count
 from httpserver import RecordedServer
 
 from pln.config import load_config
@@ -36,65 +37,60 @@ def serve_once_then_304(server: RecordedServer, name: str) -> None:
     server.route(f"/{name}.xml", status=304, headers={"ETag": f'"{name}-1"'})
 
 
-def test_each_feed_is_asked_once_per_run_and_304s_settle_without_the_pipeline(tmp_path):
+def test_each_feed_is_asked_once_per_run_and_304s_settle_without_the_pipeline(server, tmp_path):
     names = ["a", "b", "c"]
-    with RecordedServer() as server:
-        for n in names:
-            serve_once_then_304(server, n)
-        server.route("/gone.xml", status=410)
-        config = load_config(write_config(tmp_path, server, [*names, "gone"]))
+    for n in names:
+        serve_once_then_304(server, n)
+    server.route("/gone.xml", status=410)
+    config = load_config(write_config(tmp_path, server, [*names, "gone"]))
 
-        first = run_batch(config)
-        assert first.stats["sources"]["ok"] == 3
-        assert first.stats["sources"]["errors"] == {
-            "gone": f"source 'gone': HTTP 410 from {server.url('/gone.xml')}"
-        }
-        assert all(len(server.requests_to(f"/{n}.xml")) == 1 for n in names)  # never twice
-        with Store(config.outputs.duckdb, read_only=True) as store:
-            items = store.sql("SELECT count(*) FROM items")[1][0][0]
-        assert items > 0
+    first = run_batch(config)
+    assert first.stats["sources"]["ok"] == 3
+    assert first.stats["sources"]["errors"] == {
+        "gone": f"source 'gone': HTTP 410 from {server.url('/gone.xml')}"
+    }
+    assert all(len(server.requests_to(f"/{n}.xml")) == 1 for n in names)  # never twice
+    items = row_count(config.outputs.duckdb)
+    assert items > 0
 
-        second = run_batch(config)
-        assert second.stats["sources"]["not_modified"] == 3
-        for n in names:
-            asked = server.requests_to(f"/{n}.xml")
-            assert len(asked) == 2 and asked[1].headers["if-none-match"] == f'"{n}-1"'
-        with Store(config.outputs.duckdb, read_only=True) as store:
-            assert store.sql("SELECT count(*) FROM items")[1][0][0] == items
-            assert store.cursors()["a"]["etag"] == '"a-1"'
+    second = run_batch(config)
+    assert second.stats["sources"]["not_modified"] == 3
+    for n in names:
+        asked = server.requests_to(f"/{n}.xml")
+        assert len(asked) == 2 and asked[1].headers["if-none-match"] == f'"{n}-1"'
+    assert row_count(config.outputs.duckdb) == items
+    with Store(config.outputs.duckdb, read_only=True) as store:
+        assert store.cursors()["a"]["etag"] == '"a-1"'
 
 
-def test_a_run_with_nothing_new_never_loads_beam_or_spacy(tmp_path):
-    with RecordedServer() as server:
-        serve_once_then_304(server, "a")
-        path = write_config(tmp_path, server, ["a"])
-        run_batch(load_config(path))  # the first run reads the feed
-        script = (
-            "import sys\n"
-            "from pln.config import load_config\n"
-            "from pln.pipelines.batch import run_batch\n"
-            f"s = run_batch(load_config({str(path)!r}))\n"
-            "print(s.stats['sources']['not_modified'],"
-            " 'apache_beam' in sys.modules, 'spacy' in sys.modules)\n"
-        )
-        out = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, check=True
-        ).stdout
+def test_a_run_with_nothing_new_never_loads_beam_or_spacy(server, tmp_path):
+    serve_once_then_304(server, "a")
+    path = write_config(tmp_path, server, ["a"])
+    run_batch(load_config(path))  # the first run reads the feed
+    script = (
+        "import sys\n"
+        "from pln.config import load_config\n"
+        "from pln.pipelines.batch import run_batch\n"
+        f"s = run_batch(load_config({str(path)!r}))\n"
+        "print(s.stats['sources']['not_modified'],"
+        " 'apache_beam' in sys.modules, 'spacy' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
     assert out.split() == ["1", "False", "False"]
 
 
 @pytest.mark.slow
-def test_changed_feeds_are_parsed_by_worker_processes_from_the_staged_response(tmp_path):
+def test_changed_feeds_are_parsed_by_worker_processes_from_the_staged_response(server, tmp_path):
     names = ["a", "b", "c", "d"]
-    with RecordedServer() as server:
-        for n in names:
-            serve_once_then_304(server, n)
-        config = load_config(write_config(tmp_path, server, names))
-        config = dataclasses.replace(config, runner=dataclasses.replace(config.runner, workers=2))
-        summary = run_batch(config)
-        assert summary.stats["sources"]["ok"] == 4
-        assert all(len(server.requests_to(f"/{n}.xml")) == 1 for n in names)
-    with Store(config.outputs.duckdb, read_only=True) as store:
-        read = dict(store.sql("SELECT name, last_items FROM sources")[1])
+    for n in names:
+        serve_once_then_304(server, n)
+    config = load_config(write_config(tmp_path, server, names))
+    config = dataclasses.replace(config, runner=dataclasses.replace(config.runner, workers=2))
+    summary = run_batch(config)
+    assert summary.stats["sources"]["ok"] == 4
+    assert all(len(server.requests_to(f"/{n}.xml")) == 1 for n in names)
+    read = dict(db_rows(config.outputs.duckdb, "SELECT name, last_items FROM sources"))
     assert read == dict.fromkeys(names, 3)  # every worker parsed its feed's 3 entries
     assert not list(tmp_path.glob("out/*.staging/*"))  # staged responses are cleaned up

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 from pathlib import Path
 
 import pytest
+from helpers import fixture_item, jsonl_rows
 
 from pln.config import NlpConfig, TopicConfig, load_config
 from pln.errors import ConfigError
@@ -29,22 +29,7 @@ def curator(config) -> Curator:
 
 
 def labelled() -> list[dict]:
-    lines = (FIXTURES / "labelled.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
-
-
-def as_item(row: dict) -> Item:
-    return Item.create(
-        source=row.get("source", "blogs"),
-        platform="fixture",
-        kind="post",
-        native_id=row["id"],
-        title=row.get("title", ""),
-        text=row["text"],
-        author=row.get("author", ""),
-        hashtags=row.get("hashtags", []),
-        lang=row.get("lang", ""),
-    )
+    return jsonl_rows(FIXTURES / "labelled.jsonl")
 
 
 def post(text: str, *, source: str = "blogs", author: str = "", title: str = "", **kw) -> Item:
@@ -63,7 +48,7 @@ def post(text: str, *, source: str = "blogs", author: str = "", title: str = "",
 @pytest.fixture(scope="module")
 def labelled_result(curator) -> tuple[list[dict], list[Item], CurateResult]:
     rows = labelled()
-    items = [as_item(r) for r in rows]
+    items = [fixture_item(r) for r in rows]
     return rows, items, curator.curate(items)
 
 

@@ -25,6 +25,19 @@ class FakeClock:
         self.t += timedelta(seconds=seconds)
 
 
+def scheduler(config, clock: FakeClock, job, last_run: datetime, log=lambda _: None):
+    """A Scheduler on the fake clock: it sleeps by moving the clock forward."""
+    return Scheduler(config, job, last_run=last_run, clock=clock, sleep=clock.sleep, log=log)
+
+
+def recording_scheduler(config, start: datetime, last_run: datetime | None = None):
+    """A scheduler on a fake clock from `start` (last run: `last_run`, by default `start`)
+    and the list of times its job ran."""
+    clock = FakeClock(start)
+    ran: list[datetime] = []
+    return scheduler(config, clock, lambda: ran.append(clock()), last_run or start), ran
+
+
 def config(tmp_path: Path, cron: list[str], tz: str = "UTC"):
     data = {
         "sources": [{"name": "a", "type": "rss", "path": "a.xml"}],
@@ -35,31 +48,19 @@ def config(tmp_path: Path, cron: list[str], tz: str = "UTC"):
 
 
 def test_runs_at_each_slot(tmp_path):
-    clock = FakeClock(datetime(2026, 11, 27, 9, 50, tzinfo=UTC))
-    ran: list[datetime] = []
-    sched = Scheduler(
-        config(tmp_path, ["0 * * * *"]),
-        lambda: ran.append(clock()),
-        last_run=datetime(2026, 11, 27, 9, 0, tzinfo=UTC),
-        clock=clock,
-        sleep=clock.sleep,
-        log=lambda _: None,
+    start, last_run = (
+        datetime(2026, 11, 27, 9, 50, tzinfo=UTC),
+        datetime(2026, 11, 27, 9, 0, tzinfo=UTC),
     )
+    sched, ran = recording_scheduler(config(tmp_path, ["0 * * * *"]), start, last_run)
     assert sched.loop(max_runs=3) == 3
     assert ran == [datetime(2026, 11, 27, h, 0, tzinfo=UTC) for h in (10, 11, 12)]
 
 
 def test_downtime_is_caught_up_by_one_run(tmp_path):
-    clock = FakeClock(datetime(2026, 11, 27, 9, 30, tzinfo=UTC))
-    ran: list[datetime] = []
-    sched = Scheduler(
-        config(tmp_path, ["*/15 * * * *"]),
-        lambda: ran.append(clock()),
-        last_run=clock.t - timedelta(days=2),  # ~190 slots missed
-        clock=clock,
-        sleep=clock.sleep,
-        log=lambda _: None,
-    )
+    start = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+    last_run = start - timedelta(days=2)  # ~190 slots missed
+    sched, ran = recording_scheduler(config(tmp_path, ["*/15 * * * *"]), start, last_run)
     sched.loop(max_runs=2)
     assert ran == [
         datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
@@ -68,16 +69,8 @@ def test_downtime_is_caught_up_by_one_run(tmp_path):
 
 
 def test_slots_follow_the_configured_time_zone(tmp_path):
-    clock = FakeClock(datetime(2026, 11, 27, 0, 0, tzinfo=UTC))
-    ran: list[datetime] = []
-    sched = Scheduler(
-        config(tmp_path, ["0 7 * * *"], tz="Europe/Berlin"),
-        lambda: ran.append(clock()),
-        last_run=clock.t,
-        clock=clock,
-        sleep=clock.sleep,
-        log=lambda _: None,
-    )
+    berlin = config(tmp_path, ["0 7 * * *"], tz="Europe/Berlin")
+    sched, ran = recording_scheduler(berlin, datetime(2026, 11, 27, 0, 0, tzinfo=UTC))
     sched.loop(max_runs=1)
     assert ran == [datetime(2026, 11, 27, 6, 0, tzinfo=UTC)]  # 07:00 CET
 
@@ -99,14 +92,7 @@ def test_a_locked_database_skips_the_slot_and_keeps_the_schedule(tmp_path):
         with RunLock(db):
             pass
 
-    sched = Scheduler(
-        config(tmp_path, ["0 * * * *"]),
-        run,
-        last_run=clock.t,
-        clock=clock,
-        sleep=clock.sleep,
-        log=log.append,
-    )
+    sched = scheduler(config(tmp_path, ["0 * * * *"]), clock, run, clock.t, log=log.append)
     with RunLock(db):
         sched.loop(max_runs=1)
     assert any("run skipped: another run" in line for line in log)

@@ -23,10 +23,10 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 import feedparser
 import pytest
 from feedsite import POSTS, SITE, THREAD, add_post_and_render, build_site, free_port
+from helpers import stored_labels
 
 from pln.serve import FeedServer, accepts_gzip, etag_values
 from pln.sinks.feeds import FeedbackKey
-from pln.sinks.store import Store
 
 LATER = datetime.now(UTC) + timedelta(days=1)  # feedback links made by the tests expire then
 
@@ -50,8 +50,7 @@ def get(server, path, headers=None, method="GET"):
 
 
 def labels(config):
-    with Store(config.outputs.duckdb, read_only=True) as store:
-        return store.labels()
+    return stored_labels(config.outputs.duckdb)
 
 
 def give_feedback(link, *, origin=None, cookie=True, fetch_site=None, fields=None):
@@ -304,15 +303,16 @@ def fetch_when_up(url: str, seconds: float = 30) -> bytes:
             time.sleep(0.1)
 
 
+def start_pln_serve(config, *flags: str) -> subprocess.Popen:
+    """`pln serve -c CONFIG FLAGS` as a child process, its output piped as text."""
+    command = [sys.executable, "-m", "pln.cli", "serve", "-c", str(config.path), *flags]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def test_pln_serve_prints_its_address_and_feeds_then_stops_cleanly(tmp_path):
     port = free_port()
     config = build_site(tmp_path, port)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pln.cli", "serve", "-c", str(config.path), "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_pln_serve(config, "--json")
     try:
         lines = []
         while not (lines and lines[-1] == "}"):
@@ -328,7 +328,7 @@ def test_pln_serve_prints_its_address_and_feeds_then_stops_cleanly(tmp_path):
         assert feedparser.parse(body).entries[0].title == THREAD.title
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert out == "" and err == ""  # --json: the summary and nothing else
 
@@ -459,12 +459,7 @@ def test_pln_serve_under_granian_frames_requests_and_records_a_persons_feedback(
     request, bad request lines get a 400, and feedback goes from a worker to the database."""
     port = free_port()
     config = build_site(tmp_path, port)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pln.cli", "serve", "-c", str(config.path), "-q"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_pln_serve(config, "-q")
     try:
         fetch_when_up(f"{config.outputs.base_url}/")
 

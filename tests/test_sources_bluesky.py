@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
+import helpers
 import pytest
+from helpers import query_of
 
-from pln.config import SourceConfig
 from pln.errors import ConfigError, SourceError
 from pln.sources.bluesky import apply_facets
-from pln.sources.registry import build_source
 from tests.corpora import corpus
-from tests.httpserver import RecordedServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bluesky"
 SEARCH = "/xrpc/app.bsky.feed.searchPosts"
@@ -22,21 +20,11 @@ JANE_POST = "at://did:plc:jane111/app.bsky.feed.post/3lbx7aaaa2k2a"
 
 
 def make_source(name: str = "sky", **options):
-    return build_source(SourceConfig(name, "bluesky", options, FIXTURES, "pln.yaml", "sources[0]"))
+    return helpers.make_source("bluesky", FIXTURES, name, **options)
 
 
 def body(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
-
-
-def query_of(request) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(request.path).query))
-
-
-@pytest.fixture
-def server():
-    with RecordedServer() as srv:
-        yield srv
 
 
 def test_facets_use_utf8_byte_offsets_even_after_emoji():

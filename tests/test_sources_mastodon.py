@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
+import helpers
 import pytest
+from helpers import query_of
 
-from pln.config import SourceConfig
 from pln.errors import ConfigError, SourceError
 from pln.sources.html_text import html_to_text
-from pln.sources.registry import build_source
 from tests.corpora import corpus
-from tests.httpserver import RecordedServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mastodon"
 TAG = "/api/v1/timelines/tag/lrnchat"
@@ -21,21 +20,11 @@ TOKEN = "mastodon-test-token-42"
 
 
 def make_source(name: str = "masto", **options):
-    return build_source(SourceConfig(name, "mastodon", options, FIXTURES, "pln.yaml", "sources[0]"))
+    return helpers.make_source("mastodon", FIXTURES, name, **options)
 
 
 def body(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
-
-
-def query_of(request) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(request.path).query))
-
-
-@pytest.fixture
-def server():
-    with RecordedServer() as srv:
-        yield srv
 
 
 def tag_source(server, **options):

@@ -6,23 +6,19 @@ import os
 import shutil
 from pathlib import Path
 
+import helpers
 import pytest
+from helpers import by_native_id, query_of
 
-from pln.config import SourceConfig
 from pln.errors import ConfigError, SourceError
 from pln.record import make_item_id
-from pln.sources.registry import build_source
 from tests.corpora import corpus
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "twitter"
 
 
 def make_source(type_: str, base_dir: Path = FIXTURES, name: str = "x", **options):
-    return build_source(SourceConfig(name, type_, options, base_dir, "pln.yaml", "sources[0]"))
-
-
-def by_native_id(items):
-    return {item.native_id: item for item in items}
+    return helpers.make_source(type_, base_dir, name, **options)
 
 
 # --------------------------------------------------------------------------- twitter_v2 files
@@ -352,12 +348,10 @@ TOKEN = "AAAA-test-bearer-0123456789"
 
 
 @pytest.fixture
-def server(monkeypatch):
-    from tests.httpserver import RecordedServer
-
+def server(server, monkeypatch):
+    """The recorded server, with the API token in the environment."""
     monkeypatch.setenv("PLN_TEST_X_TOKEN", TOKEN)
-    with RecordedServer() as srv:
-        yield srv
+    return server
 
 
 def api_source(server, **options):
@@ -371,12 +365,6 @@ def fixture_body(name: str) -> bytes:
 
 def requests_to(server, path: str):
     return [r for r in server.requests_log if r.path.split("?")[0] == path]
-
-
-def query_of(request) -> dict[str, str]:
-    from urllib.parse import parse_qsl, urlsplit
-
-    return dict(parse_qsl(urlsplit(request.path).query))
 
 
 def test_api_search_follows_next_token_and_sets_since_id(server):

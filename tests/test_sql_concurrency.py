@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import row_count
 
 from pln.sinks.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 
-# A writer process: `hold` writes `batch` items, keeps the file open for `seconds`, then exits;
+# A writer process: `hold` writes `batch` items and keeps the file open until its stdin closes;
 # `stream` writes a batch per short transaction (open, write, close) for `seconds`, like
 # `pln stream`, and prints how many items it wrote.
 WRITER = r"""
@@ -39,7 +40,7 @@ if mode == "hold":
     store = Store(path)
     store.write(*items(0), [])
     print("holding", flush=True)
-    time.sleep(seconds)
+    sys.stdin.read()
     store.close()
 else:
     written, end = 0, time.monotonic() + seconds
@@ -53,9 +54,10 @@ else:
 """
 
 
-def writer(mode: str, path: Path, batch: int, seconds: float) -> subprocess.Popen:
+def writer(mode: str, path: Path, batch: int, seconds: float = 0) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-c", WRITER, mode, str(path), str(batch), str(seconds)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -65,9 +67,13 @@ def writer(mode: str, path: Path, batch: int, seconds: float) -> subprocess.Pope
     return proc
 
 
+def pln_sql_command(db: Path, query: str) -> list[str]:
+    return [sys.executable, "-m", "pln.cli", "sql", "--db", str(db), "--format", "json", query]
+
+
 def pln_sql(db: Path, query: str, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pln.cli", "sql", "--db", str(db), "--format", "json", query],
+        pln_sql_command(db, query),
         capture_output=True,
         text=True,
         timeout=60,
@@ -83,19 +89,24 @@ def db(tmp_path):
 
 
 def test_pln_sql_waits_for_a_writer_that_holds_the_file(db):
-    holder = writer("hold", db, 2000, 1.5)
-    started = time.monotonic()
-    result = pln_sql(db, "SELECT count(*) AS n FROM curated_items")
-    waited = time.monotonic() - started
+    holder = writer("hold", db, 2000)
+    reader = subprocess.Popen(
+        pln_sql_command(db, "SELECT count(*) AS n FROM curated_items"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    note = reader.stderr.readline()  # pln sql says it waits, and for whom
+    holder.stdin.close()  # only then does the writer let go
+    out, err = reader.communicate(timeout=60)
     assert holder.wait(timeout=30) == 0, holder.stderr.read()
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [{"n": 2000}]  # it saw the writer's committed rows
-    assert f"another process (PID {holder.pid}) holds {db}; waiting up to 10 s" in result.stderr
-    assert waited >= 1.0
+    assert f"another process (PID {holder.pid}) holds {db}; waiting up to 10 s" in note
+    assert reader.returncode == 0, note + err
+    assert json.loads(out) == [{"n": 2000}]  # it saw the writer's committed rows
 
 
 def test_pln_sql_gives_up_after_the_wait_with_one_line(db):
-    holder = writer("hold", db, 10, 30)
+    holder = writer("hold", db, 10)
     try:
         result = pln_sql(db, "SELECT 1", PLN_LOCK_WAIT="0.6")
     finally:
@@ -131,8 +142,7 @@ def test_queries_and_a_stream_like_writer_take_turns_without_errors(db):
     written = int(out)
     assert len(counts) >= 4 and counts == sorted(counts)  # never a half-written batch
     assert all(n % 3000 == 0 for n in counts)
-    with Store(db, read_only=True) as store:
-        assert store.sql("SELECT count(*) FROM items")[1][0][0] == written
+    assert row_count(db) == written
 
 
 def test_pln_sql_while_pln_run_curates_the_example(tmp_path):

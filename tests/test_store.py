@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from helpers import chat_thread
 
 from pln.errors import PlnError
 from pln.record import DeadLetter, Decision, Item, SourceStatus
@@ -344,16 +345,8 @@ def test_bad_labels_are_refused_with_one_line(store, bad, problem):
 
 
 def test_user_views_top_links_people_chat_threads_source_health(store):
-    chat = Item.create(
-        source="lrnchat",
-        platform="chat",
-        native_id="q1",
-        kind="chat_thread",
-        author="lrnchat",
-        title="Q1. Spaced practice?",
-        participants=("lrnchat", "jane_ld", "sam"),
-        published_at=T0,
-    )
+    participants = ("lrnchat", "jane_ld", "sam")
+    chat = chat_thread("q1", "Q1. Spaced practice?", participants, published_at=T0)
     shared = "https://example.org/spacing-guide"
     posts = [
         item(1, author="jane_ld", links=(shared,)),

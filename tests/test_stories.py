@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import feedparser
 import pytest
+from feedsite import feed_config
 
-from pln.config import parse_config
 from pln.filters.stories import BAND_FORMAT, BANDS, link_key, story_keys
 from pln.record import Decision, Item
 from pln.sinks.feeds import render_feeds
@@ -36,46 +36,50 @@ def blog_post() -> Item:
     )
 
 
-def tweet(n: int, author: str, text: str, links=(), hours=1, **kw) -> Item:
+def social_post(
+    platform: str,
+    source: str,
+    native_id: str,
+    author: str,
+    url: str,
+    text: str,
+    links=(),
+    hours=1,
+    **kw,
+) -> Item:
+    """A microblog post `hours` after T0."""
+    kw.setdefault("kind", "post")
     return Item.create(
-        source="x-home",
-        platform="twitter",
-        native_id=f"21{n:05d}",
-        kind=kw.pop("kind", "post"),
+        source=source,
+        platform=platform,
+        native_id=native_id,
         author=author,
+        url=url,
         text=text,
-        url=f"https://x.com/{author}/status/21{n:05d}",
         links=tuple(links),
         published_at=T0 + timedelta(hours=hours),
         **kw,
     )
 
 
+def tweet(n: int, author: str, text: str, links=(), hours=1, **kw) -> Item:
+    status = f"21{n:05d}"
+    url = f"https://x.com/{author}/status/{status}"
+    return social_post("twitter", "x-home", status, author, url, text, links, hours, **kw)
+
+
 def toot(n: int, author: str, text: str, links=(), hours=1) -> Item:
-    return Item.create(
-        source="mastodon-home",
-        platform="mastodon",
-        native_id=f"https://mastodon.example/users/{author}/statuses/{n}",
-        kind="post",
-        author=f"{author}@mastodon.example",
-        text=text,
-        url=f"https://mastodon.example/@{author}/{n}",
-        links=tuple(links),
-        published_at=T0 + timedelta(hours=hours),
-    )
+    native_id = f"https://mastodon.example/users/{author}/statuses/{n}"
+    url = f"https://mastodon.example/@{author}/{n}"
+    handle = f"{author}@mastodon.example"
+    return social_post("mastodon", "mastodon-home", native_id, handle, url, text, links, hours)
 
 
 def skeet(n: int, author: str, text: str, hours=1) -> Item:
-    return Item.create(
-        source="bsky-home",
-        platform="bluesky",
-        native_id=f"at://did:plc:{author}/app.bsky.feed.post/3k{n}",
-        kind="post",
-        author=f"{author}.bsky.social",
-        text=text,
-        url=f"https://bsky.app/profile/{author}.bsky.social/post/3k{n}",
-        published_at=T0 + timedelta(hours=hours),
-    )
+    native_id = f"at://did:plc:{author}/app.bsky.feed.post/3k{n}"
+    handle = f"{author}.bsky.social"
+    url = f"https://bsky.app/profile/{handle}/post/3k{n}"
+    return social_post("bluesky", "bsky-home", native_id, handle, url, text, hours=hours)
 
 
 def shares() -> list[Item]:
@@ -137,21 +141,8 @@ def store(tmp_path):
 
 
 def make_config(tmp_path):
-    return parse_config(
-        {
-            "sources": [{"name": "blog", "type": "rss", "url": "https://blog.example/feed"}],
-            "topics": [
-                {"id": "rp", "title": "Retrieval practice", "phrases": ["retrieval practice"]}
-            ],
-            "outputs": {
-                "duckdb": "out/pln.duckdb",
-                "feeds_dir": "out/feeds",
-                "base_url": "https://pln.example/feeds",
-                "title": "Sam's PLN",
-            },
-        },
-        tmp_path / "pln.yaml",
-    )
+    topic = {"id": "rp", "title": "Retrieval practice", "phrases": ["retrieval practice"]}
+    return feed_config(tmp_path, [topic], "https://pln.example/feeds", "Sam's PLN")
 
 
 # -- link keys -------------------------------------------------------------------------------
