@@ -27,15 +27,17 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 class Options:
     """Typed access to one mapping of the config; every read checks type and names the key path.
 
-    Call `done()` after reading to reject keys nobody read (typos like `tresh0ld`).
+    The readers are named for what they return: `text`, `integer`, `number`, `flag`, `texts`,
+    `path`, `mapping`. Call `done()` after reading to reject keys nobody read (typos like
+    `tresh0ld`). `at` is the mapping's key path in the file ("sources[2]"; "" for the root).
     """
 
-    def __init__(self, data: dict[str, Any], file: str, path: str, base_dir: Path):
-        self.data, self.file, self.path, self.base_dir = data, file, path, base_dir
+    def __init__(self, data: dict[str, Any], file: str, at: str, base_dir: Path):
+        self.data, self.file, self.at, self.base_dir = data, file, at, base_dir
         self._read: set[str] = set()
 
     def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
+        return f"{self.at}.{name}" if self.at else name
 
     def error(self, name: str, message: str) -> ConfigError:
         return ConfigError(self.file, self.key(name), message)
@@ -53,19 +55,21 @@ class Options:
             raise self.error(name, f"must be {what}, got {type(value).__name__} {value!r}")
         return value
 
-    def str(self, name: str, *, required: bool = False, default: str = "", choices=None) -> str:
+    def text(self, name: str, *, required: bool = False, default: str = "", choices=None) -> str:
         value = self._get(name, (str,), required, default, "a string")
         if choices and value not in choices:
             raise self.error(name, f"must be one of {', '.join(choices)}; got {value!r}")
         return value
 
-    def int(self, name: str, *, required: bool = False, default: int = 0, min: int | None = None):
+    def integer(
+        self, name: str, *, required: bool = False, default: int = 0, min: int | None = None
+    ) -> int:
         value = self._get(name, (int,), required, default, "an integer")
         if min is not None and value < min and value is not default:
             raise self.error(name, f"must be at least {min}, got {value}")
         return value
 
-    def float(
+    def number(
         self,
         name: str,
         *,
@@ -82,10 +86,10 @@ class Options:
             raise self.error(name, f"must be between {min} and {max}, got {value}")
         return value
 
-    def bool(self, name: str, *, default: bool = False) -> bool:
+    def flag(self, name: str, *, default: bool = False) -> bool:
         return self._get(name, (bool,), False, default, "true or false")
 
-    def str_list(self, name: str, *, required: bool = False) -> tuple[str, ...]:
+    def texts(self, name: str, *, required: bool = False) -> tuple[str, ...]:
         value = self._get(name, (list, str), required, [], "a list of strings")
         if isinstance(value, str):
             value = [value]
@@ -100,8 +104,8 @@ class Options:
         value = self._get(name, (dict,), False, {}, "a mapping")
         return Options(value, self.file, self.key(name), self.base_dir)
 
-    def path_(self, name: str, *, required: bool = False, must_exist: bool = False) -> Path | None:
-        value = self.str(name, required=required)
+    def path(self, name: str, *, required: bool = False, must_exist: bool = False) -> Path | None:
+        value = self.text(name, required=required)
         if not value:
             return None
         path = Path(value).expanduser()
@@ -275,26 +279,26 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
     file = str(path)
     base_dir = path.resolve().parent
     root = Options(data, file, "", base_dir)
-    root.int("version", default=1, min=1)
+    root.integer("version", default=1, min=1)
 
     sources = _parse_sources(root, file, base_dir)
     topics = _parse_topics(root, file, base_dir)
 
     nlp_opts = root.mapping("nlp")
     nlp = NlpConfig(
-        pipeline=nlp_opts.str("pipeline", default="blank:en"),
-        batch_size=nlp_opts.int("batch_size", default=512, min=1),
+        pipeline=nlp_opts.text("pipeline", default="blank:en"),
+        batch_size=nlp_opts.integer("batch_size", default=512, min=1),
     )
     nlp_opts.done()
 
     out = root.mapping("outputs")
     outputs = OutputsConfig(
-        duckdb=out.path_("duckdb") or (base_dir / DEFAULT_DUCKDB),
-        feeds_dir=out.path_("feeds_dir") or (base_dir / DEFAULT_FEEDS_DIR),
-        base_url=out.str("base_url", default="http://localhost:8080/feeds").rstrip("/"),
-        title=out.str("title", default="PLN Curator"),
-        feed_items=out.int("feed_items", default=50, min=1),
-        staging=out.str("staging"),
+        duckdb=out.path("duckdb") or (base_dir / DEFAULT_DUCKDB),
+        feeds_dir=out.path("feeds_dir") or (base_dir / DEFAULT_FEEDS_DIR),
+        base_url=out.text("base_url", default="http://localhost:8080/feeds").rstrip("/"),
+        title=out.text("title", default="PLN Curator"),
+        feed_items=out.integer("feed_items", default=50, min=1),
+        staging=out.text("staging"),
     )
     if outputs.duckdb.is_dir():
         raise out.error("duckdb", f"{outputs.duckdb} is a folder; name a database file")
@@ -304,9 +308,9 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
 
     run = root.mapping("runner")
     runner = RunnerConfig(
-        workers=run.int("workers", default=1, min=1),
-        beam_args=run.str_list("beam_args"),
-        engine=run.str("engine", default="local", choices=ENGINES),
+        workers=run.integer("workers", default=1, min=1),
+        beam_args=run.texts("beam_args"),
+        engine=run.text("engine", default="local", choices=ENGINES),
     )
     run.done()
     schedule = _parse_schedule(root.mapping("schedule"))
@@ -318,11 +322,11 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
 
 def _parse_fetch(opts: Options) -> FetchConfig:
     day = 86_400.0
-    deadline = opts.float("deadline", default=0.0, min=0.001, max=day)
+    deadline = opts.number("deadline", default=0.0, min=0.001, max=day)
     fetch = FetchConfig(
-        concurrency=opts.int("concurrency", default=16, min=1),
-        per_host=opts.int("per_host", default=4, min=1),
-        source_deadline=opts.float("source_deadline", default=120.0, min=0.001, max=day),
+        concurrency=opts.integer("concurrency", default=16, min=1),
+        per_host=opts.integer("per_host", default=4, min=1),
+        source_deadline=opts.number("source_deadline", default=120.0, min=0.001, max=day),
         deadline=deadline or None,
     )
     for name, value, most in (
@@ -353,18 +357,18 @@ def _parse_schedule(opts: Options) -> ScheduleConfig:
 
     from pln.cron import Cron, CronError
 
-    crons = opts.str_list("cron")
+    crons = opts.texts("cron")
     for i, expr in enumerate(crons):
         try:
             Cron.parse(expr)
         except CronError as exc:
             raise ConfigError(opts.file, f"{opts.key('cron')}[{i}]", str(exc)) from None
-    tz = opts.str("timezone", default="UTC")
+    tz = opts.text("timezone", default="UTC")
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise opts.error("timezone", f"unknown time zone {tz!r} (e.g. Europe/Berlin)") from None
-    schedule = ScheduleConfig(crons, tz, opts.bool("catch_up", default=True))
+    schedule = ScheduleConfig(crons, tz, opts.flag("catch_up", default=True))
     opts.done()
     return schedule
 
@@ -396,7 +400,7 @@ def _check_name(opts: Options, key: str, value: str, seen: set[str]) -> None:
 
 def _source_entries(root: Options, file: str, base_dir: Path):
     """(file, key, entry) for `sources:` and every file listed in `include_sources:`."""
-    includes = root.str_list("include_sources")
+    includes = root.texts("include_sources")
     entries = [(file, f"sources[{i}]", e) for i, e in enumerate(_items(root, "sources", False))]
     for n, name in enumerate(includes):
         path = (base_dir / name).resolve()
@@ -422,11 +426,11 @@ def _parse_sources(root: Options, file: str, base_dir: Path) -> tuple[SourceConf
         if not isinstance(entry, dict):
             raise ConfigError(where, key, "must be a mapping with at least name and type")
         opts = Options(entry, where, key, base_dir)
-        name = opts.str("name", required=True)
+        name = opts.text("name", required=True)
         _check_name(opts, "name", name, seen)
-        stype = opts.str("type", required=True)
-        interval = opts.float("interval", default=900.0, min=1.0)
-        enabled = opts.bool("enabled", default=True)
+        stype = opts.text("type", required=True)
+        interval = opts.number("interval", default=900.0, min=1.0)
+        enabled = opts.flag("enabled", default=True)
         specific = {k: v for k, v in entry.items() if k not in opts._read}
         out.append(SourceConfig(name, stype, specific, base_dir, where, key, interval, enabled))
     return tuple(out)
@@ -440,24 +444,24 @@ def _parse_topics(root: Options, file: str, base_dir: Path) -> tuple[TopicConfig
         if not isinstance(entry, dict):
             raise ConfigError(file, key, "must be a mapping with at least id and phrases")
         opts = Options(entry, file, key, base_dir)
-        topic_id = opts.str("id", required=True)
+        topic_id = opts.text("id", required=True)
         _check_name(opts, "id", topic_id, seen)
         topic = TopicConfig(
             id=topic_id,
-            title=opts.str("title", default=topic_id),
-            description=opts.str("description"),
-            phrases=opts.str_list("phrases"),
-            hashtags=tuple(h.lstrip("#").lower() for h in opts.str_list("hashtags")),
-            must=opts.str_list("must"),
-            any=opts.str_list("any"),
-            none=opts.str_list("none"),
-            boost_authors=tuple(a.lstrip("@").lower() for a in opts.str_list("boost_authors")),
-            block_authors=tuple(a.lstrip("@").lower() for a in opts.str_list("block_authors")),
-            sources=opts.str_list("sources"),
-            languages=tuple(x.lower() for x in opts.str_list("languages")),
-            threshold=opts.float("threshold", default=0.5, min=0.0, max=1.0),
-            max_items=opts.int("max_items", default=0, min=1),
-            digest=opts.str("digest"),
+            title=opts.text("title", default=topic_id),
+            description=opts.text("description"),
+            phrases=opts.texts("phrases"),
+            hashtags=tuple(h.lstrip("#").lower() for h in opts.texts("hashtags")),
+            must=opts.texts("must"),
+            any=opts.texts("any"),
+            none=opts.texts("none"),
+            boost_authors=tuple(a.lstrip("@").lower() for a in opts.texts("boost_authors")),
+            block_authors=tuple(a.lstrip("@").lower() for a in opts.texts("block_authors")),
+            sources=opts.texts("sources"),
+            languages=tuple(x.lower() for x in opts.texts("languages")),
+            threshold=opts.number("threshold", default=0.5, min=0.0, max=1.0),
+            max_items=opts.integer("max_items", default=0, min=1),
+            digest=opts.text("digest"),
         )
         opts.done()
         if topic.digest not in ("", "daily", "weekly"):

@@ -158,16 +158,16 @@ class BlueskySource(Source):
     type = "bluesky"
 
     def configure(self, opts: Options) -> None:
-        self.query = opts.str("query").strip()
-        self.actor = opts.str("actor").strip().lstrip("@")
+        self.query = opts.text("query").strip()
+        self.actor = opts.text("actor").strip().lstrip("@")
         if bool(self.query) == bool(self.actor):
             raise opts.error("query", "set exactly one of query, actor")
-        self.base_url = opts.str("base_url", default="https://public.api.bsky.app").rstrip("/")
-        self.limit = opts.int("limit", default=50, min=1)
+        self.base_url = opts.text("base_url", default="https://public.api.bsky.app").rstrip("/")
+        self.limit = opts.integer("limit", default=50, min=1)
         if self.limit > 100:
             raise opts.error("limit", f"must be at most 100, got {self.limit}")
-        self.max_pages = opts.int("max_pages", default=3, min=1)
-        self.timeout = opts.float("timeout", default=20.0, min=1.0)
+        self.max_pages = opts.integer("max_pages", default=3, min=1)
+        self.timeout = opts.number("timeout", default=20.0, min=1.0)
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         cursor = dict(cursor or {})

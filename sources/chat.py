@@ -411,7 +411,7 @@ def _time_and_author(message: Message) -> str:
 
 def zone_option(opts: Options, name: str = "timezone") -> ZoneInfo:
     """An IANA time zone option (default UTC), checked when the config is loaded."""
-    value = opts.str(name, default="UTC")
+    value = opts.text(name, default="UTC")
     try:
         return ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
@@ -448,9 +448,9 @@ class ChatFileSource(Source):
     twin_stems: frozenset[str] | set[str] = frozenset()  # stems two files of the folder share
 
     def configure(self, opts: Options) -> None:
-        self.path: Path = opts.path_("path", required=True)
+        self.path: Path = opts.path("path", required=True)
         self.tz = zone_option(opts)
-        self.gap = timedelta(minutes=opts.int("gap_minutes", default=10, min=1))
+        self.gap = timedelta(minutes=opts.integer("gap_minutes", default=10, min=1))
         self.configure_format(opts)
 
     def configure_format(self, opts: Options) -> None:

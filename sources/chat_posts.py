@@ -43,7 +43,7 @@ START_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 def posts_source(config: SourceConfig, posts: Options) -> Source:
     """The nested microblog source, named `<chat>.posts`; its errors name `sources[i].posts.*`."""
-    type_name = posts.str("type", required=True)
+    type_name = posts.text("type", required=True)
     if type_name not in MICROBLOG_TYPES:
         raise posts.error(
             "type", f"must be a microblog source ({', '.join(MICROBLOG_TYPES)}), got {type_name!r}"
@@ -54,7 +54,7 @@ def posts_source(config: SourceConfig, posts: Options) -> Source:
         options={k: v for k, v in posts.data.items() if k != "type"},
         base_dir=config.base_dir,
         file=config.file,
-        key=posts.path,
+        key=posts.at,
         interval=config.interval,
         enabled=config.enabled,
     )
@@ -74,14 +74,14 @@ class ChatWindow:
         """Read `{weekday: thu, start: "20:30", minutes: 60}`."""
         if isinstance(opts.data.get("start"), int):  # YAML 1.1 reads 20:30 as 1230
             raise opts.error("start", 'must be quoted, e.g. start: "20:30"')
-        start = opts.str("start", required=True).strip()
+        start = opts.text("start", required=True).strip()
         match = START_RE.match(start)
         if not match or int(match[1]) > 23 or int(match[2]) > 59:
             raise opts.error("start", f"must be a time like 20:30, got {start!r}")
-        minutes = opts.int("minutes", default=60, min=1)
+        minutes = opts.integer("minutes", default=60, min=1)
         if minutes > 24 * 60:
             raise opts.error("minutes", f"must be at most 1440 (one day), got {minutes}")
-        day = opts.str("weekday").strip().lower()
+        day = opts.text("weekday").strip().lower()
         weekday = next((i for i, name in enumerate(WEEKDAYS) if day and name.startswith(day)), None)
         if day and (weekday is None or len(day) < 3):
             raise opts.error("weekday", f"must be a day such as thu or thursday, got {day!r}")

@@ -76,18 +76,18 @@ class HashtagChatSource(ChatFileSource):
             return
         self.path = None
         self.tz = zone_option(opts)
-        self.gap = timedelta(minutes=opts.int("gap_minutes", default=10, min=1))
+        self.gap = timedelta(minutes=opts.integer("gap_minutes", default=10, min=1))
         self.configure_format(opts)
         if not self.hashtag:
             raise opts.error("hashtag", "is required with posts: the chat's tag, e.g. lrnchat")
         window_opts = opts.mapping("window")
         window = ChatWindow.from_options(window_opts) if window_opts.data else None
-        gap = timedelta(minutes=opts.int("session_gap_minutes", default=180, min=1))
+        gap = timedelta(minutes=opts.integer("session_gap_minutes", default=180, min=1))
         self.splitter = ChatSplitter(self.tz, window, gap)
         self.posts = posts_source(self.config, opts.mapping("posts"))
 
     def configure_format(self, opts: Options) -> None:
-        self.hashtag = opts.str("hashtag").strip().lstrip("#")
+        self.hashtag = opts.text("hashtag").strip().lstrip("#")
         if self.hashtag and not HASHTAG_OPTION_RE.match(self.hashtag):
             raise opts.error("hashtag", f"must be one word such as lrnchat, got {self.hashtag!r}")
 

@@ -68,7 +68,7 @@ class IrcLogSource(ChatFileSource):
 
     def configure_format(self, opts: Options) -> None:
         self.date = date_option(opts)
-        self.year = opts.int("year", default=0, min=1970)
+        self.year = opts.integer("year", default=0, min=1970)
         if self.year and self.year > 2200:
             raise opts.error("year", f"must be a year like 2009, got {self.year}")
 

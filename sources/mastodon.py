@@ -158,27 +158,27 @@ class MastodonSource(Source):
     type = "mastodon"
 
     def configure(self, opts: Options) -> None:
-        self.instance = opts.str("instance", required=True).rstrip("/")
+        self.instance = opts.text("instance", required=True).rstrip("/")
         parts = urlsplit(self.instance)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise opts.error(
                 "instance", f"must be a URL like https://mastodon.social, got {self.instance!r}"
             )
         self.host = parts.hostname
-        self.timeline = opts.str("timeline", required=True).strip()
+        self.timeline = opts.text("timeline", required=True).strip()
         if not _TIMELINE.match(self.timeline):
             raise opts.error(
                 "timeline",
                 f"must be hashtag:<tag>, list:<id>, home, public or public:local; got {self.timeline!r}",
             )
-        self.token_env = opts.str("token_env")
+        self.token_env = opts.text("token_env")
         needs_token = self.timeline == "home" or self.timeline.startswith("list:")
         if needs_token and not self.token_env:
             raise opts.error("token_env", f"is required for the {self.timeline} timeline")
-        self.include_private = opts.bool("include_private", default=False)
-        self.limit = opts.int("limit", default=40, min=1)
-        self.max_pages = opts.int("max_pages", default=3, min=1)
-        self.timeout = opts.float("timeout", default=20.0, min=1.0)
+        self.include_private = opts.flag("include_private", default=False)
+        self.limit = opts.integer("limit", default=40, min=1)
+        self.max_pages = opts.integer("max_pages", default=3, min=1)
+        self.timeout = opts.number("timeout", default=20.0, min=1.0)
 
     def endpoint(self) -> tuple[str, dict[str, str]]:
         kind, _, arg = self.timeline.partition(":")

@@ -64,17 +64,17 @@ class FeedSource(Source):
     type = "rss"
 
     def configure(self, opts: Options) -> None:
-        self.url = opts.str("url")
-        self.path = opts.path_("path")
+        self.url = opts.text("url")
+        self.path = opts.path("path")
         if bool(self.url) == bool(self.path):
             raise opts.error("url", "give exactly one of url (http/https) or path (a local file)")
         if self.url and urlsplit(self.url).scheme not in WEB_SCHEMES:
             raise opts.error("url", f"must be an http(s) URL, got {self.url!r}")
-        self.timeout = opts.float("timeout", default=DEFAULT_TIMEOUT, min=0.001)
-        self.max_bytes = opts.int("max_bytes", default=DEFAULT_MAX_BYTES, min=1)
-        self.user_agent = opts.str("user_agent", default=DEFAULT_USER_AGENT)
-        self.title = opts.str("title")
-        self.category = opts.str("category")
+        self.timeout = opts.number("timeout", default=DEFAULT_TIMEOUT, min=0.001)
+        self.max_bytes = opts.integer("max_bytes", default=DEFAULT_MAX_BYTES, min=1)
+        self.user_agent = opts.text("user_agent", default=DEFAULT_USER_AGENT)
+        self.title = opts.text("title")
+        self.category = opts.text("category")
         # Prefix of native ids that are not globally unique: the URL, or the path as written
         # in the config (stable when the project folder moves).
         self.ref = redact(self.url) if self.url else str(opts.data["path"])

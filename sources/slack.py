@@ -60,10 +60,10 @@ class SlackSource(Source):
     type = "slack"
 
     def configure(self, opts: Options) -> None:
-        self.path: Path = opts.path_("path", required=True)
-        self.channels = frozenset(c.lstrip("#") for c in opts.str_list("channels"))
-        self.include_private = opts.bool("include_private", default=False)
-        self.gap = timedelta(minutes=opts.int("gap_minutes", default=10, min=1))
+        self.path: Path = opts.path("path", required=True)
+        self.channels = frozenset(c.lstrip("#") for c in opts.texts("channels"))
+        self.include_private = opts.flag("include_private", default=False)
+        self.gap = timedelta(minutes=opts.integer("gap_minutes", default=10, min=1))
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         stamp = self._stamp()

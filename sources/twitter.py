@@ -403,7 +403,7 @@ class TwitterV2FileSource(Source):
     suffixes = V2_SUFFIXES
 
     def configure(self, opts: Options) -> None:
-        self.path = opts.path_("path", required=True)
+        self.path = opts.path("path", required=True)
 
     def files(self) -> list[Path]:
         if not self.path.exists():
@@ -540,7 +540,7 @@ class TwitterArchiveSource(Source):
     type = "twitter_archive"
 
     def configure(self, opts: Options) -> None:
-        self.path = opts.path_("path", required=True)
+        self.path = opts.path("path", required=True)
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         if not self.path.exists():
@@ -706,10 +706,10 @@ class TwitterApiSource(Source):
     type = "twitter_api"
 
     def configure(self, opts: Options) -> None:
-        self.query = opts.str("query")
-        self.username = opts.str("username").lstrip("@")
-        self.user_id = opts.str("user_id")
-        self.list_id = opts.str("list_id")
+        self.query = opts.text("query")
+        self.username = opts.text("username").lstrip("@")
+        self.user_id = opts.text("user_id")
+        self.list_id = opts.text("list_id")
         chosen = [k for k in ("query", "username", "user_id", "list_id") if getattr(self, k)]
         if len(chosen) != 1:
             raise opts.error(
@@ -717,13 +717,13 @@ class TwitterApiSource(Source):
                 "set exactly one of query, username, user_id, list_id"
                 + (f" (got {', '.join(chosen)})" if chosen else ""),
             )
-        self.token_env = opts.str("bearer_token_env", default="X_BEARER_TOKEN")
-        self.base_url = opts.str("base_url", default="https://api.x.com").rstrip("/")
-        self.max_pages = opts.int("max_pages", default=5, min=1)
-        self.max_results = opts.int("max_results", default=100, min=10)
+        self.token_env = opts.text("bearer_token_env", default="X_BEARER_TOKEN")
+        self.base_url = opts.text("base_url", default="https://api.x.com").rstrip("/")
+        self.max_pages = opts.integer("max_pages", default=5, min=1)
+        self.max_results = opts.integer("max_results", default=100, min=10)
         if self.max_results > 100:
             raise opts.error("max_results", f"must be at most 100, got {self.max_results}")
-        self.timeout = opts.float("timeout", default=20.0, min=1.0)
+        self.timeout = opts.number("timeout", default=20.0, min=1.0)
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         cursor = dict(cursor or {})

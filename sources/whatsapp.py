@@ -69,7 +69,7 @@ class WhatsAppSource(ChatFileSource):
     pattern = "*.[tz][xi][tp]"  # *.txt and *.zip
 
     def configure_format(self, opts: Options) -> None:
-        self.date_order = opts.str("date_order", default="auto", choices=("auto", *ORDERS))
+        self.date_order = opts.text("date_order", default="auto", choices=("auto", *ORDERS))
 
     def read_bytes(self, path: Path, *, text: bool = True) -> bytes:
         """The chat text: the file itself, or the chat `.txt` inside an export `.zip`."""
