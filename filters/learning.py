@@ -29,8 +29,10 @@ from pln.filters.classifier import (
     FEATURES,
     PRIOR_BIAS,
     PRIOR_WEIGHTS,
+    SIGNS,
     ProtoIndex,
     SharedModel,
+    centroid_margins,
     doc_features,
     doc_vector,
     topic_features,
@@ -50,6 +52,7 @@ W_WEAK_NEG = 0.1
 W_OTHER_TOPIC = 0.3
 MAX_WEAK = 300  # weak rows per topic and class (the pool is sampled, by item id hash)
 MAX_POOL = 3000  # unlabelled items read for weak labels
+WEAK_TEXT_ONLY = True
 BOOTSTRAP = 400
 UNSURE = 0.35  # label suggestions: a model probability this close to the threshold
 
@@ -323,13 +326,26 @@ def feature_rows(data: Data, rows: Rows, sets: Sets) -> numpy.ndarray:
             where, x = data.where(i), data.vals[i]
             sims = protos[:, where] @ x if len(protos) else numpy.zeros(0)
             sims = numpy.where(sets.proto_item == i, -numpy.inf, sims)
-            cache[i] = (sets.sums[:, where] @ x, sims)
-        dots, sims = cache[i]
+            centroids = _loo_centroids(sets.sums[:, where] @ x, sq, sets.members, i)
+            cache[i] = (centroids, centroid_margins(centroids), sims)
+        centroids, margins, sims = cache[i]
+        out[n] = topic_features(
+            data.rules[i, t], data.thresholds[t], centroids[t], sims, index, t,
+            centroid_margin=margins[t],
+        )  # fmt: skip
+    if WEAK_TEXT_ONLY:
+        out[~rows.labelled, :2] = 0.0
+    return out
+
+
+def _loo_centroids(dots, sq, members, i) -> numpy.ndarray:
+    """Cosine of item i to every topic's centroid, leaving i out of the centroids it is in."""
+    out = numpy.zeros(len(dots))
+    for t in range(len(dots)):
         dot, norm2 = dots[t], sq[t]
-        if i in sets.members[t]:  # leave the item out of its own centroid
+        if i in members[t]:
             dot, norm2 = dot - 1.0, norm2 - 2 * dots[t] + 1.0
-        centroid = dot / numpy.sqrt(norm2) if norm2 > 1e-9 else 0.0
-        out[n] = topic_features(data.rules[i, t], data.thresholds[t], centroid, sims, index, t)
+        out[t] = dot / numpy.sqrt(norm2) if norm2 > 1e-9 else 0.0
     return out
 
 
@@ -339,13 +355,20 @@ def fit_weights(x: numpy.ndarray, y: numpy.ndarray, w: numpy.ndarray, strength: 
     design = numpy.hstack([x, numpy.ones((len(x), 1))])
     prior = numpy.array([*PRIOR_WEIGHTS, PRIOR_BIAS])
     theta = prior.copy()
-    for _ in range(50):
+    lower = numpy.array([-numpy.inf if s <= 0 else 0.0 for s in (*SIGNS, 0)])
+    upper = numpy.array([numpy.inf if s >= 0 else 0.0 for s in (*SIGNS, 0)])
+    for _ in range(100):
         p = 1.0 / (1.0 + numpy.exp(-numpy.clip(design @ theta, -50, 50)))
         g = design.T @ (w * (p - y)) + strength * (theta - prior)
         h = (design * (w * p * (1 - p))[:, None]).T @ design + strength * numpy.eye(len(prior))
-        step = numpy.linalg.solve(h, g)
-        theta -= step
-        if numpy.abs(step).max() < 1e-7:
+        # Newton on the weights not held at a sign bound (an active set: few parameters).
+        free = ~(((theta <= lower) & (g > 0)) | ((theta >= upper) & (g < 0)))
+        step = numpy.zeros_like(theta)
+        step[free] = numpy.linalg.solve(h[numpy.ix_(free, free)], g[free])
+        new = numpy.clip(theta - step, lower, upper)
+        done = numpy.abs(new - theta).max() < 1e-7
+        theta = new
+        if done:
             break
     return theta[:-1], float(theta[-1])
 

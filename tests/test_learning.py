@@ -402,4 +402,4 @@ def test_the_scorer_computes_the_features_training_fitted():
     sims = rng.random(40) - 0.2
     together = index.maxima(sims)
     for t in range(5):
-        assert numpy.allclose(topic_features(0.0, 0.0, 0.3, sims, index, t)[3:], together[t])
+        assert numpy.allclose(topic_features(0.0, 0.0, 0.3, sims, index, t)[3:8], together[t])
