@@ -69,8 +69,7 @@ def doc_features(doc: Doc) -> tuple[numpy.ndarray, float]:
     words = arr[(arr[:, 1] == 1) & (arr[:, 2] == 0), 0]
     if not len(words):
         return numpy.zeros(0, dtype=numpy.uint64), 0.0
-    with numpy.errstate(over="ignore"):
-        bigrams = words[:-1] * _MIX + words[1:]
+    bigrams = words[:-1] * _MIX + words[1:]  # array arithmetic wraps around, never warns
     feats = numpy.unique(numpy.concatenate([words, bigrams]))
     return feats, 1.0 / float(numpy.sqrt(max(len(feats), MIN_LENGTH)))
 
@@ -192,13 +191,15 @@ def topic_features(
 def centroid_margins(centroids: numpy.ndarray) -> numpy.ndarray:
     """Per topic: its centroid similarity minus the highest of the other topics' (> 0 for the
     topic the item is most like), so one shared weight can tell topics apart."""
-    if len(centroids) < 2:
-        return numpy.zeros(len(centroids))
-    order = numpy.argsort(centroids)
-    best, second = centroids[order[-1]], centroids[order[-2]]
-    others = numpy.full(len(centroids), best)
-    others[order[-1]] = second
-    return centroids - others
+    values = centroids.tolist()  # a handful of topics: plain Python beats numpy's overhead
+    if len(values) < 2:
+        return numpy.zeros(len(values))
+    best = max(values)
+    top = values.index(best)
+    second = max(v for i, v in enumerate(values) if i != top)
+    out = numpy.array(values) - best
+    out[top] = best - second
+    return out
 
 
 @dataclass
@@ -365,9 +366,9 @@ def unit_vector(
     cols: numpy.ndarray, value: numpy.ndarray, vec: numpy.ndarray | None
 ) -> numpy.ndarray:
     """Weights of a sparse vector (over `cols`, then the doc vector) scaled to length 1."""
-    parts = [value] if vec is None else [value, vec]
-    norm = float(numpy.sqrt(sum(float((p**2).sum()) for p in parts)))
-    return numpy.concatenate(parts) / norm if norm else numpy.concatenate(parts)
+    out = value if vec is None else numpy.concatenate([value, vec])
+    norm = float(numpy.sqrt(out @ out))
+    return out / norm if norm else out
 
 
 class Scorer:
@@ -381,9 +382,11 @@ class Scorer:
         self._v = model.vocab_size
         self._dense = numpy.arange(self._v, self._v + model.dims)
         self._protos = ProtoIndex(model.proto_topic, model.proto_pos, len(model.topics))
-        # Transposed, so a doc's columns are rows to gather (much faster than columns).
-        self._centroids_t = numpy.ascontiguousarray(model.centroids.T, dtype=numpy.float64)
-        self._protos_t = numpy.ascontiguousarray(model.protos.T, dtype=numpy.float64)
+        # Centroids and labelled items side by side and transposed, so a doc's columns are
+        # rows to gather (much faster than columns), once for both.
+        both = numpy.vstack([model.centroids, model.protos.reshape(-1, model.centroids.shape[1])])
+        self._both_t = numpy.ascontiguousarray(both.T, dtype=numpy.float64)
+        self._t = len(model.topics)
 
     def margins(self, doc: Doc, topics: Sequence[str]) -> dict[str, tuple[float, str]]:
         """topic -> (margin without the two rules features, what the doc is most like)."""
@@ -396,8 +399,8 @@ class Scorer:
         vec = doc_vector(doc, model.dims)
         x = unit_vector(cols, model.idf[cols], vec)
         where = cols if vec is None else numpy.concatenate([cols, self._dense])
-        centroid = x @ self._centroids_t[where]  # (T,)
-        sims = x @ self._protos_t[where] if len(model.protos) else numpy.zeros(0)
+        both = x @ self._both_t[where]
+        centroid, sims = both[: self._t], both[self._t :]  # (T,), (L,)
         features = self._protos.maxima(sims)  # (T, 5)
         w = model.weights
         margin = model.bias + SIM_SCALE * w[2] * centroid + features @ w[3:8]
