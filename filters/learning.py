@@ -486,9 +486,16 @@ def cross_validate(
             bootstrap_f1(rules_kept, rel),
             bootstrap_f1(model_kept, rel),
         )
-        ev.use_model, ev.note = _takes_over(ev)
         evals.append(ev)
+    pooled = _errors(sum((ev.model for ev in evals), Scores()))
+    pooled_rules = _errors(sum((ev.rules for ev in evals), Scores()))
+    for ev in evals:
+        ev.use_model, ev.note = _takes_over(ev, pooled < pooled_rules)
     return CrossValidation(evals, folds)
+
+
+def _errors(s: Scores) -> int:
+    return s.fp + s.fn
 
 
 def held_mask(rows: Rows, picked: numpy.ndarray) -> numpy.ndarray:
@@ -497,9 +504,11 @@ def held_mask(rows: Rows, picked: numpy.ndarray) -> numpy.ndarray:
     return mask
 
 
-def _takes_over(ev: TopicEval) -> tuple[bool, str]:
+def _takes_over(ev: TopicEval, better_overall: bool = False) -> tuple[bool, str]:
     """Whether the model decides for the topic (else its rules do), and a note: why not, and
-    a warning when the labels are too few for the scores to mean much."""
+    a warning when the labels are too few for the scores to mean much. `better_overall`: the
+    shared model made fewer cross-validated mistakes than the rules over all topics' labels,
+    which breaks a tie on one topic's few labels in the model's favour."""
     total = ev.n_pos + ev.n_neg
     warning = ""
     if total < EVAL_MIN_LABELS or min(ev.n_pos, ev.n_neg) < EVAL_MIN_CLASS:
@@ -509,9 +518,10 @@ def _takes_over(ev: TopicEval) -> tuple[bool, str]:
         )
     if total < MIN_TOPIC_LABELS:
         return False, f"rules only: {total} labels (the model needs {MIN_TOPIC_LABELS})"
-    rules_errors, model_errors = ev.rules.fp + ev.rules.fn, ev.model.fp + ev.model.fn
-    if model_errors >= rules_errors:
-        # Ties go to the rules: with few labels a tie says nothing, and rules explain better.
+    rules_errors, model_errors = _errors(ev.rules), _errors(ev.model)
+    if model_errors > rules_errors or (model_errors == rules_errors and not better_overall):
+        # A tie on this topic goes to the rules unless the model did better over all topics:
+        # with few labels a tie says nothing, and rules explain better.
         why = (
             f"rules only: the model made {model_errors} cross-validated mistakes, "
             f"the rules {rules_errors}"
