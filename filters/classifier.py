@@ -7,7 +7,8 @@ shared by every topic, over features that say how an item relates to what you la
          similarity to the topic's centroid (its + labels and the items its rules keep),
          highest similarity to an item labelled + for the topic, and to one labelled -,
          highest similarity to any item labelled - (a near-miss of any topic), and to any +,
-         highest similarity to a + of another topic]
+         highest similarity to a + of another topic,
+         centroid similarity minus the highest of any other topic's (which topic it is most like)]
     p = sigmoid(w . f + b)
 
 Similarity is the cosine of TF-IDF vectors over unigrams and bigrams of `token.norm` (the
@@ -48,7 +49,7 @@ from pln.errors import PlnError
 MODELS_DIR = "models"
 META = "meta.json"
 WEIGHTS = "model.npz"
-FORMAT = "pln-shared-lr.v1"
+FORMAT = "pln-shared-lr.v2"
 MIN_LENGTH = 9  # a text's features weigh 1/sqrt(max(n, 9)): a 3-word text weighs like 9 words
 PRIOR_BIAS = -3.0  # no phrase matched: p about 0.05 before any label
 PRIOR_RULES = (4.0, 3.0)  # weights of (r - threshold, matched): p = 0.5 at the threshold
@@ -68,8 +69,7 @@ def doc_features(doc: Doc) -> tuple[numpy.ndarray, float]:
     words = arr[(arr[:, 1] == 1) & (arr[:, 2] == 0), 0]
     if not len(words):
         return numpy.zeros(0, dtype=numpy.uint64), 0.0
-    with numpy.errstate(over="ignore"):
-        bigrams = words[:-1] * _MIX + words[1:]
+    bigrams = words[:-1] * _MIX + words[1:]  # array arithmetic wraps around, never warns
     feats = numpy.unique(numpy.concatenate([words, bigrams]))
     return feats, 1.0 / float(numpy.sqrt(max(len(feats), MIN_LENGTH)))
 
@@ -108,8 +108,13 @@ FEATURES = (
     "any_neg",
     "any_pos",
     "other_pos",
+    "centroid_margin",
 )
-PRIOR_WEIGHTS = (*PRIOR_RULES, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+PRIOR_WEIGHTS = (*PRIOR_RULES, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+# The sign each weight may take (0: either): likeness to the topic may only raise p, likeness
+# to its - labels, to near-misses or to another topic's + only lower it. Without this, with
+# few labels, "like some +" (of any topic) raised p for every topic at once.
+SIGNS = (0, 0, 1, 1, -1, -1, 0, -1, 1)
 SIM_SCALE = 10.0  # similarities (mostly 0-0.5) in units the prior's strength suits
 
 
@@ -161,10 +166,11 @@ def topic_features(
     index: ProtoIndex,
     topic: int,
     shared: tuple[float, float] | None = None,
+    centroid_margin: float = 0.0,
 ) -> numpy.ndarray:
     """The FEATURES of one (item, topic) pair from the item's similarities to the labelled
     items `sims` (the item itself left out: -inf). `shared`: the two maxima that do not
-    depend on the topic, when already computed."""
+    depend on the topic, when already computed; `centroid_margin`: see `centroid_margins`."""
     matched = rules > 0
     any_neg, any_pos = shared or (_top(sims, index.any_neg), _top(sims, index.any_pos))
     return numpy.array(
@@ -177,8 +183,23 @@ def topic_features(
             any_neg,
             any_pos,
             _top(sims, index.other_pos[topic]),
+            SIM_SCALE * centroid_margin,
         ]
     )
+
+
+def centroid_margins(centroids: numpy.ndarray) -> numpy.ndarray:
+    """Per topic: its centroid similarity minus the highest of the other topics' (> 0 for the
+    topic the item is most like), so one shared weight can tell topics apart."""
+    values = centroids.tolist()  # a handful of topics: plain Python beats numpy's overhead
+    if len(values) < 2:
+        return numpy.zeros(len(values))
+    best = max(values)
+    top = values.index(best)
+    second = max(v for i, v in enumerate(values) if i != top)
+    out = numpy.array(values) - best
+    out[top] = best - second
+    return out
 
 
 @dataclass
@@ -345,9 +366,9 @@ def unit_vector(
     cols: numpy.ndarray, value: numpy.ndarray, vec: numpy.ndarray | None
 ) -> numpy.ndarray:
     """Weights of a sparse vector (over `cols`, then the doc vector) scaled to length 1."""
-    parts = [value] if vec is None else [value, vec]
-    norm = float(numpy.sqrt(sum(float((p**2).sum()) for p in parts)))
-    return numpy.concatenate(parts) / norm if norm else numpy.concatenate(parts)
+    out = value if vec is None else numpy.concatenate([value, vec])
+    norm = float(numpy.sqrt(out @ out))
+    return out / norm if norm else out
 
 
 class Scorer:
@@ -361,9 +382,11 @@ class Scorer:
         self._v = model.vocab_size
         self._dense = numpy.arange(self._v, self._v + model.dims)
         self._protos = ProtoIndex(model.proto_topic, model.proto_pos, len(model.topics))
-        # Transposed, so a doc's columns are rows to gather (much faster than columns).
-        self._centroids_t = numpy.ascontiguousarray(model.centroids.T, dtype=numpy.float64)
-        self._protos_t = numpy.ascontiguousarray(model.protos.T, dtype=numpy.float64)
+        # Centroids and labelled items side by side and transposed, so a doc's columns are
+        # rows to gather (much faster than columns), once for both.
+        both = numpy.vstack([model.centroids, model.protos.reshape(-1, model.centroids.shape[1])])
+        self._both_t = numpy.ascontiguousarray(both.T, dtype=numpy.float64)
+        self._t = len(model.topics)
 
     def margins(self, doc: Doc, topics: Sequence[str]) -> dict[str, tuple[float, str]]:
         """topic -> (margin without the two rules features, what the doc is most like)."""
@@ -376,11 +399,12 @@ class Scorer:
         vec = doc_vector(doc, model.dims)
         x = unit_vector(cols, model.idf[cols], vec)
         where = cols if vec is None else numpy.concatenate([cols, self._dense])
-        centroid = x @ self._centroids_t[where]  # (T,)
-        sims = x @ self._protos_t[where] if len(model.protos) else numpy.zeros(0)
+        both = x @ self._both_t[where]
+        centroid, sims = both[: self._t], both[self._t :]  # (T,), (L,)
         features = self._protos.maxima(sims)  # (T, 5)
         w = model.weights
-        margin = model.bias + SIM_SCALE * w[2] * centroid + features @ w[3:]
+        margin = model.bias + SIM_SCALE * w[2] * centroid + features @ w[3:8]
+        margin += SIM_SCALE * w[8] * centroid_margins(centroid)
         return {topic: (float(margin[i]), self._like(sims, i)) for topic, i in rows}
 
     def _like(self, sims: numpy.ndarray, topic: int) -> str:

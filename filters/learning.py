@@ -29,8 +29,10 @@ from pln.filters.classifier import (
     FEATURES,
     PRIOR_BIAS,
     PRIOR_WEIGHTS,
+    SIGNS,
     ProtoIndex,
     SharedModel,
+    centroid_margins,
     doc_features,
     doc_vector,
     topic_features,
@@ -50,6 +52,7 @@ W_WEAK_NEG = 0.1
 W_OTHER_TOPIC = 0.3
 MAX_WEAK = 300  # weak rows per topic and class (the pool is sampled, by item id hash)
 MAX_POOL = 3000  # unlabelled items read for weak labels
+WEAK_TEXT_ONLY = True
 BOOTSTRAP = 400
 UNSURE = 0.35  # label suggestions: a model probability this close to the threshold
 
@@ -323,13 +326,26 @@ def feature_rows(data: Data, rows: Rows, sets: Sets) -> numpy.ndarray:
             where, x = data.where(i), data.vals[i]
             sims = protos[:, where] @ x if len(protos) else numpy.zeros(0)
             sims = numpy.where(sets.proto_item == i, -numpy.inf, sims)
-            cache[i] = (sets.sums[:, where] @ x, sims)
-        dots, sims = cache[i]
+            centroids = _loo_centroids(sets.sums[:, where] @ x, sq, sets.members, i)
+            cache[i] = (centroids, centroid_margins(centroids), sims)
+        centroids, margins, sims = cache[i]
+        out[n] = topic_features(
+            data.rules[i, t], data.thresholds[t], centroids[t], sims, index, t,
+            centroid_margin=margins[t],
+        )  # fmt: skip
+    if WEAK_TEXT_ONLY:
+        out[~rows.labelled, :2] = 0.0
+    return out
+
+
+def _loo_centroids(dots, sq, members, i) -> numpy.ndarray:
+    """Cosine of item i to every topic's centroid, leaving i out of the centroids it is in."""
+    out = numpy.zeros(len(dots))
+    for t in range(len(dots)):
         dot, norm2 = dots[t], sq[t]
-        if i in sets.members[t]:  # leave the item out of its own centroid
+        if i in members[t]:
             dot, norm2 = dot - 1.0, norm2 - 2 * dots[t] + 1.0
-        centroid = dot / numpy.sqrt(norm2) if norm2 > 1e-9 else 0.0
-        out[n] = topic_features(data.rules[i, t], data.thresholds[t], centroid, sims, index, t)
+        out[t] = dot / numpy.sqrt(norm2) if norm2 > 1e-9 else 0.0
     return out
 
 
@@ -339,13 +355,20 @@ def fit_weights(x: numpy.ndarray, y: numpy.ndarray, w: numpy.ndarray, strength: 
     design = numpy.hstack([x, numpy.ones((len(x), 1))])
     prior = numpy.array([*PRIOR_WEIGHTS, PRIOR_BIAS])
     theta = prior.copy()
-    for _ in range(50):
+    lower = numpy.array([-numpy.inf if s <= 0 else 0.0 for s in (*SIGNS, 0)])
+    upper = numpy.array([numpy.inf if s >= 0 else 0.0 for s in (*SIGNS, 0)])
+    for _ in range(100):
         p = 1.0 / (1.0 + numpy.exp(-numpy.clip(design @ theta, -50, 50)))
         g = design.T @ (w * (p - y)) + strength * (theta - prior)
         h = (design * (w * p * (1 - p))[:, None]).T @ design + strength * numpy.eye(len(prior))
-        step = numpy.linalg.solve(h, g)
-        theta -= step
-        if numpy.abs(step).max() < 1e-7:
+        # Newton on the weights not held at a sign bound (an active set: few parameters).
+        free = ~(((theta <= lower) & (g > 0)) | ((theta >= upper) & (g < 0)))
+        step = numpy.zeros_like(theta)
+        step[free] = numpy.linalg.solve(h[numpy.ix_(free, free)], g[free])
+        new = numpy.clip(theta - step, lower, upper)
+        done = numpy.abs(new - theta).max() < 1e-7
+        theta = new
+        if done:
             break
     return theta[:-1], float(theta[-1])
 
@@ -463,9 +486,16 @@ def cross_validate(
             bootstrap_f1(rules_kept, rel),
             bootstrap_f1(model_kept, rel),
         )
-        ev.use_model, ev.note = _takes_over(ev)
         evals.append(ev)
+    pooled = _errors(sum((ev.model for ev in evals), Scores()))
+    pooled_rules = _errors(sum((ev.rules for ev in evals), Scores()))
+    for ev in evals:
+        ev.use_model, ev.note = _takes_over(ev, pooled < pooled_rules)
     return CrossValidation(evals, folds)
+
+
+def _errors(s: Scores) -> int:
+    return s.fp + s.fn
 
 
 def held_mask(rows: Rows, picked: numpy.ndarray) -> numpy.ndarray:
@@ -474,9 +504,11 @@ def held_mask(rows: Rows, picked: numpy.ndarray) -> numpy.ndarray:
     return mask
 
 
-def _takes_over(ev: TopicEval) -> tuple[bool, str]:
+def _takes_over(ev: TopicEval, better_overall: bool = False) -> tuple[bool, str]:
     """Whether the model decides for the topic (else its rules do), and a note: why not, and
-    a warning when the labels are too few for the scores to mean much."""
+    a warning when the labels are too few for the scores to mean much. `better_overall`: the
+    shared model made fewer cross-validated mistakes than the rules over all topics' labels,
+    which breaks a tie on one topic's few labels in the model's favour."""
     total = ev.n_pos + ev.n_neg
     warning = ""
     if total < EVAL_MIN_LABELS or min(ev.n_pos, ev.n_neg) < EVAL_MIN_CLASS:
@@ -486,9 +518,10 @@ def _takes_over(ev: TopicEval) -> tuple[bool, str]:
         )
     if total < MIN_TOPIC_LABELS:
         return False, f"rules only: {total} labels (the model needs {MIN_TOPIC_LABELS})"
-    rules_errors, model_errors = ev.rules.fp + ev.rules.fn, ev.model.fp + ev.model.fn
-    if model_errors >= rules_errors:
-        # Ties go to the rules: with few labels a tie says nothing, and rules explain better.
+    rules_errors, model_errors = _errors(ev.rules), _errors(ev.model)
+    if model_errors > rules_errors or (model_errors == rules_errors and not better_overall):
+        # A tie on this topic goes to the rules unless the model did better over all topics:
+        # with few labels a tie says nothing, and rules explain better.
         why = (
             f"rules only: the model made {model_errors} cross-validated mistakes, "
             f"the rules {rules_errors}"

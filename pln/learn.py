@@ -253,10 +253,16 @@ def label_suggestions(config: Config, topic: str, n: int = 10) -> list[Suggestio
     `suggest_labels`): the hook for `pln label --suggest` and the served page."""
     check_topic(config, topic)
     with open_store(config, read_only=True) as store:
-        labelled = {label.item_id for label in store.labels(topic)}
-        items = _pool(store)
+        items, labelled = suggestion_pool(store, topic)
     curator = Curator.for_config(config)
     return suggest_labels(curator, topic, items, labelled, n)
+
+
+def suggestion_pool(store: Store, topic: str) -> tuple[list[Item], set[str]]:
+    """The stored items label suggestions choose from, and the ids labelled for topic (read
+    under the store's lock; judging them needs no database)."""
+    labelled = {label.item_id for label in store.labels(topic)}
+    return _pool(store), labelled
 
 
 def topic_suggestions(config: Config, topic: str, n: int = 15) -> PhraseSuggestions:

@@ -29,6 +29,7 @@ from . import pages
 from .files import StaticFiles, accepts_gzip, not_modified
 from .journal import LABEL_WAIT, LabelRecorder
 from .queries import people, reading
+from .teach import Teacher
 
 CACHE_CONTROL = "max-age=60"
 PAGE_WAIT = 5.0  # seconds a page waits for a writer to release the database
@@ -71,6 +72,7 @@ class FeedApp:
         self.key = FeedbackKey.beside(config.outputs.duckdb)
         self.labels = LabelRecorder(config.outputs.duckdb, label_wait, log)
         self.topics = {t.id: t for t in config.topics}
+        self.teacher = Teacher(config)
         self.statuses: Counter[int] = Counter()
         self._count_lock = threading.Lock()
         self.robots = (f"User-agent: *\nDisallow: {self.prefix}/{FEEDBACK_PATH}\n").encode()
@@ -122,6 +124,8 @@ class FeedApp:
             return refused
         if name.startswith("topic/"):
             return self._topic(name.removeprefix("topic/"), query)
+        if name.startswith("teach/"):
+            return self._teach(name.removeprefix("teach/"))
         if name == "search":
             return self._search(query)
         if name == "people":
@@ -193,13 +197,31 @@ class FeedApp:
         body = pages.people_page(self.config, found)
         return Response(HTTPStatus.OK, [("Content-Type", HTML), *NO_STORE], body)
 
+    def _teach(self, topic_id: str) -> Response:
+        topic = self.topics.get(topic_id)
+        if topic is None:
+            return self._not_found(root="../")
+        with self._database("../") as db:
+            if isinstance(db, Response):
+                return db
+            items, labelled = self.teacher.pool(db, topic.id)
+        found = self.teacher.suggest(topic.id, items, labelled)
+        body = pages.teach_page(self.config, topic, found, self._feedback_for(topic.id))
+        return Response(HTTPStatus.OK, [("Content-Type", HTML), *NO_STORE], body)
+
     def _database(self, root: str):
         return _Reading(self, root)
 
     def _feedback_links(self, entry, root: str) -> str:
+        return self._feedback_html(entry.item.id, entry.topic, root)
+
+    def _feedback_for(self, topic: str):
+        return lambda item_id, root: self._feedback_html(item_id, topic, root)
+
+    def _feedback_html(self, item_id: str, topic: str, root: str) -> str:
         expires = datetime.now(UTC) + timedelta(days=PAGE_LINK_DAYS)
         up, down = (
-            f"{root}{FEEDBACK_PATH}?{self.key.query(entry.item.id, entry.topic, x, expires)}"
+            f"{root}{FEEDBACK_PATH}?{self.key.query(item_id, topic, x, expires)}"
             for x in ("up", "down")
         )
         return (

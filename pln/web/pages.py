@@ -22,6 +22,7 @@ from pln.sinks.cards import (
 )
 from pln.sinks.entry_text import item_title
 from pln.sinks.feeds import FEED_LABELS, FEEDBACK_PATH, feed_filename, feed_url
+from pln.sinks.sanitize import safe_url
 from pln.sinks.store import FeedEntry
 
 from .queries import Person
@@ -70,7 +71,7 @@ def topic_page(
     body = (
         f"<p>{esc(topic.description or f'Items about {topic.title}.')}</p>"
         f"{subscribe_box(topic.id, topic.title, feed_url(base, topic.id, 'rss'))}"
-        f'<p class="meta">Feeds: {others}</p>'
+        f'<p class="meta">Feeds: {others} · <a href="{root}teach/{here}">Teach this topic</a></p>'
         f"<h2>Page {page} of {pages}: {shown}</h2>{listing}"
         f'<nav class="pages" aria-label="Pages">{"".join(nav)}</nav>'
     )
@@ -188,3 +189,44 @@ def thanks_page(
         f"{WORDS[other].capitalize()}</a></p>"
     )
     return page_html(site, f"Thanks: {WORDS[label]}", body)
+
+
+def teach_page(
+    config: Config, topic: TopicConfig, suggestions: list, feedback: Callable[[str, str], str]
+) -> bytes:
+    """The items whose label would teach `topic` the most (pln.learn.label_suggestions), each
+    with the feedback links of the feeds: one click on the page records a label."""
+    root = "../"
+    cards = []
+    for s in suggestions:
+        item = s.item
+        link = safe_url(item.url or item.canonical_url)
+        title = esc(item_title(item))
+        head = f'<a href="{esc(link)}">{title}</a>' if link else title
+        meta = [source_name(item)]
+        if item.author and item.kind != "chat_thread":
+            meta.insert(0, item.author)
+        text = snippet(item_text(item))
+        body = f'<p class="snippet">{esc(text)}</p>' if text and text != item_title(item) else ""
+        now = "kept" if s.kept else "not kept"
+        cards.append(
+            f'<li id="item-{esc(item.id)}"><h3>{head}</h3>'
+            f'<div class="meta">{esc(" · ".join(meta))}</div>{body}'
+            f'<p class="why">Why ask: {esc(s.why)}; {now} now</p>{feedback(item.id, root)}</li>'
+        )
+    if cards:
+        listing = f'<ol class="items">{"".join(cards)}</ol>'
+    else:
+        listing = (
+            "<p>Nothing to ask right now: no stored item is near this topic's threshold, "
+            "and none splits its rules and its model.</p>"
+        )
+    body = (
+        f"<p>Your answers teach <strong>{esc(topic.title)}</strong> the most on these items: "
+        "first where its phrases and your trained model disagree, then where it is least sure. "
+        "“More like this” or “Less like this” records a label; <code>pln train</code> learns "
+        "from it.</p>"
+        f'<p class="meta"><a href="{root}topic/{quote(topic.id, safe="")}">'
+        f"{esc(topic.title)}: kept items</a></p>{listing}"
+    )
+    return page_html(config.outputs.title, f"Teach: {topic.title}", body, root=root)
