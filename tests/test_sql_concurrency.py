@@ -19,15 +19,16 @@ from pln.sinks.store import Store
 REPO = Path(__file__).resolve().parents[1]
 
 # A writer process: `hold` writes `batch` items and keeps the file open until its stdin closes;
-# `stream` writes a batch per short transaction (open, write, close) for `seconds`, like
-# `pln stream`, and prints how many items it wrote.
+# `stream` writes a batch per short transaction (open, write, close), like `pln stream`, until
+# the file `stop` exists, and prints how many items it wrote.
 WRITER = r"""
 import sys, time
 from datetime import UTC, datetime
 from pln.record import Decision, Item
 from pln.sinks.store import Store
 
-mode, path, batch, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+import os
+mode, path, batch, stop = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 
 def items(start):
     out = [Item.create(source="s", platform="rss", native_id=str(n), kind="article",
@@ -43,9 +44,9 @@ if mode == "hold":
     sys.stdin.read()
     store.close()
 else:
-    written, end = 0, time.monotonic() + seconds
+    written = 0
     print("writing", flush=True)
-    while time.monotonic() < end:
+    while not os.path.exists(stop):
         with Store(path) as store:
             store.write(*items(written), [])
         written += batch
@@ -54,9 +55,9 @@ else:
 """
 
 
-def writer(mode: str, path: Path, batch: int, seconds: float = 0) -> subprocess.Popen:
+def writer(mode: str, path: Path, batch: int, stop: Path | None = None) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, mode, str(path), str(batch), str(seconds)],
+        [sys.executable, "-c", WRITER, mode, str(path), str(batch), str(stop or "")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -129,18 +130,20 @@ def test_a_bad_lock_wait_setting_is_a_one_line_error(db):
 
 
 def test_queries_and_a_stream_like_writer_take_turns_without_errors(db):
-    stream = writer("stream", db, 3000, 4.0)
+    stop = db.with_name("stop")
+    stream = writer("stream", db, 3000, stop)
     counts = []
-    while stream.poll() is None:
+    for _ in range(3):  # reads while the writer keeps writing (however slow the machine)
         result = pln_sql(db, "SELECT count(*) AS n FROM items")
         assert result.returncode == 0, result.stderr
         counts.append(json.loads(result.stdout)[0]["n"])
         with Store(db, read_only=True) as store:  # and an in-process reader, for good measure
             counts.append(store.sql("SELECT count(*) FROM items")[1][0][0])
-    out, err = stream.communicate()
+    stop.touch()
+    out, err = stream.communicate(timeout=120)
     assert stream.returncode == 0, err  # the writer waited for the readers, too
     written = int(out)
-    assert len(counts) >= 4 and counts == sorted(counts)  # never a half-written batch
+    assert counts == sorted(counts)  # never a half-written batch
     assert all(n % 3000 == 0 for n in counts)
     assert row_count(db) == written
 
