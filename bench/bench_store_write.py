@@ -5,21 +5,28 @@ for 20% of them, plus a few dead letters, written:
   - into a fresh file;
   - into files that already hold 25k and 100k other items;
   - again, unchanged (a second run over the same feeds);
-and tiny writes (3 items into a store of 3k items, as a stream poll commits), the fixed cost
-per commit. Prints seconds per phase: items upsert, source_decisions and best decisions,
-stories linking, decisions upsert, dead letters, and the rest (the total minus those).
+and tiny writes (3 items into a store of 3k items, as a stream poll commits): the fixed cost
+per commit, which bounds the streaming latency. Prints seconds per phase: items upsert,
+source_decisions and best decisions, stories linking, decisions upsert, dead letters, and the
+rest (the total minus those: staging, stale decisions, commit). Each row is the fastest of
+--repeat writes, each into a fresh copy of the same file (tiny writes: the median of 30).
 
-    .venv/bin/python bench/bench_store_write.py [N]
+    .venv/bin/python bench/bench_store_write.py [N] [--repeat 3]
+    git show main:sinks/store.py > /tmp/store_before.py
+    .venv/bin/python bench/bench_store_write.py --before /tmp/store_before.py
 
-Phases are timed by wrapping the write path's methods by name wherever they are defined (the
-`Store` class before the split, the writer class after), so the same script measures both.
+`--before FILE` loads another version of sinks/store.py (one that still holds the whole write
+path, as on main before the split) beside this one and runs both on the same files, alternating,
+so a loaded machine slows both alike. Phases are timed by wrapping the write path's methods by
+name wherever they are defined (the `Store` class before the split, `BatchWriter` after).
 """
 
 from __future__ import annotations
 
-import importlib
+import argparse
+import importlib.util
+import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -28,6 +35,7 @@ from pathlib import Path
 
 from pln.filters.stories import story_keys
 from pln.record import DeadLetter, Decision, Item
+from pln.sinks import store_write
 from pln.sinks.store import Store, decisions_table, items_table
 
 PHASES = {
@@ -39,31 +47,51 @@ PHASES = {
 }
 COLUMNS = ["total", *PHASES.values(), "rest"]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-WORDS = (
-    "retrieval practice spaced learning onboarding cohort managers quiz review feedback "
-    "workshop slides coffee team budget design course video community analytics learners "
-    "habit nudge reminder calendar checklist buddy release notes garden kitchen travel"
-).split()
+WORDS = [
+    "retrieval",
+    "practice",
+    "spaced",
+    "learning",
+    "onboarding",
+    "cohort",
+    "managers",
+    "quiz",
+    "review",
+    "feedback",
+    "workshop",
+    "slides",
+    "coffee",
+    "team",
+    "budget",
+    "design",
+    "course",
+    "video",
+    "community",
+    "analytics",
+    "learners",
+    "habit",
+    "nudge",
+    "reminder",
+    "calendar",
+    "checklist",
+    "buddy",
+    "release",
+    "notes",
+    "garden",
+    "kitchen",
+    "travel",
+]
 
 timings: dict[str, float] = defaultdict(float)
 
 
-def instrument() -> None:
-    """Wrap each phase method, wherever the write path defines it, to add up its time."""
-    owners = [Store]
-    for module in ("pln.sinks.store_write",):
-        try:
-            owners += [v for v in vars(importlib.import_module(module)).values()]
-        except ImportError:
-            pass
+def instrument(*owners: type) -> None:
+    """Wrap each phase method of these classes to add up its time."""
     for owner in owners:
-        if not isinstance(owner, type):
-            continue
         for name, phase in PHASES.items():
             method = owner.__dict__.get(name)
-            if method is None or getattr(method, "timed", False):
-                continue
-            setattr(owner, name, timed(method, phase))
+            if method is not None and not getattr(method, "timed", False):
+                setattr(owner, name, timed(method, phase))
 
 
 def timed(method, phase: str):
@@ -76,6 +104,14 @@ def timed(method, phase: str):
 
     wrapper.timed = True
     return wrapper
+
+
+def load_before(path: Path) -> type:
+    """The Store class of another version of sinks/store.py, importable beside this one."""
+    spec = importlib.util.spec_from_file_location("pln.sinks._store_before", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Store
 
 
 def rss_items(n: int, prefix: str, feeds: int = 500) -> list[Item]:
@@ -110,7 +146,7 @@ def batch(items: list[Item]):
     return items_table(items), decisions_table(decisions), dead, story_keys(items)
 
 
-def write(store: Store, data, run_id: str) -> dict[str, float]:
+def write(store, data, run_id: str) -> dict[str, float]:
     timings.clear()
     items, decisions, dead, keys = data
     started = time.perf_counter()
@@ -121,36 +157,73 @@ def write(store: Store, data, run_id: str) -> dict[str, float]:
     return row
 
 
+def prefilled(folder: Path, held: int, data=None) -> Path:
+    """A store file holding `held` other items (and then `data`, when given)."""
+    path = folder / f"held{held}{'-again' if data else ''}.duckdb"
+    with Store(path) as store:
+        if held:
+            write(store, batch(rss_items(held, "old")), "prefill")
+        if data:
+            write(store, data, "r0")
+    return path
+
+
+def fastest(versions, template: Path, folder: Path, data, repeat: int) -> dict[str, dict]:
+    """Per version, the row of the fastest of `repeat` writes, each into a copy of `template`."""
+    rows: dict[str, list[dict]] = {name: [] for name, _ in versions}
+    for k in range(repeat):
+        for name, cls in versions:
+            copy = folder / f"copy-{name}-{k}.duckdb"
+            shutil.copyfile(template, copy)
+            with cls(copy) as store:
+                rows[name].append(write(store, data, "r1"))
+            copy.unlink()
+    return {name: min(found, key=lambda r: r["total"]) for name, found in rows.items()}
+
+
 def show(label: str, row: dict[str, float], unit: str = "s") -> None:
     scale = 1000 if unit == "ms" else 1
     cells = "".join(f"{row[c] * scale:>12.3f}" for c in COLUMNS)
-    print(f"{label:<28}{cells}  ({unit})")
+    print(f"{label:<34}{cells}  ({unit})", flush=True)
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 25_000
-    instrument()
-    print(f"write_tables of {n:,} RSS items, 20% with a decision, story keys, 5 dead letters")
-    print(f"{'':<28}" + "".join(f"{c[:11]:>12}" for c in COLUMNS))
-    data = batch(rss_items(n, "new"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=25_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--before", type=Path, help="another sinks/store.py to compare with")
+    args = parser.parse_args()
+    versions = [("after" if args.before else "this", Store)]
+    if args.before:
+        versions.insert(0, ("before", load_before(args.before)))
+    instrument(store_write.BatchWriter, *(cls for _, cls in versions))
+
+    print(f"write_tables of {args.n:,} RSS items, 20% with a decision, story keys, 5 dead letters")
+    print(f"{'':<34}" + "".join(f"{c[:11]:>12}" for c in COLUMNS))
+    data = batch(rss_items(args.n, "new"))
     with tempfile.TemporaryDirectory() as tmp:
-        for held in (0, 25_000, 100_000):
-            path = Path(tmp) / f"held{held}.duckdb"
-            with Store(path) as store:
-                if held:
-                    write(store, batch(rss_items(held, "old")), "prefill")
-                show(f"into {held:,} held items", write(store, data, "r1"))
-                if held == 25_000:
-                    show("again, unchanged", write(store, data, "r2"))
-        path = Path(tmp) / "tiny.duckdb"
-        with Store(path) as store:
-            write(store, batch(rss_items(3000, "old")), "prefill")
-            rows = [write(store, batch(rss_items(3, f"tiny{k}")), f"t{k}") for k in range(30)]
-            show("3 items into 3k (median)", {c: _median(rows, c) for c in COLUMNS}, "ms")
-
-
-def _median(rows: list[dict[str, float]], column: str) -> float:
-    return statistics.median(r[column] for r in rows)
+        folder = Path(tmp)
+        scenarios = [(f"into {held:,} held items", prefilled(folder, held)) for held in (0, 25_000)]
+        scenarios.append(("again, unchanged (25k held)", prefilled(folder, 25_000, data)))
+        scenarios.append(("into 100,000 held items", prefilled(folder, 100_000)))
+        for label, template in scenarios:
+            for name, row in fastest(versions, template, folder, data, args.repeat).items():
+                show(f"{label} [{name}]", row)
+        tiny_template = prefilled(folder, 3000)
+        stores = []
+        for name, cls in versions:
+            copy = folder / f"tiny-{name}.duckdb"
+            shutil.copyfile(tiny_template, copy)
+            stores.append((name, cls(copy)))
+        rows: dict[str, list[dict]] = {name: [] for name, _ in stores}
+        for k in range(30):
+            tiny = batch(rss_items(3, f"tiny{k}"))
+            for name, store in stores:
+                rows[name].append(write(store, tiny, f"t{k}"))
+        for name, store in stores:
+            store.close()
+            median = {c: statistics.median(r[c] for r in rows[name]) for c in COLUMNS}
+            show(f"3 items into 3k, median [{name}]", median, "ms")
 
 
 if __name__ == "__main__":

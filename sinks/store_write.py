@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from operator import attrgetter
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,6 +19,23 @@ from pln.record import DeadLetter, Decision, Item, utc
 from .schema import CONTENT_COLUMNS, DEAD_LETTER_ARROW, DECISION_ARROW, ITEM_COLUMNS, ITEM_FIELDS
 from .store_db import Database, now_utc
 from .stories import link_stories
+
+# What `_upsert_items` has to do with the staged batch (see `_Staged`).
+STAGED_COUNTS = """
+    SELECT count(*) FILTER (WHERE known),
+           count(*) FILTER (WHERE (same OR keep) AND NOT grow),
+           count(*) FILTER (WHERE (same OR keep) AND grow),
+           count(*) FILTER (WHERE known AND (NOT same AND NOT keep OR grow)),
+           count(*) FILTER (WHERE NOT same AND NOT keep)
+    FROM staged_items"""
+
+
+class _Staged(NamedTuple):
+    known: int  # items stored before
+    touched: int  # unchanged: only their bookkeeping is updated
+    regrown: int  # unchanged but for a new source in `sources`: rewritten whole
+    replaced: int  # stored rows deleted, to be inserted again
+    inserted: int  # rows inserted from the batch (new, changed or replaced)
 
 
 class BatchWriter:
@@ -109,9 +127,9 @@ class BatchWriter:
         decision per (item, topic) of every item the batch touched. `unnamed`: some decisions
         name no source."""
         con = self.db.con
-        if not unnamed:
-            con.execute("CREATE OR REPLACE TEMP VIEW scored AS SELECT * FROM new_decisions")
-        else:
+        scored = "new_decisions"
+        if unnamed:
+            scored = "scored"
             con.execute(
                 """CREATE OR REPLACE TEMP TABLE scored AS
                    SELECT n.item_id, n.topic,
@@ -129,30 +147,32 @@ class BatchWriter:
             # A source's copy written again loses the decisions of topics that no longer
             # score it; other sources' decisions about the same item stay.
             con.execute(
-                """DELETE FROM source_decisions sd
-                   WHERE EXISTS (SELECT 1 FROM delivered d
-                                 WHERE d.id = sd.item_id AND d.source = sd.source)
-                     AND NOT EXISTS (SELECT 1 FROM scored n WHERE n.item_id = sd.item_id
-                                     AND n.topic = sd.topic AND n.source = sd.source)"""
+                f"""DELETE FROM source_decisions sd
+                    WHERE EXISTS (SELECT 1 FROM delivered d
+                                  WHERE d.id = sd.item_id AND d.source = sd.source)
+                      AND NOT EXISTS (SELECT 1 FROM {scored} n WHERE n.item_id = sd.item_id
+                                      AND n.topic = sd.topic AND n.source = sd.source)"""
             )
         con.execute(
-            """INSERT OR REPLACE INTO source_decisions
-               SELECT item_id, topic, source, score, kept, reason, topic_version, model_version
-               FROM scored n
-               WHERE NOT EXISTS (  -- unchanged decisions (the common case) are left alone
-                   SELECT 1 FROM source_decisions o
-                   WHERE o.item_id = n.item_id AND o.topic = n.topic AND o.source = n.source
-                     AND (o.score, o.kept, o.reason, o.topic_version, o.model_version)
-                         IS NOT DISTINCT FROM
-                         (n.score, n.kept, n.reason, n.topic_version, n.model_version));
-               CREATE OR REPLACE TEMP TABLE best_decisions AS
-               SELECT item_id, topic, score, kept, reason, topic_version, model_version
-               FROM source_decisions
-               WHERE item_id IN (SELECT item_id FROM scored UNION ALL SELECT id FROM delivered)
-               QUALIFY row_number() OVER (
-                   PARTITION BY item_id, topic ORDER BY kept DESC, score DESC, source) = 1"""
+            f"""INSERT OR REPLACE INTO source_decisions
+                SELECT n.item_id, n.topic, n.source, n.score, n.kept, n.reason,
+                       n.topic_version, n.model_version
+                FROM {scored} n LEFT JOIN source_decisions o  -- at most one: o's key
+                    ON o.item_id = n.item_id AND o.topic = n.topic AND o.source = n.source
+                -- unchanged decisions (the common case) are left alone; a join is ~2x faster
+                -- than NOT EXISTS here
+                WHERE o.item_id IS NULL
+                   OR (o.score, o.kept, o.reason, o.topic_version, o.model_version)
+                      IS DISTINCT FROM
+                      (n.score, n.kept, n.reason, n.topic_version, n.model_version);
+                CREATE OR REPLACE TEMP TABLE best_decisions AS
+                SELECT item_id, topic, score, kept, reason, topic_version, model_version
+                FROM source_decisions
+                WHERE item_id IN (SELECT item_id FROM {scored} UNION ALL SELECT id FROM delivered)
+                QUALIFY row_number() OVER (
+                    PARTITION BY item_id, topic ORDER BY kept DESC, score DESC, source) = 1"""
+            + ("; DROP TABLE scored" if unnamed else "")
         )
-        con.execute(f"DROP {'TABLE' if unnamed else 'VIEW'} scored")
 
     def _upsert_items(self, table: pa.Table, now: datetime, run: str | None, repeats: bool):
         """Insert new items, rewrite changed ones, and only touch the bookkeeping of the rest.
@@ -194,56 +214,63 @@ class BatchWriter:
                 {delivered}
                 LATERAL (SELECT coalesce(p.source < n.source, false) AS keep)"""
         )
-        con.execute(
-            """UPDATE items SET fetched_at = CASE WHEN s.same THEN s.fetched_at
-                                                  ELSE items.fetched_at END,
-                                last_seen_at = $now, last_run_id = $run
-               FROM staged_items s
-               WHERE (s.same OR s.keep) AND NOT s.grow AND items.id = s.id""",
-            {"now": now, "run": run},
-        )
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE regrown AS
-               SELECT i.* REPLACE (s.sources AS sources, $now AS last_seen_at,
-                                   $run AS last_run_id,
-                                   CASE WHEN s.same THEN s.fetched_at ELSE i.fetched_at END
-                                       AS fetched_at)
-               FROM items i JOIN staged_items s ON s.id = i.id
-               WHERE (s.same OR s.keep) AND s.grow""",
-            {"now": now, "run": run},
-        )
-        con.execute(
-            """DELETE FROM items WHERE id IN (
-                   SELECT id FROM staged_items
-                   WHERE known AND (NOT same AND NOT keep OR grow))"""
-        )
+        staged = _Staged(*con.execute(STAGED_COUNTS).fetchone())
+        # Statements with nothing to do are skipped: each costs milliseconds even then.
+        if staged.touched:
+            con.execute(
+                """UPDATE items SET fetched_at = CASE WHEN s.same THEN s.fetched_at
+                                                      ELSE items.fetched_at END,
+                                    last_seen_at = $now, last_run_id = $run
+                   FROM staged_items s
+                   WHERE (s.same OR s.keep) AND NOT s.grow AND items.id = s.id""",
+                {"now": now, "run": run},
+            )
+        if staged.regrown:
+            con.execute(
+                """CREATE OR REPLACE TEMP TABLE regrown AS
+                   SELECT i.* REPLACE (s.sources AS sources, $now AS last_seen_at,
+                                       $run AS last_run_id,
+                                       CASE WHEN s.same THEN s.fetched_at ELSE i.fetched_at END
+                                           AS fetched_at)
+                   FROM items i JOIN staged_items s ON s.id = i.id
+                   WHERE (s.same OR s.keep) AND s.grow""",
+                {"now": now, "run": run},
+            )
+        if staged.replaced:
+            con.execute(
+                """DELETE FROM items WHERE id IN (
+                       SELECT id FROM staged_items
+                       WHERE known AND (NOT same AND NOT keep OR grow))"""
+            )
         changed = "NOT s.known OR s.content_hash IS DISTINCT FROM s.prior_content_hash"
-        con.execute(
-            f"""INSERT INTO items
-                SELECT {", ".join(f"n.{c}" for c in ITEM_COLUMNS)}, s.content_hash, s.row_hash,
-                       coalesce(s.first_seen_at, $now), $now,
-                       CASE WHEN {changed} THEN $now ELSE s.updated_at END,
-                       CASE WHEN s.known THEN s.run_id ELSE $run END,
-                       $run,
-                       CASE WHEN {changed} THEN $run ELSE s.updated_run_id END,
-                       s.sources
-                FROM new_items n JOIN staged_items s ON s.id = n.id
-                WHERE NOT s.same AND NOT s.keep""",
-            {"now": now, "run": run},
-        )
-        con.execute("INSERT INTO items SELECT * FROM regrown; DROP TABLE regrown")
+        if staged.inserted:
+            con.execute(
+                f"""INSERT INTO items
+                    SELECT {", ".join(f"n.{c}" for c in ITEM_COLUMNS)}, s.content_hash,
+                           s.row_hash, coalesce(s.first_seen_at, $now), $now,
+                           CASE WHEN {changed} THEN $now ELSE s.updated_at END,
+                           CASE WHEN s.known THEN s.run_id ELSE $run END,
+                           $run,
+                           CASE WHEN {changed} THEN $run ELSE s.updated_run_id END,
+                           s.sources
+                    FROM new_items n JOIN staged_items s ON s.id = n.id
+                    WHERE NOT s.same AND NOT s.keep""",
+                {"now": now, "run": run},
+            )
+        if staged.regrown:
+            con.execute("INSERT INTO items SELECT * FROM regrown; DROP TABLE regrown")
         con.unregister("new_items")
 
     def _link_stories(self, story_keys: pa.Table) -> None:
         """Link the new, changed and never linked items just staged into stories (stories.py)."""
         con = self.db.con
-        con.execute(
+        [(linked,)] = con.execute(
             """CREATE OR REPLACE TEMP TABLE story_batch AS
-               SELECT s.id FROM staged_items s
+               SELECT s.id FROM staged_items s LEFT JOIN story_members m ON m.item_id = s.id
                WHERE NOT s.known OR s.content_hash IS DISTINCT FROM s.prior_content_hash
-                  OR s.id NOT IN (SELECT item_id FROM story_members)"""
-        )
-        if con.execute("SELECT count(*) FROM story_batch").fetchall()[0][0]:
+                  OR m.item_id IS NULL"""
+        ).fetchall()
+        if linked:
             link_stories(con, story_keys)
         con.execute("DROP TABLE story_batch")
 
