@@ -27,6 +27,7 @@ import argparse
 import importlib.util
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -110,6 +111,7 @@ def load_before(path: Path) -> type:
     """The Store class of another version of sinks/store.py, importable beside this one."""
     spec = importlib.util.spec_from_file_location("pln.sinks._store_before", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module.Store
 
