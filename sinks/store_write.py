@@ -22,8 +22,7 @@ from .stories import link_stories
 
 # What `_upsert_items` has to do with the staged batch (see `_Staged`).
 STAGED_COUNTS = """
-    SELECT count(*) FILTER (WHERE known),
-           count(*) FILTER (WHERE (same OR keep) AND NOT grow),
+    SELECT count(*) FILTER (WHERE (same OR keep) AND NOT grow),
            count(*) FILTER (WHERE (same OR keep) AND grow),
            count(*) FILTER (WHERE known AND (NOT same AND NOT keep OR grow)),
            count(*) FILTER (WHERE NOT same AND NOT keep)
@@ -31,7 +30,6 @@ STAGED_COUNTS = """
 
 
 class _Staged(NamedTuple):
-    known: int  # items stored before
     touched: int  # unchanged: only their bookkeeping is updated
     regrown: int  # unchanged but for a new source in `sources`: rewritten whole
     replaced: int  # stored rows deleted, to be inserted again
@@ -183,6 +181,12 @@ class BatchWriter:
         """
         con = self.db.con
         con.register("new_items", table)
+        self._apply_staged(self._stage_items(repeats), now, run)
+        con.unregister("new_items")
+
+    def _stage_items(self, repeats: bool) -> _Staged:
+        """Stage the batch `new_items` against the stored rows in `staged_items`; returns what
+        is to be done. `repeats`: the batch held several copies of some item."""
         content = ", ".join(f"n.{c}" for c in CONTENT_COLUMNS)
         whole = ", ".join(f"n.{c}" for c in ITEM_COLUMNS if c != "fetched_at")
         # A narrow staging table (ids, hashes, earlier bookkeeping): the wide columns are read
@@ -198,7 +202,7 @@ class BatchWriter:
         )
         # `grow`: the batch names a source the row does not list yet. Such rows are rewritten
         # whole (delete and insert): updating a list column of stored rows is ~10x slower.
-        con.execute(
+        self.db.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE staged_items AS
                 SELECT n.id, n.fetched_at, keep,
                        CASE WHEN keep THEN p.content_hash ELSE hash({content}) END
@@ -214,8 +218,12 @@ class BatchWriter:
                 {delivered}
                 LATERAL (SELECT coalesce(p.source < n.source, false) AS keep)"""
         )
-        staged = _Staged(*con.execute(STAGED_COUNTS).fetchone())
-        # Statements with nothing to do are skipped: each costs milliseconds even then.
+        return _Staged(*self.db.con.execute(STAGED_COUNTS).fetchone())
+
+    def _apply_staged(self, staged: _Staged, now: datetime, run: str | None) -> None:
+        """Write the staged batch; statements with nothing to do are skipped (each costs
+        milliseconds even then)."""
+        con = self.db.con
         if staged.touched:
             con.execute(
                 """UPDATE items SET fetched_at = CASE WHEN s.same THEN s.fetched_at
@@ -259,7 +267,6 @@ class BatchWriter:
             )
         if staged.regrown:
             con.execute("INSERT INTO items SELECT * FROM regrown; DROP TABLE regrown")
-        con.unregister("new_items")
 
     def _link_stories(self, story_keys: pa.Table) -> None:
         """Link the new, changed and never linked items just staged into stories (stories.py)."""
