@@ -48,40 +48,9 @@ PHASES = {
 }
 COLUMNS = ["total", *PHASES.values(), "rest"]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-WORDS = [
-    "retrieval",
-    "practice",
-    "spaced",
-    "learning",
-    "onboarding",
-    "cohort",
-    "managers",
-    "quiz",
-    "review",
-    "feedback",
-    "workshop",
-    "slides",
-    "coffee",
-    "team",
-    "budget",
-    "design",
-    "course",
-    "video",
-    "community",
-    "analytics",
-    "learners",
-    "habit",
-    "nudge",
-    "reminder",
-    "calendar",
-    "checklist",
-    "buddy",
-    "release",
-    "notes",
-    "garden",
-    "kitchen",
-    "travel",
-]
+TOPIC_WORDS = "retrieval practice spaced learning onboarding cohort quiz review feedback"
+OTHER_WORDS = "slides coffee team budget design video garden kitchen travel release notes"
+WORDS = tuple(f"{TOPIC_WORDS} {OTHER_WORDS}".split())
 
 timings: dict[str, float] = defaultdict(float)
 

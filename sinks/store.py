@@ -114,8 +114,19 @@ class Store:
         run_id: str = "",
         story_keys: pa.Table | None = None,
     ) -> None:
-        """Upsert items, their decisions and dead letters in one transaction (`BatchWriter`)."""
-        self.writer.write(items, decisions, dead_letters, run_id, story_keys)
+        """Upsert items, their decisions and dead letters in one transaction.
+
+        The decisions given for an item replace all of its earlier ones: a topic that no longer
+        scores the item loses its decision. With `story_keys` (`pln.filters.stories.story_keys`
+        of the items), new and changed items are linked into stories in the same transaction.
+        """
+        self.writer.write_tables(
+            items_table(list(items)),
+            decisions_table(list(decisions)),
+            dead_letters,
+            run_id,
+            story_keys,
+        )
 
     def write_tables(
         self,

@@ -42,28 +42,6 @@ class BatchWriter:
     def __init__(self, db: Database):
         self.db = db
 
-    def write(
-        self,
-        items: Iterable[Item],
-        decisions: Iterable[Decision],
-        dead_letters: Iterable[DeadLetter],
-        run_id: str = "",
-        story_keys: pa.Table | None = None,
-    ) -> None:
-        """Upsert items, their decisions and dead letters in one transaction.
-
-        The decisions given for an item replace all of its earlier ones: a topic that no longer
-        scores the item loses its decision. With `story_keys` (`pln.filters.stories.story_keys`
-        of the items), new and changed items are linked into stories in the same transaction.
-        """
-        self.write_tables(
-            items_table(list(items)),
-            decisions_table(list(decisions)),
-            dead_letters,
-            run_id,
-            story_keys,
-        )
-
     def write_tables(
         self,
         items: pa.Table,
@@ -72,7 +50,9 @@ class BatchWriter:
         run_id: str = "",
         story_keys: pa.Table | None = None,
     ) -> None:
-        """`write` for batches already in Arrow form (see `items_table`, `decisions_table`).
+        """Upsert items and decisions in Arrow form (see `items_table`, `decisions_table`) and
+        dead letters in one transaction; the decisions given for an item replace its earlier
+        ones, and `story_keys` link new and changed items into stories (see `Store.write`).
 
         One post delivered by several sources (same id) is one row, whatever the order the
         copies arrive in, within a batch or across runs: the row holds the copy of the first
