@@ -30,6 +30,7 @@ from itertools import combinations
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 WINDOW = timedelta(days=30)
 SIMILARITY = 0.6  # estimated Jaccard similarity of word pairs that makes a near-duplicate
@@ -80,12 +81,13 @@ def link_stories(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:
            LEFT JOIN linked_items l ON l.id = b.id"""
     )
     con.unregister("linked_items")
-    con.execute(
-        f"""DELETE FROM item_keys WHERE kind = 'band' AND "at" <
-            (SELECT max("at") FROM item_keys WHERE kind = 'band') - INTERVAL {WINDOW.days} DAY;
-            DROP TABLE story_batch_keys;
-            DROP TABLE story_matches"""
-    )
+    if pc.any(pc.equal(keys.column("kind").cast(pa.string()), "band")).as_py():
+        # Only new band keys move the window: without them, the last prune still holds.
+        con.execute(
+            f"""DELETE FROM item_keys WHERE kind = 'band' AND "at" <
+                (SELECT max("at") FROM item_keys WHERE kind = 'band') - INTERVAL {WINDOW.days} DAY"""
+        )
+    con.execute("DROP TABLE story_batch_keys; DROP TABLE story_matches")
 
 
 def _forget_other_band_format(con: duckdb.DuckDBPyConnection, band_format: bytes | None) -> None:

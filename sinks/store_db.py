@@ -1,0 +1,220 @@
+"""The store's DuckDB connection: opening the file while others hold it, the schema, transactions.
+
+One process writes at a time (DuckDB's file lock): a writer excludes every other process, readers
+share the file with each other. Opening waits while another process holds the file (up to
+`wait` seconds: PLN_LOCK_WAIT, else 10 s to read and 120 s to write), since writers hold it only
+for short transactions; see docs/sql.md. A reader that finds the file held by a stream reads the
+stream's published snapshot instead (snapshot.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from pln import progress
+from pln.errors import PlnError, UsageError
+
+from .schema import DDL, SCHEMA_VERSION
+from .snapshot import snapshot_age, snapshot_path
+
+DDL_HASH = hashlib.sha1(DDL.encode()).hexdigest()[:16]
+LOCK_WAIT_ENV = "PLN_LOCK_WAIT"
+# Seconds to wait for another process to release the file. Writers wait longer: a run that has
+# fetched and curated everything should not be lost to someone's long `pln sql` query.
+DEFAULT_READ_WAIT = 10.0
+DEFAULT_WRITE_WAIT = 120.0
+NOTE_AFTER = 0.5  # seconds of waiting before saying so
+SNAPSHOT_MAX_AGE = 60.0  # a busy file's snapshot older than this is not read (stream gone?)
+
+
+class StoreBusy(PlnError):
+    """Another process held the database file for longer than we were willing to wait."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later
+
+    def __init__(self, path: Path, holder: str, waited: float = 0.0):
+        self.path, self.holder, self.waited = path, holder, waited
+        after = f" (waited {waited:.1f} s)" if waited >= NOTE_AFTER else ""
+        super().__init__(
+            f"database {path} is being written by {holder}{after}; try again when it finishes, "
+            "or query a copy of the file"
+        )
+
+
+def lock_wait_default(read_only: bool = True) -> float:
+    """Seconds to wait for a busy database: $PLN_LOCK_WAIT, else 10 to read, 120 to write."""
+    raw = os.environ.get(LOCK_WAIT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_READ_WAIT if read_only else DEFAULT_WRITE_WAIT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also rejects nan
+        raise PlnError(f"{LOCK_WAIT_ENV} must be a number of seconds, got {raw!r}")
+    return value
+
+
+class Database:
+    """An open store file: `con`, and `transaction()` blocks that nest.
+
+    While another process holds the file, opening retries for up to `wait` seconds (None:
+    `lock_wait_default`), with a progress note, then raises StoreBusy. A writable open creates
+    the file and its schema.
+    """
+
+    def __init__(self, path: str | Path, read_only: bool = False, wait: float | None = None):
+        self.path = Path(path)
+        self.read_only = read_only
+        self._depth = 0  # open transaction() blocks
+        self.snapshot_age: float | None = None  # set when reading a stream's snapshot instead
+        self.con = self._connect(lock_wait_default(read_only) if wait is None else wait)
+        try:
+            self.con.execute("SET TimeZone = 'UTC'")
+            if read_only:
+                self._check_is_store()
+            else:
+                self._create_schema()
+        except BaseException:
+            self.con.close()
+            raise
+
+    @classmethod
+    def sharing(cls, other: Database) -> Database:
+        """A read-only handle on `other`'s open database with its own cursor (for a thread)."""
+        handle = cls.__new__(cls)
+        handle.path, handle.read_only, handle._depth = other.path, True, 0
+        handle.snapshot_age = None
+        handle.con = other.con.cursor()
+        return handle
+
+    def transaction(self) -> _Transaction:
+        """One DuckDB transaction. Nested blocks join the outermost one (DuckDB has no nested
+        transactions), so a caller can commit several writes, and its own rows, atomically."""
+        return _Transaction(self)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def meta(self, key: str) -> str | None:
+        """A value of `pln_meta` (None when unset or the file is new)."""
+        try:
+            row = self.con.execute("SELECT value FROM pln_meta WHERE key = ?", [key]).fetchone()
+        except duckdb.CatalogException:  # a new, empty file
+            return None
+        return row[0] if row else None
+
+    def _connect(self, wait: float) -> duckdb.DuckDBPyConnection:
+        if self.read_only and not self.path.is_file():
+            raise UsageError(f"database {self.path} does not exist; run `pln run` first")
+        if not self.read_only:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise PlnError(f"database {self.path}: cannot create its folder: {exc}") from None
+        started = time.monotonic()
+        delay, told = 0.005, False
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=self.read_only)
+            except duckdb.Error as exc:
+                error = self._open_error(exc)
+            waited = time.monotonic() - started
+            if not isinstance(error, StoreBusy):
+                raise error from None
+            if self.read_only and (snapshot := self._fresh_snapshot()) is not None:
+                return snapshot
+            if not told and waited >= NOTE_AFTER:
+                progress.say(f"{error.holder} holds {self.path}; waiting up to {wait:g} s")
+                told = True
+            if waited >= wait:
+                raise StoreBusy(self.path, error.holder, waited) from None
+            # Writers hold the file for milliseconds at a time: poll often, then less so.
+            time.sleep(min(delay, wait - waited))
+            delay = min(delay * 2, 0.1)
+
+    def _fresh_snapshot(self) -> duckdb.DuckDBPyConnection | None:
+        """While a stream holds the file, readers get its published snapshot (snapshot.py)."""
+        age = snapshot_age(self.path)
+        if age is None or age > SNAPSHOT_MAX_AGE:
+            return None
+        try:
+            con = duckdb.connect(str(snapshot_path(self.path)), read_only=True)
+        except duckdb.Error:
+            return None
+        self.snapshot_age = age
+        progress.say(f"{self.path} is being written; reading its snapshot from {age:.1f} s ago")
+        return con
+
+    def _open_error(self, exc: duckdb.Error) -> PlnError:
+        message = first_line(exc)
+        if "lock" in message.lower():
+            pid = re.search(r"PID (\d+)", message)
+            who = f"another process (PID {pid.group(1)})" if pid else "another process"
+            return StoreBusy(self.path, who)
+        if "different configuration" in message:
+            return PlnError(
+                f"database {self.path} is already open in this process in another mode; "
+                "close it first"
+            )
+        return PlnError(f"database {self.path}: cannot open: {message}")
+
+    def _create_schema(self) -> None:
+        # Re-running the DDL costs ~20 ms per open; writers that open per poll skip it when the
+        # last writer already ran this very DDL.
+        if self.meta("ddl_hash") == DDL_HASH:
+            return
+        self.con.execute(DDL)
+        found = self.meta("schema_version")
+        if found is None:
+            self.con.execute(
+                "INSERT INTO pln_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+            )
+        elif found != str(SCHEMA_VERSION):
+            raise PlnError(
+                f"database {self.path} has schema version {found}, this pln expects "
+                f"{SCHEMA_VERSION}; use a new database file"
+            )
+        self.con.execute("INSERT OR REPLACE INTO pln_meta VALUES ('ddl_hash', ?)", [DDL_HASH])
+
+    def _check_is_store(self) -> None:
+        tables = {
+            r[0] for r in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
+        if not {"pln_meta", "items", "decisions"} <= tables:
+            raise PlnError(f"database {self.path} is not a PLN Curator database")
+
+
+class _Transaction:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def __enter__(self) -> None:
+        if self.db._depth == 0:
+            self.db.con.begin()
+        self.db._depth += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.db._depth -= 1
+        if self.db._depth:
+            return  # the outermost block commits or rolls back
+        if exc_type is None:
+            self.db.con.commit()
+        else:
+            self.db.con.rollback()
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,148 @@
+"""Source health in the store: fetch outcomes, cursors, the next poll, config fingerprints.
+
+When to poll again is `pln.backoff`'s policy (the one the ingester uses too); this module only
+records its answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from pln.backoff import next_poll_delay
+from pln.record import SourceStatus, utc
+
+from .schema import SOURCE_ARROW
+from .store_db import Database, now_utc
+
+DEFAULT_INTERVAL = 900.0  # seconds between polls when the caller does not say
+CONFIG_ARROW = pa.schema([("name", pa.string()), ("fingerprint", pa.string())])
+
+
+class SourceLog:
+    """The `sources` and `source_configs` tables."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def update(
+        self,
+        statuses: Iterable[SourceStatus],
+        run_id: str = "",
+        intervals: Mapping[str, float] | None = None,
+    ) -> None:
+        """Record fetch outcomes: cursor, consecutive error count, backoff for the next poll.
+
+        A failed fetch keeps the previous cursor. A status no newer than the last recorded
+        fetch of its source is ignored, so replaying statuses changes nothing.
+        `intervals` maps source name to its poll interval in seconds (default 15 minutes).
+        """
+        statuses = sorted(statuses, key=lambda s: utc(s.fetched_at))
+        if not statuses:
+            return
+        con = self.db.con
+        names = sorted({s.source for s in statuses})
+        columns = SOURCE_ARROW.names
+        rows = con.execute(
+            f"SELECT {', '.join(columns)} FROM sources WHERE name IN (SELECT unnest($names))",
+            {"names": names},
+        ).fetchall()
+        state: dict[str, dict[str, Any]] = {r[0]: dict(zip(columns, r, strict=True)) for r in rows}
+        for status in statuses:
+            previous = state.get(status.source)
+            row = source_row(status, previous, run_id, (intervals or {}).get(status.source))
+            if row is not None:
+                state[status.source] = row
+        table = pa.Table.from_pylist([state[n] for n in names], schema=SOURCE_ARROW)
+        with self.db.transaction():
+            con.register("new_sources", table)
+            con.execute("INSERT OR REPLACE INTO sources BY NAME SELECT * FROM new_sources")
+            con.unregister("new_sources")
+
+    def note_configs(self, fingerprints: Mapping[str, str]) -> list[str]:
+        """Record each source's config fingerprint (name -> SourceConfig.fingerprint). Sources
+        whose fingerprint changed lose their error count, backoff and cursor, so an edited
+        source is read at once and whole; returns their names."""
+        if not fingerprints:
+            return []
+        con = self.db.con
+        table = pa.table(
+            {"name": list(fingerprints), "fingerprint": list(fingerprints.values())},
+            schema=CONFIG_ARROW,
+        )
+        with self.db.transaction():
+            con.register("new_configs", table)
+            changed = [
+                name
+                for (name,) in con.execute(
+                    """SELECT n.name FROM new_configs n JOIN source_configs c USING (name)
+                       WHERE c.fingerprint <> n.fingerprint ORDER BY n.name"""
+                ).fetchall()
+            ]
+            if changed:
+                con.execute(
+                    """UPDATE sources SET error_count = 0, next_poll_at = NULL
+                       WHERE name IN (SELECT unnest($names))""",
+                    {"names": changed},
+                )
+            con.execute(
+                """INSERT INTO source_configs SELECT name, fingerprint, $now FROM new_configs
+                   ON CONFLICT (name) DO UPDATE SET fingerprint = excluded.fingerprint,
+                       changed_at = excluded.changed_at
+                   WHERE source_configs.fingerprint <> excluded.fingerprint""",
+                {"now": now_utc()},
+            )
+            con.unregister("new_configs")
+        return changed
+
+    def cursors(self) -> dict[str, dict]:
+        """The last cursor of every source that has one."""
+        rows = self.db.con.execute("SELECT name, cursor FROM sources WHERE cursor IS NOT NULL")
+        return {name: json.loads(cursor) for name, cursor in rows.fetchall()}
+
+
+def source_row(
+    status: SourceStatus, previous: dict[str, Any] | None, run_id: str, interval: float | None
+) -> dict[str, Any] | None:
+    """The new `sources` row after one fetch, or None when the status is not newer."""
+    at = utc(status.fetched_at)
+    prev = previous or {}
+    if prev.get("last_fetch_at") is not None and utc(prev["last_fetch_at"]) >= at:
+        return None
+    interval = interval or DEFAULT_INTERVAL
+    errors = 0 if status.ok else (prev.get("error_count") or 0) + 1
+    delay = next_poll_delay(interval, errors, None if status.ok else status.retry_after)
+    cursor = json.dumps(status.cursor, sort_keys=True) if status.cursor is not None else None
+    return {
+        "name": status.source,
+        "type": status.type,
+        "ok": status.ok,
+        "error": "" if status.ok else status.error,
+        "last_error": prev.get("last_error") if status.ok else status.error,
+        "last_error_at": prev.get("last_error_at") if status.ok else at,
+        "error_count": errors,
+        "items_total": (prev.get("items_total") or 0) + status.items,
+        "last_items": status.items,
+        "last_dead_letters": status.dead_letters,
+        "not_modified": status.not_modified,
+        "last_fetch_at": at,
+        "last_ok_at": at if status.ok else prev.get("last_ok_at"),
+        "cursor": cursor if status.ok and cursor is not None else prev.get("cursor"),
+        "next_poll_at": at + timedelta(seconds=delay),
+        "run_id": run_id or None,
+        **_fetch_notes(status, prev),
+    }
+
+
+def _fetch_notes(status: SourceStatus, prev: dict[str, Any]) -> dict[str, Any]:
+    """Drops and warnings of the last fetch that read data (an unchanged source keeps them)."""
+    if not status.ok or status.not_modified:
+        return {k: prev.get(k) for k in ("last_drops", "last_warnings")}
+    return {
+        "last_drops": json.dumps(status.drops, sort_keys=True) if status.drops else None,
+        "last_warnings": json.dumps(list(status.warnings)) if status.warnings else None,
+    }
