@@ -24,6 +24,7 @@ import queue
 import signal
 import traceback
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -36,6 +37,7 @@ from pln.record import DeadLetter, Item, SourceStatus
 from pln.sinks.store import Store, decisions_table, items_table
 from pln.sources.fetch_pool import Fetched, FetchPool
 
+from .handover import get_while_parent_lives, let_go, put_while_parent_lives
 from .polls import curate_items
 from .probe import SourceTask
 
@@ -86,7 +88,7 @@ def run_local_batch(config: Config, tasks: list[SourceTask], run_id: str) -> int
     processes = [
         context.Process(
             target=_worker_main,
-            args=(i, curator, config, todo, results),
+            args=(i, curator, config, todo, _Outbox(results, os.getpid())),
             name=f"pln-batch-{i}",
             daemon=True,
         )
@@ -164,7 +166,22 @@ def _flush(store: Store, run_id: str, pending: list[CuratedTables], dead, ticker
     dead.clear()
 
 
-def _worker_main(index: int, curator: Curator, config: Config, todo, results) -> None:
+@dataclass(frozen=True)
+class _Outbox:
+    """The results queue as a worker sees it: messages to a parent that may have been killed."""
+
+    queue: Any
+    parent_pid: int
+
+    def put(self, message) -> None:
+        if not put_while_parent_lives(self.queue, message, self.parent_pid):
+            os._exit(1)  # the parent is gone: nobody would write our work
+
+    def close(self) -> None:
+        let_go(self.queue, self.parent_pid)
+
+
+def _worker_main(index: int, curator: Curator, config: Config, todo, results: _Outbox) -> None:
     # Ctrl-C reaches the whole process group; the parent stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -175,11 +192,10 @@ def _worker_main(index: int, curator: Curator, config: Config, todo, results) ->
     else:
         results.put(WorkerDone(index))
     results.close()
-    results.join_thread()
     os._exit(0)  # a forked child must not run the parent's exit handlers
 
 
-def _fetch_and_curate(curator: Curator, config: Config, todo, results) -> None:
+def _fetch_and_curate(curator: Curator, config: Config, todo, results: _Outbox) -> None:
     fetch = config.fetch
     pool = FetchPool(fetch.concurrency, fetch.per_host, fetch.source_deadline)
     curator.setup()  # a no-op when forked after the parent's setup
@@ -187,12 +203,15 @@ def _fetch_and_curate(curator: Curator, config: Config, todo, results) -> None:
     more = True
     while more or len(pool):
         while more and len(pool) < fetch.concurrency:
-            task = todo.get()
+            task = get_while_parent_lives(todo, results.parent_pid)
             if task is None:
                 more = False
             else:
                 pool.add(task.config, task.cursor, task.run_deadline_at, task.prefetched)
-        for fetched in pool.finished():
+        finished = pool.finished(timeout=1.0)
+        if os.getppid() != results.parent_pid:
+            os._exit(1)  # the parent was killed: nobody would write our work
+        for fetched in finished:
             batch.extend(_report(fetched, results))
             while len(batch) >= BATCH_ITEMS:
                 _curate(curator, batch[:BATCH_ITEMS], results)

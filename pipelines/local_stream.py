@@ -28,6 +28,7 @@ from pln.errors import PlnError
 from pln.filters.curator import Curator
 from pln.sinks.stream_store import ResumePoints
 
+from .handover import let_go, put_while_parent_lives
 from .kafka_io import KafkaSettings, KafkaUnavailable, ReliableProducer
 from .memory import MemoryReleaser, use_system_allocator
 from .polls import curate_poll, kept_messages
@@ -82,10 +83,12 @@ def worker_main(spec: WorkerSpec, results, stop) -> None:
         spec.curator.setup()
         _work(spec, reader, producer, results, stop)
     except (KafkaUnavailable, OffsetsOutOfRange, PlnError) as exc:
-        results.put(WorkerFailed(spec.index, str(exc)))
+        put_while_parent_lives(results, WorkerFailed(spec.index, str(exc)), spec.parent_pid)
     except Exception as exc:  # report it to the loader rather than dying silently
-        results.put(WorkerFailed(spec.index, f"{type(exc).__name__}: {exc}"))
+        failed = WorkerFailed(spec.index, f"{type(exc).__name__}: {exc}")
+        put_while_parent_lives(results, failed, spec.parent_pid)
     finally:
+        let_go(results, spec.parent_pid)
         reader.close()
         if producer is not None:
             producer.close()
@@ -111,14 +114,17 @@ def _work(spec: WorkerSpec, reader: RawReader, producer, results, stop) -> None:
             memory.idle()
             if time.monotonic() - told >= HEALTH_EVERY:
                 told = time.monotonic()
-                results.put(WorkerHealth(spec.index, reader.lag(), reader.last_error))
+                health = WorkerHealth(spec.index, reader.lag(), reader.last_error)
+                put_while_parent_lives(results, health, spec.parent_pid)
             continue
         curated = curate_poll(spec.curator, poll)
         if producer is not None:
             messages = kept_messages(curated.items, curated.decisions)
             if messages:
                 producer.send_all(spec.settings.curated_topic, messages)
-        results.put(PollTables.of(curated, spec.index, reader.lag()))
+        tables = PollTables.of(curated, spec.index, reader.lag())
+        if not put_while_parent_lives(results, tables, spec.parent_pid):
+            return  # the loader is gone: nobody would commit our work
         memory.busy()
 
 

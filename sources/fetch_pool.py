@@ -106,9 +106,10 @@ class FetchPool:
         """Start what may start and return the fetches finished so far, without waiting."""
         return list(self._collect(block=False))
 
-    def finished(self) -> list[Fetched]:
-        """Start what may start, then wait until at least one fetch ends (or is given up)."""
-        return list(self._collect(block=True)) if len(self) else []
+    def finished(self, timeout: float | None = None) -> list[Fetched]:
+        """Start what may start, then wait until at least one fetch ends (or is given up), or
+        at most `timeout` seconds."""
+        return list(self._collect(block=True, timeout=timeout)) if len(self) else []
 
     def drain(self) -> Iterator[Fetched]:
         """Every remaining fetch, in the order they finish; then the worker threads stop."""
@@ -124,9 +125,10 @@ class FetchPool:
             self._jobs.put(None)
         self._threads = 0
 
-    def _collect(self, block: bool) -> Iterator[Fetched]:
+    def _collect(self, block: bool, timeout: float | None = None) -> Iterator[Fetched]:
         yield from self._start()
-        timeout = self._next_expiry() if block else 0.0
+        wait = self._next_expiry() if block else 0.0
+        timeout = wait if timeout is None else min(wait, timeout)
         try:
             first = self._done.get(block=block, timeout=timeout)
         except queue.Empty:

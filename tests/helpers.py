@@ -130,3 +130,25 @@ def stored_labels(db: Path) -> list[Label]:
     """Every label a person gave, as the store holds them."""
     with Store(db, read_only=True) as store:
         return store.labels()
+
+
+def child_pids(pid: int) -> list[int]:
+    """The running (not zombie) child processes of pid, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def is_running(pid: int) -> bool:
+    """pid exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

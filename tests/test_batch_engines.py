@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import child_pids, is_running
 
 from pln.config import load_config
 from pln.pipelines.batch import run_batch
@@ -91,18 +92,6 @@ FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 </channel></rss>"""
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
 def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_path):
     (tmp_path / "good.xml").write_text(FEED)
@@ -121,11 +110,11 @@ def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_pa
     for line in proc.stderr:  # the good source is done, so the workers are up
         if "✓ good" in line:
             break
-    workers = _children(proc.pid)
+    workers = child_pids(proc.pid)
     assert workers, "the run should have worker processes"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 130
-    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists() and _alive(pid)]
+    assert not [pid for pid in workers if is_running(pid)]
 
     (tmp_path / "stuck.xml").unlink()
     (tmp_path / "stuck.xml").write_text(FEED.replace("/1<", "/2<"))
@@ -134,11 +123,3 @@ def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_pa
     summary = json.loads(done.stdout)
     # Nothing of the stopped run counted as read (cursors are written last): both sources now.
     assert summary["items"]["written"] == 2 and summary["kept"] == 2
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"

@@ -17,7 +17,7 @@ from conftest_kafka import (
     wait_for,
     with_bootstrap,
 )
-from helpers import db_rows, row_count
+from helpers import child_pids, db_rows, is_running, row_count
 from kafka_broker import KafkaBroker, broker_binary, free_port
 
 from pln import payload
@@ -103,8 +103,11 @@ def test_stream_killed_mid_flow_resumes_without_loss_or_repeats(tmp_path, kafka_
         wait_for(lambda: row_count(db) > 0, 60, "the stream to start", every=0.05)
         flow.start()
         wait_for(lambda: row_count(db) > 150, 60, "the stream part-way", every=0.05)
+        workers = child_pids(proc.pid)
         kill(proc)  # SIGKILL: no chance to clean up
         written_before = row_count(db)
+        # Its curate workers notice and exit, though nobody reads their queue any more.
+        wait_for(lambda: not any(map(is_running, workers)), 30, "the orphaned workers to exit")
         proc = stream_process(config.path, settings, log=log)
         wait_for(lambda: row_count(db) == total, 90, f"all {total} items after the restart")
         time.sleep(1.5)  # nothing more may arrive, and the feed catches up
