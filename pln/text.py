@@ -1,0 +1,195 @@
+"""Plain text out of HTML, and the patterns every family uses to find URLs and hashtags in text.
+
+`html_text` is the one HTML-to-text path: feed entries (sources/rss.py), Mastodon posts
+(sources/html_text.py) and item cards (sinks/cards.py) all read HTML through it. It parses with
+lxml's HTML parser (libxml2 2.14, whose tokenizer follows HTML5, so entities decode as
+`html.unescape` does), drops what a reader never sees (script, style, template, noscript,
+iframe; optionally elements of a given class), and returns the text with words kept apart at
+block boundaries, and the http(s) links of `<a>`/`<area>`, made absolute against a base.
+It does not sanitize: the HTML an item keeps goes through nh3 in `Item.create` (pln/clean.py).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from html import unescape
+from urllib.parse import urljoin, urlsplit
+
+from lxml import etree
+
+# An http(s) or www. URL up to the next space (for removing URLs from text before comparing it).
+URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+# A hashtag: '#' then a word with at least one letter, not preceded by a word character, '&'
+# or '#' (HTML entities such as "&#8217;", "##"), nor by '/' (URL fragments "page/#top").
+# "#1" and "#2024" are numbers, not tags. Group 1 is the tag without '#'.
+HASHTAG_RE = re.compile(r"(?<![\w&#/])[#＃](\w*[^\W\d]\w*)")
+
+WEB_SCHEMES = ("http", "https")
+# Dropped with their content: a reader never sees them as text.
+HIDDEN_TAGS = ("script", "style", "template", "noscript", "iframe")
+# Elements that separate words: "<p>a</p><p>b</p>" reads "a b", while "<em>wee</em>ks" stays
+# one word. In paragraph mode BLOCKS become blank lines and <br> a line break.
+BLOCKS = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tr",
+        "ul",
+    ]
+)
+WORD_BREAKS = frozenset({"br", "img", "td", "th"}) | BLOCKS
+LINK_TAGS = frozenset({"a", "area"})
+# Characters an lxml string may not hold; those str.split() counts as spaces become a space.
+_XML_INVALID_SPACE = re.compile("[\x0b\x0c\x1c-\x1f]")
+_XML_INVALID = re.compile("[\x00-\x08\x0e-\x1b\ufffe\uffff\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class HtmlText:
+    text: str  # entities decoded; whitespace collapsed (or paragraphs kept, see html_text)
+    links: tuple[str, ...]  # absolute http(s) hrefs of <a>/<area>, in document order
+
+
+def html_text(
+    html: str,
+    base: str = "",
+    *,
+    paragraphs: bool = False,
+    hidden_class: str = "",
+    skip_tag_links: bool = False,
+) -> HtmlText:
+    """The text of an HTML fragment and the links it carries, from one parse.
+
+    `base` makes relative hrefs absolute (without it they are left out). `paragraphs` keeps
+    paragraphs apart by a blank line and <br> as a line break (else all whitespace collapses to
+    single spaces). Elements whose class includes `hidden_class` are left out with their links.
+    `skip_tag_links` leaves out hashtag and mention links (rel="tag", class mention/hashtag).
+    """
+    if "<" not in html:  # many summaries are plain text sent as HTML
+        return HtmlText(_tidy(unescape(html), paragraphs), ())
+    root = _parse(html)
+    if root is None:
+        return HtmlText("", ())
+    etree.strip_elements(root, *HIDDEN_TAGS, with_tail=False)
+    if hidden_class and hidden_class in html:
+        for el in root.xpath(f'//*[contains(concat(" ", @class, " "), " {hidden_class} ")]'):
+            _remove_keeping_tail(el)
+    links = []
+    for el in root.iter():
+        tag = el.tag
+        if tag in WORD_BREAKS:
+            before, after = _breaks(tag, paragraphs)
+            el.text = before + el.text if el.text else before
+            el.tail = after + el.tail if el.tail else after
+        elif tag in LINK_TAGS:
+            href = el.get("href")
+            if href and not (skip_tag_links and _is_tag_link(el)):
+                link = _link(href.strip(), base)
+                if link:
+                    links.append(link)
+    text = etree.tostring(root, method="text", encoding=str)
+    return HtmlText(_tidy(text, paragraphs), tuple(links))
+
+
+class _Parsers(threading.local):
+    """One lxml HTML parser per thread (a parser must not serve two threads at once)."""
+
+    def __init__(self) -> None:
+        self.html = etree.HTMLParser(
+            remove_comments=True, remove_pis=True, no_network=True, default_doctype=False
+        )
+
+
+_PARSERS = _Parsers()
+
+
+def _parse(html: str) -> etree._Element | None:
+    try:
+        return etree.fromstring(html, _PARSERS.html)
+    except ValueError:  # characters lxml does not take in a str (NUL, most C0 controls)
+        html = _XML_INVALID.sub("", _XML_INVALID_SPACE.sub(" ", html))
+        try:
+            return etree.fromstring(html, _PARSERS.html)
+        except (ValueError, etree.ParserError):
+            return None
+    except etree.ParserError:  # "Document is empty": only comments or a bare doctype
+        return None
+
+
+def _breaks(tag: str, paragraphs: bool) -> tuple[str, str]:
+    """What goes before an element's content and after its end."""
+    if not paragraphs:
+        return " ", " "
+    if tag in BLOCKS:
+        return "\n\n", "\n\n"
+    return ("", "\n") if tag == "br" else (" ", " ")
+
+
+def _remove_keeping_tail(el: etree._Element) -> None:
+    parent = el.getparent()
+    if parent is None:
+        return
+    if el.tail:
+        previous = el.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + el.tail
+        else:
+            parent.text = (parent.text or "") + el.tail
+    parent.remove(el)
+
+
+def _is_tag_link(el: etree._Element) -> bool:
+    classes = (el.get("class") or "").split()
+    return "tag" in (el.get("rel") or "").split() or "mention" in classes or "hashtag" in classes
+
+
+def _link(href: str, base: str) -> str:
+    """`href` made absolute against `base`; "" unless the result is an http(s) URL."""
+    if href.startswith("#"):
+        return ""
+    try:
+        if base and not urlsplit(href).scheme:
+            href = urljoin(base, href)
+        return href if urlsplit(href).scheme in WEB_SCHEMES else ""
+    except ValueError:  # e.g. a malformed IPv6 host
+        return ""
+
+
+_RUNS_OF_SPACE = re.compile(r"[ \t\r\f\v]+")
+_SPACE_AROUND_NEWLINE = re.compile(r" *\n *")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def _tidy(text: str, paragraphs: bool) -> str:
+    if not paragraphs:
+        return " ".join(text.split())
+    text = _RUNS_OF_SPACE.sub(" ", text)
+    text = _SPACE_AROUND_NEWLINE.sub("\n", text)
+    return _BLANK_LINES.sub("\n\n", text).strip()
