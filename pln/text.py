@@ -21,10 +21,11 @@ from lxml import etree
 
 # An http(s) or www. URL up to the next space (for removing URLs from text before comparing it).
 URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-# A hashtag: '#' then a word with at least one letter, not preceded by a word character, '&'
-# or '#' (HTML entities such as "&#8217;", "##"), nor by '/' (URL fragments "page/#top").
-# "#1" and "#2024" are numbers, not tags. Group 1 is the tag without '#'.
-HASHTAG_RE = re.compile(r"(?<![\w&#/])[#＃](\w*[^\W\d]\w*)")
+# A hashtag: '#' (or the full-width '＃') then a word with at least one letter or '_'. Not one
+# when inside a word ("C#", "issue#12"), after '&' (entities: "AT&#38;T"), after another '#'
+# (IRC channels: "##python") or after '/' (URL fragments: "page/#top"); "#1" and "#2024" are
+# numbers. Group 1 is the tag without '#'.
+HASHTAG_RE = re.compile(r"(?<![\w&#＃/])[#＃](\w*[^\W\d]\w*)")
 
 WEB_SCHEMES = ("http", "https")
 # Dropped with their content: a reader never sees them as text.
@@ -66,9 +67,7 @@ BLOCKS = frozenset(
 )
 WORD_BREAKS = frozenset({"br", "img", "td", "th"}) | BLOCKS
 LINK_TAGS = frozenset({"a", "area"})
-# Characters an lxml string may not hold; those str.split() counts as spaces become a space.
-_XML_INVALID_SPACE = re.compile("[\x0b\x0c\x1c-\x1f]")
-_XML_INVALID = re.compile("[\x00-\x08\x0e-\x1b\ufffe\uffff\ud800-\udfff]")
+_NUL_OR_SURROGATE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -131,15 +130,13 @@ _PARSERS = _Parsers()
 
 
 def _parse(html: str) -> etree._Element | None:
+    # libxml2 turns NUL into U+FFFD and stops at a lone surrogate; neither may reach a feed
+    # (pln/clean.py drops them), so they go here and the words around them stay whole.
+    if _NUL_OR_SURROGATE.search(html):
+        html = _NUL_OR_SURROGATE.sub("", html)
     try:
         return etree.fromstring(html, _PARSERS.html)
-    except ValueError:  # characters lxml does not take in a str (NUL, most C0 controls)
-        html = _XML_INVALID.sub("", _XML_INVALID_SPACE.sub(" ", html))
-        try:
-            return etree.fromstring(html, _PARSERS.html)
-        except (ValueError, etree.ParserError):
-            return None
-    except etree.ParserError:  # "Document is empty": only comments or a bare doctype
+    except (ValueError, etree.ParserError):  # "Document is empty": only comments, say
         return None
 
 
