@@ -15,9 +15,10 @@ import re
 import threading
 from dataclasses import dataclass
 from html import unescape
-from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
+
+from pln.clean import clean_url
 
 # An http(s) or www. URL up to the next space (for removing URLs from text before comparing it).
 URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -27,7 +28,6 @@ URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 # numbers. Group 1 is the tag without '#'.
 HASHTAG_RE = re.compile(r"(?<![\w&#＃/])[#＃](\w*[^\W\d]\w*)")
 
-WEB_SCHEMES = ("http", "https")
 # Dropped with their content: a reader never sees them as text.
 HIDDEN_TAGS = ("script", "style", "template", "noscript", "iframe")
 # Elements that separate words: "<p>a</p><p>b</p>" reads "a b", while "<em>wee</em>ks" stays
@@ -67,13 +67,13 @@ BLOCKS = frozenset(
 )
 WORD_BREAKS = frozenset({"br", "img", "td", "th"}) | BLOCKS
 LINK_TAGS = frozenset({"a", "area"})
-_NUL_OR_SURROGATE = re.compile("[\x00\ud800-\udfff]")
+_HIDDEN_TAG = re.compile("<(?:" + "|".join(HIDDEN_TAGS) + ")", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class HtmlText:
     text: str  # entities decoded; whitespace collapsed (or paragraphs kept, see html_text)
-    links: tuple[str, ...]  # absolute http(s) hrefs of <a>/<area>, in document order
+    links: tuple[str, ...]  # hrefs of <a>/<area> as clean_url makes them (absolute http(s))
 
 
 def html_text(
@@ -96,7 +96,8 @@ def html_text(
     root = _parse(html)
     if root is None:
         return HtmlText("", ())
-    etree.strip_elements(root, *HIDDEN_TAGS, with_tail=False)
+    if _HIDDEN_TAG.search(html):
+        etree.strip_elements(root, *HIDDEN_TAGS, with_tail=False)
     if hidden_class and hidden_class in html:
         for el in root.xpath(f'//*[contains(concat(" ", @class, " "), " {hidden_class} ")]'):
             _remove_keeping_tail(el)
@@ -110,7 +111,7 @@ def html_text(
         elif tag in LINK_TAGS:
             href = el.get("href")
             if href and not (skip_tag_links and _is_tag_link(el)):
-                link = _link(href.strip(), base)
+                link = _link(href, base)
                 if link:
                     links.append(link)
     text = etree.tostring(root, method="text", encoding=str)
@@ -122,7 +123,11 @@ class _Parsers(threading.local):
 
     def __init__(self) -> None:
         self.html = etree.HTMLParser(
-            remove_comments=True, remove_pis=True, no_network=True, default_doctype=False
+            encoding="utf-8",
+            remove_comments=True,
+            remove_pis=True,
+            no_network=True,
+            default_doctype=False,
         )
 
 
@@ -130,12 +135,13 @@ _PARSERS = _Parsers()
 
 
 def _parse(html: str) -> etree._Element | None:
-    # libxml2 turns NUL into U+FFFD and stops at a lone surrogate; neither may reach a feed
-    # (pln/clean.py drops them), so they go here and the words around them stay whole.
-    if _NUL_OR_SURROGATE.search(html):
-        html = _NUL_OR_SURROGATE.sub("", html)
+    # libxml2 would turn NUL into U+FFFD and stop at a lone surrogate; neither may reach a
+    # feed (pln/clean.py drops them), so they go here and the words around them stay whole.
+    data = html.encode("utf-8", "ignore")  # "ignore": lone surrogates
+    if b"\x00" in data:
+        data = data.replace(b"\x00", b"")
     try:
-        return etree.fromstring(html, _PARSERS.html)
+        return etree.fromstring(data, _PARSERS.html)
     except (ValueError, etree.ParserError):  # "Document is empty": only comments, say
         return None
 
@@ -168,15 +174,11 @@ def _is_tag_link(el: etree._Element) -> bool:
 
 
 def _link(href: str, base: str) -> str:
-    """`href` made absolute against `base`; "" unless the result is an http(s) URL."""
-    if href.startswith("#"):
+    """`href` made absolute against `base` and percent-encoded; "" unless it is http(s)."""
+    href = href.strip()
+    if href.startswith("#") or (not base and "://" not in href[:12]):
         return ""
-    try:
-        if base and not urlsplit(href).scheme:
-            href = urljoin(base, href)
-        return href if urlsplit(href).scheme in WEB_SCHEMES else ""
-    except ValueError:  # e.g. a malformed IPv6 host
-        return ""
+    return clean_url(href, base)
 
 
 _RUNS_OF_SPACE = re.compile(r"[ \t\r\f\v]+")

@@ -57,6 +57,7 @@ _PLAIN_WEB_URL = re.compile(
     r"(?:\?[A-Za-z0-9._~!$&'()*+,=:@%/?-]+)?\Z"
 )
 WEB_SCHEMES = ("http", "https")
+_RAW_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False), made once
 
 
 class FeedSource(Source):
@@ -210,7 +211,7 @@ class FeedSource(Source):
             title=title,
             text=read.text,
             html=html,
-            html_base=urljoin(link, base) if link and base else base,
+            html_base=_html_base(base, link),
             url=link,
             links=read.links,
             hashtags=[re.sub(r"\s+", "", t) for t in _terms(entry)],
@@ -311,6 +312,14 @@ def _content_base(body: dict[str, Any], location: str, fallback: str) -> str:
     return base if base and base != location else fallback
 
 
+def _html_base(base: str, link: str) -> str:
+    """The base of the entry HTML's relative URLs: `base`, itself made absolute against the
+    entry's link when it is relative (an xml:base such as "/blog/")."""
+    if not base or not link or _PLAIN_WEB_URL.match(base):
+        return base
+    return urljoin(link, base)
+
+
 def _plain(value: str, detail: dict[str, Any] | None) -> str:
     """A title as plain text: tags stripped, entities decoded once (per its declared type)."""
     if detail and _is_html(detail):
@@ -355,7 +364,7 @@ def _raw_entry(entry: Any) -> str:
     small: dict[str, Any] = {k: dict.get(entry, k) for k in keep if dict.get(entry, k)}
     if entry.get("tags"):
         small["tags"] = [t.get("term") for t in entry["tags"]]
-    return json.dumps(small, ensure_ascii=False)
+    return _RAW_JSON.encode(small)
 
 
 def _what_it_is(data: bytes, parsed: ParsedFeed) -> str:
