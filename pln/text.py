@@ -67,6 +67,9 @@ BLOCKS = frozenset(
 )
 WORD_BREAKS = frozenset({"br", "img", "td", "th"}) | BLOCKS
 LINK_TAGS = frozenset({"a", "area"})
+# What goes before an element's content and after its end, in each mode.
+_WORD_BREAKS = dict.fromkeys(WORD_BREAKS, (" ", " "))
+_PARAGRAPH_BREAKS = _WORD_BREAKS | dict.fromkeys(BLOCKS, ("\n\n", "\n\n")) | {"br": ("", "\n")}
 _HIDDEN_TAG = re.compile("<(?:" + "|".join(HIDDEN_TAGS) + ")", re.IGNORECASE)
 
 
@@ -101,21 +104,31 @@ def html_text(
     if hidden_class and hidden_class in html:
         for el in root.xpath(f'//*[contains(concat(" ", @class, " "), " {hidden_class} ")]'):
             _remove_keeping_tail(el)
-    links = []
-    for el in root.iter():
+    parts: list[str] = []
+    links: list[str] = []
+    add = parts.append
+    breaks = _PARAGRAPH_BREAKS if paragraphs else _WORD_BREAKS
+    for event, el in etree.iterwalk(root, events=("start", "end")):
         tag = el.tag
-        if tag in WORD_BREAKS:
-            before, after = _breaks(tag, paragraphs)
-            el.text = before + el.text if el.text else before
-            el.tail = after + el.tail if el.tail else after
-        elif tag in LINK_TAGS:
-            href = el.get("href")
-            if href and not (skip_tag_links and _is_tag_link(el)):
-                link = _link(href, base)
-                if link:
-                    links.append(link)
-    text = etree.tostring(root, method="text", encoding=str)
-    return HtmlText(_tidy(text, paragraphs), tuple(links))
+        if event == "start":
+            if tag in breaks:
+                add(breaks[tag][0])
+            elif tag in LINK_TAGS:
+                href = el.get("href")
+                if href and not (skip_tag_links and _is_tag_link(el)):
+                    link = _link(href, base)
+                    if link:
+                        links.append(link)
+            text = el.text
+            if text:
+                add(text)
+        else:
+            if tag in breaks:
+                add(breaks[tag][1])
+            tail = el.tail
+            if tail:
+                add(tail)
+    return HtmlText(_tidy("".join(parts), paragraphs), tuple(links))
 
 
 class _Parsers(threading.local):
@@ -144,15 +157,6 @@ def _parse(html: str) -> etree._Element | None:
         return etree.fromstring(data, _PARSERS.html)
     except (ValueError, etree.ParserError):  # "Document is empty": only comments, say
         return None
-
-
-def _breaks(tag: str, paragraphs: bool) -> tuple[str, str]:
-    """What goes before an element's content and after its end."""
-    if not paragraphs:
-        return " ", " "
-    if tag in BLOCKS:
-        return "\n\n", "\n\n"
-    return ("", "\n") if tag == "br" else (" ", " ")
 
 
 def _remove_keeping_tail(el: etree._Element) -> None:
