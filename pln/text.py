@@ -70,6 +70,10 @@ LINK_TAGS = frozenset({"a", "area"})
 # What goes before an element's content and after its end, in each mode.
 _WORD_BREAKS = dict.fromkeys(WORD_BREAKS, (" ", " "))
 _PARAGRAPH_BREAKS = _WORD_BREAKS | dict.fromkeys(BLOCKS, ("\n\n", "\n\n")) | {"br": ("", "\n")}
+_HIDDEN_ELEMENT = re.compile(
+    r"<(" + "|".join(HIDDEN_TAGS) + r")\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
+)
+_ANY_TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)[^>]*>|<![^>]*>|<\?[^>]*>")
 _HIDDEN_TAG = re.compile("<(?:" + "|".join(HIDDEN_TAGS) + ")", re.IGNORECASE)
 
 
@@ -98,7 +102,7 @@ def html_text(
         return HtmlText(_tidy(unescape(html), paragraphs), ())
     root = _parse(html)
     if root is None:
-        return HtmlText("", ())
+        return HtmlText(_without_tags(html, paragraphs), ())
     if _HIDDEN_TAG.search(html):
         etree.strip_elements(root, *HIDDEN_TAGS, with_tail=False)
     if hidden_class and hidden_class in html:
@@ -141,6 +145,7 @@ class _Parsers(threading.local):
             remove_pis=True,
             no_network=True,
             default_doctype=False,
+            huge_tree=True,  # text nodes past 10 MB, nesting to 2,048 (HTML has no entity bombs)
         )
 
 
@@ -148,15 +153,28 @@ _PARSERS = _Parsers()
 
 
 def _parse(html: str) -> etree._Element | None:
+    """The parsed fragment, or None when there is nothing to read or libxml2 gave up."""
     # libxml2 would turn NUL into U+FFFD and stop at a lone surrogate; neither may reach a
     # feed (pln/clean.py drops them), so they go here and the words around them stay whole.
     data = html.encode("utf-8", "ignore")  # "ignore": lone surrogates
     if b"\x00" in data:
         data = data.replace(b"\x00", b"")
+    parser = _PARSERS.html
     try:
-        return etree.fromstring(data, _PARSERS.html)
+        root = etree.fromstring(data, parser)
     except (ValueError, etree.ParserError):  # "Document is empty": only comments, say
         return None
+    if parser.error_log and any(e.level == etree.ErrorLevels.FATAL for e in parser.error_log):
+        return None  # nested past libxml2's limit: a hostile document
+    return root
+
+
+def _without_tags(html: str, paragraphs: bool) -> str:
+    """The text of HTML libxml2 would not read (nested 2,048 deep), by a linear scan: hidden
+    elements dropped, word-breaking tags made spaces, other tags removed; no links."""
+    html = _HIDDEN_ELEMENT.sub(" ", html)
+    html = _ANY_TAG.sub(lambda m: " " if (m.group(1) or "").lower() in WORD_BREAKS else "", html)
+    return _tidy(unescape(html), paragraphs)
 
 
 def _remove_keeping_tail(el: etree._Element) -> None:

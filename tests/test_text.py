@@ -103,3 +103,15 @@ def test_url_pattern_finds_http_and_www_urls():
         "WWW.b.example",
         "http://c.example",
     ]
+
+
+@pytest.mark.parametrize("depth", [300, 3_000, 50_000])
+def test_deeply_nested_html_keeps_its_text(depth):
+    html = "<div>" * depth + "deep <b>te</b>xt<script>x()</script>" + "</div>" * depth + " after"
+    assert html_text(html).text == "deep text after"
+
+
+def test_a_huge_text_node_is_read_whole():
+    read = html_text("<p>" + "word " * 2_500_000 + '</p><a href="https://e.example/">end</a>')
+    assert read.text.endswith("word word end")
+    assert read.links == ("https://e.example/",)
