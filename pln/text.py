@@ -70,6 +70,9 @@ LINK_TAGS = frozenset({"a", "area"})
 # What goes before an element's content and after its end, in each mode.
 _WORD_BREAKS = dict.fromkeys(WORD_BREAKS, (" ", " "))
 _PARAGRAPH_BREAKS = _WORD_BREAKS | dict.fromkeys(BLOCKS, ("\n\n", "\n\n")) | {"br": ("", "\n")}
+_PARAGRAPH_TAG = re.compile(r"</?p>|<br>")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAX_DEPTH = 2_048  # libxml2's nesting limit with huge_tree
 _HIDDEN_ELEMENT = re.compile(
     r"<(" + "|".join(HIDDEN_TAGS) + r")\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
 )
@@ -100,6 +103,8 @@ def html_text(
     """
     if "<" not in html:  # many summaries are plain text sent as HTML
         return HtmlText(_tidy(unescape(html), paragraphs), ())
+    if not paragraphs and _only_paragraphs(html):  # "<p>text</p>": what a parse would read
+        return HtmlText(" ".join(_PARAGRAPH_TAG.sub(" ", html).split()), ())
     root = _parse(html)
     if root is None:
         return HtmlText(_without_tags(html, paragraphs), ())
@@ -164,9 +169,26 @@ def _parse(html: str) -> etree._Element | None:
         root = etree.fromstring(data, parser)
     except (ValueError, etree.ParserError):  # "Document is empty": only comments, say
         return None
-    if parser.error_log and any(e.level == etree.ErrorLevels.FATAL for e in parser.error_log):
+    if len(data) > _MAX_DEPTH and data.count(b"<") > _MAX_DEPTH and _fatal(parser):
         return None  # nested past libxml2's limit: a hostile document
     return root
+
+
+def _only_paragraphs(html: str) -> bool:
+    """Whether html is text in bare <p>, </p> and <br> tags, without entities or characters
+    libxml2 would change (the common one-paragraph summary), by C-speed scans."""
+    tags = html.count("<")
+    return (
+        tags <= 8
+        and "&" not in html
+        and "\x00" not in html
+        and tags == len(_PARAGRAPH_TAG.findall(html))
+        and (html.isascii() or not _SURROGATE.search(html))
+    )
+
+
+def _fatal(parser: etree.HTMLParser) -> bool:
+    return any(e.level == etree.ErrorLevels.FATAL for e in parser.error_log)
 
 
 def _without_tags(html: str, paragraphs: bool) -> str:

@@ -115,3 +115,12 @@ def test_a_huge_text_node_is_read_whole():
     read = html_text("<p>" + "word " * 2_500_000 + '</p><a href="https://e.example/">end</a>')
     assert read.text.endswith("word word end")
     assert read.links == ("https://e.example/",)
+
+
+@pytest.mark.parametrize(
+    "html", ["<p>a b</p>", "<p>a</p><p>b</p>c", "a<br>b<br>", "<p>x</p>\r\n<p>y</p>", "<p>a<p>b"]
+)
+def test_the_bare_paragraph_shortcut_reads_what_the_parser_reads(html):
+    # upper-case tags take the parser's path; the text must not depend on the path
+    parsed = html_text(html.replace("p>", "P>").replace("<br>", "<BR>"))
+    assert html_text(html) == parsed
