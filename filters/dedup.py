@@ -18,6 +18,8 @@ from urllib.parse import SplitResult, urlsplit
 
 import numpy as np
 
+from pln.text import URL_RE
+
 TRACKING_PARAMS = frozenset(
     {
         "fbclid",
@@ -36,7 +38,6 @@ TRACKING_PARAMS = frozenset(
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
-URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 WORD_RE = re.compile(r"\w+")
 
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from pln.record import Item
+from pln.text import HASHTAG_RE, URL_RE
 
 MAX_HASHTAGS = 10  # more distinct tags than this is stuffing, however long the text
 MAX_HASHTAG_SHARE = 0.5  # ... as is a text where more than half the words are tags
@@ -18,9 +19,6 @@ MIN_TAGS_FOR_SHARE = 3  # "A1 #lrnchat" is a chat answer, not stuffing
 FEW_WORDS = 3  # up to this many plain words, words are counted exactly
 COUNT_CHARS = 2_000  # longer texts have their word count estimated from this many characters
 
-URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-HASHTAG_RE = re.compile(r"[#＃](\w+)")  # see hashtags_in for what may precede the '#'
-_NOT_BEFORE_TAG = frozenset("&/")  # "AT&#38;T", "page/#top" are not tags
 MENTION_RE = re.compile(r"(?<![\w/])@\w+")
 WORD_RE = re.compile(r"\w+")
 
@@ -65,17 +63,8 @@ def scan(text: str) -> TextStats:
 
 
 def hashtags_in(text: str) -> tuple[str, ...]:
-    """The #tags of text, without '#': not inside a word ("C#", "issue#12"), not all digits."""
-    tags = []
-    for match in HASHTAG_RE.finditer(text):
-        start = match.start()
-        before = text[start - 1] if start else " "
-        if before.isalnum() or before == "_" or before in _NOT_BEFORE_TAG:
-            continue
-        tag = match.group(1)
-        if not tag.isdigit():
-            tags.append(tag)
-    return tuple(tags)
+    """The #tags of text, without '#' (pln/text.py's HASHTAG_RE says what counts)."""
+    return tuple(HASHTAG_RE.findall(text))
 
 
 def quality_problem(item: Item, stats: TextStats | None = None) -> str:

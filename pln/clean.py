@@ -155,6 +155,10 @@ _FLAT = frozenset(
         "rp",
     ]
 )
+# A start tag of an element that can nest (not in _FLAT).
+_NESTING_START = re.compile(
+    r"<(?!(?:" + "|".join(sorted(_FLAT)) + r")(?![A-Za-z0-9:-]))[A-Za-z]", re.IGNORECASE
+)
 # What an http(s) URL may carry as is (RFC 3986 reserved and unreserved characters, and '%';
 # brackets, legal only around an IPv6 host, take the slow path that checks them).
 _URL_OK = re.compile(r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]*")
@@ -196,8 +200,8 @@ def bounded_text(text: str) -> str:
 def nests_deeper_than(fragment: str, limit: int) -> bool:
     """Whether elements nest more than `limit` deep in fragment, counted in one pass over its
     tags (an unclosed element stays open to the end)."""
-    if fragment.count("<") <= limit:
-        return False
+    if fragment.count("<") <= limit or len(_NESTING_START.findall(fragment)) <= limit:
+        return False  # fewer elements that can nest than the limit: no need to follow them
     open_tags: list[str] = []
     for closing, name in _TAG_TOKEN.findall(fragment):
         name = name.lower()
@@ -217,12 +221,15 @@ def clean_html(fragment: str, base_url: str = "") -> str:
     """Sanitized HTML (an allow-list of tags and attributes; links http(s), mailto or
     fragment, resolved against base_url and percent-encoded), or "" when it is nested deeper
     than MAX_HTML_DEPTH or longer than MAX_HTML_CHARS once sanitized."""
-    if not fragment or not fragment.strip():
+    if not fragment or fragment.isspace():
         return ""
     if len(fragment) > 4 * MAX_HTML_CHARS or nests_deeper_than(fragment, MAX_HTML_DEPTH):
         return ""
     _URL_FILTER.base = base_url
-    out = _EMPTY_IMG.sub("", _cleaner().clean(xml_text(fragment))).strip()
+    out = _cleaner().clean(xml_text(fragment))
+    if "<img" in out:
+        out = _EMPTY_IMG.sub("", out)
+    out = out.strip()
     return out if len(out) <= MAX_HTML_CHARS else ""
 
 

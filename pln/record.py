@@ -68,10 +68,14 @@ class Item:
     raw: str = ""  # the original record (JSON or text), for audits and re-parsing
 
     @classmethod
-    def create(cls, *, source: str, platform: str, native_id: str, **kw: Any) -> Item:
+    def create(
+        cls, *, source: str, platform: str, native_id: str, html_base: str | None = None, **kw: Any
+    ) -> Item:
         """Build an item, deriving its id and normalizing datetimes and tags, and making what
         came from outside safe to store and publish (pln/clean.py): a plain-text title,
-        bounded text, sanitized and bounded HTML, percent-encoded http(s) links."""
+        bounded text, sanitized and bounded HTML, percent-encoded http(s) links.
+
+        Relative URLs in the HTML are resolved against `html_base` (default: the item's url)."""
         if kw.get("title"):
             kw["title"] = plain_title(kw["title"])
         if kw.get("text"):
@@ -80,7 +84,8 @@ class Item:
             if kw.get(key):
                 kw[key] = clean_url(kw[key])
         if kw.get("html"):
-            kw["html"] = clean_html(kw["html"], base_url=kw.get("url", ""))
+            base = kw.get("url", "") if html_base is None else html_base
+            kw["html"] = clean_html(kw["html"], base_url=base)
         if kw.get("links"):
             kw["links"] = [link for link in map(clean_url, kw["links"]) if link]
         for key in ("published_at", "fetched_at"):

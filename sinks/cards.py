@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import html
 import re
-from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 from pln.record import Item
+from pln.text import html_text
 
 from .entry_text import item_title, shared_by
 from .sanitize import safe_url, xml_text
@@ -120,29 +120,7 @@ def item_text(item: Item) -> str:
     """The item's plain text; for an item stored with HTML only, the text of its HTML."""
     if item.text.strip() or not item.html:
         return item.text
-    reader = _TextOf()
-    reader.feed(item.html)
-    reader.close()
-    return " ".join(reader.parts)
-
-
-class _TextOf(HTMLParser):
-    SKIPPED = frozenset({"script", "style", "template", "noscript"})
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag, attrs):
-        self.skipping += tag in self.SKIPPED
-
-    def handle_endtag(self, tag):
-        self.skipping -= tag in self.SKIPPED and self.skipping > 0
-
-    def handle_data(self, data):
-        if not self.skipping:
-            self.parts.append(data)
+    return html_text(item.html).text
 
 
 def chat_lines(item: Item) -> tuple[str, list[str]]:

@@ -40,12 +40,12 @@ from pln.config import Options
 from pln.errors import SourceError
 from pln.record import Item
 from pln.sources.base import Cursor, FetchResult, Source
+from pln.text import HASHTAG_RE
 
 SESSION = timedelta(hours=6)
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MIN_WORDS = 3  # a thread without a question and with fewer words is chatter ("hi", "lol")
 
-HASHTAG_RE = re.compile(r"(?<![\w&#/])#(\w*[^\W\d]\w*)")
 MENTION_RE = re.compile(r"(?<![\w@./])@([A-Za-z0-9_](?:[\w.\-]*\w)?)")
 URL_RE = re.compile(r"https?://[^\s<>\"'`]+")
 _LEADING_MENTIONS = r"(?:@[\w.\-]+[:,]?\s+)*"

@@ -12,8 +12,8 @@ The bytes are parsed once: a gzip body is detected by its magic bytes and decomp
 `max_bytes`), a DOCTYPE internal subset is removed (so entity declarations never expand), then
 the fast path (feed_parse.py, lxml) reads a well-formed RSS 2.0/1.0 or Atom 1.0 feed, and
 feedparser, with its HTML sanitizer and URI resolver off, reads any feed the fast path doubts
-(docs/feeds.md). Feeds are sanitized when rendered, and `digest_html` below extracts text and
-links and makes relative URLs absolute in the same pass.
+(docs/feeds.md). An entry's HTML is read once, by pln/text.py (its text and links); its
+relative URLs are made absolute once, against the entry's base, when `Item.create` sanitizes it.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from html import escape, unescape
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -44,6 +42,7 @@ from pln.sources.http import (
     HttpFetcher,
     redact,
 )
+from pln.text import HtmlText, html_text
 
 # Parse problems that say nothing about the feed itself (a missing or generic Content-Type,
 # a declared charset that was overridden): not worth a dead letter on every poll.
@@ -58,6 +57,7 @@ _PLAIN_WEB_URL = re.compile(
     r"(?:\?[A-Za-z0-9._~!$&'()*+,=:@%/?-]+)?\Z"
 )
 WEB_SCHEMES = ("http", "https")
+_RAW_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False), made once
 
 
 class FeedSource(Source):
@@ -180,14 +180,13 @@ class FeedSource(Source):
         title = _plain(entry.get("title", ""), entry.get("title_detail"))
         body = _body(entry)
         base = _content_base(body, feed.location, link or feed.site)
-        digest = (
-            digest_html(body["value"], base)
-            if _is_html(body)
-            else HtmlDigest(_collapse(body.get("value", "")), (), "")
-        )
+        if _is_html(body):
+            html, read = body["value"], html_text(body["value"], base)
+        else:
+            html, read = "", HtmlText(_collapse(body.get("value", "")), ())
         raw = _raw_entry(entry)
         ref = f"{feed.ref}#{guid or link or f'entry-{index + 1}'}"
-        if not title and not digest.text:
+        if not title and not read.text:
             return self.dead_letter(ref, "entry has no title and no text", raw)
         # dict.get: feedparser's own get() maps a missing "updated" to "published", with a warning
         published = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
@@ -197,7 +196,7 @@ class FeedSource(Source):
             native_id = link
         else:  # RSS 2.0 requires only a title or a description
             date = dict.get(entry, "published") or dict.get(entry, "updated") or ""
-            key = f"{title}\x1f{date}" if title else f"\x1f{date}\x1f{digest.text}"
+            key = f"{title}\x1f{date}" if title else f"\x1f{date}\x1f{read.text}"
             native_id = "sha1:" + hashlib.sha1(key.encode()).hexdigest()
         if not _PLAIN_WEB_URL.match(native_id) and (
             urlsplit(native_id).scheme not in GLOBAL_ID_SCHEMES
@@ -210,10 +209,11 @@ class FeedSource(Source):
             native_id=native_id,
             author=entry.get("author") or feed.author,
             title=title,
-            text=digest.text,
-            html=digest.html,
+            text=read.text,
+            html=html,
+            html_base=_html_base(base, link),
             url=link,
-            links=digest.links,
+            links=read.links,
             hashtags=[re.sub(r"\s+", "", t) for t in _terms(entry)],
             lang=_language(entry, body, feed.language),
             published_at=_utc(published),
@@ -312,12 +312,20 @@ def _content_base(body: dict[str, Any], location: str, fallback: str) -> str:
     return base if base and base != location else fallback
 
 
+def _html_base(base: str, link: str) -> str:
+    """The base of the entry HTML's relative URLs: `base`, itself made absolute against the
+    entry's link when it is relative (an xml:base such as "/blog/")."""
+    if not base or not link or _PLAIN_WEB_URL.match(base):
+        return base
+    return urljoin(link, base)
+
+
 def _plain(value: str, detail: dict[str, Any] | None) -> str:
     """A title as plain text: tags stripped, entities decoded once (per its declared type)."""
     if detail and _is_html(detail):
-        return digest_html(value, "").text
+        return html_text(value).text
     if _TAG.search(value):  # text that carries markup: strip tags, keep "&" literal
-        return digest_html(value.replace("&", "&amp;"), "").text
+        return html_text(value.replace("&", "&amp;")).text
     return _collapse(value)
 
 
@@ -356,7 +364,7 @@ def _raw_entry(entry: Any) -> str:
     small: dict[str, Any] = {k: dict.get(entry, k) for k in keep if dict.get(entry, k)}
     if entry.get("tags"):
         small["tags"] = [t.get("term") for t in entry["tags"]]
-    return json.dumps(small, ensure_ascii=False)
+    return _RAW_JSON.encode(small)
 
 
 def _what_it_is(data: bytes, parsed: ParsedFeed) -> str:
@@ -367,139 +375,6 @@ def _what_it_is(data: bytes, parsed: ParsedFeed) -> str:
         return "it is an HTML page"
     problem = parsed.problem
     return str(problem).splitlines()[0] if problem else "no feed element found"
-
-
-# -- HTML: plain text, links, absolute URLs ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HtmlDigest:
-    text: str  # tags stripped, entities unescaped, whitespace collapsed
-    links: tuple[str, ...]  # absolute http(s) hrefs of <a>/<area>, in order
-    html: str  # the HTML with relative href/src made absolute against the base
-
-
-def digest_html(html: str, base: str) -> HtmlDigest:
-    """Read an HTML fragment once: its text, its links, and the HTML with absolute URLs."""
-    if "<" not in html:  # many summaries are plain text sent as HTML
-        return HtmlDigest(_collapse(unescape(html)), (), html)
-    reader = _HtmlReader(base)
-    reader.feed(html)
-    reader.close()
-    return HtmlDigest(_collapse("".join(reader.text)), tuple(reader.links), reader.rewrite(html))
-
-
-class _HtmlReader(HTMLParser):
-    SKIP = frozenset({"script", "style", "template", "noscript"})
-    URL_ATTRS = frozenset({"href", "src"})
-    # Tags that separate words: "<p>a</p><p>b</p>" reads "a b", while "<em>wee</em>ks" stays one.
-    BREAKS = frozenset(
-        [
-            "address",
-            "article",
-            "aside",
-            "blockquote",
-            "br",
-            "dd",
-            "div",
-            "dl",
-            "dt",
-            "figcaption",
-            "figure",
-            "footer",
-            "h1",
-            "h2",
-            "h3",
-            "h4",
-            "h5",
-            "h6",
-            "header",
-            "hr",
-            "img",
-            "li",
-            "main",
-            "nav",
-            "ol",
-            "p",
-            "pre",
-            "section",
-            "table",
-            "td",
-            "th",
-            "tr",
-            "ul",
-        ]
-    )
-
-    def __init__(self, base: str):
-        super().__init__(convert_charrefs=True)
-        self.base = base
-        self.text: list[str] = []
-        self.links: list[str] = []
-        self.skipping = 0
-        self.rewrites: list[tuple[tuple[int, int], str, str]] = []  # (pos, old tag, new tag)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._tag(tag, attrs)
-        if tag in self.SKIP:
-            self.skipping += 1
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._tag(tag, attrs)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP:
-            self.skipping = max(0, self.skipping - 1)
-        if tag in self.BREAKS:
-            self.text.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.text.append(data)
-
-    def _tag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.BREAKS:
-            self.text.append(" ")
-        changed = False
-        fixed = []
-        for name, value in attrs:
-            if name in self.URL_ATTRS and value:
-                absolute = _absolute(value.strip(), self.base)
-                if absolute != value:
-                    changed, value = True, absolute
-                if name == "href" and tag in ("a", "area"):
-                    link = _web_url(absolute, "")
-                    if link:
-                        self.links.append(link)
-            fixed.append((name, value))
-        if changed:
-            old = self.get_starttag_text() or ""
-            self.rewrites.append((self.getpos(), old, _start_tag(tag, fixed, old.endswith("/>"))))
-
-    def rewrite(self, html: str) -> str:
-        if not self.rewrites:
-            return html
-        line_starts = [0] + [m.end() for m in re.finditer("\n", html)]
-        out, last = [], 0
-        for (line, column), old, new in self.rewrites:
-            start = line_starts[line - 1] + column
-            if html[start : start + len(old)] != old:
-                continue  # positions drifted (should not happen): keep the original tag
-            out += [html[last:start], new]
-            last = start + len(old)
-        out.append(html[last:])
-        return "".join(out)
-
-
-def _absolute(value: str, base: str) -> str:
-    if not base or value.startswith("#") or urlsplit(value).scheme:
-        return value
-    return urljoin(base, value)
-
-
-def _start_tag(tag: str, attrs: list[tuple[str, str | None]], self_closing: bool) -> str:
-    parts = [tag] + [n if v is None else f'{n}="{escape(v, quote=True)}"' for n, v in attrs]
-    return "<" + " ".join(parts) + (" />" if self_closing else ">")
 
 
 def _collapse(text: str) -> str:

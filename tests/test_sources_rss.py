@@ -15,7 +15,7 @@ import pytest
 from helpers import billion_laughs, make_source
 
 from pln.errors import ConfigError, SourceError
-from pln.sources.rss import FeedSource, digest_html, without_internal_subset
+from pln.sources.rss import FeedSource, without_internal_subset
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 
@@ -355,16 +355,21 @@ def test_internal_subset_is_removed_but_the_rest_is_kept():
     assert without_internal_subset(netscape) == netscape
 
 
-def test_digest_html_keeps_fragment_and_mailto_links_out():
-    digest = digest_html(
-        '<p>See <a href="#top">top</a>, <a href="mailto:x@y.example">mail</a> or '
-        '<a href="/faq?a=1&amp;b=2">the FAQ</a>.</p>',
-        "https://blog.example/posts/1",
+def test_entry_html_links_resolve_against_the_entry_base(tmp_path):
+    (tmp_path / "f.xml").write_text(
+        "<rss version='2.0'><channel><title>B</title><link>https://blog.example/</link><item>"
+        "<title>T</title><link>https://blog.example/posts/1</link><description>"
+        "&lt;p&gt;See &lt;a href='#top'&gt;top&lt;/a&gt;, "
+        "&lt;a href='mailto:x@y.example'&gt;mail&lt;/a&gt; or "
+        "&lt;a href='/faq?a=1&amp;amp;b=2'&gt;the FAQ&lt;/a&gt; "
+        "&lt;img src='pic.png'&gt;.&lt;/p&gt;</description></item></channel></rss>"
     )
-    assert digest.links == ("https://blog.example/faq?a=1&b=2",)
-    assert digest.text == "See top, mail or the FAQ."
-    assert 'href="https://blog.example/faq?a=1&amp;b=2"' in digest.html
-    assert 'href="#top"' in digest.html
+    (item,) = source(tmp_path, path="f.xml").fetch(None).items
+    assert item.links == ("https://blog.example/faq?a=1&b=2",)
+    assert item.text == "See top, mail or the FAQ ."
+    assert 'href="https://blog.example/faq?a=1&amp;b=2"' in item.html
+    assert 'src="https://blog.example/posts/pic.png"' in item.html
+    assert 'href="#top"' in item.html
 
 
 # -- forms users have (issue 12) -----------------------------------------------------------------
