@@ -324,7 +324,8 @@ def main() -> None:
                 )
                 tag = f" {label}" if label else ""
                 seconds, peak = pln_run(work, config, src=src)
-                name = f"pln run{tag} ({args.engine}, workers {args.workers})"
+                engine = "Beam" if label else args.engine  # checkouts before the local engine
+                name = f"pln run{tag} ({engine}, workers {args.workers})"
                 rows.append((name, mode, seconds, total, peak))
                 results[(f"pln{tag}", mode)] = seconds
                 if mode == "http":
