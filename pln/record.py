@@ -65,7 +65,9 @@ class Item:
     reply_to: str = ""
     participants: tuple[str, ...] = ()  # chat threads: everyone who spoke
     entities: tuple[str, ...] = ()  # "LABEL:text", filled when an NER pipeline is configured
-    raw: str = ""  # the original record (JSON or text), for audits and re-parsing
+    # What the source gave for this record, for audits and re-parsing: the post's JSON, a chat
+    # line, or for a feed entry a JSON summary of its parsed fields (feeds have no record format).
+    raw: str = ""
 
     @classmethod
     def create(
