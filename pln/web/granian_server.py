@@ -18,6 +18,7 @@ from pln.errors import PlnError
 from .journal import LABEL_WAIT, LabelRecorder
 
 WORKERS = 2  # processes; one per core of a small server
+WORKERS_KILL_TIMEOUT = 5  # seconds a stopping worker gets before it is killed
 
 
 class GranianServer:
@@ -71,6 +72,9 @@ class GranianServer:
             websockets=False,
             log_enabled=not self.quiet,
             log_level=LogLevels.warning,
+            # A worker can hang in its runtime's shutdown (granian issue #875; seen here when
+            # SIGTERM came while a worker was still starting): stop waiting for it after 5 s.
+            workers_kill_timeout=WORKERS_KILL_TIMEOUT,
         ).serve()
 
     def close(self) -> None:
