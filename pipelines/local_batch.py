@@ -26,37 +26,22 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
-
 from pln import progress
 from pln.config import Config
 from pln.errors import PlnError
 from pln.filters.curator import Curator
-from pln.filters.stories import story_keys
 from pln.record import DeadLetter, Item, SourceStatus
-from pln.sinks.store import Store, decisions_table, items_table
+from pln.sinks.store import Store
 from pln.sources.fetch_pool import Fetched, FetchPool
 
 from .handover import get_while_parent_lives, let_go, put_while_parent_lives
 from .polls import curate_items
 from .probe import SourceTask
+from .tables import CuratedTables
 
 BATCH_ITEMS = 1000  # items curated together (spaCy and Arrow both like large batches)
 FLUSH_ROWS = 10_000  # items gathered before one write: large enough to amortize a commit,
 # small enough that writing overlaps with curating
-
-
-@dataclass(frozen=True)
-class CuratedTables:
-    """One curated batch, as the rows the store takes."""
-
-    items: pa.Table
-    decisions: pa.Table
-    stories: pa.Table
-
-    @classmethod
-    def of(cls, items: list[Item], decisions) -> CuratedTables:
-        return cls(items_table(items), decisions_table(decisions), story_keys(items))
 
 
 @dataclass(frozen=True)
@@ -153,15 +138,11 @@ def _next_result(results, processes):
 def _flush(store: Store, run_id: str, pending: list[CuratedTables], dead, ticker) -> None:
     if not (pending or dead):
         return
-    items = pa.concat_tables([t.items for t in pending]) if pending else items_table([])
+    tables = CuratedTables.joined(pending)
     store.write_tables(
-        items,
-        pa.concat_tables([t.decisions for t in pending]) if pending else decisions_table([]),
-        dead,
-        run_id=run_id,
-        story_keys=pa.concat_tables([t.stories for t in pending]) if pending else story_keys([]),
+        tables.items, tables.decisions, dead, run_id=run_id, story_keys=tables.stories
     )
-    ticker.add(items.num_rows)
+    ticker.add(tables.items.num_rows)
     pending.clear()
     dead.clear()
 

@@ -209,7 +209,7 @@ class LocalStream:
                 if not polls:
                     wait_until = time.monotonic() + COMMIT_LINGER
                 polls.append(message)
-                rows += message.items.num_rows
+                rows += message.tables.items.num_rows
                 self.health[message.worker] = WorkerHealth(message.worker, message.lag, "")
             elif isinstance(message, WorkerHealth):
                 self.health[message.worker] = message

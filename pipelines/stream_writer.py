@@ -15,18 +15,16 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-import pyarrow as pa
-
 from pln import progress
 from pln.config import Config
-from pln.filters.stories import story_keys
 from pln.record import DeadLetter, SourceStatus
 from pln.sinks.snapshot import publish_snapshot
-from pln.sinks.store import Store, decisions_table, items_table
+from pln.sinks.store import Store
 from pln.sinks.stream_store import OffsetRange, Partition, StreamStore
 
 from .heartbeat import Heartbeat
 from .polls import CuratedPoll
+from .tables import CuratedTables
 
 log = logging.getLogger("pln.stream")
 LATENCY_WINDOW = 20_000  # latest item latencies kept for percentiles
@@ -37,9 +35,7 @@ MEMORY_ENV = "PLN_STREAM_DUCKDB_MEMORY"
 class PollTables:
     """A curated poll in Arrow form (built where it was curated, so the writer only appends)."""
 
-    items: pa.Table
-    decisions: pa.Table
-    stories: pa.Table
+    tables: CuratedTables
     dead_letters: list[DeadLetter] = field(default_factory=list)
     statuses: list[SourceStatus] = field(default_factory=list)
     offsets: dict[Partition, OffsetRange] = field(default_factory=dict)
@@ -50,9 +46,7 @@ class PollTables:
     @classmethod
     def of(cls, poll: CuratedPoll, worker: int = 0, lag: int | None = None) -> PollTables:
         return cls(
-            items_table(poll.items),
-            decisions_table(poll.decisions),
-            story_keys(poll.items),
+            CuratedTables.of(poll.items, poll.decisions),
             poll.dead_letters,
             poll.statuses,
             poll.offsets,
@@ -60,10 +54,6 @@ class PollTables:
             worker,
             lag,
         )
-
-
-def _concat(tables: list[pa.Table]) -> pa.Table:
-    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
 
 class StreamWriter:
@@ -123,18 +113,19 @@ class StreamWriter:
         offsets: list[tuple[Partition, OffsetRange]] = [
             (partition, rng) for p in polls for partition, rng in p.offsets.items()
         ]
-        items = _concat([p.items for p in polls])
+        tables = CuratedTables.joined([p.tables for p in polls])
+        items = tables.items
         store = self.open()
         try:
             store.commit_tables(
                 items,
-                _concat([p.decisions for p in polls]),
+                tables.decisions,
                 [d for p in polls for d in p.dead_letters],
                 [s for p in polls for s in p.statuses],
                 offsets,
                 self.run_id,
                 self.intervals,
-                _concat([p.stories for p in polls]),
+                tables.stories,
             )
         finally:
             self._release()

@@ -17,13 +17,14 @@ import pyarrow as pa
 from pyarrow import fs as pafs
 
 from pln import progress
-from pln.filters.stories import story_keys
 from pln.record import DeadLetter, SourceStatus
-from pln.sinks.store import Store, decisions_table, items_table
+from pln.sinks.store import Store
 
 from .curate import CuratedBatch
+from .tables import CuratedTables
 
 FLUSH_ROWS = 50_000
+STAGED_KINDS = ("items", "decisions", "stories")  # CuratedTables' fields, one file each
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,9 @@ class StageFn(beam.DoFn):
 
     def process(self, batch: CuratedBatch):
         stem = f"{self.base}/{uuid.uuid4().hex}"
-        _write_ipc(self.fs, f"{stem}.items.arrow", items_table(batch.items))
-        _write_ipc(self.fs, f"{stem}.decisions.arrow", decisions_table(batch.decisions))
-        _write_ipc(self.fs, f"{stem}.stories.arrow", story_keys(batch.items))
+        tables = CuratedTables.of(batch.items, batch.decisions)
+        for kind in STAGED_KINDS:
+            _write_ipc(self.fs, f"{stem}.{kind}.arrow", getattr(tables, kind))
         yield StagedBatch(stem, len(batch.items))
 
 
@@ -59,6 +60,10 @@ def _write_ipc(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
 def _read_ipc(fs: pafs.FileSystem, path: str) -> pa.Table:
     with fs.open_input_file(path) as source:
         return pa.ipc.open_file(source).read_all()
+
+
+def _read_staged(fs: pafs.FileSystem, stem: str) -> CuratedTables:
+    return CuratedTables(*(_read_ipc(fs, f"{stem}.{kind}.arrow") for kind in STAGED_KINDS))
 
 
 class StoreWriterFn(beam.DoFn):
@@ -108,19 +113,11 @@ class StoreWriterFn(beam.DoFn):
         if not (batches or dead):
             return
 
-        def staged(kind: str, empty: pa.Table) -> pa.Table:
-            tables = [_read_ipc(fs, f"{b.stem}.{kind}.arrow") for b in batches]
-            return pa.concat_tables(tables) if tables else empty
-
-        items = staged("items", items_table([]))
+        tables = CuratedTables.joined([_read_staged(fs, b.stem) for b in batches])
         store.write_tables(
-            items,
-            staged("decisions", decisions_table([])),
-            dead,
-            run_id=self.run_id,
-            story_keys=staged("stories", story_keys([])),
+            tables.items, tables.decisions, dead, run_id=self.run_id, story_keys=tables.stories
         )
-        ticker.add(items.num_rows)
+        ticker.add(tables.items.num_rows)
         batches.clear()
         dead.clear()
 
