@@ -204,16 +204,9 @@ def _fetch_and_curate(curator: Curator, config: Config, todo, results: _Outbox) 
 
 def _report(fetched: Fetched, results) -> list[Item]:
     """Send the source's status, dead letters and progress line; return its items."""
-    cfg, result, status = fetched.config, fetched.result, fetched.status
-    if not status.ok:
-        error = status.error.removeprefix(f"source {cfg.name!r}: ")
-        results.put(SourceDone(status, [], f"✗ {cfg.name}: {error}"))
-        return []
-    note = "not modified" if result.not_modified else f"{len(result.items):,} items"
-    if result.dead_letters:
-        note += f", {len(result.dead_letters)} dead letters"
-    results.put(SourceDone(status, list(result.dead_letters), f"✓ {cfg.name}: {note}"))
-    return result.items
+    dead = list(fetched.result.dead_letters) if fetched.status.ok else []
+    results.put(SourceDone(fetched.status, dead, fetched.progress_line))
+    return fetched.result.items if fetched.status.ok else []
 
 
 def _curate(curator: Curator, items: list[Item], results) -> None:

@@ -63,18 +63,12 @@ class FetchSourceFn(beam.DoFn):
             self._pending = self._pending[self.batch_size :]
 
     def _outputs(self, fetched: Fetched):
-        cfg, result, status = fetched.config, fetched.result, fetched.status
-        if not status.ok:
-            progress.say(f"✗ {cfg.name}: {status.error.removeprefix(f'source {cfg.name!r}: ')}")
-            yield beam.pvalue.TaggedOutput(STATUS, status)
-            return
-        yield from self._full_batches(result.items)
-        if result.dead_letters:
-            yield beam.pvalue.TaggedOutput(DEAD, result.dead_letters)
-        note = "not modified" if result.not_modified else f"{len(result.items):,} items"
-        if result.dead_letters:
-            note += f", {len(result.dead_letters)} dead letters"
-        progress.say(f"✓ {cfg.name}: {note}")
+        result, status = fetched.result, fetched.status
+        progress.say(fetched.progress_line)
+        if status.ok:
+            yield from self._full_batches(result.items)
+            if result.dead_letters:
+                yield beam.pvalue.TaggedOutput(DEAD, result.dead_letters)
         yield beam.pvalue.TaggedOutput(STATUS, status)
 
 

@@ -40,6 +40,17 @@ class Fetched:
     result: FetchResult
     status: SourceStatus
 
+    @property
+    def progress_line(self) -> str:
+        """ "✓ name: 50 items, 1 dead letters", "✓ name: not modified" or "✗ name: error"."""
+        name, result = self.config.name, self.result
+        if not self.status.ok:
+            return f"✗ {name}: {self.status.error.removeprefix(f'source {name!r}: ')}"
+        note = "not modified" if result.not_modified else f"{len(result.items):,} items"
+        if result.dead_letters:
+            note += f", {len(result.dead_letters)} dead letters"
+        return f"✓ {name}: {note}"
+
 
 @dataclass
 class _Job:
