@@ -8,7 +8,6 @@ and drops what `finish_bundle` emits, which this run would show as missing or ex
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
 import apache_beam as beam
 import pytest
@@ -16,8 +15,6 @@ from example_runs import QUERIES, run_example
 
 from pln.errors import PlnError
 from pln.pipelines.runner import make_pipeline, run_to_completion
-
-REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
 
