@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sql.set_defaults(func=cmd_sql)
 
-    from pln.serve import add_serve_command
+    from pln.web.cli import add_serve_command
 
     add_serve_command(sub)
     return parser

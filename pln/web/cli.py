@@ -10,8 +10,7 @@ from urllib.parse import urlsplit
 
 from pln.config import Config
 
-from .granian_server import WORKERS, GranianServer
-from .server import BACKLOG, DEFAULT_PORT, THREADS, FeedServer
+from .defaults import BACKLOG, DEFAULT_PORT, THREADS, WORKERS
 
 
 def refresh_feeds(config: Config, wait: float) -> str:
@@ -113,6 +112,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     note = refresh_feeds(config, lock_wait_default())
     if args.server == "granian":
+        from .granian_server import GranianServer
+
         server = GranianServer(
             config,
             args.host,
@@ -124,6 +125,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log=log,
         )
     else:
+        from .server import FeedServer
+
         threads = args.threads or THREADS
         server = FeedServer(config, args.host, port, threads=threads, backlog=args.backlog, log=log)
     if args.json:

@@ -15,9 +15,9 @@ import socket
 from pln.config import Config
 from pln.errors import PlnError
 
+from .defaults import WORKERS
 from .journal import LABEL_WAIT, LabelRecorder
 
-WORKERS = 2  # processes; one per core of a small server
 WORKERS_KILL_TIMEOUT = 5  # seconds a stopping worker gets before it is killed
 
 

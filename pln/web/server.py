@@ -16,11 +16,9 @@ from pln.config import Config
 from pln.errors import PlnError
 
 from .app import FeedApp
+from .defaults import BACKLOG, DEFAULT_PORT, THREADS
 from .journal import LABEL_WAIT
 
-DEFAULT_PORT = 8080
-THREADS = 8  # workers running the app; I/O of idle connections needs none
-BACKLOG = 1024  # connections the kernel queues before accept (capped by net.core.somaxconn)
 CONNECTIONS = 1000  # open connections at most
 IDLE_TIMEOUT = 30  # seconds an idle keep-alive connection is kept
 
