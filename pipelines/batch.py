@@ -116,11 +116,9 @@ def _report(statuses) -> None:
             progress.say(f"✗ {status.source}: {error}")
 
 
-def _run_pipeline(config: Config, tasks: list[SourceTask], run_id: str) -> None:
-    if not config.runner.uses_beam:
-        from .local_batch import run_local_batch
-
-        run_local_batch(config, tasks, run_id)
+def _run_pipeline(config: Config, tasks: list[SourceTask], run_id: str, crew) -> None:
+    if crew is not None:
+        crew.run(tasks, run_id)
         return
     from .runner import make_pipeline, run_to_completion
 
@@ -130,6 +128,16 @@ def _run_pipeline(config: Config, tasks: list[SourceTask], run_id: str) -> None:
         run_to_completion(pipeline)
     finally:
         _remove_staging(staging_uri(config, run_id))
+
+
+def _start_crew(config: Config):
+    """The local engine's processes, started now so that spaCy loads while the store is read
+    and the feeds are probed (pipelines/local_batch.py); None for the Beam engine."""
+    if config.runner.uses_beam or not any(src.enabled for src in config.sources):
+        return None
+    from .local_batch import LocalBatch
+
+    return LocalBatch(config)
 
 
 def _remove_staging(uri: str) -> None:
@@ -142,6 +150,15 @@ def _remove_staging(uri: str) -> None:
 def _run_batch(config: Config, full: bool) -> RunSummary:
     started = time.perf_counter()
     run_id = new_run_id()
+    crew = _start_crew(config)
+    try:
+        return _read_and_write(config, full, run_id, started, crew)
+    finally:
+        if crew is not None:
+            crew.stop()
+
+
+def _read_and_write(config: Config, full: bool, run_id: str, started: float, crew) -> RunSummary:
     db_path = config.outputs.duckdb
     with Store(db_path) as store:
         store.begin_run(run_id, str(config.path))
@@ -171,7 +188,7 @@ def _run_batch(config: Config, full: bool) -> RunSummary:
             store.update_sources(settled, run_id=run_id, intervals=_intervals(config))
             if not tasks:  # nothing changed: no pipeline, and the same open store finishes
                 return _finish(store, config, run_id, waiting, started)
-        _run_pipeline(config, tasks, run_id)
+        _run_pipeline(config, tasks, run_id, crew)
     finally:
         remove_staged(prefetch)
     with Store(db_path) as store:

@@ -1,16 +1,21 @@
 """The local batch engine: the batch job as processes this project controls (the default).
 
 ```
-parent: tasks --queue--> worker i: FetchPool (threads) -> item batches -> curate -> Arrow tables
-                                                                                     |
-parent (the one DuckDB writer): write_tables as tables arrive <--------queue---------+
+parent: config -> start the crew -> store, cursors, probe -> tasks --queue--+
+crew:             load spaCy and the model, fork the workers                 |
+worker i:         FetchPool (threads) -> item batches -> curate <------------+
+                                                           | Arrow tables
+parent (the one DuckDB writer): write_tables  <---queue----+
         then source statuses (cursors last), as the Beam engine does
 ```
-Workers are forked once the curator has loaded spaCy and the model, so they start in
-milliseconds and share those pages; where `fork` is missing they are spawned (and load their
-own). Each worker pulls sources from a shared queue while its fetch pool has room, so a few big
-sources do not leave a worker idle while another has a backlog. Progress lines and every row
-reach the parent, which alone prints and writes.
+The crew process starts as soon as the config is read: it loads the curator (spaCy, the model)
+while the parent opens the store and probes the feeds, two start-up steps that used to run one
+after the other. It then forks the workers, which share its spaCy pages and start in
+milliseconds (where `fork` is missing they are spawned and load their own), and watches them:
+a worker that dies is reported to the parent, and the crew stops its workers when it is stopped
+or the parent dies. Each worker pulls sources from a shared queue while its fetch pool has room,
+so a few big sources do not leave a worker idle while another has a backlog. Progress lines and
+every row reach the parent, which alone prints and writes.
 
 Compared with the Beam pipeline on the in-process runner (`runner.engine: beam`), this saves
 Beam's per-element machinery and lets parsing, curating and writing run on separate cores.
@@ -24,18 +29,17 @@ import queue
 import signal
 import traceback
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 from typing import Any
 
 from pln import progress
 from pln.config import Config
 from pln.errors import PlnError
-from pln.filters.curator import Curator
 from pln.record import DeadLetter, Item, SourceStatus
 from pln.sinks.store import Store
 from pln.sources.fetch_pool import Fetched, FetchPool
 
 from .handover import get_while_parent_lives, let_go, put_while_parent_lives
-from .polls import curate_items
 from .probe import SourceTask
 from .tables import CuratedTables
 
@@ -58,52 +62,60 @@ class WorkerDone:
     error: str = ""  # a traceback when the worker broke
 
 
-def run_local_batch(config: Config, tasks: list[SourceTask], run_id: str) -> int:
-    """Fetch, curate and write `tasks`; the number of items written."""
-    curator = Curator.for_config(config)
-    curator.setup()  # before forking: the workers inherit spaCy and the model
-    workers = max(1, min(config.runner.workers, len(tasks)))
-    context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    todo = context.Queue()
-    for task in tasks:
-        todo.put(task)
-    for _ in range(workers):
-        todo.put(None)
-    # Roomy: a worker must not wait while the parent writes (tables of 1,000 items are ~1 MB).
-    results = context.Queue(maxsize=256 * workers)
-    processes = [
-        context.Process(
-            target=_worker_main,
-            args=(i, curator, config, todo, _Outbox(results, os.getpid())),
-            name=f"pln-batch-{i}",
-            daemon=True,
+@dataclass(frozen=True)
+class CrewFailed:
+    """The curator could not be loaded (a config mistake, say): the run stops with this."""
+
+    message: str
+    exit_code: int
+
+
+class LocalBatch:
+    """The processes of one run, started before the run knows what it will read."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        context = mp.get_context(method)
+        self.workers = max(1, config.runner.workers)
+        self.todo = context.Queue()
+        # Roomy: a worker must not wait while the parent writes (tables of 1,000 items are ~1 MB).
+        self.results = context.Queue(maxsize=256 * self.workers)
+        self.crew = context.Process(
+            target=_crew_main,
+            args=(config, self.workers, method, self.todo, self.results, os.getpid()),
+            name="pln-batch-crew",
         )
-        for i in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        return _write_results(config, run_id, results, processes)
-    finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-            process.join(timeout=5)
+        self.crew.start()
+
+    def run(self, tasks: list[SourceTask], run_id: str) -> int:
+        """Fetch, curate and write `tasks`; the number of items written."""
+        for task in tasks:
+            self.todo.put(task)
+        for _ in range(self.workers):
+            self.todo.put(None)
+        return _write_results(self.config, run_id, self.results, self.crew, self.workers)
+
+    def stop(self) -> None:
+        """Stop the crew and its workers, unless they are done."""
+        if self.crew.is_alive():
+            self.crew.terminate()  # the crew stops its workers first
+        self.crew.join(timeout=10)
 
 
-def _write_results(config: Config, run_id: str, results, processes) -> int:
+def _write_results(config: Config, run_id: str, results, crew, workers: int) -> int:
     """The parent's loop: print progress, write rows as they come, statuses at the end."""
     pending: list[CuratedTables] = []
     dead: list[DeadLetter] = []
     statuses: list[SourceStatus] = []
-    running = len(processes)
+    running = workers
     ticker = progress.Ticker("written")
     intervals = {s.name: s.interval for s in config.sources}
     with Store(config.outputs.duckdb) as store:
         # The workers keep both cores busy: DuckDB's own threads would only queue behind them.
         store.con.execute("SET threads = 1")
         while running:
-            message = _next_result(results, processes)
+            message = _next_result(results, crew)
             if isinstance(message, CuratedTables):
                 pending.append(message)
                 if sum(t.items.num_rows for t in pending) >= FLUSH_ROWS:
@@ -117,8 +129,13 @@ def _write_results(config: Config, run_id: str, results, processes) -> int:
             elif isinstance(message, WorkerDone):
                 if message.error:
                     _flush(store, run_id, pending, dead, ticker)  # keep what others finished
-                    raise PlnError(f"batch worker {message.worker} failed:\n{message.error}")
+                    sep = "\n" if "\n" in message.error.strip() else " "  # a traceback or a line
+                    raise PlnError(f"batch worker {message.worker} failed:{sep}{message.error}")
                 running -= 1
+            elif isinstance(message, CrewFailed):
+                error = PlnError(message.message)
+                error.exit_code = message.exit_code
+                raise error
         _flush(store, run_id, pending, dead, ticker)
         # Cursors last: if anything above failed, the next run reads those sources again.
         store.update_sources(statuses, run_id=run_id, intervals=intervals)
@@ -126,16 +143,15 @@ def _write_results(config: Config, run_id: str, results, processes) -> int:
     return ticker.count
 
 
-def _next_result(results, processes):
+def _next_result(results, crew):
     while True:
         try:
             return results.get(timeout=1.0)
         except queue.Empty:
-            for i, process in enumerate(processes):
-                if process.exitcode not in (None, 0):
-                    raise PlnError(
-                        f"batch worker {i} exited unexpectedly (code {process.exitcode})"
-                    ) from None
+            if crew.exitcode not in (None, 0):
+                raise PlnError(
+                    f"the batch workers' crew exited unexpectedly (code {crew.exitcode})"
+                ) from None
 
 
 def _flush(store: Store, run_id: str, pending: list[CuratedTables], dead, ticker) -> None:
@@ -165,7 +181,67 @@ class _Outbox:
         let_go(self.queue, self.parent_pid)
 
 
-def _worker_main(index: int, curator: Curator, config: Config, todo, results: _Outbox) -> None:
+def _crew_main(config: Config, workers: int, method: str, todo, results, parent_pid: int) -> None:
+    """Load the curator, start the workers and watch them (see the module doc)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the crew
+    outbox = _Outbox(results, parent_pid)
+    try:
+        from pln.filters.curator import Curator
+
+        curator = Curator.for_config(config)
+        if method == "fork":
+            curator.setup()  # before forking: the workers inherit spaCy and the model
+    except PlnError as exc:
+        outbox.put(CrewFailed(str(exc), exc.exit_code))
+        outbox.close()
+        os._exit(1)
+    context = mp.get_context(method)
+    team = [
+        context.Process(
+            target=_worker_main,
+            args=(i, curator, config, todo, _Outbox(results, os.getpid())),
+            name=f"pln-batch-{i}",
+            daemon=True,
+        )
+        for i in range(workers)
+    ]
+    for process in team:
+        process.start()
+    signal.signal(signal.SIGTERM, lambda *_: _stop_team(team, 1))
+    running = dict(enumerate(team))
+    while running:
+        wait([p.sentinel for p in running.values()], timeout=1.0)
+        if os.getppid() != parent_pid:
+            _stop_team(team, 1)  # the parent was killed: nobody would write our work
+        for i, process in list(running.items()):
+            if process.exitcode is None:
+                continue
+            del running[i]
+            if process.exitcode != 0:  # killed; a worker that raised said so and exited 0
+                outbox.put(WorkerDone(i, _death(process.exitcode)))
+    outbox.close()
+    os._exit(0)  # a forked child must not run the parent's exit handlers
+
+
+def _death(exitcode: int) -> str:
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            pass
+    return f"exited unexpectedly (code {exitcode})"
+
+
+def _stop_team(team: list, code: int) -> None:
+    for process in team:
+        if process.is_alive():
+            process.terminate()
+    for process in team:
+        process.join(timeout=5)
+    os._exit(code)
+
+
+def _worker_main(index: int, curator, config: Config, todo, results: _Outbox) -> None:
     # Ctrl-C reaches the whole process group; the parent stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -179,7 +255,7 @@ def _worker_main(index: int, curator: Curator, config: Config, todo, results: _O
     os._exit(0)  # a forked child must not run the parent's exit handlers
 
 
-def _fetch_and_curate(curator: Curator, config: Config, todo, results: _Outbox) -> None:
+def _fetch_and_curate(curator, config: Config, todo, results: _Outbox) -> None:
     fetch = config.fetch
     pool = FetchPool(fetch.concurrency, fetch.per_host, fetch.source_deadline)
     curator.setup()  # a no-op when forked after the parent's setup
@@ -212,7 +288,9 @@ def _report(fetched: Fetched, results) -> list[Item]:
     return fetched.result.items if fetched.status.ok else []
 
 
-def _curate(curator: Curator, items: list[Item], results) -> None:
+def _curate(curator, items: list[Item], results) -> None:
+    from .polls import curate_items  # in the workers: the parent never imports spaCy
+
     good, decisions, dead = curate_items(curator, items)
     if dead:
         results.put(dead)

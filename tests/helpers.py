@@ -145,6 +145,16 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
+def descendant_pids(pid: int) -> list[int]:
+    """The running child processes of pid, their children, and so on."""
+    found, todo = [], [pid]
+    while todo:
+        children = child_pids(todo.pop())
+        found += children
+        todo += children
+    return found
+
+
 def is_running(pid: int) -> bool:
     """pid exists and is not a zombie."""
     try:

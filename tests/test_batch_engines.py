@@ -11,7 +11,7 @@ import sys
 
 import pytest
 from example_runs import QUERIES, run_example
-from helpers import child_pids, is_running
+from helpers import child_pids, descendant_pids, is_running
 
 pytestmark = pytest.mark.slow
 
@@ -63,11 +63,11 @@ def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_pa
     for line in proc.stderr:  # the good source is done, so the workers are up
         if "✓ good" in line:
             break
-    workers = child_pids(proc.pid)
-    assert workers, "the run should have worker processes"
+    processes = descendant_pids(proc.pid)  # the crew and its workers
+    assert len(processes) >= 2, "the run should have a crew and a worker stuck on the FIFO"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 130
-    assert not [pid for pid in workers if is_running(pid)]
+    assert not [pid for pid in processes if is_running(pid)]
 
     (tmp_path / "stuck.xml").unlink()
     (tmp_path / "stuck.xml").write_text(FEED.replace("/1<", "/2<"))
@@ -76,3 +76,55 @@ def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_pa
     summary = json.loads(done.stdout)
     # Nothing of the stopped run counted as read (cursors are written last): both sources now.
     assert summary["items"]["written"] == 2 and summary["kept"] == 2
+
+
+def test_a_pipeline_the_crew_cannot_load_is_one_config_error_line(tmp_path):
+    """spaCy loads in the crew process while the parent reads the store; its config mistake
+    still reaches the user as the one line `pln validate` would give, with exit code 2."""
+    (tmp_path / "good.xml").write_text(FEED)
+    config = tmp_path / "pln.yaml"
+    config.write_text(
+        "sources:\n  - {name: good, type: rss, path: good.xml}\n"
+        "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
+        "nlp: {pipeline: en_core_web_nope}\n"
+        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
+    )
+    run = [sys.executable, "-m", "pln.cli", "run", "-q", "-c", str(config)]
+    done = subprocess.run(run, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.startswith("pln: error: config: nlp.pipeline: spaCy pipeline ")
+    assert "'en_core_web_nope' is not an installed spaCy pipeline" in done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_a_killed_worker_fails_the_run_and_the_next_run_reads_everything(tmp_path):
+    (tmp_path / "good.xml").write_text(FEED)
+    os.mkfifo(tmp_path / "stuck.xml")
+    config = tmp_path / "pln.yaml"
+    config.write_text(
+        "sources:\n"
+        "  - {name: good, type: rss, path: good.xml}\n"
+        "  - {name: stuck, type: rss, path: stuck.xml}\n"
+        "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
+        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
+        "runner: {workers: 1}\n"
+    )
+    run = [sys.executable, "-m", "pln.cli", "run", "-c", str(config)]
+    proc = subprocess.Popen(run, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    for line in proc.stderr:
+        if "✓ good" in line:
+            break
+    crew = child_pids(proc.pid)
+    (worker,) = [pid for pid in descendant_pids(proc.pid) if pid not in crew]
+    os.kill(worker, signal.SIGKILL)  # as the OOM killer would
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=30) == 1
+    assert "pln: error: batch worker 0 failed: killed by SIGKILL\n" in rest
+    assert not [pid for pid in crew if is_running(pid)]
+
+    (tmp_path / "stuck.xml").unlink()
+    (tmp_path / "stuck.xml").write_text(FEED.replace("/1<", "/2<"))
+    done = subprocess.run([*run, "-q", "--json"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["items"]["written"] == 2
