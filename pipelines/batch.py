@@ -17,7 +17,7 @@ from pln.sinks.feeds import render_feeds
 from pln.sinks.store import Store
 from pln.sources.prefetch import remove_staged
 
-from .probe import SourceTask, probe_sources
+from .probe import SourceTask, probe_sources, probeable
 from .run_id import new_run_id
 
 # Beam, spaCy and the curation chain are imported only when a run has something to curate:
@@ -130,14 +130,25 @@ def _run_pipeline(config: Config, tasks: list[SourceTask], run_id: str, crew) ->
         _remove_staging(staging_uri(config, run_id))
 
 
-def _start_crew(config: Config):
-    """The local engine's processes, started now so that spaCy loads while the store is read
-    and the feeds are probed (pipelines/local_batch.py); None for the Beam engine."""
-    if config.runner.uses_beam or not any(src.enabled for src in config.sources):
+def _local_engine(config: Config):
+    """The local engine's processes, not started yet (pipelines/local_batch.py); None for the
+    Beam engine."""
+    if config.runner.uses_beam:
         return None
     from .local_batch import LocalBatch
 
     return LocalBatch(config)
+
+
+def _surely_curates(config: Config) -> bool:
+    """Whether this run will have items to curate whatever the store says: it is the first
+    (no database yet) or reads a source the probe cannot settle. Then spaCy loads at once,
+    while the store is read; otherwise only once a source is known to need it, so a run where
+    every feed answers 304 never loads it."""
+    enabled = [src for src in config.sources if src.enabled]
+    return bool(enabled) and (
+        not config.outputs.duckdb.exists() or any(src.type != "rss" for src in enabled)
+    )
 
 
 def _remove_staging(uri: str) -> None:
@@ -150,8 +161,10 @@ def _remove_staging(uri: str) -> None:
 def _run_batch(config: Config, full: bool) -> RunSummary:
     started = time.perf_counter()
     run_id = new_run_id()
-    crew = _start_crew(config)
+    crew = _local_engine(config)
     try:
+        if crew is not None and _surely_curates(config):
+            crew.start()
         return _read_and_write(config, full, run_id, started, crew)
     finally:
         if crew is not None:
@@ -179,6 +192,8 @@ def _read_and_write(config: Config, full: bool, run_id: str, started: float, cre
             tasks.append(SourceTask(src, cursors.get(src.name), run_deadline_at))
 
     progress.say(f"reading {len(tasks)} sources")
+    if crew is not None and not all(map(probeable, tasks)):
+        crew.start()  # a source the probe cannot settle: it will need a worker
     prefetch = f"{staging_uri(config, run_id)}-prefetch"
     try:
         # The store is not held open while the probe waits on servers (readers may want it).

@@ -71,25 +71,29 @@ class CrewFailed:
 
 
 class LocalBatch:
-    """The processes of one run, started before the run knows what it will read."""
+    """The processes of one run; `start` them as soon as the run knows it will need them,
+    before it knows what they will read."""
 
     def __init__(self, config: Config):
         self.config = config
-        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        context = mp.get_context(method)
+        self.method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         self.workers = max(1, config.runner.workers)
+        self.crew = None
+
+    def start(self) -> None:
+        if self.crew is not None:
+            return
+        context = mp.get_context(self.method)
         self.todo = context.Queue()
         # Roomy: a worker must not wait while the parent writes (tables of 1,000 items are ~1 MB).
         self.results = context.Queue(maxsize=256 * self.workers)
-        self.crew = context.Process(
-            target=_crew_main,
-            args=(config, self.workers, method, self.todo, self.results, os.getpid()),
-            name="pln-batch-crew",
-        )
+        args = (self.config, self.workers, self.method, self.todo, self.results, os.getpid())
+        self.crew = context.Process(target=_crew_main, args=args, name="pln-batch-crew")
         self.crew.start()
 
     def run(self, tasks: list[SourceTask], run_id: str) -> int:
         """Fetch, curate and write `tasks`; the number of items written."""
+        self.start()
         for task in tasks:
             self.todo.put(task)
         for _ in range(self.workers):
@@ -97,7 +101,9 @@ class LocalBatch:
         return _write_results(self.config, run_id, self.results, self.crew, self.workers)
 
     def stop(self) -> None:
-        """Stop the crew and its workers, unless they are done."""
+        """Stop the crew and its workers, unless they are done (or never started)."""
+        if self.crew is None:
+            return
         if self.crew.is_alive():
             self.crew.terminate()  # the crew stops its workers first
         self.crew.join(timeout=10)

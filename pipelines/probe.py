@@ -51,7 +51,7 @@ def probe_sources(
         fetch=lambda config, cursor: _probe(config, cursor, staging),
     )
     for task in tasks:
-        if _probeable(task):
+        if probeable(task):
             pool.add(task.config, task.cursor, task.run_deadline_at)
         else:
             pending.append(task)
@@ -64,7 +64,7 @@ def probe_sources(
     return pending, settled
 
 
-def _probeable(task: SourceTask) -> bool:
+def probeable(task: SourceTask) -> bool:
     """Feeds the probe may settle: a file (a stat tells), or a URL read before (a conditional
     GET). A URL never read has nothing to settle: a worker fetches it while others curate."""
     config = task.config
