@@ -68,17 +68,19 @@ def test_a_run_with_nothing_new_never_loads_beam_or_spacy(server, tmp_path):
     path = write_config(tmp_path, server, ["a"])
     run_batch(load_config(path))  # the first run reads the feed
     script = (
-        "import sys\n"
+        "import sys, multiprocessing.process as mp\n"
+        "started, start = [], mp.BaseProcess.start\n"  # spaCy would load in a crew process
+        "mp.BaseProcess.start = lambda p: (started.append(p.name), start(p))\n"
         "from pln.config import load_config\n"
         "from pln.pipelines.batch import run_batch\n"
         f"s = run_batch(load_config({str(path)!r}))\n"
         "print(s.stats['sources']['not_modified'],"
-        " 'apache_beam' in sys.modules, 'spacy' in sys.modules)\n"
+        " 'apache_beam' in sys.modules, 'spacy' in sys.modules, len(started))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
-    assert out.split() == ["1", "False", "False"]
+    assert out.split() == ["1", "False", "False", "0"]
 
 
 @pytest.mark.slow
