@@ -8,9 +8,10 @@ worker i:         FetchPool (threads) -> item batches -> curate <------------+
 parent (the one DuckDB writer): write_tables  <---queue----+
         then source statuses (cursors last), as the Beam engine does
 ```
-The crew process starts as soon as the config is read: it loads the curator (spaCy, the model)
-while the parent opens the store and probes the feeds, two start-up steps that used to run one
-after the other. It then forks the workers, which share its spaCy pages and start in
+The crew process starts as soon as the run knows it will curate something (at once on a first
+run, or when a source is not a feed the probe can settle; see pipelines/batch.py): it loads the
+curator (spaCy, the model) while the parent opens the store and probes the feeds, two start-up
+steps that used to run one after the other. It then forks the workers, which share its spaCy pages and start in
 milliseconds (where `fork` is missing they are spawned and load their own), and watches them:
 a worker that dies is reported to the parent, and the crew stops its workers when it is stopped
 or the parent dies. Each worker pulls sources from a shared queue while its fetch pool has room,
