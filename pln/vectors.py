@@ -143,9 +143,9 @@ def build_vectors(
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> BuildInfo:
     """Write a spaCy pipeline with distilled word vectors to `out` (see the module doc)."""
-    _require_libraries()
     folder, tmp = model_folder(model)
     try:
+        _require_libraries()
         from pln.minilm import Encoder
 
         started = time.perf_counter()
