@@ -30,7 +30,7 @@ Speed (`--no-speed` skips it): `pln topics test TOPIC --file` on 5,000 texts, ru
 with a model, beside `grep -c -i -E` of the thin topic's phrases (what a user would try first).
 `--pipeline DIR` runs every set with that spaCy pipeline (`nlp.pipeline`), e.g. the word
 vectors `pln vectors build --out DIR` writes (docs/vectors.md); the default is blank:en.
-`--only` keeps the sets whose name has that word.
+`--only` keeps the sets whose name has that word (short, long, rich, thin, Reuters).
 Not a test: it prints numbers, and it downloads.
 """
 
@@ -304,7 +304,7 @@ def main() -> None:
                 if only and only not in title:
                     continue
                 bench_set(title, config, items, truth, near, seeds, tmp)
-        if "--no-reuters" not in sys.argv and not only:
+        if "--no-reuters" not in sys.argv and (not only or only in "Reuters"):
             found = reuters_set()
             if found:
                 config = config_for(REUTERS_TOPICS, tmp, "reuters")

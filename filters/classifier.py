@@ -100,8 +100,8 @@ def doc_vector(doc: Doc, dims: int) -> numpy.ndarray | None:
     rows = rows[rows >= 0]
     if not len(rows):
         return None
-    vec = numpy.asarray(vectors.data[rows], dtype=numpy.float32).mean(0)
-    norm = float(numpy.linalg.norm(vec))
+    vec = vectors.data[rows].sum(0)  # the sum: the same direction as the mean, and cheaper
+    norm = float(numpy.sqrt(vec @ vec))
     return vec / norm if norm else None
 
 
