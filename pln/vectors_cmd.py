@@ -61,9 +61,10 @@ def cmd_vectors_build(args: argparse.Namespace) -> int:
         extra = phrase_words(p for t in config.topics for p in (t.title, *t.phrases))
     info = build_vectors(args.out, words=args.words, dims=args.dims, extra=extra, model=args.model)
     size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file()) / 1e6
+    where = args.out.resolve()  # the config names it from wherever pln runs
     print(
-        f"wrote {args.out} ({info.words:,} words x {info.dims} dims, {size:.0f} MB) in "
-        f"{info.seconds:.0f} s; use it with `nlp: {{pipeline: {args.out}}}` in the config, "
+        f"wrote {where} ({info.words:,} words x {info.dims} dims, {size:.0f} MB) in "
+        f"{info.seconds:.0f} s; use it with `nlp: {{pipeline: {where}}}` in the config, "
         "then run `pln train` again"
     )
     return 0
