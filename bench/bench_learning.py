@@ -29,7 +29,7 @@ made no fewer mistakes on the labels.
 Speed (`--no-speed` skips it): `pln topics test TOPIC --file` on 5,000 texts, rules alone and
 with a model, beside `grep -c -i -E` of the thin topic's phrases (what a user would try first).
 `--pipeline DIR` runs every set with that spaCy pipeline (`nlp.pipeline`), e.g. the word
-vectors `pln vectors build --out DIR` writes (docs/vectors.md); the default is blank:en.
+vectors bench_vectors.py builds (docs/vectors.md); the default is blank:en.
 `--only` keeps the sets whose name has that word (short, long, rich, thin, Reuters).
 Not a test: it prints numbers, and it downloads.
 """

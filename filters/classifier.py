@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy
-from spacy.attrs import IS_ALPHA, IS_STOP, LOWER, NORM
+from spacy.attrs import IS_ALPHA, IS_STOP, NORM
 from spacy.tokens import Doc
 
 from pln.errors import PlnError
@@ -89,20 +89,12 @@ def feature_names(doc: Doc) -> dict[int, str]:
 
 
 def doc_vector(doc: Doc, dims: int) -> numpy.ndarray | None:
-    """The mean vector of doc's content words (stop words and punctuation left out, looked up
-    by lower-cased form) scaled to length 1, when the pipeline has `dims`-wide vectors and
-    knows one of the words; else None."""
-    vectors = doc.vocab.vectors
-    if not dims or not len(doc) or vectors.shape[1] != dims or not vectors.shape[0]:
+    """doc's vector scaled to length 1 when the pipeline has `dims`-wide vectors, else None."""
+    if not dims or not doc.has_vector:
         return None
-    arr = doc.to_array([LOWER, IS_ALPHA, IS_STOP])
-    rows = vectors.find(keys=arr[(arr[:, 1] == 1) & (arr[:, 2] == 0), 0])
-    rows = rows[rows >= 0]
-    if not len(rows):
-        return None
-    vec = vectors.data[rows].sum(0)  # the sum: the same direction as the mean, and cheaper
-    norm = float(numpy.sqrt(vec @ vec))
-    return vec / norm if norm else None
+    vec = numpy.asarray(doc.vector, dtype=numpy.float32)
+    norm = float(numpy.linalg.norm(vec))
+    return vec / norm if norm and vec.shape == (dims,) else None
 
 
 # -- the model -------------------------------------------------------------------------------

