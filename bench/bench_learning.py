@@ -1,6 +1,7 @@
 """Bench: rules alone against the learned model on held-out text, by number of labels.
 
     python bench/bench_learning.py [SEEDS] [--no-reuters] [--no-speed | --speed-only]
+                                   [--pipeline DIR] [--only short|long|rich|thin]
 
 Sets, all written for this project except Reuters:
 - tests/fixtures/ld_eval/items.tsv ("short"): 8 L&D topics, 80 one-sentence texts on them, 55
@@ -27,6 +28,9 @@ made no fewer mistakes on the labels.
 
 Speed (`--no-speed` skips it): `pln topics test TOPIC --file` on 5,000 texts, rules alone and
 with a model, beside `grep -c -i -E` of the thin topic's phrases (what a user would try first).
+`--pipeline DIR` runs every set with that spaCy pipeline (`nlp.pipeline`), e.g. the word
+vectors bench_vectors.py builds (docs/vectors.md); the default is blank:en.
+`--only` keeps the sets whose name has that word (short, long, rich, thin, Reuters).
 Not a test: it prints numbers, and it downloads.
 """
 
@@ -55,6 +59,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests/fixtures/ld_eval"
 CACHE = Path(tempfile.gettempdir()) / "pln-bench-cache"  # outside the repository
 SIZES = (10, 20, 50)
+PIPELINE = "blank:en"  # --pipeline
 
 
 def config_for(topics_yaml: str, folder: Path, name: str) -> Config:
@@ -63,6 +68,7 @@ def config_for(topics_yaml: str, folder: Path, name: str) -> Config:
         "sources:\n  - {name: bench, type: rss, url: https://example.org/feed.xml}\n"
         + topics_yaml
         + f"\noutputs:\n  duckdb: {name}/pln.duckdb\n  feeds_dir: {name}/feeds\n"
+        + f"nlp:\n  pipeline: {PIPELINE}\n"
     )
     return load_config(path)
 
@@ -205,7 +211,7 @@ def bench_set(name, config, items, truth, near, seeds, tmp: Path) -> None:
                 continue
             model = trained.model
             taken += sum(model.use.values())
-            ref = save_model(model, tmp / f"{name}-{k}-{seed}", {"pipeline": "blank:en"})
+            ref = save_model(model, tmp / f"{name}-{k}-{seed}", {"pipeline": PIPELINE})
             s = scores(
                 kept_pairs(Curator(config.topics, config.nlp, ref), held), held, truth, topics
             )
@@ -213,7 +219,7 @@ def bench_set(name, config, items, truth, near, seeds, tmp: Path) -> None:
             below += (s.f1 or 0) < (rules.f1 or 0) - 1e-9
             # The same model deciding for every topic, without the cross-validated check.
             model.use = {t: True for t in model.topics}
-            ref = save_model(model, tmp / f"{name}-{k}-{seed}-forced", {"pipeline": "blank:en"})
+            ref = save_model(model, tmp / f"{name}-{k}-{seed}-forced", {"pipeline": PIPELINE})
             forced.append(
                 scores(
                     kept_pairs(Curator(config.topics, config.nlp, ref), held), held, truth, topics
@@ -257,7 +263,7 @@ def speed(tmp: Path) -> None:
             )
             trained = train_shared(Curator(config.topics, config.nlp), labels, train)
             trained.model.use = {t: True for t in trained.model.topics}
-            save_model(trained.model, models_dir(config.outputs.duckdb), {"pipeline": "blank:en"})
+            save_model(trained.model, models_dir(config.outputs.duckdb), {"pipeline": PIPELINE})
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(
             [str(pln), "topics", "test", topic, "--file", str(path), "-c", str(config.path)],
@@ -271,11 +277,22 @@ def speed(tmp: Path) -> None:
         print(f"  {name:<34} {summary}; {cpu:.1f} s CPU in all, loading included")
 
 
+def option(name: str) -> str | None:
+    """The value after --name on the command line, if given."""
+    argv = sys.argv[1:]
+    return argv[argv.index(name) + 1] if name in argv[:-1] else None
+
+
 def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    global PIPELINE
+    PIPELINE = option("--pipeline") or PIPELINE
+    only = option("--only")
+    values = {PIPELINE, only}
+    args = [a for a in sys.argv[1:] if not a.startswith("--") and a not in values]
     seeds = int(args[0]) if args else 5
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        print(f"nlp.pipeline: {PIPELINE}")
         if "--speed-only" in sys.argv:
             return speed(tmp)
         for set_name, label in (("items.tsv", "short"), ("items_long.tsv", "long")):
@@ -284,8 +301,10 @@ def main() -> None:
                 yaml = (DATA / f"topics_{variant}.yaml").read_text(encoding="utf-8")
                 config = config_for(yaml, tmp, f"{label}-{variant}")
                 title = f"L&D {label}, {variant} config"
+                if only and only not in title:
+                    continue
                 bench_set(title, config, items, truth, near, seeds, tmp)
-        if "--no-reuters" not in sys.argv:
+        if "--no-reuters" not in sys.argv and (not only or only in "Reuters"):
             found = reuters_set()
             if found:
                 config = config_for(REUTERS_TOPICS, tmp, "reuters")
