@@ -2,8 +2,8 @@
 
 ```
 parent: config -> start the crew -> store, cursors, probe -> tasks --queue--+
-crew:             load spaCy and the model, fork the workers                 |
-worker i:         FetchPool (threads) -> item batches -> curate <------------+
+crew:             load spaCy and the model, fork workers 1..n-1              |
+worker i (the crew is worker 0): FetchPool (threads) -> batches -> curate <--+
                                                            | Arrow tables
 parent (the one DuckDB writer): write_tables  <---queue----+
         then source statuses (cursors last), as the Beam engine does
@@ -11,12 +11,13 @@ parent (the one DuckDB writer): write_tables  <---queue----+
 The crew process starts as soon as the run knows it will curate something (at once on a first
 run, or when a source is not a feed the probe can settle; see pipelines/batch.py): it loads the
 curator (spaCy, the model) while the parent opens the store and probes the feeds, two start-up
-steps that used to run one after the other. It then forks the workers, which share its spaCy pages and start in
-milliseconds (where `fork` is missing they are spawned and load their own), and watches them:
-a worker that dies is reported to the parent, and the crew stops its workers when it is stopped
-or the parent dies. Each worker pulls sources from a shared queue while its fetch pool has room,
-so a few big sources do not leave a worker idle while another has a backlog. Progress lines and
-every row reach the parent, which alone prints and writes.
+steps that used to run one after the other. It then forks the other workers, which share its
+spaCy pages and start in milliseconds (where `fork` is missing they are spawned and load their
+own), works as worker 0 and watches them: a worker that dies is reported to the parent, and the
+crew stops its workers when it is stopped or the parent dies. Each worker pulls sources from a
+shared queue while its fetch pool has room, so a few big sources do not leave a worker idle
+while another has a backlog. Progress lines and every row reach the parent, which alone prints
+and writes.
 
 Compared with the Beam pipeline on the in-process runner (`runner.engine: beam`), this saves
 Beam's per-element machinery and lets parsing, curating and writing run on separate cores.
@@ -189,7 +190,7 @@ class _Outbox:
 
 
 def _crew_main(config: Config, workers: int, method: str, todo, results, parent_pid: int) -> None:
-    """Load the curator, start the workers and watch them (see the module doc)."""
+    """Load the curator, fork the other workers, then work as worker 0 and watch them."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the crew
     outbox = _Outbox(results, parent_pid)
     try:
@@ -203,31 +204,54 @@ def _crew_main(config: Config, workers: int, method: str, todo, results, parent_
         outbox.close()
         os._exit(1)
     context = mp.get_context(method)
-    team = [
-        context.Process(
+    others = {
+        i: context.Process(
             target=_worker_main,
             args=(i, curator, config, todo, _Outbox(results, os.getpid())),
             name=f"pln-batch-{i}",
             daemon=True,
         )
-        for i in range(workers)
-    ]
-    for process in team:
+        for i in range(1, workers)
+    }
+    for process in others.values():
         process.start()
-    signal.signal(signal.SIGTERM, lambda *_: _stop_team(team, 1))
-    running = dict(enumerate(team))
-    while running:
-        wait([p.sentinel for p in running.values()], timeout=1.0)
+    team = _Team(others, outbox)
+    signal.signal(signal.SIGTERM, lambda *_: team.stop(1))
+    _work(0, curator, config, todo, outbox, team.watch)
+    while team.running:
+        team.watch(block=True)
         if os.getppid() != parent_pid:
-            _stop_team(team, 1)  # the parent was killed: nobody would write our work
-        for i, process in list(running.items()):
-            if process.exitcode is None:
-                continue
-            del running[i]
-            if process.exitcode != 0:  # killed; a worker that raised said so and exited 0
-                outbox.put(WorkerDone(i, _death(process.exitcode)))
+            team.stop(1)  # the parent was killed: nobody would write our work
     outbox.close()
     os._exit(0)  # a forked child must not run the parent's exit handlers
+
+
+class _Team:
+    """The workers the crew forked, and which of them still run."""
+
+    def __init__(self, processes: dict[int, Any], outbox: _Outbox):
+        self.processes = list(processes.values())
+        self.running = dict(processes)
+        self.outbox = outbox
+
+    def watch(self, block: bool = False) -> None:
+        """Report the workers that died (a worker that raised said so itself and exited 0);
+        `block`: first wait up to 1 s for one to end."""
+        if block and self.running:
+            wait([p.sentinel for p in self.running.values()], timeout=1.0)
+        for i, process in list(self.running.items()):
+            if process.exitcode is not None:
+                del self.running[i]
+                if process.exitcode != 0:
+                    self.outbox.put(WorkerDone(i, _death(process.exitcode)))
+
+    def stop(self, code: int) -> None:
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+        for process in self.processes:
+            process.join(timeout=5)
+        os._exit(code)
 
 
 def _death(exitcode: int) -> str:
@@ -239,30 +263,26 @@ def _death(exitcode: int) -> str:
     return f"exited unexpectedly (code {exitcode})"
 
 
-def _stop_team(team: list, code: int) -> None:
-    for process in team:
-        if process.is_alive():
-            process.terminate()
-    for process in team:
-        process.join(timeout=5)
-    os._exit(code)
-
-
 def _worker_main(index: int, curator, config: Config, todo, results: _Outbox) -> None:
     # Ctrl-C reaches the whole process group; the parent stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        _fetch_and_curate(curator, config, todo, results)
-    except BaseException:  # noqa: BLE001 - the parent reports it
-        results.put(WorkerDone(index, traceback.format_exc(limit=8)))
-    else:
-        results.put(WorkerDone(index))
+    _work(index, curator, config, todo, results)
     results.close()
     os._exit(0)  # a forked child must not run the parent's exit handlers
 
 
-def _fetch_and_curate(curator, config: Config, todo, results: _Outbox) -> None:
+def _work(index: int, curator, config: Config, todo, results: _Outbox, watch=None) -> None:
+    """Fetch and curate until the queue says stop, then tell the parent how it went."""
+    try:
+        _fetch_and_curate(curator, config, todo, results, watch)
+    except BaseException:  # noqa: BLE001 - the parent reports it
+        results.put(WorkerDone(index, traceback.format_exc(limit=8)))
+    else:
+        results.put(WorkerDone(index))
+
+
+def _fetch_and_curate(curator, config: Config, todo, results: _Outbox, watch=None) -> None:
     fetch = config.fetch
     pool = FetchPool(fetch.concurrency, fetch.per_host, fetch.source_deadline)
     curator.setup()  # a no-op when forked after the parent's setup
@@ -278,6 +298,8 @@ def _fetch_and_curate(curator, config: Config, todo, results: _Outbox) -> None:
         finished = pool.finished(timeout=1.0)
         if os.getppid() != results.parent_pid:
             os._exit(1)  # the parent was killed: nobody would write our work
+        if watch is not None:
+            watch()
         for fetched in finished:
             batch.extend(_report(fetched, results))
             while len(batch) >= BATCH_ITEMS:

@@ -63,8 +63,8 @@ def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_pa
     for line in proc.stderr:  # the good source is done, so the workers are up
         if "✓ good" in line:
             break
-    processes = descendant_pids(proc.pid)  # the crew and its workers
-    assert len(processes) >= 2, "the run should have a crew and a worker stuck on the FIFO"
+    processes = descendant_pids(proc.pid)  # the crew (worker 0) and the workers it forked
+    assert processes, "the run should have a worker stuck on the FIFO"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 130
     assert not [pid for pid in processes if is_running(pid)]
@@ -100,31 +100,35 @@ def test_a_pipeline_the_crew_cannot_load_is_one_config_error_line(tmp_path):
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
 def test_a_killed_worker_fails_the_run_and_the_next_run_reads_everything(tmp_path):
     (tmp_path / "good.xml").write_text(FEED)
-    os.mkfifo(tmp_path / "stuck.xml")
+    for stuck in ("stuck1.xml", "stuck2.xml"):  # one for each worker: both stay busy
+        os.mkfifo(tmp_path / stuck)
     config = tmp_path / "pln.yaml"
     config.write_text(
         "sources:\n"
         "  - {name: good, type: rss, path: good.xml}\n"
-        "  - {name: stuck, type: rss, path: stuck.xml}\n"
+        "  - {name: stuck1, type: rss, path: stuck1.xml}\n"
+        "  - {name: stuck2, type: rss, path: stuck2.xml}\n"
         "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
         "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
-        "runner: {workers: 1}\n"
+        "runner: {workers: 2}\n"
+        "fetch: {concurrency: 1}\n"  # a worker reading a FIFO takes no other source
     )
     run = [sys.executable, "-m", "pln.cli", "run", "-c", str(config)]
     proc = subprocess.Popen(run, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     for line in proc.stderr:
         if "✓ good" in line:
             break
-    crew = child_pids(proc.pid)
-    (worker,) = [pid for pid in descendant_pids(proc.pid) if pid not in crew]
+    (crew,) = child_pids(proc.pid)  # worker 0, which forked worker 1
+    (worker,) = child_pids(crew)
     os.kill(worker, signal.SIGKILL)  # as the OOM killer would
     rest = proc.stderr.read()
     assert proc.wait(timeout=30) == 1
-    assert "pln: error: batch worker 0 failed: killed by SIGKILL\n" in rest
-    assert not [pid for pid in crew if is_running(pid)]
+    assert "pln: error: batch worker 1 failed: killed by SIGKILL\n" in rest
+    assert not is_running(crew)
 
-    (tmp_path / "stuck.xml").unlink()
-    (tmp_path / "stuck.xml").write_text(FEED.replace("/1<", "/2<"))
+    for n, stuck in enumerate(("stuck1.xml", "stuck2.xml"), start=2):
+        (tmp_path / stuck).unlink()
+        (tmp_path / stuck).write_text(FEED.replace("/1<", f"/{n}<"))
     done = subprocess.run([*run, "-q", "--json"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["items"]["written"] == 2
+    assert json.loads(done.stdout)["items"]["written"] == 3
