@@ -157,9 +157,7 @@ def _next_result(results, crew):
             return results.get(timeout=1.0)
         except queue.Empty:
             if crew.exitcode not in (None, 0):
-                raise PlnError(
-                    f"the batch workers' crew exited unexpectedly (code {crew.exitcode})"
-                ) from None
+                raise PlnError(f"batch worker 0 failed: {_death(crew.exitcode)}") from None
 
 
 def _flush(store: Store, run_id: str, pending: list[CuratedTables], dead, ticker) -> None:
