@@ -282,7 +282,7 @@ def _work(index: int, curator, config: Config, todo, results: _Outbox, watch=Non
 
 def _fetch_and_curate(curator, config: Config, todo, results: _Outbox, watch=None) -> None:
     fetch = config.fetch
-    pool = FetchPool(fetch.concurrency, fetch.per_host, fetch.source_deadline)
+    pool = FetchPool(fetch.concurrency, fetch.per_host, fetch.source_deadline, local=1)
     curator.setup()  # a no-op when forked after the parent's setup
     batch: list[Item] = []
     more = True
@@ -293,6 +293,8 @@ def _fetch_and_curate(curator, config: Config, todo, results: _Outbox, watch=Non
                 more = False
             else:
                 pool.add(task.config, task.cursor, task.run_deadline_at, task.prefetched)
+                if pool.local_waiting():
+                    break  # one local read at a time: leave the next ones to idle workers
         finished = pool.finished(timeout=1.0)
         if os.getppid() != results.parent_pid:
             os._exit(1)  # the parent was killed: nobody would write our work

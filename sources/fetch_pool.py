@@ -81,9 +81,13 @@ class FetchPool:
         per_host: int = 4,
         source_deadline: float = 120.0,
         fetch: Callable[[SourceConfig, dict | None], tuple[FetchResult, SourceStatus]] = fetch_once,
+        local: int | None = None,
     ):
+        """`local`: at most this many local reads (files, staged responses) at once, when
+        given; they are CPU-bound, so more threads only take turns on the GIL."""
         self.concurrency = concurrency
         self.per_host = per_host
+        self.local = local
         self.source_deadline = source_deadline
         self._fetch = fetch
         self._waiting: dict[str, deque[_Job]] = {}  # by host, in the order hosts came
@@ -112,6 +116,10 @@ class FetchPool:
 
     def __len__(self) -> int:
         return self._queued + len(self._running)
+
+    def local_waiting(self) -> bool:
+        """Whether a local read waits for its turn here."""
+        return bool(self._waiting.get(""))
 
     def ready(self) -> list[Fetched]:
         """Start what may start and return the fetches finished so far, without waiting."""
@@ -162,8 +170,9 @@ class FetchPool:
         deadline."""
         now_wall = time.time()
         for host, jobs in list(self._waiting.items()):
+            limit = self.per_host if host else self.local
             while jobs and len(self._running) < self.concurrency:
-                if host and self._hosts[host] >= self.per_host:
+                if limit is not None and self._hosts[host] >= limit:
                     break
                 job = jobs.popleft()
                 self._queued -= 1

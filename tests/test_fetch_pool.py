@@ -83,6 +83,22 @@ def test_concurrency_bounds_the_sources_in_flight(server):
     assert in_flight.most == {"127.0.0.1": 3}
 
 
+def test_local_reads_take_turns_beside_network_fetches(server, tmp_path):
+    """Files parse on the CPU: a pool given `local=1` reads one at a time, while its network
+    fetches still run side by side."""
+    server.route("/feed.xml", body=FEED, delay=0.2)
+    (tmp_path / "feed.xml").write_bytes(FEED)
+    in_flight = InFlight()
+    pool = FetchPool(concurrency=8, per_host=8, fetch=in_flight, local=1)
+    for i in range(4):
+        pool.add(source_config("rss", tmp_path, f"file{i}", path="feed.xml"))
+        pool.add(rss(f"web{i}", server.url("/feed.xml")))
+    assert pool.local_waiting()
+    finished = list(pool.drain())
+    assert len(finished) == 8 and all(f.status.ok and f.status.items for f in finished)
+    assert in_flight.most == {"": 1, "127.0.0.1": 4}
+
+
 def test_the_source_deadline_bounds_the_whole_fetch(server):
     # The server answers within the read timeout each time, but the body drips for 30 s.
     server.route("/drip.xml", body=FEED * 10, chunk_delay=0.1)
