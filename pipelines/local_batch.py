@@ -228,7 +228,6 @@ class _Team:
     """The workers the crew forked, and which of them still run."""
 
     def __init__(self, processes: dict[int, Any], outbox: _Outbox):
-        self.processes = list(processes.values())
         self.running = dict(processes)
         self.outbox = outbox
 
@@ -244,10 +243,10 @@ class _Team:
                     self.outbox.put(WorkerDone(i, _death(process.exitcode)))
 
     def stop(self, code: int) -> None:
-        for process in self.processes:
-            if process.is_alive():
-                process.terminate()
-        for process in self.processes:
+        """Stop the workers still running (the others were reaped by `watch`), then exit."""
+        for process in self.running.values():
+            process.terminate()
+        for process in self.running.values():
             process.join(timeout=5)
         os._exit(code)
 
