@@ -51,6 +51,15 @@ def test_tokens_are_spacys_though_whitespace_is_no_special_case(nlp, text):
     assert not any(key.isspace() for key in nlp.tokenizer.rules)
 
 
+def test_the_blank_tokenizer_has_every_rule_of_spacys_but_whitespace(nlp):
+    # pln.tokenizer.v1 builds the tokenizer without them, rather than dropping them later.
+    plain = spacy.blank("en").tokenizer
+    assert nlp.tokenizer.rules == {k: v for k, v in plain.rules.items() if k.strip()}
+    assert len(nlp.tokenizer.rules) > 1000
+    for attr in ("prefix_search", "suffix_search", "infix_finditer", "token_match", "url_match"):
+        assert getattr(nlp.tokenizer, attr) == getattr(plain, attr), attr
+
+
 def test_pipe_and_single_call_agree(nlp):
     texts = ["Spaced Repetitions help Learners", "", "Onboarding new hires"]
     assert [norms(nlp, t) for t in texts] == [[t.norm_ for t in d] for d in nlp.pipe(texts)]
