@@ -12,7 +12,8 @@ seconds per pipeline step, per worker, and time spent moving data between worker
     python bench/bench_dask.py [--items 100000] [--workers 2] [--example] [--preload]
 
 `--example` runs the bundled example instead of generated items. `--preload` starts the workers
-with `--preload pln.pipelines.batch`, so imports happen when the worker starts, not in the run.
+with `--preload` of the modules the pipeline's steps live in (read, curate, write), so imports
+happen when the worker starts, not in the run.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ def main() -> None:
         print(f"input: {what}")
 
         start = time.perf_counter()
-        preload = ("pln.pipelines.batch",) if args.preload else ()
+        steps = ("pln.pipelines.read", "pln.pipelines.curate", "pln.pipelines.write")
+        preload = steps if args.preload else ()
         cluster = DaskCluster(Path(tmp) / "cluster", workers=args.workers, preload=preload)
         cluster.start()
         print(

@@ -6,22 +6,22 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from pyarrow import fs as pafs
+from typing import TYPE_CHECKING, Any
 
 from pln import progress
 from pln.config import Config
 from pln.lock import RunLock
-from pln.sinks.feeds import render_feeds
-from pln.sinks.store import Store
-from pln.sources.prefetch import remove_staged
 
-from .probe import SourceTask, probe_sources, probeable
 from .run_id import new_run_id
 
+if TYPE_CHECKING:
+    from pln.sinks.store import Store
+
+    from .probe import SourceTask
+
 # Beam, spaCy and the curation chain are imported only when a run has something to curate:
-# a run where every feed answers 304 never pays for them.
+# a run where every feed answers 304 never pays for them. DuckDB and Arrow (0.25 s) are
+# imported after the local engine's crew has started loading spaCy, so both happen at once.
 
 
 @dataclass
@@ -153,6 +153,8 @@ def _surely_curates(config: Config) -> bool:
 
 def _remove_staging(uri: str) -> None:
     """The writer removes the staged batches; this catches a run that failed before it."""
+    from pyarrow import fs as pafs
+
     fs, path = pafs.FileSystem.from_uri(uri)
     if fs.get_file_info(path).type != pafs.FileType.NotFound:
         fs.delete_dir(path)
@@ -172,6 +174,11 @@ def _run_batch(config: Config, full: bool) -> RunSummary:
 
 
 def _read_and_write(config: Config, full: bool, run_id: str, started: float, crew) -> RunSummary:
+    from pln.sinks.store import Store
+    from pln.sources.prefetch import remove_staged
+
+    from .probe import SourceTask, probe_sources, probeable
+
     db_path = config.outputs.duckdb
     with Store(db_path) as store:
         store.begin_run(run_id, str(config.path))
@@ -214,6 +221,8 @@ def _finish(
     store: Store, config: Config, run_id: str, waiting: dict[str, datetime], started: float
 ) -> RunSummary:
     """Summarize the run and render the topic feeds."""
+    from pln.sinks.feeds import render_feeds
+
     stats = store.run_stats(run_id)
     stats["sources"]["backing_off"] = {name: at.isoformat() for name, at in waiting.items()}
     feeds = render_feeds(store, config)

@@ -32,18 +32,21 @@ import signal
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pln import progress
 from pln.config import Config
 from pln.errors import PlnError
 from pln.record import DeadLetter, Item, SourceStatus
-from pln.sinks.store import Store
-from pln.sources.fetch_pool import Fetched, FetchPool
 
 from .handover import get_while_parent_lives, let_go, put_while_parent_lives
-from .probe import SourceTask
-from .tables import CuratedTables
+
+if TYPE_CHECKING:  # the crew starts before the parent imports DuckDB and Arrow (batch.py)
+    from pln.sinks.store import Store
+    from pln.sources.fetch_pool import Fetched
+
+    from .probe import SourceTask
+    from .tables import CuratedTables
 
 BATCH_ITEMS = 1000  # items curated together (spaCy and Arrow both like large batches)
 FLUSH_ROWS = 50_000  # items gathered before one write. Each write costs more the more the
@@ -113,6 +116,10 @@ class LocalBatch:
 
 def _write_results(config: Config, run_id: str, results, crew, workers: int) -> int:
     """The parent's loop: print progress, write rows as they come, statuses at the end."""
+    from pln.sinks.store import Store
+
+    from .tables import CuratedTables
+
     pending: list[CuratedTables] = []
     dead: list[DeadLetter] = []
     statuses: list[SourceStatus] = []
@@ -161,6 +168,8 @@ def _next_result(results, crew):
 
 
 def _flush(store: Store, run_id: str, pending: list[CuratedTables], dead, ticker) -> None:
+    from .tables import CuratedTables
+
     if not (pending or dead):
         return
     tables = CuratedTables.joined(pending)
@@ -197,6 +206,7 @@ def _crew_main(config: Config, workers: int, method: str, todo, results, parent_
         curator = Curator.for_config(config)
         if method == "fork":
             curator.setup()  # before forking: the workers inherit spaCy and the model
+            _import_worker_modules()
     except PlnError as exc:
         outbox.put(CrewFailed(str(exc), exc.exit_code))
         outbox.close()
@@ -260,6 +270,14 @@ def _death(exitcode: int) -> str:
     return f"exited unexpectedly (code {exitcode})"
 
 
+def _import_worker_modules() -> None:
+    """What the workers use beyond the curator (fetching, Arrow), imported once before they
+    are forked, so they share it and start at once."""
+    from pln.sources import fetch_pool  # noqa: F401
+
+    from . import polls, tables  # noqa: F401
+
+
 def _worker_main(index: int, curator, config: Config, todo, results: _Outbox) -> None:
     # Ctrl-C reaches the whole process group; the parent stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -280,6 +298,8 @@ def _work(index: int, curator, config: Config, todo, results: _Outbox, watch=Non
 
 
 def _fetch_and_curate(curator, config: Config, todo, results: _Outbox, watch=None) -> None:
+    from pln.sources.fetch_pool import FetchPool
+
     fetch = config.fetch
     pool = FetchPool(fetch.concurrency, fetch.per_host, fetch.source_deadline, local=1)
     curator.setup()  # a no-op when forked after the parent's setup
@@ -318,6 +338,7 @@ def _report(fetched: Fetched, results) -> list[Item]:
 
 def _curate(curator, items: list[Item], results) -> None:
     from .polls import curate_items  # in the workers: the parent never imports spaCy
+    from .tables import CuratedTables
 
     good, decisions, dead = curate_items(curator, items)
     if dead:

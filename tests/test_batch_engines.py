@@ -79,6 +79,34 @@ def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_pa
     assert summary["items"]["written"] == 2 and summary["kept"] == 2
 
 
+def test_the_crew_starts_loading_spacy_before_the_parent_imports_duckdb_and_arrow(tmp_path):
+    """Start-up overlaps: the parent imports DuckDB and Arrow (0.25 s) while the crew loads
+    spaCy, rather than before it; and the run still writes what it read."""
+    (tmp_path / "good.xml").write_text(FEED)
+    config = tmp_path / "pln.yaml"
+    config.write_text(
+        "sources:\n  - {name: good, type: rss, path: good.xml}\n"
+        "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
+        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
+    )
+    script = (
+        "import sys, multiprocessing.process as mp\n"
+        "seen, start = [], mp.BaseProcess.start\n"
+        "def starting(p):\n"
+        "    seen.append((p.name, 'duckdb' in sys.modules, 'pyarrow' in sys.modules))\n"
+        "    start(p)\n"
+        "mp.BaseProcess.start = starting\n"
+        "from pln.config import load_config\n"
+        "from pln.pipelines.batch import run_batch\n"
+        f"s = run_batch(load_config({str(config)!r}))\n"
+        "print(seen)\nprint(s.stats['kept'])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout
+    assert out.splitlines() == ["[('pln-batch-crew', False, False)]", "1"]
+
+
 def test_a_pipeline_the_crew_cannot_load_is_one_config_error_line(tmp_path):
     """spaCy loads in the crew process while the parent reads the store; its config mistake
     still reaches the user as the one line `pln validate` would give, with exit code 2."""
