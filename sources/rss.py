@@ -29,12 +29,9 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import feedparser
-
 from pln.config import Options
 from pln.record import DeadLetter, Item
 from pln.sources.base import Cursor, FetchResult, Source
-from pln.sources.feed_parse import Refused, parse_fast
 from pln.sources.http import (
     DEFAULT_MAX_BYTES,
     DEFAULT_TIMEOUT,
@@ -44,9 +41,6 @@ from pln.sources.http import (
 )
 from pln.text import HtmlText, html_text
 
-# Parse problems that say nothing about the feed itself (a missing or generic Content-Type,
-# a declared charset that was overridden): not worth a dead letter on every poll.
-BENIGN_BOZO = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
 GLOBAL_ID_SCHEMES = ("http", "https", "tag", "urn")
 GZIP_MAGIC = b"\x1f\x8b"
 _TAG = re.compile(r"<[A-Za-z/!]")
@@ -151,6 +145,8 @@ class FeedSource(Source):
             data = gunzip_by_content(data, self.max_bytes)
         except ValueError as exc:
             raise self.error(f"{self.ref}: {exc}") from None
+        from pln.sources.feed_parse import Refused
+
         headers = headers or {}
         try:
             parsed = read_feed(data, headers, engine)
@@ -165,7 +161,7 @@ class FeedSource(Source):
             made = self._entry(entry, index, feed)
             (result.items if isinstance(made, Item) else result.dead_letters).append(made)
         problem = parsed.problem
-        if problem is not None and not isinstance(problem, BENIGN_BOZO):
+        if problem is not None and not _benign(problem):
             result.dead_letters.append(
                 self.dead_letter(
                     f"{self.ref}#feed",
@@ -235,6 +231,11 @@ class ParsedFeed:
 
 def read_feed(data: bytes, headers: dict[str, str], engine: str = "auto") -> ParsedFeed:
     """Parse feed bytes: the fast path for a well-formed feed, feedparser for anything else."""
+    # Imported on the first parse: a run where every feed answers 304 never needs them.
+    import feedparser
+
+    from pln.sources.feed_parse import parse_fast
+
     data = without_internal_subset(data)
     location = headers.get("content-location", "")
     if engine == "auto":
@@ -246,6 +247,15 @@ def read_feed(data: bytes, headers: dict[str, str], engine: str = "auto") -> Par
     )
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
     return ParsedFeed(parsed.get("version", ""), parsed.feed, parsed.entries, problem, False)
+
+
+def _benign(problem: Exception) -> bool:
+    """Parse problems that say nothing about the feed itself (a missing or generic
+    Content-Type, a declared charset that was overridden): not worth a dead letter on every
+    poll."""
+    import feedparser
+
+    return isinstance(problem, (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride))
 
 
 def _charset(content_type: str) -> str:
