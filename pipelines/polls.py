@@ -8,11 +8,14 @@ all curate with `curate_items` and write with the same store calls.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pln import payload
 from pln.filters.curator import Curator
 from pln.record import DeadLetter, Decision, Item, SourceStatus
-from pln.sinks.stream_store import OffsetRange, Partition
+
+if TYPE_CHECKING:  # the batch workers curate without the stream store (and DuckDB)
+    from pln.sinks.stream_store import OffsetRange, Partition
 
 
 @dataclass
@@ -52,6 +55,8 @@ def decode_records(
     `fresh`: partitions whose first record here starts a new read; `epochs`: which read of
     each partition this is (see OffsetRange).
     """
+    from pln.sinks.stream_store import OffsetRange
+
     epochs = epochs or {}
     poll = Poll()
     for rec in records:

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from pln.filters.stories import story_keys
 from pln.record import Decision, Item
-from pln.sinks.store import decisions_table, items_table
+from pln.sinks.schema import decisions_table, items_table
 
 
 @dataclass(frozen=True)

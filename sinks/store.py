@@ -25,13 +25,14 @@ import pyarrow as pa
 from pln.errors import PlnError
 from pln.record import DeadLetter, Decision, Item, SourceStatus
 
+from .schema import decisions_table, items_table
 from .store_db import Database, StoreBusy, lock_wait_default
 from .store_labels import Label, LabelBook
 from .store_read import FeedEntry, FeedReader
 from .store_runs import RunLog
 from .store_sources import SourceLog
 from .store_sql import run_sql, run_user_sql
-from .store_write import BatchWriter, decisions_table, items_table
+from .store_write import BatchWriter
 
 
 class Store:

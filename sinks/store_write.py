@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from operator import attrgetter
 from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pln.record import DeadLetter, Decision, Item, utc
+from pln.record import DeadLetter, utc
 
-from .schema import CONTENT_COLUMNS, DEAD_LETTER_ARROW, DECISION_ARROW, ITEM_COLUMNS, ITEM_FIELDS
+from .schema import CONTENT_COLUMNS, DEAD_LETTER_ARROW, ITEM_COLUMNS
 from .store_db import Database, now_utc
 from .stories import link_stories
 
@@ -334,18 +333,3 @@ def _preferred_copies(table: pa.Table) -> pa.Table:
         if j is None or source <= sources[j]:
             chosen[item_id] = i
     return table.take(sorted(chosen.values()))
-
-
-def items_table(items: list[Item]) -> pa.Table:
-    """Items as an Arrow table, column by column (far faster than row dicts)."""
-    arrays = [pa.array(list(map(attrgetter(name), items)), type=typ) for name, typ in ITEM_FIELDS]
-    return pa.Table.from_arrays(arrays, names=list(ITEM_COLUMNS))
-
-
-def decisions_table(decisions: list[Decision]) -> pa.Table:
-    if not decisions:
-        return DECISION_ARROW.empty_table()
-    arrays = [
-        pa.array(list(map(attrgetter(f.name), decisions)), type=f.type) for f in DECISION_ARROW
-    ]
-    return pa.Table.from_arrays(arrays, schema=DECISION_ARROW)
