@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from httpserver import gzipped
+from httpserver import gzip_of_nothing, gzipped
 
 from pln.errors import SourceError
 from pln.sources.http import HttpFetcher, parse_retry_after, redact
@@ -159,6 +159,16 @@ def test_gzip_body_is_decoded(server, encoding):
     assert fetcher().get(server.url("/feed")).body == BODY
 
 
+@pytest.mark.parametrize(
+    "body",
+    [gzipped(BODY[:30]) + gzipped(BODY[30:]), gzipped(BODY) + b"\0\0 trailing junk"],
+    ids=["two-members", "trailing-junk"],
+)
+def test_gzip_members_are_all_decoded_and_junk_after_them_ignored(server, body):
+    server.route("/feed", headers={"Content-Encoding": "gzip"}, body=body)
+    assert fetcher().get(server.url("/feed")).body == BODY
+
+
 def test_truncated_gzip_body_counts_the_bytes_received(server):
     body = gzipped(BODY * 50)
     server.route("/feed", headers={"Content-Encoding": "gzip"}, body=body, truncate=100)
@@ -188,13 +198,6 @@ def test_gzip_bomb_is_stopped_at_the_decompressed_cap(server):
     finally:
         tracemalloc.stop()
     assert peak < 8_000_000  # never inflated beyond the cap (plus buffers)
-
-
-def gzip_of_nothing(pieces: int) -> bytes:
-    """A valid gzip stream that never yields a byte: the header, then empty stored blocks."""
-    packer = zlib.compressobj(wbits=31)
-    header = packer.compress(b"") + packer.flush(zlib.Z_SYNC_FLUSH)
-    return header + b"\x00\x00\x00\xff\xff" * pieces
 
 
 def test_dripping_gzip_that_decodes_to_nothing_hits_the_deadline(server):
