@@ -6,7 +6,8 @@
 - timeouts: `timeout` bounds connecting and each read; `deadline` bounds the whole fetch,
   redirects and a slowly dripping body included, and its message says which one struck;
 - size: the body is read as it arrives and the fetch stops once it passes `max_bytes`, counted
-  after gzip/deflate decoding too, so a compression bomb never inflates in memory;
+  as received and after gzip/deflate decoding (every gzip member), so a compression bomb never
+  inflates in memory and compressed padding that inflates to nothing ends too;
 - redirects: up to `max_redirects`; when the chain starts with permanent ones (301/308) the
   URL they lead to is `Response.permanent_url`, so a caller can update its config;
 - 429/503 with Retry-After (seconds or an HTTP date) set `SourceError.retry_after`, bounded
