@@ -316,7 +316,7 @@ class _Decoder:
 
     def _next_member(self, data: bytes) -> bytes:
         """Bytes after a finished stream: another gzip member (RFC 1952 allows several), or
-        junk some servers append, ignored (as urllib3 does) when no header starts it."""
+        junk some servers append, ignored when no gzip or zlib header starts it."""
         following = zlib.decompressobj(47)
         try:
             following.decompress(data[:2])  # gzip and zlib headers are checkable in 2 bytes
