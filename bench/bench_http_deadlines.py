@@ -7,6 +7,12 @@ Against a real HTTP server on 127.0.0.1 (tests/httpserver.py) it times, `--repea
     urllib.request and the same 0.3 s timeout, which has no total deadline (its drip is
     shortened to about 3 s so the run ends);
   - a 5 MB body against a 1 MB cap;
+  - gzip bodies, HttpFetcher (which inflates what it reads itself) side by side with urllib3's
+    own decoding (`read1(amt, decode_content=True)`, bounded output since urllib3 2.6) under
+    the same per-read timeout, deadline and cap: a gzip stream of empty blocks that never
+    yields a byte, dripped (deadline 0.6 s; shortened to about 3 s for urllib3), sent at once
+    as 2 MB against a 100 KB cap, and sent without end (the server stops after 5 s); and the
+    client CPU of 300 GETs of a 60 KB feed, gzipped and plain;
   - a fetch pool of 10 fast feeds and 3 silent servers: when the last fast feed finished, and
     when the slow ones were given up (source deadline 2 s);
   - a billion-laughs feed file (entity bomb), read by FeedSource: seconds and peak memory
@@ -20,20 +26,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import socketserver
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import urllib3
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from helpers import billion_laughs  # noqa: E402
-from httpserver import RecordedServer, SilentServer  # noqa: E402
+from httpserver import RecordedServer, SilentServer, gzip_of_nothing, gzipped  # noqa: E402
 
 from pln.config import SourceConfig  # noqa: E402
 from pln.errors import SourceError  # noqa: E402
@@ -43,6 +53,17 @@ from pln.sources.registry import build_source  # noqa: E402
 
 FEED = (REPO / "tests" / "fixtures" / "feeds" / "rss2.xml").read_bytes()
 DRIP = b"x" * 64 * 300  # 30 s at 64 bytes per 0.1 s
+
+
+def outcome(call: Callable[[], object]) -> tuple[float, str]:
+    """Seconds until `call` returned or raised, and what happened."""
+    started = time.perf_counter()
+    try:
+        body = call()
+    except (SourceError, OSError, ValueError) as exc:
+        text = str(exc).split(": ", 1)[-1]
+        return time.perf_counter() - started, f"error: {text[:70]}"
+    return time.perf_counter() - started, f"returned {len(getattr(body, 'body', body))} bytes"
 
 
 def seconds_until_error(call: Callable[[], object]) -> float:
@@ -57,7 +78,7 @@ def row(case: str, limit: float | None, times: list[float]) -> None:
     over = f"{worst - limit:+6.2f} s" if limit is not None else "      -"
     limit_text = f"{limit:5.2f} s" if limit is not None else "   none"
     print(
-        f"{case:<46} limit {limit_text}  median {statistics.median(times):6.2f} s  "
+        f"{case:<50} limit {limit_text}  median {statistics.median(times):6.2f} s  "
         f"worst {worst:6.2f} s  worst overrun {over}"
     )
 
@@ -84,6 +105,165 @@ def bench_fetcher(server: RecordedServer, repeat: int) -> None:
     capped = HttpFetcher("bench", timeout=5, max_bytes=1_000_000)
     huge = [seconds_until_error(lambda: capped.get(server.url("/huge"))) for _ in range(repeat)]
     row("5 MB body, 1 MB cap", None, huge)
+
+
+GZIP_HEADERS = {"Content-Encoding": "gzip"}
+_urllib3_pool = urllib3.PoolManager()
+
+
+def urllib3_decoding_get(url: str, timeout: float, deadline: float, max_bytes: int) -> bytes:
+    """The alternative to HttpFetcher's own inflating: urllib3 decodes, read in bounded steps
+    with the same per-read timeout (cut to the deadline) and cap on decoded and wire bytes."""
+    ends_at = time.monotonic() + deadline
+    raw = _urllib3_pool.request(
+        "GET",
+        url,
+        headers={"Accept-Encoding": "gzip, deflate"},
+        timeout=urllib3.Timeout(connect=timeout, read=timeout),
+        retries=False,
+        redirect=False,
+        preload_content=False,
+    )
+    parts, size = [], 0
+    try:
+        while True:
+            left = ends_at - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"gave up after {deadline:g} s (deadline)")
+            sock = getattr(raw.connection, "sock", None)
+            if sock is not None:
+                sock.settimeout(min(timeout, left))
+            chunk = raw.read1(64 * 1024, decode_content=True)
+            if not chunk:
+                return b"".join(parts)
+            size += len(chunk)
+            if size > max_bytes or raw.tell() > max_bytes:
+                raise ValueError(f"response larger than {max_bytes} bytes")
+            parts.append(chunk)
+    finally:
+        raw.release_conn()
+
+
+class EndlessGzipServer:
+    """Answers every GET with a gzip body of empty blocks, sent as fast as the client reads,
+    for `seconds`; `sent` counts the body bytes. A hostile server would never stop."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.sent = seconds, 0
+        owner = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    data = self.request.recv(4096)
+                    if not data:
+                        return
+                    head += data
+                self.request.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nConnection: close\r\n\r\n"
+                    + gzip_of_nothing(0)
+                )
+                block = gzip_of_nothing(64 * 1024 // 5)[len(gzip_of_nothing(0)) :]
+                ends_at = time.monotonic() + owner.seconds
+                with contextlib.suppress(OSError):
+                    while time.monotonic() < ends_at:
+                        self.request.sendall(block)
+                        owner.sent += len(block)
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/feed"
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def bench_decoding(server: RecordedServer, repeat: int) -> None:
+    drip = gzip_of_nothing(64 * 300 // 5)  # 30 s at 64 bytes per 0.1 s
+    server.route("/nothing-drip", headers=GZIP_HEADERS, body=drip, chunk_delay=0.1)
+    server.route("/nothing-short", headers=GZIP_HEADERS, body=drip[: 64 * 30], chunk_delay=0.1)
+    server.route("/padding", headers=GZIP_HEADERS, body=gzip_of_nothing(400_000), chunked=True)
+    fetcher = HttpFetcher("bench", timeout=0.3, deadline=0.6)
+    capped = HttpFetcher("bench", timeout=5, max_bytes=100_000)
+    few = max(1, repeat // 2)
+    cases = [
+        (
+            "gzip of nothing dripped 30 s, HttpFetcher",
+            0.6,
+            repeat,
+            server.url("/nothing-drip"),
+            fetcher.get,
+        ),
+        (
+            "gzip of nothing dripped 3 s, urllib3 decodes",
+            0.6,
+            few,
+            server.url("/nothing-short"),
+            lambda url: urllib3_decoding_get(url, 0.3, 0.6, 10**9),
+        ),
+        (
+            "2 MB gzip of nothing, 100 KB cap, HttpFetcher",
+            None,
+            repeat,
+            server.url("/padding"),
+            capped.get,
+        ),
+        (
+            "2 MB gzip of nothing, 100 KB cap, urllib3",
+            None,
+            repeat,
+            server.url("/padding"),
+            lambda url: urllib3_decoding_get(url, 5, 15, 100_000),
+        ),
+    ]
+    for case, limit, times, url, get in cases:
+        results = [outcome(lambda: get(url)) for _ in range(times)]  # noqa: B023
+        row(case, limit, [seconds for seconds, _ in results])
+        print(f"{'':<50} {results[-1][1]}")
+    for name, get in (
+        ("HttpFetcher", HttpFetcher("bench", timeout=0.3, deadline=0.6).get),
+        ("urllib3 decodes", lambda url: urllib3_decoding_get(url, 0.3, 0.6, 20 * 1024 * 1024)),
+    ):
+        with EndlessGzipServer(seconds=5) as endless:
+            seconds, what = outcome(lambda: get(endless.url()))  # noqa: B023
+        row(f"endless gzip of nothing (5 s), {name}", 0.6, [seconds])
+        print(f"{'':<50} {what}; {endless.sent / 1e6:.0f} MB sent")
+    bench_decoding_cpu(server, repeat)
+
+
+def bench_decoding_cpu(server: RecordedServer, repeat: int) -> None:
+    feed = FEED * 21  # about 60 KB
+    server.route("/feed.gz", headers=GZIP_HEADERS, body=gzipped(feed))
+    server.route("/feed.xml", body=feed)
+    plain = HttpFetcher("bench", timeout=5)
+    ways = {
+        f"{path}, {name}": (server.url(f"/{path}"), get)
+        for path in ("feed.gz", "feed.xml")
+        for name, get in (
+            ("HttpFetcher", lambda url: plain.get(url).body),
+            ("urllib3 decodes", lambda url: urllib3_decoding_get(url, 5, 15, 10**8)),
+        )
+    }
+    for url, get in ways.values():
+        assert get(url) == feed
+    cpu: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(repeat):
+        for name, (url, get) in ways.items():  # interleaved: load on the machine hits all alike
+            started = time.thread_time()
+            for _ in range(300):
+                get(url)
+            cpu[name].append(time.thread_time() - started)
+    for name in ways:
+        row(f"300 GETs (60 KB) {name}, CPU", None, cpu[name])
 
 
 def rss(name: str, url: str, **options) -> SourceConfig:
@@ -124,7 +304,7 @@ def bench_entity_bomb(repeat: int) -> None:
             peaks.append(tracemalloc.get_traced_memory()[1])
             tracemalloc.stop()
     row("entity bomb feed file, FeedSource.fetch", None, times)
-    print(f"{'':<46} peak memory {max(peaks) / 1e6:.1f} MB (traced)")
+    print(f"{'':<50} peak memory {max(peaks) / 1e6:.1f} MB (traced)")
 
 
 def main() -> None:
@@ -133,6 +313,7 @@ def main() -> None:
     args = parser.parse_args()
     with RecordedServer() as server:
         bench_fetcher(server, args.repeat)
+        bench_decoding(server, args.repeat)
         bench_pool(server, args.repeat)
     bench_entity_bomb(args.repeat)
 

@@ -19,6 +19,7 @@ import contextlib
 import gzip
 import socket
 import threading
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,6 +48,14 @@ class RecordedRequest:
 
 def gzipped(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
+
+
+def gzip_of_nothing(pieces: int) -> bytes:
+    """A valid gzip stream that never yields a byte: the header, then `pieces` empty stored
+    blocks of 5 bytes each (what a hostile server can send forever)."""
+    packer = zlib.compressobj(wbits=31)
+    header = packer.compress(b"") + packer.flush(zlib.Z_SYNC_FLUSH)
+    return header + b"\x00\x00\x00\xff\xff" * pieces
 
 
 class RecordedServer:

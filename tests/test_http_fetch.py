@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from httpserver import gzipped
+from httpserver import gzip_of_nothing, gzipped
 
 from pln.errors import SourceError
 from pln.sources.http import HttpFetcher, parse_retry_after, redact
@@ -153,9 +153,27 @@ def test_oversized_streamed_body_is_refused_while_reading(server):
         fetcher(max_bytes=100_000).get(server.url("/feed"))
 
 
-def test_gzip_body_is_decoded(server):
-    server.route("/feed", headers={"Content-Encoding": "gzip"}, body=gzipped(BODY))
+@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "GZIP"])
+def test_gzip_body_is_decoded(server, encoding):
+    server.route("/feed", headers={"Content-Encoding": encoding}, body=gzipped(BODY))
     assert fetcher().get(server.url("/feed")).body == BODY
+
+
+@pytest.mark.parametrize(
+    "body",
+    [gzipped(BODY[:30]) + gzipped(BODY[30:]), gzipped(BODY) + b"\0\0 trailing junk"],
+    ids=["two-members", "trailing-junk"],
+)
+def test_gzip_members_are_all_decoded_and_junk_after_them_ignored(server, body):
+    server.route("/feed", headers={"Content-Encoding": "gzip"}, body=body)
+    assert fetcher().get(server.url("/feed")).body == BODY
+
+
+def test_truncated_gzip_body_counts_the_bytes_received(server):
+    body = gzipped(BODY * 50)
+    server.route("/feed", headers={"Content-Encoding": "gzip"}, body=body, truncate=100)
+    with pytest.raises(SourceError, match=f"cut off: got 100 of {len(body)} bytes"):
+        fetcher().get(server.url("/feed"))
 
 
 @pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
@@ -182,10 +200,30 @@ def test_gzip_bomb_is_stopped_at_the_decompressed_cap(server):
     assert peak < 8_000_000  # never inflated beyond the cap (plus buffers)
 
 
+def test_dripping_gzip_that_decodes_to_nothing_hits_the_deadline(server):
+    # Every 64-byte piece arrives within the read timeout and inflates to nothing, so a reader
+    # that waits for decoded bytes would sit through the whole body (about 30 s).
+    body = gzip_of_nothing(64 * 300 // 5)
+    server.route("/feed", headers={"Content-Encoding": "gzip"}, body=body, chunk_delay=0.1)
+    with pytest.raises(SourceError, match=r"after 0\.6 s \(deadline\)"):
+        fetcher(timeout=0.3, deadline=0.6).get(server.url("/feed"))
+
+
+def test_compressed_padding_is_refused_by_its_size_on_the_wire(server):
+    # 2 MB of gzip that inflates to nothing: the cap holds for received bytes too.
+    body = gzip_of_nothing(400_000)
+    server.route("/feed", headers={"Content-Encoding": "gzip"}, body=body, chunked=True)
+    with pytest.raises(SourceError, match="response larger than 100000 bytes"):
+        fetcher(max_bytes=100_000).get(server.url("/feed"))
+
+
 def test_corrupt_gzip_is_a_clear_error(server):
     server.route("/feed", headers={"Content-Encoding": "gzip"}, body=b"not gzip at all")
-    with pytest.raises(SourceError, match="bad compressed body"):
+    with pytest.raises(SourceError) as info:
         fetcher().get(server.url("/feed"))
+    message = str(info.value)
+    assert message.startswith(f"source 'blog': bad compressed body from {server.url('/feed')}: ")
+    assert "\n" not in message
 
 
 def test_connection_refused_is_one_line():

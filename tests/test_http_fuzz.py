@@ -129,6 +129,7 @@ bodies = st.one_of(
     st.binary(max_size=2000).map(lambda b: gzip.compress(FEED[:500] + b)),
     st.just(gzip.compress(b"\0" * 3_000_000)),  # inflates past the 1 MB cap below
     st.binary(max_size=500).map(lambda b: zlib.compress(b)),
+    st.binary(max_size=500).map(lambda b: gzip.compress(FEED[:300]) + b),  # members or junk
 )
 
 
