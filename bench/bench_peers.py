@@ -332,13 +332,15 @@ def main() -> None:
             for label, src in (("before", args.before), ("", None)):
                 if label and src is None:
                     continue
-                # A checkout from before the `fetch:` settings would refuse them.
+                # A checkout from before the local engine (and the `fetch:` settings) would
+                # refuse them; a later one runs with the same settings as this one.
+                modern = src is None or (src / "pipelines" / "local_batch.py").exists()
                 config = pln_config(
-                    work, where, kind, args.workers, fetch_settings=not label, engine=args.engine
+                    work, where, kind, args.workers, fetch_settings=modern, engine=args.engine
                 )
                 tag = f" {label}" if label else ""
                 seconds, peak = pln_run(work, config, src=src)
-                engine = "Beam" if label else args.engine  # checkouts before the local engine
+                engine = args.engine if modern else "Beam"
                 name = f"pln run{tag} ({engine}, workers {args.workers})"
                 rows.append((name, mode, seconds, total, peak))
                 results[(f"pln{tag}", mode)] = seconds
