@@ -13,6 +13,11 @@ counts pages that forked workers share with their parent once per process, and s
 what the tree really holds.
 
     python bench/bench_peers.py [--feeds 500] [--entries 50] [--workers 1] [--keep DIR]
+                                [--repeat N] [--before CHECKOUT]
+
+`--repeat N` runs the whole round N times on the same corpus and server and prints, beside each
+round's table, the median and range of each ratio over the rounds: this machine's speed drifts
+(newsboat alone took 11 to 27 s on the same files in one day), so one round says little.
 
 Targets on a 2-core machine: pln >= 3x newsboat over HTTP and from files, the all-304 run
 <= 1.5 s, peak memory <= 600 MB.
@@ -25,6 +30,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,6 +64,8 @@ WORDS = _PROSE.split()
 
 CPU_SECONDS: list[float] = []  # CPU time (user + sys) of each timed command, in order
 PSS_PEAKS: list[int] = []  # peak summed PSS (bytes) of each timed command, in order
+MEMORY: list[tuple] = []  # every round's pln rows (for the peak RSS)
+MEMORY_PSS: list[int] = []  # peak PSS of each pln run of this checkout
 
 SERVER = r"""
 import functools, http.server, sys
@@ -302,6 +310,7 @@ def main() -> None:
     parser.add_argument(
         "--before", type=Path, help="also run pln from this checkout (e.g. a worktree of main)"
     )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds to run (default 1)")
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="pln-peers-"))
@@ -316,61 +325,86 @@ def main() -> None:
         print("newsboat not found (apt-get install newsboat): pln only")
 
     server, port = start_server(corpus)
-    rows: list[tuple[str, str, float, int, int]] = []
+    rounds: list[dict[tuple[str, str], float]] = []
     try:
         urls = [f"http://127.0.0.1:{port}/{f.name}" for f in files]
-        results: dict[tuple[str, str], float] = {}
-        for mode, where in (("http", urls), ("files", [str(f) for f in files])):
-            if has_newsboat:
-                nb_where = where if mode == "http" else [f"file://{w}" for w in where]
-                seconds, peak, stored = newsboat_run(work, nb_where)
-                if stored not in (-1, total):
-                    print(f"note: newsboat stored {stored:,} of {total:,} entries ({mode})")
-                rows.append(("newsboat -x reload", mode, seconds, total, peak))
-                results[("newsboat", mode)] = seconds
-            kind = "url" if mode == "http" else "path"
-            for label, src in (("before", args.before), ("", None)):
-                if label and src is None:
-                    continue
-                # A checkout from before the local engine (and the `fetch:` settings) would
-                # refuse them; a later one runs with the same settings as this one.
-                modern = src is None or (src / "pipelines" / "local_batch.py").exists()
-                config = pln_config(
-                    work, where, kind, args.workers, fetch_settings=modern, engine=args.engine
-                )
-                tag = f" {label}" if label else ""
-                seconds, peak = pln_run(work, config, src=src)
-                engine = args.engine if modern else "Beam"
-                name = f"pln run{tag} ({engine}, workers {args.workers})"
-                rows.append((name, mode, seconds, total, peak))
-                results[(f"pln{tag}", mode)] = seconds
-                if mode == "http":
-                    seconds, peak = pln_run(work, config, fresh=False, src=src)
-                    rows.append((f"pln run{tag}, all 304", mode, seconds, 0, peak))
-                    results[(f"pln304{tag}", mode)] = seconds
+        for number in range(args.repeat):
+            if args.repeat > 1:
+                print(f"round {number + 1} of {args.repeat}", flush=True)
+            rows: list[tuple[str, str, float, int, int]] = []
+            rounds.append(run_round(args, work, urls, files, total, has_newsboat, rows))
+            report(rows)
+            del CPU_SECONDS[:], PSS_PEAKS[:]  # per round, as the rows
+            MEMORY.extend(r for r in rows if r[0].startswith("pln"))
     finally:
         server.terminate()
         server.wait()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    report(rows)
     print()
     for mode in ("http", "files"):
-        if ("newsboat", mode) in results:
-            ratio = results[("newsboat", mode)] / results[("pln", mode)]
-            print(f"pln / newsboat entries/s ({mode}): {ratio:.2f}x (target >= 3x)")
-            if ("pln before", mode) in results:
-                before = results[("newsboat", mode)] / results[("pln before", mode)]
-                print(f"  before: {before:.2f}x")
-    print(f"all-304 second run: {results[('pln304', 'http')]:.2f} s (target <= 1.5 s)")
-    if ("pln304 before", "http") in results:
-        print(f"  before: {results[('pln304 before', 'http')]:.2f} s")
-    peak = max(r[4] for r in rows if r[0].startswith("pln"))
-    pss = max(m for r, m in zip(rows, PSS_PEAKS, strict=True) if r[0].startswith("pln"))
+        if ("newsboat", mode) in rounds[0]:
+            for tag in ("", " before"):
+                if (f"pln{tag}", mode) in rounds[0]:
+                    ratios = [r[("newsboat", mode)] / r[(f"pln{tag}", mode)] for r in rounds]
+                    name = f"pln{tag} / newsboat entries/s ({mode})"
+                    print(f"{name}: {spread(ratios, 'x')}; target >= 3x")
+    for tag in ("", " before"):
+        if (f"pln304{tag}", "http") in rounds[0]:
+            seconds = [r[(f"pln304{tag}", "http")] for r in rounds]
+            print(f"all-304 second run{tag}: {spread(seconds, ' s')}; target <= 1.5 s")
+    peak = max(r[4] for r in MEMORY if " before" not in r[0])
+    pss = max(MEMORY_PSS)
     print(
         f"pln peak memory: PSS {pss / 1e6:.0f} MB, RSS summed {peak / 1e6:.0f} MB (target <= 600 MB)"
     )
+
+
+def run_round(args, work: Path, urls, files, total: int, has_newsboat, rows) -> dict:
+    """One round: newsboat and pln (and the checkout before) over HTTP and from files, side by
+    side; appends table rows and returns {(system, mode): seconds}."""
+    results: dict[tuple[str, str], float] = {}
+    for mode, where in (("http", urls), ("files", [str(f) for f in files])):
+        if has_newsboat:
+            nb_where = where if mode == "http" else [f"file://{w}" for w in where]
+            seconds, peak, stored = newsboat_run(work, nb_where)
+            if stored not in (-1, total):
+                print(f"note: newsboat stored {stored:,} of {total:,} entries ({mode})")
+            rows.append(("newsboat -x reload", mode, seconds, total, peak))
+            results[("newsboat", mode)] = seconds
+        kind = "url" if mode == "http" else "path"
+        for label, src in (("before", args.before), ("", None)):
+            if label and src is None:
+                continue
+            # A checkout from before the local engine (and the `fetch:` settings) would
+            # refuse them; a later one runs with the same settings as this one.
+            modern = src is None or (src / "pipelines" / "local_batch.py").exists()
+            config = pln_config(
+                work, where, kind, args.workers, fetch_settings=modern, engine=args.engine
+            )
+            tag = f" {label}" if label else ""
+            seconds, peak = pln_run(work, config, src=src)
+            engine = args.engine if modern else "Beam"
+            name = f"pln run{tag} ({engine}, workers {args.workers})"
+            rows.append((name, mode, seconds, total, peak))
+            results[(f"pln{tag}", mode)] = seconds
+            if not label:
+                MEMORY_PSS.append(PSS_PEAKS[-1])
+            if mode == "http":
+                seconds, peak = pln_run(work, config, fresh=False, src=src)
+                rows.append((f"pln run{tag}, all 304", mode, seconds, 0, peak))
+                results[(f"pln304{tag}", mode)] = seconds
+    return results
+
+
+def spread(values: list[float], unit: str) -> str:
+    """ "2.31x" for one value; "2.31x (2.10-2.60x over 3 rounds)" for several: the median first."""
+    text = f"{statistics.median(values):.2f}{unit}"
+    if len(values) > 1:
+        low, high = min(values), max(values)
+        text += f" median, {low:.2f}-{high:.2f}{unit} over {len(values)} rounds"
+    return text
 
 
 if __name__ == "__main__":
