@@ -88,7 +88,7 @@ def build_batch_pipeline(pipeline, config: Config, tasks: list[SourceTask], run_
         >> WriteToStore(
             str(config.outputs.duckdb),
             run_id,
-            _intervals(config),
+            config.intervals,
             staging_uri(config, run_id),
         )
     )
@@ -101,10 +101,6 @@ def run_batch(config: Config, *, full: bool = False) -> RunSummary:
     """
     with RunLock(config.outputs.duckdb):
         return _run_batch(config, full)
-
-
-def _intervals(config: Config) -> dict[str, float]:
-    return {s.name: s.interval for s in config.sources}
 
 
 def _report(statuses) -> None:
@@ -207,7 +203,7 @@ def _read_and_write(config: Config, full: bool, run_id: str, started: float, cre
         tasks, settled = probe_sources(tasks, config.fetch, prefetch)
         _report(settled)
         with Store(db_path) as store:
-            store.update_sources(settled, run_id=run_id, intervals=_intervals(config))
+            store.update_sources(settled, run_id=run_id, intervals=config.intervals)
             if not tasks:  # nothing changed: no pipeline, and the same open store finishes
                 return _finish(store, config, run_id, waiting, started)
         _run_pipeline(config, tasks, run_id, crew)

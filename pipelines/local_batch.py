@@ -125,7 +125,6 @@ def _write_results(config: Config, run_id: str, results, crew, workers: int) -> 
     statuses: list[SourceStatus] = []
     running = workers
     ticker = progress.Ticker("written")
-    intervals = {s.name: s.interval for s in config.sources}
     with Store(config.outputs.duckdb) as store:
         # The workers keep both cores busy: DuckDB's own threads would only queue behind them.
         store.con.execute("SET threads = 1")
@@ -153,7 +152,7 @@ def _write_results(config: Config, run_id: str, results, crew, workers: int) -> 
                 raise error
         _flush(store, run_id, pending, dead, ticker)
         # Cursors last: if anything above failed, the next run reads those sources again.
-        store.update_sources(statuses, run_id=run_id, intervals=intervals)
+        store.update_sources(statuses, run_id=run_id, intervals=config.intervals)
     ticker.close()
     return ticker.count
 

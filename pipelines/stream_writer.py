@@ -69,7 +69,7 @@ class StreamWriter:
     ):
         self.config, self.run_id, self.hold = config, run_id, hold
         self.db = config.outputs.duckdb
-        self.intervals = {s.name: s.interval for s in config.sources}
+        self.intervals = config.intervals
         self.feed_every, self.snapshot_every = feed_every, snapshot_every
         self.heartbeat = heartbeat
         self.memory_limit = os.environ.get(MEMORY_ENV, "") or "128MB"

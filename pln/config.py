@@ -242,6 +242,11 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
 
+    @property
+    def intervals(self) -> dict[str, float]:
+        """Each source's poll interval by name (the store's backoff starts from it)."""
+        return {s.name: s.interval for s in self.sources}
+
     def topic(self, topic_id: str) -> TopicConfig:
         for t in self.topics:
             if t.id == topic_id:
