@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import struct
@@ -261,6 +262,24 @@ class ReliableProducer:
         backoff.succeeded()
 
     def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=5)
-            self._producer = None
+        """Close the connection. Messages the broker has not acknowledged by then (it went
+        away, say) are dropped with a warning: `send_all` never returned for them, so the
+        caller did not move its cursor and sends them again when it starts next."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            producer.close(timeout=5)
+        except KafkaError as exc:
+            # close() flushes first and raises when that times out (a broker that is gone),
+            # before it stops its sender thread; it would raise again when garbage-collected.
+            sender = getattr(producer, "_sender", None)
+            if sender is not None:
+                sender.force_close()  # drops what is pending and stops reconnecting
+                sender.join(1)
+            with contextlib.suppress(KafkaError):
+                producer.close(timeout=0)
+            self.say(
+                f"kafka {self.settings.bootstrap}: closed with messages not acknowledged "
+                f"({exc}); they are sent again on the next start"
+            )

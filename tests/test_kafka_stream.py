@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 import time
@@ -163,3 +164,26 @@ def test_stream_rides_out_a_broker_pause(tmp_path, kafka_broker, kafka_topics):
             kafka_broker.process.send_signal(signal.SIGCONT)
         kill(proc, signal.SIGTERM)
     assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_closing_a_producer_whose_broker_is_gone_warns_instead_of_raising(kafka_topics):
+    """A stop (Ctrl-C, SIGTERM) while the broker is away must not end in a traceback: close()
+    flushes first, and kafka-python raises when that flush times out, then again from
+    `__del__` ("Exception ignored in ...") when the producer is garbage-collected."""
+    said: list[str] = []
+    port = free_port()
+    settings = with_bootstrap(kafka_topics, f"127.0.0.1:{port}")
+    producer = ReliableProducer(settings, say=said.append)
+    with KafkaBroker(broker_binary(), port=port):
+        producer.send_all(settings.raw_topic, [(b"k1", b"acknowledged")])
+    producer._producer.send(settings.raw_topic, key=b"k2", value=b"never acknowledged")
+    started = time.monotonic()
+    producer.close()
+    assert time.monotonic() - started < 15
+    assert said and "closed with messages not acknowledged" in said[-1]
+    assert "sent again on the next start" in said[-1]
+    producer.close()  # a second close is a no-op
+    threads = {t.name for t in threading.enumerate()}
+    assert not [name for name in threads if "kafka" in name.lower()]
+    gc.collect()  # the closed KafkaProducer's __del__ runs here
