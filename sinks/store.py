@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -32,7 +32,9 @@ from .store_read import FeedEntry, FeedReader
 from .store_runs import RunLog
 from .store_sources import SourceLog
 from .store_sql import run_sql, run_user_sql
-from .store_write import BatchWriter
+
+if TYPE_CHECKING:
+    from .store_write import BatchWriter
 
 
 class Store:
@@ -55,11 +57,21 @@ class Store:
 
     def _attach(self, db: Database) -> None:
         self.db = db
-        self.writer = BatchWriter(db)
+        self._writer: BatchWriter | None = None
         self.source_log = SourceLog(db)
         self.run_log = RunLog(db)
         self.reader = FeedReader(db)
         self.label_book = LabelBook(db)
+
+    @property
+    def writer(self) -> BatchWriter:
+        """The write path, imported when first used: it loads pyarrow.compute and the story
+        linking, which a run where every feed answers 304 and the reading commands never need."""
+        if self._writer is None:
+            from .store_write import BatchWriter
+
+            self._writer = BatchWriter(self.db)
+        return self._writer
 
     # -- the connection ----------------------------------------------------------------------
 
