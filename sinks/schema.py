@@ -3,50 +3,54 @@ of those Arrow tables, which workers use without DuckDB), and SQL views.
 
 Every table is keyed so writes are upserts. Timestamps are TIMESTAMPTZ (UTC), sequences of the
 Item record are VARCHAR[] and cursors / run stats are JSON text.
+
+Columns are declared by kind ("string", "strings", "timestamp", ...) and the Arrow schemas are
+built from them on first use, so opening the store, reading it and recording source statuses
+never import pyarrow (and numpy): a run where every feed answers 304 does none of the rest.
 """
 
 from __future__ import annotations
 
+import functools
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from pln.record import Decision, Item
 
 SCHEMA_VERSION = 1
 
-UTC_TS = pa.timestamp("us", tz="UTC")
-STRINGS = pa.list_(pa.string())
+Fields = tuple[tuple[str, str], ...]  # (column, kind)
 
-# Item fields in record order, with their Arrow types (pln.record.Item).
-ITEM_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
-    ("id", pa.string()),
-    ("source", pa.string()),
-    ("platform", pa.string()),
-    ("kind", pa.string()),
-    ("native_id", pa.string()),
-    ("author", pa.string()),
-    ("title", pa.string()),
-    ("text", pa.string()),
-    ("html", pa.string()),
-    ("url", pa.string()),
-    ("canonical_url", pa.string()),
-    ("links", STRINGS),
-    ("hashtags", STRINGS),
-    ("mentions", STRINGS),
-    ("lang", pa.string()),
-    ("published_at", UTC_TS),
-    ("fetched_at", UTC_TS),
-    ("thread_id", pa.string()),
-    ("reply_to", pa.string()),
-    ("participants", STRINGS),
-    ("entities", STRINGS),
-    ("raw", pa.string()),
+# Item fields in record order, with their kinds (pln.record.Item).
+ITEM_FIELDS: Fields = (
+    ("id", "string"),
+    ("source", "string"),
+    ("platform", "string"),
+    ("kind", "string"),
+    ("native_id", "string"),
+    ("author", "string"),
+    ("title", "string"),
+    ("text", "string"),
+    ("html", "string"),
+    ("url", "string"),
+    ("canonical_url", "string"),
+    ("links", "strings"),
+    ("hashtags", "strings"),
+    ("mentions", "strings"),
+    ("lang", "string"),
+    ("published_at", "timestamp"),
+    ("fetched_at", "timestamp"),
+    ("thread_id", "string"),
+    ("reply_to", "string"),
+    ("participants", "strings"),
+    ("entities", "strings"),
+    ("raw", "string"),
 )
 ITEM_COLUMNS = tuple(name for name, _ in ITEM_FIELDS)
-ITEM_SEQUENCES = frozenset(name for name, typ in ITEM_FIELDS if typ == STRINGS)
+ITEM_SEQUENCES = frozenset(name for name, kind in ITEM_FIELDS if kind == "strings")
 
 # What the source said about an item; a change here counts as "updated" in the run stats.
 # Fetch time and NLP annotations (lang, entities) are not content.
@@ -67,68 +71,79 @@ CONTENT_COLUMNS = (
     "participants",
 )
 
-DECISION_ARROW = pa.schema(
-    [
-        ("item_id", pa.string()),
-        ("topic", pa.string()),
-        ("score", pa.float64()),
-        ("kept", pa.bool_()),
-        ("reason", pa.string()),
-        ("topic_version", pa.string()),
-        ("model_version", pa.string()),
-        ("source", pa.string()),
-    ]
+DECISION_FIELDS: Fields = (
+    ("item_id", "string"),
+    ("topic", "string"),
+    ("score", "float64"),
+    ("kept", "bool"),
+    ("reason", "string"),
+    ("topic_version", "string"),
+    ("model_version", "string"),
+    ("source", "string"),
 )
 
-DEAD_LETTER_ARROW = pa.schema(
-    [
-        ("id", pa.string()),
-        ("source", pa.string()),
-        ("ref", pa.string()),
-        ("reason", pa.string()),
-        ("raw", pa.string()),
-        ("at", UTC_TS),
-    ]
+DEAD_LETTER_FIELDS: Fields = (
+    ("id", "string"),
+    ("source", "string"),
+    ("ref", "string"),
+    ("reason", "string"),
+    ("raw", "string"),
+    ("at", "timestamp"),
 )
 
-LABEL_ARROW = pa.schema(
-    [
-        ("item_id", pa.string()),
-        ("topic", pa.string()),
-        ("label", pa.int8()),
-        ("at", UTC_TS),
-        ("origin", pa.string()),
-    ]
+LABEL_FIELDS: Fields = (
+    ("item_id", "string"),
+    ("topic", "string"),
+    ("label", "int8"),
+    ("at", "timestamp"),
+    ("origin", "string"),
 )
 LABEL_ORIGINS = ("feed", "cli", "csv")
 
-SOURCE_ARROW = pa.schema(
-    [
-        ("name", pa.string()),
-        ("type", pa.string()),
-        ("ok", pa.bool_()),
-        ("error", pa.string()),
-        ("last_error", pa.string()),
-        ("last_error_at", UTC_TS),
-        ("error_count", pa.int64()),
-        ("items_total", pa.int64()),
-        ("last_items", pa.int64()),
-        ("last_dead_letters", pa.int64()),
-        ("not_modified", pa.bool_()),
-        ("last_fetch_at", UTC_TS),
-        ("last_ok_at", UTC_TS),
-        ("cursor", pa.string()),
-        ("next_poll_at", UTC_TS),
-        ("run_id", pa.string()),
-        ("last_drops", pa.string()),
-        ("last_warnings", pa.string()),
-    ]
+SOURCE_FIELDS: Fields = (
+    ("name", "string"),
+    ("type", "string"),
+    ("ok", "bool"),
+    ("error", "string"),
+    ("last_error", "string"),
+    ("last_error_at", "timestamp"),
+    ("error_count", "int64"),
+    ("items_total", "int64"),
+    ("last_items", "int64"),
+    ("last_dead_letters", "int64"),
+    ("not_modified", "bool"),
+    ("last_fetch_at", "timestamp"),
+    ("last_ok_at", "timestamp"),
+    ("cursor", "string"),
+    ("next_poll_at", "timestamp"),
+    ("run_id", "string"),
+    ("last_drops", "string"),
+    ("last_warnings", "string"),
 )
+SOURCE_COLUMNS = tuple(name for name, _ in SOURCE_FIELDS)
 
+
+@functools.cache
+def arrow_schema(fields: Fields) -> pa.Schema:
+    """The Arrow schema of `fields` (imports pyarrow)."""
+    import pyarrow as pa
+
+    types = {
+        "string": pa.string(),
+        "strings": pa.list_(pa.string()),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "float64": pa.float64(),
+        "bool": pa.bool_(),
+        "int8": pa.int8(),
+        "int64": pa.int64(),
+    }
+    return pa.schema([(name, types[kind]) for name, kind in fields])
+
+
+_SQL_TYPES = {"strings": "VARCHAR[]", "timestamp": "TIMESTAMPTZ"}
 _ITEM_DDL = ",\n    ".join(
-    f"{name} {'VARCHAR[]' if typ == STRINGS else 'TIMESTAMPTZ' if typ == UTC_TS else 'VARCHAR'}"
-    + (" PRIMARY KEY" if name == "id" else "")
-    for name, typ in ITEM_FIELDS
+    f"{name} {_SQL_TYPES.get(kind, 'VARCHAR')}" + (" PRIMARY KEY" if name == "id" else "")
+    for name, kind in ITEM_FIELDS
 )
 
 DDL = f"""
@@ -456,14 +471,18 @@ ORDER BY l."at" DESC;
 
 def items_table(items: list[Item]) -> pa.Table:
     """Items as an Arrow table, column by column (far faster than row dicts)."""
-    arrays = [pa.array(list(map(attrgetter(name), items)), type=typ) for name, typ in ITEM_FIELDS]
-    return pa.Table.from_arrays(arrays, names=list(ITEM_COLUMNS))
+    import pyarrow as pa
+
+    schema = arrow_schema(ITEM_FIELDS)
+    arrays = [pa.array(list(map(attrgetter(f.name), items)), type=f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def decisions_table(decisions: list[Decision]) -> pa.Table:
+    import pyarrow as pa
+
+    schema = arrow_schema(DECISION_FIELDS)
     if not decisions:
-        return DECISION_ARROW.empty_table()
-    arrays = [
-        pa.array(list(map(attrgetter(f.name), decisions)), type=f.type) for f in DECISION_ARROW
-    ]
-    return pa.Table.from_arrays(arrays, schema=DECISION_ARROW)
+        return schema.empty_table()
+    arrays = [pa.array(list(map(attrgetter(f.name), decisions)), type=f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from pln.errors import PlnError
 from pln.record import DeadLetter, Decision, Item, SourceStatus
@@ -34,6 +33,8 @@ from .store_sources import SourceLog
 from .store_sql import run_sql, run_user_sql
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from .store_write import BatchWriter
 
 
@@ -65,8 +66,8 @@ class Store:
 
     @property
     def writer(self) -> BatchWriter:
-        """The write path, imported when first used: it loads pyarrow.compute and the story
-        linking, which a run where every feed answers 304 and the reading commands never need."""
+        """The write path, imported when first used: it loads Arrow and the story linking,
+        which a run where every feed answers 304 and the reading commands never need."""
         if self._writer is None:
             from .store_write import BatchWriter
 

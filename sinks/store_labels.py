@@ -6,12 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-import pyarrow as pa
-
 from pln.errors import PlnError
 from pln.record import utc
 
-from .schema import LABEL_ARROW, LABEL_ORIGINS
+from .schema import LABEL_FIELDS, LABEL_ORIGINS, arrow_schema
 from .store_db import Database
 
 
@@ -45,6 +43,8 @@ class LabelBook:
         if not latest:
             return 0
         rows = list(latest.values())
+        import pyarrow as pa  # here: reading labels, and opening the store, never need it
+
         table = pa.table(
             {
                 "item_id": [r.item_id for r in rows],
@@ -53,7 +53,7 @@ class LabelBook:
                 "at": [utc(r.at) for r in rows],
                 "origin": [r.origin for r in rows],
             },
-            schema=LABEL_ARROW,
+            schema=arrow_schema(LABEL_FIELDS),
         )
         con = self.db.con
         with self.db.transaction():

@@ -11,16 +11,13 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
-import pyarrow as pa
-
 from pln.backoff import next_poll_delay
 from pln.record import SourceStatus, utc
 
-from .schema import SOURCE_ARROW
+from .schema import SOURCE_COLUMNS
 from .store_db import Database, now_utc
 
 DEFAULT_INTERVAL = 900.0  # seconds between polls when the caller does not say
-CONFIG_ARROW = pa.schema([("name", pa.string()), ("fingerprint", pa.string())])
 
 
 class SourceLog:
@@ -46,7 +43,7 @@ class SourceLog:
             return
         con = self.db.con
         names = sorted({s.source for s in statuses})
-        columns = SOURCE_ARROW.names
+        columns = SOURCE_COLUMNS
         rows = con.execute(
             f"SELECT {', '.join(columns)} FROM sources WHERE name IN (SELECT unnest($names))",
             {"names": names},
@@ -57,11 +54,11 @@ class SourceLog:
             row = source_row(status, previous, run_id, (intervals or {}).get(status.source))
             if row is not None:
                 state[status.source] = row
-        table = pa.Table.from_pylist([state[n] for n in names], schema=SOURCE_ARROW)
+        # Column lists unnested side by side: a few hundred rows need no Arrow table.
+        values = {c: [state[n][c] for n in names] for c in columns}
+        select = ", ".join(f"unnest(${c}) AS {c}" for c in columns)
         with self.db.transaction():
-            con.register("new_sources", table)
-            con.execute("INSERT OR REPLACE INTO sources BY NAME SELECT * FROM new_sources")
-            con.unregister("new_sources")
+            con.execute(f"INSERT OR REPLACE INTO sources BY NAME SELECT {select}", values)
 
     def note_configs(self, fingerprints: Mapping[str, str]) -> list[str]:
         """Record each source's config fingerprint (name -> SourceConfig.fingerprint). Sources
@@ -70,12 +67,12 @@ class SourceLog:
         if not fingerprints:
             return []
         con = self.db.con
-        table = pa.table(
-            {"name": list(fingerprints), "fingerprint": list(fingerprints.values())},
-            schema=CONFIG_ARROW,
-        )
         with self.db.transaction():
-            con.register("new_configs", table)
+            con.execute(
+                """CREATE OR REPLACE TEMP TABLE new_configs AS
+                   SELECT unnest($names) AS name, unnest($prints) AS fingerprint""",
+                {"names": list(fingerprints), "prints": list(fingerprints.values())},
+            )
             changed = [
                 name
                 for (name,) in con.execute(
@@ -96,7 +93,7 @@ class SourceLog:
                    WHERE source_configs.fingerprint <> excluded.fingerprint""",
                 {"now": now_utc()},
             )
-            con.unregister("new_configs")
+            con.execute("DROP TABLE new_configs")
         return changed
 
     def cursors(self) -> dict[str, dict]:

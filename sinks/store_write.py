@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from pln.record import DeadLetter, utc
 
-from .schema import CONTENT_COLUMNS, DEAD_LETTER_ARROW, ITEM_COLUMNS
+from .schema import CONTENT_COLUMNS, DEAD_LETTER_FIELDS, ITEM_COLUMNS, arrow_schema
 from .store_db import Database, now_utc
 from .stories import link_stories
 
@@ -297,7 +297,7 @@ class BatchWriter:
                 "raw": [d.raw for d in dead],
                 "at": [utc(d.at) for d in dead],
             },
-            schema=DEAD_LETTER_ARROW,
+            schema=arrow_schema(DEAD_LETTER_FIELDS),
         )
         con.register("new_dead_letters", table)
         con.execute(

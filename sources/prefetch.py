@@ -9,15 +9,18 @@ machines can read it) and the worker hands it to the source through `answering_f
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
+from typing import TYPE_CHECKING
 
-from pyarrow import fs as pafs
-
-from pln.sources.http import Response
+if TYPE_CHECKING:  # pyarrow loads only when something is staged or read back
+    from pln.sources.http import Response
 
 
 def stage_response(staging: str, name: str, url: str, response: Response) -> str:
     """Write `response` (the answer for `url`) under `staging`; returns where it is."""
+    from pyarrow import fs as pafs
+
     fs, base = pafs.FileSystem.from_uri(staging)
     fs.create_dir(base, recursive=True)
     path = f"{base}/{hashlib.sha1(name.encode()).hexdigest()}.response"
@@ -29,6 +32,8 @@ def stage_response(staging: str, name: str, url: str, response: Response) -> str
 
 def load_response(where: str) -> dict[str, Response]:
     """The staged answer as {url: response}, for `answering_from`."""
+    from pyarrow import fs as pafs
+
     fs, path = (
         pafs.FileSystem.from_uri(where) if "://" in where else (pafs.LocalFileSystem(), where)
     )
@@ -38,6 +43,11 @@ def load_response(where: str) -> dict[str, Response]:
 
 
 def remove_staged(staging: str) -> None:
+    """Remove the staging folder, if the probe made one."""
+    if "://" not in staging and not os.path.exists(staging):
+        return  # a local folder never made (nothing changed): no need to load pyarrow
+    from pyarrow import fs as pafs
+
     fs, base = pafs.FileSystem.from_uri(staging)
     if fs.get_file_info(base).type != pafs.FileType.NotFound:
         fs.delete_dir(base)
