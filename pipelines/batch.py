@@ -161,8 +161,9 @@ def _run_batch(config: Config, full: bool) -> RunSummary:
     run_id = new_run_id()
     crew = _local_engine(config)
     try:
-        if crew is not None and _surely_curates(config):
-            crew.start()
+        if crew is not None:
+            # Forked now, before the probe's threads exist; held until a feed has changed.
+            crew.start(held=not _surely_curates(config))
         return _read_and_write(config, full, run_id, started, crew)
     finally:
         if crew is not None:
@@ -195,12 +196,14 @@ def _read_and_write(config: Config, full: bool, run_id: str, started: float, cre
             tasks.append(SourceTask(src, cursors.get(src.name), run_deadline_at))
 
     progress.say(f"reading {len(tasks)} sources")
-    if crew is not None and not all(map(probeable, tasks)):
-        crew.start()  # a source the probe cannot settle: it will need a worker
+    release = crew.release if crew is not None else None
+    if release and not all(map(probeable, tasks)):
+        release()  # a source the probe cannot settle: it will need a worker
     prefetch = f"{staging_uri(config, run_id)}-prefetch"
     try:
         # The store is not held open while the probe waits on servers (readers may want it).
-        tasks, settled = probe_sources(tasks, config.fetch, prefetch)
+        # The crew loads spaCy from the first changed feed on, while the probe goes on.
+        tasks, settled = probe_sources(tasks, config.fetch, prefetch, on_change=release)
         _report(settled)
         with Store(db_path) as store:
             store.update_sources(settled, run_id=run_id, intervals=config.intervals)

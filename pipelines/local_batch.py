@@ -8,10 +8,12 @@ worker i (the crew is worker 0): FetchPool (threads) -> batches -> curate <--+
 parent (the one DuckDB writer): write_tables  <---queue----+
         then source statuses (cursors last), as the Beam engine does
 ```
-The crew process starts as soon as the run knows it will curate something (at once on a first
-run, or when a source is not a feed the probe can settle; see pipelines/batch.py): it loads the
-curator (spaCy, the model) while the parent opens the store and probes the feeds, two start-up
-steps that used to run one after the other. It then forks the other workers, which share its
+The crew process is forked when the run starts, before the probe's threads exist. It loads the
+curator (spaCy, the model) at once on a first run; otherwise it is held (a fork, nothing
+loaded) until the probe meets the first changed feed or a source it cannot settle, and a run
+where nothing changed stops it unused (see pipelines/batch.py). So spaCy loads while the
+parent opens the store and the probe waits on servers, steps that used to run one after the
+other. It then forks the other workers, which share its
 spaCy pages and start in milliseconds (where `fork` is missing they are spawned and load their
 own), works as worker 0 and watches them: a worker that dies is reported to the parent, and the
 crew stops its workers when it is stopped or the parent dies. Each worker pulls sources from a
@@ -85,16 +87,29 @@ class LocalBatch:
         self.workers = max(1, config.runner.workers)
         self.crew = None
 
-    def start(self) -> None:
+    def start(self, held: bool = False) -> None:
+        """Start the crew. `held`: it waits for `release` before it loads anything, so a run
+        that may curate (the probe will tell) forks it before the probe starts threads, yet
+        pays only a fork when nothing changed."""
         if self.crew is not None:
+            if not held:
+                self.release()
             return
         context = mp.get_context(self.method)
         self.todo = context.Queue()
         # Roomy: a worker must not wait while the parent writes (tables of 1,000 items are ~1 MB).
         self.results = context.Queue(maxsize=256 * self.workers)
+        self.go = context.Event()
+        if not held:
+            self.go.set()
         args = (self.config, self.workers, self.method, self.todo, self.results, os.getpid())
-        self.crew = context.Process(target=_crew_main, args=args, name="pln-batch-crew")
+        self.crew = context.Process(target=_crew_main, args=(*args, self.go), name="pln-batch-crew")
         self.crew.start()
+
+    def release(self) -> None:
+        """Let a held crew load the curator (at the first changed feed, say)."""
+        if self.crew is not None:
+            self.go.set()
 
     def run(self, tasks: list[SourceTask], run_id: str) -> int:
         """Fetch, curate and write `tasks`; the number of items written."""
@@ -195,9 +210,15 @@ class _Outbox:
         let_go(self.queue, self.parent_pid)
 
 
-def _crew_main(config: Config, workers: int, method: str, todo, results, parent_pid: int) -> None:
-    """Load the curator, fork the other workers, then work as worker 0 and watch them."""
+def _crew_main(
+    config: Config, workers: int, method: str, todo, results, parent_pid: int, go
+) -> None:
+    """Wait for `go`, load the curator, fork the other workers, then work as worker 0 and
+    watch them."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the crew
+    while not go.wait(timeout=1.0):
+        if os.getppid() != parent_pid:
+            os._exit(0)  # the parent is gone before it needed us
     outbox = _Outbox(results, parent_pid)
     try:
         from pln.filters.curator import Curator

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -38,9 +39,13 @@ class SourceTask:
 
 
 def probe_sources(
-    tasks: list[SourceTask], fetch: FetchConfig, staging: str
+    tasks: list[SourceTask],
+    fetch: FetchConfig,
+    staging: str,
+    on_change: Callable[[], None] | None = None,
 ) -> tuple[list[SourceTask], list[SourceStatus]]:
-    """(tasks still to run in the pipeline, statuses of the sources settled here)."""
+    """(tasks still to run in the pipeline, statuses of the sources settled here).
+    `on_change` is called when the first feed turns out to have changed."""
     by_name = {t.config.name: t for t in tasks}
     pending: list[SourceTask] = []
     settled: list[SourceStatus] = []
@@ -59,6 +64,9 @@ def probe_sources(
         staged, status = done.result, done.status
         if isinstance(staged, str):
             pending.append(replace(by_name[done.config.name], prefetched=staged or None))
+            if on_change is not None:
+                on_change()
+                on_change = None
         else:
             settled.append(status)
     return pending, settled

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,18 +71,55 @@ def test_a_run_with_nothing_new_never_loads_beam_spacy_a_feed_parser_or_arrow(se
     script = (
         "import sys, multiprocessing.process as mp\n"
         "started, start = [], mp.BaseProcess.start\n"  # spaCy would load in a crew process
-        "mp.BaseProcess.start = lambda p: (started.append(p.name), start(p))\n"
+        "mp.BaseProcess.start = lambda p: (started.append((p.name, p._args[-1])), start(p))\n"
         "from pln.config import load_config\n"
         "from pln.pipelines.batch import run_batch\n"
         f"s = run_batch(load_config({str(path)!r}))\n"
         "print(s.stats['sources']['not_modified'],"
         " 'apache_beam' in sys.modules, 'spacy' in sys.modules, 'feedparser' in sys.modules,"
-        " 'pyarrow' in sys.modules, len(started))\n"
+        " 'pyarrow' in sys.modules, [name for name, _ in started],"
+        " [go.is_set() for _, go in started])\n"  # the crew's go: never given
     )
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
-    assert out.split() == ["1", "False", "False", "False", "False", "0"]
+    assert out.split() == ["1", "False", "False", "False", "False", "['pln-batch-crew']", "[False]"]
+
+
+@pytest.mark.slow
+def test_the_crew_loads_spacy_from_the_first_changed_feed_while_the_probe_goes_on(
+    server, tmp_path, monkeypatch
+):
+    """A daily run: one feed changed, another answers 304 slowly (a far server). The crew,
+    forked before the probe and held, is let go at the changed feed, not after the probe."""
+    from pln.pipelines import local_batch, probe
+
+    server.route("/fresh.xml", body=FEED, headers={"ETag": '"f-1"'}, repeat=1)
+    changed = FEED.replace(b"</title>", b" (updated)</title>", 1)
+    server.route("/fresh.xml", body=changed, headers={"ETag": '"f-2"'})
+    server.route("/far.xml", body=FEED, headers={"ETag": '"far-1"'}, repeat=1)
+    server.route("/far.xml", status=304, headers={"ETag": '"far-1"'}, delay=1.5)
+    config = load_config(write_config(tmp_path, server, ["fresh", "far"]))
+    run_batch(config)
+
+    times: dict[str, float] = {}
+    release, probe_sources = local_batch.LocalBatch.release, probe.probe_sources
+
+    def timed_release(crew):
+        times.setdefault("released", time.monotonic())
+        release(crew)
+
+    def timed_probe(*args, **kwargs):
+        try:
+            return probe_sources(*args, **kwargs)
+        finally:
+            times["probed"] = time.monotonic()
+
+    monkeypatch.setattr(local_batch.LocalBatch, "release", timed_release)
+    monkeypatch.setattr(probe, "probe_sources", timed_probe)
+    summary = run_batch(config)
+    assert summary.stats["sources"]["ok"] == 2 and summary.stats["sources"]["not_modified"] == 1
+    assert times["probed"] - times["released"] > 1.0  # let go while "far" was still answering
 
 
 @pytest.mark.slow
