@@ -13,7 +13,11 @@ counts pages that forked workers share with their parent once per process, and s
 what the tree really holds.
 
     python bench/bench_peers.py [--feeds 500] [--entries 50] [--workers 1] [--keep DIR]
-                                [--repeat N] [--before CHECKOUT]
+                                [--repeat N] [--before CHECKOUT] [--daily N] [--latency MS]
+
+`--daily N` adds a third run over HTTP, after N feeds got one new entry each (a reader's
+daily run), and `--latency MS` makes the server wait before every answer, as servers across
+the internet do (newsboat's runs wait too).
 
 `--repeat N` runs the whole round N times on the same corpus and server and prints, beside each
 round's table, the median and range of each ratio over the rounds: this machine's speed drifts
@@ -36,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -68,13 +73,17 @@ MEMORY: list[tuple] = []  # every round's pln rows (for the peak RSS)
 MEMORY_PSS: list[int] = []  # peak PSS of each pln run of this checkout
 
 SERVER = r"""
-import functools, http.server, sys
+import functools, http.server, sys, time
+LATENCY = float(sys.argv[2])
 class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 1024
     daemon_threads = True
 class Quiet(http.server.SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *args): pass
+    def do_GET(self):
+        time.sleep(LATENCY)  # a far server: the round trip before any answer
+        super().do_GET()
 handler = functools.partial(Quiet, directory=sys.argv[1])
 with Server(("127.0.0.1", 0), handler) as httpd:
     print(httpd.server_address[1], flush=True)
@@ -273,9 +282,11 @@ def package_tree(src: Path, into: Path) -> Path:
     return into
 
 
-def start_server(folder: Path) -> tuple[subprocess.Popen, int]:
+def start_server(folder: Path, latency: float = 0.0) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(folder)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", SERVER, str(folder), str(latency)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     port = int(proc.stdout.readline())
     return proc, port
@@ -311,6 +322,20 @@ def main() -> None:
         "--before", type=Path, help="also run pln from this checkout (e.g. a worktree of main)"
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds to run (default 1)")
+    parser.add_argument(
+        "--daily",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after the all-304 run, give N feeds a new entry and run pln once more (HTTP)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="the server waits this long before every answer, as a far server would",
+    )
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="pln-peers-"))
@@ -324,7 +349,7 @@ def main() -> None:
     if not has_newsboat:
         print("newsboat not found (apt-get install newsboat): pln only")
 
-    server, port = start_server(corpus)
+    server, port = start_server(corpus, args.latency / 1000)
     rounds: list[dict[tuple[str, str], float]] = []
     try:
         urls = [f"http://127.0.0.1:{port}/{f.name}" for f in files]
@@ -354,6 +379,9 @@ def main() -> None:
         if (f"pln304{tag}", "http") in rounds[0]:
             seconds = [r[(f"pln304{tag}", "http")] for r in rounds]
             print(f"all-304 second run{tag}: {spread(seconds, ' s')}; target <= 1.5 s")
+        if (f"plndaily{tag}", "http") in rounds[0]:
+            seconds = [r[(f"plndaily{tag}", "http")] for r in rounds]
+            print(f"{args.daily} feeds changed{tag}: {spread(seconds, ' s')}")
     peak = max(r[4] for r in MEMORY if " before" not in r[0])
     pss = max(MEMORY_PSS)
     print(
@@ -395,7 +423,35 @@ def run_round(args, work: Path, urls, files, total: int, has_newsboat, rows) -> 
                 seconds, peak = pln_run(work, config, fresh=False, src=src)
                 rows.append((f"pln run{tag}, all 304", mode, seconds, 0, peak))
                 results[(f"pln304{tag}", mode)] = seconds
+                if args.daily:
+                    with new_entries(files, args.daily):
+                        seconds, peak = pln_run(work, config, fresh=False, src=src)
+                    rows.append((f"pln run{tag}, {args.daily} changed", mode, seconds, 0, peak))
+                    results[(f"plndaily{tag}", mode)] = seconds
     return results
+
+
+@contextmanager
+def new_entries(files: list[Path], changed: int):
+    """A day later: `changed` of the feeds (spread over the corpus) have one new entry; the
+    files are put back afterwards."""
+    time.sleep(1.1)  # Last-Modified has whole seconds: the change must show in it
+    chosen = files[:: max(1, len(files) // changed)][:changed]
+    saved = {f: f.read_bytes() for f in chosen}
+    stamp = time.time_ns()
+    for n, f in enumerate(chosen):
+        link = f"https://new.example/{stamp}/{n}/"
+        entry = (
+            f"<item><title>New post {n}: spaced repetition at work</title><link>{link}</link>"
+            f'<guid isPermaLink="true">{link}</guid><description>Fresh notes on spaced '
+            "repetition for employee onboarding.</description></item>"
+        )
+        f.write_bytes(saved[f].replace(b"<item>", entry.encode() + b"<item>", 1))
+    try:
+        yield
+    finally:
+        for f, data in saved.items():
+            f.write_bytes(data)
 
 
 def spread(values: list[float], unit: str) -> str:
