@@ -123,7 +123,10 @@ def _run_pipeline(config: Config, tasks: list[SourceTask], run_id: str, crew) ->
     try:
         run_to_completion(pipeline)
     finally:
-        _remove_staging(staging_uri(config, run_id))
+        # The writer removes the staged batches; this catches a run that failed before it.
+        from pln.sources.prefetch import remove_staged
+
+        remove_staged(staging_uri(config, run_id))
 
 
 def _local_engine(config: Config):
@@ -145,15 +148,6 @@ def _surely_curates(config: Config) -> bool:
     return bool(enabled) and (
         not config.outputs.duckdb.exists() or any(src.type != "rss" for src in enabled)
     )
-
-
-def _remove_staging(uri: str) -> None:
-    """The writer removes the staged batches; this catches a run that failed before it."""
-    from pyarrow import fs as pafs
-
-    fs, path = pafs.FileSystem.from_uri(uri)
-    if fs.get_file_info(path).type != pafs.FileType.NotFound:
-        fs.delete_dir(path)
 
 
 def _run_batch(config: Config, full: bool) -> RunSummary:

@@ -43,7 +43,7 @@ def load_response(where: str) -> dict[str, Response]:
 
 
 def remove_staged(staging: str) -> None:
-    """Remove the staging folder, if the probe made one."""
+    """Remove a staging folder (the probe's, or the Beam writer's), if one was made."""
     if "://" not in staging and not os.path.exists(staging):
         return  # a local folder never made (nothing changed): no need to load pyarrow
     from pyarrow import fs as pafs
