@@ -91,20 +91,19 @@ class LocalBatch:
         """Start the crew. `held`: it waits for `release` before it loads anything, so a run
         that may curate (the probe will tell) forks it before the probe starts threads, yet
         pays only a fork when nothing changed."""
-        if self.crew is not None:
-            if not held:
-                self.release()
-            return
-        context = mp.get_context(self.method)
-        self.todo = context.Queue()
-        # Roomy: a worker must not wait while the parent writes (tables of 1,000 items are ~1 MB).
-        self.results = context.Queue(maxsize=256 * self.workers)
-        self.go = context.Event()
+        if self.crew is None:
+            context = mp.get_context(self.method)
+            self.todo = context.Queue()
+            # Roomy: a worker must not wait while the parent writes (1,000 items are ~1 MB).
+            self.results = context.Queue(maxsize=256 * self.workers)
+            self.go = context.Event()
+            args = (self.config, self.workers, self.method, self.todo, self.results, os.getpid())
+            self.crew = context.Process(
+                target=_crew_main, args=(*args, self.go), name="pln-batch-crew"
+            )
+            self.crew.start()
         if not held:
-            self.go.set()
-        args = (self.config, self.workers, self.method, self.todo, self.results, os.getpid())
-        self.crew = context.Process(target=_crew_main, args=(*args, self.go), name="pln-batch-crew")
-        self.crew.start()
+            self.release()
 
     def release(self) -> None:
         """Let a held crew load the curator (at the first changed feed, say)."""
