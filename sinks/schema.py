@@ -100,27 +100,27 @@ LABEL_FIELDS: Fields = (
 )
 LABEL_ORIGINS = ("feed", "cli", "csv")
 
-SOURCE_FIELDS: Fields = (
-    ("name", "string"),
-    ("type", "string"),
-    ("ok", "bool"),
-    ("error", "string"),
-    ("last_error", "string"),
-    ("last_error_at", "timestamp"),
-    ("error_count", "int64"),
-    ("items_total", "int64"),
-    ("last_items", "int64"),
-    ("last_dead_letters", "int64"),
-    ("not_modified", "bool"),
-    ("last_fetch_at", "timestamp"),
-    ("last_ok_at", "timestamp"),
-    ("cursor", "string"),
-    ("next_poll_at", "timestamp"),
-    ("run_id", "string"),
-    ("last_drops", "string"),
-    ("last_warnings", "string"),
+# The `sources` table's columns (see DDL); statuses reach it as column lists, not Arrow.
+SOURCE_COLUMNS = (
+    "name",
+    "type",
+    "ok",
+    "error",
+    "last_error",
+    "last_error_at",
+    "error_count",
+    "items_total",
+    "last_items",
+    "last_dead_letters",
+    "not_modified",
+    "last_fetch_at",
+    "last_ok_at",
+    "cursor",
+    "next_poll_at",
+    "run_id",
+    "last_drops",
+    "last_warnings",
 )
-SOURCE_COLUMNS = tuple(name for name, _ in SOURCE_FIELDS)
 
 
 @functools.cache
