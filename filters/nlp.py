@@ -152,19 +152,19 @@ def _load_blank(name: str, lang: str) -> Language:
     return nlp
 
 
-def _cache_whitespace(nlp: Language, *, keep_norms: bool) -> None:
-    """Drop the tokenizer's special cases for whitespace ("\n", "\t", ...), which split
-    exactly as the plain rules do.
+def _cache_whitespace(nlp: Language) -> None:
+    """Drop an installed pipeline's special cases for whitespace ("\n", "\t", ...), which
+    split exactly as the plain rules do (the blank pipeline is built without them).
 
     spaCy stops caching a doc's words after its first special case, so every text with a
     newline (title, then body) was tokenized word by word from there on: about 17x slower.
-    `keep_norms` keeps the cases that set a NORM ("\xa0"), which a trained model reads.
+    The cases that set a NORM ("\xa0") stay, since a trained model reads it.
     """
     rules = nlp.tokenizer.rules or {}
     drop = {
         text
         for text, tokens in rules.items()
-        if not text.strip() and not (keep_norms and any(NORM in t for t in tokens))
+        if not text.strip() and not any(NORM in t for t in tokens)
     }
     if drop:
         nlp.tokenizer.rules = {k: v for k, v in rules.items() if k not in drop}
@@ -184,7 +184,7 @@ def _load_installed(name: str) -> Language:
     except (OSError, ValueError, ImportError) as exc:
         raise _error(name, f"cannot be loaded: {_first_line(exc)}") from None
     # Pipelines without a lemmatizer (an NER-only one) still match by lemma, via the lookups.
-    _cache_whitespace(nlp, keep_norms=True)
+    _cache_whitespace(nlp)
     has_lemmas = any("token.lemma" in nlp.get_pipe_meta(n).assigns for n in nlp.pipe_names)
     nlp.add_pipe(LEMMA_NORM, config={"mode": "lemma" if has_lemmas else "lookup"})
     nlp.get_pipe(LEMMA_NORM).initialize(nlp=nlp)
