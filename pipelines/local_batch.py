@@ -142,6 +142,7 @@ def _write_results(config: Config, run_id: str, results, crew, workers: int) -> 
     with Store(config.outputs.duckdb) as store:
         # The workers keep both cores busy: DuckDB's own threads would only queue behind them.
         store.con.execute("SET threads = 1")
+        _ = store.writer  # loads the write path (Arrow) while the crew loads spaCy, not after
         while running:
             message = _next_result(results, crew)
             if isinstance(message, CuratedTables):
