@@ -218,7 +218,7 @@ class RunnerConfig:
 class FetchConfig:
     """How the batch job fetches: many sources at once, politely, within deadlines."""
 
-    concurrency: int = 16  # sources fetched at once per worker
+    concurrency: int = 32  # sources fetched at once per worker
     per_host: int = 4  # of those, at most this many from one host
     source_deadline: float = 120.0  # a source still fetching after this is given up (seconds)
     deadline: float | None = None  # all fetching of a run ends by then (seconds); None: no limit
@@ -329,9 +329,11 @@ def _parse_fetch(opts: Options) -> FetchConfig:
     day = 86_400.0
     deadline = opts.number("deadline", default=0.0, min=0.001, max=day)
     fetch = FetchConfig(
-        concurrency=opts.integer("concurrency", default=16, min=1),
-        per_host=opts.integer("per_host", default=4, min=1),
-        source_deadline=opts.number("source_deadline", default=120.0, min=0.001, max=day),
+        concurrency=opts.integer("concurrency", default=FetchConfig.concurrency, min=1),
+        per_host=opts.integer("per_host", default=FetchConfig.per_host, min=1),
+        source_deadline=opts.number(
+            "source_deadline", default=FetchConfig.source_deadline, min=0.001, max=day
+        ),
         deadline=deadline or None,
     )
     for name, value, most in (

@@ -159,6 +159,6 @@ def test_fetch_settings_are_validated(tmp_path, fetch, key, problem):
 def test_fetch_settings_default_to_a_bounded_pool_and_no_run_deadline(tmp_path):
     path = tmp_path / "pln.yaml"
     path.write_text(BASE + "fetch: {deadline: 300, per_host: 2}\n")
-    assert load_config(path).fetch == FetchConfig(16, 2, 120.0, 300.0)
+    assert load_config(path).fetch == FetchConfig(32, 2, 120.0, 300.0)
     path.write_text(BASE)
     assert load_config(path).fetch.deadline is None
