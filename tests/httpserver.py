@@ -130,6 +130,7 @@ class RecordedServer:
 def _handler_for(server: RecordedServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # as web servers: no ~40 ms stall on kept-alive answers
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
