@@ -35,6 +35,8 @@ from feedparser.mixin import _FeedParserMixin
 from feedparser.urls import make_safe_absolute_uri
 from lxml import etree
 
+from pln.clean import PLAIN_WEB_URL
+
 ATOM = "http://www.w3.org/2005/Atom"
 RSS1 = "http://purl.org/rss/1.0/"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -498,8 +500,8 @@ _SCHEME_SLASHES = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 def _urljoin(base: str, uri: str) -> str:
     if ":///" in uri:
         uri = _SCHEME_SLASHES.sub(r"\1\3", uri)
-    if not base:
-        return uri
+    if not base or PLAIN_WEB_URL.match(uri):
+        return uri  # an absolute URL urljoin would give back as it is
     try:
         return urllib.parse.urljoin(base, uri)
     except ValueError:

@@ -29,6 +29,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from pln.clean import PLAIN_WEB_URL
 from pln.config import Options
 from pln.record import DeadLetter, Item
 from pln.sources.base import Cursor, FetchResult, Source
@@ -44,12 +45,6 @@ from pln.text import HtmlText, html_text
 GLOBAL_ID_SCHEMES = ("http", "https", "tag", "urn")
 GZIP_MAGIC = b"\x1f\x8b"
 _TAG = re.compile(r"<[A-Za-z/!]")
-# An absolute http(s) URL that urljoin and urlsplit leave exactly as it is: lower-case scheme,
-# a plain host, no params (;), no empty query, no fragment, no spaces or controls.
-_PLAIN_WEB_URL = re.compile(
-    r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~!$&'()*+,=:@%/-]*)?"
-    r"(?:\?[A-Za-z0-9._~!$&'()*+,=:@%/?-]+)?\Z"
-)
 WEB_SCHEMES = ("http", "https")
 _RAW_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False), made once
 
@@ -123,13 +118,11 @@ class FeedSource(Source):
         new_cursor["sha256"] = hashlib.sha256(response.body).hexdigest()
         if new_cursor["sha256"] == cursor.get("sha256"):
             return FetchResult(cursor=new_cursor, not_modified=True)
-        result = self.parse(
-            response.body,
-            {
-                "content-type": response.headers.get("content-type", ""),
-                "content-location": response.url,
-            },
-        )
+        headers = {
+            "content-type": response.headers.get("content-type", ""),
+            "content-location": response.url,
+        }
+        result = self.parse(response.body, headers)
         result.cursor = new_cursor
         return result
 
@@ -194,7 +187,7 @@ class FeedSource(Source):
             date = dict.get(entry, "published") or dict.get(entry, "updated") or ""
             key = f"{title}\x1f{date}" if title else f"\x1f{date}\x1f{read.text}"
             native_id = "sha1:" + hashlib.sha1(key.encode()).hexdigest()
-        if not _PLAIN_WEB_URL.match(native_id) and (
+        if not PLAIN_WEB_URL.match(native_id) and (
             urlsplit(native_id).scheme not in GLOBAL_ID_SCHEMES
         ):
             native_id = f"{feed.ref}#{native_id}"
@@ -325,7 +318,7 @@ def _content_base(body: dict[str, Any], location: str, fallback: str) -> str:
 def _html_base(base: str, link: str) -> str:
     """The base of the entry HTML's relative URLs: `base`, itself made absolute against the
     entry's link when it is relative (an xml:base such as "/blog/")."""
-    if not base or not link or _PLAIN_WEB_URL.match(base):
+    if not base or not link or PLAIN_WEB_URL.match(base):
         return base
     return urljoin(link, base)
 
@@ -363,7 +356,7 @@ def _web_url(url: str, base: str) -> str:
     url = (url or "").strip()
     if not url:
         return ""
-    if _PLAIN_WEB_URL.match(url):
+    if PLAIN_WEB_URL.match(url):
         return url  # what urljoin and urlsplit would give, without their cost
     absolute = urljoin(base, url) if base else url
     return absolute if urlsplit(absolute).scheme in WEB_SCHEMES else ""

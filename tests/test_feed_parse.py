@@ -301,3 +301,30 @@ def test_items_inherit_the_channels_xml_base_and_lang():
     fast, ref = fast_and_reference(data)
     assert (fast.url, fast.lang) == ("https://blog.example/sub/post/1", "de")
     assert (fast.url, fast.lang, fast.links) == (ref.url, ref.lang, ref.links)
+
+
+def test_plain_absolute_links_resolve_as_urljoin_resolves_them():
+    """The fast path skips urljoin for plain absolute URLs (most links and guids of a feed
+    fetched over HTTP, which has a base); random URLs must come out the same."""
+    import random
+    from urllib.parse import urljoin
+
+    from pln.clean import PLAIN_WEB_URL
+    from pln.sources.feed_parse import _urljoin
+
+    rng = random.Random(11)
+    alphabet = "ab/.:?#;=&%@-_~!$'()*+,[] HTPS019"
+    prefixes = ["http://", "https://", "HTTP://", "http:/", "https://a.example", "http://h:80"]
+    bases = ["https://blog.example.org/x/", "http://a.example/", "ftp://x/", "https://h/?q#f"]
+    shortcut = 0
+    for _ in range(20_000):
+        url = rng.choice(prefixes) + "".join(rng.choices(alphabet, k=rng.randint(0, 14)))
+        shortcut += bool(PLAIN_WEB_URL.match(url)) and ":///" not in url
+        for base in bases:
+            try:
+                expected = urljoin(base, url)
+            except ValueError:
+                expected = ""
+            if ":///" not in url:  # _urljoin first folds "http:///x" as feedparser does
+                assert _urljoin(base, url) == expected, (url, base)
+    assert shortcut > 500  # the shortcut was really taken

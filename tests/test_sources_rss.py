@@ -458,7 +458,8 @@ def test_plain_url_shortcut_gives_what_urljoin_gives():
     """_web_url skips urljoin for plain absolute URLs; random URLs must come out the same."""
     from urllib.parse import urljoin, urlsplit
 
-    from pln.sources.rss import _PLAIN_WEB_URL, _web_url
+    from pln.clean import PLAIN_WEB_URL
+    from pln.sources.rss import _web_url
 
     def by_urljoin(url: str, base: str) -> str:
         url = url.strip()
@@ -472,7 +473,7 @@ def test_plain_url_shortcut_gives_what_urljoin_gives():
     shortcut = 0
     for _ in range(20_000):
         url = rng.choice(prefixes) + "".join(rng.choices(alphabet, k=rng.randint(0, 14)))
-        shortcut += bool(_PLAIN_WEB_URL.match(url.strip()))
+        shortcut += bool(PLAIN_WEB_URL.match(url.strip()))
         for base in bases:
             try:
                 expected = by_urljoin(url, base)
