@@ -118,11 +118,13 @@ class FeedSource(Source):
         new_cursor["sha256"] = hashlib.sha256(response.body).hexdigest()
         if new_cursor["sha256"] == cursor.get("sha256"):
             return FetchResult(cursor=new_cursor, not_modified=True)
-        headers = {
-            "content-type": response.headers.get("content-type", ""),
-            "content-location": response.url,
-        }
-        result = self.parse(response.body, headers)
+        result = self.parse(
+            response.body,
+            {
+                "content-type": response.headers.get("content-type", ""),
+                "content-location": response.url,
+            },
+        )
         result.cursor = new_cursor
         return result
 
