@@ -1,6 +1,6 @@
 """One model for all topics, trained on the user's labels, kept as versioned files on disk.
 
-Few labels cannot train thousands of word weights per topic, so the model has eight weights,
+Few labels cannot train thousands of word weights per topic, so the model has ten weights,
 shared by every topic, over features that say how an item relates to what you labelled:
 
     f = [r - threshold (when a phrase matched), matched,
@@ -8,8 +8,16 @@ shared by every topic, over features that say how an item relates to what you la
          highest similarity to an item labelled + for the topic, and to one labelled -,
          highest similarity to any item labelled - (a near-miss of any topic), and to any +,
          highest similarity to a + of another topic,
-         centroid similarity minus the highest of any other topic's (which topic it is most like)]
+         centroid similarity minus the highest of any other topic's (which topic it is most like),
+         relevance: what the labelled texts' words say of the item (below)]
     p = sigmoid(w . f + b)
+
+Relevance is a word model of its own: ridge regression of "labelled + for some topic" on the
+labelled items' vectors, solved in their span (so it is stored as one weight per labelled item
+and read from the similarities the other features use). It learns that "dataset" or "puppy"
+marks a near-miss, which similarities to whole texts cannot. Its value (p - 0.5) may lower
+every topic, but raise only the topic the item is most like: it says "relevant", not which
+topic.
 
 Similarity is the cosine of TF-IDF vectors over unigrams and bigrams of `token.norm` (the
 lower-cased lemma set by `pln_lemma_norm_v1`; stop words and punctuation left out), plus the
@@ -49,7 +57,7 @@ from pln.errors import PlnError
 MODELS_DIR = "models"
 META = "meta.json"
 WEIGHTS = "model.npz"
-FORMAT = "pln-shared-lr.v2"
+FORMAT = "pln-shared-lr.v3"
 MIN_LENGTH = 9  # a text's features weigh 1/sqrt(max(n, 9)): a 3-word text weighs like 9 words
 PRIOR_BIAS = -3.0  # no phrase matched: p about 0.05 before any label
 PRIOR_RULES = (4.0, 3.0)  # weights of (r - threshold, matched): p = 0.5 at the threshold
@@ -109,12 +117,13 @@ FEATURES = (
     "any_pos",
     "other_pos",
     "centroid_margin",
+    "relevance",
 )
-PRIOR_WEIGHTS = (*PRIOR_RULES, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+PRIOR_WEIGHTS = (*PRIOR_RULES, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 # The sign each weight may take (0: either): likeness to the topic may only raise p, likeness
 # to its - labels, to near-misses or to another topic's + only lower it. Without this, with
 # few labels, "like some +" (of any topic) raised p for every topic at once.
-SIGNS = (0, 0, 1, 1, -1, -1, 0, -1, 1)
+SIGNS = (0, 0, 1, 1, -1, -1, 0, -1, 1, 1)
 SIM_SCALE = 10.0  # similarities (mostly 0-0.5) in units the prior's strength suits
 
 
@@ -124,8 +133,11 @@ class ProtoIndex:
 
     def __init__(self, proto_topic: numpy.ndarray, proto_pos: numpy.ndarray, n_topics: int):
         pos, topic = numpy.asarray(proto_pos, bool), numpy.asarray(proto_topic)
-        self.any_neg = numpy.flatnonzero(~pos)
-        self.any_pos = numpy.flatnonzero(pos)
+        # With one topic "any" is that topic: the copies would only let the fit cancel the
+        # topic's own features (a weight of either sign on any_pos undid topic_pos).
+        across = n_topics > 1
+        self.any_neg = numpy.flatnonzero(~pos) if across else numpy.zeros(0, numpy.int64)
+        self.any_pos = numpy.flatnonzero(pos) if across else numpy.zeros(0, numpy.int64)
         self.topic_pos = [numpy.flatnonzero((topic == t) & pos) for t in range(n_topics)]
         self.topic_neg = [numpy.flatnonzero((topic == t) & ~pos) for t in range(n_topics)]
         self.other_pos = [numpy.flatnonzero((topic != t) & pos) for t in range(n_topics)]
@@ -167,10 +179,12 @@ def topic_features(
     topic: int,
     shared: tuple[float, float] | None = None,
     centroid_margin: float = 0.0,
+    relevance: float = 0.0,
 ) -> numpy.ndarray:
     """The FEATURES of one (item, topic) pair from the item's similarities to the labelled
     items `sims` (the item itself left out: -inf). `shared`: the two maxima that do not
-    depend on the topic, when already computed; `centroid_margin`: see `centroid_margins`."""
+    depend on the topic, when already computed; `centroid_margin`: see `centroid_margins`;
+    `relevance`: see `relevance_features`."""
     matched = rules > 0
     any_neg, any_pos = shared or (_top(sims, index.any_neg), _top(sims, index.any_pos))
     return numpy.array(
@@ -184,8 +198,22 @@ def topic_features(
             any_pos,
             _top(sims, index.other_pos[topic]),
             SIM_SCALE * centroid_margin,
+            relevance,
         ]
     )
+
+
+def relevance_features(gate: float, centroids: numpy.ndarray) -> numpy.ndarray:
+    """Per topic, the relevance feature of an item the word model gives `gate` (its
+    estimate that the item is labelled +): below 0.5 it lowers every topic; above, it raises
+    only the topic whose centroid the item is most like (none when it is like none)."""
+    r = SIM_SCALE * (gate - 0.5)
+    out = numpy.full(len(centroids), min(r, 0.0))
+    if r > 0 and len(centroids):
+        best = int(numpy.argmax(centroids))
+        if centroids[best] > 0:
+            out[best] = r
+    return out
 
 
 def centroid_margins(centroids: numpy.ndarray) -> numpy.ndarray:
@@ -217,6 +245,8 @@ class SharedModel:
     proto_pos: numpy.ndarray  # (L,) the label is +
     proto_text: list[str]  # the start of each labelled item, for reasons
     weights: numpy.ndarray  # (len(FEATURES),)
+    gate: numpy.ndarray  # (L,) the relevance word model's weight of each labelled item
+    gate_bias: float = 0.5
     bias: float = PRIOR_BIAS
     dims: int = 0  # width of doc vectors used, 0 without
     use: dict[str, bool] = field(default_factory=dict)
@@ -244,6 +274,7 @@ class SharedModel:
             proto_pos=self.proto_pos,
             thresholds=self.thresholds,
             weights=self.weights,
+            gate=self.gate,
         )
 
     @classmethod
@@ -261,6 +292,8 @@ class SharedModel:
                     proto_pos=data["proto_pos"].astype(bool),
                     proto_text=list(meta.get("labelled_texts", [])),
                     weights=data["weights"],
+                    gate=data["gate"],
+                    gate_bias=float(meta.get("gate_bias", 0.5)),
                     bias=float(meta.get("bias", PRIOR_BIAS)),
                     dims=int(meta.get("dims", 0)),
                     use=dict(meta.get("use", {})),
@@ -337,6 +370,7 @@ def save_model(model: SharedModel, root: Path, meta: dict[str, Any]) -> ModelRef
         "topics": list(model.topics),
         "features": dict(zip(FEATURES, (round(float(w), 4) for w in model.weights), strict=True)),
         "bias": float(model.bias),
+        "gate_bias": float(model.gate_bias),
         "labelled_texts": model.proto_text,
         "dims": model.dims,
         "use": model.use,
@@ -405,6 +439,8 @@ class Scorer:
         w = model.weights
         margin = model.bias + SIM_SCALE * w[2] * centroid + features @ w[3:8]
         margin += SIM_SCALE * w[8] * centroid_margins(centroid)
+        gate = model.gate_bias + float(sims @ model.gate) if len(model.gate) else 0.5
+        margin += w[9] * relevance_features(gate, centroid)
         return {topic: (float(margin[i]), self._like(sims, i)) for topic, i in rows}
 
     def _like(self, sims: numpy.ndarray, topic: int) -> str:

@@ -214,6 +214,7 @@ def train(
             "settings": settings.as_dict(),
             "cross_validation": {
                 "folds": trained.evaluation.folds,
+                "prior_strength": trained.evaluation.strength,
                 "topics": [ev.as_dict() for ev in trained.evaluation.topics],
             },
         },

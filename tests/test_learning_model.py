@@ -42,3 +42,51 @@ def test_a_feature_that_predicts_the_label_gets_its_weight():
     x[:, pos] = y * 2 + rng.random(n) * 0.5
     weights, _ = fit_weights(x, y, numpy.ones(n), strength=1.0)
     assert weights[pos] > 1.0
+
+
+def test_relevance_may_sink_every_topic_but_lifts_only_the_one_the_item_is_most_like():
+    from pln.filters.classifier import relevance_features
+
+    centroids = numpy.array([0.10, 0.40, 0.25])
+    assert numpy.allclose(relevance_features(0.9, centroids), [0.0, 4.0, 0.0])
+    assert numpy.allclose(relevance_features(0.2, centroids), [-3.0, -3.0, -3.0])
+    # Like no topic at all: nothing to lift.
+    assert numpy.allclose(relevance_features(0.9, numpy.zeros(3)), [0.0, 0.0, 0.0])
+
+
+def test_each_labelled_item_gets_the_relevance_of_the_word_model_fitted_without_it():
+    """The closed-form leave-one-out of the ridge word model equals fitting it again without
+    the item, so the relevance a labelled row trains on is what an unseen item would get."""
+    from pln.filters.learning import GATE_RIDGE, fit_gate
+
+    rng = numpy.random.default_rng(3)
+    n, width = 12, 30
+    protos = rng.random((n, width)) * (rng.random((n, width)) < 0.3)
+    protos /= numpy.linalg.norm(protos, axis=1, keepdims=True)
+    items = numpy.arange(n)
+    pos = numpy.array([True, False] * (n // 2))
+    gate, bias, loo = fit_gate(items, pos, protos)
+    for i in range(n):
+        keep = items != i
+        x, y = protos[keep], pos[keep].astype(float)
+        alpha = numpy.linalg.solve(x @ x.T + GATE_RIDGE * numpy.eye(n - 1), y - y.mean())
+        refit = y.mean() + protos[i] @ x.T @ alpha
+        assert abs(loo[i] - refit) < 0.03  # the intercept is the full mean: a small shift
+    # The model itself reproduces its fitted values from the similarities alone.
+    fitted = bias + (protos @ protos.T) @ gate
+    assert numpy.corrcoef(fitted, pos)[0, 1] > 0.9
+
+
+def test_an_item_labelled_for_two_topics_counts_once_and_too_few_labels_give_no_gate():
+    from pln.filters.learning import fit_gate
+
+    # Items 0 and 1 share words, as do 2 and 3; item 0 is + for one topic and - for another.
+    vectors = numpy.array([[1, 1, 0, 0], [1, 0.8, 0, 0], [0, 0, 1, 1], [0, 0, 0.8, 1]])
+    vectors /= numpy.linalg.norm(vectors, axis=1, keepdims=True)
+    items = numpy.array([0, 0, 1, 2, 3])
+    pos = numpy.array([True, False, True, False, False])
+    gate, bias, loo = fit_gate(items, pos, vectors[items])
+    assert gate[1] == 0.0 and set(loo) == {0, 1, 2, 3}  # row 1 repeats item 0
+    assert loo[0] > 0.5 > loo[2]  # item 0 counts as +: like item 1, unlike items 2 and 3
+    none, half, empty = fit_gate(items[2:4], pos[2:4], vectors[1:3])
+    assert not none.any() and half == 0.5 and empty == {}
