@@ -154,9 +154,10 @@ class ProtoIndex:
         """(T, 6) of FEATURES[3:]: topic_pos, topic_neg, any_neg, any_pos, other_pos (scaled)."""
         t = self.n_topics
         if len(self._flat):
-            values = sims[self._flat]
-            starts = numpy.minimum(self._starts, len(values) - 1)
-            tops = numpy.maximum.reduceat(values, starts)
+            # A 0 past the end, so the start of an empty last group is still an index (a start
+            # moved back instead cut the group before it short by its last item).
+            values = numpy.append(sims[self._flat], 0.0)
+            tops = numpy.maximum.reduceat(values, self._starts)
             tops = numpy.where(self._empty, 0.0, numpy.maximum(tops, 0.0)) * SIM_SCALE
         else:
             tops = numpy.zeros(3 * t + 2)

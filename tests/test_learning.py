@@ -414,11 +414,14 @@ def test_the_scorer_computes_the_features_training_fitted():
 
     rng = numpy.random.default_rng(0)
     topics, positive = rng.integers(0, 4, 40), rng.random(40) < 0.5
-    index = ProtoIndex(topics, positive, 5)  # topic 4 has no labels
     sims = rng.random(40) - 0.2
-    together = index.maxima(sims)
-    for t in range(5):
-        assert numpy.allclose(topic_features(0.0, 0.0, 0.3, sims, index, t)[3:8], together[t])
+    sims[numpy.flatnonzero(~positive)[-1]] = 0.95  # the last item of the last non-empty group
+    # Topic 4 has no labels; with one topic the groups across topics are empty.
+    for index in (ProtoIndex(topics, positive, 5), ProtoIndex(topics * 0, positive, 1)):
+        together = index.maxima(sims)
+        for t in range(index.n_topics):
+            features = topic_features(0.0, 0.0, 0.3, sims, index, t)[3:8]
+            assert numpy.allclose(features, together[t])
 
 
 # -- one catch-all topic (the issue's own experiment) -----------------------------------------
@@ -427,17 +430,10 @@ CATCH_ALL = "sources: [{name: blog, type: rss, url: 'https://example.org/feed.xm
 LD_EVAL = Path(__file__).parent / "fixtures" / "ld_eval"
 
 
-def test_a_catch_all_topic_with_five_phrases_learns_from_fifty_labels(tmp_path):
-    """One topic, five phrases, the 49 labelled paragraphs of one half of the project's L&D
-    set (+ on a topic, - near-misses such as ML model training or dog training; the halves of
-    bench_learning.py, by the same ids). Five phrases find a seventh of the other half; with the labels the model must take over and find most
-    of it, without keeping the near-misses. (With a weak prior the weights fitted the labels
-    exactly and kept nothing.)"""
-    from pln.filters.learning import Scores, stable_share
-
-    path = tmp_path / "pln.yaml"
+def catch_all_set(folder: Path) -> tuple[Config, list[Item], dict[str, bool]]:
+    """The catch-all config, the long L&D paragraphs, and which are on an L&D topic."""
+    path = folder / "pln.yaml"
     path.write_text(CATCH_ALL + (LD_EVAL / "topics_catchall.yaml").read_text(encoding="utf-8"))
-    config = load_config(path)
     rows = (LD_EVAL / "items_long.tsv").read_text(encoding="utf-8")
     items, relevant = [], {}
     for line in rows.splitlines()[1:]:
@@ -445,6 +441,18 @@ def test_a_catch_all_topic_with_five_phrases_learns_from_fifty_labels(tmp_path):
         item = Item.create(source="bench", platform="bench", kind="post", native_id=key, text=text)
         items.append(item)
         relevant[item.id] = kind == "pos"
+    return load_config(path), items, relevant
+
+
+def test_a_catch_all_topic_with_five_phrases_learns_from_fifty_labels(tmp_path):
+    """One topic, five phrases, the 49 labelled paragraphs of one half of the project's L&D
+    set (+ on a topic, - near-misses such as ML model training or dog training; the halves of
+    bench_learning.py, by the same ids). Five phrases find a seventh of the other half; with
+    the labels the model must take over and find most of it, without keeping the near-misses.
+    (With a weak prior the weights fitted the labels exactly and kept nothing.)"""
+    from pln.filters.learning import Scores, stable_share
+
+    config, items, relevant = catch_all_set(tmp_path)
     train_half = [it for it in items if stable_share(it.id, "bench") >= 0.5]
     held = [it for it in items if stable_share(it.id, "bench") < 0.5]
     labels = {"learning": [Example(it, relevant[it.id]) for it in train_half]}
@@ -461,3 +469,42 @@ def test_a_catch_all_topic_with_five_phrases_learns_from_fifty_labels(tmp_path):
     learned = scores(Curator(config.topics, config.nlp, ref))
     assert rules.recall < 0.2 and rules.f1 < 0.3
     assert learned.recall > 0.8 and learned.precision > 0.65 and learned.f1 > 0.75
+
+
+def test_curation_scores_an_unseen_item_with_the_features_training_fitted(tmp_path):
+    """For an item training saw unlabelled and outside every centroid, the margin the Scorer
+    computes at curation time (relevance included) is the one the fitted weights give the
+    features training computed for it."""
+    import numpy
+
+    from pln.filters.classifier import Scorer
+    from pln.filters.learning import (
+        build_model,
+        feature_rows,
+        make_rows,
+        make_sets,
+        prepare,
+    )
+
+    config, items, relevant = catch_all_set(tmp_path)
+    labels = {"learning": [Example(it, relevant[it.id]) for it in items[::3]]}
+    base = Curator(config.topics, config.nlp)
+    data = prepare(base, items)
+    rows = make_rows(data, labels)
+    sets = make_sets(data, rows)
+    model = build_model(data, rows, sets, 1.0)
+    model.weights = numpy.linspace(0.5, 1.5, len(model.weights))  # every feature counts
+    unseen = [
+        n
+        for n in range(len(rows.item))
+        if not rows.labelled[n] and rows.y[n] == 0 and rows.item[n] not in sets.members[0]
+    ]
+    assert len(unseen) > 5
+    x = feature_rows(data, rows.subset(numpy.isin(numpy.arange(len(rows.item)), unseen)), sets)
+    assert numpy.count_nonzero(x[:, -1]) > 5  # the relevance feature is there to check
+    scorer = Scorer(model, "v1")
+    for n, features in zip(unseen, x, strict=True):
+        doc = base.nlp(items[rows.item[n]].nlp_text)
+        margin, _ = scorer.margins(doc, ["learning"])["learning"]
+        expected = model.bias + features[2:] @ model.weights[2:]  # without the rules features
+        assert abs(margin - expected) < 1e-3
