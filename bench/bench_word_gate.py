@@ -1,9 +1,10 @@
-"""Bench (an experiment for issue 14, not a feature): a word-level relevance gate.
+"""Bench (issue 14): a word-level relevance gate on its own, beside the rules.
 
-pln's learned model (filters/learning.py) sees an (item, topic) pair through 9 shared
-similarity features, so it cannot learn that "dataset" or "puppy" marks a near-miss. This
-bench asks what a plain word model would add to a thin config, counted the issue's way (an
-item is kept when any topic keeps it):
+pln's learned model (filters/learning.py) once saw an (item, topic) pair only through
+similarity features, so it could not learn that "dataset" or "puppy" marks a near-miss. This
+bench measured what a plain word model adds to a thin config, counted the issue's way (an
+item is kept when any topic keeps it); the model's "relevance" feature is built on its
+result (docs/learning.md). Here:
 
 - the L&D sets and thin configs of bench_learning.py, the same held-out half, labels drawn the
   same way (one per training item: + for its topic, - for the topic a near-miss imitates);
