@@ -271,7 +271,8 @@ def cmd_train(args) -> int:
     from pln.learn import train
 
     config = _config(args)
-    report = train(config, TrainingSettings(), force=args.force)
+    settings = TrainingSettings()
+    report = train(config, settings, force=args.force)
     trained = report.trained
     counts = f"{trained.n_pos + trained.n_neg} labels ({trained.n_pos} +, {trained.n_neg} -)"
     if report.unchanged is not None:
@@ -283,9 +284,12 @@ def cmd_train(args) -> int:
     if report.model is None:
         print(f"no model: {trained.skipped}")
         return 0
+    evaluation = trained.evaluation
     print(
         f"model {report.model.label} from {counts}, "
-        f"{trained.pool} unlabelled items as weak labels; cross-validated ({trained.evaluation.folds} folds):"
+        f"{trained.pool} unlabelled items as weak labels; cross-validated ({evaluation.folds} "
+        f"folds; prior strength {evaluation.strength:g}, the fewest mistakes of "
+        f"{', '.join(f'{s:g}' for s in settings.strengths)}):"
     )
     _print_eval(trained.evaluation.topics)
     print(

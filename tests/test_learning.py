@@ -364,7 +364,11 @@ def test_train_and_eval_commands_report_cross_validated_scores(tmp_path, capsys)
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("model v1 from 91 labels (49 +, 42 -), ")
-    assert lines[0].endswith("cross-validated (5 folds):")
+    chosen = lines[0].rsplit("prior strength ", 1)[1].split(",")[0]
+    assert lines[0].endswith(
+        f"(5 folds; prior strength {chosen}, the fewest mistakes of 1, 4, 16):"
+    )
+    assert chosen in ("1", "4", "16")
     assert lines[1].split() == [
         "topic", "labels", "rules", "P", "R", "F1", "[95%", "CI]", "model", "P", "R", "F1",
         "[95%", "CI]", "decides",
