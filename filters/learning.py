@@ -54,7 +54,8 @@ W_OTHER_TOPIC = 0.3
 MAX_WEAK = 300  # weak rows per topic and class (the pool is sampled, by item id hash)
 MAX_POOL = 3000  # unlabelled items read for weak labels
 WEAK_TEXT_ONLY = True
-GATE_RIDGE = 0.5  # the relevance word model's penalty (its kernel's diagonal is 1)
+GATE_RIDGES = (0.1, 0.25, 0.5, 1.0, 2.0)  # the relevance word model's penalties to try
+# (its kernel's diagonal is 1); leave-one-out picks one, at no extra fit
 BOOTSTRAP = 400
 UNSURE = 0.35  # label suggestions: a model probability this close to the threshold
 
@@ -349,11 +350,16 @@ def fit_gate(
     x = protos[rows]
     kernel = x @ x.T
     mean = float(y.mean())
-    solve = numpy.linalg.solve(kernel + GATE_RIDGE * numpy.eye(len(rows)), numpy.eye(len(rows)))
-    alpha = solve @ (y - mean)
-    hat = kernel @ solve
-    fitted = mean + kernel @ alpha
-    loo = y - (y - fitted) / (1.0 - numpy.diag(hat))
+    best = None
+    for ridge in GATE_RIDGES:  # the penalty whose leave-one-out values err least
+        solve = numpy.linalg.solve(kernel + ridge * numpy.eye(len(rows)), numpy.eye(len(rows)))
+        alpha = solve @ (y - mean)
+        fitted = mean + kernel @ alpha
+        loo = y - (y - fitted) / (1.0 - numpy.diag(kernel @ solve))
+        error = float(((loo - y) ** 2).sum())
+        if best is None or error < best[0] - 1e-12:
+            best = (error, alpha, loo)
+    _, alpha, loo = best
     gate[rows] = alpha
     return gate, mean, dict(zip(first, loo.tolist(), strict=True))
 

@@ -472,7 +472,7 @@ def test_a_catch_all_topic_with_five_phrases_learns_from_fifty_labels(tmp_path):
     ref = save_model(trained.model, tmp_path / "models", {"pipeline": "blank:en"})
     learned = scores(Curator(config.topics, config.nlp, ref))
     assert rules.recall < 0.2 and rules.f1 < 0.3
-    assert learned.recall > 0.8 and learned.precision > 0.65 and learned.f1 > 0.75
+    assert learned.recall > 0.8 and learned.precision > 0.7 and learned.f1 > 0.8
 
 
 def test_curation_scores_an_unseen_item_with_the_features_training_fitted(tmp_path):
