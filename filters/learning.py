@@ -350,12 +350,14 @@ def fit_gate(
     x = protos[rows]
     kernel = x @ x.T
     mean = float(y.mean())
+    eye = numpy.eye(len(rows))
     best = None
     for ridge in GATE_RIDGES:  # the penalty whose leave-one-out values err least
-        solve = numpy.linalg.solve(kernel + ridge * numpy.eye(len(rows)), numpy.eye(len(rows)))
-        alpha = solve @ (y - mean)
-        fitted = mean + kernel @ alpha
-        loo = y - (y - fitted) / (1.0 - numpy.diag(kernel @ solve))
+        inverse = numpy.linalg.inv(kernel + ridge * eye)
+        alpha = inverse @ (y - mean)
+        # Ridge regression's leave-one-out residual is alpha_i / inverse_ii: no refit, and no
+        # hat matrix (a second n x n product) either.
+        loo = y - alpha / numpy.diag(inverse)
         error = float(((loo - y) ** 2).sum())
         if best is None or error < best[0] - 1e-12:
             best = (error, alpha, loo)
@@ -504,7 +506,7 @@ def too_few(n_pos: int, n_neg: int) -> str:
 
 
 def cross_validate(
-    data: Data, rows: Rows, strengths: Sequence[float] = (1.0,), folds: int = FOLDS
+    data: Data, rows: Rows, strengths: Sequence[float], folds: int = FOLDS
 ) -> CrossValidation:
     """Score every label with a model fitted without its item, for each prior strength; keep
     the strength with the fewest mistakes and compare its scores with the rules."""
@@ -642,9 +644,9 @@ def _check_final_fit(
 ) -> None:
     """A topic the cross-validation gave to the model keeps its rules after all when the
     model fitted on every label makes no fewer mistakes on those labels than the rules (ties
-    go to the rules, as in the cross-validation). With
-    one topic and a loose prior, a fit on all the labels can differ from every fold's and
-    sink everything (seen at 20 labels: held-out F1 0 against the rules' 0.26)."""
+    go to the rules, as in the cross-validation). With one topic and a loose prior, a fit on
+    all the labels can differ from every fold's and sink everything (seen at 20 labels:
+    held-out F1 0 against the rules' 0.26)."""
     lab = rows.subset(rows.labelled)
     prob = predict(feature_rows(data, lab, sets), model.weights, model.bias)
     for t, ev in enumerate(evaluation.topics):
