@@ -440,7 +440,7 @@ class Scorer:
         w = model.weights
         margin = model.bias + SIM_SCALE * w[2] * centroid + features @ w[3:8]
         margin += SIM_SCALE * w[8] * centroid_margins(centroid)
-        gate = model.gate_bias + float(sims @ model.gate) if len(model.gate) else 0.5
+        gate = model.gate_bias + float(sims @ model.gate)  # 0.5 when no gate was fitted
         margin += w[9] * relevance_features(gate, centroid)
         return {topic: (float(margin[i]), self._like(sims, i)) for topic, i in rows}
 
