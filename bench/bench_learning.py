@@ -321,11 +321,12 @@ def main() -> None:
                 title = f"L&D {label}, {variant} config"
                 if only and only not in title:
                     continue
+                relevant, imitated = truth, near
                 if variant == "catchall":  # relevant to the one topic when on any of the 8
                     one = config.topics[0].id
-                    truth = {k: {one} if v else set() for k, v in truth.items()}
-                    near = dict.fromkeys(near, one)
-                bench_set(title, config, items, truth, near, seeds, tmp)
+                    relevant = {k: {one} if v else set() for k, v in truth.items()}
+                    imitated = dict.fromkeys(near, one)
+                bench_set(title, config, items, relevant, imitated, seeds, tmp)
         if "--no-reuters" not in sys.argv and (not only or only in "Reuters"):
             found = reuters_set()
             if found:
