@@ -19,6 +19,12 @@ marks a near-miss, which similarities to whole texts cannot. Its value (p - 0.5)
 every topic, but raise only the topic the item is most like: it says "relevant", not which
 topic.
 
+The lift: with many topics of one field, a topic's few labels rarely teach which topic an
+unmatched text is about, while the labels of all topics together do teach "relevant". When
+training found (leave-one-out on the labels) that relevance alone keeps what the rules miss
+with fewer mistakes, the model has a `lift` threshold: an item no topic keeps whose relevance
+reaches it is kept for the topic it is most like, and the reason says so.
+
 Similarity is the cosine of TF-IDF vectors over unigrams and bigrams of `token.norm` (the
 lower-cased lemma set by `pln_lemma_norm_v1`; stop words and punctuation left out), plus the
 document vectors when the configured spaCy pipeline has them. Before any label the weights sit
@@ -251,6 +257,7 @@ class SharedModel:
     bias: float = PRIOR_BIAS
     dims: int = 0  # width of doc vectors used, 0 without
     use: dict[str, bool] = field(default_factory=dict)
+    lift: float = 0.0  # relevance that keeps an item no topic keeps (module doc); 0: never
 
     @property
     def vocab_size(self) -> int:
@@ -298,6 +305,7 @@ class SharedModel:
                     bias=float(meta.get("bias", PRIOR_BIAS)),
                     dims=int(meta.get("dims", 0)),
                     use=dict(meta.get("use", {})),
+                    lift=float(meta.get("lift", 0.0)),
                 )
         except (OSError, ValueError, KeyError) as exc:
             raise PlnError(f"model {folder}: cannot be loaded: {exc}") from None
@@ -375,6 +383,7 @@ def save_model(model: SharedModel, root: Path, meta: dict[str, Any]) -> ModelRef
         "labelled_texts": model.proto_text,
         "dims": model.dims,
         "use": model.use,
+        "lift": model.lift,
         "vocabulary": model.vocab_size,
         **meta,
     }
@@ -406,14 +415,32 @@ def unit_vector(
     return out / norm if norm else out
 
 
+@dataclass(frozen=True, slots=True)
+class Lift:
+    """The model's offer to keep an item that no topic keeps: for `topic`, the one it is most
+    like, because its relevance reached the model's lift threshold."""
+
+    topic: str
+    relevance: float
+    threshold: float
+    like: float  # its similarity to the topic's centroid
+
+    def describe(self, model: str) -> str:
+        return (
+            f"model {model}: relevant to your topics ({self.relevance:.2f}, lifts from "
+            f"{self.threshold:.2f}) and most like this one ({self.like:.2f})"
+        )
+
+
 class Scorer:
     """A loaded model ready to score docs: per topic, the margin of everything but the rules
-    score, and the labelled item the doc is most like."""
+    score, and the labelled item the doc is most like; and the lift, if any."""
 
     def __init__(self, model: SharedModel, label: str):
         self.model = model
         self.label = label
         self.index = {t: i for i, t in enumerate(model.topics) if model.use.get(t, True)}
+        self.lifts = model.lift > 0
         self._v = model.vocab_size
         self._dense = numpy.arange(self._v, self._v + model.dims)
         self._protos = ProtoIndex(model.proto_topic, model.proto_pos, len(model.topics))
@@ -425,9 +452,16 @@ class Scorer:
 
     def margins(self, doc: Doc, topics: Sequence[str]) -> dict[str, tuple[float, str]]:
         """topic -> (margin without the two rules features, what the doc is most like)."""
+        return self.read(doc, topics)[0]
+
+    def read(
+        self, doc: Doc, topics: Sequence[str]
+    ) -> tuple[dict[str, tuple[float, str]], Lift | None]:
+        """The margins of `margins` for the model's topics among `topics`, and the lift: the
+        topic of `topics` the doc is most like, when its relevance reaches `model.lift`."""
         rows = [(t, self.index[t]) for t in topics if t in self.index]
-        if not rows:
-            return {}
+        if not rows and not self.lifts:
+            return {}, None
         model = self.model
         feats, _ = doc_features(doc)
         cols, _ = model.columns(feats)
@@ -436,13 +470,27 @@ class Scorer:
         where = cols if vec is None else numpy.concatenate([cols, self._dense])
         both = x @ self._both_t[where]
         centroid, sims = both[: self._t], both[self._t :]  # (T,), (L,)
+        gate = model.gate_bias + float(sims @ model.gate)  # 0.5 when no gate was fitted
+        lift = self._lift(gate, centroid, topics) if self.lifts else None
+        if not rows:
+            return {}, lift
         features = self._protos.maxima(sims)  # (T, 5)
         w = model.weights
         margin = model.bias + SIM_SCALE * w[2] * centroid + features @ w[3:8]
         margin += SIM_SCALE * w[8] * centroid_margins(centroid)
-        gate = model.gate_bias + float(sims @ model.gate)  # 0.5 when no gate was fitted
         margin += w[9] * relevance_features(gate, centroid)
-        return {topic: (float(margin[i]), self._like(sims, i)) for topic, i in rows}
+        return {topic: (float(margin[i]), self._like(sims, i)) for topic, i in rows}, lift
+
+    def _lift(self, gate: float, centroid: numpy.ndarray, topics: Sequence[str]) -> Lift | None:
+        if gate < self.model.lift:
+            return None
+        allowed = [i for i, t in enumerate(self.model.topics) if t in topics]
+        if not allowed:
+            return None
+        best = max(allowed, key=lambda i: centroid[i])
+        if centroid[best] <= 0:
+            return None
+        return Lift(self.model.topics[best], round(gate, 3), self.model.lift, float(centroid[best]))
 
     def _like(self, sims: numpy.ndarray, topic: int) -> str:
         """The labelled item (of this topic, or a - of any) most like the doc, if any is."""

@@ -23,7 +23,7 @@ For each batch, cheap steps first:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,7 +34,7 @@ from spacy.tokens import Doc
 
 from pln.config import Config, NlpConfig, TopicConfig
 from pln.errors import ConfigError
-from pln.filters.classifier import ModelRef, Scorer, current_model, models_dir
+from pln.filters.classifier import Lift, ModelRef, Scorer, current_model, models_dir
 from pln.filters.cues import Cues, Part
 from pln.filters.dedup import canonical_url, text_fingerprint
 from pln.filters.language import MAX_WORDS, detect_language, detect_language_words, stopword_weights
@@ -83,6 +83,7 @@ class _Prepared:
     changes: dict[str, Any] = field(default_factory=dict)  # annotations to apply to item
     hits: dict[str, list[PhraseHit]] = field(default_factory=dict)
     votes: dict[str, ClassifierVote] = field(default_factory=dict)
+    lift: Lift | None = None  # the model's offer to keep it when no topic does
 
     @property
     def lang(self) -> str:
@@ -253,14 +254,32 @@ class Curator:
         """Annotate p's item and append its decisions (score > 0) for the topics in scope."""
         item = p.item.replaced(**p.changes) if p.changes else p.item
         tags = frozenset(p.stats.hashtags).union(item.hashtags)
-        if p.hits or tags or p.votes:
+        if p.hits or tags or p.votes or p.lift:
             evidence = Evidence(p.hits, tags, p.quality, p.votes)
+            mine: dict[str, Decision] = {}
             for rule in p.rules:
                 if rule.could_score(p.hits, tags) or rule.id in p.votes:
                     decision = rule.decide(item, evidence, self.version_for(rule.id))
                     if decision.score > 0:
-                        decisions.append(replace(decision, source=item.source))
+                        mine[rule.id] = decision
+            lifted = self._lifted(p, item, evidence, mine.values())
+            if lifted is not None:
+                mine[lifted.topic] = lifted
+            decisions += (replace(d, source=item.source) for d in mine.values())
         return item
+
+    def _lifted(
+        self, p: _Prepared, item: Item, evidence: Evidence, decided: Iterable[Decision]
+    ) -> Decision | None:
+        """The model's lift of p's item (classifier.py), when no topic keeps it."""
+        if p.lift is None or any(d.kept for d in decided):
+            return None
+        rule = next((r for r in p.rules if r.id == p.lift.topic), None)
+        if rule is None:
+            return None
+        why = p.lift.describe(self._scorer.label)
+        version = f"{self.model_version}; model {self._scorer.label}"
+        return rule.decide_lifted(item, evidence, p.lift.relevance, why, version)
 
     def explain(self, text: str, topic_id: str, *, title: str = "", author: str = "") -> Decision:
         """How topic_id would judge this text (for `pln topics test`); score 0 says why not."""
@@ -289,14 +308,19 @@ class Curator:
         """Per item, how each topic (default: all) judges it, with the parts of the score and
         a decision even when the score is 0 (which `curate` leaves out). Batched: for
         `pln topics test --file`, training, and label suggestions."""
-        rules = self._rules_named(topic_ids)
+        asked = self._rules_named(topic_ids)
         self.setup()
+        # A lift depends on what every topic says, so with a lifting model all are judged.
+        rules = self.rules if self._scorer is not None and self._scorer.lifts else asked
         prepared = [self._prepare(item, rules) for item in items]
         texts = ((p.text, p) for p in prepared if p.stats.plain_words)
         batch = self.nlp_config.batch_size
         for doc, p in self._nlp.pipe(texts, as_tuples=True, batch_size=batch):
             self._read_doc(p, doc)
-        return [self._judgements(p, rules, check_source) for p in prepared]
+        out = [self._judgements(p, rules, check_source) for p in prepared]
+        if rules is not asked:
+            out = [{r.id: judged[r.id] for r in asked} for judged in out]
+        return out
 
     def _rules_named(self, topic_ids: Sequence[str] | None) -> tuple[TopicRule, ...]:
         if topic_ids is None:
@@ -329,6 +353,11 @@ class Curator:
             if vote is not None and not ruled_out:
                 prob = vote.probability(score, rule.topic.threshold)
             out[rule.id] = Judgement(rule.decide(item, evidence, version), score, prob, ruled_out)
+        lift = p.lift
+        if lift is not None and lift.topic in out and not out[lift.topic].ruled_out:
+            lifted = self._lifted(p, item, evidence, (j.decision for j in out.values()))
+            if lifted is not None:
+                out[lift.topic] = replace(out[lift.topic], decision=lifted)
         return out
 
     def _prepare(self, item: Item, rules: tuple[TopicRule, ...] | None = None) -> _Prepared:
@@ -371,19 +400,23 @@ class Curator:
             matches = self._matches(doc, part.index if windowed else None, "(" in p.text)
             p.hits = self._phrase_hits(p, part.whole if windowed else doc, matches)
             if self._scorer is not None:
-                p.votes = self._votes(doc, p.rules)
+                p.votes, p.lift = self._votes(doc, p.rules)
         if self._has_ner and doc.ents:
             p.changes["entities"] = tuple(
                 dict.fromkeys(f"{ent.label_}:{ent.text}" for ent in doc.ents)
             )
 
-    def _votes(self, doc: Doc, rules: tuple[TopicRule, ...]) -> dict[str, ClassifierVote]:
+    def _votes(
+        self, doc: Doc, rules: tuple[TopicRule, ...]
+    ) -> tuple[dict[str, ClassifierVote], Lift | None]:
         scorer = self._scorer
         weights = (float(scorer.model.weights[0]), float(scorer.model.weights[1]))
-        return {
+        margins, lift = scorer.read(doc, [r.id for r in rules])
+        votes = {
             topic: ClassifierVote(margin, scorer.label, weights, why)
-            for topic, (margin, why) in scorer.margins(doc, [r.id for r in rules]).items()
+            for topic, (margin, why) in margins.items()
         }
+        return votes, lift
 
     @property
     def uses_model(self) -> frozenset[str]:

@@ -55,6 +55,8 @@ MAX_WEAK = 300  # weak rows per topic and class (the pool is sampled, by item id
 MAX_POOL = 3000  # unlabelled items read for weak labels
 WEAK_TEXT_ONLY = True
 GATE_RIDGES = (0.1, 0.25, 0.5, 1.0, 2.0)  # the relevance word model's penalties to try
+LIFT_THRESHOLDS = tuple(round(0.5 + 0.05 * n, 2) for n in range(10))  # 0.5-0.95, to try
+LIFT_MIN_GAIN = 2  # a lift must make this many fewer mistakes on the labels than the rules
 # (its kernel's diagonal is 1); leave-one-out picks one, at no extra fit
 BOOTSTRAP = 400
 UNSURE = 0.35  # label suggestions: a model probability this close to the threshold
@@ -609,6 +611,7 @@ class Trained:
     n_neg: int
     skipped: str = ""
     pool: int = 0  # unlabelled items used for weak labels
+    lift: LiftChoice | None = None
 
 
 def train_shared(
@@ -636,7 +639,88 @@ def train_shared(
     model = build_model(data, rows, sets, evaluation.strength)
     _check_final_fit(model, data, rows, sets, evaluation)
     model.use = {ev.topic: ev.use_model for ev in evaluation.topics}
-    return Trained(model, evaluation, n_pos, n_neg, pool=len(sample))
+    lift = choose_lift(data, rows, sets)
+    model.lift = lift.threshold
+    return Trained(model, evaluation, n_pos, n_neg, pool=len(sample), lift=lift)
+
+
+@dataclass
+class LiftChoice:
+    """The model's lift threshold (classifier.py; 0: none) and the mistakes behind it."""
+
+    threshold: float
+    items: int  # labelled items, counted once however many topics labelled them
+    rules_errors: int
+    lift_errors: int  # at the threshold (at the best one tried when there is no lift)
+
+    def describe(self) -> str:
+        counted = (
+            f"on {self.items} labelled items, leave-one-out: {self.lift_errors} mistakes, "
+            f"the rules {self.rules_errors}"
+        )
+        if not self.threshold:
+            return f"no lift ({counted}; it needs {LIFT_MIN_GAIN} fewer)"
+        return (
+            f"an item no topic keeps is kept for the topic it is most like from relevance "
+            f"{self.threshold:g} ({counted})"
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "threshold": self.threshold,
+            "items": self.items,
+            "rules_errors": self.rules_errors,
+            "lift_errors": self.lift_errors,
+        }
+
+
+def choose_lift(data: Data, rows: Rows, sets: Sets) -> LiftChoice:
+    """The relevance from which an item that no topic's rules keep is kept for the topic it is
+    most like. Counted on the labelled items, each with its relevance from the word model
+    fitted without it and its topic from centroids without it: a lifted item labelled + for
+    that topic is right; labelled + for another, two mistakes (still missed there, wrongly
+    kept here); labelled - only, one. The threshold with the fewest mistakes wins, the highest
+    of a tie; none (0) unless it makes `LIFT_MIN_GAIN` fewer than the rules alone (a gain of
+    one is a coin flip on a few labels)."""
+    lab = rows.labelled
+    wanted: dict[int, set[int]] = {}  # item row -> topics it is labelled + for
+    for i, t, y in zip(
+        rows.item[lab].tolist(), rows.topic[lab].tolist(), rows.y[lab].tolist(), strict=True
+    ):
+        wanted.setdefault(i, set())
+        if y > 0.5:
+            wanted[i].add(t)
+    items = [i for i in wanted if i in sets.gate_loo]
+    kept = data.kept[items].any(axis=1) if items else numpy.zeros(0, bool)
+    truth = numpy.array([bool(wanted[i]) for i in items], bool)
+    rules_errors = int((kept != truth).sum())
+    if not items:
+        return LiftChoice(0.0, len(wanted), rules_errors, rules_errors)
+    sq = (sets.sums**2).sum(1)
+    cost = numpy.zeros(len(items))  # mistakes on the item when lifted, in place of the rules'
+    for n, i in enumerate(items):
+        where, x = data.where(i), data.vals[i]
+        centroids = _loo_centroids(sets.sums[:, where] @ x, sq, sets.members, i)
+        centroids[data.out[i]] = -1.0
+        best = int(numpy.argmax(centroids))
+        if centroids[best] <= 0:
+            cost[n] = float(truth[n])  # nothing to lift it to: missed as before
+        elif truth[n]:
+            cost[n] = 0.0 if best in wanted[i] else 2.0
+        else:
+            cost[n] = 1.0
+    gate = numpy.array([sets.gate_loo[i] for i in items])
+    base = (kept != truth).astype(float)
+    best_choice: tuple[float, float] | None = None
+    for threshold in sorted(LIFT_THRESHOLDS, reverse=True):  # the highest wins a tie
+        lifted = ~kept & (gate >= threshold)
+        errors = float(numpy.where(lifted, cost, base).sum())
+        if best_choice is None or errors < best_choice[0]:
+            best_choice = (errors, threshold)
+    errors, threshold = best_choice
+    if rules_errors - errors < LIFT_MIN_GAIN:
+        threshold = 0.0
+    return LiftChoice(threshold, len(items), rules_errors, int(errors))
 
 
 def _check_final_fit(

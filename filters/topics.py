@@ -228,6 +228,29 @@ class TopicRule:
             model_version=model_version,
         )
 
+    def decide_lifted(
+        self, item: Item, evidence: Evidence, relevance: float, why: str, model_version: str
+    ) -> Decision | None:
+        """Keep item for this topic on the model's lift (classifier.py: no topic kept it, and
+        this is the topic it is most like), unless none / must / any, a blocked author or a
+        quality problem rules it out. The score is the model's relevance."""
+        blocked = _handle(item.author) in self.block_authors
+        if self._ruled_out(evidence) or blocked or evidence.quality:
+            return None
+        rules, reason = self._score(item, evidence)
+        vote = evidence.votes.get(self.id)
+        if vote is not None:
+            _, reason = _with_vote(rules, reason, vote, self.topic.threshold)
+        return Decision(
+            item_id=item.id,
+            topic=self.id,
+            score=relevance,
+            kept=True,
+            reason=f"{reason}; {why}; kept: no topic kept it",
+            topic_version=self.version,
+            model_version=model_version,
+        )
+
     def _ruled_out(self, evidence: Evidence) -> str:
         """Why none / must / any rule the item out, or ""."""
         if self.none:

@@ -292,6 +292,8 @@ def cmd_train(args) -> int:
         f"{', '.join(f'{s:g}' for s in settings.strengths)}):"
     )
     _print_eval(trained.evaluation.topics)
+    if trained.lift is not None:
+        print(f"lift: {trained.lift.describe()}")
     print(
         f"model in {models_dir(config.outputs.duckdb)}; "
         "`pln rescore` applies it to the stored items"

@@ -215,6 +215,7 @@ def train(
             "cross_validation": {
                 "folds": trained.evaluation.folds,
                 "prior_strength": trained.evaluation.strength,
+                "lift": trained.lift.as_dict() if trained.lift else None,
                 "topics": [ev.as_dict() for ev in trained.evaluation.topics],
             },
         },
