@@ -68,6 +68,8 @@ class TrainingSettings:
     # with the fewest mistakes kept (a tie goes to the firmer). A firm prior is what keeps a
     # single catch-all topic's few labels from being fitted exactly by weights in the tens.
     strengths: tuple[float, ...] = (1.0, 4.0, 16.0)
+    # A lift (choose_lift) must make this many fewer mistakes on the labels than the rules.
+    lift_min_gain: int = LIFT_MIN_GAIN
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -639,7 +641,7 @@ def train_shared(
     model = build_model(data, rows, sets, evaluation.strength)
     _check_final_fit(model, data, rows, sets, evaluation)
     model.use = {ev.topic: ev.use_model for ev in evaluation.topics}
-    lift = choose_lift(data, rows, sets)
+    lift = choose_lift(data, rows, sets, settings.lift_min_gain)
     model.lift = lift.threshold
     return Trained(model, evaluation, n_pos, n_neg, pool=len(sample), lift=lift)
 
@@ -652,6 +654,7 @@ class LiftChoice:
     items: int  # labelled items, counted once however many topics labelled them
     rules_errors: int
     lift_errors: int  # at the threshold (at the best one tried when there is no lift)
+    min_gain: int = LIFT_MIN_GAIN
 
     def describe(self) -> str:
         counted = (
@@ -659,7 +662,7 @@ class LiftChoice:
             f"the rules {self.rules_errors}"
         )
         if not self.threshold:
-            return f"no lift ({counted}; it needs {LIFT_MIN_GAIN} fewer)"
+            return f"no lift ({counted}; it needs {self.min_gain} fewer)"
         return (
             f"an item no topic keeps is kept for the topic it is most like from relevance "
             f"{self.threshold:g} ({counted})"
@@ -674,14 +677,14 @@ class LiftChoice:
         }
 
 
-def choose_lift(data: Data, rows: Rows, sets: Sets) -> LiftChoice:
+def choose_lift(data: Data, rows: Rows, sets: Sets, min_gain: int = LIFT_MIN_GAIN) -> LiftChoice:
     """The relevance from which an item that no topic's rules keep is kept for the topic it is
     most like. Counted on the labelled items, each with its relevance from the word model
     fitted without it and its topic from centroids without it: a lifted item labelled + for
     that topic is right; labelled + for another, two mistakes (still missed there, wrongly
     kept here); labelled - only, one. The threshold with the fewest mistakes wins, the highest
-    of a tie; none (0) unless it makes `LIFT_MIN_GAIN` fewer than the rules alone (a gain of
-    one is a coin flip on a few labels)."""
+    of a tie; none (0) unless it makes `min_gain` fewer than the rules alone (a gain of one is
+    a coin flip on a few labels)."""
     lab = rows.labelled
     wanted: dict[int, set[int]] = {}  # item row -> topics it is labelled + for
     for i, t, y in zip(
@@ -695,7 +698,7 @@ def choose_lift(data: Data, rows: Rows, sets: Sets) -> LiftChoice:
     truth = numpy.array([bool(wanted[i]) for i in items], bool)
     rules_errors = int((kept != truth).sum())
     if not items:
-        return LiftChoice(0.0, len(wanted), rules_errors, rules_errors)
+        return LiftChoice(0.0, len(wanted), rules_errors, rules_errors, min_gain)
     sq = (sets.sums**2).sum(1)
     cost = numpy.zeros(len(items))  # mistakes on the item when lifted, in place of the rules'
     for n, i in enumerate(items):
@@ -718,9 +721,9 @@ def choose_lift(data: Data, rows: Rows, sets: Sets) -> LiftChoice:
         if best_choice is None or errors < best_choice[0]:
             best_choice = (errors, threshold)
     errors, threshold = best_choice
-    if rules_errors - errors < LIFT_MIN_GAIN:
+    if rules_errors - errors < min_gain:
         threshold = 0.0
-    return LiftChoice(threshold, len(items), rules_errors, int(errors))
+    return LiftChoice(threshold, len(items), rules_errors, int(errors), min_gain)
 
 
 def _check_final_fit(

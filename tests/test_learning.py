@@ -410,6 +410,11 @@ def test_train_and_eval_commands_report_cross_validated_scores(tmp_path, capsys)
     rp = next(line for line in lines if line.startswith(TOPIC))
     assert rp.split()[1:3] == ["46+", "40-"] and rp.split()[-1] == "model"
     assert any(line.startswith("  onboarding: ") for line in lines)  # few labels: a note
+    lift = lines[-2]
+    assert lift.startswith("lift: ") and "leave-one-out" in lift, lift
+    meta = current_model(models_dir(config.outputs.duckdb)).meta
+    assert meta["cross_validation"]["lift"]["threshold"] == meta["lift"]
+    assert meta["settings"]["lift_min_gain"] == 2
     assert lines[-1].startswith(f"model in {models_dir(config.outputs.duckdb)}")
 
     code, out, _ = run_pln(capsys, "train", "-c", str(config.path))
