@@ -55,9 +55,9 @@ MAX_WEAK = 300  # weak rows per topic and class (the pool is sampled, by item id
 MAX_POOL = 3000  # unlabelled items read for weak labels
 WEAK_TEXT_ONLY = True
 GATE_RIDGES = (0.1, 0.25, 0.5, 1.0, 2.0)  # the relevance word model's penalties to try
+# (its kernel's diagonal is 1); leave-one-out picks one, at no extra fit
 LIFT_THRESHOLDS = tuple(round(0.5 + 0.05 * n, 2) for n in range(10))  # 0.5-0.95, to try
 LIFT_MIN_GAIN = 2  # a lift must make this many fewer mistakes on the labels than the rules
-# (its kernel's diagonal is 1); leave-one-out picks one, at no extra fit
 BOOTSTRAP = 400
 UNSURE = 0.35  # label suggestions: a model probability this close to the threshold
 
