@@ -128,6 +128,7 @@ class Curator:
         self._scope_cache: dict[tuple[str, str], tuple[TopicRule, ...]] = {}
         self._scorer: Scorer | None = None  # the model, once loaded
         self._versions: dict[str, str] = {}  # topic id -> Decision.model_version, if not the base
+        self._model_version = ""  # Decision.model_version of what the model decides (and lifts)
         self.model_version = ""
 
     def __getstate__(self) -> dict:
@@ -194,9 +195,8 @@ class Curator:
                     self.nlp_config.pipeline,
                 )
             self._scorer = Scorer(ref.load(), ref.label)
-            self._versions = {
-                topic: f"{self.model_version}; model {ref.label}" for topic in self._scorer.index
-            }
+            self._model_version = f"{self.model_version}; model {ref.label}"
+            self._versions = dict.fromkeys(self._scorer.index, self._model_version)
         if not (self._has_ner or self._scorer):
             aside = ASIDE_TOKENS + 2 if self._asides is not None else 0
             self._cues = Cues.of(nlp, patterns, extra_span=aside)
@@ -278,8 +278,7 @@ class Curator:
         if rule is None:
             return None
         why = p.lift.describe(self._scorer.label)
-        version = f"{self.model_version}; model {self._scorer.label}"
-        return rule.decide_lifted(item, evidence, p.lift.relevance, why, version)
+        return rule.decide_lifted(item, evidence, p.lift.relevance, why, self._model_version)
 
     def explain(self, text: str, topic_id: str, *, title: str = "", author: str = "") -> Decision:
         """How topic_id would judge this text (for `pln topics test`); score 0 says why not."""
