@@ -441,6 +441,7 @@ class Scorer:
         self.label = label
         self.index = {t: i for i, t in enumerate(model.topics) if model.use.get(t, True)}
         self.lifts = model.lift > 0
+        self._position = {t: i for i, t in enumerate(model.topics)}
         self._v = model.vocab_size
         self._dense = numpy.arange(self._v, self._v + model.dims)
         self._protos = ProtoIndex(model.proto_topic, model.proto_pos, len(model.topics))
@@ -484,7 +485,7 @@ class Scorer:
     def _lift(self, gate: float, centroid: numpy.ndarray, topics: Sequence[str]) -> Lift | None:
         if gate < self.model.lift:
             return None
-        allowed = [i for i, t in enumerate(self.model.topics) if t in topics]
+        allowed = sorted(self._position[t] for t in topics if t in self._position)
         if not allowed:
             return None
         best = max(allowed, key=lambda i: centroid[i])
