@@ -58,6 +58,7 @@ GATE_RIDGES = (0.1, 0.25, 0.5, 1.0, 2.0)  # the relevance word model's penalties
 # (its kernel's diagonal is 1); leave-one-out picks one, at no extra fit
 LIFT_THRESHOLDS = tuple(round(0.5 + 0.05 * n, 2) for n in range(10))  # 0.5-0.95, to try
 LIFT_MIN_GAIN = 2  # a lift must make this many fewer mistakes on the labels than the rules
+LIFT_TOPIC_FLOOR = 0.5  # with several topics, how often (95% lower bound) its topic must be right
 BOOTSTRAP = 400
 UNSURE = 0.35  # label suggestions: a model probability this close to the threshold
 
@@ -70,6 +71,9 @@ class TrainingSettings:
     strengths: tuple[float, ...] = (1.0, 4.0, 16.0)
     # A lift (choose_lift) must make this many fewer mistakes on the labels than the rules.
     lift_min_gain: int = LIFT_MIN_GAIN
+    # With several topics, the labels must show the lift picking the right topic more often
+    # than this, at 95% confidence (Wilson lower bound), for it to be used.
+    lift_topic_floor: float = LIFT_TOPIC_FLOOR
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -641,7 +645,7 @@ def train_shared(
     model = build_model(data, rows, sets, evaluation.strength)
     _check_final_fit(model, data, rows, sets, evaluation)
     model.use = {ev.topic: ev.use_model for ev in evaluation.topics}
-    lift = choose_lift(data, rows, sets, settings.lift_min_gain)
+    lift = choose_lift(data, rows, sets, settings.lift_min_gain, settings.lift_topic_floor)
     model.lift = lift.threshold
     return Trained(model, evaluation, n_pos, n_neg, pool=len(sample), lift=lift)
 
@@ -655,17 +659,28 @@ class LiftChoice:
     rules_errors: int
     lift_errors: int  # at the threshold (at the best one tried when there is no lift)
     min_gain: int = LIFT_MIN_GAIN
+    # Relevant labelled items the best threshold lifts, by whether it picked a topic they are
+    # labelled + for; `topics` is how many it could pick from.
+    right_topic: int = 0
+    wrong_topic: int = 0
+    topics: int = 1
+    topic_floor: float = LIFT_TOPIC_FLOOR
 
     def describe(self) -> str:
         counted = (
             f"on {self.items} labelled items, leave-one-out: {self.lift_errors} mistakes, "
             f"the rules {self.rules_errors}"
         )
-        if not self.threshold:
+        if self.threshold:
+            return (
+                f"an item no topic keeps is kept for the topic it is most like from relevance "
+                f"{self.threshold:g} ({counted})"
+            )
+        if self.rules_errors - self.lift_errors < self.min_gain:
             return f"no lift ({counted}; it needs {self.min_gain} fewer)"
         return (
-            f"an item no topic keeps is kept for the topic it is most like from relevance "
-            f"{self.threshold:g} ({counted})"
+            f"no lift ({counted}; but the topic it picks was right for {self.right_topic} of "
+            f"{self.right_topic + self.wrong_topic}, too few to trust with {self.topics} topics)"
         )
 
     def as_dict(self) -> dict:
@@ -674,18 +689,40 @@ class LiftChoice:
             "items": self.items,
             "rules_errors": self.rules_errors,
             "lift_errors": self.lift_errors,
+            "right_topic": self.right_topic,
+            "wrong_topic": self.wrong_topic,
         }
 
 
-def choose_lift(data: Data, rows: Rows, sets: Sets, min_gain: int = LIFT_MIN_GAIN) -> LiftChoice:
+def wilson_lower(successes: int, n: int, z: float = 1.96) -> float:
+    """The lower end of the Wilson score interval of a rate (95% by default); 0 for n = 0."""
+    if n == 0:
+        return 0.0
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    spread = z * ((p * (1 - p) + z * z / (4 * n)) / n) ** 0.5
+    return (centre - spread) / (1 + z * z / n)
+
+
+def choose_lift(
+    data: Data,
+    rows: Rows,
+    sets: Sets,
+    min_gain: int = LIFT_MIN_GAIN,
+    topic_floor: float = LIFT_TOPIC_FLOOR,
+) -> LiftChoice:
     """The relevance from which an item that no topic's rules keep is kept for the topic it is
     most like. Counted on the labelled items, each with its relevance from the word model
     fitted without it and its topic from centroids without it: a lifted item labelled + for
     that topic is right; labelled + for another, two mistakes (still missed there, wrongly
     kept here); labelled - only, one. The threshold with the fewest mistakes wins, the highest
     of a tie; none (0) unless it makes `min_gain` fewer than the rules alone (a gain of one is
-    a coin flip on a few labels)."""
+    a coin flip on a few labels), and, with several topics, unless the topic it picks for the
+    relevant items it lifts is right more often than `topic_floor` at 95% confidence (3 of 3
+    is not enough: on 8 topics of one field such a lift put most held-out items in the wrong
+    topic)."""
     lab = rows.labelled
+    n_topics = data.kept.shape[1]
     wanted: dict[int, set[int]] = {}  # item row -> topics it is labelled + for
     for i, t, y in zip(
         rows.item[lab].tolist(), rows.topic[lab].tolist(), rows.y[lab].tolist(), strict=True
@@ -721,9 +758,16 @@ def choose_lift(data: Data, rows: Rows, sets: Sets, min_gain: int = LIFT_MIN_GAI
         if best_choice is None or errors < best_choice[0]:
             best_choice = (errors, threshold)
     errors, threshold = best_choice
-    if rules_errors - errors < min_gain:
+    lifted = ~kept & (gate >= threshold) & truth
+    right, wrong = int((lifted & (cost == 0)).sum()), int((lifted & (cost == 2)).sum())
+    if rules_errors - errors < min_gain or (
+        n_topics > 1 and wilson_lower(right, right + wrong) < topic_floor
+    ):
         threshold = 0.0
-    return LiftChoice(threshold, len(items), rules_errors, int(errors), min_gain)
+    return LiftChoice(
+        threshold, len(items), rules_errors, int(errors), min_gain, right, wrong, n_topics,
+        topic_floor,
+    )  # fmt: skip
 
 
 def _check_final_fit(
