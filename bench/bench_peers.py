@@ -478,8 +478,8 @@ def newsboat_again(args, work: Path, urls: list[str], files: list[Path], rows, r
     """newsboat's everyday runs on its cache, as pln's: every feed unchanged, then (--daily)
     N feeds with a new entry. On its first run newsboat 2.21 saves a feed's Last-Modified
     before the feed is in its cache, so the value is lost (its debug log shows the UPDATE, and
-    "lastmodified = 0" on the next run): its second run downloads every feed again, and its
-    third is the first to get 304s. Both are timed."""
+    "lastmodified = 0" on the next run; newsboat/newsboat#2734, fixed after 2.35): its second
+    run downloads every feed again, and its third is the first to get 304s. Both are timed."""
     seconds, peak, _ = newsboat_run(work, urls, fresh=False)
     rows.append(("newsboat, 2nd run (all again)", "http", seconds, 0, peak))
     seconds, peak, _ = newsboat_run(work, urls, fresh=False)
