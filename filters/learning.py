@@ -664,7 +664,6 @@ class LiftChoice:
     right_topic: int = 0
     wrong_topic: int = 0
     topics: int = 1
-    topic_floor: float = LIFT_TOPIC_FLOOR
 
     def describe(self) -> str:
         counted = (
@@ -765,9 +764,15 @@ def choose_lift(
     ):
         threshold = 0.0
     return LiftChoice(
-        threshold, len(items), rules_errors, int(errors), min_gain, right, wrong, n_topics,
-        topic_floor,
-    )  # fmt: skip
+        threshold,
+        len(items),
+        rules_errors,
+        int(errors),
+        min_gain,
+        right_topic=right,
+        wrong_topic=wrong,
+        topics=n_topics,
+    )
 
 
 def _check_final_fit(
