@@ -102,6 +102,10 @@ class LocalBatch:
                 target=_crew_main, args=(*args, self.go), name="pln-batch-crew"
             )
             self.crew.start()
+            # Only the crew and its workers write results. Without the parent's own copy of
+            # the pipe's write end, a crew that dies in the middle of a message leaves the
+            # parent an end of file, not a read that waits forever for the rest.
+            self.results._writer.close()
         if not held:
             self.release()
 
@@ -126,6 +130,10 @@ class LocalBatch:
         if self.crew.is_alive():
             self.crew.terminate()  # the crew stops its workers first
         self.crew.join(timeout=10)
+        # Tasks no worker took (the crew died, or the run failed) must not keep this process
+        # from exiting: the queue's feeder thread would wait forever to flush them into a
+        # pipe that nobody reads, and the store's lock would stay held.
+        self.todo.cancel_join_thread()
 
 
 def _write_results(config: Config, run_id: str, results, crew, workers: int) -> int:
@@ -179,6 +187,10 @@ def _next_result(results, crew):
         except queue.Empty:
             if crew.exitcode not in (None, 0):
                 raise PlnError(f"batch worker 0 failed: {_death(crew.exitcode)}") from None
+        except (EOFError, OSError):  # every writer is gone, maybe one in the middle of a message
+            crew.join(timeout=5)
+            death = _death(crew.exitcode) if crew.exitcode else "its results ended early"
+            raise PlnError(f"batch worker 0 failed: {death}") from None
 
 
 def _flush(store: Store, run_id: str, pending: list[CuratedTables], dead, ticker) -> None:

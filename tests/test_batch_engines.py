@@ -126,19 +126,73 @@ def test_a_pipeline_the_crew_cannot_load_is_one_config_error_line(tmp_path):
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
 
 
+def test_a_crew_killed_in_the_middle_of_a_message_fails_the_run_instead_of_hanging(tmp_path):
+    """The crew sends its curated batches (about 1 MB each) through a pipe. Stopped
+    (SIGSTOP), the parent reads nothing, so the crew's next batch stops part-way once the pipe
+    is full; then the crew is SIGKILLed. Let go, the parent reads up to the cut: it used to
+    wait there forever for the rest, as it held a write end of that pipe itself."""
+    entry = "<item><title>Post {n}</title><link>https://b{f}.example/{n}</link><description>{text}</description></item>"
+    text = "Notes from the week on coaching, spaced repetition and onboarding. " * 8
+    sources = ""
+    for f in range(300):  # 15,000 entries: seconds of work, so the crew is busy when killed
+        items = "".join(entry.format(f=f, n=n, text=text) for n in range(50))
+        (tmp_path / f"b{f}.xml").write_text(
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>b{f}</title>{items}'
+            "</channel></rss>"
+        )
+        sources += f"  - {{name: b{f}, type: rss, path: b{f}.xml}}\n"
+    (tmp_path / "pln.yaml").write_text(
+        "sources:\n" + sources + "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
+        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\nrunner: {workers: 2}\n"
+    )
+    run = [sys.executable, "-m", "pln.cli", "run", "-c", "pln.yaml"]
+    proc = subprocess.Popen(run, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        for line in proc.stderr:
+            if "✓ b" in line:  # batches are flowing
+                break
+        (crew,) = child_pids(proc.pid)
+        os.kill(proc.pid, signal.SIGSTOP)
+        time.sleep(1.5)  # the crew fills the pipe and stops part-way through a batch
+        os.kill(crew, signal.SIGKILL)
+        time.sleep(1.5)  # its worker sees the crew gone and exits
+        os.kill(proc.pid, signal.SIGCONT)
+        code = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("pln run hung after its crew was killed") from None
+    finally:
+        proc.kill()
+    assert code == 1
+    assert "pln: error: batch worker 0 failed: killed by SIGKILL\n" in proc.stderr.read()
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
-@pytest.mark.parametrize("killed", [0, 1])  # worker 0 is the crew, which forked worker 1
-def test_a_killed_worker_fails_the_run_and_the_next_run_reads_everything(tmp_path, killed):
+@pytest.mark.parametrize(
+    ("killed", "waiting"),
+    [
+        (0, 0),  # worker 0 is the crew, which forked worker 1
+        (1, 0),
+        # 400 sources still queued when the crew dies: more than a pipe holds, so the queue's
+        # feeder thread cannot flush them, and the parent used to hang on exit after the error.
+        (0, 400),
+    ],
+)
+def test_a_killed_worker_fails_the_run_and_the_next_run_reads_everything(tmp_path, killed, waiting):
     (tmp_path / "good.xml").write_text(FEED)
     for stuck in ("stuck1.xml", "stuck2.xml"):  # one for each worker: both stay busy
         os.mkfifo(tmp_path / stuck)
+    queued = ""
+    for n in range(waiting):
+        (tmp_path / f"q{n}.xml").write_text(FEED.replace("/1<", f"/q{n}<"))
+        queued += f"  - {{name: q{n}, type: rss, path: q{n}.xml}}\n"
     config = tmp_path / "pln.yaml"
     config.write_text(
         "sources:\n"
         "  - {name: good, type: rss, path: good.xml}\n"
         "  - {name: stuck1, type: rss, path: stuck1.xml}\n"
         "  - {name: stuck2, type: rss, path: stuck2.xml}\n"
-        "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
+        + queued
+        + "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
         "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
         "runner: {workers: 2}\n"
         "fetch: {concurrency: 1}\n"  # a worker reading a FIFO takes no other source
@@ -151,8 +205,13 @@ def test_a_killed_worker_fails_the_run_and_the_next_run_reads_everything(tmp_pat
     (crew,) = child_pids(proc.pid)
     (other,) = child_pids(crew)
     os.kill([crew, other][killed], signal.SIGKILL)  # as the OOM killer would
+    try:
+        code = proc.wait(timeout=30)  # its stderr holds a few lines: it cannot block on them
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("pln run did not exit after its worker was killed") from None
     rest = proc.stderr.read()
-    assert proc.wait(timeout=30) == 1
+    assert code == 1
     assert f"pln: error: batch worker {killed} failed: killed by SIGKILL\n" in rest
     deadline = time.monotonic() + 5  # a worker whose crew died sees it within a second
     while (is_running(crew) or is_running(other)) and time.monotonic() < deadline:
@@ -164,4 +223,4 @@ def test_a_killed_worker_fails_the_run_and_the_next_run_reads_everything(tmp_pat
         (tmp_path / stuck).write_text(FEED.replace("/1<", f"/{n}<"))
     done = subprocess.run([*run, "-q", "--json"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["items"]["written"] == 3
+    assert json.loads(done.stdout)["items"]["written"] == 3 + waiting
