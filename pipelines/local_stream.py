@@ -20,6 +20,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import threading
 import time
 from dataclasses import dataclass
 
@@ -128,6 +129,32 @@ def _work(spec: WorkerSpec, reader: RawReader, producer, results, stop) -> None:
         memory.busy()
 
 
+class _Inbox:
+    """The workers' results, read by a thread of the loader. A worker killed while it writes
+    a message leaves the rest of that message missing, and a read of it would wait forever
+    (the other workers keep the pipe open); the loader's own loop never reads, so it goes on
+    checking its workers and stops on the dead one."""
+
+    def __init__(self, results):
+        self._results = results
+        self._messages: queue.Queue = queue.Queue(maxsize=1)  # the workers' queue bounds the rest
+        threading.Thread(target=self._pump, name="pln-stream-inbox", daemon=True).start()
+
+    def _pump(self) -> None:
+        while True:
+            try:
+                message = self._results.get()
+            except (EOFError, OSError, ValueError):  # every writer gone, or the queue closed
+                return
+            self._messages.put(message)
+
+    def get(self, timeout: float):
+        """The next message, waiting up to `timeout` seconds (0: not at all); queue.Empty."""
+        if timeout > 0:
+            return self._messages.get(timeout=timeout)
+        return self._messages.get_nowait()
+
+
 class LocalStream:
     """Runs `workers` curate processes and commits their polls until stopped."""
 
@@ -143,6 +170,7 @@ class LocalStream:
         self.workers = max(1, workers)
         self.context = mp.get_context("spawn")
         self.results = self.context.Queue(maxsize=4 * self.workers)
+        self.inbox = _Inbox(self.results)
         self.stop = self.context.Event()
         curator = Curator.for_config(config)
         self.processes = [
@@ -200,9 +228,7 @@ class LocalStream:
         while rows < COMMIT_ROWS:
             timeout = wait_until - time.monotonic()
             try:
-                message = (
-                    self.results.get(timeout=timeout) if timeout > 0 else self.results.get_nowait()
-                )
+                message = self.inbox.get(timeout)
             except queue.Empty:
                 break
             if isinstance(message, PollTables):

@@ -145,6 +145,14 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
+def cmdline(pid: int) -> str:
+    """pid's command line, its arguments joined by spaces ("" once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def descendant_pids(pid: int) -> list[int]:
     """The running child processes of pid, their children, and so on."""
     found, todo = [], [pid]

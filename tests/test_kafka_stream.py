@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -18,7 +20,7 @@ from conftest_kafka import (
     wait_for,
     with_bootstrap,
 )
-from helpers import child_pids, db_rows, is_running, row_count
+from helpers import child_pids, cmdline, db_rows, is_running, row_count
 from kafka_broker import KafkaBroker, broker_binary, free_port
 
 from pln import payload
@@ -127,6 +129,45 @@ def test_stream_killed_mid_flow_resumes_without_loss_or_repeats(tmp_path, kafka_
     # The curated topic is at-least-once: every kept item is there (repeats allowed).
     curated = consume_all(settings, settings.curated_topic, expect=total // 2)
     assert len({m.key for m in curated}) == total // 2
+
+
+def test_a_worker_killed_in_the_middle_of_a_message_stops_the_stream_and_loses_nothing(
+    tmp_path, kafka_topics
+):
+    """The curate worker sends its polls (Arrow tables) through a pipe. With the loader
+    stopped (SIGSTOP), the pipe fills and the worker stops part-way through a poll; then it is
+    SIGKILLed. Let go, the loader used to wait forever for the rest of that poll: a stream
+    that looked alive and wrote nothing. It must stop with an error, so whatever watches it
+    restarts it, and the restart must write every item exactly once."""
+    settings = kafka_topics
+    config, db, log = stream_workspace(tmp_path)
+    total = 3000
+    proc = stream_process(config.path, settings, "--workers", "1", log=log)
+    try:
+        produce_items(settings, tweet_items(range(150)))
+        wait_for(lambda: row_count(db) > 0, 60, "the stream to start", every=0.05)
+        (worker,) = [pid for pid in child_pids(proc.pid) if "spawn_main" in cmdline(pid)]
+        os.kill(proc.pid, signal.SIGSTOP)
+        produce_items(settings, tweet_items(range(150, total)))
+        time.sleep(3)  # the worker curates, fills the pipe and stops part-way through a poll
+        os.kill(worker, signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGCONT)
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the stream hung after its worker was killed") from None
+    finally:
+        kill(proc)
+    assert code == 1, log.read_text()[-2000:]
+    assert "curate worker 0 exited unexpectedly (code -9)" in log.read_text()
+    assert row_count(db) < total
+
+    proc = stream_process(config.path, settings, log=log)
+    try:
+        wait_for(lambda: row_count(db) == total, 90, f"all {total} items after the restart")
+    finally:
+        kill(proc, signal.SIGTERM)
+    assert row_count(db, "SELECT sum(next_offset) FROM stream_offsets") == total
+    assert row_count(db, "SELECT count(DISTINCT id) FROM items") == total
 
 
 def test_stream_waits_for_a_broker_that_is_not_there_yet(tmp_path, kafka_topics):
