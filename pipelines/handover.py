@@ -32,11 +32,14 @@ def let_go(results, parent_pid: int) -> None:
         results.join_thread()
 
 
-def get_while_parent_lives(tasks, parent_pid: int, step: float = 1.0):
-    """The next message from the parent; exits the worker if the parent died first."""
+def get_while_parent_lives(tasks, parent_pid: int, step: float = 1.0, between=None):
+    """The next message from the parent; exits the worker if the parent died first. Calls
+    `between()`, if given, every `step` seconds while it waits."""
     while True:
         try:
             return tasks.get(timeout=step)
         except queue.Empty:
             if os.getppid() != parent_pid:
                 os._exit(1)
+            if between is not None:
+                between()

@@ -50,6 +50,8 @@ if TYPE_CHECKING:  # the crew starts before the parent imports DuckDB and Arrow 
     from .probe import SourceTask
     from .tables import CuratedTables
 
+WORKER_DIED = 3  # the crew's exit code after one of its workers died
+REPORT_WAIT = 5.0  # seconds the crew gives its report of a dead worker to reach the parent
 BATCH_ITEMS = 1000  # items curated together (spaCy and Arrow both like large batches)
 FLUSH_ROWS = 50_000  # items gathered before one write. Each write costs more the more the
 # table holds, and a write while workers run takes a core from them: on 500 feeds x 50 entries,
@@ -186,11 +188,18 @@ def _next_result(results, crew):
             return results.get(timeout=1.0)
         except queue.Empty:
             if crew.exitcode not in (None, 0):
-                raise PlnError(f"batch worker 0 failed: {_death(crew.exitcode)}") from None
+                raise PlnError(_crew_failed(crew.exitcode)) from None
         except (EOFError, OSError):  # every writer is gone, maybe one in the middle of a message
-            crew.join(timeout=5)
-            death = _death(crew.exitcode) if crew.exitcode else "its results ended early"
-            raise PlnError(f"batch worker 0 failed: {death}") from None
+            crew.join(timeout=REPORT_WAIT + 5)
+            raise PlnError(_crew_failed(crew.exitcode)) from None
+
+
+def _crew_failed(exitcode: int | None) -> str:
+    if exitcode == WORKER_DIED:  # and its report of which one was lost with that worker
+        return "a batch worker died while it handed over its results"
+    if exitcode:
+        return f"batch worker 0 failed: {_death(exitcode)}"
+    return "batch worker 0 failed: its results ended early"
 
 
 def _flush(store: Store, run_id: str, pending: list[CuratedTables], dead, ticker) -> None:
@@ -220,6 +229,13 @@ class _Outbox:
 
     def close(self) -> None:
         let_go(self.queue, self.parent_pid)
+
+    def flush(self, timeout: float) -> None:
+        """Close the queue and wait up to `timeout` s for what was put to reach the pipe."""
+        self.queue.close()
+        feeder = getattr(self.queue, "_thread", None)  # the queue's own sender thread
+        if feeder is not None:
+            feeder.join(timeout)
 
 
 def _crew_main(
@@ -283,6 +299,11 @@ class _Team:
                 del self.running[i]
                 if process.exitcode != 0:
                     self.outbox.put(WorkerDone(i, _death(process.exitcode)))
+                    # The run has failed: the parent stops it on this report. A worker killed
+                    # while it wrote a message held the results queue's lock, and then the
+                    # report never leaves; so the crew does not wait for it long.
+                    self.outbox.flush(timeout=REPORT_WAIT)
+                    self.stop(WORKER_DIED)
 
     def stop(self, code: int) -> None:
         """Stop the workers still running (the others were reaped by `watch`), then exit."""
@@ -339,7 +360,9 @@ def _fetch_and_curate(curator, config: Config, todo, results: _Outbox, watch=Non
     more = True
     while more or len(pool):
         while more and len(pool) < fetch.concurrency:
-            task = get_while_parent_lives(todo, results.parent_pid)
+            # The crew watches its workers while it waits too: one killed while it read a
+            # task holds the queue's lock, and no task comes any more.
+            task = get_while_parent_lives(todo, results.parent_pid, between=watch)
             if task is None:
                 more = False
             else:
