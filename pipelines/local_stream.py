@@ -146,13 +146,19 @@ class _Inbox:
                 message = self._results.get()
             except (EOFError, OSError, ValueError):  # every writer gone, or the queue closed
                 return
+            except Exception as exc:  # noqa: BLE001 - a message it cannot read: get raises it
+                self._messages.put(exc)
+                return
             self._messages.put(message)
 
     def get(self, timeout: float):
         """The next message, waiting up to `timeout` seconds (0: not at all); queue.Empty."""
-        if timeout > 0:
-            return self._messages.get(timeout=timeout)
-        return self._messages.get_nowait()
+        message = (
+            self._messages.get(timeout=timeout) if timeout > 0 else self._messages.get_nowait()
+        )
+        if isinstance(message, Exception):
+            raise message
+        return message
 
 
 class LocalStream:

@@ -170,6 +170,37 @@ def test_a_worker_killed_in_the_middle_of_a_message_stops_the_stream_and_loses_n
     assert row_count(db, "SELECT count(DISTINCT id) FROM items") == total
 
 
+class _Unreadable:
+    """Pickles, but cannot be unpickled (as a message from a worker of another version)."""
+
+    def __reduce__(self):
+        return (_refuse, ())
+
+
+def _refuse():
+    raise RuntimeError("cannot read this message")
+
+
+def test_the_loader_raises_a_message_it_cannot_read_instead_of_stalling():
+    """The loader reads its workers' results in a thread (`_Inbox`). A message that cannot
+    be read must reach the loader's own loop as the error it is, not end that thread quietly
+    and leave a stream that takes nothing more."""
+    import multiprocessing as mp
+    import queue
+
+    from pln.pipelines.local_stream import _Inbox
+
+    results = mp.get_context("spawn").Queue()
+    inbox = _Inbox(results)
+    results.put("first")
+    results.put(_Unreadable())
+    assert inbox.get(5.0) == "first"
+    with pytest.raises(RuntimeError, match="cannot read this message"):
+        inbox.get(5.0)
+    with pytest.raises(queue.Empty):
+        inbox.get(0.2)
+
+
 def test_stream_waits_for_a_broker_that_is_not_there_yet(tmp_path, kafka_topics):
     port = free_port()
     settings = with_bootstrap(kafka_topics, f"127.0.0.1:{port}")
