@@ -29,7 +29,8 @@ every topic, without the cross-validated check that keeps a topic's rules when t
 made no fewer mistakes on the labels.
 
 Speed (`--no-speed` skips it): `pln topics test TOPIC --file` on 5,000 texts, rules alone,
-with a model, and with that model lifting from 0.55 (every topic is then judged), beside `grep -c -i -E` of the thin topic's phrases (what a user would try first).
+with a model, and with that model lifting from 0.55 (every topic is then judged), beside
+`grep -c -i -E` of the thin topic's phrases (what a user would try first).
 `--pipeline DIR` runs every set with that spaCy pipeline (`nlp.pipeline`), e.g. the word
 vectors bench_vectors.py builds (docs/vectors.md); the default is blank:en.
 `--only` keeps the sets whose name has that word (short, long, rich, thin, catchall, Reuters).

@@ -385,7 +385,9 @@ def feature_rows(data: Data, rows: Rows, sets: Sets) -> numpy.ndarray:
         if i not in cache:
             where, x = data.where(i), data.vals[i]
             sims = protos[:, where] @ x if len(protos) else numpy.zeros(0)
-            gate = sets.gate_loo.get(i, sets.gate_bias + float(sims @ sets.gate))
+            gate = (
+                sets.gate_loo[i] if i in sets.gate_loo else sets.gate_bias + float(sims @ sets.gate)
+            )
             sims = numpy.where(sets.proto_item == i, -numpy.inf, sims)
             centroids = _loo_centroids(sets.sums[:, where] @ x, sq, sets.members, i)
             relevance = relevance_features(gate, centroids)
@@ -645,7 +647,7 @@ def train_shared(
     model = build_model(data, rows, sets, evaluation.strength)
     _check_final_fit(model, data, rows, sets, evaluation)
     model.use = {ev.topic: ev.use_model for ev in evaluation.topics}
-    lift = choose_lift(data, rows, sets, settings.lift_min_gain, settings.lift_topic_floor)
+    lift = choose_lift(data, sets, settings.lift_min_gain, settings.lift_topic_floor)
     model.lift = lift.threshold
     return Trained(model, evaluation, n_pos, n_neg, pool=len(sample), lift=lift)
 
@@ -705,7 +707,6 @@ def wilson_lower(successes: int, n: int, z: float = 1.96) -> float:
 
 def choose_lift(
     data: Data,
-    rows: Rows,
     sets: Sets,
     min_gain: int = LIFT_MIN_GAIN,
     topic_floor: float = LIFT_TOPIC_FLOOR,
@@ -720,14 +721,13 @@ def choose_lift(
     relevant items it lifts is right more often than `topic_floor` at 95% confidence (3 of 3
     is not enough: on 8 topics of one field such a lift put most held-out items in the wrong
     topic)."""
-    lab = rows.labelled
     n_topics = data.kept.shape[1]
     wanted: dict[int, set[int]] = {}  # item row -> topics it is labelled + for
-    for i, t, y in zip(
-        rows.item[lab].tolist(), rows.topic[lab].tolist(), rows.y[lab].tolist(), strict=True
+    for i, t, pos in zip(
+        sets.proto_item.tolist(), sets.proto_topic.tolist(), sets.proto_pos.tolist(), strict=True
     ):
         wanted.setdefault(i, set())
-        if y > 0.5:
+        if pos:
             wanted[i].add(t)
     items = [i for i in wanted if i in sets.gate_loo]
     kept = data.kept[items].any(axis=1) if items else numpy.zeros(0, bool)

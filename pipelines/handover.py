@@ -32,6 +32,15 @@ def let_go(results, parent_pid: int) -> None:
         results.join_thread()
 
 
+def flush_within(results, timeout: float) -> None:
+    """Close results and wait up to `timeout` s for what was put to reach the pipe (`let_go`
+    waits without end; a worker that died holding the queue's lock would keep it waiting)."""
+    results.close()
+    feeder = getattr(results, "_thread", None)  # the queue's own sender thread
+    if feeder is not None:
+        feeder.join(timeout)
+
+
 def get_while_parent_lives(tasks, parent_pid: int, step: float = 1.0, between=None):
     """The next message from the parent; exits the worker if the parent died first. Calls
     `between()`, if given, every `step` seconds while it waits."""

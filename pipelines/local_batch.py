@@ -41,7 +41,7 @@ from pln.config import Config
 from pln.errors import PlnError
 from pln.record import DeadLetter, Item, SourceStatus
 
-from .handover import get_while_parent_lives, let_go, put_while_parent_lives
+from .handover import flush_within, get_while_parent_lives, let_go, put_while_parent_lives
 
 if TYPE_CHECKING:  # the crew starts before the parent imports DuckDB and Arrow (batch.py)
     from pln.sinks.store import Store
@@ -231,11 +231,7 @@ class _Outbox:
         let_go(self.queue, self.parent_pid)
 
     def flush(self, timeout: float) -> None:
-        """Close the queue and wait up to `timeout` s for what was put to reach the pipe."""
-        self.queue.close()
-        feeder = getattr(self.queue, "_thread", None)  # the queue's own sender thread
-        if feeder is not None:
-            feeder.join(timeout)
+        flush_within(self.queue, timeout)
 
 
 def _crew_main(
