@@ -473,18 +473,23 @@ CATCH_ALL = "sources: [{name: blog, type: rss, url: 'https://example.org/feed.xm
 LD_EVAL = Path(__file__).parent / "fixtures" / "ld_eval"
 
 
+def long_set(folder: Path, topics: str) -> tuple[Config, list[tuple[str, str, str, Item]]]:
+    """A config of the ld_eval topics file `topics`, and the long L&D paragraphs as
+    (id, kind, topic, Item) rows."""
+    path = folder / "pln.yaml"
+    path.write_text(CATCH_ALL + (LD_EVAL / topics).read_text(encoding="utf-8"))
+    rows = []
+    for line in (LD_EVAL / "items_long.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        key, kind, topic, text = line.split("\t")
+        item = Item.create(source="bench", platform="bench", kind="post", native_id=key, text=text)
+        rows.append((key, kind, topic, item))
+    return load_config(path), rows
+
+
 def catch_all_set(folder: Path) -> tuple[Config, list[Item], dict[str, bool]]:
     """The catch-all config, the long L&D paragraphs, and which are on an L&D topic."""
-    path = folder / "pln.yaml"
-    path.write_text(CATCH_ALL + (LD_EVAL / "topics_catchall.yaml").read_text(encoding="utf-8"))
-    rows = (LD_EVAL / "items_long.tsv").read_text(encoding="utf-8")
-    items, relevant = [], {}
-    for line in rows.splitlines()[1:]:
-        key, kind, _, text = line.split("\t")
-        item = Item.create(source="bench", platform="bench", kind="post", native_id=key, text=text)
-        items.append(item)
-        relevant[item.id] = kind == "pos"
-    return load_config(path), items, relevant
+    config, rows = long_set(folder, "topics_catchall.yaml")
+    return config, [r[3] for r in rows], {item.id: kind == "pos" for _, kind, _, item in rows}
 
 
 def test_a_catch_all_topic_with_five_phrases_learns_from_fifty_labels(tmp_path):
@@ -568,14 +573,10 @@ def test_no_lift_when_the_labels_say_it_would_pick_the_wrong_topic(tmp_path):
     see it, a lift does not make the 2 fewer mistakes it needs."""
     from pln.filters.learning import stable_share
 
-    path = tmp_path / "thin.yaml"
-    path.write_text(CATCH_ALL + (LD_EVAL / "topics_thin.yaml").read_text(encoding="utf-8"))
-    config = load_config(path)
+    config, rows = long_set(tmp_path, "topics_thin.yaml")
     labels: dict[str, list[Example]] = {}
     train_half = []
-    for line in (LD_EVAL / "items_long.tsv").read_text(encoding="utf-8").splitlines()[1:]:
-        key, kind, topic, text = line.split("\t")
-        item = Item.create(source="bench", platform="bench", kind="post", native_id=key, text=text)
+    for _, kind, topic, item in rows:
         if stable_share(item.id, "bench") >= 0.5:
             train_half.append(item)
             labelled = topic if kind != "off" else config.topics[0].id
@@ -610,13 +611,9 @@ def test_no_lift_when_too_few_labels_show_which_topic_it_picks(tmp_path):
     held-out half is kept exactly as the rules keep it."""
     from pln.filters.learning import stable_share, wilson_lower
 
-    path = tmp_path / "thin.yaml"
-    path.write_text(CATCH_ALL + (LD_EVAL / "topics_thin.yaml").read_text(encoding="utf-8"))
-    config = load_config(path)
+    config, rows = long_set(tmp_path, "topics_thin.yaml")
     by_key, train_half, held = {}, [], []
-    for line in (LD_EVAL / "items_long.tsv").read_text(encoding="utf-8").splitlines()[1:]:
-        key, _, _, text = line.split("\t")
-        item = Item.create(source="bench", platform="bench", kind="post", native_id=key, text=text)
+    for key, _, _, item in rows:
         by_key[key] = item
         (train_half if stable_share(item.id, "bench") >= 0.5 else held).append(item)
     labels = {
