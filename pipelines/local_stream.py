@@ -275,16 +275,20 @@ class LocalStream:
     def _shut_down(self) -> None:
         """Stop the workers, commit what they finished, and make sure none is left running."""
         self.stop.set()
+        said: set[str] = set()  # a full disk fails every try the same way: say it once
+
+        def commit_finished(first_wait: float) -> None:
+            try:
+                self._commit(self._gather(first_wait))
+            except PlnError as exc:
+                if str(exc) not in said:
+                    said.add(str(exc))
+                    log.warning("stream: %s", exc)
+
         deadline = time.monotonic() + 15.0
         while any(p.is_alive() for p in self.processes) and time.monotonic() < deadline:
-            try:
-                self._commit(self._gather(first_wait=0.2))
-            except PlnError as exc:
-                log.warning("stream: %s", exc)
-        try:
-            self._commit(self._gather(first_wait=0.0))
-        except PlnError as exc:
-            log.warning("stream: %s", exc)
+            commit_finished(0.2)
+        commit_finished(0.0)
         for process in self.processes:
             if process.is_alive():
                 process.terminate()

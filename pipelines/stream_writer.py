@@ -20,6 +20,7 @@ from pln.config import Config
 from pln.record import DeadLetter, SourceStatus
 from pln.sinks.snapshot import publish_snapshot
 from pln.sinks.store import Store
+from pln.sinks.store_db import one_line
 from pln.sinks.stream_store import OffsetRange, Partition, StreamStore
 
 from .heartbeat import Heartbeat
@@ -80,6 +81,7 @@ class StreamWriter:
         self.rates: deque[tuple[float, int]] = deque(maxlen=512)  # (time, items written then)
         self.next_feeds = self.next_snapshot = 0.0
         self.feeds_stale = self.snapshot_stale = False
+        self._said: set[str] = set()  # "feeds", "snapshot": failing, and said so
         self.last_commit = time.monotonic()
         self.ticker_at = 0.0
 
@@ -179,8 +181,9 @@ class StreamWriter:
                 started = time.monotonic()
                 try:
                     render_feeds(store, self.config)
+                    self._said.discard("feeds")
                 except Exception as exc:
-                    log.warning("stream: feeds not rendered: %s", exc)
+                    self._warn_once("feeds", f"feeds not rendered: {one_line(exc)}")
                     self.feeds_stale = True
                 took = time.monotonic() - started
                 self.next_feeds = time.monotonic() + max(self.feed_every, 4 * took)
@@ -188,14 +191,21 @@ class StreamWriter:
                 started = time.monotonic()
                 try:
                     publish_snapshot(store.con, self.db)
+                    self._said.discard("snapshot")
                 except Exception as exc:
-                    log.warning("stream: read snapshot not published: %s", exc)
+                    self._warn_once("snapshot", f"read snapshot not published: {one_line(exc)}")
                     self.snapshot_stale = True
                 took = time.monotonic() - started
                 self.next_snapshot = time.monotonic() + max(self.snapshot_every, 2 * took)
         finally:
             if own_handle:
                 store.close()
+
+    def _warn_once(self, what: str, warning: str) -> None:
+        """Say a failure once, not at every try, until `what` works again (a full disk)."""
+        if what not in self._said:
+            self._said.add(what)
+            log.warning("stream: %s", warning)
 
     def _wait_for_publisher(self) -> None:
         if self._publisher is not None:

@@ -25,19 +25,26 @@ def snapshot_path(db_path: str | Path) -> Path:
 
 
 def publish_snapshot(con: duckdb.DuckDBPyConnection, db_path: str | Path) -> Path:
-    """Copy the database open on `con` (the writer's connection) to its snapshot path."""
+    """Copy the database open on `con` (the writer's connection) to its snapshot path.
+
+    A copy that fails (a full disk) leaves no partial file behind, and one left by a writer
+    that died mid-copy is removed: only the process holding the database publishes, so any
+    other temporary snapshot beside it is such a leftover."""
     target = snapshot_path(db_path)
+    for leftover in target.parent.glob(f".{target.name}.*.tmp*"):
+        leftover.unlink(missing_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    database = con.execute("SELECT current_database()").fetchone()[0]
-    con.execute(f"ATTACH '{_quote(tmp)}' AS pln_snapshot")
     try:
-        con.execute(f'COPY FROM DATABASE "{database}" TO pln_snapshot')
-    finally:
-        con.execute("DETACH pln_snapshot")
-    try:
+        database = con.execute("SELECT current_database()").fetchone()[0]
+        con.execute(f"ATTACH '{_quote(tmp)}' AS pln_snapshot")
+        try:
+            con.execute(f'COPY FROM DATABASE "{database}" TO pln_snapshot')
+        finally:
+            con.execute("DETACH pln_snapshot")
         os.replace(tmp, target)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        for partial in (tmp, tmp.with_name(tmp.name + ".wal")):
+            partial.unlink(missing_ok=True)
         raise
     return target
 

@@ -9,6 +9,7 @@ stream's published snapshot instead (snapshot.py).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -32,6 +33,9 @@ DEFAULT_READ_WAIT = 10.0
 DEFAULT_WRITE_WAIT = 120.0
 NOTE_AFTER = 0.5  # seconds of waiting before saying so
 SNAPSHOT_MAX_AGE = 60.0  # a busy file's snapshot older than this is not read (stream gone?)
+# What DuckDB raises when the disk is full or a file may not grow (`Failed to commit: Could not
+# write file ...` is a TransactionException); the transaction is then rolled back.
+WRITE_FAILURES = (duckdb.IOException, duckdb.TransactionException, duckdb.OutOfMemoryException)
 
 
 class StoreBusy(PlnError):
@@ -206,13 +210,35 @@ class _Transaction:
         if self.db._depth:
             return  # the outermost block commits or rolls back
         if exc_type is None:
-            self.db.con.commit()
-        else:
+            try:
+                self.db.con.commit()
+            except WRITE_FAILURES as failure:
+                self._roll_back()
+                raise self._cannot_write(failure) from None
+            return
+        self._roll_back()
+        if isinstance(exc, WRITE_FAILURES):
+            raise self._cannot_write(exc) from None
+
+    def _roll_back(self) -> None:
+        with contextlib.suppress(duckdb.Error):  # a failed commit has ended the transaction
             self.db.con.rollback()
+
+    def _cannot_write(self, failure: BaseException) -> PlnError:
+        """A full disk or a file size limit: the user's to fix, so one line, not a traceback."""
+        return PlnError(
+            f"database {self.db.path}: cannot write: {one_line(failure)}; "
+            "nothing of this write was stored"
+        )
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def one_line(exc: BaseException) -> str:
+    """The whole message on one line (DuckDB puts the cause of a failed write on later lines)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def first_line(exc: BaseException) -> str:

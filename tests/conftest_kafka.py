@@ -191,7 +191,7 @@ def consume_all(settings, topic: str, expect: int, timeout: float = 30.0, quiet:
         consumer.close()
 
 
-def pln_process(*args: str, log: Path) -> subprocess.Popen:
+def pln_process(*args: str, log: Path, **popen) -> subprocess.Popen:
     """`pln <args>` as a child process (its own session, so a kill takes nothing else)."""
     env = {**os.environ, "PLN_PROGRESS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
@@ -201,12 +201,13 @@ def pln_process(*args: str, log: Path) -> subprocess.Popen:
         env=env,
         cwd=REPO,
         start_new_session=True,
+        **popen,
     )
 
 
-def stream_process(config, settings, *extra: str, log: Path) -> subprocess.Popen:
+def stream_process(config, settings, *extra: str, log: Path, **popen) -> subprocess.Popen:
     """`pln stream` on `config` against the test's topics, as a child process."""
-    return pln_process(*pln_args("stream", config, settings, *extra), log=log)
+    return pln_process(*pln_args("stream", config, settings, *extra), log=log, **popen)
 
 
 def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,13 +21,14 @@ EXPECTED = json.loads((REPO / "examples" / "data" / "expected.json").read_text()
 pytestmark = pytest.mark.slow
 
 
-def pln(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def pln(*args: str, cwd: Path, **popen) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "pln.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
+        **popen,
     )
 
 
@@ -185,3 +188,28 @@ def test_sql_is_read_only(example):
     done = pln("sql", "-c", "pln.yaml", "DELETE FROM items", cwd=example["dir"])
     assert done.returncode != 0
     assert "read-only" in done.stderr.lower() and "Traceback" not in done.stderr
+
+
+def test_a_full_disk_is_one_line_and_the_next_run_stores_everything(tmp_path):
+    """A file size limit stands in for a full disk (the same failed write, no root needed)."""
+    shutil.copytree(
+        REPO / "examples", tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("out")
+    )
+
+    def files_of_at_most_300_kb():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+    full = pln("run", "-c", "pln.yaml", cwd=tmp_path, preexec_fn=files_of_at_most_300_kb)
+    assert full.returncode == 1
+    assert "Traceback" not in full.stderr
+    error = full.stderr.splitlines()[-1]
+    assert error.startswith("pln: error: database ") and "cannot write: " in error
+    assert "File too large" in error
+
+    again = pln("run", "-c", "pln.yaml", "--json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    everything = EXPECTED["feed_entries"] + EXPECTED["x"]["posts"] + 7  # as in the first test
+    summary = json.loads(again.stdout)
+    assert summary["items"]["new"] == everything  # the failed run stored no source as read
+    assert sql("SELECT count(*) n FROM items", tmp_path) == [{"n": everything}]

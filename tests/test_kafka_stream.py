@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import resource
 import signal
 import subprocess
 import threading
@@ -160,6 +161,47 @@ def test_a_worker_killed_in_the_middle_of_a_message_stops_the_stream_and_loses_n
     assert code == 1, log.read_text()[-2000:]
     assert "curate worker 0 exited unexpectedly (code -9)" in log.read_text()
     assert row_count(db) < total
+
+    proc = stream_process(config.path, settings, log=log)
+    try:
+        wait_for(lambda: row_count(db) == total, 90, f"all {total} items after the restart")
+    finally:
+        kill(proc, signal.SIGTERM)
+    assert row_count(db, "SELECT sum(next_offset) FROM stream_offsets") == total
+    assert row_count(db, "SELECT count(DISTINCT id) FROM items") == total
+
+
+def test_a_full_disk_stops_the_stream_with_one_line_and_the_restart_loses_nothing(
+    tmp_path, kafka_topics
+):
+    """A file size limit stands in for a full disk: DuckDB's commits fail part-way through the
+    flow. The stream must stop (so whatever watches it restarts it) without storing offsets
+    it did not store items for."""
+    settings = kafka_topics
+    config, db, log = stream_workspace(tmp_path)
+    total = 3000
+
+    def files_of_at_most_400_kb():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+
+    proc = stream_process(config.path, settings, log=log, preexec_fn=files_of_at_most_400_kb)
+    try:
+        produce_items(settings, tweet_items(range(150)))
+        wait_for(lambda: row_count(db) > 0, 60, "the stream to start", every=0.05)
+        produce_items(settings, tweet_items(range(150, total)))
+        code = proc.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the stream kept running on a full disk") from None
+    finally:
+        kill(proc)
+    said = log.read_text()
+    assert code == 1, said[-2000:]
+    assert "Traceback" not in said
+    assert f"pln: error: database {db}: cannot write: " in said
+    assert said.count("read snapshot not published") == 1  # said once, not at every try
+    assert not list(db.parent.glob(".*.tmp*"))  # no partial snapshot left to fill the disk
+    assert 0 < row_count(db) < total
 
     proc = stream_process(config.path, settings, log=log)
     try:

@@ -322,7 +322,7 @@ class FeedApp:
         except PlnError as exc:
             self.log(f"feedback not recorded: {exc}")
             return self._page(HTTPStatus.SERVICE_UNAVAILABLE, "Feedback not recorded", str(exc))
-        busy = "" if written else " (journaled: the database is busy)"
+        busy = "" if written else " (journaled: not yet in the database)"
         self.log(f"feedback: {pages.WORDS[label]} for {item} in {topic.id}{busy}")
         other = "down" if label == "up" else "up"
         expires = datetime.fromtimestamp(int(form["exp"]), UTC)

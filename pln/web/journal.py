@@ -34,14 +34,18 @@ class LabelRecorder:
 
     def record(self, label) -> tuple[bool, str]:
         """Journal the label and try to write it now. Returns (written to the database, the
-        item's title when known)."""
+        item's title when known); a label the database cannot take now stays journaled."""
         line = json.dumps({**asdict(label), "at": label.at.isoformat()}) + "\n"
         with self._journal() as journal:
             journal.seek(0, os.SEEK_END)
             journal.write(line)
             journal.flush()
             os.fsync(journal.fileno())
-        written, titles = self.flush(self.wait)
+        try:
+            written, titles = self.flush(self.wait)
+        except PlnError as exc:  # a full disk, say: the journal keeps it, the retries write it
+            self.log(f"feedback label kept in {self.journal}, not yet in the database: {exc}")
+            return False, ""
         return written, titles.get(label.item_id, "")
 
     def pending(self) -> int:

@@ -178,8 +178,8 @@ def thanks_page(
     later = (
         ""
         if written
-        else "<p>The database is busy right now; your feedback is kept and will be saved as "
-        "soon as it is free.</p>"
+        else "<p>The database cannot take it right now (busy, or its disk is full); your "
+        "feedback is kept and will be saved as soon as it can.</p>"
     )
     other = "down" if label == "up" else "up"
     body = (
