@@ -15,12 +15,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+import duckdb
+
 from pln import progress
 from pln.config import Config
 from pln.record import DeadLetter, SourceStatus
 from pln.sinks.snapshot import publish_snapshot
 from pln.sinks.store import Store
-from pln.sinks.store_db import one_line
+from pln.sinks.store_db import cannot_write, one_line
 from pln.sinks.stream_store import OffsetRange, Partition, StreamStore
 
 from .heartbeat import Heartbeat
@@ -142,9 +144,12 @@ class StreamWriter:
         return items.num_rows
 
     def refresh(self, force: bool = False) -> None:
-        """Feeds and the read snapshot, each when due (a slow one is done less often). While
-        the writer holds the file they are made on a thread of their own, reading through a
-        second cursor, so commits go on meanwhile."""
+        """Feeds and the read snapshot, each when due (a slow one is done less often).
+
+        The snapshot is copied here, between commits: it is a copy of the checkpointed file,
+        which no commit may change meanwhile (snapshot.py). While the writer holds the file the
+        feeds are rendered on a thread of their own, reading through a second cursor, so
+        commits go on meanwhile."""
         if force:
             self._wait_for_publisher()
         elif self._publisher is not None and self._publisher.is_alive():
@@ -154,52 +159,58 @@ class StreamWriter:
         snapshot_due = self.snapshot_stale and (force or now >= self.next_snapshot)
         if not (feeds_due or snapshot_due):
             return
-        self.feeds_stale = self.feeds_stale and not feeds_due
-        self.snapshot_stale = self.snapshot_stale and not snapshot_due
         store = self.open()
-        if self.hold and not force:
-            handle = Store.sharing(store)
-            self._publisher = threading.Thread(
-                target=self._publish,
-                args=(handle, feeds_due, snapshot_due, True),
-                name="pln-publish",
-                daemon=True,
-            )
-            self._publisher.start()
-            return
         try:
-            self._publish(store, feeds_due, snapshot_due, False)
+            if snapshot_due:
+                self.snapshot_stale = False
+                self._publish_snapshot(store)
+            if not feeds_due:
+                return
+            self.feeds_stale = False
+            if self.hold and not force:
+                self._publisher = threading.Thread(
+                    target=self._render_feeds,
+                    args=(Store.sharing(store), True),
+                    name="pln-feeds",
+                    daemon=True,
+                )
+                self._publisher.start()
+            else:
+                self._render_feeds(store, False)
         finally:
             self._release()
 
-    def _publish(self, store: Store, feeds: bool, snapshot: bool, own_handle: bool) -> None:
-        """Render the feeds and/or copy the snapshot; a failure is a warning, never a stop."""
-        try:
-            if feeds:
-                from pln.sinks.feeds import render_feeds
+    def _render_feeds(self, store: Store, own_handle: bool) -> None:
+        """Render the feeds; a failure is a warning, never a stop."""
+        from pln.sinks.feeds import render_feeds
 
-                started = time.monotonic()
-                try:
-                    render_feeds(store, self.config)
-                    self._said.discard("feeds")
-                except Exception as exc:
-                    self._warn_once("feeds", f"feeds not rendered: {one_line(exc)}")
-                    self.feeds_stale = True
-                took = time.monotonic() - started
-                self.next_feeds = time.monotonic() + max(self.feed_every, 4 * took)
-            if snapshot:
-                started = time.monotonic()
-                try:
-                    publish_snapshot(store.con, self.db)
-                    self._said.discard("snapshot")
-                except Exception as exc:
-                    self._warn_once("snapshot", f"read snapshot not published: {one_line(exc)}")
-                    self.snapshot_stale = True
-                took = time.monotonic() - started
-                self.next_snapshot = time.monotonic() + max(self.snapshot_every, 2 * took)
+        started = time.monotonic()
+        try:
+            render_feeds(store, self.config)
+            self._said.discard("feeds")
+        except Exception as exc:
+            self._warn_once("feeds", f"feeds not rendered: {one_line(exc)}")
+            self.feeds_stale = True
         finally:
             if own_handle:
                 store.close()
+        took = time.monotonic() - started
+        self.next_feeds = time.monotonic() + max(self.feed_every, 4 * took)
+
+    def _publish_snapshot(self, store: Store) -> None:
+        """Copy the read snapshot; a failure is a warning, but one that leaves the database
+        unusable (a checkpoint on a full disk) stops the stream, for a restart to reopen it."""
+        started = time.monotonic()
+        try:
+            publish_snapshot(store.con, self.db)
+            self._said.discard("snapshot")
+        except duckdb.FatalException as exc:  # its checkpoint failed: the connection is done
+            raise cannot_write(self.db, exc, "what was committed is kept in its log") from None
+        except Exception as exc:
+            self._warn_once("snapshot", f"read snapshot not published: {one_line(exc)}")
+            self.snapshot_stale = True
+        took = time.monotonic() - started
+        self.next_snapshot = time.monotonic() + max(self.snapshot_every, 2 * took)
 
     def _warn_once(self, what: str, warning: str) -> None:
         """Say a failure once, not at every try, until `what` works again (a full disk)."""

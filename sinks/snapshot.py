@@ -10,6 +10,7 @@ writer's lock, and one that already has the previous file open keeps reading it.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -27,26 +28,52 @@ def snapshot_path(db_path: str | Path) -> Path:
 def publish_snapshot(con: duckdb.DuckDBPyConnection, db_path: str | Path) -> Path:
     """Copy the database open on `con` (the writer's connection) to its snapshot path.
 
+    Nothing may commit on the database meanwhile: the copy is of the file itself, right after
+    a checkpoint has put every commit in it (on a 1M-item store 0.6 s, against 8.9 s for
+    DuckDB's table-by-table `COPY FROM DATABASE`, which is still used when the checkpoint
+    cannot run, e.g. while another transaction is open).
+
     A copy that fails (a full disk) leaves no partial file behind, and one left by a writer
     that died mid-copy is removed: only the process holding the database publishes, so any
     other temporary snapshot beside it is such a leftover."""
-    target = snapshot_path(db_path)
+    source, target = Path(db_path), snapshot_path(db_path)
     for leftover in target.parent.glob(f".{target.name}.*.tmp*"):
         leftover.unlink(missing_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        database = con.execute("SELECT current_database()").fetchone()[0]
-        con.execute(f"ATTACH '{_quote(tmp)}' AS pln_snapshot")
-        try:
-            con.execute(f'COPY FROM DATABASE "{database}" TO pln_snapshot')
-        finally:
-            con.execute("DETACH pln_snapshot")
+        if _checkpointed(con, source):
+            shutil.copyfile(source, tmp)
+        else:
+            _copy_tables(con, tmp)
         os.replace(tmp, target)
     except BaseException:
-        for partial in (tmp, tmp.with_name(tmp.name + ".wal")):
+        for partial in (tmp, _wal(tmp)):
             partial.unlink(missing_ok=True)
         raise
     return target
+
+
+def _checkpointed(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
+    """Whether the file alone now holds every commit (its write-ahead log is empty)."""
+    try:
+        con.execute("CHECKPOINT")
+    except duckdb.Error:  # another transaction is running
+        return False
+    wal = _wal(path)
+    return not wal.exists() or wal.stat().st_size == 0
+
+
+def _copy_tables(con: duckdb.DuckDBPyConnection, tmp: Path) -> None:
+    database = con.execute("SELECT current_database()").fetchone()[0]
+    con.execute(f"ATTACH '{_quote(tmp)}' AS pln_snapshot")
+    try:
+        con.execute(f'COPY FROM DATABASE "{database}" TO pln_snapshot')
+    finally:
+        con.execute("DETACH pln_snapshot")
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
 
 
 def snapshot_age(db_path: str | Path) -> float | None:

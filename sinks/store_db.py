@@ -34,8 +34,14 @@ DEFAULT_WRITE_WAIT = 120.0
 NOTE_AFTER = 0.5  # seconds of waiting before saying so
 SNAPSHOT_MAX_AGE = 60.0  # a busy file's snapshot older than this is not read (stream gone?)
 # What DuckDB raises when the disk is full or a file may not grow (`Failed to commit: Could not
-# write file ...` is a TransactionException); the transaction is then rolled back.
-WRITE_FAILURES = (duckdb.IOException, duckdb.TransactionException, duckdb.OutOfMemoryException)
+# write file ...` is a TransactionException); the transaction is then rolled back. A checkpoint
+# that fails so (FatalException) leaves the connection unusable until the file is reopened.
+WRITE_FAILURES = (
+    duckdb.IOException,
+    duckdb.TransactionException,
+    duckdb.OutOfMemoryException,
+    duckdb.FatalException,
+)
 
 
 class StoreBusy(PlnError):
@@ -214,22 +220,22 @@ class _Transaction:
                 self.db.con.commit()
             except WRITE_FAILURES as failure:
                 self._roll_back()
-                raise self._cannot_write(failure) from None
+                raise cannot_write(self.db.path, failure) from None
             return
         self._roll_back()
         if isinstance(exc, WRITE_FAILURES):
-            raise self._cannot_write(exc) from None
+            raise cannot_write(self.db.path, exc) from None
 
     def _roll_back(self) -> None:
         with contextlib.suppress(duckdb.Error):  # a failed commit has ended the transaction
             self.db.con.rollback()
 
-    def _cannot_write(self, failure: BaseException) -> PlnError:
-        """A full disk or a file size limit: the user's to fix, so one line, not a traceback."""
-        return PlnError(
-            f"database {self.db.path}: cannot write: {one_line(failure)}; "
-            "nothing of this write was stored"
-        )
+
+def cannot_write(
+    path: Path, failure: BaseException, kept: str = "nothing of this write was stored"
+) -> PlnError:
+    """A full disk or a file size limit: the user's to fix, so one line, not a traceback."""
+    return PlnError(f"database {path}: cannot write: {one_line(failure)}; {kept}")
 
 
 def now_utc() -> datetime:

@@ -174,9 +174,9 @@ def test_a_worker_killed_in_the_middle_of_a_message_stops_the_stream_and_loses_n
 def test_a_full_disk_stops_the_stream_with_one_line_and_the_restart_loses_nothing(
     tmp_path, kafka_topics
 ):
-    """A file size limit stands in for a full disk: DuckDB's commits fail part-way through the
-    flow. The stream must stop (so whatever watches it restarts it) without storing offsets
-    it did not store items for."""
+    """A file size limit stands in for a full disk: DuckDB's writes (a commit, or the
+    checkpoint before a read snapshot) fail part-way through the flow. The stream must stop,
+    so whatever watches it restarts it, without storing offsets it did not store items for."""
     settings = kafka_topics
     config, db, log = stream_workspace(tmp_path)
     total = 3000
@@ -199,7 +199,7 @@ def test_a_full_disk_stops_the_stream_with_one_line_and_the_restart_loses_nothin
     assert code == 1, said[-2000:]
     assert "Traceback" not in said
     assert f"pln: error: database {db}: cannot write: " in said
-    assert said.count("read snapshot not published") == 1  # said once, not at every try
+    assert said.count("read snapshot not published") <= 1  # said once, not at every try
     assert not list(db.parent.glob(".*.tmp*"))  # no partial snapshot left to fill the disk
     assert 0 < row_count(db) < total
 

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import row_count
+from helpers import article, row_count
 
+from pln.record import Decision
+from pln.sinks import snapshot
 from pln.sinks.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,3 +177,26 @@ def test_pln_sql_while_pln_run_curates_the_example(tmp_path):
     kept = json.loads(out)["kept"]
     result = pln_sql(db, "SELECT count(*) AS n FROM curated_items")
     assert json.loads(result.stdout) == [{"n": kept}] and kept > 0
+
+
+def test_the_read_snapshot_holds_every_commit_and_nothing_in_progress(db):
+    """The stream's snapshot is a file copy of the checkpointed store; the table-by-table copy
+    (used when a checkpoint cannot run) gives the same tables."""
+    posts = [
+        article(f"p{n}", title=f"Spaced practice {n}", text="spaced practice") for n in range(100)
+    ]
+    with Store(db) as store:
+        store.write(posts, [Decision(p.id, "spaced", 0.9, True, "matched") for p in posts], [])
+        in_progress = store.con.cursor()
+        in_progress.execute("BEGIN")
+        in_progress.execute("DELETE FROM decisions")  # not committed: no snapshot may see it
+        published = snapshot.publish_snapshot(store.con, db)
+        by_tables = db.with_name("by-tables.duckdb")
+        snapshot._copy_tables(store.con, by_tables)
+        in_progress.execute("ROLLBACK")
+    assert published == db.with_name("pln.read.duckdb")
+    for copy in (published, by_tables):
+        assert row_count(copy) == 100
+        assert row_count(copy, "SELECT count(*) FROM decisions") == 100
+        assert row_count(copy, "SELECT count(*) FROM curated_stories") == 100  # views too
+    assert not list(db.parent.glob("*.wal")) and not list(db.parent.glob(".*.tmp*"))
