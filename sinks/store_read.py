@@ -50,19 +50,24 @@ class FeedReader:
         return self.latest_by_topic({topic_id: limit})[topic_id]
 
     def latest_by_topic(self, limits: Mapping[str, int]) -> dict[str, list[FeedEntry]]:
-        """`latest` of several topics (topic -> limit) in one pass over the view."""
-        cursor = self.db.con.execute(
-            f"""SELECT c.topic, {ENTRY_COLUMNS} FROM curated_stories c
-                JOIN (SELECT unnest($topics) AS topic, unnest($limits) AS n) l USING (topic)
-                QUALIFY row_number() OVER (PARTITION BY c.topic ORDER BY sort_at DESC, id) <= n
-                ORDER BY c.topic, sort_at DESC, id""",
-            {"topics": list(limits), "limits": list(limits.values())},
-        )
-        rows = cursor.fetchall()
-        entries = self._with_sharers([_entry_from_row(row[1:]) for row in rows])
+        """`latest` of several topics (topic -> limit) in one pass over the view.
+
+        The view's narrow columns pick the entries, and the items' wide ones (text, HTML, raw)
+        are read for those alone: carrying them through the window over every kept item took
+        half the time on a store of 1M items (0.7 s against 0.33 s)."""
+        with self.db.transaction():  # both reads see the same commits
+            picked = self.db.con.execute(
+                f"""SELECT c.id, {PICK_COLUMNS} FROM curated_stories c
+                    JOIN (SELECT unnest($topics) AS topic, unnest($limits) AS n) l USING (topic)
+                    QUALIFY row_number() OVER (PARTITION BY c.topic ORDER BY sort_at DESC, id) <= n
+                    ORDER BY c.topic, sort_at DESC, id""",
+                {"topics": list(limits), "limits": list(limits.values())},
+            ).fetchall()
+            items = self.items(row[0] for row in picked)
+        entries = self._with_sharers([_entry(items[row[0]], row[1:]) for row in picked])
         out: dict[str, list[FeedEntry]] = {topic: [] for topic in limits}
-        for row, entry in zip(rows, entries, strict=True):
-            out[row[0]].append(entry)
+        for entry in entries:
+            out[entry.topic].append(entry)
         return out
 
     def page(
@@ -164,17 +169,23 @@ class FeedReader:
 
 
 SHARERS = 10  # people named per story in a feed item
-ENTRY_COLUMNS = (
-    f"{', '.join(ITEM_COLUMNS)}, topic, score, reason, first_seen_at, "
+# What curated_stories says of an entry beside its item's columns.
+PICK_COLUMNS = (
+    "topic, score, reason, first_seen_at, "
     "greatest(updated_at, decided_at, story_updated_at) AS updated_at, sort_at, "
     'story_id, story_items, people, "rank"'
 )
+ENTRY_COLUMNS = f"{', '.join(ITEM_COLUMNS)}, {PICK_COLUMNS}"
 
 
 def _entry_from_row(row: tuple) -> FeedEntry:
     n = len(ITEM_COLUMNS)
-    item = _item_from_row(row[:n])
-    topic, score, reason, first_seen, updated, sort_at, story, size, people, rank = row[n:]
+    return _entry(_item_from_row(row[:n]), row[n:])
+
+
+def _entry(item: Item, picked: tuple) -> FeedEntry:
+    """The entry of `item`, from the PICK_COLUMNS of its row."""
+    topic, score, reason, first_seen, updated, sort_at, story, size, people, rank = picked
     in_story = story if size > 1 else ""
     return FeedEntry(
         item,
