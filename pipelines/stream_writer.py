@@ -32,6 +32,11 @@ from .tables import CuratedTables
 log = logging.getLogger("pln.stream")
 LATENCY_WINDOW = 20_000  # latest item latencies kept for percentiles
 MEMORY_ENV = "PLN_STREAM_DUCKDB_MEMORY"
+# The read snapshot copies the whole file: on average at most this many bytes a second (a 500 MB
+# store is copied every 25 s, not every 2), and at least every SNAPSHOT_LONGEST seconds, so a
+# live stream's snapshot is always young enough for readers (SNAPSHOT_MAX_AGE, store_db.py).
+SNAPSHOT_BYTES_PER_S = 20e6
+SNAPSHOT_LONGEST = 45.0
 
 
 @dataclass
@@ -210,7 +215,9 @@ class StreamWriter:
             self._warn_once("snapshot", f"read snapshot not published: {one_line(exc)}")
             self.snapshot_stale = True
         took = time.monotonic() - started
-        self.next_snapshot = time.monotonic() + max(self.snapshot_every, 2 * took)
+        size = self.db.stat().st_size if self.db.exists() else 0
+        wait = max(self.snapshot_every, 2 * took, size / SNAPSHOT_BYTES_PER_S)
+        self.next_snapshot = time.monotonic() + min(wait, SNAPSHOT_LONGEST)
 
     def _warn_once(self, what: str, warning: str) -> None:
         """Say a failure once, not at every try, until `what` works again (a full disk)."""
