@@ -64,6 +64,13 @@ class PollTables:
         )
 
 
+def stream_memory_mb(items: int) -> int:
+    """The stream's DuckDB memory limit for a store of `items` items: 128 MB, plus 128 bytes
+    an item (the feed and archive queries failed at 1M items under 128 MB and passed at 192;
+    measured thresholds: 100k items 64-96 MB, 500k 96-128 MB, 1M 160-192 MB)."""
+    return 128 + (128 * items) // 1_000_000
+
+
 class StreamWriter:
     def __init__(
         self,
@@ -80,7 +87,7 @@ class StreamWriter:
         self.intervals = config.intervals
         self.feed_every, self.snapshot_every = feed_every, snapshot_every
         self.heartbeat = heartbeat
-        self.memory_limit = os.environ.get(MEMORY_ENV, "") or "128MB"
+        self.memory_limit = os.environ.get(MEMORY_ENV, "")  # "" : by the store's size
         self.store: StreamStore | None = None
         self._publisher: threading.Thread | None = None
         self.written = 0
@@ -97,10 +104,18 @@ class StreamWriter:
     def open(self) -> StreamStore:
         if self.store is None:
             self.store = StreamStore(self.db)
-            # DuckDB caches pages up to 80% of RAM by default; a stream that runs for days
-            # would keep its whole history cached. Past the limit it spills to disk.
-            self.store.con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            self._fit_memory()
         return self.store
+
+    def _fit_memory(self) -> None:
+        """DuckDB caches pages up to 80% of RAM by default; a stream that runs for days would
+        keep its whole history cached, so it gets a limit (past it, DuckDB spills to disk). The
+        feed and page queries need more as the store grows: 128 MB failed them at 1M items."""
+        limit = self.memory_limit
+        if not limit:
+            [(items,)] = self.store.con.execute("SELECT count(*) FROM items").fetchall()
+            limit = f"{stream_memory_mb(items)}MB"
+        self.store.con.execute(f"SET memory_limit = '{limit}'")
 
     def _release(self) -> None:
         if not self.hold and self.store is not None:
@@ -172,6 +187,7 @@ class StreamWriter:
             if not feeds_due:
                 return
             self.feeds_stale = False
+            self._fit_memory()
             if self.hold and not force:
                 self._publisher = threading.Thread(
                     target=self._render_feeds,

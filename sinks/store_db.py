@@ -42,6 +42,7 @@ WRITE_FAILURES = (
     duckdb.OutOfMemoryException,
     duckdb.FatalException,
 )
+DISK_FAILURES = (duckdb.IOException, duckdb.FatalException)
 
 
 class StoreBusy(PlnError):
@@ -223,7 +224,9 @@ class _Transaction:
                 raise cannot_write(self.db.path, failure) from None
             return
         self._roll_back()
-        if isinstance(exc, WRITE_FAILURES):
+        # A statement of the block that failed for lack of disk; anything else (a query out of
+        # memory, a bug) is the caller's to report.
+        if isinstance(exc, DISK_FAILURES) and not self.db.read_only:
             raise cannot_write(self.db.path, exc) from None
 
     def _roll_back(self) -> None:
