@@ -5,7 +5,10 @@ minutes (30 minutes by default). Every --every seconds it samples the resident m
 stream's whole process tree (loader and workers) and prints the curve, then the growth from
 the end of the first idle phase to the end, and the CPU used while idle (% of one core).
 
-    python bench/bench_soak.py [--idle 10] [--busy 10] [--rate 100] [--workers 2]
+    python bench/bench_soak.py [--idle 10] [--busy 10] [--rate 100] [--workers 2] [--held N]
+
+`--held N` starts the stream on a store that already holds N items (a store a year old:
+tests/big_store.py), so its feeds, snapshot and memory cap work at that size.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from stream_kit import (
     KafkaSettings,
     ReliableProducer,
+    fill_store,
     make_items,
     start_broker,
     stream_process,
@@ -29,6 +33,7 @@ from stream_kit import (
 )
 
 from pln import payload
+from pln.config import load_config
 
 
 def main() -> int:
@@ -38,6 +43,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--every", type=float, default=30.0, help="seconds between samples")
+    parser.add_argument("--held", type=int, default=0, help="items in the store at the start")
     args = parser.parse_args()
 
     broker = start_broker()
@@ -50,6 +56,9 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="pln-soak-") as tmp:
             folder = Path(tmp)
             config = write_config(folder)
+            if args.held:
+                fill_store(load_config(config).outputs.duckdb, args.held, "spaced")
+                print(f"the store holds {args.held:,} items", flush=True)
             proc = stream_process(
                 config, settings, "--workers", str(args.workers), log=folder / "stream.log"
             )

@@ -11,6 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from big_store import fill_store  # noqa: E402
 from conftest_kafka import tweet, wait_for, write_config  # noqa: E402
 from kafka_broker import start_broker  # noqa: E402
 
@@ -22,6 +23,7 @@ __all__ = [
     "KafkaSettings",
     "ReliableProducer",
     "ensure_topics",
+    "fill_store",
     "make_items",
     "produce",
     "start_broker",

@@ -68,10 +68,11 @@ class PollTables:
 
 
 def stream_memory_mb(items: int) -> int:
-    """The stream's DuckDB memory limit for a store of `items` items: 128 MB, plus 128 bytes
-    an item (the feed and archive queries failed at 1M items under 128 MB and passed at 192;
-    measured thresholds: 100k items 64-96 MB, 500k 96-128 MB, 1M 160-192 MB)."""
-    return 128 + (128 * items) // 1_000_000
+    """The stream's DuckDB memory limit for a store of `items` items: 128 MB, plus 384 bytes
+    an item. A poll's commit and the feed queries beside it (on the feeds thread) need it:
+    they ran out of memory together below 128-192 MB at 100k items, 192-256 MB at 500k and
+    256-384 MB at 1M (`bench/bench_soak.py --held 1000000` died of it under 256 MB)."""
+    return 128 + (384 * items) // 1_000_000
 
 
 class StreamWriter:
@@ -113,7 +114,7 @@ class StreamWriter:
     def _fit_memory(self) -> None:
         """DuckDB caches pages up to 80% of RAM by default; a stream that runs for days would
         keep its whole history cached, so it gets a limit (past it, DuckDB spills to disk). The
-        feed and page queries need more as the store grows: 128 MB failed them at 1M items."""
+        feed and page queries and the commits need more as the store grows (stream_memory_mb)."""
         limit = self.memory_limit
         if not limit:
             [(items,)] = self.store.con.execute("SELECT count(*) FROM items").fetchall()

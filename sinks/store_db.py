@@ -42,7 +42,6 @@ WRITE_FAILURES = (
     duckdb.OutOfMemoryException,
     duckdb.FatalException,
 )
-DISK_FAILURES = (duckdb.IOException, duckdb.FatalException)
 
 
 class StoreBusy(PlnError):
@@ -224,9 +223,9 @@ class _Transaction:
                 raise cannot_write(self.db.path, failure) from None
             return
         self._roll_back()
-        # A statement of the block that failed for lack of disk; anything else (a query out of
-        # memory, a bug) is the caller's to report.
-        if isinstance(exc, DISK_FAILURES) and not self.db.read_only:
+        # A statement of a writing block that failed for lack of disk or memory; on a
+        # read-only handle, or for anything else (a bug), the caller reports it.
+        if isinstance(exc, WRITE_FAILURES) and not self.db.read_only:
             raise cannot_write(self.db.path, exc) from None
 
     def _roll_back(self) -> None:
@@ -237,8 +236,11 @@ class _Transaction:
 def cannot_write(
     path: Path, failure: BaseException, kept: str = "nothing of this write was stored"
 ) -> PlnError:
-    """A full disk or a file size limit: the user's to fix, so one line, not a traceback."""
-    return PlnError(f"database {path}: cannot write: {one_line(failure)}; {kept}")
+    """A full disk, a file size limit or too little memory: the user's to fix, so one line,
+    not a traceback."""
+    lacking = isinstance(failure, duckdb.OutOfMemoryException)
+    what = "out of memory while writing" if lacking else "cannot write"
+    return PlnError(f"database {path}: {what}: {one_line(failure)}; {kept}")
 
 
 def now_utc() -> datetime:
