@@ -132,6 +132,17 @@ def test_stream_killed_mid_flow_resumes_without_loss_or_repeats(tmp_path, kafka_
     assert len({m.key for m in curated}) == total // 2
 
 
+def restart_writes_every_item_once(config, settings, db, log, total: int) -> None:
+    """A restart of the stream that stopped part-way writes all `total` items, each once."""
+    proc = stream_process(config.path, settings, log=log)
+    try:
+        wait_for(lambda: row_count(db) == total, 90, f"all {total} items after the restart")
+    finally:
+        kill(proc, signal.SIGTERM)
+    assert row_count(db, "SELECT sum(next_offset) FROM stream_offsets") == total
+    assert row_count(db, "SELECT count(DISTINCT id) FROM items") == total
+
+
 def test_a_worker_killed_in_the_middle_of_a_message_stops_the_stream_and_loses_nothing(
     tmp_path, kafka_topics
 ):
@@ -162,13 +173,7 @@ def test_a_worker_killed_in_the_middle_of_a_message_stops_the_stream_and_loses_n
     assert "curate worker 0 exited unexpectedly (code -9)" in log.read_text()
     assert row_count(db) < total
 
-    proc = stream_process(config.path, settings, log=log)
-    try:
-        wait_for(lambda: row_count(db) == total, 90, f"all {total} items after the restart")
-    finally:
-        kill(proc, signal.SIGTERM)
-    assert row_count(db, "SELECT sum(next_offset) FROM stream_offsets") == total
-    assert row_count(db, "SELECT count(DISTINCT id) FROM items") == total
+    restart_writes_every_item_once(config, settings, db, log, total)
 
 
 def test_a_full_disk_stops_the_stream_with_one_line_and_the_restart_loses_nothing(
@@ -203,13 +208,7 @@ def test_a_full_disk_stops_the_stream_with_one_line_and_the_restart_loses_nothin
     assert not list(db.parent.glob(".*.tmp*"))  # no partial snapshot left to fill the disk
     assert 0 < row_count(db) < total
 
-    proc = stream_process(config.path, settings, log=log)
-    try:
-        wait_for(lambda: row_count(db) == total, 90, f"all {total} items after the restart")
-    finally:
-        kill(proc, signal.SIGTERM)
-    assert row_count(db, "SELECT sum(next_offset) FROM stream_offsets") == total
-    assert row_count(db, "SELECT count(DISTINCT id) FROM items") == total
+    restart_writes_every_item_once(config, settings, db, log, total)
 
 
 class _Unreadable:

@@ -257,6 +257,20 @@ def test_a_forged_broken_or_expired_feedback_link_is_refused(site):
     assert labels(config) == []
 
 
+def give_feedback_the_database_cannot_take(server, config) -> None:
+    """A click the database cannot take now: the reader is told it is kept, and it is."""
+    link = server.key.url(config.outputs.base_url, POSTS[0][0].id, "spaced", "up", LATER)
+    status, page = give_feedback(link)
+    assert status == 200 and "feedback is kept" in page and server.labels.pending() == 1
+
+
+def wait_until_journal_written(server, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while server.labels.pending() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.labels.pending() == 0
+
+
 def test_feedback_while_a_run_holds_the_database_is_kept_then_written(tmp_path):
     port = free_port()
     config = build_site(tmp_path, port)
@@ -277,15 +291,10 @@ def test_feedback_while_a_run_holds_the_database_is_kept_then_written(tmp_path):
         server = FeedServer(config, "127.0.0.1", port, label_wait=0.2)
         server.labels.retry_every = 0.1
         with server:
-            link = server.key.url(config.outputs.base_url, POSTS[0][0].id, "spaced", "up", LATER)
-            status, page = give_feedback(link)
-            assert status == 200 and "feedback is kept" in page and server.labels.pending() == 1
+            give_feedback_the_database_cannot_take(server, config)
             holder.stdin.close()
             holder.wait(timeout=10)
-            deadline = time.monotonic() + 10
-            while server.labels.pending() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert server.labels.pending() == 0
+            wait_until_journal_written(server)
     finally:
         if holder.poll() is None:
             holder.kill()
@@ -302,16 +311,11 @@ def test_feedback_the_database_cannot_write_is_kept_then_written(tmp_path):
     server = FeedServer(config, "127.0.0.1", port, label_wait=0.2)
     server.labels.retry_every = 0.1
     with server:
-        link = server.key.url(config.outputs.base_url, POSTS[0][0].id, "spaced", "up", LATER)
-        status, page = give_feedback(link)
-        assert status == 200 and "feedback is kept" in page and server.labels.pending() == 1
+        give_feedback_the_database_cannot_take(server, config)
         time.sleep(0.5)  # retries meanwhile fail, and keep it
         assert server.labels.pending() == 1
         wal.rmdir()
-        deadline = time.monotonic() + 10
-        while server.labels.pending() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert server.labels.pending() == 0
+        wait_until_journal_written(server)
     assert [(x.item_id, x.label, x.origin) for x in labels(config)] == [(POSTS[0][0].id, 1, "feed")]
 
 
