@@ -8,7 +8,10 @@ Fills one DuckDB file with RSS-like items (20% kept for one topic, story keys, a
   - the stream's read snapshot: a checkpoint and a copy of the file (`publish_snapshot`,
     median of 3), beside DuckDB's `COPY FROM DATABASE`, which it used before (once).
 
-    .venv/bin/python bench/bench_store_growth.py [SIZE ...]     # default 100000 300000 1000000
+With --example, the bundled example then runs (`pln run`) three times on a copy of the largest
+store: the first run writes the example's items, the next two find every source unchanged.
+
+    .venv/bin/python bench/bench_store_growth.py [SIZE ...] [--example]   # default 100k 300k 1M
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +31,7 @@ from pln.sinks import snapshot
 from pln.sinks.store import Store
 
 FILL_CHUNK = 100_000
+REPO = Path(__file__).resolve().parents[1]
 
 
 def seconds(action) -> float:
@@ -60,9 +65,43 @@ def measure(template: Path, held: int, folder: Path) -> dict[str, float]:
     return row
 
 
+# `pln run`, then its peak RSS from /proc (getrusage would count this bench's own memory, which
+# the child had before exec).
+RUN_AND_REPORT = """
+import sys
+from pln.cli import main
+code = main(sys.argv[1:])
+peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(int(peak.split()[1]) // 1024, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_example_on(template: Path, folder: Path) -> None:
+    """`pln run` of the example three times on a copy of `template`: wall time and the peak RSS
+    of its main process (where the write and the feeds are)."""
+    work = folder / "example"
+    shutil.copytree(REPO / "examples", work, ignore=shutil.ignore_patterns("out"))
+    (work / "out").mkdir()
+    shutil.copyfile(template, work / "out" / "pln.duckdb")
+    for n in range(3):
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", RUN_AND_REPORT, "run", "-c", "pln.yaml", "-q"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - started
+        peak = done.stderr.strip().splitlines()[-1]
+        what = "writes the example" if n == 0 else "nothing changed"
+        print(f"pln run of the example ({what}): {wall:.2f} s, peak RSS {peak} MB", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--example", action="store_true", help="then run the example on it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -78,6 +117,8 @@ def main() -> None:
             if size == min(args.sizes):
                 print(f"{'items':>10}" + "".join(f"{name:>22}" for name in row), flush=True)
             print(f"{held:>10,}" + "".join(f"{value:>22.3f}" for value in row.values()), flush=True)
+        if args.example:
+            run_example_on(template, folder)
 
 
 if __name__ == "__main__":

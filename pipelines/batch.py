@@ -213,12 +213,12 @@ def _read_and_write(config: Config, full: bool, run_id: str, started: float, cre
 def _finish(
     store: Store, config: Config, run_id: str, waiting: dict[str, datetime], started: float
 ) -> RunSummary:
-    """Summarize the run and render the topic feeds."""
-    from pln.sinks.feeds import render_feeds
+    """Summarize the run and render the topic feeds (unless nothing they show changed)."""
+    from pln.sinks.feeds_state import render_feeds_if_changed
 
     stats = store.run_stats(run_id)
     stats["sources"]["backing_off"] = {name: at.isoformat() for name, at in waiting.items()}
-    feeds = render_feeds(store, config)
+    feeds, _ = render_feeds_if_changed(store, config)
     seconds = time.perf_counter() - started  # the whole job, feeds included
     stats["seconds"] = round(seconds, 3)
     store.finish_run(run_id, stats)
