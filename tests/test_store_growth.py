@@ -4,6 +4,7 @@ pages."""
 from __future__ import annotations
 
 import logging
+import time
 
 import feedparser
 import pytest
@@ -40,8 +41,12 @@ def test_a_stream_a_year_old_commits_while_it_renders_its_feeds(tmp_path, caplog
             writer.refresh()
             store.write(*poll(n), [])
         writer.close()
-        writer.feeds_stale = True
+        writer.feeds_stale = writer.snapshot_stale = True
         writer.refresh(force=True)
+        # A big store's snapshot is copied at most 20 MB/s on average, not every 2 s.
+        next_copy_in = writer.next_snapshot - time.monotonic()
+        assert min(db.stat().st_size / 20e6, 45) - 1 < next_copy_in <= 45
+        assert db.stat().st_size > 100e6  # so that is more than the 2 s of a small store
         page, total = writer.open().curated_page("spaced", limit=50, offset=100)
         writer.close()
     assert not caplog.records, [r.getMessage() for r in caplog.records]
