@@ -6,13 +6,15 @@ third of such a run. The fingerprint covers what the rendered files depend on: t
 decisions and stories (every write moves a count or a time below), the config's topics and
 outputs, the digest periods that `now` has finished, the feedback key, and the rendering code.
 It is kept beside the database (`<database>.feeds-state`, not in the feeds folder, which people
-publish); when it matches and every file is there, the render is skipped.
+publish) with the files that render wrote; when it matches and every file is there, the render
+is skipped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,11 +23,10 @@ from pln import __version__
 from pln.atomic import write_atomic
 from pln.config import Config
 
-from .feeds import feed_filename, render_feeds
+from .feeds import render_feeds
 from .store import Store
 
 STATE_SUFFIX = ".feeds-state"
-PAGE_FILES = ("index.opml", "index.html", "pln.css", "pln.js")
 # Each write of an item sets its last_seen_at; each change of a decision, its decided_at.
 STORE_MARKS = """SELECT (SELECT count(*) FROM items), (SELECT max(last_seen_at) FROM items),
                         (SELECT count(*) FROM decisions), (SELECT max(decided_at) FROM decisions),
@@ -39,30 +40,21 @@ def render_feeds_if_changed(
     paths and whether they were rendered."""
     now = now or datetime.now(UTC)
     state = state_path(store.path)
-    fingerprint = feeds_fingerprint(store, config, now)
-    expected = feed_paths(config)
-    if _read(state) == fingerprint and all(path.is_file() for path in expected):
-        return expected, False
+    last = _read(state)
+    files = [Path(name) for name in last.get("files", [])]
+    unchanged = last.get("fingerprint") == feeds_fingerprint(store, config, now)
+    if unchanged and all(path.is_file() for path in files):
+        return files, False
     paths = render_feeds(store, config, now=now)
-    fingerprint = feeds_fingerprint(store, config, now)  # the first render made the key
+    # Fingerprinted after the render: a first render makes the feedback key it covers.
+    done = {"fingerprint": feeds_fingerprint(store, config, now), "files": list(map(str, paths))}
     with contextlib.suppress(OSError):  # then the next run renders again: slower, never stale
-        write_atomic(state, fingerprint.encode())
+        write_atomic(state, json.dumps(done).encode())
     return paths, True
 
 
 def state_path(db_path: Path) -> Path:
     return Path(f"{db_path}{STATE_SUFFIX}")
-
-
-def feed_paths(config: Config) -> list[Path]:
-    """Every file `render_feeds` writes, in its order."""
-    feeds_dir = Path(config.outputs.feeds_dir)
-    topic_files = [
-        feeds_dir / feed_filename(topic.id, kind)
-        for topic in config.topics
-        for kind in ("rss", "atom", "json")
-    ]
-    return topic_files + [feeds_dir / name for name in PAGE_FILES]
 
 
 def feeds_fingerprint(store: Store, config: Config, now: datetime) -> str:
@@ -104,8 +96,10 @@ def _code_mark() -> str:
     return __version__ + "".join(_file_mark(module) for module in sorted(here.glob("*.py")))
 
 
-def _read(path: Path) -> str:
+def _read(path: Path) -> dict:
+    """The last render's fingerprint and files ({} when there is none to trust)."""
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return ""
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # missing, unreadable, or not JSON (UnicodeDecodeError too)
+        return {}
+    return state if isinstance(state, dict) else {}
