@@ -63,8 +63,7 @@ class FeedReader:
                     ORDER BY c.topic, sort_at DESC, id""",
                 {"topics": list(limits), "limits": list(limits.values())},
             ).fetchall()
-            items = self.items(row[0] for row in picked)
-        entries = self._with_sharers([_entry(items[row[0]], row[1:]) for row in picked])
+            entries = self._picked_entries(picked)
         out: dict[str, list[FeedEntry]] = {topic: [] for topic in limits}
         for entry in entries:
             out[entry.topic].append(entry)
@@ -86,22 +85,20 @@ class FeedReader:
             params["words"] = words
         where = " AND ".join(conditions) or "true"
         with self.db.transaction():  # the page, its count and its items see the same commits
-            picked = self.db.con.execute(
-                f"""SELECT id, {PICK_COLUMNS}, count(*) OVER () FROM curated_stories
+            rows = self.db.con.execute(
+                f"""SELECT count(*) OVER (), id, {PICK_COLUMNS} FROM curated_stories
                     WHERE {where} ORDER BY sort_at DESC, id, topic
                     LIMIT $limit OFFSET $offset""",
                 params,
             ).fetchall()
-            if picked or not offset:
-                total = picked[0][-1] if picked else 0
+            if rows or not offset:
+                total = rows[0][0] if rows else 0
             else:  # past the last page: count them apart
                 del params["limit"], params["offset"]
                 [(total,)] = self.db.con.execute(
                     f"SELECT count(*) FROM curated_stories WHERE {where}", params
                 ).fetchall()
-            items = self.items(row[0] for row in picked)
-        entries = [_entry(items[row[0]], row[1:-1]) for row in picked]
-        return self._with_sharers(entries), total
+            return self._picked_entries([row[1:] for row in rows]), total
 
     def digests(
         self,
@@ -146,6 +143,11 @@ class FeedReader:
         for start, *row in cursor.fetchall():
             digests.setdefault(start.replace(tzinfo=zone), []).append(_entry_from_row(row))
         return [(start, self._with_sharers(entries)) for start, entries in digests.items()]
+
+    def _picked_entries(self, picked: list[tuple]) -> list[FeedEntry]:
+        """Entries of rows (id, *PICK_COLUMNS), their items read by id, with their sharers."""
+        items = self.items(row[0] for row in picked)
+        return self._with_sharers([_entry(items[row[0]], row[1:]) for row in picked])
 
     def _with_sharers(self, entries: list[FeedEntry]) -> list[FeedEntry]:
         """entries with the first SHARERS people who shared each one's story, in order."""
