@@ -218,6 +218,12 @@ def _finish(
 
     stats = store.run_stats(run_id)
     stats["sources"]["backing_off"] = {name: at.isoformat() for name, at in waiting.items()}
+    if config.outputs.keep_days:
+        from pln.sinks.retention import forget_if_due
+
+        forgotten = forget_if_due(store, config)
+        if forgotten is not None:
+            stats["forgotten"] = forgotten.as_dict(config.outputs.keep_days)
     feeds, _ = render_feeds_if_changed(store, config)
     seconds = time.perf_counter() - started  # the whole job, feeds included
     stats["seconds"] = round(seconds, 3)

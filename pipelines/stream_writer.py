@@ -20,9 +20,11 @@ import duckdb
 from pln import progress
 from pln.config import Config
 from pln.record import DeadLetter, SourceStatus
+from pln.sinks.retention import forget_if_due
 from pln.sinks.snapshot import publish_snapshot
 from pln.sinks.store import Store
 from pln.sinks.store_db import cannot_write, one_line
+from pln.sinks.store_forget import Forgotten, forgotten_line
 from pln.sinks.stream_store import OffsetRange, Partition, StreamStore
 
 from .heartbeat import Heartbeat
@@ -40,6 +42,7 @@ SNAPSHOT_LONGEST = 45.0
 # Feeds are rendered every second, or at most a tenth of the time when rendering is slow (on a
 # store of 1M items it takes about 0.4 s: every 4 s, not every 1.6 s at a quarter of a core).
 FEEDS_SHARE = 10
+FORGET_LOOK_EVERY = 600.0  # seconds between looks whether forgetting is due (it runs daily)
 
 
 @dataclass
@@ -98,6 +101,8 @@ class StreamWriter:
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.rates: deque[tuple[float, int]] = deque(maxlen=512)  # (time, items written then)
         self.next_feeds = self.next_snapshot = 0.0
+        self.next_forget = 0.0  # monotonic time to look again whether forgetting is due
+        self.forgotten: Forgotten | None = None  # what the last forgetting did
         self.feeds_stale = self.snapshot_stale = False
         self._said: set[str] = set()  # "feeds", "snapshot": failing, and said so
         self.last_commit = time.monotonic()
@@ -179,6 +184,8 @@ class StreamWriter:
         elif self._publisher is not None and self._publisher.is_alive():
             return
         now = time.monotonic()
+        if self.config.outputs.keep_days and now >= self.next_forget:
+            self._forget_if_due()
         feeds_due = self.feeds_stale and (force or now >= self.next_feeds)
         snapshot_due = self.snapshot_stale and (force or now >= self.next_snapshot)
         if not (feeds_due or snapshot_due):
@@ -204,6 +211,27 @@ class StreamWriter:
                 self._render_feeds(store, False)
         finally:
             self._release()
+
+    def _forget_if_due(self) -> None:
+        """`outputs.keep_days`: forget old items about once a day, between commits (the store
+        notes when it last did, so a restarted stream does not forget again at once)."""
+        self.next_forget = time.monotonic() + FORGET_LOOK_EVERY
+        store = self.open()
+        try:
+            forgotten = forget_if_due(store, self.config)
+            self._said.discard("forget")
+        except duckdb.FatalException as exc:
+            raise cannot_write(self.db, exc, "what was committed is kept in its log") from None
+        except Exception as exc:
+            self._warn_once("forget", f"old items not forgotten: {one_line(exc)}")
+            return
+        finally:
+            self._release()
+        if forgotten is not None:
+            self.forgotten = forgotten
+            self.feeds_stale = self.snapshot_stale = True
+            days = self.config.outputs.keep_days
+            progress.say(f"stream: forgot {forgotten_line(forgotten.as_dict(days))}")
 
     def _render_feeds(self, store: Store, own_handle: bool) -> None:
         """Render the feeds; a failure is a warning, never a stop."""

@@ -89,6 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
     _output_args(sched)
     sched.set_defaults(func=cmd_schedule)
 
+    forget = sub.add_parser(
+        "forget",
+        help="forget what no source delivered for a while (labelled items and what the feeds "
+        "show stay)",
+    )
+    _config_arg(forget)
+    forget.add_argument(
+        "--days",
+        type=int,
+        help="forget what no source delivered in this many days (default: outputs.keep_days)",
+    )
+    forget.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    forget.add_argument("--json", action="store_true", help="print what it did as JSON")
+    forget.set_defaults(func=cmd_forget)
+
     from pln.cli_learn import add_learning_commands
     from pln.cli_sources import add_source_commands
     from pln.cli_stream import add_stream_commands
@@ -187,6 +202,34 @@ def cmd_schedule(args) -> int:
         (lambda _line: None) if args.quiet or args.json else (lambda line: print(line, flush=True))
     )
     Scheduler(config, run_and_report, last_run=last_run, log=log).loop(args.max_runs)
+    return 0
+
+
+def cmd_forget(args) -> int:
+    from pln.errors import UsageError
+    from pln.sources.registry import load_checked_config
+
+    config = load_checked_config(args.config)
+    days = config.outputs.keep_days if args.days is None else args.days
+    if days < 1:
+        raise UsageError(
+            f"pln forget: give --days N (at least 1), or set outputs.keep_days in {args.config}"
+        )
+    from pln.sinks.retention import forget_old
+    from pln.sinks.store import Store
+    from pln.sinks.store_forget import forgotten_line
+
+    db = config.outputs.duckdb
+    if not db.exists():
+        raise UsageError(f"pln forget: database {db} does not exist yet; nothing to forget")
+    with Store(db) as store:
+        forgotten = forget_old(store, config, days=days, dry_run=args.dry_run)
+    if args.json:
+        print(json.dumps(forgotten.as_dict(days), indent=2))
+    else:
+        verb = "would forget" if args.dry_run else "forgot"
+        print(f"{verb} {forgotten_line(forgotten.as_dict(days))}")
+        print(f"  database  {db} ({db.stat().st_size / 1e6:,.1f} MB; freed space is reused)")
     return 0
 
 

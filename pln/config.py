@@ -198,6 +198,7 @@ class OutputsConfig:
     title: str = "PLN Curator"
     feed_items: int = 50
     staging: str = ""  # where workers stage batches for the writer; default <duckdb>.staging
+    keep_days: int = 0  # forget what no source delivered for this many days (0: keep all)
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         title=out.text("title", default="PLN Curator"),
         feed_items=out.integer("feed_items", default=50, min=1),
         staging=out.text("staging"),
+        keep_days=out.integer("keep_days", default=0, min=0),
     )
     if outputs.duckdb.is_dir():
         raise out.error("duckdb", f"{outputs.duckdb} is a folder; name a database file")

@@ -58,10 +58,13 @@ def format_run_summary(summary, config: Config) -> str:
         lines.append(f"    ✗ {name}: {error.removeprefix(f'source {name!r}: ')}")
     if len(errors) > ERROR_LINES:
         lines.append(f"    ✗ … and {len(errors) - ERROR_LINES:,} more (`pln sources`)")
-    lines.append(
+    items_line = (
         f"  items     {read:,} read: {items['new']:,} new, {items['updated']:,} updated, "
         f"{items['unchanged']:,} unchanged"
     )
+    if s.get("forgotten_earlier"):
+        items_line += f"; {s['forgotten_earlier']:,} forgotten earlier, left out"
+    lines.append(items_line)
     per_topic = s["topics"]
     kept_parts = [f"{t.id} {per_topic.get(t.id, {}).get('kept', 0):,}" for t in config.topics]
     lines.append(f"  kept      {' · '.join(kept_parts)}")
@@ -75,6 +78,10 @@ def format_run_summary(summary, config: Config) -> str:
         lines.append(f"  dead      {dead:,} records could not be read ({shown})")
     else:
         lines.append("  dead      0")
+    if "forgotten" in s:
+        from pln.sinks.store_forget import forgotten_line
+
+        lines.append(f"  forgot    {forgotten_line(s['forgotten'])}")
     lines.append(f"  database  {_rel(summary.db_path)}")
     lines.append(f"  feeds     {_rel(summary.feeds_dir)}/ ({len(summary.feeds)} files, index.opml)")
     return "\n".join(lines)

@@ -280,6 +280,14 @@ CREATE TABLE IF NOT EXISTS story_members (
     story_id VARCHAR NOT NULL
 );
 
+-- Tombstones of forgotten items (store_forget.py): an 8-byte key of each id, so that a source
+-- delivering a forgotten item again does not bring it back.
+CREATE TABLE IF NOT EXISTS forgotten_items (
+    "key" UBIGINT NOT NULL,
+    forgotten_at TIMESTAMPTZ NOT NULL,
+    offered_run_id VARCHAR              -- the last run a source delivered it in, and was refused
+);
+
 -- Kept items per topic, newest first. `sort_at` is the publication time, clamped to when we first
 -- saw the item (so a bogus future date cannot pin an item to the top of a feed).
 CREATE OR REPLACE VIEW curated_items AS

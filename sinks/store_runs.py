@@ -64,6 +64,9 @@ class RunLog:
             "WHERE run_id = ? AND ok AND NOT not_modified ORDER BY name",
             [run_id],
         ).fetchall()
+        [(refused,)] = con.execute(
+            "SELECT count(*) FROM forgotten_items WHERE offered_run_id = ?", [run_id]
+        ).fetchall()
         return {
             "items": {
                 "written": written,
@@ -71,6 +74,7 @@ class RunLog:
                 "updated": updated,
                 "unchanged": written - new - updated,
             },
+            "forgotten_earlier": refused,  # items delivered again, left out (store_forget.py)
             "kept": sum(t["kept"] for t in topics.values()),
             "dropped": dropped,  # items written in the run that no topic kept
             "topics": topics,

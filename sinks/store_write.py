@@ -17,6 +17,7 @@ from pln.record import DeadLetter, utc
 
 from .schema import CONTENT_COLUMNS, DEAD_LETTER_FIELDS, ITEM_COLUMNS, arrow_schema
 from .store_db import Database, now_utc
+from .store_forget import forgotten_among
 from .stories import link_stories
 
 # What `_upsert_items` has to do with the staged batch (see `_Staged`).
@@ -61,6 +62,10 @@ class BatchWriter:
         con = self.db.con
         now = now_utc()
         run = run_id or None
+        if items.num_rows:
+            items, decisions, story_keys = _drop_forgotten(
+                self.db, items, decisions, story_keys, run
+            )
         delivered = items.select(["id", "source"])
         items = _preferred_copies(items)
         if story_keys is not None and items.num_rows < delivered.num_rows:
@@ -318,6 +323,24 @@ def _last_per_key(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     if len(last) == table.num_rows:
         return table
     return table.take(sorted(last.values()))
+
+
+def _drop_forgotten(
+    db: Database,
+    items: pa.Table,
+    decisions: pa.Table,
+    story_keys: pa.Table | None,
+    run_id: str | None,
+) -> tuple[pa.Table, pa.Table, pa.Table | None]:
+    """The batch without the items forgotten earlier (store_forget.py), and their rows."""
+    gone = forgotten_among(db, items["id"], run_id)
+    if gone is None:
+        return items, decisions, story_keys
+    items = items.filter(pc.invert(pc.is_in(items["id"], value_set=gone)))
+    decisions = decisions.filter(pc.invert(pc.is_in(decisions["item_id"], value_set=gone)))
+    if story_keys is not None:
+        story_keys = story_keys.filter(pc.invert(pc.is_in(story_keys["item_id"], value_set=gone)))
+    return items, decisions, story_keys
 
 
 def _preferred_copies(table: pa.Table) -> pa.Table:

@@ -1,0 +1,51 @@
+"""When to forget, and what the feeds protect: `outputs.keep_days` applied by `pln run`,
+`pln schedule` and `pln stream` about once a day, and by `pln forget` on demand (the store side
+is store_forget.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pln.config import Config
+
+from .feeds import topic_digests
+from .store import Store
+from .store_forget import Forgotten, forget_before, last_forget
+
+FORGET_EVERY = timedelta(days=1)  # automatic forgetting runs at most this often
+
+
+def shown_stories(store: Store, config: Config, now: datetime) -> set[str]:
+    """The stories (story ids, else item ids) that the topic feeds and digests show now."""
+    limits = {t.id: t.max_items or config.outputs.feed_items for t in config.topics}
+    entries = [e for shown in store.feed_entries_by_topic(limits).values() for e in shown]
+    for topic in config.topics:
+        for digest in topic_digests(store, topic, config.schedule.timezone, now):
+            entries += digest.entries
+    return {e.story_id or e.item.id for e in entries}
+
+
+def forget_old(
+    store: Store,
+    config: Config,
+    *,
+    days: int | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> Forgotten:
+    """Forget what no source delivered in the last `days` (default `outputs.keep_days`)."""
+    now = now or datetime.now(UTC)
+    days = config.outputs.keep_days if days is None else days
+    cutoff = now - timedelta(days=days)
+    return forget_before(store.db, cutoff, shown_stories(store, config, now), dry_run=dry_run)
+
+
+def forget_if_due(store: Store, config: Config, now: datetime | None = None) -> Forgotten | None:
+    """`forget_old` when the config keeps days and it last ran FORGET_EVERY ago or more."""
+    if not config.outputs.keep_days:
+        return None
+    now = now or datetime.now(UTC)
+    last = last_forget(store.db)
+    if last is not None and now - last < FORGET_EVERY:
+        return None
+    return forget_old(store, config, now=now)

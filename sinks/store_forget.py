@@ -1,0 +1,192 @@
+"""Forgetting: the store drops what no source has delivered for a while, so a store left running
+for years stays the size of its recent past (`outputs.keep_days`, `pln forget`).
+
+What goes: each item no source delivered since the cutoff, with its decisions, story keys and
+story membership; dead letters not seen since; runs that finished before it (the latest run
+stays). What stays, however old:
+- labelled items (`pln train` reads their text);
+- every item of the stories the feeds and digests show now (a quiet topic keeps its feed as it
+  is, sharers and all);
+- the head of a story that is still alive (a member delivered since the cutoff): the blog post
+  a link shared today points at. Its old shares go; a story goes whole once all of it is old.
+
+A forgotten item leaves a tombstone, an 8-byte key of its id in `forgotten_items`, and the write
+path drops items with a tombstone: a feed that still lists an old entry, or an archive read again,
+does not bring it back as new. DuckDB reuses the freed pages for new rows; the file does not
+shrink, it stops growing (docs/safety.md, "A store left running").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from .store_db import Database, now_utc
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# The tombstone of an id: the first 16 hex digits of the id, which for pln's ids (20 hex digits,
+# a digest) are a key already, or of any other id's MD5. Stable across DuckDB versions (unlike
+# `hash()`). 1M tombstones take 7 MB, and a batch's lookup 1-4 ms (strings: 12 MB, 4-15 ms).
+_KEY = """('0x' || left(CASE WHEN regexp_full_match({id}, '[0-9a-f]{{20}}') THEN {id}
+                            ELSE md5({id}) END, 16))::UBIGINT"""
+LAST_FORGET_KEY = "forgotten_at"  # pln_meta: when forgetting last ran (ISO time)
+
+
+def tombstone_key(column: str) -> str:
+    """SQL for the tombstone key of the id in `column`."""
+    return _KEY.format(id=column)
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What one pass of forgetting did (or, on a dry run, would do)."""
+
+    cutoff: datetime
+    items: int  # items forgotten
+    stories: int  # stories forgotten whole (the others lost old items, and live on)
+    kept_labelled: int  # items older than the cutoff kept because they are labelled
+    kept_shown: int  # ... because a feed or digest shows their story
+    kept_heads: int  # ... because they head a story with newer items
+    dead_letters: int
+    runs: int
+    dry_run: bool = False
+
+    def as_dict(self, days: int) -> dict:
+        """For run stats and JSON summaries."""
+        return {**asdict(self), "cutoff": self.cutoff.isoformat(), "days": days}
+
+
+def forget_before(
+    db: Database, cutoff: datetime, shown_stories: Iterable[str] = (), *, dry_run: bool = False
+) -> Forgotten:
+    """Forget, in one transaction, what no source delivered since `cutoff` (see the module
+    docstring); `shown_stories`: the story ids (or item ids) the feeds show now."""
+    import pyarrow as pa  # here: a run that forgets nothing never loads Arrow
+
+    con = db.con
+    shown = pa.table({"story_id": pa.array(sorted(set(shown_stories)), pa.string())})
+    with db.transaction():
+        con.register("shown_stories", shown)
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE forget_candidates AS
+               WITH story AS (
+                   SELECT i.id, coalesce(m.story_id, i.id) AS story_id, i.last_seen_at
+                   FROM items i LEFT JOIN story_members m ON m.item_id = i.id),
+               alive AS (SELECT DISTINCT story_id FROM story WHERE last_seen_at >= $cutoff),
+               old AS (
+                   SELECT s.id, s.story_id = s.id AS head,
+                          s.id IN (SELECT item_id FROM labels) AS labelled,
+                          s.story_id IN (SELECT story_id FROM shown_stories) AS shown,
+                          s.story_id = s.id AND s.story_id IN (SELECT story_id FROM alive)
+                              AS alive
+                   FROM story s WHERE s.last_seen_at < $cutoff)
+               SELECT *, NOT (labelled OR shown OR alive) AS gone FROM old""",
+            {"cutoff": cutoff},
+        )
+        con.unregister("shown_stories")
+        items, stories, labelled, shown, alive = con.execute(
+            """SELECT count(*) FILTER (WHERE gone), count(*) FILTER (WHERE gone AND head),
+                      count(*) FILTER (WHERE labelled),
+                      count(*) FILTER (WHERE shown AND NOT labelled),
+                      count(*) FILTER (WHERE alive AND NOT (labelled OR shown))
+               FROM forget_candidates"""
+        ).fetchone()
+        [(dead,)] = con.execute(
+            "SELECT count(*) FROM dead_letters WHERE last_seen_at < ?", [cutoff]
+        ).fetchall()
+        [(runs,)] = con.execute(_OLD_RUNS.format(what="count(*)"), [cutoff]).fetchall()
+        if not dry_run:
+            _delete(db, cutoff)
+        con.execute("DROP TABLE forget_candidates")
+    return Forgotten(cutoff, items, stories, labelled, shown, alive, dead, runs, dry_run)
+
+
+_OLD_RUNS = """SELECT {what} FROM runs
+               WHERE finished_at < ? AND started_at < (SELECT max(started_at) FROM runs)"""
+
+
+def _delete(db: Database, cutoff: datetime) -> None:
+    con = db.con
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE forget_ids AS
+           SELECT id FROM forget_candidates WHERE gone"""
+    )
+    for table in ("decisions", "source_decisions", "item_keys", "story_members"):
+        con.execute(f"DELETE FROM {table} WHERE item_id IN (SELECT id FROM forget_ids)")
+    con.execute("DELETE FROM items WHERE id IN (SELECT id FROM forget_ids)")
+    # Rewritten sorted, so the write path's lookups by key skip most of the table.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE all_forgotten AS
+            SELECT * FROM forgotten_items
+            UNION ALL SELECT {tombstone_key("id")}, $now, NULL FROM forget_ids""",
+        {"now": now_utc()},
+    )
+    con.execute("DELETE FROM forgotten_items")
+    con.execute('INSERT INTO forgotten_items SELECT * FROM all_forgotten ORDER BY "key"')
+    con.execute("DROP TABLE all_forgotten; DROP TABLE forget_ids")
+    con.execute("DELETE FROM dead_letters WHERE last_seen_at < ?", [cutoff])
+    con.execute(f"DELETE FROM runs WHERE run_id IN ({_OLD_RUNS.format(what='run_id')})", [cutoff])
+    con.execute(
+        "INSERT OR REPLACE INTO pln_meta VALUES (?, ?)", [LAST_FORGET_KEY, now_utc().isoformat()]
+    )
+
+
+def last_forget(db: Database) -> datetime | None:
+    """When forgetting last ran on this store (None: never)."""
+    rows = db.con.execute("SELECT value FROM pln_meta WHERE key = ?", [LAST_FORGET_KEY]).fetchall()
+    return datetime.fromisoformat(rows[0][0]) if rows else None
+
+
+def forgotten_among(db: Database, ids: pa.Array, run_id: str | None) -> pa.Array | None:
+    """Those of `ids` that have a tombstone, which notes `run_id` as the last run that offered
+    them; None when none has (the usual case, and every case on a store that never forgot).
+    Call inside the write's transaction."""
+    con = db.con
+    [(any_forgotten,)] = con.execute("SELECT EXISTS (SELECT 1 FROM forgotten_items)").fetchall()
+    if not any_forgotten:
+        return None
+    import pyarrow as pa
+
+    con.register("batch_ids", pa.table({"id": ids}))
+    try:
+        found = con.execute(
+            f"""SELECT DISTINCT id FROM batch_ids
+                WHERE {tombstone_key("id")} IN (SELECT "key" FROM forgotten_items)"""
+        ).fetchall()
+        if found and run_id:
+            con.execute(
+                f"""UPDATE forgotten_items SET offered_run_id = $run
+                    WHERE "key" IN (SELECT {tombstone_key("id")} FROM batch_ids)""",
+                {"run": run_id},
+            )
+    finally:
+        con.unregister("batch_ids")
+    return pa.array([row[0] for row in found], pa.string()) if found else None
+
+
+def forgotten_line(forgotten: dict) -> str:
+    """What was (or would be) forgotten, from `Forgotten.as_dict`, e.g. "120 items no source
+    delivered in 365 days (118 whole stories); kept 3 labelled; also 2 runs"."""
+    f = forgotten
+    line = f"{f['items']:,} items no source delivered in {f['days']:,} days"
+    if f["stories"]:
+        line += f" ({f['stories']:,} whole stories)"
+    kept = [f"{f[k]:,} {what}" for k, what in _KEPT if f[k]]
+    if kept:
+        line += f"; kept {', '.join(kept)}"
+    extra = [f"{f[k]:,} {what}" for k, what in _ALSO if f[k]]
+    if extra:
+        line += f"; also {' and '.join(extra)}"
+    return line
+
+
+_KEPT = (
+    ("kept_labelled", "labelled"),
+    ("kept_shown", "shown in feeds"),
+    ("kept_heads", "heading newer stories"),
+)
+_ALSO = (("dead_letters", "dead letters"), ("runs", "runs"))

@@ -1,0 +1,249 @@
+"""A store left running forgets what no source delivered for `keep_days`, keeps what people
+labelled and what the feeds show, and does not take a forgotten item back when a source
+delivers it again."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+from big_store import fill_store
+from feedsite import feed_config
+from helpers import db_rows, row_count
+from test_stories import blog_post, social_post
+
+from pln.cli import main
+from pln.config import load_config
+from pln.filters.stories import story_keys
+from pln.pipelines.stream_writer import StreamWriter
+from pln.record import DeadLetter, Decision, Item
+from pln.sinks.feeds import render_feeds
+from pln.sinks.retention import forget_old
+from pln.sinks.store import Label, Store
+from pln.sinks.store_forget import LAST_FORGET_KEY
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ITEM_TABLES = ("decisions", "source_decisions", "item_keys", "story_members")
+
+
+def post(n: int, day: int) -> Item:
+    return Item.create(
+        source="blog",
+        platform="rss",
+        native_id=f"p{n}",
+        kind="article",
+        title=f"Spaced practice, part {n}",
+        text=f"Part {n}: quizzes at 2, 7 and 21 days.",
+        url=f"https://blog.example/{n}",
+        published_at=datetime(2026, 1, day, 9, tzinfo=UTC),
+    )
+
+
+def age(db: Path, days: int, ids=None) -> None:
+    """As if no source had delivered these items (None: all) for `days` days."""
+    where = "" if ids is None else "WHERE id IN (SELECT unnest($ids))"
+    with Store(db) as store:
+        store.con.execute(
+            f"UPDATE items SET last_seen_at = last_seen_at - to_days($days) {where}",
+            {"days": days, **({} if ids is None else {"ids": list(ids)})},
+        )
+
+
+def rows_about(db: Path, ids) -> dict[str, int]:
+    ids = sorted(ids)
+    counts = {}
+    for table in ITEM_TABLES:
+        counts[table] = db_rows(db, f"SELECT count(*) FROM {table} WHERE item_id IN {tuple(ids)}")[
+            0
+        ][0]
+    counts["items"] = db_rows(db, f"SELECT count(*) FROM items WHERE id IN {tuple(ids)}")[0][0]
+    return counts
+
+
+def test_old_items_go_while_labelled_ones_live_story_heads_and_the_feeds_stay(tmp_path):
+    topic = {"id": "spaced", "title": "Spaced", "phrases": ["spaced practice"], "max_items": 2}
+    config = feed_config(tmp_path, [topic], "http://127.0.0.1:8080/feeds")
+    db = config.outputs.duckdb
+    kept = [post(n, n) for n in range(1, 5)]  # the feed shows the latest 2: fresh p8 and old p4
+    labelled, dropped, fresh = post(5, 5), post(7, 7), post(8, 8)
+    article = blog_post()  # an old blog post, shared long ago and again today: one story
+    old_share, new_share = (
+        social_post(
+            "x", "x-home", f"s{n}", "jane", f"https://x.example/s{n}", "Read", [article.url]
+        )
+        for n in (1, 2)
+    )
+    items = [*kept, labelled, dropped, fresh, article, old_share, new_share]
+    decisions = [Decision(i.id, "spaced", 0.9, True, "matched") for i in [*kept, fresh]]
+    decisions.append(Decision(labelled.id, "spaced", 0.2, False, "too weak"))
+    with Store(db) as store:
+        store.write(
+            items,
+            decisions,
+            [DeadLetter("blog", "feed#9", "no title")],
+            run_id="r1",
+            story_keys=story_keys(items),
+        )
+        store.begin_run("r1", "pln.yaml")
+        store.finish_run("r1", {})
+        store.add_labels([Label(labelled.id, "spaced", 1, datetime.now(UTC))])
+        render_feeds(store, config)
+    feed = (config.outputs.feeds_dir / "spaced.rss.xml").read_bytes()
+    age(db, 400, [i.id for i in items if i not in (fresh, new_share)])
+    with Store(db) as store:
+        store.con.execute("UPDATE dead_letters SET last_seen_at = last_seen_at - to_days(400)")
+        store.con.execute("UPDATE runs SET finished_at = finished_at - to_days(400)")
+        store.begin_run("r2", "pln.yaml")  # the latest run is never forgotten
+
+    gone = {kept[0].id, kept[1].id, kept[2].id, dropped.id, old_share.id}
+    with Store(db) as store:
+        counted = forget_old(store, config, days=365, dry_run=True)
+    assert rows_about(db, gone)["items"] == 5  # a dry run changes nothing
+    assert row_count(db, "SELECT count(*) FROM forgotten_items") == 0
+    with Store(db) as store:
+        done = forget_old(store, config, days=365)
+    for result in (counted, done):
+        assert (result.items, result.stories) == (5, 4)  # the old share leaves a live story
+        assert (result.kept_labelled, result.kept_shown, result.kept_heads) == (1, 1, 1)
+        assert (result.dead_letters, result.runs) == (1, 1)
+    assert rows_about(db, gone) == dict.fromkeys((*ITEM_TABLES, "items"), 0)
+    stayed = {kept[3].id, labelled.id, fresh.id, article.id, new_share.id}
+    assert {r[0] for r in db_rows(db, "SELECT id FROM items")} == stayed
+    assert db_rows(
+        db,
+        "SELECT DISTINCT story_id FROM story_members WHERE item_id IN "
+        f"{(article.id, new_share.id)}",
+    ) == [(article.id,)]
+    assert db_rows(db, "SELECT run_id FROM runs") == [("r2",)]
+    assert row_count(db, "SELECT count(*) FROM dead_letters") == 0
+    assert row_count(db, "SELECT count(*) FROM forgotten_items") == 5
+    with Store(db) as store:
+        render_feeds(store, config)
+    assert (config.outputs.feeds_dir / "spaced.rss.xml").read_bytes() == feed
+
+    # Delivered again (an archive read anew): the forgotten items stay out, the rest is written.
+    with Store(db) as store:
+        store.write(items, decisions, [], run_id="r3", story_keys=story_keys(items))
+        assert store.run_stats("r3")["forgotten_earlier"] == 5
+    assert rows_about(db, gone) == dict.fromkeys((*ITEM_TABLES, "items"), 0)
+    assert row_count(db) == len(stayed)
+
+
+def example_copy(tmp_path: Path, **outputs) -> Path:
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    path = tmp_path / "examples" / "pln.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["outputs"].update(outputs)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_pln_forget_then_a_full_run_leaves_the_forgotten_out(tmp_path, capsys):
+    config_path = example_copy(tmp_path)
+    db = load_config(config_path).outputs.duckdb
+    assert main(["run", "-q", "-c", str(config_path)]) == 0
+    ids = [r[0] for r in db_rows(db, "SELECT id FROM items ORDER BY id")]
+    age(db, 400, ids[::2])
+
+    assert main(["forget", "-c", str(config_path)]) == 2  # no days: keep_days is not set
+    assert "give --days N" in capsys.readouterr().err
+    assert main(["forget", "--days", "365", "-c", str(config_path)]) == 0
+    said = capsys.readouterr().out
+    left = row_count(db)
+    assert said.startswith(f"forgot {len(ids) - left} items no source delivered in 365 days (")
+    assert left < len(ids) - 100  # some old ones stay: the feeds show them
+
+    assert main(["run", "--full", "-c", str(config_path)]) == 0
+    summary = capsys.readouterr().out
+    assert f"{left} read: 0 new" in summary
+    assert f"{len(ids) - left} forgotten earlier, left out" in summary
+    assert row_count(db) == left
+
+
+def test_keep_days_forgets_once_a_day_in_runs(tmp_path, capsys):
+    config_path = example_copy(tmp_path, keep_days=30)
+    db = load_config(config_path).outputs.duckdb
+    assert main(["run", "-c", str(config_path)]) == 0
+    assert "forgot" in capsys.readouterr().out  # nothing old yet, but the day's pass ran
+    total = row_count(db)
+    age(db, 40)
+    assert main(["run", "-c", str(config_path)]) == 0
+    assert "forgot" not in capsys.readouterr().out  # it ran today already
+    assert row_count(db) == total
+    with Store(db) as store:  # a day later
+        store.con.execute(
+            "UPDATE pln_meta SET value = ? WHERE key = ?",
+            [(datetime.now(UTC) - timedelta(days=1, minutes=1)).isoformat(), LAST_FORGET_KEY],
+        )
+    assert main(["run", "-c", str(config_path)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  forgot"))
+    assert "no source delivered in 30 days (" in line and "shown in feeds" in line
+    assert row_count(db) < total
+
+
+def test_keep_days_is_checked(tmp_path, capsys):
+    config_path = example_copy(tmp_path, keep_days=-1)
+    assert main(["validate", "-c", str(config_path)]) == 2
+    err = capsys.readouterr().err
+    assert "outputs.keep_days" in err and "at least 0" in err and len(err.splitlines()) == 1
+
+
+def test_a_stream_forgets_between_commits(tmp_path):
+    topic = {"id": "spaced", "title": "Spaced", "phrases": ["spaced practice"], "max_items": 1}
+    config = feed_config(tmp_path, [topic], "http://127.0.0.1:8080/feeds")
+    config = dataclasses.replace(config, outputs=dataclasses.replace(config.outputs, keep_days=30))
+    items = [post(n, n) for n in range(1, 4)]
+    with Store(config.outputs.duckdb) as store:
+        store.write(items, [Decision(i.id, "spaced", 0.9, True, "m") for i in items], [])
+    age(config.outputs.duckdb, 40)
+    writer = StreamWriter(config, "stream-1", hold=False)
+    writer.refresh()
+    assert writer.forgotten is not None and writer.forgotten.items == 2
+    assert (config.outputs.feeds_dir / "spaced.rss.xml").is_file()  # rendered after it
+    assert row_count(config.outputs.duckdb) == 1
+    with Store(config.outputs.duckdb) as store:
+        store.write([post(9, 9)], [], [])
+    age(config.outputs.duckdb, 40)
+    writer.refresh()  # looks again only after FORGET_LOOK_EVERY, and then daily
+    writer.close()
+    assert row_count(config.outputs.duckdb) == 2
+
+
+def test_the_file_stops_growing_when_old_items_go(tmp_path):
+    """A year of a steady stream: each round forgets the oldest fifth and adds as many new."""
+    db = tmp_path / "pln.duckdb"
+    step = 40_000
+    fill_store(db, 5 * step, "spaced")
+    config = feed_config(tmp_path, [{"id": "spaced", "title": "S", "phrases": ["x"]}], "http://h")
+    with Store(db) as store:
+        store.con.execute("CHECKPOINT")
+    start = db.stat().st_size
+    sizes = []
+    for round_ in range(1, 7):
+        with Store(db) as store:
+            store.con.execute(
+                """UPDATE items SET last_seen_at = TIMESTAMPTZ '2000-01-01'
+                   WHERE id IN (SELECT id FROM items WHERE last_seen_at > TIMESTAMPTZ '2000-01-01'
+                                ORDER BY published_at LIMIT $n)""",
+                {"n": step},
+            )
+            assert forget_old(store, config, days=365).items >= step - 50
+            store.con.execute(
+                """INSERT INTO items BY NAME
+                   SELECT left(md5((range + 1e9)::VARCHAR), 20) AS id, 'blog' AS source,
+                          'rss' AS platform, 'article' AS kind, 'n' || range AS native_id,
+                          repeat('spaced practice and retrieval ', 10) AS text,
+                          TIMESTAMPTZ '2027-01-01' + to_seconds(range) AS published_at,
+                          now() AS first_seen_at, now() AS last_seen_at, now() AS updated_at
+                   FROM range($lo, $hi)""",
+                {"lo": round_ * step, "hi": (round_ + 1) * step},
+            )
+            store.con.execute("CHECKPOINT")
+        sizes.append(db.stat().st_size)
+    shown = 50  # the feed's latest items stay, old as they are
+    assert 5 * step <= row_count(db) <= 5 * step + shown
+    assert row_count(db, "SELECT count(*) FROM forgotten_items") >= 6 * step - shown
+    assert max(sizes[3:]) <= max(sizes[:3]) * 1.1, [start, *sizes]  # it levels off
