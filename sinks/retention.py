@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from pln import progress
 from pln.config import Config
 
 from .feeds import topic_digests
@@ -48,4 +49,5 @@ def forget_if_due(store: Store, config: Config, now: datetime | None = None) -> 
     last = last_forget(store.db)
     if last is not None and now - last < FORGET_EVERY:
         return None
+    progress.say(f"forgetting what no source delivered in {config.outputs.keep_days:,} days")
     return forget_old(store, config, now=now)

@@ -1,0 +1,138 @@
+"""Forgetting on a store left running (not a test): what it costs, and whether the file stops
+growing.
+
+Fills one DuckDB file through the write path with SIZE RSS-like items (as bench_store_growth.py
+does: 20% kept for one topic, story keys), then, each on a fresh copy:
+  - a day's pass: the oldest SIZE/365 items last delivered over a year ago, forgotten by
+    `forget_old` (feeds protected, tombstones written), beside what a user of a plain DuckDB
+    client would run instead: `DELETE FROM items WHERE last_seen_at < cutoff` (which leaves
+    decisions, story rows and feed-shown items dangling, and lets a source bring them back);
+  - a first pass on a year-old store with `keep_days` set to half a year: half the items;
+  - a stream poll's write (3 new items, median of 10) before any tombstone and after that half;
+  - ROUNDS rounds of "forget the oldest fifth, write a new fifth": the file size after each.
+
+    .venv/bin/python bench/bench_forget.py [SIZE] [--rounds N]     # default 1,000,000, 6 rounds
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from bench_store_write import batch, rss_items, write
+
+from pln.config import parse_config
+from pln.sinks.retention import forget_old
+from pln.sinks.store import Store
+
+FILL_CHUNK = 100_000
+
+
+def seconds(action) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def config_for(folder: Path):
+    data = {
+        "sources": [{"name": "blog", "type": "rss", "url": "https://blog.example/feed"}],
+        "topics": [{"id": "learning", "title": "Learning", "phrases": ["spaced practice"]}],
+        "outputs": {"duckdb": "pln.duckdb", "feeds_dir": "feeds"},
+    }
+    path = folder / "pln.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return parse_config(data, path)
+
+
+def age_oldest(store: Store, n: int) -> None:
+    """The `n` oldest items not yet aged: no source delivered them for 400 days."""
+    store.con.execute(
+        """UPDATE items SET last_seen_at = now() - INTERVAL 400 DAY
+           WHERE id IN (SELECT id FROM items WHERE last_seen_at > now() - INTERVAL 300 DAY
+                        ORDER BY first_seen_at, published_at LIMIT $n)""",
+        {"n": n},
+    )
+
+
+def fresh_copy(template: Path, folder: Path) -> Path:
+    copy = folder / "pln.duckdb"
+    shutil.copyfile(template, copy)
+    return copy
+
+
+def poll_write_ms(store: Store, tag: str) -> float:
+    polls = [batch(rss_items(3, f"{tag}-{k}")) for k in range(10)]
+    return 1000 * statistics.median(write(store, data, "poll")["total"] for data in polls)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("size", nargs="?", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args()
+    size = args.size
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        config = config_for(folder)
+        template = folder / "grown.duckdb"
+        for held in range(0, size, FILL_CHUNK):
+            with Store(template) as store:
+                chunk = min(FILL_CHUNK, size - held)
+                write(store, batch(rss_items(chunk, f"old{held}")), f"fill{held}")
+        with Store(template) as store:
+            store.con.execute("CHECKPOINT")
+        print(f"store: {size:,} items, {template.stat().st_size / 1e6:.0f} MB", flush=True)
+
+        day = size // 365
+        db = fresh_copy(template, folder)
+        with Store(db) as store:
+            age_oldest(store, day)
+            took, done = seconds(lambda: forget_old(store, config, days=365))
+        print(f"a day's pass ({done.items:,} items): pln forget {took:.2f} s", flush=True)
+        db = fresh_copy(template, folder)
+        with Store(db) as store:
+            age_oldest(store, day)
+            took, _ = seconds(
+                lambda: store.con.execute(
+                    "DELETE FROM items WHERE last_seen_at < now() - INTERVAL 365 DAY"
+                )
+            )
+        print(f"  the same with a plain DELETE FROM items: {took:.2f} s", flush=True)
+
+        db = fresh_copy(template, folder)
+        with Store(db) as store:
+            before = poll_write_ms(store, "before")
+            age_oldest(store, size // 2)
+            took, done = seconds(lambda: forget_old(store, config, days=182))
+            after = poll_write_ms(store, "after")
+        print(f"first pass, half the store ({done.items:,} items): {took:.2f} s", flush=True)
+        print(
+            f"poll write (3 items): {before:.1f} ms before, {after:.1f} ms with "
+            f"{done.items:,} tombstones (and half the items)",
+            flush=True,
+        )
+
+        db = fresh_copy(template, folder)
+        step = size // 5
+        sizes = [db.stat().st_size / 1e6]
+        for round_ in range(args.rounds):
+            with Store(db) as store:
+                age_oldest(store, step)
+                forget_old(store, config, days=365)
+                for k in range(0, step, FILL_CHUNK):
+                    chunk = min(FILL_CHUNK, step - k)
+                    write(store, batch(rss_items(chunk, f"new{round_}-{k}")), f"r{round_}")
+                store.con.execute("CHECKPOINT")
+            sizes.append(db.stat().st_size / 1e6)
+        print("file MB, start and after each round: " + " ".join(f"{s:.0f}" for s in sizes))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
