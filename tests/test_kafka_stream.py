@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest_kafka import (
@@ -17,6 +18,7 @@ from conftest_kafka import (
     produce_items,
     stream_process,
     stream_workspace,
+    tweet_item_id,
     tweet_items,
     wait_for,
     with_bootstrap,
@@ -27,6 +29,7 @@ from kafka_broker import KafkaBroker, broker_binary, free_port
 from pln import payload
 from pln.pipelines.kafka_io import ReliableProducer
 from pln.record import DeadLetter, SourceStatus
+from pln.sinks.store import Store
 
 pytestmark = pytest.mark.slow
 
@@ -220,6 +223,45 @@ class _Unreadable:
 
 def _refuse():
     raise RuntimeError("cannot read this message")
+
+
+def test_a_stream_with_keep_days_forgets_and_a_replay_does_not_bring_items_back(
+    tmp_path, kafka_topics
+):
+    settings = kafka_topics
+    config, db, log = stream_workspace(tmp_path)
+    with config.path.open("a") as out:
+        out.write("  keep_days: 30\n")
+    proc = stream_process(config.path, settings, "--until-idle", "3", log=log)
+    produce_items(settings, tweet_items(range(40)))
+    proc.wait(timeout=120)
+    assert row_count(db) == 40, log.read_text()
+    odd = [tweet_item_id(n) for n in range(1, 20, 2)]  # not kept, so no feed shows them
+    with Store(db) as store:  # 40 days without them, and the last forgetting 2 days ago
+        store.con.execute(
+            "UPDATE items SET last_seen_at = last_seen_at - to_days(40) "
+            "WHERE id IN (SELECT unnest($ids))",
+            {"ids": [tweet_item_id(n) for n in range(20)]},
+        )
+        store.con.execute(
+            "UPDATE pln_meta SET value = ? WHERE key = 'forgotten_at'",
+            [(datetime.now(UTC) - timedelta(days=2)).isoformat()],
+        )
+
+    proc = stream_process(config.path, settings, log=log)
+    try:
+        wait_for(lambda: "stream: forgot 10 items" in log.read_text(), 60, "the forgetting")
+        produce_items(settings, tweet_items(range(60)))  # the old ones again, and 20 new
+        wait_for(lambda: row_count(db) == 50, 60, "20 new items")
+        time.sleep(3)  # the replayed old ones had time to come back, and did not
+        assert row_count(db) == 50
+        assert db_rows(db, f"SELECT count(*) FROM items WHERE id IN {tuple(odd)}") == [(0,)]
+        kept = row_count(db, "SELECT count(*) FROM decisions WHERE kept")
+        assert kept == 30  # the 20 even ones of the first 40 stayed: the feed shows them
+    finally:
+        kill(proc, signal.SIGTERM)
+    assert proc.returncode == 130, log.read_text()
+    assert "(10 whole stories); kept 10 shown in feeds" in log.read_text()
 
 
 def test_the_loader_raises_a_message_it_cannot_read_instead_of_stalling():
