@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from big_store import fill_store
 from feedsite import feed_config
-from helpers import db_rows, row_count
+from helpers import article, db_rows, row_count
 from test_stories import blog_post, social_post
 
 from pln.cli import main
@@ -30,16 +30,9 @@ ITEM_TABLES = ("decisions", "source_decisions", "item_keys", "story_members")
 
 
 def post(n: int, day: int) -> Item:
-    return Item.create(
-        source="blog",
-        platform="rss",
-        native_id=f"p{n}",
-        kind="article",
-        title=f"Spaced practice, part {n}",
-        text=f"Part {n}: quizzes at 2, 7 and 21 days.",
-        url=f"https://blog.example/{n}",
-        published_at=datetime(2026, 1, day, 9, tzinfo=UTC),
-    )
+    title, url = f"Spaced practice, part {n}", f"https://blog.example/{n}"
+    when = datetime(2026, 1, day, 9, tzinfo=UTC)
+    return article(f"p{n}", title=title, text=f"Part {n}: quizzes.", url=url, published_at=when)
 
 
 def age(db: Path, days: int, ids=None) -> None:
@@ -69,14 +62,12 @@ def test_old_items_go_while_labelled_ones_live_story_heads_and_the_feeds_stay(tm
     db = config.outputs.duckdb
     kept = [post(n, n) for n in range(1, 5)]  # the feed shows the latest 2: fresh p8 and old p4
     labelled, dropped, fresh = post(5, 5), post(7, 7), post(8, 8)
-    article = blog_post()  # an old blog post, shared long ago and again today: one story
+    blog = blog_post()  # an old blog post, shared long ago and again today: one story
     old_share, new_share = (
-        social_post(
-            "x", "x-home", f"s{n}", "jane", f"https://x.example/s{n}", "Read", [article.url]
-        )
+        social_post("x", "x-home", f"s{n}", "jane", f"https://x.example/s{n}", "Read", [blog.url])
         for n in (1, 2)
     )
-    items = [*kept, labelled, dropped, fresh, article, old_share, new_share]
+    items = [*kept, labelled, dropped, fresh, blog, old_share, new_share]
     decisions = [Decision(i.id, "spaced", 0.9, True, "matched") for i in [*kept, fresh]]
     decisions.append(Decision(labelled.id, "spaced", 0.2, False, "too weak"))
     with Store(db) as store:
@@ -110,13 +101,12 @@ def test_old_items_go_while_labelled_ones_live_story_heads_and_the_feeds_stay(tm
         assert (result.kept_labelled, result.kept_shown, result.kept_heads) == (1, 1, 1)
         assert (result.dead_letters, result.runs) == (1, 1)
     assert rows_about(db, gone) == dict.fromkeys((*ITEM_TABLES, "items"), 0)
-    stayed = {kept[3].id, labelled.id, fresh.id, article.id, new_share.id}
+    stayed = {kept[3].id, labelled.id, fresh.id, blog.id, new_share.id}
     assert {r[0] for r in db_rows(db, "SELECT id FROM items")} == stayed
     assert db_rows(
         db,
-        "SELECT DISTINCT story_id FROM story_members WHERE item_id IN "
-        f"{(article.id, new_share.id)}",
-    ) == [(article.id,)]
+        f"SELECT DISTINCT story_id FROM story_members WHERE item_id IN {(blog.id, new_share.id)}",
+    ) == [(blog.id,)]
     assert db_rows(db, "SELECT run_id FROM runs") == [("r2",)]
     assert row_count(db, "SELECT count(*) FROM dead_letters") == 0
     assert row_count(db, "SELECT count(*) FROM forgotten_items") == 5
