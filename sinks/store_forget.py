@@ -105,8 +105,10 @@ def forget_before(
     return Forgotten(cutoff, items, stories, labelled, shown, alive, dead, runs, dry_run)
 
 
+# Runs that ended (or, never finished, began) before the cutoff; never the latest run.
 _OLD_RUNS = """SELECT {what} FROM runs
-               WHERE finished_at < ? AND started_at < (SELECT max(started_at) FROM runs)"""
+               WHERE coalesce(finished_at, started_at) < ?
+                 AND started_at < (SELECT max(started_at) FROM runs)"""
 
 
 def _delete(db: Database, cutoff: datetime) -> None:
@@ -178,7 +180,7 @@ def forgotten_line(forgotten: dict) -> str:
     kept = [f"{f[k]:,} {what}" for k, what in _KEPT if f[k]]
     if kept:
         line += f"; kept {', '.join(kept)}"
-    extra = [f"{f[k]:,} {what}" for k, what in _ALSO if f[k]]
+    extra = [f"{f[k]:,} {what}{'s' if f[k] != 1 else ''}" for k, what in _ALSO if f[k]]
     if extra:
         line += f"; also {' and '.join(extra)}"
     return line
@@ -189,4 +191,4 @@ _KEPT = (
     ("kept_shown", "shown in feeds"),
     ("kept_heads", "heading newer stories"),
 )
-_ALSO = (("dead_letters", "dead letters"), ("runs", "runs"))
+_ALSO = (("dead_letters", "dead letter"), ("runs", "run"))

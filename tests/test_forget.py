@@ -86,7 +86,11 @@ def test_old_items_go_while_labelled_ones_live_story_heads_and_the_feeds_stay(tm
     age(db, 400, [i.id for i in items if i not in (fresh, new_share)])
     with Store(db) as store:
         store.con.execute("UPDATE dead_letters SET last_seen_at = last_seen_at - to_days(400)")
-        store.con.execute("UPDATE runs SET finished_at = finished_at - to_days(400)")
+        store.begin_run("r0", "pln.yaml")  # a run that never finished (killed)
+        store.con.execute(
+            "UPDATE runs SET started_at = started_at - to_days(400), "
+            "finished_at = finished_at - to_days(400)"
+        )
         store.begin_run("r2", "pln.yaml")  # the latest run is never forgotten
 
     gone = {kept[0].id, kept[1].id, kept[2].id, dropped.id, old_share.id}
@@ -99,7 +103,7 @@ def test_old_items_go_while_labelled_ones_live_story_heads_and_the_feeds_stay(tm
     for result in (counted, done):
         assert (result.items, result.stories) == (5, 4)  # the old share leaves a live story
         assert (result.kept_labelled, result.kept_shown, result.kept_heads) == (1, 1, 1)
-        assert (result.dead_letters, result.runs) == (1, 1)
+        assert (result.dead_letters, result.runs) == (1, 2)
     assert rows_about(db, gone) == dict.fromkeys((*ITEM_TABLES, "items"), 0)
     stayed = {kept[3].id, labelled.id, fresh.id, blog.id, new_share.id}
     assert {r[0] for r in db_rows(db, "SELECT id FROM items")} == stayed
