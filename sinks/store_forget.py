@@ -120,16 +120,12 @@ def _delete(db: Database, cutoff: datetime) -> None:
     for table in ("decisions", "source_decisions", "item_keys", "story_members"):
         con.execute(f"DELETE FROM {table} WHERE item_id IN (SELECT id FROM forget_ids)")
     con.execute("DELETE FROM items WHERE id IN (SELECT id FROM forget_ids)")
-    # Rewritten sorted, so the write path's lookups by key skip most of the table.
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE all_forgotten AS
-            SELECT * FROM forgotten_items
-            UNION ALL SELECT {tombstone_key("id")}, $now, NULL FROM forget_ids""",
+        f"""INSERT INTO forgotten_items
+            SELECT {tombstone_key("id")}, $now, NULL FROM forget_ids""",
         {"now": now_utc()},
     )
-    con.execute("DELETE FROM forgotten_items")
-    con.execute('INSERT INTO forgotten_items SELECT * FROM all_forgotten ORDER BY "key"')
-    con.execute("DROP TABLE all_forgotten; DROP TABLE forget_ids")
+    con.execute("DROP TABLE forget_ids")
     con.execute("DELETE FROM dead_letters WHERE last_seen_at < ?", [cutoff])
     con.execute(f"DELETE FROM runs WHERE run_id IN ({_OLD_RUNS.format(what='run_id')})", [cutoff])
     con.execute(
