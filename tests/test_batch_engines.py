@@ -60,7 +60,15 @@ def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_pa
         "runner: {workers: 2}\n"
     )
     run = [sys.executable, "-m", "pln.cli", "run", "-c", str(config)]
-    proc = subprocess.Popen(run, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    # As at a terminal: a job a shell starts in the background (`make test &`, a CI runner)
+    # inherits Ctrl-C ignored, and Python then never raises KeyboardInterrupt.
+    proc = subprocess.Popen(
+        run,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     for line in proc.stderr:  # the good source is done, so the workers are up
         if "✓ good" in line:
             break
