@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pln import progress
 from pln.config import Config
+from pln.errors import PlnError
 from pln.lock import RunLock
 
 from .run_id import new_run_id
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from pln.sinks.store import Store
 
     from .probe import SourceTask
+
+log = logging.getLogger(__name__)
 
 # Beam, spaCy and the curation chain are imported only when a run has something to curate:
 # a run where every feed answers 304 never pays for them. DuckDB and Arrow (0.25 s) are
@@ -219,14 +223,25 @@ def _finish(
     stats = store.run_stats(run_id)
     stats["sources"]["backing_off"] = {name: at.isoformat() for name, at in waiting.items()}
     if config.outputs.keep_days:
-        from pln.sinks.retention import forget_if_due
-
-        forgotten = forget_if_due(store, config)
-        if forgotten is not None:
-            stats["forgotten"] = forgotten.as_dict(config.outputs.keep_days)
+        _forget_if_due(store, config, stats)
     feeds, _ = render_feeds_if_changed(store, config)
     seconds = time.perf_counter() - started  # the whole job, feeds included
     stats["seconds"] = round(seconds, 3)
     store.finish_run(run_id, stats)
     feeds_dir = config.outputs.feeds_dir
     return RunSummary(run_id, config.outputs.duckdb, feeds_dir, seconds, stats, feeds)
+
+
+def _forget_if_due(store: Store, config: Config, stats: dict[str, Any]) -> None:
+    """`outputs.keep_days`: forget old items once a day. The run's items are written by now, so
+    a forgetting that fails (out of memory, a full disk) is a warning: the feeds still render."""
+    from pln.sinks.retention import forget_if_due
+
+    try:
+        forgotten = forget_if_due(store, config)
+    except PlnError as exc:
+        log.warning("old items not forgotten this time: %s", exc)
+        stats["forget_error"] = str(exc)
+        return
+    if forgotten is not None:
+        stats["forgotten"] = forgotten.as_dict(config.outputs.keep_days)

@@ -18,6 +18,7 @@ from test_stories import blog_post, social_post
 from pln.cli import main
 from pln.config import load_config
 from pln.filters.stories import story_keys
+from pln.pipelines.batch import _forget_if_due
 from pln.pipelines.stream_writer import StreamWriter
 from pln.record import DeadLetter, Decision, Item
 from pln.sinks.feeds import render_feeds
@@ -241,3 +242,22 @@ def test_the_file_stops_growing_when_old_items_go(tmp_path):
     assert 5 * step <= row_count(db) <= 5 * step + shown
     assert row_count(db, "SELECT count(*) FROM forgotten_items") >= 6 * step - shown
     assert max(sizes[3:]) <= max(sizes[:3]) * 1.1, [start, *sizes]  # it levels off
+
+
+def test_a_run_whose_forgetting_fails_still_renders_its_feeds(tmp_path, caplog):
+    """The run's items are written before it forgets: running out of memory there (a stand-in
+    for any write failure) is a warning, and the feeds are rendered all the same."""
+    config = feed_config(tmp_path, [{"id": "spaced", "title": "S", "phrases": ["x"]}], "http://h")
+    config = dataclasses.replace(config, outputs=dataclasses.replace(config.outputs, keep_days=30))
+    fill_store(config.outputs.duckdb, 200_000, "spaced")
+    age(config.outputs.duckdb, 40)
+    stats: dict = {}
+    with Store(config.outputs.duckdb) as store:
+        store.con.execute("SET memory_limit = '24MB'")
+        _forget_if_due(store, config, stats)
+        store.con.execute("RESET memory_limit")
+        assert render_feeds(store, config)
+    assert "out of memory" in stats["forget_error"] and "forgotten" not in stats
+    assert "old items not forgotten this time" in caplog.text
+    assert row_count(config.outputs.duckdb) == 200_000  # nothing half-done
+    assert "Spaced practice" in (config.outputs.feeds_dir / "spaced.rss.xml").read_text()
