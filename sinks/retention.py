@@ -42,12 +42,13 @@ def forget_old(
 
 
 def forget_if_due(store: Store, config: Config, now: datetime | None = None) -> Forgotten | None:
-    """`forget_old` when the config keeps days and it last ran FORGET_EVERY ago or more."""
+    """`forget_old` when the config keeps days and it last ran FORGET_EVERY ago or more (or,
+    by the clock, later than now)."""
     if not config.outputs.keep_days:
         return None
     now = now or datetime.now(UTC)
     last = last_forget(store.db)
-    if last is not None and now - last < FORGET_EVERY:
-        return None
+    if last is not None and timedelta(0) <= now - last < FORGET_EVERY:
+        return None  # (a last time in the future: the clock was wrong then, or is now)
     progress.say(f"forgetting what no source delivered in {config.outputs.keep_days:,} days")
     return forget_old(store, config, now=now)

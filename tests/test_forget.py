@@ -177,6 +177,13 @@ def test_keep_days_forgets_once_a_day_in_runs(tmp_path, capsys):
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  forgot"))
     assert "no source delivered in 30 days (" in line and "shown in feeds" in line
     assert row_count(db) < total
+    with Store(db) as store:  # a clock that once ran a year ahead does not stop it for a year
+        store.con.execute(
+            "UPDATE pln_meta SET value = ? WHERE key = ?",
+            [(datetime.now(UTC) + timedelta(days=365)).isoformat(), LAST_FORGET_KEY],
+        )
+    assert main(["run", "-c", str(config_path)]) == 0
+    assert "  forgot " in capsys.readouterr().out
 
 
 def test_keep_days_is_checked(tmp_path, capsys):
