@@ -257,7 +257,7 @@ class BatchWriter:
         con = self.db.con
         [(linked,)] = con.execute(
             """CREATE OR REPLACE TEMP TABLE story_batch AS
-               SELECT s.id FROM staged_items s LEFT JOIN story_members m ON m.item_id = s.id
+               SELECT s.id, s.known FROM staged_items s LEFT JOIN story_members m ON m.item_id = s.id
                WHERE NOT s.known OR s.content_hash IS DISTINCT FROM s.prior_content_hash
                   OR m.item_id IS NULL"""
         ).fetchall()
