@@ -12,11 +12,14 @@ With --example, the bundled example then runs (`pln run`) three times on a copy 
 store: the first run writes the example's items, the next two find every source unchanged.
 
     .venv/bin/python bench/bench_store_growth.py [SIZE ...] [--example]   # default 100k 300k 1M
+
+`--stories-before FILE` also times each poll write with an older story linking, in turns.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import statistics
 import subprocess
@@ -27,7 +30,7 @@ from pathlib import Path
 
 from bench_store_write import batch, rss_items, write
 
-from pln.sinks import snapshot
+from pln.sinks import snapshot, store_write
 from pln.sinks.store import Store
 
 FILL_CHUNK = 100_000
@@ -40,17 +43,47 @@ def seconds(action) -> float:
     return time.perf_counter() - started
 
 
-def measure(template: Path, held: int, folder: Path) -> dict[str, float]:
+def poll_writes(store: Store, held: int, before) -> dict[str, float]:
+    """A stream poll's write (3 items), median of 10; with `before` (an older story-linking
+    module), the same with its `link_stories`, in 3 turns of 10 each."""
+
+    def median_ms(tag: str) -> float:
+        tiny = [batch(rss_items(3, f"{tag}{held}-{k}")) for k in range(10)]
+        return 1000 * statistics.median(
+            seconds(lambda data=data: write(store, data, "poll")) for data in tiny
+        )
+
+    if before is None:
+        return {"poll write ms": median_ms("tiny")}
+    now, then = [], []
+    for turn in range(3):
+        for link, times in ((store_write.link_stories, now), (before.link_stories, then)):
+            current, store_write.link_stories = store_write.link_stories, link
+            try:
+                times.append(median_ms(f"t{turn}{len(times)}{link is before.link_stories}"))
+            finally:
+                store_write.link_stories = current
+    return {"poll write ms": statistics.median(now), "poll, before ms": statistics.median(then)}
+
+
+def load_stories(path: str | None):
+    """An older sinks/stories.py (e.g. `git show REV:sinks/stories.py > FILE`) as a module."""
+    if path is None:
+        return None
+    spec = importlib.util.spec_from_file_location("pln.sinks.stories_before", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def measure(template: Path, held: int, folder: Path, before=None) -> dict[str, float]:
     copy = folder / "copy.duckdb"
     shutil.copyfile(template, copy)
     row: dict[str, float] = {"file MB": template.stat().st_size / 1e6}
     with Store(copy) as store:
         daily = batch(rss_items(2500, f"daily{held}"))
         row["daily write s"] = seconds(lambda: write(store, daily, "daily"))
-        tiny = [batch(rss_items(3, f"tiny{held}-{k}")) for k in range(10)]
-        row["poll write ms"] = 1000 * statistics.median(
-            seconds(lambda data=data: write(store, data, "poll")) for data in tiny
-        )
+        row.update(poll_writes(store, held, before))
         row["feed query s"] = statistics.median(
             seconds(lambda: store.feed_entries_by_topic({"learning": 50})) for _ in range(5)
         )
@@ -102,6 +135,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--example", action="store_true", help="then run the example on it")
+    parser.add_argument(
+        "--stories-before", metavar="FILE", help="an older sinks/stories.py to time polls against"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -113,7 +149,7 @@ def main() -> None:
                 with Store(template) as store:
                     write(store, batch(rss_items(chunk, f"old{held}")), f"fill{held}")
                 held += chunk
-            row = measure(template, held, folder)
+            row = measure(template, held, folder, load_stories(args.stories_before))
             if size == min(args.sizes):
                 print(f"{'items':>10}" + "".join(f"{name:>22}" for name in row), flush=True)
             print(f"{held:>10,}" + "".join(f"{value:>22.3f}" for value in row.values()), flush=True)
