@@ -358,6 +358,17 @@ def test_rewriting_the_same_items_changes_no_story(store):
     assert after == before
 
 
+def test_an_edited_post_keeps_only_the_keys_of_its_new_text(store):
+    post = social_post("x", "x-home", "e1", "jane", "https://x.example/e1", "Read", [POST_URL])
+    write(store, [post])
+    edited = post.replaced(text="Read this instead", links=("https://elsewhere.example/a",))
+    write(store, [edited])  # stored before: its old keys go, even in a batch of new items
+    _, rows = store.sql(f"SELECT kind, \"key\" FROM item_keys WHERE item_id = '{post.id}'")
+    new_keys = story_keys([edited]).select(["kind", "key"]).to_pylist()
+    assert sorted(rows) == sorted((k["kind"], k["key"]) for k in new_keys)
+    assert link_key(POST_URL) not in {key for _, key in rows}
+
+
 def test_items_written_without_story_keys_are_their_own_stories_in_feeds(store):
     post, posts = blog_post(), shares()
     store.write([post, *posts], [kept(i) for i in (post, *posts)], [])
