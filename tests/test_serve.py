@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import os
 import re
 import signal
 import socket
@@ -541,3 +542,18 @@ def test_idle_keep_alive_connections_do_not_hold_the_workers(site):
     finally:
         for sock in idle:
             sock.close()
+
+
+def test_the_server_stops_even_when_its_wake_up_pipe_is_gone(tmp_path):
+    """Seen once in a full test run: the I/O loop's trigger pipe was closed already (EBADF)
+    when the server was asked to stop. It stops all the same, and frees its port."""
+    port = free_port()
+    server = FeedServer(build_site(tmp_path, port), "127.0.0.1", port).start()
+    assert urllib.request.urlopen(server.url + "index.opml", timeout=5).status == 200
+    os.close(server.server.trigger.trigger)
+    server.close()
+    assert not server._thread.is_alive()
+    with socket.socket() as s:  # no socket listens there any more (TIME_WAIT aside)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen()
