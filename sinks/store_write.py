@@ -59,13 +59,26 @@ class BatchWriter:
         source by name and `sources` lists every source that delivered it. Each source's
         decisions are kept in `source_decisions`; `decisions` holds the best per topic.
         """
-        con = self.db.con
-        now = now_utc()
         run = run_id or None
-        if items.num_rows:
+        if not items.num_rows:
+            self._write(items, decisions, dead_letters, run, story_keys)
+            return
+        with self.db.transaction():  # the tombstones are read, and noted, with the write
             items, decisions, story_keys = _drop_forgotten(
                 self.db, items, decisions, story_keys, run
             )
+            self._write(items, decisions, dead_letters, run, story_keys)
+
+    def _write(
+        self,
+        items: pa.Table,
+        decisions: pa.Table,
+        dead_letters: Iterable[DeadLetter],
+        run: str | None,
+        story_keys: pa.Table | None,
+    ) -> None:
+        con = self.db.con
+        now = now_utc()
         delivered = items.select(["id", "source"])
         items = _preferred_copies(items)
         if story_keys is not None and items.num_rows < delivered.num_rows:
@@ -336,11 +349,12 @@ def _drop_forgotten(
     gone = forgotten_among(db, items["id"], run_id)
     if gone is None:
         return items, decisions, story_keys
-    items = items.filter(pc.invert(pc.is_in(items["id"], value_set=gone)))
-    decisions = decisions.filter(pc.invert(pc.is_in(decisions["item_id"], value_set=gone)))
-    if story_keys is not None:
-        story_keys = story_keys.filter(pc.invert(pc.is_in(story_keys["item_id"], value_set=gone)))
-    return items, decisions, story_keys
+
+    def others(table: pa.Table, column: str) -> pa.Table:
+        return table.filter(pc.invert(pc.is_in(table[column], value_set=gone)))
+
+    keys = None if story_keys is None else others(story_keys, "item_id")
+    return others(items, "id"), others(decisions, "item_id"), keys
 
 
 def _preferred_copies(table: pa.Table) -> pa.Table:
