@@ -43,6 +43,8 @@ SNAPSHOT_LONGEST = 45.0
 # store of 1M items it takes about 0.4 s: every 4 s, not every 1.6 s at a quarter of a core).
 FEEDS_SHARE = 10
 FORGET_LOOK_EVERY = 600.0  # seconds between looks whether forgetting is due (it runs daily)
+# Said when a failed checkpoint has left the connection unusable and the stream stops.
+KEPT_IN_LOG = "what was committed is kept in its log"
 
 
 @dataclass
@@ -221,7 +223,7 @@ class StreamWriter:
             forgotten = forget_if_due(store, self.config)
             self._said.discard("forget")
         except duckdb.FatalException as exc:
-            raise cannot_write(self.db, exc, "what was committed is kept in its log") from None
+            raise cannot_write(self.db, exc, KEPT_IN_LOG) from None
         except Exception as exc:
             self._warn_once("forget", f"old items not forgotten: {one_line(exc)}")
             return
@@ -258,7 +260,7 @@ class StreamWriter:
             publish_snapshot(store.con, self.db)
             self._said.discard("snapshot")
         except duckdb.FatalException as exc:  # its checkpoint failed: the connection is done
-            raise cannot_write(self.db, exc, "what was committed is kept in its log") from None
+            raise cannot_write(self.db, exc, KEPT_IN_LOG) from None
         except Exception as exc:
             self._warn_once("snapshot", f"read snapshot not published: {one_line(exc)}")
             self.snapshot_stale = True
