@@ -25,13 +25,12 @@ import time
 from pathlib import Path
 
 import yaml
+from bench_store_growth import FILL_CHUNK, median_poll_ms
 from bench_store_write import batch, rss_items, write
 
 from pln.config import parse_config
 from pln.sinks.retention import forget_old
 from pln.sinks.store import Store
-
-FILL_CHUNK = 100_000
 
 
 def seconds(action) -> tuple[float, object]:
@@ -65,11 +64,6 @@ def fresh_copy(template: Path, folder: Path) -> Path:
     copy = folder / "pln.duckdb"
     shutil.copyfile(template, copy)
     return copy
-
-
-def poll_write_ms(store: Store, tag: str) -> float:
-    polls = [batch(rss_items(3, f"{tag}-{k}")) for k in range(10)]
-    return 1000 * statistics.median(write(store, data, "poll")["total"] for data in polls)
 
 
 def main() -> None:
@@ -120,7 +114,7 @@ def main() -> None:
         for turn in range(3):
             for path, times in ((db, with_them), (cleared, without)):
                 with Store(path) as store:
-                    times.append(poll_write_ms(store, f"{path.stem}{turn}"))
+                    times.append(median_poll_ms(store, f"{path.stem}{turn}"))
         print(
             f"poll write (3 items) on the remaining {size - done.items:,}: "
             f"{statistics.median(with_them):.1f} ms with {done.items:,} tombstones, "

@@ -43,15 +43,18 @@ def seconds(action) -> float:
     return time.perf_counter() - started
 
 
+def median_poll_ms(store: Store, tag: str) -> float:
+    """A stream poll's write (3 new items), median of 10."""
+    polls = [batch(rss_items(3, f"{tag}-{k}")) for k in range(10)]
+    return 1000 * statistics.median(write(store, data, "poll")["total"] for data in polls)
+
+
 def poll_writes(store: Store, held: int, before) -> dict[str, float]:
-    """A stream poll's write (3 items), median of 10; with `before` (an older story-linking
-    module), the same with its `link_stories`, in 3 turns of 10 each."""
+    """`median_poll_ms`; with `before` (an older story-linking module), the same with its
+    `link_stories` too, in 3 turns of 10 each."""
 
     def median_ms(tag: str) -> float:
-        tiny = [batch(rss_items(3, f"{tag}{held}-{k}")) for k in range(10)]
-        return 1000 * statistics.median(
-            seconds(lambda data=data: write(store, data, "poll")) for data in tiny
-        )
+        return median_poll_ms(store, f"{tag}{held}")
 
     if before is None:
         return {"poll write ms": median_ms("tiny")}
