@@ -9,8 +9,9 @@ from pathlib import Path
 from pln.sinks.store import Store
 
 
-def fill_store(db: Path, items: int, topic: str) -> None:
-    """`items` items in the store at `db`, titled "Spaced practice, part N" (N = 0 oldest)."""
+def fill_store(db: Path, items: int, topic: str, start: int = 0) -> None:
+    """`items` items in the store at `db`, titled "Spaced practice, part N" (N = `start` and
+    on, published a second apart; N = 0 oldest), all seen now."""
     with Store(db) as store:
         store.con.execute(
             """INSERT INTO items BY NAME
@@ -20,22 +21,21 @@ def fill_store(db: Path, items: int, topic: str) -> None:
                       repeat('spaced practice and retrieval ', 10) AS text,
                       'https://blog.example/' || range AS url,
                       TIMESTAMPTZ '2026-01-01' + INTERVAL (range) SECOND AS published_at,
-                      TIMESTAMPTZ '2026-12-01' AS first_seen_at,
-                      TIMESTAMPTZ '2026-12-01' AS last_seen_at,
-                      TIMESTAMPTZ '2026-12-01' AS updated_at,
+                      now() AS first_seen_at, now() AS last_seen_at, now() AS updated_at,
                       ['blog' || (range % 500)] AS sources
-               FROM range($n)""",
-            {"n": items},
+               FROM range($start, $start + $n)""",
+            {"n": items, "start": start},
         )
         store.con.execute(
             """INSERT INTO decisions BY NAME
                SELECT left(md5(range::VARCHAR), 20) AS item_id, $topic AS topic, 0.8 AS score, true AS kept,
-                      'matched' AS reason, TIMESTAMPTZ '2026-12-01' AS decided_at
-               FROM range(0, $n, 5)""",
-            {"n": items, "topic": topic},
+                      'matched' AS reason, now() AS decided_at
+               FROM range($start, $start + $n, 5)""",
+            {"n": items, "start": start, "topic": topic},
         )
         store.con.execute(
             """INSERT INTO story_members
-               SELECT left(md5(range::VARCHAR), 20), left(md5(range::VARCHAR), 20) FROM range($n)""",
-            {"n": items},
+               SELECT left(md5(range::VARCHAR), 20), left(md5(range::VARCHAR), 20)
+               FROM range($start, $start + $n)""",
+            {"n": items, "start": start},
         )

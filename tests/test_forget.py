@@ -233,16 +233,8 @@ def test_the_file_stops_growing_when_old_items_go(tmp_path):
                 {"n": step},
             )
             assert forget_old(store, config, days=365).items >= step - 50
-            store.con.execute(
-                """INSERT INTO items BY NAME
-                   SELECT left(md5((range + 1e9)::VARCHAR), 20) AS id, 'blog' AS source,
-                          'rss' AS platform, 'article' AS kind, 'n' || range AS native_id,
-                          repeat('spaced practice and retrieval ', 10) AS text,
-                          TIMESTAMPTZ '2027-01-01' + to_seconds(range) AS published_at,
-                          now() AS first_seen_at, now() AS last_seen_at, now() AS updated_at
-                   FROM range($lo, $hi)""",
-                {"lo": round_ * step, "hi": (round_ + 1) * step},
-            )
+        fill_store(db, step, "spaced", start=(round_ + 4) * step)
+        with Store(db) as store:
             store.con.execute("CHECKPOINT")
         sizes.append(db.stat().st_size)
     shown = 50  # the feed's latest items stay, old as they are
