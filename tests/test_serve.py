@@ -258,6 +258,36 @@ def test_a_forged_broken_or_expired_feedback_link_is_refused(site):
     assert labels(config) == []
 
 
+def test_feedback_for_an_item_the_store_no_longer_holds_is_gone_and_records_nothing(site):
+    """A reader's cached feed keeps its signed links after `outputs.keep_days` forgot the item:
+    clicking one says so (410) instead of thanking them for a label with no text to learn from."""
+    config, server = site
+    link = server.key.url(config.outputs.base_url, "f" * 20, "spaced", "up", LATER)
+    status, _, page = get(server, "_feedback?" + urlsplit(link).query)
+    assert status == 410 and b"no longer in the database" in page
+    # The form of a page opened while the item was still stored, sent after it was forgotten.
+    stored = server.key.url(config.outputs.base_url, POSTS[0][0].id, "spaced", "up", LATER)
+    gone = dict(parse_qsl(urlsplit(link).query))
+    assert give_feedback(stored, fields=gone)[0] == 410
+    assert labels(config) == []
+    assert give_feedback(stored)[0] == 200 and len(labels(config)) == 1
+
+
+def test_a_journaled_label_whose_item_was_forgotten_meanwhile_is_dropped_with_a_line(site):
+    """A click journaled while a run held the database is written later; if that run forgot the
+    item, the label is dropped and the server's log says so."""
+    from pln.sinks.store import Label
+
+    config, server = site
+    said = []
+    server.labels.log = said.append
+    for item in (POSTS[0][0].id, "f" * 20):
+        server.labels.record(Label(item, "spaced", 1, datetime.now(UTC), "feed"))
+    assert [x.item_id for x in labels(config)] == [POSTS[0][0].id]
+    assert said == [f"feedback for {'f' * 20} dropped: the item is no longer stored"]
+    assert server.labels.pending() == 0
+
+
 def give_feedback_the_database_cannot_take(server, config) -> None:
     """A click the database cannot take now: the reader is told it is kept, and it is."""
     link = server.key.url(config.outputs.base_url, POSTS[0][0].id, "spaced", "up", LATER)

@@ -270,12 +270,15 @@ class FeedApp:
             return refused
         from pln.sinks.store import StoreBusy
 
-        item = None
+        item, looked = None, False
         try:
             with reading(self.config.outputs.duckdb, 0.5) as store:
                 item = store.items_by_id([params["item"]]).get(params["item"])
+                looked = True
         except (StoreBusy, PlnError):
             pass  # the page still works without the item's title
+        if looked and item is None:
+            return self._gone_item()
         token = secrets.token_urlsafe(18)
         fields = {k: params[k] for k in ("item", "topic", "label", "exp", "sig")}
         body = pages.confirm_page(
@@ -314,6 +317,8 @@ class FeedApp:
         if refused:
             return refused
         item, topic, label = form["item"], self.topics[form["topic"]], form["label"]
+        if self._item_gone(item):
+            return self._gone_item()
         value = 1 if label == "up" else -1
         try:
             written, title = self.labels.record(
@@ -329,6 +334,26 @@ class FeedApp:
         undo = f"{FEEDBACK_PATH}?" + self.key.query(item, topic.id, other, expires)
         body = pages.thanks_page(self.site, topic, label, title, written, undo)
         return Response(HTTPStatus.OK, [("Content-Type", HTML), *NO_STORE], body)
+
+    def _item_gone(self, item_id: str) -> bool:
+        """True only when the store could be read and no longer holds the item (forgotten by
+        `outputs.keep_days`); a busy store says nothing, and the label is journaled."""
+        from pln.sinks.store import StoreBusy
+
+        try:
+            with reading(self.config.outputs.duckdb, 0.5) as store:
+                return not store.items_by_id([item_id])
+        except (StoreBusy, PlnError):
+            return False
+
+    def _gone_item(self) -> Response:
+        return self._page(
+            HTTPStatus.GONE,
+            "Item no longer kept",
+            "This item is no longer in the database (pln forgets what no source has delivered "
+            "for outputs.keep_days days), so there is nothing to learn from; nothing was "
+            "recorded.",
+        )
 
     # -- plain responses ------------------------------------------------------------------------
 

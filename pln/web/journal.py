@@ -74,12 +74,20 @@ class LabelRecorder:
                 return True, {}
             try:
                 with database_lock(), Store(self.db_path, wait=wait) as store:
-                    store.add_labels(labels)
                     items = store.items_by_id({label.item_id for label in labels})
+                    store.add_labels(self._kept_items_only(labels, items))
             except StoreBusy:
                 return False, {}
             journal.truncate(0)
         return True, {item_id: item_title(item) for item_id, item in items.items()}
+
+    def _kept_items_only(self, labels: list, items: dict) -> list:
+        """Labels whose item the store still holds; one for an item forgotten while the label
+        waited in the journal has no text to learn from, and is dropped with a line."""
+        for label in labels:
+            if label.item_id not in items:
+                self.log(f"feedback for {label.item_id} dropped: the item is no longer stored")
+        return [label for label in labels if label.item_id in items]
 
     def start(self) -> None:
         """Retry journaled labels in the background (some may be left from a previous run)."""
