@@ -67,7 +67,7 @@ def label_one(config: Config, item_id: str, topic: str, value: str) -> Label:
     check_topic(config, topic)
     with open_store(config, read_only=False) as store:
         if not store.items_by_id([item_id]):
-            raise PlnError(f"no item with id {item_id!r} in {config.outputs.duckdb}")
+            raise PlnError(_missing(store, config, item_id))
         row = Label(item_id, topic, label, datetime.now(UTC), "cli")
         store.add_labels([row])
     return row
@@ -91,7 +91,7 @@ def label_csv(config: Config, path: Path) -> CsvLabels:
             if item_id in known:
                 good.append(Label(item_id, topic, label, now, "csv"))
             else:
-                problems.append((line, f"no item with id {item_id!r}"))
+                problems.append((line, _missing(store, config, item_id, where=False)))
         stored = store.add_labels(good)
     return CsvLabels(stored, [f"{path}:{line}: {what}" for line, what in sorted(problems)])
 
@@ -468,9 +468,21 @@ def stored_item(config: Config, item_id: str) -> Item:
     """One stored item (read-only), or a one-line error."""
     with open_store(config, read_only=True) as store:
         item = store.items_by_id([item_id]).get(item_id)
-    if item is None:
-        raise PlnError(f"no item with id {item_id!r} in {config.outputs.duckdb}")
+        if item is None:
+            raise PlnError(_missing(store, config, item_id))
     return item
+
+
+def _missing(store: Store, config: Config, item_id: str, where: bool = True) -> str:
+    """Why an item id finds nothing: never stored, or forgotten by `outputs.keep_days`."""
+    place = f" in {config.outputs.duckdb}" if where else ""
+    when = store.forgotten_on(item_id)
+    if when is None:
+        return f"no item with id {item_id!r}{place}"
+    return (
+        f"item {item_id!r} was forgotten on {when:%Y-%m-%d}, no source having delivered it for "
+        f"outputs.keep_days (or `pln forget --days`); its text is gone{place}"
+    )
 
 
 # -- texts for `pln topics test --file` ------------------------------------------------------

@@ -26,6 +26,7 @@ from pln.record import DeadLetter, Decision, Item, SourceStatus
 
 from .schema import decisions_table, items_table
 from .store_db import Database, StoreBusy, lock_wait_default
+from .store_forget import forgotten_on
 from .store_labels import Label, LabelBook
 from .store_read import FeedEntry, FeedReader
 from .store_runs import RunLog
@@ -206,6 +207,10 @@ class Store:
     def items_by_id(self, ids: Iterable[str]) -> dict[str, Item]:
         """The stored items with these ids (unknown ids are left out)."""
         return self.reader.items(ids)
+
+    def forgotten_on(self, item_id: str) -> datetime | None:
+        """When `outputs.keep_days` forgot this item (None: it never did)."""
+        return forgotten_on(self.db, item_id)
 
     # -- labels (store_labels.py) ------------------------------------------------------------
 

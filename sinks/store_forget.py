@@ -139,6 +139,21 @@ def last_forget(db: Database) -> datetime | None:
     return datetime.fromisoformat(rows[0][0]) if rows else None
 
 
+def forgotten_on(db: Database, item_id: str) -> datetime | None:
+    """When the item with this id was forgotten (None: never, as far as this store knows)."""
+    import duckdb
+
+    try:
+        rows = db.con.execute(
+            f"""SELECT max(forgotten_at) FROM forgotten_items
+                WHERE "key" = (SELECT {tombstone_key("$id")})""",
+            {"id": item_id},
+        ).fetchall()
+    except duckdb.Error:  # a store from before forgetting, opened read-only
+        return None
+    return rows[0][0]
+
+
 def forgotten_among(db: Database, ids: pa.Array, run_id: str | None) -> pa.Array | None:
     """Those of `ids` that have a tombstone, which notes `run_id` as the last run that offered
     them; None when none has (the usual case, and every case on a store that never forgot).

@@ -151,6 +151,17 @@ def test_pln_forget_then_a_full_run_leaves_the_forgotten_out(tmp_path, capsys):
     assert said.startswith(f"forgot {len(ids) - left} items no source delivered in 365 days (")
     assert left < len(ids) - 100  # some old ones stay: the feeds show them
 
+    # Labelling a forgotten item says what happened to it, not just "no item".
+    kept = {r[0] for r in db_rows(db, "SELECT id FROM items")}
+    gone = next(i for i in ids if i not in kept)
+    topic = load_config(config_path).topics[0].id
+    assert main(["label", gone, topic, "+", "-c", str(config_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"item {gone!r} was forgotten on {datetime.now(UTC):%Y-%m-%d}" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["label", "0" * 20, topic, "+", "-c", str(config_path)]) == 1
+    assert "no item with id '00000000000000000000'" in capsys.readouterr().err
+
     assert main(["run", "--full", "-c", str(config_path)]) == 0
     summary = capsys.readouterr().out
     assert f"{left} read: 0 new" in summary
