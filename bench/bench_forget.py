@@ -9,7 +9,10 @@ does: 20% kept for one topic, story keys), then, each on a fresh copy:
     decisions, story rows and feed-shown items dangling, and lets a source bring them back);
   - a first pass on a year-old store with `keep_days` set to half a year: half the items;
   - a stream poll's write (3 new items) after that half, with its tombstones and without;
-  - ROUNDS rounds of "forget the oldest fifth, write a new fifth": the file size after each.
+  - ROUNDS rounds of "forget the oldest fifth, write a new fifth": the file size after each;
+  - `pln compact` after the half and after the rounds (a checked copy renamed over the file),
+    beside what a plain DuckDB client user would run: `ATTACH` a new file and `COPY FROM
+    DATABASE` into it (no check, no rename, nobody kept out while copying).
 
     .venv/bin/python bench/bench_forget.py [SIZE] [--rounds N]     # default 1,000,000, 6 rounds
 """
@@ -29,8 +32,10 @@ from bench_store_growth import FILL_CHUNK, median_poll_ms
 from bench_store_write import batch, rss_items, write
 
 from pln.config import parse_config
+from pln.pipelines.stream_writer import FORGET_PASS_LIMIT as PASS_LIMIT
 from pln.sinks.retention import forget_old
 from pln.sinks.store import Store
+from pln.sinks.store_compact import compact
 
 
 def seconds(action) -> tuple[float, object]:
@@ -64,6 +69,53 @@ def fresh_copy(template: Path, folder: Path) -> Path:
     copy = folder / "pln.duckdb"
     shutil.copyfile(template, copy)
     return copy
+
+
+def plain_copy(db: Path) -> float:
+    """What a DuckDB user would do by hand to shrink the file: copy it into a new one."""
+    import duckdb
+
+    target = db.with_name("plain-copy.duckdb")
+    target.unlink(missing_ok=True)
+    started = time.perf_counter()
+    con = duckdb.connect(str(db))
+    con.execute(f"ATTACH '{target}' AS fresh")
+    con.execute(f"COPY FROM DATABASE {db.stem} TO fresh")
+    con.close()
+    took = time.perf_counter() - started
+    target.unlink()
+    return took
+
+
+def limited_passes(template: Path, folder: Path, config, aged: int) -> None:
+    """The same first pass as a stream does it: passes of FORGET_PASS_LIMIT items."""
+    limited = folder / "limited.duckdb"
+    shutil.copyfile(template, limited)
+    with Store(limited) as store:
+        age_oldest(store, aged)
+    times, left = [], None
+    while left is None or left:
+        with Store(limited) as store:
+            took, done = seconds(lambda: forget_old(store, config, days=182, limit=PASS_LIMIT))
+        times.append(took)
+        left = done.left
+    print(
+        f"  the same in the stream's passes of {PASS_LIMIT:,}: {len(times)} passes, longest "
+        f"{max(times):.2f} s, median {statistics.median(times):.2f} s, total {sum(times):.2f} s",
+        flush=True,
+    )
+    limited.unlink()
+
+
+def report_compact(db: Path, label: str) -> None:
+    plain = plain_copy(db)
+    done = compact(db)
+    print(
+        f"pln compact {label}: {done.bytes_before / 1e6:.0f} MB -> {done.bytes_after / 1e6:.0f} MB"
+        f" in {done.seconds:.2f} s ({done.rows:,} rows checked; 0.5 s of it the release grace);"
+        f" plain ATTACH + COPY FROM DATABASE {plain:.2f} s",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -105,6 +157,7 @@ def main() -> None:
             age_oldest(store, size // 2)
             took, done = seconds(lambda: forget_old(store, config, days=182))
         print(f"first pass, half the store ({done.items:,} items): {took:.2f} s", flush=True)
+        limited_passes(template, folder, config, size // 2)
         # The tombstone check's cost: the same store with and without its tombstones, in turns.
         cleared = folder / "cleared.duckdb"
         shutil.copyfile(db, cleared)
@@ -121,6 +174,10 @@ def main() -> None:
             f"{statistics.median(without):.1f} ms without (medians of 3 x 10)",
             flush=True,
         )
+        report_compact(db, "after the half")
+        with Store(db) as store:
+            compacted = median_poll_ms(store, "compacted")
+        print(f"  poll write after compacting: {compacted:.1f} ms", flush=True)
 
         db = fresh_copy(template, folder)
         step = size // 5
@@ -135,6 +192,7 @@ def main() -> None:
                 store.con.execute("CHECKPOINT")
             sizes.append(db.stat().st_size / 1e6)
         print("file MB, start and after each round: " + " ".join(f"{s:.0f}" for s in sizes))
+        report_compact(db, f"after {args.rounds} rounds")
 
 
 if __name__ == "__main__":

@@ -104,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--json", action="store_true", help="print what it did as JSON")
     forget.set_defaults(func=cmd_forget)
 
+    compact = sub.add_parser(
+        "compact",
+        help="give the database's free space back to the disk (a checked copy replaces the file)",
+    )
+    _config_arg(compact)
+    compact.add_argument("--db", help="DuckDB file (default: outputs.duckdb of the config)")
+    compact.add_argument("--json", action="store_true", help="print what it did as JSON")
+    compact.set_defaults(func=cmd_compact)
+
     from pln.cli_learn import add_learning_commands
     from pln.cli_sources import add_source_commands
     from pln.cli_stream import add_stream_commands
@@ -229,7 +238,19 @@ def cmd_forget(args) -> int:
     else:
         verb = "would forget" if args.dry_run else "forgot"
         print(f"{verb} {forgotten_line(forgotten.as_dict(days))}")
-        print(f"  database  {db} ({db.stat().st_size / 1e6:,.1f} MB; freed space is reused)")
+        print(
+            f"  database  {db} ({db.stat().st_size / 1e6:,.1f} MB; freed space is reused, "
+            "`pln compact` gives it back to the disk)"
+        )
+    return 0
+
+
+def cmd_compact(args) -> int:
+    from pln.sinks.store_compact import compact
+
+    db = Path(args.db) if args.db else _db_from_config(args.config)
+    done = compact(db)
+    print(json.dumps(done.as_dict(), indent=2) if args.json else done.line())
     return 0
 
 

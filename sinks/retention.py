@@ -33,17 +33,22 @@ def forget_old(
     days: int | None = None,
     now: datetime | None = None,
     dry_run: bool = False,
+    limit: int | None = None,
 ) -> Forgotten:
-    """Forget what no source delivered in the last `days` (default `outputs.keep_days`)."""
+    """Forget what no source delivered in the last `days` (default `outputs.keep_days`); at
+    most about `limit` items a pass (`forget_before`)."""
     now = now or datetime.now(UTC)
     days = config.outputs.keep_days if days is None else days
     cutoff = now - timedelta(days=days)
-    return forget_before(store.db, cutoff, shown_stories(store, config, now), dry_run=dry_run)
+    shown = shown_stories(store, config, now)
+    return forget_before(store.db, cutoff, shown, dry_run=dry_run, limit=limit)
 
 
-def forget_if_due(store: Store, config: Config, now: datetime | None = None) -> Forgotten | None:
-    """`forget_old` when the config keeps days and it last ran FORGET_EVERY ago or more (or,
-    by the clock, later than now)."""
+def forget_if_due(
+    store: Store, config: Config, now: datetime | None = None, limit: int | None = None
+) -> Forgotten | None:
+    """`forget_old` when the config keeps days and it last finished FORGET_EVERY ago or more
+    (or, by the clock, later than now). A pass that `limit` cut short is due again at once."""
     if not config.outputs.keep_days:
         return None
     now = now or datetime.now(UTC)
@@ -51,4 +56,4 @@ def forget_if_due(store: Store, config: Config, now: datetime | None = None) -> 
     if last is not None and timedelta(0) <= now - last < FORGET_EVERY:
         return None  # (a last time in the future: the clock was wrong then, or is now)
     progress.say(f"forgetting what no source delivered in {config.outputs.keep_days:,} days")
-    return forget_old(store, config, now=now)
+    return forget_old(store, config, now=now, limit=limit)

@@ -12,8 +12,9 @@ stays). What stays, however old:
 
 A forgotten item leaves a tombstone, an 8-byte key of its id in `forgotten_items`, and the write
 path drops items with a tombstone: a feed that still lists an old entry, or an archive read again,
-does not bring it back as new. DuckDB reuses the freed pages for new rows; the file does not
-shrink, it stops growing (docs/safety.md, "A store left running").
+does not bring it back as new. DuckDB reuses the freed pages for new rows; the file stops
+growing, and `pln compact` (store_compact.py) gives the space back (docs/safety.md, "A store
+left running").
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Forgotten:
     dead_letters: int
     runs: int
     dry_run: bool = False
+    left: int = 0  # old items due to go that a pass with a limit left for the next one
 
     def as_dict(self, days: int) -> dict:
         """For run stats and JSON summaries."""
@@ -61,10 +63,20 @@ class Forgotten:
 
 
 def forget_before(
-    db: Database, cutoff: datetime, shown_stories: Iterable[str] = (), *, dry_run: bool = False
+    db: Database,
+    cutoff: datetime,
+    shown_stories: Iterable[str] = (),
+    *,
+    dry_run: bool = False,
+    limit: int | None = None,
 ) -> Forgotten:
     """Forget, in one transaction, what no source delivered since `cutoff` (see the module
-    docstring); `shown_stories`: the story ids (or item ids) the feeds show now."""
+    docstring); `shown_stories`: the story ids (or item ids) the feeds show now.
+
+    `limit`: forget about this many items at most (whole stories, oldest first; a story bigger
+    than the limit goes alone), leaving the rest to the next pass (`Forgotten.left`): a stream
+    that starts forgetting on a year-old store pauses a second or two per pass instead of 15 s
+    once. The old dead letters and runs go with the pass that leaves nothing."""
     import pyarrow as pa  # here: a run that forgets nothing never loads Arrow
 
     con = db.con
@@ -78,7 +90,7 @@ def forget_before(
                    FROM items i LEFT JOIN story_members m ON m.item_id = i.id),
                alive AS (SELECT DISTINCT story_id FROM story WHERE last_seen_at >= $cutoff),
                old AS (
-                   SELECT s.id, s.story_id = s.id AS head,
+                   SELECT s.id, s.story_id, s.last_seen_at, s.story_id = s.id AS head,
                           s.id IN (SELECT item_id FROM labels) AS labelled,
                           s.story_id IN (SELECT story_id FROM shown_stories) AS shown,
                           s.story_id = s.id AND s.story_id IN (SELECT story_id FROM alive)
@@ -88,6 +100,7 @@ def forget_before(
             {"cutoff": cutoff},
         )
         con.unregister("shown_stories")
+        left = 0 if dry_run or limit is None else _defer_beyond(db, limit)
         items, stories, labelled, shown, alive = con.execute(
             """SELECT count(*) FILTER (WHERE gone), count(*) FILTER (WHERE gone AND head),
                       count(*) FILTER (WHERE labelled),
@@ -95,14 +108,35 @@ def forget_before(
                       count(*) FILTER (WHERE alive AND NOT (labelled OR shown))
                FROM forget_candidates"""
         ).fetchone()
-        [(dead,)] = con.execute(
-            "SELECT count(*) FROM dead_letters WHERE last_seen_at < ?", [cutoff]
-        ).fetchall()
-        [(runs,)] = con.execute(_OLD_RUNS.format(what="count(*)"), [cutoff]).fetchall()
+        dead = runs = 0
+        if not left:
+            [(dead,)] = con.execute(
+                "SELECT count(*) FROM dead_letters WHERE last_seen_at < ?", [cutoff]
+            ).fetchall()
+            [(runs,)] = con.execute(_OLD_RUNS.format(what="count(*)"), [cutoff]).fetchall()
         if not dry_run:
-            _delete(db, cutoff)
+            _delete(db, cutoff, finished=not left)
         con.execute("DROP TABLE forget_candidates")
-    return Forgotten(cutoff, items, stories, labelled, shown, alive, dead, runs, dry_run)
+    return Forgotten(cutoff, items, stories, labelled, shown, alive, dead, runs, dry_run, left)
+
+
+def _defer_beyond(db: Database, limit: int) -> int:
+    """Keep the first `limit` or so items due to go (whole stories, by their newest delivery,
+    oldest first) marked gone, and the rest not; return how many were deferred."""
+    [(deferred,)] = db.con.execute(
+        """WITH per_story AS (
+               SELECT story_id, count(*) AS n, max(last_seen_at) AS newest
+               FROM forget_candidates WHERE gone GROUP BY story_id),
+           running AS (
+               SELECT story_id, sum(n) OVER (ORDER BY newest, story_id) AS upto,
+                      row_number() OVER (ORDER BY newest, story_id) AS nth
+               FROM per_story),
+           later AS (SELECT story_id FROM running WHERE upto > $limit AND nth > 1)
+           UPDATE forget_candidates SET gone = false
+           WHERE gone AND story_id IN (SELECT story_id FROM later)""",
+        {"limit": limit},
+    ).fetchall()  # DuckDB answers an UPDATE with the number of rows it changed
+    return deferred
 
 
 # Runs that ended (or, never finished, began) before the cutoff; never the latest run.
@@ -111,7 +145,7 @@ _OLD_RUNS = """SELECT {what} FROM runs
                  AND started_at < (SELECT max(started_at) FROM runs)"""
 
 
-def _delete(db: Database, cutoff: datetime) -> None:
+def _delete(db: Database, cutoff: datetime, *, finished: bool) -> None:
     con = db.con
     con.execute(
         """CREATE OR REPLACE TEMP TABLE forget_ids AS
@@ -126,6 +160,8 @@ def _delete(db: Database, cutoff: datetime) -> None:
         {"now": now_utc()},
     )
     con.execute("DROP TABLE forget_ids")
+    if not finished:  # more to forget: the next pass comes soon, and does the rest
+        return
     con.execute("DELETE FROM dead_letters WHERE last_seen_at < ?", [cutoff])
     con.execute(f"DELETE FROM runs WHERE run_id IN ({_OLD_RUNS.format(what='run_id')})", [cutoff])
     con.execute(
@@ -194,6 +230,8 @@ def forgotten_line(forgotten: dict) -> str:
     extra = [f"{f[k]:,} {what}{'s' if f[k] != 1 else ''}" for k, what in _ALSO if f[k]]
     if extra:
         line += f"; also {' and '.join(extra)}"
+    if f.get("left"):
+        line += f"; {f['left']:,} more to forget in the next passes"
     return line
 
 

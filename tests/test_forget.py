@@ -24,7 +24,7 @@ from pln.record import DeadLetter, Decision, Item
 from pln.sinks.feeds import render_feeds
 from pln.sinks.retention import forget_old
 from pln.sinks.store import Label, Store
-from pln.sinks.store_forget import LAST_FORGET_KEY
+from pln.sinks.store_forget import LAST_FORGET_KEY, forgotten_line
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ITEM_TABLES = ("decisions", "source_decisions", "item_keys", "story_members")
@@ -57,7 +57,11 @@ def rows_about(db: Path, ids) -> dict[str, int]:
     return counts
 
 
-def test_old_items_go_while_labelled_ones_live_story_heads_and_the_feeds_stay(tmp_path):
+def aged_store(tmp_path: Path):
+    """A store with every case: old items kept for the feed, dropped, labelled; an old blog
+    post with an old share and one from today; an old dead letter; an old finished run, one
+    that never finished and the latest. Returns the config, the items by role and the feed."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     topic = {"id": "spaced", "title": "Spaced", "phrases": ["spaced practice"], "max_items": 2}
     config = feed_config(tmp_path, [topic], "http://127.0.0.1:8080/feeds")
     db = config.outputs.duckdb
@@ -93,7 +97,16 @@ def test_old_items_go_while_labelled_ones_live_story_heads_and_the_feeds_stay(tm
             "finished_at = finished_at - to_days(400)"
         )
         store.begin_run("r2", "pln.yaml")  # the latest run is never forgotten
+    roles = {"kept": kept, "labelled": labelled, "dropped": dropped, "fresh": fresh}
+    roles |= {"blog": blog, "old_share": old_share, "new_share": new_share}
+    return config, items, decisions, roles, feed
 
+
+def test_old_items_go_while_labelled_ones_live_story_heads_and_the_feeds_stay(tmp_path):
+    config, items, decisions, roles, feed = aged_store(tmp_path)
+    db = config.outputs.duckdb
+    kept, labelled, dropped, fresh = (roles[k] for k in ("kept", "labelled", "dropped", "fresh"))
+    blog, old_share, new_share = (roles[k] for k in ("blog", "old_share", "new_share"))
     gone = {kept[0].id, kept[1].id, kept[2].id, dropped.id, old_share.id}
     with Store(db) as store:
         counted = forget_old(store, config, days=365, dry_run=True)
@@ -125,6 +138,43 @@ def test_old_items_go_while_labelled_ones_live_story_heads_and_the_feeds_stay(tm
         assert store.run_stats("r3")["forgotten_earlier"] == 5
     assert rows_about(db, gone) == dict.fromkeys((*ITEM_TABLES, "items"), 0)
     assert row_count(db) == len(stayed)
+
+
+def test_passes_with_a_limit_forget_whole_stories_oldest_first_and_end_where_one_pass_ends(
+    tmp_path,
+):
+    config, items, _, roles, feed = aged_store(tmp_path / "limited")
+    whole, *_ = aged_store(tmp_path / "whole")
+    db = config.outputs.duckdb
+    with Store(whole.outputs.duckdb) as store:
+        forget_old(store, whole, days=365)
+    first = {roles["kept"][0].id, roles["dropped"].id}  # the longest undelivered go first
+    age(db, 10, [roles["kept"][0].id])
+    age(db, 5, [roles["dropped"].id])
+    passes = []
+    while not passes or passes[-1].left:
+        with Store(db) as store:
+            passes.append(forget_old(store, config, days=365, limit=2))
+            finished = store.db.meta(LAST_FORGET_KEY)
+        assert (finished is None) == bool(passes[-1].left)  # the daily clock waits for the end
+        if passes[-1].left:  # old dead letters and runs go with the last pass
+            assert row_count(db, "SELECT count(*) FROM dead_letters") == 1
+        if len(passes) == 1:
+            assert not {r[0] for r in db_rows(db, "SELECT id FROM items")} & first
+            assert row_count(db) == len(items) - 2
+    assert [(p.items, p.left) for p in passes] == [(2, 3), (2, 1), (1, 0)]
+    assert [(p.dead_letters, p.runs) for p in passes] == [(0, 0), (0, 0), (1, 2)]
+    for table in ("items", "story_members", "forgotten_items", "runs", "dead_letters"):
+        query = (
+            f"SELECT * EXCLUDE (forgotten_at) FROM {table}"
+            if table == "forgotten_items"
+            else (f"SELECT count(*) FROM {table}")
+        )
+        assert sorted(db_rows(db, query)) == sorted(db_rows(whole.outputs.duckdb, query)), table
+    with Store(db) as store:
+        render_feeds(store, config)
+    assert (config.outputs.feeds_dir / "spaced.rss.xml").read_bytes() == feed
+    assert "; 3 more to forget in the next passes" in forgotten_line(passes[0].as_dict(365))
 
 
 def example_copy(tmp_path: Path, **outputs) -> Path:
@@ -223,6 +273,30 @@ def test_a_stream_forgets_between_commits(tmp_path):
     writer.refresh()  # looks again only after FORGET_LOOK_EVERY, and then daily
     writer.close()
     assert row_count(config.outputs.duckdb) == 2
+
+
+def test_a_stream_forgets_a_big_backlog_in_passes_between_commits(tmp_path, monkeypatch):
+    from pln.pipelines import stream_writer
+
+    monkeypatch.setattr(stream_writer, "FORGET_PASS_LIMIT", 2)
+    monkeypatch.setattr(stream_writer, "FORGET_PASS_PAUSE", 0.0)
+    topic = {"id": "spaced", "title": "Spaced", "phrases": ["spaced practice"], "max_items": 1}
+    config = feed_config(tmp_path, [topic], "http://127.0.0.1:8080/feeds")
+    config = dataclasses.replace(config, outputs=dataclasses.replace(config.outputs, keep_days=30))
+    items = [post(n, n) for n in range(1, 7)]
+    with Store(config.outputs.duckdb) as store:
+        store.write(items, [Decision(i.id, "spaced", 0.9, True, "m") for i in items], [])
+    age(config.outputs.duckdb, 40)
+    writer = StreamWriter(config, "stream-1", hold=False)
+    left = []
+    for _ in range(4):
+        writer.refresh()
+        left.append(
+            (writer.forgotten.items, writer.forgotten.left, row_count(config.outputs.duckdb))
+        )
+    writer.close()
+    # 5 to go (the feed shows the newest): 2, 2, then 1; the fourth look waits for tomorrow.
+    assert left == [(2, 3, 4), (2, 1, 2), (1, 0, 1), (1, 0, 1)]
 
 
 def test_the_file_stops_growing_when_old_items_go(tmp_path):
