@@ -98,6 +98,7 @@ def _compact_locked(db: Path, wait: float, started: float) -> Compacted:
         try:
             con.execute(f"ATTACH '{_quoted(copy)}' AS {NEW}")
             con.execute(f"COPY FROM DATABASE {OLD} TO {NEW}")
+            progress.say("checking the copy, table by table")
             tables, rows = _check_copy(con, db)
             con.execute(f"DETACH {NEW}")
         except duckdb.Error as exc:

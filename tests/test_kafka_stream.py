@@ -7,6 +7,7 @@ import os
 import resource
 import signal
 import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -258,10 +259,32 @@ def test_a_stream_with_keep_days_forgets_and_a_replay_does_not_bring_items_back(
         assert db_rows(db, f"SELECT count(*) FROM items WHERE id IN {tuple(odd)}") == [(0,)]
         kept = row_count(db, "SELECT count(*) FROM decisions WHERE kept")
         assert kept == 30  # the 20 even ones of the first 40 stayed: the feed shows them
+        refused = compact(config.path)
+        assert refused.returncode == 75 and "stop it (or let it finish)" in refused.stderr
     finally:
         kill(proc, signal.SIGTERM)
     assert proc.returncode == 130, log.read_text()
     assert "(10 whole stories); kept 10 shown in feeds" in log.read_text()
+
+    # Compacted between two runs of the stream: the tombstones and the offsets come along.
+    offsets = row_count(db, "SELECT sum(next_offset) FROM stream_offsets")
+    compacted = compact(config.path)
+    assert compacted.returncode == 0 and compacted.stdout.startswith("compacted "), compacted.stderr
+    proc = stream_process(config.path, settings, "--until-idle", "3", log=log)
+    produce_items(settings, tweet_items(range(70)))  # the forgotten ones again, and 10 new
+    proc.wait(timeout=120)
+    assert row_count(db) == 60, log.read_text()
+    assert db_rows(db, f"SELECT count(*) FROM items WHERE id IN {tuple(odd)}") == [(0,)]
+    assert row_count(db, "SELECT sum(next_offset) FROM stream_offsets") == offsets + 70
+
+
+def compact(config_path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pln.cli", "compact", "-c", str(config_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_loader_raises_a_message_it_cannot_read_instead_of_stalling():
