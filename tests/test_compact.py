@@ -127,12 +127,12 @@ def test_a_compaction_cut_short_by_a_full_disk_leaves_the_store_as_it_was(tmp_pa
     assert db.stat().st_size < size
 
 
-def test_a_writer_that_waits_for_compacting_writes_into_the_new_file(tmp_path):
+def test_readers_go_on_and_a_writer_that_waits_writes_into_the_new_file(tmp_path):
     db = tmp_path / "pln.duckdb"
     fill_store(db, 300_000, "learning")
     with Store(db) as store:
         store.con.execute("DELETE FROM items WHERE id < '8'")
-    item = db_rows(db, "SELECT max(id) FROM items")[0][0]
+    item, held = db_rows(db, "SELECT max(id), count(*) FROM items")[0]
 
     compacting = subprocess.Popen(
         [sys.executable, "-m", "pln.cli", "compact", "--db", str(db)],
@@ -141,6 +141,9 @@ def test_a_writer_that_waits_for_compacting_writes_into_the_new_file(tmp_path):
         text=True,
     )
     assert "copying" in compacting.stderr.readline()
+    with Store(db, read_only=True, wait=0) as reader:  # readers are not kept waiting
+        assert reader.sql("SELECT count(*) FROM items")[1] == [(held,)]
+        assert reader.snapshot_age is None  # the file itself, not a stream's snapshot
     assert compacting.poll() is None  # the copy is under way: this writer has to wait
     with Store(db) as store:
         store.add_labels([Label(item, "learning", 1, datetime.now(UTC))])
