@@ -254,15 +254,22 @@ def test_keep_days_is_checked(tmp_path, capsys):
     assert "outputs.keep_days" in err and "at least 0" in err and len(err.splitlines()) == 1
 
 
-def test_a_stream_forgets_between_commits(tmp_path):
+def stream_over_old_posts(tmp_path: Path, posts: int) -> tuple[StreamWriter, Path]:
+    """A stream's writer (keep_days 30) over a store of `posts` kept posts, 40 days old; the
+    topic's feed shows the newest."""
     topic = {"id": "spaced", "title": "Spaced", "phrases": ["spaced practice"], "max_items": 1}
     config = feed_config(tmp_path, [topic], "http://127.0.0.1:8080/feeds")
     config = dataclasses.replace(config, outputs=dataclasses.replace(config.outputs, keep_days=30))
-    items = [post(n, n) for n in range(1, 4)]
+    items = [post(n, n) for n in range(1, posts + 1)]
     with Store(config.outputs.duckdb) as store:
         store.write(items, [Decision(i.id, "spaced", 0.9, True, "m") for i in items], [])
     age(config.outputs.duckdb, 40)
-    writer = StreamWriter(config, "stream-1", hold=False)
+    return StreamWriter(config, "stream-1", hold=False), config.outputs.duckdb
+
+
+def test_a_stream_forgets_between_commits(tmp_path):
+    writer, db = stream_over_old_posts(tmp_path, 3)
+    config = writer.config
     writer.refresh()
     assert writer.forgotten is not None and writer.forgotten.items == 2
     assert (config.outputs.feeds_dir / "spaced.rss.xml").is_file()  # rendered after it
@@ -280,20 +287,11 @@ def test_a_stream_forgets_a_big_backlog_in_passes_between_commits(tmp_path, monk
 
     monkeypatch.setattr(stream_writer, "FORGET_PASS_LIMIT", 2)
     monkeypatch.setattr(stream_writer, "FORGET_PASS_PAUSE", 0.0)
-    topic = {"id": "spaced", "title": "Spaced", "phrases": ["spaced practice"], "max_items": 1}
-    config = feed_config(tmp_path, [topic], "http://127.0.0.1:8080/feeds")
-    config = dataclasses.replace(config, outputs=dataclasses.replace(config.outputs, keep_days=30))
-    items = [post(n, n) for n in range(1, 7)]
-    with Store(config.outputs.duckdb) as store:
-        store.write(items, [Decision(i.id, "spaced", 0.9, True, "m") for i in items], [])
-    age(config.outputs.duckdb, 40)
-    writer = StreamWriter(config, "stream-1", hold=False)
+    writer, db = stream_over_old_posts(tmp_path, 6)
     left = []
     for _ in range(4):
         writer.refresh()
-        left.append(
-            (writer.forgotten.items, writer.forgotten.left, row_count(config.outputs.duckdb))
-        )
+        left.append((writer.forgotten.items, writer.forgotten.left, row_count(db)))
     writer.close()
     # 5 to go (the feed shows the newest): 2, 2, then 1; the fourth look waits for tomorrow.
     assert left == [(2, 3, 4), (2, 1, 2), (1, 0, 1), (1, 0, 1)]
