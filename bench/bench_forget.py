@@ -8,6 +8,7 @@ does: 20% kept for one topic, story keys), then, each on a fresh copy:
     client would run instead: `DELETE FROM items WHERE last_seen_at < cutoff` (which leaves
     decisions, story rows and feed-shown items dangling, and lets a source bring them back);
   - a first pass on a year-old store with `keep_days` set to half a year: half the items;
+    then the same in the steps a stream takes (FORGET_PASS_LIMIT items a pass);
   - a stream poll's write (3 new items) after that half, with its tombstones and without;
   - ROUNDS rounds of "forget the oldest fifth, write a new fifth": the file size after each;
   - `pln compact` after the half and after the rounds (a checked copy renamed over the file),
