@@ -224,7 +224,9 @@ def _finish(
     stats["sources"]["backing_off"] = {name: at.isoformat() for name, at in waiting.items()}
     if config.outputs.keep_days:
         _forget_if_due(store, config, stats)
-    feeds, _ = render_feeds_if_changed(store, config)
+    feeds, _, removed = render_feeds_if_changed(store, config)
+    if removed:
+        stats["feeds_removed"] = removed
     seconds = time.perf_counter() - started  # the whole job, feeds included
     stats["seconds"] = round(seconds, 3)
     store.finish_run(run_id, stats)

@@ -244,10 +244,15 @@ class StreamWriter:
     def _render_feeds(self, store: Store, own_handle: bool) -> None:
         """Render the feeds; a failure is a warning, never a stop."""
         from pln.sinks.feeds import render_feeds
+        from pln.sinks.feeds_state import record_render
 
         started = time.monotonic()
         try:
-            render_feeds(store, self.config)
+            removed = record_render(self.db, render_feeds(store, self.config))
+            if removed:
+                progress.say(
+                    f"stream: removed the feeds of {', '.join(removed)}: not in the config"
+                )
             self._said.discard("feeds")
         except Exception as exc:
             self._warn_once("feeds", f"feeds not rendered: {one_line(exc)}")

@@ -17,6 +17,7 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from pln import __version__
@@ -33,24 +34,62 @@ STORE_MARKS = """SELECT (SELECT count(*) FROM items), (SELECT max(last_seen_at) 
                         (SELECT count(*) FROM story_members)"""
 
 
+class Rendered(NamedTuple):
+    paths: list[Path]  # the feed files, written now or by the render before
+    rendered: bool  # whether this call rendered them
+    removed: list[str]  # topics whose feeds were removed: no longer in the config
+
+
 def render_feeds_if_changed(
     store: Store, config: Config, *, now: datetime | None = None
-) -> tuple[list[Path], bool]:
-    """`render_feeds` unless nothing they show changed since the last render; returns the feed
-    paths and whether they were rendered."""
+) -> Rendered:
+    """`render_feeds` unless nothing they show changed since the last render (`record_render`
+    removes the feeds of topics no longer in the config)."""
     now = now or datetime.now(UTC)
     state = state_path(store.path)
     last = _read(state)
     files = [Path(name) for name in last.get("files", [])]
     unchanged = last.get("fingerprint") == feeds_fingerprint(store, config, now)
     if unchanged and all(path.is_file() for path in files):
-        return files, False
+        return Rendered(files, False, [])
     paths = render_feeds(store, config, now=now)
     # Fingerprinted after the render: a first render makes the feedback key it covers.
-    done = {"fingerprint": feeds_fingerprint(store, config, now), "files": list(map(str, paths))}
+    removed = record_render(store.path, paths, feeds_fingerprint(store, config, now), last)
+    return Rendered(paths, True, removed)
+
+
+def record_render(
+    db_path: Path, paths: list[Path], fingerprint: str | None = None, last: dict | None = None
+) -> list[str]:
+    """Note the files a render wrote (and its fingerprint; None: render next time anyway), and
+    remove the feeds the last render wrote for topics this one no longer has (a topic taken
+    out of the config, or renamed), so they are not served stale forever. Only topic feed files
+    the last render wrote in this render's folder go; returns their topic ids."""
+    state = state_path(db_path)
+    last = _read(state) if last is None else last
+    written = set(map(str, paths))
+    folders = {str(path.parent) for path in paths}
+    gone = []
+    for name in last.get("files", []):
+        old = Path(name)
+        topic = _topic_of(old.name)
+        if name in written or topic is None or str(old.parent) not in folders:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            old.unlink()
+        gone.append(topic)
+    done = {"fingerprint": fingerprint, "files": sorted(written)}
     with contextlib.suppress(OSError):  # then the next run renders again: slower, never stale
         write_atomic(state, json.dumps(done).encode())
-    return paths, True
+    return sorted(set(gone))
+
+
+def _topic_of(filename: str) -> str | None:
+    """The topic id of a topic feed's file name (`feed_filename`), else None."""
+    for suffix in (".rss.xml", ".atom.xml", ".json"):
+        if filename.endswith(suffix) and len(filename) > len(suffix):
+            return filename.removesuffix(suffix)
+    return None
 
 
 def state_path(db_path: Path) -> Path:
