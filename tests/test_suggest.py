@@ -1,0 +1,35 @@
+"""`pln topics suggest` ranks what the wanted items say more often than the rest, and leaves
+out words of everyday English, which match everything once they are a phrase."""
+
+from __future__ import annotations
+
+from pln.config import TopicConfig
+from pln.filters.nlp import load_nlp
+from pln.filters.suggest import common_words, suggest_phrases
+from pln.filters.topics import TopicRule
+from pln.record import Item
+
+
+def items(texts: list[str], prefix: str) -> list[Item]:
+    return [
+        Item.create(source="s", platform="fixture", kind="post", native_id=f"{prefix}{n}", text=t)
+        for n, t in enumerate(texts)
+    ]
+
+
+def test_everyday_words_are_not_proposed_on_their_own():
+    wanted = items(
+        [
+            f"This week the team tried flashcards and practice quizzes again, session {n}"
+            for n in range(6)
+        ],
+        "w",
+    )
+    rest = items([f"Lunch menu for the canteen, number {n}" for n in range(12)], "r")
+    topic = TopicRule(TopicConfig(id="spaced", title="Spaced", phrases=("spaced repetition",)))
+    found = suggest_phrases(load_nlp(), wanted, rest, topic, n=30)
+    terms = {s.term for s in found.phrases}
+    assert {"flashcards", "quizzes", "practice quizzes"} <= terms, terms
+    assert not {"week", "team", "tried", "practice"} & terms  # everyday English
+    assert {"week", "team", "practice"} <= common_words()
+    assert "flashcards" not in common_words()
