@@ -15,7 +15,7 @@ import gzip
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from spacy.language import Language
@@ -34,6 +34,9 @@ class TermSuggestion:
     in_topic: int  # wanted items with the term
     elsewhere: int  # other items with it
     z: float  # log-odds z-score
+    # The other topic whose kept items have the term most often, and in how many: a word
+    # typical of two topics puts texts in the wrong one when added to either.
+    also: tuple[str, int] | None = None
 
 
 @dataclass
@@ -66,11 +69,19 @@ def _terms(nlp: Language, items: Sequence[Item], forms: dict[str, Counter]) -> l
 
 
 def suggest_phrases(
-    nlp: Language, wanted: Sequence[Item], rest: Sequence[Item], rule: TopicRule, n: int = 15
+    nlp: Language,
+    wanted: Sequence[Item],
+    rest: Sequence[Item],
+    rule: TopicRule,
+    n: int = 15,
+    others: Mapping[str, Collection[str]] | None = None,
 ) -> PhraseSuggestions:
+    """The topic's best `n` phrases and hashtags; `others`: the ids of the items each other
+    topic keeps, to say which other topic a suggestion is also typical of (`also`)."""
     forms: dict[str, Counter] = {}
-    mine = Counter(t for terms in _terms(nlp, wanted, forms) for t in terms)
-    other = Counter(t for terms in _terms(nlp, rest, forms) for t in terms)
+    wanted_terms, rest_terms = _terms(nlp, wanted, forms), _terms(nlp, rest, forms)
+    mine = Counter(t for terms in wanted_terms for t in terms)
+    other = Counter(t for terms in rest_terms for t in terms)
     covered = {" ".join(t.norm_ for t in doc) for doc in nlp.pipe(rule.phrases)}
     tags = {f"#{t}" for t in rule.hashtags}
     n_mine, n_other = max(len(wanted), 1), max(len(rest), 1)
@@ -95,11 +106,27 @@ def suggest_phrases(
         if z <= 1.0:
             continue
         (out.hashtags if term.startswith("#") else out.phrases).append(
-            TermSuggestion(shown, y, r, round(z, 2))
+            TermSuggestion(term, y, r, round(z, 2))
         )
-    out.phrases = sorted(out.phrases, key=lambda s: (-s.z, s.term))[:n]
-    out.hashtags = sorted(out.hashtags, key=lambda s: (-s.z, s.term))[:n]
+    ids = [it.id for it in (*wanted, *rest)]
+    terms_of = dict(zip(ids, (*wanted_terms, *rest_terms), strict=True))
+    for kind in ("phrases", "hashtags"):
+        best = sorted(getattr(out, kind), key=lambda s: (-s.z, s.term))[:n]
+        setattr(out, kind, [_finish(s, forms, terms_of, others or {}) for s in best])
     return out
+
+
+def _finish(found: TermSuggestion, forms, terms_of, others) -> TermSuggestion:
+    """The suggestion as people write it, with the other topic it is also typical of."""
+    term = found.term
+    counts = {
+        topic: sum(term in terms_of.get(item_id, ()) for item_id in ids)
+        for topic, ids in others.items()
+    }
+    topic = max(counts, key=lambda t: (counts[t], t), default=None)
+    also = (topic, counts[topic]) if topic is not None and counts[topic] >= MIN_COUNT else None
+    shown = term if term.startswith("#") else forms[term].most_common(1)[0][0]
+    return TermSuggestion(shown, found.in_topic, found.elsewhere, found.z, also)
 
 
 def _overlaps(term: str, covered: set[str]) -> bool:

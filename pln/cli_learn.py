@@ -215,9 +215,12 @@ def cmd_topics_suggest(args) -> int:
             continue
         print(f"  {title} (in the topic's items / elsewhere, log-odds z):")
         for t in terms:
-            print(f"    {t.term:<32} {t.in_topic:>4} / {t.elsewhere:<5} z {t.z:.1f}")
+            also = f"   also in {t.also[1]:,} kept for {t.also[0]}" if t.also else ""
+            print(f"    {t.term:<32} {t.in_topic:>4} / {t.elsewhere:<5} z {t.z:.1f}{also}")
     if found.phrases or found.hashtags:
-        phrases = ", ".join(t.term for t in found.phrases[:5])
+        # Words typical of another topic too would put items in the wrong one: offered last.
+        best = sorted(found.phrases, key=lambda t: t.also is not None)[:5]
+        phrases = ", ".join(t.term for t in best)
         print(f"  add the ones that fit to topics[{args.topic}].phrases, e.g. [{phrases}]")
     return 0
 

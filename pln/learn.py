@@ -273,12 +273,12 @@ def topic_suggestions(config: Config, topic: str, n: int = 15) -> PhraseSuggesti
     with open_store(config, read_only=True) as store:
         positive = {label.item_id for label in store.labels(topic) if label.label > 0}
         negative = {label.item_id for label in store.labels(topic) if label.label < 0}
-        kept = {
-            row[0]
-            for row in store.sql(
-                f"SELECT item_id FROM decisions WHERE kept AND topic = '{_quote(topic)}'"
-            )[1]
-        }
+        kept, others = set(), {}
+        for item_id, kept_for in store.sql("SELECT item_id, topic FROM decisions WHERE kept")[1]:
+            if kept_for == topic:
+                kept.add(item_id)
+            else:
+                others.setdefault(kept_for, set()).add(item_id)
         items = _pool(store)
         ids = {it.id for it in items}
         items += store.items_by_id((positive | kept) - ids).values()
@@ -286,7 +286,8 @@ def topic_suggestions(config: Config, topic: str, n: int = 15) -> PhraseSuggesti
     rest = [it for it in items if it not in wanted]
     curator = Curator.for_config(config, use_models=False)
     rule = next(r for r in curator.rules if r.id == topic)
-    return suggest_phrases(curator.nlp, wanted, rest, rule, n)
+    others = {t: ids for t, ids in others.items() if t in {r.id for r in curator.rules}}
+    return suggest_phrases(curator.nlp, wanted, rest, rule, n, others)
 
 
 def _quote(text: str) -> str:

@@ -33,3 +33,15 @@ def test_everyday_words_are_not_proposed_on_their_own():
     assert not {"week", "team", "tried", "practice"} & terms  # everyday English
     assert {"week", "team", "practice"} <= common_words()
     assert "flashcards" not in common_words()
+
+
+def test_a_suggestion_says_which_other_topic_keeps_items_with_it():
+    wanted = items([f"Flashcards and checklists for day {n}" for n in range(5)], "w")
+    onboarding = items([f"Checklists for the new hire, part {n}" for n in range(4)], "o")
+    rest = [*onboarding, *items([f"Canteen menu {n}" for n in range(8)], "r")]
+    topic = TopicRule(TopicConfig(id="spaced", title="Spaced", phrases=("spaced repetition",)))
+    others = {"onboarding": {it.id for it in onboarding}, "coaching": set()}
+    found = suggest_phrases(load_nlp(), wanted, rest, topic, n=30, others=others)
+    also = {s.term: s.also for s in found.phrases}
+    assert also["checklists"] == ("onboarding", 4)
+    assert also["flashcards"] is None
