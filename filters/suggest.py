@@ -94,8 +94,7 @@ def suggest_phrases(
     for term, y in mine.items():
         if y < MIN_COUNT or term in tags or _overlaps(term, covered):
             continue
-        shown = term if term.startswith("#") else forms[term].most_common(1)[0][0]
-        if not term.startswith("#") and all(word in common for word in shown.split()):
+        if not term.startswith("#") and all(w in common for w in _written(term, forms).split()):
             continue
         r = other.get(term, 0)
         alpha = PRIOR * (y + r) / total
@@ -125,8 +124,12 @@ def _finish(found: TermSuggestion, forms, terms_of, others) -> TermSuggestion:
     }
     topic = max(counts, key=lambda t: (counts[t], t), default=None)
     also = (topic, counts[topic]) if topic is not None and counts[topic] >= MIN_COUNT else None
-    shown = term if term.startswith("#") else forms[term].most_common(1)[0][0]
-    return TermSuggestion(shown, found.in_topic, found.elsewhere, found.z, also)
+    return TermSuggestion(_written(term, forms), found.in_topic, found.elsewhere, found.z, also)
+
+
+def _written(term: str, forms: dict[str, Counter]) -> str:
+    """A term as people write it most often ("flashcards" for the norm "flashcard")."""
+    return term if term.startswith("#") else forms[term].most_common(1)[0][0]
 
 
 def _overlaps(term: str, covered: set[str]) -> bool:

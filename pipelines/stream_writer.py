@@ -251,7 +251,7 @@ class StreamWriter:
             removed = record_render(self.db, render_feeds(store, self.config))
             if removed:
                 progress.say(
-                    f"stream: removed the feeds of {', '.join(removed)}: not in the config"
+                    f"stream: removed the feeds of {', '.join(removed)}: no longer in the config"
                 )
             self._said.discard("feeds")
         except Exception as exc:

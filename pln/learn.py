@@ -286,12 +286,9 @@ def topic_suggestions(config: Config, topic: str, n: int = 15) -> PhraseSuggesti
     rest = [it for it in items if it not in wanted]
     curator = Curator.for_config(config, use_models=False)
     rule = next(r for r in curator.rules if r.id == topic)
-    others = {t: ids for t, ids in others.items() if t in {r.id for r in curator.rules}}
+    topics = {r.id for r in curator.rules}
+    others = {t: ids for t, ids in others.items() if t in topics}
     return suggest_phrases(curator.nlp, wanted, rest, rule, n, others)
-
-
-def _quote(text: str) -> str:
-    return text.replace("'", "''")
 
 
 # -- rescore ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pln.errors import PlnError
 
 class RunInProgress(PlnError):
     exit_code = 75  # EX_TEMPFAIL: try again later
+    busy = ""  # who holds the lock on what, e.g. "another run (pid 12) is writing out/pln.duckdb"
 
 
 class RunLock:
@@ -28,10 +29,10 @@ class RunLock:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise RunInProgress(
-                f"another run (pid {holder}) is writing {self.path.with_suffix('')}; "
-                "this one was skipped"
-            ) from None
+            busy = f"another run (pid {holder}) is writing {self.path.with_suffix('')}"
+            error = RunInProgress(f"{busy}; this one was skipped")
+            error.busy = busy
+            raise error from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd

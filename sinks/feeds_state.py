@@ -24,7 +24,7 @@ from pln import __version__
 from pln.atomic import write_atomic
 from pln.config import Config
 
-from .feeds import render_feeds
+from .feeds import feed_filename, render_feeds
 from .store import Store
 
 STATE_SUFFIX = ".feeds-state"
@@ -86,7 +86,8 @@ def record_render(
 
 def _topic_of(filename: str) -> str | None:
     """The topic id of a topic feed's file name (`feed_filename`), else None."""
-    for suffix in (".rss.xml", ".atom.xml", ".json"):
+    for kind in ("rss", "atom", "json"):
+        suffix = feed_filename("", kind)
         if filename.endswith(suffix) and len(filename) > len(suffix):
             return filename.removesuffix(suffix)
     return None

@@ -83,9 +83,7 @@ def compact(db: Path, wait: float | None = None) -> Compacted:
         with RunLock(db):
             return _compact_locked(db, wait, started)
     except RunInProgress as exc:
-        raise RunInProgress(
-            f"{exc.args[0].split(';')[0]}; stop it (or let it finish) and compact then"
-        ) from None
+        raise RunInProgress(f"{exc.busy}; stop it (or let it finish) and compact then") from None
 
 
 def _compact_locked(db: Path, wait: float, started: float) -> Compacted:
