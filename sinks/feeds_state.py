@@ -69,6 +69,10 @@ def record_render(
     last = _read(state) if last is None else last
     written = set(map(str, paths))
     folders = {str(path.parent) for path in paths}
+    # Every removed file is remembered (a few bytes a topic), so `pln serve` can answer 410
+    # Gone for it, until a topic of that id is written again.
+    removed = {name: gone for name, gone in _removed(last).items() if name not in written}
+    today = datetime.now(UTC).date().isoformat()
     gone = []
     for name in last.get("files", []):
         old = Path(name)
@@ -78,10 +82,38 @@ def record_render(
         with contextlib.suppress(FileNotFoundError):
             old.unlink()
         gone.append(topic)
-    done = {"fingerprint": fingerprint, "files": sorted(written)}
+        removed[name] = {"topic": topic, "on": today}
+    done = {"fingerprint": fingerprint, "files": sorted(written), "removed": removed}
     with contextlib.suppress(OSError):  # then the next run renders again: slower, never stale
         write_atomic(state, json.dumps(done).encode())
     return sorted(set(gone))
+
+
+class RemovedFeed(NamedTuple):
+    topic: str
+    on: str  # the day (UTC, ISO) its render removed it
+
+
+def removed_feeds(db_path: Path, feeds_dir: Path) -> dict[str, RemovedFeed]:
+    """The feed files of topics taken out of the config that renders removed from `feeds_dir`,
+    by file name (and not written again since)."""
+    folder = str(feeds_dir)
+    return {
+        Path(name).name: RemovedFeed(gone["topic"], gone["on"])
+        for name, gone in _removed(_read(state_path(db_path))).items()
+        if str(Path(name).parent) == folder
+    }
+
+
+def _removed(state: dict) -> dict[str, dict[str, str]]:
+    removed = state.get("removed")
+    if not isinstance(removed, dict):
+        return {}
+    return {
+        name: gone
+        for name, gone in removed.items()
+        if isinstance(gone, dict) and {"topic", "on"} <= gone.keys()
+    }
 
 
 def _topic_of(filename: str) -> str | None:

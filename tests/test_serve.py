@@ -4,6 +4,7 @@ only a person can give, request framing, and the pages built from the database."
 from __future__ import annotations
 
 import gzip
+import dataclasses
 import http.client
 import json
 import os
@@ -24,11 +25,13 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import feedparser
 import pytest
-from feedsite import POSTS, SITE, THREAD, add_post_and_render, build_site, free_port
+from feedsite import NOW, POSTS, SITE, THREAD, add_post_and_render, build_site, free_port
 from helpers import stored_labels
 
 from pln.serve import FeedServer, accepts_gzip, etag_values
 from pln.sinks.feeds import FeedbackKey
+from pln.sinks.feeds_state import render_feeds_if_changed
+from pln.sinks.store import Store
 
 LATER = datetime.now(UTC) + timedelta(days=1)  # feedback links made by the tests expire then
 
@@ -189,6 +192,38 @@ def test_root_redirects_and_only_feed_files_are_served(site):
     assert get(server, "spaced.rss.xml", method="POST")[0] == 405
     status, headers, body = get(server, "spaced.rss.xml", method="HEAD")
     assert status == 200 and body == b"" and int(headers["content-length"]) > 0
+
+
+def render_with(config, topics: set[str]):
+    """A run's render with only `topics` of the site's config; returns that config."""
+    kept = dataclasses.replace(config, topics=tuple(t for t in config.topics if t.id in topics))
+    with Store(config.outputs.duckdb) as store:
+        render_feeds_if_changed(store, kept, now=NOW)
+    return kept
+
+
+def test_a_removed_topics_feeds_and_page_are_gone_until_it_comes_back(tmp_path):
+    port = free_port()
+    config = build_site(tmp_path, port)  # topics "spaced" and "feedback"
+    render_with(config, {"spaced", "feedback"})
+    without = render_with(config, {"feedback"})  # "spaced" taken out of the config
+    feeds = ("spaced.rss.xml", "spaced.atom.xml", "spaced.json")
+    today = datetime.now(UTC).date().isoformat()
+    with FeedServer(without, "127.0.0.1", port) as server:
+        for path in (*feeds, "topic/spaced"):
+            status, headers, body = get(server, path)
+            page = body.decode()
+            assert status == 410, path
+            assert "&#x27;spaced&#x27; was taken out" in page and today in page, path
+            assert headers["cache-control"] == "no-store"
+        assert get(server, "spaced.rss.xml", method="HEAD")[:3:2] == (410, b"")
+        assert get(server, "other.rss.xml")[0] == 404  # never a topic here: not found
+        assert get(server, "feedback.rss.xml")[0] == 200
+
+        render_with(config, {"spaced", "feedback"})  # it comes back
+        for path in feeds:
+            status, headers, body = get(server, path)
+            assert status == 200 and b"Spaced practice" in body, path
 
 
 def test_feedback_links_in_the_feed_record_labels_once_per_item_and_topic(site):

@@ -19,11 +19,13 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from pln.config import Config
 from pln.errors import PlnError
 from pln.sinks.feeds import FEEDBACK_PATH
+from pln.sinks.feeds_state import RemovedFeed, removed_feeds, state_path
 
 from . import pages
 from .files import StaticFiles, accepts_gzip, not_modified
@@ -73,6 +75,7 @@ class FeedApp:
         self.labels = LabelRecorder(config.outputs.duckdb, label_wait, log)
         self.topics = {t.id: t for t in config.topics}
         self.teacher = Teacher(config)
+        self.removed = RemovedFeeds(config.outputs.duckdb, config.outputs.feeds_dir)
         self.statuses: Counter[int] = Counter()
         self._count_lock = threading.Lock()
         self.robots = (f"User-agent: *\nDisallow: {self.prefix}/{FEEDBACK_PATH}\n").encode()
@@ -139,7 +142,7 @@ class FeedApp:
                 "No feeds yet",
                 "Nothing has been curated yet: run pln run, then reload.",
             )
-        return self._not_found()
+        return self._gone(self.removed.feed(name)) or self._not_found()
 
     # -- files ----------------------------------------------------------------------------------
 
@@ -165,7 +168,7 @@ class FeedApp:
     def _topic(self, topic_id: str, query: str) -> Response:
         topic = self.topics.get(topic_id)
         if topic is None:
-            return self._not_found(root="../")
+            return self._gone(self.removed.topic(topic_id), "../") or self._not_found(root="../")
         page = _int(_params(query).get("page", "1"), 1)
         with self._database("../") as db:
             if isinstance(db, Response):
@@ -374,9 +377,50 @@ class FeedApp:
             root=root,
         )
 
+    def _gone(self, removed: RemovedFeed | None, root: str = "") -> Response | None:
+        """410 Gone for a removed topic's feed or page: feed readers that know the status
+        (FreshRSS, SimplePie) stop asking, and a person reads why."""
+        if removed is None:
+            return None
+        return self._page(
+            HTTPStatus.GONE,
+            "Topic removed",
+            f"The topic {removed.topic!r} was taken out of this site's config on "
+            f"{removed.on}: nothing more will be published here. The feeds still published "
+            f"are listed at {self.prefix}/.",
+            root=root,
+        )
+
     def _page(self, status: HTTPStatus, title: str, text: str, root: str = "") -> Response:
         body = pages.message_page(self.site, title, text, root=root)
         return Response(status, [("Content-Type", HTML), *NO_STORE], body)
+
+
+class RemovedFeeds:
+    """The feed files that renders removed with their topic (sinks/feeds_state.py), read again
+    only when the render state changes."""
+
+    def __init__(self, db_path: Path, feeds_dir: Path):
+        self.state, self.db_path, self.feeds_dir = state_path(db_path), db_path, feeds_dir
+        self._known: tuple[tuple[int, int, int] | None, dict[str, RemovedFeed]] = (None, {})
+
+    def feed(self, name: str) -> RemovedFeed | None:
+        return self._current().get(name)
+
+    def topic(self, topic_id: str) -> RemovedFeed | None:
+        return next((f for f in self._current().values() if f.topic == topic_id), None)
+
+    def _current(self) -> dict[str, RemovedFeed]:
+        try:
+            st = self.state.stat()
+        except OSError:
+            return {}
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        known_stamp, feeds = self._known
+        if stamp != known_stamp:
+            feeds = removed_feeds(self.db_path, self.feeds_dir)
+            self._known = (stamp, feeds)  # one assignment: threads see the old or the new
+        return feeds
 
 
 class _Reading:
