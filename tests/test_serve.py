@@ -3,8 +3,8 @@ only a person can give, request framing, and the pages built from the database."
 
 from __future__ import annotations
 
-import gzip
 import dataclasses
+import gzip
 import http.client
 import json
 import os
