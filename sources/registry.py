@@ -14,8 +14,8 @@ from pln.sources.base import FetchResult, Source
 SOURCE_TYPES: dict[str, str] = {
     "rss": "rss:FeedSource",
     "twitter_v2": "twitter:TwitterV2FileSource",
-    "twitter_archive": "twitter:TwitterArchiveSource",
-    "twitter_api": "twitter:TwitterApiSource",
+    "twitter_archive": "twitter_archive:TwitterArchiveSource",
+    "twitter_api": "twitter_api:TwitterApiSource",
     "mastodon": "mastodon:MastodonSource",
     "bluesky": "bluesky:BlueskySource",
     "hashtag_chat": "hashtag_chat:HashtagChatSource",

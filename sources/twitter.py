@@ -1,6 +1,7 @@
-"""X/Twitter sources: saved API v2 pages, data-export archives and the live API v2.
+"""X/Twitter: saved API v2 pages (`twitter_v2`), and what the three X sources share. The
+data-export archive is sources/twitter_archive.py, the live API sources/twitter_api.py.
 
-All three share one mapping from an API v2 tweet (plus its page's `includes`) to an Item:
+One mapping from an API v2 tweet (plus its page's `includes`) to an Item:
 
 - author is the username (from `includes.users`, or the `author` object twarc2 inlines);
 - links come from `entities.urls`, preferring `unwound_url`/`expanded_url` over t.co, and the
@@ -20,20 +21,16 @@ import gzip
 import html
 import io
 import json
-import os
 import re
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
 
 from pln.config import Options
 from pln.record import Item
 from pln.sources.base import Cursor, FetchResult, Source
-from pln.sources.http import HttpFetcher, parse_retry_after, redact
 
 PLATFORM = "twitter"
 WEB = "https://x.com"
@@ -137,7 +134,7 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
-def _language(value: Any) -> str:
+def language_code(value: Any) -> str:
     lang = str(value or "").lower()
     return "" if lang in _NO_LANGUAGE else lang
 
@@ -220,16 +217,16 @@ def tweet_item(tweet: dict, lookup: _Lookup, *, source: str, fetched_at: datetim
         links=links,
         hashtags=_tags(entities, "hashtags", "tag"),
         mentions=mentions,
-        lang=_language(tweet.get("lang")),
+        lang=language_code(tweet.get("lang")),
         published_at=parse_time(tweet.get("created_at")),
         fetched_at=fetched_at,
         thread_id=thread_id,
         reply_to=reply_to,
-        raw=_compact(tweet),
+        raw=compact_json(tweet),
     )
 
 
-def _compact(record: Any) -> str:
+def compact_json(record: Any) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -285,7 +282,7 @@ class V2Parser:
 
     def page(self, page: dict, ref: str) -> None:
         for i, error in enumerate(page.get("errors") or ()):
-            self.problem(f"{ref}#errors[{i}]", _api_error(error), error)
+            self.problem(f"{ref}#errors[{i}]", api_error(error), error)
         data = page.get("data")
         records = [data] if isinstance(data, dict) else data if isinstance(data, list) else []
         if records and not any(_looks_like_tweet(r) for r in records):
@@ -308,11 +305,11 @@ class V2Parser:
 
     def problem(self, ref: str, reason: str, raw: Any) -> None:
         self.out.problems.append(
-            Problem(ref, reason, raw if isinstance(raw, str) else _compact(raw))
+            Problem(ref, reason, raw if isinstance(raw, str) else compact_json(raw))
         )
 
 
-def _api_error(error: Any) -> str:
+def api_error(error: Any) -> str:
     if not isinstance(error, dict):
         return f"API error: {error}"
     title = error.get("title") or error.get("type") or "error"
@@ -387,7 +384,7 @@ def changed_files(
     return changed, stamps, unchanged
 
 
-def _max_id(*ids: Any) -> str:
+def max_id(*ids: Any) -> str:
     numbers = [int(i) for i in ids if isinstance(i, str | int) and str(i).isdigit()]
     return str(max(numbers)) if numbers else ""
 
@@ -433,7 +430,7 @@ class TwitterV2FileSource(Source):
             items=result.item_list(),
             dead_letters=[self.dead_letter(p.ref, p.reason, p.raw) for p in result.problems],
             drops=result.drops,
-            cursor={"files": stamps, "since_id": _max_id(since_id, result.max_id or "")},
+            cursor={"files": stamps, "since_id": max_id(since_id, result.max_id or "")},
         )
 
     def read_file(self, path: Path, parser: V2Parser) -> None:
@@ -443,379 +440,3 @@ class TwitterV2FileSource(Source):
                 parser.problem(ref, error, doc)
             else:
                 parser.document(doc, ref)
-
-
-# --------------------------------------------------------------------------- data-export archive
-
-_ARCHIVE_TWEETS = re.compile(r"(?:^|/)(?:data/)?tweets?(?:-part\d+)?\.js$")
-_ARCHIVE_ACCOUNT = re.compile(r"(?:^|/)(?:data/)?(?:manifest|account)\.js$")
-
-
-def archive_json(text: str) -> Any:
-    """The JSON after the `window.YTD.tweet.part0 = ` assignment of an archive .js file."""
-    start = min((i for i in (text.find("["), text.find("{")) if i >= 0), default=-1)
-    if start < 0:
-        raise ValueError("no JSON value after the `window.YTD... =` assignment")
-    return json.loads(text[start:])
-
-
-def archive_username(documents: dict[str, Any]) -> str:
-    """The account's username from manifest.js (userInfo) or account.js."""
-    for name, doc in sorted(documents.items()):
-        if name.endswith("manifest.js") and isinstance(doc, dict):
-            username = (doc.get("userInfo") or {}).get("userName")
-            if username:
-                return str(username)
-        if name.endswith("account.js") and isinstance(doc, list) and doc:
-            account = doc[0].get("account", {}) if isinstance(doc[0], dict) else {}
-            if account.get("username"):
-                return str(account["username"])
-    return ""
-
-
-def archive_item(
-    tweet: dict, *, username: str, parents: dict[str, str], source: str, fetched_at: datetime
-) -> Item:
-    """Map one archive (API v1.1 style) tweet to an Item. Raises ValueError when unusable."""
-    tweet_id = str(tweet.get("id_str") or tweet.get("id") or "")
-    if not tweet_id:
-        raise ValueError("tweet has no id")
-    text = tweet.get("full_text", tweet.get("text"))
-    if not isinstance(text, str):
-        raise ValueError(f"tweet {tweet_id} has no text")
-    entities = tweet.get("entities") or {}
-    links = []
-    for entry in entities.get("urls") or ():
-        target = entry.get("expanded_url") or entry.get("url")
-        if entry.get("url") and target:
-            text = text.replace(entry["url"], target)
-            links.append(target)
-    for entry in entities.get("media") or ():
-        if entry.get("url"):
-            text = text.replace(entry["url"], "")
-    mentions = [m.get("screen_name", "") for m in entities.get("user_mentions") or ()]
-    reply_to = str(
-        tweet.get("in_reply_to_status_id_str") or tweet.get("in_reply_to_status_id") or ""
-    )
-    kind = "post"
-    if text.startswith("RT @"):
-        kind = "repost"
-        mentions.append(text[4:].split(":", 1)[0])
-    elif reply_to:
-        kind = "reply"
-    elif tweet.get("quoted_status_id_str"):
-        kind = "quote"
-    root = tweet_id
-    while root in parents and parents[root] != root:  # climb the reply chain within the archive
-        root = parents[root]
-    edits = ((tweet.get("edit_info") or {}).get("initial") or {}).get("editTweetIds")
-    return Item.create(
-        source=source,
-        platform=PLATFORM,
-        native_id=str(edits[0]) if isinstance(edits, list) and edits else tweet_id,
-        kind=kind,
-        author=username,
-        text=html.unescape(text).strip(),
-        url=tweet_url(username, tweet_id),
-        links=links,
-        hashtags=[h.get("text", "") for h in entities.get("hashtags") or ()],
-        mentions=mentions,
-        lang=_language(tweet.get("lang")),
-        published_at=parse_time(tweet.get("created_at")),
-        fetched_at=fetched_at,
-        thread_id=root,
-        reply_to=reply_to,
-        raw=_compact(tweet),
-    )
-
-
-class TwitterArchiveSource(Source):
-    """A Twitter/X data export: the .zip or its unpacked folder (or its `data` folder).
-
-    Reads `data/tweet.js` or `data/tweets.js` (and `-partN` splits); the author comes from
-    `manifest.js` or `account.js`. `path` may also name a tweets.js itself: the account files
-    beside it are read too, and without them the fetch warns that authors are empty.
-    """
-
-    type = "twitter_archive"
-
-    def configure(self, opts: Options) -> None:
-        self.path = opts.path("path", required=True)
-
-    def fetch(self, cursor: Cursor | None) -> FetchResult:
-        if not self.path.exists():
-            raise self.error(f"path not found: {self.path}")
-        try:
-            zipped = self.path.is_file() and _starts_like_zip(self.path)
-            stamped = self._js_files() if not zipped else [self.path]
-            changed, stamps, unchanged = changed_files(stamped, cursor)
-            if unchanged:
-                return FetchResult(cursor=dict(cursor or {}), not_modified=True)
-            documents = self._read_zip() if zipped else self._read_folder(stamped)
-        except OSError as exc:
-            raise self.error(f"cannot read {self.path}: {exc.strerror or exc}") from exc
-        except zipfile.BadZipFile as exc:
-            raise self.error(f"{self.path} is not a readable zip archive: {exc}") from exc
-        tweet_files = {k: v for k, v in documents.items() if _ARCHIVE_TWEETS.search(k)}
-        if not tweet_files:
-            if self.path.is_file() and not zipped:
-                raise self.error(
-                    f"{self.path} is neither an archive .zip nor its data/tweets.js "
-                    "(a file named tweet.js, tweets.js or tweets-partN.js)"
-                )
-            raise self.error(f"no data/tweet.js or data/tweets.js in {self.path}")
-        username = archive_username(documents)
-        parsed = self._parse(tweet_files, username)
-        result = FetchResult(
-            items=parsed.item_list(),
-            dead_letters=[self.dead_letter(p.ref, p.reason, p.raw) for p in parsed.problems],
-            drops=parsed.drops,
-            cursor={"files": stamps, "since_id": _max_id(parsed.max_id or "")},
-        )
-        if not username and result.items:
-            result.warnings.append(
-                f"no account.js or manifest.js beside the tweets in {self.path}: "
-                "tweets have no author; point path at the whole archive"
-            )
-        return result
-
-    def _js_files(self) -> list[Path]:
-        """The data files to read: a folder's, or a tweets.js given directly with the account
-        files beside it (in `data/`, or the archive folder above it)."""
-        if self.path.is_file():
-            here = self.path.parent
-            folders = [here, here.parent] if here.name == "data" else [here, here / "data"]
-            extra = [
-                p
-                for folder in folders
-                if folder.is_dir()
-                for p in folder.glob("*.js")
-                if _ARCHIVE_ACCOUNT.search(p.name)
-            ]
-            return sorted({self.path, *extra})
-        folders = [self.path / "data", self.path]
-        return sorted(
-            p
-            for folder in folders
-            if folder.is_dir()
-            for p in folder.glob("*.js")
-            if _ARCHIVE_TWEETS.search(p.name) or _ARCHIVE_ACCOUNT.search(p.name)
-        )
-
-    def _read_folder(self, files: list[Path]) -> dict[str, Any]:
-        return {str(p): self._decode(str(p), p.read_text("utf-8-sig")) for p in files}
-
-    def _read_zip(self) -> dict[str, Any]:
-        with zipfile.ZipFile(self.path) as archive:
-            names = [
-                n
-                for n in archive.namelist()
-                if _ARCHIVE_TWEETS.search(n) or _ARCHIVE_ACCOUNT.search(n)
-            ]
-            return {
-                f"{self.path}!{n}": self._decode(n, archive.read(n).decode("utf-8-sig"))
-                for n in names
-            }
-
-    def _decode(self, name: str, text: str) -> Any:
-        try:
-            return archive_json(text)
-        except ValueError as exc:
-            raise self.error(f"{name} is not a Twitter archive data file: {exc}") from None
-
-    def _parse(self, tweet_files: dict[str, Any], username: str) -> Parsed:
-        parsed, fetched_at = Parsed(), datetime.now(UTC)
-        entries = []
-        for name, doc in sorted(tweet_files.items()):
-            if not isinstance(doc, list):
-                parsed.problems.append(Problem(name, "expected a list of tweets", ""))
-                continue
-            for i, entry in enumerate(doc):
-                tweet = entry.get("tweet", entry) if isinstance(entry, dict) else entry
-                entries.append((f"{name}[{i}]", tweet))
-        parents = {
-            str(t.get("id_str")): str(t.get("in_reply_to_status_id_str"))
-            for _, t in entries
-            if isinstance(t, dict) and t.get("in_reply_to_status_id_str")
-        }
-        for ref, tweet in entries:
-            if not isinstance(tweet, dict):
-                parsed.problems.append(Problem(ref, "tweet is not a JSON object", _compact(tweet)))
-                continue
-            try:
-                item = archive_item(
-                    tweet,
-                    username=username,
-                    parents=parents,
-                    source=self.name,
-                    fetched_at=fetched_at,
-                )
-            except ValueError as exc:
-                parsed.problems.append(Problem(ref, str(exc), _compact(tweet)))
-                continue
-            parsed.add(str(tweet.get("id_str") or tweet.get("id")), item)
-        return parsed
-
-
-def _starts_like_zip(path: Path) -> bool:
-    with path.open("rb") as file:
-        return file.read(2) == b"PK"
-
-
-# --------------------------------------------------------------------------- live API v2
-
-TWEET_FIELDS = (
-    "created_at,lang,conversation_id,entities,referenced_tweets,author_id,"
-    "in_reply_to_user_id,note_tweet,edit_history_tweet_ids"
-)
-EXPANSIONS = "author_id,referenced_tweets.id,referenced_tweets.id.author_id"
-
-
-class _XFetcher(HttpFetcher):
-    """HttpFetcher that reads X's rate-limit headers and says what a 401/403 means."""
-
-    def _status_error(self, status, headers, url):
-        if status == 429:
-            wait = parse_retry_after(headers.get("retry-after", ""))
-            reset = headers.get("x-rate-limit-reset", "").strip()
-            if wait is None and reset.isdigit():
-                wait = max(0.0, int(reset) - datetime.now(UTC).timestamp())
-            if wait is not None:
-                return self.error(
-                    f"rate limited by {redact(url)}; retry after {wait:.0f} s", retry_after=wait
-                )
-        if status in (401, 403):
-            return self.error(f"HTTP {status} from {redact(url)}: the bearer token was refused")
-        return super()._status_error(status, headers, url)
-
-
-class TwitterApiSource(Source):
-    """X API v2: recent search, a user's timeline or a list's timeline, newest first.
-
-    Options: one of `query` (recent search, e.g. "#lrnchat -is:retweet"), `username`,
-    `user_id` or `list_id`; `bearer_token_env` (default X_BEARER_TOKEN: the name of the
-    environment variable holding the token, never the token itself); `base_url` (default
-    https://api.x.com); `max_pages` per fetch (default 5); `max_results` per page (default 100);
-    `timeout` seconds (default 20).
-
-    The cursor keeps `since_id`, so each run asks only for newer tweets. When a run stops at
-    `max_pages` with older pages left, the cursor keeps the pagination token and the next run
-    continues down to the old `since_id` before moving it forward: nothing in between is skipped.
-    """
-
-    type = "twitter_api"
-
-    def configure(self, opts: Options) -> None:
-        self.query = opts.text("query")
-        self.username = opts.text("username").lstrip("@")
-        self.user_id = opts.text("user_id")
-        self.list_id = opts.text("list_id")
-        chosen = [k for k in ("query", "username", "user_id", "list_id") if getattr(self, k)]
-        if len(chosen) != 1:
-            raise opts.error(
-                "query",
-                "set exactly one of query, username, user_id, list_id"
-                + (f" (got {', '.join(chosen)})" if chosen else ""),
-            )
-        self.token_env = opts.text("bearer_token_env", default="X_BEARER_TOKEN")
-        self.base_url = opts.text("base_url", default="https://api.x.com").rstrip("/")
-        self.max_pages = opts.integer("max_pages", default=5, min=1)
-        self.max_results = opts.integer("max_results", default=100, min=10)
-        if self.max_results > 100:
-            raise opts.error("max_results", f"must be at most 100, got {self.max_results}")
-        self.timeout = opts.number("timeout", default=20.0, min=1.0)
-
-    def fetch(self, cursor: Cursor | None) -> FetchResult:
-        cursor = dict(cursor or {})
-        token = os.environ.get(self.token_env, "").strip()
-        if not token:
-            raise self.error(f"no bearer token: set the environment variable {self.token_env}")
-        fetcher = _XFetcher(self.name, timeout=self.timeout)
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        path, uses_since_id, user_id = self._timeline(fetcher, headers, cursor)
-        since_id = cursor.get("since_id", "")
-        token_param = "next_token" if self.query else "pagination_token"
-        page_token = cursor.get("next_token", "")
-        parser = V2Parser(self.name)
-        newest = cursor.get("newest_id", "")
-        for _ in range(self.max_pages):
-            params = {
-                "max_results": self.max_results,
-                "tweet.fields": TWEET_FIELDS,
-                "expansions": EXPANSIONS,
-                "user.fields": "username,name",
-            }
-            if self.query:
-                params["query"] = self.query
-            if since_id and uses_since_id:
-                params["since_id"] = since_id
-            if page_token:
-                params[token_param] = page_token
-            url = f"{self.base_url}{path}?{urlencode(params)}"
-            page = self._get_json(fetcher, url, headers)
-            older = self._drop_seen(page, since_id)
-            parser.page(page, redact(url))
-            meta = page.get("meta") if isinstance(page.get("meta"), dict) else {}
-            newest = _max_id(newest, meta.get("newest_id", ""), parser.out.max_id or "")
-            page_token = "" if older else str(meta.get("next_token") or "")
-            if not page_token:
-                break
-        next_cursor = {"since_id": _max_id(since_id, newest)}
-        if self.username:  # saves the lookup next time
-            next_cursor["user_id"] = user_id
-        if page_token:  # stopped at max_pages: finish this window before moving since_id on
-            next_cursor.update(since_id=since_id, next_token=page_token, newest_id=newest)
-        result = parser.out
-        return FetchResult(
-            items=result.item_list(),
-            dead_letters=[self.dead_letter(p.ref, p.reason, p.raw) for p in result.problems],
-            drops=result.drops,
-            cursor=next_cursor,
-        )
-
-    def _timeline(
-        self, fetcher: HttpFetcher, headers: dict, cursor: Cursor
-    ) -> tuple[str, bool, str]:
-        """The endpoint path, whether it takes since_id (list timelines do not), the user id."""
-        if self.query:
-            return "/2/tweets/search/recent", True, ""
-        if self.list_id:
-            return f"/2/lists/{quote(self.list_id)}/tweets", False, ""
-        user_id = self.user_id or cursor.get("user_id") or self._lookup_user(fetcher, headers)
-        return f"/2/users/{quote(user_id)}/tweets", True, user_id
-
-    def _lookup_user(self, fetcher: HttpFetcher, headers: dict) -> str:
-        url = f"{self.base_url}/2/users/by/username/{quote(self.username)}"
-        data = self._get_json(fetcher, url, headers).get("data")
-        if not isinstance(data, dict) or not data.get("id"):
-            raise self.error(f"no user id for @{self.username} in {url}")
-        return str(data["id"])
-
-    def _get_json(self, fetcher: HttpFetcher, url: str, headers: dict) -> dict:
-        body = fetcher.get(url, headers).body
-        try:
-            page = json.loads(body)
-        except ValueError:
-            raise self.error(f"response from {redact(url)} is not JSON") from None
-        if not isinstance(page, dict):
-            raise self.error(f"response from {redact(url)} is not an API v2 object")
-        if "data" not in page and page.get("errors"):
-            raise self.error(f"{_api_error(page['errors'][0])} ({redact(url)})")
-        return page
-
-    @staticmethod
-    def _drop_seen(page: dict, since_id: str) -> bool:
-        """Remove tweets at or below since_id (list timelines); True when any were there."""
-        data = page.get("data")
-        if not since_id.isdigit() or not isinstance(data, list):
-            return False
-        fresh = [
-            t for t in data if not (isinstance(t, dict) and 0 < _id_number(t) <= int(since_id))
-        ]
-        page["data"] = fresh
-        return len(fresh) < len(data)
-
-
-def _id_number(tweet: dict) -> int:
-    value = str(tweet.get("id", ""))
-    return int(value) if value.isdigit() else 0
