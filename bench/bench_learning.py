@@ -54,7 +54,8 @@ from pln.config import Config, load_config
 from pln.filters import curator as curator_module
 from pln.filters.classifier import models_dir, save_model
 from pln.filters.curator import Curator
-from pln.filters.learning import Example, Scores, stable_share, train_shared
+from pln.filters.learning import Example, stable_share, train_shared
+from pln.filters.scores import Scores
 from pln.filters.topics import TopicRule
 from pln.record import Item
 

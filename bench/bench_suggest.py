@@ -37,7 +37,8 @@ from bench_learning import (
 
 from pln.filters import suggest as suggest_module
 from pln.filters.curator import Curator
-from pln.filters.learning import Scores, stable_share
+from pln.filters.learning import stable_share
+from pln.filters.scores import Scores
 from pln.filters.suggest import suggest_phrases
 from pln.filters.topics import TopicRule
 

@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench_learning as bl  # noqa: E402
 
 from pln.filters.curator import Curator  # noqa: E402
-from pln.filters.learning import Scores, stable_share  # noqa: E402
+from pln.filters.learning import stable_share  # noqa: E402
+from pln.filters.scores import Scores  # noqa: E402
 
 WORD = re.compile(r"[a-z][a-z0-9'-]+")
 SIZES = (10, 20, 50)

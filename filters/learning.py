@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy
 
@@ -40,6 +40,7 @@ from pln.filters.classifier import (
     unit_vector,
 )
 from pln.filters.curator import Curator, Judgement
+from pln.filters.scores import Scores, bootstrap_f1, wilson_lower
 from pln.record import Item
 
 MIN_LABELS = 4  # labels in all (across topics) to train at all ...
@@ -59,8 +60,6 @@ GATE_RIDGES = (0.1, 0.25, 0.5, 1.0, 2.0)  # the relevance word model's penalties
 LIFT_THRESHOLDS = tuple(round(0.5 + 0.05 * n, 2) for n in range(10))  # 0.5-0.95, to try
 LIFT_MIN_GAIN = 2  # a lift must make this many fewer mistakes on the labels than the rules
 LIFT_TOPIC_FLOOR = 0.5  # with several topics, how often (95% lower bound) its topic must be right
-BOOTSTRAP = 400
-UNSURE = 0.35  # label suggestions: a model probability this close to the threshold
 
 
 @dataclass(frozen=True)
@@ -99,76 +98,6 @@ def labels_fingerprint(labels: Mapping[str, Sequence[Example]], extra: Mapping) 
     rows = sorted((t, ex.item.id, ex.relevant) for t, exs in labels.items() for ex in exs)
     text = json.dumps([rows, extra], sort_keys=True, default=str)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-# -- scores ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Scores:
-    """How kept items compare with the labels: true / false positives, false negatives."""
-
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    tn: int = 0
-
-    @property
-    def precision(self) -> float | None:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
-
-    @property
-    def recall(self) -> float | None:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
-
-    @property
-    def f1(self) -> float | None:
-        if self.tp + self.fn == 0:
-            return None
-        return 2 * self.tp / (2 * self.tp + self.fp + self.fn)
-
-    def __add__(self, other: Scores) -> Scores:
-        return Scores(
-            self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn
-        )
-
-    @classmethod
-    def of(cls, kept: Sequence[bool], relevant: Sequence[bool]) -> Scores:
-        tp = sum(k and r for k, r in zip(kept, relevant, strict=True))
-        fp = sum(k and not r for k, r in zip(kept, relevant, strict=True))
-        fn = sum(r and not k for k, r in zip(kept, relevant, strict=True))
-        return cls(tp, fp, fn, len(kept) - tp - fp - fn)
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        def rounded(x: float | None) -> float | None:
-            return None if x is None else round(x, 3)
-
-        return {
-            "precision": rounded(self.precision),
-            "recall": rounded(self.recall),
-            "f1": rounded(self.f1),
-            "tp": self.tp,
-            "fp": self.fp,
-            "fn": self.fn,
-            "tn": self.tn,
-        }
-
-
-def bootstrap_f1(kept: Sequence[bool], relevant: Sequence[bool], seed: int = 0) -> tuple:
-    """95% interval of F1 by resampling the labelled items (None when there is no positive)."""
-    kept_a, rel_a = numpy.array(kept, bool), numpy.array(relevant, bool)
-    if not rel_a.any():
-        return None
-    rng = numpy.random.default_rng(seed)
-    values = []
-    for _ in range(BOOTSTRAP):
-        pick = rng.integers(0, len(rel_a), len(rel_a))
-        k, r = kept_a[pick], rel_a[pick]
-        tp, fp, fn = (k & r).sum(), (k & ~r).sum(), (~k & r).sum()
-        if tp + fn:
-            values.append(2 * tp / (2 * tp + fp + fn))
-    lo, hi = numpy.percentile(values, [2.5, 97.5])
-    return round(float(lo), 2), round(float(hi), 2)
 
 
 # -- the training data -----------------------------------------------------------------------
@@ -695,16 +624,6 @@ class LiftChoice:
         }
 
 
-def wilson_lower(successes: int, n: int, z: float = 1.96) -> float:
-    """The lower end of the Wilson score interval of a rate (95% by default); 0 for n = 0."""
-    if n == 0:
-        return 0.0
-    p = successes / n
-    centre = p + z * z / (2 * n)
-    spread = z * ((p * (1 - p) + z * z / (4 * n)) / n) ** 0.5
-    return (centre - spread) / (1 + z * z / n)
-
-
 def choose_lift(
     data: Data,
     sets: Sets,
@@ -799,47 +718,3 @@ def _check_final_fit(
                 f"rules only: the model fitted on all labels made {model_errors} mistakes on "
                 f"them, the rules {rules_errors}"
             )
-
-
-@dataclass
-class Suggestion:
-    """An item whose label would teach the model the most, and why."""
-
-    item: Item
-    rules: float
-    probability: float | None
-    kept: bool
-    why: str
-    priority: float = field(default=0.0, compare=False)
-
-
-def suggest_labels(
-    curator: Curator, topic: str, items: Sequence[Item], labelled: set[str], n: int = 10
-) -> list[Suggestion]:
-    """Unlabelled items whose label would teach the most for topic: those where the rules and
-    the model disagree first, then those nearest the threshold (without a model: the rules
-    score nearest the threshold, and near-misses the rules alone cannot tell)."""
-    threshold = next(r.topic.threshold for r in curator.rules if r.id == topic)
-    out = []
-    todo = [it for it in items if it.id not in labelled]
-    for item, judged in zip(todo, curator.judge(todo, [topic]), strict=True):
-        jd = judged[topic]
-        if jd.ruled_out:
-            continue
-        rules_keep = jd.rules >= threshold
-        p = jd.probability
-        if p is None:
-            if jd.rules == 0:
-                continue
-            priority, why = 1 - abs(jd.rules - threshold), f"rules score {jd.rules:.2f}"
-        elif (p >= threshold) != rules_keep:
-            side = "keeps" if p >= threshold else "drops"
-            priority = 2 + abs(p - threshold)
-            why = f"model {side} it ({p:.2f}), rules {'keep' if rules_keep else 'drop'} it"
-        elif abs(p - threshold) < UNSURE:
-            priority, why = 1 - abs(p - threshold), f"model unsure ({p:.2f})"
-        else:
-            continue  # rules and model agree, and the model is sure
-        out.append(Suggestion(item, jd.rules, p, jd.decision.kept, why, priority))
-    out.sort(key=lambda s: (-s.priority, s.item.id))
-    return out[:n]

@@ -154,7 +154,7 @@ def _test_file(curator, config, topic: str, path: Path) -> int:
     """`pln topics test TOPIC --file FILE`: one line out per text, a summary on stderr."""
     import time
 
-    from pln.filters.learning import Scores
+    from pln.filters.scores import Scores
     from pln.learn import read_texts
     from pln.record import Item
 

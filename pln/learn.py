@@ -17,16 +17,15 @@ from pln.config import Config
 from pln.errors import PlnError
 from pln.filters.classifier import ModelRef, current_model, models_dir, save_model
 from pln.filters.curator import CurateResult, Curator
+from pln.filters.label_suggestions import Suggestion, suggest_labels
 from pln.filters.learning import (
     MAX_POOL,
     Example,
-    Suggestion,
     TopicEval,
     Trained,
     TrainingSettings,
     labels_fingerprint,
     stable_share,
-    suggest_labels,
     train_shared,
 )
 from pln.filters.suggest import PhraseSuggestions, suggest_phrases

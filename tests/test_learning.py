@@ -130,7 +130,8 @@ def test_a_topic_with_a_few_labels_keeps_its_rules_unless_the_model_does_better(
     # Worse on its own labels: the rules stay, whatever the other topics say.
     from dataclasses import replace
 
-    from pln.filters.learning import Scores, _takes_over
+    from pln.filters.learning import _takes_over
+    from pln.filters.scores import Scores
 
     worse = replace(onboarding, model=Scores(tp=0, fp=2, fn=3))
     use, note = _takes_over(worse, better_overall=True)
@@ -498,7 +499,8 @@ def test_a_catch_all_topic_with_five_phrases_learns_from_fifty_labels(tmp_path):
     bench_learning.py, by the same ids). Five phrases find a seventh of the other half; with
     the labels the model must take over and find most of it, without keeping the near-misses.
     (With a weak prior the weights fitted the labels exactly and kept nothing.)"""
-    from pln.filters.learning import Scores, stable_share
+    from pln.filters.learning import stable_share
+    from pln.filters.scores import Scores
 
     config, items, relevant = catch_all_set(tmp_path)
     train_half = [it for it in items if stable_share(it.id, "bench") >= 0.5]
@@ -527,7 +529,8 @@ def test_the_lift_keeps_what_no_phrase_matched_when_the_labels_say_it_would(tmp_
     and `judge` (pln topics test) agrees with curation. A model saved without a lift (before
     it existed) lifts nothing."""
     from pln.filters.classifier import SharedModel
-    from pln.filters.learning import Scores, stable_share
+    from pln.filters.learning import stable_share
+    from pln.filters.scores import Scores
 
     config, items, relevant = catch_all_set(tmp_path)
     train_half = [it for it in items if stable_share(it.id, "bench") >= 0.5]
@@ -609,7 +612,8 @@ def test_no_lift_when_too_few_labels_show_which_topic_it_picks(tmp_path):
     0.44): held out, that lift kept 13 paragraphs, 3 of them in the right topic, and per
     topic F1 fell below the rules (0.610 against 0.652). So there is no lift, and the
     held-out half is kept exactly as the rules keep it."""
-    from pln.filters.learning import stable_share, wilson_lower
+    from pln.filters.learning import stable_share
+    from pln.filters.scores import wilson_lower
 
     config, rows = long_set(tmp_path, "topics_thin.yaml")
     by_key, train_half, held = {}, [], []

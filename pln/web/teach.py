@@ -28,8 +28,8 @@ class Teacher:
         return suggestion_pool(store, topic)
 
     def suggest(self, topic: str, items: Sequence[Item], labelled: set[str]) -> list:
-        """pln.filters.learning.Suggestion for the items whose label would teach the most."""
-        from pln.filters.learning import suggest_labels
+        """pln.filters.label_suggestions.Suggestion for the items whose label would teach the most."""
+        from pln.filters.label_suggestions import suggest_labels
 
         with self._lock:  # one spaCy pipeline, used by one request at a time
             return suggest_labels(self._current(), topic, items, labelled, self.n)
