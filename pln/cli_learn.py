@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -46,6 +47,16 @@ def add_learning_commands(sub, config_arg) -> None:
     suggest.add_argument("-n", type=int, default=15, help="how many of each (default 15)")
     suggest.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
     suggest.set_defaults(func=cmd_topics_suggest)
+    add = actions.add_parser(
+        "add",
+        help="add phrases (and #hashtags) to a topic in the config file",
+        description="pln topics add TOPIC TERM [TERM ...]: each TERM becomes a phrase, or a "
+        "hashtag when it starts with '#'; the file keeps its comments and layout",
+    )
+    add.add_argument("topic", help="topic id")
+    add.add_argument("terms", nargs="+", metavar="TERM", help="a phrase, or #hashtag")
+    add.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
+    add.set_defaults(func=cmd_topics_add)
 
     label = sub.add_parser(
         "label",
@@ -222,6 +233,23 @@ def cmd_topics_suggest(args) -> int:
         best = sorted(found.phrases, key=lambda t: t.also is not None)[:5]
         phrases = ", ".join(t.term for t in best)
         print(f"  add the ones that fit to topics[{args.topic}].phrases, e.g. [{phrases}]")
+        example = " ".join(shlex.quote(t.term) for t in best[:2])
+        print(f"  (`pln topics add {shlex.quote(args.topic)} {example}` edits the config for you)")
+    return 0
+
+
+def cmd_topics_add(args) -> int:
+    from pln.topic_edit import add_terms
+
+    config = _config(args)
+    added = add_terms(config, args.topic, args.terms)
+    what = [f"phrase {p!r}" for p in added.phrases] + [f"#{h}" for h in added.hashtags]
+    if added.changed:
+        print(f"{added.path}: added to {args.topic}: {', '.join(what)}")
+    if added.already:
+        print(f"{args.topic} has already: {', '.join(added.already)}")
+    if added.changed:
+        print("the next run uses them; `pln rescore` applies them to the items stored already")
     return 0
 
 

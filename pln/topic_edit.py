@@ -1,0 +1,126 @@
+"""`pln topics add`: accept suggested phrases and hashtags into a topic of the config file.
+
+The file is edited where the topic's `phrases` or `hashtags` list is, through a round-trip
+YAML parser (ruamel.yaml), so comments, quoting, key order and flow or block style stay as
+the user wrote them. The edited text is validated as a config before it replaces the file
+(atomically); a mistake leaves the file as it was.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from pln.atomic import write_atomic
+from pln.config import Config, parse_config
+from pln.errors import ConfigError, UsageError
+
+
+@dataclass
+class Added:
+    """What `add_terms` did to one topic."""
+
+    path: Path
+    phrases: list[str] = field(default_factory=list)
+    hashtags: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)  # terms the topic had: left as they were
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.phrases or self.hashtags)
+
+
+def add_terms(config: Config, topic_id: str, terms: list[str]) -> Added:
+    """Add `terms` to the topic's phrases ("#term": to its hashtags) in its config file,
+    leaving out those it has already (any case; a hashtag with or without '#')."""
+    path = Path(config.path).resolve()
+    file = str(config.path)
+    text = _read(path, file)
+    document, dumper = _round_trip(text, file)
+    topic = _topic_entry(document, topic_id, file)
+    added = Added(Path(config.path))
+    for raw in terms:
+        term = " ".join(raw.split())
+        if not term.lstrip("#"):
+            raise UsageError(f"cannot add {raw!r} to {topic_id}: it is empty")
+        if term.startswith("#"):
+            key, value, same = "hashtags", term.lstrip("#"), _same_tag
+        else:
+            key, value, same = "phrases", term, _same_phrase
+        present = topic.get(key)
+        if isinstance(present, str):  # `phrases: one phrase` is a list of one
+            present = [present]
+        if any(same(value, str(old)) for old in present or ()):
+            added.already.append(term)
+            continue
+        _append(topic, key, value)
+        (added.hashtags if key == "hashtags" else added.phrases).append(value)
+    if not added.changed:
+        return added
+    out = io.StringIO()
+    dumper.dump(document, out)
+    edited = out.getvalue()
+    parse_config(yaml.safe_load(edited), Path(config.path))  # raises ConfigError: not written
+    try:
+        write_atomic(path, edited.encode("utf-8"), mode=os.stat(path).st_mode & 0o777)
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot write it: {exc.strerror or exc}") from None
+    return added
+
+
+def _read(path: Path, file: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot read it: {exc.strerror or exc}") from None
+
+
+def _round_trip(text: str, file: str):
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.util import load_yaml_guess_indent
+
+    try:
+        _, indent, offset = load_yaml_guess_indent(text)
+        dumper = YAML()  # round-trip mode: comments and styles are kept
+        dumper.preserve_quotes = True
+        dumper.width = 1 << 16  # never fold a long line the user wrote on one
+        dumper.indent(mapping=2, sequence=indent or 2, offset=offset or 0)
+        return dumper.load(text), dumper
+    except YAMLError as exc:
+        raise ConfigError(file, "", f"not valid YAML: {exc}") from None
+
+
+def _topic_entry(document, topic_id: str, file: str):
+    topics = document.get("topics") if hasattr(document, "get") else None
+    for entry in topics or ():
+        if hasattr(entry, "get") and str(entry.get("id", "")) == topic_id:
+            return entry
+    raise ConfigError(file, "topics", f"no topic named {topic_id!r}")
+
+
+def _append(topic, key: str, value: str) -> None:
+    from ruamel.yaml.comments import CommentedSeq
+
+    present = topic.get(key)
+    if present is None:
+        present = CommentedSeq()
+        present.fa.set_flow_style()  # `hashtags: [tag]`, as a user would write one
+        topic[key] = present
+    elif isinstance(present, str):  # `phrases: one phrase` is a list of one
+        present = CommentedSeq([present])
+        present.fa.set_flow_style()
+        topic[key] = present
+    present.append(value)
+
+
+def _same_phrase(new: str, old: str) -> bool:
+    return new.casefold() == " ".join(old.split()).casefold()
+
+
+def _same_tag(new: str, old: str) -> bool:
+    return new.casefold() == old.lstrip("#").casefold()

@@ -1,0 +1,87 @@
+"""`pln topics add`: a suggested phrase goes into the user's own config file, which keeps its
+comments and layout, and a rescore then keeps what the phrase matches."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from helpers import db_rows
+
+from pln.cli import main
+from pln.config import load_config
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TOPIC = "retrieval-practice"
+
+
+def example(tmp_path: Path) -> Path:
+    """The example as its user wrote it (comments and all), without its outputs."""
+    shutil.copytree(EXAMPLES, tmp_path / "examples", ignore=shutil.ignore_patterns("out"))
+    return tmp_path / "examples" / "pln.yaml"
+
+
+def pln(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_added_terms_land_in_the_topic_and_nothing_else_of_the_file_changes(tmp_path, capsys):
+    path = example(tmp_path)
+    before = path.read_text().splitlines()
+    code, out, err = pln(
+        capsys, "topics", "add", TOPIC, "revisit", "#Quiz", "L&D: basics", "Spaced  repetition",
+        "#spacedpractice", "-c", str(path),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"{path}: added to {TOPIC}: phrase 'revisit', phrase 'L&D: basics', #Quiz",
+        f"{TOPIC} has already: Spaced repetition, #spacedpractice",
+        "the next run uses them; `pln rescore` applies them to the items stored already",
+    ]
+    topic = load_config(path).topic(TOPIC)
+    assert topic.phrases[-2:] == ("revisit", "L&D: basics")
+    assert topic.hashtags[-1] == "quiz"
+    after = path.read_text().splitlines()
+    # Every line the user wrote is still there, in order; the hashtags' flow list grew in place.
+    hashtags = next(i for i, line in enumerate(before) if "hashtags: [RetrievalPractice" in line)
+    assert after[hashtags + 2] == before[hashtags].replace("]", ", Quiz]")
+    assert after[: hashtags + 2] == [*before[:hashtags], "      - revisit", "      - 'L&D: basics'"]
+    assert after[hashtags + 3 :] == before[hashtags + 1 :]
+
+    code, out, _ = pln(capsys, "topics", "add", TOPIC, "REVISIT", "-c", str(path))
+    assert code == 0 and out == f"{TOPIC} has already: REVISIT\n"
+    assert path.read_text().splitlines() == after  # nothing new: the file is not rewritten
+
+
+def test_mistakes_are_one_line_errors_and_leave_the_file_alone(tmp_path, capsys):
+    path = example(tmp_path)
+    original = path.read_bytes()
+    for args, message in (
+        (["no-such-topic", "revisit"], "topics: no topic named 'no-such-topic'"),
+        ([TOPIC, "revisit", "  "], f"cannot add '  ' to {TOPIC}: it is empty"),
+        ([TOPIC, "#"], f"cannot add '#' to {TOPIC}: it is empty"),
+    ):
+        code, out, err = pln(capsys, "topics", "add", *args, "-c", str(path))
+        assert code == 2 and out == ""
+        assert err.startswith("pln: error: ") and message in err and err.count("\n") == 1
+        assert path.read_bytes() == original
+
+
+def test_a_suggested_phrase_added_then_rescored_keeps_what_it_matches(tmp_path, capsys):
+    path = example(tmp_path)
+    assert pln(capsys, "run", "-q", "-c", str(path))[0] == 0
+    code, out, _ = pln(capsys, "topics", "suggest", TOPIC, "-c", str(path))
+    assert code == 0 and f"`pln topics add {TOPIC} " in out
+    suggested = out.split("e.g. [", 1)[1].split("]", 1)[0].split(", ")
+    assert "revisit" in suggested
+    db = load_config(path).outputs.duckdb
+    query = f"SELECT count(*) FROM decisions WHERE topic = '{TOPIC}' AND kept"
+    kept_before = db_rows(db, query)[0][0]
+
+    assert pln(capsys, "topics", "add", TOPIC, "revisit", "-c", str(path))[0] == 0
+    code, out, _ = pln(capsys, "rescore", "-c", str(path))
+    assert code == 0 and f"{TOPIC}: {kept_before + 1} kept (+1 -0)" in out
+    matched = db_rows(db, f"{query} AND reason LIKE '%''revisit''%'")[0][0]
+    assert matched >= 1
