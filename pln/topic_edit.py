@@ -41,7 +41,7 @@ def add_terms(config: Config, topic_id: str, terms: list[str]) -> Added:
     file = str(config.path)
     text = _read(path, file)
     document, dumper = _round_trip(text, file)
-    topic = _topic_entry(document, topic_id, file)
+    index, topic = _topic_entry(document, topic_id, file)
     added = Added(Path(config.path))
     for raw in terms:
         term = " ".join(raw.split())
@@ -57,6 +57,13 @@ def add_terms(config: Config, topic_id: str, terms: list[str]) -> Added:
         if any(same(value, str(old)) for old in present or ()):
             added.already.append(term)
             continue
+        if present is not None and _uses(document, present) > 1:
+            raise ConfigError(
+                file,
+                f"topics[{index}].{key}",
+                "is shared with another entry through a YAML anchor or merge; adding to it "
+                "would change them all, so add the term there by hand",
+            )
         _append(topic, key, value)
         (added.hashtags if key == "hashtags" else added.phrases).append(value)
     if not added.changed:
@@ -97,10 +104,21 @@ def _round_trip(text: str, file: str):
 
 def _topic_entry(document, topic_id: str, file: str):
     topics = document.get("topics") if hasattr(document, "get") else None
-    for entry in topics or ():
+    for index, entry in enumerate(topics or ()):
         if hasattr(entry, "get") and str(entry.get("id", "")) == topic_id:
-            return entry
+            return index, entry
     raise ConfigError(file, "topics", f"no topic named {topic_id!r}")
+
+
+def _uses(node, target) -> int:
+    """How many places of the document hold `target` itself (an alias makes it two)."""
+    if node is target:
+        return 1
+    if isinstance(node, dict):
+        return sum(_uses(value, target) for value in node.values())
+    if isinstance(node, list):
+        return sum(_uses(value, target) for value in node)
+    return 0
 
 
 def _append(topic, key: str, value: str) -> None:

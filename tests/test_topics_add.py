@@ -69,6 +69,29 @@ def test_mistakes_are_one_line_errors_and_leave_the_file_alone(tmp_path, capsys)
         assert path.read_bytes() == original
 
 
+def test_a_list_shared_through_a_yaml_alias_or_merge_is_not_changed(tmp_path, capsys):
+    path = tmp_path / "pln.yaml"
+    path.write_text(
+        "sources:\n  - {name: blog, type: rss, path: feed.xml}\n"
+        "topics:\n"
+        "  - {id: one, phrases: &common [learning, training]}\n"
+        "  - {id: two, phrases: *common}\n"
+        "  - &three {id: three, phrases: [x]}\n"
+        "  - {<<: *three, id: four}\n"
+        "  - {id: five, hashtags: [lrnchat]}\n"
+        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
+    )
+    original = path.read_bytes()
+    for index, topic in enumerate(("one", "two", "three", "four")):
+        code, _, err = pln(capsys, "topics", "add", topic, "coaching", "-c", str(path))
+        assert code == 2 and f"topics[{index}].phrases: is shared with another entry" in err
+        assert path.read_bytes() == original
+    # A topic without phrases gets its own list; a hashtag list of its own grows.
+    assert pln(capsys, "topics", "add", "five", "coaching", "#chat", "-c", str(path))[0] == 0
+    assert "  - {id: five, hashtags: [lrnchat, chat], phrases: [coaching]}\n" in path.read_text()
+    assert load_config(path).topic("one").phrases == ("learning", "training")
+
+
 def test_a_suggested_phrase_added_then_rescored_keeps_what_it_matches(tmp_path, capsys):
     path = example(tmp_path)
     assert pln(capsys, "run", "-q", "-c", str(path))[0] == 0
