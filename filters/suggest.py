@@ -10,6 +10,7 @@ topic grows by adding the best ones.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import math
@@ -46,6 +47,10 @@ class PhraseSuggestions:
     rest: int
     phrases: list[TermSuggestion] = field(default_factory=list)
     hashtags: list[TermSuggestion] = field(default_factory=list)
+    # For `none`: terms of items you labelled - that no wanted item has. Here `in_topic`
+    # counts those - items and `elsewhere` is 0.
+    exclusions: list[TermSuggestion] = field(default_factory=list)
+    unwanted: int = 0  # items labelled - the exclusions come from
 
 
 def _terms(nlp: Language, items: Sequence[Item], forms: dict[str, Counter]) -> list[set[str]]:
@@ -85,7 +90,6 @@ def suggest_phrases(
     covered = {" ".join(t.norm_ for t in doc) for doc in nlp.pipe(rule.phrases)}
     tags = {f"#{t}" for t in rule.hashtags}
     n_mine, n_other = max(len(wanted), 1), max(len(rest), 1)
-    total = n_mine + n_other
     out = PhraseSuggestions(rule.id, len(wanted), len(rest))
     # Everyday English words are no phrase on their own: "week", "people", "new" are in a
     # topic's items more often than elsewhere in a small store, and match everything once
@@ -97,11 +101,7 @@ def suggest_phrases(
         if not term.startswith("#") and all(w in common for w in _written(term, forms).split()):
             continue
         r = other.get(term, 0)
-        alpha = PRIOR * (y + r) / total
-        delta = math.log((y + alpha) / (n_mine + PRIOR - y - alpha)) - math.log(
-            (r + alpha) / (n_other + PRIOR - r - alpha)
-        )
-        z = delta / math.sqrt(1 / (y + alpha) + 1 / (r + alpha))
+        z = _log_odds_z(y, r, n_mine, n_other)
         if z <= 1.0:
             continue
         (out.hashtags if term.startswith("#") else out.phrases).append(
@@ -113,6 +113,49 @@ def suggest_phrases(
         best = sorted(getattr(out, kind), key=lambda s: (-s.z, s.term))[:n]
         setattr(out, kind, [_finish(s, forms, terms_of, others or {}) for s in best])
     return out
+
+
+def suggest_exclusions(
+    nlp: Language,
+    wanted: Sequence[Item],
+    unwanted: Sequence[Item],
+    rule: TopicRule,
+    n: int = 15,
+) -> list[TermSuggestion]:
+    """Terms for the topic's `none`: in at least MIN_COUNT of the `unwanted` items (labelled -
+    for it: near-misses that reuse its words) and in none of the `wanted`, so adding one keeps
+    out such items without losing one you want; not a phrase of the topic nor only everyday
+    English. Ranked as `suggest_phrases` ranks, the - items against the wanted ones."""
+    forms: dict[str, Counter] = {}
+    bad = Counter(t for terms in _terms(nlp, unwanted, forms) for t in terms)
+    good = Counter(t for terms in _terms(nlp, wanted, forms) for t in terms)
+    covered = {" ".join(t.norm_ for t in doc) for doc in nlp.pipe(rule.phrases)}
+    excluded = {" ".join(t.norm_ for t in doc) for doc in nlp.pipe(rule.topic.none)}
+    common = common_words()
+    n_bad, n_good = max(len(unwanted), 1), max(len(wanted), 1)
+    found = []
+    for term, y in bad.items():
+        if y < MIN_COUNT or good.get(term) or term.startswith("#"):
+            continue
+        if term in excluded or _overlaps(term, covered):
+            continue
+        if all(w in common for w in _written(term, forms).split()):
+            continue
+        z = _log_odds_z(y, 0, n_bad, n_good)
+        if z > 1.0:
+            found.append(TermSuggestion(term, y, 0, round(z, 2)))
+    best = sorted(found, key=lambda s: (-s.z, s.term))[:n]
+    return [dataclasses.replace(s, term=_written(s.term, forms)) for s in best]
+
+
+def _log_odds_z(y: int, r: int, n_mine: int, n_other: int) -> float:
+    """The z-score of a term's log-odds ratio, in y of n_mine items against r of n_other,
+    with an informative Dirichlet prior of PRIOR pseudo-items (Monroe et al. 2008)."""
+    alpha = PRIOR * (y + r) / (n_mine + n_other)
+    delta = math.log((y + alpha) / (n_mine + PRIOR - y - alpha)) - math.log(
+        (r + alpha) / (n_other + PRIOR - r - alpha)
+    )
+    return delta / math.sqrt(1 / (y + alpha) + 1 / (r + alpha))
 
 
 def _finish(found: TermSuggestion, forms, terms_of, others) -> TermSuggestion:

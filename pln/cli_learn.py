@@ -55,6 +55,11 @@ def add_learning_commands(sub, config_arg) -> None:
     )
     add.add_argument("topic", help="topic id")
     add.add_argument("terms", nargs="+", metavar="TERM", help="a phrase, or #hashtag")
+    add.add_argument(
+        "--none",
+        action="store_true",
+        help="add the terms to the topic's `none` (an item with one is not kept) instead",
+    )
     add.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
     add.set_defaults(func=cmd_topics_add)
 
@@ -228,13 +233,26 @@ def cmd_topics_suggest(args) -> int:
         for t in terms:
             also = f"   also in {t.also[1]:,} kept for {t.also[0]}" if t.also else ""
             print(f"    {t.term:<32} {t.in_topic:>4} / {t.elsewhere:<5} z {t.z:.1f}{also}")
+    topic = shlex.quote(args.topic)
     if found.phrases or found.hashtags:
         # Words typical of another topic too would put items in the wrong one: offered last.
         best = sorted(found.phrases, key=lambda t: t.also is not None)[:5]
         phrases = ", ".join(t.term for t in best)
         print(f"  add the ones that fit to topics[{args.topic}].phrases, e.g. [{phrases}]")
         example = " ".join(shlex.quote(t.term) for t in best[:2])
-        print(f"  (`pln topics add {shlex.quote(args.topic)} {example}` edits the config for you)")
+        print(f"  (`pln topics add {topic} {example}` edits the config for you)")
+    if found.exclusions:
+        print(
+            f"  to keep out near-misses: in the {found.unwanted} items you labelled -, in none "
+            "you want (items with it, log-odds z):"
+        )
+        for t in found.exclusions:
+            print(f"    {t.term:<32} {t.in_topic:>4}         z {t.z:.1f}")
+        example = " ".join(shlex.quote(t.term) for t in found.exclusions[:2])
+        print(
+            f"  the ones that fit go to topics[{args.topic}].none "
+            f"(`pln topics add {topic} --none {example}`)"
+        )
     return 0
 
 
@@ -242,8 +260,9 @@ def cmd_topics_add(args) -> int:
     from pln.topic_edit import add_terms
 
     config = _config(args)
-    added = add_terms(config, args.topic, args.terms)
+    added = add_terms(config, args.topic, args.terms, exclude=args.none)
     what = [f"phrase {p!r}" for p in added.phrases] + [f"#{h}" for h in added.hashtags]
+    what += [f"none {x!r}" for x in added.none]
     if added.changed:
         print(f"{added.path}: added to {args.topic}: {', '.join(what)}")
     if added.already:

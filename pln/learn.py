@@ -28,7 +28,7 @@ from pln.filters.learning import (
     stable_share,
     train_shared,
 )
-from pln.filters.suggest import PhraseSuggestions, suggest_phrases
+from pln.filters.suggest import PhraseSuggestions, suggest_exclusions, suggest_phrases
 from pln.lock import RunLock
 from pln.record import Decision, Item
 from pln.sinks.store import Label, Store
@@ -280,14 +280,18 @@ def topic_suggestions(config: Config, topic: str, n: int = 15) -> PhraseSuggesti
                 others.setdefault(kept_for, set()).add(item_id)
         items = _pool(store)
         ids = {it.id for it in items}
-        items += store.items_by_id((positive | kept) - ids).values()
+        items += store.items_by_id((positive | kept | negative) - ids).values()
     wanted = [it for it in items if (it.id in positive or it.id in kept) and it.id not in negative]
     rest = [it for it in items if it not in wanted]
     curator = Curator.for_config(config, use_models=False)
     rule = next(r for r in curator.rules if r.id == topic)
     topics = {r.id for r in curator.rules}
     others = {t: ids for t, ids in others.items() if t in topics}
-    return suggest_phrases(curator.nlp, wanted, rest, rule, n, others)
+    found = suggest_phrases(curator.nlp, wanted, rest, rule, n, others)
+    unwanted = [it for it in items if it.id in negative]
+    found.exclusions = suggest_exclusions(curator.nlp, wanted, unwanted, rule, n)
+    found.unwanted = len(unwanted)
+    return found
 
 
 # -- rescore ---------------------------------------------------------------------------------

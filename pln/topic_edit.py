@@ -27,16 +27,18 @@ class Added:
     path: Path
     phrases: list[str] = field(default_factory=list)
     hashtags: list[str] = field(default_factory=list)
+    none: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)  # terms the topic had: left as they were
 
     @property
     def changed(self) -> bool:
-        return bool(self.phrases or self.hashtags)
+        return bool(self.phrases or self.hashtags or self.none)
 
 
-def add_terms(config: Config, topic_id: str, terms: list[str]) -> Added:
+def add_terms(config: Config, topic_id: str, terms: list[str], *, exclude: bool = False) -> Added:
     """Add `terms` to the topic's phrases ("#term": to its hashtags) in its config file,
-    leaving out those it has already (any case; a hashtag with or without '#')."""
+    leaving out those it has already (any case; a hashtag with or without '#'). `exclude`:
+    to its `none` instead, as written ("#term" excludes a hashtag there)."""
     path = Path(config.path).resolve()
     file = str(config.path)
     text = _read(path, file)
@@ -47,7 +49,9 @@ def add_terms(config: Config, topic_id: str, terms: list[str]) -> Added:
         term = " ".join(raw.split())
         if not term.lstrip("#"):
             raise UsageError(f"cannot add {raw!r} to {topic_id}: it is empty")
-        if term.startswith("#"):
+        if exclude:
+            key, value, same = "none", term, _same_phrase
+        elif term.startswith("#"):
             key, value, same = "hashtags", term.lstrip("#"), _same_tag
         else:
             key, value, same = "phrases", term, _same_phrase
@@ -65,7 +69,7 @@ def add_terms(config: Config, topic_id: str, terms: list[str]) -> Added:
                 "would change them all, so add the term there by hand",
             )
         _append(topic, key, value)
-        (added.hashtags if key == "hashtags" else added.phrases).append(value)
+        getattr(added, key).append(value)
     if not added.changed:
         return added
     out = io.StringIO()

@@ -235,7 +235,24 @@ def test_topics_suggest_proposes_words_of_the_wanted_items_the_topic_lacks(confi
     assert {"quiz", "quizzes", "flashcards", "flashcard"} & set(phrases), out
     # ... and nothing the topic already has is proposed again.
     assert not {"spaced", "repetition", "retrieval", "practice"} & set(phrases)
-    assert lines[-1].startswith(f"  add the ones that fit to topics[{TOPIC}].phrases, e.g. [")
+    hint = next(i for i, line in enumerate(lines) if "add the ones that fit" in line)
+    assert lines[hint].startswith(f"  add the ones that fit to topics[{TOPIC}].phrases, e.g. [")
+    assert lines[hint + 1].startswith(f"  (`pln topics add {TOPIC} ")
+    # The - labels are vendor promotions that reuse the topic's words: their own words are
+    # offered for `none`, never one that an item you want has.
+    start = next(i for i, line in enumerate(lines) if "to keep out near-misses" in line)
+    assert lines[start].startswith("  to keep out near-misses: in the 40 items you labelled -")
+    exclusions = [line[4:36].strip() for line in lines[start + 1 : -1]]
+    assert {"premium", "discount", "free trial", "promo code"} <= set(exclusions), out
+    assert lines[-1].startswith(f"  the ones that fit go to topics[{TOPIC}].none (`pln topics")
+
+    code, out, err = run_pln(
+        capsys, "topics", "add", TOPIC, "--none", "premium", "-c", str(config.path)
+    )
+    assert code == 0 and f"added to {TOPIC}: none 'premium'" in out, err
+    promo = "Premium plan: spaced repetition flashcards for your team, now 20% off"
+    code, out, _ = run_pln(capsys, "topics", "test", TOPIC, "--text", promo, "-c", str(config.path))
+    assert code == 0 and "excluded by 'premium'" in out, out
 
 
 def test_label_suggest_lists_unlabelled_items_rules_and_model_disagree_on(config, capsys, tmp_path):
