@@ -1,8 +1,8 @@
 """`pln topics add`: accept suggested phrases, hashtags or exclusions into a topic of the config.
 
-The file is edited where the topic's `phrases`, `hashtags` or `none` list is, through a round-trip
-YAML parser (ruamel.yaml), so comments, quoting, key order and flow or block style stay as
-the user wrote them. The edited text is validated as a config before it replaces the file
+The file is edited where the topic's `phrases`, `hashtags` or `none` list is, through a
+round-trip YAML parser (ruamel.yaml), so comments, quoting, key order and flow or block style
+stay as the user wrote them. The edited text is validated as a config before it replaces the file
 (atomically); a mistake leaves the file as it was.
 """
 
