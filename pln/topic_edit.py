@@ -74,7 +74,7 @@ def add_terms(config: Config, topic_id: str, terms: list[str], *, exclude: bool 
         return added
     out = io.StringIO()
     dumper.dump(document, out)
-    edited = out.getvalue()
+    edited = _as_written(out.getvalue(), text)
     parse_config(yaml.safe_load(edited), Path(config.path))  # raises ConfigError: not written
     try:
         write_atomic(path, edited.encode("utf-8"), mode=os.stat(path).st_mode & 0o777)
@@ -85,9 +85,21 @@ def add_terms(config: Config, topic_id: str, terms: list[str], *, exclude: bool 
 
 def _read(path: Path, file: str) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")  # not read_text: it turns \r\n into \n
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, "", f"not UTF-8 text: {exc.reason}") from None
     except OSError as exc:
         raise ConfigError(file, "", f"cannot read it: {exc.strerror or exc}") from None
+
+
+def _as_written(dumped: str, original: str) -> str:
+    """The dumped text with the original's line endings and byte-order mark (the parser
+    writes neither), so an edit does not change every line of a file saved on Windows."""
+    if "\r\n" in original:
+        dumped = dumped.replace("\r\n", "\n").replace("\n", "\r\n")
+    if original.startswith("\ufeff") and not dumped.startswith("\ufeff"):
+        dumped = "\ufeff" + dumped
+    return dumped
 
 
 def _round_trip(text: str, file: str):

@@ -69,6 +69,22 @@ def test_mistakes_are_one_line_errors_and_leave_the_file_alone(tmp_path, capsys)
         assert path.read_bytes() == original
 
 
+def test_a_file_saved_on_windows_keeps_its_line_endings_and_byte_order_mark(tmp_path, capsys):
+    lines = [
+        "sources:",
+        "  - {name: blog, type: rss, path: feed.xml}  # my blog",
+        "topics:",
+        "  - id: coaching",
+        "    phrases: [coaching]  # more to come",
+        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}",
+    ]
+    path = tmp_path / "pln.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")
+    assert pln(capsys, "topics", "add", "coaching", "mentoring", "-c", str(path))[0] == 0
+    lines[4] = "    phrases: [coaching, mentoring] # more to come"  # the comment moves over
+    assert path.read_bytes() == b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n"
+
+
 def test_a_list_shared_through_a_yaml_alias_or_merge_is_not_changed(tmp_path, capsys):
     path = tmp_path / "pln.yaml"
     path.write_text(
