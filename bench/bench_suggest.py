@@ -40,7 +40,7 @@ from pln.filters import suggest as suggest_module
 from pln.filters.curator import Curator
 from pln.filters.learning import stable_share
 from pln.filters.scores import Scores
-from pln.filters.suggest import suggest_exclusions, suggest_phrases
+from pln.filters.suggest import suggest_phrases
 from pln.filters.topics import TopicRule
 
 DATA = Path(__file__).resolve().parents[1] / "tests/fixtures/ld_eval"
@@ -61,12 +61,9 @@ def grown(config, curator: Curator, train_half, truth, labels, k: int, unshared:
             if it.id not in minus and (it.id in plus or (it.id, topic.id) in kept)
         ]
         rest = [it for it in train_half if it not in wanted]
-        found = suggest_phrases(curator.nlp, wanted, rest, TopicRule(topic), n=50)
+        found = suggest_phrases(curator.nlp, wanted, rest, TopicRule(topic), n=50, unwanted=minus)
         lists[topic.id] = [s.term for s in found.phrases]
-        unwanted = [it for it in train_half if it.id in minus]
-        exclusions[topic.id] = [
-            s.term for s in suggest_exclusions(curator.nlp, wanted, unwanted, TopicRule(topic))
-        ][:x]
+        exclusions[topic.id] = [s.term for s in found.exclusions][:x]
     seen = Counter(term for terms in lists.values() for term in terms)
     topics = []
     for topic in config.topics:

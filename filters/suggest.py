@@ -80,9 +80,11 @@ def suggest_phrases(
     rule: TopicRule,
     n: int = 15,
     others: Mapping[str, Collection[str]] | None = None,
+    unwanted: Collection[str] = frozenset(),
 ) -> PhraseSuggestions:
     """The topic's best `n` phrases and hashtags; `others`: the ids of the items each other
-    topic keeps, to say which other topic a suggestion is also typical of (`also`)."""
+    topic keeps, to say which other topic a suggestion is also typical of (`also`);
+    `unwanted`: the ids of the items of `rest` labelled - for the topic, for `exclusions`."""
     forms: dict[str, Counter] = {}
     wanted_terms, rest_terms = _terms(nlp, wanted, forms), _terms(nlp, rest, forms)
     mine = Counter(t for terms in wanted_terms for t in terms)
@@ -112,36 +114,28 @@ def suggest_phrases(
     for kind in ("phrases", "hashtags"):
         best = sorted(getattr(out, kind), key=lambda s: (-s.z, s.term))[:n]
         setattr(out, kind, [_finish(s, forms, terms_of, others or {}) for s in best])
+    bad = [terms_of[it.id] for it in rest if it.id in unwanted]
+    out.unwanted = len(bad)
+    excluded = {" ".join(t.norm_ for t in doc) for doc in nlp.pipe(rule.topic.none)}
+    out.exclusions = _exclusions(bad, mine, len(wanted), covered | excluded, forms, n)
     return out
 
 
-def suggest_exclusions(
-    nlp: Language,
-    wanted: Sequence[Item],
-    unwanted: Sequence[Item],
-    rule: TopicRule,
-    n: int = 15,
-) -> list[TermSuggestion]:
-    """Terms for the topic's `none`: in at least MIN_COUNT of the `unwanted` items (labelled -
-    for it: near-misses that reuse its words) and in none of the `wanted`, so adding one keeps
-    out such items without losing one you want; not a phrase of the topic nor only everyday
-    English. Ranked as `suggest_phrases` ranks, the - items against the wanted ones."""
-    forms: dict[str, Counter] = {}
-    bad = Counter(t for terms in _terms(nlp, unwanted, forms) for t in terms)
-    good = Counter(t for terms in _terms(nlp, wanted, forms) for t in terms)
-    covered = {" ".join(t.norm_ for t in doc) for doc in nlp.pipe(rule.phrases)}
-    excluded = {" ".join(t.norm_ for t in doc) for doc in nlp.pipe(rule.topic.none)}
+def _exclusions(bad: list[set[str]], good: Counter, n_good: int, covered, forms, n: int):
+    """Terms for the topic's `none`: in at least MIN_COUNT of the items labelled - for it
+    (`bad`: near-misses that reuse its words) and in none of the wanted ones (`good`), so
+    adding one keeps out such items without losing one you want; not a phrase of the topic
+    or in its `none` (`covered`), no hashtag, not only everyday English. Ranked by the same
+    log-odds z, the - items against the wanted ones."""
+    counts = Counter(t for terms in bad for t in terms)
     common = common_words()
-    n_bad, n_good = max(len(unwanted), 1), max(len(wanted), 1)
     found = []
-    for term, y in bad.items():
-        if y < MIN_COUNT or good.get(term) or term.startswith("#"):
-            continue
-        if term in excluded or _overlaps(term, covered):
+    for term, y in counts.items():
+        if y < MIN_COUNT or good.get(term) or term.startswith("#") or _overlaps(term, covered):
             continue
         if all(w in common for w in _written(term, forms).split()):
             continue
-        z = _log_odds_z(y, 0, n_bad, n_good)
+        z = _log_odds_z(y, 0, max(len(bad), 1), max(n_good, 1))
         if z > 1.0:
             found.append(TermSuggestion(term, y, 0, round(z, 2)))
     best = sorted(found, key=lambda s: (-s.z, s.term))[:n]

@@ -28,7 +28,7 @@ from pln.filters.learning import (
     stable_share,
     train_shared,
 )
-from pln.filters.suggest import PhraseSuggestions, suggest_exclusions, suggest_phrases
+from pln.filters.suggest import PhraseSuggestions, suggest_phrases
 from pln.lock import RunLock
 from pln.record import Decision, Item
 from pln.sinks.store import Label, Store
@@ -287,11 +287,7 @@ def topic_suggestions(config: Config, topic: str, n: int = 15) -> PhraseSuggesti
     rule = next(r for r in curator.rules if r.id == topic)
     topics = {r.id for r in curator.rules}
     others = {t: ids for t, ids in others.items() if t in topics}
-    found = suggest_phrases(curator.nlp, wanted, rest, rule, n, others)
-    unwanted = [it for it in items if it.id in negative]
-    found.exclusions = suggest_exclusions(curator.nlp, wanted, unwanted, rule, n)
-    found.unwanted = len(unwanted)
-    return found
+    return suggest_phrases(curator.nlp, wanted, rest, rule, n, others, unwanted=negative)
 
 
 # -- rescore ---------------------------------------------------------------------------------
