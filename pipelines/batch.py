@@ -103,7 +103,7 @@ def run_batch(config: Config, *, full: bool = False) -> RunSummary:
 
     Raises RunInProgress (without touching anything) when another run holds the database.
     """
-    with RunLock(config.outputs.duckdb):
+    with RunLock(config.outputs.duckdb, "pln run"):
         return _run_batch(config, full)
 
 

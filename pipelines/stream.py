@@ -63,7 +63,7 @@ def run_stream(
     workers = workers or default_workers()
     started = time.perf_counter()
     db = config.outputs.duckdb
-    with RunLock(db):
+    with RunLock(db, "pln stream"):
         run_id = f"stream-{new_run_id()}"
         ensure_topics(settings, [settings.raw_topic, settings.curated_topic], say=say)
         heartbeat = Heartbeat(db, run_id=run_id, engine=engine, workers=workers)

@@ -330,7 +330,7 @@ def rescore(config: Config, *, batch_size: int = RESCORE_BATCH) -> RescoreReport
     curator.setup()
     run_id = f"rescore-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     failed: list[str] = []
-    with RunLock(db), Store(db) as store:
+    with RunLock(db, "pln rescore"), Store(db) as store:
         before = _kept(store)
         ids = [row[0] for row in store.sql("SELECT id FROM items ORDER BY id")[1]]
         for start in range(0, len(ids), batch_size):

@@ -11,14 +11,16 @@ from pln.errors import PlnError
 
 class RunInProgress(PlnError):
     exit_code = 75  # EX_TEMPFAIL: try again later
-    busy = ""  # who holds the lock on what, e.g. "another run (pid 12) is writing out/pln.duckdb"
+    busy = ""  # who holds the lock on what, e.g. "pln stream (pid 12) is writing out/pln.duckdb"
 
 
 class RunLock:
-    """`with RunLock(db_path):` fails at once with RunInProgress if another run holds it."""
+    """`with RunLock(db_path, "pln run"):` fails at once with RunInProgress if another run
+    holds it; the message names the command that does (written in the lock file)."""
 
-    def __init__(self, db_path: Path):
+    def __init__(self, db_path: Path, holder: str = ""):
         self.path = Path(f"{db_path}.lock")
+        self.holder = holder
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
@@ -27,14 +29,15 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            pid, _, holder = os.pread(fd, 64, 0).decode(errors="replace").partition(" ")
             os.close(fd)
-            busy = f"another run (pid {holder}) is writing {self.path.with_suffix('')}"
+            who = holder.strip() or "another run"
+            busy = f"{who} (pid {pid.strip() or '?'}) is writing {self.path.with_suffix('')}"
             error = RunInProgress(f"{busy}; this one was skipped")
             error.busy = busy
             raise error from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        os.pwrite(fd, f"{os.getpid()} {self.holder}".strip().encode(), 0)
         self._fd = fd
         return self
 

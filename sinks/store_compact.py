@@ -80,7 +80,7 @@ def compact(db: Path, wait: float | None = None) -> Compacted:
     started = time.monotonic()
     wait = lock_wait_default(read_only=False) if wait is None else wait
     try:
-        with RunLock(db):
+        with RunLock(db, "pln compact"):
             return _compact_locked(db, wait, started)
     except RunInProgress as exc:
         raise RunInProgress(f"{exc.busy}; stop it (or let it finish) and compact then") from None

@@ -261,6 +261,7 @@ def test_a_stream_with_keep_days_forgets_and_a_replay_does_not_bring_items_back(
         assert kept == 30  # the 20 even ones of the first 40 stayed: the feed shows them
         refused = compact(config.path)
         assert refused.returncode == 75 and "stop it (or let it finish)" in refused.stderr
+        assert f"pln stream (pid {proc.pid}) is writing {db}" in refused.stderr
     finally:
         kill(proc, signal.SIGTERM)
     assert proc.returncode == 130, log.read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -81,6 +82,14 @@ def test_a_run_never_overlaps_another(tmp_path):
         pass
     with RunLock(db):  # released: the next one gets it
         pass
+
+
+def test_a_busy_database_says_which_command_holds_it(tmp_path):
+    db = tmp_path / "pln.duckdb"
+    for holder in ("pln compact", "pln stream", "pln rescore", "pln run"):
+        with RunLock(db, holder), pytest.raises(RunInProgress) as busy, RunLock(db, "pln run"):
+            pass
+        assert busy.value.busy == f"{holder} (pid {os.getpid()}) is writing {db}"
 
 
 def test_a_locked_database_skips_the_slot_and_keeps_the_schedule(tmp_path):
