@@ -116,24 +116,26 @@ def suggest_phrases(
         setattr(out, kind, [_finish(s, forms, terms_of, others or {}) for s in best])
     bad = [terms_of[it.id] for it in rest if it.id in unwanted]
     out.unwanted = len(bad)
-    excluded = {" ".join(t.norm_ for t in doc) for doc in nlp.pipe(rule.topic.none)}
-    out.exclusions = _exclusions(bad, mine, len(wanted), covered | excluded, forms, n)
+    words = [e for e in rule.topic.none if not e.startswith("#")]
+    excluded = {" ".join(t.norm_ for t in doc) for doc in nlp.pipe(words)}
+    excluded |= {e.lower() for e in rule.topic.none if e.startswith("#")}
+    out.exclusions = _exclusions(bad, mine, len(wanted), covered | tags | excluded, forms, n)
     return out
 
 
 def _exclusions(bad: list[set[str]], good: Counter, n_good: int, covered, forms, n: int):
     """Terms for the topic's `none`: in at least MIN_COUNT of the items labelled - for it
     (`bad`: near-misses that reuse its words) and in none of the wanted ones (`good`), so
-    adding one keeps out such items without losing one you want; not a phrase of the topic
-    or in its `none` (`covered`), no hashtag, not only everyday English. Ranked by the same
-    log-odds z, the - items against the wanted ones."""
+    adding one keeps out such items without losing one you want; not a phrase or hashtag of
+    the topic or in its `none` (`covered`), not only everyday English; "#tag"s too (`none`
+    takes them). Ranked by the same log-odds z, the - items against the wanted ones."""
     counts = Counter(t for terms in bad for t in terms)
     common = common_words()
     found = []
     for term, y in counts.items():
-        if y < MIN_COUNT or good.get(term) or term.startswith("#") or _overlaps(term, covered):
+        if y < MIN_COUNT or good.get(term) or _overlaps(term, covered):
             continue
-        if all(w in common for w in _written(term, forms).split()):
+        if not term.startswith("#") and all(w in common for w in _written(term, forms).split()):
             continue
         z = _log_odds_z(y, 0, max(len(bad), 1), max(n_good, 1))
         if z > 1.0:

@@ -45,3 +45,39 @@ def test_a_suggestion_says_which_other_topic_keeps_items_with_it():
     also = {s.term: s.also for s in found.phrases}
     assert also["checklists"] == ("onboarding", 4)
     assert also["flashcards"] is None
+
+
+def test_exclusions_are_the_words_and_tags_of_the_minus_items_that_no_wanted_item_has():
+    wanted = items(
+        [
+            f"Microlearning flashcards for the returns desk #microlearning, week {n}"
+            for n in range(5)
+        ],
+        "w",
+    )
+    spam = items(
+        [
+            f"Crypto signals that pay: microlearning flashcards for traders #crypto #microlearning {n}"
+            for n in range(3)
+        ],
+        "s",
+    )
+    other = items([f"Returns desk rota, week {n}" for n in range(4)], "r")
+    topic = TopicRule(
+        TopicConfig(
+            id="micro",
+            title="Microlearning",
+            phrases=("microlearning",),
+            hashtags=("microlearning",),
+            none=("#bitcoin",),
+        )
+    )
+    found = suggest_phrases(
+        load_nlp(), wanted, [*spam, *other], topic, unwanted={it.id for it in spam}
+    )
+    terms = [s.term for s in found.exclusions]
+    assert found.unwanted == 3
+    assert {"crypto", "signals", "traders", "#crypto"} <= set(terms), terms
+    # Never what a wanted item has, the topic's own phrase or hashtag, or everyday English.
+    assert not {"microlearning", "#microlearning", "flashcards", "week", "pay"} & set(terms)
+    assert all(s.in_topic == 3 and s.elsewhere == 0 for s in found.exclusions)
