@@ -62,6 +62,17 @@ def add_learning_commands(sub, config_arg) -> None:
     )
     add.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
     add.set_defaults(func=cmd_topics_add)
+    remove = actions.add_parser(
+        "remove",
+        help="take phrases (and #hashtags) out of a topic in the config file",
+        description="pln topics remove TOPIC TERM [TERM ...]: as `pln topics add`, the other "
+        "way; a topic left with nothing to match by is refused",
+    )
+    remove.add_argument("topic", help="topic id")
+    remove.add_argument("terms", nargs="+", metavar="TERM", help="a phrase, or #hashtag")
+    remove.add_argument("--none", action="store_true", help="take the terms out of `none`")
+    remove.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
+    remove.set_defaults(func=cmd_topics_remove)
 
     label = sub.add_parser(
         "label",
@@ -259,16 +270,26 @@ def cmd_topics_suggest(args) -> int:
 def cmd_topics_add(args) -> int:
     from pln.topic_edit import add_terms
 
-    config = _config(args)
-    added = add_terms(config, args.topic, args.terms, exclude=args.none)
-    what = [f"phrase {p!r}" for p in added.phrases] + [f"#{h}" for h in added.hashtags]
-    what += [f"none {x!r}" for x in added.none]
-    if added.changed:
-        print(f"{added.path}: added to {args.topic}: {', '.join(what)}")
-    if added.already:
-        print(f"{args.topic} has already: {', '.join(added.already)}")
-    if added.changed:
-        print("the next run uses them; `pln rescore` applies them to the items stored already")
+    edited = add_terms(_config(args), args.topic, args.terms, exclude=args.none)
+    return _say_edited(edited, args.topic, "added to", "has already")
+
+
+def cmd_topics_remove(args) -> int:
+    from pln.topic_edit import remove_terms
+
+    edited = remove_terms(_config(args), args.topic, args.terms, exclude=args.none)
+    return _say_edited(edited, args.topic, "removed from", "has no")
+
+
+def _say_edited(edited, topic: str, done: str, unchanged: str) -> int:
+    what = [f"phrase {p!r}" for p in edited.phrases] + [f"#{h}" for h in edited.hashtags]
+    what += [f"none {x!r}" for x in edited.none]
+    if edited.changed:
+        print(f"{edited.path}: {done} {topic}: {', '.join(what)}")
+    if edited.unchanged:
+        print(f"{topic} {unchanged}: {', '.join(edited.unchanged)}")
+    if edited.changed:
+        print("the next run uses it; `pln rescore` applies it to the items stored already")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""`pln topics add`: accept suggested phrases, hashtags or exclusions into a topic of the config.
+"""`pln topics add` / `remove`: a topic's phrases, hashtags or exclusions, edited in the config.
 
 The file is edited where the topic's `phrases`, `hashtags` or `none` list is, through a
 round-trip YAML parser (ruamel.yaml), so comments, quoting, key order and flow or block style
@@ -21,34 +21,47 @@ from pln.errors import ConfigError, UsageError
 
 
 @dataclass
-class Added:
-    """What `add_terms` did to one topic."""
+class Edited:
+    """What `add_terms` or `remove_terms` did to one topic."""
 
     path: Path
     phrases: list[str] = field(default_factory=list)
     hashtags: list[str] = field(default_factory=list)
     none: list[str] = field(default_factory=list)
-    already: list[str] = field(default_factory=list)  # terms the topic had: left as they were
+    unchanged: list[str] = field(default_factory=list)  # terms it had (add) or lacked (remove)
 
     @property
     def changed(self) -> bool:
         return bool(self.phrases or self.hashtags or self.none)
 
 
-def add_terms(config: Config, topic_id: str, terms: list[str], *, exclude: bool = False) -> Added:
+def add_terms(config: Config, topic_id: str, terms: list[str], *, exclude: bool = False) -> Edited:
     """Add `terms` to the topic's phrases ("#term": to its hashtags) in its config file,
     leaving out those it has already (any case; a hashtag with or without '#'). `exclude`:
     to its `none` instead, as written ("#term" excludes a hashtag there)."""
+    return _edit(config, topic_id, terms, exclude, adding=True)
+
+
+def remove_terms(
+    config: Config, topic_id: str, terms: list[str], *, exclude: bool = False
+) -> Edited:
+    """Take `terms` out of the topic's phrases, hashtags or (`exclude`) `none`, as
+    `add_terms` puts them in; a topic left with nothing to match by is refused."""
+    return _edit(config, topic_id, terms, exclude, adding=False)
+
+
+def _edit(config: Config, topic_id: str, terms: list[str], exclude: bool, adding: bool) -> Edited:
     path = Path(config.path).resolve()
     file = str(config.path)
     text = _read(path, file)
     document, dumper = _round_trip(text, file)
     index, topic = _topic_entry(document, topic_id, file)
-    added = Added(Path(config.path))
+    edited = Edited(Path(config.path))
     for raw in terms:
         term = " ".join(raw.split())
         if not term.lstrip("#"):
-            raise UsageError(f"cannot add {raw!r} to {topic_id}: it is empty")
+            verb = f"add {raw!r} to" if adding else f"remove {raw!r} from"
+            raise UsageError(f"cannot {verb} {topic_id}: it is empty")
         if exclude:
             key, value, same = "none", term, _same_phrase
         elif term.startswith("#"):
@@ -57,30 +70,39 @@ def add_terms(config: Config, topic_id: str, terms: list[str], *, exclude: bool 
             key, value, same = "phrases", term, _same_phrase
         present = topic.get(key)
         if isinstance(present, str):  # `phrases: one phrase` is a list of one
-            present = [present]
-        if any(same(value, str(old)) for old in present or ()):
-            added.already.append(term)
+            present = topic[key] = _flow([present])
+        found = [i for i, old in enumerate(present or ()) if same(value, str(old))]
+        if bool(found) == adding:
+            edited.unchanged.append(term)
             continue
         if present is not None and _uses(document, present) > 1:
             raise ConfigError(
                 file,
                 f"topics[{index}].{key}",
-                "is shared with another entry through a YAML anchor or merge; adding to it "
-                "would change them all, so add the term there by hand",
+                "is shared with another entry through a YAML anchor or merge; changing it "
+                "would change them all, so edit it by hand",
             )
-        _append(topic, key, value)
-        getattr(added, key).append(value)
-    if not added.changed:
-        return added
-    out = io.StringIO()
-    dumper.dump(document, out)
-    edited = _as_written(out.getvalue(), text)
-    parse_config(yaml.safe_load(edited), Path(config.path))  # raises ConfigError: not written
-    try:
-        write_atomic(path, edited.encode("utf-8"), mode=os.stat(path).st_mode & 0o777)
-    except OSError as exc:
-        raise ConfigError(file, "", f"cannot write it: {exc.strerror or exc}") from None
-    return added
+        if adding:
+            if present is None:
+                present = topic[key] = _flow([])
+            present.append(value)
+            getattr(edited, key).append(value)
+        else:
+            getattr(edited, key).extend(str(present[i]) for i in found)  # as the file had it
+            for i in reversed(found):
+                del present[i]
+            if not present:  # an empty list says nothing: the key goes, as before an add
+                del topic[key]
+    if edited.changed:
+        out = io.StringIO()
+        dumper.dump(document, out)
+        new_text = _as_written(out.getvalue(), text)
+        parse_config(yaml.safe_load(new_text), Path(config.path))  # raises: nothing written
+        try:
+            write_atomic(path, new_text.encode("utf-8"), mode=os.stat(path).st_mode & 0o777)
+        except OSError as exc:
+            raise ConfigError(file, "", f"cannot write it: {exc.strerror or exc}") from None
+    return edited
 
 
 def _read(path: Path, file: str) -> str:
@@ -137,19 +159,13 @@ def _uses(node, target) -> int:
     return 0
 
 
-def _append(topic, key: str, value: str) -> None:
+def _flow(values: list[str]):
+    """A YAML list written `[a, b]`, as a user would write a short one."""
     from ruamel.yaml.comments import CommentedSeq
 
-    present = topic.get(key)
-    if present is None:
-        present = CommentedSeq()
-        present.fa.set_flow_style()  # `hashtags: [tag]`, as a user would write one
-        topic[key] = present
-    elif isinstance(present, str):  # `phrases: one phrase` is a list of one
-        present = CommentedSeq([present])
-        present.fa.set_flow_style()
-        topic[key] = present
-    present.append(value)
+    seq = CommentedSeq(values)
+    seq.fa.set_flow_style()
+    return seq
 
 
 def _same_phrase(new: str, old: str) -> bool:

@@ -38,7 +38,7 @@ def test_added_terms_land_in_the_topic_and_nothing_else_of_the_file_changes(tmp_
     assert out.splitlines() == [
         f"{path}: added to {TOPIC}: phrase 'revisit', phrase 'L&D: basics', #Quiz",
         f"{TOPIC} has already: Spaced repetition, #spacedpractice",
-        "the next run uses them; `pln rescore` applies them to the items stored already",
+        "the next run uses it; `pln rescore` applies it to the items stored already",
     ]
     topic = load_config(path).topic(TOPIC)
     assert topic.phrases[-2:] == ("revisit", "L&D: basics")
@@ -124,3 +124,29 @@ def test_a_suggested_phrase_added_then_rescored_keeps_what_it_matches(tmp_path, 
     assert code == 0 and f"{TOPIC}: {kept_before + 1} kept (+1 -0)" in out
     matched = db_rows(db, f"{query} AND reason LIKE '%''revisit''%'")[0][0]
     assert matched >= 1
+
+
+def test_remove_takes_out_what_add_put_in_and_never_leaves_a_topic_empty(tmp_path, capsys):
+    path = example(tmp_path)
+    original = path.read_text()
+    args = ["-c", str(path)]
+    assert pln(capsys, "topics", "add", TOPIC, "revisit", "#Quiz", *args)[0] == 0
+    assert pln(capsys, "topics", "add", TOPIC, "--none", "promo code", *args)[0] == 0
+    code, out, err = pln(capsys, "topics", "remove", TOPIC, "REVISIT", "#quiz", "nudges", *args)
+    assert code == 0, err
+    assert out.splitlines()[:2] == [
+        f"{path}: removed from {TOPIC}: phrase 'revisit', #Quiz",
+        f"{TOPIC} has no: nudges",
+    ]
+    assert pln(capsys, "topics", "remove", TOPIC, "--none", "Promo  Code", *args)[0] == 0
+    assert path.read_text() == original  # back to the file as the user wrote it
+
+    # A topic left with nothing to match by is a config mistake: refused, file unchanged.
+    before = path.read_bytes()
+    topic = load_config(path).topic("onboarding")
+    code, _, err = pln(
+        capsys, "topics", "remove", "onboarding", *topic.phrases,
+        *(f"#{tag}" for tag in topic.hashtags), *args,
+    )  # fmt: skip
+    assert code == 2 and "a topic needs at least one of phrases, hashtags, must, any" in err
+    assert path.read_bytes() == before
