@@ -29,6 +29,7 @@ from pln.errors import PlnError
 from pln.filters.curator import Curator
 from pln.sinks.stream_store import ResumePoints
 
+from .config_watch import ConfigWatch
 from .handover import let_go, put_while_parent_lives
 from .kafka_io import KafkaSettings, KafkaUnavailable, ReliableProducer
 from .memory import MemoryReleaser, use_system_allocator
@@ -171,8 +172,11 @@ class LocalStream:
         writer: StreamWriter,
         resume: ResumePoints,
         workers: int,
+        watch: ConfigWatch | None = None,
     ):
         self.config, self.settings, self.writer = config, settings, writer
+        self.watch = watch
+        self.edited: Config | None = None  # the config the stream stopped to start again with
         self.workers = max(1, workers)
         self.context = mp.get_context("spawn")
         self.results = self.context.Queue(maxsize=4 * self.workers)
@@ -223,6 +227,10 @@ class LocalStream:
                 self.writer.report(self.lag(), self.broker())
                 if until_idle is not None and self._drained(until_idle):
                     break
+                if self.watch is not None:
+                    self.edited = self.watch.changed()
+                    if self.edited is not None:
+                        break  # what is committed stays; the next run resumes after it
         finally:
             self._shut_down()
 

@@ -26,6 +26,7 @@ from pln.config import Config
 from pln.errors import PlnError
 from pln.lock import RunLock
 
+from .config_watch import ConfigWatch
 from .heartbeat import Heartbeat
 from .kafka_io import KafkaSettings, ensure_topics
 from .run_id import new_run_id
@@ -39,6 +40,7 @@ class StreamSummary:
     run_id: str
     seconds: float
     stats: dict
+    edited: Config | None = None  # stopped for an edited config: start again with this one
 
 
 def default_workers() -> int:
@@ -55,13 +57,17 @@ def run_stream(
     stop_after: float | None = None,
     until_idle: float | None = None,
     say=progress.say,
+    watch_config: bool = False,
 ) -> StreamSummary:
     """Run until stopped, for `stop_after` seconds, or until nothing new arrived for
-    `until_idle` seconds (a backlog drained). Holds the run lock of the database."""
+    `until_idle` seconds (a backlog drained). Holds the run lock of the database.
+    `watch_config` (local engine): also stop when the config file is edited into another
+    valid config, which the summary carries (`edited`)."""
     if engine not in ENGINES:
         raise PlnError(f"unknown stream engine {engine!r}; use one of {', '.join(ENGINES)}")
     workers = workers or default_workers()
     started = time.perf_counter()
+    edited = None
     db = config.outputs.duckdb
     with RunLock(db, "pln stream"):
         run_id = f"stream-{new_run_id()}"
@@ -84,8 +90,10 @@ def run_stream(
             if engine == "local":
                 from .local_stream import LocalStream
 
-                engine_run = LocalStream(config, settings, writer, resume, workers)
+                watch = ConfigWatch(config, say=say) if watch_config else None
+                engine_run = LocalStream(config, settings, writer, resume, workers, watch)
                 engine_run.run(stop_after, until_idle)
+                edited = engine_run.edited
             else:
                 from .beam_stream import build_beam_stream
 
@@ -105,7 +113,7 @@ def run_stream(
             writer.open().finish_run(run_id, {"seconds": round(seconds, 3), **stats})
             writer.close()
             heartbeat.beat(force=True, state="stopped", **stats)
-    return StreamSummary(run_id, seconds, stats)
+    return StreamSummary(run_id, seconds, stats, edited)
 
 
 def make_stream_pipeline(beam_args=(), workers: int = 1):

@@ -289,7 +289,10 @@ def _say_edited(edited, topic: str, done: str, unchanged: str) -> int:
     if edited.unchanged:
         print(f"{topic} {unchanged}: {', '.join(edited.unchanged)}")
     if edited.changed:
-        print("the next run uses it; `pln rescore` applies it to the items stored already")
+        print(
+            "the next run uses it (a running `pln stream` starts again with it); "
+            "`pln rescore` applies it to the items stored already"
+        )
     return 0
 
 

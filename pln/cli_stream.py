@@ -10,7 +10,10 @@ import argparse
 import os
 import signal
 import sys
+import time
 from pathlib import Path
+
+from pln import progress
 
 ENV_BOOTSTRAP = "PLN_KAFKA_BOOTSTRAP"
 ENV_RAW_TOPIC = "PLN_KAFKA_RAW_TOPIC"
@@ -176,25 +179,32 @@ def cmd_stream(args) -> int:
     )
     beam_args = [a for a in args.beam_args if a != "--"]
     _prepare_process()
-    summary = run_stream(
-        config,
-        settings,
-        engine=args.engine,
-        workers=args.workers,
-        beam_args=beam_args,
-        stop_after=args.duration,
-        until_idle=args.until_idle,
-    )
-    if not args.quiet:
-        stats = summary.stats
-        p95 = stats.get("latency_p95_s")
-        print(
-            f"PLN Curator stream {summary.run_id}: {summary.seconds:.1f} s, "
-            f"{stats.get('items_written', 0):,} items written"
-            + (f", p95 produce->DuckDB {p95:.2f} s" if p95 is not None else ""),
-            file=sys.stderr,
+    started = time.monotonic()
+    while True:
+        left = None if args.duration is None else args.duration - (time.monotonic() - started)
+        summary = run_stream(
+            config,
+            settings,
+            engine=args.engine,
+            workers=args.workers,
+            beam_args=beam_args,
+            stop_after=left,
+            until_idle=args.until_idle,
+            watch_config=True,
         )
-    return 0
+        if not args.quiet:
+            stats = summary.stats
+            p95 = stats.get("latency_p95_s")
+            print(
+                f"PLN Curator stream {summary.run_id}: {summary.seconds:.1f} s, "
+                f"{stats.get('items_written', 0):,} items written"
+                + (f", p95 produce->DuckDB {p95:.2f} s" if p95 is not None else ""),
+                file=sys.stderr,
+            )
+        if summary.edited is None:
+            return 0
+        config = summary.edited
+        progress.say(f"{config.path} was edited: the stream starts again with it")
 
 
 def cmd_health(args) -> int:

@@ -94,6 +94,43 @@ def test_stream_curates_into_duckdb_feeds_and_curated_topic(tmp_path, kafka_topi
     assert proc.returncode == 130, log.read_text()
 
 
+def test_a_stream_starts_again_with_an_edited_config_and_ignores_a_broken_one(
+    tmp_path, kafka_topics
+):
+    settings = kafka_topics
+    config, db, log = stream_workspace(tmp_path)
+    proc = stream_process(config.path, settings, log=log)
+    lunch = "SELECT count(*) FROM decisions WHERE topic = 'lunch' AND kept"
+    try:
+        produce_items(settings, tweet_items(range(10)))
+        wait_for(lambda: row_count(db) == 10, 60, "10 items")
+        written = config.path.read_text()
+
+        # An edit that is no valid config is said in one line; the stream goes on as it was.
+        config.path.write_text(written + "colour: blue\n")
+        wait_for(lambda: "was edited but cannot be used" in log.read_text(), 30, "the line")
+        assert "colour: unknown key" in log.read_text()
+        produce_items(settings, tweet_items(range(10, 20)))
+        wait_for(lambda: row_count(db) == 20, 60, "10 more items")
+
+        # A topic added while it runs: the stream starts again with it, and loses nothing.
+        config.path.write_text(
+            written.replace("topics:\n", "topics:\n  - {id: lunch, phrases: [coffee machine]}\n")
+        )
+        wait_for(lambda: "was edited: the stream starts again" in log.read_text(), 30, "restart")
+        produce_items(settings, tweet_items(range(20, 30)))
+        wait_for(lambda: row_count(db) == 30, 60, "the items after the edit")
+        wait_for(lambda: row_count(db, lunch) == 5, 30, "the odd ones kept for lunch")
+        assert row_count(db, "SELECT count(*) FROM decisions WHERE topic = 'spaced' AND kept") == 15
+    finally:
+        kill(proc, signal.SIGTERM)
+    assert proc.returncode == 130, log.read_text()
+    # Decided before the topic existed, the first 20 keep their decisions (`pln rescore`
+    # would apply it to them); every offset was committed once.
+    assert row_count(db, lunch) == 5
+    assert row_count(db, "SELECT sum(next_offset) FROM stream_offsets") == 30
+
+
 def test_stream_killed_mid_flow_resumes_without_loss_or_repeats(tmp_path, kafka_topics):
     settings = kafka_topics
     config, db, log = stream_workspace(tmp_path)

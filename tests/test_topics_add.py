@@ -38,7 +38,8 @@ def test_added_terms_land_in_the_topic_and_nothing_else_of_the_file_changes(tmp_
     assert out.splitlines() == [
         f"{path}: added to {TOPIC}: phrase 'revisit', phrase 'L&D: basics', #Quiz",
         f"{TOPIC} has already: Spaced repetition, #spacedpractice",
-        "the next run uses it; `pln rescore` applies it to the items stored already",
+        "the next run uses it (a running `pln stream` starts again with it); "
+        "`pln rescore` applies it to the items stored already",
     ]
     topic = load_config(path).topic(TOPIC)
     assert topic.phrases[-2:] == ("revisit", "L&D: basics")
