@@ -112,7 +112,9 @@ def run_stream(
             writer.refresh(force=True)
             writer.open().finish_run(run_id, {"seconds": round(seconds, 3), **stats})
             writer.close()
-            heartbeat.beat(force=True, state="stopped", **stats)
+            # Starting again with an edited config takes seconds: `pln health` stays green.
+            state = "stopped" if edited is None else "restarting"
+            heartbeat.beat(force=True, state=state, **stats)
     return StreamSummary(run_id, seconds, stats, edited)
 
 

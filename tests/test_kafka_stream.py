@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import json
 import os
 import resource
 import signal
@@ -28,6 +30,7 @@ from helpers import child_pids, cmdline, db_rows, is_running, row_count
 from kafka_broker import KafkaBroker, broker_binary, free_port
 
 from pln import payload
+from pln.pipelines.heartbeat import heartbeat_path
 from pln.pipelines.kafka_io import ReliableProducer
 from pln.record import DeadLetter, SourceStatus
 from pln.sinks.store import Store
@@ -113,13 +116,28 @@ def test_a_stream_starts_again_with_an_edited_config_and_ignores_a_broken_one(
         produce_items(settings, tweet_items(range(10, 20)))
         wait_for(lambda: row_count(db) == 20, 60, "10 more items")
 
-        # A topic added while it runs: the stream starts again with it, and loses nothing.
+        # A topic added while it runs: the stream starts again with it, and loses nothing;
+        # meanwhile its heartbeat says "restarting", never "stopped" (`pln health` stays ok).
+        states, watching = set(), threading.Event()
+        watching.set()
+
+        def watch_heartbeat():
+            while watching.is_set():
+                with contextlib.suppress(OSError, ValueError):
+                    states.add(json.loads(heartbeat_path(db).read_text()).get("state"))
+                time.sleep(0.02)
+
+        watcher = threading.Thread(target=watch_heartbeat, daemon=True)
+        watcher.start()
         config.path.write_text(
             written.replace("topics:\n", "topics:\n  - {id: lunch, phrases: [coffee machine]}\n")
         )
         wait_for(lambda: "was edited: the stream starts again" in log.read_text(), 30, "restart")
         produce_items(settings, tweet_items(range(20, 30)))
         wait_for(lambda: row_count(db) == 30, 60, "the items after the edit")
+        watching.clear()
+        watcher.join()
+        assert "restarting" in states and "stopped" not in states, states
         wait_for(lambda: row_count(db, lunch) == 5, 30, "the odd ones kept for lunch")
         assert row_count(db, "SELECT count(*) FROM decisions WHERE topic = 'spaced' AND kept") == 15
     finally:
