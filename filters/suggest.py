@@ -100,7 +100,7 @@ def suggest_phrases(
     for term, y in mine.items():
         if y < MIN_COUNT or term in tags or _overlaps(term, covered):
             continue
-        if not term.startswith("#") and all(w in common for w in _written(term, forms).split()):
+        if _everyday(term, forms, common):
             continue
         r = other.get(term, 0)
         z = _log_odds_z(y, r, n_mine, n_other)
@@ -112,7 +112,7 @@ def suggest_phrases(
     ids = [it.id for it in (*wanted, *rest)]
     terms_of = dict(zip(ids, (*wanted_terms, *rest_terms), strict=True))
     for kind in ("phrases", "hashtags"):
-        best = sorted(getattr(out, kind), key=lambda s: (-s.z, s.term))[:n]
+        best = _best(getattr(out, kind), n)
         setattr(out, kind, [_finish(s, forms, terms_of, others or {}) for s in best])
     bad = [terms_of[it.id] for it in rest if it.id in unwanted]
     out.unwanted = len(bad)
@@ -135,13 +135,22 @@ def _exclusions(bad: list[set[str]], good: Counter, n_good: int, covered, forms,
     for term, y in counts.items():
         if y < MIN_COUNT or good.get(term) or _overlaps(term, covered):
             continue
-        if not term.startswith("#") and all(w in common for w in _written(term, forms).split()):
+        if _everyday(term, forms, common):
             continue
         z = _log_odds_z(y, 0, max(len(bad), 1), max(n_good, 1))
         if z > 1.0:
             found.append(TermSuggestion(term, y, 0, round(z, 2)))
-    best = sorted(found, key=lambda s: (-s.z, s.term))[:n]
-    return [dataclasses.replace(s, term=_written(s.term, forms)) for s in best]
+    return [dataclasses.replace(s, term=_written(s.term, forms)) for s in _best(found, n)]
+
+
+def _everyday(term: str, forms: dict[str, Counter], common: frozenset[str]) -> bool:
+    """A word or phrase made only of everyday English words (never a "#tag")."""
+    return not term.startswith("#") and all(w in common for w in _written(term, forms).split())
+
+
+def _best(found: list[TermSuggestion], n: int) -> list[TermSuggestion]:
+    """The `n` highest z, ties by term."""
+    return sorted(found, key=lambda s: (-s.z, s.term))[:n]
 
 
 def _log_odds_z(y: int, r: int, n_mine: int, n_other: int) -> float:

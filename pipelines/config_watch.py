@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from pln import progress
+from pln.atomic import file_version
 from pln.config import Config
 from pln.errors import PlnError
 
@@ -22,7 +23,7 @@ class ConfigWatch:
     def __init__(self, config: Config, say=progress.say, every: float = EVERY):
         self.config, self.say, self.every = config, say, every
         self.path = Path(config.path)
-        self._stamp = _stamp(self.path)
+        self._stamp = file_version(self.path)
         self._looked = time.monotonic()
 
     def changed(self) -> Config | None:
@@ -31,7 +32,7 @@ class ConfigWatch:
         if now - self._looked < self.every:
             return None
         self._looked = now
-        stamp = _stamp(self.path)
+        stamp = file_version(self.path)
         if stamp is None or stamp == self._stamp:  # None: gone a moment, as editors save
             return None
         self._stamp = stamp
@@ -43,11 +44,3 @@ class ConfigWatch:
             self.say(f"{self.path} was edited but cannot be used, so nothing changes: {exc}")
             return None
         return None if edited == self.config else edited
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)

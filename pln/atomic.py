@@ -30,3 +30,13 @@ def write_atomic(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def file_version(path: Path) -> tuple[int, int, int] | None:
+    """What changes whenever the file is written again, in place or by a rename over it
+    (mtime, size, inode); None when it is not there."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)

@@ -47,32 +47,24 @@ def add_learning_commands(sub, config_arg) -> None:
     suggest.add_argument("-n", type=int, default=15, help="how many of each (default 15)")
     suggest.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
     suggest.set_defaults(func=cmd_topics_suggest)
-    add = actions.add_parser(
+    _term_command(
+        actions,
         "add",
+        cmd_topics_add,
         help="add phrases (and #hashtags) to a topic in the config file",
         description="pln topics add TOPIC TERM [TERM ...]: each TERM becomes a phrase, or a "
         "hashtag when it starts with '#'; the file keeps its comments and layout",
+        none="add the terms to the topic's `none` (an item with one is not kept) instead",
     )
-    add.add_argument("topic", help="topic id")
-    add.add_argument("terms", nargs="+", metavar="TERM", help="a phrase, or #hashtag")
-    add.add_argument(
-        "--none",
-        action="store_true",
-        help="add the terms to the topic's `none` (an item with one is not kept) instead",
-    )
-    add.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
-    add.set_defaults(func=cmd_topics_add)
-    remove = actions.add_parser(
+    _term_command(
+        actions,
         "remove",
+        cmd_topics_remove,
         help="take phrases (and #hashtags) out of a topic in the config file",
         description="pln topics remove TOPIC TERM [TERM ...]: as `pln topics add`, the other "
         "way; a topic left with nothing to match by is refused",
+        none="take the terms out of `none`",
     )
-    remove.add_argument("topic", help="topic id")
-    remove.add_argument("terms", nargs="+", metavar="TERM", help="a phrase, or #hashtag")
-    remove.add_argument("--none", action="store_true", help="take the terms out of `none`")
-    remove.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
-    remove.set_defaults(func=cmd_topics_remove)
 
     label = sub.add_parser(
         "label",
@@ -113,6 +105,16 @@ def add_learning_commands(sub, config_arg) -> None:
     rescore.add_argument("-q", "--quiet", action="store_true", help="no report")
     config_arg(rescore)
     rescore.set_defaults(func=cmd_rescore)
+
+
+def _term_command(actions, name: str, func, *, help: str, description: str, none: str) -> None:
+    """`pln topics add` / `remove`: TOPIC TERM [TERM ...] [--none] [-c FILE]."""
+    command = actions.add_parser(name, help=help, description=description)
+    command.add_argument("topic", help="topic id")
+    command.add_argument("terms", nargs="+", metavar="TERM", help="a phrase, or #hashtag")
+    command.add_argument("--none", action="store_true", help=none)
+    command.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
+    command.set_defaults(func=func)
 
 
 def _config(args):

@@ -270,8 +270,9 @@ def topic_suggestions(config: Config, topic: str, n: int = 15) -> PhraseSuggesti
     """Phrases and hashtags the topic lacks, from its + labels and kept items (suggest.py)."""
     check_topic(config, topic)
     with open_store(config, read_only=True) as store:
-        positive = {label.item_id for label in store.labels(topic) if label.label > 0}
-        negative = {label.item_id for label in store.labels(topic) if label.label < 0}
+        labels = store.labels(topic)
+        positive = {label.item_id for label in labels if label.label > 0}
+        negative = {label.item_id for label in labels if label.label < 0}
         kept, others = set(), {}
         for item_id, kept_for in store.sql("SELECT item_id, topic FROM decisions WHERE kept")[1]:
             if kept_for == topic:

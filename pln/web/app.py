@@ -22,6 +22,7 @@ from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from pln.atomic import file_version
 from pln.config import Config
 from pln.errors import PlnError
 from pln.sinks.feeds import FEEDBACK_PATH
@@ -411,11 +412,9 @@ class RemovedFeeds:
         return next((f for f in self._current().values() if f.topic == topic_id), None)
 
     def _current(self) -> dict[str, RemovedFeed]:
-        try:
-            st = self.state.stat()
-        except OSError:
+        stamp = file_version(self.state)
+        if stamp is None:
             return {}
-        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         known_stamp, feeds = self._known
         if stamp != known_stamp:
             feeds = removed_feeds(self.db_path, self.feeds_dir)
