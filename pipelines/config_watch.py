@@ -1,4 +1,4 @@
-"""The config file of a command left running (`pln stream`), watched for edits.
+"""The config file of a command left running (`pln stream`, `pln ingest`), watched for edits.
 
 An edit that makes a valid config different from the running one is handed back, and the
 stream starts again with it (pln/cli_stream.py); an edit that is not valid is said once, in one
@@ -43,4 +43,7 @@ class ConfigWatch:
         except PlnError as exc:
             self.say(f"{self.path} was edited but cannot be used, so nothing changes: {exc}")
             return None
-        return None if edited == self.config else edited
+        if edited == self.config:
+            return None
+        self.config = edited  # a watch kept after an edit compares later edits with this one
+        return edited

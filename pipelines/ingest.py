@@ -5,6 +5,12 @@ raw-items topic, waits until the broker acknowledged all of them (acks=all) and 
 advances the source's cursor in the ingester's own state file. A crash or a broker outage
 therefore repeats a poll rather than losing one; repeats are harmless because item ids are
 stable and every sink upserts. The DuckDB file is not touched: it belongs to the stream.
+
+The ingester is left running, so it follows its config file (ConfigWatch): a source added to
+it is polled at once, a removed one is no longer polled, and a source whose options changed
+(a new URL, another account) starts afresh. A cursor is only ever used with the options it was
+made with (`SourceState.fingerprint`), also across restarts: an API cursor holding the old
+account's user id or a feed's permanent redirect would otherwise read the wrong thing.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pln.errors import PlnError
 from pln.record import SourceStatus
 from pln.sources.registry import fetch_once
 
+from .config_watch import ConfigWatch
 from .kafka_io import KafkaSettings, ReliableProducer, ensure_topics
 
 STATE_VERSION = 1
@@ -36,6 +43,7 @@ class SourceState:
     cursor: dict[str, Any] | None = None
     next_poll_at: float = 0.0  # unix time
     errors: int = 0  # consecutive failed fetches
+    fingerprint: str | None = None  # SourceConfig.fingerprint the cursor was made with
 
 
 @dataclass
@@ -77,21 +85,46 @@ def default_state_path(config: Config) -> Path:
 
 
 class Ingester:
-    def __init__(self, config: Config, settings: KafkaSettings, state_path: Path, say=progress.say):
-        self.config, self.settings, self.say = config, settings, say
-        self.sources = [s for s in config.sources if s.enabled]
+    def __init__(
+        self,
+        config: Config,
+        settings: KafkaSettings,
+        state_path: Path,
+        say=progress.say,
+        watch: ConfigWatch | None = None,
+    ):
+        self.settings, self.say, self.watch = settings, say, watch
         self.state = IngestState.load(state_path)
         self.producer = ReliableProducer(settings, say=log.warning)
+        for name in self._use(config):
+            self.say(f"… {name}: config changed, reading it again")
+
+    def _use(self, config: Config) -> list[str]:
+        """Poll `config`'s enabled sources from now on. A source whose options differ from
+        those its cursor was made with starts afresh (no cursor, no backoff): their names."""
+        self.config = config
+        self.sources = [s for s in config.sources if s.enabled]
+        edited = []
+        for source in self.sources:
+            state = self.state.of(source.name)
+            if state.fingerprint not in (None, source.fingerprint):
+                state = self.state.sources[source.name] = SourceState()
+                edited.append(source.name)
+            state.fingerprint = source.fingerprint
+        return edited
 
     def run(self, stop_after: float | None = None, max_rounds: int | None = None) -> int:
         """Poll due sources until stopped; returns the number of polls made."""
         ensure_topics(self.settings, [self.settings.raw_topic], say=log.warning)
         names = ", ".join(s.name for s in self.sources)
-        self.say(f"ingest: {len(self.sources)} sources ({names}) -> {self.settings.raw_topic}")
+        self.say(f"ingest: {_sources(len(self.sources))} ({names}) -> {self.settings.raw_topic}")
         deadline = time.monotonic() + stop_after if stop_after else None
         polls = rounds = 0
         try:
             while deadline is None or time.monotonic() < deadline:
+                edited = self.watch.changed() if self.watch else None
+                if edited is not None:
+                    self._follow(edited)
                 due = [s for s in self.sources if self.state.of(s.name).next_poll_at <= time.time()]
                 for source in due:
                     self.poll(source)
@@ -105,7 +138,35 @@ class Ingester:
             self.producer.close()
         return polls
 
+    def _follow(self, config: Config) -> None:
+        """Go on with an edited config, and say in one line what changed for the sources."""
+        before = {s.name: s for s in self.sources}
+        changed = self._use(config)
+        now = time.time()
+        for source in self.sources:  # a shorter interval applies at once, not after the old one
+            state, old = self.state.of(source.name), before.get(source.name)
+            if old is not None and source.interval < old.interval and not state.errors:
+                state.next_poll_at = min(state.next_poll_at, now + source.interval)
+        self.state.save()
+        after = {s.name for s in self.sources}
+        parts = [
+            f"{what} {', '.join(names)}"
+            for what, names in (
+                ("added", sorted(after - set(before))),
+                ("removed", sorted(set(before) - after)),
+                ("changed (read again)", changed),
+            )
+            if names
+        ]
+        detail = f" ({'; '.join(parts)})" if parts else ""
+        if self.sources:
+            self.say(f"{config.path} was edited: ingesting {_sources(len(self.sources))}{detail}")
+        else:
+            self.say(f"{config.path} was edited: no enabled sources left{detail}; waiting")
+
     def _next_due(self) -> float:
+        if not self.sources:
+            return time.time() + 1.0
         return min(self.state.of(s.name).next_poll_at for s in self.sources)
 
     def poll(self, source: SourceConfig) -> SourceStatus:
@@ -139,6 +200,10 @@ class Ingester:
         return status, messages
 
 
+def _sources(n: int) -> str:
+    return f"{n} source" + "s" * (n != 1)
+
+
 def run_ingest(
     config: Config,
     settings: KafkaSettings,
@@ -146,8 +211,11 @@ def run_ingest(
     *,
     stop_after: float | None = None,
     say=progress.say,
+    follow_config: bool = False,
 ) -> int:
+    """Ingest until stopped; with `follow_config`, edits of the config file apply as it runs."""
     if not any(s.enabled for s in config.sources):
         raise PlnError(f"{config.path}: no enabled sources to ingest")
-    ingester = Ingester(config, settings, state_path or default_state_path(config), say)
+    watch = ConfigWatch(config, say=say) if follow_config else None
+    ingester = Ingester(config, settings, state_path or default_state_path(config), say, watch)
     return ingester.run(stop_after=stop_after)

@@ -162,7 +162,7 @@ def cmd_ingest(args) -> int:
     config = load_checked_config(args.config)
     _prepare_process()
     state = Path(args.state) if args.state else None
-    run_ingest(config, _settings(args), state, stop_after=args.duration)
+    run_ingest(config, _settings(args), state, stop_after=args.duration, follow_config=True)
     return 0
 
 

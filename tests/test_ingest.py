@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import time
+from pathlib import Path
 
 import pytest
 from conftest_kafka import (
@@ -22,6 +25,7 @@ from kafka_broker import KafkaBroker, broker_binary, free_port
 from pln import payload
 from pln.config import load_config
 from pln.errors import PlnError
+from pln.pipelines.config_watch import ConfigWatch
 from pln.pipelines.ingest import Ingester, IngestState
 from pln.record import Item, SourceStatus
 
@@ -147,3 +151,115 @@ def test_ingest_waits_for_the_broker_and_says_so(tmp_path, kafka_topics):
     finally:
         kill(proc, signal.SIGTERM)
     assert "Traceback" not in log.read_text()
+
+
+def source_yaml(name: str, path: str) -> str:
+    return f"  - name: {name}\n    type: twitter_v2\n    path: {path}\n    interval: 1.0\n"
+
+
+def test_a_running_ingester_follows_its_config_and_a_changed_source_starts_afresh(
+    tmp_path, kafka_topics
+):
+    settings = kafka_topics
+    config_path = write_config(tmp_path)
+    written = config_path.read_text()
+    x_before = "sources:\n" + source_yaml("x", "tweets")
+    log = tmp_path / "ingest.log"
+
+    def edit(sources: str) -> None:
+        assert x_before in written
+        config_path.write_text(written.replace(x_before, "sources:\n" + sources))
+
+    def said(text: str, times: int = 1) -> bool:
+        return log.read_text().count(text) >= times
+
+    write_tweets(tmp_path, "p1", range(3))
+    for folder, first in (("b", 100), ("c", 200)):
+        (tmp_path / folder / "tweets").mkdir(parents=True)
+        write_tweets(tmp_path / folder, "p1", range(first, first + 3))
+    proc = pln_process(*ingest_args(config_path, settings), log=log)
+    try:
+        wait_for(lambda: said("✓ x: 3 items"), 30, "the first poll")
+        config_path.write_text(written + "colour: blue\n")
+        wait_for(lambda: said("was edited but cannot be used"), 30, "the broken edit said")
+
+        edit(source_yaml("x", "tweets") + source_yaml("y", "b/tweets"))
+        wait_for(lambda: said("ingesting 2 sources (added y)"), 30, "the added source")
+        wait_for(lambda: said("✓ y: 3 items"), 30, "the added source polled")
+
+        # Another folder under the same name: x starts afresh and reads all of it.
+        edit(source_yaml("x", "c/tweets"))
+        wait_for(lambda: said("(removed y; changed (read again) x)"), 30, "the edit")
+        wait_for(lambda: said("✓ x: 3 items", 2), 30, "x read again")
+        write_tweets(tmp_path / "b", "p2", range(110, 113))  # y is no longer polled
+        time.sleep(3)
+        write_tweets(tmp_path / "c", "p2", range(210, 212))
+        wait_for(lambda: said("✓ x: 2 items"), 30, "x polled after y was removed")
+    finally:
+        kill(proc, signal.SIGTERM)
+    assert "Traceback" not in log.read_text()
+    items, _ = records(settings, expect=14 + 2)
+    expected = [*range(3), *range(100, 103), *range(200, 203), *range(210, 212)]
+    assert {i.id for i in items} == {tweet_item_id(n) for n in expected}
+
+
+def test_a_source_edited_between_runs_does_not_go_on_from_its_old_cursor(
+    tmp_path, kafka_topics, server
+):
+    """A Mastodon cursor holds the newest status id of the timeline read; asked of another
+    timeline (`min_id`), a real server would answer only newer statuses: all older ones lost."""
+    statuses = (Path(__file__).parent / "fixtures" / "mastodon" / "tag_newest.json").read_bytes()
+    for tag in ("lrnchat", "edtech"):
+        server.route(f"/api/v1/timelines/tag/{tag}", body=statuses)
+    state_path = tmp_path / "state.json"
+
+    def poll_with(tag: str) -> tuple[list[str], str]:
+        """Poll the source on `tag` once: what the ingester said, and the query it sent."""
+        timeline = f"'hashtag:#{tag}'"
+        sources = f"sources:\n  - {{name: m, type: mastodon, instance: '{server.url('')}', "
+        config = load_config(write_config(tmp_path, sources + f"timeline: {timeline}}}\n"))
+        lines: list[str] = []
+        ingester = Ingester(config, kafka_topics, state_path, say=lines.append)
+        try:
+            assert ingester.poll(ingester.sources[0]).ok
+        finally:
+            ingester.producer.close()
+        return lines, server.requests_log[-1].path
+
+    lines, first = poll_with("lrnchat")
+    assert "min_id" not in first and not any("config changed" in line for line in lines)
+    _, again = poll_with("lrnchat")
+    assert "min_id=113500000000000105" in again  # unchanged: it goes on from its cursor
+    lines, other = poll_with("edtech")
+    assert "config changed, reading it again" in lines[0]
+    assert other.startswith("/api/v1/timelines/tag/edtech") and "min_id" not in other
+
+
+def test_an_edit_back_to_the_first_config_and_a_shorter_interval_apply_at_once(
+    tmp_path, kafka_topics
+):
+    config_path = write_config(tmp_path, interval=3600)
+    written = config_path.read_text()
+    write_tweets(tmp_path, "p1", range(2))
+    config = load_config(config_path)
+    lines: list[str] = []
+    watch = ConfigWatch(config, say=lines.append, every=0)
+    ingester = Ingester(config, kafka_topics, tmp_path / "state.json", lines.append, watch)
+    try:
+        ingester.poll(ingester.sources[0])
+        assert ingester.state.of("x").next_poll_at > time.time() + 3000
+
+        def edit_and_follow(text: str) -> None:
+            config_path.write_text(text)
+            os.utime(config_path, ns=(time.time_ns(), time.time_ns() + 10**9))  # a new stamp
+            edited = watch.changed()
+            assert edited is not None, text
+            ingester._follow(edited)
+
+        edit_and_follow(written.replace("interval: 3600", "interval: 60"))
+        assert ingester.state.of("x").next_poll_at < time.time() + 61
+        edit_and_follow(written)  # back to the config the watch started with
+        assert ingester.sources[0].interval == 3600
+    finally:
+        ingester.producer.close()
+    assert lines[-1].endswith("was edited: ingesting 1 source")

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import feedparser
 import pytest
+import yaml
 from feedsite import NOW, POSTS, SITE, THREAD, add_post_and_render, build_site, free_port
 from helpers import stored_labels
 
@@ -425,6 +426,71 @@ def test_pln_serve_prints_its_address_and_feeds_then_stops_cleanly(tmp_path):
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert out == "" and err == ""  # --json: the summary and nothing else
+
+
+def until(check, seconds: float = 20):
+    """`check()`'s first truthy value, asked every 0.1 s for up to `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not (value := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return value
+
+
+def test_pln_serve_follows_an_edited_config_without_a_restart(tmp_path):
+    port = free_port()
+    config = build_site(tmp_path, port)  # topics "spaced" and "feedback"
+    written = yaml.safe_load(config.path.read_text())
+    log = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "pln.cli", "serve", "-c", str(config.path)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    url = f"http://127.0.0.1:{port}/feeds/"
+
+    def status(path: str) -> int:
+        try:
+            with urllib.request.urlopen(url + path, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def page(path: str) -> str:
+        with urllib.request.urlopen(url + path, timeout=10) as response:
+            return response.read().decode()
+
+    def edit(**changes) -> None:
+        data = {**written, **changes}
+        config.path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    try:
+        fetch_when_up(url + "spaced.rss.xml")
+        drafts = {"id": "drafts", "title": "Drafts", "phrases": ["drafts"]}
+        retitled = {**written["topics"][1], "title": "Giving feedback"}
+        edit(
+            topics=[retitled, drafts],
+            outputs={**written["outputs"], "title": "Our team's PLN"},
+        )
+        until(lambda: "was edited: serving feedback, drafts; rendered" in log.read_text())
+        assert status("spaced.rss.xml") == status("spaced.json") == 410  # taken out
+        until(lambda: status("topic/spaced") == 410)  # each worker within 2 s
+        until(lambda: status("topic/drafts") == 200)
+        assert feedparser.parse(page("drafts.atom.xml")).feed.title == "Our team's PLN: Drafts"
+        assert "Our team&#x27;s PLN" in page("index.html")
+        until(lambda: "Giving feedback" in page("topic/feedback"))
+
+        edit(colour="blue")  # not a config: one line, from the serve process only
+        until(lambda: "was edited but cannot be used" in log.read_text())
+        moved = {**written["outputs"], "base_url": f"http://127.0.0.1:{free_port()}/feeds"}
+        edit(topics=[retitled, drafts], outputs=moved)
+        until(lambda: "restart pln serve to use them" in log.read_text())
+        assert status("topic/drafts") == 200  # still served where it was
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    said = log.read_text()
+    assert proc.returncode == 0, said
+    assert said.count("was edited but cannot be used") == 1, said
+    assert "(outputs.base_url changed: restart pln serve to use them)" in said
+    assert "Traceback" not in said
 
 
 def test_a_busy_port_is_a_one_line_error(tmp_path):

@@ -30,6 +30,7 @@ from pln.sinks.feeds_state import RemovedFeed, removed_feeds, state_path
 
 from . import pages
 from .files import StaticFiles, accepts_gzip, not_modified
+from .follow import ConfigFollower
 from .journal import LABEL_WAIT, LabelRecorder
 from .queries import people, reading
 from .teach import Teacher
@@ -68,18 +69,23 @@ class FeedApp:
     def __init__(self, config: Config, *, label_wait: float = LABEL_WAIT, log=lambda line: None):
         from pln.sinks.feeds import FeedbackKey
 
-        self.config, self.log = config, log
-        self.site = config.outputs.title
+        self.log = log
+        self._use(config)
+        self.follower = ConfigFollower(config)
         self.prefix = urlsplit(config.outputs.base_url).path.rstrip("/")
         self.files = StaticFiles(config.outputs.feeds_dir)
         self.key = FeedbackKey.beside(config.outputs.duckdb)
         self.labels = LabelRecorder(config.outputs.duckdb, label_wait, log)
-        self.topics = {t.id: t for t in config.topics}
-        self.teacher = Teacher(config)
         self.removed = RemovedFeeds(config.outputs.duckdb, config.outputs.feeds_dir)
         self.statuses: Counter[int] = Counter()
         self._count_lock = threading.Lock()
         self.robots = (f"User-agent: *\nDisallow: {self.prefix}/{FEEDBACK_PATH}\n").encode()
+
+    def _use(self, config: Config) -> None:
+        """Serve `config`'s topics and title from now on (each a single assignment)."""
+        self.config, self.site = config, config.outputs.title
+        self.topics = {t.id: t for t in config.topics}
+        self.teacher = Teacher(config)
 
     # -- WSGI -----------------------------------------------------------------------------------
 
@@ -100,6 +106,9 @@ class FeedApp:
         return [b""] if method == "HEAD" else [body]
 
     def respond(self, environ, method: str) -> Response:
+        edited = self.follower.edited()
+        if edited is not None:
+            self._use(edited)
         path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
         prefix = self.prefix
         if path == "/robots.txt":

@@ -11,23 +11,7 @@ from urllib.parse import urlsplit
 from pln.config import Config
 
 from .defaults import BACKLOG, DEFAULT_PORT, THREADS, WORKERS
-
-
-def refresh_feeds(config: Config, wait: float) -> str:
-    """Render the feeds from the store once, so a fresh config (title, base_url, digests) shows
-    at once. Returns a note for the start-up summary."""
-    from pln.sinks.feeds import render_feeds
-    from pln.sinks.store import Store, StoreBusy
-
-    db = config.outputs.duckdb
-    if not db.is_file():
-        return f"no database yet at {db}: feeds appear after the first `pln run`"
-    try:
-        with Store(db, read_only=True, wait=wait) as store:
-            paths = render_feeds(store, config)
-    except StoreBusy as exc:
-        return f"serving the feeds as last rendered ({exc})"
-    return f"rendered {len(paths)} files from {db}"
+from .follow import FeedRefresher, refresh_feeds
 
 
 def served_urls(config: Config, url: str) -> dict:
@@ -142,11 +126,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.server == "waitress":
         signal.signal(signal.SIGTERM, _interrupt)
     server.labels.start()
+    refresher = FeedRefresher(config, lock_wait_default(), log)
+    refresher.start()
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
+        refresher.stop()
         server.labels.stop()
         server.close()
     if talk:
