@@ -23,6 +23,7 @@ from pln.filters.curator import Curator
 from pln.sinks.stream_store import ResumePoints
 
 from .batches import BatchCoder
+from .config_watch import ConfigWatch
 from .kafka_io import KafkaSettings, ReliableProducer
 from .polls import CuratedPoll, Poll, curate_poll, decode_records, kept_messages
 from .raw_reader import RawReader
@@ -69,10 +70,11 @@ class PollKafkaFn(beam.DoFn):
         stop_after: float | None = None,
         until_idle: float | None = None,
         pause: float = 0.02,
+        watch: ConfigWatch | None = None,
     ):
         self.settings, self.resume, self.until_idle = settings, resume, until_idle
         self.stop_at = time.time() + stop_after if stop_after else None
-        self.pause = pause
+        self.pause, self.watch = pause, watch
 
     def setup(self):
         self.reader = RawReader(
@@ -105,6 +107,10 @@ class PollKafkaFn(beam.DoFn):
     def _done(self) -> bool:
         if self.stop_at is not None and time.time() >= self.stop_at:
             return True
+        # An edited config ends the read; `pln stream` then submits the pipeline again with it.
+        # Workers that cannot see the file (a remote cluster) never stop for it.
+        if self.watch is not None and self.watch.changed() is not None:
+            return True
         idle = time.monotonic() - self.last_records
         return self.until_idle is not None and self.saw_records and idle >= self.until_idle
 
@@ -112,13 +118,17 @@ class PollKafkaFn(beam.DoFn):
 class ReadRawPolls(beam.PTransform):
     """Unbounded read of the raw topic -> Polls."""
 
-    def __init__(self, settings, resume: ResumePoints, stop_after=None, until_idle=None):
+    def __init__(
+        self, settings, resume: ResumePoints, stop_after=None, until_idle=None, watch=None
+    ):
         super().__init__()
-        self.settings, self.resume = settings, resume
+        self.settings, self.resume, self.watch = settings, resume, watch
         self.stop_after, self.until_idle = stop_after, until_idle
 
     def expand(self, pbegin):
-        poll = PollKafkaFn(self.settings, self.resume, self.stop_after, self.until_idle)
+        poll = PollKafkaFn(
+            self.settings, self.resume, self.stop_after, self.until_idle, watch=self.watch
+        )
         return (
             pbegin | "Start" >> beam.Impulse() | "Poll" >> beam.ParDo(poll).with_output_types(Poll)
         )
@@ -219,12 +229,15 @@ def build_beam_stream(
     stop_after: float | None = None,
     spread: bool = False,
     until_idle: float | None = None,
+    watch: ConfigWatch | None = None,
 ) -> None:
-    """Wire ReadRaw -> Curate -> Write onto `pipeline`; `spread` keeps the steps apart."""
+    """Wire ReadRaw -> Curate -> Write onto `pipeline`; `spread` keeps the steps apart; with
+    `watch`, the (builtin) read ends when the config file is edited into another valid one."""
     if settings.read == "xlang":
         polls = pipeline | "ReadRaw" >> ReadRawPollsXlang(settings)
     else:
-        polls = pipeline | "ReadRaw" >> ReadRawPolls(settings, resume, stop_after, until_idle)
+        read = ReadRawPolls(settings, resume, stop_after, until_idle, watch)
+        polls = pipeline | "ReadRaw" >> read
     if spread:
         polls = polls | "SpreadPolls" >> beam.Reshuffle()
     curated = polls | "Curate" >> beam.ParDo(

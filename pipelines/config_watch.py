@@ -1,4 +1,5 @@
-"""The config file of a command left running (`pln stream`, `pln ingest`), watched for edits.
+"""The config file of a command left running (`pln stream`, `pln ingest`, `pln serve`), watched
+for edits.
 
 An edit that makes a valid config different from the running one is handed back, and the
 stream starts again with it (pln/cli_stream.py); an edit that is not valid is said once, in one
@@ -32,6 +33,10 @@ class ConfigWatch:
         if now - self._looked < self.every:
             return None
         self._looked = now
+        return self.look()
+
+    def look(self) -> Config | None:
+        """`changed()` now, whenever it last looked."""
         stamp = file_version(self.path)
         if stamp is None or stamp == self._stamp:  # None: gone a moment, as editors save
             return None

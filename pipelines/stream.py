@@ -61,8 +61,8 @@ def run_stream(
 ) -> StreamSummary:
     """Run until stopped, for `stop_after` seconds, or until nothing new arrived for
     `until_idle` seconds (a backlog drained). Holds the run lock of the database.
-    `watch_config` (local engine): also stop when the config file is edited into another
-    valid config, which the summary carries (`edited`)."""
+    `watch_config`: also stop when the config file is edited into another valid config,
+    which the summary carries (`edited`); the Beam engine notices it where its read runs."""
     if engine not in ENGINES:
         raise PlnError(f"unknown stream engine {engine!r}; use one of {', '.join(ENGINES)}")
     workers = workers or default_workers()
@@ -98,12 +98,17 @@ def run_stream(
                 from .beam_stream import build_beam_stream
 
                 pipeline = make_stream_pipeline(tuple(beam_args) or config.runner.beam_args)
+                read_watch = ConfigWatch(config) if watch_config else None
+                # Did the read end for an edit? The read says what it sees; this one is quiet.
+                ended_for = ConfigWatch(config, say=lambda line: None)
                 build_beam_stream(
-                    pipeline, config, settings, resume, run_id, stop_after, until_idle=until_idle
-                )
+                    pipeline, config, settings, resume, run_id, stop_after, until_idle=until_idle,
+                    watch=read_watch,
+                )  # fmt: skip
                 from .runner import run_to_completion
 
                 run_to_completion(pipeline)
+                edited = ended_for.look() if watch_config else None
         finally:
             stats = writer.stats()
             seconds = time.perf_counter() - started

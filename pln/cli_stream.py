@@ -182,6 +182,8 @@ def cmd_stream(args) -> int:
     started = time.monotonic()
     while True:
         left = None if args.duration is None else args.duration - (time.monotonic() - started)
+        if left is not None and left <= 0:  # its time ran out as it was to start again
+            return 0
         summary = run_stream(
             config,
             settings,

@@ -97,12 +97,13 @@ def test_stream_curates_into_duckdb_feeds_and_curated_topic(tmp_path, kafka_topi
     assert proc.returncode == 130, log.read_text()
 
 
+@pytest.mark.parametrize("engine", ["local", "beam"])
 def test_a_stream_starts_again_with_an_edited_config_and_ignores_a_broken_one(
-    tmp_path, kafka_topics
+    tmp_path, kafka_topics, engine
 ):
     settings = kafka_topics
     config, db, log = stream_workspace(tmp_path)
-    proc = stream_process(config.path, settings, log=log)
+    proc = stream_process(config.path, settings, "--engine", engine, log=log)
     lunch = "SELECT count(*) FROM decisions WHERE topic = 'lunch' AND kept"
     try:
         produce_items(settings, tweet_items(range(10)))
