@@ -28,6 +28,8 @@ from pln.backoff import next_poll_delay
 from pln.config import Config, SourceConfig
 from pln.errors import PlnError
 from pln.record import SourceStatus
+from pln.sources.base import FetchResult
+from pln.sources.fetch_pool import FetchPool
 from pln.sources.registry import fetch_once
 
 from .config_watch import ConfigWatch
@@ -113,28 +115,41 @@ class Ingester:
             state.fingerprint = source.fingerprint
         return edited
 
-    def run(self, stop_after: float | None = None, max_rounds: int | None = None) -> int:
-        """Poll due sources until stopped; returns the number of polls made."""
+    def run(self, stop_after: float | None = None) -> int:
+        """Poll due sources until stopped; returns the number of polls made. Sources are
+        fetched at once, as many as `fetch.concurrency` (`per_host` of one host), each within
+        `fetch.source_deadline`: a slow source never holds up the others."""
         ensure_topics(self.settings, [self.settings.raw_topic], say=log.warning)
         names = ", ".join(s.name for s in self.sources)
         self.say(f"ingest: {_sources(len(self.sources))} ({names}) -> {self.settings.raw_topic}")
         deadline = time.monotonic() + stop_after if stop_after else None
-        polls = rounds = 0
+        fetch = self.config.fetch
+        pool = FetchPool(fetch.concurrency, fetch.per_host, fetch.source_deadline)
+        in_flight: set[str] = set()
+        polls = 0
         try:
             while deadline is None or time.monotonic() < deadline:
                 edited = self.watch.changed() if self.watch else None
                 if edited is not None:
                     self._follow(edited)
-                due = [s for s in self.sources if self.state.of(s.name).next_poll_at <= time.time()]
-                for source in due:
-                    self.poll(source)
+                now = time.time()
+                for source in self.sources:
+                    state = self.state.of(source.name)
+                    if source.name not in in_flight and state.next_poll_at <= now:
+                        pool.add(source, state.cursor)
+                        in_flight.add(source.name)
+                wait = min(1.0, max(0.05, self._next_due(in_flight) - time.time()))
+                if len(pool):
+                    finished = pool.finished(timeout=wait)
+                else:
+                    time.sleep(wait)
+                    finished = []
+                for fetched in finished:
+                    in_flight.discard(fetched.config.name)
+                    self._publish(fetched.config, fetched.result, fetched.status)
                     polls += 1
-                if due:
-                    rounds += 1
-                    if max_rounds is not None and rounds >= max_rounds:
-                        break
-                time.sleep(min(1.0, max(0.05, self._next_due() - time.time())))
         finally:
+            pool.close()
             self.producer.close()
         return polls
 
@@ -164,18 +179,39 @@ class Ingester:
         else:
             self.say(f"{config.path} was edited: no enabled sources left{detail}; waiting")
 
-    def _next_due(self) -> float:
-        if not self.sources:
+    def _next_due(self, in_flight: set[str]) -> float:
+        waiting = [s for s in self.sources if s.name not in in_flight]
+        if not waiting:
             return time.time() + 1.0
-        return min(self.state.of(s.name).next_poll_at for s in self.sources)
+        return min(self.state.of(s.name).next_poll_at for s in waiting)
 
     def poll(self, source: SourceConfig) -> SourceStatus:
-        """Fetch one source, produce what it gave, then advance its cursor."""
-        state = self.state.of(source.name)
-        status, messages = self._fetch(source, state.cursor)
+        """Fetch one source now, produce what it gave, then advance its cursor."""
+        result, status = fetch_once(source, self.state.of(source.name).cursor)
+        self._publish(source, result, status)
+        return status
+
+    def _publish(self, source: SourceConfig, result: FetchResult, status: SourceStatus) -> None:
+        """Produce a fetch's items, dead letters and status; once the broker acknowledged them
+        all, advance the source's cursor (unless the source was edited meanwhile)."""
+        messages = []
+        if status.ok:
+            messages = [(it.id.encode(), payload.encode_item(it)) for it in result.items]
+            messages += [
+                (d.id.encode(), payload.encode_dead_letter(d)) for d in result.dead_letters
+            ]
+            if result.items or result.dead_letters:
+                dead = f", {len(result.dead_letters)} dead letters" if result.dead_letters else ""
+                self.say(f"✓ {source.name}: {len(result.items):,} items{dead}")
+        else:
+            log.warning("%s (retrying with backoff)", status.error)
         messages.append((f"status:{source.name}".encode(), payload.encode_status(status)))
         self.producer.send_all(self.settings.raw_topic, messages)
-        # Only now, with every message acknowledged, does the cursor move.
+        # Only now, with every message acknowledged, does the cursor move: and only when the
+        # source still reads what this fetch read (an edit during the fetch starts it afresh).
+        state = self.state.of(source.name)
+        if state.fingerprint != source.fingerprint:
+            return
         if status.ok:
             state.cursor, state.errors = status.cursor, 0
         else:
@@ -183,21 +219,6 @@ class Ingester:
         delay = next_poll_delay(source.interval, state.errors, status.retry_after)
         state.next_poll_at = time.time() + delay
         self.state.save()
-        return status
-
-    def _fetch(
-        self, source: SourceConfig, cursor
-    ) -> tuple[SourceStatus, list[tuple[bytes, bytes]]]:
-        result, status = fetch_once(source, cursor)
-        if not status.ok:
-            log.warning("%s (retrying with backoff)", status.error)
-            return status, []
-        messages = [(it.id.encode(), payload.encode_item(it)) for it in result.items]
-        messages += [(d.id.encode(), payload.encode_dead_letter(d)) for d in result.dead_letters]
-        if result.items or result.dead_letters:
-            dead = f", {len(result.dead_letters)} dead letters" if result.dead_letters else ""
-            self.say(f"✓ {source.name}: {len(result.items):,} items{dead}")
-        return status, messages
 
 
 def _sources(n: int) -> str:

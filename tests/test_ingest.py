@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -263,3 +264,26 @@ def test_an_edit_back_to_the_first_config_and_a_shorter_interval_apply_at_once(
     finally:
         ingester.producer.close()
     assert lines[-1].endswith("was edited: ingesting 1 source")
+
+
+def test_a_slow_source_never_holds_up_the_others(tmp_path, kafka_topics, server):
+    """Sources are fetched at once: while a server takes 60 s to answer, a folder source polled
+    every second keeps delivering, and the slow one is given up at `fetch.source_deadline`."""
+    server.route("/feed.xml", body=b"<rss/>", delay=60)
+    slow = f"  - {{name: slow, type: rss, url: '{server.url('/feed.xml')}', interval: 1.0}}\n"
+    path = write_config(tmp_path, "sources:\n" + source_yaml("x", "tweets") + slow)
+    path.write_text(path.read_text() + "fetch: {source_deadline: 3}\n")
+    write_tweets(tmp_path, "p1", range(3))
+    later = threading.Timer(1.5, write_tweets, (tmp_path, "p2", range(3, 5)))
+    lines: list[str] = []
+    ingester = Ingester(load_config(path), kafka_topics, tmp_path / "state.json", lines.append)
+    later.start()
+    started = time.monotonic()
+    ingester.run(stop_after=5)
+    assert time.monotonic() - started < 8
+    assert lines[1:3] == ["✓ x: 3 items", "✓ x: 2 items"]
+    items, statuses = records(kafka_topics, expect=5 + 2)
+    assert {i.id for i in items} == {tweet_item_id(n) for n in range(5)}
+    [gave_up] = [s for s in statuses if s.source == "slow"]
+    assert gave_up.error == "source 'slow': gave up after 3 s (source deadline)"
+    assert IngestState.load(tmp_path / "state.json").of("slow").errors == 1
