@@ -210,7 +210,10 @@ def cmd_schedule(args) -> int:
     log = (
         (lambda _line: None) if args.quiet or args.json else (lambda line: print(line, flush=True))
     )
-    Scheduler(config, run_and_report, last_run=last_run, log=log).loop(args.max_runs)
+    from pln.pipelines.config_watch import ConfigWatch
+
+    watch = ConfigWatch(config, say=log)
+    Scheduler(config, run_and_report, last_run=last_run, log=log, watch=watch).loop(args.max_runs)
     return 0
 
 

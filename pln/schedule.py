@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from pln.config import Config
 from pln.cron import Cron
 
+LOOK_EVERY = 2.0  # seconds between looks at the config file while waiting for a slot
+
 
 def next_slot(crons: list[Cron], after: datetime) -> datetime:
     return min(c.next_after(after) for c in crons)
@@ -37,12 +39,20 @@ class Scheduler:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
         log: Callable[[str], None] = print,
+        watch=None,
     ):
+        """`watch` (pipelines/config_watch.py): a schedule edited in the config file applies
+        from the next slot, without a restart."""
+        self._use(config)
+        self.run, self.last_run = run, last_run
+        self.clock, self.sleep, self.log = clock, sleep, log
+        self.watch = watch
+        self.step = 60.0 if watch is None else LOOK_EVERY  # seconds slept between looks
+
+    def _use(self, config: Config) -> None:
         self.crons = [Cron.parse(c) for c in config.schedule.cron]
         self.tz = ZoneInfo(config.schedule.timezone)
         self.catch_up = config.schedule.catch_up
-        self.run, self.last_run = run, last_run
-        self.clock, self.sleep, self.log = clock, sleep, log
 
     def now(self) -> datetime:
         return self.clock().astimezone(self.tz)
@@ -57,9 +67,27 @@ class Scheduler:
             slot = next_slot(self.crons, self.now())
             self.log(f"next run at {slot:%Y-%m-%d %H:%M %Z}")
             while (wait := (slot - self.now()).total_seconds()) > 0:
-                self.sleep(min(wait, 60.0))
-            runs += self._run_once()
+                self.sleep(min(wait, self.step))
+                if self._edited():
+                    break
+            else:
+                runs += self._run_once()
         return runs
+
+    def _edited(self) -> bool:
+        """Whether the config's schedule was edited (then the next slot is found again)."""
+        config = self.watch.changed() if self.watch is not None else None
+        if config is None:
+            return False
+        if not config.schedule.cron:
+            self.log(f"{config.path} was edited: schedule.cron is empty, so the schedule stays")
+            return False
+        before = (self.crons, self.tz, self.catch_up)
+        self._use(config)
+        if (self.crons, self.tz, self.catch_up) == before:
+            return False
+        self.log(f"{config.path} was edited: the schedule is now {', '.join(config.schedule.cron)}")
+        return True
 
     def _run_once(self) -> int:
         from pln.errors import PlnError

@@ -106,3 +106,38 @@ def test_a_locked_database_skips_the_slot_and_keeps_the_schedule(tmp_path):
         sched.loop(max_runs=1)
     assert any("run skipped: another run" in line for line in log)
     assert sched.loop(max_runs=1) == 1
+
+
+def test_a_schedule_edited_while_it_waits_applies_to_the_next_slot(tmp_path):
+    from pln.config import load_config
+    from pln.pipelines.config_watch import ConfigWatch
+
+    path = tmp_path / "pln.yaml"
+    text = (
+        "sources: [{name: a, type: rss, path: a.xml}]\ntopics: [{id: t, phrases: [x]}]\n"
+        "schedule: {cron: ['0 * * * *']}\n"
+    )
+    path.write_text(text)
+    config = load_config(path)
+    clock = FakeClock(datetime(2026, 11, 27, 9, 50, tzinfo=UTC))
+    ran, said = [], []
+
+    edited = text.replace("0 * * * *", "55 9 * * *")
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        if clock() >= datetime(2026, 11, 27, 9, 52, tzinfo=UTC) and path.read_text() != edited:
+            path.write_text(edited)  # at 9:52, while it waits for 10:00
+
+    watch = ConfigWatch(config, say=said.append, every=0)
+    sched = Scheduler(
+        config, lambda: ran.append(clock()), last_run=clock(), clock=clock, sleep=sleep,
+        log=said.append, watch=watch,
+    )  # fmt: skip
+    assert sched.loop(max_runs=1) == 1
+    assert ran == [datetime(2026, 11, 27, 9, 55, tzinfo=UTC)]
+    assert said == [
+        "next run at 2026-11-27 10:00 UTC",
+        f"{path} was edited: the schedule is now 55 9 * * *",
+        "next run at 2026-11-27 09:55 UTC",
+    ]
