@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,7 @@ class Ingester:
         self.settings, self.say, self.watch = settings, say, watch
         self.state = IngestState.load(state_path)
         self.producer = ReliableProducer(settings, say=log.warning)
+        self.sent: Counter[str] = Counter()  # polls, failed, items, dead letters
         for name in self._use(config):
             self.say(f"… {name}: config changed, reading it again")
 
@@ -126,7 +128,7 @@ class Ingester:
         fetch = self.config.fetch
         pool = FetchPool(fetch.concurrency, fetch.per_host, fetch.source_deadline)
         in_flight: set[str] = set()
-        polls = 0
+        started = time.monotonic()
         try:
             while deadline is None or time.monotonic() < deadline:
                 edited = self.watch.changed() if self.watch else None
@@ -147,11 +149,19 @@ class Ingester:
                 for fetched in finished:
                     in_flight.discard(fetched.config.name)
                     self._publish(fetched.config, fetched.result, fetched.status)
-                    polls += 1
         finally:
             pool.close()
             self.producer.close()
-        return polls
+            self.say(self.summary(time.monotonic() - started))
+        return self.sent["polls"]
+
+    def summary(self, seconds: float) -> str:
+        sent = self.sent
+        return (
+            f"ingest stopped after {seconds:.0f} s: {sent['polls']:,} polls "
+            f"({sent['failed']:,} failed) sent {sent['items']:,} items and "
+            f"{sent['dead letters']:,} dead letters to {self.settings.raw_topic}"
+        )
 
     def _follow(self, config: Config) -> None:
         """Go on with an edited config, and say in one line what changed for the sources."""
@@ -207,6 +217,12 @@ class Ingester:
             log.warning("%s (retrying with backoff)", status.error)
         messages.append((f"status:{source.name}".encode(), payload.encode_status(status)))
         self.producer.send_all(self.settings.raw_topic, messages)
+        self.sent.update(
+            polls=1,
+            failed=not status.ok,
+            items=len(result.items) if status.ok else 0,
+            **{"dead letters": len(result.dead_letters) if status.ok else 0},
+        )
         # Only now, with every message acknowledged, does the cursor move: and only when the
         # source still reads what this fetch read (an edit during the fetch starts it afresh).
         state = self.state.of(source.name)

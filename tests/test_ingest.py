@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -282,6 +283,12 @@ def test_a_slow_source_never_holds_up_the_others(tmp_path, kafka_topics, server)
     ingester.run(stop_after=5)
     assert time.monotonic() - started < 8
     assert lines[1:3] == ["✓ x: 3 items", "✓ x: 2 items"]
+    polls = ingester.sent["polls"]
+    assert polls >= 4 and re.fullmatch(
+        rf"ingest stopped after [56] s: {polls} polls \(1 failed\) sent 5 items and 0 dead "
+        rf"letters to {kafka_topics.raw_topic}",
+        lines[-1],
+    ), lines[-1]
     items, statuses = records(kafka_topics, expect=5 + 2)
     assert {i.id for i in items} == {tweet_item_id(n) for n in range(5)}
     [gave_up] = [s for s in statuses if s.source == "slow"]
