@@ -220,8 +220,12 @@ def _finish(
     """Summarize the run and render the topic feeds (unless nothing they show changed)."""
     from pln.sinks.feeds_state import render_feeds_if_changed
 
+    from .scoring_state import scored_otherwise
+
     stats = store.run_stats(run_id)
     stats["sources"]["backing_off"] = {name: at.isoformat() for name, at in waiting.items()}
+    if scored_otherwise(store, config):  # items stored before an edit keep their decisions
+        stats["rescore_due"] = True
     if config.outputs.keep_days:
         _forget_if_due(store, config, stats)
     feeds, _, removed = render_feeds_if_changed(store, config)

@@ -76,6 +76,9 @@ def run_stream(
         writer = StreamWriter(config, run_id, hold=engine == "local", heartbeat=heartbeat)
         store = writer.open()
         store.begin_run(run_id, str(config.path))
+        from .scoring_state import scored_otherwise
+
+        scored_otherwise(store, config)  # a new store notes what its items are scored with
         resume = store.resume_points(settings.raw_topic)
         if engine == "beam":
             writer.close()  # the pipeline's write step opens the database per commit

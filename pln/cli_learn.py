@@ -292,8 +292,8 @@ def _say_edited(edited, topic: str, done: str, unchanged: str) -> int:
         print(f"{topic} {unchanged}: {', '.join(edited.unchanged)}")
     if edited.changed:
         print(
-            "the next run uses it (a running `pln stream` starts again with it); "
-            "`pln rescore` applies it to the items stored already"
+            "the next run uses it and `pln rescore` applies it to the items stored already "
+            "(a running `pln stream` does both at once)"
         )
     return 0
 
@@ -437,9 +437,14 @@ def cmd_rescore(args) -> int:
 
     config = _config(args)
     report = rescore(config)
-    if args.quiet:
-        return 0
-    print(f"rescored {report.items} items in {report.seconds:.1f} s")
+    if not args.quiet:
+        print(rescore_lines(report, config))
+    return 0
+
+
+def rescore_lines(report, config) -> str:
+    """What a rescore changed, topic by topic, for a person (pln.learn.RescoreReport)."""
+    lines = [f"rescored {report.items} items in {report.seconds:.1f} s"]
     for change in report.changes:
         model = f" (model {change.model})" if change.model else ""
         delta = f"+{change.entered} -{change.left}" if change.entered or change.left else "same"
@@ -450,21 +455,21 @@ def cmd_rescore(args) -> int:
                 f": unlabelled +{new_in} -{new_out}, "
                 f"labelled +{change.entered_labelled} -{change.left_labelled}"
             )
-        print(f"  {change.topic}{model}: {change.kept} kept ({delta})")
+        lines.append(f"  {change.topic}{model}: {change.kept} kept ({delta})")
         for sign, titles, total in (
             ("+", change.entered_titles, change.entered),
             ("-", change.left_titles, change.left),
         ):
-            for title in titles:
-                print(f"    {sign} {title}")
+            lines += [f"    {sign} {title}" for title in titles]
             if total > len(titles):
-                print(f"    {sign} … and {total - len(titles)} more")
+                lines.append(f"    {sign} … and {total - len(titles)} more")
     if report.failed:
-        print(f"  {len(report.failed)} items could not be rescored and keep their decisions:")
-        for line in report.failed[:5]:
-            print(f"    {line}")
-    print(f"  feeds  {config.outputs.feeds_dir}/ ({len(report.feeds)} files)")
-    return 0
+        lines.append(
+            f"  {len(report.failed)} items could not be rescored and keep their decisions:"
+        )
+        lines += [f"    {line}" for line in report.failed[:5]]
+    lines.append(f"  feeds  {config.outputs.feeds_dir}/ ({len(report.feeds)} files)")
+    return "\n".join(lines)
 
 
 def _num(x: float | None) -> str:

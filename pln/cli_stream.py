@@ -184,6 +184,7 @@ def cmd_stream(args) -> int:
         left = None if args.duration is None else args.duration - (time.monotonic() - started)
         if left is not None and left <= 0:  # its time ran out as it was to start again
             return 0
+        _rescore_if_scored_otherwise(config, args.quiet)
         summary = run_stream(
             config,
             settings,
@@ -207,6 +208,27 @@ def cmd_stream(args) -> int:
             return 0
         config = summary.edited
         progress.say(f"{config.path} was edited: the stream starts again with it")
+
+
+def _rescore_if_scored_otherwise(config, quiet: bool) -> None:
+    """Before the stream (re)starts: rescore the stored items when they were scored with other
+    topics or another model (pipelines/scoring_state.py), beating the heartbeat as it goes so
+    `pln health` stays green. `pln rescore` cannot run beside a stream, so the stream does it."""
+    from pln.cli_learn import rescore_lines
+    from pln.learn import rescore
+    from pln.pipelines.heartbeat import Heartbeat
+
+    heartbeat = Heartbeat(config.outputs.duckdb, run_id="rescore")
+    ticker = progress.Ticker("rescoring the stored items for the edited topics or model")
+
+    def done(count: int, total: int) -> None:
+        heartbeat.beat(state="rescoring", items_rescored=count, items_total=total)
+        ticker.add(count - ticker.count)
+
+    report = rescore(config, holder="pln stream", only_if_needed=True, on_batch=done)
+    ticker.close()
+    if report is not None and not quiet:
+        print(rescore_lines(report, config), file=sys.stderr, flush=True)
 
 
 def cmd_health(args) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from pln.filters.learning import (
 )
 from pln.filters.suggest import PhraseSuggestions, suggest_phrases
 from pln.lock import RunLock
+from pln.pipelines.scoring_state import note_scored, scored_otherwise
 from pln.record import Decision, Item
 from pln.sinks.store import Label, Store
 
@@ -318,26 +320,44 @@ class RescoreReport:
     feeds: list[Path] = field(default_factory=list)
 
 
-def rescore(config: Config, *, batch_size: int = RESCORE_BATCH) -> RescoreReport:
+def rescore(
+    config: Config,
+    *,
+    batch_size: int = RESCORE_BATCH,
+    holder: str = "pln rescore",
+    only_if_needed: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> RescoreReport | None:
     """Re-apply the current topics and models to every stored item, replace the decisions,
-    and re-render the feeds. Holds the run lock: never overlaps `pln run`."""
+    and re-render the feeds. Holds the run lock (as `holder`): never overlaps `pln run`.
+    `only_if_needed`: only when the items were scored with another config or model
+    (pipelines/scoring_state.py; else None). `on_batch(done, total)` follows the progress."""
     started = time.perf_counter()
     db = config.outputs.duckdb
     if not db.is_file():
+        if only_if_needed:
+            return None
         raise PlnError(f"database {db} does not exist; run `pln run` first")
     from pln.sinks.feeds import render_feeds
 
-    curator = Curator.for_config(config)
-    curator.setup()
-    run_id = f"rescore-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     failed: list[str] = []
-    with RunLock(db, "pln rescore"), Store(db) as store:
-        before = _kept(store)
+    with RunLock(db, holder), Store(db) as store:
+        if only_if_needed and not scored_otherwise(store, config):
+            return None
         ids = [row[0] for row in store.sql("SELECT id FROM items ORDER BY id")[1]]
+        if on_batch is not None:
+            on_batch(0, len(ids))
+        curator = Curator.for_config(config)
+        curator.setup()
+        run_id = f"rescore-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        before = _kept(store)
         for start in range(0, len(ids), batch_size):
             batch = list(store.items_by_id(ids[start : start + batch_size]).values())
             result = _curate(curator, batch, failed)
             store.write(result.items, result.decisions, (), run_id=run_id)
+            if on_batch is not None:
+                on_batch(min(start + batch_size, len(ids)), len(ids))
+        note_scored(store, config)
         after = _kept(store)
         changes = _changes(store, config, curator, before, after)
         feeds = render_feeds(store, config)

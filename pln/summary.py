@@ -88,6 +88,11 @@ def format_run_summary(summary, config: Config) -> str:
         lines.append(
             f"            removed the feeds of {', '.join(removed)}: no longer in the config"
         )
+    if s.get("rescore_due"):
+        lines.append(
+            "  rescore   the topics or the model changed since the stored items were scored: "
+            "`pln rescore` applies them"
+        )
     return "\n".join(lines)
 
 

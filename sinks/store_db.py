@@ -121,6 +121,9 @@ class Database:
             return None
         return row[0] if row else None
 
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO pln_meta VALUES (?, ?)", [key, value])
+
     def _connect(self, wait: float) -> duckdb.DuckDBPyConnection:
         if self.read_only and not self.path.is_file():
             raise UsageError(f"database {self.path} does not exist; run `pln run` first")

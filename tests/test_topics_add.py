@@ -38,8 +38,8 @@ def test_added_terms_land_in_the_topic_and_nothing_else_of_the_file_changes(tmp_
     assert out.splitlines() == [
         f"{path}: added to {TOPIC}: phrase 'revisit', phrase 'L&D: basics', #Quiz",
         f"{TOPIC} has already: Spaced repetition, #spacedpractice",
-        "the next run uses it (a running `pln stream` starts again with it); "
-        "`pln rescore` applies it to the items stored already",
+        "the next run uses it and `pln rescore` applies it to the items stored already "
+        "(a running `pln stream` does both at once)",
     ]
     topic = load_config(path).topic(TOPIC)
     assert topic.phrases[-2:] == ("revisit", "L&D: basics")
@@ -121,10 +121,15 @@ def test_a_suggested_phrase_added_then_rescored_keeps_what_it_matches(tmp_path, 
     kept_before = db_rows(db, query)[0][0]
 
     assert pln(capsys, "topics", "add", TOPIC, "revisit", "-c", str(path))[0] == 0
+    rescore_line = "  rescore   the topics or the model changed since the stored items were scored"
+    code, out, _ = pln(capsys, "run", "-c", str(path))  # nothing new: the run says so
+    assert code == 0 and rescore_line in out.splitlines()[-1]
     code, out, _ = pln(capsys, "rescore", "-c", str(path))
     assert code == 0 and f"{TOPIC}: {kept_before + 1} kept (+1 -0)" in out
     matched = db_rows(db, f"{query} AND reason LIKE '%''revisit''%'")[0][0]
     assert matched >= 1
+    code, out, _ = pln(capsys, "run", "-c", str(path))
+    assert code == 0 and "rescore" not in out
 
 
 def test_remove_takes_out_what_add_put_in_and_never_leaves_a_topic_empty(tmp_path, capsys):
