@@ -45,7 +45,6 @@ The highest complete version (one with a meta.json) is the current model.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -60,15 +59,19 @@ from spacy.tokens import Doc
 
 from pln.errors import PlnError
 
-MODELS_DIR = "models"
-META = "meta.json"
+from .model_files import (  # noqa: F401 - models_dir: used from here by callers
+    FORMAT,
+    META,
+    models_dir,
+    saved_versions,
+    version_numbers,
+)
+
 WEIGHTS = "model.npz"
-FORMAT = "pln-shared-lr.v3"
 MIN_LENGTH = 9  # a text's features weigh 1/sqrt(max(n, 9)): a 3-word text weighs like 9 words
 PRIOR_BIAS = -3.0  # no phrase matched: p about 0.05 before any label
 PRIOR_RULES = (4.0, 3.0)  # weights of (r - threshold, matched): p = 0.5 at the threshold
 _MIX = numpy.uint64(0x9E3779B97F4A7C15)
-_VERSION_RE = re.compile(r"^v(\d+)$")
 
 
 # -- features --------------------------------------------------------------------------------
@@ -333,24 +336,9 @@ class ModelRef:
         return SharedModel.load(self.path, self.meta)
 
 
-def models_dir(db_path: str | Path) -> Path:
-    """Where the models of the database at db_path live: a `models` folder beside it."""
-    return Path(db_path).parent / MODELS_DIR
-
-
 def model_versions(root: Path) -> list[ModelRef]:
     """Every complete saved version, oldest first (folders of older formats are ignored)."""
-    if not root.is_dir():
-        return []
-    refs = []
-    for child in root.iterdir():
-        match = _VERSION_RE.match(child.name)
-        meta_path = child / META
-        if match and meta_path.is_file():
-            meta = _read_meta(meta_path)
-            if meta.get("format") == FORMAT:
-                refs.append(ModelRef(int(match.group(1)), child, meta))
-    return sorted(refs, key=lambda r: r.version)
+    return [ModelRef(version, path, meta) for version, path, meta in saved_versions(root)]
 
 
 def current_model(root: Path) -> ModelRef | None:
@@ -358,18 +346,11 @@ def current_model(root: Path) -> ModelRef | None:
     return versions[-1] if versions else None
 
 
-def _read_meta(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PlnError(f"model {path.parent}: unreadable {META}: {exc}") from None
-
-
 def save_model(model: SharedModel, root: Path, meta: dict[str, Any]) -> ModelRef:
     """Write model as the next version under root: staged in a hidden folder, then renamed,
     so a reader never sees half a model."""
     root.mkdir(parents=True, exist_ok=True)
-    taken = [int(m.group(1)) for c in root.iterdir() if (m := _VERSION_RE.match(c.name))]
+    taken = version_numbers(root)
     version = max(taken, default=0) + 1
     staging = Path(tempfile.mkdtemp(prefix=f".staging-v{version}-", dir=root))
     meta = {

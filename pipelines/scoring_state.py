@@ -12,18 +12,18 @@ from __future__ import annotations
 import json
 
 from pln.config import Config
-from pln.filters.classifier import current_model, models_dir
+from pln.filters.model_files import models_dir, saved_versions
 from pln.sinks.store import Store
 
 KEY = "scored_with"
 
 
 def scoring_key(config: Config) -> str:
-    model = current_model(models_dir(config.outputs.duckdb))
+    models = saved_versions(models_dir(config.outputs.duckdb))  # no spaCy: runs need none
     what = {
         "topics": {t.id: t.version for t in config.topics},
         "nlp": config.nlp.pipeline,
-        "model": model.version if model else None,
+        "model": models[-1][0] if models else None,
     }
     return json.dumps(what, sort_keys=True)
 
