@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -117,8 +118,9 @@ class Ingester:
             state.fingerprint = source.fingerprint
         return edited
 
-    def run(self, stop_after: float | None = None) -> int:
-        """Poll due sources until stopped; returns the number of polls made. Sources are
+    def run(self, stop_after: float | None = None, stop: threading.Event | None = None) -> int:
+        """Poll due sources until stopped (Ctrl-C, `stop_after` seconds, or `stop` set);
+        returns the number of polls made. Sources are
         fetched at once, as many as `fetch.concurrency` (`per_host` of one host), each within
         `fetch.source_deadline`: a slow source never holds up the others."""
         ensure_topics(self.settings, [self.settings.raw_topic], say=log.warning)
@@ -131,6 +133,8 @@ class Ingester:
         started = time.monotonic()
         try:
             while deadline is None or time.monotonic() < deadline:
+                if stop is not None and stop.is_set():
+                    break
                 edited = self.watch.changed() if self.watch else None
                 if edited is not None:
                     self._follow(edited)
