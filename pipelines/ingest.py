@@ -150,9 +150,9 @@ class Ingester:
                 else:
                     time.sleep(wait)
                     finished = []
-                for fetched in finished:
-                    in_flight.discard(fetched.config.name)
-                    self._publish(fetched.config, fetched.result, fetched.status)
+                in_flight.difference_update(f.config.name for f in finished)
+                if finished:
+                    self._publish([(f.config, f.result, f.status) for f in finished])
         finally:
             pool.close()
             self.producer.close()
@@ -202,12 +202,21 @@ class Ingester:
     def poll(self, source: SourceConfig) -> SourceStatus:
         """Fetch one source now, produce what it gave, then advance its cursor."""
         result, status = fetch_once(source, self.state.of(source.name).cursor)
-        self._publish(source, result, status)
+        self._publish([(source, result, status)])
         return status
 
-    def _publish(self, source: SourceConfig, result: FetchResult, status: SourceStatus) -> None:
-        """Produce a fetch's items, dead letters and status; once the broker acknowledged them
-        all, advance the source's cursor (unless the source was edited meanwhile)."""
+    def _publish(self, fetches: list[tuple[SourceConfig, FetchResult, SourceStatus]]) -> None:
+        """Produce the fetches' items, dead letters and statuses; once the broker acknowledged
+        them all, advance the sources' cursors and save them (one write for all)."""
+        messages = []
+        for source, result, status in fetches:
+            messages += self._messages(source, result, status)
+        self.producer.send_all(self.settings.raw_topic, messages)
+        for source, result, status in fetches:
+            self._advance(source, result, status)
+        self.state.save()
+
+    def _messages(self, source: SourceConfig, result: FetchResult, status: SourceStatus):
         messages = []
         if status.ok:
             messages = [(it.id.encode(), payload.encode_item(it)) for it in result.items]
@@ -220,15 +229,17 @@ class Ingester:
         else:
             log.warning("%s (retrying with backoff)", status.error)
         messages.append((f"status:{source.name}".encode(), payload.encode_status(status)))
-        self.producer.send_all(self.settings.raw_topic, messages)
+        return messages
+
+    def _advance(self, source: SourceConfig, result: FetchResult, status: SourceStatus) -> None:
+        """Count an acknowledged poll and move its source's cursor: only when the source still
+        reads what this fetch read (an edit during the fetch starts it afresh)."""
         self.sent.update(
             polls=1,
             failed=not status.ok,
             items=len(result.items) if status.ok else 0,
             **{"dead letters": len(result.dead_letters) if status.ok else 0},
         )
-        # Only now, with every message acknowledged, does the cursor move: and only when the
-        # source still reads what this fetch read (an edit during the fetch starts it afresh).
         state = self.state.of(source.name)
         if state.fingerprint != source.fingerprint:
             return
@@ -238,7 +249,6 @@ class Ingester:
             state.errors += 1
         delay = next_poll_delay(source.interval, state.errors, status.retry_after)
         state.next_poll_at = time.time() + delay
-        self.state.save()
 
 
 def _sources(n: int) -> str:
