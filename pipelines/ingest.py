@@ -120,9 +120,9 @@ class Ingester:
 
     def run(self, stop_after: float | None = None, stop: threading.Event | None = None) -> int:
         """Poll due sources until stopped (Ctrl-C, `stop_after` seconds, or `stop` set);
-        returns the number of polls made. Sources are
-        fetched at once, as many as `fetch.concurrency` (`per_host` of one host), each within
-        `fetch.source_deadline`: a slow source never holds up the others."""
+        returns the number of polls made. Due sources are fetched at once, as many as
+        `fetch.concurrency` (`per_host` of one host), each within `fetch.source_deadline`:
+        a slow source never holds up the others."""
         ensure_topics(self.settings, [self.settings.raw_topic], say=log.warning)
         names = ", ".join(s.name for s in self.sources)
         self.say(f"ingest: {_sources(len(self.sources))} ({names}) -> {self.settings.raw_topic}")

@@ -19,7 +19,9 @@ import duckdb
 
 from pln import progress
 from pln.config import Config
+from pln.errors import PlnError
 from pln.record import DeadLetter, SourceStatus
+from pln.sinks.label_journal import has_pending, take_journaled
 from pln.sinks.retention import forget_if_due
 from pln.sinks.snapshot import publish_snapshot
 from pln.sinks.store import Store
@@ -42,6 +44,7 @@ SNAPSHOT_LONGEST = 45.0
 # Feeds are rendered every second, or at most a tenth of the time when rendering is slow (on a
 # store of 1M items it takes about 0.4 s: every 4 s, not every 1.6 s at a quarter of a core).
 FEEDS_SHARE = 10
+LABELS_EVERY = 2.0  # seconds between looks at the feedback journal (a stat)
 FORGET_LOOK_EVERY = 600.0  # seconds between looks whether forgetting is due (it runs daily)
 # Items one pass between commits forgets at most (2.1-2.4 s a pass at 1M items held, where a
 # first pass on a year-old store forgets 500k in 16 s at once), and the pause before the next.
@@ -108,6 +111,7 @@ class StreamWriter:
         self.rates: deque[tuple[float, int]] = deque(maxlen=512)  # (time, items written then)
         self.next_feeds = self.next_snapshot = 0.0
         self.next_forget = 0.0  # monotonic time to look again whether forgetting is due
+        self.next_labels = 0.0  # and whether `pln serve` journaled feedback labels
         self.forgotten: Forgotten | None = None  # what the last forgetting did
         self.feeds_stale = self.snapshot_stale = False
         self._said: set[str] = set()  # "feeds", "snapshot": failing, and said so
@@ -192,6 +196,9 @@ class StreamWriter:
         now = time.monotonic()
         if self.config.outputs.keep_days and now >= self.next_forget:
             self._forget_if_due()
+        if now >= self.next_labels:
+            self.next_labels = now + LABELS_EVERY
+            self._take_labels()
         feeds_due = self.feeds_stale and (force or now >= self.next_feeds)
         snapshot_due = self.snapshot_stale and (force or now >= self.next_snapshot)
         if not (feeds_due or snapshot_due):
@@ -217,6 +224,23 @@ class StreamWriter:
                 self._render_feeds(store, False)
         finally:
             self._release()
+
+    def _take_labels(self) -> None:
+        """Feedback clicks `pln serve` journaled while the stream held the database: into the
+        `labels` table, and so into the next snapshot, where `pln train` reads them."""
+        if not has_pending(self.db):
+            return
+        try:
+            taken = take_journaled(self.open(), progress.say)
+        except (OSError, PlnError) as exc:  # the journal keeps them: tried again later
+            self._warn_once("labels", f"feedback labels not taken from the journal: {exc}")
+            return
+        finally:
+            self._release()
+        self._said.discard("labels")
+        if taken:
+            self.snapshot_stale = True
+            progress.say(f"feedback: {taken} label{'s' * (taken != 1)} from the journal stored")
 
     def _forget_if_due(self) -> None:
         """`outputs.keep_days`: forget old items about once a day, between commits (the store

@@ -97,6 +97,36 @@ def test_stream_curates_into_duckdb_feeds_and_curated_topic(tmp_path, kafka_topi
     assert proc.returncode == 130, log.read_text()
 
 
+def test_feedback_journaled_while_the_stream_holds_the_store_reaches_the_labels(
+    tmp_path, kafka_topics
+):
+    """`pln serve` cannot open a database a stream holds, so it journals a click; the stream
+    stores it, and `pln train` (which reads the stream's snapshot) sees it within seconds."""
+    from pln.sinks.label_journal import journal_label, journal_path
+    from pln.sinks.store import Label
+
+    settings = kafka_topics
+    config, db, log = stream_workspace(tmp_path)
+    proc = stream_process(config.path, settings, log=log)
+    try:
+        produce_items(settings, tweet_items(range(4)))
+        wait_for(lambda: row_count(db) == 4, 60, "4 items")
+        item = tweet_items([0])[0].id
+        now = datetime.now(UTC)
+        # What `pln serve` does with a click while the database is busy (no server runs here).
+        journal_label(journal_path(db), Label(item, "spaced", 1, now, "feed"))
+        journal_label(journal_path(db), Label("0" * 16, "spaced", -1, now, "feed"))  # not stored
+        labels = "SELECT item_id, topic, label, origin FROM labels"
+        wait_for(lambda: db_rows(db, labels), 30, "the label in the snapshot")
+        assert db_rows(db, labels) == [(item, "spaced", 1, "feed")]
+        assert journal_path(db).stat().st_size == 0
+    finally:
+        kill(proc, signal.SIGTERM)
+    said = log.read_text()
+    assert "feedback: 2 labels from the journal stored" in said
+    assert f"feedback for {'0' * 16} dropped: the item is no longer stored" in said
+
+
 @pytest.mark.parametrize("engine", ["local", "beam"])
 def test_a_stream_starts_again_with_an_edited_config_and_ignores_a_broken_one(
     tmp_path, kafka_topics, engine
