@@ -62,7 +62,8 @@ def run_stream(
     """Run until stopped, for `stop_after` seconds, or until nothing new arrived for
     `until_idle` seconds (a backlog drained). Holds the run lock of the database.
     `watch_config`: also stop when the config file is edited into another valid config,
-    which the summary carries (`edited`); the Beam engine notices it where its read runs."""
+    which the summary carries (`edited`), or when `pln train` saved a new model (`edited` is
+    then the same config); the Beam engine notices it where its read runs."""
     if engine not in ENGINES:
         raise PlnError(f"unknown stream engine {engine!r}; use one of {', '.join(ENGINES)}")
     workers = workers or default_workers()
@@ -93,7 +94,7 @@ def run_stream(
             if engine == "local":
                 from .local_stream import LocalStream
 
-                watch = ConfigWatch(config, say=say) if watch_config else None
+                watch = ConfigWatch(config, say=say, models=True) if watch_config else None
                 engine_run = LocalStream(config, settings, writer, resume, workers, watch)
                 engine_run.run(stop_after, until_idle)
                 edited = engine_run.edited
@@ -101,9 +102,9 @@ def run_stream(
                 from .beam_stream import build_beam_stream
 
                 pipeline = make_stream_pipeline(tuple(beam_args) or config.runner.beam_args)
-                read_watch = ConfigWatch(config) if watch_config else None
+                read_watch = ConfigWatch(config, models=True) if watch_config else None
                 # Did the read end for an edit? The read says what it sees; this one is quiet.
-                ended_for = ConfigWatch(config, say=lambda line: None)
+                ended_for = ConfigWatch(config, say=lambda line: None, models=True)
                 build_beam_stream(
                     pipeline, config, settings, resume, run_id, stop_after, until_idle=until_idle,
                     watch=read_watch,

@@ -206,8 +206,9 @@ def cmd_stream(args) -> int:
             )
         if summary.edited is None:
             return 0
+        why = "a newly trained model" if summary.edited == config else f"{config.path} was edited"
         config = summary.edited
-        progress.say(f"{config.path} was edited: the stream starts again with it")
+        progress.say(f"{why}: the stream starts again with it")
 
 
 def _rescore_if_scored_otherwise(config, quiet: bool) -> None:
