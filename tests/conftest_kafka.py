@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -73,6 +74,22 @@ def write_config(folder: Path, sources: str = "", interval: float = 1.0) -> Path
         encoding="utf-8",
     )
     return path
+
+
+@contextlib.contextmanager
+def stream_holding(folder: Path, settings, items: int):
+    """A `pln stream` on a fresh workspace (`stream_workspace`) that has written `items` of
+    `tweet_items`: yields (config, db, log); stopped with SIGTERM after."""
+    from helpers import row_count
+
+    config, db, log = stream_workspace(folder)
+    proc = stream_process(config.path, settings, log=log)
+    try:
+        produce_items(settings, tweet_items(range(items)))
+        wait_for(lambda: row_count(db) == items, 60, f"{items} items")
+        yield config, db, log
+    finally:
+        kill(proc, signal.SIGTERM)
 
 
 def stream_workspace(folder: Path):

@@ -19,6 +19,7 @@ from conftest_kafka import (
     consume_all,
     kill,
     produce_items,
+    stream_holding,
     stream_process,
     stream_workspace,
     tweet_item_id,
@@ -105,12 +106,7 @@ def test_feedback_journaled_while_the_stream_holds_the_store_reaches_the_labels(
     from pln.sinks.label_journal import journal_label, journal_path
     from pln.sinks.store import Label
 
-    settings = kafka_topics
-    config, db, log = stream_workspace(tmp_path)
-    proc = stream_process(config.path, settings, log=log)
-    try:
-        produce_items(settings, tweet_items(range(4)))
-        wait_for(lambda: row_count(db) == 4, 60, "4 items")
+    with stream_holding(tmp_path, kafka_topics, items=4) as (config, db, log):
         item = tweet_items([0])[0].id
         now = datetime.now(UTC)
         # What `pln serve` does with a click while the database is busy (no server runs here).
@@ -120,8 +116,6 @@ def test_feedback_journaled_while_the_stream_holds_the_store_reaches_the_labels(
         wait_for(lambda: db_rows(db, labels), 30, "the label in the snapshot")
         assert db_rows(db, labels) == [(item, "spaced", 1, "feed")]
         assert journal_path(db).stat().st_size == 0
-    finally:
-        kill(proc, signal.SIGTERM)
     said = log.read_text()
     assert "feedback: 2 labels from the journal stored" in said
     assert f"feedback for {'0' * 16} dropped: the item is no longer stored" in said
@@ -135,12 +129,7 @@ def test_labels_then_pln_train_while_the_stream_runs_rescore_with_the_new_model(
     from pln.sinks.label_journal import journal_label, journal_path
     from pln.sinks.store import Label
 
-    settings = kafka_topics
-    config, db, log = stream_workspace(tmp_path)
-    proc = stream_process(config.path, settings, log=log)
-    try:
-        produce_items(settings, tweet_items(range(20)))
-        wait_for(lambda: row_count(db) == 20, 60, "20 items")
+    with stream_holding(tmp_path, kafka_topics, items=20) as (config, db, log):
         now = datetime.now(UTC)
         for n in range(12):  # the even tweets are about spaced repetition
             label = Label(tweet_item_id(n), "spaced", 1 if n % 2 == 0 else -1, now, "feed")
@@ -155,8 +144,6 @@ def test_labels_then_pln_train_while_the_stream_runs_rescore_with_the_new_model(
         # (Cross-validation keeps the rules for this topic: its phrases already decide right.)
         scored = "SELECT value FROM pln_meta WHERE key = 'scored_with'"
         wait_for(lambda: '"model": 1' in db_rows(db, scored)[0][0], 30, "scored with v1")
-    finally:
-        kill(proc, signal.SIGTERM)
     said = log.read_text()
     assert "feedback: 12 labels from the journal stored" in said
     assert "a newly trained model: the stream starts again with it" in said, said
