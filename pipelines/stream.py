@@ -81,7 +81,11 @@ def run_stream(
 
         scored_otherwise(store, config)  # a new store notes what its items are scored with
         resume = store.resume_points(settings.raw_topic)
+        # The feeds show this config from the start (a topic added or removed, a new title),
+        # not only after the first item arrives.
+        writer.feeds_stale = True
         if engine == "beam":
+            writer.refresh(force=True)
             writer.close()  # the pipeline's write step opens the database per commit
         resumed = sum(resume.offsets.values())
         say(

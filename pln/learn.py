@@ -339,6 +339,7 @@ def rescore(
             return None
         raise PlnError(f"database {db} does not exist; run `pln run` first")
     from pln.sinks.feeds import render_feeds
+    from pln.sinks.feeds_state import record_render
 
     failed: list[str] = []
     with RunLock(db, holder), Store(db) as store:
@@ -361,6 +362,7 @@ def rescore(
         after = _kept(store)
         changes = _changes(store, config, curator, before, after)
         feeds = render_feeds(store, config)
+        record_render(db, feeds)  # feeds of topics no longer in the config go (410 in serve)
     return RescoreReport(len(ids), time.perf_counter() - started, changes, failed, feeds)
 
 

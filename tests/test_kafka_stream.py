@@ -195,6 +195,12 @@ def test_a_stream_starts_again_with_an_edited_config_and_ignores_a_broken_one(
         # The 20 stored before the edit were rescored with the new topic before it went on.
         wait_for(lambda: row_count(db, lunch) == 15, 30, "the odd ones kept for lunch")
         assert row_count(db, "SELECT count(*) FROM decisions WHERE topic = 'spaced' AND kept") == 15
+
+        # An edit that changes only what the feeds show reaches them with no item arriving.
+        retitled = config.path.read_text().replace("outputs:\n", "outputs:\n  title: Team PLN\n")
+        config.path.write_text(retitled)
+        rss = config.outputs.feeds_dir / "spaced.rss.xml"
+        wait_for(lambda: "<title>Team PLN: " in rss.read_text(), 30, "the new title")
     finally:
         kill(proc, signal.SIGTERM)
     said = log.read_text()

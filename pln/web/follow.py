@@ -38,6 +38,8 @@ def refresh_feeds(config: Config, wait: float) -> str:
         return f"no database yet at {db}: feeds appear after the first `pln run`"
     try:
         with Store(db, read_only=True, wait=wait) as store:
+            if store.db.snapshot_age is not None:  # its snapshot may be older than its feeds
+                return f"a stream is writing {db}: it renders the feeds"
             done = render_feeds_if_changed(store, config)
     except StoreBusy as exc:
         return f"serving the feeds as last rendered ({exc})"
