@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 from pln import progress
@@ -273,5 +274,20 @@ def _db_from_config(config_path: str) -> Path:
     return load_config(config_path).outputs.duckdb
 
 
+def run() -> None:
+    """The `pln` command: `main()`, then exit with its code. After Ctrl-C or SIGTERM every
+    command has cleaned up by then; a thread a library left running (Beam's runner, stopped
+    while a pipeline started) must not keep the process alive, so it exits at once."""
+    code = main()
+    lingering = [
+        t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon
+    ]
+    if code == 130 and lingering:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

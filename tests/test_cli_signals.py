@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import db_rows
+from kafka_broker import free_port
 
 from pln.cli import EXIT_SOURCES_FAILED, main
 from pln.config import load_config
@@ -193,3 +194,32 @@ def test_backoff_follows_the_config_not_the_name(tmp_path, capsys):
     assert main(["run", "-c", str(path)]) == 0
     out, _ = capsys.readouterr()
     assert "backing off" not in out and "broken" not in out
+
+
+def test_sigterm_exits_even_when_a_library_left_a_thread_running(tmp_path):
+    """`pln stream` stopped while Beam's runner starts a pipeline: a runner thread that is not
+    a daemon must not keep the process alive after the command cleaned up (seen once in 27)."""
+    import signal
+    import time
+
+    port = free_port()  # no broker there: the stream waits for one, retrying
+    config = write_config(tmp_path, GOOD)
+    script = (
+        "import threading, time, sys\n"
+        "threading.Thread(target=time.sleep, args=(600,), name='runner-left-over').start()\n"
+        f"sys.argv = ['pln', 'stream', '-c', {str(config)!r}, '--bootstrap', '127.0.0.1:{port}']\n"
+        "import pln.cli\n"
+        "pln.cli.run()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.rstrip().endswith("pln: interrupted")
