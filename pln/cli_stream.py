@@ -10,6 +10,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ ENV_CURATED_TOPIC = "PLN_KAFKA_CURATED_TOPIC"
 ENV_GIVE_UP = "PLN_KAFKA_GIVE_UP"
 ENV_ENGINE = "PLN_STREAM_ENGINE"
 ENV_OUT_OF_RANGE = "PLN_ON_OUT_OF_RANGE"
+GRACE = 20.0  # seconds an interrupted ingest or stream gets to stop before it exits regardless
 
 
 def add_stream_commands(subparsers) -> None:
@@ -150,9 +152,27 @@ def _prepare_process() -> None:
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
     def interrupt(*_):
+        _exit_unless_stopped_within(GRACE)
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+def _exit_unless_stopped_within(seconds: float) -> None:
+    """An exception raised by a signal handler can land where Python ignores exceptions (a
+    weakref callback inside Beam's runner: seen in CI), and the process would then run on for
+    ever. So an interrupted command exits by itself after `seconds`, whatever it is doing;
+    normally it has stopped long before (what it committed is safe either way)."""
+
+    def exit_now() -> None:
+        print(f"pln: interrupted, and not stopped after {seconds:g} s: exiting", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True
+    timer.start()
 
 
 def cmd_ingest(args) -> int:

@@ -223,3 +223,35 @@ def test_sigterm_exits_even_when_a_library_left_a_thread_running(tmp_path):
             proc.kill()
     assert proc.returncode == 130, err
     assert err.rstrip().endswith("pln: interrupted")
+
+
+def test_a_sigterm_swallowed_where_python_ignores_exceptions_still_ends_the_stream(tmp_path):
+    """The handler's KeyboardInterrupt can land in a weakref callback inside Beam (seen in CI),
+    where Python prints it and goes on; the command must still end, with code 130."""
+    import signal
+    import time
+
+    script = (
+        "import time, pln.cli_stream as s\n"
+        "s.GRACE = 1.0\n"
+        "s._prepare_process()\n"
+        "print('ready', flush=True)\n"
+        "while True:\n"  # what a place that ignores exceptions amounts to
+        "    try:\n"
+        "        time.sleep(0.05)\n"
+        "    except KeyboardInterrupt:\n"
+        "        pass\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and 0.9 < time.monotonic() - started < 10
+    assert err.strip() == "pln: interrupted, and not stopped after 1 s: exiting"
