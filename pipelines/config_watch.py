@@ -24,7 +24,7 @@ EVERY = 2.0  # seconds between looks at the file (a stat)
 class ConfigWatch:
     """`changed()`: the config to go on with after an edit, else None. With `models`, a newly
     trained model (`pln train` saved a new version beside the database) counts as a change
-    too, and `changed()` then returns the same config (`model_changed` says so)."""
+    too, and `changed()` then returns the same config."""
 
     def __init__(self, config: Config, say=progress.say, every: float = EVERY, models=False):
         self.config, self.say, self.every = config, say, every
@@ -34,7 +34,6 @@ class ConfigWatch:
         self.models = models_dir(config.outputs.duckdb) if models else None
         self._models_stamp = file_version(self.models) if self.models else None
         self.model = _newest(self.models) if self.models else None
-        self.model_changed = False
 
     def changed(self) -> Config | None:
         """The edited config, when the file now holds a valid one that differs, or the config
@@ -48,8 +47,8 @@ class ConfigWatch:
     def look(self) -> Config | None:
         """`changed()` now, whenever it last looked."""
         edited = self._edited()
-        self.model_changed = self._new_model() and edited is None
-        return self.config if self.model_changed else edited
+        new_model = self._new_model()  # looked at either way, so its stamp stays current
+        return self.config if new_model and edited is None else edited
 
     def _edited(self) -> Config | None:
         stamp = file_version(self.path)

@@ -8,6 +8,7 @@ turns through DuckDB's file lock).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -21,7 +22,7 @@ from pln import progress
 from pln.config import Config
 from pln.errors import PlnError
 from pln.record import DeadLetter, SourceStatus
-from pln.sinks.label_journal import has_pending, take_journaled
+from pln.sinks.label_journal import has_pending, journal_path, take_journaled
 from pln.sinks.retention import forget_if_due
 from pln.sinks.snapshot import publish_snapshot
 from pln.sinks.store import Store
@@ -231,7 +232,10 @@ class StreamWriter:
         if not has_pending(self.db):
             return
         try:
-            taken = take_journaled(self.open(), progress.say)
+            store = self.open()
+            taken, _ = take_journaled(
+                journal_path(self.db), lambda: contextlib.nullcontext(store), progress.say
+            )
         except (OSError, PlnError) as exc:  # the journal keeps them: tried again later
             self._warn_once("labels", f"feedback labels not taken from the journal: {exc}")
             return

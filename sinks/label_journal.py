@@ -56,7 +56,7 @@ def journal_label(path: Path, label: Label) -> None:
         os.fsync(journal.fileno())
 
 
-def read_labels(journal: IO[str], path: Path, log: Callable[[str], None]) -> list[Label]:
+def _read_labels(journal: IO[str], path: Path, log: Callable[[str], None]) -> list[Label]:
     """The labels of a locked journal; a line that is not one is skipped with a line."""
     journal.seek(0)
     labels = []
@@ -69,7 +69,7 @@ def read_labels(journal: IO[str], path: Path, log: Callable[[str], None]) -> lis
     return labels
 
 
-def store_labels(store: Store, labels: list[Label], log: Callable[[str], None]) -> dict:
+def _store_labels(store: Store, labels: list[Label], log: Callable[[str], None]) -> dict:
     """Add the labels whose item the store still holds; one for an item forgotten while it
     waited in the journal has no text to learn from, and is dropped with a line. Returns the
     labelled items by id."""
@@ -81,13 +81,17 @@ def store_labels(store: Store, labels: list[Label], log: Callable[[str], None]) 
     return items
 
 
-def take_journaled(store: Store, log: Callable[[str], None]) -> int:
-    """Move the journal's labels into `store` (open for writing) and empty the journal;
-    returns how many labels it held."""
-    path = journal_path(store.path)
+def take_journaled(
+    path: Path, open_store: Callable[[], contextlib.AbstractContextManager[Store]], log
+) -> tuple[int, dict]:
+    """Move the journal's labels into the store `open_store()` gives (open for writing), then
+    empty the journal. Returns how many labels it held, and their stored items by id. When
+    `open_store` raises (a busy database), the journal stays as it was."""
     with locked_journal(path) as journal:
-        labels = read_labels(journal, path, log)
+        labels = _read_labels(journal, path, log)
+        items: dict = {}
         if labels:
-            store_labels(store, labels, log)
+            with open_store() as store:
+                items = _store_labels(store, labels, log)
         journal.truncate(0)
-    return len(labels)
+    return len(labels), items

@@ -195,7 +195,7 @@ class Database:
                 f"database {self.path} has schema version {found}, this pln expects "
                 f"{SCHEMA_VERSION}; use a new database file"
             )
-        self.con.execute("INSERT OR REPLACE INTO pln_meta VALUES ('ddl_hash', ?)", [DDL_HASH])
+        self.set_meta("ddl_hash", DDL_HASH)
 
     def _check_is_store(self) -> None:
         tables = {

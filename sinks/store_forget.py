@@ -171,8 +171,8 @@ def _delete(db: Database, cutoff: datetime, *, finished: bool) -> None:
 
 def last_forget(db: Database) -> datetime | None:
     """When forgetting last ran on this store (None: never)."""
-    rows = db.con.execute("SELECT value FROM pln_meta WHERE key = ?", [LAST_FORGET_KEY]).fetchall()
-    return datetime.fromisoformat(rows[0][0]) if rows else None
+    value = db.meta(LAST_FORGET_KEY)
+    return datetime.fromisoformat(value) if value else None
 
 
 def forgotten_on(db: Database, item_id: str) -> datetime | None:

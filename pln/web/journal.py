@@ -4,17 +4,12 @@ holds the database is kept and written later, even across a restart of the serve
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
 from pln.errors import PlnError
-from pln.sinks.label_journal import (
-    journal_label,
-    journal_path,
-    locked_journal,
-    read_labels,
-    store_labels,
-)
+from pln.sinks.label_journal import journal_label, journal_path, take_journaled
 
 from .queries import database_lock
 
@@ -55,20 +50,20 @@ class LabelRecorder:
         """Move journaled labels into the store; (False, {}) while the database stays busy
         (a running stream then moves them: sinks/label_journal.py)."""
         from pln.sinks.entry_text import item_title
-        from pln.sinks.store import Store, StoreBusy
+        from pln.sinks.store import StoreBusy
 
-        with locked_journal(self.journal) as journal:
-            labels = read_labels(journal, self.journal, self.log)
-            if not labels:
-                journal.truncate(0)
-                return True, {}
-            try:
-                with database_lock(), Store(self.db_path, wait=wait) as store:
-                    items = store_labels(store, labels, self.log)
-            except StoreBusy:
-                return False, {}
-            journal.truncate(0)
+        try:
+            _, items = take_journaled(self.journal, lambda: self._writing(wait), self.log)
+        except StoreBusy:
+            return False, {}
         return True, {item_id: item_title(item) for item_id, item in items.items()}
+
+    @contextlib.contextmanager
+    def _writing(self, wait: float):
+        from pln.sinks.store import Store
+
+        with database_lock(), Store(self.db_path, wait=wait) as store:
+            yield store
 
     def start(self) -> None:
         """Retry journaled labels in the background (some may be left from a previous run)."""
