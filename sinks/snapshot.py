@@ -10,7 +10,7 @@ writer's lock, and one that already has the previous file open keeps reading it.
 from __future__ import annotations
 
 import os
-import shutil
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -42,7 +42,7 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, db_path: str | Path) -> Pat
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         if _checkpointed(con, source):
-            shutil.copyfile(source, tmp)
+            copy_held_file(source, tmp)
         else:
             _copy_tables(con, tmp)
         os.replace(tmp, target)
@@ -51,6 +51,23 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, db_path: str | Path) -> Pat
             partial.unlink(missing_ok=True)
         raise
     return target
+
+
+def copy_held_file(source: Path, target: Path) -> None:
+    """Copy a database file this process holds, in a child process.
+
+    DuckDB locks its file with a POSIX record lock (fcntl), and POSIX releases all of a
+    process's record locks on a file when the process closes *any* descriptor of that file. A
+    copy made here (open, read, close) would silently unlock the database: other processes
+    could then open it for writing beside the stream, and the stream's next checkpoint would
+    overwrite what they wrote (a feedback label `pln serve` wrote was lost that way). A child's
+    descriptors carry none of this process's locks."""
+    done = subprocess.run(
+        ["cp", "--", str(source), str(target)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        said = done.stderr.strip().splitlines()
+        raise OSError(f"cannot copy {source} to {target}: {said[-1] if said else done.returncode}")
 
 
 def _checkpointed(con: duckdb.DuckDBPyConnection, path: Path) -> bool:

@@ -102,15 +102,21 @@ def test_feedback_journaled_while_the_stream_holds_the_store_reaches_the_labels(
     tmp_path, kafka_topics
 ):
     """`pln serve` cannot open a database a stream holds, so it journals a click; the stream
-    stores it, and `pln train` (which reads the stream's snapshot) sees it within seconds."""
+    stores it, and `pln train` (which reads the stream's snapshot) sees it within seconds.
+    (The stream's snapshot copies once unlocked the database: the server then wrote the label
+    itself, and the stream's next checkpoint lost it.)"""
     from pln.sinks.label_journal import journal_label, journal_path
+    from pln.sinks.snapshot import snapshot_path
     from pln.sinks.store import Label
+    from pln.web.journal import LabelRecorder
 
     with stream_holding(tmp_path, kafka_topics, items=4) as (config, db, log):
         item = tweet_items([0])[0].id
         now = datetime.now(UTC)
-        # What `pln serve` does with a click while the database is busy (no server runs here).
-        journal_label(journal_path(db), Label(item, "spaced", 1, now, "feed"))
+        wait_for(snapshot_path(db).exists, 30, "the stream's first snapshot")
+        # What `pln serve` does with a click (no server runs here): the store is busy.
+        recorder = LabelRecorder(db, wait=0.5)
+        assert recorder.record(Label(item, "spaced", 1, now, "feed")) == (False, "")
         journal_label(journal_path(db), Label("0" * 16, "spaced", -1, now, "feed"))  # not stored
         labels = "SELECT item_id, topic, label, origin FROM labels"
         wait_for(lambda: db_rows(db, labels), 30, "the label in the snapshot")

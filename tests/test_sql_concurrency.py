@@ -200,3 +200,15 @@ def test_the_read_snapshot_holds_every_commit_and_nothing_in_progress(db):
         assert row_count(copy, "SELECT count(*) FROM decisions") == 100
         assert row_count(copy, "SELECT count(*) FROM curated_stories") == 100  # views too
     assert not list(db.parent.glob("*.wal")) and not list(db.parent.glob(".*.tmp*"))
+
+
+def test_publishing_the_snapshot_leaves_the_store_locked_against_other_writers(db):
+    """DuckDB's lock is a POSIX record lock, which a process drops when it closes any handle
+    of the file: a snapshot copied in the holder's own process unlocked the store, and a label
+    `pln serve` then wrote beside the stream was overwritten by the stream's next checkpoint."""
+    another_writer = [sys.executable, "-c", f"import duckdb; duckdb.connect({str(db)!r})"]
+    with Store(db) as store:
+        snapshot.publish_snapshot(store.con, db)
+        opened = subprocess.run(another_writer, capture_output=True, text=True, timeout=60)
+        assert opened.returncode != 0 and "lock" in opened.stderr.lower(), opened.stderr
+        assert row_count(snapshot.snapshot_path(db), "SELECT count(*) FROM items") == 0

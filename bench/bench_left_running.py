@@ -1,0 +1,367 @@
+"""The compose setup left running (not a test): `pln ingest`, `pln stream` and `pln serve`, as
+docker/compose.yaml runs them, for --minutes while the world around them changes.
+
+- Blogs post: every --post-every seconds one of --feeds RSS feeds (served by a local HTTP
+  server with Last-Modified, so unchanged feeds answer 304) gets a new entry, every fifth on
+  the topic. Each feed keeps its newest 30 entries, as blogs do.
+- The user edits the config every --edit-every minutes, in turn: adds a topic, retitles the
+  first topic, removes the added topic.
+- The user clicks "More like this" on the served feed's newest entry every minute, and runs
+  `pln train` halfway.
+
+Every --every seconds it samples each command's process tree (resident memory, open file
+descriptors, threads) and the disk (the database, its WAL, the snapshot, the feeds folder,
+the ingester's state), then prints the curve and each figure's change from the end of the
+first quarter (warmed up) to the end. At the end it checks what the user relies on:
+
+- every posted entry reached the store (the snapshot a SQL client reads);
+- the served feed carries the last title and only the configured topics;
+- every accepted click is a stored label.
+
+    python bench/bench_left_running.py [--minutes 20] [--feeds 40] [--post-every 2]
+                                       [--edit-every 4] [--every 30] [--workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from html import unescape
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+from xml.sax.saxutils import escape
+
+from bench_peers import PHRASES, make_corpus, start_server
+from stream_kit import REPO, KafkaSettings, start_broker
+
+sys.path.insert(0, str(REPO / "tests"))
+from kafka_broker import free_port  # noqa: E402
+
+KEEP_ENTRIES = 30  # entries a blog's feed keeps
+ADDED_TOPIC = "  - id: onboarding\n    title: Onboarding\n    phrases: [employee onboarding]\n"
+COMMANDS = ("ingest", "stream", "serve")
+
+
+@dataclass
+class World:
+    """The blogs, the config and what the user did, as the bench changes them."""
+
+    folder: Path
+    feeds: list[Path]
+    feed_port: int
+    serve_port: int
+    posted: list[str] = field(default_factory=list)  # links of new entries, in order
+    edits: int = 0
+    title: str = "Learning"
+    clicks: int = 0  # accepted feedback clicks
+    train_said: str = ""
+
+    def config_text(self) -> str:
+        urls = "".join(
+            f"  - {{name: blog{i:03d}, type: rss, url: {self.url(f)}, interval: 5}}\n"
+            for i, f in enumerate(self.feeds)
+        )
+        topics = (
+            f"  - id: learning\n    title: {self.title}\n"
+            f"    phrases: [{', '.join(PHRASES)}]\n"
+        )
+        if self.edits % 3 == 1:
+            topics += ADDED_TOPIC
+        return (
+            f"sources:\n{urls}topics:\n{topics}"
+            f"outputs:\n  duckdb: {self.folder}/out/pln.duckdb\n"
+            f"  feeds_dir: {self.folder}/out/feeds\n"
+            f"  base_url: http://127.0.0.1:{self.serve_port}/feeds/\n"
+        )
+
+    def url(self, feed: Path) -> str:
+        return f"http://127.0.0.1:{self.feed_port}/{feed.name}"
+
+    def write_config(self) -> Path:
+        path = self.folder / "pln.yaml"
+        path.write_text(self.config_text(), encoding="utf-8")
+        return path
+
+    def edit(self) -> str:
+        """The next edit in turn: add a topic, retitle the first, remove the added one."""
+        self.edits += 1
+        step = self.edits % 3
+        if step == 2:
+            self.title = f"Learning, edit {self.edits}"
+        self.write_config()
+        return ("removed the onboarding topic", "added a topic", f"retitled: {self.title}")[step]
+
+    def post(self) -> None:
+        """A new entry on the next blog in turn (every fifth on the topic)."""
+        n = len(self.posted)
+        feed = self.feeds[n % len(self.feeds)]
+        link = f"https://blog.example/new/{n}/"
+        about = f"notes on {PHRASES[n % len(PHRASES)]}" if n % 5 == 0 else "a walk in the hills"
+        entry = (
+            f"<item><title>Post {n}: {escape(about)}</title><link>{link}</link>"
+            f'<guid isPermaLink="true">{link}</guid><description>Today, {escape(about)}, '
+            "with a few thoughts for the team.</description></item>"
+        )
+        head, _, rest = feed.read_text(encoding="utf-8").partition("<item>")
+        items = ("<item>" + rest).split("</item>")[: KEEP_ENTRIES - 1]
+        tail = "</channel></rss>\n"
+        feed.write_text(head + entry + "</item>".join(items) + "</item>" + tail, encoding="utf-8")
+        self.posted.append(link)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=20.0)
+    parser.add_argument("--feeds", type=int, default=40)
+    parser.add_argument("--post-every", type=float, default=2.0, help="seconds between posts")
+    parser.add_argument("--edit-every", type=float, default=4.0, help="minutes between edits")
+    parser.add_argument("--every", type=float, default=30.0, help="seconds between samples")
+    parser.add_argument("--workers", type=int, default=1, help="pln stream --workers")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    args = parser.parse_args()
+
+    broker = start_broker()
+    tag = f"{time.time_ns():x}"
+    settings = KafkaSettings(
+        bootstrap=broker.bootstrap, raw_topic=f"left-raw-{tag}", curated_topic=f"left-cur-{tag}"
+    )
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="pln-left-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    make_corpus(folder / "blogs", args.feeds, 10)
+    server, feed_port = start_server(folder / "blogs")
+    world = World(folder, sorted((folder / "blogs").glob("*.xml")), feed_port, free_port())
+    config = world.write_config()
+    procs = start_commands(config, settings, world.serve_port, args.workers, folder)
+    samples: list[dict] = []
+    try:
+        run(args, world, procs, samples)
+        checks = check(world, folder)
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        server.terminate()
+        broker.stop()
+    report(samples, args)
+    for line in checks:
+        print(line)
+    print(f"logs and data: {folder}")
+    return 0 if all(line.startswith("ok") for line in checks) else 1
+
+
+def start_commands(config: Path, settings, serve_port: int, workers: int, folder: Path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    kafka = ["--bootstrap", settings.bootstrap, "--raw-topic", settings.raw_topic]
+    args = {
+        "ingest": ["ingest", "-c", str(config), *kafka],
+        "stream": ["stream", "-c", str(config), *kafka, "--curated-topic",
+                   settings.curated_topic, "--workers", str(workers)],
+        "serve": ["serve", "-c", str(config), "--port", str(serve_port)],
+    }  # fmt: skip
+    return {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "pln.cli", *argv],
+            stdout=(folder / f"{name}.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=folder,
+        )
+        for name, argv in args.items()
+    }
+
+
+def run(args, world: World, procs, samples: list[dict]) -> None:
+    start = time.monotonic()
+    end = start + args.minutes * 60
+    next_post = next_sample = start
+    next_edit = start + args.edit_every * 60
+    next_click = start + 60
+    trained = False
+    while time.monotonic() < end:
+        now = time.monotonic()
+        dead = [name for name, proc in procs.items() if proc.poll() is not None]
+        if dead:
+            raise SystemExit(f"stopped by itself: {', '.join(dead)} (see {world.folder})")
+        if now >= next_post:
+            world.post()
+            next_post += args.post_every
+        if now >= next_edit:
+            print(f"{(now - start) / 60:6.1f} min  edit: {world.edit()}", flush=True)
+            next_edit += args.edit_every * 60
+        if now >= next_click:
+            world.clicks += click_newest(world)
+            next_click += 60
+        if not trained and now >= start + args.minutes * 30:
+            world.train_said = train(world.folder / "pln.yaml")
+            print(f"{(now - start) / 60:6.1f} min  pln train: {world.train_said}", flush=True)
+            trained = True
+        if now >= next_sample:
+            samples.append(sample(procs, world.folder, (now - start) / 60))
+            print(sample_line(samples[-1]), flush=True)
+            next_sample += args.every
+        time.sleep(0.05)
+
+
+def click_newest(world: World) -> int:
+    """Open the newest entry's "More like this" link in the served feed and press the button,
+    as a person does; 1 when the label was accepted."""
+    base = f"http://127.0.0.1:{world.serve_port}/feeds/"
+    try:
+        with urllib.request.urlopen(base + "learning.rss.xml", timeout=10) as response:
+            feed = unescape(response.read().decode())
+        link = re.search(r'href="([^"]*/_feedback\?[^"]*label=up[^"]*)"', feed)
+        if link is None:
+            return 0
+        with urllib.request.urlopen(unescape(link.group(1)), timeout=10) as response:
+            page = response.read().decode()
+            cookie = (response.headers["Set-Cookie"] or "").split(";")[0]
+    except OSError:
+        return 0
+    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page))
+    url = urlsplit(link.group(1))
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Origin": f"http://{url.netloc}",
+            "Cookie": cookie,
+        }
+        conn.request("POST", url.path, urlencode({k: unescape(v) for k, v in form.items()}),
+                     headers)  # fmt: skip
+        return 1 if conn.getresponse().status == 200 else 0
+    finally:
+        conn.close()
+
+
+def train(config: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "pln.cli", "train", "-c", str(config)],
+        capture_output=True, text=True, timeout=300, cwd=config.parent,
+    )  # fmt: skip
+    said = (done.stdout + done.stderr).strip().splitlines()
+    return f"exit {done.returncode}: {said[-1] if said else ''}"
+
+
+def sample(procs, folder: Path, minute: float) -> dict:
+    out: dict = {"minute": minute}
+    for name, proc in procs.items():
+        tree = [proc.pid, *_descendants(proc.pid)]
+        out[f"{name} MB"] = sum(_status(p, "VmRSS") for p in tree) / 1024
+        out[f"{name} fds"] = sum(_fds(p) for p in tree)
+        out[f"{name} threads"] = sum(_status(p, "Threads") for p in tree)
+    db = folder / "out" / "pln.duckdb"
+    out["db MB"] = _size(db) / 1e6
+    out["wal MB"] = _size(db.with_name("pln.duckdb.wal")) / 1e6
+    out["snapshot MB"] = _size(db.with_name("pln.read.duckdb")) / 1e6
+    out["feeds MB"] = sum(_size(p) for p in (folder / "out" / "feeds").rglob("*")) / 1e6
+    out["state KB"] = _size(db.with_name("ingest-state.json")) / 1e3
+    return out
+
+
+def sample_line(row: dict) -> str:
+    parts = [f"{row['minute']:6.1f} min"]
+    for name in COMMANDS:
+        parts.append(
+            f"{name} {row[f'{name} MB']:5.0f} MB {row[f'{name} fds']:3d} fds "
+            f"{row[f'{name} threads']:3d} thr"
+        )
+    parts.append(f"db {row['db MB']:.1f} + wal {row['wal MB']:.1f} MB")
+    return "  ".join(parts)
+
+
+def report(samples: list[dict], args) -> None:
+    if len(samples) < 4:
+        return
+    warm, last = samples[len(samples) // 4], samples[-1]
+    print(f"\nfrom minute {warm['minute']:.1f} (warmed up) to minute {last['minute']:.1f}:")
+    for key in last:
+        if key == "minute":
+            continue
+        peak = max(row[key] for row in samples)
+        change = last[key] - warm[key]
+        print(f"  {key:16s} {warm[key]:9.1f} -> {last[key]:9.1f} ({change:+.1f}), peak {peak:.1f}")
+
+
+def check(world: World, folder: Path) -> list[str]:
+    """What the user relies on, once the last posts had time to arrive (up to 2 minutes)."""
+    import duckdb
+
+    snapshot = folder / "out" / "pln.read.duckdb"
+    wanted = set(world.posted)
+    deadline = time.monotonic() + 120
+    stored: set[str] = set()
+    while time.monotonic() < deadline:
+        try:
+            with duckdb.connect(str(snapshot), read_only=True) as db:
+                stored = {url for (url,) in db.execute("SELECT url FROM items").fetchall()}
+                labels = db.execute("SELECT count(*) FROM labels").fetchone()[0]
+        except duckdb.Error:
+            time.sleep(1)
+            continue
+        if wanted <= stored:
+            break
+        time.sleep(2)
+    lost = sorted(wanted - stored)
+    feeds = {p.name for p in (folder / "out" / "feeds").glob("*.rss.xml")}
+    expected = {"learning.rss.xml"} | ({"onboarding.rss.xml"} if world.edits % 3 == 1 else set())
+    served = (folder / "out" / "feeds" / "learning.rss.xml").read_text(encoding="utf-8")
+    return [
+        ("ok" if not lost else "LOST")
+        + f": {len(wanted) - len(lost):,} of {len(wanted):,} posted entries are stored"
+        + (f" (missing e.g. {lost[:3]})" if lost else ""),
+        ("ok" if f"{escape(world.title)}</title>" in served else "STALE")
+        + f": the served feed's title is the last edit's ({world.title!r})",
+        ("ok" if feeds == expected else "WRONG") + f": topic feeds {sorted(feeds)}",
+        ("ok" if labels == world.clicks else "LABELS")
+        + f": {labels} labels stored for {world.clicks} accepted clicks",
+    ]
+
+
+def _descendants(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):  # children of every thread
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return kids + [g for k in kids for g in _descendants(k)]
+
+
+def _status(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _fds(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
