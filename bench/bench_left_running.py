@@ -25,6 +25,7 @@ first quarter (warmed up) to the end. At the end it checks what the user relies 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import re
@@ -69,10 +70,7 @@ class World:
             f"  - {{name: blog{i:03d}, type: rss, url: {self.url(f)}, interval: 5}}\n"
             for i, f in enumerate(self.feeds)
         )
-        topics = (
-            f"  - id: learning\n    title: {self.title}\n"
-            f"    phrases: [{', '.join(PHRASES)}]\n"
-        )
+        topics = f"  - id: learning\n    title: {self.title}\n    phrases: [{', '.join(PHRASES)}]\n"
         if self.edits % 3 == 1:
             topics += ADDED_TOPIC
         return (
@@ -332,10 +330,8 @@ def check(world: World, folder: Path) -> list[str]:
 def _descendants(pid: int) -> list[int]:
     kids: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*"):  # children of every thread
-        try:
+        with contextlib.suppress(OSError):
             kids += [int(k) for k in (task / "children").read_text().split()]
-        except OSError:
-            pass
     return kids + [g for k in kids for g in _descendants(k)]
 
 
