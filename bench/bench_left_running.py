@@ -5,9 +5,13 @@ docker/compose.yaml runs them, for --minutes while the world around them changes
   server with Last-Modified, so unchanged feeds answer 304) gets a new entry, every fifth on
   the topic. Each feed keeps its newest 30 entries, as blogs do.
 - The user edits the config every --edit-every minutes, in turn: adds a topic, retitles the
-  first topic, removes the added topic.
+  first topic, removes the added topic, follows one more blog.
 - The user clicks "More like this" on the served feed's newest entry every minute, and runs
   `pln train` halfway.
+- Things go wrong, once each: the blogs' server answers 503 for a minute (at 30% of the run);
+  `pln run` is started beside the stream, which must refuse with one line, while `pln sql`
+  answers and a plain DuckDB client cannot open the held database for writing (40%); the
+  stream is killed (SIGKILL) and started again, as a supervisor does (60%).
 
 Every --every seconds it samples each command's process tree (resident memory, open file
 descriptors, threads) and the disk (the database, its WAL, the snapshot, the feeds folder,
@@ -40,7 +44,7 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 from xml.sax.saxutils import escape
 
-from bench_peers import PHRASES, make_corpus, start_server
+from bench_peers import PHRASES, make_corpus
 from stream_kit import REPO, KafkaSettings, start_broker
 
 sys.path.insert(0, str(REPO / "tests"))
@@ -71,7 +75,7 @@ class World:
             for i, f in enumerate(self.feeds)
         )
         topics = f"  - id: learning\n    title: {self.title}\n    phrases: [{', '.join(PHRASES)}]\n"
-        if self.edits % 3 == 1:
+        if self.has_added_topic:
             topics += ADDED_TOPIC
         return (
             f"sources:\n{urls}topics:\n{topics}"
@@ -88,14 +92,25 @@ class World:
         path.write_text(self.config_text(), encoding="utf-8")
         return path
 
+    @property
+    def has_added_topic(self) -> bool:
+        return self.edits % 4 == 1
+
     def edit(self) -> str:
-        """The next edit in turn: add a topic, retitle the first, remove the added one."""
+        """The next edit in turn: add a topic, retitle the first, remove the added topic,
+        follow one more blog."""
         self.edits += 1
-        step = self.edits % 3
+        step = self.edits % 4
         if step == 2:
             self.title = f"Learning, edit {self.edits}"
+        if step == 0:
+            blog = self.feeds[0].with_name(f"added{self.edits:04d}.xml")
+            blog.write_text(self.feeds[0].read_text(encoding="utf-8").replace(
+                "https://blog", f"https://added{self.edits}.blog"), encoding="utf-8")  # fmt: skip
+            self.feeds.append(blog)
         self.write_config()
-        return ("removed the onboarding topic", "added a topic", f"retitled: {self.title}")[step]
+        done = ("followed blog", "added a topic", "retitled", "removed the onboarding topic")
+        return f"{done[step]} ({self.title!r}, {len(self.feeds)} blogs)"
 
     def post(self) -> None:
         """A new entry on the next blog in turn (every fifth on the topic)."""
@@ -134,14 +149,16 @@ def main() -> int:
     folder = args.keep or Path(tempfile.mkdtemp(prefix="pln-left-"))
     folder.mkdir(parents=True, exist_ok=True)
     make_corpus(folder / "blogs", args.feeds, 10)
-    server, feed_port = start_server(folder / "blogs")
-    world = World(folder, sorted((folder / "blogs").glob("*.xml")), feed_port, free_port())
+    server = BlogServer(folder / "blogs")
+    world = World(folder, sorted((folder / "blogs").glob("*.xml")), server.port, free_port())
     config = world.write_config()
-    procs = start_commands(config, settings, world.serve_port, args.workers, folder)
+    commands = start_commands(config, settings, world.serve_port, args.workers, folder)
+    procs = {name: start() for name, start in commands.items()}
     samples: list[dict] = []
+    incidents: list[str] = []
     try:
-        run(args, world, procs, samples)
-        checks = check(world, folder)
+        run(args, world, procs, commands, samples, incidents, server)
+        checks = incidents + check(world, folder)
     finally:
         for proc in procs.values():
             proc.terminate()
@@ -150,7 +167,7 @@ def main() -> int:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        server.terminate()
+        server.close()
         broker.stop()
     report(samples, args)
     for line in checks:
@@ -168,27 +185,43 @@ def start_commands(config: Path, settings, serve_port: int, workers: int, folder
                    settings.curated_topic, "--workers", str(workers)],
         "serve": ["serve", "-c", str(config), "--port", str(serve_port)],
     }  # fmt: skip
-    return {
-        name: subprocess.Popen(
+
+    def starter(name: str, argv: list[str]):
+        return lambda: subprocess.Popen(
             [sys.executable, "-m", "pln.cli", *argv],
             stdout=(folder / f"{name}.log").open("ab"),
             stderr=subprocess.STDOUT,
             env=env,
             cwd=folder,
         )
-        for name, argv in args.items()
-    }
+
+    return {name: starter(name, argv) for name, argv in args.items()}
 
 
-def run(args, world: World, procs, samples: list[dict]) -> None:
+def run(args, world: World, procs, commands, samples, incidents, server) -> None:
     start = time.monotonic()
     end = start + args.minutes * 60
     next_post = next_sample = start
     next_edit = start + args.edit_every * 60
     next_click = start + 60
     trained = False
+    outage = (start + args.minutes * 18, start + args.minutes * 18 + 60)
+    side_commands_at = start + args.minutes * 24
+    kill_at = start + args.minutes * 36
     while time.monotonic() < end:
         now = time.monotonic()
+        server.down = outage[0] <= now < outage[1]
+        if side_commands_at and now >= side_commands_at:
+            incidents += side_commands(world.folder)
+            for line in incidents:
+                print(f"{(now - start) / 60:6.1f} min  {line}", flush=True)
+            side_commands_at = 0
+        if kill_at and now >= kill_at:
+            procs["stream"].kill()
+            procs["stream"].wait()
+            procs["stream"] = commands["stream"]()
+            print(f"{(now - start) / 60:6.1f} min  stream killed and started again", flush=True)
+            kill_at = 0
         dead = [name for name, proc in procs.items() if proc.poll() is not None]
         if dead:
             raise SystemExit(f"stopped by itself: {', '.join(dead)} (see {world.folder})")
@@ -210,6 +243,68 @@ def run(args, world: World, procs, samples: list[dict]) -> None:
             print(sample_line(samples[-1]), flush=True)
             next_sample += args.every
         time.sleep(0.05)
+
+
+def side_commands(folder: Path) -> list[str]:
+    """What a user or cron may do beside the running stream: `pln run` must refuse in one line,
+    `pln sql` must answer (from the snapshot), a plain DuckDB client must not get write access."""
+    import duckdb
+
+    def pln(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "pln.cli", *argv, "-c", str(folder / "pln.yaml")],
+            capture_output=True, text=True, timeout=300, cwd=folder,
+        )  # fmt: skip
+
+    ran = pln("run")
+    said = ran.stderr.strip().splitlines()
+    one_line = ran.returncode != 0 and len(said) == 1 and "Traceback" not in ran.stderr
+    sql = pln("sql", "SELECT count(*) FROM items")
+    try:
+        duckdb.connect(str(folder / "out" / "pln.duckdb")).close()
+        client = "WRONG: a plain DuckDB client opened the stream's database for writing"
+    except duckdb.Error as exc:
+        client = f"ok: a plain DuckDB client is refused ({str(exc).splitlines()[0][:70]}...)"
+    return [
+        ("ok" if one_line else "WRONG")
+        + f": pln run beside the stream: exit {ran.returncode}, {said[-1] if said else ''!r}",
+        ("ok" if sql.returncode == 0 else "WRONG")
+        + f": pln sql beside the stream: exit {sql.returncode}, {sql.stdout.split()[-1:]}",
+        client,
+    ]
+
+
+class BlogServer:
+    """The blogs over HTTP on 127.0.0.1 (Last-Modified, so unchanged feeds answer 304), in a
+    thread of this process; `down` makes every answer a 503."""
+
+    def __init__(self, folder: Path):
+        import functools
+        import http.server
+        import threading
+
+        outer = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if outer.down:
+                    self.send_error(503, "down for maintenance")
+                else:
+                    super().do_GET()
+
+        self.down = False
+        handler = functools.partial(Handler, directory=str(folder))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 def click_newest(world: World) -> int:
@@ -248,7 +343,7 @@ def train(config: Path) -> str:
         [sys.executable, "-m", "pln.cli", "train", "-c", str(config)],
         capture_output=True, text=True, timeout=300, cwd=config.parent,
     )  # fmt: skip
-    said = (done.stdout + done.stderr).strip().splitlines()
+    said = [line for line in (done.stdout + done.stderr).splitlines() if "snapshot" not in line]
     return f"exit {done.returncode}: {said[-1] if said else ''}"
 
 
@@ -313,7 +408,7 @@ def check(world: World, folder: Path) -> list[str]:
         time.sleep(2)
     lost = sorted(wanted - stored)
     feeds = {p.name for p in (folder / "out" / "feeds").glob("*.rss.xml")}
-    expected = {"learning.rss.xml"} | ({"onboarding.rss.xml"} if world.edits % 3 == 1 else set())
+    expected = {"learning.rss.xml"} | ({"onboarding.rss.xml"} if world.has_added_topic else set())
     served = (folder / "out" / "feeds" / "learning.rss.xml").read_text(encoding="utf-8")
     return [
         ("ok" if not lost else "LOST")
