@@ -6,8 +6,8 @@ docker/compose.yaml runs them, for --minutes while the world around them changes
   the topic. Each feed keeps its newest 30 entries, as blogs do.
 - The user edits the config every --edit-every minutes, in turn: adds a topic, retitles the
   first topic, removes the added topic, follows one more blog.
-- The user clicks "More like this" on the served feed's newest entry every minute, and runs
-  `pln train` halfway.
+- Every minute the user clicks "More like this" or, the next minute, "Less like this" on the
+  served feed's newest entry, and runs `pln train` halfway.
 - Things go wrong, once each: the blogs' server answers 503 for a minute (at 30% of the run);
   `pln run` is started beside the stream, which must refuse with one line, while `pln sql`
   answers and a plain DuckDB client cannot open the held database for writing (40%); the
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import itertools
 import os
 import re
 import subprocess
@@ -232,7 +233,7 @@ def run(args, world: World, procs, commands, samples, incidents, server) -> None
             print(f"{(now - start) / 60:6.1f} min  edit: {world.edit()}", flush=True)
             next_edit += args.edit_every * 60
         if now >= next_click:
-            world.clicks += click_newest(world)
+            world.clicks += click_newest(world, "up" if world.clicks % 2 == 0 else "down")
             next_click += 60
         if not trained and now >= start + args.minutes * 30:
             world.train_said = train(world.folder / "pln.yaml")
@@ -307,14 +308,14 @@ class BlogServer:
         self.httpd.server_close()
 
 
-def click_newest(world: World) -> int:
-    """Open the newest entry's "More like this" link in the served feed and press the button,
-    as a person does; 1 when the label was accepted."""
+def click_newest(world: World, label: str) -> int:
+    """Open the newest entry's "More like this" (`label` up) or "Less like this" (down) link
+    in the served feed and press the button, as a person does; 1 when the label was accepted."""
     base = f"http://127.0.0.1:{world.serve_port}/feeds/"
     try:
         with urllib.request.urlopen(base + "learning.rss.xml", timeout=10) as response:
             feed = unescape(response.read().decode())
-        link = re.search(r'href="([^"]*/_feedback\?[^"]*label=up[^"]*)"', feed)
+        link = re.search(r'href="([^"]*/_feedback\?[^"]*label={label}[^"]*)"', feed)
         if link is None:
             return 0
         with urllib.request.urlopen(unescape(link.group(1)), timeout=10) as response:
@@ -354,6 +355,7 @@ def sample(procs, folder: Path, minute: float) -> dict:
         out[f"{name} MB"] = sum(_status(p, "VmRSS") for p in tree) / 1024
         out[f"{name} fds"] = sum(_fds(p) for p in tree)
         out[f"{name} threads"] = sum(_status(p, "Threads") for p in tree)
+        out[f"{name} cpu s"] = sum(_cpu_seconds(p) for p in tree)
     db = folder / "out" / "pln.duckdb"
     out["db MB"] = _size(db) / 1e6
     out["wal MB"] = _size(db.with_name("pln.duckdb.wal")) / 1e6
@@ -379,8 +381,18 @@ def report(samples: list[dict], args) -> None:
         return
     warm, last = samples[len(samples) // 4], samples[-1]
     print(f"\nfrom minute {warm['minute']:.1f} (warmed up) to minute {last['minute']:.1f}:")
+    minutes = last["minute"] - warm["minute"]
+    window = samples[len(samples) // 4 :]
+    for name in COMMANDS:
+        cpu = [row[f"{name} cpu s"] for row in window]
+        # A restarted command counts from 0 again (what its killed process used since the
+        # sample before is not counted).
+        used = sum(
+            now - before if now >= before else now for before, now in itertools.pairwise(cpu)
+        )
+        print(f"  {name} CPU {100 * used / (60 * minutes):.1f}% of one core")
     for key in last:
-        if key == "minute":
+        if key == "minute" or key.endswith("cpu s"):
             continue
         peak = max(row[key] for row in samples)
         change = last[key] - warm[key]
@@ -438,6 +450,14 @@ def _status(pid: int, key: str) -> int:
     except OSError:
         pass
     return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _fds(pid: int) -> int:

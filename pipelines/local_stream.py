@@ -15,6 +15,7 @@ while idle and used a core polling empty bundles; this loop blocks in Kafka poll
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -139,7 +140,24 @@ class _Inbox:
     def __init__(self, results):
         self._results = results
         self._messages: queue.Queue = queue.Queue(maxsize=1)  # the workers' queue bounds the rest
-        threading.Thread(target=self._pump, name="pln-stream-inbox", daemon=True).start()
+        self._pumping = threading.Thread(target=self._pump, name="pln-stream-inbox", daemon=True)
+        self._pumping.start()
+
+    def writers_started(self) -> None:
+        """Close this process's write end of the queue's pipe once the workers have theirs:
+        the pump's read then ends when the last worker has ended."""
+        self._results._writer.close()
+
+    def close(self, wait: float = 2.0) -> None:
+        """After the workers ended: wait for the pump to end, then close the pipe. (Before,
+        each start of the stream left a pump thread and the pipe behind: a stream that an
+        edited config or a new model restarted gained a thread and 2-3 descriptors each time.)"""
+        deadline = time.monotonic() + wait
+        while self._pumping.is_alive() and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):  # not committed: read again after a restart
+                self._messages.get(timeout=0.05)
+        if not self._pumping.is_alive():
+            self._results._reader.close()
 
     def _pump(self) -> None:
         while True:
@@ -211,6 +229,7 @@ class LocalStream:
         use_system_allocator()
         for process in self.processes:
             process.start()
+        self.inbox.writers_started()
         deadline = None if stop_after is None else time.monotonic() + stop_after
         memory = MemoryReleaser()
         try:
@@ -301,5 +320,7 @@ class LocalStream:
             if process.is_alive():
                 process.terminate()
             process.join(timeout=5)
-        self.results.close()
-        self.results.join_thread()
+        self.inbox.close()
+        for process in self.processes:
+            if process.exitcode is not None:
+                process.close()  # its sentinel pipe now, not whenever it is garbage-collected

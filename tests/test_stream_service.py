@@ -5,6 +5,7 @@ decide alike."""
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 import socket
 import subprocess
@@ -354,3 +355,33 @@ def test_batch_local_stream_and_beam_stream_decide_alike(tmp_path, kafka_topics)
     assert db_rows(beam_db, query) == batch
     ids = "SELECT id FROM items ORDER BY id"
     assert db_rows(beam_db, ids) == db_rows(configs["batch"].outputs.duckdb, ids)
+
+
+@pytest.mark.parametrize("engine", ["local", "beam"])
+def test_a_stream_started_again_in_its_process_leaves_no_thread_or_pipe_behind(
+    tmp_path, kafka_topics, engine
+):
+    """`pln stream` starts the stream again in its own process after every config edit and
+    every newly trained model. Each start used to leave its inbox thread and the results
+    pipe behind: a stream left running for months grows by both with each edit."""
+    from pln.pipelines.stream import run_stream
+
+    config = load_config(write_config(tmp_path))
+    produce_items(kafka_topics, tweet_items(range(4)))
+
+    def threads_and_pipes() -> tuple[int, int]:
+        # (Other tests' threads may still be ending, and their files closing: count ours.)
+        inboxes = sum(t.name == "pln-stream-inbox" for t in threading.enumerate())
+        fds = [os.path.join("/proc/self/fd", fd) for fd in os.listdir("/proc/self/fd")]
+        pipes = sum(os.readlink(fd).startswith("pipe:") for fd in fds if os.path.islink(fd))
+        return inboxes, pipes
+
+    def one_run(**until) -> None:
+        run_stream(config, kafka_topics, engine=engine, workers=1, say=lambda line: None, **until)
+
+    one_run(until_idle=1.0, stop_after=60.0)
+    assert row_count(config.outputs.duckdb) == 4
+    before = threads_and_pipes()
+    for _ in range(2):
+        one_run(stop_after=1.0)
+    assert threads_and_pipes() == before
