@@ -15,25 +15,29 @@ docker/compose.yaml runs them, for --minutes while the world around them changes
 
 Every --every seconds it samples each command's process tree (resident memory, open file
 descriptors, threads) and the disk (the database, its WAL, the snapshot, the feeds folder,
-the ingester's state), then prints the curve and each figure's change from the end of the
-first quarter (warmed up) to the end. At the end it checks what the user relies on:
+the ingester's state), then prints the curve, each command's CPU after the first quarter
+(warming up), and each figure's median over the second quarter against its median over the
+last. At the end it checks what the user relies on:
 
 - every posted entry reached the store (the snapshot a SQL client reads);
 - the served feed carries the last title and only the configured topics;
 - every accepted click is a stored label.
 
     python bench/bench_left_running.py [--minutes 20] [--feeds 40] [--post-every 2]
-                                       [--edit-every 4] [--every 30] [--workers 1]
+                                       [--edit-every 4] [--every 30] [--workers 1] [--calm]
+
+`--post-every 0 --edit-every 1000 --calm` leaves only the polls: every feed answering 304
+every 5 s, which is what a stream does most of its life (its CPU is printed at the end).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import itertools
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,7 +50,7 @@ from urllib.parse import urlencode, urlsplit
 from xml.sax.saxutils import escape
 
 from bench_peers import PHRASES, make_corpus
-from stream_kit import REPO, KafkaSettings, start_broker
+from stream_kit import REPO, KafkaSettings, start_broker, tree_cpu_seconds, tree_pids, tree_rss_mb
 
 sys.path.insert(0, str(REPO / "tests"))
 from kafka_broker import free_port  # noqa: E402
@@ -125,9 +129,12 @@ class World:
             "with a few thoughts for the team.</description></item>"
         )
         head, _, rest = feed.read_text(encoding="utf-8").partition("<item>")
-        items = ("<item>" + rest).split("</item>")[: KEEP_ENTRIES - 1]
-        tail = "</channel></rss>\n"
-        feed.write_text(head + entry + "</item>".join(items) + "</item>" + tail, encoding="utf-8")
+        rest = rest.rpartition("</channel>")[0]
+        items = [i + "</item>" for i in ("<item>" + rest).split("</item>") if i.strip()]
+        feed.write_text(
+            head + entry + "".join(items[: KEEP_ENTRIES - 1]) + "</channel></rss>\n",
+            encoding="utf-8",
+        )
         self.posted.append(link)
 
 
@@ -140,6 +147,9 @@ def main() -> int:
     parser.add_argument("--every", type=float, default=30.0, help="seconds between samples")
     parser.add_argument("--workers", type=int, default=1, help="pln stream --workers")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument(
+        "--calm", action="store_true", help="no clicks, no pln train, nothing going wrong"
+    )
     args = parser.parse_args()
 
     broker = start_broker()
@@ -202,16 +212,19 @@ def start_commands(config: Path, settings, serve_port: int, workers: int, folder
 def run(args, world: World, procs, commands, samples, incidents, server) -> None:
     start = time.monotonic()
     end = start + args.minutes * 60
-    next_post = next_sample = start
+    never = float("inf")
+    next_sample = start
+    next_post = start if args.post_every > 0 else never
     next_edit = start + args.edit_every * 60
-    next_click = start + 60
-    trained = False
-    outage = (start + args.minutes * 18, start + args.minutes * 18 + 60)
-    side_commands_at = start + args.minutes * 24
-    kill_at = start + args.minutes * 36
+    # --calm: nobody clicks or trains, and nothing goes wrong (only what the blogs do).
+    next_click = start + 60 if not args.calm else never
+    trained = args.calm
+    outage = (start + args.minutes * 18, start + args.minutes * 18 + 60) if not args.calm else ()
+    side_commands_at = start + args.minutes * 24 if not args.calm else 0
+    kill_at = start + args.minutes * 36 if not args.calm else 0
     while time.monotonic() < end:
         now = time.monotonic()
-        server.down = outage[0] <= now < outage[1]
+        server.down = bool(outage) and outage[0] <= now < outage[1]
         if side_commands_at and now >= side_commands_at:
             incidents += side_commands(world.folder)
             for line in incidents:
@@ -260,7 +273,7 @@ def side_commands(folder: Path) -> list[str]:
     ran = pln("run")
     said = ran.stderr.strip().splitlines()
     one_line = ran.returncode != 0 and len(said) == 1 and "Traceback" not in ran.stderr
-    sql = pln("sql", "SELECT count(*) FROM items")
+    sql = pln("sql", "SELECT count(*) AS items FROM items", "--format", "csv")
     try:
         duckdb.connect(str(folder / "out" / "pln.duckdb")).close()
         client = "WRONG: a plain DuckDB client opened the stream's database for writing"
@@ -270,7 +283,7 @@ def side_commands(folder: Path) -> list[str]:
         ("ok" if one_line else "WRONG")
         + f": pln run beside the stream: exit {ran.returncode}, {said[-1] if said else ''!r}",
         ("ok" if sql.returncode == 0 else "WRONG")
-        + f": pln sql beside the stream: exit {sql.returncode}, {sql.stdout.split()[-1:]}",
+        + f": pln sql beside the stream: exit {sql.returncode}, {' '.join(sql.stdout.split())!r}",
         client,
     ]
 
@@ -315,7 +328,7 @@ def click_newest(world: World, label: str) -> int:
     try:
         with urllib.request.urlopen(base + "learning.rss.xml", timeout=10) as response:
             feed = unescape(response.read().decode())
-        link = re.search(r'href="([^"]*/_feedback\?[^"]*label={label}[^"]*)"', feed)
+        link = re.search(rf'href="([^"]*/_feedback\?[^"]*label={label}[^"]*)"', feed)
         if link is None:
             return 0
         with urllib.request.urlopen(unescape(link.group(1)), timeout=10) as response:
@@ -351,11 +364,11 @@ def train(config: Path) -> str:
 def sample(procs, folder: Path, minute: float) -> dict:
     out: dict = {"minute": minute}
     for name, proc in procs.items():
-        tree = [proc.pid, *_descendants(proc.pid)]
-        out[f"{name} MB"] = sum(_status(p, "VmRSS") for p in tree) / 1024
+        tree = tree_pids(proc.pid)
+        out[f"{name} MB"] = tree_rss_mb(proc.pid)
         out[f"{name} fds"] = sum(_fds(p) for p in tree)
-        out[f"{name} threads"] = sum(_status(p, "Threads") for p in tree)
-        out[f"{name} cpu s"] = sum(_cpu_seconds(p) for p in tree)
+        out[f"{name} threads"] = sum(_threads(p) for p in tree)
+        out[f"{name} cpu s"] = tree_cpu_seconds(proc.pid)
     db = folder / "out" / "pln.duckdb"
     out["db MB"] = _size(db) / 1e6
     out["wal MB"] = _size(db.with_name("pln.duckdb.wal")) / 1e6
@@ -377,12 +390,14 @@ def sample_line(row: dict) -> str:
 
 
 def report(samples: list[dict], args) -> None:
-    if len(samples) < 4:
+    """CPU over the last three quarters; each figure's median over the second quarter against
+    its median over the last (medians: a restart's dip is no trend), and its peak."""
+    if len(samples) < 8:
         return
-    warm, last = samples[len(samples) // 4], samples[-1]
-    print(f"\nfrom minute {warm['minute']:.1f} (warmed up) to minute {last['minute']:.1f}:")
-    minutes = last["minute"] - warm["minute"]
-    window = samples[len(samples) // 4 :]
+    quarter = len(samples) // 4
+    window, second, last = samples[quarter:], samples[quarter : 2 * quarter], samples[-quarter:]
+    minutes = window[-1]["minute"] - window[0]["minute"]
+    print(f"\nfrom minute {window[0]['minute']:.1f} to {window[-1]['minute']:.1f}:")
     for name in COMMANDS:
         cpu = [row[f"{name} cpu s"] for row in window]
         # A restarted command counts from 0 again (what its killed process used since the
@@ -391,12 +406,13 @@ def report(samples: list[dict], args) -> None:
             now - before if now >= before else now for before, now in itertools.pairwise(cpu)
         )
         print(f"  {name} CPU {100 * used / (60 * minutes):.1f}% of one core")
-    for key in last:
+    print("  median of the second quarter -> median of the last quarter (peak):")
+    for key in samples[-1]:
         if key == "minute" or key.endswith("cpu s"):
             continue
+        early, late = (statistics.median(row[key] for row in part) for part in (second, last))
         peak = max(row[key] for row in samples)
-        change = last[key] - warm[key]
-        print(f"  {key:16s} {warm[key]:9.1f} -> {last[key]:9.1f} ({change:+.1f}), peak {peak:.1f}")
+        print(f"  {key:16s} {early:9.1f} -> {late:9.1f} ({late - early:+.1f}), peak {peak:.1f}")
 
 
 def check(world: World, folder: Path) -> list[str]:
@@ -434,30 +450,14 @@ def check(world: World, folder: Path) -> list[str]:
     ]
 
 
-def _descendants(pid: int) -> list[int]:
-    kids: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):  # children of every thread
-        with contextlib.suppress(OSError):
-            kids += [int(k) for k in (task / "children").read_text().split()]
-    return kids + [g for k in kids for g in _descendants(k)]
-
-
-def _status(pid: int, key: str) -> int:
+def _threads(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
+            if line.startswith("Threads:"):
                 return int(line.split()[1])
     except OSError:
         pass
     return 0
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _fds(pid: int) -> int:

@@ -3,6 +3,7 @@ what its process tree uses (memory from /proc, CPU seconds)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ __all__ = [
     "start_broker",
     "stream_process",
     "tree_cpu_seconds",
+    "tree_pids",
     "tree_rss_mb",
     "write_config",
 ]
@@ -72,22 +74,22 @@ def stream_process(config: Path, settings: KafkaSettings, *extra: str, log: Path
 
 
 def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    kids = [int(k) for k in text.split()]
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):  # a child belongs to the thread forking it
+        with contextlib.suppress(OSError):
+            kids += [int(k) for k in (task / "children").read_text().split()]
     return kids + [g for k in kids for g in _children(k)]
 
 
-def _tree(pid: int) -> list[int]:
+def tree_pids(pid: int) -> list[int]:
+    """A process and its descendants."""
     return [pid, *_children(pid)]
 
 
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of a process and its descendants (MB)."""
     total = 0
-    for p in _tree(pid):
+    for p in tree_pids(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -101,7 +103,7 @@ def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and its descendants so far."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
-    for p in _tree(pid):
+    for p in tree_pids(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])

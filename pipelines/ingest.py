@@ -1,8 +1,9 @@
 """The ingester: polls every source on its own interval and produces what it reads to Kafka.
 
-Each poll sends the new items (key = item id), the dead letters and a fetch status to the
-raw-items topic, waits until the broker acknowledged all of them (acks=all) and only then
-advances the source's cursor in the ingester's own state file. A crash or a broker outage
+Each poll sends the new items (key = item id; of a feed, only the entries new or changed since
+they were last sent: sent_items.py), the dead letters and a fetch status to the raw-items
+topic, waits until the broker acknowledged all of them (acks=all) and only then advances the
+source's cursor in the ingester's own state file. A crash or a broker outage
 therefore repeats a poll rather than losing one; repeats are harmless because item ids are
 stable and every sink upserts. The DuckDB file is not touched: it belongs to the stream.
 
@@ -36,6 +37,7 @@ from pln.sources.registry import fetch_once
 
 from .config_watch import ConfigWatch
 from .kafka_io import KafkaSettings, ReliableProducer, ensure_topics
+from .sent_items import SentItems
 
 STATE_VERSION = 1
 
@@ -100,7 +102,8 @@ class Ingester:
         self.settings, self.say, self.watch = settings, say, watch
         self.state = IngestState.load(state_path)
         self.producer = ReliableProducer(settings, say=log.warning)
-        self.sent: Counter[str] = Counter()  # polls, failed, items, dead letters
+        self.sent: Counter[str] = Counter()  # polls, failed, items, unchanged, dead letters
+        self.sent_items = SentItems()
         for name in self._use(config):
             self.say(f"… {name}: config changed, reading it again")
 
@@ -109,6 +112,7 @@ class Ingester:
         those its cursor was made with starts afresh (no cursor, no backoff): their names."""
         self.config = config
         self.sources = [s for s in config.sources if s.enabled]
+        self.sent_items.keep_only(s.name for s in self.sources)
         edited = []
         for source in self.sources:
             state = self.state.of(source.name)
@@ -165,6 +169,11 @@ class Ingester:
             f"ingest stopped after {seconds:.0f} s: {sent['polls']:,} polls "
             f"({sent['failed']:,} failed) sent {sent['items']:,} items and "
             f"{sent['dead letters']:,} dead letters to {self.settings.raw_topic}"
+            + (
+                f" ({sent['unchanged']:,} unchanged items not sent again)"
+                if sent["unchanged"]
+                else ""
+            )
         )
 
     def _follow(self, config: Config) -> None:
@@ -208,47 +217,64 @@ class Ingester:
     def _publish(self, fetches: list[tuple[SourceConfig, FetchResult, SourceStatus]]) -> None:
         """Produce the fetches' items, dead letters and statuses; once the broker acknowledged
         them all, advance the sources' cursors and save them (one write for all)."""
-        messages = []
+        now = time.time()
+        messages, sending = [], []
         for source, result, status in fetches:
-            messages += self._messages(source, result, status)
+            items, digests = (
+                self.sent_items.unsent(source, result.items, now) if status.ok else ([], {})
+            )
+            messages += self._messages(source, result, status, items)
+            sending.append((items, digests))
         self.producer.send_all(self.settings.raw_topic, messages)
-        for source, result, status in fetches:
-            self._advance(source, result, status)
+        for (source, result, status), (items, digests) in zip(fetches, sending, strict=True):
+            if self._advance(source, result, status, items) and not status.not_modified:
+                self.sent_items.note_sent(source, digests, (it.id for it in items), now)
         self.state.save()
 
-    def _messages(self, source: SourceConfig, result: FetchResult, status: SourceStatus):
+    def _messages(
+        self, source: SourceConfig, result: FetchResult, status: SourceStatus, items: list
+    ):
+        """The poll's messages: `items` (those of `result` not sent before, unchanged), its
+        dead letters and its status."""
         messages = []
         if status.ok:
-            messages = [(it.id.encode(), payload.encode_item(it)) for it in result.items]
+            messages = [(it.id.encode(), payload.encode_item(it)) for it in items]
             messages += [
                 (d.id.encode(), payload.encode_dead_letter(d)) for d in result.dead_letters
             ]
-            if result.items or result.dead_letters:
+            if items or result.dead_letters:
                 dead = f", {len(result.dead_letters)} dead letters" if result.dead_letters else ""
-                self.say(f"✓ {source.name}: {len(result.items):,} items{dead}")
+                same = len(result.items) - len(items)
+                same = f" ({same:,} more unchanged, not sent again)" if same else ""
+                self.say(f"✓ {source.name}: {len(items):,} items{same}{dead}")
         else:
             log.warning("%s (retrying with backoff)", status.error)
         messages.append((f"status:{source.name}".encode(), payload.encode_status(status)))
         return messages
 
-    def _advance(self, source: SourceConfig, result: FetchResult, status: SourceStatus) -> None:
-        """Count an acknowledged poll and move its source's cursor: only when the source still
-        reads what this fetch read (an edit during the fetch starts it afresh)."""
+    def _advance(
+        self, source: SourceConfig, result: FetchResult, status: SourceStatus, items: list
+    ) -> bool:
+        """Count an acknowledged poll (`items`: those sent) and move its source's cursor: only
+        when the source still reads what this fetch read (an edit during the fetch starts it
+        afresh). Whether it moved."""
         self.sent.update(
             polls=1,
             failed=not status.ok,
-            items=len(result.items) if status.ok else 0,
+            items=len(items),
+            unchanged=len(result.items) - len(items) if status.ok else 0,
             **{"dead letters": len(result.dead_letters) if status.ok else 0},
         )
         state = self.state.of(source.name)
         if state.fingerprint != source.fingerprint:
-            return
+            return False
         if status.ok:
             state.cursor, state.errors = status.cursor, 0
         else:
             state.errors += 1
         delay = next_poll_delay(source.interval, state.errors, status.retry_after)
         state.next_poll_at = time.time() + delay
+        return True
 
 
 def _sources(n: int) -> str:

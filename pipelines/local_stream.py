@@ -40,6 +40,8 @@ from .stream_writer import PollTables, StreamWriter
 
 log = logging.getLogger("pln.stream")
 COMMIT_LINGER = 0.05  # seconds to gather more polls into one commit
+STATUS_LINGER = 1.0  # ... when they hold no items (a feed that answered 304): those can wait,
+# and committing each alone cost a stream a third of a core (40 feeds polled every 5 s)
 COMMIT_ROWS = 20_000  # ... but no more items than this per commit
 HEALTH_EVERY = 1.0  # seconds between a quiet worker's health messages
 CLOSE_WHEN_IDLE = 10.0  # seconds without polls before the loader lets go of DuckDB's memory
@@ -131,7 +133,7 @@ def _work(spec: WorkerSpec, reader: RawReader, producer, results, stop) -> None:
         memory.busy()
 
 
-class _Inbox:
+class Inbox:
     """The workers' results, read by a thread of the loader. A worker killed while it writes
     a message leaves the rest of that message missing, and a read of it would wait forever
     (the other workers keep the pipe open); the loader's own loop never reads, so it goes on
@@ -170,6 +172,34 @@ class _Inbox:
                 return
             self._messages.put(message)
 
+    def gather(
+        self, first_wait: float, health: dict[int, WorkerHealth]
+    ) -> tuple[list[PollTables], WorkerFailed | None]:
+        """The polls for one commit: waits `first_wait` for the first, then lingers
+        COMMIT_LINGER for more, or STATUS_LINGER while none holds an item. Notes the workers'
+        health on the way; stops at a worker's failure, which it returns."""
+        polls: list[PollTables] = []
+        rows = 0
+        wait_until = time.monotonic() + first_wait
+        while rows < COMMIT_ROWS:
+            try:
+                message = self.get(wait_until - time.monotonic())
+            except queue.Empty:
+                break
+            if isinstance(message, PollTables):
+                has_items = message.tables.items.num_rows > 0
+                linger = time.monotonic() + (COMMIT_LINGER if has_items else STATUS_LINGER)
+                if not polls or has_items:
+                    wait_until = linger if not polls else min(wait_until, linger)
+                polls.append(message)
+                rows += message.tables.items.num_rows
+                health[message.worker] = WorkerHealth(message.worker, message.lag, "")
+            elif isinstance(message, WorkerHealth):
+                health[message.worker] = message
+            elif isinstance(message, WorkerFailed):
+                return polls, message
+        return polls, None
+
     def get(self, timeout: float):
         """The next message, waiting up to `timeout` seconds (0: not at all); queue.Empty."""
         message = (
@@ -198,7 +228,7 @@ class LocalStream:
         self.workers = max(1, workers)
         self.context = mp.get_context("spawn")
         self.results = self.context.Queue(maxsize=4 * self.workers)
-        self.inbox = _Inbox(self.results)
+        self.inbox = Inbox(self.results)
         self.stop = self.context.Event()
         curator = Curator.for_config(config)
         self.processes = [
@@ -254,27 +284,10 @@ class LocalStream:
             self._shut_down()
 
     def _gather(self, first_wait: float) -> list[PollTables]:
-        """Polls waiting in the queue (waits `first_wait` for the first, then lingers a bit)."""
-        polls: list[PollTables] = []
-        rows = 0
-        wait_until = time.monotonic() + first_wait
-        while rows < COMMIT_ROWS:
-            timeout = wait_until - time.monotonic()
-            try:
-                message = self.inbox.get(timeout)
-            except queue.Empty:
-                break
-            if isinstance(message, PollTables):
-                if not polls:
-                    wait_until = time.monotonic() + COMMIT_LINGER
-                polls.append(message)
-                rows += message.tables.items.num_rows
-                self.health[message.worker] = WorkerHealth(message.worker, message.lag, "")
-            elif isinstance(message, WorkerHealth):
-                self.health[message.worker] = message
-            elif isinstance(message, WorkerFailed):
-                self._commit(polls)  # what the other workers already did is good
-                raise PlnError(f"curate worker {message.worker}: {message.message}")
+        polls, failed = self.inbox.gather(first_wait, self.health)
+        if failed is not None:
+            self._commit(polls)  # what the other workers already did is good
+            raise PlnError(f"curate worker {failed.worker}: {failed.message}")
         return polls
 
     def _commit(self, polls: list[PollTables]) -> None:

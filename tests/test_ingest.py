@@ -80,6 +80,44 @@ def test_poll_produces_items_and_advances_the_cursor_only_after(tmp_path, kafka_
     assert [s.items for s in sorted(statuses, key=lambda s: s.fetched_at)] == [5, 0, 3]
 
 
+def test_a_changed_feed_sends_only_its_new_and_changed_entries(tmp_path, kafka_topics, monkeypatch):
+    """A feed answers with all its entries whenever one changed: the ingester sends those it
+    did not send before, or that changed; an unchanged one again only once RESEND_AFTER has
+    passed (the store's `last_seen_at`, which keep_days forgets by, needs a delivery)."""
+    from pln.pipelines import sent_items
+
+    def write_feed(*entries: tuple[int, str]) -> None:
+        items = "".join(
+            f"<item><title>{title}</title><link>https://blog.example/{n}</link>"
+            f"<guid>https://blog.example/{n}</guid><description>Notes {n}.</description></item>"
+            for n, title in entries
+        )
+        feed.write_text(f'<rss version="2.0"><channel><title>Blog</title>{items}</channel></rss>')
+
+    feed = tmp_path / "blog.xml"
+    sources = "sources:\n  - {name: blog, type: rss, path: blog.xml}\n"
+    config = load_config(write_config(tmp_path, sources=sources))
+    said: list[str] = []
+    ingester = Ingester(config, kafka_topics, tmp_path / "state.json", say=said.append)
+    source = config.sources[0]
+
+    write_feed((1, "One"), (2, "Two"), (3, "Three"))
+    assert ingester.poll(source).items == 3
+    write_feed((4, "Four"), (1, "One"), (2, "Two, edited"), (3, "Three"))
+    assert ingester.poll(source).items == 4  # what the feed holds (the status says)
+    monkeypatch.setattr(sent_items, "RESEND_AFTER", 0.0)
+    write_feed((4, "Four"), (1, "One"), (2, "Two, edited"))
+    assert ingester.poll(source).items == 3
+    ingester.producer.close()
+    items, _ = records(kafka_topics, expect=4 + 1)  # distinct keys: 4 items, 1 status
+    titles = sorted(i.title for i in items)
+    assert titles == sorted(
+        ["One", "Two", "Three", "Four", "Two, edited"] + ["Four", "One", "Two, edited"]
+    )
+    assert "✓ blog: 2 items (2 more unchanged, not sent again)" in said
+    assert ingester.summary(1.0).endswith("(2 unchanged items not sent again)")
+
+
 def test_failing_source_is_reported_and_backed_off(tmp_path, kafka_topics):
     config = load_config(write_config(tmp_path))
     (tmp_path / "tweets").rmdir()

@@ -411,16 +411,16 @@ def compact(config_path) -> subprocess.CompletedProcess:
 
 
 def test_the_loader_raises_a_message_it_cannot_read_instead_of_stalling():
-    """The loader reads its workers' results in a thread (`_Inbox`). A message that cannot
+    """The loader reads its workers' results in a thread (`Inbox`). A message that cannot
     be read must reach the loader's own loop as the error it is, not end that thread quietly
     and leave a stream that takes nothing more."""
     import multiprocessing as mp
     import queue
 
-    from pln.pipelines.local_stream import _Inbox
+    from pln.pipelines.local_stream import Inbox
 
     results = mp.get_context("spawn").Queue()
-    inbox = _Inbox(results)
+    inbox = Inbox(results)
     results.put("first")
     results.put(_Unreadable())
     assert inbox.get(5.0) == "first"
@@ -428,6 +428,53 @@ def test_the_loader_raises_a_message_it_cannot_read_instead_of_stalling():
         inbox.get(5.0)
     with pytest.raises(queue.Empty):
         inbox.get(0.2)
+
+
+def test_polls_without_items_are_committed_together_and_polls_with_items_at_once():
+    """Most of a stream's life is feeds answering 304: polls that carry a source status and no
+    item. Committed one by one they cost a stream a third of a core (40 feeds polled every
+    5 s, bench/bench_left_running.py --calm); they now wait up to STATUS_LINGER for company,
+    while a poll with items is committed within COMMIT_LINGER of its arrival."""
+    import multiprocessing as mp
+    import threading
+
+    from pln.pipelines.local_stream import COMMIT_LINGER, STATUS_LINGER, Inbox
+    from pln.pipelines.stream_writer import PollTables
+    from pln.pipelines.tables import CuratedTables
+    from pln.record import SourceStatus
+
+    results = mp.get_context("spawn").Queue()
+    inbox = Inbox(results)
+
+    def status() -> PollTables:
+        return PollTables(CuratedTables.of([], []), statuses=[SourceStatus("b", "rss", True)])
+
+    def arriving(*timed: tuple[float, PollTables]) -> tuple[list[PollTables], float]:
+        """What one gather returns while the polls arrive at the given seconds, and when."""
+
+        def send():
+            started = time.monotonic()
+            for at, poll in timed:
+                time.sleep(max(0.0, started + at - time.monotonic()))
+                results.put(poll)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        started = time.monotonic()
+        polls, failed = inbox.gather(first_wait=0.5, health={})
+        took = time.monotonic() - started
+        sender.join()
+        assert failed is None
+        return polls, took
+
+    spread = STATUS_LINGER * 0.3
+    polls, _ = arriving((0, status()), (spread, status()), (2 * spread, status()))
+    assert len(polls) == 3
+    items = PollTables(CuratedTables.of(tweet_items([0]), []))
+    polls, took = arriving((0, status()), (0.1, items), (0.1 + STATUS_LINGER / 2, status()))
+    assert [len(p.tables.items) for p in polls] == [0, 1]
+    assert took < 0.1 + COMMIT_LINGER + 0.3
+    assert len(inbox.gather(first_wait=STATUS_LINGER, health={})[0]) == 1  # the late status
 
 
 def test_stream_waits_for_a_broker_that_is_not_there_yet(tmp_path, kafka_topics):
