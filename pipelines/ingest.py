@@ -227,7 +227,8 @@ class Ingester:
             sending.append((items, digests))
         self.producer.send_all(self.settings.raw_topic, messages)
         for (source, result, status), (items, digests) in zip(fetches, sending, strict=True):
-            if self._advance(source, result, status, items) and not status.not_modified:
+            moved = self._advance(source, result, status, items)
+            if moved and status.ok and not status.not_modified:  # a failure keeps what was sent
                 self.sent_items.note_sent(source, digests, (it.id for it in items), now)
         self.state.save()
 
@@ -244,9 +245,9 @@ class Ingester:
             ]
             if items or result.dead_letters:
                 dead = f", {len(result.dead_letters)} dead letters" if result.dead_letters else ""
-                same = len(result.items) - len(items)
-                same = f" ({same:,} more unchanged, not sent again)" if same else ""
-                self.say(f"✓ {source.name}: {len(items):,} items{same}{dead}")
+                unchanged = len(result.items) - len(items)
+                more = f" ({unchanged:,} more unchanged, not sent again)" if unchanged else ""
+                self.say(f"✓ {source.name}: {len(items):,} items{more}{dead}")
         else:
             log.warning("%s (retrying with backoff)", status.error)
         messages.append((f"status:{source.name}".encode(), payload.encode_status(status)))
