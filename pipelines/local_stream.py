@@ -189,8 +189,10 @@ class Inbox:
             if isinstance(message, PollTables):
                 has_items = message.tables.items.num_rows > 0
                 linger = time.monotonic() + (COMMIT_LINGER if has_items else STATUS_LINGER)
-                if not polls or has_items:
-                    wait_until = linger if not polls else min(wait_until, linger)
+                if not polls:
+                    wait_until = linger
+                elif has_items:
+                    wait_until = min(wait_until, linger)
                 polls.append(message)
                 rows += message.tables.items.num_rows
                 health[message.worker] = WorkerHealth(message.worker, message.lag, "")
