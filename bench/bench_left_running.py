@@ -33,7 +33,6 @@ every 5 s, which is what a stream does most of its life (its CPU is printed at t
 from __future__ import annotations
 
 import argparse
-import http.client
 import itertools
 import os
 import re
@@ -46,13 +45,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
 from xml.sax.saxutils import escape
 
 from bench_peers import PHRASES, make_corpus
 from stream_kit import REPO, KafkaSettings, start_broker, tree_cpu_seconds, tree_pids, tree_rss_mb
 
 sys.path.insert(0, str(REPO / "tests"))
+from feedback_kit import give_feedback  # noqa: E402
 from kafka_broker import free_port  # noqa: E402
 
 KEEP_ENTRIES = 30  # entries a blog's feed keeps
@@ -147,6 +146,7 @@ def main() -> int:
     parser.add_argument("--every", type=float, default=30.0, help="seconds between samples")
     parser.add_argument("--workers", type=int, default=1, help="pln stream --workers")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument("--engine", choices=("local", "beam"), default="local")
     parser.add_argument(
         "--calm", action="store_true", help="no clicks, no pln train, nothing going wrong"
     )
@@ -163,7 +163,7 @@ def main() -> int:
     server = BlogServer(folder / "blogs")
     world = World(folder, sorted((folder / "blogs").glob("*.xml")), server.port, free_port())
     config = world.write_config()
-    commands = start_commands(config, settings, world.serve_port, args.workers, folder)
+    commands = start_commands(config, settings, world.serve_port, args, folder)
     procs = {name: start() for name, start in commands.items()}
     samples: list[dict] = []
     incidents: list[str] = []
@@ -187,13 +187,13 @@ def main() -> int:
     return 0 if all(line.startswith("ok") for line in checks) else 1
 
 
-def start_commands(config: Path, settings, serve_port: int, workers: int, folder: Path):
+def start_commands(config: Path, settings, serve_port: int, options, folder: Path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     kafka = ["--bootstrap", settings.bootstrap, "--raw-topic", settings.raw_topic]
     args = {
         "ingest": ["ingest", "-c", str(config), *kafka],
         "stream": ["stream", "-c", str(config), *kafka, "--curated-topic",
-                   settings.curated_topic, "--workers", str(workers)],
+                   settings.curated_topic, "--workers", str(options.workers), "--engine", options.engine],
         "serve": ["serve", "-c", str(config), "--port", str(serve_port)],
     }  # fmt: skip
 
@@ -329,27 +329,9 @@ def click_newest(world: World, label: str) -> int:
         with urllib.request.urlopen(base + "learning.rss.xml", timeout=10) as response:
             feed = unescape(response.read().decode())
         link = re.search(rf'href="([^"]*/_feedback\?[^"]*label={label}[^"]*)"', feed)
-        if link is None:
-            return 0
-        with urllib.request.urlopen(unescape(link.group(1)), timeout=10) as response:
-            page = response.read().decode()
-            cookie = (response.headers["Set-Cookie"] or "").split(";")[0]
+        return int(link is not None and give_feedback(unescape(link.group(1)))[0] == 200)
     except OSError:
         return 0
-    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page))
-    url = urlsplit(link.group(1))
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-    try:
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Origin": f"http://{url.netloc}",
-            "Cookie": cookie,
-        }
-        conn.request("POST", url.path, urlencode({k: unescape(v) for k, v in form.items()}),
-                     headers)  # fmt: skip
-        return 1 if conn.getresponse().status == 200 else 0
-    finally:
-        conn.close()
 
 
 def train(config: Path) -> str:

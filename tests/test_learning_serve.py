@@ -10,8 +10,9 @@ from html import unescape
 from urllib.parse import urljoin
 
 import pytest
+from feedback_kit import give_feedback
 from feedsite import build_site, free_port
-from test_serve import get, give_feedback, labels
+from test_serve import get, labels
 
 from pln.record import Decision, Item
 from pln.serve import FeedServer

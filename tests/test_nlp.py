@@ -123,3 +123,40 @@ def test_installed_pipeline_folder_with_entities(tmp_path):
     assert result.items[0].entities == ("ORG:ATD",)
     [decision] = result.decisions
     assert decision.kept and decision.reason == "matched 'conference' (lemma); threshold 0.5"
+
+
+def test_a_curator_left_running_keeps_spacys_vocabulary_bounded_and_decides_the_same():
+    """spaCy remembers every new word form for the life of a pipeline; a stream meets new ones
+    for ever. Past `vocab_growth` new strings the curator builds its pipeline again, between
+    batches, and nothing it decides changes."""
+    import random
+
+    from pln.record import Item
+
+    topic = TopicConfig(id="spaced", title="Spaced", phrases=("spaced repetition",))
+    bounded, unbounded = Curator((topic,)), Curator((topic,))
+    bounded.vocab_growth = 500
+    rng = random.Random(7)
+
+    def word() -> str:
+        return "".join(rng.choice("bcdfghjklmnpqrstvwxz") for _ in range(7))
+
+    grew = []
+    for batch in range(30):
+        items = [
+            Item.create(
+                source="x",
+                platform="twitter",
+                native_id=f"{batch}-{n}",
+                kind="post",
+                text=f"{word()} {word()} #{word()} {'Spaced repetitions' if n % 3 else 'Lunch'}",
+            )
+            for n in range(40)
+        ]
+        mine, theirs = bounded.curate(items), unbounded.curate(items)
+        assert mine.items == theirs.items and mine.decisions == theirs.decisions
+        assert sum(d.kept for d in mine.decisions) == 26
+        grew.append(len(bounded.nlp.vocab.strings) - bounded._strings_at_setup)
+    assert bounded.rebuilds >= 5
+    assert max(grew) <= 500 + 40 * 4  # the limit, and at most one batch's new words past it
+    assert len(unbounded.nlp.vocab.strings) - unbounded._strings_at_setup > 5 * 500

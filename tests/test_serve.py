@@ -21,11 +21,12 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from html import unescape
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import feedparser
 import pytest
 import yaml
+from feedback_kit import feedback_links, give_feedback
 from feedsite import NOW, POSTS, SITE, THREAD, add_post_and_render, build_site, free_port
 from helpers import stored_labels
 
@@ -57,39 +58,6 @@ def get(server, path, headers=None, method="GET"):
 
 def labels(config):
     return stored_labels(config.outputs.duckdb)
-
-
-def give_feedback(link, *, origin=None, cookie=True, fetch_site=None, fields=None):
-    """What a person does: open a feedback link, then press the page's button. Returns the
-    POST's (status, page)."""
-    with urllib.request.urlopen(link, timeout=10) as response:
-        page = response.read().decode()
-        set_cookie = response.headers["Set-Cookie"] or ""
-    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page))
-    form = {k: unescape(v) for k, v in form.items()} | (fields or {})
-    url = urlsplit(link)
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    headers["Origin"] = origin or f"{url.scheme}://{url.netloc}"
-    if cookie and set_cookie:
-        headers["Cookie"] = set_cookie.split(";")[0]
-    if fetch_site:
-        headers["Sec-Fetch-Site"] = fetch_site
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-    try:
-        body = urlencode(form)
-        conn.request("POST", url.path, body=body, headers=headers)
-        response = conn.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        conn.close()
-
-
-def feedback_links(content_html: str) -> dict[str, str]:
-    """{"More like this": url, "Less like this": url} from an entry's HTML."""
-    found = re.findall(r"<a ([^>]*/_feedback\?[^>]*)>([^<]+)</a>", content_html)
-    links = {text: dict(re.findall(r'(\w+)="([^"]*)"', attrs)) for attrs, text in found}
-    assert all(a["rel"] == "nofollow" for a in links.values())  # crawlers: keep out
-    return {text: unescape(a["href"]) for text, a in links.items()}
 
 
 def test_a_feed_is_200_then_304_with_either_validator(site):
