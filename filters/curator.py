@@ -99,6 +99,9 @@ class Curator:
     with the Curator, the model loads in `setup()`.
     """
 
+    vocab_growth = VOCAB_GROWTH  # see `_keep_vocab_bounded`
+    rebuilds = 0  # pipelines built again to bound the vocabulary
+
     def __init__(
         self,
         topics: tuple[TopicConfig, ...],
@@ -212,19 +215,16 @@ class Curator:
 
         spaCy keeps every word form it meets, for the life of the pipeline: a string, a lexeme
         and a tokenizer cache entry, about 370 bytes each. A stream meets new forms for ever
-        (names, numbers, links, typos); on texts with eight new words each, a worker grew by
-        300 MB over 100,000 items. spaCy's own remedy, `nlp.memory_zone()`, turns the
-        tokenizer's cache off inside the zone: curating took 2.5x as long. A new pipeline
-        costs a `setup()` (0.2 s for blank:en) every few tens of thousands of items."""
+        (names, numbers, links, typos); with eight new words a post, one process grew to 401
+        MB over 100,000 posts (bench/bench_vocab.py). spaCy's own remedy, `nlp.memory_zone()`,
+        turns the tokenizer's cache off inside the zone: curating took 2.5x as long. A new
+        pipeline costs a `setup()` (0.2 s for blank:en) every ten thousand posts or more."""
         nlp = self._nlp
         if nlp is not None and len(nlp.vocab.strings) - self._strings_at_setup > self.vocab_growth:
             rebuilds = self.rebuilds
             self._reset()
             self.rebuilds = rebuilds + 1
         self.setup()
-
-    vocab_growth = VOCAB_GROWTH
-    rebuilds = 0  # pipelines built again to bound the vocabulary
 
     def version_for(self, topic_id: str) -> str:
         """What Decision.model_version says for topic_id: scorer, pipeline and model."""
