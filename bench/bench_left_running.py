@@ -48,7 +48,14 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from bench_peers import PHRASES, make_corpus
-from stream_kit import REPO, KafkaSettings, start_broker, tree_cpu_seconds, tree_pids, tree_rss_mb
+from stream_kit import (
+    REPO,
+    KafkaSettings,
+    proc_status,
+    start_broker,
+    tree_cpu_seconds,
+    tree_pids,
+)
 
 sys.path.insert(0, str(REPO / "tests"))
 from feedback_kit import give_feedback  # noqa: E402
@@ -347,9 +354,9 @@ def sample(procs, folder: Path, minute: float) -> dict:
     out: dict = {"minute": minute}
     for name, proc in procs.items():
         tree = tree_pids(proc.pid)
-        out[f"{name} MB"] = tree_rss_mb(proc.pid)
+        out[f"{name} MB"] = sum(proc_status(p, "VmRSS") for p in tree) / 1024
         out[f"{name} fds"] = sum(_fds(p) for p in tree)
-        out[f"{name} threads"] = sum(_threads(p) for p in tree)
+        out[f"{name} threads"] = sum(proc_status(p, "Threads") for p in tree)
         out[f"{name} cpu s"] = tree_cpu_seconds(proc.pid)
     db = folder / "out" / "pln.duckdb"
     out["db MB"] = _size(db) / 1e6
@@ -430,16 +437,6 @@ def check(world: World, folder: Path) -> list[str]:
         ("ok" if labels == world.clicks else "LABELS")
         + f": {labels} labels stored for {world.clicks} accepted clicks",
     ]
-
-
-def _threads(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def _fds(pid: int) -> int:

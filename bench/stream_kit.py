@@ -26,6 +26,7 @@ __all__ = [
     "ensure_topics",
     "fill_store",
     "make_items",
+    "proc_status",
     "produce",
     "start_broker",
     "stream_process",
@@ -86,17 +87,20 @@ def tree_pids(pid: int) -> list[int]:
     return [pid, *_children(pid)]
 
 
+def proc_status(pid: int, key: str) -> int:
+    """A number from /proc/PID/status ("VmRSS" in kB, "Threads"); 0 when the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of a process and its descendants (MB)."""
-    total = 0
-    for p in tree_pids(pid):
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
+    return sum(proc_status(p, "VmRSS") for p in tree_pids(pid)) / 1024
 
 
 def tree_cpu_seconds(pid: int) -> float:

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 import apache_beam as beam
+from apache_beam.metrics import monitoring_infos
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from pln.errors import PlnError
@@ -69,7 +70,6 @@ def _fold_metrics_as_they_come() -> None:
     into a list as they come, the metrics keep one entry each, and memory stays flat.
     Replaced only while the runner still uses that very function (a Beam that changed it is
     left alone; tests/test_stream_service.py would show a new leak)."""
-    from apache_beam.metrics import monitoring_infos
     from apache_beam.runners.portability.fn_api_runner import fn_runner
 
     if fn_runner.consolidate_monitoring_infos is monitoring_infos.consolidate:
@@ -77,9 +77,7 @@ def _fold_metrics_as_they_come() -> None:
 
 
 def _consolidated(infos) -> list:
-    from apache_beam.metrics.monitoring_infos import consolidate
-
-    return list(consolidate(infos))
+    return list(monitoring_infos.consolidate(infos))
 
 
 def dask_runner() -> beam.runners.PipelineRunner:
