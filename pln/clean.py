@@ -10,7 +10,6 @@ stays in `Item.text`).
 from __future__ import annotations
 
 import functools
-import html
 import re
 import threading
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
@@ -124,7 +123,7 @@ LINK_SCHEMES = frozenset({"http", "https"})
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _LONG_RUN = re.compile(rf"\S{{{MAX_RUN_CHARS + 1},}}")
 _TAG = re.compile(r"<[A-Za-z/!?][^<>]*>")
-_DROPPED_ELEMENT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG_OPENER = re.compile(r"<(?=[A-Za-z/!?])")
 # Start and end tags, for the nesting check ("<div/>" opens a div in HTML, like "<div>").
 _TAG_TOKEN = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)")
 # Elements that never nest: void, or closed by the parser when the next one starts.
@@ -179,18 +178,26 @@ def xml_text(text: str) -> str:
 
 
 def plain_title(title: str) -> str:
-    """A title as plain text: entities decoded once, tags (and script/style contents)
-    removed, whitespace collapsed, at most MAX_TITLE_CHARS characters."""
+    """A plain-text title made safe to publish: characters XML cannot carry removed,
+    whitespace collapsed, at most MAX_TITLE_CHARS characters, and every "<" that could open a
+    tag (before a letter, "/", "!" or "?") written "‹", with the ">" that closes it "›".
+
+    Sources give titles as plain text (feed titles are read as HTML there when they are HTML),
+    so nothing is decoded or removed here: "std::vector<int>" keeps its "<int>", as
+    "std::vector‹int›". A "<" that cannot open a tag ("x < y", "<3") stays. Feed readers
+    that insert titles into their pages as HTML then show them as words, not as markup."""
     if not title:
         return ""
-    if "&" in title:
-        title = html.unescape(title)
-    if "<" in title:
-        title = _TAG.sub(" ", _DROPPED_ELEMENT.sub(" ", title))
     title = " ".join(xml_text(title).split())
+    if "<" in title:
+        title = _TAG_OPENER.sub("‹", _TAG.sub(_defused_tag, title))
     if len(title) > MAX_RUN_CHARS:
         title = _LONG_RUN.sub(_cut_run, title)
     return _cut(title, MAX_TITLE_CHARS)
+
+
+def _defused_tag(match: re.Match) -> str:
+    return f"‹{match.group()[1:-1]}›"
 
 
 def bounded_text(text: str) -> str:

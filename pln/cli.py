@@ -16,6 +16,7 @@ from pln.table import print_rows
 
 DEFAULT_CONFIG = "pln.yaml"
 EXIT_SOURCES_FAILED = 3  # `pln run --strict`: the run finished, but some sources failed
+EXIT_PIPE_CLOSED = 141  # the reader of stdout went away (`| head`): 128 + SIGPIPE, as C tools
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     elif not getattr(args, "json", False):
         os.environ.setdefault(progress.ENV, "1")
     try:
-        return args.func(args) or 0
+        code = args.func(args) or 0
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+        return code
+    except BrokenPipeError:
+        return _stop_writing_stdout()
     except PlnError as exc:
         print(f"pln: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -43,6 +48,15 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.pop(progress.ENV, None)
         else:
             os.environ[progress.ENV] = before
+
+
+def _stop_writing_stdout() -> int:
+    """The program reading our output stopped (`pln sql ... | head`): stop quietly, as `cat`
+    does. Output still buffered goes to /dev/null, or Python would fail again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_PIPE_CLOSED
 
 
 class _DropBeamNoise(logging.Filter):

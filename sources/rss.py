@@ -29,6 +29,8 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from lxml.html import defs as html_defs
+
 from pln.clean import PLAIN_WEB_URL
 from pln.config import Options
 from pln.record import DeadLetter, Item
@@ -44,7 +46,12 @@ from pln.text import HtmlText, html_text
 
 GLOBAL_ID_SCHEMES = ("http", "https", "tag", "urn")
 GZIP_MAGIC = b"\x1f\x8b"
-_TAG = re.compile(r"<[A-Za-z/!]")
+# A start or end tag of an HTML element (lxml's list): in a title declared as text it is
+# markup all the same; "<int>" or "<T>" is not, and stays as written.
+_HTML_TAG = re.compile(
+    r"</?(?:" + "|".join(sorted(html_defs.tags, key=len, reverse=True)) + r")(?=[\s/>])",
+    re.IGNORECASE,
+)
 WEB_SCHEMES = ("http", "https")
 _RAW_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False), made once
 
@@ -152,8 +159,15 @@ class FeedSource(Source):
         location = headers.get("content-location", "")
         feed = _FeedContext(self.ref, parsed.feed, location, datetime.now(UTC))
         result = FetchResult()
+        first: dict[str, tuple[int, Item]] = {}  # item id -> the first entry with it
         for index, entry in enumerate(parsed.entries):
             made = self._entry(entry, index, feed)
+            if isinstance(made, Item) and made.id in first:
+                made = self._repeated(made, index, *first[made.id])
+                if made is None:
+                    continue
+            elif isinstance(made, Item):
+                first[made.id] = (index, made)
             (result.items if isinstance(made, Item) else result.dead_letters).append(made)
         problem = parsed.problem
         if problem is not None and not _benign(problem):
@@ -164,6 +178,20 @@ class FeedSource(Source):
                 )
             )
         return result
+
+    def _repeated(self, item: Item, index: int, first_index: int, first: Item) -> DeadLetter | None:
+        """An entry with the id of an earlier one: None when it says the same, else a dead
+        letter that keeps it (the first entry is the item)."""
+        if (item.title, item.text, item.url) == (first.title, first.text, first.url):
+            return None
+        return self.dead_letter(
+            f"{self.ref}#entry-{index + 1}",
+            f"entry {index + 1} has the id of entry {first_index + 1} ({item.native_id}); "
+            "the first is kept",
+            _RAW_JSON.encode(
+                {"entry": item.raw, "title": item.title, "url": item.url, "text": item.text}
+            ),
+        )
 
     def _entry(self, entry: Any, index: int, feed: _FeedContext) -> Item | DeadLetter:
         guid = (entry.get("id") or "").strip()
@@ -329,7 +357,7 @@ def _plain(value: str, detail: dict[str, Any] | None) -> str:
     """A title as plain text: tags stripped, entities decoded once (per its declared type)."""
     if detail and _is_html(detail):
         return html_text(value).text
-    if _TAG.search(value):  # text that carries markup: strip tags, keep "&" literal
+    if _HTML_TAG.search(value):  # text that carries markup: strip tags, keep "&" literal
         return html_text(value.replace("&", "&amp;")).text
     return _collapse(value)
 

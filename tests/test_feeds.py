@@ -234,7 +234,8 @@ def test_hostile_text_cannot_break_the_xml(tmp_path):
         render_feeds(store, config)
     for kind in ("rss", "atom"):
         entry = parse(config.outputs.feeds_dir / f"spaced.{kind}.xml").entries[0]
-        assert entry.title == "& control"  # a plain-text title: tags and controls removed
+        # a plain-text title: controls removed, "<" that could open a tag written "‹"
+        assert entry.title == "‹/title›‹script›x‹/script› & control"
         assert entry.author == "<b>Eve</b> & co"
         assert [t.term for t in entry.tags] == ["a&b", "<tag>"]
         html = entry.description if kind == "rss" else entry.content[0].value
@@ -338,7 +339,7 @@ def test_index_page_escapes_hostile_text(tmp_path):
         render_feeds(store, config)
     page = (config.outputs.feeds_dir / "index.html").read_text()
     assert "<img" not in page and "<script>x" not in page and "<b>Eve" not in page
-    assert "onerror" not in page  # titles are plain text: the tag is gone, not escaped
+    assert "‹img src=x onerror=alert(1)›" in page  # a title is plain text: words, no tag
     assert "&lt;b&gt;Eve&lt;/b&gt;" in page  # other text is escaped
 
 

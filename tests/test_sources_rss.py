@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import random
 import shutil
@@ -430,8 +431,11 @@ def test_corrupt_gzip_body_says_so(tmp_path):
         ("<![CDATA[<script>alert(1)</script>Spacing <em>works</em>]]>", "Spacing works"),
         ("AT&amp;amp;T training", "AT&T training"),
         ("Q&amp;A: 5 &lt; 7", "Q&A: 5 < 7"),
+        # angle brackets that are words, not HTML, keep them ("<" written "‹": no tag opens)
+        ("Using std::vector&lt;int&gt; in C++", "Using std::vector‹int› in C++"),
+        ("<![CDATA[x &lt; y for all &lt;T&gt;]]>", "x < y for all ‹T›"),
     ],
-    ids=["escaped-tags", "cdata-tags", "double-escaped-entity", "plain-lt"],
+    ids=["escaped-tags", "cdata-tags", "double-escaped-entity", "plain-lt", "code", "cdata-lt"],
 )
 @pytest.mark.parametrize("engine", ["auto", "feedparser"])
 def test_rss_titles_are_plain_text(tmp_path, title, expected, engine):
@@ -444,14 +448,26 @@ def test_rss_titles_are_plain_text(tmp_path, title, expected, engine):
 
 
 @pytest.mark.parametrize("engine", ["auto", "feedparser"])
-def test_atom_text_title_with_markup_is_stripped_and_decoded_once(tmp_path, engine):
+def test_atom_html_title_with_escaped_brackets_keeps_its_words(tmp_path, engine):
+    feed = (
+        b"<feed xmlns='http://www.w3.org/2005/Atom'><title>t</title><entry><id>urn:a</id>"
+        b"<title type='html'>Why &amp;lt;div&amp;gt; soup hurts</title></entry>"
+        b"<entry><id>urn:b</id><title type='text'>vector&lt;int&gt;</title></entry></feed>"
+    )
+    items = source(tmp_path, path="f.xml").parse(feed, engine=engine).items
+    assert [i.title for i in items] == ["Why ‹div› soup hurts", "vector‹int›"]
+
+
+@pytest.mark.parametrize("engine", ["auto", "feedparser"])
+def test_atom_text_title_with_html_tags_is_stripped_and_not_decoded(tmp_path, engine):
     feed = (
         b"<feed xmlns='http://www.w3.org/2005/Atom'><title>t</title><entry><id>urn:a</id>"
         b"<title type='text'>&lt;script&gt;x()&lt;/script&gt;Tom &amp;amp; Jerry</title>"
         b"</entry></feed>"
     )
     (item,) = source(tmp_path, path="f.xml").parse(feed, engine=engine).items
-    assert item.title == "Tom & Jerry"  # the title is read as HTML (tags out, entities decoded)
+    # HTML elements in a text title are markup all the same: out; its text is not decoded
+    assert item.title == "Tom &amp; Jerry"
 
 
 def test_plain_url_shortcut_gives_what_urljoin_gives():
@@ -485,3 +501,26 @@ def test_plain_url_shortcut_gives_what_urljoin_gives():
                 got = "ValueError"
             assert got == expected, (url, base)
     assert shortcut > 500  # the shortcut was really taken
+
+
+@pytest.mark.parametrize("engine", ["auto", "feedparser"])
+def test_an_entry_with_the_id_of_an_earlier_one_is_kept_as_a_dead_letter(tmp_path, engine):
+    def entry(title: str, guid: str, link: str) -> str:
+        return (
+            f"<item><title>{title}</title><guid isPermaLink='false'>{guid}</guid>"
+            f"<link>{link}</link><description>{title} text</description></item>"
+        )
+
+    feed = (
+        "<rss version='2.0'><channel><title>t</title>"
+        + entry("First", "dup-1", "https://a.example/1")
+        + entry("Second", "dup-1", "https://a.example/2")  # another post, the same guid
+        + entry("First", "dup-1", "https://a.example/1")  # the first again, word for word
+        + "</channel></rss>"
+    ).encode()
+    result = source(tmp_path, path="f.xml").parse(feed, engine=engine)
+    assert [i.title for i in result.items] == ["First"]
+    (dead,) = result.dead_letters  # the word-for-word repeat loses nothing: no dead letter
+    assert dead.reason == "entry 2 has the id of entry 1 (f.xml#dup-1); the first is kept"
+    assert json.loads(dead.raw)["title"] == "Second"
+    assert json.loads(dead.raw)["url"] == "https://a.example/2"
