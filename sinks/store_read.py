@@ -5,6 +5,7 @@ Feeds are views of the store (`curated_stories` in schema.py), so the RSS output
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -73,16 +74,19 @@ class FeedReader:
         self, topic_id: str | None, *, limit: int, offset: int = 0, words: str = ""
     ) -> tuple[list[FeedEntry], int]:
         """One page of kept stories, newest first, and how many there are in all: of one topic
-        (None: every topic), only those whose title, text or author contain `words` when given
-        (any case). For `pln serve`'s topic archive and search pages. Picked on narrow columns
-        and counted in the same pass, as `latest_by_topic` (1M items: 0.8 s -> 0.4 s)."""
+        (None: every topic), only those whose title, text or author contain each of `words`
+        (any case, any order; a "quoted phrase" as one) when given. For `pln serve`'s topic
+        archive and search pages. Picked on narrow columns and counted in the same pass, as
+        `latest_by_topic` (1M items: 0.8 s -> 0.4 s)."""
         conditions, params = [], {"limit": limit, "offset": offset}
         if topic_id is not None:
             conditions.append("topic = $topic")
             params["topic"] = topic_id
-        if words:
-            conditions.append("contains(lower(concat_ws(' ', title, text, author)), lower($words))")
-            params["words"] = words
+        # Each a parameter: no SQL is built from the words.
+        terms = [t for pair in re.findall(r'"([^"]*)"|([^\s"]+)', words) for t in pair if t]
+        for n, term in enumerate(terms):
+            conditions.append(f"contains(lower(concat_ws(' ', title, text, author)), lower($w{n}))")
+            params[f"w{n}"] = term
         where = " AND ".join(conditions) or "true"
         with self.db.transaction():  # the page, its count and its items see the same commits
             rows = self.db.con.execute(

@@ -553,7 +553,6 @@ def test_a_topic_page_lists_older_items_page_by_page(site, monkeypatch):
     second = get(server, "topic/spaced?page=2")[2].decode()
     assert "Spaced practice, part 2" in second and "Spaced practice, part 1" in second
     assert 'rel="prev" href="spaced?page=1"' in second
-    assert get(server, "topic/spaced?page=9")[0] == 404
     assert get(server, "topic/nope")[0] == 404
     # Its feedback links lead to the confirmation page, like the feed's.
     link = re.search(r'<a rel="nofollow" href="([^"]+)">More like this', second).group(1)

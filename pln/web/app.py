@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from pln.atomic import file_version
 from pln.config import Config
@@ -40,6 +40,7 @@ PAGE_WAIT = 5.0  # seconds a page waits for a writer to release the database
 PAGE_LINK_DAYS = 7  # feedback links on pages built on request work this long
 MAX_FORM_BYTES = 4096
 SEARCH_RESULTS = 50
+MAX_PAGE = 10**6  # higher page numbers ask for this one (past any topic's last page)
 CSRF_COOKIE = "pln_feedback"
 SECURITY_HEADERS = [
     (
@@ -179,15 +180,26 @@ class FeedApp:
         topic = self.topics.get(topic_id)
         if topic is None:
             return self._gone(self.removed.topic(topic_id), "../") or self._not_found(root="../")
-        page = _int(_params(query).get("page", "1"), 1)
+        page = _page_number(_params(query).get("page", "1"))
+        if page is None:
+            return self._page(
+                HTTPStatus.BAD_REQUEST,
+                "No such page",
+                "A page number is a whole number from 1: the topic's first page is ?page=1.",
+                root="../",
+            )
         with self._database("../") as db:
             if isinstance(db, Response):
                 return db
             entries, total = db.curated_page(
                 topic.id, limit=pages.PER_PAGE, offset=(page - 1) * pages.PER_PAGE
             )
-        if page > 1 and not entries:
-            return self._not_found(root="../")
+            last = max(1, -(-total // pages.PER_PAGE))
+            if page > last:  # past the end (items were forgotten meanwhile): the last page
+                page = last
+                entries, total = db.curated_page(
+                    topic.id, limit=pages.PER_PAGE, offset=(page - 1) * pages.PER_PAGE
+                )
         body = pages.topic_page(self.config, topic, entries, total, page, self._feedback_links)
         return Response(HTTPStatus.OK, [("Content-Type", HTML), *NO_STORE], body)
 
@@ -260,7 +272,7 @@ class FeedApp:
                 "Unknown feedback link",
                 "This link names a topic, label or item this server does not know.",
             )
-        if not self.key.verify(item, topic_id, label, exp, sig):
+        if not (exp.isascii() and self.key.verify(item, topic_id, label, exp, sig)):
             return self._page(
                 HTTPStatus.FORBIDDEN,
                 "Invalid feedback link",
@@ -268,11 +280,17 @@ class FeedApp:
                 "Use the links in the feeds this server publishes.",
             )
         if int(exp) < time.time():
+            topic = self.topics[topic_id]
+            here = quote(topic_id, safe="")
             return self._page(
                 HTTPStatus.GONE,
                 "Expired feedback link",
-                "This feedback link has expired; nothing was recorded. The item's page on "
-                "this site has fresh links.",
+                "This feedback link has expired; nothing was recorded. The topic's pages have "
+                "fresh links:",
+                links={
+                    f"topic/{here}": f"{topic.title}: kept items",
+                    f"teach/{here}": f"Teach {topic.title}",
+                },
             )
         return None
 
@@ -312,11 +330,20 @@ class FeedApp:
     def _feedback_post(self, environ) -> Response:
         from pln.sinks.store import Label
 
-        length = _int(environ.get("CONTENT_LENGTH") or "0", -1)
-        if length < 0 or length > MAX_FORM_BYTES:
+        length = environ.get("CONTENT_LENGTH")
+        if not length:  # e.g. a chunked body under granian
+            return self._page(
+                HTTPStatus.LENGTH_REQUIRED,
+                "Length required",
+                "A feedback form is sent with its length (Content-Length).",
+            )
+        length = int(length) if length.isascii() and length.isdigit() else 0
+        if length > MAX_FORM_BYTES:
             return self._page(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Too large", "Not a feedback form."
             )
+        if length == 0:
+            return self._page(HTTPStatus.BAD_REQUEST, "No form", "Not a feedback form.")
         form = _params(environ["wsgi.input"].read(length).decode("utf-8", "replace"))
         here = {environ.get("HTTP_HOST", ""), urlsplit(self.config.outputs.base_url).netloc}
         if not _same_site(environ, here) or not _token_matches(environ, form.get("token", "")):
@@ -401,8 +428,15 @@ class FeedApp:
             root=root,
         )
 
-    def _page(self, status: HTTPStatus, title: str, text: str, root: str = "") -> Response:
-        body = pages.message_page(self.site, title, text, root=root)
+    def _page(
+        self,
+        status: HTTPStatus,
+        title: str,
+        text: str,
+        root: str = "",
+        links: dict[str, str] | None = None,
+    ) -> Response:
+        body = pages.message_page(self.site, title, text, root=root, links=links)
         return Response(status, [("Content-Type", HTML), *NO_STORE], body)
 
 
@@ -446,8 +480,14 @@ class _Reading:
             return self._ctx.__enter__()
         except (StoreBusy, PlnError) as exc:
             self._ctx = None
+            self.app.log(f"page not served: {exc}")  # the file and the writer, for the admin
+            text = (
+                "The database is being written; try again in a moment."
+                if isinstance(exc, StoreBusy)
+                else "The database cannot be read right now; the server's log says why."
+            )
             response = self.app._page(
-                HTTPStatus.SERVICE_UNAVAILABLE, "Try again in a moment", str(exc), self.root
+                HTTPStatus.SERVICE_UNAVAILABLE, "Try again in a moment", text, self.root
             )
             response.headers.append(("Retry-After", "5"))
             return response
@@ -462,8 +502,11 @@ def _params(query: str) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
 
 
-def _int(text: str, default: int) -> int:
-    return int(text) if text.isdigit() and len(text) < 10 and int(text) > 0 else default
+def _page_number(text: str) -> int | None:
+    """A page number from 1 (beyond any last page: capped), or None."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        return None
+    return min(int(text), MAX_PAGE)
 
 
 def _item_id(text: str) -> bool:

@@ -36,10 +36,13 @@ def esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def message_page(site: str, title: str, text: str, *, root: str = "") -> bytes:
-    """A page with one heading and a paragraph of (escaped) text."""
-    back = f'<p><a href="{root}./">All topics</a></p>'
-    return page_html(site, title, f"<p>{esc(text)}</p>{back}", root=root)
+def message_page(
+    site: str, title: str, text: str, *, root: str = "", links: dict[str, str] | None = None
+) -> bytes:
+    """A page with one heading, a paragraph of (escaped) text, and `links` ({href: text})."""
+    links = {**(links or {}), f"{root}./": "All topics"}
+    listed = "".join(f'<p><a href="{esc(href)}">{esc(t)}</a></p>' for href, t in links.items())
+    return page_html(site, title, f"<p>{esc(text)}</p>{listed}", root=root)
 
 
 def topic_page(
