@@ -111,9 +111,12 @@ def suggest_phrases(
         )
     ids = [it.id for it in (*wanted, *rest)]
     terms_of = dict(zip(ids, (*wanted_terms, *rest_terms), strict=True))
-    for kind in ("phrases", "hashtags"):
-        best = _best(getattr(out, kind), n)
-        setattr(out, kind, [_finish(s, forms, terms_of, others or {}) for s in best])
+    out.hashtags = [_finish(s, forms, terms_of, others or {}) for s in _best(out.hashtags, n)]
+    # A phrase that is a hashtag of the topic, or one suggested here, says nothing new
+    # ("lrnchat" beside #lrnchat; "spacedrepetition" when the topic has #SpacedRepetition).
+    tagged = {t.lstrip("#") for t in tags} | {s.term.lstrip("#") for s in out.hashtags}
+    phrases = [s for s in out.phrases if not {s.term, _written(s.term, forms)} & tagged]
+    out.phrases = [_finish(s, forms, terms_of, others or {}) for s in _best(phrases, n)]
     bad = [terms_of[it.id] for it in rest if it.id in unwanted]
     out.unwanted = len(bad)
     words = [e for e in rule.topic.none if not e.startswith("#")]

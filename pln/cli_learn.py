@@ -14,6 +14,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from pln.errors import UsageError
+
 HELP_LABEL = "+ (more like this) or - (less like this); also up/down, 1/-1"
 
 
@@ -70,7 +72,7 @@ def add_learning_commands(sub, config_arg) -> None:
         "label",
         help="say + or - about an item for a topic (or many, from a CSV file)",
         description="pln label ITEM_ID TOPIC +|-   or   pln label --csv FILE "
-        "(columns item_id,topic,label; a header row is optional)",
+        "(columns item_id,topic,label; a header row is optional and may say id for item_id)",
     )
     label.add_argument("item_id", nargs="?", help="the item's id (see `pln sql`, feeds)")
     label.add_argument("topic", nargs="?", help="topic id")
@@ -187,11 +189,13 @@ def _test_file(curator, config, topic: str, path: Path) -> int:
     from pln.learn import read_texts
     from pln.record import Item
 
+    rows = read_texts(path)
+    if not rows:
+        print(f"pln: warning: {path}: no texts to test", file=sys.stderr)
     loading = time.perf_counter()
     curator.setup()  # spaCy and the model: once, whatever the number of texts
     started = time.perf_counter()
     loading = started - loading
-    rows = read_texts(path)
     items = [
         Item.create(
             source="test",
@@ -213,7 +217,9 @@ def _test_file(curator, config, topic: str, path: Path) -> int:
             kept.append(d.kept)
             wanted.append(row.label)
     seconds = time.perf_counter() - started
-    summary = f"{len(rows)} texts in {seconds:.2f} s ({len(rows) / max(seconds, 1e-9):.0f}/s"
+    summary = (
+        f"{_count(len(rows), 'text')} in {seconds:.2f} s ({len(rows) / max(seconds, 1e-9):.0f}/s"
+    )
     summary += f", after {loading:.1f} s loading spaCy)"
     summary += f"; {sum(1 for j in judged if j[topic].decision.kept)} kept"
     if wanted:
@@ -230,9 +236,9 @@ def cmd_topics_suggest(args) -> int:
     from pln.learn import topic_suggestions
 
     config = _config(args)
-    found = topic_suggestions(config, args.topic, args.n)
+    found = topic_suggestions(config, args.topic, _at_least_one(args.n))
     print(
-        f"{args.topic}: from {found.wanted} items you want (labelled + or kept) "
+        f"{args.topic}: from {_count(found.wanted, 'item')} you want (labelled + or kept) "
         f"against {found.rest} others"
     )
     if not found.wanted:
@@ -307,7 +313,7 @@ def cmd_label(args) -> int:
         if any(single) or args.csv:
             print("pln label: --suggest TOPIC takes no other arguments", file=sys.stderr)
             return 2
-        return _suggest_labels(config, args.suggest, args.n)
+        return _suggest_labels(config, args.suggest, _at_least_one(args.n))
     if args.csv:
         if any(single):
             print("pln label: give ITEM_ID TOPIC LABEL or --csv FILE, not both", file=sys.stderr)
@@ -315,9 +321,11 @@ def cmd_label(args) -> int:
         result = label_csv(config, args.csv)
         for problem in result.problems:
             print(f"pln: skipped {problem}", file=sys.stderr)
-        skipped = f"; {len(result.problems)} rows skipped" if result.problems else ""
-        print(f"stored {result.stored} labels from {args.csv}{skipped}")
-        return 1 if result.problems else 0
+        if not (result.stored or result.problems):
+            print(f"pln: warning: {args.csv}: no labels in it", file=sys.stderr)
+        skipped = f"; {_count(len(result.problems), 'row')} skipped" if result.problems else ""
+        print(f"stored {_count(result.stored, 'label')} from {args.csv}{skipped}")
+        return 2 if result.problems else 0  # the rows skipped are the user's to mend
     if not all(single):
         print("pln label: usage: pln label ITEM_ID TOPIC +|-  (or --csv FILE)", file=sys.stderr)
         return 2
@@ -349,8 +357,11 @@ def cmd_train(args) -> int:
     config = _config(args)
     settings = TrainingSettings()
     report = train(config, settings, force=args.force)
+    _say_ignored(report.ignored)
     trained = report.trained
-    counts = f"{trained.n_pos + trained.n_neg} labels ({trained.n_pos} +, {trained.n_neg} -)"
+    counts = (
+        f"{_count(trained.n_pos + trained.n_neg, 'label')} ({trained.n_pos} +, {trained.n_neg} -)"
+    )
     if report.unchanged is not None:
         print(
             f"labels unchanged since model {report.unchanged.label} ({counts}): no new model "
@@ -403,6 +414,15 @@ def _print_eval(rows) -> None:
             print(f"  {r.topic}: {r.note}")
 
 
+def _say_ignored(ignored: dict[str, int]) -> None:
+    """One line for the labels of topics no longer in the config, which no model learns."""
+    if ignored:
+        topics = ", ".join(sorted(ignored))
+        print(
+            f"{_count(sum(ignored.values()), 'label')} for topics not in the config: {topics}; ignored"
+        )
+
+
 def _ci(ci) -> str:
     return f" [{ci[0]:.2f}-{ci[1]:.2f}]" if ci else ""
 
@@ -417,10 +437,12 @@ def cmd_eval(args) -> int:
             "folds": result.folds,
             "current_model": result.model.label if result.model else None,
             "skipped": result.skipped,
+            "labels_ignored": result.ignored,  # topic -> labels, for topics not in the config
             "topics": [r.as_dict() for r in result.topics],
         }
         print(json.dumps(out, indent=2))
         return 0
+    _say_ignored(result.ignored)
     if result.skipped:
         print(f"cannot evaluate: {result.skipped}; label items with `pln label`")
         return 0
@@ -444,7 +466,7 @@ def cmd_rescore(args) -> int:
 
 def rescore_lines(report, config) -> str:
     """What a rescore changed, topic by topic, for a person (pln.learn.RescoreReport)."""
-    lines = [f"rescored {report.items} items in {report.seconds:.1f} s"]
+    lines = [f"rescored {_count(report.items, 'item')} in {report.seconds:.1f} s"]
     for change in report.changes:
         model = f" (model {change.model})" if change.model else ""
         delta = f"+{change.entered} -{change.left}" if change.entered or change.left else "same"
@@ -470,6 +492,17 @@ def rescore_lines(report, config) -> str:
         lines += [f"    {line}" for line in report.failed[:5]]
     lines.append(f"  feeds  {config.outputs.feeds_dir}/ ({len(report.feeds)} files)")
     return "\n".join(lines)
+
+
+def _at_least_one(n: int) -> int:
+    if n < 1:
+        raise UsageError(f"-n must be 1 or more, got {n}")
+    return n
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 label', '2 labels'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _num(x: float | None) -> str:

@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pln.config import Config
-from pln.errors import PlnError
+from pln.errors import PlnError, UsageError
 from pln.filters.classifier import ModelRef, current_model, models_dir, save_model
 from pln.filters.curator import CurateResult, Curator
 from pln.filters.label_suggestions import Suggestion, suggest_labels
 from pln.filters.learning import (
+    EVAL_MIN_CLASS,
+    EVAL_MIN_LABELS,
     MAX_POOL,
     Example,
     TopicEval,
@@ -57,18 +59,18 @@ def open_store(config: Config, *, read_only: bool) -> Store:
 def check_topic(config: Config, topic: str) -> None:
     if topic not in {t.id for t in config.topics}:
         known = ", ".join(t.id for t in config.topics)
-        raise PlnError(f"{config.path}: no topic named {topic!r} (known: {known})")
+        raise UsageError(f"{config.path}: no topic named {topic!r} (known: {known})")
 
 
 def label_one(config: Config, item_id: str, topic: str, value: str) -> Label:
     """Store one label given on the command line; one-line errors for unknown things."""
     label = parse_label(value)
     if label is None:
-        raise PlnError(f"label must be + or - (or up/down, 1/-1), got {value!r}")
+        raise UsageError(f"label must be + or - (or up/down, 1/-1), got {value!r}")
     check_topic(config, topic)
     with open_store(config, read_only=False) as store:
         if not store.items_by_id([item_id]):
-            raise PlnError(_missing(store, config, item_id))
+            raise UsageError(_missing(store, config, item_id))
         row = Label(item_id, topic, label, datetime.now(UTC), "cli")
         store.add_labels([row])
     return row
@@ -101,12 +103,7 @@ def read_label_csv(
     path: Path, topics: set[str]
 ) -> tuple[list[tuple[int, str, str, int]], list[tuple[int, str]]]:
     """The (line, item_id, topic, label) rows of a label CSV, and (line, problem) pairs."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise PlnError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlnError(f"{path}: cannot read: {exc}") from None
+    text = _read_text(path)
     rows, problems = [], []
     columns = (0, 1, 2)  # item_id, topic, label; a header row may name another order
     first = True
@@ -115,10 +112,12 @@ def read_label_csv(
         if not any(cells) or cells[0].startswith("#"):
             continue
         lowered = [c.lower() for c in cells]
+        if first and lowered[0] == "id":  # as `pln sql` exports it
+            lowered[0] = "item_id"
         if first and "item_id" in lowered:
             missing = {"item_id", "topic", "label"} - set(lowered)
             if missing:
-                raise PlnError(f"{path}:{number}: header lacks {', '.join(sorted(missing))}")
+                raise UsageError(f"{path}:{number}: header lacks {', '.join(sorted(missing))}")
             columns = tuple(lowered.index(c) for c in ("item_id", "topic", "label"))
             first = False
             continue
@@ -151,6 +150,31 @@ def labelled_examples(store: Store, config: Config) -> dict[str, list[Example]]:
     return examples
 
 
+def ignored_labels(store: Store, config: Config) -> dict[str, int]:
+    """How many labels each topic no longer in the config has (training leaves them out)."""
+    known = {t.id for t in config.topics}
+    counts: dict[str, int] = {}
+    for label in store.labels():
+        if label.topic not in known:
+            counts[label.topic] = counts.get(label.topic, 0) + 1
+    return counts
+
+
+def warn_few_labels(evals: list[TopicEval]) -> None:
+    """Add the few-labels warning to the note of every labelled topic below the documented
+    minimum, whatever else its note says (why the rules decide, say)."""
+    for ev in evals:
+        total = ev.n_pos + ev.n_neg
+        if not total or "few labels" in ev.note:
+            continue
+        if total < EVAL_MIN_LABELS or min(ev.n_pos, ev.n_neg) < EVAL_MIN_CLASS:
+            warning = (
+                f"few labels ({ev.n_pos} +, {ev.n_neg} -): wide intervals; "
+                f"{EVAL_MIN_LABELS} with {EVAL_MIN_CLASS} of each make them useful"
+            )
+            ev.note = f"{ev.note}; {warning}" if ev.note else warning
+
+
 # -- train and evaluate ----------------------------------------------------------------------
 
 
@@ -161,6 +185,7 @@ class TrainReport:
     trained: Trained
     model: ModelRef | None = None
     unchanged: ModelRef | None = None  # the current model already learned exactly these labels
+    ignored: dict[str, int] = field(default_factory=dict)  # labels of topics not in the config
 
 
 def _pool(store: Store, limit: int = MAX_POOL) -> list[Item]:
@@ -189,6 +214,7 @@ def train(
     settings = settings or TrainingSettings()
     with open_store(config, read_only=True) as store:
         examples = labelled_examples(store, config)
+        ignored = ignored_labels(store, config)
         pool = _pool(store)
     root = models_dir(config.outputs.duckdb)
     fingerprint = _fingerprint(config, examples, settings)
@@ -196,10 +222,12 @@ def train(
     if current is not None and not force and current.meta.get("fingerprint") == fingerprint:
         n_pos = sum(ex.relevant for exs in examples.values() for ex in exs)
         n_neg = sum(not ex.relevant for exs in examples.values() for ex in exs)
-        return TrainReport(Trained(None, None, n_pos, n_neg), unchanged=current)
+        return TrainReport(Trained(None, None, n_pos, n_neg), unchanged=current, ignored=ignored)
     base = Curator.for_config(config, use_models=False)
     trained = train_shared(base, examples, pool, settings)
-    report = TrainReport(trained)
+    report = TrainReport(trained, ignored=ignored)
+    if trained.evaluation is not None:
+        warn_few_labels(trained.evaluation.topics)
     if trained.model is None:
         return report
     report.model = save_model(
@@ -232,6 +260,7 @@ class Evaluation:
     folds: int
     model: ModelRef | None  # the current model (what `pln run` uses)
     skipped: str = ""
+    ignored: dict[str, int] = field(default_factory=dict)  # labels of topics not in the config
 
 
 def evaluate(config: Config, settings: TrainingSettings | None = None) -> Evaluation:
@@ -239,13 +268,15 @@ def evaluate(config: Config, settings: TrainingSettings | None = None) -> Evalua
     would hold a handful of items."""
     with open_store(config, read_only=True) as store:
         examples = labelled_examples(store, config)
+        ignored = ignored_labels(store, config)
         pool = _pool(store)
     current = current_model(models_dir(config.outputs.duckdb))
     base = Curator.for_config(config, use_models=False)
     trained = train_shared(base, examples, pool, settings)
     if trained.evaluation is None:
-        return Evaluation([], 0, current, trained.skipped)
-    return Evaluation(trained.evaluation.topics, trained.evaluation.folds, current)
+        return Evaluation([], 0, current, trained.skipped, ignored)
+    warn_few_labels(trained.evaluation.topics)
+    return Evaluation(trained.evaluation.topics, trained.evaluation.folds, current, "", ignored)
 
 
 # -- suggestions -----------------------------------------------------------------------------
@@ -489,7 +520,7 @@ def stored_item(config: Config, item_id: str) -> Item:
     with open_store(config, read_only=True) as store:
         item = store.items_by_id([item_id]).get(item_id)
         if item is None:
-            raise PlnError(_missing(store, config, item_id))
+            raise UsageError(_missing(store, config, item_id))
     return item
 
 
@@ -518,19 +549,13 @@ class TextRow:
 
 def read_texts(path: Path) -> list[TextRow]:
     """Texts to test, one per line; or TSV whose header names `text` and optionally `id`,
-    `title`, `label` (+/-); or `+|-<TAB>text` lines. Blank lines are skipped."""
-    import sys
-
-    try:
-        raw = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise PlnError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlnError(f"{path}: cannot read: {exc}") from None
+    `title`, `label` (+/-); or `+|-<TAB>text` lines. Blank lines are skipped. A first line
+    that looks like a header (tabs, or a column name) without `text` is refused."""
+    raw = _read_text(path)
     lines = raw.splitlines()
     header = [c.strip().lower() for c in lines[0].split("\t")] if lines else []
     rows = []
-    if "\t" in (lines[0] if lines else "") and "text" in header:
+    if "text" in header:
         at = {
             name: header.index(name) for name in ("id", "title", "text", "label") if name in header
         }
@@ -539,14 +564,14 @@ def read_texts(path: Path) -> list[TextRow]:
                 continue
             cells = line.split("\t")
             if len(cells) <= at["text"]:
-                raise PlnError(f"{path}:{number}: expected {len(header)} tab-separated columns")
+                raise UsageError(f"{path}:{number}: expected {len(header)} tab-separated columns")
             values = {name: cells[i].strip() if i < len(cells) else "" for name, i in at.items()}
             cell = values.get
             label = None
             if "label" in at:
                 value = parse_label(cell("label", ""))
                 if value is None:
-                    raise PlnError(
+                    raise UsageError(
                         f"{path}:{number}: label must be + or -, got {cell('label', '')!r}"
                     )
                 label = value > 0
@@ -554,6 +579,12 @@ def read_texts(path: Path) -> list[TextRow]:
                 TextRow(cell("id", "") or str(number), cell("text", ""), cell("title", ""), label)
             )
         return rows
+    tabbed = len(header) > 1 and parse_label(header[0]) is None
+    if header and (tabbed or set(header) <= {"id", "title", "label"}):
+        raise UsageError(
+            f"{path}: a tab-separated file needs a header row naming a `text` column "
+            f"(and id, title, label), got {lines[0].strip()!r}"
+        )
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -564,3 +595,17 @@ def read_texts(path: Path) -> list[TextRow]:
         else:
             rows.append(TextRow(str(number), line.strip()))
     return rows
+
+
+def _read_text(path: Path) -> str:
+    """A UTF-8 file (a byte-order mark is dropped), '-': stdin; one-line errors."""
+    import sys
+
+    try:
+        return sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise PlnError(f"{path}: cannot read: {exc.strerror or exc}") from None

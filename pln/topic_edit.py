@@ -85,7 +85,7 @@ def _edit(config: Config, topic_id: str, terms: list[str], exclude: bool, adding
         if adding:
             if present is None:
                 present = topic[key] = _flow([])
-            present.append(value)
+            present.append(_as_string(value))
             getattr(edited, key).append(value)
         else:
             getattr(edited, key).extend(str(present[i]) for i in found)  # as the file had it
@@ -166,6 +166,19 @@ def _flow(values: list[str]):
     seq = CommentedSeq(values)
     seq.fa.set_flow_style()
     return seq
+
+
+def _as_string(value: str):
+    """value, quoted when the config loader (YAML 1.1) would read it unquoted as something
+    else than that string: off, yes, no, on are booleans there, but not to ruamel (1.2)."""
+    from ruamel.yaml.scalarstring import SingleQuotedScalarString
+
+    try:
+        if yaml.safe_load(value) == value:
+            return value
+    except yaml.YAMLError:
+        pass
+    return SingleQuotedScalarString(value)
 
 
 def _same_phrase(new: str, old: str) -> bool:

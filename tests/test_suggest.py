@@ -81,3 +81,24 @@ def test_exclusions_are_the_words_and_tags_of_the_minus_items_that_no_wanted_ite
     # Never what a wanted item has, the topic's own phrase or hashtag, or everyday English.
     assert not {"microlearning", "#microlearning", "flashcards", "week", "pay"} & set(terms)
     assert all(s.in_topic == 3 and s.elsewhere == 0 for s in found.exclusions)
+
+
+def test_a_hashtag_is_not_proposed_again_as_a_phrase():
+    """'lrnchat' beside #lrnchat, or 'spacedrepetition' when the topic has the hashtag, would
+    only say the same thing twice."""
+    wanted = items(
+        [f"Flashcards on the bus #SpacedRepetition #lrnchat, day {n}" for n in range(6)], "w"
+    )
+    rest = items([f"Canteen menu {n}" for n in range(8)], "r")
+    topic = TopicRule(
+        TopicConfig(
+            id="spaced",
+            title="Spaced",
+            phrases=("spaced repetition",),
+            hashtags=("SpacedRepetition",),
+        )
+    )
+    found = suggest_phrases(load_nlp(), wanted, rest, topic, n=30)
+    assert "#lrnchat" in {s.term for s in found.hashtags}
+    assert "flashcards" in {s.term for s in found.phrases}
+    assert not {"lrnchat", "spacedrepetition"} & {s.term.lower() for s in found.phrases}

@@ -96,7 +96,7 @@ def test_topics_test_item_reads_the_stored_item(config, capsys):
 )
 def test_topics_test_mistakes_are_one_line_errors(config, capsys, args, message):
     code, out, err = run_pln(capsys, "topics", "test", *args, "-c", str(config.path))
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("pln: error: ")
     assert err.rstrip().endswith(message.format(db=config.outputs.duckdb))
 
@@ -124,7 +124,7 @@ def test_label_mistakes_are_one_line_errors_and_store_nothing(config, capsys, ar
     item = as_item(fixture_rows()[0])
     args = [a.format(item=item.id) for a in args]
     code, out, err = run_pln(capsys, "label", *args, "-c", str(config.path))
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""
     assert err.count("\n") == 1
     assert err.startswith(message.format(db=config.outputs.duckdb, cfg=config.path))
     assert labels_of(config) == before
@@ -134,7 +134,7 @@ def test_label_csv_stores_good_rows_and_reports_bad_ones_by_line(config, capsys)
     csv_path = FIXTURES / "labels.csv"
     before = labels_of(config)
     code, out, err = run_pln(capsys, "label", "--csv", str(csv_path), "-c", str(config.path))
-    assert code == 1
+    assert code == 2
     assert out == f"stored 5 labels from {csv_path}; 4 rows skipped\n"
     assert err.splitlines() == [
         f"pln: skipped {csv_path}:6: label must be +, -, 1, -1, up or down, got 'maybe'",
@@ -154,11 +154,11 @@ def test_label_csv_missing_file_and_bad_header(config, capsys, tmp_path: Path):
     code, _, err = run_pln(
         capsys, "label", "--csv", str(tmp_path / "x.csv"), "-c", str(config.path)
     )
-    assert (code, err) == (1, f"pln: error: {tmp_path / 'x.csv'}: file not found\n")
+    assert (code, err) == (2, f"pln: error: {tmp_path / 'x.csv'}: file not found\n")
     bad = tmp_path / "bad.csv"
     bad.write_text("item_id,topic\nabc,onboarding\n")
     code, _, err = run_pln(capsys, "label", "--csv", str(bad), "-c", str(config.path))
-    assert (code, err) == (1, f"pln: error: {bad}:1: header lacks label\n")
+    assert (code, err) == (2, f"pln: error: {bad}:1: header lacks label\n")
 
 
 def test_explain_matches_the_batch_decision_of_the_run(config):
@@ -216,13 +216,13 @@ def test_topics_test_file_mistakes_are_one_line_errors(config, capsys, tmp_path)
     code, out, err = run_pln(
         capsys, "topics", "test", TOPIC, "--file", str(bad), "-c", str(config.path)
     )
-    assert (code, out) == (1, "")
+    assert (code, out) == (2, "")
     assert err == f"pln: error: {bad}:2: label must be + or -, got 'maybe'\n"
     code, _, err = run_pln(
         capsys, "topics", "test", TOPIC, "--file", str(tmp_path / "none.txt"), "-c",
         str(config.path),
     )  # fmt: skip
-    assert (code, err) == (1, f"pln: error: {tmp_path / 'none.txt'}: file not found\n")
+    assert (code, err) == (2, f"pln: error: {tmp_path / 'none.txt'}: file not found\n")
 
 
 def test_topics_suggest_proposes_words_of_the_wanted_items_the_topic_lacks(config, capsys):
