@@ -117,6 +117,27 @@ class FetchPool:
     def __len__(self) -> int:
         return self._queued + len(self._running)
 
+    def has_room(self, host_blocked: int) -> bool:
+        """Whether one who feeds this pool from a shared queue should add another source:
+        fewer than `concurrency` fetches run or could start at once, and fewer than
+        `host_blocked` wait only for their host's turn (`per_host` of its fetches running, or
+        the local reads' turn). Those do not count against `concurrency`: a pool full of one
+        slow host's sources would otherwise stop taking the other hosts' sources queued
+        behind them, and run a few at a time while the rest of its room stays empty."""
+        startable, blocked = self._backlog()
+        return len(self._running) + startable < self.concurrency and blocked < host_blocked
+
+    def _backlog(self) -> tuple[int, int]:
+        """(waiting jobs that could start now if `concurrency` allowed, waiting jobs whose host
+        or the local reads have no free slot)."""
+        startable = blocked = 0
+        for host, jobs in self._waiting.items():
+            limit = self.per_host if host else self.local
+            free = len(jobs) if limit is None else max(0, limit - self._hosts[host])
+            startable += min(len(jobs), free)
+            blocked += max(0, len(jobs) - free)
+        return startable, blocked
+
     def local_waiting(self) -> bool:
         """Whether a local read waits for its turn here."""
         return bool(self._waiting.get(""))

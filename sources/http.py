@@ -13,7 +13,8 @@
 - 429/503 with Retry-After (seconds or an HTTP date) set `SourceError.retry_after`, bounded
   by `pln.backoff.MAX_RETRY_AFTER`;
 - a body shorter than its Content-Length is an error, never a silently cut feed;
-- proxies come from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), as with curl.
+- proxies come from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), as with curl;
+  NO_PROXY takes names, domain suffixes, `*` and IP addresses or networks (`10.0.0.0/8`).
 
 Messages name the URL with credentials and secret-looking query values masked; request headers
 (which may carry tokens) are never put in a message, and `Authorization` is not forwarded when a
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import http.client
+import ipaddress
 import logging
 import os
 import socket
@@ -36,7 +38,7 @@ import threading
 import time
 import urllib.request
 import zlib
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -195,6 +197,11 @@ class HttpFetcher:
                 return Response(status, url, response_headers)
             if status in REDIRECTS:
                 return Response(status, url, response_headers)
+            if status == 407 and (proxy := proxy_for(url)):
+                # Plain HTTP goes to the proxy as an ordinary request, so its refusal comes
+                # back as this response (over HTTPS it fails the tunnel, above).
+                reason = f"HTTP {status} {raw.reason or 'Proxy Authentication Required'}"
+                raise self.error(f"proxy {redact(proxy)} failed for {redact(url)}: {reason}")
             if status >= 400:
                 raise self._status_error(status, response_headers, url)
             if not 200 <= status < 300:
@@ -241,7 +248,9 @@ class HttpFetcher:
             if not decoder.finish():
                 raise self._too_large(url)
         except zlib.error as exc:
-            raise self.error(f"bad compressed body from {redact(url)}: {exc}") from None
+            raise self.error(
+                f"{decoder.name} body from {redact(url)} could not be decoded: {exc}"
+            ) from None
         except (HTTPError, OSError, ValueError) as exc:
             if _is_cut_off(exc):
                 if declared is not None:
@@ -283,6 +292,7 @@ class _Decoder:
 
     def __init__(self, encoding: str, max_bytes: int):
         encoding = encoding.strip().lower()
+        self.name = "gzip" if encoding == "x-gzip" else encoding  # for messages
         self.max_bytes = max_bytes
         self.parts: list[bytes] = []
         self.size = 0
@@ -291,11 +301,14 @@ class _Decoder:
         self.zlib = zlib.decompressobj(47) if self.active else None
         self.raw_deflate = encoding == "deflate"
         self.ended = False  # a stream ended and junk followed
+        self.started = False  # bytes were fed
+        self.members = 0  # streams decoded to their end
 
     def feed(self, data: bytes) -> bool:
         """Add received bytes; False once the decoded size passes the cap."""
         if self.zlib is None:
             return self._keep(data)
+        self.started = self.started or bool(data)
         try:
             return self._inflate(data)
         except zlib.error:
@@ -311,6 +324,7 @@ class _Decoder:
                 return False
             data = self.zlib.unconsumed_tail
             if self.zlib.eof and self.zlib.unused_data:
+                self.members += 1
                 data = self._next_member(self.zlib.unused_data)
         return True
 
@@ -327,7 +341,16 @@ class _Decoder:
         return data[2:]
 
     def finish(self) -> bool:
-        return self.zlib is None or self._keep(self.zlib.flush())
+        """False when the decoded size passes the cap; raises zlib.error when the body ends
+        before its first compressed stream does (garbage after a header, or a cut stream):
+        that is no feed, and an empty or cut document would only blame the parser. A later
+        member cut short counts as the junk some servers append."""
+        if self.zlib is None:
+            return True
+        kept = self._keep(self.zlib.flush())
+        if self.started and not self.members and not self.zlib.eof:
+            raise zlib.error("the body ends before the compressed data does")
+        return kept
 
     def _keep(self, data: bytes) -> bool:
         self.size += len(data)
@@ -410,7 +433,33 @@ def proxy_for(url: str) -> str:
     proxy = proxies.get(parts.scheme) or proxies.get("all") or ""
     if not proxy or urllib.request.proxy_bypass_environment(parts.netloc, proxies):
         return ""
+    if _bypassed_by_address(parts.hostname or "", proxies.get("no", "")):
+        return ""
     return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _bypassed_by_address(host: str, no_proxy: str) -> bool:
+    """Whether `host`, an IP address, is in a NO_PROXY network (`10.0.0.0/8`, `fd00::/8`,
+    `[::1]`), as curl reads it. The stdlib matches host names and suffixes only. Names are not
+    resolved for this (neither does curl)."""
+    networks = _no_proxy_networks(no_proxy)
+    if not networks or not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])  # no IPv6 zone
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
+@functools.lru_cache(maxsize=8)
+def _no_proxy_networks(no_proxy: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for entry in no_proxy.split(","):
+        entry = entry.strip().removeprefix("[").replace("]", "")  # [::1] or [::1]/128
+        with suppress(ValueError):  # a name, a suffix, `*`: the stdlib's part
+            networks.append(ipaddress.ip_network(entry, strict=False))
+    return tuple(networks)
 
 
 @functools.lru_cache(maxsize=8)
