@@ -27,7 +27,7 @@ Tested against spaCy's own tokenization in tests/test_cues.py.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from spacy.attrs import LOWER
@@ -37,7 +37,7 @@ from spacy.symbols import ORTH
 from spacy.tokens import Doc
 from spacy.util import load_language_data, registry
 
-from pln.filters.nlp import LEMMA_NORM
+from pln.filters.nlp import DASHES, LEMMA_NORM
 from pln.filters.runs import Runs
 
 RUN_RE = re.compile(r"[^\W_]+")  # a run of letters and digits
@@ -77,24 +77,40 @@ class Cues:
         self.substrings = risky  # cues looked up as substrings of the lower-cased text
 
     @classmethod
-    def of(cls, nlp: Language, patterns: Iterable[Doc], extra_span: int = 0) -> Cues | None:
+    def of(
+        cls,
+        nlp: Language,
+        patterns: Iterable[Doc],
+        extra_span: int = 0,
+        first_forms: Sequence[frozenset[str] | None] | None = None,
+    ) -> Cues | None:
         """The cues of `patterns` for nlp, or None when nlp's norms are not a lookup table
         (trained lemmatizers depend on context: every text is parsed). `extra_span`: tokens a
-        match may hold beyond its pattern (an aside in parentheses)."""
+        match may hold beyond its pattern (an aside in parentheses). `first_forms`, one per
+        pattern: the lower-cased words a match of it may start with, when the matcher takes
+        only some words of its first norm (nlp.phrase_word_forms: "training", not "train");
+        None for every word with that norm."""
         if LEMMA_NORM not in nlp.pipe_names:
             return None
         norm = nlp.get_pipe(LEMMA_NORM)
         if norm.mode != "lookup" or norm.table is None:
             return None
-        patterns = [doc for doc in patterns if len(doc)]
-        firsts = {doc[0].norm_ for doc in patterns}
-        span = max((len(doc) for doc in patterns), default=1)
+        patterns = list(patterns)
+        if first_forms is None:
+            first_forms = [None] * len(patterns)
+        pairs = [(doc, forms) for doc, forms in zip(patterns, first_forms, strict=True) if len(doc)]
+        firsts = {doc[0].norm_ for doc, forms in pairs if forms is None}
+        fixed = {word for _, forms in pairs if forms is not None for word in forms}
+        span = max((len(doc) for doc, _ in pairs), default=1)
         table = norm.table  # keys are string hashes, values lemmas
         hashes = {get_string_id(n) for n in firsts if table.get(n, n) == n}
         hashes.update(key for key, lemma in table.items() if lemma in firsts)
         spellings = _spellings(nlp.lang, firsts) | {n for n in firsts if table.get(n, n) == n}
         if {get_string_id(w) for w in spellings} != hashes:
+            hashes.update(get_string_id(w) for w in fixed | _dashes(firsts))
             return cls(frozenset(hashes), None, (), span, extra_span)  # not the installed data
+        spellings |= fixed | _dashes(firsts)  # words a norm of their own does not tell
+        hashes = {get_string_id(w) for w in spellings}
         # LOWER is never a mixed-case key of the table ("B's").
         found = {w for w in spellings if w == w.lower()}
         split_out = _split_out(nlp, found)
@@ -132,6 +148,11 @@ class Cues:
             return Part(doc)
         words = [doc[i].text for i in index]
         return Part(doc, index, Doc(doc.vocab, words=words, spaces=[True] * len(words)))
+
+
+def _dashes(firsts: set[str]) -> set[str]:
+    """The typographic hyphens, when a phrase starts with "-" (their norm, see nlp.DASHES)."""
+    return set(DASHES) if "-" in firsts else set()
 
 
 def _spellings(lang: str, lemmas: set[str]) -> set[str]:

@@ -11,7 +11,9 @@ For each batch, cheap steps first:
    that may match (on typical streams most texts cannot), and in a long text only on the
    tokens after each cue that a phrase can span;
 4. one `nlp.pipe` over the texts some topic needs (none for items without words), with one
-   PhraseMatcher holding every topic's phrases, matched on NORM (lower-cased lemma). From each
+   PhraseMatcher holding every topic's phrases, matched on NORM (lower-cased lemma; a phrase
+   word that is an inflected form, "training", is then checked to be that form or its plural,
+   `nlp.phrase_word_forms`; asides in parentheses are matched on the doc without them). From each
    doc: the item's language when it had none (stopwords, language.py), after which topics
    limited to other languages drop out; the phrase hits; entities when the pipeline has NER;
    the text margins of the trained model (classifier.py) for each topic it covers;
@@ -22,14 +24,16 @@ For each batch, cheap steps first:
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from spacy.attrs import LOWER
+from spacy.attrs import LOWER, NORM
 from spacy.language import Language
-from spacy.matcher import Matcher, PhraseMatcher
+from spacy.matcher import PhraseMatcher
+from spacy.strings import get_string_id
 from spacy.tokens import Doc
 
 from pln.config import Config, NlpConfig, TopicConfig
@@ -38,7 +42,7 @@ from pln.filters.classifier import Lift, ModelRef, Scorer, current_model, models
 from pln.filters.cues import Cues, Part
 from pln.filters.dedup import canonical_url, text_fingerprint
 from pln.filters.language import MAX_WORDS, detect_language, detect_language_words, stopword_weights
-from pln.filters.nlp import load_nlp, pipeline_version
+from pln.filters.nlp import load_nlp, noun_forms, phrase_word_forms, pipeline_version
 from pln.filters.quality import TextStats, quality_problem, scan
 from pln.filters.topics import (
     SCORER_VERSION,
@@ -53,6 +57,7 @@ from pln.record import Decision, Item
 _MATCH_PREFIX = "pln-phrase:"
 _VARIANT_PREFIX = "pln-variant:"
 _ASIDE_PREFIX = "pln-aside:"
+_OPEN, _CLOSE, _HYPHEN = get_string_id("("), get_string_id(")"), get_string_id("-")
 ASIDE_TOKENS = 3  # at most this many tokens in a "(P2P)" aside inside a phrase
 # New strings spaCy may gather before the pipeline is built again (`_keep_vocab_bounded`).
 VOCAB_GROWTH = 100_000
@@ -126,7 +131,10 @@ class Curator:
         self._matcher: PhraseMatcher | None = None
         self._phrase_of: dict[int, str] = {}  # match id -> phrase key
         self._variant_ids: frozenset[int] = frozenset()  # match ids of variants and asides
-        self._asides: Matcher | None = None  # phrases with a "(...)" aside between words
+        # match id -> the norms of a pattern -> which words each position may be (`_Check`)
+        self._checks: dict[int, dict[tuple[int, ...], list[_Check | None]]] = {}
+        # match id of a multi-word phrase (or variant) -> its id when matched around a "(...)"
+        self._aside_of: dict[int, int] = {}
         self._lang_weights: dict = {}  # stopword hash -> languages, for docs
         self._has_ner = False
         self._cues: Cues | None = None  # words that can start a phrase match (cues.py)
@@ -158,34 +166,47 @@ class Curator:
         phrase_of: dict[int, str] = {}
         forms: dict[str, set[str]] = {}
         other: dict[str, set[str]] = {}
+        derived: dict[str, set[str]] = {}
         for rule in self.rules:
             for phrase, written in rule.matcher_phrases.items():
                 forms.setdefault(phrase, set()).update(written)
             for phrase, written in rule.matcher_variants.items():
                 other.setdefault(phrase, set()).update(written)
+        for rule in self.rules:
+            for phrase, written in rule.matcher_derived.items():
+                derived.setdefault(phrase, set()).update(written)
         patterns: list[Doc] = []
-        asides = Matcher(nlp.vocab)
+        first_forms: list[frozenset[str] | None] = []  # the words each pattern may start with
+        aside_of: dict[int, int] = {}  # match id -> its id when matched around an aside
         variant_ids = set()
+        checks: dict[int, dict[tuple[int, ...], list[_Check | None]]] = {}
+        norm_of: dict[str, int] = {}
         for phrase in sorted(forms):
-            name = _MATCH_PREFIX + phrase
-            docs = list(nlp.pipe(sorted(forms[phrase])))
-            matcher.add(name, docs)
-            phrase_of[nlp.vocab.strings[name]] = phrase
-            patterns += docs
-            variants = list(nlp.pipe(sorted(other.get(phrase, ()))))
-            if variants:
-                name = _VARIANT_PREFIX + phrase
-                matcher.add(name, variants)
-                variant_ids.add(nlp.vocab.strings[name])
-                phrase_of[nlp.vocab.strings[name]] = phrase
-                patterns += variants
-            gapped = _aside_patterns(docs)
-            if gapped:
-                name = _ASIDE_PREFIX + phrase
-                asides.add(name, gapped)
-                variant_ids.add(nlp.vocab.strings[name])
-                phrase_of[nlp.vocab.strings[name]] = phrase
-        self._asides = asides if len(asides) else None
+            written = sorted(forms[phrase])
+            shaped = _shaped(nlp, written, nlp.pipe(written))
+            written = sorted(other.get(phrase, ()))
+            shaped_variants = _shaped(nlp, written, nlp.pipe(written), derived.get(phrase, ()))
+            aside = nlp.vocab.strings.add(_ASIDE_PREFIX + phrase)
+            for prefix, group in ((_MATCH_PREFIX, shaped), (_VARIANT_PREFIX, shaped_variants)):
+                if not group:
+                    continue
+                name = prefix + phrase
+                key = nlp.vocab.strings.add(name)
+                docs, firsts, check = _with_forms(nlp, group, norm_of)
+                matcher.add(name, docs)
+                if check is not None:
+                    checks[key] = check
+                phrase_of[key] = phrase
+                patterns += docs
+                first_forms += firsts
+                if prefix == _VARIANT_PREFIX:
+                    variant_ids.add(key)
+                if _aside_patterns(docs):
+                    aside_of[key] = aside
+                    phrase_of[aside] = phrase
+                    variant_ids.add(aside)
+        self._checks = checks
+        self._aside_of = aside_of
         self._variant_ids = frozenset(variant_ids)
         self._lang_weights = stopword_weights(key=nlp.vocab.strings.add)
         self._has_ner = any("doc.ents" in nlp.get_pipe_meta(n).assigns for n in nlp.pipe_names)
@@ -204,8 +225,8 @@ class Curator:
             self._model_version = f"{self.model_version}; model {ref.label}"
             self._versions = dict.fromkeys(self._scorer.index, self._model_version)
         if not (self._has_ner or self._scorer):
-            aside = ASIDE_TOKENS + 2 if self._asides is not None else 0
-            self._cues = Cues.of(nlp, patterns, extra_span=aside)
+            aside = ASIDE_TOKENS + 2 if aside_of else 0
+            self._cues = Cues.of(nlp, patterns, extra_span=aside, first_forms=first_forms)
         self._matcher, self._phrase_of, self._nlp = matcher, phrase_of, nlp
         self._strings_at_setup = len(nlp.vocab.strings)
 
@@ -465,11 +486,70 @@ class Curator:
         """(match id, start, end) in doc, or in the doc whose token index[i] is doc's token i;
         `asides`: the text has a "(", so phrases with an aside in parentheses may match."""
         matches = self._matcher(doc)
-        if asides and self._asides is not None:
-            matches += self._asides(doc)
+        if self._checks and matches:
+            matches = self._allowed(doc, matches)
+        if asides and self._aside_of:
+            matches += self._aside_matches(doc)
         if index is None:
             return matches
         return [(match, index[start], index[end - 1] + 1) for match, start, end in matches]
+
+    def _allowed(self, doc: Doc, matches: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+        """The matches whose words are ones their phrase stands for (`_Check`): the matcher
+        finds phrases by norm, some of whose words mean only some words of that norm."""
+        checks = self._checks
+        if all(match_id not in checks for match_id, _, _ in matches):
+            return matches
+        norms, lowers = doc.to_array([NORM, LOWER]).T.tolist()
+        out = []
+        for match in matches:
+            match_id, start, end = match
+            check = checks.get(match_id)
+            alternatives = None if check is None else check.get(tuple(norms[start:end]))
+            if alternatives is None or any(
+                limits is None
+                or all(f is None or w in f for f, w in zip(limits, lowers[start:end], strict=True))
+                for limits in alternatives
+            ):
+                out.append(match)
+        return out
+
+    def _aside_matches(self, doc: Doc) -> list[tuple[int, int, int]]:
+        """Multi-word phrases with one short aside in parentheses between two of their words
+        ("peer-to-peer (P2P) learners"): the phrase matcher on doc without its asides, keeping
+        the matches around one."""
+        lowers = doc.to_array(LOWER).tolist()
+        keep: list[int] = []
+        n, i = len(lowers), 0
+        while i < n:
+            if lowers[i] == _OPEN:
+                j = i + 1
+                while j < n and j - i <= ASIDE_TOKENS and lowers[j] not in (_OPEN, _CLOSE):
+                    j += 1
+                if j < n and lowers[j] == _CLOSE and j > i + 1:
+                    i = j + 1
+                    continue
+            keep.append(i)
+            i += 1
+        if len(keep) == n or len(keep) < 2:
+            return []
+        bare = Doc(doc.vocab, words=[doc[k].text for k in keep])
+        norms = doc.to_array([NORM])[keep]
+        bare.from_array([NORM], norms)
+        found = self._matcher(bare)
+        if self._checks and found:
+            found = self._allowed(bare, found)
+        norms = norms.ravel().tolist()
+        out = []
+        for match_id, start, end in found:
+            aside = self._aside_of.get(match_id)
+            gaps = [k for k in range(start, end - 1) if keep[k + 1] != keep[k] + 1]
+            if aside is None or len(gaps) != 1:
+                continue
+            if _HYPHEN in (norms[gaps[0]], norms[gaps[0] + 1]):
+                continue  # "peer-(P2P)-to-peer"
+            out.append((aside, keep[start], keep[end - 1] + 1))
+        return out
 
     def _phrase_hits(
         self, p: _Prepared, doc: Doc, matches: list[tuple[int, int, int]]
@@ -496,26 +576,77 @@ class Curator:
         return hits
 
 
-def _aside_patterns(docs: list[Doc]) -> list[list[dict]]:
-    """Token patterns for a phrase with an aside in parentheses between two of its words
-    ("peer-to-peer (P2P) learning"), from the phrase's written forms."""
-    out, seen = [], set()
-    for doc in docs:
-        norms = [t.norm_ for t in doc]
-        if len(norms) < 2 or tuple(norms) in seen:
-            continue
-        seen.add(tuple(norms))
-        for gap in range(1, len(norms)):
-            if "-" in (norms[gap - 1], norms[gap]):
-                continue
-            aside = [
-                {"ORTH": "("},
-                {"ORTH": {"NOT_IN": ["(", ")"]}, "OP": f"{{1,{ASIDE_TOKENS}}}"},
-                {"ORTH": ")"},
-            ]
-            words = [{"NORM": n} for n in norms]
-            out.append(words[:gap] + aside + words[gap:])
+# Per token of a pattern: the LOWER hashes of the words it may be, or None for any word with
+# its norm (see nlp.phrase_word_forms).
+_Check = tuple[frozenset[int] | None, ...]
+_MAX_FORMS = 64  # patterns one written form of a phrase may add for its words' forms
+
+
+def _shaped(
+    nlp: Language, texts: list[str], docs: Iterable[Doc], derived: Iterable[str] = ()
+) -> list[tuple[Doc, tuple[frozenset[str] | None, ...]]]:
+    """Each pattern doc with, per token, the words it stands for (None: any with its norm):
+    `nlp.phrase_word_forms` for the phrase's words, `nlp.noun_forms` for the last word of a
+    variant in `derived` ("learning design" of `learning designer`)."""
+    derived = set(derived)
+    out = []
+    for text, doc in zip(texts, docs, strict=True):
+        forms = [phrase_word_forms(nlp, t.text) for t in doc]
+        if text in derived and len(doc):
+            forms[-1] = noun_forms(nlp, doc[-1].text)
+        out.append((doc, tuple(forms)))
     return out
+
+
+def _with_forms(
+    nlp: Language,
+    shaped: list[tuple[Doc, tuple[frozenset[str] | None, ...]]],
+    norm_of: dict[str, int],
+) -> tuple[list[Doc], list[frozenset[str] | None], dict[tuple[int, ...], list] | None]:
+    """The PhraseMatcher patterns of `shaped` (one more per norm a word's forms add:
+    "trainings" has the norm "training", "training" the norm "train"), the words each may
+    start with (None: any with its norm; for cues.py), and what `_allowed` checks of their
+    matches: None when no word is limited."""
+    strings = nlp.vocab.strings
+    docs: list[Doc] = []
+    firsts: list[frozenset[str] | None] = []
+    checks: dict[tuple[int, ...], list[_Check | None]] = {}
+    limited = False
+    for doc, forms in shaped:
+        extra: list[Doc] = []
+        if any(f is not None for f in forms):
+            limited = True
+            new = sorted({w for f in forms if f is not None for w in f} - norm_of.keys())
+            for word, parsed in zip(new, nlp.pipe(new), strict=True):
+                norm_of[word] = parsed[0].norm if len(parsed) == 1 else 0
+            choices = []
+            for token, f in zip(doc, forms, strict=True):
+                if f is None:
+                    choices.append([token.text])
+                else:  # one word per norm
+                    by_norm = {norm_of[w]: w for w in sorted(f, reverse=True) if norm_of[w]}
+                    choices.append(sorted(by_norm.values()))
+            texts = [
+                "".join(w + t.whitespace_ for w, t in zip(combo, doc, strict=True))
+                for combo in itertools.islice(itertools.product(*choices), _MAX_FORMS)
+            ]
+            extra = [d for d in nlp.pipe(texts) if len(d) == len(doc)]
+        check = None
+        if any(f is not None for f in forms):
+            check = tuple(
+                None if f is None else frozenset(strings.add(w) for w in f) for f in forms
+            )
+        for d in [doc, *extra]:
+            docs.append(d)
+            firsts.append(forms[0] if forms else None)
+            checks.setdefault(tuple(t.norm for t in d), []).append(check)
+    return docs, firsts, (checks if limited else None)
+
+
+def _aside_patterns(docs: list[Doc]) -> list[Doc]:
+    """The patterns that may hold an aside in parentheses between two of their words
+    ("peer-to-peer (P2P) learning"): those of more than one word (`Curator._aside_matches`)."""
+    return [doc for doc in docs if len(doc) > 1]
 
 
 def _unique(items: list[Item]) -> list[Item]:

@@ -11,16 +11,26 @@
 finds "Learners" for "learner" and "spaced repetitions" for "spaced repetition". The lookup
 table is case-sensitive ("Learners" stays "Learners"), so in lookup mode the component looks up
 the lower-cased form itself rather than lower-casing spaCy's lemma.
+
+Typographic hyphens count as "-": the tokenizer splits U+2010 (hyphen), U+2011 (non-breaking
+hyphen) and U+2012 (figure dash) between letters as spaCy splits "-" (and the en dash), and
+their norm, like the en dash's (U+2013), is "-": `e-learning` finds "e\u2010learning".
+
+`phrase_word_forms` and `noun_forms` say which spellings a phrase word stands for when its
+lemma would say too much (the curator checks them on the matches): a phrase word that is an
+inflected form of its lemma ("training", lemma "train") means that form, not the lemma.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy
 import spacy
 from spacy.attrs import LEMMA, LOWER, NORM
+from spacy.lang.char_classes import ALPHA
 from spacy.language import Language
 from spacy.lookups import Table, load_lookups
 from spacy.tokenizer import Tokenizer
@@ -35,6 +45,9 @@ TOKENIZER = "pln.tokenizer.v1"
 PIPELINE_KEY = "nlp.pipeline"
 _BLANK_META = "pln_blank"  # meta key marking pipelines built by _load_blank
 _CACHE_LIMIT = 500_000  # distinct word forms remembered before the cache starts over
+DASHES = frozenset("\u2010\u2011\u2012\u2013")  # typographic hyphens and the en dash: norm "-"
+# Split like "-" between letters (spaCy's own infixes already split the en dash).
+_DASH_INFIX = rf"(?<=[{ALPHA}0-9])[\u2010\u2011\u2012](?=[{ALPHA}])"
 
 
 class LemmaNorm:
@@ -42,7 +55,8 @@ class LemmaNorm:
 
     mode "lookup": the lemma of the lower-cased word from the `lemma_lookup` table (blank
     pipelines); mode "lemma": spaCy's lemma lower-cased (trained pipelines, whose lemmas depend
-    on the part of speech). Words the table does not know keep their lower-cased form.
+    on the part of speech). Words the table does not know keep their lower-cased form; the
+    `DASHES` have the norm "-".
     """
 
     def __init__(self, nlp: Language, mode: str):
@@ -78,7 +92,11 @@ class LemmaNorm:
                 norm = norms.get(lower)
                 if norm is None:
                     word = strings[lower]
-                    norm = strings.add(table.get(word, word) if table is not None else word)
+                    if word in DASHES:
+                        word = "-"
+                    elif table is not None:
+                        word = table.get(word, word)
+                    norm = strings.add(word)
                     norms[lower] = norm
                 out.append(norm)
         else:
@@ -86,7 +104,8 @@ class LemmaNorm:
                 key = lemma or lower
                 norm = norms.get(key)
                 if norm is None:
-                    norm = strings.add(strings[key].lower())
+                    word = strings[key].lower()
+                    norm = strings.add("-" if word in DASHES else word)
                     norms[key] = norm
                 out.append(norm)
         # One array write instead of a Python attribute write per token.
@@ -112,7 +131,8 @@ def make_tokenizer() -> Callable[[Language], Tokenizer]:
             for text, tokens in (defaults.tokenizer_exceptions or {}).items()
             if text.strip()
         }
-        prefixes, suffixes, infixes = defaults.prefixes, defaults.suffixes, defaults.infixes
+        prefixes, suffixes = defaults.prefixes, defaults.suffixes
+        infixes = [*(defaults.infixes or ()), _DASH_INFIX]
         return Tokenizer(
             nlp.vocab,
             rules=rules,
@@ -170,6 +190,17 @@ def _cache_whitespace(nlp: Language) -> None:
         nlp.tokenizer.rules = {k: v for k, v in rules.items() if k not in drop}
 
 
+def _split_dashes(nlp: Language) -> None:
+    """Let an installed pipeline's tokenizer split the typographic hyphens as the blank one
+    does (see `_DASH_INFIX`), when its infixes are one regular expression."""
+    finditer = nlp.tokenizer.infix_finditer
+    pattern = getattr(getattr(finditer, "__self__", None), "pattern", None)
+    if isinstance(pattern, str):
+        nlp.tokenizer.infix_finditer = re.compile(f"{pattern}|{_DASH_INFIX}").finditer
+    elif finditer is None:
+        nlp.tokenizer.infix_finditer = re.compile(_DASH_INFIX).finditer
+
+
 def _load_installed(name: str) -> Language:
     if not name:
         raise _error(name, "is empty; use 'blank:en' or an installed pipeline like en_core_web_sm")
@@ -185,10 +216,76 @@ def _load_installed(name: str) -> Language:
         raise _error(name, f"cannot be loaded: {_first_line(exc)}") from None
     # Pipelines without a lemmatizer (an NER-only one) still match by lemma, via the lookups.
     _cache_whitespace(nlp)
+    _split_dashes(nlp)
     has_lemmas = any("token.lemma" in nlp.get_pipe_meta(n).assigns for n in nlp.pipe_names)
     nlp.add_pipe(LEMMA_NORM, config={"mode": "lemma" if has_lemmas else "lookup"})
     nlp.get_pipe(LEMMA_NORM).initialize(nlp=nlp)
     return nlp
+
+
+def _lookup_table(nlp: Language) -> Table | None:
+    if LEMMA_NORM not in nlp.pipe_names:
+        return None
+    norm = nlp.get_pipe(LEMMA_NORM)
+    return norm.table if norm.mode == "lookup" else None
+
+
+def _plurals(word: str) -> tuple[str, ...]:
+    """Regular English plurals word may have (the lookup table tells which it has)."""
+    out = [word + "s", word + "es"]
+    if word.endswith("y") and len(word) > 2 and word[-2] not in "aeiou":
+        out.append(word[:-1] + "ies")
+    if word.endswith("is"):
+        out.append(word[:-2] + "es")  # analysis -> analyses
+    return tuple(out)
+
+
+def _number_forms(table: Table, word: str) -> set[str]:
+    """word and the plurals the lookup table gives it (trainings -> training)."""
+    return {word, *(p for p in _plurals(word) if table.get(p, p) == word)}
+
+
+def phrase_word_forms(nlp: Language, word: str) -> frozenset[str] | None:
+    """The lower-cased spellings a phrase word matches, or None when it matches every word
+    of its lemma.
+
+    A word that is its own lemma ("mentor", "design", "podcast") names the whole family:
+    it matches every form the lookup table gives that lemma ("mentors", "mentoring",
+    "designed"), since those share its sense. A word that is an inflected form of another
+    ("training" of "train", "learning" of "learn", "spaced" of "space") is the form the
+    topic chose, often a noun of its own: it matches itself and its plural ("trainings"),
+    never "train" or "trained". A regular plural ("communities", "days") is its singular's
+    number too: it matches the singular and its plurals as well.
+
+    Only with the lookup table (blank pipelines): a trained lemmatizer reads the part of
+    speech, so "The train" and "training" already get different lemmas there.
+    """
+    table = _lookup_table(nlp)
+    word = word.lower()
+    if table is None or not word.isalpha():
+        return None
+    lemma = table.get(word, word)
+    if lemma == word:
+        return None
+    forms = _number_forms(table, word)
+    if word in _plurals(lemma):
+        forms |= _number_forms(table, lemma)
+    return frozenset(forms)
+
+
+def noun_forms(nlp: Language, word: str) -> frozenset[str]:
+    """The spellings a derived noun of a variant matches ("design" of `learning designer`):
+    the noun and its plural, never the verb forms of its lemma ("designed")."""
+    word = word.lower()
+    table = _lookup_table(nlp)
+    forms = _number_forms(table, word) if table is not None else {word}
+    if len(forms) == 1 and word.isalpha():  # the table does not know it: the regular plural
+        plurals = _plurals(word)
+        if word.endswith(("s", "x", "z", "ch", "sh")):
+            forms.add(plurals[1])
+        else:
+            forms.add(plurals[2] if len(plurals) > 2 and word.endswith("y") else plurals[0])
+    return frozenset(forms)
 
 
 def pipeline_version(nlp: Language) -> str:

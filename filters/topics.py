@@ -12,7 +12,9 @@ Rules, in the order they apply (cheap first):
 
 Matching: phrases (from `phrases`, `must`, `any`, `none`) match by lower-cased lemma, so
 "Spaced Repetitions" matches 'spaced repetition' (marked "(lemma)" in the reason when the words
-differ from the phrase as written). A multi-word phrase also matches hyphenated
+differ from the phrase as written); a phrase word that is an inflected form keeps its form
+('training' matches "trainings", not "train": nlp.phrase_word_forms), and typographic hyphens
+count as "-". A multi-word phrase also matches hyphenated
 ("spaced-repetition"), with a short aside in parentheses between its words ("peer-to-peer
 (P2P) learning"), and in the forms of `variants` ("elearning" for "e-learning", "instructional
 designers" for "instructional design"; marked "(variant)"). Entries of must/any/none written "#tag" match hashtags. Hashtags are the
@@ -60,9 +62,13 @@ AUTHOR_BOOST = 0.2
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
+_HYPHENS = str.maketrans("\u2010\u2011\u2012\u2013", "----")  # typographic hyphens, en dash
+
+
 def phrase_key(phrase: str) -> str:
-    """How a phrase is named in matches and reasons: lower case, single spaces."""
-    return " ".join(phrase.lower().replace("-", " ").split())
+    """How a phrase is named in matches and reasons: lower case, single spaces (hyphens,
+    typographic ones too, are spaces)."""
+    return " ".join(phrase.lower().translate(_HYPHENS).replace("-", " ").split())
 
 
 def as_hashtag(phrase: str) -> str:
@@ -178,6 +184,14 @@ class TopicRule:
     def matcher_variants(self) -> dict[str, set[str]]:
         """Every phrase key with its variants (see `variants`), which reasons mark as such."""
         return {key: variants(key, forms) for key, forms in self.forms.items()}
+
+    @property
+    def matcher_derived(self) -> dict[str, set[str]]:
+        """The variants of `matcher_variants` whose last word is a derived noun (`derived`):
+        the matcher takes that word as the noun only ("learning design", not "designed")."""
+        return {
+            key: derived(key, forms) & variants(key, forms) for key, forms in self.forms.items()
+        }
 
     def scope_problem(self, source: str, lang: str, *, check_source: bool = True) -> str:
         """Why an item is outside this topic's scope, or ""."""
@@ -336,10 +350,23 @@ def variants(key: str, forms: set[str] = frozenset()) -> set[str]:
         rest = key[len(prefix) :]
         if prefix and len(rest) >= MIN_REST and rest.isalpha():
             out.update({f"{prefix}-{rest}", f"{prefix} {rest}"})
-    if len(words) > 1:
-        for last in _derivations(words[-1]):
-            out.add(" ".join([*words[:-1], last]))
+    out |= derived(key, forms)
     return out - forms - {key, key.replace(" ", "-")}
+
+
+def derived(key: str, forms: set[str] = frozenset()) -> set[str]:
+    """A multi-word phrase with its last word as its agent noun or back (see `variants`), in
+    each way the phrase is written, hyphens joined too: "peer-to-peer learning" ->
+    "peer-to-peer learner", "peer to peer learner", "peertopeer learner"."""
+    if len(key.split()) < 2:
+        return set()
+    out = set()
+    written = forms | {key}
+    for form in written | {form.replace("-", "") for form in written}:
+        head, _, last = form.rpartition(" ")
+        if head:
+            out.update(f"{head} {word}" for word in _derivations(last))
+    return out
 
 
 def _derivations(word: str) -> set[str]:

@@ -23,6 +23,8 @@ PHRASES = [
     "e-learning",
     "peer-to-peer learning",  # matched with an aside: "peer-to-peer (P2P) learning"
     "instructional design",  # and its variant "instructional designers"
+    "training",  # matches "trainings", not "train" (its lemma): cues are the words it matches
+    "learning designer",  # and "learning design(s)", not "designed"
 ]
 
 
@@ -83,7 +85,9 @@ def test_curating_with_the_cue_check_decides_as_parsing_everything(nlp):
     words = ["learned", "Learning", "cannot", "5km", "U.S.", "new", "hires", "first", "90",
              "days", "spaced", "repetitions", "e-learning", "policy", "do", "attitude", "per",
              "week", "flow", "of", "work", "in", "the", "#", "(", ")", "P2P", "peer", "to",
-             "peer-to-peer", "elearning", "instructional", "designers", "learners"]  # fmt: skip
+             "peer-to-peer", "elearning", "instructional", "designers", "learners", "train",
+             "Trainings", "trained", "training", "design", "designed", "e\u2010learning",
+             "e\u2013learning", "peer\u2011to\u2011peer", "(ID)"]  # fmt: skip
     filler = ["team", "coffee", "slides", "the", "of", "in", "per", "work", "days", ",", "#"]
 
     def text(n: int) -> str:  # short texts dense with cues; long ones with a few
@@ -140,3 +144,12 @@ def test_a_long_text_is_parsed_only_near_its_cues(nlp, cues):
     short = nlp.make_doc("we learned a lot")
     assert cues.to_parse(short) == Part(short)
     assert cues.to_parse(nlp.make_doc("team meeting and coffee")) is None  # no cue at all
+
+
+def test_the_cues_of_a_narrow_phrase_word_are_the_words_it_matches():
+    """`training` matches "training(s)", never "train": texts with only "train" skip spaCy."""
+    curator = Curator((TopicConfig(id="t", title="T", phrases=("training",)),), NlpConfig())
+    curator.setup()
+    assert not curator._cues.may_match_text("The train was late; two trains collided.")
+    assert curator._cues.may_match_text("TRAININGS for staff")
+    assert curator.explain("TRAININGS for staff", "t").kept

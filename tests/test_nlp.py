@@ -10,7 +10,7 @@ import spacy
 from pln.config import NlpConfig, TopicConfig
 from pln.errors import ConfigError
 from pln.filters.curator import Curator
-from pln.filters.nlp import LEMMA_NORM, load_nlp, pipeline_version
+from pln.filters.nlp import _DASH_INFIX, LEMMA_NORM, load_nlp, pipeline_version
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,11 @@ def test_the_blank_tokenizer_has_every_rule_of_spacys_but_whitespace(nlp):
     plain = spacy.blank("en").tokenizer
     assert nlp.tokenizer.rules == {k: v for k, v in plain.rules.items() if k.strip()}
     assert len(nlp.tokenizer.rules) > 1000
-    for attr in ("prefix_search", "suffix_search", "infix_finditer", "token_match", "url_match"):
+    for attr in ("prefix_search", "suffix_search", "token_match", "url_match"):
         assert getattr(nlp.tokenizer, attr) == getattr(plain, attr), attr
+    # spaCy's infixes, and the typographic hyphens split like "-"
+    infixes = nlp.tokenizer.infix_finditer.__self__.pattern
+    assert infixes == f"{plain.infix_finditer.__self__.pattern}|{_DASH_INFIX}"
 
 
 def test_pipe_and_single_call_agree(nlp):
