@@ -205,11 +205,11 @@ def test_pln_forget_then_a_full_run_leaves_the_forgotten_out(tmp_path, capsys):
     kept = {r[0] for r in db_rows(db, "SELECT id FROM items")}
     gone = next(i for i in ids if i not in kept)
     topic = load_config(config_path).topics[0].id
-    assert main(["label", gone, topic, "+", "-c", str(config_path)]) == 1
+    assert main(["label", gone, topic, "+", "-c", str(config_path)]) == 2  # a user mistake
     err = capsys.readouterr().err
     assert f"item {gone!r} was forgotten on {datetime.now(UTC):%Y-%m-%d}" in err
     assert len(err.strip().splitlines()) == 1
-    assert main(["label", "0" * 20, topic, "+", "-c", str(config_path)]) == 1
+    assert main(["label", "0" * 20, topic, "+", "-c", str(config_path)]) == 2
     assert "no item with id '00000000000000000000'" in capsys.readouterr().err
 
     assert main(["run", "--full", "-c", str(config_path)]) == 0
