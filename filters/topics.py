@@ -52,7 +52,10 @@ from dataclasses import dataclass, field
 from pln.config import TopicConfig
 from pln.record import Decision, Item
 
-SCORER_VERSION = "pln-score.v1"
+# How evidence is found and scored. v2 (3 December 2026): an inflected phrase word keeps its
+# meaning ("training" no longer matches "train"), typographic hyphens, derived forms around
+# asides. A store scored by another version is due a rescore (pipelines/scoring_state.py).
+SCORER_VERSION = "pln-score.v2"
 W_PHRASE = 1.0
 W_HASHTAG = 0.75
 TITLE_FACTOR = 1.5

@@ -1,5 +1,5 @@
-"""What the stored decisions were made with: each topic's scoring version, the NLP pipeline
-and the trained model. The store keeps it (`pln_meta` key "scored_with").
+"""What the stored decisions were made with: each topic's scoring version, pln's own scorer
+(matching) version, the NLP pipeline and the trained model. The store keeps it (`pln_meta` key "scored_with").
 
 A stream that starts with other topics or another model than the stored items were scored
 with rescores them first (pln/cli_stream.py): it holds the store while it runs, so `pln
@@ -13,6 +13,7 @@ import json
 
 from pln.config import Config
 from pln.filters.model_files import models_dir, saved_versions
+from pln.filters.topics import SCORER_VERSION
 from pln.sinks.store import Store
 
 KEY = "scored_with"
@@ -22,6 +23,7 @@ def scoring_key(config: Config) -> str:
     models = saved_versions(models_dir(config.outputs.duckdb))  # no spaCy: runs need none
     what = {
         "topics": {t.id: t.version for t in config.topics},
+        "scorer": SCORER_VERSION,
         "nlp": config.nlp.pipeline,
         "model": models[-1][0] if models else None,
     }

@@ -90,8 +90,8 @@ def format_run_summary(summary, config: Config) -> str:
         )
     if s.get("rescore_due"):
         lines.append(
-            "  rescore   the topics or the model changed since the stored items were scored: "
-            "`pln rescore` applies them"
+            "  rescore   the topics, the model or pln's matching changed since the stored items "
+            "were scored: `pln rescore` applies them"
         )
     return "\n".join(lines)
 

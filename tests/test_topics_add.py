@@ -3,9 +3,11 @@ comments and layout, and a rescore then keeps what the phrase matches."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import duckdb
 from helpers import db_rows
 
 from pln.cli import main
@@ -121,13 +123,32 @@ def test_a_suggested_phrase_added_then_rescored_keeps_what_it_matches(tmp_path, 
     kept_before = db_rows(db, query)[0][0]
 
     assert pln(capsys, "topics", "add", TOPIC, "revisit", "-c", str(path))[0] == 0
-    rescore_line = "  rescore   the topics or the model changed since the stored items were scored"
+    rescore_line = "  rescore   the topics, the model or pln's matching changed since the stored"
     code, out, _ = pln(capsys, "run", "-c", str(path))  # nothing new: the run says so
     assert code == 0 and rescore_line in out.splitlines()[-1]
     code, out, _ = pln(capsys, "rescore", "-c", str(path))
     assert code == 0 and f"{TOPIC}: {kept_before + 1} kept (+1 -0)" in out
     matched = db_rows(db, f"{query} AND reason LIKE '%''revisit''%'")[0][0]
     assert matched >= 1
+    code, out, _ = pln(capsys, "run", "-c", str(path))
+    assert code == 0 and "rescore" not in out
+
+
+def test_a_store_scored_by_an_older_matcher_is_due_a_rescore(tmp_path, capsys):
+    """Decisions stored before pln's matching changed ("training" matched "train") are stale
+    like those of an edited topic: `pln run` says so, and `pln rescore` brings them up."""
+    path = example(tmp_path)
+    assert pln(capsys, "run", "-q", "-c", str(path))[0] == 0
+    db = load_config(path).outputs.duckdb
+    [(key,)] = db_rows(db, "SELECT value FROM pln_meta WHERE key = 'scored_with'")
+    older = json.loads(key)
+    older.pop("scorer", None)  # what pln wrote before it kept its matcher's version
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE pln_meta SET value = ? WHERE key = 'scored_with'", [json.dumps(older)])
+
+    code, out, _ = pln(capsys, "run", "-c", str(path))
+    assert code == 0 and "pln's matching changed" in out.splitlines()[-1]
+    assert pln(capsys, "rescore", "-c", str(path))[0] == 0
     code, out, _ = pln(capsys, "run", "-c", str(path))
     assert code == 0 and "rescore" not in out
 
