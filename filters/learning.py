@@ -533,7 +533,7 @@ def _takes_over(ev: TopicEval, better_overall: bool = False) -> tuple[bool, str]
         # A tie on this topic goes to the rules unless the model did better over all topics:
         # with few labels a tie says nothing, and rules explain better.
         why = (
-            f"rules only: the model made {model_errors} cross-validated mistakes, "
+            f"rules only: the model made {_mistakes(model_errors, 'cross-validated ')}, "
             f"the rules {rules_errors}"
         )
         return False, f"{why}; {warning}" if warning else why
@@ -598,7 +598,7 @@ class LiftChoice:
 
     def describe(self) -> str:
         counted = (
-            f"on {self.items} labelled items, leave-one-out: {self.lift_errors} mistakes, "
+            f"on {self.items} labelled items, leave-one-out: {_mistakes(self.lift_errors)}, "
             f"the rules {self.rules_errors}"
         )
         if self.threshold:
@@ -714,7 +714,13 @@ def _check_final_fit(
         rules_errors = _errors(ev.rules)
         if model_errors >= rules_errors:
             ev.use_model = False
-            ev.note = (
-                f"rules only: the model fitted on all labels made {model_errors} mistakes on "
-                f"them, the rules {rules_errors}"
+            why = (
+                f"rules only: the model fitted on all labels made {_mistakes(model_errors)} "
+                f"on them, the rules {rules_errors}"
             )
+            ev.note = f"{why}; {ev.note}" if ev.note else why  # keep a few-labels warning
+
+
+def _mistakes(n: int, kind: str = "") -> str:
+    """ "1 mistake", "2 cross-validated mistakes"."""
+    return f"{n} {kind}mistake{'' if n == 1 else 's'}"

@@ -189,11 +189,14 @@ def plain_title(title: str) -> str:
     if not title:
         return ""
     title = " ".join(xml_text(title).split())
-    if "<" in title:
-        title = _TAG_OPENER.sub("‹", _TAG.sub(_defused_tag, title))
     if len(title) > MAX_RUN_CHARS:
         title = _LONG_RUN.sub(_cut_run, title)
-    return _cut(title, MAX_TITLE_CHARS)
+    title = _cut(title, MAX_TITLE_CHARS)  # first: each pass below is over at most this much
+    while "<" in title:  # innermost first: "Map<K, List<T>>" is "Map‹K, List‹T››"
+        title, found = _TAG.subn(_defused_tag, title)
+        if not found:
+            return _TAG_OPENER.sub("‹", title)
+    return title
 
 
 def _defused_tag(match: re.Match) -> str:

@@ -83,9 +83,14 @@ class FeedReader:
             conditions.append("topic = $topic")
             params["topic"] = topic_id
         # Each a parameter: no SQL is built from the words.
+        words = words.replace("“", '"').replace("”", '"')
         terms = [t for pair in re.findall(r'"([^"]*)"|([^\s"]+)', words) for t in pair if t]
+        if words.strip() and not terms:
+            return [], 0  # only quotes: no words to look for
+        # Titles keep "<T>" as "‹T›" (pln/clean.py plain_title): searched as typed.
+        haystack = "translate(lower(concat_ws(' ', title, text, author)), '‹›', '<>')"
         for n, term in enumerate(terms):
-            conditions.append(f"contains(lower(concat_ws(' ', title, text, author)), lower($w{n}))")
+            conditions.append(f"contains({haystack}, translate(lower($w{n}), '‹›', '<>'))")
             params[f"w{n}"] = term
         where = " AND ".join(conditions) or "true"
         with self.db.transaction():  # the page, its count and its items see the same commits

@@ -141,6 +141,7 @@ def test_real_mastodon_statuses_sanitize_to_well_formed_html(corpora):
         # is written "‹" (with its ">" "›"), so a reader inserting titles as HTML shows words
         ("<script>alert(1)</script>Spaced", "‹script›alert(1)‹/script›Spaced"),
         ("Using std::vector<int> in C++", "Using std::vector‹int› in C++"),
+        ("Map<String, List<T>> & <T extends X<T>>", "Map‹String, List‹T›› & ‹T extends X‹T››"),
         ("&lt;b&gt; AT&amp;T", "&lt;b&gt; AT&amp;T"),  # decoded by the source, not again
         ("x<y & 1 < 2, <3", "x‹y & 1 < 2, <3"),
         ("a <!-- b --> <?c?> </d", "a ‹!-- b --› ‹?c?› ‹/d"),

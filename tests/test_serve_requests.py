@@ -13,10 +13,12 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 
 import pytest
 from feedback_kit import give_feedback
-from feedsite import POSTS, build_site, free_port
+from feedsite import NOW, POSTS, build_site, free_port, post
 from test_serve import LATER, get, labels, raw_exchange
 
+from pln.record import Decision
 from pln.serve import FeedServer
+from pln.sinks.store import Store
 
 
 @pytest.fixture
@@ -42,6 +44,19 @@ def test_search_finds_items_with_every_word_in_any_order(site):
     assert found(server, '"part 5" jane') == "1 kept item"
     assert found(server, "grades drafts") == "1 kept item"  # the chat thread
     assert found(server, "part grades") == "0 kept items"  # each word in another item
+    assert found(server, "“part 5” jane") == "1 kept item"  # typographic quotes too
+    assert found(server, '""') == "0 kept items"  # quotes alone: no words, nothing found
+
+
+def test_search_finds_a_title_with_angle_brackets_as_typed(site):
+    """Titles keep "<int>" as "‹int›" (no reader sees markup); a visitor types "<"."""
+    config, server = site
+    item = post(9, NOW - timedelta(hours=1), title="Using std::vector<int> in C++")
+    assert item.title == "Using std::vector‹int› in C++"
+    with Store(config.outputs.duckdb) as store:
+        store.write([item], [Decision(item.id, "spaced", 0.9, True, "matched it")], [])
+    for words in ("vector<int>", "VECTOR‹INT›", "<int> c++"):
+        assert found(server, words) == "1 kept item", words
 
 
 def test_a_busy_database_is_a_plain_503_and_the_details_go_to_the_log(tmp_path, monkeypatch):
