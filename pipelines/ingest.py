@@ -244,10 +244,11 @@ class Ingester:
                 (d.id.encode(), payload.encode_dead_letter(d)) for d in result.dead_letters
             ]
             if items or result.dead_letters:
-                dead = f", {len(result.dead_letters)} dead letters" if result.dead_letters else ""
+                n_dead = len(result.dead_letters)
+                dead = f", {progress.counted(n_dead, 'dead letter')}" if n_dead else ""
                 unchanged = len(result.items) - len(items)
                 more = f" ({unchanged:,} more unchanged, not sent again)" if unchanged else ""
-                self.say(f"✓ {source.name}: {len(items):,} items{more}{dead}")
+                self.say(f"✓ {source.name}: {progress.counted(len(items), 'item')}{more}{dead}")
         else:
             log.warning("%s (retrying with backoff)", status.error)
         messages.append((f"status:{source.name}".encode(), payload.encode_status(status)))

@@ -49,3 +49,8 @@ def say(line: str) -> None:
     if enabled():
         sys.stderr.write(f"  {line}\n")
         sys.stderr.flush()
+
+
+def counted(n: int, word: str) -> str:
+    """ "1 item", "2,500 items" (English plurals with an s are all progress lines need)."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"

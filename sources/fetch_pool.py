@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from pln.config import SourceConfig
+from pln.progress import counted
 from pln.record import SourceStatus
 from pln.sources.base import FetchResult
 from pln.sources.http import answering_from
@@ -46,9 +47,9 @@ class Fetched:
         name, result = self.config.name, self.result
         if not self.status.ok:
             return f"✗ {name}: {self.status.error.removeprefix(f'source {name!r}: ')}"
-        note = "not modified" if result.not_modified else f"{len(result.items):,} items"
+        note = "not modified" if result.not_modified else counted(len(result.items), "item")
         if result.dead_letters:
-            note += f", {len(result.dead_letters)} dead letters"
+            note += f", {counted(len(result.dead_letters), 'dead letter')}"
         return f"✓ {name}: {note}"
 
 

@@ -1,4 +1,4 @@
-"""`pln ... | head`: a reader that stops early ends pln quietly, as it ends `cat`."""
+"""The command line as a user pipes and reads it: `| head` ends pln quietly, progress lines count."""
 
 from __future__ import annotations
 
@@ -26,3 +26,31 @@ def test_a_reader_that_stops_early_ends_pln_without_a_traceback(tmp_path):
     assert first.startswith(b"1\tkept\t")
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
     assert proc.returncode == 141  # 128 + SIGPIPE, what a shell reports for `cat` there
+
+
+def test_progress_lines_count_one_item_in_the_singular(tmp_path):
+    def feed(entries: int) -> str:
+        items = "".join(
+            f"<item><title>Post {n}</title><link>https://a.example/{n}</link></item>"
+            for n in range(entries)
+        )
+        return f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>"
+
+    (tmp_path / "one.xml").write_text(feed(1))
+    (tmp_path / "two.xml").write_text(feed(2))
+    config = tmp_path / "pln.yaml"
+    config.write_text(
+        "sources:\n"
+        "  - {name: one, type: rss, path: one.xml}\n"
+        "  - {name: two, type: rss, path: two.xml}\n"
+        "topics:\n  - {id: posts, title: Posts, phrases: [post]}\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "pln.cli", "run", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = [line.strip() for line in (run.stdout + run.stderr).splitlines()]
+    assert run.returncode == 0, lines
+    assert "✓ one: 1 item" in lines and "✓ two: 2 items" in lines
