@@ -5,6 +5,8 @@ Fixtures live in conftest.py; see docs/testing.md for the whole kit."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -118,6 +120,25 @@ def db_rows(db: Path, query: str) -> list[tuple]:
                 raise
             time.sleep(0.05)
     raise AssertionError(f"{db} stayed locked")
+
+
+def hold_database(db: Path) -> subprocess.Popen:
+    """Another process that holds `db` open for writing (as a plain DuckDB client would)
+    until its stdin is closed; returned once it holds it."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+            "sys.stdin.read()",
+            str(db),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "ready"
+    return holder
 
 
 def row_count(db: Path, query: str = "SELECT count(*) FROM items") -> int:

@@ -28,7 +28,7 @@ import pytest
 import yaml
 from feedback_kit import feedback_links, give_feedback
 from feedsite import NOW, POSTS, SITE, THREAD, add_post_and_render, build_site, free_port
-from helpers import stored_labels
+from helpers import hold_database, stored_labels
 
 from pln.serve import FeedServer, accepts_gzip, etag_values
 from pln.sinks.feeds import FeedbackKey
@@ -309,20 +309,8 @@ def wait_until_journal_written(server, seconds: float = 10) -> None:
 def test_feedback_while_a_run_holds_the_database_is_kept_then_written(tmp_path):
     port = free_port()
     config = build_site(tmp_path, port)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
-            "sys.stdin.read()",
-            str(config.outputs.duckdb),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = hold_database(config.outputs.duckdb)
     try:
-        assert holder.stdout.readline().strip() == "ready"
         server = FeedServer(config, "127.0.0.1", port, label_wait=0.2)
         server.labels.retry_every = 0.1
         with server:

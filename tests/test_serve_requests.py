@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import http.client
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
@@ -14,6 +12,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 import pytest
 from feedback_kit import give_feedback
 from feedsite import NOW, POSTS, build_site, free_port, post
+from helpers import hold_database
 from test_serve import LATER, get, labels, raw_exchange
 
 from pln.record import Decision
@@ -65,21 +64,9 @@ def test_a_busy_database_is_a_plain_503_and_the_details_go_to_the_log(tmp_path, 
     monkeypatch.setattr(app, "PAGE_WAIT", 0.2)
     port = free_port()
     config = build_site(tmp_path, port)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
-            "sys.stdin.read()",
-            str(config.outputs.duckdb),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = hold_database(config.outputs.duckdb)
     said = []
     try:
-        assert holder.stdout.readline().strip() == "ready"
         with FeedServer(config, "127.0.0.1", port, log=said.append) as server:
             status, headers, body = get(server, "people")
     finally:

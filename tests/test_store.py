@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from helpers import chat_thread
+from helpers import chat_thread, hold_database
 
 from pln.errors import PlnError
 from pln.record import DeadLetter, Decision, Item, SourceStatus
@@ -274,20 +272,8 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path):
 def test_database_locked_by_another_process_gives_one_line_error(tmp_path):
     path = tmp_path / "pln.duckdb"
     Store(path).close()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
-            "sys.stdin.read()",
-            str(path),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = hold_database(path)
     try:
-        assert holder.stdout.readline().strip() == "ready"
         for read_only in (False, True):
             with pytest.raises(PlnError) as err:
                 Store(path, read_only=read_only, wait=0)
