@@ -40,14 +40,19 @@ from pln.filters.classifier import (
     unit_vector,
 )
 from pln.filters.curator import Curator, Judgement
-from pln.filters.scores import Scores, bootstrap_f1, wilson_lower
+from pln.filters.scores import (  # below EVAL_MIN_* labels (or of a class) `pln eval` warns
+    EVAL_MIN_CLASS,
+    EVAL_MIN_LABELS,
+    Scores,
+    bootstrap_f1,
+    wilson_lower,
+)
+from pln.progress import counted
 from pln.record import Item
 
 MIN_LABELS = 4  # labels in all (across topics) to train at all ...
 MIN_PER_CLASS = 2  # ... with this many + and as many -
 MIN_TOPIC_LABELS = 2  # a topic with fewer labels keeps its rules
-EVAL_MIN_LABELS = 20  # below this many labels of a topic (or 5 of a class) `pln eval` warns
-EVAL_MIN_CLASS = 5
 FOLDS = 5
 W_WEAK_POS = 0.3
 W_WEAK_NEG = 0.1
@@ -521,19 +526,20 @@ def _takes_over(ev: TopicEval, better_overall: bool = False) -> tuple[bool, str]
     which breaks a tie on one topic's few labels in the model's favour."""
     total = ev.n_pos + ev.n_neg
     warning = ""
-    if total < EVAL_MIN_LABELS or min(ev.n_pos, ev.n_neg) < EVAL_MIN_CLASS:
+    if total and (total < EVAL_MIN_LABELS or min(ev.n_pos, ev.n_neg) < EVAL_MIN_CLASS):
         warning = (
             f"few labels ({ev.n_pos} +, {ev.n_neg} -): wide intervals; "
             f"{EVAL_MIN_LABELS} with {EVAL_MIN_CLASS} of each make them useful"
         )
     if total < MIN_TOPIC_LABELS:
-        return False, f"rules only: {total} labels (the model needs {MIN_TOPIC_LABELS})"
+        why = f"rules only: {counted(total, 'label')} (the model needs {MIN_TOPIC_LABELS})"
+        return False, f"{why}; {warning}" if warning else why
     rules_errors, model_errors = _errors(ev.rules), _errors(ev.model)
     if model_errors > rules_errors or (model_errors == rules_errors and not better_overall):
         # A tie on this topic goes to the rules unless the model did better over all topics:
         # with few labels a tie says nothing, and rules explain better.
         why = (
-            f"rules only: the model made {_mistakes(model_errors, 'cross-validated ')}, "
+            f"rules only: the model made {counted(model_errors, 'cross-validated mistake')}, "
             f"the rules {rules_errors}"
         )
         return False, f"{why}; {warning}" if warning else why
@@ -597,19 +603,19 @@ class LiftChoice:
     topics: int = 1
 
     def describe(self) -> str:
-        counted = (
-            f"on {self.items} labelled items, leave-one-out: {_mistakes(self.lift_errors)}, "
+        tally = (
+            f"on {self.items} labelled items, leave-one-out: {counted(self.lift_errors, 'mistake')}, "
             f"the rules {self.rules_errors}"
         )
         if self.threshold:
             return (
                 f"an item no topic keeps is kept for the topic it is most like from relevance "
-                f"{self.threshold:g} ({counted})"
+                f"{self.threshold:g} ({tally})"
             )
         if self.rules_errors - self.lift_errors < self.min_gain:
-            return f"no lift ({counted}; it needs {self.min_gain} fewer)"
+            return f"no lift ({tally}; it needs {self.min_gain} fewer)"
         return (
-            f"no lift ({counted}; but the topic it picks was right for {self.right_topic} of "
+            f"no lift ({tally}; but the topic it picks was right for {self.right_topic} of "
             f"{self.right_topic + self.wrong_topic}, too few to trust with {self.topics} topics)"
         )
 
@@ -715,12 +721,7 @@ def _check_final_fit(
         if model_errors >= rules_errors:
             ev.use_model = False
             why = (
-                f"rules only: the model fitted on all labels made {_mistakes(model_errors)} "
+                f"rules only: the model fitted on all labels made {counted(model_errors, 'mistake')} "
                 f"on them, the rules {rules_errors}"
             )
             ev.note = f"{why}; {ev.note}" if ev.note else why  # keep a few-labels warning
-
-
-def _mistakes(n: int, kind: str = "") -> str:
-    """ "1 mistake", "2 cross-validated mistakes"."""
-    return f"{n} {kind}mistake{'' if n == 1 else 's'}"

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy
 
 BOOTSTRAP = 400  # resamples behind a bootstrap interval
-SMALL_LABELS, SMALL_CLASS = 20, 5  # fewer labels (or of a class): no bootstrap (pln eval warns)
+# Fewer labels of a topic, or of a class: no bootstrap, and `pln eval` warns (learning.py).
+EVAL_MIN_LABELS, EVAL_MIN_CLASS = 20, 5
 Z_975 = 2.2414  # the normal quantile of a two-sided 97.5% interval
 
 
@@ -64,13 +65,13 @@ class Scores:
 
 def bootstrap_f1(kept: Sequence[bool], relevant: Sequence[bool], seed: int = 0) -> tuple:
     """95% interval of F1 (None when there is no positive): a bootstrap over the labelled items
-    from SMALL_LABELS labels with SMALL_CLASS of each class on, unless it has no width (no
+    from EVAL_MIN_LABELS labels with EVAL_MIN_CLASS of each class on, unless it has no width (no
     mistake to resample); else `wilson_f1`, as resampling a handful of items cannot vary."""
     kept_a, rel_a = numpy.array(kept, bool), numpy.array(relevant, bool)
     if not rel_a.any():
         return None
     n_pos = int(rel_a.sum())
-    if len(rel_a) >= SMALL_LABELS and min(n_pos, len(rel_a) - n_pos) >= SMALL_CLASS:
+    if len(rel_a) >= EVAL_MIN_LABELS and min(n_pos, len(rel_a) - n_pos) >= EVAL_MIN_CLASS:
         rng = numpy.random.default_rng(seed)
         values = []
         for _ in range(BOOTSTRAP):

@@ -20,8 +20,6 @@ from pln.filters.classifier import ModelRef, current_model, models_dir, save_mod
 from pln.filters.curator import CurateResult, Curator
 from pln.filters.label_suggestions import Suggestion, suggest_labels
 from pln.filters.learning import (
-    EVAL_MIN_CLASS,
-    EVAL_MIN_LABELS,
     MAX_POOL,
     Example,
     TopicEval,
@@ -160,21 +158,6 @@ def ignored_labels(store: Store, config: Config) -> dict[str, int]:
     return counts
 
 
-def warn_few_labels(evals: list[TopicEval]) -> None:
-    """Add the few-labels warning to the note of every labelled topic below the documented
-    minimum, whatever else its note says (why the rules decide, say)."""
-    for ev in evals:
-        total = ev.n_pos + ev.n_neg
-        if not total or "few labels" in ev.note:
-            continue
-        if total < EVAL_MIN_LABELS or min(ev.n_pos, ev.n_neg) < EVAL_MIN_CLASS:
-            warning = (
-                f"few labels ({ev.n_pos} +, {ev.n_neg} -): wide intervals; "
-                f"{EVAL_MIN_LABELS} with {EVAL_MIN_CLASS} of each make them useful"
-            )
-            ev.note = f"{ev.note}; {warning}" if ev.note else warning
-
-
 # -- train and evaluate ----------------------------------------------------------------------
 
 
@@ -226,8 +209,6 @@ def train(
     base = Curator.for_config(config, use_models=False)
     trained = train_shared(base, examples, pool, settings)
     report = TrainReport(trained, ignored=ignored)
-    if trained.evaluation is not None:
-        warn_few_labels(trained.evaluation.topics)
     if trained.model is None:
         return report
     report.model = save_model(
@@ -275,7 +256,6 @@ def evaluate(config: Config, settings: TrainingSettings | None = None) -> Evalua
     trained = train_shared(base, examples, pool, settings)
     if trained.evaluation is None:
         return Evaluation([], 0, current, trained.skipped, ignored)
-    warn_few_labels(trained.evaluation.topics)
     return Evaluation(trained.evaluation.topics, trained.evaluation.folds, current, "", ignored)
 
 
