@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from pln.errors import UsageError
+from pln.progress import counted
 
 HELP_LABEL = "+ (more like this) or - (less like this); also up/down, 1/-1"
 
@@ -218,7 +219,7 @@ def _test_file(curator, config, topic: str, path: Path) -> int:
             wanted.append(row.label)
     seconds = time.perf_counter() - started
     summary = (
-        f"{_count(len(rows), 'text')} in {seconds:.2f} s ({len(rows) / max(seconds, 1e-9):.0f}/s"
+        f"{counted(len(rows), 'text')} in {seconds:.2f} s ({len(rows) / max(seconds, 1e-9):.0f}/s"
     )
     summary += f", after {loading:.1f} s loading spaCy)"
     summary += f"; {sum(1 for j in judged if j[topic].decision.kept)} kept"
@@ -238,7 +239,7 @@ def cmd_topics_suggest(args) -> int:
     config = _config(args)
     found = topic_suggestions(config, args.topic, _at_least_one(args.n))
     print(
-        f"{args.topic}: from {_count(found.wanted, 'item')} you want (labelled + or kept) "
+        f"{args.topic}: from {counted(found.wanted, 'item')} you want (labelled + or kept) "
         f"against {found.rest} others"
     )
     if not found.wanted:
@@ -323,8 +324,8 @@ def cmd_label(args) -> int:
             print(f"pln: skipped {problem}", file=sys.stderr)
         if not (result.stored or result.problems):
             print(f"pln: warning: {args.csv}: no labels in it", file=sys.stderr)
-        skipped = f"; {_count(len(result.problems), 'row')} skipped" if result.problems else ""
-        print(f"stored {_count(result.stored, 'label')} from {args.csv}{skipped}")
+        skipped = f"; {counted(len(result.problems), 'row')} skipped" if result.problems else ""
+        print(f"stored {counted(result.stored, 'label')} from {args.csv}{skipped}")
         return 2 if result.problems else 0  # the rows skipped are the user's to mend
     if not all(single):
         print("pln label: usage: pln label ITEM_ID TOPIC +|-  (or --csv FILE)", file=sys.stderr)
@@ -360,7 +361,7 @@ def cmd_train(args) -> int:
     _say_ignored(report.ignored)
     trained = report.trained
     counts = (
-        f"{_count(trained.n_pos + trained.n_neg, 'label')} ({trained.n_pos} +, {trained.n_neg} -)"
+        f"{counted(trained.n_pos + trained.n_neg, 'label')} ({trained.n_pos} +, {trained.n_neg} -)"
     )
     if report.unchanged is not None:
         print(
@@ -419,7 +420,7 @@ def _say_ignored(ignored: dict[str, int]) -> None:
     if ignored:
         topics = ", ".join(sorted(ignored))
         print(
-            f"{_count(sum(ignored.values()), 'label')} for topics not in the config: {topics}; ignored"
+            f"{counted(sum(ignored.values()), 'label')} for topics not in the config: {topics}; ignored"
         )
 
 
@@ -466,7 +467,7 @@ def cmd_rescore(args) -> int:
 
 def rescore_lines(report, config) -> str:
     """What a rescore changed, topic by topic, for a person (pln.learn.RescoreReport)."""
-    lines = [f"rescored {_count(report.items, 'item')} in {report.seconds:.1f} s"]
+    lines = [f"rescored {counted(report.items, 'item')} in {report.seconds:.1f} s"]
     for change in report.changes:
         model = f" (model {change.model})" if change.model else ""
         delta = f"+{change.entered} -{change.left}" if change.entered or change.left else "same"
@@ -498,11 +499,6 @@ def _at_least_one(n: int) -> int:
     if n < 1:
         raise UsageError(f"-n must be 1 or more, got {n}")
     return n
-
-
-def _count(n: int, noun: str) -> str:
-    """'1 label', '2 labels'."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _num(x: float | None) -> str:
