@@ -37,8 +37,9 @@ from spacy.symbols import ORTH
 from spacy.tokens import Doc
 from spacy.util import load_language_data, registry
 
-from pln.filters.nlp import DASHES, LEMMA_NORM
+from pln.filters.nlp import LEMMA_NORM
 from pln.filters.runs import Runs
+from pln.filters.topics import DASHES
 
 RUN_RE = re.compile(r"[^\W_]+")  # a run of letters and digits
 RUNS = Runs(RUN_RE.pattern, str.isalnum)
@@ -151,7 +152,7 @@ class Cues:
 
 
 def _dashes(firsts: set[str]) -> set[str]:
-    """The typographic hyphens, when a phrase starts with "-" (their norm, see nlp.DASHES)."""
+    """The typographic hyphens, when a phrase starts with "-" (their norm, see topics.DASHES)."""
     return set(DASHES) if "-" in firsts else set()
 
 

@@ -39,13 +39,13 @@ from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix
 
 from pln.config import NlpConfig
 from pln.errors import ConfigError
+from pln.filters.topics import DASHES
 
 LEMMA_NORM = "pln_lemma_norm_v1"  # spaCy forbids "." in factory names
 TOKENIZER = "pln.tokenizer.v1"
 PIPELINE_KEY = "nlp.pipeline"
 _BLANK_META = "pln_blank"  # meta key marking pipelines built by _load_blank
 _CACHE_LIMIT = 500_000  # distinct word forms remembered before the cache starts over
-DASHES = frozenset("\u2010\u2011\u2012\u2013")  # typographic hyphens and the en dash: norm "-"
 # Split like "-" between letters (spaCy's own infixes already split the en dash).
 _DASH_INFIX = rf"(?<=[{ALPHA}0-9])[\u2010\u2011\u2012](?=[{ALPHA}])"
 

@@ -65,7 +65,10 @@ AUTHOR_BOOST = 0.2
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
-_HYPHENS = str.maketrans("\u2010\u2011\u2012\u2013", "----")  # typographic hyphens, en dash
+# Typographic hyphens (U+2010-2012) and the en dash: "-" to phrases and, as norms, to spaCy
+# (nlp.py), so that `e-learning` finds "e\u2010learning".
+DASHES = frozenset("\u2010\u2011\u2012\u2013")
+_HYPHENS = str.maketrans(dict.fromkeys(map(ord, DASHES), "-"))
 
 
 def phrase_key(phrase: str) -> str:
