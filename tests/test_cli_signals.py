@@ -236,9 +236,16 @@ def test_a_sigterm_swallowed_where_python_ignores_exceptions_still_ends_the_stre
         "s.GRACE = 1.0\n"
         "s._prepare_process()\n"
         "print('ready', flush=True)\n"
-        "while True:\n"  # what a place that ignores exceptions amounts to
+        # What a place that ignores exceptions amounts to. The outer loop catches the one
+        # KeyboardInterrupt if it lands between the inner loop's try statements (seen in CI:
+        # it then ended the process by SIGINT, -2, before the grace timer could).
+        "while True:\n"
         "    try:\n"
-        "        time.sleep(0.05)\n"
+        "        while True:\n"
+        "            try:\n"
+        "                time.sleep(0.05)\n"
+        "            except KeyboardInterrupt:\n"
+        "                pass\n"
         "    except KeyboardInterrupt:\n"
         "        pass\n"
     )
