@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pln.config import Config
+from pln.progress import counted
 
 NAMES = 5  # sources named in one summary line
 ERROR_LINES = 5  # failing sources shown with their error
@@ -68,14 +69,14 @@ def format_run_summary(summary, config: Config) -> str:
     per_topic = s["topics"]
     kept_parts = [f"{t.id} {per_topic.get(t.id, {}).get('kept', 0):,}" for t in config.topics]
     lines.append(f"  kept      {' · '.join(kept_parts)}")
-    lines.append(f"  dropped   {s.get('dropped', 0):,} items matched no topic")
+    lines.append(f"  dropped   {counted(s.get('dropped', 0), 'item')} matched no topic")
     lines += _left_out_lines(s.get("drops_by_source", {}), s.get("warnings", {}))
     dead = s["dead_letters"]
     if dead:
         # The sources with the most dead letters first.
         by_source = sorted(s["dead_letters_by_source"].items(), key=lambda kv: (-kv[1], kv[0]))
         shown = first_names(f"{k} {v:,}" for k, v in by_source)
-        lines.append(f"  dead      {dead:,} records could not be read ({shown})")
+        lines.append(f"  dead      {counted(dead, 'record')} could not be read ({shown})")
     else:
         lines.append("  dead      0")
     if "forgotten" in s:

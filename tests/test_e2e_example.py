@@ -89,7 +89,7 @@ def test_run_succeeds_and_summarizes(example):
         "learning-analytics": 26,
     }.items():
         assert f"{topic} {n}" in out
-    assert "dead      1 records" in out
+    assert "dead      1 record could not be read (x-timeline-nov 1)" in out
     assert "out/pln.duckdb" in out and "out/feeds" in out
 
 
