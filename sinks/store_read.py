@@ -6,9 +6,11 @@ Feeds are views of the store (`curated_stories` in schema.py), so the RSS output
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import groupby
 from zoneinfo import ZoneInfo
 
 from pln.record import Item, utc
@@ -75,23 +77,22 @@ class FeedReader:
     ) -> tuple[list[FeedEntry], int]:
         """One page of kept stories, newest first, and how many there are in all: of one topic
         (None: every topic), only those whose title, text or author contain each of `words`
-        (any case, any order; a "quoted phrase" as one) when given. For `pln serve`'s topic
-        archive and search pages. Picked on narrow columns and counted in the same pass, as
-        `latest_by_topic` (1M items: 0.8 s -> 0.4 s)."""
+        (any case, any order; a "quoted phrase" as one; `search_patterns`) when given. For
+        `pln serve`'s topic archive and search pages. Picked on narrow columns and counted in
+        the same pass, as `latest_by_topic` (1M items: 0.8 s -> 0.4 s)."""
         conditions, params = [], {"limit": limit, "offset": offset}
         if topic_id is not None:
             conditions.append("topic = $topic")
             params["topic"] = topic_id
-        # Each a parameter: no SQL is built from the words.
-        words = words.replace("“", '"').replace("”", '"')
-        terms = [t for pair in re.findall(r'"([^"]*)"|([^\s"]+)', words) for t in pair if t]
-        if words.strip() and not terms:
-            return [], 0  # only quotes: no words to look for
-        # Titles keep "<T>" as "‹T›" (pln/clean.py plain_title): searched as typed.
-        haystack = "translate(lower(concat_ws(' ', title, text, author)), '‹›', '<>')"
-        for n, term in enumerate(terms):
-            conditions.append(f"contains({haystack}, translate(lower($w{n}), '‹›', '<>'))")
-            params[f"w{n}"] = term
+        # Each a parameter: no SQL is built from the words. Titles keep "<T>" as "‹T›"
+        # (pln/clean.py plain_title): the patterns take either for what was typed.
+        patterns = search_patterns(words)
+        if words.strip() and not patterns:
+            return [], 0  # only quotes or punctuation: no words to look for
+        haystack = "concat_ws(' ', title, text, author)"
+        for n, pattern in enumerate(patterns):
+            conditions.append(f"regexp_matches({haystack}, $w{n}, 'i')")
+            params[f"w{n}"] = pattern
         where = " AND ".join(conditions) or "true"
         with self.db.transaction():  # the page, its count and its items see the same commits
             rows = self.db.con.execute(
@@ -194,6 +195,72 @@ class FeedReader:
 
 
 SHARERS = 10  # people named per story in a feed item
+
+# Search words (docs/serve.md). RE2 classes: letters, digits and combining marks make words.
+_BETWEEN = r"[^\pL\pN\pM]*"  # between two word parts: any run of non-letters, or none
+_BETWEEN_DIGITS = r"[^\pL\pN\pM]+"  # "3.5" is not "35"
+_STARTS = r"(?:^|[^\pL\pN\pM])"  # "e-learning" is not in "online learning"
+_QUOTES = str.maketrans(dict.fromkeys("\u201c\u201d\u201e\u201f\u00ab\u00bb", '"'))
+_TERMS = re.compile(r'"([^"]*)"|([^"]+)')
+_SPLIT = re.compile(r"\s+|(?<!\d)[,;]|[,;](?!\d)")  # "a,b" is "a b"; "1,000" stays
+# Dropped at a word's start or end (sentence punctuation, brackets, quotes, dashes, spaces);
+# the rest is kept as typed: c++, c#, .net, #lrnchat, @jane, <int>.
+_LEAD = "'\"([{\u2018\u201a\u201b\u00a1\u00bf"
+_TRAIL = ".,;:!?'\")]}\u2019\u2026"
+_ANGLES = {"<": "[<\u2039]", "\u2039": "[<\u2039]", ">": "[>\u203a]", "\u203a": "[>\u203a]"}
+
+
+def search_patterns(words: str) -> list[str]:
+    """Case-insensitive RE2 patterns, one per search term, that an item must all match.
+
+    Terms are split on spaces (and on "," or ";" not between digits); a "quoted phrase" is one.
+    Within a term, a run of punctuation or spaces between two word parts matches any run of
+    non-letters or none ("e-learning": "e learning", "e–learning", "elearning"), at least one
+    between two digits, and the first part starts a word. Everything typed is escaped. Terms
+    without a letter or digit are dropped."""
+    words = unicodedata.normalize("NFC", words).translate(_QUOTES)
+    chunks = []
+    for phrase, loose in _TERMS.findall(words):
+        chunks += _SPLIT.split(loose) if loose else [phrase]
+    return [p for p in map(_term_pattern, chunks) if p]
+
+
+def _term_pattern(term: str) -> str:
+    """The pattern of one term ("" if it has no word part)."""
+    runs = [["".join(g), w] for w, g in groupby(term, _is_word)]
+    parts = sum(w for _, w in runs)
+    if not parts:
+        return ""
+    if not runs[0][1]:  # the punctuation before the first word part
+        runs[0][0] = _strip(runs[0][0], _LEAD, lead=True)
+    if not runs[-1][1]:
+        runs[-1][0] = _strip(runs[-1][0], _TRAIL, lead=False)
+    out = [_STARTS] if parts > 1 and (runs[0][1] or not runs[0][0]) else []
+    for i, (text, word) in enumerate(runs):
+        if word:
+            out.append(text)
+        elif 0 < i < len(runs) - 1:
+            digits = runs[i - 1][0][-1].isdigit() and runs[i + 1][0][0].isdigit()
+            out.append(_BETWEEN_DIGITS if digits else _BETWEEN)
+        else:
+            out.append("".join(_ANGLES.get(c) or f"\\x{{{ord(c):x}}}" for c in text))
+    return "".join(out)
+
+
+def _is_word(c: str) -> bool:
+    return unicodedata.category(c)[0] in "LNM"
+
+
+def _strip(edge: str, drop: str, lead: bool) -> str:
+    """`edge` without the `drop` characters, dashes and spaces at its outer end."""
+    chars = list(edge if lead else reversed(edge))
+    while chars and (
+        chars[0] in drop or chars[0].isspace() or unicodedata.category(chars[0]) == "Pd"
+    ):
+        del chars[0]
+    return "".join(chars if lead else reversed(chars))
+
+
 # What curated_stories says of an entry beside its item's columns.
 PICK_COLUMNS = (
     "topic, score, reason, first_seen_at, "
