@@ -35,8 +35,8 @@ def add_learning_commands(sub, config_arg) -> None:
         "--file",
         type=Path,
         metavar="FILE",
-        help="many texts: one per line, or TSV with a header naming text (and id, title, "
-        "label +/-: then precision and recall are printed); '-' reads stdin",
+        help="many texts: one per line, or TSV or CSV (',' or ';') with a header naming text "
+        "(and id, title, label +/-: then precision and recall are printed); '-' reads stdin",
     )
     test.add_argument("--title", default="", help="with --text: a title")
     test.add_argument("--author", default="", help="with --text: the author's handle")
@@ -73,7 +73,8 @@ def add_learning_commands(sub, config_arg) -> None:
         "label",
         help="say + or - about an item for a topic (or many, from a CSV file)",
         description="pln label ITEM_ID TOPIC +|-   or   pln label --csv FILE "
-        "(columns item_id,topic,label; a header row is optional and may say id for item_id)",
+        "(columns item_id,topic,label separated by ',', ';' or tabs; a header row is optional "
+        "and may say id for item_id; a row with an empty label is left out)",
     )
     label.add_argument("item_id", nargs="?", help="the item's id (see `pln sql`, feeds)")
     label.add_argument("topic", nargs="?", help="topic id")
@@ -325,6 +326,8 @@ def cmd_label(args) -> int:
         if not (result.stored or result.problems):
             print(f"pln: warning: {args.csv}: no labels in it", file=sys.stderr)
         skipped = f"; {counted(len(result.problems), 'row')} skipped" if result.problems else ""
+        if result.unlabelled:
+            skipped += f"; {counted(result.unlabelled, 'row')} without a label left out"
         print(f"stored {counted(result.stored, 'label')} from {args.csv}{skipped}")
         return 2 if result.problems else 0  # the rows skipped are the user's to mend
     if not all(single):
@@ -358,8 +361,10 @@ def cmd_train(args) -> int:
     config = _config(args)
     settings = TrainingSettings()
     report = train(config, settings, force=args.force)
-    _say_ignored(report.ignored)
     trained = report.trained
+    if report.model is None and report.unchanged is None:
+        raise _too_few_labels(config, ("train on", "train a model"), trained, report.ignored)
+    _say_ignored(report.ignored)
     counts = (
         f"{counted(trained.n_pos + trained.n_neg, 'label')} ({trained.n_pos} +, {trained.n_neg} -)"
     )
@@ -368,9 +373,6 @@ def cmd_train(args) -> int:
             f"labels unchanged since model {report.unchanged.label} ({counts}): no new model "
             "(--force trains anyway)"
         )
-        return 0
-    if report.model is None:
-        print(f"no model: {trained.skipped}")
         return 0
     evaluation = trained.evaluation
     print(
@@ -424,6 +426,27 @@ def _say_ignored(ignored: dict[str, int]) -> None:
         )
 
 
+def _too_few_labels(config, doing: tuple[str, str], counts, ignored: dict[str, int]) -> UsageError:
+    """`pln train` and `pln eval` without the labels to do it: a user's to mend (exit 2), one
+    line saying how. doing: what there is nothing to do with no label, and with too few;
+    counts: n_pos, n_neg and skipped (the reason) of the labels of the config's topics."""
+    gone = ""
+    if ignored:
+        n = counted(sum(ignored.values()), "label")
+        gone = f" ({n} of topics not in it, ignored: {', '.join(sorted(ignored))})"
+    where = f"for the topics of {config.path}{gone}"
+    if counts.n_pos + counts.n_neg == 0:
+        return UsageError(
+            f"nothing to {doing[0]}: no labels yet {where}; label items with "
+            "`pln label ITEM_ID TOPIC +|-`, `pln label --csv FILE` or the links of the served "
+            "feeds and teach pages (`pln serve`)"
+        )
+    return UsageError(
+        f"too few labels to {doing[1]} {where}: {counts.skipped}; label more with `pln label` "
+        "(`pln label --suggest TOPIC` lists the items that teach the most)"
+    )
+
+
 def _ci(ci) -> str:
     return f" [{ci[0]:.2f}-{ci[1]:.2f}]" if ci else ""
 
@@ -433,6 +456,8 @@ def cmd_eval(args) -> int:
 
     config = _config(args)
     result = evaluate(config)
+    if result.skipped:
+        raise _too_few_labels(config, ("evaluate", "evaluate"), result, result.ignored)
     if args.json:
         out = {
             "folds": result.folds,
@@ -444,9 +469,6 @@ def cmd_eval(args) -> int:
         print(json.dumps(out, indent=2))
         return 0
     _say_ignored(result.ignored)
-    if result.skipped:
-        print(f"cannot evaluate: {result.skipped}; label items with `pln label`")
-        return 0
     print(
         f"each label scored by a model trained without it ({result.folds}-fold "
         "cross-validation), beside the rules alone on the same items:"

@@ -8,6 +8,7 @@ The CLI (pln/cli_learn.py) only parses arguments and prints what these functions
 from __future__ import annotations
 
 import csv
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from pln.filters.learning import (
 from pln.filters.suggest import PhraseSuggestions, suggest_phrases
 from pln.lock import RunLock
 from pln.pipelines.scoring_state import note_scored, scored_otherwise
+from pln.progress import counted
 from pln.record import Decision, Item
 from pln.sinks.store import Label, Store
 
@@ -78,62 +80,117 @@ def label_one(config: Config, item_id: str, topic: str, value: str) -> Label:
 class CsvLabels:
     stored: int = 0
     problems: list[str] = field(default_factory=list)  # "file:line: what is wrong"
+    unlabelled: int = 0  # rows whose label cell is empty: not labelled yet, left out
 
 
 def label_csv(config: Config, path: Path) -> CsvLabels:
-    """Store the labels of a CSV file (item_id,topic,label; header optional). Bad rows are
-    reported as file:line and skipped; the good ones are stored."""
-    rows, problems = read_label_csv(path, {t.id for t in config.topics})
+    """Store the labels of a CSV file (item_id,topic,label; header optional; `,`, `;` or tab
+    between columns). Bad rows are reported as file:line and skipped; the good ones are stored;
+    rows with an empty label cell are left out (a spreadsheet labelled in part)."""
+    read = read_label_csv(path, {t.id for t in config.topics})
+    problems = read.problems
     with open_store(config, read_only=False) as store:
-        known = store.items_by_id({item_id for _, item_id, _, _ in rows})
+        known = store.items_by_id({item_id for _, item_id, _, _ in read.rows})
         now = datetime.now(UTC)
         good = []
-        for line, item_id, topic, label in rows:
+        for line, item_id, topic, label in read.rows:
             if item_id in known:
                 good.append(Label(item_id, topic, label, now, "csv"))
             else:
                 problems.append((line, _missing(store, config, item_id, where=False)))
         stored = store.add_labels(good)
-    return CsvLabels(stored, [f"{path}:{line}: {what}" for line, what in sorted(problems)])
+    where = [f"{path}:{line}: {what}" for line, what in sorted(problems)]
+    return CsvLabels(stored, where, read.unlabelled)
 
 
-def read_label_csv(
-    path: Path, topics: set[str]
-) -> tuple[list[tuple[int, str, str, int]], list[tuple[int, str]]]:
-    """The (line, item_id, topic, label) rows of a label CSV, and (line, problem) pairs."""
+LABEL_COLUMNS = ("item_id", "topic", "label")
+DELIMITERS = {",": "','", ";": "';'", "\t": "tab"}  # what spreadsheets write, and a name
+
+
+@dataclass
+class LabelRows:
+    rows: list[tuple[int, str, str, int]]  # (line, item_id, topic, label)
+    problems: list[tuple[int, str]]  # (line, what is wrong)
+    unlabelled: int = 0
+
+
+def read_label_csv(path: Path, topics: set[str]) -> LabelRows:
+    """The labelled rows of a label CSV, its bad rows, and how many rows had no label. The
+    delimiter (`,`, `;` or tab: Excel writes `;` in many locales) and the columns come from
+    the first line: a header naming item_id (or id, as `pln sql` exports it), topic and label
+    in any order, among other columns; or, without one, item_id,topic,label."""
     text = _read_text(path)
-    rows, problems = [], []
-    columns = (0, 1, 2)  # item_id, topic, label; a header row may name another order
-    first = True
-    for number, cells in enumerate(csv.reader(text.splitlines()), start=1):
+    found = _label_columns(path, text)
+    if found is None:
+        return LabelRows([], [])
+    delimiter, columns, header_line = found
+    rows, problems, unlabelled = [], [], 0
+    for start, cells in _csv_records(text, delimiter):
         cells = [c.strip() for c in cells]
-        if not any(cells) or cells[0].startswith("#"):
+        if start == header_line or not any(cells) or cells[0].startswith("#"):
             continue
-        lowered = [c.lower() for c in cells]
-        if first and lowered[0] == "id":  # as `pln sql` exports it
-            lowered[0] = "item_id"
-        if first and "item_id" in lowered:
-            missing = {"item_id", "topic", "label"} - set(lowered)
-            if missing:
-                raise UsageError(f"{path}:{number}: header lacks {', '.join(sorted(missing))}")
-            columns = tuple(lowered.index(c) for c in ("item_id", "topic", "label"))
-            first = False
-            continue
-        first = False
         if len(cells) <= max(columns):
-            problems.append((number, f"expected item_id,topic,label, got {len(cells)} column(s)"))
+            problems.append((start, f"expected item_id,topic,label, got {len(cells)} column(s)"))
             continue
         item_id, topic, value = (cells[i] for i in columns)
+        if not value:
+            unlabelled += 1  # a row of an export not labelled (yet): not a mistake
+            continue
         label = parse_label(value)
         if not item_id:
-            problems.append((number, "empty item_id"))
+            problems.append((start, "empty item_id"))
         elif topic not in topics:
-            problems.append((number, f"no topic named {topic!r}"))
+            problems.append((start, f"no topic named {topic!r}"))
         elif label is None:
-            problems.append((number, f"label must be +, -, 1, -1, up or down, got {value!r}"))
+            problems.append((start, f"label must be +, -, 1, -1, up or down, got {value!r}"))
         else:
-            rows.append((number, item_id, topic, label))
-    return rows, problems
+            rows.append((start, item_id, topic, label))
+    return LabelRows(rows, problems, unlabelled)
+
+
+def _label_columns(path: Path, text: str) -> tuple[str, tuple[int, ...], int] | None:
+    """(delimiter, the indexes of item_id, topic and label, the header's line or 0), read
+    from the first line that is not blank or a # comment; None for a file without one."""
+    lines = enumerate(text.splitlines(), start=1)
+    number, line = next(
+        ((n, line) for n, line in lines if line.strip() and not line.lstrip().startswith("#")),
+        (0, ""),
+    )
+    if not number:
+        return None
+    cells = {d: _cells(line, d) for d in DELIMITERS}
+    names = {d: [_column_name(c) for c in cells[d]] for d in DELIMITERS}
+    known = {"id", *LABEL_COLUMNS}
+    named = [d for d in DELIMITERS if known & set(names[d])]
+    if named:  # a header; the delimiter that finds the most of its names, then most columns
+        d = max(named, key=lambda d: (len(known & set(names[d])), len(cells[d])))
+        header = names[d]
+        if "item_id" not in header and "id" in header:
+            header = ["item_id" if c == "id" else c for c in header]
+        missing = set(LABEL_COLUMNS) - set(header)
+        if missing:
+            raise UsageError(f"{path}:{number}: header lacks {', '.join(sorted(missing))}")
+        return d, tuple(header.index(c) for c in LABEL_COLUMNS), number
+    wide = [d for d in DELIMITERS if len(cells[d]) >= len(LABEL_COLUMNS)]
+    if not wide:
+        got = max(cells.values(), key=len)
+        raise UsageError(
+            f"{path}:{number}: cannot tell the columns: expected a header naming id (or "
+            f"item_id), topic and label, separated by ',', ';' or tabs; found "
+            f"{counted(len(got), 'column')}: {', '.join(repr(c) for c in got)}"
+        )
+    # No header: item_id,topic,label; the delimiter whose third cell is a label, if any.
+    d = next((d for d in wide if parse_label(cells[d][2]) is not None), wide[0])
+    return d, (0, 1, 2), 0
+
+
+def _cells(line: str, delimiter: str) -> list[str]:
+    return [c.strip() for c in next(csv.reader([line], delimiter=delimiter), [])]
+
+
+def _column_name(cell: str) -> str:
+    """A header cell as a column name: 'Item ID' and 'item-id' are item_id."""
+    return "_".join(cell.lower().replace("-", " ").split())
 
 
 def labelled_examples(store: Store, config: Config) -> dict[str, list[Example]]:
@@ -240,8 +297,10 @@ class Evaluation:
     topics: list[TopicEval]
     folds: int
     model: ModelRef | None  # the current model (what `pln run` uses)
-    skipped: str = ""
+    skipped: str = ""  # why there was nothing to evaluate (too few labels), else ""
     ignored: dict[str, int] = field(default_factory=dict)  # labels of topics not in the config
+    n_pos: int = 0  # the labels of the config's topics
+    n_neg: int = 0
 
 
 def evaluate(config: Config, settings: TrainingSettings | None = None) -> Evaluation:
@@ -254,9 +313,11 @@ def evaluate(config: Config, settings: TrainingSettings | None = None) -> Evalua
     current = current_model(models_dir(config.outputs.duckdb))
     base = Curator.for_config(config, use_models=False)
     trained = train_shared(base, examples, pool, settings)
+    counts = {"n_pos": trained.n_pos, "n_neg": trained.n_neg}
     if trained.evaluation is None:
-        return Evaluation([], 0, current, trained.skipped, ignored)
-    return Evaluation(trained.evaluation.topics, trained.evaluation.folds, current, "", ignored)
+        return Evaluation([], 0, current, trained.skipped, ignored, **counts)
+    folds = trained.evaluation.folds
+    return Evaluation(trained.evaluation.topics, folds, current, "", ignored, **counts)
 
 
 # -- suggestions -----------------------------------------------------------------------------
@@ -527,44 +588,34 @@ class TextRow:
     label: bool | None = None  # from a label column (+ / -), to measure against
 
 
+TEXT_COLUMNS = ("id", "title", "text", "label")
+
+
 def read_texts(path: Path) -> list[TextRow]:
     """Texts to test, one per line; or TSV whose header names `text` and optionally `id`,
-    `title`, `label` (+/-); or `+|-<TAB>text` lines. Blank lines are skipped. A first line
-    that looks like a header (tabs, or a column name) without `text` is refused."""
+    `title`, `label` (+/-), or CSV (`,` or `;`, as spreadsheets write) whose header names only
+    those; or `+|-<TAB>text` lines. Blank lines are skipped. A first line that looks like a
+    header (tabs, or column names) without `text` is refused."""
     raw = _read_text(path)
     lines = raw.splitlines()
     header = [c.strip().lower() for c in lines[0].split("\t")] if lines else []
-    rows = []
+    delimiter = _texts_delimiter(lines[0]) if len(header) == 1 else "\t"
+    if delimiter != "\t":
+        header = [c.lower() for c in _cells(lines[0], delimiter)]
+    kind = f"{DELIMITERS[delimiter]}-separated"
     if "text" in header:
-        at = {
-            name: header.index(name) for name in ("id", "title", "text", "label") if name in header
-        }
-        for number, line in enumerate(lines[1:], start=2):
-            if not line.strip():
-                continue
-            cells = line.split("\t")
-            if len(cells) <= at["text"]:
-                raise UsageError(f"{path}:{number}: expected {len(header)} tab-separated columns")
-            values = {name: cells[i].strip() if i < len(cells) else "" for name, i in at.items()}
-            cell = values.get
-            label = None
-            if "label" in at:
-                value = parse_label(cell("label", ""))
-                if value is None:
-                    raise UsageError(
-                        f"{path}:{number}: label must be + or -, got {cell('label', '')!r}"
-                    )
-                label = value > 0
-            rows.append(
-                TextRow(cell("id", "") or str(number), cell("text", ""), cell("title", ""), label)
-            )
-        return rows
+        if delimiter == "\t":
+            records = ((n, line.split("\t")) for n, line in enumerate(lines[1:], start=2))
+        else:
+            records = _csv_records(raw, delimiter, skip=1)
+        return _table_texts(path, header, records, kind)
     tabbed = len(header) > 1 and parse_label(header[0]) is None
     if header and (tabbed or set(header) <= {"id", "title", "label"}):
         raise UsageError(
-            f"{path}: a tab-separated file needs a header row naming a `text` column "
+            f"{path}: a {kind} file needs a header row naming a `text` column "
             f"(and id, title, label), got {lines[0].strip()!r}"
         )
+    rows = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -577,12 +628,60 @@ def read_texts(path: Path) -> list[TextRow]:
     return rows
 
 
+def _texts_delimiter(line: str) -> str:
+    """',' or ';' when the first line of a texts file is a CSV header, only names of
+    TEXT_COLUMNS (a line of text is not); else a tab, as plain lines and TSV are read."""
+    for delimiter in (",", ";"):
+        names = [c.lower() for c in _cells(line, delimiter)]
+        if len(names) > 1 and set(names) <= set(TEXT_COLUMNS):
+            return delimiter
+    return "\t"
+
+
+def _csv_records(text: str, delimiter: str, skip: int = 0):
+    """(line, cells) of each CSV record after the first `skip`; a quoted cell may hold line
+    ends (Excel writes them), so the line is where the record starts."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    start = 1
+    for n, cells in enumerate(reader):
+        line, start = start, reader.line_num + 1
+        if n >= skip:
+            yield line, cells
+
+
+def _table_texts(path: Path, header: list[str], records, kind: str) -> list[TextRow]:
+    """The texts of a table whose header names `text` (records: (line, cells))."""
+    at = {name: header.index(name) for name in TEXT_COLUMNS if name in header}
+    rows = []
+    for number, cells in records:
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) <= at["text"]:
+            raise UsageError(f"{path}:{number}: expected {len(header)} {kind} columns")
+        values = {name: cells[i].strip() if i < len(cells) else "" for name, i in at.items()}
+        cell = values.get
+        label = None
+        if "label" in at:
+            value = parse_label(cell("label", ""))
+            if value is None:
+                raise UsageError(
+                    f"{path}:{number}: label must be + or -, got {cell('label', '')!r}"
+                )
+            label = value > 0
+        rows.append(
+            TextRow(cell("id", "") or str(number), cell("text", ""), cell("title", ""), label)
+        )
+    return rows
+
+
 def _read_text(path: Path) -> str:
     """A UTF-8 file (a byte-order mark is dropped), '-': stdin; one-line errors."""
     import sys
 
     try:
-        return sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8-sig")
+        if str(path) == "-":
+            return sys.stdin.read().removeprefix("\ufeff")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UsageError(f"{path}: file not found") from None
     except UnicodeDecodeError as exc:

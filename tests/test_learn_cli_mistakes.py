@@ -8,9 +8,10 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from test_learning import TOPIC, as_item, fixture_rows, make_config, run_pln
+from test_learning import FIXTURES, TOPIC, as_item, fixture_rows, make_config, run_pln
 
 from pln.config import Config, load_config
+from pln.filters.curator import Curator
 from pln.filters.scores import bootstrap_f1
 from pln.sinks.store import Label, Store
 
@@ -194,3 +195,150 @@ def test_user_mistakes_exit_2_with_one_line(config, capsys, tmp_path, args, mess
     code, out, err = run_pln(capsys, *args, "-c", str(config.path))
     assert (code, out) == (2, "")
     assert err.count("\n") == 1 and err.startswith("pln: error: " + message.format(**names))
+
+
+def unlabelled_config(folder) -> Config:
+    """As make_config, the fixture items curated by the rules, but not one label."""
+    path = folder / "pln.yaml"
+    outputs = "\noutputs:\n  duckdb: out/pln.duckdb\n  feeds_dir: out/feeds\n"
+    path.write_text((FIXTURES / "topics.yaml").read_text(encoding="utf-8") + outputs)
+    config = load_config(path)
+    result = Curator.for_config(config).curate([as_item(r) for r in fixture_rows()])
+    with Store(config.outputs.duckdb) as store:
+        store.write(result.items, result.decisions, ())
+    return config
+
+
+LABEL_HOW = (
+    "label items with `pln label ITEM_ID TOPIC +|-`, `pln label --csv FILE` or the links of "
+    "the served feeds and teach pages (`pln serve`)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("command", "doing"),
+    [(["eval"], "evaluate"), (["eval", "--json"], "evaluate"), (["train"], "train on")],
+)
+def test_eval_and_train_without_labels_say_what_to_do_and_exit_2(tmp_path, capsys, command, doing):
+    """Nothing to evaluate or train on is not a success: one line on what to do, exit 2."""
+    config = unlabelled_config(tmp_path)
+    code, out, err = run_pln(capsys, *command, "-c", str(config.path))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"pln: error: nothing to {doing}: no labels yet for the topics of {config.path}; "
+        + LABEL_HOW
+    )
+    add_labels(config, ("gone", 1))  # a label, but of a topic no longer in the config
+    code, out, err = run_pln(capsys, *command, "-c", str(config.path))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"pln: error: nothing to {doing}: no labels yet for the topics of {config.path} "
+        "(1 label of topics not in it, ignored: gone); " + LABEL_HOW
+    )
+    code, out, err = run_pln(capsys, "rescore", "-c", str(config.path))  # needs no label
+    assert code == 0 and out.startswith("rescored ") and err == ""
+
+
+@pytest.mark.parametrize(
+    ("command", "doing"), [(["eval"], "evaluate"), (["train"], "train a model")]
+)
+def test_eval_and_train_with_too_few_labels_say_how_many_more_and_exit_2(
+    tmp_path, capsys, command, doing
+):
+    config = unlabelled_config(tmp_path)
+    add_labels(config, (TOPIC, 1), ("onboarding", -1))
+    code, out, err = run_pln(capsys, *command, "-c", str(config.path))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"pln: error: too few labels to {doing} for the topics of {config.path}: 2 labels "
+        "(1 +, 1 -); needs at least 4 across all topics, with at least 2 of each; label more "
+        "with `pln label` (`pln label --suggest TOPIC` lists the items that teach the most)\n"
+    )
+
+
+def excel_csv(path, delimiter: str, ids: list[str]) -> None:
+    """A sheet saved as Excel saves it: a byte-order mark, CRLF, the delimiter of the locale,
+    a cell holding it (or a quote, or a line break) quoted; rows not labelled have an empty
+    label cell, an empty row only delimiters."""
+    d = delimiter
+    rows = [
+        f"title{d}id{d}topic{d}label",
+        f'"Spaced repetition{d} a ""primer"""{d}{ids[0]}{d}{TOPIC}{d}+',
+        f'"Onboarding, in two lines:\nday one"{d}{ids[1]}{d}onboarding{d}-',
+        f"Not labelled yet{d}{ids[2]}{d}onboarding{d}",
+        d * 3,
+        f"A typo in the topic{d}{ids[2]}{d}team-building{d}+",
+    ]
+    path.write_bytes(("\ufeff" + "\r\n".join(rows) + "\r\n").encode("utf-8"))
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", ","])
+def test_label_csv_reads_what_excel_writes(config, capsys, tmp_path, delimiter):
+    """`;` (Excel in many European locales), tab or `,`, decided from the header, which may
+    put the id column anywhere; a label cell left empty is a row not labelled, not a mistake;
+    a bad row is named by the line it starts on."""
+    ids = [as_item(row).id for row in fixture_rows()[:3]]
+    path = tmp_path / "sheet.csv"
+    excel_csv(path, delimiter, ids)
+    code, out, err = run_pln(capsys, "label", "--csv", str(path), "-c", str(config.path))
+    assert out == f"stored 2 labels from {path}; 1 row skipped; 1 row without a label left out\n"
+    assert (code, err) == (2, f"pln: skipped {path}:7: no topic named 'team-building'\n")
+    with Store(config.outputs.duckdb, read_only=True) as store:
+        labels = {(r.item_id, r.topic): (r.label, r.origin) for r in store.labels()}
+    assert labels[(ids[0], TOPIC)] == (1, "csv")
+    assert labels[(ids[1], "onboarding")] == (-1, "csv")
+
+
+def test_label_csv_without_a_header_may_use_semicolons(config, capsys, tmp_path):
+    item = as_item(fixture_rows()[0]).id
+    path = tmp_path / "labels.csv"
+    path.write_bytes(f"\ufeff{item};onboarding;down\r\n".encode())
+    code, out, err = run_pln(capsys, "label", "--csv", str(path), "-c", str(config.path))
+    assert (code, out, err) == (0, f"stored 1 label from {path}\n", "")
+
+
+@pytest.mark.parametrize(
+    ("content", "found"),
+    [
+        ("ID|Topic|Label\nabc|onboarding|+\nabd|onboarding|-\n", "1 column: 'ID|Topic|Label'"),
+        ("abc onboarding +\nabd onboarding -\n", "1 column: 'abc onboarding +'"),
+        ("abc;onboarding\nabd;onboarding\n", "2 columns: 'abc', 'onboarding'"),
+    ],
+)
+def test_label_csv_whose_columns_cannot_be_told_is_one_line_not_one_per_row(
+    config, capsys, tmp_path, content, found
+):
+    path = tmp_path / "labels.csv"
+    path.write_text(content)
+    code, out, err = run_pln(capsys, "label", "--csv", str(path), "-c", str(config.path))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"pln: error: {path}:1: cannot tell the columns: expected a header naming id (or "
+        f"item_id), topic and label, separated by ',', ';' or tabs; found {found}\n"
+    )
+
+
+def test_topics_test_file_reads_a_csv_sheet(config, capsys, tmp_path):
+    """A sheet of texts saved as CSV (`;` here, as Excel writes it) is read by its header, not
+    tested line by line as texts; a header of column names without `text` is refused."""
+    sheet = tmp_path / "texts.csv"
+    rows = ["id;text;label", 'a;"Spaced repetition; beats cramming";+', "b;Lunch was great;-"]
+    sheet.write_bytes(("\ufeff" + "\r\n".join(rows) + "\r\n").encode("utf-8"))
+    code, out, err = run_pln(
+        capsys, "topics", "test", TOPIC, "--file", str(sheet), "-c", str(config.path)
+    )
+    assert code == 0, err
+    assert out.splitlines() == [
+        "a\tkept\t0.632\tmatched 'spaced repetition'; threshold 0.5",
+        "b\t-\t0\tno match",
+    ]
+    assert err.rstrip().endswith("against the labels of 2: precision 1.00, recall 1.00, F1 1.00")
+    sheet.write_text("id,label\na,+\n")
+    code, out, err = run_pln(
+        capsys, "topics", "test", TOPIC, "--file", str(sheet), "-c", str(config.path)
+    )
+    assert (code, out) == (2, "")
+    assert err == (
+        f"pln: error: {sheet}: a ','-separated file needs a header row naming a `text` column "
+        "(and id, title, label), got 'id,label'\n"
+    )
