@@ -12,8 +12,10 @@ The bytes are parsed once: a gzip body is detected by its magic bytes and decomp
 `max_bytes`), a DOCTYPE internal subset is removed (so entity declarations never expand), then
 the fast path (feed_parse.py, lxml) reads a well-formed RSS 2.0/1.0 or Atom 1.0 feed, and
 feedparser, with its HTML sanitizer and URI resolver off, reads any feed the fast path doubts
-(docs/feeds.md). An entry's HTML is read once, by pln/text.py (its text and links); its
-relative URLs are made absolute once, against the entry's base, when `Item.create` sanitizes it.
+(docs/feeds.md). A refused feed first has its bare "&" escaped (feed_repair.py), and goes back
+to the fast path when that was its only fault. An entry's HTML is read once, by pln/text.py
+(its text and links); its relative URLs are made absolute once, against the entry's base, when
+`Item.create` sanitizes it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from lxml.html import defs as html_defs
 
 from pln.clean import PLAIN_WEB_URL
 from pln.config import Options
-from pln.record import DeadLetter, Item
+from pln.record import DeadLetter, Item, stable_id
 from pln.sources.base import Cursor, FetchResult, Source
 from pln.sources.http import (
     DEFAULT_MAX_BYTES,
@@ -160,12 +162,14 @@ class FeedSource(Source):
         feed = _FeedContext(self.ref, parsed.feed, location, datetime.now(UTC))
         result = FetchResult()
         first: dict[str, tuple[int, Item]] = {}  # item id -> the first entry with it
+        repeats: set[str] = set()  # ids of the dead letters of repeated entries
         for index, entry in enumerate(parsed.entries):
             made = self._entry(entry, index, feed)
             if isinstance(made, Item) and made.id in first:
                 made = self._repeated(made, index, *first[made.id])
-                if made is None:
+                if made is None or made.id in repeats:
                     continue
+                repeats.add(made.id)
             elif isinstance(made, Item):
                 first[made.id] = (index, made)
             (result.items if isinstance(made, Item) else result.dead_letters).append(made)
@@ -181,15 +185,29 @@ class FeedSource(Source):
 
     def _repeated(self, item: Item, index: int, first_index: int, first: Item) -> DeadLetter | None:
         """An entry with the id of an earlier one: None when it says the same, else a dead
-        letter that keeps it (the first entry is the item)."""
-        if (item.title, item.text, item.url) == (first.title, first.text, first.url):
+        letter that keeps it (the first entry is the item).
+
+        The dead letter is keyed by the id and a hash of what the entry says, not by its
+        position, so the next fetch, with new entries on top, gives the same one again.
+        """
+        said = (item.title, item.text, item.url)
+        if said == (first.title, first.text, first.url):
             return None
+        entry_ref = item.native_id
+        if not entry_ref.startswith(f"{self.ref}#"):
+            entry_ref = f"{self.ref}#{entry_ref}"
         return self.dead_letter(
-            f"{self.ref}#entry-{index + 1}",
-            f"entry {index + 1} has the id of entry {first_index + 1} ({item.native_id}); "
-            "the first is kept",
+            f"{entry_ref}#repeat-{stable_id(*said)[:12]}",
+            f"an earlier entry has the same id ({item.native_id}); the first is kept",
             _RAW_JSON.encode(
-                {"entry": item.raw, "title": item.title, "url": item.url, "text": item.text}
+                {
+                    "entry": item.raw,
+                    "title": item.title,
+                    "url": item.url,
+                    "text": item.text,
+                    "position": index + 1,
+                    "first_position": first_index + 1,
+                }
             ),
         )
 
@@ -253,16 +271,28 @@ class ParsedFeed:
 
 
 def read_feed(data: bytes, headers: dict[str, str], engine: str = "auto") -> ParsedFeed:
-    """Parse feed bytes: the fast path for a well-formed feed, feedparser for anything else."""
+    """Parse feed bytes: the fast path for a well-formed feed, feedparser for anything else.
+
+    A refused document first has its bare "&" escaped (feed_repair.py); when that was its
+    only fault, the fast path reads it after all.
+    """
     # Imported on the first parse: a run where every feed answers 304 never needs them.
     import feedparser
 
     from pln.sources.feed_parse import parse_fast
+    from pln.sources.feed_repair import escape_bare_ampersands
 
     data = without_internal_subset(data)
     location = headers.get("content-location", "")
+    charset = _charset(headers.get("content-type", ""))
     if engine == "auto":
-        fast = parse_fast(data, location, _charset(headers.get("content-type", "")))
+        fast = parse_fast(data, location, charset)
+        if fast is not None:
+            return ParsedFeed(fast.version, fast.feed, fast.entries, None, True)
+    # Only a document the fast path refused gets here: a well-formed one is never scanned.
+    data, escaped = escape_bare_ampersands(data)
+    if escaped and engine == "auto":
+        fast = parse_fast(data, location, charset)
         if fast is not None:
             return ParsedFeed(fast.version, fast.feed, fast.entries, None, True)
     parsed = feedparser.parse(
