@@ -42,7 +42,13 @@ from pln.filters.classifier import Lift, ModelRef, Scorer, current_model, models
 from pln.filters.cues import Cues, Part
 from pln.filters.dedup import canonical_url, text_fingerprint
 from pln.filters.language import MAX_WORDS, detect_language, detect_language_words, stopword_weights
-from pln.filters.nlp import load_nlp, noun_forms, phrase_word_forms, pipeline_version
+from pln.filters.nlp import (
+    is_abbreviation,
+    load_nlp,
+    noun_forms,
+    phrase_word_forms,
+    pipeline_version,
+)
 from pln.filters.quality import TextStats, quality_problem, scan
 from pln.filters.topics import (
     SCORER_VERSION,
@@ -515,9 +521,9 @@ class Curator:
         return out
 
     def _aside_matches(self, doc: Doc) -> list[tuple[int, int, int]]:
-        """Multi-word phrases with one short aside in parentheses between two of their words
-        ("peer-to-peer (P2P) learners"): the phrase matcher on doc without its asides, keeping
-        the matches around one."""
+        """Multi-word phrases with one short abbreviation in parentheses between two of their
+        words ("peer-to-peer (P2P) learners", not "(not)": `nlp.is_abbreviation`): the phrase
+        matcher on doc without those asides, keeping the matches around one."""
         lowers = doc.to_array(LOWER).tolist()
         keep: list[int] = []
         n, i = len(lowers), 0
@@ -526,7 +532,7 @@ class Curator:
                 j = i + 1
                 while j < n and j - i <= ASIDE_TOKENS and lowers[j] not in (_OPEN, _CLOSE):
                     j += 1
-                if j < n and lowers[j] == _CLOSE and j > i + 1:
+                if j < n and lowers[j] == _CLOSE and j > i + 1 and is_abbreviation(doc[i + 1 : j]):
                     i = j + 1
                     continue
             keep.append(i)

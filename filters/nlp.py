@@ -19,10 +19,12 @@ their norm, like the en dash's (U+2013), is "-": `e-learning` finds "e\u2010lear
 `phrase_word_forms` and `noun_forms` say which spellings a phrase word stands for when its
 lemma would say too much (the curator checks them on the matches): a phrase word that is an
 inflected form of its lemma ("training", lemma "train") means that form, not the lemma.
+`is_abbreviation` tells which asides in parentheses a phrase may hold ("(P2P)", not "(not)").
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -34,12 +36,18 @@ from spacy.lang.char_classes import ALPHA
 from spacy.language import Language
 from spacy.lookups import Table, load_lookups
 from spacy.tokenizer import Tokenizer
-from spacy.tokens import Doc
-from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
+from spacy.tokens import Doc, Span
+from spacy.util import (
+    compile_infix_regex,
+    compile_prefix_regex,
+    compile_suffix_regex,
+    load_language_data,
+    registry,
+)
 
 from pln.config import NlpConfig
 from pln.errors import ConfigError
-from pln.filters.topics import DASHES
+from pln.filters.topics import DASHES, regular_plural
 
 LEMMA_NORM = "pln_lemma_norm_v1"  # spaCy forbids "." in factory names
 TOKENIZER = "pln.tokenizer.v1"
@@ -255,7 +263,8 @@ def phrase_word_forms(nlp: Language, word: str) -> frozenset[str] | None:
     ("training" of "train", "learning" of "learn", "spaced" of "space") is the form the
     topic chose, often a noun of its own: it matches itself and its plural ("trainings"),
     never "train" or "trained". A regular plural ("communities", "days") is its singular's
-    number too: it matches the singular and its plurals as well.
+    number too: it matches the singular and its plurals as well. (A last word the table does
+    not know has its regular plural as a pattern of its own: `topics.unknown_plurals`.)
 
     Only with the lookup table (blank pipelines): a trained lemmatizer reads the part of
     speech, so "The train" and "training" already get different lemmas there.
@@ -280,12 +289,46 @@ def noun_forms(nlp: Language, word: str) -> frozenset[str]:
     table = _lookup_table(nlp)
     forms = _number_forms(table, word) if table is not None else {word}
     if len(forms) == 1 and word.isalpha():  # the table does not know it: the regular plural
-        plurals = _plurals(word)
-        if word.endswith(("s", "x", "z", "ch", "sh")):
-            forms.add(plurals[1])
-        else:
-            forms.add(plurals[2] if len(plurals) > 2 and word.endswith("y") else plurals[0])
+        forms.add(regular_plural(word))
     return frozenset(forms)
+
+
+_JOINERS = str.maketrans(dict.fromkeys("&/+-.", ""))
+
+
+def is_abbreviation(aside: Span) -> bool:
+    """Whether the words of an aside in parentheses look like an abbreviation, which a phrase
+    may hold between two of its words ("peer-to-peer (P2P) learning"): one word, or words
+    joined by "&", "/", "+", "-" or "." ("L&D", "AI/ML", "K-12"), with two capitals or more
+    (or a capital and a digit), no more small letters than capitals ("MOOCs", "PhD") and no
+    stop word ("NOT", "IT"). Asides in small letters ("(not)", "(and other)", "(e-learning)")
+    are words that may change what the phrase says."""
+    upper = lower = digits = 0
+    after_word = False
+    for token in aside:
+        core = token.text.translate(_JOINERS)
+        if not core:
+            after_word = False
+            continue
+        if after_word or token.is_stop or not core.isalnum():
+            return False
+        after_word = True
+        upper += sum(c.isupper() for c in core)
+        lower += sum(c.islower() for c in core)
+        digits += sum(c.isdigit() for c in core)
+    return (upper >= 2 or (upper >= 1 and digits >= 1)) and lower <= upper
+
+
+@functools.cache
+def lookup_words(lang: str = "en") -> frozenset[str]:
+    """Every word, form or lemma, of the installed lemma lookup table of lang (empty without
+    one): the words `topics.variants` may split a prefix off ("e" + "learning"), and those
+    whose plural the table gives (`topics.unknown_plurals`)."""
+    data = registry.lookups.get(lang) if lang in registry.lookups else {}
+    if "lemma_lookup" not in data:
+        return frozenset()
+    table = load_language_data(data["lemma_lookup"])
+    return frozenset(table).union(table.values())
 
 
 def pipeline_version(nlp: Language) -> str:

@@ -13,15 +13,17 @@ Rules, in the order they apply (cheap first):
 Matching: phrases (from `phrases`, `must`, `any`, `none`) match by lower-cased lemma, so
 "Spaced Repetitions" matches 'spaced repetition' (marked "(lemma)" in the reason when the words
 differ from the phrase as written); a phrase word that is an inflected form keeps its form
-('training' matches "trainings", not "train": nlp.phrase_word_forms), and typographic hyphens
-count as "-". A multi-word phrase also matches hyphenated
-("spaced-repetition"), with a short aside in parentheses between its words ("peer-to-peer
-(P2P) learning"), and in the forms of `variants` ("elearning" for "e-learning", "instructional
-designers" for "instructional design"; marked "(variant)"). Entries of must/any/none written "#tag" match hashtags. Hashtags are the
-item's tags plus #tags in its text; a topic's hashtags are its `hashtags` plus each phrase
-written as one word ('spaced repetition' -> #spacedrepetition). A phrase inside a #tag counts
-as that hashtag, not as a phrase mention; words matched by two phrases (a phrase inside a
-longer one, or a plural listed beside its singular) count once, for the longer phrase.
+('training' matches "trainings", not "train": nlp.phrase_word_forms), a last word the lemma
+table does not know matches its regular plural ('microlearning' matches "microlearnings":
+`unknown_plurals`), and typographic hyphens count as "-". A multi-word phrase also matches hyphenated
+("spaced-repetition"), with an abbreviation in parentheses between its words ("peer-to-peer
+(P2P) learning", not "(not)": nlp.is_abbreviation), and in the forms of `variants`
+("elearning" for "e-learning", "instructional designers" for "instructional design"; marked
+"(variant)"). Entries of must/any/none written "#tag" match hashtags. Hashtags are the item's
+tags plus #tags in its text; a topic's hashtags are its `hashtags` plus each phrase written as
+one word ('spaced repetition' -> #spacedrepetition). A phrase inside a #tag counts as that
+hashtag, not as a phrase mention; words matched by two phrases (a phrase inside a longer one,
+or a plural listed beside its singular) count once, for the longer phrase.
 
 Score: with evidence E = sum over matched phrases of their hits' weights + 0.75 per matched
 hashtag, where a phrase's hits weigh 1.0 (1.5 in the title) and repeated hits of one phrase
@@ -46,7 +48,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pln.config import TopicConfig
@@ -54,8 +56,10 @@ from pln.record import Decision, Item
 
 # How evidence is found and scored. v2 (3 December 2026): an inflected phrase word keeps its
 # meaning ("training" no longer matches "train"), typographic hyphens, derived forms around
-# asides. A store scored by another version is due a rescore (pipelines/scoring_state.py).
-SCORER_VERSION = "pln-score.v2"
+# asides. v3 (3 December, night): plurals the lemma table lacks ("microlearnings"), only
+# abbreviations skipped as asides, prefixes split off only before a known word. A store scored
+# by another version is due a rescore (pipelines/scoring_state.py).
+SCORER_VERSION = "pln-score.v3"
 W_PHRASE = 1.0
 W_HASHTAG = 0.75
 TITLE_FACTOR = 1.5
@@ -183,13 +187,23 @@ class TopicRule:
     @property
     def matcher_phrases(self) -> dict[str, set[str]]:
         """Every phrase key this topic needs the matcher to find, with the ways to write it:
-        as written in the topic, with spaces, and with hyphens."""
-        return {key: forms | {key, key.replace(" ", "-")} for key, forms in self.forms.items()}
+        as written in the topic, with spaces, with hyphens, and in the plural when the lemma
+        table does not know the last word (`unknown_plurals`)."""
+        out = {}
+        for key, forms in self.forms.items():
+            written = forms | {key, key.replace(" ", "-")}
+            out[key] = written | unknown_plurals(written)
+        return out
 
     @property
     def matcher_variants(self) -> dict[str, set[str]]:
-        """Every phrase key with its variants (see `variants`), which reasons mark as such."""
-        return {key: variants(key, forms) for key, forms in self.forms.items()}
+        """Every phrase key with its variants (see `variants`; in the plural too, as in
+        `matcher_phrases`), which reasons mark as such."""
+        out = {}
+        for key, forms in self.forms.items():
+            other = variants(key, forms)
+            out[key] = other | unknown_plurals(other)
+        return out
 
     @property
     def matcher_derived(self) -> dict[str, set[str]]:
@@ -333,14 +347,15 @@ class TopicRule:
 
 # One-word phrases that are a known prefix glued to a word: "elearning" <-> "e-learning".
 PREFIXES = ("e", "m", "micro", "nano", "pre", "self")
-MIN_REST = 4  # letters after the prefix, so "email" is not "e-mail" of a phrase "email"
+MIN_REST = 4  # letters after the prefix ("self" + "ie" is no split of "selfie")
 
 
 def variants(key: str, forms: set[str] = frozenset()) -> set[str]:
     """Other ways people write the phrase `key` (written as `forms`), matched by lemma too:
 
     - hyphenated words joined ("e-learning" -> "elearning") and a known prefix split off a
-      one-word phrase ("elearning" -> "e-learning", "e learning");
+      one-word phrase ("elearning" -> "e-learning", "e learning") when the rest is a word
+      (`prefixed`);
     - a multi-word phrase whose last word is its agent noun or back ("instructional design"
       -> "instructional designer(s)", "learning designer" -> "learning design",
       "facilitate learning" is left alone: only the last word changes). One-word phrases keep
@@ -354,10 +369,56 @@ def variants(key: str, forms: set[str] = frozenset()) -> set[str]:
     if len(words) == 1 and "-" not in next(iter(forms), key):
         prefix = max((p for p in PREFIXES if key.startswith(p)), key=len, default="")
         rest = key[len(prefix) :]
-        if prefix and len(rest) >= MIN_REST and rest.isalpha():
+        if prefix and prefixed(key, rest):
             out.update({f"{prefix}-{rest}", f"{prefix} {rest}"})
     out |= derived(key, forms)
     return out - forms - {key, key.replace(" ", "-")}
+
+
+def prefixed(word: str, rest: str) -> bool:
+    """Whether word is a prefix glued to the word rest ("microlearning": "micro" +
+    "learning"): rest has MIN_REST letters or more and is a word of the English lemma lookup
+    table (nlp.lookup_words; no split without that data), and word is not one itself.
+    "mentor", "education", "email" and "prerequisite" are words of their own, not "m" +
+    "entor" or "e" + "mail"."""
+    if len(rest) < MIN_REST or not rest.isalpha():
+        return False
+    from pln.filters.nlp import lookup_words  # nlp.py imports this module
+
+    words = lookup_words("en")
+    return rest in words and word not in words
+
+
+_LAST_WORD = re.compile(r"[^\W\d_]+$")
+
+
+def regular_plural(word: str) -> str:
+    """The plural of a noun by the regular rule: learners, coaches, communities."""
+    if word.endswith(("s", "x", "z", "ch", "sh")):
+        return word + "es"
+    if word.endswith("y") and len(word) > 2 and word[-2] not in "aeiou":
+        return word[:-1] + "ies"
+    return word + "s"
+
+
+def unknown_plurals(texts: Iterable[str]) -> set[str]:
+    """The texts whose last word the English lemma table knows neither as a form nor as a
+    lemma (nor its plural), with that word in the regular plural: "microlearning" ->
+    "microlearnings", "customer onboarding" -> "customer onboardings". The table maps no
+    plural to such a word, so matching by lemma would miss it. Words of fewer than 3 letters
+    ("e", "ai") and words ending in "s" are left alone."""
+    from pln.filters.nlp import lookup_words  # nlp.py imports this module
+
+    out = set()
+    for text in texts:
+        found = _LAST_WORD.search(text)
+        word = found.group() if found else ""
+        if len(word) < 3 or word.endswith("s"):
+            continue
+        plural, known = regular_plural(word), lookup_words("en")
+        if word not in known and plural not in known:
+            out.add(text[: found.start()] + plural)
+    return out
 
 
 def derived(key: str, forms: set[str] = frozenset()) -> set[str]:

@@ -364,7 +364,7 @@ def test_rescore_applies_the_model_and_tells_unlabelled_from_training_items(tmp_
             for r in store.sql(f"SELECT item_id FROM decisions WHERE kept AND topic = '{TOPIC}'")[1]
         }
     for topic, model_version, n_kept in rows:
-        assert model_version.startswith("pln-score.v2; blank:en")
+        assert model_version.startswith("pln-score.v3; blank:en")
         if topic == TOPIC:
             assert model_version.endswith("; model v1")
             assert n_kept != before[0][0]
@@ -442,7 +442,7 @@ def test_train_with_no_database_is_a_one_line_error(tmp_path, capsys):
     path = tmp_path / "pln.yaml"
     path.write_text((FIXTURES / "topics.yaml").read_text())
     code, out, err = run_pln(capsys, "train", "-c", str(path))
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""  # a user mistake, as in `pln sql`
     assert (
         err
         == f"pln: error: database {tmp_path / 'out' / 'pln.duckdb'} does not exist; run `pln run` first\n"

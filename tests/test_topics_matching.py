@@ -7,6 +7,7 @@ from test_learning import run_pln
 
 from pln.config import NlpConfig, TopicConfig
 from pln.filters.curator import Curator
+from pln.filters.topics import phrase_key, variants
 from pln.record import Item
 
 
@@ -121,4 +122,74 @@ def test_topics_test_file_shows_the_narrow_phrase(tmp_path, capsys):
         ["-", "0", "no match"],
         ["kept", "0.632", "matched 'training' (lemma); threshold 0.5"],
         ["kept", "0.632", "matched 'e-learning'; threshold 0.5"],
+    ]
+
+
+def kept_and_dropped(cases: dict[str, tuple[list[str], list[str]]]) -> dict[str, list[str]]:
+    """Per phrase, the texts of `cases` (kept, dropped) the topic keeps."""
+    out = {}
+    for phrase, (kept, dropped) in cases.items():
+        reasons = decide(phrase, kept + dropped)
+        out[phrase] = [text for text, reason in zip(kept + dropped, reasons, strict=True) if reason]
+    return out
+
+
+def test_a_last_word_the_lemma_table_does_not_know_matches_its_regular_plural():
+    cases = {
+        "microlearning": (["Microlearnings for busy staff", "A microlearning a day"],
+                          ["we microlearned it", "microlearn daily", "microlearningss"]),
+        "nanolearning": (["Nanolearnings"], ["nanolearned"]),
+        "chatbot": (["Chatbots answer staff questions"], ["chatbotted"]),
+        "customer onboarding": (["Customer-onboardings"], ["customer onboarded"]),
+        "e-learning": (["Elearnings"], ["es-learning", "e-learned"]),
+        # inflected forms still do not match their lemma
+        "coaching": (["Coaching works"], ["We coach managers", "Two coaches"]),
+        "training": (["Trainings for staff"], ["Trains run late"]),
+    }  # fmt: skip
+    assert kept_and_dropped(cases) == {phrase: kept for phrase, (kept, _) in cases.items()}
+
+
+def test_only_an_abbreviation_in_parentheses_is_skipped():
+    cases = {
+        "peer-to-peer learning": (
+            ["peer-to-peer (LXP) learning", "peer-to-peer (MOOCs) learners"],
+            [],
+        ),
+        "peer-to-peer learners": ([], ["peer-to-peer (and other) learners"]),
+        "learning design": (
+            ["learning (AI/ML) design", "learning (K-12) design"],
+            [
+                "learning (not) design",
+                "learning (NOT) design",
+                "learning (or not) design",
+                "learning (e-learning) design",
+                "learning (Better) design",
+            ],
+        ),
+    }
+    assert kept_and_dropped(cases) == {phrase: kept for phrase, (kept, _) in cases.items()}
+
+
+def test_a_prefix_is_split_off_only_before_a_word_of_its_own():
+    written = [
+        "mentor", "education", "email", "prerequisite", "selfie", "media",
+        "mlearning", "elearning", "microlearning", "selfpaced",
+    ]  # fmt: skip
+    assert {w: variants(phrase_key(w), {w}) for w in written} == {
+        "mentor": set(),
+        "education": set(),
+        "email": set(),
+        "prerequisite": set(),
+        "selfie": set(),
+        "media": set(),
+        "mlearning": {"m-learning", "m learning"},
+        "elearning": {"e-learning", "e learning"},
+        "microlearning": {"micro-learning", "micro learning"},
+        "selfpaced": {"self-paced", "self paced"},
+    }
+    assert "elearning" in variants("e learning", {"e-learning"})
+    assert "selfpaced" in variants("self paced", {"self-paced"})
+    assert decide("mentor", ["m entor", "M-entor"]) == ["", ""]
+    assert decide("mlearning", ["M-learning on phones"]) == [
+        "matched 'mlearning' (variant); threshold 0.5"
     ]
