@@ -438,8 +438,9 @@ def derived(key: str, forms: set[str] = frozenset()) -> set[str]:
 
 def _derivations(word: str) -> set[str]:
     """The agent noun of a verb or noun and back: design <-> designer, facilitate <->
-    facilitator, learning -> learner (the lemma 'learn' + 'er')."""
-    if not word.isalpha() or len(word) < 4:
+    facilitator, learning -> learner (the lemma 'learn' + 'er'). A participle ("paced",
+    "blended") has none: "self paceder" is no word."""
+    if not word.isalpha() or len(word) < 4 or word.endswith("ed"):
         return set()
     out = set()
     stem = word[:-3] if word.endswith("ing") and len(word) > 6 else word
