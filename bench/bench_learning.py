@@ -39,6 +39,7 @@ Not a test: it prints numbers, and it downloads.
 
 from __future__ import annotations
 
+import argparse
 import random
 import resource
 import subprocess
@@ -303,23 +304,40 @@ def speed(tmp: Path) -> None:
         print(f"  {name:<34} {summary}; {cpu:.1f} s CPU in all, loading included")
 
 
-def option(name: str) -> str | None:
-    """The value after --name on the command line, if given."""
-    argv = sys.argv[1:]
-    return argv[argv.index(name) + 1] if name in argv[:-1] else None
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    summary, _, details = (__doc__ or "").partition("\n\n")
+    parser = argparse.ArgumentParser(
+        prog="bench/bench_learning.py",
+        description=summary,
+        epilog=details.split("\n\n", 1)[-1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "seeds", nargs="?", type=int, default=5, help="draws of the labels per size (default 5)"
+    )
+    parser.add_argument("--no-reuters", action="store_true", help="skip the Reuters set")
+    speed_group = parser.add_mutually_exclusive_group()
+    speed_group.add_argument("--no-speed", action="store_true", help="skip the speed bench")
+    speed_group.add_argument("--speed-only", action="store_true", help="only the speed bench")
+    parser.add_argument(
+        "--pipeline", metavar="DIR", help=f"nlp.pipeline for every set (default {PIPELINE})"
+    )
+    parser.add_argument(
+        "--only", metavar="WORD", help="the sets whose name has WORD (short, long, rich, ...)"
+    )
+    return parser.parse_args(argv)
 
 
 def main() -> None:
     global PIPELINE
-    PIPELINE = option("--pipeline") or PIPELINE
-    only = option("--only")
-    values = {PIPELINE, only}
-    args = [a for a in sys.argv[1:] if not a.startswith("--") and a not in values]
-    seeds = int(args[0]) if args else 5
+    args = parse_args()
+    PIPELINE = args.pipeline or PIPELINE
+    only = args.only
+    seeds = args.seeds
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         print(f"nlp.pipeline: {PIPELINE}")
-        if "--speed-only" in sys.argv:
+        if args.speed_only:
             return speed(tmp)
         for set_name, label in (("items.tsv", "short"), ("items_long.tsv", "long")):
             items, truth, near = ld_set(set_name)
@@ -335,12 +353,12 @@ def main() -> None:
                     relevant = {k: {one} if v else set() for k, v in truth.items()}
                     imitated = dict.fromkeys(near, one)
                 bench_set(title, config, items, relevant, imitated, seeds, tmp)
-        if "--no-reuters" not in sys.argv and (not only or only in "Reuters"):
+        if not args.no_reuters and (not only or only in "Reuters"):
             found = reuters_set()
             if found:
                 config = config_for(REUTERS_TOPICS, tmp, "reuters")
                 bench_set("Reuters acq/crude", config, *found, None, seeds, tmp)
-        if "--no-speed" not in sys.argv:
+        if not args.no_speed:
             speed(tmp)
 
 

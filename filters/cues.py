@@ -35,8 +35,8 @@ from spacy.language import Language
 from spacy.strings import get_string_id
 from spacy.symbols import ORTH
 from spacy.tokens import Doc
-from spacy.util import load_language_data, registry
 
+from pln.filters.lemma_words import lemma_table
 from pln.filters.nlp import LEMMA_NORM
 from pln.filters.runs import Runs
 from pln.filters.topics import DASHES
@@ -159,13 +159,7 @@ def _dashes(firsts: set[str]) -> set[str]:
 def _spellings(lang: str, lemmas: set[str]) -> set[str]:
     """Words the installed lookup data of lang maps to one of lemmas (strings: spaCy's table
     only keeps their hashes)."""
-    if lang not in registry.lookups:
-        return set()
-    data = registry.lookups.get(lang)
-    if "lemma_lookup" not in data:
-        return set()
-    table = load_language_data(data["lemma_lookup"])
-    return {word for word, lemma in table.items() if lemma in lemmas}
+    return {word for word, lemma in lemma_table(lang).items() if lemma in lemmas}
 
 
 def _split_out(nlp: Language, words: set[str]) -> set[str]:

@@ -24,7 +24,6 @@ inflected form of its lemma ("training", lemma "train") means that form, not the
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -41,8 +40,6 @@ from spacy.util import (
     compile_infix_regex,
     compile_prefix_regex,
     compile_suffix_regex,
-    load_language_data,
-    registry,
 )
 
 from pln.config import NlpConfig
@@ -317,18 +314,6 @@ def is_abbreviation(aside: Span) -> bool:
         lower += sum(c.islower() for c in core)
         digits += sum(c.isdigit() for c in core)
     return (upper >= 2 or (upper >= 1 and digits >= 1)) and lower <= upper
-
-
-@functools.cache
-def lookup_words(lang: str = "en") -> frozenset[str]:
-    """Every word, form or lemma, of the installed lemma lookup table of lang (empty without
-    one): the words `topics.variants` may split a prefix off ("e" + "learning"), and those
-    whose plural the table gives (`topics.unknown_plurals`)."""
-    data = registry.lookups.get(lang) if lang in registry.lookups else {}
-    if "lemma_lookup" not in data:
-        return frozenset()
-    table = load_language_data(data["lemma_lookup"])
-    return frozenset(table).union(table.values())
 
 
 def pipeline_version(nlp: Language) -> str:

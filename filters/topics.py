@@ -52,6 +52,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pln.config import TopicConfig
+from pln.filters.lemma_words import lookup_words
 from pln.record import Decision, Item
 
 # How evidence is found and scored. v2 (3 December 2026): an inflected phrase word keeps its
@@ -378,13 +379,11 @@ def variants(key: str, forms: set[str] = frozenset()) -> set[str]:
 def prefixed(word: str, rest: str) -> bool:
     """Whether word is a prefix glued to the word rest ("microlearning": "micro" +
     "learning"): rest has MIN_REST letters or more and is a word of the English lemma lookup
-    table (nlp.lookup_words; no split without that data), and word is not one itself.
+    table (lemma_words.lookup_words; no split without that data), and word is not one itself.
     "mentor", "education", "email" and "prerequisite" are words of their own, not "m" +
     "entor" or "e" + "mail"."""
     if len(rest) < MIN_REST or not rest.isalpha():
         return False
-    from pln.filters.nlp import lookup_words  # nlp.py imports this module
-
     words = lookup_words("en")
     return rest in words and word not in words
 
@@ -407,8 +406,6 @@ def unknown_plurals(texts: Iterable[str]) -> set[str]:
     "microlearnings", "customer onboarding" -> "customer onboardings". The table maps no
     plural to such a word, so matching by lemma would miss it. Words of fewer than 3 letters
     ("e", "ai") and words ending in "s" are left alone."""
-    from pln.filters.nlp import lookup_words  # nlp.py imports this module
-
     out = set()
     for text in texts:
         found = _LAST_WORD.search(text)

@@ -193,7 +193,7 @@ def _read_and_write(config: Config, full: bool, run_id: str, started: float, cre
         elif src.enabled:
             tasks.append(SourceTask(src, cursors.get(src.name), run_deadline_at))
 
-    progress.say(f"reading {len(tasks)} sources")
+    progress.say(f"reading {progress.counted(len(tasks), 'source')}")
     release = crew.release if crew is not None else None
     if release and not all(map(probeable, tasks)):
         release()  # a source the probe cannot settle: it will need a worker

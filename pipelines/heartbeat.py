@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pln.atomic import write_atomic
+from pln.progress import counted
 
 MIN_INTERVAL = 1.0
 
@@ -60,6 +61,6 @@ def check_health(db_path: str | Path, max_age: float = 30.0) -> tuple[bool, str]
         return False, f"stream cannot reach Kafka: {broker}"
     rate = state.get("items_per_s") or 0
     return True, (
-        f"stream ok: {state.get('items_written', 0):,} items written, {rate:,.0f} items/s, "
+        f"stream ok: {counted(state.get('items_written', 0), 'item')} written, {rate:,.0f} items/s, "
         f"lag {lag if lag is not None else '?'}"
     )

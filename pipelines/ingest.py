@@ -166,11 +166,12 @@ class Ingester:
     def summary(self, seconds: float) -> str:
         sent = self.sent
         return (
-            f"ingest stopped after {seconds:.0f} s: {sent['polls']:,} polls "
-            f"({sent['failed']:,} failed) sent {sent['items']:,} items and "
-            f"{sent['dead letters']:,} dead letters to {self.settings.raw_topic}"
+            f"ingest stopped after {seconds:.0f} s: {progress.counted(sent['polls'], 'poll')} "
+            f"({sent['failed']:,} failed) sent {progress.counted(sent['items'], 'item')} and "
+            f"{progress.counted(sent['dead letters'], 'dead letter')} to "
+            f"{self.settings.raw_topic}"
             + (
-                f" ({sent['unchanged']:,} unchanged items not sent again)"
+                f" ({progress.counted(sent['unchanged'], 'unchanged item')} not sent again)"
                 if sent["unchanged"]
                 else ""
             )

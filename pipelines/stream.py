@@ -91,7 +91,7 @@ def run_stream(
         say(
             f"stream ({engine}, {workers} worker{'s' * (workers > 1)}): {settings.raw_topic} "
             f"@ {settings.bootstrap} -> {db}"
-            + (f" (resuming after {resumed:,} messages)" if resumed else "")
+            + (f" (resuming after {progress.counted(resumed, 'message')})" if resumed else "")
         )
         heartbeat.beat(force=True, state="running", items_written=0, lag=None, broker="ok")
         try:

@@ -366,7 +366,10 @@ class StreamWriter:
         if now - self.ticker_at < every:
             return
         self.ticker_at = now
-        parts = [f"{self.written:,} items written", f"{stats['items_per_s']:,.0f} items/s"]
+        parts = [
+            f"{progress.counted(self.written, 'item')} written",
+            f"{stats['items_per_s']:,.0f} items/s",
+        ]
         if lag is not None:
             parts.append(f"lag {lag:,}")
         if stats["latency_p95_s"] is not None:

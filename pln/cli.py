@@ -50,6 +50,17 @@ def main(argv: list[str] | None = None) -> int:
             os.environ[progress.ENV] = before
 
 
+def _seconds(text: str) -> float:
+    """A `--wait` argument: seconds, 0 or more (argparse says it in one line, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, got {text!r}")
+    return value
+
+
 def _stop_writing_stdout() -> int:
     """The program reading our output stopped (`pln sql ... | head`): stop quietly, as `cat`
     does. Output still buffered goes to /dev/null, or Python would fail again at exit."""
@@ -143,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
     sql.add_argument(
         "--wait",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         help="how long to wait while a run holds the database (default 10, or $PLN_LOCK_WAIT)",
     )
@@ -169,7 +180,8 @@ def cmd_validate(args) -> int:
 
     config = load_checked_config(args.config)
     print(
-        f"{args.config}: ok ({len(config.sources)} sources, {len(config.topics)} topics: "
+        f"{args.config}: ok ({progress.counted(len(config.sources), 'source')}, "
+        f"{progress.counted(len(config.topics), 'topic')}: "
         f"{', '.join(t.id for t in config.topics)})"
     )
     return 0

@@ -264,7 +264,7 @@ def cmd_topics_suggest(args) -> int:
         print(f"  (`pln topics add {topic} {example}` edits the config for you)")
     if found.exclusions:
         print(
-            f"  to keep out near-misses: in the {found.unwanted} items you labelled -, in none "
+            f"  to keep out near-misses: in the {counted(found.unwanted, 'item')} you labelled -, in none "
             "you want (items with it, log-odds z):"
         )
         for t in found.exclusions:
@@ -510,10 +510,11 @@ def rescore_lines(report, config) -> str:
                 lines.append(f"    {sign} … and {total - len(titles)} more")
     if report.failed:
         lines.append(
-            f"  {len(report.failed)} items could not be rescored and keep their decisions:"
+            f"  {counted(len(report.failed), 'item')} could not be rescored and "
+            + ("keeps its decision:" if len(report.failed) == 1 else "keep their decisions:")
         )
         lines += [f"    {line}" for line in report.failed[:5]]
-    lines.append(f"  feeds  {config.outputs.feeds_dir}/ ({len(report.feeds)} files)")
+    lines.append(f"  feeds  {config.outputs.feeds_dir}/ ({counted(len(report.feeds), 'file')})")
     return "\n".join(lines)
 
 

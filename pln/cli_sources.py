@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from pln.errors import ConfigError
+from pln.progress import counted
 
 SUBSCRIPTIONS = "subscriptions.yaml"
 
@@ -92,7 +93,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     load_checked_config(config_path)  # the result must still be a valid config
     skipped = len(entries) - len(new)
     print(
-        f"imported {len(new)} feeds from {args.opml} into {target.name}"
+        f"imported {counted(len(new), 'feed')} from {args.opml} into {target.name}"
         + (f" ({skipped} already subscribed)" if skipped else "")
     )
     return 0

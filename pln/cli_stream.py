@@ -220,7 +220,7 @@ def cmd_stream(args) -> int:
             p95 = stats.get("latency_p95_s")
             print(
                 f"PLN Curator stream {summary.run_id}: {summary.seconds:.1f} s, "
-                f"{stats.get('items_written', 0):,} items written"
+                f"{progress.counted(stats.get('items_written', 0), 'item')} written"
                 + (f", p95 produce->DuckDB {p95:.2f} s" if p95 is not None else ""),
                 file=sys.stderr,
             )

@@ -9,6 +9,8 @@ and checks every source, so the CLI has a fully validated config before anything
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -252,7 +254,12 @@ class Config:
         for t in self.topics:
             if t.id == topic_id:
                 return t
-        raise ConfigError(str(self.path), "topics", f"no topic named {topic_id!r}")
+        raise self.unknown_topic(topic_id)
+
+    def unknown_topic(self, topic_id: str) -> ConfigError:
+        """The one line of every command given a topic the config does not have."""
+        known = ", ".join(t.id for t in self.topics) or "none"
+        return ConfigError(str(self.path), "", f"no topic named {topic_id!r} (known: {known})")
 
 
 def load_config(path: str | Path) -> Config:
@@ -295,6 +302,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         pipeline=nlp_opts.text("pipeline", default="blank:en"),
         batch_size=nlp_opts.integer("batch_size", default=512, min=1),
     )
+    _check_pipeline(nlp_opts, nlp.pipeline)
     nlp_opts.done()
 
     out = root.mapping("outputs")
@@ -346,6 +354,68 @@ def _parse_fetch(opts: Options) -> FetchConfig:
             raise opts.error(name, f"must be at most {most}, got {value}")
     opts.done()
     return fetch
+
+
+def _check_pipeline(opts: Options, name: str) -> None:
+    """`nlp.pipeline` names what the curator can load (pln.filters.nlp.load_nlp): blank:LANG, a
+    folder, or an installed pipeline package, found without importing spaCy or loading it."""
+    name = name.strip()
+    if name.startswith("blank:"):
+        lang = name.removeprefix("blank:").strip()
+        if not lang:
+            raise opts.error(
+                "pipeline", f"spaCy pipeline {name!r} names no language; use e.g. 'blank:en'"
+            )
+        if not _spacy_language(lang):
+            raise opts.error(
+                "pipeline", f"spaCy pipeline {name!r}: spaCy has no language {lang!r} (e.g. en, de)"
+            )
+        return
+    if not name:
+        raise opts.error(
+            "pipeline", "is empty; use 'blank:en' or an installed pipeline like en_core_web_sm"
+        )
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        missing = [f for f in ("config.cfg", "meta.json") if not (folder / f).is_file()]
+        if missing:
+            raise opts.error(
+                "pipeline",
+                f"spaCy pipeline {name!r}: folder without {' and '.join(missing)} "
+                "(not a saved spaCy pipeline)",
+            )
+        return
+    if _installed_module(name):
+        return
+    if "/" in name or name.startswith((".", "~")):  # meant as a folder (relative to where pln runs)
+        raise opts.error("pipeline", f"spaCy pipeline {name!r}: no such folder")
+    raise opts.error(
+        "pipeline",
+        f"spaCy pipeline {name!r} is not an installed spaCy pipeline; install it with "
+        f"`python -m spacy download {name}` (or pip install it), or use 'blank:en'",
+    )
+
+
+def _spacy_language(lang: str) -> bool:
+    """spaCy has `lang` (spacy/lang/<lang>, or a language package's entry point); True when
+    spaCy itself cannot be found, for the curator to say so."""
+    spec = importlib.util.find_spec("spacy")
+    if spec is None or not spec.submodule_search_locations:
+        return True
+    if any(
+        (Path(p) / "lang" / lang / "__init__.py").is_file() for p in spec.submodule_search_locations
+    ):
+        return True
+    return any(e.name == lang for e in importlib.metadata.entry_points(group="spacy_languages"))
+
+
+def _installed_module(name: str) -> bool:
+    """An installed distribution (what spacy.util.is_package asks) whose module imports."""
+    try:
+        importlib.metadata.distribution(name)
+        return importlib.util.find_spec(name) is not None
+    except (importlib.metadata.PackageNotFoundError, ImportError, ValueError):
+        return False
 
 
 def _check_can_create(opts: Options, key: str, folder: Path) -> None:

@@ -36,6 +36,7 @@ from pln.pipelines.scoring_state import note_scored, scored_otherwise
 from pln.progress import counted
 from pln.record import Decision, Item
 from pln.sinks.store import Label, Store
+from pln.sinks.store_db import no_database
 
 LABEL_WORDS = {"+": 1, "+1": 1, "1": 1, "up": 1, "-": -1, "-1": -1, "down": -1}
 RESCORE_BATCH = 1000
@@ -52,14 +53,13 @@ def parse_label(text: str) -> int | None:
 def open_store(config: Config, *, read_only: bool) -> Store:
     db = config.outputs.duckdb
     if not db.is_file():
-        raise PlnError(f"database {db} does not exist; run `pln run` first")
+        raise no_database(db)
     return Store(db, read_only=read_only)
 
 
 def check_topic(config: Config, topic: str) -> None:
     if topic not in {t.id for t in config.topics}:
-        known = ", ".join(t.id for t in config.topics)
-        raise UsageError(f"{config.path}: no topic named {topic!r} (known: {known})")
+        raise config.unknown_topic(topic)
 
 
 def label_one(config: Config, item_id: str, topic: str, value: str) -> Label:
@@ -409,7 +409,7 @@ def rescore(
     if not db.is_file():
         if only_if_needed:
             return None
-        raise PlnError(f"database {db} does not exist; run `pln run` first")
+        raise no_database(db)
     from pln.sinks.feeds import render_feeds
     from pln.sinks.feeds_state import record_render
 

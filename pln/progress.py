@@ -18,9 +18,10 @@ def enabled() -> bool:
 
 
 class Ticker:
-    """Prints `label: N unit` at most every `every` seconds, and once more on `close`."""
+    """Prints `label: N units` ("written: 1 item", "written: 2,500 items") at most every
+    `every` seconds, and once more on `close`."""
 
-    def __init__(self, label: str, unit: str = "items", every: float = 0.5):
+    def __init__(self, label: str, unit: str = "item", every: float = 0.5):
         self.label, self.unit, self.every = label, unit, every
         self.count = 0
         self._printed = 0
@@ -40,7 +41,7 @@ class Ticker:
 
     def _print(self, end: str) -> None:
         self._printed = self.count
-        sys.stderr.write(f"  {self.label}: {self.count:,} {self.unit}{' ' * 8}{end}")
+        sys.stderr.write(f"  {self.label}: {counted(self.count, self.unit)}{' ' * 8}{end}")
         sys.stderr.flush()
 
 

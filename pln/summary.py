@@ -84,7 +84,9 @@ def format_run_summary(summary, config: Config) -> str:
 
         lines.append(f"  forgot    {forgotten_line(s['forgotten'])}")
     lines.append(f"  database  {_rel(summary.db_path)}")
-    lines.append(f"  feeds     {_rel(summary.feeds_dir)}/ ({len(summary.feeds)} files, index.opml)")
+    lines.append(
+        f"  feeds     {_rel(summary.feeds_dir)}/ ({counted(len(summary.feeds), 'file')}, index.opml)"
+    )
     if removed := s.get("feeds_removed"):
         lines.append(
             f"            removed the feeds of {', '.join(removed)}: no longer in the config"

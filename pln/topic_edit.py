@@ -51,6 +51,8 @@ def remove_terms(
 
 
 def _edit(config: Config, topic_id: str, terms: list[str], exclude: bool, adding: bool) -> Edited:
+    if topic_id not in {t.id for t in config.topics}:
+        raise config.unknown_topic(topic_id)
     path = Path(config.path).resolve()
     file = str(config.path)
     text = _read(path, file)

@@ -55,5 +55,8 @@ def forget_if_due(
     last = last_forget(store.db)
     if last is not None and timedelta(0) <= now - last < FORGET_EVERY:
         return None  # (a last time in the future: the clock was wrong then, or is now)
-    progress.say(f"forgetting what no source delivered in {config.outputs.keep_days:,} days")
+    progress.say(
+        "forgetting what no source delivered in "
+        + progress.counted(config.outputs.keep_days, "day")
+    )
     return forget_old(store, config, now=now, limit=limit)

@@ -64,7 +64,8 @@ class Compacted:
         return (
             f"compacted {self.path}: {self.bytes_before / 1e6:,.1f} MB -> "
             f"{self.bytes_after / 1e6:,.1f} MB in {self.seconds:.1f} s "
-            f"({self.rows:,} rows in {self.tables} tables copied and checked)"
+            f"({progress.counted(self.rows, 'row')} in {progress.counted(self.tables, 'table')} "
+            "copied and checked)"
         )
 
 

@@ -68,8 +68,13 @@ def lock_wait_default(read_only: bool = True) -> float:
     except ValueError:
         value = -1.0
     if not value >= 0:  # also rejects nan
-        raise PlnError(f"{LOCK_WAIT_ENV} must be a number of seconds, got {raw!r}")
+        raise UsageError(f"{LOCK_WAIT_ENV} must be a number of seconds, got {raw!r}")
     return value
+
+
+def no_database(path: Path) -> UsageError:
+    """The one-line user mistake (exit 2) of a command that reads a store not made yet."""
+    return UsageError(f"database {path} does not exist; run `pln run` first")
 
 
 class Database:
@@ -126,7 +131,7 @@ class Database:
 
     def _connect(self, wait: float) -> duckdb.DuckDBPyConnection:
         if self.read_only and not self.path.is_file():
-            raise UsageError(f"database {self.path} does not exist; run `pln run` first")
+            raise no_database(self.path)
         if not self.read_only:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from pln.progress import counted
+
 from .store_db import Database, now_utc
 
 if TYPE_CHECKING:
@@ -221,7 +223,7 @@ def forgotten_line(forgotten: dict) -> str:
     """What was (or would be) forgotten, from `Forgotten.as_dict`, e.g. "120 items no source
     delivered in 365 days (118 whole stories); kept 3 labelled; also 2 runs"."""
     f = forgotten
-    line = f"{f['items']:,} items no source delivered in {f['days']:,} days"
+    line = f"{counted(f['items'], 'item')} no source delivered in {counted(f['days'], 'day')}"
     if f["stories"]:
         line += f" ({f['stories']:,} whole stories)"
     kept = [f"{f[k]:,} {what}" for k, what in _KEPT if f[k]]

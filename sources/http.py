@@ -183,7 +183,7 @@ class HttpFetcher:
         except (HTTPError, OSError, ValueError) as exc:
             proxy = proxy_for(url)
             if proxy and isinstance(exc, NewConnectionError | ConnectTimeoutError | ProxyError):
-                reason = describe_failure(exc, proxy, self.timeout).split(" (")[0]
+                reason = describe_proxy_failure(exc, proxy, self.timeout)
                 raise self.error(
                     f"proxy {redact(proxy)} failed for {redact(url)}: {reason}"
                 ) from None
@@ -531,9 +531,7 @@ def describe_failure(exc: BaseException, url: str, timeout: float) -> str:
         return f"cannot resolve host {host} ({where})"
     if _is_timeout(exc) or isinstance(cause, TimeoutError | socket.timeout):
         return f"timed out after {timeout:g} s waiting for {where}"
-    if isinstance(cause, ConnectionRefusedError) or (
-        isinstance(exc, NewConnectionError) and "refused" in str(exc).lower()
-    ):
+    if _refused(exc, cause):
         return f"connection refused by {host} ({where})"
     if isinstance(cause, ssl.SSLCertVerificationError):
         return f"TLS certificate of {host} not trusted: {cause.verify_message} ({where})"
@@ -546,6 +544,28 @@ def describe_failure(exc: BaseException, url: str, timeout: float) -> str:
     if isinstance(exc, ProtocolError | ConnectionError) or isinstance(cause, ConnectionError):
         return f"connection to {host} closed unexpectedly ({where})"
     return f"cannot fetch {where}: {_first_line(exc)}"
+
+
+def describe_proxy_failure(exc: BaseException, proxy: str, timeout: float) -> str:
+    """Why a connection to the proxy failed, saying it is the proxy that refused or cannot be
+    found (`connection refused by proxy 10.0.0.1:3128`), never its credentials."""
+    parts = urlsplit(proxy)
+    host = parts.hostname or redact(proxy)
+    address = f"[{host}]" if ":" in host else host
+    with suppress(ValueError):  # a port out of range: the host alone
+        address += f":{parts.port}" if parts.port else ""
+    cause = _root_cause(exc)
+    if isinstance(exc, NameResolutionError) or isinstance(cause, socket.gaierror):
+        return f"cannot resolve proxy host {host}"
+    if _refused(exc, cause):
+        return f"connection refused by proxy {address}"
+    return describe_failure(exc, proxy, timeout).split(" (")[0]
+
+
+def _refused(exc: BaseException, cause: BaseException | None) -> bool:
+    return isinstance(cause, ConnectionRefusedError) or (
+        isinstance(exc, NewConnectionError) and "refused" in str(exc).lower()
+    )
 
 
 def _wraps(exc: BaseException, *types: type[BaseException]) -> bool:

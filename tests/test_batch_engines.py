@@ -117,20 +117,25 @@ def test_the_crew_starts_loading_spacy_before_the_parent_imports_duckdb_and_arro
 
 def test_a_pipeline_the_crew_cannot_load_is_one_config_error_line(tmp_path):
     """spaCy loads in the crew process while the parent reads the store; its config mistake
-    still reaches the user as the one line `pln validate` would give, with exit code 2."""
+    still reaches the user as one line, with exit code 2. (A pipeline that is not installed,
+    or a folder without a pipeline's files, `pln validate` refuses before: the folder here
+    has them, but they are not a pipeline.)"""
     (tmp_path / "good.xml").write_text(FEED)
+    (tmp_path / "broken_pipeline").mkdir()
+    (tmp_path / "broken_pipeline" / "meta.json").write_text("{")
+    (tmp_path / "broken_pipeline" / "config.cfg").write_text("x")
     config = tmp_path / "pln.yaml"
     config.write_text(
         "sources:\n  - {name: good, type: rss, path: good.xml}\n"
         "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
-        "nlp: {pipeline: en_core_web_nope}\n"
+        "nlp: {pipeline: broken_pipeline}\n"
         "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
     )
     run = [sys.executable, "-m", "pln.cli", "run", "-q", "-c", str(config)]
     done = subprocess.run(run, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 2
-    assert done.stderr.startswith("pln: error: config: nlp.pipeline: spaCy pipeline ")
-    assert "'en_core_web_nope' is not an installed spaCy pipeline" in done.stderr
+    assert done.stderr.startswith("pln: error: ")
+    assert "nlp.pipeline: spaCy pipeline 'broken_pipeline' cannot be loaded: " in done.stderr
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
 
 

@@ -431,6 +431,6 @@ def test_a_dead_proxy_is_a_one_line_error(server, monkeypatch):
     message = str(info.value)
     assert message == (
         f"source 'blog': proxy http://127.0.0.1:{port} failed for {server.url('/feed')}: "
-        "connection refused by 127.0.0.1"
+        f"connection refused by proxy 127.0.0.1:{port}"
     )
     assert "pw" not in message

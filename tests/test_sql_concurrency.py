@@ -127,7 +127,7 @@ def test_pln_sql_gives_up_after_the_wait_with_one_line(db):
 
 def test_a_bad_lock_wait_setting_is_a_one_line_error(db):
     result = pln_sql(db, "SELECT 1", PLN_LOCK_WAIT="soon")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr == "pln: error: PLN_LOCK_WAIT must be a number of seconds, got 'soon'\n"
 
 

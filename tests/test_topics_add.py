@@ -62,7 +62,7 @@ def test_mistakes_are_one_line_errors_and_leave_the_file_alone(tmp_path, capsys)
     path = example(tmp_path)
     original = path.read_bytes()
     for args, message in (
-        (["no-such-topic", "revisit"], "topics: no topic named 'no-such-topic'"),
+        (["no-such-topic", "revisit"], "no topic named 'no-such-topic' (known: "),
         ([TOPIC, "revisit", "  "], f"cannot add '  ' to {TOPIC}: it is empty"),
         ([TOPIC, "#"], f"cannot add '#' to {TOPIC}: it is empty"),
     ):

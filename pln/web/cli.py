@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import socket
 import sys
 from urllib.parse import urlsplit
 
 from pln.config import Config
+from pln.errors import UsageError
 
 from .defaults import BACKLOG, DEFAULT_PORT, THREADS, WORKERS
 from .follow import FeedRefresher, refresh_feeds
@@ -53,7 +55,7 @@ def add_serve_command(subparsers) -> None:
     )
     serve.add_argument(
         "--port",
-        type=int,
+        type=_port,
         help=f"port (default: the port of outputs.base_url, else {DEFAULT_PORT}; 0: any free)",
     )
     serve.add_argument(
@@ -80,6 +82,27 @@ def add_serve_command(subparsers) -> None:
     serve.set_defaults(func=cmd_serve)
 
 
+def _port(text: str) -> int:
+    """A `--port` argument: 0 (any free port) to 65535; argparse says otherwise in one line."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535 (0: any free port), got {text!r}")
+    return value
+
+
+def check_host(host: str, port: int) -> None:
+    """A `--host` that names no address (a typo, an unknown name) is the user's mistake: one
+    line, exit 2, from either server (waitress would say only 'Invalid host/port')."""
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:  # gaierror; UnicodeError: a name IDNA refuses
+        reason = getattr(exc, "strerror", None) or exc
+        raise UsageError(f"--host {host}: no address to listen on: {reason}") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from pln.sinks.store import lock_wait_default
     from pln.sources.registry import load_checked_config as load_config
@@ -88,6 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port
     if port is None:
         port = urlsplit(config.outputs.base_url).port or DEFAULT_PORT
+    check_host(args.host, port)
     talk = not (args.quiet or args.json)
 
     def log(line: str) -> None:

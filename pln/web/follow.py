@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from pln.config import Config
 from pln.pipelines.config_watch import EVERY, ConfigWatch
+from pln.progress import counted
 
 FIXED = ("duckdb", "feeds_dir", "base_url")  # outputs keys that need a restart
 
@@ -44,7 +45,7 @@ def refresh_feeds(config: Config, wait: float) -> str:
     except StoreBusy as exc:
         return f"serving the feeds as last rendered ({exc})"
     what = "rendered" if done.rendered else "up to date:"
-    note = f"{what} {len(done.paths)} files from {db}"
+    note = f"{what} {counted(len(done.paths), 'file')} from {db}"
     if done.removed:
         note += f"; removed the feeds of {', '.join(done.removed)}: no longer in the config"
     return note

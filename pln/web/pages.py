@@ -93,14 +93,19 @@ def search_page(
         body = "<p>Type a few words in the search field: titles, texts and authors of every "
         body += "kept item are searched.</p>"
         return page_html(config.outputs.title, "Search", body)
-    cards = "".join(
-        item_card(e, feedback=feedback(e, ""), heading="h2").replace(
-            '<div class="meta">',
-            f'<div class="meta">In {esc(titles.get(e.topic, e.topic))} · ',
-            1,
+    shown: set[str] = set()
+    listed: list[str] = []
+    for e in entries:
+        card = item_card(e, feedback=feedback(e, ""), heading="h2").replace(
+            '<div class="meta">', f'<div class="meta">In {esc(titles.get(e.topic, e.topic))} · ', 1
         )
-        for e in entries
-    )
+        if e.item.id in shown:  # kept by another topic too: ids are unique in a page, and
+            # #item-<id> leads to the first card; this one is #item-<id>-<topic>
+            first = f'<li id="item-{esc(e.item.id)}">'
+            card = card.replace(first, f'<li id="item-{esc(e.item.id)}-{esc(e.topic)}">', 1)
+        shown.add(e.item.id)
+        listed.append(card)
+    cards = "".join(listed)
     more = f" (the first {len(entries)} shown)" if total > len(entries) else ""
     found = f"{total} kept item{'' if total == 1 else 's'} mention “{esc(words)}”{more}."
     listing = f'<ol class="items">{cards}</ol>' if cards else ""

@@ -59,6 +59,8 @@ class FeedServer:
             )
         except OSError as exc:
             raise PlnError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        except ValueError as exc:  # waitress: a host or port it cannot resolve
+            raise PlnError(f"cannot listen on {host}:{port}: {exc}") from None
         self._thread: threading.Thread | None = None
 
     # the FeedApp's parts that callers use
