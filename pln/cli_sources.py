@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
-from pln.errors import ConfigError
+from pln.atomic import write_atomic
 from pln.progress import counted
 
 SUBSCRIPTIONS = "subscriptions.yaml"
@@ -72,10 +73,12 @@ def _fetch_notes(store) -> dict[str, tuple[dict[str, int], list[str]]]:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    """Merge the OPML's feeds into subscriptions.yaml beside the config and include that file."""
+    """Merge the OPML's feeds into subscriptions.yaml beside the config and include that file.
+    All or nothing: when the result is not a valid config, both files are left as they were."""
     from pln.config import load_config
     from pln.sources.opml import read_opml
     from pln.sources.registry import load_checked_config
+    from pln.topic_edit import with_include
 
     config_path = Path(args.config)
     config = load_config(config_path)
@@ -86,11 +89,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     new = [entry for entry in entries if entry["url"] not in known_urls]
     if new:
         text = yaml.safe_dump((existing or []) + new, sort_keys=False, allow_unicode=True)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text("# Written by `pln sources import`; edit freely.\n" + text, encoding="utf-8")
-        tmp.replace(target)
-        _include(config_path, SUBSCRIPTIONS)
-    load_checked_config(config_path)  # the result must still be a valid config
+        config_text = with_include(config_path, SUBSCRIPTIONS)
+        with _restored_on_error(target, config_path):
+            _write(target, "# Written by `pln sources import`; edit freely.\n" + text)
+            if config_text is not None:
+                _write(config_path, config_text)
+            load_checked_config(config_path)  # the result must still be a valid config
     skipped = len(entries) - len(new)
     print(
         f"imported {counted(len(new), 'feed')} from {args.opml} into {target.name}"
@@ -99,17 +103,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _include(config_path: Path, name: str) -> None:
-    """Add `name` to the config's include_sources (appending a top-level key keeps comments)."""
-    data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    includes = data.get("include_sources") or []
-    if isinstance(includes, str):
-        includes = [includes]
-    if name in includes:
-        return
-    if includes:
-        raise ConfigError(
-            str(config_path), "include_sources", f"add {name!r} to this list to use the import"
-        )
-    with config_path.open("a", encoding="utf-8") as out:
-        out.write(f"\n# Feeds imported with `pln sources import`.\ninclude_sources: [{name}]\n")
+@contextmanager
+def _restored_on_error(*paths: Path):
+    """Put `paths` back as they were (or remove those that did not exist) if the block fails."""
+    before = {p: (p.read_bytes(), p.stat().st_mode & 0o777) for p in paths if p.exists()}
+    try:
+        yield
+    except BaseException:
+        for path in paths:
+            if path in before:
+                data, mode = before[path]
+                write_atomic(path, data, mode=mode)
+            else:
+                path.unlink(missing_ok=True)
+        raise
+
+
+def _write(path: Path, text: str) -> None:
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    write_atomic(path, text.encode("utf-8"), mode=mode)

@@ -1,4 +1,5 @@
-"""`pln topics add` / `remove`: a topic's phrases, hashtags or exclusions, edited in the config.
+"""`pln topics add` / `remove`: a topic's phrases, hashtags or exclusions, edited in the config
+(and `pln sources import`'s entry in `include_sources`, `with_include`).
 
 The file is edited where the topic's `phrases`, `hashtags` or `none` list is, through a
 round-trip YAML parser (ruamel.yaml), so comments, quoting, key order and flow or block style
@@ -105,6 +106,33 @@ def _edit(config: Config, topic_id: str, terms: list[str], exclude: bool, adding
         except OSError as exc:
             raise ConfigError(file, "", f"cannot write it: {exc.strerror or exc}") from None
     return edited
+
+
+def with_include(path: Path, name: str) -> str | None:
+    """The config text at `path` with `name` added to its `include_sources` (a key appended
+    when it has none), comments and style kept; None when it lists `name` already."""
+    file = str(path)
+    text = _read(path, file)
+    document, dumper = _round_trip(text, file)
+    if not hasattr(document, "get"):
+        raise ConfigError(file, "", "not a mapping of settings")
+    includes = document.get("include_sources")
+    if isinstance(includes, str):
+        includes = document["include_sources"] = _flow([includes])
+    if includes is not None and not isinstance(includes, list):
+        raise ConfigError(file, "include_sources", "must be a list of file names")
+    if name in [str(i) for i in includes or ()]:
+        return None
+    if includes is None:
+        document["include_sources"] = _flow([name])
+        document.yaml_set_comment_before_after_key(
+            "include_sources", before="Feeds imported with `pln sources import`."
+        )
+    else:
+        includes.append(name)
+    out = io.StringIO()
+    dumper.dump(document, out)
+    return _as_written(out.getvalue(), text)
 
 
 def _read(path: Path, file: str) -> str:

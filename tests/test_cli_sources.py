@@ -71,3 +71,37 @@ def test_sources_shows_health_after_a_run(tmp_path, capsys):
     gone = next(line for line in out.splitlines() if line.startswith("gone"))
     assert " ok " in local
     assert "failing ×1" in gone and "not found" in gone
+
+
+def test_import_adds_itself_to_an_include_list_the_config_has(tmp_path, capsys):
+    config_path = make_config(tmp_path)
+    (tmp_path / "team.yaml").write_text("- {name: team, type: rss, path: rss2.xml}\n")
+    config_path.write_text(
+        CONFIG.replace("topics:", "include_sources:\n  - team.yaml   # the team's feeds\ntopics:")
+    )
+    opml = str(FIXTURES / "subscriptions.opml")
+    assert main(["sources", "import", opml, "-c", str(config_path)]) == 0
+    assert "include_sources:\n  - team.yaml   # the team's feeds\n  - subscriptions.yaml\n" in (
+        config_path.read_text()
+    )
+    names = {s.name for s in load_config(config_path).sources}
+    assert "team" in names and "https://ldlab.example/atom.xml" in {
+        s.options.get("url") for s in load_config(config_path).sources
+    }
+
+
+def test_an_import_that_would_break_the_config_changes_no_file(tmp_path, capsys):
+    config_path = make_config(tmp_path)
+    stale = tmp_path / "subscriptions.yaml"  # left from an earlier import, not included
+    stale.write_text("- {name: old, type: nosuch, url: 'https://old.example/feed'}\n")
+    before = config_path.read_bytes(), stale.read_bytes()
+    opml = str(FIXTURES / "subscriptions.opml")
+    assert main(["sources", "import", opml, "-c", str(config_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nosuch" in err and "\n" not in err
+    assert (config_path.read_bytes(), stale.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "pln.yaml",
+        "rss2.xml",
+        "subscriptions.yaml",
+    ]
