@@ -212,8 +212,8 @@ def _load_installed(name: str) -> Language:
     if not (spacy.util.is_package(name) or Path(_expand(name)).is_dir()):
         raise _error(
             name,
-            f"is not an installed spaCy pipeline; install it with "
-            f"`python -m spacy download {name}` (or pip install it), or use 'blank:en'",
+            "is not installed: check the name (e.g. en_core_web_sm), pip install the "
+            "pipeline's package, or use 'blank:en'",
         )
     try:
         nlp = spacy.load(_expand(name), exclude=["parser"])

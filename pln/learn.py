@@ -140,7 +140,8 @@ def read_label_csv(path: Path, topics: set[str]) -> LabelRows:
         if not item_id:
             problems.append((start, "empty item_id"))
         elif topic not in topics:
-            problems.append((start, f"no topic named {topic!r}"))
+            known = ", ".join(sorted(topics))
+            problems.append((start, f"no topic named {topic!r} (known: {known})"))
         elif label is None:
             problems.append((start, f"label must be +, -, 1, -1, up or down, got {value!r}"))
         else:
@@ -685,6 +686,9 @@ def _read_text(path: Path) -> str:
     except FileNotFoundError:
         raise UsageError(f"{path}: file not found") from None
     except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise UsageError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 "
+            "(in Excel: CSV UTF-8)"
+        ) from None
     except OSError as exc:
         raise PlnError(f"{path}: cannot read: {exc.strerror or exc}") from None

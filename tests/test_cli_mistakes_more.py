@@ -116,9 +116,9 @@ def test_serve_on_a_host_that_names_nothing_is_one_line(tmp_path, server):
 def test_validate_and_run_name_the_config_of_a_pipeline_not_installed(tmp_path):
     config = blog_config(tmp_path, nlp="pln_no_such_pipeline_xyz")
     expected = (
-        "pln: error: pln.yaml: nlp.pipeline: spaCy pipeline 'pln_no_such_pipeline_xyz' is not an "
-        "installed spaCy pipeline; install it with `python -m spacy download "
-        "pln_no_such_pipeline_xyz` (or pip install it), or use 'blank:en'\n"
+        "pln: error: pln.yaml: nlp.pipeline: spaCy pipeline 'pln_no_such_pipeline_xyz' is not "
+        "installed: check the name (e.g. en_core_web_sm), pip install the pipeline's package, "
+        "or use 'blank:en'\n"
     )
     for command in (["validate"], ["run", "-q"]):
         result = pln(*command, "-c", "pln.yaml", cwd=tmp_path)

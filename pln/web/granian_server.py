@@ -14,6 +14,7 @@ import socket
 
 from pln.config import Config
 from pln.errors import PlnError
+from pln.progress import counted
 
 from .defaults import WORKERS
 from .journal import LABEL_WAIT, LabelRecorder
@@ -81,7 +82,7 @@ class GranianServer:
         self.labels.stop()
 
     def traffic(self) -> str:
-        return f"served by {self.workers} granian workers"
+        return f"served by {counted(self.workers, 'granian worker')}"
 
 
 def _free_port(host: str, port: int) -> int:
