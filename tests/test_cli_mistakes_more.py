@@ -127,24 +127,23 @@ def test_validate_and_run_name_the_config_of_a_pipeline_not_installed(tmp_path):
     assert config.read_text().count("pln_no_such_pipeline_xyz") == 1
 
 
-def test_validate_refuses_a_pipeline_folder_that_holds_no_pipeline(tmp_path):
-    (tmp_path / "mypipe").mkdir()
-    blog_config(tmp_path, nlp="mypipe")
+@pytest.mark.parametrize(
+    ("pipeline", "problem"),
+    [
+        (
+            "mypipe",
+            "'mypipe': folder without config.cfg and meta.json (not a saved spaCy pipeline)",
+        ),
+        ("'blank:zz'", "'blank:zz': spaCy has no language 'zz' (e.g. en, de)"),
+    ],
+)
+def test_validate_refuses_a_pipeline_it_could_not_load(tmp_path, pipeline, problem):
+    (tmp_path / "mypipe").mkdir()  # a folder, but no saved pipeline in it
+    blog_config(tmp_path, nlp=pipeline)
     result = pln("validate", "-c", "pln.yaml", cwd=tmp_path)
     assert result.returncode == 2
-    assert one_line_error(result) == (
-        "pln: error: pln.yaml: nlp.pipeline: spaCy pipeline 'mypipe': folder without "
-        "config.cfg and meta.json (not a saved spaCy pipeline)\n"
-    )
-
-
-def test_validate_refuses_a_blank_pipeline_of_a_language_spacy_lacks(tmp_path):
-    blog_config(tmp_path, nlp="'blank:zz'")
-    result = pln("validate", "-c", "pln.yaml", cwd=tmp_path)
-    assert result.returncode == 2
-    assert one_line_error(result) == (
-        "pln: error: pln.yaml: nlp.pipeline: spaCy pipeline 'blank:zz': spaCy has no language "
-        "'zz' (e.g. en, de)\n"
+    assert (
+        one_line_error(result) == f"pln: error: pln.yaml: nlp.pipeline: spaCy pipeline {problem}\n"
     )
 
 
