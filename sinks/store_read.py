@@ -199,7 +199,11 @@ SHARERS = 10  # people named per story in a feed item
 # Search words (docs/serve.md). RE2 classes: letters, digits and combining marks make words.
 _BETWEEN = r"[^\pL\pN\pM]*"  # between two word parts: any run of non-letters, or none
 _BETWEEN_DIGITS = r"[^\pL\pN\pM]+"  # "3.5" is not "35"
+_BETWEEN_AND = r"(?:[\s\pZ]*[&\x{ff06}][\s\pZ]*|[\s\pZ]+and[\s\pZ]+)"  # "R&D": "R and D", not "RD"
 _STARTS = r"(?:^|[^\pL\pN\pM])"  # "e-learning" is not in "online learning"
+_ENDS = r"s?(?:$|[^\pL\pN\pM])"  # "AT&T" is not in "attention" ("Q&As" is "Q&A")
+_SHORT = 2  # a last word part this long ends a word
+_JOIN_AND = re.compile(r"(?<=\S)\s*&\s*(?=\S)")  # the query "R & D" is "R&D"
 _QUOTES = str.maketrans(dict.fromkeys("\u201c\u201d\u201e\u201f\u00ab\u00bb", '"'))
 _TERMS = re.compile(r'"([^"]*)"|([^"]+)')
 _SPLIT = re.compile(r"\s+|(?<!\d)[,;]|[,;](?!\d)")  # "a,b" is "a b"; "1,000" stays
@@ -216,12 +220,14 @@ def search_patterns(words: str) -> list[str]:
     Terms are split on spaces (and on "," or ";" not between digits); a "quoted phrase" is one.
     Within a term, a run of punctuation or spaces between two word parts matches any run of
     non-letters or none ("e-learning": "e learning", "e–learning", "elearning"), at least one
-    between two digits, and the first part starts a word. Everything typed is escaped. Terms
-    without a letter or digit are dropped."""
+    between two digits, "&" (or " and ") for one with "&" in it ("R&D", "R & D": "R and D", not
+    "RD"), and the first part starts a word; a last part of 1-2 characters ends one ("AT&T" is
+    not in "attention", "A.I." not in "aim"; a plural "s" may follow). Everything typed is
+    escaped. Terms without a letter or digit are dropped."""
     words = unicodedata.normalize("NFC", words).translate(_QUOTES)
     chunks = []
     for phrase, loose in _TERMS.findall(words):
-        chunks += _SPLIT.split(loose) if loose else [phrase]
+        chunks += _SPLIT.split(_JOIN_AND.sub("&", loose)) if loose else [phrase]
     return [p for p in map(_term_pattern, chunks) if p]
 
 
@@ -241,9 +247,15 @@ def _term_pattern(term: str) -> str:
             out.append(text)
         elif 0 < i < len(runs) - 1:
             digits = runs[i - 1][0][-1].isdigit() and runs[i + 1][0][0].isdigit()
-            out.append(_BETWEEN_DIGITS if digits else _BETWEEN)
+            if "&" in text or "\uff06" in text:
+                out.append(_BETWEEN_AND)
+            else:
+                out.append(_BETWEEN_DIGITS if digits else _BETWEEN)
         else:
             out.append("".join(_ANGLES.get(c) or f"\\x{{{ord(c):x}}}" for c in text))
+    last = runs[-1] if runs[-1][1] or runs[-1][0] else runs[-2]  # its last word part, if it ends
+    if parts > 1 and last[1] and len(last[0]) <= _SHORT:
+        out.append(_ENDS)
     return "".join(out)
 
 

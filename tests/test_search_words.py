@@ -1,10 +1,12 @@
 """Search words with punctuation inside: "retrieval-practice", "e-learning", "retrieval,practice",
-typographic quotes and dashes, and queries of punctuation alone. Real DuckDB, real server."""
+"AT&T", "K-12", typographic quotes and dashes, and queries of punctuation alone. Real DuckDB,
+real server."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html import escape
 from urllib.parse import urlencode
 
 import pytest
@@ -28,7 +30,22 @@ TITLES = [
     "Lesson 35 recap",  # 9
     "C++ in a week",  # 10
     "C in a week \u2014 the basics",  # 11
+    "AT&T wires a district",  # 12
+    "Look at the attention span",  # 13
+    "Team notes",  # 14, by data_dan_ld
+    "L & D budgets",  # 15
+    "Q&As with teachers",  # 16
+    "R and D in schools",  # 17
+    "The RD grid",  # 18
+    "K12 schools",  # 19
+    "Route K-123 closed",  # 20
+    "One-to-one, 1:1 tutoring",  # 21
+    "A 1:10 scale",  # 22
+    "A.I. in class",  # 23
+    "Aim high",  # 24
+    "The QA checklist",  # 25
 ]
+AUTHORS = {14: "data_dan_ld"}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +53,12 @@ def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("search") / "pln.duckdb"
     items = [
         post(
-            n, NOW - timedelta(hours=n), title=title, html=f"<p>{title}</p>", text="", author="Ann"
+            n,
+            NOW - timedelta(hours=n),
+            title=title,
+            html=f"<p>{title}</p>",
+            text="",
+            author=AUTHORS.get(n, "Ann"),
         )
         for n, title in enumerate(TITLES)
     ]
@@ -79,6 +101,26 @@ def test_digits_keep_their_separator_and_edge_punctuation_is_literal(store):
     assert found(store, "\u201eRetrieval Practice\u201c") == {0, 1, 2}  # German quotes
 
 
+@pytest.mark.parametrize("words", ["AT&T", "at & t", "AT\uff06T", '"At & T"'])
+def test_an_ampersand_is_an_ampersand_or_and(store, words):
+    """Not "at the", "attention" or "att": "&" (or " and ") stands between the parts."""
+    assert found(store, words) == {12}
+
+
+def test_acronyms_with_an_ampersand(store):
+    assert found(store, "L&D") == {15}  # not the handle data_dan_ld
+    assert found(store, "Q&A") == found(store, "q & a") == {16}  # "Q&As", not "QA"
+    assert found(store, "R&D") == {17}  # "R and D", not "RD"
+
+
+def test_a_short_last_part_ends_a_word(store):
+    assert found(store, "K-12") == {19}  # not "K-123"
+    assert found(store, "1:1") == {21}  # not "1:10"
+    assert found(store, "A.I.") == {23}  # not "Aim"
+    assert found(store, "retrieval-pract") == {0, 1, 2}  # a longer one may start a word
+    assert found(store, "e-learn") == {4, 5, 6}
+
+
 @pytest.mark.parametrize("words", ["\u2014", "-", "!!! ...", "\u201c\u2014\u201d", "\\ .* ( ["])
 def test_punctuation_alone_finds_nothing(store, words):
     assert store.curated_page(None, limit=50, words=words) == ([], 0)
@@ -102,3 +144,19 @@ def test_the_search_page_finds_hyphenated_words_and_nothing_for_a_dash(tmp_path)
         assert says("retrieval,practice") == "3 kept items"
         assert says("\u2014") == "0 kept items"
         assert says("spaced practice") == "6 kept items"  # plain words as before
+
+
+def test_the_search_page_finds_at_and_t_but_not_at_the(tmp_path):
+    """The reported query: "AT&T" (sent as q=AT%26T) found "at the" and "attention"."""
+    port = free_port()
+    config = build_site(tmp_path, port)
+    items = [post(20 + n, NOW - timedelta(hours=1), title=t) for n, t in enumerate(TITLES[12:14])]
+    with Store(config.outputs.duckdb) as s:
+        s.write(items, [Decision(i.id, "spaced", 0.9, True, "matched") for i in items], [])
+    with FeedServer(config, "127.0.0.1", port) as server:
+
+        def titles(words: str) -> list[str]:
+            page = get(server, "search?" + urlencode({"q": words}))[2].decode()
+            return [t for t in TITLES[12:14] if escape(t) in page]
+
+        assert titles("AT&T") == titles("AT & T") == [TITLES[12]]
