@@ -10,6 +10,7 @@ stays in `Item.text`).
 from __future__ import annotations
 
 import functools
+import html.entities
 import re
 import threading
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
@@ -168,8 +169,65 @@ _NESTING_START = re.compile(
 # What an http(s) URL may carry as is (RFC 3986 reserved and unreserved characters, and '%';
 # brackets, legal only around an IPv6 host, take the slow path that checks them).
 _URL_OK = re.compile(r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]*")
+
+
+def word_trie(words: list[str]) -> str:
+    """A regex alternation of `words`, factored by common prefix: it tries one branch per
+    character instead of one per word (linear over a document full of candidates)."""
+    tree: dict = {}
+    for word in words:
+        node = tree
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        branches = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" in node:  # a word ends here and longer ones continue
+            return f"(?:{body})?"
+        return body
+
+    return emit(tree)
+
+
+# HTML's legacy entity names, the ones a parser decodes without ";" ("&copy 2024" is "© 2024"),
+# and the names with ";" that extend one of them ("&notin;" is "∉", not "¬in;").
+_LEGACY_NAMES = [n for n in html.entities.html5 if not n.endswith(";")]
+_LONGER_NAMES = [
+    n[:-1]
+    for n in html.entities.html5
+    if n.endswith(";")
+    and any(n.startswith(legacy) and n[:-1] != legacy for legacy in _LEGACY_NAMES)
+]
+# An "&" that starts a legacy name with no ";" that a letter, a digit or "=" follows: HTML5
+# leaves it as written in an attribute, and so does pln in text ("?lang=en&region=us"). An
+# "&amp" before a letter or digit is an "&amp;" that lost its ";" ("AT&ampT"): it decodes.
+# (No legacy name is the start of another, so the trie finds the one there is.)
+_LEGACY_REF_IN_WORD = re.compile(
+    "&(?=" + word_trie(_LEGACY_NAMES) + "[A-Za-z0-9=])"
+    "(?!" + word_trie(_LONGER_NAMES) + ";|(?:amp|AMP)[A-Za-z0-9])"
+)
 _EMPTY_IMG = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")  # an image whose source was unsafe
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def literal_ampersands(fragment: str) -> str:
+    """HTML with each "&" written "&amp;" where it starts a legacy entity name without ";"
+    ("&reg", "&para", "&copy") that a letter, a digit or "=" follows.
+
+    HTML5 decodes such a name in text but not in an attribute, where it is taken for what it
+    mostly is: a query string. Text carries URLs too ("?lang=en&region=us&section=2" would read
+    "?lang=en®ion=us§ion=2"), so here the attribute rule holds everywhere: "&region" and
+    "&copy2" stay as written, while "&copy 2024", "&reg;" and "&notin;" decode as before, and
+    so does "&amp" before a letter or digit ("AT&ampT" is an "&amp;" that lost its ";"); but
+    "&amp=1" is a query string too.
+    Both readers of HTML (pln/text.py for text, nh3 for the HTML kept) apply it first."""
+    if "&" not in fragment:
+        return fragment
+    return _LEGACY_REF_IN_WORD.sub("&amp;", fragment)
 
 
 def xml_text(text: str) -> str:
@@ -243,7 +301,7 @@ def clean_html(fragment: str, base_url: str = "") -> str:
     if len(fragment) > 4 * MAX_HTML_CHARS or nests_deeper_than(fragment, MAX_HTML_DEPTH):
         return ""
     _URL_FILTER.base = base_url
-    out = _cleaner().clean(xml_text(fragment))
+    out = _cleaner().clean(literal_ampersands(xml_text(fragment)))
     if "<img" in out:
         out = _EMPTY_IMG.sub("", out)
     out = out.strip()

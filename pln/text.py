@@ -3,9 +3,12 @@
 `html_text` is the one HTML-to-text path: feed entries (sources/rss.py), Mastodon posts
 (sources/html_text.py) and item cards (sinks/cards.py) all read HTML through it. It parses with
 lxml's HTML parser (libxml2 2.14, whose tokenizer follows HTML5, so entities decode as
-`html.unescape` does), drops what a reader never sees (script, style, template, noscript,
-iframe; optionally elements of a given class), and returns the text with words kept apart at
-block boundaries, and the http(s) links of `<a>`/`<area>`, made absolute against a base.
+`html.unescape` does, except that a legacy name without ";" that a letter, digit or "=" follows
+stays as written, as HTML5 leaves it in an attribute: "?lang=en&region=us" is a query string;
+`pln.clean.literal_ampersands`), drops what a reader never sees (script, style, template,
+noscript, iframe; optionally elements of a given class), and returns the text with words kept
+apart at block boundaries, and the http(s) links of `<a>`/`<area>`, made absolute against a
+base.
 It does not sanitize: the HTML an item keeps goes through nh3 in `Item.create` (pln/clean.py).
 """
 
@@ -18,7 +21,7 @@ from html import unescape
 
 from lxml import etree
 
-from pln.clean import clean_url
+from pln.clean import clean_url, literal_ampersands
 
 # An http(s) or www. URL up to the next space (for removing URLs from text before comparing it).
 URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -101,6 +104,8 @@ def html_text(
     single spaces). Elements whose class includes `hidden_class` are left out with their links.
     `skip_tag_links` leaves out hashtag and mention links (rel="tag", class mention/hashtag).
     """
+    if "&" in html:  # "?lang=en&region=us" is a query string, not "?lang=en®ion=us"
+        html = literal_ampersands(html)
     if "<" not in html:  # many summaries are plain text sent as HTML
         return HtmlText(_tidy(unescape(html), paragraphs), ())
     if not paragraphs and _only_paragraphs(html):  # "<p>text</p>": what a parse would read

@@ -13,7 +13,10 @@ The bytes are parsed once: a gzip body is detected by its magic bytes and decomp
 the fast path (feed_parse.py, lxml) reads a well-formed RSS 2.0/1.0 or Atom 1.0 feed, and
 feedparser, with its HTML sanitizer and URI resolver off, reads any feed the fast path doubts
 (docs/feeds.md). A refused feed first has its bare "&" escaped (feed_repair.py), and goes back
-to the fast path when that was its only fault. An entry's HTML is read once, by pln/text.py
+to the fast path when that was its only fault. What feedparser's loose parser (ill-formed XML)
+leaves escaped in ids, links, authors and tags is read as the other parsers read it, so an
+item's id does not depend on the path, and its parse error is placed in the user's file
+(`feed_repair.locate_fault`). An entry's HTML is read once, by pln/text.py
 (its text and links); its relative URLs are made absolute once, against the entry's base, when
 `Item.create` sanitizes it.
 """
@@ -30,6 +33,8 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+from xml.sax import SAXException, SAXParseException
+from xml.sax.saxutils import unescape as unescape_xml
 
 from lxml.html import defs as html_defs
 
@@ -282,7 +287,7 @@ def read_feed(data: bytes, headers: dict[str, str], engine: str = "auto") -> Par
     from pln.sources.feed_parse import parse_fast
     from pln.sources.feed_repair import escape_bare_ampersands
 
-    data = without_internal_subset(data)
+    original, data = data, without_internal_subset(data)
     location = headers.get("content-location", "")
     charset = _charset(headers.get("content-type", ""))
     if engine == "auto":
@@ -299,7 +304,76 @@ def read_feed(data: bytes, headers: dict[str, str], engine: str = "auto") -> Par
         data, sanitize_html=False, resolve_relative_uris=False, response_headers=headers
     )
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    if isinstance(problem, SAXException) or not parsed.get("encoding"):
+        _unescape_loose(parsed)
+    if isinstance(problem, SAXParseException):
+        problem = _in_users_file(problem, original, parsed.get("encoding", ""))
     return ParsedFeed(parsed.get("version", ""), parsed.feed, parsed.entries, problem, False)
+
+
+def _in_users_file(problem: SAXParseException, data: bytes, encoding: str) -> Exception:
+    """feedparser's parse error, at its place in the user's file (`data`).
+
+    feedparser reports the line and column (from 0) of the text its parser read: with the
+    "amp;" the repair added, a line of its own on top when the document has no XML
+    declaration, and no DOCTYPE. `locate_fault` finds the same fault again and places it in
+    `data`: "line 3, column 193: undefined entity &nbsp;".
+    """
+    from pln.sources.feed_repair import locate_fault
+
+    fault = locate_fault(_blank_doctype(data), encoding)
+    if fault is None or not fault.message.startswith(problem.getMessage()):
+        return problem  # expat saw something else this time: feedparser's word stands
+    return fault
+
+
+def _unescape_loose(parsed: Any) -> None:
+    """Undo what feedparser's loose parser (the one for ill-formed XML) leaves escaped, so that
+    an entry reads the same whichever parser read it: its strict parser, like the fast path,
+    gives the text the XML says.
+
+    The loose parser keeps "&amp;", "&lt;", "&gt;", "&quot;" and "&apos;" as written in ids,
+    authors and tags (and in a link taken from a guid), and makes "?a=1&amp;b=2" in the
+    feed's own link "?a=1&ampb=2". An id "https://x/p?id=1&amp;lang=en" would otherwise be
+    another item than the well-formed feed's "https://x/p?id=1&lang=en".
+    """
+    for entry in parsed.entries:
+        escaped_id = dict.get(entry, "id")
+        if escaped_id and "&" in escaped_id:
+            entry["id"] = _xml_unescape(escaped_id)
+            if dict.get(entry, "link") == escaped_id:  # the guid was the link
+                entry["link"] = entry["id"]
+        for key in ("author", "author_detail", "authors", "tags"):
+            value = dict.get(entry, key)
+            if value:
+                entry[key] = _xml_unescaped(value)
+    feed = parsed.feed
+    link = dict.get(feed, "link")
+    if link and "&amp" in link:  # "&amp;" there became "&amp" ("?a=1&ampb=2")
+        feed["link"] = link.replace("&amp", "&")
+    author = dict.get(feed, "author")
+    if author and "&" in author:
+        feed["author"] = _xml_unescape(author)
+
+
+_XML_ENTITIES = {"&quot;": '"', "&apos;": "'"}
+
+
+def _xml_unescape(text: str) -> str:
+    return unescape_xml(text, _XML_ENTITIES)
+
+
+def _xml_unescaped(value: Any) -> Any:
+    """`value` (a string, or feedparser's dicts and lists of them) with XML's escapes read."""
+    if isinstance(value, str):
+        return _xml_unescape(value) if "&" in value else value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = _xml_unescaped(item)
+        return value
+    if isinstance(value, list):
+        return [_xml_unescaped(item) for item in value]
+    return value
 
 
 def _benign(problem: Exception) -> bool:
@@ -466,6 +540,23 @@ def without_internal_subset(data: bytes) -> bytes:
     if b"[" not in data[pos:end]:
         return data  # an external DTD reference only: expat does not load it
     return data[:pos] + data[end:]
+
+
+def _blank_doctype(data: bytes) -> bytes:
+    """`data` with spaces for the DOCTYPE that no parser of it sees (line breaks kept, so
+    every other byte stays at its line and column): one with an internal subset, which
+    `without_internal_subset` removes, or one that starts a line, which feedparser removes."""
+    first = pos = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    while (match := _PROLOG_ITEM.match(data, pos)) and match.end() > pos:
+        pos = match.end()
+    if not _DOCTYPE.match(data, pos):
+        return data
+    end = _doctype_end(data, pos)
+    line_start = max(first, data.rfind(b"\n", 0, pos) + 1, data.rfind(b"\r", 0, pos) + 1)
+    seen_by_feedparser = not data.startswith(b"<!DOCTYPE", pos) or data[line_start:pos].strip()
+    if b"[" not in data[pos:end] and seen_by_feedparser:
+        return data
+    return data[:pos] + re.sub(rb"[^\r\n]", b" ", data[pos:end]) + data[end:]
 
 
 def _doctype_end(data: bytes, start: int) -> int:

@@ -3,11 +3,13 @@ an earlier entry's id, whose dead letter must stay the same record from one fetc
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
 from helpers import db_rows, make_source
+from lxml import html as lxml_html
 
 from pln.cli import main
 from pln.sources.feed_repair import escape_bare_ampersands
@@ -195,3 +197,119 @@ def test_a_repeated_id_with_other_content_is_another_dead_letter(tmp_path):
     dead = [source(tmp_path).parse(rss(f)).dead_letters for f in (first, edited, twice)]
     assert [len(d) for d in dead] == [1, 1, 1]
     assert dead[0][0].id != dead[1][0].id and dead[0][0].id == dead[2][0].id
+
+
+# -- "&" in query strings, ids and links; where a fault left after the repair is ---------------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "feeds_repair"
+QUERY = "https://q.example.com/r?lang=en&region=us&currency=USD&section=2&notify=1&parameter=x"
+
+
+def run_pln(tmp_path: Path, feed: str, data: bytes) -> Path:
+    """`pln run` on one rss source reading `data` as `feed`; the store's path."""
+    (tmp_path / feed).write_bytes(data)
+    config = tmp_path / "pln.yaml"
+    config.write_text(
+        f"sources:\n  - {{name: blog, type: rss, path: {feed}}}\n"
+        "topics:\n  - {id: practice, phrases: [retrieval practice, spaced practice]}\n"
+        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
+    )
+    assert main(["run", "-q", "-c", str(config)]) == 0
+    return tmp_path / "out" / "pln.duckdb"
+
+
+def test_a_query_string_in_an_entry_stays_a_query_string(tmp_path):
+    """ "&region", "&para", "&not" in "?lang=en&region=us" are not "®ion", "¶meter",
+    "¬ify" (HTML5 keeps them in an attribute, and so does pln in text), in the text stored and
+    in the HTML published; "&copy 2024", "&reg;" and "&notin;" still decode."""
+    db = run_pln(tmp_path, "feed.xml", (FIXTURES / "query_strings.xml").read_bytes())
+    stored = dict(db_rows(db, "SELECT native_id, text FROM items"))
+    decoded = "© 2024 ® ∉"
+    assert stored == {
+        "feed.xml#q-1": f"Report: {QUERY} {decoded}",
+        "feed.xml#q-2": f"Report: {QUERY} {decoded}",
+        "feed.xml#q-3": f"Report: {QUERY} {decoded}",
+    }
+    published = json.loads((tmp_path / "out" / "feeds" / "practice.json").read_text())
+    shown = {}
+    for entry in published["items"]:
+        root = lxml_html.fragment_fromstring(entry["content_html"], create_parent="div")
+        shown[entry["title"].split(":")[0]] = " ".join(root.text_content().split())
+    assert set(shown) == {"Plain text", "Escaped HTML", "CDATA HTML"}
+    for text in shown.values():  # what a feed reader shows
+        assert f"Report: {QUERY}" in text and decoded in text, text
+    links = db_rows(db, "SELECT links FROM items WHERE native_id = 'feed.xml#q-3'")
+    assert links == [(["https://q.example.com/r?lang=en&region=us&section=2"],)]
+
+
+AMP_FIELDS = FIELDS + ("author", "hashtags")
+# An undefined entity in the feed's own title: no entry changes, but the feed is no longer
+# well-formed, so feedparser reads it.
+FAULT = (b"</title>", b"&nbsp;</title>", 1)
+
+
+@pytest.mark.parametrize("name", ["ampersand_ids.xml", "ampersand_ids.atom"])
+def test_ids_and_links_with_ampersands_are_the_same_whichever_parser_reads_them(tmp_path, name):
+    well_formed = (FIXTURES / name).read_bytes()
+    faulty = well_formed.replace(*FAULT)
+    assert read_feed(well_formed, {}).fast and not read_feed(faulty, {}).fast
+    fast, fallback = source(tmp_path).parse(well_formed), source(tmp_path).parse(faulty)
+    assert [d.reason.split(":")[0] for d in fallback.dead_letters] == [
+        f"ill-formed feed (recovered {len(fast.items)} entries)"
+    ]
+    read = [[tuple(getattr(i, f) for f in AMP_FIELDS) for i in r.items] for r in (fast, fallback)]
+    assert read[0] == read[1]
+    by_title = {i.title: i for i in fallback.items}
+    if name.endswith(".atom"):
+        (item,) = fallback.items
+        assert item.native_id == "https://g.example.com/e?id=1&lang=en&k=<1>"
+        assert item.url == "https://g.example.com/e?id=1&lang=en&copy=1"
+        assert item.author == "N & M (n&m@g.example.com)" and item.hashtags == ("l&d",)
+        return
+    assert [(i.native_id, i.url) for i in fallback.items] == [
+        ("https://g.example.com/p?id=1&lang=en&b=2", "https://g.example.com/p?id=1&lang=en&b=2"),
+        (
+            'tag:g.example.com,2026:post?id=2&kind=<note>&q="a"',
+            "https://g.example.com/p?id=2&lang=en&copy=1",
+        ),
+        # CDATA is literal: this id says "&amp;" (and its link is relative to the blog)
+        ("https://g.example.com/p?id=4&amp;lang=en", "https://g.example.com/p?id=4&lang=en"),
+        ("feed.xml#g-5", "https://g.example.com/blog/?lang=en&b=2#latest"),
+    ]
+    second = by_title["A guid that is not the link: spaced practice"]
+    assert second.author == "AT&T Learning" and second.hashtags == ("l&d",)
+
+
+def test_a_feed_that_gains_an_unrelated_fault_stores_no_entry_again(tmp_path):
+    """`pln run` on the well-formed feed, then on the same feed with a fault elsewhere: the
+    same items (ids), no new ones."""
+    well_formed = (FIXTURES / "ampersand_ids.xml").read_bytes()
+    db = run_pln(tmp_path, "feed.xml", well_formed)
+    query = "SELECT id, native_id, url, title FROM items ORDER BY id"
+    before = db_rows(db, query)
+    assert len(before) == 4
+    run_pln(tmp_path, "feed.xml", well_formed.replace(*FAULT))
+    assert db_rows(db, query) == before
+    assert db_rows(db, "SELECT ref FROM dead_letters") == [("feed.xml#feed",)]
+
+
+@pytest.mark.parametrize("declaration", [True, False])
+def test_the_fault_left_after_the_repair_is_named_where_it_is_in_the_file(tmp_path, declaration):
+    """A line with bare "&" (escaped by the repair, 4 characters more each) and then an
+    `&nbsp;`: the dead letter gives the line and column of `&nbsp;` in the user's file (also
+    when the file has no XML declaration, which feedparser adds as a line of its own)."""
+    data = (FIXTURES / "fault_after_bare_amp.xml").read_bytes()
+    if not declaration:
+        data = data.split(b"\n", 1)[1]
+    line_no, line = next((n, t) for n, t in enumerate(data.split(b"\n"), 1) if b"&nbsp;" in t)
+    assert line.index(b"&nbsp;") > line.index(b"R&D") > 0  # bare "&" before it on its line
+    column = len(line[: line.index(b"&nbsp;")].decode()) + 1
+    result = source(tmp_path).parse(data)
+    assert [i.title for i in result.items] == [
+        "Q&A: what L&D teams learnt from AT&T's R&D, retrieval practice and S&P reports"
+    ]
+    (dead,) = result.dead_letters
+    assert dead.reason == (
+        f"ill-formed feed (recovered 1 entries): line {line_no}, column {column}: "
+        "undefined entity &nbsp;"
+    )
