@@ -138,7 +138,8 @@ def test_label_csv_stores_good_rows_and_reports_bad_ones_by_line(config, capsys)
     assert out == f"stored 5 labels from {csv_path}; 4 rows skipped\n"
     assert err.splitlines() == [
         f"pln: skipped {csv_path}:6: label must be +, -, 1, -1, up or down, got 'maybe'",
-        f"pln: skipped {csv_path}:8: no topic named 'team-building'",
+        f"pln: skipped {csv_path}:8: no topic named 'team-building' "
+        "(known: onboarding, retrieval-practice)",
         f"pln: skipped {csv_path}:9: no item with id '0000000000deadbeef00'",
         f"pln: skipped {csv_path}:10: expected item_id,topic,label, got 2 column(s)",
     ]
