@@ -39,10 +39,17 @@ def spacy_info(*args, **kwargs):
 
 class _SpacyFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "spacy":
+        if fullname != "spacy" or fullname in sys.modules:
             return None
-        sys.meta_path.remove(self)  # one use; the lookup below goes to the real finders
-        spec = importlib.util.find_spec("spacy")
+        # The finder stays until spaCy is imported: a lookup that imports nothing (a config
+        # check's importlib.util.find_spec("spacy")) must not use it up. The lookup below goes
+        # to the real finders.
+        index = sys.meta_path.index(self)
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec("spacy")
+        finally:
+            sys.meta_path.insert(index, self)
         if spec is None or not _imports_cli_for_info(spec):
             return spec
         spec.loader = _WithoutCli(spec.loader)
@@ -67,6 +74,8 @@ class _WithoutCli(importlib.abc.Loader):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
+        for finder in [f for f in sys.meta_path if isinstance(f, _SpacyFinder)]:
+            sys.meta_path.remove(finder)  # spaCy is being imported: its one use
         cli = types.ModuleType("spacy.cli")
         info = types.ModuleType("spacy.cli.info")
         info.info = spacy_info
