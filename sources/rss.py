@@ -340,7 +340,7 @@ def _unescape_loose(parsed: Any) -> None:
     for entry in parsed.entries:
         escaped_id = dict.get(entry, "id")
         if escaped_id and "&" in escaped_id:
-            entry["id"] = _xml_unescape(escaped_id)
+            entry["id"] = _xml_unescaped(escaped_id)
             if dict.get(entry, "link") == escaped_id:  # the guid was the link
                 entry["link"] = entry["id"]
         for key in ("author", "author_detail", "authors", "tags"):
@@ -351,22 +351,17 @@ def _unescape_loose(parsed: Any) -> None:
     link = dict.get(feed, "link")
     if link and "&amp" in link:  # "&amp;" there became "&amp" ("?a=1&ampb=2")
         feed["link"] = link.replace("&amp", "&")
-    author = dict.get(feed, "author")
-    if author and "&" in author:
-        feed["author"] = _xml_unescape(author)
+    if author := dict.get(feed, "author"):
+        feed["author"] = _xml_unescaped(author)
 
 
 _XML_ENTITIES = {"&quot;": '"', "&apos;": "'"}
 
 
-def _xml_unescape(text: str) -> str:
-    return unescape_xml(text, _XML_ENTITIES)
-
-
 def _xml_unescaped(value: Any) -> Any:
     """`value` (a string, or feedparser's dicts and lists of them) with XML's escapes read."""
     if isinstance(value, str):
-        return _xml_unescape(value) if "&" in value else value
+        return unescape_xml(value, _XML_ENTITIES) if "&" in value else value
     if isinstance(value, dict):
         for key, item in value.items():
             value[key] = _xml_unescaped(item)
