@@ -163,10 +163,10 @@ def _model(t) -> str:
 
 def cmd_topics_test(args) -> int:
     from pln.filters.curator import Curator
-    from pln.learn import check_topic, stored_item
+    from pln.learn import stored_item
 
     config = _config(args)
-    check_topic(config, args.topic)
+    config.topic(args.topic)  # raises for a topic the config lacks
     curator = Curator.for_config(config)
     if args.file:
         return _test_file(curator, config, args.topic, args.file)

@@ -57,17 +57,12 @@ def open_store(config: Config, *, read_only: bool) -> Store:
     return Store(db, read_only=read_only)
 
 
-def check_topic(config: Config, topic: str) -> None:
-    if topic not in {t.id for t in config.topics}:
-        raise config.unknown_topic(topic)
-
-
 def label_one(config: Config, item_id: str, topic: str, value: str) -> Label:
     """Store one label given on the command line; one-line errors for unknown things."""
     label = parse_label(value)
     if label is None:
         raise UsageError(f"label must be + or - (or up/down, 1/-1), got {value!r}")
-    check_topic(config, topic)
+    config.topic(topic)  # raises for a topic the config lacks
     with open_store(config, read_only=False) as store:
         if not store.items_by_id([item_id]):
             raise UsageError(_missing(store, config, item_id))
@@ -327,7 +322,7 @@ def evaluate(config: Config, settings: TrainingSettings | None = None) -> Evalua
 def label_suggestions(config: Config, topic: str, n: int = 10) -> list[Suggestion]:
     """The stored items whose label for `topic` would teach the model the most (see
     `suggest_labels`): the hook for `pln label --suggest` and the served page."""
-    check_topic(config, topic)
+    config.topic(topic)  # raises for a topic the config lacks
     with open_store(config, read_only=True) as store:
         items, labelled = suggestion_pool(store, topic)
     curator = Curator.for_config(config)
@@ -343,7 +338,7 @@ def suggestion_pool(store: Store, topic: str) -> tuple[list[Item], set[str]]:
 
 def topic_suggestions(config: Config, topic: str, n: int = 15) -> PhraseSuggestions:
     """Phrases and hashtags the topic lacks, from its + labels and kept items (suggest.py)."""
-    check_topic(config, topic)
+    config.topic(topic)  # raises for a topic the config lacks
     with open_store(config, read_only=True) as store:
         labels = store.labels(topic)
         positive = {label.item_id for label in labels if label.label > 0}

@@ -52,8 +52,7 @@ def remove_terms(
 
 
 def _edit(config: Config, topic_id: str, terms: list[str], exclude: bool, adding: bool) -> Edited:
-    if topic_id not in {t.id for t in config.topics}:
-        raise config.unknown_topic(topic_id)
+    config.topic(topic_id)  # raises for a topic the config lacks
     path = Path(config.path).resolve()
     file = str(config.path)
     text = _read(path, file)
