@@ -5,17 +5,15 @@ Feeds are views of the store (`curated_stories` in schema.py), so the RSS output
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from itertools import groupby
 from zoneinfo import ZoneInfo
 
 from pln.record import Item, utc
 
 from .schema import ITEM_COLUMNS, ITEM_SEQUENCES
+from .search_words import search_patterns
 from .store_db import Database
 
 
@@ -195,83 +193,6 @@ class FeedReader:
 
 
 SHARERS = 10  # people named per story in a feed item
-
-# Search words (docs/serve.md). RE2 classes: letters, digits and combining marks make words.
-_BETWEEN = r"[^\pL\pN\pM]*"  # between two word parts: any run of non-letters, or none
-_BETWEEN_DIGITS = r"[^\pL\pN\pM]+"  # "3.5" is not "35"
-_BETWEEN_AND = r"(?:[\s\pZ]*[&\x{ff06}][\s\pZ]*|[\s\pZ]+and[\s\pZ]+)"  # "R&D": "R and D", not "RD"
-_STARTS = r"(?:^|[^\pL\pN\pM])"  # "e-learning" is not in "online learning"
-_ENDS = r"s?(?:$|[^\pL\pN\pM])"  # "AT&T" is not in "attention" ("Q&As" is "Q&A")
-_SHORT = 2  # a last word part this long ends a word
-_JOIN_AND = re.compile(r"(?<=\S)\s*&\s*(?=\S)")  # the query "R & D" is "R&D"
-_QUOTES = str.maketrans(dict.fromkeys("\u201c\u201d\u201e\u201f\u00ab\u00bb", '"'))
-_TERMS = re.compile(r'"([^"]*)"|([^"]+)')
-_SPLIT = re.compile(r"\s+|(?<!\d)[,;]|[,;](?!\d)")  # "a,b" is "a b"; "1,000" stays
-# Dropped at a word's start or end (sentence punctuation, brackets, quotes, dashes, spaces);
-# the rest is kept as typed: c++, c#, .net, #lrnchat, @jane, <int>.
-_LEAD = "'\"([{\u2018\u201a\u201b\u00a1\u00bf"
-_TRAIL = ".,;:!?'\")]}\u2019\u2026"
-_ANGLES = {"<": "[<\u2039]", "\u2039": "[<\u2039]", ">": "[>\u203a]", "\u203a": "[>\u203a]"}
-
-
-def search_patterns(words: str) -> list[str]:
-    """Case-insensitive RE2 patterns, one per search term, that an item must all match.
-
-    Terms are split on spaces (and on "," or ";" not between digits); a "quoted phrase" is one.
-    Within a term, a run of punctuation or spaces between two word parts matches any run of
-    non-letters or none ("e-learning": "e learning", "e–learning", "elearning"), at least one
-    between two digits, "&" (or " and ") for one with "&" in it ("R&D", "R & D": "R and D", not
-    "RD"), and the first part starts a word; a last part of 1-2 characters ends one ("AT&T" is
-    not in "attention", "A.I." not in "aim"; a plural "s" may follow). Everything typed is
-    escaped. Terms without a letter or digit are dropped."""
-    words = unicodedata.normalize("NFC", words).translate(_QUOTES)
-    chunks = []
-    for phrase, loose in _TERMS.findall(words):
-        chunks += _SPLIT.split(_JOIN_AND.sub("&", loose)) if loose else [phrase]
-    return [p for p in map(_term_pattern, chunks) if p]
-
-
-def _term_pattern(term: str) -> str:
-    """The pattern of one term ("" if it has no word part)."""
-    runs = [["".join(g), w] for w, g in groupby(term, _is_word)]
-    parts = sum(w for _, w in runs)
-    if not parts:
-        return ""
-    if not runs[0][1]:  # the punctuation before the first word part
-        runs[0][0] = _strip(runs[0][0], _LEAD, lead=True)
-    if not runs[-1][1]:
-        runs[-1][0] = _strip(runs[-1][0], _TRAIL, lead=False)
-    out = [_STARTS] if parts > 1 and (runs[0][1] or not runs[0][0]) else []
-    for i, (text, word) in enumerate(runs):
-        if word:
-            out.append(text)
-        elif 0 < i < len(runs) - 1:
-            digits = runs[i - 1][0][-1].isdigit() and runs[i + 1][0][0].isdigit()
-            if "&" in text or "\uff06" in text:
-                out.append(_BETWEEN_AND)
-            else:
-                out.append(_BETWEEN_DIGITS if digits else _BETWEEN)
-        else:
-            out.append("".join(_ANGLES.get(c) or f"\\x{{{ord(c):x}}}" for c in text))
-    last = runs[-1] if runs[-1][1] or runs[-1][0] else runs[-2]  # its last word part, if it ends
-    if parts > 1 and last[1] and len(last[0]) <= _SHORT:
-        out.append(_ENDS)
-    return "".join(out)
-
-
-def _is_word(c: str) -> bool:
-    return unicodedata.category(c)[0] in "LNM"
-
-
-def _strip(edge: str, drop: str, lead: bool) -> str:
-    """`edge` without the `drop` characters, dashes and spaces at its outer end."""
-    chars = list(edge if lead else reversed(edge))
-    while chars and (
-        chars[0] in drop or chars[0].isspace() or unicodedata.category(chars[0]) == "Pd"
-    ):
-        del chars[0]
-    return "".join(chars if lead else reversed(chars))
-
 
 # What curated_stories says of an entry beside its item's columns.
 PICK_COLUMNS = (
