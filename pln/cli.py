@@ -52,11 +52,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _seconds(text: str) -> float:
     """A `--wait` argument: seconds, 0 or more (argparse says it in one line, exit 2)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:  # also refuses nan
+    from pln.sinks.store_db import wait_seconds
+
+    value = wait_seconds(text)
+    if value is None:
         raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, got {text!r}")
     return value
 

@@ -63,13 +63,19 @@ def lock_wait_default(read_only: bool = True) -> float:
     raw = os.environ.get(LOCK_WAIT_ENV, "").strip()
     if not raw:
         return DEFAULT_READ_WAIT if read_only else DEFAULT_WRITE_WAIT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:  # also rejects nan
+    value = wait_seconds(raw)
+    if value is None:
         raise UsageError(f"{LOCK_WAIT_ENV} must be a number of seconds, got {raw!r}")
     return value
+
+
+def wait_seconds(text: str) -> float | None:
+    """`text` as seconds to wait, 0 or more; None when it is not that (nan and "10s" too)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value >= 0 else None  # nan >= 0 is False
 
 
 def no_database(path: Path) -> UsageError:
