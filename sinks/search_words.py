@@ -17,6 +17,7 @@ _BETWEEN_AND = r"(?:[\s\pZ]*[&\x{ff06}][\s\pZ]*|[\s\pZ]+and[\s\pZ]+)"  # "R&D": 
 _STARTS = r"(?:^|[^\pL\pN\pM])"  # "e-learning" is not in "online learning"
 _ENDS = r"s?(?:$|[^\pL\pN\pM])"  # "AT&T" is not in "attention" ("Q&As" is "Q&A")
 _SHORT = 2  # a last word part this long ends a word
+_SHORT_WORD = 3  # a word of this many letters or digits is a whole word ("AI" is not in "said")
 _JOIN_AND = re.compile(r"(?<=\S)\s*&\s*(?=\S)")  # the query "R & D" is "R&D"
 _QUOTES = str.maketrans(dict.fromkeys("\u201c\u201d\u201e\u201f\u00ab\u00bb", '"'))
 _TERMS = re.compile(r'"([^"]*)"|([^"]+)')
@@ -55,7 +56,9 @@ def _term_pattern(term: str) -> str:
         runs[0][0] = _strip(runs[0][0], _LEAD, lead=True)
     if not runs[-1][1]:
         runs[-1][0] = _strip(runs[-1][0], _TRAIL, lead=False)
-    out = [_STARTS] if parts > 1 and (runs[0][1] or not runs[0][0]) else []
+    if parts == 1:
+        return _word_pattern(runs)
+    out = [_STARTS] if runs[0][1] or not runs[0][0] else []
     for i, (text, word) in enumerate(runs):
         if word:
             out.append(text)
@@ -66,11 +69,27 @@ def _term_pattern(term: str) -> str:
             else:
                 out.append(_BETWEEN_DIGITS if digits else _BETWEEN)
         else:
-            out.append("".join(_ANGLES.get(c) or f"\\x{{{ord(c):x}}}" for c in text))
+            out.append(_literal(text))
     last = runs[-1] if runs[-1][1] or runs[-1][0] else runs[-2]  # its last word part, if it ends
-    if parts > 1 and last[1] and len(last[0]) <= _SHORT:
+    if last[1] and len(last[0]) <= _SHORT:
         out.append(_ENDS)
     return "".join(out)
+
+
+def _word_pattern(runs: list[list]) -> str:
+    """The pattern of a term with one word part: anywhere in a word, or a whole short word."""
+    texts = [text if word else _literal(text) for text, word in runs]
+    word = next(text for text, is_word in runs if is_word)
+    if len(word) <= _SHORT_WORD:
+        if runs[0][1] or not runs[0][0]:
+            texts.insert(0, _STARTS)
+        if runs[-1][1] or not runs[-1][0]:
+            texts.append(_ENDS)
+    return "".join(texts)
+
+
+def _literal(text: str) -> str:
+    return "".join(_ANGLES.get(c) or f"\\x{{{ord(c):x}}}" for c in text)
 
 
 def _is_word(c: str) -> bool:

@@ -44,6 +44,10 @@ TITLES = [
     "A.I. in class",  # 23
     "Aim high",  # 24
     "The QA checklist",  # 25
+    "Said the trainer",  # 26
+    "AI tutors, AI-powered drills and GenAI",  # 27
+    "Two LMSs compared",  # 28
+    "Short films for new hires",  # 29
 ]
 AUTHORS = {14: "data_dan_ld"}
 
@@ -83,6 +87,16 @@ def test_punctuation_between_two_words_matches_any_punctuation_or_space(store, w
     assert found(store, words) == {0, 1, 2}
 
 
+def test_a_short_word_is_a_whole_word_and_a_longer_one_may_be_part_of_one(store):
+    """A short word is whole: "AI" is not in "said" or "aim", "LMS" not in "films"."""
+    assert found(store, "AI") == found(store, "ai") == {27}
+    assert found(store, "LMS") == {28}
+    assert found(store, "C++") == {10}
+    assert found(store, "film") == {29}  # four letters: may begin a longer word
+    assert found(store, "hire") == {29}
+    assert found(store, "rain") == {26}  # and end in one (trainer)
+
+
 def test_a_comma_between_words_is_a_space(store):
     assert found(store, "retrieval,practice") == found(store, "retrieval practice") == {0, 1, 2, 3}
     assert found(store, "retrieval;spaced") == {3}
@@ -116,7 +130,7 @@ def test_acronyms_with_an_ampersand(store):
 def test_a_short_last_part_ends_a_word(store):
     assert found(store, "K-12") == {19}  # not "K-123"
     assert found(store, "1:1") == {21}  # not "1:10"
-    assert found(store, "A.I.") == {23}  # not "Aim"
+    assert found(store, "A.I.") == {23, 27}  # not "Aim"
     assert found(store, "retrieval-pract") == {0, 1, 2}  # a longer one may start a word
     assert found(store, "e-learn") == {4, 5, 6}
 
