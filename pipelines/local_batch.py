@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # the crew starts before the parent imports DuckDB and Arrow 
     from .tables import CuratedTables
 
 WORKER_DIED = 3  # the crew's exit code after one of its workers died
+IDLE_SECONDS = 1.0  # without results for this long, the parent writes what it has and lets go
 REPORT_WAIT = 5.0  # seconds the crew gives its report of a dead worker to reach the parent
 BATCH_ITEMS = 1000  # items curated together (spaCy and Arrow both like large batches)
 FLUSH_ROWS = 50_000  # items gathered before one write. Each write costs more the more the
@@ -141,8 +142,6 @@ class LocalBatch:
 
 def _write_results(config: Config, run_id: str, results, crew, workers: int) -> int:
     """The parent's loop: print progress, write rows as they come, statuses at the end."""
-    from pln.sinks.store import Store
-
     from .tables import CuratedTables
 
     pending: list[CuratedTables] = []
@@ -150,16 +149,20 @@ def _write_results(config: Config, run_id: str, results, crew, workers: int) -> 
     statuses: list[SourceStatus] = []
     running = workers
     ticker = progress.Ticker("written")
-    with Store(config.outputs.duckdb) as store:
-        # The workers keep both cores busy: DuckDB's own threads would only queue behind them.
-        store.con.execute("SET threads = 1")
-        _ = store.writer  # loads the write path (Arrow) while the crew loads spaCy, not after
+    writes = _IdleStore(config.outputs.duckdb)
+
+    def let_go() -> None:  # nothing came for a while (a slow feed): readers may have the file
+        if pending or dead:
+            _flush(writes.store, run_id, pending, dead, ticker)
+        writes.close()
+
+    try:
         while running:
-            message = _next_result(results, crew)
+            message = _next_result(results, crew, on_idle=let_go)
             if isinstance(message, CuratedTables):
                 pending.append(message)
                 if sum(t.items.num_rows for t in pending) >= FLUSH_ROWS:
-                    _flush(store, run_id, pending, dead, ticker)
+                    _flush(writes.store, run_id, pending, dead, ticker)
             elif isinstance(message, SourceDone):
                 progress.say(message.note)
                 statuses.append(message.status)
@@ -168,7 +171,7 @@ def _write_results(config: Config, run_id: str, results, crew, workers: int) -> 
                 dead.extend(message)
             elif isinstance(message, WorkerDone):
                 if message.error:
-                    _flush(store, run_id, pending, dead, ticker)  # keep what others finished
+                    _flush(writes.store, run_id, pending, dead, ticker)  # keep what others did
                     sep = "\n" if "\n" in message.error.strip() else " "  # a traceback or a line
                     raise PlnError(f"batch worker {message.worker} failed:{sep}{message.error}")
                 running -= 1
@@ -176,20 +179,53 @@ def _write_results(config: Config, run_id: str, results, crew, workers: int) -> 
                 error = PlnError(message.message)
                 error.exit_code = message.exit_code
                 raise error
-        _flush(store, run_id, pending, dead, ticker)
+        _flush(writes.store, run_id, pending, dead, ticker)
         # Cursors last: if anything above failed, the next run reads those sources again.
-        store.update_sources(statuses, run_id=run_id, intervals=config.intervals)
+        writes.store.update_sources(statuses, run_id=run_id, intervals=config.intervals)
+    finally:
+        writes.close()
     ticker.close()
     return ticker.count
 
 
-def _next_result(results, crew):
+class _IdleStore:
+    """The parent's store while the workers run: opened at once (DuckDB and the write path
+    load while the crew loads spaCy), closed by `close()` when results stop coming for a
+    while, and opened again by the next write. DuckDB lets no other process open a file that
+    one holds for writing, so a run that held it while one slow feed took its two minutes
+    kept `pln sql` and `pln serve` out all that time."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+        self._store: Store | None = None
+        _ = self.store.writer  # loads the write path (Arrow) while the crew loads spaCy
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from pln.sinks.store import Store
+
+            self._store = Store(self.path)
+            # The workers keep both cores busy: DuckDB's own threads would only queue behind.
+            self._store.con.execute("SET threads = 1")
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store, store = None, self._store
+            store.close()
+
+
+def _next_result(results, crew, on_idle=None):
+    """The next message from the workers; `on_idle` is called each second none comes."""
     while True:
         try:
-            return results.get(timeout=1.0)
+            return results.get(timeout=IDLE_SECONDS)
         except queue.Empty:
             if crew.exitcode not in (None, 0):
                 raise PlnError(_crew_failed(crew.exitcode)) from None
+            if on_idle is not None:
+                on_idle()
         except (EOFError, OSError):  # every writer is gone, maybe one in the middle of a message
             crew.join(timeout=REPORT_WAIT + 5)
             raise PlnError(_crew_failed(crew.exitcode)) from None
@@ -386,6 +422,9 @@ def _fetch_and_curate(curator, config: Config, todo, results: _Outbox, watch=Non
             while len(batch) >= BATCH_ITEMS:
                 _curate(curator, batch[:BATCH_ITEMS], results)
                 del batch[:BATCH_ITEMS]
+        if batch and not finished:  # a slow source: what came before it is written meanwhile
+            _curate(curator, batch, results)
+            batch.clear()
     pool.close()
     if batch:
         _curate(curator, batch, results)

@@ -3,11 +3,14 @@ instead of failing, and says so; it gives up with one line only after PLN_LOCK_W
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -212,3 +215,78 @@ def test_publishing_the_snapshot_leaves_the_store_locked_against_other_writers(d
         opened = subprocess.run(another_writer, capture_output=True, text=True, timeout=60)
         assert opened.returncode != 0 and "lock" in opened.stderr.lower(), opened.stderr
         assert row_count(snapshot.snapshot_path(db), "SELECT count(*) FROM items") == 0
+
+
+class _HeldFeed:
+    """A feed server on 127.0.0.1 that answers only once `release` is set (or after a minute)."""
+
+    def __init__(self):
+        self.release = threading.Event()
+        feed = (REPO / "tests" / "fixtures" / "feeds" / "rss2.xml").read_bytes()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                owner.release.wait(60)
+                with contextlib.suppress(OSError):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/rss+xml")
+                    self.send_header("Content-Length", str(len(feed)))
+                    self.end_headers()
+                    self.wfile.write(feed)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/feed.xml"
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_pln_sql_reads_while_pln_run_waits_on_a_slow_feed(tmp_path):
+    """The run writes what the fast sources gave and lets go of the file while a slow feed
+    keeps it waiting: a query then answers at once, with those items, instead of waiting for
+    the run (and failing after PLN_LOCK_WAIT, as it did while the run held the file)."""
+    slow = _HeldFeed()
+    feeds = REPO / "tests" / "fixtures" / "feeds"
+    config = {
+        "sources": [
+            {"name": "fast", "type": "rss", "path": str(feeds / "atom.xml")},
+            {"name": "slow", "type": "rss", "url": slow.url, "timeout": 80},
+        ],
+        "topics": [{"id": "all", "phrases": ["learning"]}],
+        "outputs": {"duckdb": str(tmp_path / "pln.duckdb"), "feeds_dir": str(tmp_path / "f")},
+        "fetch": {"source_deadline": 90},
+    }
+    path = tmp_path / "pln.yaml"
+    path.write_text(yaml.safe_dump(config))
+    db = tmp_path / "pln.duckdb"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pln.cli", "run", "-c", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        while not any(line.strip().startswith("✓ fast") for line in lines):
+            line = run.stderr.readline()
+            assert line, "".join(lines)  # the run ended before the fast feed was read
+            lines.append(line)
+        started, seen = time.monotonic(), 0
+        while not seen and time.monotonic() - started < 15:  # written a second after it came
+            result = pln_sql(db, "SELECT count(*) AS n FROM items", PLN_LOCK_WAIT="20")
+            assert result.returncode == 0, result.stderr
+            seen = json.loads(result.stdout)[0]["n"]
+        waited = time.monotonic() - started
+    finally:
+        slow.close()
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert seen > 0 and waited < 15  # the fast feed's items, while the slow one hung (60 s)
+    assert row_count(db) > seen  # and the slow feed's, once it answered
