@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # the crew starts before the parent imports DuckDB and Arrow 
     from .tables import CuratedTables
 
 WORKER_DIED = 3  # the crew's exit code after one of its workers died
+SLOW_NOTE = 10.0  # a source still being read after this many seconds is named
 IDLE_SECONDS = 1.0  # without results for this long, the parent writes what it has and lets go
 REPORT_WAIT = 5.0  # seconds the crew gives its report of a dead worker to reach the parent
 BATCH_ITEMS = 1000  # items curated together (spaCy and Arrow both like large batches)
@@ -65,6 +66,13 @@ class SourceDone:
     status: SourceStatus
     dead: list[DeadLetter]
     note: str  # the progress line
+
+
+@dataclass(frozen=True)
+class Note:
+    """A progress line that is not a source's end (a source still being read)."""
+
+    line: str
 
 
 @dataclass(frozen=True)
@@ -169,6 +177,8 @@ def _write_results(config: Config, run_id: str, results, crew, workers: int) -> 
                 dead.extend(message.dead)
             elif isinstance(message, list):  # items the filters could not read
                 dead.extend(message)
+            elif isinstance(message, Note):
+                progress.say(message.line)
             elif isinstance(message, WorkerDone):
                 if message.error:
                     _flush(writes.store, run_id, pending, dead, ticker)  # keep what others did
@@ -390,6 +400,7 @@ def _fetch_and_curate(curator, config: Config, todo, results: _Outbox, watch=Non
     pool = FetchPool(fetch.concurrency, fetch.per_host, fetch.source_deadline, local=1)
     curator.setup()  # a no-op when forked after the parent's setup
     batch: list[Item] = []
+    told: dict[str, float] = {}  # slow sources named, and when to name them again
     more = True
     # Sources that wait only for their host's turn (`per_host` of its fetches running) do not
     # stop a worker from taking more, or a config listing a slow host's feeds first would keep
@@ -422,12 +433,25 @@ def _fetch_and_curate(curator, config: Config, todo, results: _Outbox, watch=Non
             while len(batch) >= BATCH_ITEMS:
                 _curate(curator, batch[:BATCH_ITEMS], results)
                 del batch[:BATCH_ITEMS]
-        if batch and not finished:  # a slow source: what came before it is written meanwhile
-            _curate(curator, batch, results)
-            batch.clear()
+        if not finished:  # a slow source: what came before it is written meanwhile
+            if batch:
+                _curate(curator, batch, results)
+                batch.clear()
+            _name_slow_sources(pool, told, results)
     pool.close()
     if batch:
         _curate(curator, batch, results)
+
+
+def _name_slow_sources(pool, told: dict[str, float], results) -> None:
+    """Say which sources are still being read after SLOW_NOTE seconds, and every 30 s after:
+    a run that waits on a slow server shows what it waits for. `told`: when to say it again."""
+    for name, spent, deadline in pool.running_longer(SLOW_NOTE):
+        if spent >= told.get(name, SLOW_NOTE):
+            told[name] = spent + 30
+            results.put(
+                Note(f"… {name}: still reading after {spent:.0f} s (deadline {deadline:.0f} s)")
+            )
 
 
 def _report(fetched: Fetched, results) -> list[Item]:

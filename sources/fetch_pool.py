@@ -60,7 +60,8 @@ class _Job:
     run_deadline_at: float | None  # unix time
     host: str
     prefetched: str | None = None  # a staged response (sources/prefetch.py) to parse
-    ends_at: float = 0.0  # monotonic, set when started
+    started_at: float = 0.0  # monotonic, set when started
+    ends_at: float = 0.0  # likewise
 
 
 def host_of(config: SourceConfig) -> str:
@@ -160,6 +161,15 @@ class FetchPool:
         finally:
             self.close()
 
+    def running_longer(self, seconds: float) -> list[tuple[str, float, float]]:
+        """The fetches running for `seconds` or more: (source, seconds so far, its deadline)."""
+        now = time.monotonic()
+        return [
+            (job.config.name, now - job.started_at, job.ends_at - job.started_at)
+            for job in self._running.values()
+            if now - job.started_at >= seconds
+        ]
+
     def close(self) -> None:
         """Stop the idle worker threads (a thread stuck in a given-up fetch stops after it)."""
         for _ in range(self._threads):
@@ -211,7 +221,8 @@ class FetchPool:
         limit = self.source_deadline
         if job.run_deadline_at is not None:
             limit = min(limit, max(0.0, job.run_deadline_at - time.time()))
-        job.ends_at = time.monotonic() + limit
+        job.started_at = time.monotonic()
+        job.ends_at = job.started_at + limit
         self._running[job_id] = job
         self._hosts[job.host] += 1
         if self._threads - self._stuck < len(self._running):

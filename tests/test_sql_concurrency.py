@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -251,7 +252,8 @@ class _HeldFeed:
 def test_pln_sql_reads_while_pln_run_waits_on_a_slow_feed(tmp_path):
     """The run writes what the fast sources gave and lets go of the file while a slow feed
     keeps it waiting: a query then answers at once, with those items, instead of waiting for
-    the run (and failing after PLN_LOCK_WAIT, as it did while the run held the file)."""
+    the run (and failing after PLN_LOCK_WAIT, as it did while the run held the file). After
+    10 s the run names the source it waits for."""
     slow = _HeldFeed()
     feeds = REPO / "tests" / "fixtures" / "feeds"
     config = {
@@ -284,9 +286,14 @@ def test_pln_sql_reads_while_pln_run_waits_on_a_slow_feed(tmp_path):
             assert result.returncode == 0, result.stderr
             seen = json.loads(result.stdout)[0]["n"]
         waited = time.monotonic() - started
+        while not any("still reading" in line for line in lines):  # and says what it waits for
+            line = run.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
     finally:
         slow.close()
     out, err = run.communicate(timeout=120)
     assert run.returncode == 0, err
     assert seen > 0 and waited < 15  # the fast feed's items, while the slow one hung (60 s)
     assert row_count(db) > seen  # and the slow feed's, once it answered
+    assert re.fullmatch(r"… slow: still reading after 1\d s \(deadline 90 s\)", lines[-1].strip())
