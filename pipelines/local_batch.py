@@ -32,6 +32,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import wait
@@ -401,6 +402,7 @@ def _fetch_and_curate(curator, config: Config, todo, results: _Outbox, watch=Non
     curator.setup()  # a no-op when forked after the parent's setup
     batch: list[Item] = []
     told: dict[str, float] = {}  # slow sources named, and when to name them again
+    last_finished = time.monotonic()
     more = True
     # Sources that wait only for their host's turn (`per_host` of its fetches running) do not
     # stop a worker from taking more, or a config listing a slow host's feeds first would keep
@@ -433,8 +435,10 @@ def _fetch_and_curate(curator, config: Config, todo, results: _Outbox, watch=Non
             while len(batch) >= BATCH_ITEMS:
                 _curate(curator, batch[:BATCH_ITEMS], results)
                 del batch[:BATCH_ITEMS]
-        if not finished:  # a slow source: what came before it is written meanwhile
-            if batch:
+        if finished:
+            last_finished = time.monotonic()
+        elif time.monotonic() - last_finished >= IDLE_SECONDS:
+            if batch:  # waiting on a slow source: what came before it is written meanwhile
                 _curate(curator, batch, results)
                 batch.clear()
             _name_slow_sources(pool, told, results)
