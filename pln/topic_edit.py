@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from pln.atomic import write_atomic
-from pln.config import Config, parse_config
+from pln.config import Config, parse_config, read_yaml
 from pln.errors import ConfigError, UsageError
 
 
@@ -61,9 +61,15 @@ def _edit(config: Config, topic_id: str, terms: list[str], exclude: bool, adding
     edited = Edited(Path(config.path))
     for raw in terms:
         term = " ".join(raw.split())
+        verb = f"add {raw!r} to" if adding else f"remove {raw!r} from"
         if not term.lstrip("#"):
-            verb = f"add {raw!r} to" if adding else f"remove {raw!r} from"
             raise UsageError(f"cannot {verb} {topic_id}: it is empty")
+        if adding and term.startswith("#") and " " in term:  # it could never match a tag
+            joined = term.lstrip("#").replace(" ", "")
+            raise UsageError(
+                f"cannot {verb} {topic_id}: a hashtag is one word (e.g. #{joined}; "
+                "without '#' it is a phrase)"
+            )
         if exclude:
             key, value, same = "none", term, _same_phrase
         elif term.startswith("#"):
@@ -99,7 +105,7 @@ def _edit(config: Config, topic_id: str, terms: list[str], exclude: bool, adding
         out = io.StringIO()
         dumper.dump(document, out)
         new_text = _as_written(out.getvalue(), text)
-        parse_config(yaml.safe_load(new_text), Path(config.path))  # raises: nothing written
+        parse_config(read_yaml(new_text, file), Path(config.path))  # raises: nothing written
         try:
             write_atomic(path, new_text.encode("utf-8"), mode=os.stat(path).st_mode & 0o777)
         except OSError as exc:
@@ -156,15 +162,24 @@ def _as_written(dumped: str, original: str) -> str:
 def _round_trip(text: str, file: str):
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.resolver import VersionedResolver
     from ruamel.yaml.util import load_yaml_guess_indent
 
+    class DatesAsText(VersionedResolver):
+        """Dates are text, as to the config loader (`title: 2026-13-45` is a title)."""
+
+        def add_version_implicit_resolver(self, version, tag, regexp, first):
+            if tag != "tag:yaml.org,2002:timestamp":
+                super().add_version_implicit_resolver(version, tag, regexp, first)
+
     try:
-        _, indent, offset = load_yaml_guess_indent(text)
         dumper = YAML()  # round-trip mode: comments and styles are kept
+        dumper.Resolver = DatesAsText
         dumper.preserve_quotes = True
         dumper.width = 1 << 16  # never fold a long line the user wrote on one
+        document, indent, offset = load_yaml_guess_indent(text, yaml=dumper)
         dumper.indent(mapping=2, sequence=indent or 2, offset=offset or 0)
-        return dumper.load(text), dumper
+        return document, dumper
     except YAMLError as exc:
         raise ConfigError(file, "", f"not valid YAML: {exc}") from None
 

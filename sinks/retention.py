@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from pln import progress
-from pln.config import Config
+from pln.config import MAX_KEEP_DAYS, Config
+from pln.errors import UsageError
 
 from .feeds import topic_digests
 from .store import Store
@@ -39,6 +40,10 @@ def forget_old(
     most about `limit` items a pass (`forget_before`)."""
     now = now or datetime.now(UTC)
     days = config.outputs.keep_days if days is None else days
+    if days > MAX_KEEP_DAYS:  # a cutoff before the year 1 does not exist (OverflowError)
+        raise UsageError(
+            f"pln forget: give --days N of at most {MAX_KEEP_DAYS} (100 years), got {days}"
+        )
     cutoff = now - timedelta(days=days)
     shown = shown_stories(store, config, now)
     return forget_before(store.db, cutoff, shown, dry_run=dry_run, limit=limit)
