@@ -11,8 +11,12 @@ Sources are plain Python (no Beam) and must be picklable: no open handles in `__
 
 from __future__ import annotations
 
+import codecs
+import os
+import stat
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pln.config import Options, SourceConfig
@@ -78,3 +82,58 @@ class Source(ABC):
 def _clip(raw: Any, limit: int = 20_000) -> str:
     text = raw if isinstance(raw, str) else repr(raw)
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+# -- reading local files -------------------------------------------------------------------------
+
+_CHUNK = 1 << 20
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def not_regular(path: Path, st: os.stat_result) -> str:
+    """Why `path` is not read (a folder, `/dev/zero`, a FIFO); empty for a regular file."""
+    if stat.S_ISREG(st.st_mode):
+        return ""
+    kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+    return f"{path} is {kind}, not a regular file"
+
+
+def read_capped(path: Path, max_bytes: int) -> bytes:
+    """At most `max_bytes + 1` bytes of `path`: more than `max_bytes` means it is too large,
+    whatever its size said (a file still growing, /proc's files that say 0)."""
+    parts, left = [], max_bytes + 1
+    with path.open("rb") as file:
+        want = min(os.fstat(file.fileno()).st_size + 1, left)  # the whole file at once
+        while left > 0 and (chunk := file.read(want)):
+            parts.append(chunk)
+            left -= len(chunk)
+            want = min(_CHUNK, left)
+    return b"".join(parts) if len(parts) != 1 else parts[0]
+
+
+def unreadable(path: Path | str, exc: OSError) -> str:
+    """`cannot read <the file that failed>: permission denied`, from an OSError."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if reason[1:2].islower():  # "Permission denied", not "I/O error"
+        reason = reason[0].lower() + reason[1:]
+    return f"cannot read {exc.filename or path}: {reason}"
+
+
+# Longest first: UTF-32 LE's mark starts with UTF-16 LE's. These codecs drop the mark.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def bom_encoding(head: bytes) -> str:
+    """`utf-16` or `utf-32` when `head` starts with that byte order mark, else empty."""
+    return next((name for bom, name in _BOMS if head.startswith(bom)), "")

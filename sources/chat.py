@@ -39,7 +39,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pln.config import Options
 from pln.errors import SourceError
 from pln.record import Item
-from pln.sources.base import Cursor, FetchResult, Source
+from pln.sources.base import (
+    Cursor,
+    FetchResult,
+    Source,
+    bom_encoding,
+    not_regular,
+    read_capped,
+    unreadable,
+)
 from pln.text import HASHTAG_RE
 
 SESSION = timedelta(hours=6)
@@ -302,11 +310,20 @@ def question_text(text: str, hashtag: str = "") -> str:
     return " ".join(text.split())
 
 
+def as_utf8(data: bytes) -> bytes:
+    """`data` re-encoded as UTF-8 when a byte order mark says it is UTF-16 or UTF-32 (Windows
+    tools save chats so), else as it is. A stray odd byte at the end becomes U+FFFD."""
+    encoding = bom_encoding(data[:4])
+    return data.decode(encoding, errors="replace").encode("utf-8") if encoding else data
+
+
 def decode_lines(data: bytes) -> Iterator[str]:
-    """Lines of a text file; each line is UTF-8, else Windows-1252, else Latin-1.
+    """Lines of a text file; each line is UTF-8, else Windows-1252, else Latin-1 (a file with
+    a UTF-16 or UTF-32 byte order mark is read as that).
 
     Old logs mix encodings line by line, so decoding per line keeps every line readable.
     """
+    data = as_utf8(data)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     for raw in data.split(b"\n"):
@@ -423,7 +440,8 @@ def zone_option(opts: Options, name: str = "timezone") -> ZoneInfo:
 def date_option(opts: Options, name: str = "date") -> date | None:
     """An optional ISO date option (the day of a log that only has clock times).
 
-    YAML reads an unquoted `date: 2026-11-19` as a date already; both forms are accepted."""
+    The config loader keeps dates as text (pln.config.read_yaml); a date object, as a
+    caller building options in Python may pass, is accepted too."""
     value = opts._get(name, (str, date), False, "", "a date like 2026-11-19")
     if isinstance(value, datetime):
         raise opts.error(name, f"must be a date like 2026-11-19, got {value!r}")
@@ -498,20 +516,32 @@ class ChatFileSource(Source):
         except FileNotFoundError:
             raise self.error(f"{self.what} not found: {path}") from None
         except OSError as exc:
-            raise self.error(f"cannot read {path}: {exc.strerror}") from None
+            raise self.error(unreadable(path, exc)) from None
 
     def read_bytes(self, path: Path, *, text: bool = True) -> bytes:
-        size = self.stat(path).st_size
-        if size > MAX_FILE_BYTES:
+        """The file's bytes (at most `MAX_FILE_BYTES`); with `text`, as UTF-8 (`as_utf8`) and
+        refused when binary."""
+        st = self.stat(path)
+        if reason := not_regular(path, st):
+            raise self.error(reason)
+        if st.st_size > MAX_FILE_BYTES:
             raise self.error(
-                f"{path} is {size >> 20} MiB, over the {MAX_FILE_BYTES >> 20} MiB limit"
+                f"{path} is {st.st_size >> 20} MiB, over the {MAX_FILE_BYTES >> 20} MiB limit"
             )
         try:
-            data = path.read_bytes()
+            data = read_capped(path, MAX_FILE_BYTES)
         except OSError as exc:
-            raise self.error(f"cannot read {path}: {exc.strerror}") from None
-        if text and looks_binary(data):
-            raise self.error(f"{path} is not a {self.what} (it holds binary data)")
+            raise self.error(unreadable(path, exc)) from None
+        if len(data) > MAX_FILE_BYTES:
+            raise self.error(f"{path} is over the {MAX_FILE_BYTES >> 20} MiB limit")
+        return self.text_of(path, data) if text else data
+
+    def text_of(self, path: Path, data: bytes) -> bytes:
+        """`data` as UTF-8 (`as_utf8`); a SourceError when it is binary, not text."""
+        data = as_utf8(data)
+        if looks_binary(data):
+            article = "an" if self.what[0] in "AEIOU" else "a"  # "an IRC log"
+            raise self.error(f"{path} is not {article} {self.what} (it holds binary data)")
         return data
 
 

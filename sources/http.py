@@ -13,6 +13,10 @@
 - 429/503 with Retry-After (seconds or an HTTP date) set `SourceError.retry_after`, bounded
   by `pln.backoff.MAX_RETRY_AFTER`;
 - a body shorter than its Content-Length is an error, never a silently cut feed;
+- a 304 to a request that sent no validator (If-None-Match, If-Modified-Since) is an error,
+  so a server that answers 304 to everything never passes for a feed with nothing new;
+- Accept-Encoding offers gzip and deflate only, what `_Decoder` undoes; a body in any other
+  compression (br, zstd, compress, or codings stacked) is refused by name;
 - proxies come from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), as with curl;
   NO_PROXY takes names, domain suffixes, `*` and IP addresses or networks (`10.0.0.0/8`).
 
@@ -68,6 +72,10 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 CHUNK = 64 * 1024
 REDIRECTS = {301, 302, 303, 307, 308}
 PERMANENT_REDIRECTS = {301, 308}
+DECODED = ("gzip", "x-gzip", "deflate")  # what _Decoder undoes, and Accept-Encoding offers
+ACCEPT_ENCODING = "gzip, deflate"
+COMPRESSIONS = frozenset({"br", "zstd", "compress", "x-compress", "x-bzip2", "bzip2"})
+VALIDATORS = ("if-none-match", "if-modified-since")
 SECRET_PARAMS = ("token", "key", "secret", "password", "passwd", "auth", "sig", "session")
 POOL_SIZE = 8  # kept-alive connections per host and process
 
@@ -125,7 +133,7 @@ class HttpFetcher:
         ends_at = time.monotonic() + self.deadline
         request_headers = {
             "User-Agent": self.user_agent,
-            "Accept-Encoding": "gzip, deflate",
+            "Accept-Encoding": ACCEPT_ENCODING,
             **(headers or {}),
         }
         first_host = urlsplit(url).netloc
@@ -138,6 +146,11 @@ class HttpFetcher:
                     k: v for k, v in request_headers.items() if k.lower() != "authorization"
                 }
             response = self._request(url, request_headers, ends_at)
+            if response.not_modified and not _validated(request_headers):
+                raise self.error(
+                    f"HTTP 304 Not Modified from {redact(url)} to a request without "
+                    "If-None-Match or If-Modified-Since"
+                )
             if response.status not in REDIRECTS:
                 return Response(
                     response.status, url, response.headers, response.body, permanent_url
@@ -232,6 +245,11 @@ class HttpFetcher:
 
     def _read_body(self, raw, headers: dict[str, str], url: str, ends_at: float) -> bytes:
         decoder = _Decoder(headers.get("content-encoding", ""), self.max_bytes)
+        if decoder.unsupported:
+            raise self.error(
+                f"unsupported Content-Encoding: {decoder.name} from {redact(url)} "
+                f"(asked for {ACCEPT_ENCODING})"
+            )
         declared = _content_length(headers)
         if declared is not None and declared > self.max_bytes and not decoder.active:
             raise self._too_large(url)
@@ -290,13 +308,17 @@ class _Decoder:
     it is read to its end; sent without end, it is read for ever. bench/bench_http_deadlines.py
     measures both ways side by side; decoding CPU is the same."""
 
-    def __init__(self, encoding: str, max_bytes: int):
-        encoding = encoding.strip().lower()
-        self.name = "gzip" if encoding == "x-gzip" else encoding  # for messages
+    def __init__(self, header: str, max_bytes: int):
+        codings = [c for c in _codings(header) if c != "identity"]
+        encoding = codings[0] if len(codings) == 1 else ""
+        self.name = "gzip" if encoding == "x-gzip" else encoding or ", ".join(codings)
+        # Stacked codings, or a compression it cannot undo. A single unknown label ("utf-8",
+        # "none") is a server's mistake over a plain body: that body is kept as sent.
+        self.unsupported = len(codings) > 1 or encoding in COMPRESSIONS
         self.max_bytes = max_bytes
         self.parts: list[bytes] = []
         self.size = 0
-        self.active = encoding in ("gzip", "x-gzip", "deflate")
+        self.active = encoding in DECODED
         # 47 = 32 + 15: zlib or gzip header, detected; deflate is sometimes sent raw (-15).
         self.zlib = zlib.decompressobj(47) if self.active else None
         self.raw_deflate = encoding == "deflate"
@@ -361,6 +383,16 @@ class _Decoder:
 
     def output(self) -> bytes:
         return b"".join(self.parts)
+
+
+def _codings(header: str) -> list[str]:
+    """The content codings a Content-Encoding header lists, lower-case, in order applied."""
+    return [c.strip().lower() for c in header.split(",") if c.strip()]
+
+
+def _validated(headers: dict[str, str]) -> bool:
+    """Whether a request carries a validator, so that a 304 answers something."""
+    return any(k.lower() in VALIDATORS and v for k, v in headers.items())
 
 
 # -- answers fetched earlier (the batch job's probe), handed to the source that asks -------------
@@ -606,10 +638,26 @@ def redact(url: str) -> str:
     except ValueError:
         return "<invalid URL>"
     netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        masked = [(k, "***" if any(s in k.lower() for s in SECRET_PARAMS) else v) for k, v in pairs]
-        if masked != pairs:
-            query = urlencode(masked, safe="*/:")
+    query = _masked_query(parts.query)
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def public_url(url: str) -> str:
+    """`url` as it may be shown or stored: itself, or `redact(url)` when it carries
+    user:password or a secret-looking query value ("" when it is not a URL)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if "@" not in parts.netloc and _masked_query(parts.query) == parts.query:
+        return url  # unchanged, even where urlunsplit would rewrite it ("?" with no query)
+    return redact(url)
+
+
+def _masked_query(query: str) -> str:
+    """`query` with the values of secret-looking keys ("key", "token", ...) as "***"."""
+    if not query:
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    masked = [(k, "***" if any(s in k.lower() for s in SECRET_PARAMS) else v) for k, v in pairs]
+    return urlencode(masked, safe="*/:") if masked != pairs else query

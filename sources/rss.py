@@ -3,6 +3,9 @@
 Options: exactly one of `url` or `path`; `timeout` (seconds per connect/read, the whole fetch
 gets three times that; default 20), `max_bytes` (default 20 MB), `user_agent`; `title` and
 `category` are descriptive (written by the OPML importer) and do not change what is read.
+A URL's user:password and secret-looking query values (`key=`, `token=`) never reach an item:
+relative ids and links are resolved against the URL without them (`http.public_url`). A
+`path` must be a regular file (not a device or a pipe), read up to `max_bytes`.
 
 Cursor: a file is {"mtime_ns", "size", "sha256"}, a URL {"etag", "last_modified", "sha256"}
 (plus "permanent_url" after a 301/308). An unchanged file, an HTTP 304 or a body with the same
@@ -40,13 +43,15 @@ from lxml.html import defs as html_defs
 
 from pln.clean import PLAIN_WEB_URL
 from pln.config import Options
+from pln.errors import SourceError
 from pln.record import DeadLetter, Item, stable_id
-from pln.sources.base import Cursor, FetchResult, Source
+from pln.sources.base import Cursor, FetchResult, Source, not_regular, read_capped, unreadable
 from pln.sources.http import (
     DEFAULT_MAX_BYTES,
     DEFAULT_TIMEOUT,
     DEFAULT_USER_AGENT,
     HttpFetcher,
+    public_url,
     redact,
 )
 from pln.text import HtmlText, html_text
@@ -89,15 +94,19 @@ class FeedSource(Source):
     def _fetch_file(self, cursor: Cursor) -> FetchResult:
         try:
             stat = self.path.stat()
+            if reason := not_regular(self.path, stat):
+                raise self.error(reason)
             if stat.st_mtime_ns == cursor.get("mtime_ns") and stat.st_size == cursor.get("size"):
                 return FetchResult(cursor=dict(cursor), not_modified=True)
             if stat.st_size > self.max_bytes:
-                raise self.error(f"{self.path} is larger than {self.max_bytes} bytes")
-            data = self.path.read_bytes()
+                raise self._too_large()
+            data = read_capped(self.path, self.max_bytes)
         except FileNotFoundError:
             raise self.error(f"file not found: {self.path}") from None
         except OSError as exc:
-            raise self.error(f"cannot read {self.path}: {exc.strerror or exc}") from None
+            raise self.error(unreadable(self.path, exc)) from None
+        if len(data) > self.max_bytes:
+            raise self._too_large()
         digest = hashlib.sha256(data).hexdigest()
         new_cursor = {"mtime_ns": stat.st_mtime_ns, "size": stat.st_size, "sha256": digest}
         if digest == cursor.get("sha256"):
@@ -105,6 +114,9 @@ class FeedSource(Source):
         result = self.parse(data)
         result.cursor = new_cursor
         return result
+
+    def _too_large(self) -> SourceError:
+        return self.error(f"{self.path} is larger than {self.max_bytes} bytes")
 
     def _fetch_url(self, cursor: Cursor) -> FetchResult:
         headers = {}
@@ -156,7 +168,7 @@ class FeedSource(Source):
             raise self.error(f"{self.ref}: {exc}") from None
         from pln.sources.feed_parse import Refused
 
-        headers = headers or {}
+        headers = _without_credentials(headers or {})
         try:
             parsed = read_feed(data, headers, engine)
         except Refused as exc:
@@ -378,6 +390,15 @@ def _benign(problem: Exception) -> bool:
     import feedparser
 
     return isinstance(problem, (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride))
+
+
+def _without_credentials(headers: dict[str, str]) -> dict[str, str]:
+    """`headers` with a Content-Location (the base of the entries' relative URLs) that carries
+    no user:password and no secret query value, so neither ever reaches an item."""
+    location = headers.get("content-location", "")
+    if not location:
+        return headers
+    return {**headers, "content-location": public_url(location)}
 
 
 def _charset(content_type: str) -> str:

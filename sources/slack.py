@@ -31,7 +31,7 @@ from typing import Any
 
 from pln.config import Options
 from pln.record import DeadLetter
-from pln.sources.base import Cursor, FetchResult, Source
+from pln.sources.base import Cursor, FetchResult, Source, not_regular, unreadable
 from pln.sources.chat import Message, chat_items, file_stamp
 
 MAX_MEMBER_BYTES = 64 * 1024 * 1024
@@ -82,7 +82,7 @@ class SlackSource(Source):
         except FileNotFoundError:
             raise self.error(f"Slack export not found: {self.path}") from None
         except OSError as exc:
-            raise self.error(f"cannot read {self.path}: {exc.strerror}") from None
+            raise self.error(unreadable(self.path, exc)) from None
         return {
             "mtime_ns": max((s.st_mtime_ns for s in stats), default=0),
             "size": sum(s.st_size for s in stats),
@@ -93,9 +93,13 @@ class SlackSource(Source):
         if self.path.is_dir():
             return _FolderExport(self.path, self)
         try:
+            if reason := not_regular(self.path, self.path.stat()):
+                raise self.error(reason)
             return _ZipExport(zipfile.ZipFile(self.path), self)
-        except (zipfile.BadZipFile, OSError) as exc:
+        except zipfile.BadZipFile as exc:
             raise self.error(f"{self.path} is not a Slack export zip ({exc})") from None
+        except OSError as exc:
+            raise self.error(unreadable(self.path, exc)) from None
 
     def read_export(self, export: _Export) -> FetchResult:
         channels, dead = self.read_messages(export)

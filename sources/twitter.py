@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from pln.config import Options
+from pln.errors import SourceError
 from pln.record import Item
-from pln.sources.base import Cursor, FetchResult, Source
+from pln.sources.base import Cursor, FetchResult, Source, bom_encoding, not_regular, unreadable
 
 PLATFORM = "twitter"
 WEB = "https://x.com"
@@ -240,6 +241,15 @@ def _looks_like_tweet(record: Any) -> bool:
     )
 
 
+def _is_page(doc: Any) -> bool:
+    """An API v2 response: data, errors or includes, or only the meta of an empty result."""
+    if not isinstance(doc, dict):
+        return False
+    meta = doc.get("meta")
+    empty = isinstance(meta, dict) and "result_count" in meta
+    return empty or bool({"data", "errors", "includes"} & doc.keys())
+
+
 def _what_records(records: list) -> str:
     sample = next((r for r in records if isinstance(r, dict)), {})
     for key, what in (
@@ -260,19 +270,22 @@ class V2Parser:
         self.source = source
         self.fetched_at = fetched_at or datetime.now(UTC)
         self.out = Parsed()
+        self.recognized = 0  # documents that are X API v2 data: pages, tweets, compliance events
 
     def document(self, doc: Any, ref: str) -> None:
         if isinstance(doc, list):
             for i, part in enumerate(doc):
                 self.document(part, f"{ref}[{i}]")
-        elif isinstance(doc, dict) and ({"data", "errors", "includes"} & doc.keys()):
-            self.page(doc, ref)
+        elif _is_page(doc):
+            self.recognized += self.page(doc, ref)
         elif isinstance(doc, dict) and "action" in doc and "id" in doc:
+            self.recognized += 1
             reason = (
                 f"compliance event ({doc.get('action')}: {doc.get('reason', '?')}), not a tweet"
             )
             self.problem(ref, reason, doc)
         elif _looks_like_tweet(doc):
+            self.recognized += 1
             self.tweet(doc, _Lookup(), ref)
         elif isinstance(doc, dict):
             keys = ", ".join(sorted(doc)[:6]) or "none"
@@ -280,17 +293,22 @@ class V2Parser:
         else:
             self.problem(ref, f"not an X API v2 page or tweet: a JSON {type(doc).__name__}", doc)
 
-    def page(self, page: dict, ref: str) -> None:
+    def page(self, page: dict, ref: str) -> bool:
+        """Read a page's errors and tweets; False when its `data` is no object or list."""
+        data = page.get("data")
+        if not isinstance(data, dict | list | None):
+            self.problem(ref, f"page data is a JSON {type(data).__name__}, not tweets", page)
+            return False
         for i, error in enumerate(page.get("errors") or ()):
             self.problem(f"{ref}#errors[{i}]", api_error(error), error)
-        data = page.get("data")
-        records = [data] if isinstance(data, dict) else data if isinstance(data, list) else []
+        records = [data] if isinstance(data, dict) else data or []
         if records and not any(_looks_like_tweet(r) for r in records):
             self.problem(ref, f"page holds {_what_records(records)}, not tweets", "")
-            return
+            return True
         lookup = _Lookup.of_page(page.get("includes"))
         for i, record in enumerate(records):
             self.tweet(record, lookup, ref if isinstance(data, dict) else f"{ref}#data[{i}]")
+        return True
 
     def tweet(self, record: Any, lookup: _Lookup, ref: str) -> None:
         if not isinstance(record, dict):
@@ -342,8 +360,10 @@ def file_stamp(path: Path) -> dict[str, int]:
 
 
 def _open_text(path: Path) -> io.TextIOWrapper:
+    """The file as text: UTF-8, or UTF-16/UTF-32 when it starts with their byte order mark."""
     binary = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")  # noqa: SIM115 - the wrapper closes it
-    return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace")
+    encoding = bom_encoding(binary.peek(4)[:4]) or "utf-8-sig"
+    return io.TextIOWrapper(binary, encoding=encoding, errors="replace")
 
 
 def json_documents(path: Path) -> Iterator[tuple[int, Any, str | None]]:
@@ -393,7 +413,9 @@ class TwitterV2FileSource(Source):
     """X API v2 responses saved to disk: pages (JSON or twarc2 JSONL) or flattened tweets.
 
     Option: `path`, a file or a folder of `.json`/`.jsonl`/`.ndjson` files (optionally `.gz`).
-    Only files whose size or mtime changed since the cursor are read again.
+    Only files whose size or mtime changed since the cursor are read again. A file with some
+    bad records keeps the good ones; a file with no X API v2 record at all fails the source
+    (one file of a folder: a dead letter).
     """
 
     type = "twitter_v2"
@@ -406,6 +428,8 @@ class TwitterV2FileSource(Source):
         if not self.path.exists():
             raise self.error(f"path not found: {self.path}")
         try:
+            if not self.path.is_dir() and (reason := not_regular(self.path, self.path.stat())):
+                raise self.error(reason)
             return data_files(self.path, self.suffixes)
         except OSError as exc:
             raise self.error(f"cannot list {self.path}: {exc.strerror or exc}") from exc
@@ -424,7 +448,11 @@ class TwitterV2FileSource(Source):
             try:
                 self.read_file(path, parser)
             except OSError as exc:
-                raise self.error(f"cannot read {path}: {exc.strerror or exc}") from exc
+                raise self.error(unreadable(path, exc)) from None
+            except SourceError as exc:
+                if path == self.path:
+                    raise
+                parser.problem(str(path), exc.message, "")
         result = parser.out
         return FetchResult(
             items=result.item_list(),
@@ -434,9 +462,19 @@ class TwitterV2FileSource(Source):
         )
 
     def read_file(self, path: Path, parser: V2Parser) -> None:
+        """Add one file's records to `parser`; a SourceError when none of them is X API v2
+        data (a feed, a chat export, a bare JSON value): its first problem says why."""
+        recognized, problems = parser.recognized, len(parser.out.problems)
         for line, doc, error in json_documents(path):
             ref = f"{path}:{line}"
             if error:
                 parser.problem(ref, error, doc)
             else:
                 parser.document(doc, ref)
+        if parser.recognized == recognized and len(parser.out.problems) > problems:
+            first = parser.out.problems[problems]
+            del parser.out.problems[problems:]
+            line = re.match(r"\d*", first.ref.removeprefix(f"{path}:")).group()
+            raise self.error(
+                f"{path} is not X API v2 JSON (pages or tweets); line {line}: {first.reason}"
+            )

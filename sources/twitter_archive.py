@@ -13,7 +13,7 @@ from typing import Any
 
 from pln.config import Options
 from pln.record import Item
-from pln.sources.base import Cursor, FetchResult, Source
+from pln.sources.base import Cursor, FetchResult, Source, unreadable
 from pln.sources.twitter import (
     PLATFORM,
     Parsed,
@@ -131,8 +131,8 @@ class TwitterArchiveSource(Source):
             if unchanged:
                 return FetchResult(cursor=dict(cursor or {}), not_modified=True)
             documents = self._read_zip() if zipped else self._read_folder(stamped)
-        except OSError as exc:
-            raise self.error(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+        except OSError as exc:  # names the file that failed: data/tweets.js, not the folder
+            raise self.error(unreadable(self.path, exc)) from None
         except zipfile.BadZipFile as exc:
             raise self.error(f"{self.path} is not a readable zip archive: {exc}") from exc
         tweet_files = {k: v for k, v in documents.items() if _ARCHIVE_TWEETS.search(k)}

@@ -35,7 +35,6 @@ from pln.sources.chat import (
     Message,
     chat_items,
     decode_lines,
-    looks_binary,
 )
 
 INVISIBLE = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u2066\u2067\u2068\u2069"))
@@ -76,9 +75,7 @@ class WhatsAppSource(ChatFileSource):
         data = super().read_bytes(path, text=False)
         if data.startswith(b"PK\x03\x04"):
             data = self._chat_in_zip(path, data)
-        if text and looks_binary(data):
-            raise self.error(f"{path} is not a {self.what} (it holds binary data)")
-        return data
+        return self.text_of(path, data) if text else data
 
     def _chat_in_zip(self, path: Path, data: bytes) -> bytes:
         """iOS zips hold `_chat.txt`, Android ones `WhatsApp Chat with <name>.txt`, with media."""

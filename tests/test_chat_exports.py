@@ -393,7 +393,8 @@ def test_irc_corpus_mixed_charsets_and_dircproxy_masks():
 def test_binary_garbage_is_refused_in_one_line(tmp_path, type_name, what):
     path = tmp_path / "chat.txt"
     path.write_bytes(bytes(range(256)) * 64)
-    with pytest.raises(SourceError, match=re.escape(f"is not a {what} (it holds binary data)")):
+    article = "an" if what[0] in "AEIOU" else "a"  # "an IRC log"
+    with pytest.raises(SourceError, match=re.escape(f"is not {article} {what} (it holds binary")):
         make_source(type_name, path).fetch(None)
 
 

@@ -160,13 +160,19 @@ def test_folder_cursor_skips_unchanged_files_and_tracks_since_id(tmp_path):
     assert str(tmp_path / "flat.jsonl") not in fourth.cursor["files"]
 
 
-def test_whole_file_that_is_not_json_is_one_dead_letter(tmp_path):
+def test_whole_file_that_is_not_json_fails_the_source_and_is_a_dead_letter_in_a_folder(tmp_path):
     (tmp_path / "broken.json").write_text('{\n  "data": [\n    {"id": "1"\n')
-    result = make_source("twitter_v2", base_dir=tmp_path, path="broken.json").fetch(None)
-    [letter] = result.dead_letters
-    assert letter.ref.startswith(f"{tmp_path / 'broken.json'}:")
-    assert letter.reason.startswith("not JSON or JSON Lines")
-    assert result.items == []
+    with pytest.raises(SourceError) as err:
+        make_source("twitter_v2", base_dir=tmp_path, path="broken.json").fetch(None)
+    assert err.value.message == (
+        f"{tmp_path / 'broken.json'} is not X API v2 JSON (pages or tweets); "
+        "line 4: not JSON or JSON Lines: Expecting ',' delimiter"
+    )
+    shutil.copy(FIXTURES / "flat.jsonl", tmp_path / "flat.jsonl")
+    result = make_source("twitter_v2", base_dir=tmp_path, path=".").fetch(None)
+    assert len(result.items) == 2
+    [broken] = [d for d in result.dead_letters if d.ref == str(tmp_path / "broken.json")]
+    assert broken.reason == err.value.message
 
 
 def test_other_v2_records_are_named_not_guessed(tmp_path):
