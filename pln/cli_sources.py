@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from pln.atomic import write_atomic
 from pln.progress import counted
+
+if TYPE_CHECKING:
+    from pln.sources.opml import Skipped
 
 SUBSCRIPTIONS = "subscriptions.yaml"
 
@@ -33,18 +39,20 @@ def cmd_sources(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     health: dict[str, tuple] = {}
     notes: dict[str, tuple] = {}
+    stored: dict[str, int] = {}
     if config.outputs.duckdb.exists():
         with Store(config.outputs.duckdb, read_only=True) as store:
             _, rows = store.sql(
-                "SELECT name, ok, error_count, items_total, last_ok_at, next_poll_at, last_error "
+                "SELECT name, ok, error_count, last_ok_at, next_poll_at, last_error "
                 "FROM source_health"
             )
             notes = _fetch_notes(store)
+            stored = _stored_items(store)
         health = {row[0]: row for row in rows}
     table = []
     for src in config.sources:
-        name, ok, errors, total, last_ok, next_poll, last_error = health.get(
-            src.name, (src.name, None, 0, 0, None, None, "")
+        name, ok, errors, last_ok, next_poll, last_error = health.get(
+            src.name, (src.name, None, 0, None, None, "")
         )
         state = "never run" if ok is None else ("ok" if ok else f"failing ×{errors}")
         when = f"{last_ok:%Y-%m-%d %H:%M}" if last_ok else "-"
@@ -52,10 +60,22 @@ def cmd_sources(args: argparse.Namespace) -> int:
         skipped, warnings = notes.get(src.name, ({}, []))
         why = ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items())) or "-"
         said = last_error or "; ".join(f"warning: {w}" for w in warnings)
-        table.append((name, src.type, state, total or 0, why, when, nxt, said))
+        table.append((name, src.type, state, stored.get(name, 0), why, when, nxt, said))
     columns = ["source", "type", "state", "items", "skipped", "last ok", "next poll", "last error"]
     print_rows(columns, table, "table")
     return 0
+
+
+def _stored_items(store) -> dict[str, int]:
+    """How many items the store holds from each source now: an item that several sources
+    delivered counts for each of them; forgotten items do not count."""
+    from pln.errors import PlnError
+
+    try:
+        _, rows = store.sql("SELECT s, count(*) FROM items, unnest(items.sources) t(s) GROUP BY s")
+    except PlnError:  # an older database opened read-only: no items.sources yet
+        _, rows = store.sql("SELECT source, count(*) FROM items GROUP BY source")
+    return dict(rows)
 
 
 def _fetch_notes(store) -> dict[str, tuple[dict[str, int], list[str]]]:
@@ -74,33 +94,94 @@ def _fetch_notes(store) -> dict[str, tuple[dict[str, int], list[str]]]:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Merge the OPML's feeds into subscriptions.yaml beside the config and include that file.
-    All or nothing: when the result is not a valid config, both files are left as they were."""
+    Outlines that cannot be imported are skipped and named; a file with no usable feed is an
+    error. All or nothing: when the result is not a valid config, both files stay as they were."""
     from pln.config import load_config
-    from pln.sources.opml import read_opml
-    from pln.sources.registry import load_checked_config
-    from pln.topic_edit import with_include
+    from pln.sources.opml import read_opml_feeds
 
     config_path = Path(args.config)
     config = load_config(config_path)
     target = config_path.resolve().parent / SUBSCRIPTIONS
-    existing = yaml.safe_load(target.read_text(encoding="utf-8")) if target.exists() else []
-    known_urls = {s.options.get("url") for s in config.sources}
-    entries = read_opml(args.opml, taken=[s.name for s in config.sources])
-    new = [entry for entry in entries if entry["url"] not in known_urls]
-    if new:
-        text = yaml.safe_dump((existing or []) + new, sort_keys=False, allow_unicode=True)
-        config_text = with_include(config_path, SUBSCRIPTIONS)
-        with _restored_on_error(target, config_path):
-            _write(target, "# Written by `pln sources import`; edit freely.\n" + text)
-            if config_text is not None:
-                _write(config_path, config_text)
-            load_checked_config(config_path)  # the result must still be a valid config
-    skipped = len(entries) - len(new)
-    print(
-        f"imported {counted(len(new), 'feed')} from {args.opml} into {target.name}"
-        + (f" ({skipped} already subscribed)" if skipped else "")
+    subscribed = {s.options["url"]: s.name for s in config.sources if s.options.get("url")}
+    feeds = read_opml_feeds(
+        args.opml, taken=[s.name for s in config.sources], subscribed=subscribed
     )
+    if feeds.entries:
+        _add_subscriptions(config_path, target, feeds.entries)
+    print(
+        f"imported {counted(len(feeds.entries), 'feed')} from {args.opml} into {target.name}"
+        + _skipped_counts(feeds.skipped)
+    )
+    for line in _skip_warnings(args.opml, feeds.skipped):
+        print(f"pln: warning: {line}", file=sys.stderr)
     return 0
+
+
+def _add_subscriptions(config_path: Path, target: Path, entries: list[dict]) -> None:
+    """Append `entries` to `target` and include it in the config; both files or neither."""
+    from pln.sources.registry import load_checked_config
+    from pln.topic_edit import with_include
+
+    text = yaml.safe_dump(_listed(target) + entries, sort_keys=False, allow_unicode=True)
+    config_text = with_include(config_path, SUBSCRIPTIONS)
+    with _restored_on_error(target, config_path):
+        _write(target, "# Written by `pln sources import`; edit freely.\n" + text)
+        if config_text is not None:
+            _write(config_path, config_text)
+        load_checked_config(config_path)  # the result must still be a valid config
+
+
+def _listed(target: Path) -> list:
+    """The source entries already in `target` (none when it does not exist)."""
+    from pln.config import read_yaml
+    from pln.errors import ConfigError
+
+    if not target.exists():
+        return []
+    listed = read_yaml(target.read_text(encoding="utf-8"), str(target))
+    if not isinstance(listed, list | None):
+        raise ConfigError(str(target), "", "must be a list of source entries")
+    return listed or []
+
+
+SHOWN = 3  # outlines a warning names; it counts the rest
+
+
+def _skipped_counts(skipped: list[Skipped]) -> str:
+    """ "; skipped 2 already subscribed, 1 not http(s)", or "" when none was skipped."""
+    from pln.sources import opml
+
+    words = {
+        opml.SUBSCRIBED: "already subscribed",
+        opml.DUPLICATE: "listed twice in the file",
+        opml.NOT_HTTP: "not http(s)",
+        opml.NO_URL: "with no xmlUrl",
+    }
+    counts = Counter(s.reason for s in skipped)
+    said = ", ".join(f"{counts[r]} {w}" for r, w in words.items() if counts[r])
+    return f"; skipped {said}" if said else ""
+
+
+def _skip_warnings(file: str, skipped: list[Skipped]) -> list[str]:
+    """One line per kind of unusable outline, naming the first few."""
+    from pln.sources import opml
+
+    lines = []
+    for reason, words in (
+        (opml.NOT_HTTP, "whose xmlUrl is not http(s)"),
+        (opml.NO_URL, "with no xmlUrl"),
+    ):
+        these = [s for s in skipped if s.reason == reason]
+        if these:
+            named = ", ".join(_named(s) for s in these[:SHOWN])
+            more = f" and {len(these) - SHOWN} more" if len(these) > SHOWN else ""
+            lines.append(f"{file}: skipped {counted(len(these), 'outline')} {words}: {named}{more}")
+    return lines
+
+
+def _named(skipped: Skipped) -> str:
+    title = repr(skipped.title) if skipped.title else "an untitled outline"
+    return f"{title} ({skipped.url})" if skipped.url else title
 
 
 @contextmanager

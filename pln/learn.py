@@ -671,15 +671,20 @@ def _table_texts(path: Path, header: list[str], records, kind: str) -> list[Text
 
 
 def _read_text(path: Path) -> str:
-    """A UTF-8 file (a byte-order mark is dropped), '-': stdin; one-line errors."""
+    """A UTF-8 file (a byte-order mark is dropped), '-': stdin; one-line errors, exit 2 for a
+    path that is missing, a directory or unreadable."""
     import sys
 
     try:
         if str(path) == "-":
             return sys.stdin.read().removeprefix("\ufeff")
         return path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # NotADirectory: a file used as a folder
         raise UsageError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a file") from None
+    except PermissionError:
+        raise UsageError(f"{path}: cannot read: permission denied") from None
     except UnicodeDecodeError as exc:
         raise UsageError(
             f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 "
