@@ -188,6 +188,8 @@ class Database:
                 f"database {self.path} is already open in this process in another mode; "
                 "close it first"
             )
+        if "not a valid DuckDB database file" in message:  # a mistyped --db or duckdb path
+            return UsageError(f"database {self.path}: not a DuckDB database file")
         return PlnError(f"database {self.path}: cannot open: {message}")
 
     def _create_schema(self) -> None:

@@ -244,3 +244,12 @@ def test_bench_learning_help_prints_usage_and_runs_nothing(tmp_path):
     args = bench_learning.parse_args(["3", "--no-reuters", "--no-speed"])
     assert (args.seeds, args.no_reuters, args.no_speed, args.speed_only) == (3, True, True, False)
     assert bench_learning.parse_args([]).seeds == 5
+
+
+def test_a_database_path_that_is_no_duckdb_file_is_a_user_mistake(tmp_path):
+    """`pln sql --db` naming the wrong file (a text file, the config) says so, exit 2."""
+    wrong = tmp_path / "notes.txt"
+    wrong.write_text("not a database\n" * 100)
+    result = pln("sql", "--db", str(wrong), "SELECT 1", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == f"pln: error: database {wrong}: not a DuckDB database file\n"
