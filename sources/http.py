@@ -31,6 +31,7 @@ importing urllib3 takes 0.18 s, httpx 0.41 s. Connections are pooled per process
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.client
 import ipaddress
@@ -131,9 +132,11 @@ class HttpFetcher:
         if answer is not None:
             return answer
         ends_at = time.monotonic() + self.deadline
+        url, login = _without_login(url)
         request_headers = {
             "User-Agent": self.user_agent,
             "Accept-Encoding": ACCEPT_ENCODING,
+            **login,
             **(headers or {}),
         }
         first_host = urlsplit(url).netloc
@@ -388,6 +391,21 @@ class _Decoder:
 def _codings(header: str) -> list[str]:
     """The content codings a Content-Encoding header lists, lower-case, in order applied."""
     return [c.strip().lower() for c in header.split(",") if c.strip()]
+
+
+def _without_login(url: str) -> tuple[str, dict[str, str]]:
+    """`https://user:pass@host/feed` as the URL without them and a Basic Authorization header
+    (as curl and feed readers send it; it goes to that host only, see `get`)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url, {}
+    if "@" not in parts.netloc:
+        return url, {}
+    login, _, host = parts.netloc.rpartition("@")
+    user, _, password = login.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    return urlunsplit(parts._replace(netloc=host)), {"Authorization": f"Basic {token}"}
 
 
 def _validated(headers: dict[str, str]) -> bool:

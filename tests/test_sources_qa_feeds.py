@@ -229,3 +229,15 @@ def test_a_file_that_says_it_is_empty_is_still_read_only_to_the_cap(tmp_path):
     with pytest.raises(SourceError) as err:
         source.fetch(None)
     assert err.value.message == "/proc/self/status is larger than 100 bytes"
+
+
+def test_user_and_password_in_a_feed_url_are_sent_as_basic_auth(server, tmp_path):
+    """`https://user:pass@host/feed`, as curl and newsboat read it: Basic auth to that host,
+    never in the URL asked for, and not forwarded on a redirect to another host."""
+    server.route("/private", body=CREDENTIAL_FEED, headers={"Content-Type": "application/rss+xml"})
+    url = server.url("/private").replace("http://", "http://b%40b:hunter%3A2@", 1)
+    result = feed_source(tmp_path, url=url).fetch(None)
+    assert len(result.items) == 4
+    (request,) = server.requests_to("/private")
+    assert request.headers["authorization"] == "Basic YkBiOmh1bnRlcjoy"  # "b@b:hunter:2"
+    assert "hunter" not in request.path
