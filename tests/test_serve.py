@@ -551,7 +551,7 @@ def test_search_finds_kept_items_by_words_and_author(site):
     _, server = site
     page = get(server, "search?q=PART+5")[2].decode()
     assert 'name="q" type="search" value="PART 5"' in page  # the words stay in the field
-    assert "1 kept item mention" in page and "Spaced practice, part 5" in page
+    assert "1 kept item mentions" in page and "Spaced practice, part 5" in page
     page = get(server, "search?q=comments+first")[2].decode()
     assert "Q1. How do you give feedback on drafts?" in page and "In Feedback" in page
     assert "6 kept items" in get(server, "search?q=jane+doe")[2].decode()

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from pln.atomic import file_version
 from pln.config import Config
@@ -42,6 +42,7 @@ MAX_FORM_BYTES = 4096
 SEARCH_RESULTS = 50
 MAX_PAGE = 10**6  # higher page numbers ask for this one (past any topic's last page)
 CSRF_COOKIE = "pln_feedback"
+NOTHING_YET = "Nothing has been curated yet: run pln run, then reload."
 SECURITY_HEADERS = [
     (
         "Content-Security-Policy",
@@ -54,6 +55,14 @@ SECURITY_HEADERS = [
 ]
 NO_STORE = [("Cache-Control", "no-store")]
 HTML = "text/html; charset=utf-8"
+ROOT_FILES = ("/robots.txt", "/favicon.ico")  # at the site's root, whatever base_url's path
+FAVICON = (  # a feed icon: without one, browsers log each page's /favicon.ico as a 404
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    b'<rect width="16" height="16" rx="3" fill="#e8710a"/>'
+    b'<circle cx="4.5" cy="11.5" r="1.5" fill="#fff"/>'
+    b'<path d="M3 7a6 6 0 0 1 6 6M3 3a10 10 0 0 1 10 10" stroke="#fff" stroke-width="2" '
+    b'fill="none"/></svg>'
+)
 
 
 class Response:
@@ -73,7 +82,7 @@ class FeedApp:
         self.log = log
         self._use(config)
         self.follower = ConfigFollower(config)
-        self.prefix = urlsplit(config.outputs.base_url).path.rstrip("/")
+        self.path_prefix, self.prefix = base_path(config.outputs.base_url)
         self.files = StaticFiles(config.outputs.feeds_dir)
         self.key = FeedbackKey.beside(config.outputs.duckdb)
         self.labels = LabelRecorder(config.outputs.duckdb, label_wait, log)
@@ -111,16 +120,13 @@ class FeedApp:
         if edited is not None:
             self._use(edited)
         path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
-        prefix = self.prefix
-        if path == "/robots.txt":
-            return self._only_get(method) or Response(
-                HTTPStatus.OK, [("Content-Type", "text/plain; charset=utf-8")], self.robots
-            )
-        if path in ("", "/", prefix):
-            return Response(HTTPStatus.FOUND, [("Location", prefix + "/")])
-        if not path.startswith(prefix + "/"):
+        if path in ROOT_FILES:
+            return self._only_get(method) or self._root_file(path)
+        if path != self.path_prefix + "/" and path in ("", "/", self.path_prefix):
+            return Response(HTTPStatus.FOUND, [("Location", self.prefix + "/")])
+        if not path.startswith(self.path_prefix + "/"):
             return self._not_found()
-        name = path[len(prefix) + 1 :]
+        name = path[len(self.path_prefix) + 1 :]
         query = environ.get("QUERY_STRING", "")
         if name == "feedback":  # links of feeds rendered before links expired
             return self._page(
@@ -151,11 +157,20 @@ class FeedApp:
             return self._page(
                 HTTPStatus.OK,
                 "No feeds yet",
-                "Nothing has been curated yet: run pln run, then reload.",
+                NOTHING_YET,
             )
         return self._gone(self.removed.feed(name)) or self._not_found()
 
     # -- files ----------------------------------------------------------------------------------
+
+    def _root_file(self, path: str) -> Response:
+        """`/robots.txt`, or the icon browsers ask for at `/favicon.ico`."""
+        if path == "/robots.txt":
+            return Response(
+                HTTPStatus.OK, [("Content-Type", "text/plain; charset=utf-8")], self.robots
+            )
+        headers = [("Content-Type", "image/svg+xml"), ("Cache-Control", "max-age=86400")]
+        return Response(HTTPStatus.OK, headers, FAVICON)
 
     def _file(self, rep, environ) -> Response:
         use_gzip = rep.gzipped is not None and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
@@ -466,8 +481,9 @@ class RemovedFeeds:
 
 
 class _Reading:
-    """`with app._database(root) as db`: a read-only Store, or a 503 page while the database
-    stays busy or missing (check `isinstance(db, Response)`)."""
+    """`with app._database(root) as db`: a read-only Store, else a page (check
+    `isinstance(db, Response)`): "nothing curated yet" before the first run, 503 while the
+    database stays busy or cannot be read."""
 
     def __init__(self, app: FeedApp, root: str):
         self.app, self.root, self._ctx = app, root, None
@@ -475,6 +491,8 @@ class _Reading:
     def __enter__(self):
         from pln.sinks.store import StoreBusy
 
+        if not self.app.config.outputs.duckdb.is_file():  # before the first `pln run`
+            return self.app._page(HTTPStatus.OK, "Nothing curated yet", NOTHING_YET, self.root)
         self._ctx = reading(self.app.config.outputs.duckdb, PAGE_WAIT)
         try:
             return self._ctx.__enter__()
@@ -496,6 +514,13 @@ class _Reading:
         if self._ctx is not None:
             return self._ctx.__exit__(*exc)
         return False
+
+
+def base_path(base_url: str) -> tuple[str, str]:
+    """The path of `base_url` without its last `/`: decoded (to match PATH_INFO, which the
+    server decodes) and percent-encoded (for Location, cookies and robots.txt)."""
+    path = urlsplit(base_url).path.rstrip("/")
+    return unquote(path), quote(path, safe="/%!$&'()*+,;=:@~")
 
 
 def _params(query: str) -> dict[str, str]:

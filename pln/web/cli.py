@@ -66,11 +66,14 @@ def add_serve_command(subparsers) -> None:
         "or waitress (one process)",
     )
     serve.add_argument(
-        "--workers", type=int, default=WORKERS, help=f"granian worker processes ({WORKERS})"
+        "--workers",
+        type=_at_least_one,
+        default=WORKERS,
+        help=f"granian worker processes ({WORKERS})",
     )
     serve.add_argument(
         "--threads",
-        type=int,
+        type=_at_least_one,
         help=f"threads answering requests (per granian worker: default 2 per core + 1; "
         f"waitress: {THREADS})",
     )
@@ -90,6 +93,17 @@ def _port(text: str) -> int:
         value = -1
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be 0-65535 (0: any free port), got {text!r}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    """A `--workers` or `--threads` argument: a whole number from 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
     return value
 
 

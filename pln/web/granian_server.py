@@ -38,11 +38,11 @@ class GranianServer:
         quiet: bool = False,
         log=lambda line: None,
     ):
-        from urllib.parse import urlsplit
+        from .app import base_path
 
         self.config, self.host, self.log = config, host, log
         self.port = _free_port(host, port)
-        self.prefix = urlsplit(config.outputs.base_url).path.rstrip("/")
+        _, self.prefix = base_path(config.outputs.base_url)  # as an address says it
         # granian's advice: at most 2 threads per core (+1) per worker
         self.threads = threads or min(8, 2 * (os.cpu_count() or 1) + 1)
         self.workers, self.backlog = workers, backlog

@@ -107,7 +107,8 @@ def search_page(
         listed.append(card)
     cards = "".join(listed)
     more = f" (the first {len(entries)} shown)" if total > len(entries) else ""
-    found = f"{total} kept item{'' if total == 1 else 's'} mention “{esc(words)}”{more}."
+    said = "item mentions" if total == 1 else "items mention"
+    found = f"{total} kept {said} “{esc(words)}”{more}."
     listing = f'<ol class="items">{cards}</ol>' if cards else ""
     return page_html(
         config.outputs.title, f"Search: {words}", f"<p>{found}</p>{listing}", query=words
