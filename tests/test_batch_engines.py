@@ -3,12 +3,15 @@ rows and feeds, with one worker process or several; and Ctrl-C during a local ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from example_runs import QUERIES, run_example
@@ -46,15 +49,47 @@ FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 </channel></rss>"""
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
-def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_path):
+@pytest.fixture
+def hung():
+    """A feed server whose `/stuckN.xml` answers nothing until `release` is set (a hung
+    source), then the feed with item N; `/good.xml` answers at once with item 1."""
+    release = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path != "/good.xml":
+                release.wait(120)
+            n = self.path.removeprefix("/stuck").removesuffix(".xml")
+            feed = FEED if self.path == "/good.xml" else FEED.replace("/1<", f"/{n}<")
+            body = feed.encode()
+            with contextlib.suppress(OSError):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.release = release
+    server.base = f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
+    release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_path, hung):
     (tmp_path / "good.xml").write_text(FEED)
-    os.mkfifo(tmp_path / "stuck.xml")  # reading it blocks until someone writes: a hung source
     config = tmp_path / "pln.yaml"
     config.write_text(
         "sources:\n"
         "  - {name: good, type: rss, path: good.xml}\n"
-        "  - {name: stuck, type: rss, path: stuck.xml}\n"
+        f"  - {{name: stuck, type: rss, url: '{hung.base}/stuck2.xml', timeout: 100}}\n"
         "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
         "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
         "runner: {workers: 2}\n"
@@ -73,13 +108,12 @@ def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_pa
         if "✓ good" in line:
             break
     processes = descendant_pids(proc.pid)  # the crew (worker 0) and the workers it forked
-    assert processes, "the run should have a worker stuck on the FIFO"
+    assert processes, "the run should have a worker waiting on the hung source"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 130
     assert not [pid for pid in processes if is_running(pid)]
 
-    (tmp_path / "stuck.xml").unlink()
-    (tmp_path / "stuck.xml").write_text(FEED.replace("/1<", "/2<"))
+    hung.release.set()
     done = subprocess.run([*run, "-q", "--json"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
@@ -193,7 +227,6 @@ def test_a_worker_killed_in_the_middle_of_a_message_fails_the_run_instead_of_han
     assert not is_running(crew) and not is_running(other)
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
 @pytest.mark.parametrize(
     ("killed", "waiting"),
     [
@@ -204,10 +237,9 @@ def test_a_worker_killed_in_the_middle_of_a_message_fails_the_run_instead_of_han
         (0, 400),
     ],
 )
-def test_a_killed_worker_fails_the_run_and_the_next_run_reads_everything(tmp_path, killed, waiting):
-    (tmp_path / "good.xml").write_text(FEED)
-    for stuck in ("stuck1.xml", "stuck2.xml"):  # one for each worker: both stay busy
-        os.mkfifo(tmp_path / stuck)
+def test_a_killed_worker_fails_the_run_and_the_next_run_reads_everything(
+    tmp_path, hung, killed, waiting
+):
     queued = ""
     for n in range(waiting):
         (tmp_path / f"q{n}.xml").write_text(FEED.replace("/1<", f"/q{n}<"))
@@ -215,14 +247,16 @@ def test_a_killed_worker_fails_the_run_and_the_next_run_reads_everything(tmp_pat
     config = tmp_path / "pln.yaml"
     config.write_text(
         "sources:\n"
-        "  - {name: good, type: rss, path: good.xml}\n"
-        "  - {name: stuck1, type: rss, path: stuck1.xml}\n"
-        "  - {name: stuck2, type: rss, path: stuck2.xml}\n"
+        # A URL never read is not probed: the sources reach the workers in this order.
+        f"  - {{name: good, type: rss, url: '{hung.base}/good.xml'}}\n"
+        # one for each worker: both stay busy
+        f"  - {{name: stuck1, type: rss, url: '{hung.base}/stuck2.xml', timeout: 100}}\n"
+        f"  - {{name: stuck2, type: rss, url: '{hung.base}/stuck3.xml', timeout: 100}}\n"
         + queued
         + "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
         "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
         "runner: {workers: 2}\n"
-        "fetch: {concurrency: 1}\n"  # a worker reading a FIFO takes no other source
+        "fetch: {concurrency: 1}\n"  # a worker waiting on a hung source takes no other
     )
     run = [sys.executable, "-m", "pln.cli", "run", "-c", str(config)]
     proc = subprocess.Popen(run, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
@@ -245,9 +279,7 @@ def test_a_killed_worker_fails_the_run_and_the_next_run_reads_everything(tmp_pat
         time.sleep(0.1)
     assert not is_running(crew) and not is_running(other)
 
-    for n, stuck in enumerate(("stuck1.xml", "stuck2.xml"), start=2):
-        (tmp_path / stuck).unlink()
-        (tmp_path / stuck).write_text(FEED.replace("/1<", f"/{n}<"))
+    hung.release.set()
     done = subprocess.run([*run, "-q", "--json"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["items"]["written"] == 3 + waiting

@@ -264,9 +264,10 @@ def test_read_only_reads_but_refuses_writes(tmp_path):
 def test_a_file_that_is_not_a_store_is_refused(tmp_path):
     path = tmp_path / "notes.duckdb"
     path.write_text("just some notes\n")
-    with pytest.raises(PlnError, match=r"notes.duckdb: cannot open: ") as err:
+    with pytest.raises(PlnError, match=r"notes.duckdb: not a DuckDB database file$") as err:
         Store(path)
     assert "\n" not in str(err.value)
+    assert path.read_text() == "just some notes\n"
 
 
 def test_database_locked_by_another_process_gives_one_line_error(tmp_path):
