@@ -2,13 +2,15 @@
 
 `pln health` (and compose's healthcheck) reads it: a stream is unhealthy when the file is
 older than `max_age` (the process is gone or stuck), when its workers have not written for
-`max_age` seconds although records are waiting (lag > 0), or when it says the broker is away.
+`max_age` seconds although records are waiting (lag > 0), when it says the broker is away, or
+at once when the process it names (pid, on this host) is gone.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,12 @@ def heartbeat_path(db_path: str | Path) -> Path:
 class Heartbeat:
     def __init__(self, db_path: str | Path, **fixed: Any):
         self.path = heartbeat_path(db_path)
-        self.fixed = {"pid": os.getpid(), "started_at": time.time(), **fixed}
+        self.fixed = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": time.time(),
+            **fixed,
+        }
         self.last = 0.0
 
     def beat(self, force: bool = False, **state: Any) -> None:
@@ -51,6 +58,8 @@ def check_health(db_path: str | Path, max_age: float = 30.0) -> tuple[bool, str]
     age = time.time() - float(state.get("updated_at", 0))
     if state.get("state") == "stopped":
         return False, f"the stream stopped {age:.0f} s ago"
+    if _gone(state):
+        return False, f"stream not running (pid {state['pid']} is gone)"
     if age > max_age:
         return False, f"stream heartbeat is {age:.0f} s old (stuck or gone; pid {state.get('pid')})"
     lag, idle = state.get("lag"), float(state.get("idle_for_s") or 0)
@@ -64,3 +73,26 @@ def check_health(db_path: str | Path, max_age: float = 30.0) -> tuple[bool, str]
         f"stream ok: {counted(state.get('items_written', 0), 'item')} written, {rate:,.0f} items/s, "
         f"lag {lag if lag is not None else '?'}"
     )
+
+
+def _gone(state: dict) -> bool:
+    """Whether the heartbeat's process, on this host, no longer runs (killed: no "stopped")."""
+    pid = state.get("pid")
+    if state.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False  # another host (or an older heartbeat): its age tells
+    return not pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs here (a zombie, killed but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process (OverflowError: no pid; the age tells)
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True  # no /proc: kill(0) is all there is
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]

@@ -45,6 +45,15 @@ STATUS_LINGER = 1.0  # ... when they hold no items (a feed that answered 304): t
 COMMIT_ROWS = 20_000  # ... but no more items than this per commit
 HEALTH_EVERY = 1.0  # seconds between a quiet worker's health messages
 CLOSE_WHEN_IDLE = 10.0  # seconds without polls before the loader lets go of DuckDB's memory
+_RUNNING: set[LocalStream] = set()  # the loops of this process, for stop_running()
+
+
+def stop_running() -> bool:
+    """Ask the stream loops of this process to end at their next turn (SIGTERM: they commit
+    what the workers finished and stop as at the end of `--for`); False when none runs."""
+    for stream in list(_RUNNING):
+        stream.stopping.set()
+    return bool(_RUNNING)
 
 
 @dataclass(frozen=True)
@@ -232,6 +241,7 @@ class LocalStream:
         self.results = self.context.Queue(maxsize=4 * self.workers)
         self.inbox = Inbox(self.results)
         self.stop = self.context.Event()
+        self.stopping = threading.Event()  # stop_running() asked this loop to end
         curator = Curator.for_config(config)
         self.processes = [
             self.context.Process(
@@ -264,8 +274,9 @@ class LocalStream:
         self.inbox.writers_started()
         deadline = None if stop_after is None else time.monotonic() + stop_after
         memory = MemoryReleaser()
+        _RUNNING.add(self)
         try:
-            while deadline is None or time.monotonic() < deadline:
+            while not self.stopping.is_set() and (deadline is None or time.monotonic() < deadline):
                 self._check_workers()
                 polls = self._gather(first_wait=0.5)
                 self._commit(polls)
@@ -278,12 +289,15 @@ class LocalStream:
                 self.writer.report(self.lag(), self.broker())
                 if until_idle is not None and self._drained(until_idle):
                     break
-                if self.watch is not None:
+                if self.watch is not None and not self.stopping.is_set():
                     self.edited = self.watch.changed()
                     if self.edited is not None:
                         break  # what is committed stays; the next run resumes after it
         finally:
-            self._shut_down()
+            try:
+                self._shut_down()
+            finally:
+                _RUNNING.discard(self)
 
     def _gather(self, first_wait: float) -> list[PollTables]:
         polls, failed = self.inbox.gather(first_wait, self.health)

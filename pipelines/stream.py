@@ -41,6 +41,7 @@ class StreamSummary:
     seconds: float
     stats: dict
     edited: Config | None = None  # stopped for an edited config: start again with this one
+    stopped: bool = False  # asked to stop (SIGTERM, local_stream.stop_running)
 
 
 def default_workers() -> int:
@@ -68,7 +69,7 @@ def run_stream(
         raise PlnError(f"unknown stream engine {engine!r}; use one of {', '.join(ENGINES)}")
     workers = workers or default_workers()
     started = time.perf_counter()
-    edited = None
+    edited, stopped = None, False
     db = config.outputs.duckdb
     with RunLock(db, "pln stream"):
         run_id = f"stream-{new_run_id()}"
@@ -101,7 +102,8 @@ def run_stream(
                 watch = ConfigWatch(config, say=say, models=True) if watch_config else None
                 engine_run = LocalStream(config, settings, writer, resume, workers, watch)
                 engine_run.run(stop_after, until_idle)
-                edited = engine_run.edited
+                stopped = engine_run.stopping.is_set()
+                edited = None if stopped else engine_run.edited
             else:
                 from .beam_stream import build_beam_stream
 
@@ -128,7 +130,7 @@ def run_stream(
             # Starting again with an edited config takes seconds: `pln health` stays green.
             state = "stopped" if edited is None else "restarting"
             heartbeat.beat(force=True, state=state, **stats)
-    return StreamSummary(run_id, seconds, stats, edited)
+    return StreamSummary(run_id, seconds, stats, edited, stopped)
 
 
 def make_stream_pipeline(beam_args=(), workers: int = 1):

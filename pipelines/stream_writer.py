@@ -36,6 +36,12 @@ from .tables import CuratedTables
 
 log = logging.getLogger("pln.stream")
 LATENCY_WINDOW = 20_000  # latest item latencies kept for percentiles
+# Progress lines: at most every PROGRESS_EVERY seconds and only when what they show changed;
+# an idle stream says so every IDLE_LINE_EVERY seconds (not 25 identical lines a minute). Their
+# p95 covers the items written in the last RECENT seconds (a restart's backlog leaves it).
+PROGRESS_EVERY = 2.0
+IDLE_LINE_EVERY = 300.0
+RECENT = 60.0
 MEMORY_ENV = "PLN_STREAM_DUCKDB_MEMORY"
 # The read snapshot copies the whole file: on average at most this many bytes a second (a 500 MB
 # store is copied every 25 s, not every 2), and at least every SNAPSHOT_LONGEST seconds, so a
@@ -109,6 +115,7 @@ class StreamWriter:
         self._publisher: threading.Thread | None = None
         self.written = 0
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.recent: deque[tuple[float, float]] = deque(maxlen=LATENCY_WINDOW)  # (when, latency)
         self.rates: deque[tuple[float, int]] = deque(maxlen=512)  # (time, items written then)
         self.next_feeds = self.next_snapshot = 0.0
         self.next_forget = 0.0  # monotonic time to look again whether forgetting is due
@@ -116,8 +123,9 @@ class StreamWriter:
         self.forgotten: Forgotten | None = None  # what the last forgetting did
         self.feeds_stale = self.snapshot_stale = False
         self._said: set[str] = set()  # "feeds", "snapshot": failing, and said so
-        self.last_commit = time.monotonic()
+        self.last_commit = self.written_at = time.monotonic()  # written_at: the last item
         self.ticker_at = 0.0
+        self.shown: tuple | None = None  # what the last progress line showed
 
     # -- the database ------------------------------------------------------------------------
 
@@ -173,12 +181,15 @@ class StreamWriter:
             )
         finally:
             self._release()
-        now = time.time()
+        now, mono = time.time(), time.monotonic()
         for p in polls:
-            self.latencies.extend(now - ts / 1000 for ts in p.timestamps if ts and ts > 0)
+            latencies = [now - ts / 1000 for ts in p.timestamps if ts and ts > 0]
+            self.latencies.extend(latencies)
+            self.recent.extend((mono, latency) for latency in latencies)
         self.written += items.num_rows
-        self.last_commit = time.monotonic()
+        self.last_commit = mono
         if items.num_rows:
+            self.written_at = mono
             self.feeds_stale = True
         self.snapshot_stale = True
         return items.num_rows
@@ -338,10 +349,15 @@ class StreamWriter:
         return (self.written - n0) / (now - t0) if now - t0 >= 0.5 else 0.0
 
     def latency(self, q: float) -> float | None:
-        if not self.latencies:
-            return None
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        """The `q` quantile of the latest LATENCY_WINDOW latencies (the run's summary)."""
+        return quantile(self.latencies, q)
+
+    def recent_latency(self, q: float) -> float | None:
+        """The `q` quantile of the latencies of the items written in the last RECENT seconds."""
+        now = time.monotonic()
+        while self.recent and now - self.recent[0][0] > RECENT:
+            self.recent.popleft()
+        return quantile([latency for _, latency in self.recent], q)
 
     def stats(self) -> dict:
         p50, p95 = self.latency(0.5), self.latency(0.95)
@@ -352,8 +368,9 @@ class StreamWriter:
             "latency_p95_s": None if p95 is None else round(p95, 3),
         }
 
-    def report(self, lag: int | None, broker: str = "", every: float = 2.0) -> None:
-        """Heartbeat every call; a progress line every `every` seconds."""
+    def report(self, lag: int | None, broker: str = "", every: float = PROGRESS_EVERY) -> None:
+        """Heartbeat every call; a progress line when what it shows changed (at most every
+        `every` seconds), or one saying the stream is idle every IDLE_LINE_EVERY seconds."""
         stats = self.stats()
         if self.heartbeat is not None:
             self.heartbeat.beat(
@@ -363,17 +380,43 @@ class StreamWriter:
                 idle_for_s=round(time.monotonic() - self.last_commit, 1),
             )
         now = time.monotonic()
-        if now - self.ticker_at < every:
+        shown = (self.written, lag, broker, stats["items_per_s"] > 0)
+        unchanged = shown == self.shown
+        if now - self.ticker_at < (IDLE_LINE_EVERY if unchanged else every):
             return
-        self.ticker_at = now
-        parts = [
-            f"{progress.counted(self.written, 'item')} written",
-            f"{stats['items_per_s']:,.0f} items/s",
-        ]
+        self.ticker_at, self.shown = now, shown
+        progress.say("stream: " + " · ".join(self._progress(now, unchanged, lag, broker)))
+
+    def _progress(self, now: float, idle: bool, lag: int | None, broker: str) -> list[str]:
+        """The parts of a progress line; `idle`: nothing changed since the last one."""
+        written = f"{progress.counted(self.written, 'item')} written"
+        if idle:
+            parts = [f"idle for {duration(now - self.written_at)}", written]
+        else:
+            parts = [written, f"{self.rate():,.0f} items/s"]
         if lag is not None:
             parts.append(f"lag {lag:,}")
-        if stats["latency_p95_s"] is not None:
-            parts.append(f"p95 {stats['latency_p95_s']:.2f} s")
+        p95 = None if idle else self.recent_latency(0.95)
+        if p95 is not None:
+            parts.append(f"p95 {p95:.2f} s over the last {duration(RECENT)}")
         if broker:
             parts.append(f"broker: {broker}")
-        progress.say("stream: " + " · ".join(parts))
+        return parts
+
+
+def quantile(values, q: float) -> float | None:
+    """The `q` quantile of `values` (None when there are none)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def duration(seconds: float) -> str:
+    """ "40 s", "5 min", "2 h 5 min": how long, for a person."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes = int(seconds // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"

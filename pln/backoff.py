@@ -10,6 +10,7 @@ can overflow date arithmetic or park a source for years.
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 
 MAX_BACKOFF = 86_400.0  # a failing source is retried at least once a day
 MAX_RETRY_AFTER = 86_400.0  # the longest a server may make us wait
@@ -18,7 +19,8 @@ MAX_INTERVAL = 366 * 86_400.0
 
 
 def bounded_retry_after(seconds: float | None) -> float | None:
-    """A Retry-After in seconds within [0, MAX_RETRY_AFTER]; None when absent or not a number."""
+    """A Retry-After in whole seconds (rounded up: an HTTP date leaves fractions) within
+    [0, MAX_RETRY_AFTER]; None when absent or not a number."""
     if seconds is None:
         return None
     try:
@@ -27,7 +29,7 @@ def bounded_retry_after(seconds: float | None) -> float | None:
         return None
     if math.isnan(seconds):
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return float(math.ceil(min(max(seconds, 0.0), MAX_RETRY_AFTER)))
 
 
 def next_poll_delay(interval: float, errors: int = 0, retry_after: float | None = None) -> float:
@@ -49,3 +51,10 @@ def _bounded_interval(interval: float) -> float:
     if math.isnan(interval) or interval <= 0:
         return 1.0
     return min(interval, MAX_INTERVAL)
+
+
+def shown_until(until: datetime, now: datetime) -> str:
+    """When a source is polled again, for a person: with seconds when that is within the
+    hour ("2026-12-04 07:59:40 UTC"), where minutes would show a time already begun."""
+    seconds = ":%S" if until - now < timedelta(hours=1) else ""
+    return until.strftime(f"%Y-%m-%d %H:%M{seconds} %Z")

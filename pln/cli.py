@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -31,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[progress.ENV] = "0"  # -q wins over PLN_PROGRESS
     elif not getattr(args, "json", False):
         os.environ.setdefault(progress.ENV, "1")
+    on_sigterm = _sigterm_handler()
     try:
         code = args.func(args) or 0
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
@@ -41,13 +44,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pln: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("pln: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(args)
     finally:  # main() may be called again in the same process (tests, `pln schedule`)
         if before is None:
             os.environ.pop(progress.ENV, None)
         else:
             os.environ[progress.ENV] = before
+        if on_sigterm is not None:
+            signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _sigterm_handler():
+    """This process's SIGTERM handler, for main() to put back (None: not the main thread, or
+    one not set from Python, which cannot be put back)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.getsignal(signal.SIGTERM)
+
+
+def _interrupted(args) -> int:
+    """Ctrl-C is exit 130, as shells expect. SIGTERM (`systemctl stop`, `docker stop`) is how
+    a service is stopped: `pln stream`, `ingest` and `schedule` end cleanly with 0 then; a
+    one-off command such as `pln run` was interrupted (130)."""
+    from pln.cli_stream import terminated
+
+    if terminated() and getattr(args, "service", False):
+        print("pln: stopped (SIGTERM)", file=sys.stderr)
+        return 0
+    print("pln: interrupted", file=sys.stderr)
+    return 130
 
 
 def _seconds(text: str) -> float:
@@ -112,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(sched)
     sched.add_argument("--max-runs", type=int, help="stop after this many runs")
     _output_args(sched)
-    sched.set_defaults(func=cmd_schedule)
+    sched.set_defaults(func=cmd_schedule, service=True)
 
     forget = sub.add_parser(
         "forget",
@@ -187,9 +212,11 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from pln.cli_stream import stop_on_sigterm
     from pln.sources.registry import load_checked_config
 
     config = load_checked_config(args.config)
+    stop_on_sigterm()
     from pln.pipelines.batch import run_batch
     from pln.summary import failed_sources_line
 
@@ -215,6 +242,7 @@ def _print_summary(summary, config, args, indent: int | None = None) -> None:
 
 
 def cmd_schedule(args) -> int:
+    from pln.cli_stream import stop_on_sigterm
     from pln.errors import ConfigError
     from pln.sources.registry import load_checked_config
 
@@ -226,7 +254,7 @@ def cmd_schedule(args) -> int:
     from pln.sinks.store import Store
 
     def run_and_report():
-        current = load_checked_config(args.config)  # re-read: edits apply to the next run
+        current = scheduler.config  # the last good config: a broken edit changes nothing
         _print_summary(run_batch(current), current, args)  # one JSON line per run
 
     last_run = None
@@ -239,7 +267,9 @@ def cmd_schedule(args) -> int:
     from pln.pipelines.config_watch import ConfigWatch
 
     watch = ConfigWatch(config, say=log)
-    Scheduler(config, run_and_report, last_run=last_run, log=log, watch=watch).loop(args.max_runs)
+    scheduler = Scheduler(config, run_and_report, last_run=last_run, log=log, watch=watch)
+    stop_on_sigterm()
+    scheduler.loop(args.max_runs)
     return 0
 
 
@@ -260,7 +290,7 @@ def cmd_forget(args) -> int:
     db = config.outputs.duckdb
     if not db.exists():
         raise UsageError(f"pln forget: database {db} does not exist yet; nothing to forget")
-    with Store(db) as store:
+    with _forget_lock(db), Store(db) as store:
         forgotten = forget_old(store, config, days=days, dry_run=args.dry_run)
     if args.json:
         print(json.dumps(forgotten.as_dict(days), indent=2))
@@ -272,6 +302,22 @@ def cmd_forget(args) -> int:
             "`pln compact` gives it back to the disk)"
         )
     return 0
+
+
+@contextlib.contextmanager
+def _forget_lock(db: Path):
+    """The run lock, as `pln run`, `rescore` and `compact` take it: refused at once (75) while
+    one of them or a stream writes, not after waiting for the database (a dry run too)."""
+    from pln.lock import RunInProgress, RunLock
+
+    try:
+        lock = RunLock(db, "pln forget").__enter__()
+    except RunInProgress as exc:
+        raise RunInProgress(f"{exc.busy}; stop it (or let it finish) and forget then") from None
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
 
 
 def cmd_compact(args) -> int:
@@ -303,11 +349,13 @@ def run() -> None:
     """The `pln` command: `main()`, then exit with its code. After Ctrl-C or SIGTERM every
     command has cleaned up by then; a thread a library left running (Beam's runner, stopped
     while a pipeline started) must not keep the process alive, so it exits at once."""
+    from pln.cli_stream import terminated
+
     code = main()
     lingering = [
         t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon
     ]
-    if code == 130 and lingering:
+    if (code == 130 or terminated()) and lingering:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -34,7 +34,7 @@ def add_stream_commands(subparsers) -> None:
         "--state",
         help="the ingester's cursor file (default: ingest-state.json beside the database)",
     )
-    ingest.set_defaults(func=cmd_ingest)
+    ingest.set_defaults(func=cmd_ingest, service=True)
 
     stream = subparsers.add_parser(
         "stream", help="curate the Kafka raw-items topic continuously into DuckDB, feeds and Kafka"
@@ -82,7 +82,7 @@ def add_stream_commands(subparsers) -> None:
         nargs=argparse.REMAINDER,
         help="after `--`: Beam pipeline options, e.g. -- --runner=FlinkRunner",
     )
-    stream.set_defaults(func=cmd_stream)
+    stream.set_defaults(func=cmd_stream, service=True)
 
     health = subparsers.add_parser(
         "health", help="is the stream writing this config's database alive? (exit 0 if so)"
@@ -144,18 +144,48 @@ def _settings(args, **extra):
     )
 
 
-def _prepare_process() -> None:
+def _prepare_process(gently=None) -> None:
     """Our own broker messages replace kafka-python's per-connection warnings; `docker stop`
-    sends SIGTERM, which leaves like Ctrl-C (both are safe at any moment)."""
+    sends SIGTERM, which stops the command cleanly (stop_on_sigterm)."""
     import logging
 
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    stop_on_sigterm(gently)
 
-    def interrupt(*_):
-        _exit_unless_stopped_within(GRACE)
+
+_terminated = threading.Event()  # a SIGTERM came
+
+
+def terminated() -> bool:
+    """Whether this process was asked to stop by SIGTERM (`docker stop`, `systemctl stop`)."""
+    return _terminated.is_set()
+
+
+def stop_on_sigterm(gently=None) -> None:
+    """SIGTERM stops the command: `gently()`, when it returns True, has asked a loop to end
+    at its next turn (`pln stream`); else it stops as Ctrl-C does (KeyboardInterrupt), and
+    `pln.cli.main` tells the two apart by `terminated()`. Either way the process exits by
+    itself after GRACE seconds. A child forked meanwhile (before setting its own handler)
+    dies of it, as it did before."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers belong to the main thread (main() called in a test's thread)
+    owner = os.getpid()
+    _terminated.clear()
+
+    def stop(*_):
+        if os.getpid() != owner:  # a forked child
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        first = not _terminated.is_set()
+        _terminated.set()
+        if first:
+            _exit_unless_stopped_within(GRACE)
+            if gently is not None and gently():
+                return
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _exit_unless_stopped_within(seconds: float) -> None:
@@ -198,7 +228,9 @@ def cmd_stream(args) -> int:
         on_out_of_range=args.on_out_of_range,
     )
     beam_args = [a for a in args.beam_args if a != "--"]
-    _prepare_process()
+    from pln.pipelines.local_stream import stop_running
+
+    _prepare_process(gently=stop_running)
     started = time.monotonic()
     while True:
         left = None if args.duration is None else args.duration - (time.monotonic() - started)
@@ -216,19 +248,24 @@ def cmd_stream(args) -> int:
             watch_config=True,
         )
         if not args.quiet:
-            stats = summary.stats
-            p95 = stats.get("latency_p95_s")
-            print(
-                f"PLN Curator stream {summary.run_id}: {summary.seconds:.1f} s, "
-                f"{progress.counted(stats.get('items_written', 0), 'item')} written"
-                + (f", p95 produce->DuckDB {p95:.2f} s" if p95 is not None else ""),
-                file=sys.stderr,
-            )
+            print(summary_line(summary), file=sys.stderr, flush=True)
         if summary.edited is None:
             return 0
         why = "a newly trained model" if summary.edited == config else f"{config.path} was edited"
         config = summary.edited
         progress.say(f"{why}: the stream starts again with it")
+
+
+def summary_line(summary) -> str:
+    """The line a stream run ends with (pipelines/stream.StreamSummary)."""
+    stats = summary.stats
+    p95 = stats.get("latency_p95_s")
+    return (
+        f"PLN Curator stream {summary.run_id}: {summary.seconds:.1f} s, "
+        f"{progress.counted(stats.get('items_written', 0), 'item')} written"
+        + (f", p95 produce->DuckDB {p95:.2f} s" if p95 is not None else "")
+        + (" (stopped by SIGTERM)" if summary.stopped else "")
+    )
 
 
 def _rescore_if_scored_otherwise(config, quiet: bool) -> None:

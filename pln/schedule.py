@@ -2,7 +2,8 @@
 
 Runs never overlap: they happen one after another in this process, and `RunLock` makes a run
 skip (not queue) while a manual `pln run` holds the database. After downtime, the missed slots
-are caught up by one run, not one run per slot.
+are caught up by one run, not one run per slot. An edit of the config file that is not a valid
+config changes nothing: the runs go on with the last good one (`config`), as in a stream.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class Scheduler:
         watch=None,
     ):
         """`watch` (pipelines/config_watch.py): a schedule edited in the config file applies
-        from the next slot, without a restart."""
+        from the next slot, without a restart; `run` reads `config`, the last good config."""
         self._use(config)
         self.run, self.last_run = run, last_run
         self.clock, self.sleep, self.log = clock, sleep, log
@@ -50,6 +51,7 @@ class Scheduler:
         self.step = 60.0 if watch is None else LOOK_EVERY  # seconds slept between looks
 
     def _use(self, config: Config) -> None:
+        self.config = config
         self.crons = [Cron.parse(c) for c in config.schedule.cron]
         self.tz = ZoneInfo(config.schedule.timezone)
         self.catch_up = config.schedule.catch_up
@@ -66,21 +68,31 @@ class Scheduler:
         while max_runs is None or runs < max_runs:
             slot = next_slot(self.crons, self.now())
             self.log(f"next run at {slot:%Y-%m-%d %H:%M %Z}")
-            while (wait := (slot - self.now()).total_seconds()) > 0:
-                self.sleep(min(wait, self.step))
-                if self._edited():
-                    break
-            else:
+            if self._wait_for(slot):
                 runs += self._run_once()
         return runs
 
-    def _edited(self) -> bool:
-        """Whether the config's schedule was edited (then the next slot is found again)."""
-        config = self.watch.changed() if self.watch is not None else None
+    def _wait_for(self, slot: datetime) -> bool:
+        """Sleep until `slot`; False when the schedule was edited meanwhile (or at the last
+        look, just before the run), so that the next slot is found again."""
+        while (wait := (slot - self.now()).total_seconds()) > 0:
+            self.sleep(min(wait, self.step))
+            if self._edited():
+                return False
+        return not self._edited(now=True)
+
+    def _edited(self, now: bool = False) -> bool:
+        """Whether the config's schedule was edited (then the next slot is found again);
+        `now`: look at the file whenever the watch last did. Other valid edits are kept
+        for the next run (`config`); invalid ones change nothing."""
+        if self.watch is None:
+            return False
+        config = self.watch.look() if now else self.watch.changed()
         if config is None:
             return False
         if not config.schedule.cron:
             self.log(f"{config.path} was edited: schedule.cron is empty, so the schedule stays")
+            self.config = config
             return False
         before = (self.crons, self.tz, self.catch_up)
         self._use(config)
