@@ -123,6 +123,10 @@ LINK_SCHEMES = frozenset({"http", "https"})
 # Characters XML 1.0 forbids; they make a whole feed unreadable.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _LONG_RUN = re.compile(rf"\S{{{MAX_RUN_CHARS + 1},}}")
+# Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): in a title or a name
+# they reorder the text around them (a title "RTL <U+202E>evil<U+202C> widget" reads reversed).
+# The marks U+200E and U+200F reorder nothing and stay.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _TAG = re.compile(r"<[A-Za-z/!?][^<>]*>")
 _TAG_OPENER = re.compile(r"<(?=[A-Za-z/!?])")
 # Start and end tags, for the nesting check ("<div/>" opens a div in HTML, like "<div>").
@@ -243,10 +247,11 @@ def plain_title(title: str) -> str:
     Sources give titles as plain text (feed titles are read as HTML there when they are HTML),
     so nothing is decoded or removed here: "std::vector<int>" keeps its "<int>", as
     "std::vector‹int›". A "<" that cannot open a tag ("x < y", "<3") stays. Feed readers
-    that insert titles into their pages as HTML then show them as words, not as markup."""
+    that insert titles into their pages as HTML then show them as words, not as markup.
+    Bidi embedding, override and isolate controls are removed (`plain_name`)."""
     if not title:
         return ""
-    title = " ".join(xml_text(title).split())
+    title = plain_name(title)
     if len(title) > MAX_RUN_CHARS:
         title = _LONG_RUN.sub(_cut_run, title)
     title = _cut(title, MAX_TITLE_CHARS)  # first: each pass below is over at most this much
@@ -255,6 +260,12 @@ def plain_title(title: str) -> str:
         if not found:
             return _TAG_OPENER.sub("‹", title)
     return title
+
+
+def plain_name(text: str) -> str:
+    """A one-line name (a title, an author) as plain text: characters XML cannot carry and
+    bidi controls that reorder the text around them removed, whitespace collapsed."""
+    return " ".join(_BIDI_CONTROLS.sub("", xml_text(text)).split())
 
 
 def _defused_tag(match: re.Match) -> str:

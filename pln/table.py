@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 
 def print_rows(columns: list[str], rows: list[tuple], fmt: str, out=None) -> None:
     out = out or sys.stdout
     if fmt == "json":
-        json.dump([dict(zip(columns, r, strict=True)) for r in rows], out, indent=2, default=str)
+        records = [{c: _json_value(v) for c, v in zip(columns, r, strict=True)} for r in rows]
+        json.dump(records, out, indent=2, default=str, allow_nan=False)
         out.write("\n")
         return
     if fmt == "csv":
@@ -33,3 +35,15 @@ def print_rows(columns: list[str], rows: list[tuple], fmt: str, out=None) -> Non
 def _cell(value, limit: int = 80) -> str:
     text = "" if value is None else str(value).replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _json_value(value):
+    """`value` with null for NaN and ±infinity, which JSON cannot write (also inside lists and
+    structs)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    return value

@@ -11,10 +11,11 @@ import html
 import re
 from urllib.parse import urlsplit
 
+from pln.clean import plain_name
 from pln.record import Item
 from pln.text import html_text
 
-from .entry_text import item_title, shared_by
+from .entry_text import item_title, shared_by, shown_date
 from .sanitize import safe_url, xml_text
 from .store import FeedEntry
 
@@ -138,9 +139,9 @@ def item_card(entry: FeedEntry, *, feedback: str = "", heading: str = "h3") -> s
     title = _escape(_title(item))
     link = safe_url(item.url or item.canonical_url)
     head = f'<a href="{_attr(link)}">{title}</a>' if link else title
-    meta = [f"{entry.published_at:%-d %b %Y}", source_name(item)]
+    meta = [f"{shown_date(entry):%-d %b %Y}", source_name(item)]
     if item.author and item.kind != "chat_thread":
-        meta.insert(0, item.author)
+        meta.insert(0, plain_name(item.author))
     if item.kind == "chat_thread":
         body = _thread(item, link, shown_title=_title(item))
     else:

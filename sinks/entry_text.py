@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from pln.clean import plain_title
 from pln.record import Item
 
 from .store import FeedEntry
 
 TITLE_CHARS = 90
+CLOCK_SKEW = timedelta(days=1)  # how far past first sight a publication date is believed
 
 
 def item_title(item: Item) -> str:
@@ -31,3 +34,11 @@ def shared_by(entry: FeedEntry) -> str:
 
 def people(n: int) -> str:
     return "1 person" if n == 1 else f"{n} people"
+
+
+def shown_date(entry: FeedEntry) -> datetime:
+    """When an entry says its item was published: the date it claims, unless that is more than
+    CLOCK_SKEW after the item was first seen; then its sort time (the claim clamped to first
+    sight), so a bogus future date reaches no feed or page."""
+    claimed = entry.published_at
+    return entry.sort_at if claimed > entry.first_seen_at + CLOCK_SKEW else claimed

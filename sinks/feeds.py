@@ -5,7 +5,10 @@ Every XML element is built with xml.etree and every HTML or JSON string is escap
 serializer, so item text can never break a document. A file is replaced atomically and only when
 its bytes change: timestamps in a feed come from the items it holds, never from the clock, so
 readers polling with If-Modified-Since / ETag see a change only when there is one. (A digest item
-appears when its day or week is over: that is the one place the clock decides.)
+appears when its day or week is over: that is the one place the clock decides, besides a feed's
+own date, which never passes the clock.) An item shows the date it claims unless that is more
+than a day after it was first seen (`entry_text.shown_date`): a bogus future date shows as
+first sight, as it sorts.
 
 Each item carries signed "more like this / less like this" links to `<base_url>/_feedback`
 (`pln serve` shows the item and a button that records a label); the signing key lives beside the database.
@@ -33,11 +36,12 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from pln.atomic import write_atomic
+from pln.clean import plain_name
 from pln.config import Config, TopicConfig
 from pln.errors import PlnError
 
 from .cards import PAGE_CSS, PAGE_JS, item_card, page_html, subscribe_box
-from .entry_text import item_title, people, shared_by
+from .entry_text import item_title, people, shared_by, shown_date
 from .sanitize import safe_url, sanitize_html, text_to_html, xml_text
 from .store import FeedEntry, Store
 
@@ -80,7 +84,9 @@ def render_feeds(store: Store, config: Config, *, now: datetime | None = None) -
     for topic in config.topics:
         entries = latest[topic.id]
         digests = topic_digests(store, topic, config.schedule.timezone, now)
-        feed = TopicFeed(topic, entries, outputs.base_url, outputs.title, key=key, digests=digests)
+        feed = TopicFeed(
+            topic, entries, outputs.base_url, outputs.title, key=key, digests=digests, now=now
+        )
         feeds.append(feed)
         paths.append(write_if_changed(feeds_dir / feed_filename(topic.id, "rss"), feed.rss()))
         paths.append(write_if_changed(feeds_dir / feed_filename(topic.id, "atom"), feed.atom()))
@@ -157,9 +163,9 @@ class FeedbackKey:
 
 def feedback_expiry(entry: FeedEntry) -> datetime:
     """When an entry's feedback links stop working: FEEDBACK_DAYS after the item was first seen
-    or published, whichever is later. Derived from the item, never the clock, so a feed's bytes
-    (and its ETag) stay the same until its items change."""
-    return max(entry.first_seen_at, entry.published_at) + timedelta(days=FEEDBACK_DAYS)
+    or published (as shown: `shown_date`), whichever is later. Derived from the item, never the
+    clock, so a feed's bytes (and its ETag) stay the same until its items change."""
+    return max(entry.first_seen_at, shown_date(entry)) + timedelta(days=FEEDBACK_DAYS)
 
 
 def _create_secret(path: Path) -> str:
@@ -225,11 +231,17 @@ class Digest:
             title = _escape(entry_title(entry))
             link = entry_link(entry)
             head = f'<a href="{_escape_attr(link)}">{title}</a>' if link else title
-            by = f" by {_escape(entry.item.author)}" if entry.item.author else ""
+            author = plain_name(entry.item.author)
+            by = f" by {_escape(author)}" if author else ""
             shared = f", shared by {people(entry.people)}" if entry.people > 1 else ""
             why = f"Why: {_escape(entry.reason)} (score {entry.score:.2f}{shared})"
             items.append(f"<li>{head}{by}<br />{why}</li>")
-        return f"<p>The top {len(self.entries)} items of {when}:</p><ol>{''.join(items)}</ol>"
+        return f"<p>{_top(len(self.entries))} of {when}:</p><ol>{''.join(items)}</ol>"
+
+
+def _top(n: int) -> str:
+    """'The top item', or 'The top 3 items'."""
+    return "The top item" if n == 1 else f"The top {n} items"
 
 
 def topic_digests(store: Store, topic: TopicConfig, timezone: str, now: datetime) -> list[Digest]:
@@ -275,14 +287,17 @@ class TopicFeed:
         *,
         key: FeedbackKey | None = None,
         digests: list[Digest] | tuple[Digest, ...] = (),
+        now: datetime | None = None,
     ):
+        """`now` (default: the clock) bounds the feed's own date (`updated`)."""
         self.topic, self.entries, self.base_url, self.site = topic, entries, base_url, site
         self.key = key
         self.title = f"{site}: {topic.title}"
         self.description = topic.description or f"Items about {topic.title}, curated by {site}."
         rows = [self._entry_row(e) for e in entries] + [self._digest_row(d) for d in digests]
         self.rows = sorted(rows, key=lambda r: r.sort_at, reverse=True)  # stable: ties keep order
-        self.updated = max((r.updated for r in self.rows), default=EPOCH)
+        latest = max((r.updated for r in self.rows), default=EPOCH)
+        self.updated = min(latest, now or datetime.now(UTC))  # an item within CLOCK_SKEW ahead
 
     def feedback_links(self, entry: FeedEntry, *, relative: bool = False) -> str:
         """The "more like this / less like this" paragraph of an entry ('' without a key).
@@ -314,11 +329,11 @@ class TopicFeed:
             urn=f"urn:pln:topic:{self.topic.id}:item:{item.id}",
             title=entry_title(entry),
             link=entry_link(entry),
-            published=entry.published_at,
-            updated=entry.published_at,
+            published=shown_date(entry),
+            updated=shown_date(entry),
             html=entry_html(entry) + self.feedback_links(entry),
             sort_at=entry.sort_at,
-            author=item.author,
+            author=plain_name(item.author),
             tags=item.hashtags,
             extra={
                 "topic": entry.topic,

@@ -15,6 +15,9 @@ HTML, xml:base and xml:lang are inherited. docs/feeds.md lists when it declines.
 
 The XML parser never resolves entities, never loads a DTD or touches the network, and keeps
 libxml2's default limits (nesting depth, text node size), so hostile documents stay cheap.
+
+`entries_begun_before_cut` serves the other path: for a document that feedparser read because
+it ends too early, whether it ends inside an entry (which sources/rss.py then leaves out).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
+from xml.parsers import expat
 from xml.sax.saxutils import escape
 
 from feedparser.datetimes import _parse_date as feedparser_date  # the reference for odd dates
@@ -513,6 +517,51 @@ def _codec(name: str) -> str:
         return codecs.lookup(name).name
     except LookupError:
         return name.lower()
+
+
+# -- a document that stops too early ----------------------------------------------------------
+
+
+def entries_begun_before_cut(data: bytes, encoding: str) -> tuple[int, bool] | None:
+    """For a document that is well-formed up to where it stops too early (a feed cut off in
+    transit): how many entries (RSS items, Atom entries) began, and whether the last one was
+    still open at the end. None when it is whole, or has a fault before its end.
+
+    `data` is what feedparser read, in `encoding`. Its strict parser (expat) runs once more:
+    given the whole text, expat stops at a fault inside it, while a document that merely ends
+    too early ("no element found", "unclosed token") fails only when told that nothing follows.
+    """
+    try:
+        text = data.decode(encoding or "utf-8").removeprefix("\ufeff").encode("utf-8")
+    except (LookupError, UnicodeError):
+        return None
+    parser = expat.ParserCreate("utf-8", " ")  # over the declared encoding: text is UTF-8
+    open_entries: list[bool] = []  # per open element: whether it is an entry
+    begun = 0
+
+    def start(name: str, _attrs: Any) -> None:
+        nonlocal begun
+        entry = _is_entry(name)
+        begun += entry
+        open_entries.append(entry)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = lambda _name: open_entries.pop()
+    try:
+        parser.Parse(text, False)
+    except expat.ExpatError:
+        return None  # a fault inside the document: the loose parser decides
+    try:
+        parser.Parse(b"", True)
+    except expat.ExpatError:
+        return begun, any(open_entries)
+    return None
+
+
+def _is_entry(name: str) -> bool:
+    """Whether an expat name ("uri local" or "local") is an RSS item or an Atom entry."""
+    uri, _, local = name.rpartition(" ")
+    return local.lower() in ENTRY and PREFIXES.get(uri.lower()) == ""
 
 
 # -- dates: the two common forms here, anything else through feedparser's own reader ---------

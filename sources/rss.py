@@ -19,9 +19,11 @@ feedparser, with its HTML sanitizer and URI resolver off, reads any feed the fas
 to the fast path when that was its only fault. What feedparser's loose parser (ill-formed XML)
 leaves escaped in ids, links, authors and tags is read as the other parsers read it, so an
 item's id does not depend on the path, and its parse error is placed in the user's file
-(`feed_repair.locate_fault`). An entry's HTML is read once, by pln/text.py
-(its text and links); its relative URLs are made absolute once, against the entry's base, when
-`Item.create` sanitizes it.
+(`feed_repair.locate_fault`). When the document ends inside an entry (cut off in transit),
+that entry is left out, and the "ill-formed feed" dead letter says so: what the loose parser
+read of it (a title without its text) would replace the whole entry stored before. An entry's
+HTML is read once, by pln/text.py (its text and links); its relative URLs are made absolute
+once, against the entry's base, when `Item.create` sanitizes it.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from xml.sax.saxutils import unescape as unescape_xml
 
 from lxml.html import defs as html_defs
 
-from pln.clean import PLAIN_WEB_URL
+from pln.clean import PLAIN_WEB_URL, plain_name
 from pln.config import Options
 from pln.errors import SourceError
 from pln.record import DeadLetter, Item, stable_id
@@ -176,7 +178,8 @@ class FeedSource(Source):
         if not parsed.version and not parsed.entries:
             raise self.error(f"not an RSS/Atom feed: {self.ref} ({_what_it_is(data, parsed)})")
         location = headers.get("content-location", "")
-        feed = _FeedContext(self.ref, parsed.feed, location, datetime.now(UTC))
+        atom = parsed.version.startswith("atom")
+        feed = _FeedContext(self.ref, parsed.feed, location, datetime.now(UTC), atom)
         result = FetchResult()
         first: dict[str, tuple[int, Item]] = {}  # item id -> the first entry with it
         repeats: set[str] = set()  # ids of the dead letters of repeated entries
@@ -192,13 +195,20 @@ class FeedSource(Source):
             (result.items if isinstance(made, Item) else result.dead_letters).append(made)
         problem = parsed.problem
         if problem is not None and not _benign(problem):
-            result.dead_letters.append(
-                self.dead_letter(
-                    f"{self.ref}#feed",
-                    f"ill-formed feed (recovered {len(parsed.entries)} entries): {problem}",
-                )
-            )
+            result.dead_letters.append(self._ill_formed(parsed))
         return result
+
+    def _ill_formed(self, parsed: ParsedFeed) -> DeadLetter:
+        """The dead letter of a feed read by feedparser's loose parser: what it recovered,
+        the entry the document ends inside (left out, its fields as raw) and the first fault."""
+        recovered = f"recovered {len(parsed.entries)} entries"
+        raw = ""
+        if parsed.cut_off is not None:
+            left_out = len(parsed.entries) + 1
+            recovered += f"; left out entry {left_out}, which the document ends inside"
+            raw = _raw_entry(parsed.cut_off)
+        reason = f"ill-formed feed ({recovered}): {parsed.problem}"
+        return self.dead_letter(f"{self.ref}#feed", reason, raw)
 
     def _repeated(self, item: Item, index: int, first_index: int, first: Item) -> DeadLetter | None:
         """An entry with the id of an earlier one: None when it says the same, else a dead
@@ -261,7 +271,7 @@ class FeedSource(Source):
             platform="rss",
             kind="article",
             native_id=native_id,
-            author=entry.get("author") or feed.author,
+            author=_name(entry.get("author") or "", feed.atom) or feed.author,
             title=title,
             text=read.text,
             html=html,
@@ -285,6 +295,7 @@ class ParsedFeed:
     entries: list[Any]
     problem: Exception | None  # feedparser's bozo exception, if any
     fast: bool  # read by the fast path (feed_parse), not by feedparser
+    cut_off: Any = None  # the entry the document ends inside, left out of `entries`
 
 
 def read_feed(data: bytes, headers: dict[str, str], engine: str = "auto") -> ParsedFeed:
@@ -307,7 +318,7 @@ def read_feed(data: bytes, headers: dict[str, str], engine: str = "auto") -> Par
         if fast is not None:
             return ParsedFeed(fast.version, fast.feed, fast.entries, None, True)
     # Only a document the fast path refused gets here: a well-formed one is never scanned.
-    data, escaped = escape_bare_ampersands(data)
+    data, escaped = escape_bare_ampersands(_without_cut_character(data))
     if escaped and engine == "auto":
         fast = parse_fast(data, location, charset)
         if fast is not None:
@@ -318,9 +329,39 @@ def read_feed(data: bytes, headers: dict[str, str], engine: str = "auto") -> Par
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
     if isinstance(problem, SAXException) or not parsed.get("encoding"):
         _unescape_loose(parsed)
+    entries, cut_off = parsed.entries, None
     if isinstance(problem, SAXParseException):
         problem = _in_users_file(problem, original, parsed.get("encoding", ""))
-    return ParsedFeed(parsed.get("version", ""), parsed.feed, parsed.entries, problem, False)
+        entries, cut_off = _without_cut_entry(entries, data, parsed.get("encoding", ""))
+    return ParsedFeed(parsed.get("version", ""), parsed.feed, entries, problem, False, cut_off)
+
+
+def _without_cut_character(data: bytes) -> bytes:
+    """`data` without the start of a UTF-8 character it ends with (a document cut off in
+    transit): feedparser would read the whole document as windows-1252 ("â€”" for "—")."""
+    if not data or data[-1] < 0x80:
+        return data
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # the first fault: all before it is UTF-8
+        if exc.reason == "unexpected end of data":
+            return data[: exc.start]
+    return data
+
+
+def _without_cut_entry(entries: list[Any], data: bytes, encoding: str) -> tuple[list[Any], Any]:
+    """`entries` without the last one when the document (`data`, as feedparser read it) ends
+    inside it, and that entry (else None).
+
+    The loose parser keeps what it read of such an entry: a title without its text, a text
+    cut short. Kept, it would replace the whole entry stored from an earlier read.
+    """
+    from pln.sources.feed_parse import entries_begun_before_cut
+
+    found = entries_begun_before_cut(data, encoding)
+    if found is None or not found[1] or found[0] != len(entries):
+        return entries, None
+    return entries[:-1], entries[-1]
 
 
 def _in_users_file(problem: SAXParseException, data: bytes, encoding: str) -> Exception:
@@ -432,14 +473,15 @@ class _FeedContext:
     meta: Any  # feedparser's feed-level dict
     location: str  # the URL the document came from ("" for files)
     fetched_at: datetime
+    atom: bool = False  # an Atom feed: names are text, never HTML
 
     @cached_property
     def site(self) -> str:
         return _web_url(self.meta.get("link", ""), self.location) or self.location
 
-    @property
+    @cached_property
     def author(self) -> str:
-        return self.meta.get("author", "")
+        return _name(self.meta.get("author", ""), self.atom)
 
     @property
     def language(self) -> str:
@@ -480,6 +522,17 @@ def _plain(value: str, detail: dict[str, Any] | None) -> str:
     if _HTML_TAG.search(value):  # text that carries markup: strip tags, keep "&" literal
         return html_text(value.replace("&", "&amp;")).text
     return _collapse(value)
+
+
+def _name(value: str, atom: bool) -> str:
+    """An author's name as plain text, read as a title of the feed is: as HTML when it looks
+    like HTML (not in Atom, where a name is text), else tags stripped; bidi controls removed."""
+    if not value:
+        return ""
+    from pln.sources.feed_parse import looks_like_html
+
+    html = not atom and looks_like_html(value)
+    return plain_name(_plain(value, {"type": "text/html"} if html else None))
 
 
 def _terms(entry: Any) -> list[str]:
