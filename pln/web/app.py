@@ -27,6 +27,7 @@ from pln.config import Config
 from pln.errors import PlnError
 from pln.sinks.feeds import FEEDBACK_PATH
 from pln.sinks.feeds_state import RemovedFeed, removed_feeds, state_path
+from pln.sinks.search_words import MAX_CHARS, search_words
 
 from . import pages
 from .files import StaticFiles, accepts_gzip, not_modified
@@ -39,7 +40,6 @@ CACHE_CONTROL = "max-age=60"
 PAGE_WAIT = 5.0  # seconds a page waits for a writer to release the database
 PAGE_LINK_DAYS = 7  # feedback links on pages built on request work this long
 MAX_FORM_BYTES = 4096
-SEARCH_RESULTS = 50
 MAX_PAGE = 10**6  # higher page numbers ask for this one (past any topic's last page)
 CSRF_COOKIE = "pln_feedback"
 NOTHING_YET = "Nothing has been curated yet: run pln run, then reload."
@@ -219,14 +219,25 @@ class FeedApp:
         return Response(HTTPStatus.OK, [("Content-Type", HTML), *NO_STORE], body)
 
     def _search(self, query: str) -> Response:
-        words = " ".join(_params(query).get("q", "").split())[:200]
+        """`search?q=…&page=N`: one page of `FeedReader.search`, PER_PAGE items. A `page` that
+        is not a whole number from 1 shows page 1; one past the end, the last page."""
+        params = _params(query)
+        typed = " ".join(params.get("q", "").split())
+        words = typed[:MAX_CHARS].rstrip()
+        page = _page_number(params.get("page", "1")) or 1
         entries, total = [], 0
         if words:
             with self._database("") as db:
                 if isinstance(db, Response):
                     return db
-                entries, total = db.curated_page(None, limit=SEARCH_RESULTS, words=words)
-        body = pages.search_page(self.config, words, entries, total, self._feedback_links)
+                entries, total = _search_page(db, words, page)
+                last = max(1, -(-total // pages.PER_PAGE))
+                if page > last:  # past the end (or items forgotten meanwhile): the last page
+                    page = last
+                    entries, total = _search_page(db, words, page)
+        ignored = search_words(words).ignored
+        found = pages.Found(words, entries, total, page, ignored, len(typed) > MAX_CHARS)
+        body = pages.search_page(self.config, found, self._feedback_links)
         return Response(HTTPStatus.OK, [("Content-Type", HTML), *NO_STORE], body)
 
     def _people(self) -> Response:
@@ -532,6 +543,11 @@ def _page_number(text: str) -> int | None:
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
         return None
     return min(int(text), MAX_PAGE)
+
+
+def _search_page(db, words: str, page: int):
+    """Page `page` of the kept items `words` find (each item once) and their total."""
+    return db.reader.search(words, limit=pages.PER_PAGE, offset=(page - 1) * pages.PER_PAGE)
 
 
 def _item_id(text: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from pln.config import Config, TopicConfig
@@ -23,6 +24,7 @@ from pln.sinks.cards import (
 from pln.sinks.entry_text import item_title
 from pln.sinks.feeds import FEED_LABELS, FEEDBACK_PATH, feed_filename, feed_url
 from pln.sinks.sanitize import safe_url
+from pln.sinks.search_words import MAX_CHARS, MAX_PARTS, MAX_TERMS
 from pln.sinks.store import FeedEntry
 
 from .queries import Person
@@ -81,38 +83,80 @@ def topic_page(
     return page_html(config.outputs.title, topic.title, body, root=root)
 
 
-def search_page(
-    config: Config,
-    words: str,
-    entries: list[FeedEntry],
-    total: int,
-    feedback: Callable[[FeedEntry, str], str],
-) -> bytes:
-    titles = {t.id: t.title for t in config.topics}
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One page of search results: the words searched (the first MAX_CHARS typed), the page's
+    entries, how many items in all, the page number (from 1), what of the words was left out
+    (`SearchWords.ignored`) and whether more than MAX_CHARS were typed."""
+
+    words: str
+    entries: list[FeedEntry]
+    total: int
+    page: int = 1
+    ignored: tuple[str, ...] = ()
+    cut: bool = False
+
+
+def search_page(config: Config, found: Found, feedback: Callable[[FeedEntry, str], str]) -> bytes:
+    """The search results, PER_PAGE a page, newest first: each item once, naming every topic
+    that kept it, with links to the previous and next pages."""
+    words = found.words
     if not words:
         body = "<p>Type a few words in the search field: titles, texts and authors of every "
         body += "kept item are searched.</p>"
         return page_html(config.outputs.title, "Search", body)
-    shown: set[str] = set()
-    listed: list[str] = []
-    for e in entries:
-        card = item_card(e, feedback=feedback(e, ""), heading="h2").replace(
-            '<div class="meta">', f'<div class="meta">In {esc(titles.get(e.topic, e.topic))} · ', 1
-        )
-        if e.item.id in shown:  # kept by another topic too: ids are unique in a page, and
-            # #item-<id> leads to the first card; this one is #item-<id>-<topic>
-            first = f'<li id="item-{esc(e.item.id)}">'
-            card = card.replace(first, f'<li id="item-{esc(e.item.id)}-{esc(e.topic)}">', 1)
-        shown.add(e.item.id)
-        listed.append(card)
-    cards = "".join(listed)
-    more = f" (the first {len(entries)} shown)" if total > len(entries) else ""
-    said = "item mentions" if total == 1 else "items mention"
-    found = f"{total} kept {said} “{esc(words)}”{more}."
-    listing = f'<ol class="items">{cards}</ol>' if cards else ""
-    return page_html(
-        config.outputs.title, f"Search: {words}", f"<p>{found}</p>{listing}", query=words
+    titles = {t.id: t.title for t in config.topics}
+    cards = "".join(_search_card(e, titles, feedback) for e in found.entries)
+    first = (found.page - 1) * PER_PAGE + 1
+    last = first + len(found.entries) - 1
+    shown = f" ({first}–{last} shown)" if found.entries and found.total > PER_PAGE else ""
+    said = "item mentions" if found.total == 1 else "items mention"
+    body = f"<p>{found.total} kept {said} “{esc(words)}”{shown}.</p>{_left_out(found)}"
+    if cards:
+        body += f'<ol class="items" start="{first}">{cards}</ol>'
+    body += _search_nav(words, found.page, found.total)
+    return page_html(config.outputs.title, f"Search: {words}", body, query=words)
+
+
+def _search_card(
+    entry: FeedEntry, titles: dict[str, str], feedback: Callable[[FeedEntry, str], str]
+) -> str:
+    """`entry`'s card, its meta line starting "In <every topic that kept it> · "."""
+    topics = ", ".join(esc(titles.get(t, t)) for t in entry.topics or (entry.topic,))
+    card = item_card(entry, feedback=feedback(entry, ""), heading="h2")
+    return card.replace('<div class="meta">', f'<div class="meta">In {topics} · ', 1)
+
+
+def _left_out(found: Found) -> str:
+    """One line saying what of the words was not searched, or ""."""
+    if not (found.ignored or found.cut):
+        return ""
+    left = ", ".join(f"“{esc(w)}”" for w in found.ignored)
+    if found.cut:
+        past = f"the rest past {MAX_CHARS} characters"
+        left = f"{left} and {past}" if left else past
+    return (
+        f'<p class="note">Searched for the first {MAX_TERMS} words (up to {MAX_PARTS} parts '
+        f"each, in the first {MAX_CHARS} characters); left out: {left}.</p>"
     )
+
+
+def _search_nav(words: str, page: int, total: int) -> str:
+    """Links to the previous and next pages of results, keeping the words."""
+    pages = max(1, -(-total // PER_PAGE))
+    if pages == 1:
+        return ""
+    nav = []
+    if page > 1:
+        nav.append(f'<a rel="prev" href="{esc(_search_link(words, page - 1))}">Previous</a>')
+    nav.append(f"<span>Page {page} of {pages}</span>")
+    if page < pages:
+        nav.append(f'<a rel="next" href="{esc(_search_link(words, page + 1))}">Next</a>')
+    return f'<nav class="pages" aria-label="Pages">{"".join(nav)}</nav>'
+
+
+def _search_link(words: str, page: int) -> str:
+    return "search?" + urlencode({"q": words} if page == 1 else {"q": words, "page": page})
 
 
 def people_page(config: Config, people: list[Person]) -> bytes:
