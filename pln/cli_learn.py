@@ -142,7 +142,7 @@ def cmd_topics(args) -> int:
     )
     if older:
         print(
-            f"{older} decisions were made by an earlier version of their topic; "
+            f"{older:,} decisions were made by an earlier version of their topic; "
             "`pln rescore` re-applies the current ones"
         )
     return 0
@@ -223,11 +223,11 @@ def _test_file(curator, config, topic: str, path: Path) -> int:
         f"{counted(len(rows), 'text')} in {seconds:.2f} s ({len(rows) / max(seconds, 1e-9):.0f}/s"
     )
     summary += f", after {loading:.1f} s loading spaCy)"
-    summary += f"; {sum(1 for j in judged if j[topic].decision.kept)} kept"
+    summary += f"; {sum(1 for j in judged if j[topic].decision.kept):,} kept"
     if wanted:
         s = Scores.of(kept, wanted)
         summary += (
-            f"; against the labels of {len(wanted)}: precision {_num(s.precision)}, "
+            f"; against the labels of {len(wanted):,}: precision {_num(s.precision)}, "
             f"recall {_num(s.recall)}, F1 {_num(s.f1)}"
         )
     print(summary, file=sys.stderr)
@@ -241,7 +241,7 @@ def cmd_topics_suggest(args) -> int:
     found = topic_suggestions(config, args.topic, _at_least_one(args.n))
     print(
         f"{args.topic}: from {counted(found.wanted, 'item')} you want (labelled + or kept) "
-        f"against {found.rest} others"
+        f"against {found.rest:,} others"
     )
     if not found.wanted:
         print("  nothing to learn from yet: label items + or run `pln run` first")
@@ -366,7 +366,8 @@ def cmd_train(args) -> int:
         raise _too_few_labels(config, ("train on", "train a model"), trained, report.ignored)
     _say_ignored(report.ignored)
     counts = (
-        f"{counted(trained.n_pos + trained.n_neg, 'label')} ({trained.n_pos} +, {trained.n_neg} -)"
+        f"{counted(trained.n_pos + trained.n_neg, 'label')} "
+        f"({trained.n_pos:,} +, {trained.n_neg:,} -)"
     )
     if report.unchanged is not None:
         print(
@@ -377,7 +378,7 @@ def cmd_train(args) -> int:
     evaluation = trained.evaluation
     print(
         f"model {report.model.label} from {counts}, "
-        f"{trained.pool} unlabelled items as weak labels; cross-validated ({evaluation.folds} "
+        f"{trained.pool:,} unlabelled items as weak labels; cross-validated ({evaluation.folds} "
         f"folds; prior strength {evaluation.strength:g}, the fewest mistakes of "
         f"{', '.join(f'{s:g}' for s in settings.strengths)}):"
     )
@@ -492,22 +493,22 @@ def rescore_lines(report, config) -> str:
     lines = [f"rescored {counted(report.items, 'item')} in {report.seconds:.1f} s"]
     for change in report.changes:
         model = f" (model {change.model})" if change.model else ""
-        delta = f"+{change.entered} -{change.left}" if change.entered or change.left else "same"
+        delta = f"+{change.entered:,} -{change.left:,}" if change.entered or change.left else "same"
         if change.entered_labelled or change.left_labelled:
             new_in = change.entered - change.entered_labelled
             new_out = change.left - change.left_labelled
             delta += (
-                f": unlabelled +{new_in} -{new_out}, "
-                f"labelled +{change.entered_labelled} -{change.left_labelled}"
+                f": unlabelled +{new_in:,} -{new_out:,}, "
+                f"labelled +{change.entered_labelled:,} -{change.left_labelled:,}"
             )
-        lines.append(f"  {change.topic}{model}: {change.kept} kept ({delta})")
+        lines.append(f"  {change.topic}{model}: {change.kept:,} kept ({delta})")
         for sign, titles, total in (
             ("+", change.entered_titles, change.entered),
             ("-", change.left_titles, change.left),
         ):
             lines += [f"    {sign} {title}" for title in titles]
             if total > len(titles):
-                lines.append(f"    {sign} … and {total - len(titles)} more")
+                lines.append(f"    {sign} … and {total - len(titles):,} more")
     if report.failed:
         lines.append(
             f"  {counted(len(report.failed), 'item')} could not be rescored and "

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from pln.clean import bounded_text, clean_html, clean_url, plain_title
+from pln.clean import bounded_text, clean_html, clean_url, plain_name, plain_title
 
 SCHEMA_VERSION = 1
 
@@ -75,11 +75,15 @@ class Item:
     ) -> Item:
         """Build an item, deriving its id and normalizing datetimes and tags, and making what
         came from outside safe to store and publish (pln/clean.py): a plain-text title,
-        bounded text, sanitized and bounded HTML, percent-encoded http(s) links.
+        one-line author and participant names without bidi controls, bounded text, sanitized
+        and bounded HTML, percent-encoded http(s) links. The id is made of platform and
+        native_id only: cleaning a name never changes it.
 
         Relative URLs in the HTML are resolved against `html_base` (default: the item's url)."""
         if kw.get("title"):
             kw["title"] = plain_title(kw["title"])
+        if kw.get("author"):
+            kw["author"] = plain_name(kw["author"])
         if kw.get("text"):
             kw["text"] = bounded_text(kw["text"])
         for key in ("url", "canonical_url"):
@@ -96,6 +100,8 @@ class Item:
         for key in ("hashtags", "mentions"):
             if key in kw:
                 kw[key] = tuple(dict.fromkeys(t.lower().lstrip("#@") for t in kw[key] if t))
+        if kw.get("participants"):
+            kw["participants"] = [plain_name(name) for name in kw["participants"]]
         for key in ("links", "participants", "entities"):
             if key in kw:
                 kw[key] = tuple(dict.fromkeys(x for x in kw[key] if x))
