@@ -201,10 +201,11 @@ class FeedSource(Source):
     def _ill_formed(self, parsed: ParsedFeed) -> DeadLetter:
         """The dead letter of a feed read by feedparser's loose parser: what it recovered,
         the entry the document ends inside (left out, its fields as raw) and the first fault."""
-        recovered = f"recovered {len(parsed.entries)} entries"
+        n = len(parsed.entries)
+        recovered = f"recovered {n:,} {'entry' if n == 1 else 'entries'}"
         raw = ""
         if parsed.cut_off is not None:
-            left_out = len(parsed.entries) + 1
+            left_out = n + 1
             recovered += f"; left out entry {left_out}, which the document ends inside"
             raw = _raw_entry(parsed.cut_off)
         reason = f"ill-formed feed ({recovered}): {parsed.problem}"

@@ -255,7 +255,7 @@ def test_ids_and_links_with_ampersands_are_the_same_whichever_parser_reads_them(
     assert read_feed(well_formed, {}).fast and not read_feed(faulty, {}).fast
     fast, fallback = source(tmp_path).parse(well_formed), source(tmp_path).parse(faulty)
     assert [d.reason.split(":")[0] for d in fallback.dead_letters] == [
-        f"ill-formed feed (recovered {len(fast.items)} entries)"
+        f"ill-formed feed (recovered {len(fast.items)} {'entries' if len(fast.items) > 1 else 'entry'})"
     ]
     read = [[tuple(getattr(i, f) for f in AMP_FIELDS) for i in r.items] for r in (fast, fallback)]
     assert read[0] == read[1]
@@ -310,6 +310,6 @@ def test_the_fault_left_after_the_repair_is_named_where_it_is_in_the_file(tmp_pa
     ]
     (dead,) = result.dead_letters
     assert dead.reason == (
-        f"ill-formed feed (recovered 1 entries): line {line_no}, column {column}: "
+        f"ill-formed feed (recovered 1 entry): line {line_no}, column {column}: "
         "undefined entity &nbsp;"
     )

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
+from pln.clean import plain_name
 from pln.config import Config, TopicConfig
 from pln.sinks.cards import (
     PLATFORM_NAMES,
@@ -203,7 +204,7 @@ def confirm_page(
         about = f"<h2>{esc(item_title(entry_item))}</h2>"
         where = [source_name(entry_item)]
         if entry_item.author:
-            where.insert(0, entry_item.author)
+            where.insert(0, plain_name(entry_item.author))  # stored before names were cleaned
         about += f'<p class="meta">{esc(" · ".join(where))}</p>'
         text = snippet(item_text(entry_item))
         about += f"<p>{esc(text)}</p>" if text else ""
@@ -258,7 +259,7 @@ def teach_page(
         head = f'<a href="{esc(link)}">{title}</a>' if link else title
         meta = [source_name(item)]
         if item.author and item.kind != "chat_thread":
-            meta.insert(0, item.author)
+            meta.insert(0, plain_name(item.author))
         text = snippet(item_text(item))
         body = f'<p class="snippet">{esc(text)}</p>' if text and text != item_title(item) else ""
         now = "kept" if s.kept else "not kept"
