@@ -1,15 +1,25 @@
-"""The batch job: read every source, curate, write DuckDB, render the topic feeds."""
+"""The batch job: read every source, curate, write DuckDB, render the topic feeds.
+
+Feeds read before are first probed (pipelines/probe.py): a file's stat, a conditional GET.
+With the local engine (the default) the probe runs on a thread beside the parent's writing
+loop and hands each changed feed to the workers as its answer comes, so a slow or hung server
+holds back only its own feed: the others are curated and written meanwhile. The parent waits
+for the probe's first feed for the workers before it starts writing, so a run where nothing
+changed never lets the crew load spaCy and never opens the write path. The Beam engine
+(`runner.engine: beam`) builds its pipeline from a list: it waits for the whole probe first.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pln import progress
+from pln.backoff import shown_until
 from pln.config import Config
 from pln.errors import PlnError
 from pln.lock import RunLock
@@ -17,8 +27,10 @@ from pln.lock import RunLock
 from .run_id import new_run_id
 
 if TYPE_CHECKING:
+    from pln.record import SourceStatus
     from pln.sinks.store import Store
 
+    from .local_batch import LocalBatch
     from .probe import SourceTask
 
 log = logging.getLogger(__name__)
@@ -116,10 +128,8 @@ def _report(statuses) -> None:
             progress.say(f"✗ {status.source}: {error}")
 
 
-def _run_pipeline(config: Config, tasks: list[SourceTask], run_id: str, crew) -> None:
-    if crew is not None:
-        crew.run(tasks, run_id)
-        return
+def _run_pipeline(config: Config, tasks: list[SourceTask], run_id: str) -> None:
+    """The Beam engine's run of `tasks`."""
     from .runner import make_pipeline, run_to_completion
 
     pipeline = make_pipeline(config.runner.beam_args, config.runner.workers)
@@ -172,7 +182,7 @@ def _read_and_write(config: Config, full: bool, run_id: str, started: float, cre
     from pln.sinks.store import Store
     from pln.sources.prefetch import remove_staged
 
-    from .probe import SourceTask, probe_sources, probeable
+    from .probe import SourceTask, probeable
 
     db_path = config.outputs.duckdb
     with Store(db_path) as store:
@@ -186,32 +196,81 @@ def _read_and_write(config: Config, full: bool, run_id: str, started: float, cre
         waiting = {} if full else backing_off(store, [src.name for src in enabled])
     tasks = []
     run_deadline_at = time.time() + config.fetch.deadline if config.fetch.deadline else None
+    now = datetime.now(UTC)
     for src in config.sources:
         if src.enabled and src.name in waiting:
-            until = waiting[src.name]
-            progress.say(f"… {src.name}: failing, backing off until {until:%Y-%m-%d %H:%M %Z}")
+            until = shown_until(waiting[src.name], now)
+            progress.say(f"… {src.name}: failing, backing off until {until}")
         elif src.enabled:
             tasks.append(SourceTask(src, cursors.get(src.name), run_deadline_at))
 
     progress.say(f"reading {progress.counted(len(tasks), 'source')}")
-    release = crew.release if crew is not None else None
-    if release and not all(map(probeable, tasks)):
-        release()  # a source the probe cannot settle: it will need a worker
+    if crew is not None and not all(map(probeable, tasks)):
+        crew.release()  # a source the probe cannot settle: it will need a worker
     prefetch = f"{staging_uri(config, run_id)}-prefetch"
     try:
-        # The store is not held open while the probe waits on servers (readers may want it).
+        # The store is not held open while the probe waits on servers (readers may want it;
+        # the local engine's writing loop lets go of it when nothing comes for a second).
         # The crew loads spaCy from the first changed feed on, while the probe goes on.
-        tasks, settled = probe_sources(tasks, config.fetch, prefetch, on_change=release)
-        _report(settled)
+        if crew is None:
+            settled = _probe_then_run(config, tasks, run_id, prefetch)
+        else:
+            settled = _probe_while_running(config, tasks, run_id, prefetch, crew)
         with Store(db_path) as store:
             store.update_sources(settled, run_id=run_id, intervals=config.intervals)
-            if not tasks:  # nothing changed: no pipeline, and the same open store finishes
-                return _finish(store, config, run_id, waiting, started)
-        _run_pipeline(config, tasks, run_id, crew)
+            return _finish(store, config, run_id, waiting, started)
     finally:
         remove_staged(prefetch)
-    with Store(db_path) as store:
-        return _finish(store, config, run_id, waiting, started)
+
+
+def _probe_then_run(
+    config: Config, tasks: list[SourceTask], run_id: str, prefetch: str
+) -> list[SourceStatus]:
+    """The Beam engine: the whole probe, then the pipeline over the feeds that changed, if
+    any. Returns the settled sources' statuses still to record."""
+    from pln.sinks.store import Store
+
+    from .probe import probe_sources
+
+    tasks, settled = probe_sources(tasks, config.fetch, prefetch)
+    _report(settled)
+    if not tasks:
+        return settled  # nothing changed: no pipeline, and the caller's store finishes
+    with Store(config.outputs.duckdb) as store:
+        store.update_sources(settled, run_id=run_id, intervals=config.intervals)
+    _run_pipeline(config, tasks, run_id)
+    return []
+
+
+def _probe_while_running(
+    config: Config, tasks: list[SourceTask], run_id: str, prefetch: str, crew: LocalBatch
+) -> list[SourceStatus]:
+    """The local engine: the probe, on a thread, hands each feed for the workers over as it
+    finds it, and this thread writes what they send meanwhile; it starts that only at the
+    first such feed, so a run where nothing changed never needs the crew. Returns the settled
+    sources' statuses, to record after the workers' (the probe has ended by then: the
+    workers end at its end)."""
+    from . import probe
+
+    thread = probe.ProbeThread(
+        tasks,
+        config.fetch,
+        prefetch,
+        send=crew.add,
+        end=crew.end_tasks,
+        on_change=crew.release,
+        # As each answer comes. The writing loop prints too; each line is one write of a
+        # whole line (pln/progress.py), so the two threads' lines never mix.
+        on_settled=lambda status: _report([status]),
+    ).start()
+    try:
+        if thread.first():
+            crew.write(run_id, check=thread.check)
+        thread.join()
+    except BaseException:
+        thread.stop()  # a failed or stopped run hands the crew nothing more
+        raise
+    return thread.settled
 
 
 def _finish(

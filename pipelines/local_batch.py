@@ -1,11 +1,11 @@
 """The local batch engine: the batch job as processes this project controls (the default).
 
 ```
-parent: config -> start the crew -> store, cursors, probe -> tasks --queue--+
-crew:             load spaCy and the model, fork workers 1..n-1              |
-worker i (the crew is worker 0): FetchPool (threads) -> batches -> curate <--+
+parent: config -> start the crew -> store, cursors -> probe (a thread) -> each task --queue--+
+crew:             load spaCy and the model, fork workers 1..n-1                             |
+worker i (the crew is worker 0): FetchPool (threads) -> batches -> curate  <----------------+
                                                            | Arrow tables
-parent (the one DuckDB writer): write_tables  <---queue----+
+parent (the one DuckDB writer): write_tables  <---queue----+   (from the first task on)
         then source statuses (cursors last), as the Beam engine does
 ```
 The crew process is forked when the run starts, before the probe's threads exist. It loads the
@@ -16,7 +16,11 @@ parent opens the store and the probe waits on servers, steps that used to run on
 other. It then forks the other workers, which share its
 spaCy pages and start in milliseconds (where `fork` is missing they are spawned and load their
 own), works as worker 0 and watches them: a worker that dies is reported to the parent, and the
-crew stops its workers when it is stopped or the parent dies. Each worker pulls sources from a
+crew stops its workers when it is stopped or the parent dies. The probe puts each changed feed
+on the queue as it finds it (`add`) and the workers' ends once it is over (`end_tasks`), while
+the parent writes (`write`): a worker waits for the queue only when it has nothing else to do,
+and curates what it has after IDLE_SECONDS without a new source, so a server the probe still
+waits on holds back nothing that came before. Each worker pulls sources from a
 shared queue while its fetch pool has room, so a few big sources do not leave a worker idle
 while another has a backlog; sources that wait only for their host's turn (`per_host`) do not
 take that room, up to a bound, so a slow host listed first does not hold up the others.
@@ -34,6 +38,7 @@ import queue
 import signal
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
@@ -131,10 +136,27 @@ class LocalBatch:
         """Fetch, curate and write `tasks`; the number of items written."""
         self.start()
         for task in tasks:
-            self.todo.put(task)
+            self.add(task)
+        self.end_tasks()
+        return self.write(run_id)
+
+    def add(self, task: SourceTask) -> None:
+        """One more source for the workers (from any thread of the parent, once started): the
+        probe hands each changed feed over as it finds it (pipelines/probe.py)."""
+        self.todo.put(task)
+
+    def end_tasks(self) -> None:
+        """No more sources: each worker ends when it has done the ones it took."""
         for _ in range(self.workers):
             self.todo.put(None)
-        return _write_results(self.config, run_id, self.results, self.crew, self.workers)
+
+    def write(self, run_id: str, check: Callable[[], None] | None = None) -> int:
+        """Write what the workers send until they are done (`end_tasks`, from this thread or
+        another); the number of items written. `check` is called with every message and every
+        idle second: what it raises (the probe's thread broke) ends the run."""
+        return _write_results(
+            self.config, run_id, self.results, self.crew, self.workers, check=check
+        )
 
     def stop(self) -> None:
         """Stop the crew and its workers, unless they are done (or never started)."""
@@ -149,7 +171,7 @@ class LocalBatch:
         self.todo.cancel_join_thread()
 
 
-def _write_results(config: Config, run_id: str, results, crew, workers: int) -> int:
+def _write_results(config: Config, run_id: str, results, crew, workers: int, check=None) -> int:
     """The parent's loop: print progress, write rows as they come, statuses at the end."""
     from .tables import CuratedTables
 
@@ -161,6 +183,8 @@ def _write_results(config: Config, run_id: str, results, crew, workers: int) -> 
     writes = _IdleStore(config.outputs.duckdb)
 
     def let_go() -> None:  # nothing came for a while (a slow feed): readers may have the file
+        if check is not None:
+            check()
         if pending or dead:
             _flush(writes.store, run_id, pending, dead, ticker)
         writes.close()
@@ -168,6 +192,8 @@ def _write_results(config: Config, run_id: str, results, crew, workers: int) -> 
     try:
         while running:
             message = _next_result(results, crew, on_idle=let_go)
+            if check is not None:
+                check()
             if isinstance(message, CuratedTables):
                 pending.append(message)
                 if sum(t.items.num_rows for t in pending) >= FLUSH_ROWS:
@@ -190,6 +216,8 @@ def _write_results(config: Config, run_id: str, results, crew, workers: int) -> 
                 error = PlnError(message.message)
                 error.exit_code = message.exit_code
                 raise error
+        if check is not None:
+            check()
         _flush(writes.store, run_id, pending, dead, ticker)
         # Cursors last: if anything above failed, the next run reads those sources again.
         writes.store.update_sources(statuses, run_id=run_id, intervals=config.intervals)
@@ -416,16 +444,33 @@ def _fetch_and_curate(curator, config: Config, todo, results: _Outbox, watch=Non
     host_blocked = 2 * fetch.concurrency
     while more or len(pool):
         while more and pool.has_room(host_blocked):
-            # The crew watches its workers while it waits too: one killed while it read a
-            # task holds the queue's lock, and no task comes any more.
-            task = get_while_parent_lives(todo, results.parent_pid, between=watch)
+            # Sources come while the probe goes on (pipelines/probe.py): a worker waits for
+            # the next one only when it has nothing else to do, and not past IDLE_SECONDS
+            # while items wait to be curated, so what came before a slow server is written.
+            if len(pool):
+                task = _take(todo)
+            elif batch:
+                task = _take(todo, last_finished + IDLE_SECONDS - time.monotonic())
+            else:
+                # The crew watches its workers while it waits too: one killed while it read
+                # a task holds the queue's lock, and no task comes any more.
+                task = get_while_parent_lives(todo, results.parent_pid, between=watch)
+            if task is _NONE_YET:
+                break
             if task is None:
                 more = False
             else:
                 pool.add(task.config, task.cursor, task.run_deadline_at, task.prefetched)
                 if pool.local_waiting():
                     break  # one local read at a time: leave the next ones to idle workers
-        finished = pool.finished(timeout=1.0)
+        if not len(pool):  # no task for a while: curate what came, then wait for more
+            if batch:
+                _curate(curator, batch, results)
+                batch.clear()
+            continue
+        # While more may come, look at the queue often: a slow source in the pool must not
+        # keep a source the probe just handed over waiting.
+        finished = pool.finished(timeout=0.25 if more else 1.0)
         if os.getppid() != results.parent_pid:
             os._exit(1)  # the parent was killed: nobody would write our work
         if watch is not None:
@@ -445,6 +490,18 @@ def _fetch_and_curate(curator, config: Config, todo, results: _Outbox, watch=Non
     pool.close()
     if batch:
         _curate(curator, batch, results)
+
+
+_NONE_YET = object()  # no source in the queue right now
+
+
+def _take(todo, timeout: float = 0.0):
+    """The next source if one comes within `timeout` seconds (none: only one there already),
+    else _NONE_YET. The queue's lock may be held by a worker waiting for one: it takes it."""
+    try:
+        return todo.get(timeout=timeout) if timeout > 0 else todo.get_nowait()
+    except queue.Empty:
+        return _NONE_YET
 
 
 def _name_slow_sources(pool, told: dict[str, float], results) -> None:

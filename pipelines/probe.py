@@ -8,12 +8,20 @@ its source gives (the source itself runs, answered from the probe, so cursors an
 exactly its own). Only feeds with new bytes, and sources of other types, go on to the
 pipeline; a changed feed's response is staged for the worker (sources/prefetch.py), so no server
 is asked twice. When nothing changed the pipeline does not start at all.
+
+With the local engine the probe streams (`ProbeThread`): it runs on a thread of the parent and
+hands each changed feed to the workers the moment its answer comes, so one slow or hung server
+among hundreds holds back only itself, never the feeds that answered before it; the parent
+starts its writing loop at the first feed for the workers, and a run where nothing changed
+never starts it. The Beam engine takes the probe's result whole (`probe_sources`), since its
+pipeline is built from a list.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -43,12 +51,23 @@ def probe_sources(
     fetch: FetchConfig,
     staging: str,
     on_change: Callable[[], None] | None = None,
+    *,
+    on_task: Callable[[SourceTask], None] | None = None,
+    on_settled: Callable[[SourceStatus], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[list[SourceTask], list[SourceStatus]]:
     """(tasks still to run in the pipeline, statuses of the sources settled here).
-    `on_change` is called when the first feed turns out to have changed."""
+    `on_change` is called when the first feed turns out to have changed.
+
+    Streaming: given `on_task`, each task still to run goes to it as soon as it is known (the
+    ones the probe cannot settle first, then each changed feed as its answer comes) instead of
+    into the list returned; given `on_settled`, so does each settled status. Once `stop` is
+    set, the probe ends within a second and hands on nothing more."""
     by_name = {t.config.name: t for t in tasks}
     pending: list[SourceTask] = []
     settled: list[SourceStatus] = []
+    to_run = on_task or pending.append
+    to_settle = on_settled or settled.append
     pool = FetchPool(
         fetch.concurrency,
         fetch.per_host,
@@ -59,17 +78,114 @@ def probe_sources(
         if probeable(task):
             pool.add(task.config, task.cursor, task.run_deadline_at)
         else:
-            pending.append(task)
-    for done in pool.drain():
-        staged, status = done.result, done.status
-        if isinstance(staged, str):
-            pending.append(replace(by_name[done.config.name], prefetched=staged or None))
-            if on_change is not None:
-                on_change()
-                on_change = None
-        else:
-            settled.append(status)
+            to_run(task)
+    try:
+        while len(pool) and not (stop is not None and stop.is_set()):
+            for done in pool.finished(timeout=1.0):
+                staged, status = done.result, done.status
+                if isinstance(staged, str):
+                    if on_change is not None:
+                        on_change()
+                        on_change = None
+                    to_run(replace(by_name[done.config.name], prefetched=staged or None))
+                else:
+                    to_settle(status)
+    finally:
+        pool.close()
     return pending, settled
+
+
+class ProbeThread:
+    """`probe_sources` on a thread of its own, streaming: `send` gets each task for the
+    workers as the probe finds it, `end` is called once the probe is over if it sent any
+    (however it ended), and the settled sources' statuses gather in `settled` (each also goes
+    to `on_settled`, on this thread).
+    The caller waits for `first`, then consumes what is sent while the probe goes on waiting
+    for slow servers; `check` raises what broke the probe, there."""
+
+    def __init__(
+        self,
+        tasks: list[SourceTask],
+        fetch: FetchConfig,
+        staging: str,
+        send: Callable[[SourceTask], None],
+        end: Callable[[], None],
+        on_change: Callable[[], None] | None = None,
+        on_settled: Callable[[SourceStatus], None] | None = None,
+    ):
+        self.settled: list[SourceStatus] = []
+        self.sent = 0
+        self._args = (tasks, fetch, staging, on_change)
+        self._send, self._end, self._on_settled = send, end, on_settled
+        self._first = threading.Event()  # a task was sent, or the probe is over
+        self._over = threading.Event()
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        # A daemon: a hung server must not keep a run that failed (or was stopped) alive.
+        self._thread = threading.Thread(target=self._run, name="pln-probe", daemon=True)
+
+    def start(self) -> ProbeThread:
+        self._thread.start()
+        return self
+
+    def first(self) -> bool:
+        """Wait until the first task is sent (True) or the probe ended without one (False);
+        raises what broke the probe."""
+        while not self._first.wait(timeout=1.0):
+            pass
+        self.check()
+        return self.sent > 0
+
+    def check(self) -> None:
+        """Raise the exception that ended the probe, if one did."""
+        if self._error is not None:
+            raise self._error
+
+    def join(self) -> None:
+        """Wait for the probe to end; raises what broke it."""
+        while not self._over.wait(timeout=1.0):
+            pass
+        self.check()
+
+    def stop(self) -> None:
+        """The run failed or was stopped: send nothing more (a fetch under way is left to its
+        thread, a daemon, as the fetch pool leaves one past its deadline)."""
+        self._stop.set()
+
+    def _run(self) -> None:
+        tasks, fetch, staging, on_change = self._args
+        try:
+            probe_sources(
+                tasks,
+                fetch,
+                staging,
+                on_change,
+                on_task=self._task,
+                on_settled=self._settle,
+                stop=self._stop,
+            )
+        except BaseException as exc:  # noqa: BLE001 - raised again by check() in the caller
+            self._error = exc
+        try:
+            if self.sent and not self._stop.is_set():
+                self._end()  # after a failure too: the workers end, the caller raises
+        except BaseException as exc:  # noqa: BLE001 - likewise
+            self._error = self._error or exc
+        finally:
+            self._over.set()
+            self._first.set()
+
+    def _task(self, task: SourceTask) -> None:
+        if self._stop.is_set():
+            return
+        self._send(task)
+        self.sent += 1
+        self._first.set()
+
+    def _settle(self, status: SourceStatus) -> None:
+        self.settled.append(status)
+        if self._on_settled is not None:
+            self._on_settled(status)
 
 
 def probeable(task: SourceTask) -> bool:
