@@ -5,6 +5,9 @@ share the file with each other. Opening waits while another process holds the fi
 `wait` seconds: PLN_LOCK_WAIT, else 10 s to read and 120 s to write), since writers hold it only
 for short transactions; see docs/sql.md. A reader that finds the file held by a stream reads the
 stream's published snapshot instead (snapshot.py).
+
+A writer brings a store an older pln made up to date (the DDL's migrations); a reader that comes
+first sees today's tables and views through temporary stand-ins and leaves the file as it is.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ from .schema import DDL, SCHEMA_VERSION
 from .snapshot import snapshot_age, snapshot_path
 
 DDL_HASH = hashlib.sha1(DDL.encode()).hexdigest()[:16]
+# A table or view the DDL creates (its statements that are not migrations).
+_CREATED = re.compile(
+    r"^CREATE (?P<head>(OR REPLACE )?)(?P<kind>TABLE|VIEW) (?P<tail>(IF NOT EXISTS )?)(?P<name>\w+)",
+    re.M,
+)
 LOCK_WAIT_ENV = "PLN_LOCK_WAIT"
 # Seconds to wait for another process to release the file. Writers wait longer: a run that has
 # fetched and curated everything should not be lost to someone's long `pln sql` query.
@@ -101,6 +109,7 @@ class Database:
             self.con.execute("SET TimeZone = 'UTC'")
             if read_only:
                 self._check_is_store()
+                self._stand_in_for_newer_schema()
             else:
                 self._create_schema()
         except BaseException:
@@ -114,6 +123,7 @@ class Database:
         handle.path, handle.read_only, handle._depth = other.path, True, 0
         handle.snapshot_age = None
         handle.con = other.con.cursor()
+        handle._stand_in_for_newer_schema()  # a cursor does not see its parent's temp objects
         return handle
 
     def transaction(self) -> _Transaction:
@@ -197,16 +207,17 @@ class Database:
         # last writer already ran this very DDL.
         if self.meta("ddl_hash") == DDL_HASH:
             return
-        self.con.execute(DDL)
+        # Checked before the DDL runs: it would make a store of another version half ours.
         found = self.meta("schema_version")
-        if found is None:
-            self.con.execute(
-                "INSERT INTO pln_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-            )
-        elif found != str(SCHEMA_VERSION):
+        if found is not None and found != str(SCHEMA_VERSION):
             raise PlnError(
                 f"database {self.path} has schema version {found}, this pln expects "
                 f"{SCHEMA_VERSION}; use a new database file"
+            )
+        self.con.execute(DDL)
+        if found is None:
+            self.con.execute(
+                "INSERT INTO pln_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
             )
         self.set_meta("ddl_hash", DDL_HASH)
 
@@ -216,6 +227,32 @@ class Database:
         }
         if not {"pln_meta", "items", "decisions"} <= tables:
             raise PlnError(f"database {self.path} is not a PLN Curator database")
+
+    def _stand_in_for_newer_schema(self) -> None:
+        """A store an older pln made, read before any writer brought its schema up to date
+        (a writable open runs the DDL): in this connection only, empty temporary tables stand in
+        for the tables it lacks and today's views replace its own, so reading commands (`pln
+        sql`, `pln serve`'s feeds and pages) see the schema they expect. The file is not
+        changed. Columns a table lacks are not added: their readers allow for that."""
+        if self.meta("ddl_hash") == DDL_HASH:
+            return
+        tables = {
+            r[0]
+            for r in self.con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE NOT temporary"
+            ).fetchall()
+        }
+        for statement in self.con.extract_statements(DDL):
+            made = _CREATED.search(statement.query)
+            if made is None or (made["kind"] == "TABLE" and made["name"] in tables):
+                continue  # migrations (ALTER, UPDATE, INSERT) and the tables it has
+            temporary = _CREATED.sub(
+                r"CREATE \g<head>TEMP \g<kind> \g<tail>\g<name>", statement.query, count=1
+            )
+            try:
+                self.con.execute(temporary)
+            except duckdb.Error:  # a view over a column the store lacks: it keeps its own
+                continue
 
 
 class _Transaction:
