@@ -505,14 +505,9 @@ def _take(todo, timeout: float = 0.0):
 
 
 def _name_slow_sources(pool, told: dict[str, float], results) -> None:
-    """Say which sources are still being read after SLOW_NOTE seconds, and every 30 s after:
-    a run that waits on a slow server shows what it waits for. `told`: when to say it again."""
-    for name, spent, deadline in pool.running_longer(SLOW_NOTE):
-        if spent >= told.get(name, SLOW_NOTE):
-            told[name] = spent + 30
-            results.put(
-                Note(f"… {name}: still reading after {spent:.0f} s (deadline {deadline:.0f} s)")
-            )
+    """Name the sources still being read after SLOW_NOTE seconds (FetchPool.slow_notes)."""
+    for line in pool.slow_notes(told, SLOW_NOTE):
+        results.put(Note(line))
 
 
 def _report(fetched: Fetched, results) -> list[Item]:

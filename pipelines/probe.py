@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pln import progress
 from pln.config import FetchConfig, SourceConfig
 from pln.errors import PlnError, SourceError
 from pln.record import SourceStatus
@@ -33,6 +34,8 @@ from pln.sources.fetch_pool import FetchPool
 from pln.sources.http import HttpFetcher, Response, answering_from
 from pln.sources.prefetch import stage_response
 from pln.sources.registry import build_source, fetch_once
+
+SLOW_NOTE = 10.0  # a feed the probe still waits on after this many seconds is named
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,11 @@ def probe_sources(
             pool.add(task.config, task.cursor, task.run_deadline_at)
         else:
             to_run(task)
+    told: dict[str, float] = {}  # slow servers named, and when to name them again
     try:
         while len(pool) and not (stop is not None and stop.is_set()):
+            for line in pool.slow_notes(told, SLOW_NOTE):
+                progress.say(line)
             for done in pool.finished(timeout=1.0):
                 staged, status = done.result, done.status
                 if isinstance(staged, str):

@@ -170,6 +170,19 @@ class FetchPool:
             if now - job.started_at >= seconds
         ]
 
+    def slow_notes(self, told: dict[str, float], after: float = 10.0) -> list[str]:
+        """Progress lines naming the fetches still running after `after` seconds, each again
+        30 s later: a run that waits on a slow server shows what it waits for. `told` (kept by
+        the caller): when to name each again."""
+        lines = []
+        for name, spent, deadline in self.running_longer(after):
+            if spent >= told.get(name, after):
+                told[name] = spent + 30
+                lines.append(
+                    f"… {name}: still reading after {spent:.0f} s (deadline {deadline:.0f} s)"
+                )
+        return lines
+
     def close(self) -> None:
         """Stop the idle worker threads (a thread stuck in a given-up fetch stops after it)."""
         for _ in range(self._threads):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -154,6 +155,12 @@ def test_changed_feeds_are_curated_and_written_while_the_probe_waits_on_a_hung_s
         # The settled feed was reported as the probe got its answer.
         assert "  ✓ same: not modified\n" in lines
         assert feeds.asked["slow"] == 2
+        # And the run says what it waits for (after 10 s).
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any("slow: still" in x for x in lines):
+            time.sleep(0.2)
+        waits = [x.strip() for x in lines if "slow: still" in x]
+        assert re.fullmatch(r"… slow: still reading after 1\d s \(deadline 120 s\)", waits[0])
     finally:
         feeds.release.set()
     out = proc.stdout.read()  # the summary, at the end; stderr is the reader's alone
