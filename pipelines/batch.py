@@ -183,10 +183,12 @@ def _read_and_write(config: Config, full: bool, run_id: str, started: float, cre
     from pln.sources.prefetch import remove_staged
 
     from .probe import SourceTask, probeable
+    from .scoring_state import scored_otherwise
 
     db_path = config.outputs.duckdb
     with Store(db_path) as store:
         store.begin_run(run_id, str(config.path))
+        scored_otherwise(store, config)  # a new store notes what its items will be scored with
         enabled = [src for src in config.sources if src.enabled]
         # A source whose config changed since it was last read is read now, whole.
         edited = store.note_source_configs({src.name: src.fingerprint for src in enabled})

@@ -32,12 +32,14 @@ def scoring_key(config: Config) -> str:
 
 def scored_otherwise(store: Store, config: Config) -> bool:
     """Whether the stored items were scored with other topics, pipeline or model than
-    `config` has now. A store that holds no items, or says nothing (made before this key),
-    takes `config`'s key and answers False."""
+    `config` has now. A store that holds no items takes `config`'s key and answers False; one
+    that holds items but says nothing was written by an older pln, before this key (its
+    decisions came from that pln's matching and model), and answers True. So every writer
+    asks before its first write: a new store then takes the key while still empty."""
     key, stored = scoring_key(config), store.db.meta(KEY)
     if stored == key:
         return False
-    if stored is None or not store.sql("SELECT count(*) FROM items")[1][0][0]:
+    if not store.sql("SELECT count(*) FROM items")[1][0][0]:
         note_scored(store, config)
         return False
     return True

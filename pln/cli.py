@@ -222,6 +222,9 @@ def cmd_run(args) -> int:
 
     summary = run_batch(config, full=args.full)
     _print_summary(summary, config, args, indent=2)
+    from pln.cli_learn import warn_older_models
+
+    warn_older_models(config)  # once a run, after the summary: not lost in the progress lines
     failed = summary.stats["sources"]["errors"]
     if failed:
         # On stderr even with -q: the line cron mails, while a run with every source fine
@@ -249,6 +252,7 @@ def cmd_schedule(args) -> int:
     config = load_checked_config(args.config)
     if not config.schedule.cron:
         raise ConfigError(args.config, "schedule.cron", "add at least one cron expression")
+    from pln.cli_learn import warn_older_models
     from pln.pipelines.batch import run_batch
     from pln.schedule import Scheduler
     from pln.sinks.store import Store
@@ -256,6 +260,7 @@ def cmd_schedule(args) -> int:
     def run_and_report():
         current = scheduler.config  # the last good config: a broken edit changes nothing
         _print_summary(run_batch(current), current, args)  # one JSON line per run
+        warn_older_models(current)
 
     last_run = None
     if config.outputs.duckdb.exists():

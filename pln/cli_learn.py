@@ -127,11 +127,23 @@ def _config(args):
     return load_config(args.config)
 
 
+def warn_older_models(config) -> None:
+    """Say, in one line on stderr (also with -q: cron mails it), when the only models beside
+    the store were saved by an older pln in a format this one does not read: without the
+    line, runs would curate with the rules alone and never say why."""
+    from pln.filters.model_files import models_dir, older_models_note
+
+    note = older_models_note(models_dir(config.outputs.duckdb), [t.id for t in config.topics])
+    if note:
+        print(f"pln: warning: {note}", file=sys.stderr, flush=True)
+
+
 def cmd_topics(args) -> int:
     from pln.learn import overview
     from pln.table import print_rows
 
     config = _config(args)
+    warn_older_models(config)
     rows, older = [], 0
     for t in overview(config):
         older += t.older
@@ -167,6 +179,7 @@ def cmd_topics_test(args) -> int:
 
     config = _config(args)
     config.topic(args.topic)  # raises for a topic the config lacks
+    warn_older_models(config)
     curator = Curator.for_config(config)
     if args.file:
         return _test_file(curator, config, args.topic, args.file)
@@ -482,6 +495,7 @@ def cmd_rescore(args) -> int:
     from pln.learn import rescore
 
     config = _config(args)
+    warn_older_models(config)
     report = rescore(config)
     if not args.quiet:
         print(rescore_lines(report, config))

@@ -217,6 +217,7 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_stream(args) -> int:
+    from pln.cli_learn import warn_older_models
     from pln.pipelines.stream import run_stream
     from pln.sources.registry import load_checked_config
 
@@ -236,6 +237,7 @@ def cmd_stream(args) -> int:
         left = None if args.duration is None else args.duration - (time.monotonic() - started)
         if left is not None and left <= 0:  # its time ran out as it was to start again
             return 0
+        warn_older_models(config)  # once a (re)start: a model trained meanwhile ends it
         _rescore_if_scored_otherwise(config, args.quiet)
         summary = run_stream(
             config,
