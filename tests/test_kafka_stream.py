@@ -6,6 +6,7 @@ import contextlib
 import gc
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -119,11 +120,13 @@ def test_feedback_journaled_while_the_stream_holds_the_store_reaches_the_labels(
         assert recorder.record(Label(item, "spaced", 1, now, "feed")) == (False, "")
         journal_label(journal_path(db), Label("0" * 16, "spaced", -1, now, "feed"))  # not stored
         labels = "SELECT item_id, topic, label, origin FROM labels"
-        wait_for(lambda: db_rows(db, labels), 30, "the label in the snapshot")
+        # The stream may take the two journaled labels in one look or in two (2 s apart).
+        taken = lambda: journal_path(db).stat().st_size == 0 and db_rows(db, labels)  # noqa: E731
+        wait_for(taken, 30, "the journal emptied and the label in the snapshot")
         assert db_rows(db, labels) == [(item, "spaced", 1, "feed")]
-        assert journal_path(db).stat().st_size == 0
     said = log.read_text()
-    assert "feedback: 2 labels from the journal stored" in said
+    stored = re.findall(r"feedback: (\d+) labels? from the journal stored", said)
+    assert sum(map(int, stored)) == 2, said
     assert f"feedback for {'0' * 16} dropped: the item is no longer stored" in said
 
 
