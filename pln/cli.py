@@ -107,6 +107,9 @@ class _DropBeamNoise(logging.Filter):
 
 def _quiet_library_logs() -> None:
     logging.basicConfig(level=logging.WARNING, format="pln: %(levelname)s: %(message)s")
+    for level in (logging.WARNING, logging.ERROR, logging.CRITICAL):
+        # "pln: warning: ...", as every other warning line says it
+        logging.addLevelName(level, logging.getLevelName(level).lower())
     for handler in logging.getLogger().handlers:
         handler.addFilter(_DropBeamNoise())
 

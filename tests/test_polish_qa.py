@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -133,3 +135,15 @@ def test_rescore_counts_have_thousands_separators():
     assert lines[-1] == "  feeds  out/feeds/ (1,200 files)"
     same = rescore_lines(report(topic="spaced", kept=1_000, entered=0, left=0), config)
     assert "  spaced: 1,000 kept (same)" in same.splitlines()
+
+
+def test_library_warnings_read_like_the_clis_own(tmp_path):
+    """What pln's modules log (a model trained with another pipeline, Kafka retries) says
+    "pln: warning: ...", as every other warning line does, not "pln: WARNING: ..."."""
+    code = (
+        "import logging; from pln.cli import _quiet_library_logs; _quiet_library_logs(); "
+        "logging.getLogger('pln.filters.curator').warning('model %s is old', 'm1'); "
+        "logging.getLogger('kafka').error('broker gone')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stderr == "pln: warning: model m1 is old\npln: error: broker gone\n"
