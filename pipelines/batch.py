@@ -11,6 +11,7 @@ changed never lets the crew load spaCy and never opens the write path. The Beam 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -269,10 +270,24 @@ def _probe_while_running(
         if thread.first():
             crew.write(run_id, check=thread.check)
         thread.join()
-    except BaseException:
+    except BaseException as exc:
         thread.stop()  # a failed or stopped run hands the crew nothing more
+        if isinstance(exc, Exception):  # not on Ctrl-C: that stops at once
+            _keep_settled(config, run_id, list(thread.settled))
         raise
     return thread.settled
+
+
+def _keep_settled(config: Config, run_id: str, settled: list[SourceStatus]) -> None:
+    """A run that failed after the probe settled some feeds still records them, as it did when
+    the probe ran first: a failing feed counts toward its back-off, a 304 is noted."""
+    from pln.sinks.store import Store
+
+    if not settled:
+        return
+    # The run's own error is the one to tell.
+    with contextlib.suppress(PlnError, OSError), Store(config.outputs.duckdb, wait=5) as store:
+        store.update_sources(settled, run_id=run_id, intervals=config.intervals)
 
 
 def _finish(

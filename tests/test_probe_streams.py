@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from helpers import child_pids
 from httpserver import RecordedServer
 
 from pln.config import load_config
@@ -39,7 +41,7 @@ class Feeds:
     """`/slow.xml`: the feed the first time; then, asked again (a conditional GET), nothing
     until `release` is set, then 304. `/aN.xml`: the feed the first time, then the feed with
     one new entry (`https://new.example/aN`), whatever the request says. `/same.xml`: the
-    feed, then 304."""
+    feed, then 304. `/bad.xml`: the feed, then 500."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
@@ -60,6 +62,8 @@ class Feeds:
                     status, body = 304, b""
                 elif asked > 1 and name == "same":
                     status, body = 304, b""
+                elif asked > 1 and name == "bad":
+                    status, body = 500, b"down for maintenance"
                 elif asked > 1:
                     body = FEED.replace(b"<item>", item(name) + b"<item>", 1)
                     etag = f'"{name}-2"'
@@ -281,3 +285,41 @@ def test_an_error_in_the_probe_reaches_the_caller_and_the_next_run_works(
     monkeypatch.undo()
     again = run_batch(config)
     assert again.stats["sources"]["ok"] == 2 and again.stats["sources"]["not_modified"] == 1
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_still_records_what_the_probe_settled(tmp_path, feeds):
+    """The crew is killed while the probe waits on a hung server: the run fails (exit 1), yet
+    the feed that answered 500 to the probe counts that failure (toward its back-off) and the
+    304 is noted, as when the probe ran before the pipeline."""
+    config = write_config(tmp_path, feeds.base, ["slow", "a1", "same", "bad"])
+    db = tmp_path / "out" / "pln.duckdb"
+    assert run_batch(load_config(config)).stats["sources"]["ok"] == 4
+    first = dict(stored(db, "SELECT name, run_id FROM sources"))
+
+    run = [sys.executable, "-m", "pln.cli", "run", "-c", str(config)]
+    env = {**os.environ, "PLN_PROGRESS": "1"}
+    proc = subprocess.Popen(run, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    try:
+        assert feeds.waiting.wait(30), "the probe should ask the slow feed again"
+        deadline = time.monotonic() + 30
+        while not any("✗ bad" in x for x in lines) or not any("✓ a1" in x for x in lines):
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.1)
+        (crew,) = child_pids(proc.pid)
+        os.kill(crew, signal.SIGKILL)
+        assert proc.wait(timeout=30) == 1
+    finally:
+        feeds.release.set()
+        proc.kill()
+    reader.join(timeout=10)
+    assert "pln: error: batch worker 0 failed: killed by SIGKILL\n" in lines
+    rows = stored(db, "SELECT name, error_count, not_modified, run_id FROM sources")
+    now = {name: (errors, not_modified, run_id) for name, errors, not_modified, run_id in rows}
+    second = now["bad"][2]
+    assert second != first["bad"]
+    assert now["bad"][:2] == (1, False)
+    assert now["same"] == (0, True, second)
