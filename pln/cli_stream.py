@@ -185,6 +185,17 @@ def stop_on_sigterm(gently=None) -> None:
                 return
         raise KeyboardInterrupt
 
+    previous_hook = sys.unraisablehook
+
+    def again_if_swallowed(unraisable) -> None:
+        # The KeyboardInterrupt `stop` raised landed where Python ignores exceptions (a
+        # weakref callback inside Beam's runner: seen in CI), so the command runs on as if
+        # never asked. Nothing has begun stopping then: raise it again, elsewhere.
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and _terminated.is_set():
+            threading.Timer(0.05, os.kill, (owner, signal.SIGTERM)).start()
+        previous_hook(unraisable)
+
+    sys.unraisablehook = again_if_swallowed
     signal.signal(signal.SIGTERM, stop)
 
 

@@ -270,3 +270,32 @@ def test_a_backoff_within_the_hour_shows_seconds():
     now = datetime(2026, 12, 4, 7, 59, 0, tzinfo=UTC)
     assert shown_until(now + timedelta(seconds=40), now) == "2026-12-04 07:59:40 UTC"
     assert shown_until(now + timedelta(hours=3), now) == "2026-12-04 10:59 UTC"
+
+
+def test_a_sigterm_lost_in_a_weakref_callback_is_raised_again():
+    """A handler's KeyboardInterrupt that lands in a weakref callback is printed and ignored by
+    Python (seen in CI inside Beam's runner): the command must still stop at once, not run
+    on until the 20 s watchdog exits it with 130."""
+    code = """
+import gc, os, signal, sys, time, weakref
+from pln.cli_stream import stop_on_sigterm
+stop_on_sigterm()
+class Thing: pass
+def callback(_):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.5)  # the handler runs here, and its exception is swallowed
+thing = Thing()
+ref = weakref.ref(thing, callback)
+try:
+    del thing
+    gc.collect()
+    time.sleep(10)
+    print("ran on")
+except KeyboardInterrupt:
+    print("stopped")
+"""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout == "stopped\n", done.stderr
+    assert "KeyboardInterrupt" in done.stderr  # the first one, ignored where it landed
+    assert time.monotonic() - started < 8
