@@ -124,7 +124,6 @@ class ProbeThread:
         self._args = (tasks, fetch, staging, on_change)
         self._send, self._end, self._on_settled = send, end, on_settled
         self._first = threading.Event()  # a task was sent, or the probe is over
-        self._over = threading.Event()
         self._stop = threading.Event()
         self._error: BaseException | None = None
         # A daemon: a hung server must not keep a run that failed (or was stopped) alive.
@@ -149,8 +148,8 @@ class ProbeThread:
 
     def join(self) -> None:
         """Wait for the probe to end; raises what broke it."""
-        while not self._over.wait(timeout=1.0):
-            pass
+        while self._thread.is_alive():
+            self._thread.join(timeout=1.0)
         self.check()
 
     def stop(self) -> None:
@@ -178,7 +177,6 @@ class ProbeThread:
         except BaseException as exc:  # noqa: BLE001 - likewise
             self._error = self._error or exc
         finally:
-            self._over.set()
             self._first.set()
 
     def _task(self, task: SourceTask) -> None:
