@@ -11,6 +11,9 @@ next one, the last one is served forever. Unknown paths get 404. Options per res
 `delay` (seconds before the status line), `chunk_delay` (seconds between 64-byte pieces of the
 body), `truncate` (send only that many body bytes while Content-Length announces all of them,
 then close), `chunked` (Transfer-Encoding: chunked instead of Content-Length).
+
+`AnsweringServer(answer)` serves what a function returns instead, for servers with a state of
+their own (a feed that hangs until an Event is set, answers 304 the second time, ...).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import socket
 import threading
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -195,3 +199,36 @@ class SilentServer:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
             conn.close()
+
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+class AnsweringServer:
+    """A threading server on 127.0.0.1 whose GETs are answered by `answer(path)`, which returns
+    (status, headers, body) and may block (a hung source). `close()` stops it."""
+
+    def __init__(self, answer: Callable[[str], Answer]) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, headers, body = answer(self.path)
+                # The client may have given up already (deadline tests): nothing to report.
+                with contextlib.suppress(OSError):
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -3,7 +3,6 @@ rows and feeds, with one worker process or several; and Ctrl-C during a local ru
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -11,11 +10,11 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from example_runs import QUERIES, run_example
 from helpers import child_pids, descendant_pids, is_running
+from httpserver import AnsweringServer
 
 pytestmark = pytest.mark.slow
 
@@ -55,32 +54,18 @@ def hung():
     source), then the feed with item N; `/good.xml` answers at once with item 1."""
     release = threading.Event()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            if self.path != "/good.xml":
-                release.wait(120)
-            n = self.path.removeprefix("/stuck").removesuffix(".xml")
-            feed = FEED if self.path == "/good.xml" else FEED.replace("/1<", f"/{n}<")
-            body = feed.encode()
-            with contextlib.suppress(OSError):
-                self.send_response(200)
-                self.send_header("Content-Type", "application/rss+xml")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    def answer(path: str):
+        if path != "/good.xml":
+            release.wait(120)
+        n = path.removeprefix("/stuck").removesuffix(".xml")
+        feed = FEED if path == "/good.xml" else FEED.replace("/1<", f"/{n}<")
+        return 200, {"Content-Type": "application/rss+xml"}, feed.encode()
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = AnsweringServer(answer)
     server.release = release
-    server.base = f"http://127.0.0.1:{server.server_address[1]}"
     yield server
     release.set()
-    server.shutdown()
-    server.server_close()
+    server.close()
 
 
 def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_path, hung):

@@ -4,7 +4,6 @@ server that hangs on its conditional GET does not hold the others back (real HTT
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -13,12 +12,11 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from helpers import child_pids
-from httpserver import RecordedServer
+from httpserver import AnsweringServer, RecordedServer
 
 from pln.config import load_config
 from pln.errors import PlnError
@@ -47,46 +45,31 @@ class Feeds:
         self.release = threading.Event()
         self.waiting = threading.Event()  # the slow feed's second request has come
         self.asked: dict[str, int] = {}
-        lock = threading.Lock()
-        feeds = self
+        self._lock = threading.Lock()
+        self.server = AnsweringServer(self._answer)
+        self.base = self.server.base
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                name = self.path.strip("/").removesuffix(".xml")
-                with lock:
-                    feeds.asked[name] = asked = feeds.asked.get(name, 0) + 1
-                status, body, etag = 200, FEED, f'"{name}-1"'
-                if asked > 1 and name == "slow":
-                    feeds.waiting.set()
-                    feeds.release.wait(120)
-                    status, body = 304, b""
-                elif asked > 1 and name == "same":
-                    status, body = 304, b""
-                elif asked > 1 and name == "bad":
-                    status, body = 500, b"down for maintenance"
-                elif asked > 1:
-                    body = FEED.replace(b"<item>", item(name) + b"<item>", 1)
-                    etag = f'"{name}-2"'
-                with contextlib.suppress(OSError):
-                    self.send_response(status)
-                    self.send_header("ETag", etag)
-                    self.send_header("Content-Type", "application/rss+xml")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+    def _answer(self, path: str):
+        name = path.strip("/").removesuffix(".xml")
+        with self._lock:
+            self.asked[name] = asked = self.asked.get(name, 0) + 1
+        status, body, etag = 200, FEED, f'"{name}-1"'
+        if asked > 1 and name == "slow":
+            self.waiting.set()
+            self.release.wait(120)
+            status, body = 304, b""
+        elif asked > 1 and name == "same":
+            status, body = 304, b""
+        elif asked > 1 and name == "bad":
+            status, body = 500, b"down for maintenance"
+        elif asked > 1:
+            body = FEED.replace(b"<item>", item(name) + b"<item>", 1)
+            etag = f'"{name}-2"'
+        return status, {"ETag": etag, "Content-Type": "application/rss+xml"}, body
 
     def close(self) -> None:
         self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
 
 @pytest.fixture
