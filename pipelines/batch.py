@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +32,7 @@ from .run_id import new_run_id
 if TYPE_CHECKING:
     from pln.record import SourceStatus
     from pln.sinks.store import Store
+    from pln.sources.prefetch import StagingFolder
 
     from .local_batch import LocalBatch
     from .probe import SourceTask
@@ -74,9 +77,38 @@ def backing_off(store: Store, names: list[str]) -> dict[str, datetime]:
 
 
 def staging_uri(config: Config, run_id: str) -> str:
-    """Where workers stage curated batches for the writer (see write.py)."""
+    """Where workers stage curated batches for the writer (see write.py); the probe stages
+    responses beside it, in `<that>-prefetch`."""
     base = config.outputs.staging or f"{config.outputs.duckdb.resolve()}.staging"
     return f"{base.rstrip('/')}/{run_id}"
+
+
+def sweep_staging(config: Config) -> int:
+    """Remove what earlier runs left in the default staging folder (`<duckdb>.staging`): a run
+    killed (kill -9, a power cut) never removed its folders. Call it under the run lock: then
+    no other run stages there (`pln stream` takes the same lock, and stages nothing). A
+    staging place set in `outputs.staging` is left alone: it may be shared by several
+    databases, whose runs hold other locks. Returns the number of files removed."""
+    if config.outputs.staging:
+        return 0
+    base = Path(f"{config.outputs.duckdb.resolve()}.staging")
+    try:
+        entries = list(base.iterdir())
+    except OSError:
+        return 0  # none yet, or unreadable: nothing this run can do about it
+    files = 0
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and not entry.is_symlink():
+                found = sum(len(names) for _, _, names in os.walk(entry))
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+                found = 1
+            files += found
+    if files:
+        progress.say(f"removed {progress.counted(files, 'staged file')} left by an earlier run")
+    return files
 
 
 def build_batch_pipeline(pipeline, config: Config, tasks: list[SourceTask], run_id: str) -> None:
@@ -181,11 +213,12 @@ def _run_batch(config: Config, full: bool) -> RunSummary:
 
 def _read_and_write(config: Config, full: bool, run_id: str, started: float, crew) -> RunSummary:
     from pln.sinks.store import Store
-    from pln.sources.prefetch import remove_staged
+    from pln.sources.prefetch import StagingFolder
 
     from .probe import SourceTask, probeable
     from .scoring_state import scored_otherwise
 
+    sweep_staging(config)  # under the run lock (run_batch)
     db_path = config.outputs.duckdb
     with Store(db_path) as store:
         store.begin_run(run_id, str(config.path))
@@ -210,7 +243,7 @@ def _read_and_write(config: Config, full: bool, run_id: str, started: float, cre
     progress.say(f"reading {progress.counted(len(tasks), 'source')}")
     if crew is not None and not all(map(probeable, tasks)):
         crew.release()  # a source the probe cannot settle: it will need a worker
-    prefetch = f"{staging_uri(config, run_id)}-prefetch"
+    prefetch = StagingFolder(f"{staging_uri(config, run_id)}-prefetch")
     try:
         # The store is not held open while the probe waits on servers (readers may want it;
         # the local engine's writing loop lets go of it when nothing comes for a second).
@@ -223,11 +256,11 @@ def _read_and_write(config: Config, full: bool, run_id: str, started: float, cre
             store.update_sources(settled, run_id=run_id, intervals=config.intervals)
             return _finish(store, config, run_id, waiting, started)
     finally:
-        remove_staged(prefetch)
+        prefetch.end()  # a fetch given up on that answers later stages nothing
 
 
 def _probe_then_run(
-    config: Config, tasks: list[SourceTask], run_id: str, prefetch: str
+    config: Config, tasks: list[SourceTask], run_id: str, prefetch: StagingFolder
 ) -> list[SourceStatus]:
     """The Beam engine: the whole probe, then the pipeline over the feeds that changed, if
     any. Returns the settled sources' statuses still to record."""
@@ -246,7 +279,11 @@ def _probe_then_run(
 
 
 def _probe_while_running(
-    config: Config, tasks: list[SourceTask], run_id: str, prefetch: str, crew: LocalBatch
+    config: Config,
+    tasks: list[SourceTask],
+    run_id: str,
+    prefetch: StagingFolder,
+    crew: LocalBatch,
 ) -> list[SourceStatus]:
     """The local engine: the probe, on a thread, hands each feed for the workers over as it
     finds it, and this thread writes what they send meanwhile; it starts that only at the

@@ -7,7 +7,9 @@ deadlines). A feed that did not change, or that failed, is settled right there w
 its source gives (the source itself runs, answered from the probe, so cursors and messages are
 exactly its own). Only feeds with new bytes, and sources of other types, go on to the
 pipeline; a changed feed's response is staged for the worker (sources/prefetch.py), so no server
-is asked twice. When nothing changed the pipeline does not start at all.
+is asked twice. When nothing changed the pipeline does not start at all. A fetch the probe gave
+up on at its deadline goes on on its thread; if its server answers after the run ended, the
+run's `StagingFolder` takes nothing from it, so no staged file outlives the run.
 
 With the local engine the probe streams (`ProbeThread`): it runs on a thread of the parent and
 hands each changed feed to the workers the moment its answer comes, so one slow or hung server
@@ -32,7 +34,7 @@ from pln.errors import PlnError, SourceError
 from pln.record import SourceStatus
 from pln.sources.fetch_pool import FetchPool
 from pln.sources.http import HttpFetcher, Response, answering_from
-from pln.sources.prefetch import stage_response
+from pln.sources.prefetch import StagingFolder
 from pln.sources.registry import build_source, fetch_once
 
 SLOW_NOTE = 10.0  # a feed the probe still waits on after this many seconds is named
@@ -52,7 +54,7 @@ class SourceTask:
 def probe_sources(
     tasks: list[SourceTask],
     fetch: FetchConfig,
-    staging: str,
+    staging: StagingFolder,
     on_change: Callable[[], None] | None = None,
     *,
     on_task: Callable[[SourceTask], None] | None = None,
@@ -113,7 +115,7 @@ class ProbeThread:
         self,
         tasks: list[SourceTask],
         fetch: FetchConfig,
-        staging: str,
+        staging: StagingFolder,
         send: Callable[[SourceTask], None],
         end: Callable[[], None],
         on_change: Callable[[], None] | None = None,
@@ -201,8 +203,9 @@ def probeable(task: SourceTask) -> bool:
     return bool(config.options.get("path") or (config.options.get("url") and task.cursor))
 
 
-def _probe(config: SourceConfig, cursor: dict | None, staging: str):
-    """(staged response path, None) for a changed feed; (None, status) for a settled one."""
+def _probe(config: SourceConfig, cursor: dict | None, staging: StagingFolder):
+    """(staged response path, None) for a changed feed; (None, status) for a settled one, or
+    for a changed feed that answered after the run ended (nobody takes that status)."""
     cursor = cursor or {}
     try:
         source = build_source(config)
@@ -224,9 +227,22 @@ def _probe(config: SourceConfig, cursor: dict | None, staging: str):
         answer = exc
     changed = isinstance(answer, Response) and not answer.not_modified
     if changed and hashlib.sha256(answer.body).hexdigest() != cursor.get("sha256"):
-        return stage_response(staging, config.name, source.url, answer), None
+        staged = staging.stage(config.name, source.url, answer)
+        if staged is None:
+            return None, _failed(config, cursor, "answered after the run ended")
+        return staged, None
     with answering_from({source.url: answer}):
         return fetch_once(config, cursor)
+
+
+def _failed(config: SourceConfig, cursor: dict, message: str) -> SourceStatus:
+    return SourceStatus(
+        source=config.name,
+        type=config.type,
+        ok=False,
+        error=f"source {config.name!r}: {message}",
+        cursor=cursor or None,
+    )
 
 
 def _staged_marker() -> str:

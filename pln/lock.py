@@ -19,7 +19,9 @@ class RunLock:
     holds it; the message names the command that does (written in the lock file)."""
 
     def __init__(self, db_path: Path, holder: str = ""):
-        self.path = Path(f"{db_path}.lock")
+        # Resolved, as the staging folder is: two configs that reach one store through a
+        # symlink share its lock, so a run's sweep of `<duckdb>.staging` never meets another.
+        self.path = Path(f"{Path(db_path).resolve()}.lock")
         self.holder = holder
         self._fd: int | None = None
 

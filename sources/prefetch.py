@@ -4,6 +4,9 @@ The probe (pipelines/probe.py) asks every feed once, with its conditional header
 changed answers with its body; rather than ask the server a second time, the response is
 written under the run's staging folder (any pyarrow filesystem URI, so workers on other
 machines can read it) and the worker hands it to the source through `answering_from`.
+
+The folder lives as long as its run (`StagingFolder`): the run ends it, and a fetch the probe
+gave up on at its deadline (its thread goes on) that answers after that stages nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pyarrow loads only when something is staged or read back
@@ -28,6 +32,43 @@ def stage_response(staging: str, name: str, url: str, response: Response) -> str
         out.write(pickle.dumps((url, response), protocol=pickle.HIGHEST_PROTOCOL))
     scheme = staging.split("://", 1)[0] + "://" if "://" in staging else ""
     return f"{scheme}{path}" if scheme else path
+
+
+class StagingFolder:
+    """The run's folder of staged responses. The probe stages into it (`stage`) until the run
+    `end`s it, which removes the folder; a fetch that answers after that stages nothing. A
+    write under way when the run ends finishes first, then removes the folder itself (the
+    last one to finish does): so nothing staged outlives the run, and the run's end never
+    waits on a write."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self._lock = threading.Lock()
+        self._ended = False
+        self._writing = 0
+
+    def stage(self, name: str, url: str, response: Response) -> str | None:
+        """`stage_response` into this folder; None (nothing written) once the run ended."""
+        with self._lock:
+            if self._ended:
+                return None
+            self._writing += 1
+        try:
+            return stage_response(self.uri, name, url, response)
+        finally:
+            with self._lock:
+                self._writing -= 1
+                last_after_end = self._ended and not self._writing
+            if last_after_end:
+                remove_staged(self.uri)
+
+    def end(self) -> None:
+        """The run is over: remove the folder now, or when the writes under way are done."""
+        with self._lock:
+            self._ended = True
+            writing = self._writing
+        if not writing:
+            remove_staged(self.uri)
 
 
 def load_response(where: str) -> dict[str, Response]:
