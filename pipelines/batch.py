@@ -337,6 +337,7 @@ def _finish(
 
     stats = store.run_stats(run_id)
     stats["sources"]["backing_off"] = {name: at.isoformat() for name, at in waiting.items()}
+    stats["sources"]["moved"] = _moved_feeds(store, config)
     if scored_otherwise(store, config):  # items stored before an edit keep their decisions
         stats["rescore_due"] = True
     if config.outputs.keep_days:
@@ -349,6 +350,20 @@ def _finish(
     store.finish_run(run_id, stats)
     feeds_dir = config.outputs.feeds_dir
     return RunSummary(run_id, config.outputs.duckdb, feeds_dir, seconds, stats, feeds)
+
+
+def _moved_feeds(store: Store, config: Config) -> dict[str, str]:
+    """The config's feeds that permanent redirects now send elsewhere: name -> the new URL
+    (masked like every URL pln shows). pln never rewrites the config: the user updates it."""
+    from pln.sinks.store_sources import moved_sources
+
+    moved = moved_sources(store.con)
+    if not moved:
+        return {}
+    from pln.sources.http import public_url
+
+    enabled = {src.name for src in config.sources if src.enabled}
+    return {name: public_url(url) for name, url in moved.items() if name in enabled}
 
 
 def _forget_if_due(store: Store, config: Config, stats: dict[str, Any]) -> None:

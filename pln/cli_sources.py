@@ -40,6 +40,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
     health: dict[str, tuple] = {}
     notes: dict[str, tuple] = {}
     stored: dict[str, int] = {}
+    moved: dict[str, str] = {}
     if config.outputs.duckdb.exists():
         with Store(config.outputs.duckdb, read_only=True) as store:
             _, rows = store.sql(
@@ -48,6 +49,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
             )
             notes = _fetch_notes(store)
             stored = _stored_items(store)
+            moved = _moved(store)
         health = {row[0]: row for row in rows}
     table = []
     for src in config.sources:
@@ -55,6 +57,8 @@ def cmd_sources(args: argparse.Namespace) -> int:
             src.name, (src.name, None, 0, None, None, "")
         )
         state = "never run" if ok is None else ("ok" if ok else f"failing ×{errors}")
+        if name in moved:
+            state += ", moved"
         when = f"{last_ok:%Y-%m-%d %H:%M}" if last_ok else "-"
         nxt = f"{next_poll:%Y-%m-%d %H:%M}" if next_poll else "-"
         skipped, warnings = notes.get(src.name, ({}, []))
@@ -63,7 +67,26 @@ def cmd_sources(args: argparse.Namespace) -> int:
         table.append((name, src.type, state, stored.get(name, 0), why, when, nxt, said))
     columns = ["source", "type", "state", "items", "skipped", "last ok", "next poll", "last error"]
     print_rows(columns, table, "table")
+    # Below the table, whole: a URL cut to fit a column could not be copied into the config.
+    if moved:
+        from pln.summary import moved_line
+
+        for src in config.sources:
+            if src.name in moved:
+                print(f"→ {moved_line(src.name, moved[src.name], config)}")
     return 0
+
+
+def _moved(store) -> dict[str, str]:
+    """Feeds whose url answers with a permanent redirect: name -> where it leads (masked)."""
+    from pln.sinks.store_sources import moved_sources
+
+    moved = moved_sources(store.con)
+    if not moved:
+        return {}
+    from pln.sources.http import public_url
+
+    return {name: public_url(url) for name, url in moved.items()}
 
 
 def _stored_items(store) -> dict[str, int]:

@@ -39,6 +39,23 @@ def failed_sources_line(errors: dict[str, str], total: int) -> str:
     )
 
 
+def moved_line(name: str, url: str, config: Config) -> str:
+    """ "blog-x: moved to URL (permanent redirect); update its url in pln.yaml"."""
+    files = {src.name: src.file for src in config.sources}
+    where = _rel(Path(files[name])) if files.get(name) else "the config"
+    return f"{name}: moved to {url} (permanent redirect); update its url in {where}"
+
+
+def moved_lines(moved: dict[str, str], config: Config) -> list[str]:
+    """One line per feed that moved for good (its url answers with a permanent redirect),
+    the first `NAMES` of them: pln never edits the config, the user does."""
+    names = sorted(moved)
+    lines = [f"    → {moved_line(name, moved[name], config)}" for name in names[:NAMES]]
+    if len(names) > NAMES:
+        lines.append(f"    → … and {len(names) - NAMES:,} more moved (`pln sources` says where)")
+    return lines
+
+
 def format_run_summary(summary, config: Config) -> str:
     s = summary.stats
     items, sources = s["items"], s["sources"]
@@ -59,6 +76,7 @@ def format_run_summary(summary, config: Config) -> str:
         lines.append(f"    ✗ {name}: {error.removeprefix(f'source {name!r}: ')}")
     if len(errors) > ERROR_LINES:
         lines.append(f"    ✗ … and {len(errors) - ERROR_LINES:,} more (`pln sources`)")
+    lines += moved_lines(sources.get("moved", {}), config)
     items_line = (
         f"  items     {read:,} read: {items['new']:,} new, {items['updated']:,} updated, "
         f"{items['unchanged']:,} unchanged"

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
+import duckdb
+
 from pln.backoff import next_poll_delay
 from pln.record import SourceStatus, utc
 
@@ -82,7 +84,7 @@ class SourceLog:
             ]
             if changed:
                 con.execute(
-                    """UPDATE sources SET error_count = 0, next_poll_at = NULL
+                    """UPDATE sources SET error_count = 0, next_poll_at = NULL, cursor = NULL
                        WHERE name IN (SELECT unnest($names))""",
                     {"names": changed},
                 )
@@ -100,6 +102,24 @@ class SourceLog:
         """The last cursor of every source that has one."""
         rows = self.db.con.execute("SELECT name, cursor FROM sources WHERE cursor IS NOT NULL")
         return {name: json.loads(cursor) for name, cursor in rows.fetchall()}
+
+
+def moved_sources(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Feeds that have moved: name -> the URL that permanent redirects (301/308) led to in the
+    source's last successful fetch (the cursor's "permanent_url", sources/rss.py). A fetch
+    without them stores a cursor without it, so a move no longer seen is no longer named; nor
+    is one seen before the source's config last changed (the user may have updated its url)."""
+    try:
+        rows = con.execute(
+            """SELECT s.name, s.cursor FROM sources s LEFT JOIN source_configs c USING (name)
+               WHERE contains(s.cursor::VARCHAR, '"permanent_url"')
+                 AND (c.changed_at IS NULL OR s.last_ok_at >= c.changed_at)
+               ORDER BY s.name"""
+        ).fetchall()
+    except duckdb.CatalogException:  # an older database opened read-only: no source_configs
+        return {}
+    moved = {name: json.loads(cursor).get("permanent_url") for name, cursor in rows}
+    return {name: url for name, url in moved.items() if isinstance(url, str) and url}
 
 
 def source_row(

@@ -168,6 +168,21 @@ def health(path: Path) -> dict[str, tuple]:
     return {name: rest for name, *rest in rows}
 
 
+def test_an_edited_source_is_read_whole_though_its_file_did_not_change(tmp_path, capsys):
+    """After "config changed, reading it again" the source is read: the old config's cursor
+    (the file's size and mtime) must not make it "not modified"."""
+    path = write_config(tmp_path, GOOD)
+    assert main(["run", "-c", str(path)]) == 0
+    assert "items     3 read: 3 new" in capsys.readouterr().out
+    path = write_config(tmp_path, GOOD.replace("}", ", max_bytes: 1000000}"))
+    assert main(["run", "-c", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "good: config changed, reading it again" in err
+    assert "items     3 read: 0 new, 0 updated, 3 unchanged" in out
+    assert main(["run", "-c", str(path)]) == 0  # and from then on, by its new cursor
+    assert "✓ good: not modified" in capsys.readouterr().err
+
+
 def test_backoff_follows_the_config_not_the_name(tmp_path, capsys):
     path = write_config(tmp_path, f"{GOOD}\n{BROKEN}")
     main(["run", "-q", "-c", str(path)])
