@@ -192,52 +192,43 @@ class FeedApp:
     # -- pages from the database ----------------------------------------------------------------
 
     def _topic(self, topic_id: str, query: str) -> Response:
+        """`topic/<topic>?page=N`: one page of the topic's kept items, PER_PAGE a page, with the
+        page numbers of `_page_number` and `_within_pages`, as search."""
         topic = self.topics.get(topic_id)
         if topic is None:
             return self._gone(self.removed.topic(topic_id), "../") or self._not_found(root="../")
         page = _page_number(_params(query).get("page", "1"))
-        if page is None:
-            return self._page(
-                HTTPStatus.BAD_REQUEST,
-                "No such page",
-                "A page number is a whole number from 1: the topic's first page is ?page=1.",
-                root="../",
-            )
         with self._database("../") as db:
             if isinstance(db, Response):
                 return db
-            entries, total = db.curated_page(
-                topic.id, limit=pages.PER_PAGE, offset=(page - 1) * pages.PER_PAGE
-            )
-            last = max(1, -(-total // pages.PER_PAGE))
-            if page > last:  # past the end (items were forgotten meanwhile): the last page
-                page = last
-                entries, total = db.curated_page(
-                    topic.id, limit=pages.PER_PAGE, offset=(page - 1) * pages.PER_PAGE
+
+            def fetch(number: int):
+                return db.curated_page(
+                    topic.id, limit=pages.PER_PAGE, offset=(number - 1) * pages.PER_PAGE
                 )
+
+            entries, total, page = _within_pages(fetch, page)
         body = pages.topic_page(self.config, topic, entries, total, page, self._feedback_links)
         return Response(HTTPStatus.OK, [("Content-Type", HTML), *NO_STORE], body)
 
     def _search(self, query: str) -> Response:
-        """`search?q=…&page=N`: one page of `FeedReader.search`, PER_PAGE items. A `page` that
-        is not a whole number from 1 shows page 1; one past the end, the last page."""
+        """`search?q=…&page=N`: one page of `FeedReader.search`, PER_PAGE items, each with
+        feedback for every topic it names (`_feedback_each`). Page numbers as on topic pages."""
         params = _params(query)
         typed = " ".join(params.get("q", "").split())
         words = typed[:MAX_CHARS].rstrip()
-        page = _page_number(params.get("page", "1")) or 1
+        page = _page_number(params.get("page", "1"))
         entries, total = [], 0
         if words:
             with self._database("") as db:
                 if isinstance(db, Response):
                     return db
-                entries, total = _search_page(db, words, page)
-                last = max(1, -(-total // pages.PER_PAGE))
-                if page > last:  # past the end (or items forgotten meanwhile): the last page
-                    page = last
-                    entries, total = _search_page(db, words, page)
+                entries, total, page = _within_pages(
+                    lambda number: _search_page(db, words, number), page
+                )
         ignored = search_words(words).ignored
         found = pages.Found(words, entries, total, page, ignored, len(typed) > MAX_CHARS)
-        body = pages.search_page(self.config, found, self._feedback_links)
+        body = pages.search_page(self.config, found, self._feedback_each)
         return Response(HTTPStatus.OK, [("Content-Type", HTML), *NO_STORE], body)
 
     def _people(self) -> Response:
@@ -266,19 +257,31 @@ class FeedApp:
     def _feedback_links(self, entry, root: str) -> str:
         return self._feedback_html(entry.item.id, entry.topic, root)
 
+    def _feedback_each(self, entry, root: str) -> str:
+        """A search card's feedback: the links of its topic when it names one, else a pair for
+        each topic it names that this server serves (a label is about an item in a topic; a
+        topic taken out of the config takes none)."""
+        named = entry.topics or (entry.topic,)
+        served = [t for t in named if t in self.topics]
+        if len(named) == 1:
+            return self._feedback_html(entry.item.id, served[0], root) if served else ""
+        pairs = [(self.topics[t].title, *self._links(entry.item.id, t, root)) for t in served]
+        return pages.feedback_per_topic(pairs)
+
     def _feedback_for(self, topic: str):
         return lambda item_id, root: self._feedback_html(item_id, topic, root)
 
     def _feedback_html(self, item_id: str, topic: str, root: str) -> str:
+        return pages.feedback_links(*self._links(item_id, topic, root))
+
+    def _links(self, item_id: str, topic: str, root: str) -> tuple[str, str]:
+        """The signed "more like this" and "less like this" links of an item in a topic."""
         expires = datetime.now(UTC) + timedelta(days=PAGE_LINK_DAYS)
         up, down = (
             f"{root}{FEEDBACK_PATH}?{self.key.query(item_id, topic, x, expires)}"
             for x in ("up", "down")
         )
-        return (
-            f'<p class="feedback">Feedback: <a rel="nofollow" href="{pages.esc(up)}">More like '
-            f'this</a> · <a rel="nofollow" href="{pages.esc(down)}">Less like this</a></p>'
-        )
+        return up, down
 
     # -- feedback -------------------------------------------------------------------------------
 
@@ -538,11 +541,27 @@ def _params(query: str) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
 
 
-def _page_number(text: str) -> int | None:
-    """A page number from 1 (beyond any last page: capped), or None."""
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        return None
-    return min(int(text), MAX_PAGE)
+def _page_number(text: str) -> int:
+    """The page `?page=` asks for, as a browser's user expects: a whole number from 1 (capped
+    at MAX_PAGE, past any last page); anything else (missing, empty, 0, -3, abc, 1.5, ²) is
+    page 1. Never an error, and never a number DuckDB cannot take as an OFFSET."""
+    digits = text.lstrip("0")
+    if not (text.isascii() and text.isdigit()) or not digits:
+        return 1
+    if len(digits) > len(str(MAX_PAGE)):  # before int(): Python refuses 4,300 digits and more
+        return MAX_PAGE
+    return min(int(digits), MAX_PAGE)
+
+
+def _within_pages(fetch, page: int):
+    """(entries, total, page) of page `page` from `fetch(page) -> (entries, total)`, or of the
+    last page when `page` is past it (asked for so, or items were forgotten meanwhile)."""
+    entries, total = fetch(page)
+    last = max(1, -(-total // pages.PER_PAGE))
+    if page > last:
+        page = last
+        entries, total = fetch(page)
+    return entries, total, page
 
 
 def _search_page(db, words: str, page: int):

@@ -39,6 +39,33 @@ def esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+def feedback_links(up: str, down: str) -> str:
+    """An item's feedback links in one topic (`up` and `down`: signed `_feedback` links), as
+    the feeds show them."""
+    return (
+        f'<p class="feedback">Feedback: <a rel="nofollow" href="{esc(up)}">More like '
+        f'this</a> · <a rel="nofollow" href="{esc(down)}">Less like this</a></p>'
+    )
+
+
+def feedback_per_topic(pairs: list[tuple[str, str, str]]) -> str:
+    """Feedback for an item several topics kept: per (topic title, up link, down link) the
+    title and a 👍 👎 pair, each link named for people and screen readers ("More like this in
+    Spaced practice"), on one line that wraps between topics (a no-break space keeps a pair
+    with its topic's name): eight topics take two lines on a desktop, five on a phone."""
+    if not pairs:
+        return ""
+    shown = []
+    for title, up, down in pairs:
+        links = "&nbsp;".join(
+            f'<a rel="nofollow" href="{esc(href)}" title="{esc(f"{name} in {title}")}" '
+            f'aria-label="{esc(f"{name} in {title}")}">{mark}</a>'
+            for href, name, mark in ((up, "More like this", "👍"), (down, "Less like this", "👎"))
+        )
+        shown.append(f"{esc(title)}&nbsp;{links}")
+    return f'<p class="feedback">Feedback: {" · ".join(shown)}</p>'
+
+
 def message_page(
     site: str, title: str, text: str, *, root: str = "", links: dict[str, str] | None = None
 ) -> bytes:
