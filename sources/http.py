@@ -4,7 +4,8 @@
 `SourceError` with a one-line reason for everything else:
 
 - timeouts: `timeout` bounds connecting and each read; `deadline` bounds the whole fetch,
-  redirects and a slowly dripping body included, and its message says which one struck;
+  redirects, a slowly dripping body and slowly dripping headers included (`_SocketWatch`),
+  and its message says which one struck;
 - size: the body is read as it arrives and the fetch stops once it passes `max_bytes`, counted
   as received and after gzip/deflate decoding (every gzip member), so a compression bomb never
   inflates in memory and compressed padding that inflates to nothing ends too;
@@ -36,6 +37,7 @@ import functools
 import http.client
 import ipaddress
 import logging
+import math
 import os
 import socket
 import ssl
@@ -185,18 +187,22 @@ class HttpFetcher:
 
     def _request(self, url: str, headers: dict[str, str], ends_at: float) -> Response:
         wait = self._wait(ends_at, url)
+        watch = _SocketWatch(ends_at)
         try:
-            raw = pool_for(url).request(
-                "GET",
-                url,
-                headers=headers,
-                timeout=urllib3.Timeout(connect=wait, read=wait),
-                retries=False,
-                redirect=False,
-                preload_content=False,
-                decode_content=False,
-            )
+            with watch:  # until the headers are in; `_read_body` keeps the deadline after
+                raw = pool_for(url).request(
+                    "GET",
+                    url,
+                    headers=headers,
+                    timeout=urllib3.Timeout(connect=wait, read=wait),
+                    retries=False,
+                    redirect=False,
+                    preload_content=False,
+                    decode_content=False,
+                )
         except (HTTPError, OSError, ValueError) as exc:
+            if watch.shut:
+                raise self._deadline_error(url) from None
             proxy = proxy_for(url)
             if proxy and isinstance(exc, NewConnectionError | ConnectTimeoutError | ProxyError):
                 reason = describe_proxy_failure(exc, proxy, self.timeout)
@@ -204,6 +210,10 @@ class HttpFetcher:
                     f"proxy {redact(proxy)} failed for {redact(url)}: {reason}"
                 ) from None
             raise self.error(self._describe(exc, url, ends_at)) from None
+        if watch.shut:  # headers cut short at the deadline read as complete: not an answer
+            raw.close()
+            raw.release_conn()
+            raise self._deadline_error(url)
         reusable = False
         try:
             status = raw.status
@@ -463,10 +473,136 @@ def _new_pool(proxy: str) -> urllib3.PoolManager:
     if proxy:
         auth = urlsplit(proxy).netloc.rpartition("@")[0]
         headers = urllib3.make_headers(proxy_basic_auth=unquote(auth)) if auth else None
-        return urllib3.ProxyManager(
+        manager = urllib3.ProxyManager(
             proxy, num_pools=64, maxsize=POOL_SIZE, ssl_context=context, proxy_headers=headers
         )
-    return urllib3.PoolManager(num_pools=256, maxsize=POOL_SIZE, ssl_context=context)
+    else:
+        manager = urllib3.PoolManager(num_pools=256, maxsize=POOL_SIZE, ssl_context=context)
+    manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+    return manager
+
+
+# -- the deadline while the status line and headers come ----------------------------------------
+#
+# urllib3's read timeout bounds each read from the socket, and http.client reads the status line
+# and headers with as many reads as it takes: a server that sends them a byte a second meets
+# every read timeout, so a fetch went on for hours past its deadline, and so did the thread a
+# FetchPool had given up on with it (one more thread and socket for every run of a long-lived
+# `pln schedule`). So a socket is shut down at the fetch's deadline while its headers come.
+# (Connecting is bounded by the connect timeout, a TLS handshake by it as a whole, the body by
+# `_read_body`.)
+
+_watching = threading.local()  # the `_SocketWatch` of the request on this thread
+
+
+class _SocketWatch:
+    """`with _SocketWatch(ends_at):` the socket the request on this thread awaits its status
+    line and headers on is shut down at `ends_at` (monotonic) if the block has not ended by
+    then; `shut` tells whether that happened."""
+
+    def __init__(self, ends_at: float):
+        self.ends_at = ends_at
+        self.shut = False
+        self._keys: list[int] = []
+
+    def add(self, sock) -> None:
+        self._keys.append(_shutter.add(self, sock))
+
+    def __enter__(self) -> _SocketWatch:
+        _watching.watch = self
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        _watching.watch = None
+        for key in self._keys:
+            _shutter.remove(key)
+
+
+def _watch_socket(sock) -> None:
+    watch = getattr(_watching, "watch", None)
+    if watch is not None and sock is not None:
+        watch.add(sock)
+
+
+class _Shutter:
+    """One daemon thread per process that shuts down watched sockets at their deadlines."""
+
+    def __init__(self) -> None:
+        """Also called in a forked child: its parent's thread and locks do not carry over."""
+        self._due: dict[int, tuple[_SocketWatch, object]] = {}
+        self._changed = threading.Condition()
+        self._next_key = 0
+        self._thread: threading.Thread | None = None
+        self._wakes_at = math.inf  # when the thread looks next (it sleeps on meanwhile)
+
+    def add(self, watch: _SocketWatch, sock) -> int:
+        with self._changed:
+            key = self._next_key
+            self._next_key += 1
+            self._due[key] = (watch, sock)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="pln-http-deadlines")
+                self._thread.daemon = True
+                self._thread.start()
+            elif watch.ends_at < self._wakes_at:  # rarely: deadlines mostly come in order
+                self._changed.notify()
+        return key
+
+    def remove(self, key: int) -> None:
+        with self._changed:
+            self._due.pop(key, None)
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                for key, (watch, sock) in list(self._due.items()):
+                    if watch.ends_at <= now:
+                        del self._due[key]
+                        watch.shut = True
+                        _shut_down(sock)
+                self._wakes_at = min((w.ends_at for w, _ in self._due.values()), default=math.inf)
+                self._changed.wait(None if self._wakes_at == math.inf else self._wakes_at - now)
+
+
+def _shut_down(sock) -> None:
+    """Shut a socket down, which ends a read waiting on it in another thread. A TLS socket
+    too, as a plain socket: its own `shutdown` would drop the TLS state under that read."""
+    if not isinstance(sock, socket.socket):  # urllib3's SSLTransport (TLS within TLS)
+        sock = getattr(sock, "socket", None)
+    if isinstance(sock, socket.socket):
+        with suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+_shutter = _Shutter()
+if hasattr(os, "register_at_fork"):  # a forked child (the batch job's workers) starts its own
+    os.register_at_fork(after_in_child=_shutter.__init__)
+
+
+class _WatchedConnection:
+    """Mixed into urllib3's connections: the socket is watched (`_SocketWatch`) while the
+    response's status line and headers are awaited."""
+
+    def getresponse(self):
+        _watch_socket(self.sock)
+        return super().getresponse()
+
+
+class _HTTPConnection(_WatchedConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_WatchedConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
 
 
 PROXY_VARIABLES = tuple(
