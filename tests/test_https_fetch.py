@@ -145,6 +145,6 @@ def test_headers_dripped_over_tls_end_at_the_deadline(certificate):
     with https_dripping_headers(certificate) as url:
         started = time.monotonic()
         result = fetch(url, certificate[0], deadline=1.5)
-    assert "gave up" in result["error"] and "deadline" in result["error"], result
-    assert 1.4 < result["seconds"] < 4, result
+    # It ends (without the deadline it went on for hours); how fast is for bench/.
+    assert result["error"] == f"source 'tls': gave up on {url} after 1.5 s (deadline)", result
     assert time.monotonic() - started < 30
