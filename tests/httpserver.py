@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import socket
+import ssl
 import threading
 import zlib
 from collections import deque
@@ -206,9 +207,10 @@ Answer = tuple[int, dict[str, str], bytes]
 
 class AnsweringServer:
     """A threading server on 127.0.0.1 whose GETs are answered by `answer(path)`, which returns
-    (status, headers, body) and may block (a hung source). `close()` stops it."""
+    (status, headers, body) and may block (a hung source); HTTPS with a `tls` server context.
+    `close()` stops it."""
 
-    def __init__(self, answer: Callable[[str], Answer]) -> None:
+    def __init__(self, answer: Callable[[str], Answer], tls: ssl.SSLContext | None = None) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 status, headers, body = answer(self.path)
@@ -226,8 +228,11 @@ class AnsweringServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        scheme = "https" if tls else "http"
+        self.base = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
 
     def close(self) -> None:
         self.httpd.shutdown()

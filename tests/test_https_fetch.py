@@ -15,10 +15,10 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from httpserver import AnsweringServer
 
 FEED = (Path(__file__).parent / "fixtures" / "feeds" / "rss2.xml").read_bytes()
 
@@ -62,27 +62,14 @@ def server_context(certificate) -> ssl.SSLContext:
 @contextlib.contextmanager
 def https_feed(certificate):
     """An HTTPS server answering every GET with the feed."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "application/rss+xml")
-            self.send_header("Content-Length", str(len(FEED)))
-            self.end_headers()
-            self.wfile.write(FEED)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.socket = server_context(certificate).wrap_socket(httpd.socket, server_side=True)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    server = AnsweringServer(
+        lambda path: (200, {"Content-Type": "application/rss+xml"}, FEED),
+        tls=server_context(certificate),
+    )
     try:
-        yield f"https://127.0.0.1:{httpd.server_address[1]}/feed.xml"
+        yield f"{server.base}/feed.xml"
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        server.close()
 
 
 @contextlib.contextmanager
