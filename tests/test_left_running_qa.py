@@ -188,19 +188,29 @@ def test_a_schedule_runs_the_last_good_config_while_the_file_is_broken(tmp_path)
     assert said.index("cannot be used") < said.index("PLN Curator run ")
 
 
-@pytest.mark.slow
-def test_sigterm_stops_a_waiting_schedule_cleanly(tmp_path):
-    path = schedule_config(tmp_path, "0 0 1 1 *")
-    log = tmp_path / "schedule.log"
-    proc = pln_process("schedule", "-c", str(path), log=log)
+def assert_stops_cleanly_on_sigterm(proc: subprocess.Popen, log: Path, waiting) -> None:
+    """SIGTERM to a `pln` command once `waiting()` returns: exit 0, its last line `pln:
+    stopped (SIGTERM)`. The command is killed whatever happens."""
     try:
-        wait_for(lambda: "next run at" in log.read_text(), 30, "the schedule to wait")
+        waiting()
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     finally:
         kill(proc)
     assert code == 0, log.read_text()
     assert log.read_text().rstrip().endswith("pln: stopped (SIGTERM)")
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_waiting_schedule_cleanly(tmp_path):
+    path = schedule_config(tmp_path, "0 0 1 1 *")
+    log = tmp_path / "schedule.log"
+    proc = pln_process("schedule", "-c", str(path), log=log)
+
+    def waiting() -> None:
+        wait_for(lambda: "next run at" in log.read_text(), 30, "the schedule to wait")
+
+    assert_stops_cleanly_on_sigterm(proc, log, waiting)
 
 
 def test_sigterm_stops_an_ingest_waiting_for_its_broker_cleanly(tmp_path):
@@ -208,14 +218,7 @@ def test_sigterm_stops_an_ingest_waiting_for_its_broker_cleanly(tmp_path):
     log = tmp_path / "ingest.log"
     bootstrap = f"127.0.0.1:{free_port()}"  # no broker there: it waits for one
     proc = pln_process("ingest", "-c", str(config), "--bootstrap", bootstrap, log=log)
-    try:
-        time.sleep(3)
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=30)
-    finally:
-        kill(proc)
-    assert code == 0, log.read_text()
-    assert log.read_text().rstrip().endswith("pln: stopped (SIGTERM)")
+    assert_stops_cleanly_on_sigterm(proc, log, lambda: time.sleep(3))
 
 
 @pytest.mark.slow
