@@ -9,12 +9,11 @@ process (as `pln schedule` makes them)."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from httpserver import AnsweringServer
 
 from pln.config import load_config
 from pln.lock import RunInProgress, RunLock
@@ -30,42 +29,24 @@ FEED = (Path(__file__).parent / "fixtures" / "feeds" / "rss2.xml").read_bytes()
 
 class LateFeed:
     """`/late.xml` answers 200 with a changed feed, but only once `release` is set (after the
-    run gave up on it); `answered` is set once the answer is sent. `/same.xml` answers 304."""
+    run gave up on it). `/same.xml` answers 304."""
 
     def __init__(self) -> None:
         self.asked = threading.Event()
         self.release = threading.Event()
-        self.answered = threading.Event()
-        late = self
+        self.server = AnsweringServer(self._answer)
+        self.base = self.server.base
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                status, body = 304, b""
-                if self.path == "/late.xml":
-                    late.asked.set()
-                    late.release.wait(30)
-                    status, body = 200, FEED
-                with contextlib.suppress(OSError):
-                    self.send_response(status)
-                    self.send_header("ETag", '"v2"')
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                if self.path == "/late.xml":
-                    late.answered.set()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+    def _answer(self, path: str):
+        if path != "/late.xml":
+            return 304, {"ETag": '"v2"'}, b""
+        self.asked.set()
+        self.release.wait(30)
+        return 200, {"ETag": '"v2"'}, FEED
 
     def close(self) -> None:
         self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
 
 @pytest.fixture
@@ -116,8 +97,7 @@ def test_a_feed_that_answers_after_its_run_ended_stages_nothing(tmp_path, late, 
     assert "gave up" in summary.stats["sources"]["errors"]["late"]
     assert files_under(staging) == []
     late.release.set()  # the server answers now, to the thread the run left behind
-    assert late.answered.wait(10)
-    join_fetch_threads(before)
+    join_fetch_threads(before)  # which ends once it has read that answer
     assert files_under(staging) == []  # was: <run id>-prefetch/<sha1 of the name>.response
 
 
