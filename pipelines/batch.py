@@ -337,7 +337,9 @@ def _finish(
 
     stats = store.run_stats(run_id)
     stats["sources"]["backing_off"] = {name: at.isoformat() for name, at in waiting.items()}
-    stats["sources"]["moved"] = _moved_feeds(store, config)
+    enabled = {src.name for src in config.sources if src.enabled}
+    moved = moved_feeds(store)
+    stats["sources"]["moved"] = {name: url for name, url in moved.items() if name in enabled}
     if scored_otherwise(store, config):  # items stored before an edit keep their decisions
         stats["rescore_due"] = True
     if config.outputs.keep_days:
@@ -352,9 +354,9 @@ def _finish(
     return RunSummary(run_id, config.outputs.duckdb, feeds_dir, seconds, stats, feeds)
 
 
-def _moved_feeds(store: Store, config: Config) -> dict[str, str]:
-    """The config's feeds that permanent redirects now send elsewhere: name -> the new URL
-    (masked like every URL pln shows). pln never rewrites the config: the user updates it."""
+def moved_feeds(store: Store) -> dict[str, str]:
+    """Feeds that permanent redirects now send elsewhere: name -> the new URL (masked like every
+    URL pln shows). pln never rewrites the config: the user updates it."""
     from pln.sinks.store_sources import moved_sources
 
     moved = moved_sources(store.con)
@@ -362,8 +364,7 @@ def _moved_feeds(store: Store, config: Config) -> dict[str, str]:
         return {}
     from pln.sources.http import public_url
 
-    enabled = {src.name for src in config.sources if src.enabled}
-    return {name: public_url(url) for name, url in moved.items() if name in enabled}
+    return {name: public_url(url) for name, url in moved.items()}
 
 
 def _forget_if_due(store: Store, config: Config, stats: dict[str, Any]) -> None:

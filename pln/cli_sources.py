@@ -33,6 +33,7 @@ def add_source_commands(sub, config_arg) -> None:
 
 def cmd_sources(args: argparse.Namespace) -> int:
     from pln.config import load_config
+    from pln.pipelines.batch import moved_feeds
     from pln.sinks.store import Store
     from pln.table import print_rows
 
@@ -49,7 +50,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
             )
             notes = _fetch_notes(store)
             stored = _stored_items(store)
-            moved = _moved(store)
+            moved = moved_feeds(store)
         health = {row[0]: row for row in rows}
     table = []
     for src in config.sources:
@@ -75,18 +76,6 @@ def cmd_sources(args: argparse.Namespace) -> int:
             if src.name in moved:
                 print(f"→ {moved_line(src.name, moved[src.name], config)}")
     return 0
-
-
-def _moved(store) -> dict[str, str]:
-    """Feeds whose url answers with a permanent redirect: name -> where it leads (masked)."""
-    from pln.sinks.store_sources import moved_sources
-
-    moved = moved_sources(store.con)
-    if not moved:
-        return {}
-    from pln.sources.http import public_url
-
-    return {name: public_url(url) for name, url in moved.items()}
 
 
 def _stored_items(store) -> dict[str, int]:
