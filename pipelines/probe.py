@@ -35,7 +35,7 @@ from pln.record import SourceStatus
 from pln.sources.fetch_pool import FetchPool
 from pln.sources.http import HttpFetcher, Response, answering_from
 from pln.sources.prefetch import StagingFolder
-from pln.sources.registry import build_source, fetch_once
+from pln.sources.registry import build_source, failed_status, fetch_once
 
 SLOW_NOTE = 10.0  # a feed the probe still waits on after this many seconds is named
 
@@ -229,20 +229,11 @@ def _probe(config: SourceConfig, cursor: dict | None, staging: StagingFolder):
     if changed and hashlib.sha256(answer.body).hexdigest() != cursor.get("sha256"):
         staged = staging.stage(config.name, source.url, answer)
         if staged is None:
-            return None, _failed(config, cursor, "answered after the run ended")
+            late = f"source {config.name!r}: answered after the run ended"
+            return None, failed_status(config, late, cursor or None)
         return staged, None
     with answering_from({source.url: answer}):
         return fetch_once(config, cursor)
-
-
-def _failed(config: SourceConfig, cursor: dict, message: str) -> SourceStatus:
-    return SourceStatus(
-        source=config.name,
-        type=config.type,
-        ok=False,
-        error=f"source {config.name!r}: {message}",
-        cursor=cursor or None,
-    )
 
 
 def _staged_marker() -> str:

@@ -27,7 +27,7 @@ from pln.record import SourceStatus
 from pln.sources.base import FetchResult
 from pln.sources.http import answering_from
 from pln.sources.prefetch import load_response
-from pln.sources.registry import fetch_once
+from pln.sources.registry import failed_status, fetch_once
 
 # Options whose value is the URL a source talks to (the host for per-host limits).
 URL_OPTIONS = ("url", "instance", "service", "base_url", "api_base")
@@ -288,14 +288,7 @@ class FetchPool:
 
 
 def _failure(job: _Job, message: str) -> SourceStatus:
-    cfg = job.config
-    return SourceStatus(
-        source=cfg.name,
-        type=cfg.type,
-        ok=False,
-        error=f"source '{cfg.name}': {message}",
-        cursor=job.cursor,
-    )
+    return failed_status(job.config, f"source '{job.config.name}': {message}", job.cursor)
 
 
 def _gave_up(job: _Job, message: str) -> Fetched:

@@ -60,10 +60,10 @@ def fetch_once(config: SourceConfig, cursor: dict | None) -> tuple[FetchResult, 
     try:
         result = build_source(config).fetch(cursor)
     except PlnError as exc:
-        return FetchResult(cursor=cursor), _failure(config, str(exc), cursor, exc)
+        return FetchResult(cursor=cursor), failed_status(config, str(exc), cursor, exc)
     except Exception as exc:  # a bug or an unforeseen input: keep the other sources going
         message = f"source '{config.name}': unexpected {type(exc).__name__}: {exc}"
-        return FetchResult(cursor=cursor), _failure(config, message, cursor, exc)
+        return FetchResult(cursor=cursor), failed_status(config, message, cursor, exc)
     status = SourceStatus(
         source=config.name,
         type=config.type,
@@ -78,7 +78,11 @@ def fetch_once(config: SourceConfig, cursor: dict | None) -> tuple[FetchResult, 
     return result, status
 
 
-def _failure(config: SourceConfig, error: str, cursor, exc: Exception) -> SourceStatus:
+def failed_status(
+    config: SourceConfig, error: str, cursor, exc: Exception | None = None
+) -> SourceStatus:
+    """The status of a fetch that failed with `error` (a whole line, naming the source); the
+    source keeps `cursor`."""
     return SourceStatus(
         source=config.name,
         type=config.type,
