@@ -75,6 +75,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from proc_tree import descendants  # bench/, the folder of this script
+
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE = ("hang", "drip-body", "drip-head", "late", "flaky", "moved", "reset", "endless", "dns")
 KEEP_ENTRIES = 30  # entries a feed keeps
@@ -326,14 +328,6 @@ def schedule_child(config: str, speed: float) -> int:
 # -- sampling /proc ----------------------------------------------------------------------------
 
 
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):  # a child belongs to the thread forking it
-        with contextlib.suppress(OSError):
-            kids += [int(k) for k in (task / "children").read_text().split()]
-    return kids + [g for k in kids for g in _children(k)]
-
-
 def _status(pid: int) -> dict[str, str]:
     try:
         lines = Path(f"/proc/{pid}/status").read_text().splitlines()
@@ -390,7 +384,7 @@ def _size(path: Path) -> int:
 def sample(pid: int, folder: Path, web: Web, runs: int, minute: float) -> dict:
     status = _status(pid)
     fds, sockets = _fds(pid)
-    kids = _children(pid)
+    kids = descendants(pid)
     kid_status = [_status(k) for k in kids]
     db = folder / "out" / "pln.duckdb"
     staged, _ = _files(Path(f"{db.resolve()}.staging"))

@@ -3,7 +3,6 @@ what its process tree uses (memory from /proc, CPU seconds)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from big_store import fill_store  # noqa: E402
 from conftest_kafka import tweet, wait_for, write_config  # noqa: E402
 from kafka_broker import start_broker  # noqa: E402
+from proc_tree import descendants  # noqa: E402
 
 from pln import payload  # noqa: E402
 from pln.pipelines.kafka_io import KafkaSettings, ReliableProducer, ensure_topics  # noqa: E402
@@ -74,17 +74,9 @@ def stream_process(config: Path, settings: KafkaSettings, *extra: str, log: Path
     )
 
 
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):  # a child belongs to the thread forking it
-        with contextlib.suppress(OSError):
-            kids += [int(k) for k in (task / "children").read_text().split()]
-    return kids + [g for k in kids for g in _children(k)]
-
-
 def tree_pids(pid: int) -> list[int]:
     """A process and its descendants."""
-    return [pid, *_children(pid)]
+    return [pid, *descendants(pid)]
 
 
 def proc_status(pid: int, key: str) -> int:

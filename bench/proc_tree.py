@@ -1,0 +1,15 @@
+"""A process's descendants from /proc, for the benches that watch a process tree."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+
+def descendants(pid: int) -> list[int]:
+    """The children of `pid`, theirs, and so on (empty once it is gone)."""
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):  # a child belongs to the thread forking it
+        with contextlib.suppress(OSError):
+            kids += [int(k) for k in (task / "children").read_text().split()]
+    return kids + [g for k in kids for g in descendants(k)]
