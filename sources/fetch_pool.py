@@ -6,7 +6,9 @@ server sees a burst from us. Each fetch is bounded twice: the HTTP client's own 
 here `source_deadline` for the whole fetch (parse included) plus an optional deadline for the
 run. A fetch that outlives its deadline is reported as a failure at once and its thread is left
 to end on its own (threads are daemons, so it cannot keep the process alive); whatever it
-returns later is dropped.
+returns later is dropped. Its GETs end soon after too (`http.bounded_by`), with their sockets,
+rather than at the HTTP client's own deadline: a `source_deadline` under 3 x `timeout` would
+otherwise leave a thread and a connection per given-up source for up to a minute.
 
 A pool holds threads, so make it where it is used (a DoFn's bundle, a poll loop): never pickle it.
 """
@@ -25,12 +27,15 @@ from pln.config import SourceConfig
 from pln.progress import counted
 from pln.record import SourceStatus
 from pln.sources.base import FetchResult
-from pln.sources.http import answering_from
+from pln.sources.http import answering_from, bounded_by
 from pln.sources.prefetch import load_response
 from pln.sources.registry import failed_status, fetch_once
 
 # Options whose value is the URL a source talks to (the host for per-host limits).
 URL_OPTIONS = ("url", "instance", "service", "base_url", "api_base")
+# A given-up fetch's GET ends this long after the pool gave it up, so the pool's own message
+# ("gave up after 3 s (source deadline)") is the one reported.
+GET_GRACE = 0.5
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class _Job:
     prefetched: str | None = None  # a staged response (sources/prefetch.py) to parse
     started_at: float = 0.0  # monotonic, set when started
     ends_at: float = 0.0  # likewise
+    why: str = ""  # how the deadline that ends it reads: "after 120 s (source deadline)"
 
 
 def host_of(config: SourceConfig) -> str:
@@ -236,6 +242,8 @@ class FetchPool:
             limit = min(limit, max(0.0, job.run_deadline_at - time.time()))
         job.started_at = time.monotonic()
         job.ends_at = job.started_at + limit
+        by_run = limit < self.source_deadline
+        job.why = "(the run's fetch deadline)" if by_run else f"after {limit:g} s (source deadline)"
         self._running[job_id] = job
         self._hosts[job.host] += 1
         if self._threads - self._stuck < len(self._running):
@@ -253,7 +261,8 @@ class FetchPool:
             if job.prefetched:
                 with answering_from(load_response(job.prefetched)):
                     return self._fetch(job.config, job.cursor)
-            return self._fetch(job.config, job.cursor)
+            with bounded_by(job.ends_at + GET_GRACE, job.why):
+                return self._fetch(job.config, job.cursor)
         except BaseException as exc:  # noqa: BLE001 - reported as this source's failure
             return FetchResult(cursor=job.cursor), _failure(
                 job, f"unexpected {type(exc).__name__}: {exc}"
@@ -281,10 +290,7 @@ class FetchPool:
                 self._hosts[job.host] -= 1
                 self._abandoned.add(job_id)
                 self._stuck += 1
-                run_ended = job.run_deadline_at is not None and time.time() >= job.run_deadline_at
-                why = "the run's fetch deadline" if run_ended else "source deadline"
-                after = "" if run_ended else f" after {self.source_deadline:g} s"
-                yield _gave_up(job, f"gave up{after} ({why})")
+                yield _gave_up(job, f"gave up {job.why}")
 
 
 def _failure(job: _Job, message: str) -> SourceStatus:

@@ -133,7 +133,7 @@ class HttpFetcher:
             raise answer
         if answer is not None:
             return answer
-        ends_at = time.monotonic() + self.deadline
+        due = self._due()
         url, login = _without_login(url)
         request_headers = {
             "User-Agent": self.user_agent,
@@ -150,7 +150,7 @@ class HttpFetcher:
                 request_headers = {
                     k: v for k, v in request_headers.items() if k.lower() != "authorization"
                 }
-            response = self._request(url, request_headers, ends_at)
+            response = self._request(url, request_headers, due)
             if response.not_modified and not _validated(request_headers):
                 raise self.error(
                     f"HTTP 304 Not Modified from {redact(url)} to a request without "
@@ -185,9 +185,16 @@ class HttpFetcher:
         if not ok:
             raise self.error(f"only http(s) URLs can be fetched, got {redact(url)!r}")
 
-    def _request(self, url: str, headers: dict[str, str], ends_at: float) -> Response:
-        wait = self._wait(ends_at, url)
-        watch = _SocketWatch(ends_at)
+    def _due(self) -> _Due:
+        """When this GET must end: at the client's own deadline, or sooner when its caller
+        gave the source up sooner (`bounded_by`)."""
+        own = _Due(time.monotonic() + self.deadline, f"after {self.deadline:g} s (deadline)")
+        caller = getattr(_bound, "due", None)
+        return caller if caller is not None and caller.at < own.at else own
+
+    def _request(self, url: str, headers: dict[str, str], due: _Due) -> Response:
+        wait = self._wait(due, url)
+        watch = _SocketWatch(due.at)
         try:
             with watch:  # until the headers are in; `_read_body` keeps the deadline after
                 raw = pool_for(url).request(
@@ -202,18 +209,18 @@ class HttpFetcher:
                 )
         except (HTTPError, OSError, ValueError) as exc:
             if watch.shut:
-                raise self._deadline_error(url) from None
+                raise self._deadline_error(url, due) from None
             proxy = proxy_for(url)
             if proxy and isinstance(exc, NewConnectionError | ConnectTimeoutError | ProxyError):
                 reason = describe_proxy_failure(exc, proxy, self.timeout)
                 raise self.error(
                     f"proxy {redact(proxy)} failed for {redact(url)}: {reason}"
                 ) from None
-            raise self.error(self._describe(exc, url, ends_at)) from None
+            raise self.error(self._describe(exc, url, due)) from None
         if watch.shut:  # headers cut short at the deadline read as complete: not an answer
             raw.close()
             raw.release_conn()
-            raise self._deadline_error(url)
+            raise self._deadline_error(url, due)
         reusable = False
         try:
             status = raw.status
@@ -232,7 +239,7 @@ class HttpFetcher:
                 raise self._status_error(status, response_headers, url)
             if not 200 <= status < 300:
                 raise self.error(f"HTTP {status} from {redact(url)}")
-            body = self._read_body(raw, response_headers, url, ends_at)
+            body = self._read_body(raw, response_headers, url, due)
             reusable = True
             return Response(status, url, response_headers, body)
         finally:
@@ -241,22 +248,22 @@ class HttpFetcher:
                 raw.close()
             raw.release_conn()
 
-    def _wait(self, ends_at: float, url: str) -> float:
+    def _wait(self, due: _Due, url: str) -> float:
         """Seconds the next socket operation may block: the timeout, within the deadline."""
-        left = ends_at - time.monotonic()
+        left = due.at - time.monotonic()
         if left <= 0:
-            raise self._deadline_error(url)
+            raise self._deadline_error(url, due)
         return min(self.timeout, left)
 
-    def _deadline_error(self, url: str) -> SourceError:
-        return self.error(f"gave up on {redact(url)} after {self.deadline:g} s (deadline)")
+    def _deadline_error(self, url: str, due: _Due) -> SourceError:
+        return self.error(f"gave up on {redact(url)} {due.why}")
 
-    def _describe(self, exc: BaseException, url: str, ends_at: float) -> str:
-        if _is_timeout(exc) and time.monotonic() >= ends_at - 0.01:
-            return str(self._deadline_error(url).message)
+    def _describe(self, exc: BaseException, url: str, due: _Due) -> str:
+        if _is_timeout(exc) and time.monotonic() >= due.at - 0.01:
+            return str(self._deadline_error(url, due).message)
         return describe_failure(exc, url, self.timeout)
 
-    def _read_body(self, raw, headers: dict[str, str], url: str, ends_at: float) -> bytes:
+    def _read_body(self, raw, headers: dict[str, str], url: str, due: _Due) -> bytes:
         decoder = _Decoder(headers.get("content-encoding", ""), self.max_bytes)
         if decoder.unsupported:
             raise self.error(
@@ -269,7 +276,7 @@ class HttpFetcher:
         received = 0
         try:
             while True:
-                _set_read_timeout(raw, self._wait(ends_at, url))
+                _set_read_timeout(raw, self._wait(due, url))
                 chunk = raw.read1(CHUNK)
                 if not chunk:
                     break
@@ -289,7 +296,7 @@ class HttpFetcher:
                 raise self.error(
                     f"response from {redact(url)} was cut off (connection closed)"
                 ) from None
-            raise self.error(self._describe(exc, url, ends_at)) from None
+            raise self.error(self._describe(exc, url, due)) from None
         if declared is not None and received < declared:
             raise self._cut_off(url, received, declared)
         return decoder.output()
@@ -447,6 +454,32 @@ def answering_from(answers: dict[str, Response | SourceError]):
         yield
     finally:
         _answered.answers = saved
+
+
+# -- a sooner end set by the caller (the fetch pool), for every GET on this thread ----------------
+
+
+@dataclass(frozen=True)
+class _Due:
+    at: float  # time.monotonic()
+    why: str  # how the message says it: "after 60 s (deadline)"
+
+
+_bound = threading.local()
+
+
+@contextmanager
+def bounded_by(at: float, why: str):
+    """Within this block (on this thread), no GET runs past `at` (time.monotonic()); one that
+    would fails "gave up on URL {why}". The fetch pool gives a source up at its deadline and
+    leaves the thread to end on its own: this ends that thread's GET, and frees its socket, at
+    the source's deadline instead of the client's own (3 x timeout, 60 s by default)."""
+    saved = getattr(_bound, "due", None)
+    _bound.due = _Due(at, why)
+    try:
+        yield
+    finally:
+        _bound.due = saved
 
 
 # -- connection pools: one per proxy, per process, made on first use ---------------------------

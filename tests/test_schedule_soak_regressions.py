@@ -19,13 +19,15 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import source_config
 
 from pln.config import load_config
 from pln.errors import SourceError
 from pln.pipelines.batch import run_batch
 from pln.record import SourceStatus
 from pln.sinks.store import Store
-from pln.sources.http import HttpFetcher
+from pln.sources.fetch_pool import FetchPool
+from pln.sources.http import HttpFetcher, bounded_by
 
 HEADERS = b"HTTP/1.1 200 OK\r\nX-Drip: "  # then "a", a byte every DRIP seconds
 OPENINGS = {
@@ -34,6 +36,7 @@ OPENINGS = {
     # Cut short at the deadline, these read as a complete 304 (headers end at an empty read).
     "headers of a 304": b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nX-Drip: ',
 }
+BODY = b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\r\n<rss><channel><title>"
 DRIP = 0.1
 
 
@@ -123,6 +126,31 @@ def test_headers_dripped_past_the_deadline_end_the_fetch_at_it(opening):
         assert not thread.is_alive(), "the fetch went on past its deadline (still dripping)"
         assert said.get("error") == f"gave up on {url} after 1 s (deadline)"
         assert wait_for(lambda: server.open == 0, 2)  # the socket was let go
+
+
+@pytest.mark.parametrize("opening", [HEADERS, BODY], ids=["headers", "body"])
+def test_a_fetch_given_up_at_its_source_deadline_lets_go_of_its_socket_then(opening):
+    # timeout 20 s: the HTTP client's own deadline is a minute away (3 x timeout), and the
+    # source deadline is 0.5 s. The pool gives the source up then; its GET used to go on
+    # for the minute, holding a thread and a connection (each run of `pln schedule` again).
+    with DripServer(opening) as server:
+        config = source_config("rss", Path("."), "drip", url=server.url("/f.xml"), timeout=20)
+        before = set(fetch_threads())
+        pool = FetchPool(source_deadline=0.5)
+        pool.add(config)
+        [outcome] = pool.drain()
+        assert outcome.status.error == "source 'drip': gave up after 0.5 s (source deadline)"
+        assert wait_for(lambda: server.open == 0, 10), "the given-up fetch still holds its socket"
+        assert wait_for(lambda: not set(fetch_threads()) - before, 5)
+
+
+def test_a_get_past_the_pools_deadline_says_which_deadline_it_met(drip):
+    # Were the pool busy when its deadline came, the GET's own end is what the source reports.
+    url = drip.url("/feed.xml")
+    bound = bounded_by(time.monotonic() + 0.3, "after 0.3 s (source deadline)")
+    with bound, pytest.raises(SourceError) as raised:
+        HttpFetcher("drip", timeout=20).get(url)
+    assert raised.value.message == f"gave up on {url} after 0.3 s (source deadline)"
 
 
 def read_before(tmp_path: Path, urls: dict[str, str]) -> Path:
