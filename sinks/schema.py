@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 
     from pln.record import Decision, Item
 
-SCHEMA_VERSION = 1
+# The shape of the store's tables. Bump it whenever a table gains, loses or changes a column
+# (tests/test_store_schema.py holds the shape it names): a pln whose number is lower then refuses
+# the store in one line instead of failing in the middle of a write. 1 until 4 December 2026,
+# through many added columns; every pln before 2 refuses any store whose number is not 1.
+SCHEMA_VERSION = 2
 
 Fields = tuple[tuple[str, str], ...]  # (column, kind)
 

@@ -207,18 +207,18 @@ class Database:
         # last writer already ran this very DDL.
         if self.meta("ddl_hash") == DDL_HASH:
             return
-        # Checked before the DDL runs: it would make a store of another version half ours.
+        # Checked before the DDL runs: it would make a newer pln's store half ours. An older
+        # pln's store is brought up to date by the DDL's own migrations.
         found = self.meta("schema_version")
-        if found is not None and found != str(SCHEMA_VERSION):
+        if found is not None and not (
+            found.isascii() and found.isdigit() and int(found) <= SCHEMA_VERSION
+        ):
             raise PlnError(
-                f"database {self.path} has schema version {found}, this pln expects "
-                f"{SCHEMA_VERSION}; use a new database file"
+                f"database {self.path} was written by a newer pln (schema version {found}; "
+                f"this one knows {SCHEMA_VERSION}): upgrade pln, or use another database file"
             )
         self.con.execute(DDL)
-        if found is None:
-            self.con.execute(
-                "INSERT INTO pln_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-            )
+        self.set_meta("schema_version", str(SCHEMA_VERSION))
         self.set_meta("ddl_hash", DDL_HASH)
 
     def _check_is_store(self) -> None:

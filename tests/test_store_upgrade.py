@@ -23,6 +23,7 @@ from helpers import db_rows
 
 from pln.cli import main
 from pln.errors import PlnError
+from pln.sinks.schema import SCHEMA_VERSION
 from pln.sinks.store import Store
 from pln.sources.registry import load_checked_config
 from pln.web.follow import refresh_feeds
@@ -128,7 +129,12 @@ def test_an_older_store_reads_as_today_before_any_write(old_store, capsys):
 
 def test_a_run_brings_an_older_store_up_to_date(old_store, capsys):
     db = old_store.parent / "out" / "pln.duckdb"
+    assert db_rows(db, "SELECT value FROM pln_meta WHERE key = 'schema_version'") == [("1",)]
     assert main(["run", "-q", "-c", str(old_store)]) == 0
+    # Now of this pln's version: every older pln refuses it (they accept only "1").
+    assert db_rows(db, "SELECT value FROM pln_meta WHERE key = 'schema_version'") == [
+        (str(SCHEMA_VERSION),)
+    ]
     assert db_rows(db, "SELECT count(*), count(DISTINCT id) FROM items") == [(5, 5)]
     assert db_rows(db, "SELECT count(*) FROM items WHERE sources <> [source]") == [(0,)]
     assert db_rows(db, "SELECT item_id, topic, label, origin FROM labels ORDER BY 1") == LABELS
@@ -156,16 +162,21 @@ def test_a_run_brings_an_older_store_up_to_date(old_store, capsys):
     assert view_counts(old_store, capsys) == VIEWS | {"stories": 5, "item_story": 5}
 
 
-def test_a_store_of_another_schema_version_is_left_as_it_is(tmp_path):
+@pytest.mark.parametrize("version", [str(SCHEMA_VERSION + 1), "9" * 30, "2b", "²"])
+def test_a_store_a_newer_pln_wrote_is_refused_and_left_as_it_is(tmp_path, version):
     db = tmp_path / "pln.duckdb"
     with Store(db):
         pass
     with duckdb.connect(str(db)) as con:  # a store a later, incompatible pln made
-        con.execute("UPDATE pln_meta SET value = '2' WHERE key = 'schema_version'")
+        con.execute("UPDATE pln_meta SET value = ? WHERE key = 'schema_version'", [version])
         con.execute("DELETE FROM pln_meta WHERE key = 'ddl_hash'")
         con.execute("DROP VIEW stories; DROP TABLE forgotten_items")
-    with pytest.raises(PlnError, match="has schema version 2, this pln expects 1"):
+    with pytest.raises(PlnError) as refused:
         Store(db)
+    assert str(refused.value) == (
+        f"database {db} was written by a newer pln (schema version {version}; this one knows "
+        f"{SCHEMA_VERSION}): upgrade pln, or use another database file"
+    )
     with duckdb.connect(str(db), read_only=True) as con:  # this pln's DDL did not run on it
         names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
