@@ -13,8 +13,6 @@ from typing import Any
 
 from pln.clean import bounded_text, clean_html, clean_url, plain_name, plain_title
 
-SCHEMA_VERSION = 1
-
 
 def stable_id(*parts: str) -> str:
     """A short stable hex id of the given parts (order matters)."""
