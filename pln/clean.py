@@ -200,11 +200,11 @@ def word_trie(words: list[str]) -> str:
 # HTML's legacy entity names, the ones a parser decodes without ";" ("&copy 2024" is "© 2024"),
 # and the names with ";" that extend one of them ("&notin;" is "∉", not "¬in;").
 _LEGACY_NAMES = [n for n in html.entities.html5 if not n.endswith(";")]
-_LONGER_NAMES = [
+_LEGACY_SET = frozenset(_LEGACY_NAMES)
+_LONGER_NAMES = [  # a legacy name is a shorter start of the name: at import, so by set lookups
     n[:-1]
     for n in html.entities.html5
-    if n.endswith(";")
-    and any(n.startswith(legacy) and n[:-1] != legacy for legacy in _LEGACY_NAMES)
+    if n.endswith(";") and any(n[:k] in _LEGACY_SET for k in range(1, len(n) - 1))
 ]
 # An "&" that starts a legacy name with no ";" that a letter, a digit or "=" follows: HTML5
 # leaves it as written in an attribute, and so does pln in text ("?lang=en&region=us"). An
