@@ -8,6 +8,11 @@ outputs, the digest periods that `now` has finished, the feedback key, and the r
 It is kept beside the database (`<database>.feeds-state`, not in the feeds folder, which people
 publish) with the files that render wrote; when it matches and every file is there, the render
 is skipped.
+
+The state names the files relative to the database's folder, so a project moved whole, database
+and feeds together, still removes the feeds of a topic it no longer has, and `pln serve` still
+answers 410 for them (until 4 December 2026 names were absolute, and a moved project did
+neither). A state written before is still read: its absolute names are where they say.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -48,7 +54,7 @@ def render_feeds_if_changed(
     now = now or datetime.now(UTC)
     state = state_path(store.path)
     last = _read(state)
-    files = [Path(name) for name in last.get("files", [])]
+    files = [_located(name, store.path) for name in last.get("files", [])]
     unchanged = last.get("fingerprint") == feeds_fingerprint(store, config, now)
     if unchanged and all(path.is_file() for path in files):
         return Rendered(files, False, [])
@@ -67,23 +73,28 @@ def record_render(
     the last render wrote in this render's folder go; returns their topic ids."""
     state = state_path(db_path)
     last = _read(state) if last is None else last
-    written = set(map(str, paths))
-    folders = {str(path.parent) for path in paths}
+    written = {_absolute(path) for path in paths}
+    folders = {path.parent for path in written}
     # Every removed file is remembered (a few bytes a topic), so `pln serve` can answer 410
     # Gone for it, until a topic of that id is written again.
-    removed = {name: gone for name, gone in _removed(last).items() if name not in written}
+    removed = {
+        _name(path, db_path): gone
+        for name, gone in _removed(last).items()
+        if (path := _located(name, db_path)) not in written
+    }
     today = datetime.now(UTC).date().isoformat()
     gone = []
     for name in last.get("files", []):
-        old = Path(name)
+        old = _located(name, db_path)
         topic = _topic_of(old.name)
-        if name in written or topic is None or str(old.parent) not in folders:
+        if old in written or topic is None or old.parent not in folders:
             continue
         with contextlib.suppress(FileNotFoundError):
             old.unlink()
         gone.append(topic)
-        removed[name] = {"topic": topic, "on": today}
-    done = {"fingerprint": fingerprint, "files": sorted(written), "removed": removed}
+        removed[_name(old, db_path)] = {"topic": topic, "on": today}
+    files = sorted(_name(path, db_path) for path in written)
+    done = {"fingerprint": fingerprint, "files": files, "removed": removed}
     with contextlib.suppress(OSError):  # then the next run renders again: slower, never stale
         write_atomic(state, json.dumps(done).encode())
     return sorted(set(gone))
@@ -97,12 +108,30 @@ class RemovedFeed(NamedTuple):
 def removed_feeds(db_path: Path, feeds_dir: Path) -> dict[str, RemovedFeed]:
     """The feed files of topics taken out of the config that renders removed from `feeds_dir`,
     by file name (and not written again since)."""
-    folder = str(feeds_dir)
+    folder = _absolute(feeds_dir)
     return {
-        Path(name).name: RemovedFeed(gone["topic"], gone["on"])
+        path.name: RemovedFeed(gone["topic"], gone["on"])
         for name, gone in _removed(_read(state_path(db_path))).items()
-        if str(Path(name).parent) == folder
+        if (path := _located(name, db_path)).parent == folder
     }
+
+
+def _name(path: Path, db_path: Path) -> str:
+    """How the state names the file at `path` (absolute): relative to the database's folder."""
+    try:
+        return os.path.relpath(path, _absolute(db_path).parent)
+    except ValueError:  # on another drive (Windows): absolute
+        return str(path)
+
+
+def _located(name: str, db_path: Path) -> Path:
+    """The file a state's `name` names (absolute), the database being at `db_path`."""
+    return _absolute(_absolute(db_path).parent / name)  # an absolute name stays as it is
+
+
+def _absolute(path: Path) -> Path:
+    """`path` absolute and normalized (`..` by name: links are not followed)."""
+    return Path(os.path.abspath(path))
 
 
 def _removed(state: dict) -> dict[str, dict[str, str]]:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import feedparser
 import yaml
 from feedsite import NOW, build_site, post
 from test_forget import example_copy
+from test_serve import get
 
 from pln.cli import main
 from pln.config import load_config
 from pln.pipelines.stream_writer import StreamWriter
 from pln.record import Decision
+from pln.serve import FeedServer
+from pln.sinks.feeds import feed_filename
 from pln.sinks.feeds_state import render_feeds_if_changed, state_path
 from pln.sinks.store import Store
 
@@ -123,3 +129,133 @@ def test_a_run_says_which_topics_feeds_it_removed(tmp_path, capsys):
     assert f"removed the feeds of {gone}: no longer in the config" in said
     feeds = load_config(config_path).outputs.feeds_dir
     assert not list(feeds.glob(f"{gone}.*")) and list(feeds.glob("*.rss.xml"))
+
+
+def run(config_path, capsys) -> str:
+    """`pln run` of the config; what it said."""
+    capsys.readouterr()
+    assert main(["run", "-c", str(config_path)]) == 0
+    return capsys.readouterr().out
+
+
+def edit_topics(config_path, change) -> None:
+    data = yaml.safe_load(config_path.read_text())
+    data["topics"] = change(data["topics"])
+    config_path.write_text(yaml.safe_dump(data))
+
+
+def rename(old: str, new: str):
+    return lambda topics: [{**t, "id": new} if t["id"] == old else t for t in topics]
+
+
+def taken_out(gone: str):
+    return lambda topics: [t for t in topics if t["id"] != gone]
+
+
+def feeds_of(config_path, topic: str) -> list[str]:
+    return sorted(p.name for p in load_config(config_path).outputs.feeds_dir.glob(f"{topic}.*"))
+
+
+def move(project, to) -> Path:
+    """The whole project folder moved (`mv project to`); its config's new path."""
+    to.parent.mkdir(parents=True, exist_ok=True)
+    project.rename(to)
+    return to / "pln.yaml"
+
+
+def served(config_path, paths) -> dict[str, int]:
+    """What `pln serve` answers for each path (a real server on 127.0.0.1)."""
+    with FeedServer(load_config(config_path), "127.0.0.1", 0) as server:
+        return {path: get(server, path)[0] for path in paths}
+
+
+def feed_files(topic: str) -> list[str]:
+    return sorted(feed_filename(topic, kind) for kind in ("rss", "atom", "json"))
+
+
+def test_a_moved_project_removes_the_feeds_of_a_topic_renamed_as_it_moved(tmp_path, capsys):
+    config_path = example_copy(tmp_path / "here")
+    run(config_path, capsys)
+    assert feeds_of(config_path, "onboarding") == feed_files("onboarding")
+    config_path = move(config_path.parent, tmp_path / "there" / "P2")
+    edit_topics(config_path, rename("onboarding", "onboard"))
+    said = run(config_path, capsys)
+    assert "removed the feeds of onboarding: no longer in the config" in said
+    assert feeds_of(config_path, "onboarding") == []
+    assert feeds_of(config_path, "onboard") == feed_files("onboard")
+    assert served(config_path, ["onboarding.rss.xml", "topic/onboarding"]) == {
+        "onboarding.rss.xml": 410,
+        "topic/onboarding": 410,
+    }
+
+
+def test_after_a_move_pln_serve_still_answers_410_for_a_topic_removed_before(tmp_path, capsys):
+    config_path = example_copy(tmp_path / "here")
+    run(config_path, capsys)
+    edit_topics(config_path, taken_out("microlearning"))
+    assert "removed the feeds of microlearning" in run(config_path, capsys)
+    gone = [*feed_files("microlearning"), "topic/microlearning"]
+    assert set(served(config_path, gone).values()) == {410}
+
+    config_path = move(config_path.parent, tmp_path / "there" / "P2")
+    assert set(served(config_path, gone).values()) == {410}  # before any run there
+    said = run(config_path, capsys)
+    assert "removed the feeds of" not in said
+    assert set(served(config_path, gone).values()) == {410}  # and after one
+    assert served(config_path, ["onboarding.rss.xml"]) == {"onboarding.rss.xml": 200}
+
+
+def as_written_before(config_path) -> None:
+    """The feeds state as pln wrote it before it named files relative to the database: every
+    name absolute."""
+    db = load_config(config_path).outputs.duckdb
+    state = state_path(db)
+    data = json.loads(state.read_text())
+    base = db.parent
+    data["files"] = sorted(str(base / name) for name in data["files"])
+    data["removed"] = {str(base / name): gone for name, gone in data["removed"].items()}
+    assert all(Path(name).is_absolute() for name in [*data["files"], *data["removed"]])
+    state.write_text(json.dumps(data))
+
+
+def test_a_state_written_with_absolute_names_still_removes_and_410s(tmp_path, capsys):
+    config_path = example_copy(tmp_path / "here")
+    run(config_path, capsys)
+    edit_topics(config_path, taken_out("microlearning"))
+    run(config_path, capsys)
+    as_written_before(config_path)
+
+    edit_topics(config_path, rename("onboarding", "onboard"))  # the upgraded pln's first run
+    assert "removed the feeds of onboarding: no longer in the config" in run(config_path, capsys)
+    assert (
+        feeds_of(config_path, "onboarding") == [] and feeds_of(config_path, "microlearning") == []
+    )
+    gone = [*feed_files("microlearning"), *feed_files("onboarding"), "topic/microlearning"]
+    assert set(served(config_path, gone).values()) == {410}
+
+    # The state it wrote names files relative to the database: a move after it is followed too.
+    config_path = move(config_path.parent, tmp_path / "later" / "P3")
+    edit_topics(config_path, rename("onboard", "onboarding-2"))
+    assert "removed the feeds of onboard: no longer in the config" in run(config_path, capsys)
+    assert feeds_of(config_path, "onboard") == []
+    assert set(served(config_path, [*gone, *feed_files("onboard")]).values()) == {410}
+
+
+def test_a_state_with_absolute_names_leaves_this_folder_for_another_that_still_exists(tmp_path):
+    """An absolute name in a folder that is still there names another folder (outputs.feeds_dir
+    was changed), not this one moved: nothing of this folder goes on its account."""
+    config = build_site(tmp_path, 8080)  # its feeds in out/feeds, beside the database
+    assert rendered(config)
+    feeds = config.outputs.feeds_dir
+    other = tmp_path / "elsewhere" / feeds.name  # ends as the feeds folder does
+    shutil.copytree(feeds, other)
+    state = state_path(config.outputs.duckdb)
+    data = json.loads(state.read_text())
+    data["files"] = [str(other / Path(name).name) for name in data["files"]]
+    state.write_text(json.dumps(data))
+    without = dataclasses.replace(
+        config, topics=tuple(t for t in config.topics if t.id != "spaced")
+    )
+    with Store(config.outputs.duckdb) as store:
+        assert render_feeds_if_changed(store, without, now=NOW).removed == []
+    assert (other / "spaced.rss.xml").is_file() and (feeds / "spaced.rss.xml").is_file()
