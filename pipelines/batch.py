@@ -205,13 +205,18 @@ def _run_batch(config: Config, full: bool) -> RunSummary:
         if crew is not None:
             # Forked now, before the probe's threads exist; held until a feed has changed.
             crew.start(held=not _surely_curates(config))
-        return _read_and_write(config, full, run_id, started, crew)
+        # What the run decides items with (`_finish`): taken while the crew is still importing
+        # spaCy, before it looks for the model, and not before the fork (it imports DuckDB).
+        scoring = _scoring_key(config)
+        return _read_and_write(config, full, run_id, started, crew, scoring)
     finally:
         if crew is not None:
             crew.stop()
 
 
-def _read_and_write(config: Config, full: bool, run_id: str, started: float, crew) -> RunSummary:
+def _read_and_write(
+    config: Config, full: bool, run_id: str, started: float, crew, scoring: str
+) -> RunSummary:
     from pln.sinks.store import Store
     from pln.sources.prefetch import StagingFolder
 
@@ -254,7 +259,7 @@ def _read_and_write(config: Config, full: bool, run_id: str, started: float, cre
             settled = _probe_while_running(config, tasks, run_id, prefetch, crew)
         with Store(db_path) as store:
             store.update_sources(settled, run_id=run_id, intervals=config.intervals)
-            return _finish(store, config, run_id, waiting, started)
+            return _finish(store, config, run_id, waiting, started, scoring)
     finally:
         prefetch.end()  # a fetch given up on that answers later stages nothing
 
@@ -328,20 +333,32 @@ def _keep_settled(config: Config, run_id: str, settled: list[SourceStatus]) -> N
 
 
 def _finish(
-    store: Store, config: Config, run_id: str, waiting: dict[str, datetime], started: float
+    store: Store,
+    config: Config,
+    run_id: str,
+    waiting: dict[str, datetime],
+    started: float,
+    scoring: str,
 ) -> RunSummary:
-    """Summarize the run and render the topic feeds (unless nothing they show changed)."""
+    """Summarize the run and render the topic feeds (unless nothing they show changed).
+    `scoring`: what the run decided items with (`_scoring_key` when it started)."""
     from pln.sinks.feeds_state import render_feeds_if_changed
 
-    from .scoring_state import scored_otherwise
+    from .scoring_state import note_scored, rescored_by, scored_otherwise
 
     stats = store.run_stats(run_id)
     stats["sources"]["backing_off"] = {name: at.isoformat() for name, at in waiting.items()}
     enabled = {src.name for src in config.sources if src.enabled}
     moved = moved_feeds(store)
     stats["sources"]["moved"] = {name: url for name, url in moved.items() if name in enabled}
-    if scored_otherwise(store, config):  # items stored before an edit keep their decisions
-        stats["rescore_due"] = True
+    stats["sources"]["disabled"] = [src.name for src in config.sources if not src.enabled]
+    if scored_otherwise(store, config):  # items stored before an edit keep their decisions,
+        # unless the run read every one again (`--full`, or sources whose config changed), with
+        # what the config says now: a model saved since the run started is not in its decisions
+        if scoring == _scoring_key(config) and rescored_by(store, run_id):
+            note_scored(store, config)
+        else:
+            stats["rescore_due"] = True
     if config.outputs.keep_days:
         _forget_if_due(store, config, stats)
     feeds, _, removed = render_feeds_if_changed(store, config)
@@ -352,6 +369,12 @@ def _finish(
     store.finish_run(run_id, stats)
     feeds_dir = config.outputs.feeds_dir
     return RunSummary(run_id, config.outputs.duckdb, feeds_dir, seconds, stats, feeds)
+
+
+def _scoring_key(config: Config) -> str:
+    from .scoring_state import scoring_key
+
+    return scoring_key(config)
 
 
 def moved_feeds(store: Store) -> dict[str, str]:

@@ -206,9 +206,11 @@ def cmd_validate(args) -> int:
     from pln.sources.registry import load_checked_config
 
     config = load_checked_config(args.config)
+    sources = progress.counted(len(config.sources), "source")
+    if disabled := sum(not src.enabled for src in config.sources):
+        sources += f" ({disabled:,} disabled)"  # `enabled: false`: runs and ingest skip them
     print(
-        f"{args.config}: ok ({progress.counted(len(config.sources), 'source')}, "
-        f"{progress.counted(len(config.topics), 'topic')}: "
+        f"{args.config}: ok ({sources}, {progress.counted(len(config.topics), 'topic')}: "
         f"{', '.join(t.id for t in config.topics)})"
     )
     return 0
@@ -232,7 +234,8 @@ def cmd_run(args) -> int:
     if failed:
         # On stderr even with -q: the line cron mails, while a run with every source fine
         # stays silent.
-        print(f"pln: warning: {failed_sources_line(failed, len(config.sources))}", file=sys.stderr)
+        read = sum(src.enabled for src in config.sources)  # a disabled source is not tried
+        print(f"pln: warning: {failed_sources_line(failed, read)}", file=sys.stderr)
         return EXIT_SOURCES_FAILED if args.strict else 0
     return 0
 

@@ -157,7 +157,25 @@ def cmd_topics(args) -> int:
             f"{older:,} decisions were made by an earlier version of their topic; "
             "`pln rescore` re-applies the current ones"
         )
+    if new := _topics_not_scored(config):
+        named = new[0] if len(new) == 1 else f"{', '.join(new[:-1])} and {new[-1]}"
+        print(
+            f"{named} {'was' if len(new) == 1 else 'were'} added after the stored items were "
+            "scored (runs score only the items they read): `pln rescore` scores them for "
+            + ("it" if len(new) == 1 else "those topics")
+        )
     return 0
+
+
+def _topics_not_scored(config) -> list[str]:
+    """Topics added (or renamed) since the stored items were scored."""
+    from pln.pipelines.scoring_state import topics_not_scored
+    from pln.sinks.store import Store
+
+    if not config.outputs.duckdb.is_file():
+        return []
+    with Store(config.outputs.duckdb, read_only=True) as store:
+        return topics_not_scored(store, config)
 
 
 def _model(t) -> str:

@@ -57,11 +57,15 @@ def cmd_sources(args: argparse.Namespace) -> int:
         name, ok, errors, last_ok, next_poll, last_error = health.get(
             src.name, (src.name, None, 0, None, None, "")
         )
-        state = "never run" if ok is None else ("ok" if ok else f"failing ×{errors}")
+        if not src.enabled:
+            # Not read until `enabled: false` goes: its last run's columns stay as they were.
+            state = "disabled"
+        else:
+            state = "never run" if ok is None else ("ok" if ok else f"failing ×{errors}")
         if name in moved:
             state += ", moved"
         when = f"{last_ok:%Y-%m-%d %H:%M}" if last_ok else "-"
-        nxt = f"{next_poll:%Y-%m-%d %H:%M}" if next_poll else "-"
+        nxt = f"{next_poll:%Y-%m-%d %H:%M}" if next_poll and src.enabled else "-"
         skipped, warnings = notes.get(src.name, ({}, []))
         why = ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items())) or "-"
         said = last_error or "; ".join(f"warning: {w}" for w in warnings)

@@ -70,6 +70,8 @@ def format_run_summary(summary, config: Config) -> str:
     waiting = sources.get("backing_off", {})
     if waiting:
         src_line += f", {len(waiting):,} backing off ({first_names(waiting)}; --full to retry now)"
+    if disabled := sources.get("disabled"):
+        src_line += f", {len(disabled):,} disabled ({first_names(disabled)})"
     lines.append(src_line)
     errors = sorted(sources["errors"].items())
     for name, error in errors[:ERROR_LINES]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from helpers import db_rows
+
 from pln.cli import main
 from pln.config import load_config
 
@@ -105,3 +107,49 @@ def test_an_import_that_would_break_the_config_changes_no_file(tmp_path, capsys)
         "rss2.xml",
         "subscriptions.yaml",
     ]
+
+
+def test_a_disabled_source_is_not_read_and_every_command_says_so(tmp_path, capsys):
+    """`enabled: false`: runs skip the source; `pln sources` shows it disabled with what its last
+    read left and no next poll, `pln validate` counts it, the run summary names it, and the
+    failed-sources warning counts only the sources a run tries."""
+    config_path = make_config(tmp_path)
+    config_path.write_text(
+        CONFIG.replace(
+            '  - {name: loop, type: rss, url: "https://learningloop.example/feed/"}\n', ""
+        )
+    )
+    assert main(["run", "-q", "-c", str(config_path)]) == 0
+    capsys.readouterr()
+    config_path.write_text(
+        CONFIG.replace(
+            'url: "https://learningloop.example/feed/"}',
+            'url: "https://learningloop.example/feed/", enabled: false}',
+        ).replace("path: rss2.xml}", "path: rss2.xml, enabled: false}")
+    )
+    assert main(["validate", "-c", str(config_path)]) == 0
+    assert (
+        capsys.readouterr().out
+        == f"{config_path}: ok (3 sources (2 disabled), 1 topic: practice)\n"
+    )
+
+    db = tmp_path / "out" / "pln.duckdb"
+    before = db_rows(db, "SELECT last_fetch_at, next_poll_at FROM sources WHERE name = 'local'")
+    assert main(["run", "--full", "-c", str(config_path)]) == 0  # --full reads no disabled one
+    out, err = capsys.readouterr()
+    assert "  sources   0 read, 1 failed, 2 disabled (loop, local)\n" in out
+    assert "local" not in err and "loop" not in err  # not even tried
+    assert "pln: warning: 1 of 1 sources failed: gone" in err
+    assert (
+        db_rows(db, "SELECT last_fetch_at, next_poll_at FROM sources WHERE name = 'local'")
+        == before
+    )
+    assert db_rows(db, "SELECT count(*) FROM sources WHERE name = 'loop'") == [(0,)]
+
+    assert main(["sources", "-c", str(config_path)]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:-1]}
+    # source, type, state, items, skipped, last ok (date, time), next poll
+    assert rows["local"][:5] == ["local", "rss", "disabled", "3", "-"] and len(rows["local"]) == 8
+    assert rows["local"][7] == "-"  # no next poll: it is not polled
+    assert rows["loop"] == ["loop", "rss", "disabled", "0", "-", "-", "-"]  # never read
+    assert rows["gone"][2:4] == ["failing", "×2"]
