@@ -259,6 +259,8 @@ def _read_and_write(
             settled = _probe_while_running(config, tasks, run_id, prefetch, crew)
         with Store(db_path) as store:
             store.update_sources(settled, run_id=run_id, intervals=config.intervals)
+            # A renamed source's decisions end once its items come under the new name.
+            store.forget_gone_sources({s.name for s in config.sources}, run_id, run_only=True)
             return _finish(store, config, run_id, waiting, started, scoring)
     finally:
         prefetch.end()  # a fetch given up on that answers later stages nothing

@@ -11,7 +11,7 @@ import csv
 import io
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -413,15 +413,19 @@ def rescore(
     with RunLock(db, holder), Store(db) as store:
         if only_if_needed and not scored_otherwise(store, config):
             return None
-        ids = [row[0] for row in store.sql("SELECT id FROM items ORDER BY id")[1]]
+        run_id = f"rescore-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        before = _kept(store)
+        configured = {src.name for src in config.sources}
+        store.forget_gone_sources(configured, run_id)
+        delivered = dict(store.sql("SELECT id, sources FROM items ORDER BY id")[1])
+        ids = list(delivered)
         if on_batch is not None:
             on_batch(0, len(ids))
         curator = Curator.for_config(config)
         curator.setup()
-        run_id = f"rescore-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-        before = _kept(store)
         for start in range(0, len(ids), batch_size):
-            batch = list(store.items_by_id(ids[start : start + batch_size]).values())
+            stored = store.items_by_id(ids[start : start + batch_size]).values()
+            batch = [copy for item in stored for copy in _copies(item, delivered[item.id])]
             result = _curate(curator, batch, failed)
             store.write(result.items, result.decisions, (), run_id=run_id)
             if on_batch is not None:
@@ -432,6 +436,13 @@ def rescore(
         feeds = render_feeds(store, config)
         record_render(db, feeds)  # feeds of topics no longer in the config go (410 in serve)
     return RescoreReport(len(ids), time.perf_counter() - started, changes, failed, feeds)
+
+
+def _copies(item: Item, sources: list[str] | None) -> list[Item]:
+    """The stored item as each source that delivered it: a topic may take one source and not
+    another, and the store keeps each source's decisions (only the first source's copy is
+    stored; the others' are the same post)."""
+    return [item] + [replace(item, source=s) for s in sources or () if s != item.source]
 
 
 def _curate(curator: Curator, items: list[Item], failed: list[str]) -> CurateResult:

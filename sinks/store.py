@@ -14,7 +14,7 @@ Feeds and `pln sql` read the same tables and views (schema.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -172,6 +172,16 @@ class Store:
     def cursors(self) -> dict[str, dict]:
         """The last cursor of every source that has one."""
         return self.source_log.cursors()
+
+    def forget_gone_sources(
+        self, configured: Collection[str], run_id: str = "", run_only: bool = False
+    ) -> int:
+        """Sources not in `configured` stop deciding for items a configured source delivers
+        too (store_gone.py); returns how many items were decided again. `run_only`: among
+        the items run `run_id` delivered."""
+        from .store_gone import forget_gone_sources
+
+        return forget_gone_sources(self.db, configured, run_id or None, run_only)
 
     # -- reads (store_read.py) ---------------------------------------------------------------
 

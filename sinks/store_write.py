@@ -29,6 +29,16 @@ STAGED_COUNTS = """
     FROM staged_items"""
 
 
+def best_decisions(item_ids: str) -> str:
+    """SQL making the temp table `best_decisions`: per item (of the query `item_ids`) and
+    topic, the decision of the source whose copy it keeps, else scores highest."""
+    return f"""CREATE OR REPLACE TEMP TABLE best_decisions AS
+        SELECT item_id, topic, score, kept, reason, topic_version, model_version
+        FROM source_decisions WHERE item_id IN ({item_ids})
+        QUALIFY row_number() OVER (
+            PARTITION BY item_id, topic ORDER BY kept DESC, score DESC, source) = 1"""
+
+
 class _Staged(NamedTuple):
     touched: int  # unchanged: only their bookkeeping is updated
     regrown: int  # unchanged but for a new source in `sources`: rewritten whole
@@ -110,7 +120,7 @@ class BatchWriter:
                     self._link_stories(story_keys)
                 con.execute("DROP TABLE staged_items")
             if items.num_rows or decisions.num_rows:
-                self._upsert_decisions(now, run)
+                self.upsert_best_decisions(now, run)
                 con.execute("DROP TABLE best_decisions")
             con.unregister("new_decisions")
             con.unregister("delivered")
@@ -160,12 +170,7 @@ class BatchWriter:
                    OR (o.score, o.kept, o.reason, o.topic_version, o.model_version)
                       IS DISTINCT FROM
                       (n.score, n.kept, n.reason, n.topic_version, n.model_version);
-                CREATE OR REPLACE TEMP TABLE best_decisions AS
-                SELECT item_id, topic, score, kept, reason, topic_version, model_version
-                FROM source_decisions
-                WHERE item_id IN (SELECT item_id FROM {scored} UNION ALL SELECT id FROM delivered)
-                QUALIFY row_number() OVER (
-                    PARTITION BY item_id, topic ORDER BY kept DESC, score DESC, source) = 1"""
+                {best_decisions(f"SELECT item_id FROM {scored} UNION ALL SELECT id FROM delivered")}"""
             + ("; DROP TABLE scored" if unnamed else "")
         )
 
@@ -278,7 +283,8 @@ class BatchWriter:
             link_stories(con, story_keys)
         con.execute("DROP TABLE story_batch")
 
-    def _upsert_decisions(self, now: datetime, run: str | None) -> None:
+    def upsert_best_decisions(self, now: datetime, run: str | None) -> None:
+        """Write the temp table `best_decisions` (one row per item and topic) to `decisions`."""
         con = self.db.con
         changed = (
             "(decisions.score, decisions.kept, decisions.reason) IS DISTINCT FROM "
