@@ -324,6 +324,17 @@ class BatchWriter:
             schema=arrow_schema(DEAD_LETTER_FIELDS),
         )
         con.register("new_dead_letters", table)
+        # Refs name a file relative to the config folder (Source.shown_path); older pln named
+        # it by its absolute path (chat lines: by its bare name). A row of the same source and
+        # raw text whose ref is such an old name of the new ref is this record: replaced, so a
+        # moved project folder or an upgrade keeps one row. Rows written now are never touched.
+        con.execute(
+            """DELETE FROM dead_letters d USING new_dead_letters n
+               WHERE d.source = n.source AND d.raw = n.raw
+                 AND d.id NOT IN (SELECT id FROM new_dead_letters)
+                 AND (starts_with(d.ref, '/') AND ends_with(d.ref, '/' || n.ref)
+                      OR NOT contains(d.ref, '/') AND ends_with(n.ref, '/' || d.ref))"""
+        )
         con.execute(
             """INSERT INTO dead_letters
                SELECT id, source, ref, reason, raw, "at", $now, $run FROM new_dead_letters

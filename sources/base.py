@@ -78,6 +78,23 @@ class Source(ABC):
     def dead_letter(self, ref: str, reason: str, raw: Any = "") -> DeadLetter:
         return DeadLetter(source=self.name, ref=ref, reason=reason, raw=_clip(raw))
 
+    def shown_path(self, path: Path | str) -> str:
+        """A file as the user knows it, in refs and messages: relative to the config's folder
+        when under it (`data/x/a.jsonl`, the same wherever the project folder moves), else
+        absolute. Never part of an item id."""
+        try:
+            return str(Path(path).relative_to(self.config.base_dir))
+        except ValueError:
+            return str(path)
+
+    def cannot_read(self, path: Path | str, exc: OSError) -> SourceError:
+        """`cannot read data/x/a.jsonl: permission denied`, naming the file that failed (the
+        OSError's, such as data/tweets.js of an archive folder, else `path`)."""
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if reason[1:2].islower():  # "Permission denied", not "I/O error"
+            reason = reason[0].lower() + reason[1:]
+        return self.error(f"cannot read {self.shown_path(exc.filename or path)}: {reason}")
+
 
 def _clip(raw: Any, limit: int = 20_000) -> str:
     text = raw if isinstance(raw, str) else repr(raw)
@@ -96,12 +113,13 @@ _KINDS = (
 )
 
 
-def not_regular(path: Path, st: os.stat_result) -> str:
-    """Why `path` is not read (a folder, `/dev/zero`, a FIFO); empty for a regular file."""
+def not_regular(shown: str, st: os.stat_result) -> str:
+    """Why the file `shown` is not read (a folder, `/dev/zero`, a FIFO); empty for a regular
+    file."""
     if stat.S_ISREG(st.st_mode):
         return ""
     kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
-    return f"{path} is {kind}, not a regular file"
+    return f"{shown} is {kind}, not a regular file"
 
 
 def read_capped(path: Path, max_bytes: int) -> bytes:
@@ -115,14 +133,6 @@ def read_capped(path: Path, max_bytes: int) -> bytes:
             left -= len(chunk)
             want = min(_CHUNK, left)
     return b"".join(parts) if len(parts) != 1 else parts[0]
-
-
-def unreadable(path: Path | str, exc: OSError) -> str:
-    """`cannot read <the file that failed>: permission denied`, from an OSError."""
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    if reason[1:2].islower():  # "Permission denied", not "I/O error"
-        reason = reason[0].lower() + reason[1:]
-    return f"cannot read {exc.filename or path}: {reason}"
 
 
 # Longest first: UTF-32 LE's mark starts with UTF-16 LE's. These codecs drop the mark.

@@ -46,7 +46,6 @@ from pln.sources.base import (
     bom_encoding,
     not_regular,
     read_capped,
-    unreadable,
 )
 from pln.text import HASHTAG_RE
 
@@ -73,7 +72,7 @@ class Message:
     text: str
     at: datetime  # aware
     reply_to: str = ""  # id of the message this one answers (explicit reply chain)
-    ref: str = ""  # where it came from, e.g. "export.txt:12"
+    ref: str = ""  # where it came from, e.g. "data/chats/export.txt:12"
     raw: str = ""  # the original line(s) or JSON record
     links: tuple[str, ...] = ()  # links not written in the text (attachments, files)
     system: bool = False  # a notice from the platform, not a person
@@ -502,7 +501,7 @@ class ChatFileSource(Source):
             try:  # one unreadable file must not hide the others
                 result.add(self.read_chat(path, self.read_bytes(path)))
             except SourceError as exc:
-                result.dead_letters.append(self.dead_letter(str(path), exc.message))
+                result.dead_letters.append(self.dead_letter(self.shown_path(path), exc.message))
         return result
 
     def chat_key(self, path: Path) -> str:
@@ -514,26 +513,26 @@ class ChatFileSource(Source):
         try:
             return path.stat()
         except FileNotFoundError:
-            raise self.error(f"{self.what} not found: {path}") from None
+            raise self.error(f"{self.what} not found: {self.shown_path(path)}") from None
         except OSError as exc:
-            raise self.error(unreadable(path, exc)) from None
+            raise self.cannot_read(path, exc) from None
 
     def read_bytes(self, path: Path, *, text: bool = True) -> bytes:
         """The file's bytes (at most `MAX_FILE_BYTES`); with `text`, as UTF-8 (`as_utf8`) and
         refused when binary."""
-        st = self.stat(path)
-        if reason := not_regular(path, st):
+        st, shown = self.stat(path), self.shown_path(path)
+        if reason := not_regular(shown, st):
             raise self.error(reason)
         if st.st_size > MAX_FILE_BYTES:
             raise self.error(
-                f"{path} is {st.st_size >> 20} MiB, over the {MAX_FILE_BYTES >> 20} MiB limit"
+                f"{shown} is {st.st_size >> 20} MiB, over the {MAX_FILE_BYTES >> 20} MiB limit"
             )
         try:
             data = read_capped(path, MAX_FILE_BYTES)
         except OSError as exc:
-            raise self.error(unreadable(path, exc)) from None
+            raise self.cannot_read(path, exc) from None
         if len(data) > MAX_FILE_BYTES:
-            raise self.error(f"{path} is over the {MAX_FILE_BYTES >> 20} MiB limit")
+            raise self.error(f"{shown} is over the {MAX_FILE_BYTES >> 20} MiB limit")
         return self.text_of(path, data) if text else data
 
     def text_of(self, path: Path, data: bytes) -> bytes:
@@ -541,7 +540,8 @@ class ChatFileSource(Source):
         data = as_utf8(data)
         if looks_binary(data):
             article = "an" if self.what[0] in "AEIOU" else "a"  # "an IRC log"
-            raise self.error(f"{path} is not {article} {self.what} (it holds binary data)")
+            shown = self.shown_path(path)
+            raise self.error(f"{shown} is not {article} {self.what} (it holds binary data)")
         return data
 
 

@@ -58,17 +58,17 @@ class DiscordSource(ChatFileSource):
         try:
             export = json.loads(data.decode("utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise self.error(f"{path} is not a {self.what}: {exc}") from None
+            raise self.error(f"{self.shown_path(path)} is not a {self.what}: {exc}") from None
         if not isinstance(export, dict) or not isinstance(export.get("messages"), list):
-            raise self.error(f"{path} is not a {self.what}: no 'messages' list")
+            raise self.error(f"{self.shown_path(path)} is not a {self.what}: no 'messages' list")
         return export
 
     def parse_messages(
         self, path: Path, records: list[Any]
     ) -> tuple[list[Message], list[DeadLetter]]:
-        messages, dead = [], []
+        messages, dead, shown = [], [], self.shown_path(path)
         for i, record in enumerate(records):
-            ref = f"{path.name}#{i}"
+            ref = f"{shown}#{i}"
             try:
                 messages.append(_message(record, ref))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:

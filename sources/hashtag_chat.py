@@ -158,10 +158,11 @@ class HashtagChatSource(ChatFileSource):
         return fresh
 
     def read_chat(self, path: Path, data: bytes) -> FetchResult:
-        messages, dead = parse_transcript(data, path.name, self.tz, self.name)
+        shown = self.shown_path(path)
+        messages, dead = parse_transcript(data, shown, self.tz, self.name)
         if dead and not messages:
             raise self.error(
-                f"{path} is not a {self.what}: no '<ISO 8601 time> @author: text' lines"
+                f"{shown} is not a {self.what}: no '<ISO 8601 time> @author: text' lines"
             )
         result = self.items_for(messages, chat_key=self.hashtag or self.chat_key(path))
         result.dead_letters.extend(dead)

@@ -105,7 +105,8 @@ class IrcLogSource(ChatFileSource):
         else:
             walk = self._from_mtime(path, lines)
         if walk.dead and (not walk.messages or len(walk.dead) > len(walk.messages)):
-            raise self.error(f"{path} is not an {self.what}: most lines have no timestamp")
+            shown = self.shown_path(path)
+            raise self.error(f"{shown} is not an {self.what}: most lines have no timestamp")
         return walk.messages, walk.dead
 
     def _from_mtime(self, path: Path, lines: list[Line]) -> _Walk:
@@ -157,7 +158,7 @@ class _Walk:
         self.previous: datetime | None = None
 
     def run(self, lines: list[Line]) -> _Walk:
-        name = self.path.name
+        name = self.source.shown_path(self.path)
         for line_no, raw, stamp in lines:
             day_line = DAY_LINE_RE.search(raw) if not stamp else None
             if day_line:

@@ -47,7 +47,7 @@ from pln.clean import PLAIN_WEB_URL, plain_name
 from pln.config import Options
 from pln.errors import SourceError
 from pln.record import DeadLetter, Item, stable_id
-from pln.sources.base import Cursor, FetchResult, Source, not_regular, read_capped, unreadable
+from pln.sources.base import Cursor, FetchResult, Source, not_regular, read_capped
 from pln.sources.http import (
     DEFAULT_MAX_BYTES,
     DEFAULT_TIMEOUT,
@@ -96,7 +96,7 @@ class FeedSource(Source):
     def _fetch_file(self, cursor: Cursor) -> FetchResult:
         try:
             stat = self.path.stat()
-            if reason := not_regular(self.path, stat):
+            if reason := not_regular(self.shown_path(self.path), stat):
                 raise self.error(reason)
             if stat.st_mtime_ns == cursor.get("mtime_ns") and stat.st_size == cursor.get("size"):
                 return FetchResult(cursor=dict(cursor), not_modified=True)
@@ -104,9 +104,9 @@ class FeedSource(Source):
                 raise self._too_large()
             data = read_capped(self.path, self.max_bytes)
         except FileNotFoundError:
-            raise self.error(f"file not found: {self.path}") from None
+            raise self.error(f"file not found: {self.shown_path(self.path)}") from None
         except OSError as exc:
-            raise self.error(unreadable(self.path, exc)) from None
+            raise self.cannot_read(self.path, exc) from None
         if len(data) > self.max_bytes:
             raise self._too_large()
         digest = hashlib.sha256(data).hexdigest()
@@ -118,7 +118,7 @@ class FeedSource(Source):
         return result
 
     def _too_large(self) -> SourceError:
-        return self.error(f"{self.path} is larger than {self.max_bytes} bytes")
+        return self.error(f"{self.shown_path(self.path)} is larger than {self.max_bytes} bytes")
 
     def _fetch_url(self, cursor: Cursor) -> FetchResult:
         headers = {}

@@ -31,7 +31,7 @@ from typing import Any
 
 from pln.config import Options
 from pln.record import DeadLetter
-from pln.sources.base import Cursor, FetchResult, Source, not_regular, unreadable
+from pln.sources.base import Cursor, FetchResult, Source, not_regular
 from pln.sources.chat import Message, chat_items, file_stamp
 
 MAX_MEMBER_BYTES = 64 * 1024 * 1024
@@ -80,9 +80,9 @@ class SlackSource(Source):
                 return file_stamp(self.path.stat())
             stats = [p.stat() for p in self.path.rglob("*.json")]
         except FileNotFoundError:
-            raise self.error(f"Slack export not found: {self.path}") from None
+            raise self.error(f"Slack export not found: {self.shown_path(self.path)}") from None
         except OSError as exc:
-            raise self.error(unreadable(self.path, exc)) from None
+            raise self.cannot_read(self.path, exc) from None
         return {
             "mtime_ns": max((s.st_mtime_ns for s in stats), default=0),
             "size": sum(s.st_size for s in stats),
@@ -92,14 +92,15 @@ class SlackSource(Source):
     def _open(self) -> _Export:
         if self.path.is_dir():
             return _FolderExport(self.path, self)
+        shown = self.shown_path(self.path)
         try:
-            if reason := not_regular(self.path, self.path.stat()):
+            if reason := not_regular(shown, self.path.stat()):
                 raise self.error(reason)
             return _ZipExport(zipfile.ZipFile(self.path), self)
         except zipfile.BadZipFile as exc:
-            raise self.error(f"{self.path} is not a Slack export zip ({exc})") from None
+            raise self.error(f"{shown} is not a Slack export zip ({exc})") from None
         except OSError as exc:
-            raise self.error(unreadable(self.path, exc)) from None
+            raise self.cannot_read(self.path, exc) from None
 
     def read_export(self, export: _Export) -> FetchResult:
         channels, dead = self.read_messages(export)
@@ -134,7 +135,8 @@ class SlackSource(Source):
             dead.append(self.dead_letter(name, "unsafe member name (absolute or '..'); not read"))
         if not days and not names:
             raise self.error(
-                f"{self.path} holds no channels.json and no <channel>/<day>.json files"
+                f"{self.shown_path(self.path)} holds no channels.json and no "
+                "<channel>/<day>.json files"
             )
         channels: dict[tuple[str, str], list[Message]] = {}
         for folder, members in sorted(days.items()):
@@ -329,7 +331,7 @@ class _Export:
         self.read_total += len(data)
         if self.read_total > MAX_TOTAL_BYTES:
             raise self.source.error(
-                f"{self.source.path} unpacks to over {MAX_TOTAL_BYTES >> 20} MiB; not read"
+                f"{self.source.shown_path(self.source.path)} unpacks to over {MAX_TOTAL_BYTES >> 20} MiB; not read"
             )
         try:
             return json.loads(data.decode("utf-8-sig"))
@@ -360,7 +362,8 @@ class _ZipExport(_Export):
     def _list(self) -> Iterator[str]:
         infos = self.zf.infolist()
         if len(infos) > MAX_MEMBERS:
-            raise self.source.error(f"{self.source.path} has {len(infos)} members; not read")
+            shown = self.source.shown_path(self.source.path)
+            raise self.source.error(f"{shown} has {len(infos)} members; not read")
         names = [i.filename for i in infos if not i.is_dir()]
         # some tools zip the export folder itself: "export/channels.json"
         tops = sorted((n for n in names if n.endswith("channels.json")), key=len)

@@ -31,7 +31,7 @@ from typing import Any
 from pln.config import Options
 from pln.errors import SourceError
 from pln.record import Item
-from pln.sources.base import Cursor, FetchResult, Source, bom_encoding, not_regular, unreadable
+from pln.sources.base import Cursor, FetchResult, Source, bom_encoding, not_regular
 
 PLATFORM = "twitter"
 WEB = "https://x.com"
@@ -425,21 +425,22 @@ class TwitterV2FileSource(Source):
         self.path = opts.path("path", required=True)
 
     def files(self) -> list[Path]:
+        shown = self.shown_path(self.path)
         if not self.path.exists():
-            raise self.error(f"path not found: {self.path}")
+            raise self.error(f"path not found: {shown}")
         try:
-            if not self.path.is_dir() and (reason := not_regular(self.path, self.path.stat())):
+            if not self.path.is_dir() and (reason := not_regular(shown, self.path.stat())):
                 raise self.error(reason)
             return data_files(self.path, self.suffixes)
         except OSError as exc:
-            raise self.error(f"cannot list {self.path}: {exc.strerror or exc}") from exc
+            raise self.error(f"cannot list {shown}: {exc.strerror or exc}") from exc
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         files = self.files()
         try:
             changed, stamps, unchanged = changed_files(files, cursor)
         except OSError as exc:
-            raise self.error(f"cannot read {exc.filename}: {exc.strerror}") from exc
+            raise self.cannot_read(self.path, exc) from exc
         since_id = (cursor or {}).get("since_id", "")
         if unchanged:
             return FetchResult(cursor=dict(cursor or {}), not_modified=True)
@@ -448,11 +449,11 @@ class TwitterV2FileSource(Source):
             try:
                 self.read_file(path, parser)
             except OSError as exc:
-                raise self.error(unreadable(path, exc)) from None
+                raise self.cannot_read(path, exc) from None
             except SourceError as exc:
                 if path == self.path:
                     raise
-                parser.problem(str(path), exc.message, "")
+                parser.problem(self.shown_path(path), exc.message, "")
         result = parser.out
         return FetchResult(
             items=result.item_list(),
@@ -465,8 +466,9 @@ class TwitterV2FileSource(Source):
         """Add one file's records to `parser`; a SourceError when none of them is X API v2
         data (a feed, a chat export, a bare JSON value): its first problem says why."""
         recognized, problems = parser.recognized, len(parser.out.problems)
+        shown = self.shown_path(path)
         for line, doc, error in json_documents(path):
-            ref = f"{path}:{line}"
+            ref = f"{shown}:{line}"
             if error:
                 parser.problem(ref, error, doc)
             else:
@@ -474,7 +476,7 @@ class TwitterV2FileSource(Source):
         if parser.recognized == recognized and len(parser.out.problems) > problems:
             first = parser.out.problems[problems]
             del parser.out.problems[problems:]
-            line = re.match(r"\d*", first.ref.removeprefix(f"{path}:")).group()
+            line = re.match(r"\d*", first.ref.removeprefix(f"{shown}:")).group()
             raise self.error(
-                f"{path} is not X API v2 JSON (pages or tweets); line {line}: {first.reason}"
+                f"{shown} is not X API v2 JSON (pages or tweets); line {line}: {first.reason}"
             )

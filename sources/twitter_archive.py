@@ -13,7 +13,7 @@ from typing import Any
 
 from pln.config import Options
 from pln.record import Item
-from pln.sources.base import Cursor, FetchResult, Source, unreadable
+from pln.sources.base import Cursor, FetchResult, Source
 from pln.sources.twitter import (
     PLATFORM,
     Parsed,
@@ -122,8 +122,9 @@ class TwitterArchiveSource(Source):
         self.path = opts.path("path", required=True)
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
+        shown = self.shown_path(self.path)
         if not self.path.exists():
-            raise self.error(f"path not found: {self.path}")
+            raise self.error(f"path not found: {shown}")
         try:
             zipped = self.path.is_file() and _starts_like_zip(self.path)
             stamped = self._js_files() if not zipped else [self.path]
@@ -132,17 +133,17 @@ class TwitterArchiveSource(Source):
                 return FetchResult(cursor=dict(cursor or {}), not_modified=True)
             documents = self._read_zip() if zipped else self._read_folder(stamped)
         except OSError as exc:  # names the file that failed: data/tweets.js, not the folder
-            raise self.error(unreadable(self.path, exc)) from None
+            raise self.cannot_read(self.path, exc) from None
         except zipfile.BadZipFile as exc:
-            raise self.error(f"{self.path} is not a readable zip archive: {exc}") from exc
+            raise self.error(f"{shown} is not a readable zip archive: {exc}") from exc
         tweet_files = {k: v for k, v in documents.items() if _ARCHIVE_TWEETS.search(k)}
         if not tweet_files:
             if self.path.is_file() and not zipped:
                 raise self.error(
-                    f"{self.path} is neither an archive .zip nor its data/tweets.js "
+                    f"{shown} is neither an archive .zip nor its data/tweets.js "
                     "(a file named tweet.js, tweets.js or tweets-partN.js)"
                 )
-            raise self.error(f"no data/tweet.js or data/tweets.js in {self.path}")
+            raise self.error(f"no data/tweet.js or data/tweets.js in {shown}")
         username = archive_username(documents)
         parsed = self._parse(tweet_files, username)
         result = FetchResult(
@@ -153,7 +154,7 @@ class TwitterArchiveSource(Source):
         )
         if not username and result.items:
             result.warnings.append(
-                f"no account.js or manifest.js beside the tweets in {self.path}: "
+                f"no account.js or manifest.js beside the tweets in {shown}: "
                 "tweets have no author; point path at the whole archive"
             )
         return result
@@ -182,7 +183,8 @@ class TwitterArchiveSource(Source):
         )
 
     def _read_folder(self, files: list[Path]) -> dict[str, Any]:
-        return {str(p): self._decode(str(p), p.read_text("utf-8-sig")) for p in files}
+        named = {self.shown_path(p): p for p in files}
+        return {name: self._decode(name, p.read_text("utf-8-sig")) for name, p in named.items()}
 
     def _read_zip(self) -> dict[str, Any]:
         with zipfile.ZipFile(self.path) as archive:
@@ -191,9 +193,9 @@ class TwitterArchiveSource(Source):
                 for n in archive.namelist()
                 if _ARCHIVE_TWEETS.search(n) or _ARCHIVE_ACCOUNT.search(n)
             ]
+            shown = self.shown_path(self.path)
             return {
-                f"{self.path}!{n}": self._decode(n, archive.read(n).decode("utf-8-sig"))
-                for n in names
+                f"{shown}!{n}": self._decode(n, archive.read(n).decode("utf-8-sig")) for n in names
             }
 
     def _decode(self, name: str, text: str) -> Any:

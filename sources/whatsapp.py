@@ -79,6 +79,7 @@ class WhatsAppSource(ChatFileSource):
 
     def _chat_in_zip(self, path: Path, data: bytes) -> bytes:
         """iOS zips hold `_chat.txt`, Android ones `WhatsApp Chat with <name>.txt`, with media."""
+        shown = self.shown_path(path)
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 texts = [i for i in zf.infolist() if i.filename.lower().endswith(".txt")]
@@ -86,15 +87,15 @@ class WhatsAppSource(ChatFileSource):
                 if len(chats) != 1:
                     found = ", ".join(i.filename for i in chats) or "no .txt file"
                     raise self.error(
-                        f"{path} is a zip but not one WhatsApp chat export "
+                        f"{shown} is a zip but not one WhatsApp chat export "
                         f"(expected _chat.txt or one 'WhatsApp Chat ….txt'; found {found})"
                     )
                 with zf.open(chats[0]) as member:
                     text = member.read(MAX_FILE_BYTES + 1)
         except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError) as exc:
-            raise self.error(f"{path} is not a readable zip archive: {exc}") from None
+            raise self.error(f"{shown} is not a readable zip archive: {exc}") from None
         if len(text) > MAX_FILE_BYTES:
-            raise self.error(f"{path}: the chat inside is over {MAX_FILE_BYTES >> 20} MiB")
+            raise self.error(f"{shown}: the chat inside is over {MAX_FILE_BYTES >> 20} MiB")
         return text
 
     def read_chat(self, path: Path, data: bytes) -> FetchResult:
@@ -115,6 +116,7 @@ class WhatsAppSource(ChatFileSource):
         """Messages of one export (notices flagged `system`) and its unreadable lines."""
         entries: list[dict] = []  # header fields and text lines, before dates are decided
         dead: list[DeadLetter] = []
+        shown = self.shown_path(path)
         for line_no, raw in enumerate(decode_lines(data), start=1):
             line = raw.translate(INVISIBLE).replace("\u202f", " ").replace("\xa0", " ")
             match = HEADER_RE.match(line)
@@ -134,17 +136,17 @@ class WhatsAppSource(ChatFileSource):
             elif line.strip():
                 dead.append(
                     self.dead_letter(
-                        f"{path.name}:{line_no}", "not a WhatsApp message line", raw[:2000]
+                        f"{shown}:{line_no}", "not a WhatsApp message line", raw[:2000]
                     )
                 )
         if dead and (not entries or len(dead) > len(entries)):
-            raise self.error(f"{path} is not a {self.what}: most lines are not messages")
+            raise self.error(f"{shown} is not a {self.what}: most lines are not messages")
         order = self.date_order
         if order == "auto":
             order = guess_date_order([e["date"] for e in entries], [e["time"] for e in entries])
         messages = []
         for entry in entries:
-            ref = f"{path.name}:{entry['line']}"
+            ref = f"{shown}:{entry['line']}"
             at = _datetime(entry["date"], entry["time"], order)
             if at is None:
                 reason = f"invalid date {entry['date']} {entry['time']} (read as {order})"

@@ -62,6 +62,7 @@ class ZoomChatSource(ChatFileSource):
         day = self.date or _date_in_name(path) or date.fromtimestamp(path.stat().st_mtime)
         entries: list[dict] = []
         dead: list[DeadLetter] = []
+        shown = self.shown_path(path)
         for line_no, raw in enumerate(decode_lines(data), start=1):
             match = FROM_RE.match(raw) or TAB_RE.match(raw)
             if match:
@@ -80,10 +81,10 @@ class ZoomChatSource(ChatFileSource):
                 entries[-1]["lines"].append(raw.strip())
                 entries[-1]["raw"].append(raw)
             elif raw.strip():
-                ref = f"{path.name}:{line_no}"
+                ref = f"{shown}:{line_no}"
                 dead.append(self.dead_letter(ref, "not a Zoom chat message line", raw[:2000]))
         if not entries and dead:
-            raise self.error(f"{path} is not a {self.what}: no 'HH:MM:SS From …' lines")
+            raise self.error(f"{shown} is not a {self.what}: no 'HH:MM:SS From …' lines")
         messages: list[Message] = []
         skipped = 0
         base = datetime.combine(day, datetime.min.time())
@@ -97,10 +98,10 @@ class ZoomChatSource(ChatFileSource):
             if entry["private"]:
                 skipped += 1
                 continue
-            messages.append(self._message(entry, at, path, messages))
+            messages.append(self._message(entry, at, shown, messages))
         return messages, dead, skipped
 
-    def _message(self, entry: dict, at: datetime, path: Path, earlier: list[Message]) -> Message:
+    def _message(self, entry: dict, at: datetime, shown: str, earlier: list[Message]) -> Message:
         lines = [line for line in entry["lines"] if line]
         reply_to = ""
         if lines:
@@ -115,7 +116,7 @@ class ZoomChatSource(ChatFileSource):
             text=text,
             at=at.replace(tzinfo=self.tz),
             reply_to=reply_to,
-            ref=f"{path.name}:{entry['line']}",
+            ref=f"{shown}:{entry['line']}",
             raw="\n".join(entry["raw"]),
             system=bool(REACTION_RE.match(text)),
         )

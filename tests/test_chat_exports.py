@@ -172,7 +172,7 @@ def test_discord_replies_and_qa_numbers_make_threads_with_links_back():
     assert "The spacing effect\nA review of 100 years of research" in slides.text
     assert slides.links == ("https://example.org/spacing", "https://cdn.example/slides.pdf")
     assert [(d.ref, d.reason) for d in result.dead_letters] == [
-        ("learning-design.json#5", "not a message (KeyError: 'timestamp')")
+        ("discord/learning-design.json#5", "not a message (KeyError: 'timestamp')")
     ]
 
 
@@ -317,7 +317,7 @@ def test_irssi_log_with_day_changes_modes_actions_and_a_cp1252_line():
     source = make_source("irc", path)
     messages, dead = source.parse(path, path.read_bytes())
     assert [(d.ref, d.reason) for d in dead] == [
-        ("irssi-lrnchat.log:12", "not an IRC log line (no timestamp)")
+        ("irc/irssi-lrnchat.log:12", "not an IRC log line (no timestamp)")
     ]
     said = [m for m in messages if not m.system]
     assert [m.author for m in said] == ["jane", "marc", "pat", "marc", "ana", "jane", "pat", "rené"]

@@ -121,7 +121,7 @@ def test_without_a_window_sessions_are_split_by_gaps():
 def test_dead_letters_of_the_posts_source_pass_through_under_the_chat_name():
     [letter] = tweet_chat().fetch(None).dead_letters
     assert letter.source == "lrnchat"
-    assert letter.ref == f"lrnchat.posts:{TWEETS}:1#data[0]"
+    assert letter.ref == f"lrnchat.posts:{TWEETS.name}:1#data[0]"  # relative to base_dir
     assert letter.reason == "tweet 1861300000000000024 has no text"
 
 

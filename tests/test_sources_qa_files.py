@@ -61,7 +61,7 @@ def test_twitter_v2_fails_on_a_file_with_no_v2_record(tmp_path, name):
     with pytest.raises(SourceError) as err:
         make_source("twitter_v2", tmp_path, "x", path=name).fetch(None)
     message = err.value.message
-    assert message.startswith(f"{tmp_path / name} is not X API v2 JSON (pages or tweets); line 1: ")
+    assert message.startswith(f"{name} is not X API v2 JSON (pages or tweets); line 1: ")
     assert reason in message and "\n" not in message
 
 
