@@ -106,6 +106,7 @@ class StreamWriter:
         heartbeat: Heartbeat | None = None,
     ):
         self.config, self.run_id, self.hold = config, run_id, hold
+        self.sources = {src.name for src in config.sources}
         self.db = config.outputs.duckdb
         self.intervals = config.intervals
         self.feed_every, self.snapshot_every = feed_every, snapshot_every
@@ -179,6 +180,10 @@ class StreamWriter:
                 self.intervals,
                 tables.stories,
             )
+            if items.num_rows:  # a renamed source's decisions end as its items come again
+                store.forget_gone_sources(
+                    self.sources, self.run_id, ids=items.column("id").to_pylist()
+                )
         finally:
             self._release()
         now, mono = time.time(), time.monotonic()

@@ -174,14 +174,18 @@ class Store:
         return self.source_log.cursors()
 
     def forget_gone_sources(
-        self, configured: Collection[str], run_id: str = "", run_only: bool = False
+        self,
+        configured: Collection[str],
+        run_id: str = "",
+        run_only: bool = False,
+        ids: list[str] | None = None,
     ) -> int:
         """Sources not in `configured` stop deciding for items a configured source delivers
-        too (store_gone.py); returns how many items were decided again. `run_only`: among
-        the items run `run_id` delivered."""
+        too (store_gone.py); returns how many items were decided again. Among the items run
+        `run_id` delivered (`run_only`), or these (`ids`), else all."""
         from .store_gone import forget_gone_sources
 
-        return forget_gone_sources(self.db, configured, run_id or None, run_only)
+        return forget_gone_sources(self.db, configured, run_id or None, run_only, ids)
 
     # -- reads (store_read.py) ---------------------------------------------------------------
 

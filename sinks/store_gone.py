@@ -29,19 +29,28 @@ _TOUCHED = """
     WHERE {scope} list_has_any(sources, $gone)
       AND len(list_intersect(sources, $gone)) < len(sources)"""
 _RUN_ONLY = "last_run_id = $run AND"
+_THESE = "id IN (SELECT unnest($ids)) AND"
 
 
 def forget_gone_sources(
-    db: Database, configured: Collection[str], run: str | None, run_only: bool = False
+    db: Database,
+    configured: Collection[str],
+    run: str | None,
+    run_only: bool = False,
+    ids: list[str] | None = None,
 ) -> int:
     """Apply the module's rule for the sources not in `configured`; returns how many items
-    were decided again. `run_only`: look only at the items `run` delivered (a batch run: only a
-    delivery makes a configured source join an item's sources)."""
+    were decided again. Only a delivery makes a configured source join an item's sources, so
+    a writer looks at what it delivered: `run_only`, the items `run` delivered (a batch run);
+    `ids`, these items (a stream's commit). Neither: every item (`pln rescore`)."""
     if not configured:  # a config with no sources says nothing about which ones are gone
         return 0
     con = db.con
-    scope = _RUN_ONLY if run_only else ""
-    params = {"run": run} if run_only else {}
+    scope, params = "", {}
+    if run_only:
+        scope, params = _RUN_ONLY, {"run": run}
+    elif ids is not None:
+        scope, params = _THESE, {"ids": ids}
     named = con.execute(f"SELECT DISTINCT unnest(sources) FROM items WHERE {scope} true", params)
     names = {name for (name,) in named.fetchall()}
     gone = sorted(names.difference(configured))

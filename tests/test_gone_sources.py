@@ -14,6 +14,11 @@ from pathlib import Path
 from helpers import db_rows
 
 from pln.cli import main
+from pln.config import load_config
+from pln.filters.curator import Curator
+from pln.pipelines.stream_writer import PollTables, StreamWriter
+from pln.pipelines.tables import CuratedTables
+from pln.sources.registry import fetch_once
 
 TOPIC = "  - {id: practice, phrases: [spaced repetition, retrieval practice], threshold: THRESHOLD}"
 
@@ -157,3 +162,25 @@ def test_a_rescore_re_decides_every_sources_copy_of_a_post(tmp_path):
         ("blog", False),
         ("planet", False),
     ]
+
+
+def test_a_stream_ends_a_renamed_sources_say_as_it_commits_its_posts(tmp_path):
+    # `pln stream` writes what `pln ingest` read: here the renamed feed's posts, curated by
+    # the real filter chain and committed by the stream's writer (the Kafka ends left out).
+    project = Project(tmp_path)
+    project.feed_file("blog.xml", SPACED, RETRIEVAL)
+    project.write({"blog": "blog.xml"})
+    project.run("run")
+    project.write({"journal": "blog.xml"})
+    edited = entry(1, "Field sales notes", "Quarterly numbers from the sales team.")
+    project.feed_file("blog.xml", edited, RETRIEVAL)
+    config = load_config(project.config)
+    result, _ = fetch_once(config.sources[0], None)
+    curator = Curator.for_config(config)
+    curator.setup()
+    curated = curator.curate(result.items)
+    writer = StreamWriter(config, "stream-1", hold=False)
+    writer.commit([PollTables(CuratedTables.of(curated.items, curated.decisions))])
+    writer.close()
+    assert project.kept() == ["https://blog.example/p/2"]
+    assert db_rows(project.db, "SELECT DISTINCT source FROM source_decisions") == [("journal",)]
