@@ -57,6 +57,23 @@ def chat_thread(native_id: str, title: str, participants: tuple[str, ...], **fie
     )
 
 
+def rss_entry(n: int, title: str, text: str = "", host: str = "blog.example") -> str:
+    """An RSS 2.0 item of post `n` on `host`, its guid and link the post's URL."""
+    return (
+        f"<item><title>{title}</title><guid>https://{host}/p/{n}</guid>"
+        f"<link>https://{host}/p/{n}</link><description>{text or title}</description>"
+        f"<pubDate>Mon, 0{n} Nov 2026 10:00:00 +0000</pubDate></item>"
+    )
+
+
+def rss_feed(*entries: str) -> str:
+    """An RSS 2.0 document of these items (`rss_entry`)."""
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Blog</title>'
+        f"<link>https://blog.example/</link>{''.join(entries)}</channel></rss>"
+    )
+
+
 def jsonl_rows(path: Path) -> list[dict]:
     """The records of a JSON Lines fixture (blank lines skipped)."""
     lines = path.read_text(encoding="utf-8").splitlines()

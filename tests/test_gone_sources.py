@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import db_rows
+from helpers import db_rows, rss_entry, rss_feed
 
 from pln.cli import main
 from pln.config import load_config
@@ -23,24 +23,9 @@ from pln.sources.registry import fetch_once
 TOPIC = "  - {id: practice, phrases: [spaced repetition, retrieval practice], threshold: THRESHOLD}"
 
 
-def entry(n: int, title: str, text: str) -> str:
-    return (
-        f"<item><title>{title}</title><guid>https://blog.example/p/{n}</guid>"
-        f"<link>https://blog.example/p/{n}</link><description>{text}</description>"
-        f"<pubDate>Mon, 0{n} Nov 2026 10:00:00 +0000</pubDate></item>"
-    )
-
-
-SPACED = entry(1, "Spaced repetition at work", "How our team uses spaced repetition.")
-RETRIEVAL = entry(2, "Quizzes", "Retrieval practice with short quizzes after each session.")
-COFFEE = entry(3, "Coffee", "Nothing about learning here, only coffee.")
-
-
-def feed(*entries: str) -> str:
-    return (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>Blog</title>'
-        f"<link>https://blog.example/</link>{''.join(entries)}</channel></rss>"
-    )
+SPACED = rss_entry(1, "Spaced repetition at work", "How our team uses spaced repetition.")
+RETRIEVAL = rss_entry(2, "Quizzes", "Retrieval practice with short quizzes after each session.")
+COFFEE = rss_entry(3, "Coffee", "Nothing about learning here, only coffee.")
 
 
 class Project:
@@ -61,7 +46,7 @@ class Project:
         )
 
     def feed_file(self, name: str, *entries: str) -> None:
-        (self.folder / name).write_text(feed(*entries))
+        (self.folder / name).write_text(rss_feed(*entries))
 
     def run(self, *args: str) -> None:
         assert main([*args, "-q", "-c", str(self.config)]) == 0
@@ -112,7 +97,7 @@ def test_a_post_edited_after_its_source_was_renamed_is_judged_as_it_reads_now(tm
     project.run("run")
     project.write({"journal": "blog.xml"})
     project.run("run")
-    edited = entry(1, "Field sales notes", "Quarterly numbers from the sales team.")
+    edited = rss_entry(1, "Field sales notes", "Quarterly numbers from the sales team.")
     project.feed_file("blog.xml", edited, RETRIEVAL)
     project.run("run")
     assert project.kept() == ["https://blog.example/p/2"]
@@ -172,7 +157,7 @@ def test_a_stream_ends_a_renamed_sources_say_as_it_commits_its_posts(tmp_path):
     project.write({"blog": "blog.xml"})
     project.run("run")
     project.write({"journal": "blog.xml"})
-    edited = entry(1, "Field sales notes", "Quarterly numbers from the sales team.")
+    edited = rss_entry(1, "Field sales notes", "Quarterly numbers from the sales team.")
     project.feed_file("blog.xml", edited, RETRIEVAL)
     config = load_config(project.config)
     result, _ = fetch_once(config.sources[0], None)

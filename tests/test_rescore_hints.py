@@ -14,29 +14,21 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import rss_entry, rss_feed
 
 from pln.cli import main
 
 HINT = "  rescore   the topics, the model or pln's matching changed since the stored items"
 
 
-def entry(n: int, host: str, title: str) -> str:
-    return (
-        f"<item><title>{title}</title><guid>https://{host}/p/{n}</guid>"
-        f"<link>https://{host}/p/{n}</link><description>{title}, in practice.</description>"
-        f"<pubDate>Mon, 0{n} Nov 2026 10:00:00 +0000</pubDate></item>"
-    )
-
-
-def feed(*entries: str) -> str:
-    return (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>Blog</title>'
-        f"<link>https://blog.example/</link>{''.join(entries)}</channel></rss>"
-    )
-
-
-A = [entry(1, "a.example", "Spaced repetition at work"), entry(2, "a.example", "Coffee")]
-B = [entry(1, "b.example", "Retrieval practice quizzes"), entry(2, "b.example", "Lunch")]
+A = [
+    rss_entry(1, "Spaced repetition at work", host="a.example"),
+    rss_entry(2, "Coffee", host="a.example"),
+]
+B = [
+    rss_entry(1, "Retrieval practice quizzes", host="b.example"),
+    rss_entry(2, "Lunch", host="b.example"),
+]
 
 
 class Project:
@@ -45,8 +37,8 @@ class Project:
     def __init__(self, folder: Path, b_entries: list[str] = B):
         self.folder = folder
         self.config = folder / "pln.yaml"
-        (folder / "a.xml").write_text(feed(*A))
-        (folder / "b.xml").write_text(feed(*b_entries))
+        (folder / "a.xml").write_text(rss_feed(*A))
+        (folder / "b.xml").write_text(rss_feed(*b_entries))
         self.write()
 
     def write(self, threshold: float = 0.5, b: str = "", topics: str = "", a: str = "") -> None:
@@ -106,7 +98,9 @@ FULL_RUNS_THAT_LEAVE_ITEMS = {
     "a source failed": lambda p: (p.folder / "b.xml").write_text("<html>down</html>"),
     "a source disabled": lambda p: p.write(threshold=0.6, b="enabled: false"),
     "a source gone from the config": lambda p: p.write(threshold=0.6, b="gone"),
-    "a feed that no longer lists an item": lambda p: (p.folder / "b.xml").write_text(feed(B[1])),
+    "a feed that no longer lists an item": lambda p: (p.folder / "b.xml").write_text(
+        rss_feed(B[1])
+    ),
 }
 
 
