@@ -28,7 +28,9 @@ from pln.errors import PlnError, UsageError
 from .schema import DDL, SCHEMA_VERSION
 from .snapshot import snapshot_age, snapshot_path
 
-DDL_HASH = hashlib.sha1(DDL.encode()).hexdigest()[:16]
+# With the version: a pln of another version but the same DDL must still check the version
+# (the DDL did not change from 1 to 2, and the pln before 2 skipped the check for a store of 2).
+DDL_HASH = hashlib.sha1(f"{SCHEMA_VERSION}\n{DDL}".encode()).hexdigest()[:16]
 # A table or view the DDL creates (its statements that are not migrations).
 _CREATED = re.compile(
     r"^CREATE (?P<head>(OR REPLACE )?)(?P<kind>TABLE|VIEW) (?P<tail>(IF NOT EXISTS )?)(?P<name>\w+)",

@@ -12,6 +12,7 @@ config fingerprints, tombstones.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import shutil
 import xml.etree.ElementTree as ET
@@ -23,7 +24,7 @@ from helpers import db_rows
 
 from pln.cli import main
 from pln.errors import PlnError
-from pln.sinks.schema import SCHEMA_VERSION
+from pln.sinks.schema import DDL, SCHEMA_VERSION
 from pln.sinks.store import Store
 from pln.sources.registry import load_checked_config
 from pln.web.follow import refresh_feeds
@@ -181,3 +182,22 @@ def test_a_store_a_newer_pln_wrote_is_refused_and_left_as_it_is(tmp_path, versio
         names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
     assert "forgotten_items" not in names and "stories" not in views
+
+
+def test_a_store_of_the_same_ddl_but_version_1_is_marked_as_this_version(tmp_path):
+    # The pln before version 2 had the same DDL; it noted its hash without the version, and
+    # this pln skipped everything, version mark included, for a matching hash.
+    db = tmp_path / "pln.duckdb"
+    with Store(db):
+        pass
+    with duckdb.connect(str(db)) as con:  # as the pln before 2 left it
+        con.execute("UPDATE pln_meta SET value = '1' WHERE key = 'schema_version'")
+        con.execute(
+            "UPDATE pln_meta SET value = ? WHERE key = 'ddl_hash'",
+            [hashlib.sha1(DDL.encode()).hexdigest()[:16]],
+        )
+    with Store(db):
+        pass
+    assert db_rows(db, "SELECT value FROM pln_meta WHERE key = 'schema_version'") == [
+        (str(SCHEMA_VERSION),)
+    ]
