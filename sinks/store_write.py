@@ -329,11 +329,18 @@ class BatchWriter:
         # raw text whose ref is such an old name of the new ref is this record: replaced, so a
         # moved project folder or an upgrade keeps one row. Rows written now are never touched.
         con.execute(
-            """DELETE FROM dead_letters d USING new_dead_letters n
-               WHERE d.source = n.source AND d.raw = n.raw
+            # A hashtag chat's posts name their source first (`chat.posts:data/x.jsonl:2`):
+            # the names are compared after it.
+            """DELETE FROM dead_letters d USING (
+                   SELECT source, raw, head, ref[length(head) + 1:] AS name
+                   FROM (SELECT *, CASE WHEN starts_with(ref, source || '.posts:')
+                                        THEN source || '.posts:' ELSE '' END AS head
+                         FROM new_dead_letters)) n
+               WHERE d.source = n.source AND d.raw = n.raw AND starts_with(d.ref, n.head)
                  AND d.id NOT IN (SELECT id FROM new_dead_letters)
-                 AND (starts_with(d.ref, '/') AND ends_with(d.ref, '/' || n.ref)
-                      OR NOT contains(d.ref, '/') AND ends_with(n.ref, '/' || d.ref))"""
+                 AND (starts_with(d.ref, n.head || '/') AND ends_with(d.ref, '/' || n.name)
+                      OR NOT contains(d.ref[length(n.head) + 1:], '/')
+                         AND ends_with(n.name, '/' || d.ref[length(n.head) + 1:]))"""
         )
         con.execute(
             """INSERT INTO dead_letters

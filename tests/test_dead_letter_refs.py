@@ -128,3 +128,20 @@ def test_a_record_written_in_the_same_run_is_never_taken_for_an_old_name(tmp_pat
     os.utime(tmp_path / "a.jsonl", ns=(2, 2))  # only a.jsonl read again: sub/a.jsonl's stays
     assert main(["run", "-q", "-c", str(config)]) == 0
     assert db_rows(db, query) == first
+
+
+def test_a_hashtag_chats_post_stored_by_its_absolute_path_is_replaced(tmp_path):
+    # Its refs name the nested source first: `chat.posts:data/x/chat.jsonl:2`.
+    (tmp_path / "data" / "x").mkdir(parents=True)
+    (tmp_path / "data" / "x" / "chat.jsonl").write_text(f"{GOOD_PAGE}\n{BAD_LINE}\n")
+    config = write_config(
+        tmp_path,
+        "\n  - {name: chat, type: hashtag_chat, hashtag: lrnchat,"
+        " posts: {type: twitter_v2, path: data/x/chat.jsonl}}\n",
+    )
+    old = f"chat.posts:{tmp_path}/data/x/chat.jsonl:2"
+    with Store(tmp_path / "out" / "pln.duckdb") as store:
+        store.write([], [], [DeadLetter("chat", old, "line is not valid JSON", BAD_LINE)])
+    assert main(["run", "-q", "-c", str(config)]) == 0
+    refs = db_rows(tmp_path / "out" / "pln.duckdb", "SELECT ref FROM dead_letters")
+    assert refs == [("chat.posts:data/x/chat.jsonl:2",)]
