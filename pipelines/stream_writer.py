@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -33,6 +34,9 @@ from pln.sinks.stream_store import OffsetRange, Partition, StreamStore
 from .heartbeat import Heartbeat
 from .polls import CuratedPoll
 from .tables import CuratedTables
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger("pln.stream")
 LATENCY_WINDOW = 20_000  # latest item latencies kept for percentiles
@@ -107,6 +111,7 @@ class StreamWriter:
     ):
         self.config, self.run_id, self.hold = config, run_id, hold
         self.sources = {src.name for src in config.sources}
+        self._gone_named: bool | None = None  # whether items name a source not configured
         self.db = config.outputs.duckdb
         self.intervals = config.intervals
         self.feed_every, self.snapshot_every = feed_every, snapshot_every
@@ -181,9 +186,7 @@ class StreamWriter:
                 tables.stories,
             )
             if items.num_rows:  # a renamed source's decisions end as its items come again
-                store.forget_gone_sources(
-                    self.sources, self.run_id, ids=items.column("id").to_pylist()
-                )
+                self._forget_gone(store, items)
         finally:
             self._release()
         now, mono = time.time(), time.monotonic()
@@ -198,6 +201,23 @@ class StreamWriter:
             self.feeds_stale = True
         self.snapshot_stale = True
         return items.num_rows
+
+    def _forget_gone(self, store: StreamStore, items: pa.Table) -> None:
+        """`Store.forget_gone_sources` for the items a configured source just delivered, once
+        items name a source the config lacks (looked for once, then in each commit): a
+        store without such names, the common case, costs nothing per commit."""
+        delivered = items.column("source").to_pylist()
+        if self._gone_named is None:
+            named = store.sql("SELECT DISTINCT unnest(sources) FROM items")[1]
+            self._gone_named = any(name not in self.sources for (name,) in named)
+        self._gone_named = self._gone_named or not self.sources.issuperset(delivered)
+        ids = [
+            i
+            for i, src in zip(items.column("id").to_pylist(), delivered, strict=True)
+            if src in self.sources
+        ]
+        if self._gone_named and ids:
+            store.forget_gone_sources(self.sources, self.run_id, ids=ids)
 
     def refresh(self, force: bool = False) -> None:
         """Feeds and the read snapshot, each when due (a slow one is done less often).

@@ -73,10 +73,17 @@ def _forget(db: Database, run: str | None) -> None:
     con.execute(
         """DELETE FROM source_decisions sd USING gone_items g
            WHERE sd.item_id = g.id AND NOT list_contains(g.kept_sources, sd.source);
-           UPDATE items SET sources = g.kept_sources,
-                            source = CASE WHEN list_contains(g.kept_sources, items.source)
-                                          THEN items.source ELSE g.kept_sources[1] END
-           FROM gone_items g WHERE items.id = g.id;
+           -- rewritten whole, as the writer does: updating the list column of 300k rows in
+           -- place took 34 s, deleting and inserting them 6 s
+           CREATE OR REPLACE TEMP TABLE gone_rows AS
+           SELECT i.* REPLACE (
+                      g.kept_sources AS sources,
+                      CASE WHEN list_contains(g.kept_sources, i.source)
+                           THEN i.source ELSE g.kept_sources[1] END AS source)
+           FROM items i JOIN gone_items g ON g.id = i.id;
+           DELETE FROM items WHERE id IN (SELECT id FROM gone_items);
+           INSERT INTO items SELECT * FROM gone_rows;
+           DROP TABLE gone_rows;
            -- a topic no configured source's copy scored: the item has no decision for it
            DELETE FROM decisions d USING gone_items g
            WHERE d.item_id = g.id AND NOT EXISTS (
