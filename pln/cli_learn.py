@@ -144,8 +144,9 @@ def cmd_topics(args) -> int:
 
     config = _config(args)
     warn_older_models(config)
+    topics = overview(config)
     rows, older = [], 0
-    for t in overview(config):
+    for t in topics:
         older += t.older
         labels = f"{t.labels_pos}+ {t.labels_neg}-" if t.labels_pos + t.labels_neg else "-"
         rows.append((t.topic, t.version, f"{t.threshold:g}", t.scored, t.kept, labels, _model(t)))
@@ -157,7 +158,7 @@ def cmd_topics(args) -> int:
             f"{older:,} decisions were made by an earlier version of their topic; "
             "`pln rescore` re-applies the current ones"
         )
-    if new := _topics_not_scored(config):
+    if new := [t.topic for t in topics if t.unscored]:
         named = new[0] if len(new) == 1 else f"{', '.join(new[:-1])} and {new[-1]}"
         print(
             f"{named} {'was' if len(new) == 1 else 'were'} added after the stored items were "
@@ -165,17 +166,6 @@ def cmd_topics(args) -> int:
             + ("it" if len(new) == 1 else "those topics")
         )
     return 0
-
-
-def _topics_not_scored(config) -> list[str]:
-    """Topics added (or renamed) since the stored items were scored."""
-    from pln.pipelines.scoring_state import topics_not_scored
-    from pln.sinks.store import Store
-
-    if not config.outputs.duckdb.is_file():
-        return []
-    with Store(config.outputs.duckdb, read_only=True) as store:
-        return topics_not_scored(store, config)
 
 
 def _model(t) -> str:

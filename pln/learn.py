@@ -32,7 +32,7 @@ from pln.filters.learning import (
 )
 from pln.filters.suggest import PhraseSuggestions, suggest_phrases
 from pln.lock import RunLock
-from pln.pipelines.scoring_state import note_scored, scored_otherwise
+from pln.pipelines.scoring_state import note_scored, scored_otherwise, topics_not_scored
 from pln.progress import counted
 from pln.record import Decision, Item
 from pln.sinks.store import Label, Store
@@ -532,6 +532,7 @@ class TopicOverview:
     labels_neg: int = 0
     model: ModelRef | None = None
     uses_model: bool = False  # the model decides for this topic (else its rules do)
+    unscored: bool = False  # added (or renamed) after the stored items were scored
 
 
 def overview(config: Config) -> list[TopicOverview]:
@@ -555,6 +556,8 @@ def overview(config: Config) -> list[TopicOverview]:
             )[1]:
                 if topic in rows:
                     rows[topic].labels_pos, rows[topic].labels_neg = pos, neg
+            for topic in topics_not_scored(store, config):
+                rows[topic].unscored = True
     ref = current_model(models_dir(db))
     if ref is not None:
         for row in rows.values():
