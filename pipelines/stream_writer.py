@@ -208,8 +208,7 @@ class StreamWriter:
         store without such names, the common case, costs nothing per commit."""
         delivered = items.column("source").to_pylist()
         if self._gone_named is None:
-            named = store.sql("SELECT DISTINCT unnest(sources) FROM items")[1]
-            self._gone_named = any(name not in self.sources for (name,) in named)
+            self._gone_named = not self.sources.issuperset(store.named_sources())
         self._gone_named = self._gone_named or not self.sources.issuperset(delivered)
         ids = [
             i

@@ -27,6 +27,7 @@ from pln.record import DeadLetter, Decision, Item, SourceStatus
 from .schema import decisions_table, items_table
 from .store_db import Database, StoreBusy, lock_wait_default
 from .store_forget import forgotten_on
+from .store_gone import forget_gone_sources, named_sources
 from .store_labels import Label, LabelBook
 from .store_read import FeedEntry, FeedReader
 from .store_runs import RunLog
@@ -183,9 +184,11 @@ class Store:
         """Sources not in `configured` stop deciding for items a configured source delivers
         too (store_gone.py); returns how many items were decided again. Among the items run
         `run_id` delivered (`run_only`), or these (`ids`), else all."""
-        from .store_gone import forget_gone_sources
-
         return forget_gone_sources(self.db, configured, run_id or None, run_only, ids)
+
+    def named_sources(self) -> set[str]:
+        """Every source name the stored items list (`items.sources`)."""
+        return named_sources(self.db)
 
     # -- reads (store_read.py) ---------------------------------------------------------------
 

@@ -51,8 +51,7 @@ def forget_gone_sources(
         scope, params = _RUN_ONLY, {"run": run}
     elif ids is not None:
         scope, params = _THESE, {"ids": ids}
-    named = con.execute(f"SELECT DISTINCT unnest(sources) FROM items WHERE {scope} true", params)
-    names = {name for (name,) in named.fetchall()}
+    names = named_sources(db, scope, params)
     gone = sorted(names.difference(configured))
     if not gone:
         return 0
@@ -66,6 +65,12 @@ def forget_gone_sources(
             _forget(db, run)
         con.execute("DROP TABLE gone_items")
     return touched
+
+
+def named_sources(db: Database, scope: str = "", params: dict | None = None) -> set[str]:
+    """The source names the stored items (of `scope`, a condition ending in AND) list."""
+    query = f"SELECT DISTINCT unnest(sources) FROM items WHERE {scope} true"
+    return {name for (name,) in db.con.execute(query, params or {}).fetchall()}
 
 
 def _forget(db: Database, run: str | None) -> None:
