@@ -48,6 +48,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from bench_peers import PHRASES, make_corpus
+from proc_tree import stop
 from stream_kit import (
     REPO,
     KafkaSettings,
@@ -178,13 +179,7 @@ def main() -> int:
         run(args, world, procs, commands, samples, incidents, server)
         checks = incidents + check(world, folder)
     finally:
-        for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs.values(), timeout=60)
         server.close()
         broker.stop()
     report(samples, args)

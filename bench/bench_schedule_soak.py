@@ -60,7 +60,6 @@ import contextlib
 import json
 import os
 import select
-import signal
 import socket
 import statistics
 import struct
@@ -75,7 +74,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from proc_tree import descendants  # bench/, the folder of this script
+from proc_tree import descendants, stop  # bench/, the folder of this script
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE = ("hang", "drip-body", "drip-head", "late", "flaky", "moved", "reset", "endless", "dns")
@@ -240,18 +239,18 @@ class Web:
             pass
 
     def _drip_body(self, h, _n: int) -> None:
-        h.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n")
-        h.wfile.write(b"Content-Length: 1000000\r\n\r\n<?xml")
-        h.wfile.flush()
-        while not self._gone(h, 1.0):
-            h.wfile.write(b" ")
-            h.wfile.flush()
+        opening = b"Content-Type: application/rss+xml\r\nContent-Length: 1000000\r\n\r\n<?xml"
+        self._drip(h, opening, b" ")
 
     def _drip_head(self, h, _n: int) -> None:
-        h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+        self._drip(h, b"X-Drip: ", b"a")
+
+    def _drip(self, h, opening: bytes, byte: bytes) -> None:
+        """A 200 whose headers go on with `opening`, then `byte` a second until the client goes."""
+        h.wfile.write(b"HTTP/1.1 200 OK\r\n" + opening)
         h.wfile.flush()
         while not self._gone(h, 1.0):
-            h.wfile.write(b"a")
+            h.wfile.write(byte)
             h.wfile.flush()
 
     def _late(self, h, n: int) -> None:
@@ -464,12 +463,7 @@ def main() -> int:
     try:
         soak(args, proc, folder, web, runs_log, samples)
     finally:
-        proc.send_signal(signal.SIGTERM)  # how a service is stopped
-        try:
-            proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop([proc], timeout=120)
         web.close()
     report(samples, read_runs(runs_log), proc.returncode, log)
     asked = ", ".join(f"{name} {web.requests.get(name, 0)}" for name in HOSTILE if name != "dns")

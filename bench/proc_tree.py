@@ -1,8 +1,11 @@
-"""A process's descendants from /proc, for the benches that watch a process tree."""
+"""A process's descendants from /proc, and stopping processes, for the benches that watch a
+process tree."""
 
 from __future__ import annotations
 
 import contextlib
+import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -13,3 +16,17 @@ def descendants(pid: int) -> list[int]:
         with contextlib.suppress(OSError):
             kids += [int(k) for k in (task / "children").read_text().split()]
     return kids + [g for k in kids for g in descendants(k)]
+
+
+def stop(procs: Iterable[subprocess.Popen], timeout: float) -> None:
+    """SIGTERM each (how a service is stopped), wait up to `timeout` s for each, then kill
+    what is left."""
+    procs = list(procs)
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
