@@ -25,6 +25,7 @@ TOPIC = "  - {id: practice, phrases: [spaced repetition, retrieval practice], th
 
 SPACED = rss_entry(1, "Spaced repetition at work", "How our team uses spaced repetition.")
 RETRIEVAL = rss_entry(2, "Quizzes", "Retrieval practice with short quizzes after each session.")
+EDITED = rss_entry(1, "Field sales notes", "Quarterly numbers from the sales team.")
 COFFEE = rss_entry(3, "Coffee", "Nothing about learning here, only coffee.")
 
 
@@ -65,6 +66,16 @@ class Project:
         return (self.folder / "out" / "feeds" / "practice.rss.xml").read_text()
 
 
+def read_by_blog(folder: Path) -> Project:
+    """A project whose source `blog` was read once: a spaced-repetition post and a
+    retrieval-practice one."""
+    project = Project(folder)
+    project.feed_file("blog.xml", SPACED, RETRIEVAL)
+    project.write({"blog": "blog.xml"})
+    project.run("run")
+    return project
+
+
 def test_a_renamed_source_leaves_no_say_over_a_later_threshold(tmp_path):
     renamed, control = Project(tmp_path / "renamed"), Project(tmp_path / "control")
     for project in (renamed, control):
@@ -91,14 +102,10 @@ def test_a_renamed_source_leaves_no_say_over_a_later_threshold(tmp_path):
 
 
 def test_a_post_edited_after_its_source_was_renamed_is_judged_as_it_reads_now(tmp_path):
-    project = Project(tmp_path)
-    project.feed_file("blog.xml", SPACED, RETRIEVAL)
-    project.write({"blog": "blog.xml"})
-    project.run("run")
+    project = read_by_blog(tmp_path)
     project.write({"journal": "blog.xml"})
     project.run("run")
-    edited = rss_entry(1, "Field sales notes", "Quarterly numbers from the sales team.")
-    project.feed_file("blog.xml", edited, RETRIEVAL)
+    project.feed_file("blog.xml", EDITED, RETRIEVAL)
     project.run("run")
     assert project.kept() == ["https://blog.example/p/2"]
     assert "blog.example/p/1" not in project.in_feed()
@@ -152,13 +159,9 @@ def test_a_rescore_re_decides_every_sources_copy_of_a_post(tmp_path):
 def test_a_stream_ends_a_renamed_sources_say_as_it_commits_its_posts(tmp_path):
     # `pln stream` writes what `pln ingest` read: here the renamed feed's posts, curated by
     # the real filter chain and committed by the stream's writer (the Kafka ends left out).
-    project = Project(tmp_path)
-    project.feed_file("blog.xml", SPACED, RETRIEVAL)
-    project.write({"blog": "blog.xml"})
-    project.run("run")
+    project = read_by_blog(tmp_path)
     project.write({"journal": "blog.xml"})
-    edited = rss_entry(1, "Field sales notes", "Quarterly numbers from the sales team.")
-    project.feed_file("blog.xml", edited, RETRIEVAL)
+    project.feed_file("blog.xml", EDITED, RETRIEVAL)
     config = load_config(project.config)
     result, _ = fetch_once(config.sources[0], None)
     curator = Curator.for_config(config)
