@@ -230,6 +230,8 @@ def cmd_run(args) -> int:
     from pln.cli_learn import warn_older_models
 
     warn_older_models(config)  # once a run, after the summary: not lost in the progress lines
+    if args.quiet:
+        _warn_moved(summary.stats["sources"].get("moved", {}), config)
     failed = summary.stats["sources"]["errors"]
     if failed:
         # On stderr even with -q: the line cron mails, while a run with every source fine
@@ -238,6 +240,15 @@ def cmd_run(args) -> int:
         print(f"pln: warning: {failed_sources_line(failed, read)}", file=sys.stderr)
         return EXIT_SOURCES_FAILED if args.strict else 0
     return 0
+
+
+def _warn_moved(moved: dict[str, str], config) -> None:
+    """With -q the summary that names moved feeds is not printed; cron mails these lines,
+    until the user updates the url (pln never edits the config)."""
+    from pln.summary import moved_line
+
+    for name in sorted(moved):
+        print(f"pln: warning: {moved_line(name, moved[name], config)}", file=sys.stderr)
 
 
 def _print_summary(summary, config, args, indent: int | None = None) -> None:

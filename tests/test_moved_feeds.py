@@ -130,6 +130,25 @@ def test_many_moved_feeds_name_five_and_a_temporary_redirect_none(server, tmp_pa
     assert len(server.requests_to("/elsewhere.xml")) == 1  # it was read, through the 302
 
 
+def test_a_quiet_run_warns_of_a_moved_feed_on_stderr_for_cron(server, tmp_path, capsys):
+    """`pln run -q` prints no summary, so the move is a warning line, which cron mails."""
+    server.route("/old.xml", status=301, headers={"Location": "/new.xml"}, repeat=1)
+    server.route("/old.xml", body=FEED)
+    server.route("/new.xml", body=FEED)
+    server.route("/steady.xml", body=FEED)
+    config = write_config(
+        tmp_path, {"blog-x": server.url("/old.xml"), "steady": server.url("/steady.xml")}
+    )
+    capsys.readouterr()
+    assert main(["run", "-q", "-c", str(config)]) == 0
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert said.err == f"pln: warning: blog-x: moved to {server.url('/new.xml')} {NOTE}\n"
+
+    assert main(["run", "-q", "-c", str(config)]) == 0  # the url answers by itself again
+    assert capsys.readouterr() == ("", "")
+
+
 def test_a_move_seen_before_the_config_changed_is_not_named(server, tmp_path, capsys):
     """The user updated the url; its first fetch failed, so the stored cursor is still the one
     of the old url: that move is no news."""
