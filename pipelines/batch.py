@@ -229,6 +229,7 @@ def _read_and_write(
         store.begin_run(run_id, str(config.path))
         scored_otherwise(store, config)  # a new store notes what its items will be scored with
         enabled = [src for src in config.sources if src.enabled]
+        store.forget_unconfigured_sources([src.name for src in config.sources])
         # A source whose config changed since it was last read is read now, whole.
         edited = store.note_source_configs({src.name: src.fingerprint for src in enabled})
         for name in edited:

@@ -112,6 +112,7 @@ class StreamWriter:
         self.config, self.run_id, self.hold = config, run_id, hold
         self.sources = {src.name for src in config.sources}
         self._gone_named: bool | None = None  # whether items name a source not configured
+        self._pruned = False  # whether the health of sources gone from the config was dropped
         self.db = config.outputs.duckdb
         self.intervals = config.intervals
         self.feed_every, self.snapshot_every = feed_every, snapshot_every
@@ -139,6 +140,9 @@ class StreamWriter:
         if self.store is None:
             self.store = StreamStore(self.db)
             self._fit_memory()
+            if not self._pruned:  # the ingester polls no source gone from this config
+                self.store.forget_unconfigured_sources(self.sources)
+                self._pruned = True
         return self.store
 
     def _fit_memory(self) -> None:

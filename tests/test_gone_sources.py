@@ -124,6 +124,28 @@ def test_items_name_the_source_they_come_from_now(tmp_path):
     assert db_rows(project.db, "SELECT DISTINCT source FROM source_decisions") == [("zz-journal",)]
 
 
+def test_source_health_lists_the_configs_sources_only(tmp_path):
+    """A renamed or removed source is never polled again, so it leaves `source_health`; a
+    disabled one is still the config's, and keeps its row."""
+    project = Project(tmp_path)
+    for name in ("blog", "other", "old"):
+        project.feed_file(f"{name}.xml", SPACED.replace("blog.example", f"{name}.example"))
+    project.write({"blog": "blog.xml", "other": "other.xml", "old": "old.xml"})
+    project.run("run")
+    project.write({"journal": "blog.xml", "other": "other.xml"})
+    project.config.write_text(
+        project.config.read_text().replace("path: other.xml}", "path: other.xml, enabled: false}")
+    )
+    project.run("run")
+    health = "SELECT name, status FROM source_health ORDER BY 1"
+    assert db_rows(project.db, health) == [("journal", "ok"), ("other", "ok")]
+    assert db_rows(project.db, "SELECT name FROM source_configs ORDER BY 1") == [
+        ("journal",),
+        ("other",),
+    ]
+    assert len(db_rows(project.db, "SELECT id FROM items")) == 3  # what they brought stays
+
+
 def test_a_removed_source_keeps_what_it_brought(tmp_path):
     project = Project(tmp_path)
     project.feed_file("blog.xml", SPACED)
@@ -172,3 +194,4 @@ def test_a_stream_ends_a_renamed_sources_say_as_it_commits_its_posts(tmp_path):
     writer.close()
     assert project.kept() == ["https://blog.example/p/2"]
     assert db_rows(project.db, "SELECT DISTINCT source FROM source_decisions") == [("journal",)]
+    assert db_rows(project.db, "SELECT name FROM source_health") == []  # "blog" is gone
