@@ -427,7 +427,8 @@ def rescore(
             stored = store.items_by_id(ids[start : start + batch_size]).values()
             batch = [copy for item in stored for copy in _copies(item, delivered[item.id])]
             result = _curate(curator, batch, failed)
-            store.write(result.items, result.decisions, (), run_id=run_id)
+            # Deciding again is not a delivery: forgetting goes by when a source last did.
+            store.write(result.items, result.decisions, (), run_id=run_id, seen=False)
             if on_batch is not None:
                 on_batch(min(start + batch_size, len(ids)), len(ids))
         note_scored(store, config)

@@ -129,12 +129,14 @@ class Store:
         dead_letters: Iterable[DeadLetter],
         run_id: str = "",
         story_keys: pa.Table | None = None,
+        seen: bool = True,
     ) -> None:
         """Upsert items, their decisions and dead letters in one transaction.
 
         The decisions given for an item replace all of its earlier ones: a topic that no longer
         scores the item loses its decision. With `story_keys` (`pln.filters.stories.story_keys`
         of the items), new and changed items are linked into stories in the same transaction.
+        `seen=False`: no source delivered them now (a rescore); their last sight stays.
         """
         self.writer.write_tables(
             items_table(list(items)),
@@ -142,6 +144,7 @@ class Store:
             dead_letters,
             run_id,
             story_keys,
+            seen,
         )
 
     def write_tables(

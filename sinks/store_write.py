@@ -59,10 +59,13 @@ class BatchWriter:
         dead_letters: Iterable[DeadLetter] = (),
         run_id: str = "",
         story_keys: pa.Table | None = None,
+        seen: bool = True,
     ) -> None:
         """Upsert items and decisions in Arrow form (see `items_table`, `decisions_table`) and
         dead letters in one transaction; the decisions given for an item replace its earlier
         ones, and `story_keys` link new and changed items into stories (see `Store.write`).
+        `seen=False` (`pln rescore`): no source delivered the items now, so their last sight
+        (`last_seen_at`, `last_run_id`, which forgetting goes by) stays as it was.
 
         One post delivered by several sources (same id) is one row, whatever the order the
         copies arrive in, within a batch or across runs: the row holds the copy of the first
@@ -71,13 +74,13 @@ class BatchWriter:
         """
         run = run_id or None
         if not items.num_rows:
-            self._write(items, decisions, dead_letters, run, story_keys)
+            self._write(items, decisions, dead_letters, run, story_keys, seen)
             return
         with self.db.transaction():  # the tombstones are read, and noted, with the write
             items, decisions, story_keys = _drop_forgotten(
                 self.db, items, decisions, story_keys, run
             )
-            self._write(items, decisions, dead_letters, run, story_keys)
+            self._write(items, decisions, dead_letters, run, story_keys, seen)
 
     def _write(
         self,
@@ -86,6 +89,7 @@ class BatchWriter:
         dead_letters: Iterable[DeadLetter],
         run: str | None,
         story_keys: pa.Table | None,
+        seen: bool = True,
     ) -> None:
         con = self.db.con
         now = now_utc()
@@ -103,7 +107,8 @@ class BatchWriter:
             con.register("new_decisions", decisions)
             con.register("delivered", delivered)
             if items.num_rows:
-                self._upsert_items(items, now, run, repeats=items.num_rows < delivered.num_rows)
+                repeats = items.num_rows < delivered.num_rows
+                self._upsert_items(items, now, run, repeats, seen)
             if items.num_rows or decisions.num_rows:
                 unnamed = decisions.num_rows and pc.any(pc.equal(decisions["source"], "")).as_py()
                 self._best_decisions(rescored=items.num_rows > 0, unnamed=bool(unnamed))
@@ -174,7 +179,9 @@ class BatchWriter:
             + ("; DROP TABLE scored" if unnamed else "")
         )
 
-    def _upsert_items(self, table: pa.Table, now: datetime, run: str | None, repeats: bool):
+    def _upsert_items(
+        self, table: pa.Table, now: datetime, run: str | None, repeats: bool, seen: bool = True
+    ):
         """Insert new items, rewrite changed ones, and only touch the bookkeeping of the rest.
 
         Changed rows are deleted and re-inserted with their first sight carried over: on wide
@@ -183,7 +190,7 @@ class BatchWriter:
         """
         con = self.db.con
         con.register("new_items", table)
-        self._apply_staged(self._stage_items(repeats), now, run)
+        self._apply_staged(self._stage_items(repeats), now, run, seen)
         con.unregister("new_items")
 
     def _stage_items(self, repeats: bool) -> _Staged:
@@ -212,7 +219,7 @@ class BatchWriter:
                        hash({whole}) AS row_hash, p.id IS NOT NULL AS known,
                        p.row_hash IS NOT DISTINCT FROM hash({whole}) AS same,
                        p.content_hash AS prior_content_hash, p.first_seen_at, p.updated_at,
-                       p.run_id, p.updated_run_id,
+                       p.run_id, p.updated_run_id, p.last_seen_at, p.last_run_id,
                        list_sort(list_distinct(list_concat(coalesce(p.sources, []), d.srcs)))
                            AS sources,
                        NOT list_has_all(coalesce(p.sources, []), d.srcs) AS grow
@@ -222,29 +229,32 @@ class BatchWriter:
         )
         return _Staged(*self.db.con.execute(STAGED_COUNTS).fetchone())
 
-    def _apply_staged(self, staged: _Staged, now: datetime, run: str | None) -> None:
+    def _apply_staged(
+        self, staged: _Staged, now: datetime, run: str | None, seen: bool = True
+    ) -> None:
         """Write the staged batch; statements with nothing to do are skipped (each costs
-        milliseconds even then)."""
+        milliseconds even then). `seen=False`: rows keep their last sight (`write_tables`)."""
         con = self.db.con
+        seen_at, seen_in = ("$now", "$run") if seen else ("s.last_seen_at", "s.last_run_id")
         if staged.touched:
             con.execute(
-                """UPDATE items SET fetched_at = CASE WHEN s.same THEN s.fetched_at
-                                                      ELSE items.fetched_at END,
-                                    last_seen_at = $now, last_run_id = $run
-                   FROM staged_items s
-                   WHERE (s.same OR s.keep) AND NOT s.grow AND items.id = s.id""",
-                {"now": now, "run": run},
+                f"""UPDATE items SET fetched_at = CASE WHEN s.same THEN s.fetched_at
+                                                       ELSE items.fetched_at END,
+                                     last_seen_at = {seen_at}, last_run_id = {seen_in}
+                    FROM staged_items s
+                    WHERE (s.same OR s.keep) AND NOT s.grow AND items.id = s.id""",
+                {"now": now, "run": run} if seen else {},
             )
         if staged.regrown:
             con.execute(
-                """CREATE OR REPLACE TEMP TABLE regrown AS
-                   SELECT i.* REPLACE (s.sources AS sources, $now AS last_seen_at,
-                                       $run AS last_run_id,
+                f"""CREATE OR REPLACE TEMP TABLE regrown AS
+                   SELECT i.* REPLACE (s.sources AS sources, {seen_at} AS last_seen_at,
+                                       {seen_in} AS last_run_id,
                                        CASE WHEN s.same THEN s.fetched_at ELSE i.fetched_at END
                                            AS fetched_at)
                    FROM items i JOIN staged_items s ON s.id = i.id
                    WHERE (s.same OR s.keep) AND s.grow""",
-                {"now": now, "run": run},
+                {"now": now, "run": run} if seen else {},
             )
         if staged.replaced:
             con.execute(
@@ -257,10 +267,11 @@ class BatchWriter:
             con.execute(
                 f"""INSERT INTO items
                     SELECT {", ".join(f"n.{c}" for c in ITEM_COLUMNS)}, s.content_hash,
-                           s.row_hash, coalesce(s.first_seen_at, $now), $now,
+                           s.row_hash, coalesce(s.first_seen_at, $now),
+                           {"$now" if seen else "coalesce(s.last_seen_at, $now)"},
                            CASE WHEN {changed} THEN $now ELSE s.updated_at END,
                            CASE WHEN s.known THEN s.run_id ELSE $run END,
-                           $run,
+                           {"$run" if seen else "coalesce(s.last_run_id, $run)"},
                            CASE WHEN {changed} THEN $run ELSE s.updated_run_id END,
                            s.sources
                     FROM new_items n JOIN staged_items s ON s.id = n.id

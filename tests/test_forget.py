@@ -219,6 +219,27 @@ def test_pln_forget_then_a_full_run_leaves_the_forgotten_out(tmp_path, capsys):
     assert row_count(db) == left
 
 
+def test_a_rescore_delivers_nothing_so_forgetting_stays_as_it_was(tmp_path, capsys):
+    """Deciding items again (`pln rescore`, after a topic edit or `pln train`) is no delivery:
+    it left every item's last sight at now, and nothing was ever forgotten (QA, 4 Dec 2026)."""
+    config_path = example_copy(tmp_path)
+    db = load_config(config_path).outputs.duckdb
+    assert main(["run", "-q", "-c", str(config_path)]) == 0
+    age(db, 400)
+    sight = "SELECT id, last_seen_at, last_run_id FROM items ORDER BY id"
+    before = db_rows(db, sight)
+    dry_run = ["forget", "--days", "365", "--dry-run", "-c", str(config_path)]
+    assert main(dry_run) == 0
+    would = capsys.readouterr().out
+    assert would.startswith("would forget ") and not would.startswith("would forget 0 ")
+
+    assert main(["rescore", "-c", str(config_path)]) == 0
+    assert db_rows(db, sight) == before
+    capsys.readouterr()
+    assert main(dry_run) == 0
+    assert capsys.readouterr().out == would
+
+
 def test_keep_days_forgets_once_a_day_in_runs(tmp_path, capsys):
     config_path = example_copy(tmp_path, keep_days=30)
     db = load_config(config_path).outputs.duckdb

@@ -89,3 +89,23 @@ def test_writing_a_batch_of_only_unchanged_items_again_rewrites_nothing(tmp_path
         assert after == before
         assert store.run_stats("r2")["items"]["unchanged"] == 5
         assert store.sql("SELECT DISTINCT last_run_id FROM items")[1] == [("r2",)]
+
+
+def test_a_write_that_is_no_delivery_keeps_each_rows_last_sight(tmp_path):
+    """`seen=False` (`pln rescore`): unchanged, rewritten and grown rows all keep
+    `last_seen_at` and `last_run_id`, which forgetting goes by; the content is written."""
+    with Store(tmp_path / "pln.duckdb") as store:
+        first = [post(1), post(2), post(3, source="b-archive")]
+        write(store, first, [kept(it) for it in first], "r1")
+        sight = "SELECT native_id, last_seen_at, last_run_id FROM items ORDER BY native_id"
+        before = store.sql(sight)[1]
+
+        again = [post(1), post(2, title="Post 2 (cleaned again)"), post(3), post(3, "b-archive")]
+        store.write(again, [kept(it) for it in again], [], run_id="rescore-1", seen=False)
+        assert store.sql(sight)[1] == before
+        rows = store.sql("SELECT native_id, title, sources FROM items ORDER BY native_id")[1]
+        assert rows == [
+            ("post-1", "Post 1", ["a-blog"]),
+            ("post-2", "Post 2 (cleaned again)", ["a-blog"]),
+            ("post-3", "Post 3", ["a-blog", "b-archive"]),  # rewritten whole: it grew
+        ]
