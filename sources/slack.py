@@ -281,7 +281,7 @@ def _conversation_names(
     names: dict[str, tuple[str, str]] = {}
     private: set[str] = set()
     for listing in CONVERSATION_LISTS:
-        for conv in _dicts(export.json(listing, dead)):
+        for conv in export.listing(listing):
             cid = str(conv.get("id") or "")
             members = [users.get(m, m) for m in conv.get("members") or [] if isinstance(m, str)]
             name = str(conv.get("name") or ("dm-" + "-".join(members) if members else cid))
@@ -338,6 +338,22 @@ class _Export:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             dead.append(self.source.dead_letter(name, f"not valid JSON: {exc}", data[:2000]))
             return None
+
+    def listing(self, name: str) -> list[dict]:
+        """The conversations a list member (`channels.json`, ...) names; [] when absent. One
+        that cannot be read stops the export: its channels would be keyed by folder name, and
+        every thread come back under a new id (QA saw a truncated channels.json duplicate a
+        workspace), so the run keeps what it has and reads the export again next time."""
+        dead: list[DeadLetter] = []
+        value = self.json(name, dead)
+        if dead or (value is not None and not isinstance(value, list)):
+            why = dead[0].reason if dead else "not a JSON list of conversations"
+            shown = self.source.shown_path(self.source.path)
+            raise self.source.error(
+                f"{shown}/{name}: {why}; the export is read once it is fixed "
+                "(without it, its channels would get new ids)"
+            )
+        return _dicts(value)
 
     def _list(self) -> Iterator[str]:
         raise NotImplementedError

@@ -1,0 +1,59 @@
+"""A Slack export whose conversation list (`channels.json`, ...) cannot be read is not read at
+all: its channels would be keyed by folder name, and every thread come back under a new id (QA,
+4 December 2026: a truncated channels.json duplicated a whole workspace)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from helpers import db_rows
+
+from pln.cli import main
+
+EXPORT = Path(__file__).parent / "fixtures" / "chat" / "slack" / "export"
+
+
+def test_an_unreadable_channels_json_fails_the_source_and_changes_no_id(tmp_path, capsys):
+    shutil.copytree(EXPORT, tmp_path / "slack")
+    config = tmp_path / "pln.yaml"
+    config.write_text(
+        "sources:\n  - {name: team, type: slack, path: slack}\n"
+        "topics:\n  - {id: onboarding, phrases: [onboarding]}\n"
+        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
+    )
+    db = tmp_path / "out" / "pln.duckdb"
+    assert main(["run", "-q", "-c", str(config)]) == 0
+    ids = db_rows(db, "SELECT id FROM items ORDER BY id")
+    assert ids
+
+    listing = tmp_path / "slack" / "channels.json"
+    whole = listing.read_bytes()
+    listing.write_bytes(whole[:-5])  # an interrupted unzip
+    capsys.readouterr()
+    assert main(["run", "-c", str(config)]) == 0
+    said = capsys.readouterr()
+    failed = [line for line in said.out.splitlines() if "✗ team:" in line]
+    assert len(failed) == 1 and "slack/channels.json: not valid JSON" in failed[0]
+    assert "1 of 1 sources failed: team" in said.err
+    assert db_rows(db, "SELECT id FROM items ORDER BY id") == ids
+    assert db_rows(db, "SELECT count(*) FROM dead_letters") == [(0,)]
+
+    listing.write_bytes(whole)
+    assert main(["run", "-q", "--full", "-c", str(config)]) == 0  # --full: past the backoff
+    assert db_rows(db, "SELECT id FROM items ORDER BY id") == ids
+
+
+def test_a_conversation_list_that_is_not_a_list_fails_the_source_in_one_line(tmp_path, capsys):
+    shutil.copytree(EXPORT, tmp_path / "slack")
+    (tmp_path / "slack" / "channels.json").write_text('{"error": "not_authed"}')
+    config = tmp_path / "pln.yaml"
+    config.write_text(
+        "sources:\n  - {name: team, type: slack, path: slack}\n"
+        "topics:\n  - {id: onboarding, phrases: [onboarding]}\n"
+        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
+    )
+    assert main(["run", "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "✗ team: slack/channels.json: not a JSON list of conversations;" in out
+    assert db_rows(tmp_path / "out" / "pln.duckdb", "SELECT count(*) FROM items") == [(0,)]
