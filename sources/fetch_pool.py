@@ -34,7 +34,7 @@ from pln.sources.registry import failed_status, fetch_once
 # Options whose value is the URL a source talks to (the host for per-host limits).
 URL_OPTIONS = ("url", "instance", "service", "base_url", "api_base")
 # A given-up fetch's GET ends this long after the pool gave it up, so the pool's own message
-# ("gave up after 3 s (source deadline)") is the one reported.
+# ("gave up after 3 s (fetch.source_deadline)") is the one reported.
 GET_GRACE = 0.5
 
 
@@ -67,7 +67,7 @@ class _Job:
     prefetched: str | None = None  # a staged response (sources/prefetch.py) to parse
     started_at: float = 0.0  # monotonic, set when started
     ends_at: float = 0.0  # likewise
-    why: str = ""  # how the deadline that ends it reads: "after 120 s (source deadline)"
+    why: str = ""  # how the deadline that ends it reads: "after 120 s (fetch.source_deadline)"
 
 
 def host_of(config: SourceConfig) -> str:
@@ -228,7 +228,7 @@ class FetchPool:
                 job = jobs.popleft()
                 self._queued -= 1
                 if job.run_deadline_at is not None and now_wall >= job.run_deadline_at:
-                    yield _gave_up(job, "not fetched: the run's fetch deadline passed")
+                    yield _gave_up(job, "not fetched: the run's deadline (fetch.deadline) passed")
                 else:
                     self._launch(job)
             if not jobs:
@@ -243,7 +243,11 @@ class FetchPool:
         job.started_at = time.monotonic()
         job.ends_at = job.started_at + limit
         by_run = limit < self.source_deadline
-        job.why = "(the run's fetch deadline)" if by_run else f"after {limit:g} s (source deadline)"
+        job.why = (
+            "(the run's deadline, fetch.deadline)"
+            if by_run
+            else f"after {limit:g} s (fetch.source_deadline)"
+        )
         self._running[job_id] = job
         self._hosts[job.host] += 1
         if self._threads - self._stuck < len(self._running):

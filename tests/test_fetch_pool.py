@@ -108,7 +108,7 @@ def test_the_source_deadline_bounds_the_whole_fetch(server):
     pool.add(rss("ok", server.url("/feed.xml")))
     outcome = {f.config.name: f.status for f in pool.drain()}
     assert outcome["ok"].ok
-    assert outcome["drip"].error == "source 'drip': gave up after 2 s (source deadline)"
+    assert outcome["drip"].error == "source 'drip': gave up after 2 s (fetch.source_deadline)"
 
 
 def test_the_run_deadline_ends_fetching_and_names_what_was_not_fetched(server):
@@ -121,9 +121,9 @@ def test_the_run_deadline_ends_fetching_and_names_what_was_not_fetched(server):
     pool.add(rss("never", server.url("/feed.xml")), None, run_deadline)
     outcome = {f.config.name: f.status for f in pool.drain()}
     assert outcome["first"].ok
-    assert outcome["stuck"].error == "source 'stuck': gave up (the run's fetch deadline)"
+    assert outcome["stuck"].error == "source 'stuck': gave up (the run's deadline, fetch.deadline)"
     assert outcome["never"].error == (
-        "source 'never': not fetched: the run's fetch deadline passed"
+        "source 'never': not fetched: the run's deadline (fetch.deadline) passed"
     )
     assert not outcome["stuck"].ok and outcome["stuck"].cursor is None  # the old cursor is kept
 

@@ -330,5 +330,5 @@ def test_a_slow_source_never_holds_up_the_others(tmp_path, kafka_topics, server)
     items, statuses = records(kafka_topics, expect=5 + 2)
     assert {i.id for i in items} == {tweet_item_id(n) for n in range(5)}
     [gave_up] = [s for s in statuses if s.source == "slow"]
-    assert gave_up.error == "source 'slow': gave up after 3 s (source deadline)"
+    assert gave_up.error == "source 'slow': gave up after 3 s (fetch.source_deadline)"
     assert IngestState.load(tmp_path / "state.json").of("slow").errors == 1

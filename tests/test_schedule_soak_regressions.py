@@ -139,7 +139,7 @@ def test_a_fetch_given_up_at_its_source_deadline_lets_go_of_its_socket_then(open
         pool = FetchPool(source_deadline=0.5)
         pool.add(config)
         [outcome] = pool.drain()
-        assert outcome.status.error == "source 'drip': gave up after 0.5 s (source deadline)"
+        assert outcome.status.error == "source 'drip': gave up after 0.5 s (fetch.source_deadline)"
         assert wait_for(lambda: server.open == 0, 10), "the given-up fetch still holds its socket"
         assert wait_for(lambda: not set(fetch_threads()) - before, 5)
 
@@ -190,7 +190,7 @@ def test_scheduled_runs_against_dripped_headers_leave_no_thread_behind(tmp_path,
             time.sleep(2.1)  # a failing feed with interval 1 s is polled again after 2 s
         errors = run_batch(config).stats["sources"]["errors"]
         assert sorted(errors) == ["drip1", "drip2", "drip3"]
-        assert all("gave up after 0.5 s (source deadline)" in e for e in errors.values())
+        assert all("gave up after 0.5 s (fetch.source_deadline)" in e for e in errors.values())
     # Each given-up fetch ends at its own deadline (1.5 s after it started), and its socket
     # with it: the server no longer drips to anyone.
     assert wait_for(lambda: not set(fetch_threads()) - before, 3), (
