@@ -153,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="forget what no source delivered in this many days (default: outputs.keep_days)",
     )
+    forget.add_argument(
+        "--item",
+        action="append",
+        metavar="ID_OR_LINK",
+        help="forget this item now, whatever its age (a post deleted upstream); it stays out "
+        "when a source delivers it again; repeatable",
+    )
     forget.add_argument("--dry-run", action="store_true", help="count, change nothing")
     forget.add_argument("--json", action="store_true", help="print what it did as JSON")
     forget.set_defaults(func=cmd_forget)
@@ -300,6 +307,10 @@ def cmd_forget(args) -> int:
     from pln.sources.registry import load_checked_config
 
     config = load_checked_config(args.config)
+    if args.item:
+        if args.days is not None:
+            raise UsageError("pln forget: give either --days or --item, not both")
+        return _forget_items(config, args)
     days = config.outputs.keep_days if args.days is None else args.days
     if days < 1:
         raise UsageError(
@@ -323,6 +334,37 @@ def cmd_forget(args) -> int:
             f"  database  {db} ({db.stat().st_size / 1e6:,.1f} MB; freed space is reused, "
             "`pln compact` gives it back to the disk)"
         )
+    return 0
+
+
+def _forget_items(config, args) -> int:
+    """`pln forget --item`: these items leave the store and the feeds now."""
+    from pln.errors import UsageError
+    from pln.sinks.feeds import render_feeds
+    from pln.sinks.feeds_state import record_render
+    from pln.sinks.store import Store
+    from pln.sinks.store_forget import forget_items
+
+    db = config.outputs.duckdb
+    if not db.exists():
+        raise UsageError(f"pln forget: database {db} does not exist yet; nothing to forget")
+    with _forget_lock(db), Store(db) as store:
+        items, missing = forget_items(store.db, args.item, dry_run=args.dry_run)
+        if not items:
+            raise UsageError(f"pln forget: no item with id or link {missing[0]!r}")
+        if not args.dry_run:
+            record_render(db, render_feeds(store, config))  # the feeds no longer show them
+    if args.json:
+        ids = [item_id for item_id, _ in items]
+        print(json.dumps({"items": ids, "not_found": missing, "dry_run": args.dry_run}))
+        return 0
+    verb = "would forget" if args.dry_run else "forgot"
+    for item_id, title in items:
+        print(f"{verb} {item_id}: {title or '(no title)'}")
+    if not args.dry_run:
+        print(f"  feeds     {config.outputs.feeds_dir} rendered without them")
+    for want in missing:
+        print(f"pln: warning: no item with id or link {want!r}", file=sys.stderr)
     return 0
 
 

@@ -240,6 +240,59 @@ def test_a_rescore_delivers_nothing_so_forgetting_stays_as_it_was(tmp_path, caps
     assert capsys.readouterr().out == would
 
 
+def test_pln_forget_item_takes_a_post_out_of_the_store_and_feeds_for_good(tmp_path, capsys):
+    """A post deleted upstream (a phone number shared by mistake) goes now, labelled, shown in
+    a feed and heading a story as it is; a source delivering it again does not bring it back."""
+    config_path = example_copy(tmp_path)
+    config = load_config(config_path)
+    db = config.outputs.duckdb
+    assert main(["run", "-q", "-c", str(config_path)]) == 0
+    [(head, url, topic)] = db_rows(
+        db,
+        """SELECT i.id, i.url, any_value(d.topic) FROM items i
+           JOIN decisions d ON d.item_id = i.id AND d.kept
+           JOIN story_members m ON m.story_id = i.id
+           GROUP BY i.id, i.url HAVING count(DISTINCT m.item_id) > 2
+           ORDER BY i.id LIMIT 1""",
+    )
+    feed = config.outputs.feeds_dir / f"{topic}.rss.xml"
+    entry = f"<link>{url}</link>"  # the post's own entry (shares quote its link, and stay)
+    assert entry in feed.read_text()
+    assert main(["label", head, topic, "+", "-c", str(config_path)]) == 0
+    others = row_count(db) - 1
+    capsys.readouterr()
+
+    forget = ["forget", "-c", str(config_path), "--item"]
+    assert main([*forget, url, "--dry-run"]) == 0
+    assert capsys.readouterr().out.startswith(f"would forget {head}: ")
+    assert row_count(db) == others + 1
+    assert main([*forget, url, "--item", "no-such-item"]) == 0
+    said = capsys.readouterr()
+    assert said.out.startswith(f"forgot {head}: ")
+    assert said.err == "pln: warning: no item with id or link 'no-such-item'\n"
+    assert rows_about(db, [head]) == dict.fromkeys([*ITEM_TABLES, "items"], 0)
+    assert db_rows(db, "SELECT count(*) FROM labels") == [(0,)]
+    assert row_count(db) == others  # its story's shares stay
+    assert entry not in feed.read_text()
+
+    assert main(["run", "--full", "-c", str(config_path)]) == 0
+    assert "1 forgotten earlier, left out" in capsys.readouterr().out
+    assert rows_about(db, [head])["items"] == 0
+    assert entry not in feed.read_text()
+
+
+def test_pln_forget_item_mistakes_are_one_line_errors(tmp_path, capsys):
+    config_path = example_copy(tmp_path)
+    assert main(["run", "-q", "-c", str(config_path)]) == 0
+    capsys.readouterr()
+    assert main(["forget", "-c", str(config_path), "--item", "nothing-like-it"]) == 2
+    assert capsys.readouterr().err == (
+        "pln: error: pln forget: no item with id or link 'nothing-like-it'\n"
+    )
+    assert main(["forget", "-c", str(config_path), "--item", "x", "--days", "3"]) == 2
+    assert "give either --days or --item, not both" in capsys.readouterr().err
+
+
 def test_keep_days_forgets_once_a_day_in_runs(tmp_path, capsys):
     config_path = example_copy(tmp_path, keep_days=30)
     db = load_config(config_path).outputs.duckdb
