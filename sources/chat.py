@@ -11,7 +11,13 @@ in order:
    question (a co-host re-posting it), later it starts a new one (next week's chat);
 3. implicit replies: a message that starts with `@name` (or IRC-style `name:`/`name,`) joins the
    thread of that person's latest message if it was at most one `gap` earlier;
-4. time gaps: the messages left over are grouped while each follows the previous within `gap`.
+4. time gaps: the messages left over are grouped while each follows the previous within `gap`;
+   such a conversation ends after `CONVERSATION_SPAN`, `CONVERSATION_MESSAGES` messages or
+   `CONVERSATION_CHARS` characters, and the next message opens the next one.
+
+A thread of rules 1-3 stays whole unless its text would pass what an item holds
+(`MAX_TEXT_CHARS`): then it goes on in parts, each keyed by its own first message, so no message
+is cut from the text that topics are matched against.
 
 System notices (joins, leaves, "messages are end-to-end encrypted") never join a thread.
 
@@ -30,12 +36,14 @@ import re
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pln.clean import MAX_TEXT_CHARS
 from pln.config import Options
 from pln.errors import SourceError
 from pln.record import Item
@@ -50,8 +58,15 @@ from pln.sources.base import (
 from pln.text import HASHTAG_RE
 
 SESSION = timedelta(hours=6)
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 64 * 1024 * 1024  # the default of `max_file_mb`
+MAX_FILE_MB = 1024  # the most `max_file_mb` allows: a JSON export takes ~5x its size in memory
 MIN_WORDS = 3  # a thread without a question and with fewer words is chatter ("hi", "lol")
+# A conversation found by time gaps alone ends after this long, this many messages or this many
+# characters, as people take a chat room's talk: a busy day becomes several items, each curated
+# whole, instead of one item cut at MAX_TEXT_CHARS.
+CONVERSATION_SPAN = timedelta(hours=3)
+CONVERSATION_MESSAGES = 200
+CONVERSATION_CHARS = 20_000
 
 MENTION_RE = re.compile(r"(?<![\w@./])@([A-Za-z0-9_](?:[\w.\-]*\w)?)")
 URL_RE = re.compile(r"https?://[^\s<>\"'`]+")
@@ -87,6 +102,7 @@ class Thread:
     how: str  # "reply", "qa" or "gap": which rule formed it
     question: int | None = None  # n when the root is the question Q<n>
     replied: bool = False  # someone answered someone in it (a reply chain or `@name`/`name:`)
+    continues: Message | None = None  # a later part of a long thread: the root of its first part
 
     @property
     def participants(self) -> list[str]:
@@ -153,27 +169,88 @@ def group_threads(messages: Iterable[Message], gap: timedelta) -> list[Thread]:
     groups: dict[int, list[int]] = {}
     for i in range(len(msgs)):
         groups.setdefault(comps.find(i), []).append(i)
+    replied = explicit | set(mentioned)
     threads = []
     for members in groups.values():
         qs = [i for i in members if i in questions]
         how = "qa" if qs else ("reply" if any(i in explicit for i in members) else "gap")
-        if qs:
-            root = qs[0]
-        elif how == "gap":  # open chatter with what was said, not with a "hi"
-            root = next((i for i in members if _words(msgs[i]) >= MIN_WORDS), members[0])
-        else:
-            root = members[0]
-        threads.append(
-            Thread(
-                messages=[msgs[i] for i in members],
-                root=msgs[root],
-                how=how,
-                question=questions.get(root),
-                replied=any(i in explicit or i in mentioned for i in members),
-            )
-        )
+        if how == "gap":
+            parts = _conversations(msgs, members)
+            threads += [_thread(msgs, part, _opener(msgs, part), how, replied) for part in parts]
+            continue
+        root = qs[0] if qs else members[0]
+        first, *rest = _by_size(msgs, [root] + [i for i in members if i != root])
+        threads.append(_thread(msgs, first, root, how, replied, questions.get(root)))
+        for part in rest:  # in time order, so the root is the part's first message
+            part.sort()
+            threads.append(_thread(msgs, part, part[0], how, replied, None, msgs[root]))
     threads.sort(key=lambda t: (t.root.at, t.messages[0].at))
     return threads
+
+
+def _thread(
+    msgs: list[Message],
+    members: list[int],
+    root: int,
+    how: str,
+    replied: set[int],
+    question: int | None = None,
+    continues: Message | None = None,
+) -> Thread:
+    return Thread(
+        messages=[msgs[i] for i in sorted(members)],
+        root=msgs[root],
+        how=how,
+        question=question,
+        replied=any(i in replied for i in members),
+        continues=continues,
+    )
+
+
+def _opener(msgs: list[Message], members: list[int]) -> int:
+    """Open chatter with what was said, not with a "hi"."""
+    return next((i for i in members if _words(msgs[i]) >= MIN_WORDS), members[0])
+
+
+def _conversations(msgs: list[Message], members: list[int]) -> list[list[int]]:
+    """`members` (in time order) cut into conversations of bounded span, count and size.
+
+    Each cut depends only on the messages before it, so a growing export keeps its earlier
+    conversations, and their ids."""
+    parts: list[list[int]] = [[]]
+    chars = 0
+    for i in members:
+        part, size = parts[-1], _line_chars(msgs[i])
+        if part and (
+            msgs[i].at - msgs[part[0]].at > CONVERSATION_SPAN
+            or len(part) >= CONVERSATION_MESSAGES
+            or chars + size > CONVERSATION_CHARS
+        ):
+            part, chars = [], 0
+            parts.append(part)
+        part.append(i)
+        chars += size
+    return parts
+
+
+def _by_size(msgs: list[Message], ordered: list[int]) -> list[list[int]]:
+    """`ordered` (root first, as the item's text lists them) in parts whose text fits in an
+    item; a single message longer than that is a part of its own."""
+    parts: list[list[int]] = [[]]
+    chars = 0
+    for i in ordered:
+        size = _line_chars(msgs[i])
+        if parts[-1] and chars + size > MAX_TEXT_CHARS:
+            parts.append([])
+            chars = 0
+        parts[-1].append(i)
+        chars += size
+    return parts
+
+
+def _line_chars(message: Message) -> int:
+    """At most what `message` adds to its item's text (`@author: text` and a newline)."""
+    return len(message.author) + len(message.text) + 4 if message.text else 0
 
 
 def _link_replies(msgs: list[Message], comps: _Components) -> set[int]:
@@ -259,8 +336,10 @@ def thread_item(
     title: str,
     url: str = "",
     fetched_at: datetime | None = None,
+    thread_id: str = "",
 ) -> Item:
-    """One `chat_thread` Item: the root's text, then each other message as `@author: text`."""
+    """One `chat_thread` Item: the root's text, then each other message as `@author: text`.
+    `thread_id` (default `native_id`) names the whole thread when this is a later part."""
     root = thread.root
     lines = [root.text]
     lines += [f"@{m.author}: {m.text}" for m in thread.messages if m is not root and m.text]
@@ -279,7 +358,7 @@ def thread_item(
         mentions=[name for t in texts for name in MENTION_RE.findall(t)],
         published_at=root.at,
         fetched_at=fetched_at or datetime.now(UTC),
-        thread_id=native_id,
+        thread_id=thread_id or native_id,
         participants=thread.participants,
         raw="\n".join(m.raw for m in thread.messages),
     )
@@ -337,14 +416,20 @@ def decode_lines(data: bytes) -> Iterator[str]:
 
 
 def looks_binary(data: bytes) -> bool:
-    """True for data no chat export would contain: NUL bytes or mostly control bytes."""
-    head = data[:8192]
-    if b"\x00" in head:
+    """True for data no chat export holds, judged by shares of its first MiB once runs of NUL
+    bytes (the padding a crash leaves in a log) are set aside: nothing but such runs, NUL bytes
+    scattered (over 1 in 1,000: UTF-16 without a byte order mark, images, archives) or over
+    10% control bytes. A log with crash padding or a few garbled bytes is text."""
+    sample = data[:BINARY_SAMPLE]
+    text = _NUL_RUN.sub(b"", sample)
+    if len(text) < len(sample) / 2:
         return True
-    controls = len(head.translate(None, _NOT_CONTROL))  # what is left once the rest is deleted
-    return bool(head) and controls / len(head) > 0.1
+    controls = len(text.translate(None, _NOT_CONTROL))  # what is left once the rest is deleted
+    return text.count(b"\x00") > len(text) / 1000 or controls > len(text) / 10
 
 
+BINARY_SAMPLE = 1 << 20
+_NUL_RUN = re.compile(rb"\x00{16,}")
 _NOT_CONTROL = bytes([9, 10, 12, 13, 27, *range(32, 256)])
 
 
@@ -382,28 +467,53 @@ def chat_items(
     result = FetchResult()
     result.drop("notice", sum(m.system for m in messages))
     keys = UniqueKeys()
-    items = result.items
+    first_parts: dict[int, tuple[str, str]] = {}  # id() of a root -> (native id, title)
     for thread in group_threads(messages, gap):
         if thread.trivial:
             result.drop(thread.drop_reason, len(thread.messages))
             continue
-        root = thread.root
-        if thread.question is not None:
-            title = f"{label} Q{thread.question}: {shorten(question_text(root.text), 90)}"
+        native_id = keys.take(f"{chat_key}:{thread_key(thread.root)}")
+        title = _title(thread, label)
+        first_id, first_title = first_parts.get(id(thread.continues), (native_id, title))
+        if thread.continues is None:
+            first_parts[id(thread.root)] = (native_id, title)
         else:
-            title = f"{label}: {shorten(root.text, 80) or '(attachment)'}"
-        items.append(
+            title = f"{first_title} (continued)"
+        result.items.append(
             thread_item(
                 thread,
                 source=source,
                 platform=platform,
-                native_id=keys.take(f"{chat_key}:{thread_key(root)}"),
+                native_id=native_id,
                 title=title,
                 url=url(thread) if url else "",
                 fetched_at=fetched_at,
+                thread_id=first_id,
             )
         )
+    if warning := oversize_warning(messages):
+        result.warnings.append(warning)
     return result
+
+
+def _title(thread: Thread, label: str) -> str:
+    root = thread.root
+    if thread.question is not None:
+        return f"{label} Q{thread.question}: {shorten(question_text(root.text), 90)}"
+    return f"{label}: {shorten(root.text, 80) or '(attachment)'}"
+
+
+def oversize_warning(messages: Iterable[Message]) -> str:
+    """One line about messages too long for an item (their text is cut), or empty."""
+    long = [m for m in messages if not m.system and _line_chars(m) > MAX_TEXT_CHARS]
+    if not long:
+        return ""
+    first = long[0]
+    more = f" and {len(long) - 1:,} more" if len(long) > 1 else ""
+    return (
+        f"{first.ref or first.id}{more}: a message over the {MAX_TEXT_CHARS:,} characters an "
+        "item holds; only its start is curated"
+    )
 
 
 class UniqueKeys:
@@ -455,19 +565,25 @@ def date_option(opts: Options, name: str = "date") -> date | None:
 class ChatFileSource(Source):
     """A chat export in a file, or a folder of such files (one chat each, matched by `pattern`).
 
-    Options every chat file source reads: `path`, `timezone` (for times without an offset) and
-    `gap_minutes`. The cursor is the file's `{"mtime_ns", "size"}` (for a folder, one per file),
-    so an unchanged export is `not_modified` and a changed one is read again (ids are stable).
+    Options every chat file source reads: `path`, `timezone` (for times without an offset),
+    `gap_minutes` and `max_file_mb`. The cursor is the file's `{"mtime_ns", "size"}` (for a
+    folder, one per file under `files`), so an unchanged export is `not_modified` and a changed
+    one is read again (ids are stable). A file of a folder refused whole (too big, binary, not
+    the format) is a dead letter and a warning, and stays out of the cursor: every run says so
+    again until it changes.
     """
 
     pattern: ClassVar[str] = "*.txt"
     what: ClassVar[str] = "chat export"  # how error messages name one file
+    too_big_hint: ClassVar[str] = "raise max_file_mb, or split the file"
     twin_stems: frozenset[str] | set[str] = frozenset()  # stems two files of the folder share
+    max_bytes: int = MAX_FILE_BYTES
 
     def configure(self, opts: Options) -> None:
         self.path: Path = opts.path("path", required=True)
         self.tz = zone_option(opts)
         self.gap = timedelta(minutes=opts.integer("gap_minutes", default=10, min=1))
+        self.max_bytes = max_file_mb_option(opts) << 20
         self.configure_format(opts)
 
     def configure_format(self, opts: Options) -> None:
@@ -489,20 +605,56 @@ class ChatFileSource(Source):
         return result
 
     def _fetch_folder(self, cursor: Cursor) -> FetchResult:
-        seen = cursor.get("files") if isinstance(cursor.get("files"), dict) else {}
+        seen = _mapping(cursor.get("files"))
         paths = sorted(p for p in self.path.glob(self.pattern) if p.is_file())
         stems = Counter(p.stem for p in paths)
         self.twin_stems = {stem for stem, n in stems.items() if n > 1}
-        stamps = {p.name: file_stamp(self.stat(p)) for p in paths}
+        result = FetchResult(cursor={"files": {}})
+        stamps = result.cursor["files"]
+        for path in paths:
+            with self.one_file(path, result):
+                stamps[path.name] = file_stamp(self.stat(path))
         changed = [name for name, stamp in stamps.items() if seen.get(name) != stamp]
-        result = FetchResult(cursor={"files": stamps}, not_modified=bool(cursor) and not changed)
-        for name in changed:
-            path = self.path / name
-            try:  # one unreadable file must not hide the others
-                result.add(self.read_chat(path, self.read_bytes(path)))
-            except SourceError as exc:
-                result.dead_letters.append(self.dead_letter(self.shown_path(path), exc.message))
+        self.read_files(changed, cursor, result)
+        gone = sorted(set(seen) - {p.name for p in paths})
+        if gone:
+            result.warnings.append(self._gone_warning(gone))
+        result.not_modified = bool(cursor) and not (changed or gone or result.warnings)
         return result
+
+    def read_files(self, names: list[str], cursor: Cursor, result: FetchResult) -> None:
+        """Read the changed files `names` of the folder into `result`, each on its own."""
+        for name in names:
+            path = self.path / name
+            with self.one_file(path, result):
+                result.add(self.read_chat(path, self.read_bytes(path)))
+
+    @contextmanager
+    def one_file(self, path: Path, result: FetchResult) -> Iterator[None]:
+        """Read one file of a folder; if it is refused whole, say so (a dead letter and a
+        warning) and leave it out of the cursor, so the next run reads it again. The other
+        files always count."""
+        try:
+            yield
+        except SourceError as exc:
+            self._refuse(path, exc.message, result)
+        except Exception as exc:  # a bug or an unforeseen input in one file
+            reason = f"{self.shown_path(path)}: unexpected {type(exc).__name__}: {exc}"
+            self._refuse(path, reason, result)
+
+    def _refuse(self, path: Path, reason: str, result: FetchResult) -> None:
+        result.dead_letters.append(self.dead_letter(self.shown_path(path), reason))
+        result.warnings.append(f"{reason}; not read")
+        if result.cursor:
+            result.cursor["files"].pop(path.name, None)
+
+    def _gone_warning(self, gone: list[str]) -> str:
+        shown = ", ".join(gone[:3]) + (f" and {len(gone) - 3:,} more" if len(gone) > 3 else "")
+        files, their = ("a file", "its") if len(gone) == 1 else (f"{len(gone):,} files", "their")
+        return (
+            f"{files} gone from {self.shown_path(self.path)}/ since the last run ({shown}): "
+            f"{their} items stay in the store"
+        )
 
     def chat_key(self, path: Path) -> str:
         """The part of thread ids naming one file: its stem, or its name when another file of
@@ -518,31 +670,46 @@ class ChatFileSource(Source):
             raise self.cannot_read(path, exc) from None
 
     def read_bytes(self, path: Path, *, text: bool = True) -> bytes:
-        """The file's bytes (at most `MAX_FILE_BYTES`); with `text`, as UTF-8 (`as_utf8`) and
+        """The file's bytes (at most `max_file_mb`); with `text`, as UTF-8 (`text_of`) and
         refused when binary."""
         st, shown = self.stat(path), self.shown_path(path)
         if reason := not_regular(shown, st):
             raise self.error(reason)
-        if st.st_size > MAX_FILE_BYTES:
-            raise self.error(
-                f"{shown} is {st.st_size >> 20} MiB, over the {MAX_FILE_BYTES >> 20} MiB limit"
-            )
+        if st.st_size > self.max_bytes:
+            raise self.too_big(shown, f"is {-(-st.st_size >> 20)} MiB, over")
         try:
-            data = read_capped(path, MAX_FILE_BYTES)
+            data = read_capped(path, self.max_bytes)
         except OSError as exc:
             raise self.cannot_read(path, exc) from None
-        if len(data) > MAX_FILE_BYTES:
-            raise self.error(f"{shown} is over the {MAX_FILE_BYTES >> 20} MiB limit")
+        if len(data) > self.max_bytes:
+            raise self.too_big(shown, "is over")  # it grew while read
         return self.text_of(path, data) if text else data
 
+    def too_big(self, shown: str, what: str) -> SourceError:
+        limit = self.max_bytes >> 20
+        return self.error(f"{shown} {what} the {limit} MiB limit ({self.too_big_hint})")
+
     def text_of(self, path: Path, data: bytes) -> bytes:
-        """`data` as UTF-8 (`as_utf8`); a SourceError when it is binary, not text."""
+        """`data` as UTF-8 (`as_utf8`) without NUL bytes (a crash's padding, never text); a
+        SourceError when it is binary, not text."""
         data = as_utf8(data)
         if looks_binary(data):
             article = "an" if self.what[0] in "AEIOU" else "a"  # "an IRC log"
             shown = self.shown_path(path)
             raise self.error(f"{shown} is not {article} {self.what} (it holds binary data)")
-        return data
+        return data.replace(b"\x00", b"") if b"\x00" in data else data
+
+
+def max_file_mb_option(opts: Options) -> int:
+    """The `max_file_mb` option: the largest file read, in MiB (default 64)."""
+    value = opts.integer("max_file_mb", default=MAX_FILE_BYTES >> 20, min=1)
+    if value > MAX_FILE_MB:
+        raise opts.error("max_file_mb", f"must be at most {MAX_FILE_MB}, got {value}")
+    return value
+
+
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def file_stamp(stat: os.stat_result) -> dict[str, int]:

@@ -172,7 +172,7 @@ def test_discord_replies_and_qa_numbers_make_threads_with_links_back():
     assert "The spacing effect\nA review of 100 years of research" in slides.text
     assert slides.links == ("https://example.org/spacing", "https://cdn.example/slides.pdf")
     assert [(d.ref, d.reason) for d in result.dead_letters] == [
-        ("discord/learning-design.json#5", "not a message (KeyError: 'timestamp')")
+        ("discord/learning-design.json#5", "not a message: no 'timestamp'")
     ]
 
 
@@ -423,4 +423,9 @@ def test_a_folder_of_exports_reads_each_file_once(tmp_path):
     assert [d.reason for d in first.dead_letters] == [
         f"{tmp_path / 'broken.txt'} is not a Zoom chat file (it holds binary data)"
     ]
-    assert source.fetch(first.cursor).not_modified
+    second = source.fetch(first.cursor)  # the refused file is said again, the others not read
+    assert second.items == [] and [d.reason for d in second.dead_letters] == [
+        d.reason for d in first.dead_letters
+    ]
+    (tmp_path / "broken.txt").unlink()
+    assert source.fetch(second.cursor).not_modified
