@@ -4,6 +4,9 @@ A transcript (`path`) has one message per line, `<ISO 8601 time> @author: text`;
 above; blank lines and `# ` comments are skipped (see docs/design.md). Each question with its
 answers becomes one `chat_thread` Item titled `#lrnchat Q1: <question>`; the rest of the chat
 (welcome, chatter) is grouped by time gaps, and groups under three words are dropped as noise.
+A transcript may hold several chats (an archive page): a silence of more than `CHAT_BREAK` ends
+one, each is dated by the local date of its first message and chats of one date are one chat,
+so ids are those of one transcript per chat (`lrnchat:2026-11-19:Q1`).
 
 Options: `path` (a transcript, or a folder of `*.txt` transcripts, one chat each), `hashtag`,
 `timezone` (IANA name for times without an offset; default UTC), `gap_minutes` (default 10).
@@ -55,6 +58,9 @@ LINE_RE = re.compile(
 TIMESTAMP_START_RE = re.compile(r"^\[?\d{4}-\d{1,2}-\d{1,2}(?!\d)")
 COMMENT_RE = re.compile(r"^#(?:\s|$)")
 HASHTAG_OPTION_RE = re.compile(r"^\w+$")
+# Shorter than any gap between weekly (or daily) chats, longer than the night after an evening
+# chat, so late answers the next morning keep the chat's date (and their ids from before).
+CHAT_BREAK = timedelta(hours=12)
 
 
 class HashtagChatSource(ChatFileSource):
@@ -164,8 +170,10 @@ class HashtagChatSource(ChatFileSource):
             raise self.error(
                 f"{shown} is not a {self.what}: no '<ISO 8601 time> @author: text' lines"
             )
-        result = self.items_for(messages, chat_key=self.hashtag or self.chat_key(path))
-        result.dead_letters.extend(dead)
+        result = FetchResult(dead_letters=dead)
+        chat_key = self.hashtag or self.chat_key(path)
+        for day, chat in chats_by_date(messages, self.tz):
+            result.add(self.items_for(chat, chat_key, day))
         return result
 
     def items_for(
@@ -218,6 +226,19 @@ class HashtagChatSource(ChatFileSource):
         suffix = f".{asked[n]}" if asked[n] > 1 else ""
         question = question_text(thread.root.text, self.hashtag) or thread.root.text
         return f"{chat_id}:Q{n}{suffix}", f"{prefix}Q{n}: {shorten(question, 90)}"
+
+
+def chats_by_date(messages: list[Message], tz: ZoneInfo) -> list[tuple[date, list[Message]]]:
+    """The chats of one transcript, oldest first: a silence of more than `CHAT_BREAK` ends a
+    chat, a chat is dated by its first message (local date) and chats of one date are one."""
+    chats: dict[date, list[Message]] = {}
+    previous: datetime | None = None
+    for message in sorted(messages, key=lambda m: m.at):
+        if previous is None or message.at - previous > CHAT_BREAK:
+            day = message.at.astimezone(tz).date()
+        chats.setdefault(day, []).append(message)
+        previous = message.at
+    return list(chats.items())
 
 
 def _root_url(thread: Thread) -> str:

@@ -7,11 +7,21 @@ Accepted line headers (each starts a message; other lines continue the message a
 Day-first or month-first dates are told apart per file (a day above 12, else the order that keeps
 the messages in time order, else month-first with AM/PM clocks and day-first without); the
 `date_order` option (`dmy`, `mdy`, `ymd`) settles it. `<Media omitted>`, `image omitted` and
-`<attached: …>` become messages without text; lines without `Name:` (joins, subject changes),
-"end-to-end encrypted" banners and deleted messages are notices.
+`<attached: …>` become messages without text; lines without `Name:` (joins, subject changes)
+and "end-to-end encrypted" banners are notices.
+
+A message deleted for everyone ("This message was deleted", "You deleted this message", and
+their German, Spanish, French, Portuguese, Italian and Dutch forms) keeps its place in its
+thread, so the thread keeps its id, but adds no text: the re-export updates the stored item and
+the deleted text leaves it. A thread holding one is never dropped as chatter, for that reason.
 
 The export may be the `.txt` or the `.zip` the phone shares (iOS: `_chat.txt` with the media;
-Android: `WhatsApp Chat with <name>.txt`); the zip is read in memory, never extracted.
+Android: `WhatsApp Chat with <name>.txt`); the zip is read in memory, never extracted. The chat
+is named by the file's stem without a browser's copy number, so `WhatsApp Chat with X.txt`,
+`… (1).txt` and `….zip` are one chat. In a folder, the exports of one chat are read together,
+as one chat, whenever one of them changes: a message the newest export (by its last message)
+also holds is read from it, and counted as `older export` in the others, so a thread is one
+item and shows what the newest export says.
 
 Options: `path` (an export, or a folder of `*.txt`/`*.zip` exports), `timezone`, `gap_minutes`,
 `date_order`.
@@ -23,12 +33,14 @@ import io
 import re
 import zipfile
 import zlib
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pln.config import Options
-from pln.record import DeadLetter
-from pln.sources.base import FetchResult
+from pln.errors import SourceError
+from pln.record import DeadLetter, Item
+from pln.sources.base import Cursor, FetchResult
 from pln.sources.chat import (
     MAX_FILE_BYTES,
     ChatFileSource,
@@ -50,7 +62,7 @@ MEDIA_RE = re.compile(
     re.IGNORECASE,
 )
 NOTICE_TEXT_RE = re.compile(
-    r"^(?:this message was deleted|you deleted this message|waiting for this message"
+    r"^(?:waiting for this message"
     r"|messages (?:and calls )?(?:to this (?:group|chat) )?are (?:now secured with )?end-to-end"
     r"|your security code with )",
     re.I,
@@ -58,6 +70,21 @@ NOTICE_TEXT_RE = re.compile(
 NOTICE_IN_AUTHOR_RE = re.compile(
     r"\b(?:changed the (?:subject|group)|created group|added|removed|left|joined)\b", re.I
 )
+DELETED_RE = re.compile(
+    r"^(?:this message was deleted|you deleted this message"
+    r"|diese nachricht wurde gelöscht|du hast diese nachricht gelöscht"
+    r"|se eliminó este mensaje|este mensaje fue eliminado|eliminaste este mensaje"
+    r"|ce message a été supprimé|vous avez supprimé ce message"
+    r"|(?:esta|essa) mensagem foi apagada|mensagem apagada|você apagou esta mensagem"
+    r"|questo messaggio è stato eliminato|hai eliminato questo messaggio"
+    r"|dit bericht is verwijderd|je hebt dit bericht verwijderd)(?:\.|\s+by\s.+)?$",
+    re.I,
+)
+# Every deletion reads so: enough words to open its thread, as the deleted text did.
+DELETED = "This message was deleted"
+DELETED_LINE_RE = re.compile(rf"^@[^:\n]*: {DELETED}$")  # one in an item's text
+OLDER_EXPORT = "older export"
+COPY_NUMBER_RE = re.compile(r"\s?\(\d{1,3}\)$")  # "X (1)" (Chrome, Edge), "X(1)" (Firefox)
 ORDERS = ("dmy", "mdy", "ymd")
 CHAT_MEMBER_RE = re.compile(r"(?:^|/)(?:_chat|WhatsApp Chat[^/]*)\.txt$", re.I)
 
@@ -69,6 +96,16 @@ class WhatsAppSource(ChatFileSource):
 
     def configure_format(self, opts: Options) -> None:
         self.date_order = opts.text("date_order", default="auto", choices=("auto", *ORDERS))
+        self.exports_read: set[Path] = set()  # this fetch's files, read with their chat
+
+    def fetch(self, cursor: Cursor | None) -> FetchResult:
+        self.exports_read = set()
+        return super().fetch(cursor)
+
+    def chat_key(self, path: Path) -> str:
+        """The chat a file holds: its stem without a browser's copy number, so a re-export saved
+        as `… (1).txt`, or as the `.zip`, updates the same items."""
+        return COPY_NUMBER_RE.sub("", path.stem) or path.stem
 
     def read_bytes(self, path: Path, *, text: bool = True) -> bytes:
         """The chat text: the file itself, or the chat `.txt` inside an export `.zip`."""
@@ -99,18 +136,44 @@ class WhatsAppSource(ChatFileSource):
         return text
 
     def read_chat(self, path: Path, data: bytes) -> FetchResult:
-        messages, dead = self.parse(path, data)
-        chat = re.sub(r"^WhatsApp Chat (?:with|-) ", "", path.stem)
+        """Items of the chat `path` holds, read with the other exports of that chat in the
+        folder (nothing when an earlier file of this fetch read them)."""
+        if path in self.exports_read:
+            return FetchResult()
+        exports = [self.read_export(path, data), *self._other_exports(path)]
+        self.exports_read.update(e.path for e in exports)
+        messages, older = merge_exports(exports)
+        key = self.chat_key(path)
         result = chat_items(
             messages,
             source=self.name,
             platform="whatsapp",
-            chat_key=self.chat_key(path),
-            label=chat,
+            chat_key=key,
+            label=re.sub(r"^WhatsApp Chat (?:with|-) ", "", key),
             gap=self.gap,
         )
-        result.dead_letters.extend(dead)
+        result.items = [_without_deleted(item) for item in result.items]
+        result.dead_letters.extend(d for e in exports for d in e.dead)
+        result.drop(OLDER_EXPORT, older)
         return result
+
+    def _other_exports(self, path: Path) -> list[Export]:
+        if not self.path.is_dir():
+            return []
+        key, exports = self.chat_key(path), []
+        for other in sorted(p for p in self.path.glob(self.pattern) if p.is_file()):
+            if other == path or other in self.exports_read or self.chat_key(other) != key:
+                continue
+            try:
+                exports.append(self.read_export(other, self.read_bytes(other)))
+            except SourceError:  # the folder's read of that file, if changed, says why
+                continue
+        return exports
+
+    def read_export(self, path: Path, data: bytes) -> Export:
+        messages, dead = self.parse(path, data)
+        newest = max((m.at for m in messages), default=datetime.min.replace(tzinfo=UTC))
+        return Export(path, messages, dead, (newest, self.stat(path).st_mtime_ns, path.name))
 
     def parse(self, path: Path, data: bytes) -> tuple[list[Message], list[DeadLetter]]:
         """Messages of one export (notices flagged `system`) and its unreadable lines."""
@@ -163,7 +226,9 @@ def _message(entry: dict, at: datetime, ref: str) -> Message:
     author, text = (match["author"].strip(), match["text"].strip()) if match else ("", body)
     if MEDIA_RE.match(text):
         text = ""
-    if NOTICE_TEXT_RE.match(text):  # iOS posts notices under the group's name
+    if DELETED_RE.match(text):
+        text = DELETED
+    elif NOTICE_TEXT_RE.match(text):  # iOS posts notices under the group's name
         system = True
     return Message(
         id=str(entry["line"]),
@@ -174,6 +239,59 @@ def _message(entry: dict, at: datetime, ref: str) -> Message:
         raw="\n".join(entry["raw"]),
         system=system,
     )
+
+
+@dataclass
+class Export:
+    """One export file of a chat: its messages, unreadable lines, and age among the chat's
+    exports."""
+
+    path: Path
+    messages: list[Message]
+    dead: list[DeadLetter]
+    age: tuple  # (last message time, modification time, name): the newest sorts last
+
+
+def merge_exports(exports: list[Export]) -> tuple[list[Message], int]:
+    """The messages of one chat's exports, and how many were left out as `older export`.
+
+    The newest export's messages all count; an older one's count unless a newer export has a
+    message at that time by the same author (a deletion or an edit since) or with the same text
+    (a contact named since)."""
+    kept: list[Message] = []
+    unmatched: dict[datetime, list[Message]] = {}  # kept messages no older one has matched
+    older = 0
+    for export in sorted(exports, key=lambda e: e.age, reverse=True):
+        fresh = []
+        for message in export.messages:
+            same = unmatched.get(message.at, [])
+            match = next((m for m in same if _same_message(m, message)), None)
+            if match is None:
+                fresh.append(message)
+            else:
+                same.remove(match)
+                older += 1
+        for message in fresh:
+            unmatched.setdefault(message.at, []).append(message)
+        kept += fresh
+    return kept, older
+
+
+def _same_message(newer: Message, older: Message) -> bool:
+    return newer.system == older.system and (
+        newer.author == older.author or newer.text == older.text
+    )
+
+
+def _without_deleted(item: Item) -> Item:
+    """The item without the lines of its deleted messages (a deleted root leaves its first line
+    blank, as an attachment does)."""
+    lines = item.text.split("\n")
+    kept = [line for line in lines[1:] if not DELETED_LINE_RE.match(line)]
+    first = "" if lines[0] == DELETED else lines[0]
+    if len(kept) == len(lines) - 1 and first == lines[0]:
+        return item
+    return item.replaced(text="\n".join([first, *kept]))
 
 
 def guess_date_order(dates: list[str], times: list[str]) -> str:

@@ -10,7 +10,8 @@ Private messages (`to  Bob(Direct Message)`, `(privately)`) are never read; reac
 `date` option, else a `YYYY-MM-DD` or `GMTYYYYMMDD` in the file or folder name, else the file's
 modification date; a time earlier than the one before it means the meeting passed midnight.
 
-Options: `path` (a chat file or a folder of `*.txt`), `date`, `timezone`, `gap_minutes`.
+Options: `path` (a chat file, a folder of `*.txt`, or Zoom's own folder, which holds one
+subfolder per meeting with its `meeting_saved_chat.txt`), `date`, `timezone`, `gap_minutes`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,17 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from pln.config import Options
+from pln.errors import SourceError
 from pln.record import DeadLetter
-from pln.sources.base import FetchResult
-from pln.sources.chat import ChatFileSource, Message, chat_items, date_option, decode_lines
+from pln.sources.base import Cursor, FetchResult
+from pln.sources.chat import (
+    ChatFileSource,
+    Message,
+    chat_items,
+    date_option,
+    decode_lines,
+    file_stamp,
+)
 
 CLOCK = r"(?P<time>\d{1,2}:\d{2}(?::\d{2})?)"
 FROM_RE = re.compile(rf"^{CLOCK}\s+From\s+(?P<who>.+?)\s?:(?:\s(?P<text>.*))?$")
@@ -31,6 +40,7 @@ RECIPIENT_RE = re.compile(r"^(?P<sender>.+?)\s+to\s+(?P<to>.+)$")
 REPLYING_RE = re.compile(r'^Replying to "(?P<quote>.*?)(?:\.\.\.|…)?"\s*:?$', re.S)
 REACTION_RE = re.compile(r'^(?:Reacted to|Removed a .+ reaction from) ".*"', re.S)
 DATE_IN_NAME_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})|GMT(\d{4})(\d{2})(\d{2})")
+MEETING_CHAT = "meeting_saved_chat.txt"  # Zoom/<date time topic>/meeting_saved_chat.txt
 
 
 class ZoomChatSource(ChatFileSource):
@@ -39,6 +49,26 @@ class ZoomChatSource(ChatFileSource):
 
     def configure_format(self, opts: Options) -> None:
         self.date = date_option(opts)
+
+    def _fetch_folder(self, cursor: Cursor) -> FetchResult:
+        """The folder's chat files, then Zoom's layout below it: one subfolder per meeting, each
+        stamped in the cursor's `meetings` by subfolder name."""
+        result = super()._fetch_folder(cursor)
+        seen = cursor.get("meetings") if isinstance(cursor.get("meetings"), dict) else {}
+        stamps: dict[str, dict[str, int]] = {}
+        for path in sorted(p for p in self.path.glob(f"*/{MEETING_CHAT}") if p.is_file()):
+            try:
+                stamp = file_stamp(self.stat(path))
+                if seen.get(path.parent.name) != stamp:
+                    result.add(self.read_chat(path, self.read_bytes(path)))
+                    result.not_modified = False
+                stamps[path.parent.name] = stamp
+            except SourceError as exc:  # left out of the cursor, so it is tried again
+                result.dead_letters.append(self.dead_letter(self.shown_path(path), exc.message))
+                result.not_modified = False
+        if stamps or seen:
+            result.cursor = {**(result.cursor or {}), "meetings": stamps}
+        return result
 
     def read_chat(self, path: Path, data: bytes) -> FetchResult:
         messages, dead, private = self.parse(path, data)

@@ -220,8 +220,7 @@ def test_whatsapp_ios_export_day_first_multiline_media_and_notices():
     assert [(m.author, m.system) for m in messages if m.system] == [
         ("L&D Circle", True),  # end-to-end encryption banner
         ("", True),  # "Jane Doe added Ana"
-        ("Ana", True),  # deleted message
-    ]
+    ]  # a deleted message is not a notice: it keeps its place in its thread (without text)
     media = next(m for m in messages if m.author == "Pat K" and not m.text)
     assert media.at == datetime(2026, 11, 19, 19, 2, tzinfo=UTC)  # 20:02 in Paris
     items = by_title(source.fetch(None).items)
@@ -229,7 +228,9 @@ def test_whatsapp_ios_export_day_first_multiline_media_and_notices():
     assert "@Marc: A1 We run a workshop, then\nthree short quizzes over a month." in q1.text
     assert q1.participants == ("Jane Doe", "Marc", "Pat K")
     assert q1.links == ("https://example.org/cards",)
-    assert len(items) == 2
+    deleted = items["L&D Circle: This message was deleted"]
+    assert deleted.author == "Ana" and deleted.text == ""
+    assert len(items) == 3
 
 
 def test_whatsapp_android_us_export_is_read_month_first_with_am_pm():
