@@ -42,7 +42,6 @@ from pln.errors import SourceError
 from pln.record import DeadLetter, Item
 from pln.sources.base import Cursor, FetchResult
 from pln.sources.chat import (
-    MAX_FILE_BYTES,
     ChatFileSource,
     Message,
     chat_items,
@@ -128,11 +127,11 @@ class WhatsAppSource(ChatFileSource):
                         f"(expected _chat.txt or one 'WhatsApp Chat ….txt'; found {found})"
                     )
                 with zf.open(chats[0]) as member:
-                    text = member.read(MAX_FILE_BYTES + 1)
+                    text = member.read(self.max_bytes + 1)
         except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError) as exc:
             raise self.error(f"{shown} is not a readable zip archive: {exc}") from None
-        if len(text) > MAX_FILE_BYTES:
-            raise self.error(f"{shown}: the chat inside is over {MAX_FILE_BYTES >> 20} MiB")
+        if len(text) > self.max_bytes:
+            raise self.too_big(f"{shown}: the chat inside", "is over")
         return text
 
     def read_chat(self, path: Path, data: bytes) -> FetchResult:

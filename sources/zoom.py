@@ -21,7 +21,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from pln.config import Options
-from pln.errors import SourceError
 from pln.record import DeadLetter
 from pln.sources.base import Cursor, FetchResult
 from pln.sources.chat import (
@@ -52,20 +51,21 @@ class ZoomChatSource(ChatFileSource):
 
     def _fetch_folder(self, cursor: Cursor) -> FetchResult:
         """The folder's chat files, then Zoom's layout below it: one subfolder per meeting, each
-        stamped in the cursor's `meetings` by subfolder name."""
+        stamped in the cursor's `meetings` by subfolder name. A meeting's file refused whole is
+        left out of the stamps, so every run says so again (`one_file`)."""
         result = super()._fetch_folder(cursor)
         seen = cursor.get("meetings") if isinstance(cursor.get("meetings"), dict) else {}
         stamps: dict[str, dict[str, int]] = {}
+        warned = len(result.warnings)
         for path in sorted(p for p in self.path.glob(f"*/{MEETING_CHAT}") if p.is_file()):
-            try:
+            with self.one_file(path, result):
                 stamp = file_stamp(self.stat(path))
                 if seen.get(path.parent.name) != stamp:
                     result.add(self.read_chat(path, self.read_bytes(path)))
                     result.not_modified = False
                 stamps[path.parent.name] = stamp
-            except SourceError as exc:  # left out of the cursor, so it is tried again
-                result.dead_letters.append(self.dead_letter(self.shown_path(path), exc.message))
-                result.not_modified = False
+        if len(result.warnings) > warned:
+            result.not_modified = False
         if stamps or seen:
             result.cursor = {**(result.cursor or {}), "meetings": stamps}
         return result

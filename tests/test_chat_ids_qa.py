@@ -261,3 +261,24 @@ def test_an_older_export_from_before_a_contact_was_named_adds_no_second_copy(tmp
     ]
     assert [i.text.count("first 90 days") for i in result.items] == [1, 1]
     assert result.drops == {"older export": 6}
+
+
+def test_a_zoom_meeting_file_refused_whole_is_said_on_every_run(tmp_path, capsys):
+    zoom = tmp_path / "Zoom"
+    (zoom / MEETING).mkdir(parents=True)
+    (zoom / MEETING / "meeting_saved_chat.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(600))
+    source = "  - {name: zoom, type: zoom_chat, path: Zoom}\n"
+    for _ in range(2):
+        said = run(tmp_path, source, capsys)
+        assert f"Zoom/{MEETING}/meeting_saved_chat.txt is not a Zoom chat file" in said
+        assert "(it holds binary data); not read" in said
+    assert db_rows(tmp_path / "out" / "pln.duckdb", "SELECT count(*) FROM dead_letters") == [(1,)]
+
+
+def test_a_whatsapp_zip_whose_chat_is_over_max_file_mb_names_the_option(tmp_path):
+    with zipfile.ZipFile(tmp_path / f"{CHAT}.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{CHAT}.txt", whatsapp(range(1, 3)) + "x" * (1 << 20))
+    source = chat_source("whatsapp", tmp_path / f"{CHAT}.zip", max_file_mb=1)
+    with pytest.raises(Exception) as raised:
+        source.fetch(None)
+    assert "the chat inside is over the 1 MiB limit (raise max_file_mb" in str(raised.value)
