@@ -335,21 +335,24 @@ class BatchWriter:
             schema=arrow_schema(DEAD_LETTER_FIELDS),
         )
         con.register("new_dead_letters", table)
+        # A row of the same source, ref and raw text under another id is this record, read
+        # with another reason (a newer pln's wording, a refused file's new size): replaced.
         # Refs name a file relative to the config folder (Source.shown_path); older pln named
         # it by its absolute path (chat lines: by its bare name). A row of the same source and
-        # raw text whose ref is such an old name of the new ref is this record: replaced, so a
-        # moved project folder or an upgrade keeps one row. Rows written now are never touched.
+        # raw text whose ref is such an old name of the new ref is this record too, so a moved
+        # project folder or an upgrade keeps one row. Rows written now are never touched.
         con.execute(
             # A hashtag chat's posts name their source first (`chat.posts:data/x.jsonl:2`):
             # the names are compared after it.
             """DELETE FROM dead_letters d USING (
-                   SELECT source, raw, head, ref[length(head) + 1:] AS name
+                   SELECT source, raw, ref, head, ref[length(head) + 1:] AS name
                    FROM (SELECT *, CASE WHEN starts_with(ref, source || '.posts:')
                                         THEN source || '.posts:' ELSE '' END AS head
                          FROM new_dead_letters)) n
                WHERE d.source = n.source AND d.raw = n.raw AND starts_with(d.ref, n.head)
                  AND d.id NOT IN (SELECT id FROM new_dead_letters)
-                 AND (starts_with(d.ref, n.head || '/') AND ends_with(d.ref, '/' || n.name)
+                 AND (d.ref = n.ref
+                      OR starts_with(d.ref, n.head || '/') AND ends_with(d.ref, '/' || n.name)
                       OR NOT contains(d.ref[length(n.head) + 1:], '/')
                          AND ends_with(n.name, '/' || d.ref[length(n.head) + 1:]))"""
         )

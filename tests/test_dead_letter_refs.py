@@ -109,6 +109,22 @@ def test_dead_letters_an_older_pln_stored_by_absolute_path_or_file_name_are_repl
     assert dead_letters(config) == EXPECTED | {(d.source, d.ref, d.reason) for d in others}
 
 
+def test_a_record_read_with_another_reason_keeps_one_row(tmp_path):
+    """An older pln's wording of the same record (same source, ref and raw text), or a refused
+    file's reason that names its size, is replaced, not kept beside the new one."""
+    config = project(tmp_path)
+    older = [
+        DeadLetter("x", "data/x/timeline.jsonl:2", "not a tweet (JSONDecodeError: ...)", BAD_LINE),
+        DeadLetter("irc", "data/chats/binary.log", "data/chats/binary.log is 1 MiB, over"),
+    ]
+    other = DeadLetter("x", "data/x/timeline.jsonl:2", "an older wording", "other raw text")
+    with Store(tmp_path / "out" / "pln.duckdb") as store:
+        store.write([], [], [*older, other])
+
+    assert main(["run", "-q", "-c", str(config)]) == 0
+    assert dead_letters(config) == EXPECTED | {(other.source, other.ref, other.reason)}
+
+
 def test_a_record_written_in_the_same_run_is_never_taken_for_an_old_name(tmp_path):
     """`a.jsonl:2` and `sub/a.jsonl:2` with the same raw text are two records, run after run."""
     for folder in (tmp_path, tmp_path / "sub"):
