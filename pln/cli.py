@@ -289,7 +289,10 @@ def cmd_schedule(args) -> int:
     last_run = None
     if config.outputs.duckdb.exists():
         with Store(config.outputs.duckdb, read_only=True) as store:
-            last_run = store.sql("SELECT max(started_at) FROM runs")[1][0][0]
+            # A run that never finished (killed, a reboot, a failure) is a missed slot.
+            last_run = store.sql(
+                "SELECT max(started_at) FROM runs WHERE finished_at IS NOT NULL"
+            )[1][0][0]
     log = (
         (lambda _line: None) if args.quiet or args.json else (lambda line: print(line, flush=True))
     )

@@ -45,8 +45,8 @@ def cmd_sources(args: argparse.Namespace) -> int:
     if config.outputs.duckdb.exists():
         with Store(config.outputs.duckdb, read_only=True) as store:
             _, rows = store.sql(
-                "SELECT name, ok, error_count, last_ok_at, next_poll_at, last_error "
-                "FROM source_health"
+                "SELECT name, ok, error_count, last_ok_at, next_poll_at, last_error, "
+                "last_error_at FROM source_health"
             )
             notes = _fetch_notes(store)
             stored = _stored_items(store)
@@ -54,8 +54,8 @@ def cmd_sources(args: argparse.Namespace) -> int:
         health = {row[0]: row for row in rows}
     table = []
     for src in config.sources:
-        name, ok, errors, last_ok, next_poll, last_error = health.get(
-            src.name, (src.name, None, 0, None, None, "")
+        name, ok, errors, last_ok, next_poll, last_error, error_at = health.get(
+            src.name, (src.name, None, 0, None, None, "", None)
         )
         if not src.enabled:
             # Not read until `enabled: false` goes: its last run's columns stay as they were.
@@ -68,7 +68,11 @@ def cmd_sources(args: argparse.Namespace) -> int:
         nxt = f"{next_poll:%Y-%m-%d %H:%M}" if next_poll and src.enabled else "-"
         skipped, warnings = notes.get(src.name, ({}, []))
         why = ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items())) or "-"
-        said = last_error or "; ".join(f"warning: {w}" for w in warnings)
+        said = "; ".join(f"warning: {w}" for w in warnings)
+        if last_error and not ok:
+            said = last_error
+        elif last_error and not said:  # a source that recovered: the error is history
+            said = f"recovered; {error_at:%Y-%m-%d %H:%M}: {last_error}" if error_at else ""
         table.append((name, src.type, state, stored.get(name, 0), why, when, nxt, said))
     columns = ["source", "type", "state", "items", "skipped", "last ok", "next poll", "last error"]
     print_rows(columns, table, "table")

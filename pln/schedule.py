@@ -106,8 +106,10 @@ class Scheduler:
 
         try:
             self.run()
-        except PlnError as exc:  # a locked database or a broken config: report, keep the schedule
-            self.log(f"run skipped: {exc}")
+        except PlnError as exc:  # a locked database, a full disk: report, keep the schedule
+            # Busy (75): the run never began. Anything else may have read and stored items
+            # before it failed (the feeds on a full disk), so it is not "skipped".
+            self.log(f"run {'skipped' if exc.exit_code == 75 else 'failed'}: {exc}")
         self.last_run = self.clock()
         return 1
 

@@ -17,7 +17,7 @@ def print_rows(columns: list[str], rows: list[tuple], fmt: str, out=None) -> Non
     if fmt == "csv":
         import csv
 
-        writer = csv.writer(out)
+        writer = csv.writer(out, lineterminator="\n")  # "\r\n" would end ids piped to a shell
         writer.writerow(columns)
         writer.writerows(rows)
         return

@@ -75,6 +75,7 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 CHUNK = 64 * 1024
 REDIRECTS = {301, 302, 303, 307, 308}
 PERMANENT_REDIRECTS = {301, 308}
+GONE_RETRY = 86_400.0  # seconds until a feed that answered 410 Gone is asked again
 DECODED = ("gzip", "x-gzip", "deflate")  # what _Decoder undoes, and Accept-Encoding offers
 ACCEPT_ENCODING = "gzip, deflate"
 COMPRESSIONS = frozenset({"br", "zstd", "compress", "x-compress", "x-bzip2", "bzip2"})
@@ -315,6 +316,12 @@ class HttpFetcher:
             return self.error(
                 f"HTTP {status} from {redact(url)}; retry after {retry_after:g} s",
                 retry_after=retry_after,
+            )
+        if status == 410:  # the publisher took the feed down for good: asked again once a day
+            return self.error(
+                f"HTTP 410 Gone from {redact(url)}: the feed was taken down for good; "
+                "remove the source or set `enabled: false`",
+                retry_after=GONE_RETRY,
             )
         return self.error(f"HTTP {status} from {redact(url)}")
 

@@ -74,6 +74,16 @@ def test_sources_shows_health_after_a_run(tmp_path, capsys):
     assert " ok " in local
     assert "failing ×1" in gone and "not found" in gone
 
+    # Fixed: `ok`, and the error it had is dated history, not its state (QA, 4 Dec 2026).
+    shutil.copy(tmp_path / "rss2.xml", tmp_path / "missing.xml")
+    assert main(["run", "-q", "--full", "-c", str(config_path)]) == 0
+    assert main(["sources", "-c", str(config_path)]) == 0
+    back = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("gone"))
+    [(error_at,)] = db_rows(config_path.parent / "out" / "pln.duckdb",
+                            "SELECT last_error_at FROM sources WHERE name = 'gone'")  # fmt: skip
+    assert " ok " in back and "failing" not in back
+    assert f"recovered; {error_at:%Y-%m-%d %H:%M}: " in back and "not found" in back
+
 
 def test_import_adds_itself_to_an_include_list_the_config_has(tmp_path, capsys):
     config_path = make_config(tmp_path)

@@ -30,10 +30,12 @@ from conftest_kafka import (
 from helpers import db_rows, descendant_pids, is_running
 from kafka_broker import free_port
 
+from pln.cli import main
 from pln.errors import SourceError
 from pln.pipelines import stream_writer
 from pln.pipelines.polls import CuratedPoll
 from pln.pipelines.stream_writer import PollTables, StreamWriter
+from pln.sinks.store import Store
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 
@@ -186,6 +188,31 @@ def test_a_schedule_runs_the_last_good_config_while_the_file_is_broken(tmp_path)
     assert "run skipped" not in said and said.count("PLN Curator run ") == 1, said
     assert said.count("was edited but cannot be used, so nothing changes") == 1, said
     assert said.index("cannot be used") < said.index("PLN Curator run ")
+
+
+def test_a_schedule_restarted_after_a_run_was_killed_midway_catches_up(tmp_path):
+    """The last *finished* run decides whether a slot was missed: a run killed by SIGKILL, a
+    reboot or the OOM killer left a started run behind, and the restart waited for the next
+    slot (QA: up to a day with a daily cron)."""
+    path = schedule_config(tmp_path, "0 0 1 1 *")  # once a year
+    path.write_text(path.read_text().replace("catch_up: false", "catch_up: true"))
+    assert main(["run", "-q", "-c", str(path)]) == 0
+    db = tmp_path / "out" / "pln.duckdb"
+    with Store(db) as store:  # that run was two years ago; one started a minute ago, killed
+        store.con.execute(
+            "UPDATE runs SET started_at = started_at - INTERVAL 730 DAY, "
+            "finished_at = finished_at - INTERVAL 730 DAY"
+        )
+        store.begin_run("killed-midway", str(path))
+    log = tmp_path / "schedule.log"
+    proc = pln_process("schedule", "-c", str(path), "--max-runs", "1", log=log)
+    try:
+        code = proc.wait(timeout=120)  # it waited until 1 January before
+    finally:
+        kill(proc)
+    said = log.read_text()
+    assert code == 0 and "catching up: running now for the missed slots since " in said, said
+    assert said.count("PLN Curator run ") == 1, said
 
 
 def assert_stops_cleanly_on_sigterm(proc: subprocess.Popen, log: Path, waiting) -> None:

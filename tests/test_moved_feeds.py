@@ -187,3 +187,26 @@ def test_the_cursor_of_the_last_successful_fetch_decides(tmp_path):
         store.update_sources([status(2)])
         assert moved_sources(store.con) == {}
         assert store.cursors() == {"blog-x": {"etag": '"v1"'}}
+
+
+def test_a_feed_gone_for_good_says_what_to_do_and_is_asked_once_a_day(server, tmp_path, capsys):
+    """410 Gone is no passing failure: the line says to remove or disable the source, and it
+    is asked again a day later, not at the next run (QA: retried like a 500, mailed for ever)."""
+    server.route("/gone.xml", status=410)
+    server.route("/steady.xml", body=FEED)
+    config = write_config(
+        tmp_path, {"blog-x": server.url("/gone.xml"), "steady": server.url("/steady.xml")}
+    )
+    summary = run(config, capsys)
+    line = next(x for x in summary.splitlines() if "blog-x" in x)
+    assert "HTTP 410 Gone from" in line
+    assert line.endswith(
+        "the feed was taken down for good; remove the source or set `enabled: false`"
+    )
+    with Store(tmp_path / "out" / "pln.duckdb", read_only=True) as store:
+        [(wait,)] = store.sql(
+            "SELECT epoch(next_poll_at - last_fetch_at) FROM sources WHERE name = 'blog-x'"
+        )[1]
+    assert wait >= 86_000
+    run(config, capsys)
+    assert len(server.requests_to("/gone.xml")) == 1  # the next run left it alone

@@ -108,6 +108,22 @@ def test_a_locked_database_skips_the_slot_and_keeps_the_schedule(tmp_path):
     assert sched.loop(max_runs=1) == 1
 
 
+def test_a_run_that_failed_midway_is_said_to_have_failed_not_skipped(tmp_path):
+    """A full disk while the feeds are written: the run read and stored items first."""
+    from pln.errors import PlnError
+
+    clock = FakeClock(datetime(2026, 11, 27, 9, 59, tzinfo=UTC))
+    log: list[str] = []
+
+    def run():
+        raise PlnError("feed out/feeds/t.rss.xml: [Errno 28] No space left on device")
+
+    sched = scheduler(config(tmp_path, ["0 * * * *"]), clock, run, clock.t, log=log.append)
+    assert sched.loop(max_runs=1) == 1
+    assert "run failed: feed out/feeds/t.rss.xml: [Errno 28] No space left on device" in log
+    assert not any("skipped" in line for line in log)
+
+
 def test_a_schedule_edited_while_it_waits_applies_to_the_next_slot(tmp_path):
     from pln.config import load_config
     from pln.pipelines.config_watch import ConfigWatch
