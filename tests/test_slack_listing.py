@@ -14,7 +14,8 @@ from pln.cli import main
 EXPORT = Path(__file__).parent / "fixtures" / "chat" / "slack" / "export"
 
 
-def test_an_unreadable_channels_json_fails_the_source_and_changes_no_id(tmp_path, capsys):
+def slack_project(tmp_path: Path) -> Path:
+    """A copy of the export fixture in slack/ and a config reading it; returns the config."""
     shutil.copytree(EXPORT, tmp_path / "slack")
     config = tmp_path / "pln.yaml"
     config.write_text(
@@ -22,6 +23,11 @@ def test_an_unreadable_channels_json_fails_the_source_and_changes_no_id(tmp_path
         "topics:\n  - {id: onboarding, phrases: [onboarding]}\n"
         "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
     )
+    return config
+
+
+def test_an_unreadable_channels_json_fails_the_source_and_changes_no_id(tmp_path, capsys):
+    config = slack_project(tmp_path)
     db = tmp_path / "out" / "pln.duckdb"
     assert main(["run", "-q", "-c", str(config)]) == 0
     ids = db_rows(db, "SELECT id FROM items ORDER BY id")
@@ -45,14 +51,8 @@ def test_an_unreadable_channels_json_fails_the_source_and_changes_no_id(tmp_path
 
 
 def test_a_conversation_list_that_is_not_a_list_fails_the_source_in_one_line(tmp_path, capsys):
-    shutil.copytree(EXPORT, tmp_path / "slack")
+    config = slack_project(tmp_path)
     (tmp_path / "slack" / "channels.json").write_text('{"error": "not_authed"}')
-    config = tmp_path / "pln.yaml"
-    config.write_text(
-        "sources:\n  - {name: team, type: slack, path: slack}\n"
-        "topics:\n  - {id: onboarding, phrases: [onboarding]}\n"
-        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
-    )
     assert main(["run", "-c", str(config)]) == 0
     out = capsys.readouterr().out
     assert "✗ team: slack/channels.json: not a JSON list of conversations;" in out
