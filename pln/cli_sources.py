@@ -69,6 +69,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
         skipped, warnings = notes.get(src.name, ({}, []))
         why = ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items())) or "-"
         said = "; ".join(f"warning: {w}" for w in warnings)
+        last_error = (last_error or "").removeprefix(f"source '{name}': ")  # the row names it
         if last_error and not ok:
             said = last_error
         elif last_error and not said:  # a source that recovered: the error is history

@@ -48,7 +48,8 @@ def test_each_feed_is_asked_once_per_run_and_304s_settle_without_the_pipeline(se
     first = run_batch(config)
     assert first.stats["sources"]["ok"] == 3
     assert first.stats["sources"]["errors"] == {
-        "gone": f"source 'gone': HTTP 410 from {server.url('/gone.xml')}"
+        "gone": f"source 'gone': HTTP 410 Gone from {server.url('/gone.xml')}: the feed was "
+        "taken down for good; remove the source or set `enabled: false`"
     }
     assert all(len(server.requests_to(f"/{n}.xml")) == 1 for n in names)  # never twice
     items = row_count(config.outputs.duckdb)
