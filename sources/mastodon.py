@@ -2,13 +2,15 @@
 
 - `native_id` is the status `uri`, its ActivityPub id: the same post seen through two
   instances (each with its own local ids) is one item.
-- A boost (`reblog`) is a "repost" by the booster carrying the original's content, with
-  `reply_to` = the original's uri; a reply has `reply_to` = the parent's uri when the parent was
-  in the same fetch, else the parent's local id on `instance`; `thread_id` likewise names the
-  oldest known ancestor.
+- A boost (`reblog`) is a "repost" by the booster carrying the original's content and linking
+  to the original's web page (`reblog.url`, else its http(s) `uri`; never the boost's own
+  `.../activity` URL, which is ActivityPub JSON), with `reply_to` = the original's uri; its
+  native_id stays the boost's own uri.
+- A reply has `reply_to` = the parent's uri when the parent was in the same fetch, else the
+  parent's local id on `instance`; `thread_id` likewise names the oldest known ancestor.
 - The content warning (`spoiler_text`) becomes the title, so it stays with the text.
 - Followers-only and direct statuses are skipped unless `include_private: true`: curated feeds
-  are public.
+  are public. They are counted as drops (`not public`), as every record read is.
 
 Polling: the first run reads the newest page(s); later runs ask for `min_id` = the newest id
 seen and walk Link rel="prev" toward the present, so a burst larger than one page is not skipped.
@@ -30,6 +32,7 @@ from pln.sources.html_text import html_to_text
 from pln.sources.http import HttpFetcher, redact
 
 PLATFORM = "mastodon"
+NOT_PUBLIC = "not public"  # the drop reason of followers-only and direct statuses
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([a-z]+)"?')
 _TIMELINE = re.compile(r"^(home|public|public:local|hashtag:#?[^\s/]+|list:[^\s/]+)$")
 
@@ -60,6 +63,30 @@ def full_acct(account: dict, instance_host: str) -> str:
 def newer_id(a: str, b: str) -> str:
     """The later of two status ids (numeric on Mastodon, fixed-width sortable on Pleroma)."""
     return max(a or "", b or "", key=lambda i: (len(i), i))
+
+
+def web_url(*statuses: dict) -> str:
+    """The first web page among the statuses' `url`, then `uri`: an http(s) URL that is not an
+    ActivityPub activity (a boost's own url and uri are `.../statuses/<id>/activity`, JSON for
+    a feed reader), else ""."""
+    for status in statuses:
+        for key in ("url", "uri"):
+            value = status.get(key)
+            if isinstance(value, str) and _is_web_page(value):
+                return value
+    return ""
+
+
+def _is_web_page(url: str) -> bool:
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return False
+    return (
+        parts.scheme.lower() in ("http", "https")
+        and bool(parts.hostname)
+        and not parts.path.rstrip("/").endswith("/activity")
+    )
 
 
 class StatusMapper:
@@ -127,7 +154,7 @@ class StatusMapper:
             title=str(shown.get("spoiler_text") or "").strip(),
             text=body.text,
             html=shown["content"],
-            url=str(status.get("url") or shown.get("url") or uri),
+            url=web_url(shown, status) if reblog is not None else web_url(status),
             links=links,
             hashtags=[
                 str(t.get("name", "")) for t in shown.get("tags") or () if isinstance(t, dict)
@@ -205,7 +232,7 @@ class MastodonSource(Source):
             params["min_id"] = newest
         url = f"{self.instance}{path}?{urlencode(params)}"
         mapper = StatusMapper(self.name, self.host, datetime.now(UTC))
-        items, dead = [], []
+        items, dead, private = [], [], 0
         for _ in range(self.max_pages):
             response = fetcher.get(url, headers)
             statuses = self._statuses(response.body, url)
@@ -219,6 +246,7 @@ class MastodonSource(Source):
                     continue
                 newest = newer_id(newest, str(status.get("id") or ""))
                 if status.get("visibility") in ("private", "direct") and not self.include_private:
+                    private += 1
                     continue
                 try:
                     items.append(mapper.item(status))
@@ -229,9 +257,11 @@ class MastodonSource(Source):
             url = self._next_url(response.headers.get("link", ""), polling="min_id" in params)
             if not url:
                 break
-        return FetchResult(
+        result = FetchResult(
             items=items, dead_letters=dead, cursor={"since_id": newest} if newest else {}
         )
+        result.drop(NOT_PUBLIC, private)
+        return result
 
     def _statuses(self, body: bytes, url: str) -> list:
         try:

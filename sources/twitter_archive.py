@@ -1,5 +1,9 @@
 """X/Twitter data-export archives (the .zip, its folder, or `data/tweets.js`): API v1.1-style
-tweets, mapped to items as sources/twitter.py maps API v2 tweets."""
+tweets, mapped to items as sources/twitter.py maps API v2 tweets.
+
+An export holds every version of an edited tweet. Like the API's, they are one item, under the
+id of the first version (so the archive and the API give the same item), showing the latest
+edit: its text and its URL. The older versions are counted drops (`repeat or older edit`)."""
 
 from __future__ import annotations
 
@@ -52,6 +56,28 @@ def archive_username(documents: dict[str, Any]) -> str:
     return ""
 
 
+def first_of_edits(tweet: dict, tweet_id: str) -> str:
+    """The id of the first version of an edited tweet, which every version is stored under
+    (as the API's `edit_history_tweet_ids[0]`), else the tweet's own id.
+
+    An export holds each version: the first with `edit_info.initial.editTweetIds`, each edit
+    with `edit_info.edit.initialTweetId` (and `editControlInitial.editTweetIds`)."""
+    info = tweet.get("edit_info")
+    info = info if isinstance(info, dict) else {}
+    edit = info.get("edit") if isinstance(info.get("edit"), dict) else {}
+    initial = info.get("initial") if isinstance(info.get("initial"), dict) else {}
+    control = edit.get("editControlInitial")
+    chains = (
+        [edit.get("initialTweetId")],
+        (control if isinstance(control, dict) else {}).get("editTweetIds"),
+        initial.get("editTweetIds"),
+    )
+    for chain in chains:
+        if isinstance(chain, list) and chain and str(chain[0] or "").isdigit():
+            return str(chain[0])
+    return tweet_id
+
+
 def archive_item(
     tweet: dict, *, username: str, parents: dict[str, str], source: str, fetched_at: datetime
 ) -> Item:
@@ -87,11 +113,11 @@ def archive_item(
     root = tweet_id
     while root in parents and parents[root] != root:  # climb the reply chain within the archive
         root = parents[root]
-    edits = ((tweet.get("edit_info") or {}).get("initial") or {}).get("editTweetIds")
+    native_id = first_of_edits(tweet, tweet_id)
     return Item.create(
         source=source,
         platform=PLATFORM,
-        native_id=str(edits[0]) if isinstance(edits, list) and edits else tweet_id,
+        native_id=native_id,
         kind=kind,
         author=username,
         text=html.unescape(text).strip(),
@@ -102,7 +128,7 @@ def archive_item(
         lang=language_code(tweet.get("lang")),
         published_at=parse_time(tweet.get("created_at")),
         fetched_at=fetched_at,
-        thread_id=root,
+        thread_id=native_id if root == tweet_id else root,  # an edit's thread: the first id
         reply_to=reply_to,
         raw=compact_json(tweet),
     )
