@@ -13,6 +13,12 @@
   URL they lead to is `Response.permanent_url`, so a caller can update its config;
 - 429/503 with Retry-After (seconds or an HTTP date) set `SourceError.retry_after`, bounded
   by `pln.backoff.MAX_RETRY_AFTER`;
+- with `error_body_bytes`, an error status's body (up to that size) is read and the reason an
+  API gives in it (`explain`: JSON `title`, `detail`, `message`, `errors[0].message`) ends the
+  message, shortened; the error carries `http_status` and `http_body` for the caller. Without
+  it (the default) the body is not read;
+- with `show_query=False` messages name the endpoint without its query (`endpoint`), for APIs
+  whose query strings run to hundreds of characters;
 - a body shorter than its Content-Length is an error, never a silently cut feed;
 - a 304 to a request that sent no validator (If-None-Match, If-Modified-Since) is an error,
   so a server that answers 304 to everything never passes for a feed with nothing new;
@@ -36,6 +42,7 @@ import base64
 import functools
 import http.client
 import ipaddress
+import json
 import logging
 import math
 import os
@@ -116,6 +123,8 @@ class HttpFetcher:
         max_bytes: int = DEFAULT_MAX_BYTES,
         user_agent: str = DEFAULT_USER_AGENT,
         max_redirects: int = 5,
+        error_body_bytes: int = 0,
+        show_query: bool = True,
     ):
         self.source = source
         self.timeout = timeout
@@ -123,6 +132,12 @@ class HttpFetcher:
         self.max_bytes = max_bytes
         self.user_agent = user_agent
         self.max_redirects = max_redirects
+        self.error_body_bytes = error_body_bytes  # read this much of a 4xx/5xx body: its reason
+        self.show_query = show_query  # False: messages name the URL without its query
+
+    def shown(self, url: str) -> str:
+        """`url` as messages show it: `redact(url)`, or `endpoint(url)` without `show_query`."""
+        return redact(url) if self.show_query else endpoint(url)
 
     def error(self, message: str, **kw) -> SourceError:
         return SourceError(self.source, message, **kw)
@@ -154,7 +169,7 @@ class HttpFetcher:
             response = self._request(url, request_headers, due)
             if response.not_modified and not _validated(request_headers):
                 raise self.error(
-                    f"HTTP 304 Not Modified from {redact(url)} to a request without "
+                    f"HTTP 304 Not Modified from {self.shown(url)} to a request without "
                     "If-None-Match or If-Modified-Since"
                 )
             if response.status not in REDIRECTS:
@@ -163,18 +178,20 @@ class HttpFetcher:
                 )
             location = response.headers.get("location", "").strip()
             if not location:
-                raise self.error(f"HTTP {response.status} without a Location from {redact(url)}")
+                raise self.error(
+                    f"HTTP {response.status} without a Location from {self.shown(url)}"
+                )
             try:
                 url = urljoin(url, location)
             except ValueError:
                 raise self.error(
-                    f"HTTP {response.status} with a bad Location from {redact(url)}"
+                    f"HTTP {response.status} with a bad Location from {self.shown(url)}"
                 ) from None
             if permanent_chain and response.status in PERMANENT_REDIRECTS:
                 permanent_url = url
             else:
                 permanent_chain = False
-        raise self.error(f"more than {self.max_redirects} redirects from {redact(url)}")
+        raise self.error(f"more than {self.max_redirects} redirects from {self.shown(url)}")
 
     def _check_scheme(self, url: str) -> None:
         try:
@@ -184,7 +201,7 @@ class HttpFetcher:
         except ValueError:
             ok = False
         if not ok:
-            raise self.error(f"only http(s) URLs can be fetched, got {redact(url)!r}")
+            raise self.error(f"only http(s) URLs can be fetched, got {self.shown(url)!r}")
 
     def _due(self) -> _Due:
         """When this GET must end: at the client's own deadline, or sooner when its caller
@@ -215,7 +232,7 @@ class HttpFetcher:
             if proxy and isinstance(exc, NewConnectionError | ConnectTimeoutError | ProxyError):
                 reason = describe_proxy_failure(exc, proxy, self.timeout)
                 raise self.error(
-                    f"proxy {redact(proxy)} failed for {redact(url)}: {reason}"
+                    f"proxy {redact(proxy)} failed for {self.shown(url)}: {reason}"
                 ) from None
             raise self.error(self._describe(exc, url, due)) from None
         if watch.shut:  # headers cut short at the deadline read as complete: not an answer
@@ -235,11 +252,13 @@ class HttpFetcher:
                 # Plain HTTP goes to the proxy as an ordinary request, so its refusal comes
                 # back as this response (over HTTPS it fails the tunnel, above).
                 reason = f"HTTP {status} {raw.reason or 'Proxy Authentication Required'}"
-                raise self.error(f"proxy {redact(proxy)} failed for {redact(url)}: {reason}")
+                raise self.error(f"proxy {redact(proxy)} failed for {self.shown(url)}: {reason}")
             if status >= 400:
-                raise self._status_error(status, response_headers, url)
+                body = self._error_body(raw, response_headers, url, due)
+                reusable = body is not None
+                raise self._http_error(status, response_headers, url, body or b"")
             if not 200 <= status < 300:
-                raise self.error(f"HTTP {status} from {redact(url)}")
+                raise self.error(f"HTTP {status} from {self.shown(url)}")
             body = self._read_body(raw, response_headers, url, due)
             reusable = True
             return Response(status, url, response_headers, body)
@@ -257,22 +276,36 @@ class HttpFetcher:
         return min(self.timeout, left)
 
     def _deadline_error(self, url: str, due: _Due) -> SourceError:
-        return self.error(f"gave up on {redact(url)} {due.why}")
+        return self.error(f"gave up on {self.shown(url)} {due.why}")
 
     def _describe(self, exc: BaseException, url: str, due: _Due) -> str:
         if _is_timeout(exc) and time.monotonic() >= due.at - 0.01:
             return str(self._deadline_error(url, due).message)
-        return describe_failure(exc, url, self.timeout)
+        return describe_failure(exc, url if self.show_query else endpoint(url), self.timeout)
 
-    def _read_body(self, raw, headers: dict[str, str], url: str, due: _Due) -> bytes:
-        decoder = _Decoder(headers.get("content-encoding", ""), self.max_bytes)
+    def _error_body(self, raw, headers: dict[str, str], url: str, due: _Due) -> bytes | None:
+        """An error response's body, read within the deadline when it is at most
+        `error_body_bytes` (decoded); None when not asked for, or when it cannot be read whole
+        (longer, cut off, bad gzip): the error is then the status alone."""
+        if self.error_body_bytes <= 0:
+            return None
+        try:
+            return self._read_body(raw, headers, url, due, cap=self.error_body_bytes)
+        except SourceError:
+            return None
+
+    def _read_body(
+        self, raw, headers: dict[str, str], url: str, due: _Due, cap: int | None = None
+    ) -> bytes:
+        max_bytes = cap or self.max_bytes
+        decoder = _Decoder(headers.get("content-encoding", ""), max_bytes)
         if decoder.unsupported:
             raise self.error(
-                f"unsupported Content-Encoding: {decoder.name} from {redact(url)} "
+                f"unsupported Content-Encoding: {decoder.name} from {self.shown(url)} "
                 f"(asked for {ACCEPT_ENCODING})"
             )
         declared = _content_length(headers)
-        if declared is not None and declared > self.max_bytes and not decoder.active:
+        if declared is not None and declared > max_bytes and not decoder.active:
             raise self._too_large(url)
         received = 0
         try:
@@ -282,20 +315,20 @@ class HttpFetcher:
                 if not chunk:
                     break
                 received += len(chunk)
-                if received > self.max_bytes or not decoder.feed(chunk):
+                if received > max_bytes or not decoder.feed(chunk):
                     raise self._too_large(url)
             if not decoder.finish():
                 raise self._too_large(url)
         except zlib.error as exc:
             raise self.error(
-                f"{decoder.name} body from {redact(url)} could not be decoded: {exc}"
+                f"{decoder.name} body from {self.shown(url)} could not be decoded: {exc}"
             ) from None
         except (HTTPError, OSError, ValueError) as exc:
             if _is_cut_off(exc):
                 if declared is not None:
                     raise self._cut_off(url, received, declared) from None
                 raise self.error(
-                    f"response from {redact(url)} was cut off (connection closed)"
+                    f"response from {self.shown(url)} was cut off (connection closed)"
                 ) from None
             raise self.error(self._describe(exc, url, due)) from None
         if declared is not None and received < declared:
@@ -304,26 +337,40 @@ class HttpFetcher:
 
     def _cut_off(self, url: str, received: int, declared: int) -> SourceError:
         return self.error(
-            f"response from {redact(url)} was cut off: got {received} of {declared} bytes"
+            f"response from {self.shown(url)} was cut off: got {received} of {declared} bytes"
         )
 
     def _too_large(self, url: str) -> SourceError:
-        return self.error(f"response larger than {self.max_bytes} bytes from {redact(url)}")
+        return self.error(f"response larger than {self.max_bytes} bytes from {self.shown(url)}")
+
+    def _http_error(
+        self, status: int, headers: dict[str, str], url: str, body: bytes
+    ) -> SourceError:
+        """The error for an HTTP error status: `_status_error`'s, followed by the reason the
+        server gave in its body (`explain`) when `error_body_bytes` asked for the body. The
+        error carries `http_status` and `http_body`, for a caller that acts on the reason (a
+        refused parameter, say)."""
+        error = self._status_error(status, headers, url)
+        why = explain(body)
+        if why and why not in error.message:
+            error = self.error(f"{error.message}: {why}", retry_after=error.retry_after)
+        error.http_status, error.http_body = status, body
+        return error
 
     def _status_error(self, status: int, headers: dict[str, str], url: str) -> SourceError:
         retry_after = parse_retry_after(headers.get("retry-after", ""))
         if status in (429, 503) and retry_after is not None:
             return self.error(
-                f"HTTP {status} from {redact(url)}; retry after {retry_after:g} s",
+                f"HTTP {status} from {self.shown(url)}; retry after {retry_after:g} s",
                 retry_after=retry_after,
             )
         if status == 410:  # the publisher took the feed down for good: asked again once a day
             return self.error(
-                f"HTTP 410 Gone from {redact(url)}: the feed was taken down for good; "
+                f"HTTP 410 Gone from {self.shown(url)}: the feed was taken down for good; "
                 "remove the source or set `enabled: false`",
                 retry_after=GONE_RETRY,
             )
-        return self.error(f"HTTP {status} from {redact(url)}")
+        return self.error(f"HTTP {status} from {self.shown(url)}")
 
 
 class _Decoder:
@@ -823,6 +870,64 @@ def _root_cause(exc: BaseException) -> BaseException | None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def endpoint(url: str) -> str:
+    """`redact(url)` without its query and fragment: where a request went, in a short line
+    (an API's query strings run to hundreds of characters)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
+
+
+EXPLAIN_CHARS = 200  # the longest reason `explain` gives
+
+
+def explain(body: bytes, limit: int = EXPLAIN_CHARS) -> str:
+    """The reason a JSON error body gives, in one line of at most `limit` characters:
+    `title: detail`, taking the first of `errors[]`'s messages over a general `detail`
+    (X API v2, RFC 7807 problems, Bluesky's `error`/`message`, Mastodon's `error`,
+    OAuth's `error_description`); "" for a body that is not JSON or gives none."""
+    try:
+        doc = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    if not isinstance(doc, dict):
+        return ""
+    errors = doc.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors else {}
+    first = first if isinstance(first, dict) else {"message": first}
+    head = _text(doc.get("title")) or _text(doc.get("error"))
+    said = next(
+        (
+            text
+            for text in (
+                _text(first.get("message")),
+                _text(first.get("detail")),
+                _text(doc.get("detail")),
+                _text(doc.get("message")),
+                _text(doc.get("error_description")),
+            )
+            if text
+        ),
+        "",
+    )
+    if not head or said.lower().startswith(head.lower()):
+        line = said or head
+    elif not said or head.lower().startswith(said.lower()):
+        line = head
+    else:
+        line = f"{head}: {said}"
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def _text(value: object) -> str:
+    """A JSON value as one line of plain text: strings and numbers only, whitespace folded."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return ""
+    return " ".join("".join(c if c.isprintable() else " " for c in str(value)).split())
 
 
 def redact(url: str) -> str:

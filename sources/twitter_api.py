@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
+from pln.backoff import MAX_RETRY_AFTER
 from pln.config import Options
+from pln.errors import SourceError
 from pln.sources.base import Cursor, FetchResult, Source
-from pln.sources.http import HttpFetcher, parse_retry_after, redact
+from pln.sources.http import HttpFetcher, endpoint, explain, parse_retry_after, redact
 from pln.sources.twitter import V2Parser, api_error, max_id
 
 TWEET_FIELDS = (
@@ -18,23 +22,108 @@ TWEET_FIELDS = (
 )
 EXPANSIONS = "author_id,referenced_tweets.id,referenced_tweets.id.author_id"
 
+SEARCH_WINDOW = 7 * 86_400  # seconds: how far back recent search reaches, and takes a since_id
+EDGE_MARGIN = 600  # seconds: a since_id this close to that edge counts as past it (clocks differ)
+TWITTER_EPOCH_MS = 1_288_834_974_657  # tweet ids are snowflakes: (id >> 22) + this = ms posted
+ERROR_BODY_BYTES = 16 * 1024  # how much of an error response is read for X's explanation
+_GENERIC = re.compile(r"^(too many requests|unauthorized|forbidden|rate limit exceeded)$", re.I)
+
+
+def tweet_time(tweet_id: str) -> float | None:
+    """When the tweet `tweet_id` was posted (seconds since the epoch), read from its id."""
+    return ((int(tweet_id) >> 22) + TWITTER_EPOCH_MS) / 1000 if tweet_id.isdigit() else None
+
+
+def _utc(seconds: float, minutes: bool = True) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime(
+        "%Y-%m-%d %H:%M UTC" if minutes else "%Y-%m-%d"
+    )
+
+
+def _problem(body: bytes) -> dict:
+    try:
+        doc = json.loads(body) if body else {}
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
 
 class _XFetcher(HttpFetcher):
-    """HttpFetcher that reads X's rate-limit headers and says what a 401/403 means."""
+    """HttpFetcher that reads X's rate-limit headers and error bodies, and says what a 401,
+    403 or 429 means. Messages name the endpoint without its (long) query."""
 
-    def _status_error(self, status, headers, url):
+    def __init__(self, source: str, *, timeout: float):
+        super().__init__(
+            source, timeout=timeout, error_body_bytes=ERROR_BODY_BYTES, show_query=False
+        )
+
+    def _http_error(self, status, headers, url, body):
+        if status in (401, 403, 429):
+            error = self._x_error(status, headers, url, body)
+            error.http_status, error.http_body = status, body
+            return error
+        return super()._http_error(status, headers, url, body)
+
+    def _x_error(self, status: int, headers: dict, url: str, body: bytes) -> SourceError:
+        where, problem = self.shown(url), _problem(body)
+        why = explain(body)
+        said = f" ({why})" if why and not _GENERIC.match(why) else ""
         if status == 429:
+            if capped := _usage_cap(problem, headers):
+                period, wait = capped
+                return self.error(
+                    f"HTTP 429 from {where}: X's {period} usage cap for this app is used up "
+                    f"(not a short rate limit); asked again in {wait / 3600:.0f} h (the cap "
+                    "resets with the billing period, or raise the plan)",
+                    retry_after=wait,
+                )
             wait = parse_retry_after(headers.get("retry-after", ""))
             reset = headers.get("x-rate-limit-reset", "").strip()
-            if wait is None and reset.isdigit():
-                wait = max(0.0, int(reset) - datetime.now(UTC).timestamp())
+            if wait is None and reset.isdigit() and len(reset) < 12:
+                wait = max(0.0, int(reset) - time.time())
             if wait is not None:
                 return self.error(
-                    f"rate limited by {redact(url)}; retry after {wait:.0f} s", retry_after=wait
+                    f"rate limited by {where}; retry after {wait:.0f} s{said}", retry_after=wait
                 )
-        if status in (401, 403):
-            return self.error(f"HTTP {status} from {redact(url)}: the bearer token was refused")
-        return super()._status_error(status, headers, url)
+            return self.error(f"rate limited by {where} (HTTP 429, no reset time given){said}")
+        if status == 403 and _not_enrolled(problem):
+            reason = " ".join(str(problem.get("reason") or "client-forbidden").split())[:40]
+            return self.error(
+                f"HTTP 403 from {where}: {reason}: the app's access level (its Project's plan) "
+                "does not include this endpoint; the bearer token itself was accepted"
+            )
+        if status == 403:
+            return self.error(
+                f"HTTP 403 from {where}: X refused the request{said or ' (forbidden)'}"
+            )
+        return self.error(f"HTTP 401 from {where}: the bearer token was refused{said}")
+
+
+def _usage_cap(problem: dict, headers: dict) -> tuple[str, float] | None:
+    """("monthly", seconds to wait) when a 429 says X's usage cap is used up, not the
+    15-minute rate limit: a `usage-capped` problem, or a 24-hour limit header at 0."""
+    kind = f"{problem.get('type', '')} {problem.get('title', '')}".lower()
+    if "usage-capped" in kind or "usagecapexceeded" in kind:
+        period = str(problem.get("period") or "monthly").lower()[:20]
+        return period, MAX_RETRY_AFTER
+    for name, value in headers.items():
+        if re.fullmatch(r"x-[a-z]+-limit-24hour-remaining", name) and value.strip() == "0":
+            reset = headers.get(name.replace("-remaining", "-reset"), "").strip()
+            wait = int(reset) - time.time() if reset.isdigit() and len(reset) < 12 else None
+            bounded = MAX_RETRY_AFTER if wait is None else min(max(wait, 60.0), MAX_RETRY_AFTER)
+            return "24-hour", bounded
+    return None
+
+
+def _not_enrolled(problem: dict) -> bool:
+    """A 403 for an endpoint the app's access level does not include (its token is fine)."""
+    said = " ".join(
+        str(problem.get(k, "")) for k in ("type", "reason", "detail", "required_enrollment")
+    ).lower()
+    return any(
+        cue in said
+        for cue in ("client-forbidden", "client-not-enrolled", "access level", "enrollment")
+    )
 
 
 class TwitterApiSource(Source):
@@ -49,6 +138,10 @@ class TwitterApiSource(Source):
     The cursor keeps `since_id`, so each run asks only for newer tweets. When a run stops at
     `max_pages` with older pages left, the cursor keeps the pagination token and the next run
     continues down to the old `since_id` before moving it forward: nothing in between is skipped.
+    A page that fails after the first (a 429, most often) stops the run the same way: the pages
+    read are kept, and with a rate limit's reset time in the cursor (`rate_limited_until`) the
+    runs before it ask X nothing. Recent search takes no `since_id` older than 7 days: past that
+    it searches the whole 7 days instead (`searched_at` then says when it last did).
     """
 
     type = "twitter_api"
@@ -75,18 +168,30 @@ class TwitterApiSource(Source):
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         cursor = dict(cursor or {})
+        now = time.time()
+        until = cursor.get("rate_limited_until")
+        if isinstance(until, int | float) and now < until <= now + MAX_RETRY_AFTER + 60:
+            return FetchResult(cursor=cursor, not_modified=True)  # X said to wait till then
         token = os.environ.get(self.token_env, "").strip()
         if not token:
             raise self.error(f"no bearer token: set the environment variable {self.token_env}")
         fetcher = _XFetcher(self.name, timeout=self.timeout)
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         path, uses_since_id, user_id = self._timeline(fetcher, headers, cursor)
-        since_id = cursor.get("since_id", "")
+        since_id = str(cursor.get("since_id") or "")
         token_param = "next_token" if self.query else "pagination_token"
-        page_token = cursor.get("next_token", "")
+        page_token = str(cursor.get("next_token") or "")
         parser = V2Parser(self.name)
-        newest = cursor.get("newest_id", "")
-        for _ in range(self.max_pages):
+        newest = str(cursor.get("newest_id") or "")
+        warnings: list[str] = []
+        send_since = bool(since_id) and uses_since_id
+        if self.query and send_since and self._past_window(since_id, now):
+            # X refuses it (HTTP 400); a page token that came with it goes too
+            send_since, page_token = False, ""
+            if not self._searched_lately(cursor, now):
+                warnings.append(self._past_window_note(since_id, now))
+        pages, stopped, retried = 0, None, set[str]()
+        while pages < self.max_pages:
             params = {
                 "max_results": self.max_results,
                 "tweet.fields": TWEET_FIELDS,
@@ -95,12 +200,39 @@ class TwitterApiSource(Source):
             }
             if self.query:
                 params["query"] = self.query
-            if since_id and uses_since_id:
+            if send_since:
                 params["since_id"] = since_id
             if page_token:
                 params[token_param] = page_token
             url = f"{self.base_url}{path}?{urlencode(params)}"
-            page = self._get_json(fetcher, url, headers)
+            try:
+                page = self._get_json(fetcher, url, headers)
+            except SourceError as exc:
+                refused = explain(getattr(exc, "http_body", b""), 120) or exc.message
+                if pages == 0 and self.query and send_since and _refused(exc, "since_id", retried):
+                    # X's clock puts it past the 7 days: search them all (what is stored
+                    # already is written again, as the same items)
+                    send_since, page_token = False, ""
+                    warnings.append(
+                        f"X refused since_id {since_id} ({refused}): searched the whole "
+                        "7 days instead"
+                    )
+                    continue
+                if pages == 0 and page_token and _refused(exc, token_param, retried):
+                    page_token = ""  # read the window again from its top, down to since_id
+                    warnings.append(
+                        f"X refused the saved {token_param} ({refused}): read again from "
+                        "the newest tweet"
+                    )
+                    continue
+                if pages == 0:
+                    raise  # nothing read: the source fails and keeps its cursor
+                stopped = exc
+                break
+            pages += 1
+            note = self._partial_errors(page)
+            if note and note not in warnings:
+                warnings.append(note)
             older = self._drop_seen(page, since_id)
             parser.page(page, redact(url))
             meta = page.get("meta") if isinstance(page.get("meta"), dict) else {}
@@ -108,18 +240,73 @@ class TwitterApiSource(Source):
             page_token = "" if older else str(meta.get("next_token") or "")
             if not page_token:
                 break
-        next_cursor = {"since_id": max_id(since_id, newest)}
+        next_cursor: dict = {"since_id": max_id(since_id, newest)}
         if self.username:  # saves the lookup next time
             next_cursor["user_id"] = user_id
-        if page_token:  # stopped at max_pages: finish this window before moving since_id on
-            next_cursor.update(since_id=since_id, next_token=page_token, newest_id=newest)
+        if page_token:  # stopped early: finish this window before moving since_id on
+            bound = since_id if send_since or not uses_since_id else ""
+            next_cursor.update(since_id=bound, next_token=page_token, newest_id=newest)
+        elif self.query and self._past_window(next_cursor["since_id"], now):
+            next_cursor["searched_at"] = int(now)  # the whole 7 days, and still no newer tweet
         result = parser.out
+        if stopped is not None:
+            warnings.append(self._stopped_note(stopped, pages, len(result.items), now))
+            if stopped.retry_after:
+                next_cursor["rate_limited_until"] = int(now + stopped.retry_after) + 1
         return FetchResult(
             items=result.item_list(),
             dead_letters=[self.dead_letter(p.ref, p.reason, p.raw) for p in result.problems],
             drops=result.drops,
             cursor=next_cursor,
+            warnings=warnings,
         )
+
+    @staticmethod
+    def _past_window(since_id: str, now: float) -> bool:
+        """Whether recent search would refuse `since_id`: a tweet 7 days old, or nearly."""
+        posted = tweet_time(since_id)
+        return posted is not None and posted < now - SEARCH_WINDOW + EDGE_MARGIN
+
+    @staticmethod
+    def _searched_lately(cursor: Cursor, now: float) -> bool:
+        """Whether a search of the whole 7 days ran recently enough to overlap this one."""
+        at = cursor.get("searched_at")
+        return isinstance(at, int | float) and now - SEARCH_WINDOW + EDGE_MARGIN < at <= now
+
+    @staticmethod
+    def _past_window_note(since_id: str, now: float) -> str:
+        posted = tweet_time(since_id) or 0.0
+        return (
+            f"the last tweet read ({_utc(posted, minutes=False)}) is older than recent "
+            "search's 7 days, so X would refuse it as since_id: searched the whole 7 days "
+            f"instead; tweets from before {_utc(now - SEARCH_WINDOW)} are out of its reach"
+        )
+
+    def _stopped_note(self, error: SourceError, pages: int, tweets: int, now: float) -> str:
+        wait = error.retry_after
+        then = f" after {_utc(now + wait)}" if wait else ""
+        return (
+            f"stopped after {pages} page{'s' * (pages != 1)}: {error.message}; kept the "
+            f"{tweets} tweet{'s' * (tweets != 1)} read, the next run goes on from there{then}"
+        )
+
+    @staticmethod
+    def _partial_errors(page: dict) -> str:
+        """Take the `errors` out of a page that has data. X puts there what it could not
+        expand (a mentioned user suspended, a quoted tweet deleted): no tweet of the page is
+        lost, so they are not dead letters. Others become one warning."""
+        errors = page.pop("errors", None)
+        if not isinstance(errors, list):
+            return ""
+        other = [
+            e
+            for e in errors
+            if not (isinstance(e, dict) and {"resource_type", "parameter"} & e.keys())
+        ]
+        if not other:
+            return ""
+        more = f" (and {len(other) - 1} more)" if len(other) > 1 else ""
+        return f"X reported a problem with a page: {api_error(other[0])[:200]}{more}"
 
     def _timeline(
         self, fetcher: HttpFetcher, headers: dict, cursor: Cursor
@@ -136,7 +323,7 @@ class TwitterApiSource(Source):
         url = f"{self.base_url}/2/users/by/username/{quote(self.username)}"
         data = self._get_json(fetcher, url, headers).get("data")
         if not isinstance(data, dict) or not data.get("id"):
-            raise self.error(f"no user id for @{self.username} in {url}")
+            raise self.error(f"no user id for @{self.username} in {endpoint(url)}")
         return str(data["id"])
 
     def _get_json(self, fetcher: HttpFetcher, url: str, headers: dict) -> dict:
@@ -144,11 +331,13 @@ class TwitterApiSource(Source):
         try:
             page = json.loads(body)
         except ValueError:
-            raise self.error(f"response from {redact(url)} is not JSON") from None
+            raise self.error(f"response from {endpoint(url)} is not JSON") from None
         if not isinstance(page, dict):
-            raise self.error(f"response from {redact(url)} is not an API v2 object")
-        if "data" not in page and page.get("errors"):
-            raise self.error(f"{api_error(page['errors'][0])} ({redact(url)})")
+            raise self.error(f"response from {endpoint(url)} is not an API v2 object")
+        errors = page.get("errors")
+        if "data" not in page and errors:
+            first = errors[0] if isinstance(errors, list) else errors
+            raise self.error(f"{api_error(first)[:300]} ({endpoint(url)})")
         return page
 
     @staticmethod
@@ -162,6 +351,18 @@ class TwitterApiSource(Source):
         ]
         page["data"] = fresh
         return len(fresh) < len(data)
+
+
+def _refused(error: SourceError, parameter: str, retried: set[str]) -> bool:
+    """Whether X answered 400 because of `parameter` (its explanation names it), the first
+    time in this fetch (`retried` remembers): a request without it is then worth a try."""
+    body = getattr(error, "http_body", b"") or b""
+    if getattr(error, "http_status", 0) != 400 or parameter.encode() not in body:
+        return False
+    if parameter in retried:
+        return False
+    retried.add(parameter)
+    return True
 
 
 def _id_number(tweet: dict) -> int:
