@@ -290,9 +290,8 @@ def cmd_schedule(args) -> int:
     if config.outputs.duckdb.exists():
         with Store(config.outputs.duckdb, read_only=True) as store:
             # A run that never finished (killed, a reboot, a failure) is a missed slot.
-            last_run = store.sql(
-                "SELECT max(started_at) FROM runs WHERE finished_at IS NOT NULL"
-            )[1][0][0]
+            finished = "SELECT max(started_at) FROM runs WHERE finished_at IS NOT NULL"
+            last_run = store.sql(finished)[1][0][0]
     log = (
         (lambda _line: None) if args.quiet or args.json else (lambda line: print(line, flush=True))
     )
