@@ -6,9 +6,19 @@ Link facets whose visible text was shortened by the client are replaced by their
 A repost in an author feed (`reason` app.bsky.feed.defs#reasonRepost) is a "repost" by the
 reposter carrying the original's text, with `reply_to` = the original's at:// URI.
 
-Polling: API cursors page toward older posts, so each run reads from the newest down to the
-newest post seen last time (`seen_until`, an indexedAt time). When `max_pages` stops a run
-before it gets there, the API cursor is kept and the next run finishes that stretch first.
+A quote links to the quoted post by its handle when the API names it (the embed's view, or
+the author of another post of the same fetch), as the quoted post's own `url` does, so the two
+are one story; by its DID (`bsky.app/profile/did:plc:…`) only when no handle is known.
+
+Polling: API cursors page toward older posts, and the API cannot be asked for what came after
+a post. So every run reads from the newest post down to the newest one seen last time
+(`seen_until`, an indexedAt time), as the Mastodon source reads the newest first. The first run
+reads the newest `max_pages` pages and nothing older, as Mastodon's does. When more than
+`max_pages` pages came between two runs, the run keeps where it stopped (an API cursor) and the
+time it must reach (`backlog`); later runs first read the newest posts again and then, with the
+pages they have left, go on with that stretch: new posts are never held back behind old ones,
+and nothing posted since the first run is skipped (up to MAX_BACKLOG such stretches). A cursor
+of before 5 December 2026 (`page_cursor`, `pending_until`) becomes such a stretch.
 """
 
 from __future__ import annotations
@@ -19,14 +29,18 @@ from typing import Any
 from urllib.parse import urlencode
 
 from pln.config import Options
+from pln.errors import SourceError
 from pln.record import Item, utc
 from pln.sources.base import Cursor, FetchResult, Source
-from pln.sources.http import HttpFetcher, redact
+from pln.sources.http import HttpFetcher, endpoint, redact
 
 PLATFORM = "bluesky"
 WEB = "https://bsky.app"
 REPOST = "app.bsky.feed.defs#reasonRepost"
 FACET = "app.bsky.richtext.facet#"
+INVALID_HANDLE = "handle.invalid"  # what the AppView says when a handle no longer verifies
+MAX_BACKLOG = 20  # stretches of older posts still to read (each from a run that fell behind)
+ERROR_BODY_BYTES = 4096  # an XRPC error is {"error": "InvalidRequest", "message": "…"}
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -43,7 +57,14 @@ def post_url(uri: str, handle: str = "") -> str:
     parts = uri.removeprefix("at://").split("/")
     if len(parts) != 3 or parts[1] != "app.bsky.feed.post":
         return ""
-    return f"{WEB}/profile/{handle or parts[0]}/post/{parts[2]}"
+    if not handle or handle == INVALID_HANDLE:
+        handle = parts[0]
+    return f"{WEB}/profile/{handle}/post/{parts[2]}"
+
+
+def uri_did(uri: str) -> str:
+    """The DID (or handle) an at:// URI names its repository by."""
+    return uri.removeprefix("at://").split("/", 1)[0]
 
 
 def apply_facets(text: str, facets: Any) -> tuple[str, list[str], list[str], list[str]]:
@@ -90,8 +111,42 @@ def _embedded(record: dict) -> tuple[list[str], str]:
     return links, quoted
 
 
-def post_item(entry: dict, *, source: str, fetched_at: datetime) -> Item:
-    """Map a feedViewPost ({post, reason?}) or a bare postView to an Item. Raises ValueError."""
+def quoted_handle(post: dict, quoted: str) -> str:
+    """The quoted post's author handle from the post view's embed (app.bsky.embed.record#view
+    or recordWithMedia#view), when it is the view of `quoted`."""
+    view = post.get("embed") if isinstance(post.get("embed"), dict) else {}
+    inner = view.get("record") if isinstance(view.get("record"), dict) else {}
+    if isinstance(inner.get("record"), dict):  # recordWithMedia#view: {record: {record: …}}
+        inner = inner["record"]
+    author = inner.get("author") if isinstance(inner.get("author"), dict) else {}
+    handle = author.get("handle")
+    return str(handle) if inner.get("uri") == quoted and isinstance(handle, str) else ""
+
+
+def known_handles(entries: list) -> dict[str, str]:
+    """DID -> handle of the authors and reposters of a page of feed entries or post views."""
+    handles: dict[str, str] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        post = entry.get("post", entry)
+        reason = entry.get("reason")
+        for who in (
+            post.get("author") if isinstance(post, dict) else None,
+            reason.get("by") if isinstance(reason, dict) else None,
+        ):
+            if isinstance(who, dict) and isinstance(who.get("did"), str):
+                handle = who.get("handle")
+                if isinstance(handle, str) and handle and handle != INVALID_HANDLE:
+                    handles[who["did"]] = handle
+    return handles
+
+
+def post_item(
+    entry: dict, *, source: str, fetched_at: datetime, handles: dict[str, str] | None = None
+) -> Item:
+    """Map a feedViewPost ({post, reason?}) or a bare postView to an Item. Raises ValueError.
+    `handles` (DID -> handle) names the author of a quoted post the embed's view does not."""
     post = entry.get("post", entry)
     if not isinstance(post, dict) or not post.get("uri"):
         raise ValueError("post has no uri")
@@ -110,7 +165,8 @@ def post_item(entry: dict, *, source: str, fetched_at: datetime) -> Item:
         kind, reply_to = "reply", parent
     elif quoted:
         kind = "quote"
-        links.append(post_url(quoted) or quoted)
+        handle = quoted_handle(post, quoted) or (handles or {}).get(uri_did(quoted), "")
+        links.append(post_url(quoted, handle) or quoted)
     native_id, by, published = uri, author, parse_time(record.get("createdAt"))
     reason = entry.get("reason") if isinstance(entry.get("reason"), dict) else None
     if reason is not None and reason.get("$type") == REPOST:
@@ -170,41 +226,80 @@ class BlueskySource(Source):
         self.timeout = opts.number("timeout", default=20.0, min=1.0)
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
-        cursor = dict(cursor or {})
-        seen_until = str(cursor.get("seen_until") or "")
-        page_cursor = str(cursor.get("page_cursor") or "")
-        newest = str(cursor.get("pending_until") or "")
-        fetcher = HttpFetcher(self.name, timeout=self.timeout)
-        fetched_at = datetime.now(UTC)
-        items: list[Item] = []
-        dead = []
-        reached_seen = False
-        for _ in range(self.max_pages):
-            url = self._url(page_cursor)
-            entries, page_cursor = self._page(fetcher, url)
-            for i, entry in enumerate(entries):
-                when = indexed_at(entry) if isinstance(entry, dict) else ""
-                if seen_until and when and when <= seen_until:
-                    reached_seen = True
-                    continue
-                newest = max(newest, when)
-                try:
-                    if not isinstance(entry, dict):
-                        raise ValueError("entry is not a JSON object")
-                    items.append(post_item(entry, source=self.name, fetched_at=fetched_at))
-                except ValueError as exc:
-                    dead.append(self.dead_letter(f"{redact(url)}#{i}", str(exc), entry))
-            if reached_seen or not page_cursor or not entries:
-                page_cursor = ""
+        seen_until, backlog = read_cursor(cursor)
+        # Errors name the XRPC method without its query (the search, the API cursor) and end
+        # with the API's own reason ("Profile not found"), which `http_status` lets us act on.
+        fetcher = HttpFetcher(
+            self.name, timeout=self.timeout, error_body_bytes=ERROR_BODY_BYTES, show_query=False
+        )
+        run = _Run(self, fetcher)
+        # The newest posts first, down to the newest one seen last time.
+        try:
+            newest, stopped_at = run.read_down(seen_until)
+        except SourceError as exc:
+            raise self._with_hint(exc) from None
+        if stopped_at and seen_until:  # fell behind: the rest of this stretch waits its turn
+            backlog.insert(0, {"cursor": stopped_at, "until": seen_until})
+        # Then older stretches, with the pages left over.
+        while backlog and run.pages_left:
+            stretch = backlog[0]
+            try:
+                _, stopped_at = run.read_down(stretch["until"], stretch["cursor"])
+            except SourceError as exc:
+                gone = getattr(exc, "http_status", 0) == 400  # it no longer takes that cursor
+                if gone:
+                    backlog.pop(0)
+                run.result.warnings.append(
+                    f"older posts {'given up' if gone else 'not read this time'}: {exc.message}"
+                )
                 break
-        if page_cursor:  # stopped by max_pages: finish this stretch before moving on
-            next_cursor = {"seen_until": seen_until, "page_cursor": page_cursor}
-            next_cursor["pending_until"] = newest
-        else:
-            next_cursor = {"seen_until": max(seen_until, newest)}
-        return FetchResult(items=items, dead_letters=dead, cursor=next_cursor)
+            if stopped_at:
+                stretch["cursor"] = stopped_at
+            else:
+                backlog.pop(0)
+        self._note_backlog(run.result, backlog)
+        next_cursor: Cursor = {"seen_until": max(seen_until, newest)}
+        if backlog:
+            next_cursor["backlog"] = backlog
+        run.result.cursor = next_cursor
+        return run.result
 
-    def _url(self, page_cursor: str) -> str:
+    def _with_hint(self, exc: SourceError) -> SourceError:
+        """`exc`, saying what to do when the API did not find the `actor` (a changed handle)."""
+        body = getattr(exc, "http_body", b"") or b""
+        if not (self.actor and getattr(exc, "http_status", 0) == 400):
+            return exc
+        if b"profile not found" not in body[:ERROR_BODY_BYTES].lower():
+            return exc
+        return self.error(
+            f"{exc.message}; has {self.actor} changed handle? `actor:` also takes the "
+            "account's DID (did:plc:…)",
+            retry_after=exc.retry_after,
+        )
+
+    def _note_backlog(self, result: FetchResult, backlog: list[dict[str, str]]) -> None:
+        """Bound the backlog, and say why there is one (unless a stretch failed, said)."""
+        per_run = f"max_pages × limit ({self.max_pages * self.limit})"
+        if len(backlog) > MAX_BACKLOG:
+            del backlog[MAX_BACKLOG:]
+            result.warnings.append(
+                f"older posts given up: more than {MAX_BACKLOG} runs in a row had more than "
+                f"{per_run} new posts; raise max_pages"
+            )
+        elif result.warnings or not backlog:
+            pass
+        elif any(stretch["until"] for stretch in backlog):
+            result.warnings.append(
+                f"catching up: more than {per_run} posts came between runs; the next runs "
+                "read the rest after the newest (raise max_pages to catch up sooner)"
+            )
+        else:
+            result.warnings.append(
+                "reading posts from before the first run, after the newest "
+                "(a backfill begun by pln before 5 December 2026)"
+            )
+
+    def url(self, page_cursor: str) -> str:
         if self.query:
             params = {"q": self.query, "sort": "latest", "limit": self.limit}
             method = "app.bsky.feed.searchPosts"
@@ -215,12 +310,76 @@ class BlueskySource(Source):
             params["cursor"] = page_cursor
         return f"{self.base_url}/xrpc/{method}?{urlencode(params)}"
 
-    def _page(self, fetcher: HttpFetcher, url: str) -> tuple[list, str]:
+    def page(self, fetcher: HttpFetcher, url: str) -> tuple[list, str]:
+        """(entries, the API cursor of the next older page or "") of one page."""
         try:
             page = json.loads(fetcher.get(url, {"Accept": "application/json"}).body)
         except ValueError:
-            raise self.error(f"response from {redact(url)} is not JSON") from None
+            raise self.error(f"response from {endpoint(url)} is not JSON") from None
         key = "posts" if self.query else "feed"
         if not isinstance(page, dict) or not isinstance(page.get(key), list):
-            raise self.error(f"response from {redact(url)} has no '{key}' list")
+            raise self.error(f"response from {endpoint(url)} has no '{key}' list")
         return page[key], str(page.get("cursor") or "")
+
+
+def read_cursor(cursor: Cursor | None) -> tuple[str, list[dict[str, str]]]:
+    """(seen_until, backlog) of a stored cursor. One of before 5 December 2026 that was still
+    paging down (`page_cursor`, with `pending_until` the newest post of that stretch) becomes a
+    backlog stretch; its `seen_until` was "" while the first run's stretch went on, and that
+    stretch is then read to the end of the search, as it would have been."""
+    cursor = cursor if isinstance(cursor, dict) else {}
+    seen_until = str(cursor.get("seen_until") or "")
+    backlog = [
+        {"cursor": str(s["cursor"]), "until": str(s.get("until") or "")}
+        for s in cursor.get("backlog") or ()
+        if isinstance(s, dict) and s.get("cursor")
+    ]
+    if cursor.get("page_cursor"):
+        backlog.insert(0, {"cursor": str(cursor["page_cursor"]), "until": seen_until})
+        seen_until = max(seen_until, str(cursor.get("pending_until") or ""))
+    return seen_until, backlog
+
+
+class _Run:
+    """One fetch: its page budget (`max_pages`), what it read, and the DIDs' handles it met."""
+
+    def __init__(self, source: BlueskySource, fetcher: HttpFetcher):
+        self.source, self.fetcher = source, fetcher
+        self.pages_left = source.max_pages
+        self.result = FetchResult()
+        self.fetched_at = datetime.now(UTC)
+        self.handles: dict[str, str] = {}
+
+    def read_down(self, until: str, page_cursor: str = "") -> tuple[str, str]:
+        """Read pages from `page_cursor` ("" = the newest) toward older posts until one indexed
+        at or before `until`, the end of the results or the page budget. Returns (the newest
+        indexedAt read, the API cursor to go on from, "" when the stretch is done)."""
+        newest = ""
+        while self.pages_left:
+            self.pages_left -= 1
+            url = self.source.url(page_cursor)
+            entries, page_cursor = self.source.page(self.fetcher, url)
+            self.handles.update(known_handles(entries))
+            reached = False
+            for i, entry in enumerate(entries):
+                when = indexed_at(entry) if isinstance(entry, dict) else ""
+                if until and when and when <= until:
+                    reached = True
+                    continue
+                newest = max(newest, when)
+                self._add(entry, f"{redact(url)}#{i}")
+            if reached or not page_cursor or not entries:
+                return newest, ""
+        return newest, page_cursor
+
+    def _add(self, entry: Any, ref: str) -> None:
+        try:
+            if not isinstance(entry, dict):
+                raise ValueError("entry is not a JSON object")
+            self.result.items.append(
+                post_item(
+                    entry, source=self.source.name, fetched_at=self.fetched_at, handles=self.handles
+                )
+            )
+        except ValueError as exc:
+            self.result.dead_letters.append(self.source.dead_letter(ref, str(exc), entry))
