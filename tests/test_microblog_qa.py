@@ -296,6 +296,19 @@ def test_a_boost_never_links_to_an_activity(server, original_url, original_uri, 
     assert item.id == make_item_id("mastodon", shared["uri"])
 
 
+def home_timeline(server, monkeypatch, statuses: list):
+    """A Mastodon source of the home timeline, which the server answers with `statuses`."""
+    monkeypatch.setenv("PLN_TEST_MASTODON", TOKEN)
+    server.route(HOME, body=json.dumps(statuses))
+    return helpers.make_source(
+        "mastodon",
+        Path("."),
+        instance=server.url(""),
+        timeline="home",
+        token_env="PLN_TEST_MASTODON",
+    )
+
+
 @pytest.mark.corpora
 def test_a_recorded_boost_links_to_the_boosted_post(server, monkeypatch):
     recorded = json.loads(
@@ -303,15 +316,7 @@ def test_a_recorded_boost_links_to_the_boosted_post(server, monkeypatch):
     )
     shared = recorded["body"]
     assert urlsplit(shared["url"]).path.endswith("/activity")  # what Mastodon sends
-    monkeypatch.setenv("PLN_TEST_MASTODON", TOKEN)
-    server.route(HOME, body=json.dumps([shared]))
-    source = helpers.make_source(
-        "mastodon",
-        Path("."),
-        instance=server.url(""),
-        timeline="home",
-        token_env="PLN_TEST_MASTODON",
-    )
+    source = home_timeline(server, monkeypatch, [shared])
     [item] = source.fetch(None).items
     assert item.kind == "repost"
     assert (
@@ -359,15 +364,7 @@ def test_include_private_reads_them_and_counts_nothing(tmp_path, server, monkeyp
 @pytest.mark.corpora
 def test_recorded_home_timeline_accounts_for_every_status(server, monkeypatch):
     recorded = json.loads(corpus("mastodon", "status-json", "test_home_tl__01.json").read_text())
-    monkeypatch.setenv("PLN_TEST_MASTODON", TOKEN)
-    server.route(HOME, body=json.dumps(recorded["body"]))
-    source = helpers.make_source(
-        "mastodon",
-        Path("."),
-        instance=server.url(""),
-        timeline="home",
-        token_env="PLN_TEST_MASTODON",
-    )
+    source = home_timeline(server, monkeypatch, recorded["body"])
     result = source.fetch(None)
     hidden = [s for s in recorded["body"] if s["visibility"] in ("private", "direct")]
     assert result.drops == {"not public": len(hidden)} == {"not public": 4}
