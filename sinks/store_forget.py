@@ -153,14 +153,7 @@ def _delete(db: Database, cutoff: datetime, *, finished: bool) -> None:
         """CREATE OR REPLACE TEMP TABLE forget_ids AS
            SELECT id FROM forget_candidates WHERE gone"""
     )
-    for table in ("decisions", "source_decisions", "item_keys", "story_members"):
-        con.execute(f"DELETE FROM {table} WHERE item_id IN (SELECT id FROM forget_ids)")
-    con.execute("DELETE FROM items WHERE id IN (SELECT id FROM forget_ids)")
-    con.execute(
-        f"""INSERT INTO forgotten_items
-            SELECT {tombstone_key("id")}, $now, NULL FROM forget_ids""",
-        {"now": now_utc()},
-    )
+    _drop_items(con, "SELECT id FROM forget_ids", {})
     con.execute("DROP TABLE forget_ids")
     if not finished:  # more to forget: the next pass comes soon, and does the rest
         return
@@ -196,15 +189,21 @@ def forget_items(
         return items, missing
     ids = {"ids": [item_id for item_id, _ in items]}
     with db.transaction():
-        for table in ("decisions", "source_decisions", "item_keys", "story_members", "labels"):
-            con.execute(f"DELETE FROM {table} WHERE item_id IN (SELECT unnest($ids))", ids)
-        con.execute("DELETE FROM items WHERE id IN (SELECT unnest($ids))", ids)
-        con.execute(
-            f"""INSERT INTO forgotten_items
-                SELECT {tombstone_key("id")}, $now, NULL FROM (SELECT unnest($ids) AS id)""",
-            {**ids, "now": now_utc()},
-        )
+        _drop_items(con, "SELECT unnest($ids) AS id", ids, also=("labels",))
     return items, missing
+
+
+def _drop_items(con, ids: str, params: dict, also: tuple[str, ...] = ()) -> None:
+    """Delete the items `ids` (a query of an `id` column) with their rows in the tables about
+    items (and in `also`), and leave their tombstones."""
+    for table in ("decisions", "source_decisions", "item_keys", "story_members", *also):
+        con.execute(f"DELETE FROM {table} WHERE item_id IN ({ids})", params)
+    con.execute(f"DELETE FROM items WHERE id IN ({ids})", params)
+    con.execute(
+        f"""INSERT INTO forgotten_items
+            SELECT {tombstone_key("id")}, $now, NULL FROM ({ids})""",
+        {**params, "now": now_utc()},
+    )
 
 
 def last_forget(db: Database) -> datetime | None:
