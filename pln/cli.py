@@ -323,8 +323,6 @@ def cmd_forget(args) -> int:
     from pln.sinks.store_forget import forgotten_line
 
     db = config.outputs.duckdb
-    if not db.exists():
-        raise UsageError(f"pln forget: database {db} does not exist yet; nothing to forget")
     with _forget_lock(db), Store(db) as store:
         forgotten = forget_old(store, config, days=days, dry_run=args.dry_run)
     if args.json:
@@ -348,8 +346,6 @@ def _forget_items(config, args) -> int:
     from pln.sinks.store_forget import forget_items
 
     db = config.outputs.duckdb
-    if not db.exists():
-        raise UsageError(f"pln forget: database {db} does not exist yet; nothing to forget")
     with _forget_lock(db), Store(db) as store:
         items, missing = forget_items(store.db, args.item, dry_run=args.dry_run)
         if not items:
@@ -374,7 +370,11 @@ def _forget_items(config, args) -> int:
 def _forget_lock(db: Path):
     """The run lock, as `pln run`, `rescore` and `compact` take it: refused at once (75) while
     one of them or a stream writes, not after waiting for the database (a dry run too)."""
+    from pln.errors import UsageError
     from pln.lock import RunInProgress, RunLock
+
+    if not db.exists():
+        raise UsageError(f"pln forget: database {db} does not exist yet; nothing to forget")
 
     try:
         lock = RunLock(db, "pln forget").__enter__()
