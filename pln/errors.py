@@ -34,6 +34,9 @@ class ConfigError(PlnError):
 class SourceError(PlnError):
     """A source could not be read at all (missing file, HTTP failure, not a feed)."""
 
+    http_status: int = 0  # an HTTP error's status (sources/http.py), else 0
+    http_body: bytes = b""  # the start of its body, when the fetcher was asked to read it
+
     def __init__(self, source: str, message: str, *, retry_after: float | None = None):
         self.source, self.message, self.retry_after = source, message, retry_after
         super().__init__(f"source '{source}': {message}")

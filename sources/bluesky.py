@@ -246,7 +246,7 @@ class BlueskySource(Source):
             try:
                 _, stopped_at = run.read_down(stretch["until"], stretch["cursor"])
             except SourceError as exc:
-                gone = getattr(exc, "http_status", 0) == 400  # it no longer takes that cursor
+                gone = exc.http_status == 400  # it no longer takes that cursor
                 if gone:
                     backlog.pop(0)
                 run.result.warnings.append(
@@ -266,10 +266,10 @@ class BlueskySource(Source):
 
     def _with_hint(self, exc: SourceError) -> SourceError:
         """`exc`, saying what to do when the API did not find the `actor` (a changed handle)."""
-        body = getattr(exc, "http_body", b"") or b""
-        if not (self.actor and getattr(exc, "http_status", 0) == 400):
+        body = exc.http_body
+        if not (self.actor and exc.http_status == 400):
             return exc
-        if b"profile not found" not in body[:ERROR_BODY_BYTES].lower():
+        if b"profile not found" not in body.lower():
             return exc
         return self.error(
             f"{exc.message}; has {self.actor} changed handle? `actor:` also takes the "

@@ -208,7 +208,7 @@ class TwitterApiSource(Source):
             try:
                 page = self._get_json(fetcher, url, headers)
             except SourceError as exc:
-                refused = explain(getattr(exc, "http_body", b""), 120) or exc.message
+                refused = explain(exc.http_body, 120) or exc.message
                 if pages == 0 and self.query and send_since and _refused(exc, "since_id", retried):
                     # X's clock puts it past the 7 days: search them all (what is stored
                     # already is written again, as the same items)
@@ -356,8 +356,7 @@ class TwitterApiSource(Source):
 def _refused(error: SourceError, parameter: str, retried: set[str]) -> bool:
     """Whether X answered 400 because of `parameter` (its explanation names it), the first
     time in this fetch (`retried` remembers): a request without it is then worth a try."""
-    body = getattr(error, "http_body", b"") or b""
-    if getattr(error, "http_status", 0) != 400 or parameter.encode() not in body:
+    if error.http_status != 400 or parameter.encode() not in error.http_body:
         return False
     if parameter in retried:
         return False
