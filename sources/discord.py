@@ -104,7 +104,12 @@ class DiscordSource(ChatFileSource):
     def read_files(self, names: list[str], cursor: Cursor, result: FetchResult) -> None:
         """Each channel with a changed file, from all of its files."""
         files = result.cursor["files"]
-        known = cursor.get("channels") if isinstance(cursor.get("channels"), dict) else {}
+        known = mapping(cursor.get("channels"))
+        if not names:  # nothing to read: no file need be opened to find its channel
+            result.cursor["channels"] = {
+                n: c for n, c in known.items() if n in files and isinstance(c, str) and c
+            }
+            return
         changed = set(names)
         channel_of: dict[str, str] = {}
         for name in files:
