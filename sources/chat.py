@@ -605,7 +605,7 @@ class ChatFileSource(Source):
         return result
 
     def _fetch_folder(self, cursor: Cursor) -> FetchResult:
-        seen = _mapping(cursor.get("files"))
+        seen = mapping(cursor.get("files"))
         paths = sorted(p for p in self.path.glob(self.pattern) if p.is_file())
         stems = Counter(p.stem for p in paths)
         self.twin_stems = {stem for stem, n in stems.items() if n > 1}
@@ -708,8 +708,14 @@ def max_file_mb_option(opts: Options) -> int:
     return value
 
 
-def _mapping(value: object) -> dict:
+def mapping(value: object) -> dict:
+    """`value` if it is a JSON object (a dict), else {}: for export records and cursors."""
     return value if isinstance(value, dict) else {}
+
+
+def dicts(value: object) -> list[dict]:
+    """The objects (dicts) of `value` if it is a JSON list, else []."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def file_stamp(stat: os.stat_result) -> dict[str, int]:

@@ -26,7 +26,15 @@ from typing import Any
 
 from pln.record import DeadLetter
 from pln.sources.base import Cursor, FetchResult
-from pln.sources.chat import ChatFileSource, Message, Thread, as_utf8, chat_items
+from pln.sources.chat import (
+    ChatFileSource,
+    Message,
+    Thread,
+    as_utf8,
+    chat_items,
+    dicts,
+    mapping,
+)
 
 CONTENT_TYPES = frozenset({"Default", "Reply", "ThreadStarterMessage", "ChatInputCommand"})
 HEAD_BYTES = 64 * 1024  # DiscordChatExporter writes `guild` and `channel` before `messages`
@@ -47,7 +55,7 @@ class Channel:
 
     @classmethod
     def of(cls, export: dict[str, Any], path: Path) -> Channel:
-        channel, guild = _dict(export.get("channel")), _dict(export.get("guild"))
+        channel, guild = mapping(export.get("channel")), mapping(export.get("guild"))
         name = str(channel.get("name") or path.stem)
         direct = str(channel.get("type") or "").startswith("Direct")
         return cls(
@@ -178,18 +186,18 @@ def _message(record: Any, ref: str) -> Message:
     for key in ("id", "timestamp"):
         if record.get(key) in (None, ""):
             raise NotAMessage(f"not a message: no {key!r}")
-    author = _dict(record.get("author"))
+    author = mapping(record.get("author"))
     name = author.get("nickname") or author.get("name") or str(author.get("id", "unknown"))
     parts = [record.get("content") or ""]
     links = []
-    for embed in _dicts(record.get("embeds")):
+    for embed in dicts(record.get("embeds")):
         parts += [embed.get(k) for k in ("title", "description") if embed.get(k)]
         links += [embed["url"]] if isinstance(embed.get("url"), str) else []
-    for attachment in _dicts(record.get("attachments")):
+    for attachment in dicts(record.get("attachments")):
         links += [attachment["url"]] if isinstance(attachment.get("url"), str) else []
         if not parts[0] and attachment.get("fileName"):
             parts.append(f"[file: {attachment['fileName']}]")
-    reference = _dict(record.get("reference"))
+    reference = mapping(record.get("reference"))
     kind = record.get("type", "Default")
     return Message(
         id=str(record["id"]),
@@ -212,11 +220,3 @@ def _time(value: Any) -> datetime:
     if at.tzinfo is None:
         raise NotAMessage(f"timestamp without a time zone: {value!r}")
     return at
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []

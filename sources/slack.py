@@ -32,7 +32,7 @@ from typing import Any
 from pln.config import Options
 from pln.record import DeadLetter
 from pln.sources.base import Cursor, FetchResult, Source, not_regular
-from pln.sources.chat import Message, chat_items, file_stamp
+from pln.sources.chat import Message, chat_items, dicts, file_stamp
 
 MAX_MEMBER_BYTES = 64 * 1024 * 1024
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024
@@ -190,13 +190,13 @@ def message_text(record: dict, users: dict[str, str]) -> tuple[str, list[str]]:
     """Plain text of a message with its attachments and files, and the links they carry."""
     parts = [record.get("text") or ""]
     links: list[str] = []
-    for att in _dicts(record.get("attachments")):
+    for att in dicts(record.get("attachments")):
         body = [att.get("pretext"), att.get("title"), att.get("text")]
         if not any(body):
             body = [att.get("fallback")]
         parts += [b for b in body if isinstance(b, str) and b]
         links += [u for u in (att.get("title_link"), att.get("from_url")) if isinstance(u, str)]
-    for file in _dicts(record.get("files")) + _dicts([record.get("file")]):
+    for file in dicts(record.get("files")) + dicts([record.get("file")]):
         title = file.get("title") or file.get("name")
         if title and title not in parts[0]:
             parts.append(f"[file: {title}]")
@@ -263,7 +263,7 @@ def _bot_names(records: Iterator[Any]) -> dict[str, str]:
 
 def _user_names(users: Any) -> dict[str, str]:
     names = {}
-    for user in _dicts(users):
+    for user in dicts(users):
         profile = user.get("profile") if isinstance(user.get("profile"), dict) else {}
         name = profile.get("display_name") or user.get("name") or user.get("real_name")
         if isinstance(user.get("id"), str) and name:
@@ -290,10 +290,6 @@ def _conversation_names(
                 if listing != "channels.json":
                     private.add(cid)
     return names, private
-
-
-def _dicts(value: Any) -> list[dict]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 class _Export:
@@ -353,7 +349,7 @@ class _Export:
                 f"{shown}/{name}: {why}; the export is read once it is fixed "
                 "(without it, its channels would get new ids)"
             )
-        return _dicts(value)
+        return dicts(value)
 
     def _list(self) -> Iterator[str]:
         raise NotImplementedError

@@ -30,6 +30,7 @@ from pln.sources.chat import (
     date_option,
     decode_lines,
     file_stamp,
+    mapping,
 )
 
 CLOCK = r"(?P<time>\d{1,2}:\d{2}(?::\d{2})?)"
@@ -54,7 +55,7 @@ class ZoomChatSource(ChatFileSource):
         stamped in the cursor's `meetings` by subfolder name. A meeting's file refused whole is
         left out of the stamps, so every run says so again (`one_file`)."""
         result = super()._fetch_folder(cursor)
-        seen = cursor.get("meetings") if isinstance(cursor.get("meetings"), dict) else {}
+        seen = mapping(cursor.get("meetings"))
         stamps: dict[str, dict[str, int]] = {}
         warned = len(result.warnings)
         for path in sorted(p for p in self.path.glob(f"*/{MEETING_CHAT}") if p.is_file()):
