@@ -154,7 +154,7 @@ class StatusMapper:
             title=str(shown.get("spoiler_text") or "").strip(),
             text=body.text,
             html=shown["content"],
-            url=web_url(shown, status) if reblog is not None else web_url(status),
+            url=web_url(shown, status),  # shown is status itself when no boost
             links=links,
             hashtags=[
                 str(t.get("name", "")) for t in shown.get("tags") or () if isinstance(t, dict)
