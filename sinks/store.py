@@ -173,9 +173,9 @@ class Store:
         """Record config fingerprints; returns the sources whose config changed."""
         return self.source_log.note_configs(fingerprints)
 
-    def forget_unconfigured_sources(self, configured: Collection[str]) -> list[str]:
+    def forget_unconfigured_sources(self, configured: Collection[str]) -> None:
         """Drop the health of sources gone from the config (`SourceLog.forget_unconfigured`)."""
-        return self.source_log.forget_unconfigured(configured)
+        self.source_log.forget_unconfigured(configured)
 
     def cursors(self) -> dict[str, dict]:
         """The last cursor of every source that has one."""

@@ -98,31 +98,19 @@ class SourceLog:
             con.execute("DROP TABLE new_configs")
         return changed
 
-    def forget_unconfigured(self, configured: Collection[str]) -> list[str]:
+    def forget_unconfigured(self, configured: Collection[str]) -> None:
         """Drop the health, cursor and fingerprint of sources not in `configured` (renamed or
         removed from the config), so `source_health` lists no source that is never polled
-        again; returns their names. Their items and dead letters stay. A config with no
-        sources says nothing about which ones are gone."""
+        again. Their items and dead letters stay. A config with no sources says nothing about
+        which ones are gone."""
         if not configured:
-            return []
-        con = self.db.con
-        names = {"names": sorted(configured)}
-        gone = [
-            name
-            for (name,) in con.execute(
-                """SELECT name FROM sources WHERE name NOT IN (SELECT unnest($names))
-                   UNION SELECT name FROM source_configs
-                   WHERE name NOT IN (SELECT unnest($names)) ORDER BY name""",
-                names,
-            ).fetchall()
-        ]
-        if gone:
-            with self.db.transaction():
-                for table in ("sources", "source_configs"):
-                    con.execute(
-                        f"DELETE FROM {table} WHERE name IN (SELECT unnest($gone))", {"gone": gone}
-                    )
-        return gone
+            return
+        with self.db.transaction():
+            for table in ("sources", "source_configs"):
+                self.db.con.execute(
+                    f"DELETE FROM {table} WHERE name NOT IN (SELECT unnest($names))",
+                    {"names": sorted(configured)},
+                )
 
     def cursors(self) -> dict[str, dict]:
         """The last cursor of every source that has one."""
