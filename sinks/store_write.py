@@ -89,7 +89,7 @@ class BatchWriter:
         dead_letters: Iterable[DeadLetter],
         run: str | None,
         story_keys: pa.Table | None,
-        seen: bool = True,
+        seen: bool,
     ) -> None:
         con = self.db.con
         now = now_utc()
@@ -180,7 +180,7 @@ class BatchWriter:
         )
 
     def _upsert_items(
-        self, table: pa.Table, now: datetime, run: str | None, repeats: bool, seen: bool = True
+        self, table: pa.Table, now: datetime, run: str | None, repeats: bool, seen: bool
     ):
         """Insert new items, rewrite changed ones, and only touch the bookkeeping of the rest.
 
@@ -229,13 +229,12 @@ class BatchWriter:
         )
         return _Staged(*self.db.con.execute(STAGED_COUNTS).fetchone())
 
-    def _apply_staged(
-        self, staged: _Staged, now: datetime, run: str | None, seen: bool = True
-    ) -> None:
+    def _apply_staged(self, staged: _Staged, now: datetime, run: str | None, seen: bool) -> None:
         """Write the staged batch; statements with nothing to do are skipped (each costs
         milliseconds even then). `seen=False`: rows keep their last sight (`write_tables`)."""
         con = self.db.con
         seen_at, seen_in = ("$now", "$run") if seen else ("s.last_seen_at", "s.last_run_id")
+        sight = {"now": now, "run": run} if seen else {}  # what seen_at and seen_in need
         if staged.touched:
             con.execute(
                 f"""UPDATE items SET fetched_at = CASE WHEN s.same THEN s.fetched_at
@@ -243,7 +242,7 @@ class BatchWriter:
                                      last_seen_at = {seen_at}, last_run_id = {seen_in}
                     FROM staged_items s
                     WHERE (s.same OR s.keep) AND NOT s.grow AND items.id = s.id""",
-                {"now": now, "run": run} if seen else {},
+                sight,
             )
         if staged.regrown:
             con.execute(
@@ -254,7 +253,7 @@ class BatchWriter:
                                            AS fetched_at)
                    FROM items i JOIN staged_items s ON s.id = i.id
                    WHERE (s.same OR s.keep) AND s.grow""",
-                {"now": now, "run": run} if seen else {},
+                sight,
             )
         if staged.replaced:
             con.execute(
