@@ -66,13 +66,11 @@ def rescored_by(store: Store, run_id: str) -> bool:
     ).fetchall()
     if unseen:
         return False
-    [(unread,)] = con.execute(
-        """SELECT count(*) FROM (SELECT DISTINCT unnest(sources) AS name FROM items) s
-           WHERE s.name NOT IN (SELECT name FROM sources
-                                WHERE run_id = $run AND ok AND not_modified IS NOT TRUE)""",
+    read = con.execute(
+        "SELECT name FROM sources WHERE run_id = $run AND ok AND not_modified IS NOT TRUE",
         {"run": run_id},
     ).fetchall()
-    return not unread
+    return store.named_sources() - {None} <= {name for (name,) in read}
 
 
 def topics_not_scored(store: Store, config: Config) -> list[str]:
