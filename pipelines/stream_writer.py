@@ -214,12 +214,14 @@ class StreamWriter:
         if self._gone_named is None:
             self._gone_named = not self.sources.issuperset(store.named_sources())
         self._gone_named = self._gone_named or not self.sources.issuperset(delivered)
+        if not self._gone_named:
+            return
         ids = [
             i
             for i, src in zip(items.column("id").to_pylist(), delivered, strict=True)
             if src in self.sources
         ]
-        if self._gone_named and ids:
+        if ids:
             store.forget_gone_sources(self.sources, self.run_id, ids=ids)
 
     def refresh(self, force: bool = False) -> None:
