@@ -29,6 +29,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from proc_tree import stop
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -166,11 +168,7 @@ def main() -> None:
             )
             held = ab("-q", "-k", "-n", "6", "-c", "3", url)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop([proc], timeout=10)
         print(f"{name:<36} {row(fresh)} │ {row_polls(polls)} │ {held_row(held)}", flush=True)
         time.sleep(1)  # let TIME_WAIT sockets and the port settle
     shutil.rmtree(tmp, ignore_errors=True)
