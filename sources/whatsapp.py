@@ -95,11 +95,6 @@ class WhatsAppSource(ChatFileSource):
 
     def configure_format(self, opts: Options) -> None:
         self.date_order = opts.text("date_order", default="auto", choices=("auto", *ORDERS))
-        self.exports_read: set[Path] = set()  # this fetch's files, read with their chat
-
-    def fetch(self, cursor: Cursor | None) -> FetchResult:
-        self.exports_read = set()
-        return super().fetch(cursor)
 
     def chat_key(self, path: Path) -> str:
         """The chat a file holds: its stem without a browser's copy number, so a re-export saved
@@ -135,14 +130,40 @@ class WhatsAppSource(ChatFileSource):
         return text
 
     def read_chat(self, path: Path, data: bytes) -> FetchResult:
-        """Items of the chat `path` holds, read with the other exports of that chat in the
-        folder (nothing when an earlier file of this fetch read them)."""
-        if path in self.exports_read:
-            return FetchResult()
-        exports = [self.read_export(path, data), *self._other_exports(path)]
-        self.exports_read.update(e.path for e in exports)
+        """Items of the one export `path` (a source naming a file)."""
+        export = self.read_export(path, data, self.stat(path).st_mtime_ns)
+        return self.chat_result(self.chat_key(path), [export])
+
+    def read_files(self, names: list[str], cursor: Cursor, result: FetchResult) -> None:
+        """Each chat with a changed export, from all of its exports in the folder (those that
+        cannot be read are left out; a changed one is refused on its own turn)."""
+        files = result.cursor["files"]
+        done: set[str] = set()
+        for name in names:
+            if name in done:
+                continue
+            path = self.path / name
+            with self.one_file(path, result):
+                exports = [self._export(name, files)]
+                done.add(name)
+                key = self.chat_key(path)
+                for other in files:
+                    if other in done or self.chat_key(self.path / other) != key:
+                        continue
+                    try:
+                        exports.append(self._export(other, files))
+                    except SourceError:
+                        continue
+                    done.add(other)
+                result.add(self.chat_result(key, exports))
+
+    def _export(self, name: str, files: dict[str, dict[str, int]]) -> Export:
+        path = self.path / name
+        return self.read_export(path, self.read_bytes(path), files[name]["mtime_ns"])
+
+    def chat_result(self, key: str, exports: list[Export]) -> FetchResult:
+        """Items of one chat from its exports: the newest export's copy of a message wins."""
         messages, older = merge_exports(exports)
-        key = self.chat_key(path)
         result = chat_items(
             messages,
             source=self.name,
@@ -156,23 +177,10 @@ class WhatsAppSource(ChatFileSource):
         result.drop(OLDER_EXPORT, older)
         return result
 
-    def _other_exports(self, path: Path) -> list[Export]:
-        if not self.path.is_dir():
-            return []
-        key, exports = self.chat_key(path), []
-        for other in sorted(p for p in self.path.glob(self.pattern) if p.is_file()):
-            if other == path or other in self.exports_read or self.chat_key(other) != key:
-                continue
-            try:
-                exports.append(self.read_export(other, self.read_bytes(other)))
-            except SourceError:  # the folder's read of that file, if changed, says why
-                continue
-        return exports
-
-    def read_export(self, path: Path, data: bytes) -> Export:
+    def read_export(self, path: Path, data: bytes, mtime_ns: int) -> Export:
         messages, dead = self.parse(path, data)
         newest = max((m.at for m in messages), default=datetime.min.replace(tzinfo=UTC))
-        return Export(path, messages, dead, (newest, self.stat(path).st_mtime_ns, path.name))
+        return Export(path, messages, dead, (newest, mtime_ns, path.name))
 
     def parse(self, path: Path, data: bytes) -> tuple[list[Message], list[DeadLetter]]:
         """Messages of one export (notices flagged `system`) and its unreadable lines."""
