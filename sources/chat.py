@@ -645,7 +645,7 @@ class ChatFileSource(Source):
     def _refuse(self, path: Path, reason: str, result: FetchResult) -> None:
         result.dead_letters.append(self.dead_letter(self.shown_path(path), reason))
         result.warnings.append(f"{reason}; not read")
-        if result.cursor:
+        if result.cursor and path.parent == self.path:  # a file the folder's stamps name
             result.cursor["files"].pop(path.name, None)
 
     def _gone_warning(self, gone: list[str]) -> str:

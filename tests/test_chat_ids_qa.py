@@ -282,3 +282,13 @@ def test_a_whatsapp_zip_whose_chat_is_over_max_file_mb_names_the_option(tmp_path
     with pytest.raises(Exception) as raised:
         source.fetch(None)
     assert "the chat inside is over the 1 MiB limit (raise max_file_mb" in str(raised.value)
+
+
+def test_a_refused_meeting_file_leaves_the_stamp_of_a_top_level_file_of_that_name(tmp_path):
+    zoom = tmp_path / "Zoom"
+    (zoom / MEETING).mkdir(parents=True)
+    (zoom / "meeting_saved_chat.txt").write_text(ZOOM)  # saved at the top as well
+    (zoom / MEETING / "meeting_saved_chat.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(600))
+    result = chat_source("zoom_chat", zoom).fetch(None)
+    assert "meeting_saved_chat.txt" in result.cursor["files"]
+    assert MEETING not in result.cursor.get("meetings", {})  # tried again next run
