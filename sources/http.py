@@ -875,11 +875,7 @@ def _first_line(exc: BaseException) -> str:
 def endpoint(url: str) -> str:
     """`redact(url)` without its query and fragment: where a request went, in a short line
     (an API's query strings run to hundreds of characters)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid URL>"
-    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
+    return redact(url, query=False)
 
 
 EXPLAIN_CHARS = 200  # the longest reason `explain` gives
@@ -930,15 +926,19 @@ def _text(value: object) -> str:
     return " ".join("".join(c if c.isprintable() else " " for c in str(value)).split())
 
 
-def redact(url: str) -> str:
-    """The URL without user:password and with secret-looking query values masked."""
+def redact(url: str, *, query: bool = True) -> str:
+    """The URL without user:password and with secret-looking query values masked; without
+    its query and fragment when not `query`."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<invalid URL>"
     netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = _masked_query(parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    if not query:
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return urlunsplit(
+        (parts.scheme, netloc, parts.path, _masked_query(parts.query), parts.fragment)
+    )
 
 
 def public_url(url: str) -> str:
