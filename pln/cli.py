@@ -319,11 +319,10 @@ def cmd_forget(args) -> int:
             f"pln forget: give --days N (at least 1), or set outputs.keep_days in {args.config}"
         )
     from pln.sinks.retention import forget_old
-    from pln.sinks.store import Store
     from pln.sinks.store_forget import forgotten_line
 
     db = config.outputs.duckdb
-    with _forget_lock(db), Store(db) as store:
+    with _forget_lock(db, args.dry_run), _forget_store(db, args.dry_run) as store:
         forgotten = forget_old(store, config, days=days, dry_run=args.dry_run)
     if args.json:
         print(json.dumps(forgotten.as_dict(days), indent=2))
@@ -342,11 +341,10 @@ def _forget_items(config, args) -> int:
     from pln.errors import UsageError
     from pln.sinks.feeds import render_feeds
     from pln.sinks.feeds_state import record_render
-    from pln.sinks.store import Store
     from pln.sinks.store_forget import forget_items
 
     db = config.outputs.duckdb
-    with _forget_lock(db), Store(db) as store:
+    with _forget_lock(db, args.dry_run), _forget_store(db, args.dry_run) as store:
         items, missing = forget_items(store.db, args.item, dry_run=args.dry_run)
         if not items:
             raise UsageError(f"pln forget: no item with id or link {missing[0]!r}")
@@ -366,16 +364,27 @@ def _forget_items(config, args) -> int:
     return 0
 
 
+def _forget_store(db: Path, dry_run: bool):
+    """The store `pln forget` works on: read-only for a dry run, which changes nothing and so
+    waits for a writer's turn as `pln sql` does."""
+    from pln.sinks.store import Store
+
+    return Store(db, read_only=dry_run)
+
+
 @contextlib.contextmanager
-def _forget_lock(db: Path):
+def _forget_lock(db: Path, dry_run: bool):
     """The run lock, as `pln run`, `rescore` and `compact` take it: refused at once (75) while
-    one of them or a stream writes, not after waiting for the database (a dry run too)."""
+    one of them or a stream writes, not after waiting for the database. A dry run takes no
+    lock: it only counts."""
     from pln.errors import UsageError
     from pln.lock import RunInProgress, RunLock
 
     if not db.exists():
         raise UsageError(f"pln forget: database {db} does not exist yet; nothing to forget")
-
+    if dry_run:
+        yield
+        return
     try:
         lock = RunLock(db, "pln forget").__enter__()
     except RunInProgress as exc:
