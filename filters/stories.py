@@ -48,6 +48,7 @@ BANDS, ROWS = 8, 4  # 32 permutations; the chance to share a band is 1/2 at simi
 
 X_HOSTS = frozenset({"twitter.com", "mobile.twitter.com", "x.com", "mobile.x.com"})
 X_STATUS_RE = re.compile(r"^/[^/]+/status(?:es)?/(\d+)")
+BSKY_POST_RE = re.compile(r"^/profile/[^/]+/post/([^/]+)$")
 NUMBER_RE = re.compile(r"\d+(?:[.,:]\d+)*")
 
 _HASHER = MinHasher(num_perm=BANDS * ROWS, shingle=2)
@@ -59,8 +60,8 @@ _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9))
 @lru_cache(maxsize=100_000)  # shared links repeat
 def link_key(url: str) -> str:
     """What makes two links one story: `canonical_url` without the scheme (http and https are
-    the same page) or a leading "www.", with X/Twitter's hosts and status URLs made one.
-    "" for what is not an absolute http(s) URL."""
+    the same page) or a leading "www.", with X/Twitter's hosts and status URLs made one, and a
+    Bluesky post's URL by handle and by DID. "" for what is not an absolute http(s) URL."""
     parts = canonical_parts(url)
     if parts is None or parts[0] not in ("http", "https"):
         return ""
@@ -71,7 +72,26 @@ def link_key(url: str) -> str:
         status = X_STATUS_RE.match(path)
         if status:  # the same post under another (or a renamed) account name, "?s=20" and all
             path, query = f"/i/status/{status.group(1)}", ""
+    elif host == "bsky.app":
+        post = BSKY_POST_RE.match(path)
+        if post:  # by handle or by DID, an old handle or a new one: the record key (a TID)
+            path, query = f"/post/{post.group(1)}", ""
     return host + path + (f"?{query}" if query else "")
+
+
+@lru_cache(maxsize=100_000)
+def author_link_key(url: str) -> str:
+    """A Bluesky post's link as `link_key` spelled it before 5 December 2026, with its author
+    (bsky.app/profile/<handle or DID>/post/<rkey>); "" for other links. Items still add it,
+    so that posts stored before then are found by it."""
+    parts = canonical_parts(url)
+    if (
+        parts is None
+        or parts[0] not in ("http", "https")
+        or parts[1].removeprefix("www.") != "bsky.app"
+    ):
+        return ""
+    return "bsky.app" + parts[2] if BSKY_POST_RE.match(parts[2]) else ""
 
 
 def is_site_root(key: str) -> bool:
@@ -111,11 +131,18 @@ def story_keys(items: Sequence[Item]) -> pa.Table:
     salts: list[int] = []  # and the hash of the numbers of its text
     for index, item in enumerate(items):
         add(item.id, 0, f"i:{item.id}")
-        own = link_key(item.canonical_url or item.url)
+        own_url = item.canonical_url or item.url
+        own = link_key(own_url)
         if own and not is_site_root(own):
             add(item.id, 0, f"u:{own}")
+            if old := author_link_key(own_url):
+                add(item.id, 0, f"u:{old}")
         for key in shared_links(item):
             add(item.id, 1, f"u:{key}")
+        if item.kind not in NOT_SHARES:
+            for url in item.links[:MAX_SHARED_LINKS]:
+                if "bsky.app/" in url and (old := author_link_key(url)):
+                    add(item.id, 1, f"u:{old}")
         if item.kind in ("repost", "quote") and item.reply_to:
             add(item.id, 1, f"i:{make_item_id(item.platform, item.reply_to)}")
         text = item.nlp_text

@@ -7,8 +7,9 @@ A repost in an author feed (`reason` app.bsky.feed.defs#reasonRepost) is a "repo
 reposter carrying the original's text, with `reply_to` = the original's at:// URI.
 
 A quote links to the quoted post by its handle when the API names it (the embed's view, or
-the author of another post of the same fetch), as the quoted post's own `url` does, so the two
-are one story; by its DID (`bsky.app/profile/did:plc:…`) only when no handle is known.
+the author of another post of the same fetch), as the quoted post's own `url` does; by its DID
+(`bsky.app/profile/did:plc:…`) when no handle is known. Either way the two are one story: story
+keys (filters/stories.py) know a Bluesky post by its record key, not by who it names.
 
 Polling: API cursors page toward older posts, and the API cannot be asked for what came after
 a post. So every run reads from the newest post down to the newest one seen last time

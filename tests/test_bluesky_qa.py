@@ -401,6 +401,26 @@ def test_a_quote_whose_handle_is_unknown_links_by_did_and_an_invalid_handle_is_n
     assert rows[broken["uri"]] == "https://bsky.app/profile/did:plc:carol/post/3k00000000003"
 
 
+@pytest.mark.parametrize("handle", ["", "alice.example.com"], ids=["by-did", "new-handle"])
+def test_a_quote_naming_the_original_by_did_or_a_new_handle_joins_it(
+    tmp_path, time_appview, handle
+):
+    original = post(1, ORIGINAL, "alice.bsky.social")
+    time_appview.add(original)
+    project = Project(tmp_path, time_appview, query="#microlearning")
+    project.run()
+    quote = quote_of(2, original, view=bool(handle))  # no view, no handle: the DID
+    if handle:  # alice took her own domain as her handle since
+        quote["embed"]["record"]["author"] = {**original["author"], "handle": handle}
+    time_appview.posts = [quote]
+    project.run()
+    stories = stories_of(project)
+    assert stories[quote["uri"]][2] == (
+        f"https://bsky.app/profile/{handle or 'did:plc:alice'}/post/3k00000000001",
+    )
+    assert stories[quote["uri"]][0] == stories[original["uri"]][0]
+
+
 # -- finding 5: the API's own explanation, in a short line ---------------------------------------
 
 PROFILE_NOT_FOUND = b'{"error": "InvalidRequest", "message": "Profile not found"}'

@@ -7,10 +7,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import feedparser
+import pyarrow.compute as pc
 import pytest
 from feedsite import feed_config
 
-from pln.filters.stories import BAND_FORMAT, BANDS, link_key, story_keys
+from pln.filters.stories import BAND_FORMAT, BANDS, _hash64, link_key, story_keys
 from pln.record import Decision, Item
 from pln.sinks.feeds import render_feeds
 from pln.sinks.store import Store
@@ -162,6 +163,10 @@ def test_link_variants_people_write_are_one_key():
         "https://x.com/jane_ld/status/42"
     )
     assert link_key("mailto:maya@example.org") == "" and link_key("not a url") == ""
+    by_did = "https://bsky.app/profile/did:plc:ewvi7nxzy/post/3kabc"
+    assert link_key("https://bsky.app/profile/alice.bsky.social/post/3kabc") == link_key(by_did)
+    assert link_key(by_did) != link_key("https://bsky.app/profile/did:plc:ewvi7nxzy/post/3kabd")
+    assert link_key("https://bsky.app/profile/alice.bsky.social") != link_key(by_did)
 
 
 # -- link stories ----------------------------------------------------------------------------
@@ -244,6 +249,27 @@ def test_a_repost_joins_the_original_and_a_post_sharing_two_stories_merges_them(
     both = tweet(4, "jane_ld", "Two good reads", links, hours=3)
     write(store, [both])
     assert stories(store) == {original.id: {original.id, repost.id, other.id, both.id}}
+
+
+def test_bluesky_posts_stored_with_the_keys_before_5_december_join_new_ones(store):
+    """Until 5 December 2026 a Bluesky post's link key named its author: a new quote (by DID)
+    of a post stored then, and a new post quoted by a share stored then, still join."""
+    old_key = pc.field("key") != _hash64("u:" + link_key(skeet(1, "ana", "").url))
+    original = skeet(1, "ana", "Onboarding buddies: what we learned in a year of pairing")
+    store.write([original], [kept(original)], [], story_keys=story_keys([original]).filter(old_key))
+    quote = social_post("bluesky", "bsky-home", "at://did:plc:bo/app.bsky.feed.post/3k2", "bo",
+                        "https://bsky.app/profile/bo/post/3k2", "Worth a read",
+                        [original.url], hours=2, kind="quote")  # fmt: skip
+    write(store, [quote])
+    assert stories(store)[original.id] == {original.id, quote.id}
+
+    share = skeet(3, "cy", "This, about buddies", hours=3)
+    share = share.replaced(links=("https://bsky.app/profile/dee.bsky.social/post/3k4",))
+    write_old = story_keys([share]).filter(pc.field("key") != _hash64("u:bsky.app/post/3k4"))
+    store.write([share], [kept(share)], [], story_keys=write_old)
+    later = skeet(4, "dee", "Buddies beat manuals for the first week", hours=4)
+    write(store, [later])
+    assert {share.id, later.id} in stories(store).values()
 
 
 # -- same text --------------------------------------------------------------------------------
