@@ -19,7 +19,9 @@ reads the newest `max_pages` pages and nothing older, as Mastodon's does. When m
 time it must reach (`backlog`); later runs first read the newest posts again and then, with the
 pages they have left, go on with that stretch: new posts are never held back behind old ones,
 and nothing posted since the first run is skipped (up to MAX_BACKLOG such stretches). A cursor
-of before 5 December 2026 (`page_cursor`, `pending_until`) becomes such a stretch.
+of before 5 December 2026 (`page_cursor`, `pending_until`) becomes such a stretch. A page
+that fails after the first leaves what was read before it stored and the rest as such a stretch
+(a warning); only a failed first page fails the run.
 """
 
 from __future__ import annotations
@@ -238,7 +240,12 @@ class BlueskySource(Source):
         try:
             newest, stopped_at = run.read_down(seen_until)
         except SourceError as exc:
-            raise self._with_hint(exc) from None
+            if not run.at:  # the first page failed: nothing read
+                raise self._with_hint(exc) from None
+            # The pages read are kept; the rest of the stretch waits its turn, as when the
+            # page budget runs out.
+            newest, stopped_at, run.pages_left = run.newest, run.at, 0
+            run.result.warnings.append(f"newer posts not all read this time: {exc.message}")
         if stopped_at and seen_until:  # fell behind: the rest of this stretch waits its turn
             backlog.insert(0, {"cursor": stopped_at, "until": seen_until})
         # Then older stretches, with the pages left over.
@@ -350,16 +357,19 @@ class _Run:
         self.result = FetchResult()
         self.fetched_at = datetime.now(UTC)
         self.handles: dict[str, str] = {}
+        self.newest = ""  # of the stretch being read: the newest indexedAt read so far
+        self.at = ""  # and the API cursor of its next page
 
     def read_down(self, until: str, page_cursor: str = "") -> tuple[str, str]:
         """Read pages from `page_cursor` ("" = the newest) toward older posts until one indexed
         at or before `until`, the end of the results or the page budget. Returns (the newest
         indexedAt read, the API cursor to go on from, "" when the stretch is done)."""
-        newest = ""
+        # Kept on self as they go, so that a failed page leaves what was read before it.
+        self.newest, self.at = "", page_cursor
         while self.pages_left:
             self.pages_left -= 1
-            url = self.source.url(page_cursor)
-            entries, page_cursor = self.source.page(self.fetcher, url)
+            url = self.source.url(self.at)
+            entries, self.at = self.source.page(self.fetcher, url)
             self.handles.update(known_handles(entries))
             reached = False
             for i, entry in enumerate(entries):
@@ -367,11 +377,11 @@ class _Run:
                 if until and when and when <= until:
                     reached = True
                     continue
-                newest = max(newest, when)
+                self.newest = max(self.newest, when)
                 self._add(entry, f"{redact(url)}#{i}")
-            if reached or not page_cursor or not entries:
-                return newest, ""
-        return newest, page_cursor
+            if reached or not self.at or not entries:
+                return self.newest, ""
+        return self.newest, self.at
 
     def _add(self, entry: Any, ref: str) -> None:
         try:

@@ -288,6 +288,31 @@ def test_a_cursor_of_the_old_code_still_backfilling_history_reads_new_posts_firs
     assert "backlog" not in project.cursor()
 
 
+def test_a_newest_page_that_fails_keeps_the_pages_before_it_and_the_next_run_goes_on(
+    tmp_path, time_appview
+):
+    appview = time_appview
+    appview.add(post(1, tip(1)))
+    project = Project(tmp_path, appview, query="#microlearning", limit=10, max_pages=3)
+    project.run()
+    seen_until = project.cursor()["seen_until"]
+    appview.add(*(post(n, tip(n)) for n in range(2, 32)))
+    appview.refuse_cursors = 503  # page 1 answers, page 2 does not
+    stats = project.run()
+    assert stats["sources"]["failed"] == 0
+    assert project.texts() == {tip(n) for n in [1, *range(22, 32)]}
+    [warning] = stats["warnings"]["sky"]
+    assert warning.startswith(f"newer posts not all read this time: HTTP 503 from {appview.url}")
+    assert project.cursor()["backlog"] == [{"cursor": iso(22), "until": seen_until}]
+
+    appview.refuse_cursors = 0
+    appview.add(post(40, tip(40)))
+    project.run()
+    assert project.texts() == {tip(n) for n in [*range(1, 32), 40]}
+    project.run()  # the stretch ends at post 1: one more page
+    assert "backlog" not in project.cursor()
+
+
 @pytest.mark.parametrize(
     ("status", "said", "kept"),
     [(400, "given up", False), (503, "not read this time", True)],
