@@ -171,7 +171,9 @@ class TwitterApiSource(Source):
         now = time.time()
         until = cursor.get("rate_limited_until")
         if isinstance(until, int | float) and now < until <= now + MAX_RETRY_AFTER + 60:
-            return FetchResult(cursor=cursor, not_modified=True)  # X said to wait till then
+            # Not "not modified" (X was not asked), and said on every run till then.
+            waiting = f"waiting for X's rate limit: X is asked again after {_utc(until)}"
+            return FetchResult(cursor=cursor, warnings=[waiting])
         token = os.environ.get(self.token_env, "").strip()
         if not token:
             raise self.error(f"no bearer token: set the environment variable {self.token_env}")

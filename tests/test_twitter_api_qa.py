@@ -19,6 +19,7 @@ from httpserver import AnsweringServer
 
 from pln.cli import main
 from pln.errors import SourceError
+from pln.sources.twitter_api import _utc
 
 TOKEN = "AAAA-qa-bearer-0123456789"
 EPOCH_MS = 1288834974657  # X's snowflake epoch
@@ -273,10 +274,12 @@ def test_a_rate_limit_on_page_2_keeps_page_1_and_the_next_runs_go_on(x, tmp_path
 
     newer = {x.post(time.time() - 5 + i, f"New {i}: microlearning") for i in range(5)}
     asked = len(x.requests)
-    pln_run(tmp_path, capsys)  # before the reset: X is not asked
+    out = pln_run(tmp_path, capsys)  # before the reset: X is not asked, and the run says so
     assert len(x.requests) == asked and len(stored(tmp_path)) == 100
-
     [(cursor,)] = db_rows(tmp_path / "out/pln.duckdb", "SELECT cursor FROM sources")
+    until = json.loads(cursor)["rate_limited_until"]
+    assert f"! x-jane: waiting for X's rate limit: X is asked again after {_utc(until)}" in out
+
     time.sleep(max(0.0, json.loads(cursor)["rate_limited_until"] - time.time()) + 0.1)
     before = len(x.asked(TIMELINE))
     pln_run(tmp_path, capsys)  # on from page 2, down to where run 1 began
@@ -310,8 +313,10 @@ def test_a_usage_cap_on_page_2_keeps_page_1_and_waits_a_day(x):
 
     asked = len(x.requests)
     waiting = source(x, user_id="100").fetch(result.cursor)
-    assert waiting.not_modified and len(x.requests) == asked
+    assert not waiting.items and len(x.requests) == asked
     assert waiting.cursor == result.cursor
+    until = _utc(result.cursor["rate_limited_until"])
+    assert waiting.warnings == [f"waiting for X's rate limit: X is asked again after {until}"]
 
 
 def test_a_page_token_x_refuses_reads_the_window_again_down_to_since_id(x):
