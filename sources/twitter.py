@@ -61,6 +61,7 @@ class Parsed:
     problems: list[Problem] = field(default_factory=list)
     max_id: int = 0
     superseded: int = 0  # tweets seen again, or older edits of a tweet kept in its latest edit
+    unexpanded: int = 0  # page errors about related objects (see is_related_error)
 
     def add(self, tweet_id: str, item: Item) -> None:
         number = int(tweet_id) if tweet_id.isdigit() else 0
@@ -75,7 +76,11 @@ class Parsed:
 
     @property
     def drops(self) -> dict[str, int]:
-        return {"repeat or older edit": self.superseded} if self.superseded else {}
+        counts = {
+            "repeat or older edit": self.superseded,
+            "related object X could not show": self.unexpanded,
+        }
+        return {reason: n for reason, n in counts.items() if n}
 
 
 # --------------------------------------------------------------------------- API v2 -> Item
@@ -300,7 +305,10 @@ class V2Parser:
             self.problem(ref, f"page data is a JSON {type(data).__name__}, not tweets", page)
             return False
         for i, error in enumerate(page.get("errors") or ()):
-            self.problem(f"{ref}#errors[{i}]", api_error(error), error)
+            if is_related_error(error):
+                self.out.unexpanded += 1
+            else:
+                self.problem(f"{ref}#errors[{i}]", api_error(error), error)
         records = [data] if isinstance(data, dict) else data or []
         if records and not any(_looks_like_tweet(r) for r in records):
             self.problem(ref, f"page holds {_what_records(records)}, not tweets", "")
@@ -325,6 +333,13 @@ class V2Parser:
         self.out.problems.append(
             Problem(ref, reason, raw if isinstance(raw, str) else compact_json(raw))
         )
+
+
+def is_related_error(error: Any) -> bool:
+    """Whether an entry of a page's `errors` is about an object a tweet points at, which X
+    could not expand (a mentioned user suspended, a quoted tweet deleted): no tweet of the
+    page is lost by it."""
+    return isinstance(error, dict) and bool({"resource_type", "parameter"} & error.keys())
 
 
 def api_error(error: Any) -> str:

@@ -14,7 +14,7 @@ from pln.config import Options
 from pln.errors import SourceError
 from pln.sources.base import Cursor, FetchResult, Source
 from pln.sources.http import HttpFetcher, endpoint, explain, parse_retry_after, redact
-from pln.sources.twitter import V2Parser, api_error, max_id
+from pln.sources.twitter import V2Parser, api_error, is_related_error, max_id
 
 TWEET_FIELDS = (
     "created_at,lang,conversation_id,entities,referenced_tweets,author_id,"
@@ -294,17 +294,15 @@ class TwitterApiSource(Source):
 
     @staticmethod
     def _partial_errors(page: dict) -> str:
-        """Take the `errors` out of a page that has data. X puts there what it could not
+        """Take the `errors` out of a page that has data but those about what X could not
         expand (a mentioned user suspended, a quoted tweet deleted): no tweet of the page is
-        lost, so they are not dead letters. Others become one warning."""
+        lost by them, so they are not dead letters but drops (the parser counts them). Others
+        become one warning."""
         errors = page.pop("errors", None)
         if not isinstance(errors, list):
             return ""
-        other = [
-            e
-            for e in errors
-            if not (isinstance(e, dict) and {"resource_type", "parameter"} & e.keys())
-        ]
+        page["errors"] = [e for e in errors if is_related_error(e)]
+        other = [e for e in errors if not is_related_error(e)]
         if not other:
             return ""
         more = f" (and {len(other) - 1} more)" if len(other) > 1 else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -78,18 +79,27 @@ def test_retweet_carries_the_original_and_points_at_it():
     assert repost.published_at.isoformat() == "2026-11-19T20:05:00+00:00"
 
 
-def test_page_errors_and_tweets_without_text_become_dead_letters():
+def test_tweets_without_text_and_page_errors_not_about_a_related_object_are_dead_letters(
+    tmp_path,
+):
     result = make_source("twitter_v2", path="search_page.json").fetch(None)
     path = "search_page.json"  # as the config's folder (here FIXTURES) names it
-    letters = {d.ref: d for d in result.dead_letters}
-    assert set(letters) == {f"{path}:1#errors[0]", f"{path}:1#data[4]"}
-    assert letters[f"{path}:1#errors[0]"].reason == (
-        "API error: Not Found Error: Could not find tweet with referenced_tweets.id: "
-        "[1859999999999999999]."
+    # its one page error says a referenced tweet could not be found: no tweet is lost by it
+    assert [(d.ref, d.reason) for d in result.dead_letters] == [
+        (f"{path}:1#data[4]", "tweet 1861000000000000005 has no text")
+    ]
+    assert '"1861000000000000005"' in result.dead_letters[0].raw
+    assert result.dead_letters[0].source == "x"
+    assert result.drops["related object X could not show"] == 1
+
+    page = json.loads((FIXTURES / path).read_text())
+    page["errors"].append({"title": "Service Unavailable", "detail": "part of it is missing"})
+    (tmp_path / path).write_text(json.dumps(page))
+    result = make_source("twitter_v2", tmp_path, path=path).fetch(None)
+    assert [(d.ref, d.reason) for d in result.dead_letters][0] == (
+        f"{path}:1#errors[1]",
+        "API error: Service Unavailable: part of it is missing",
     )
-    assert letters[f"{path}:1#data[4]"].reason == "tweet 1861000000000000005 has no text"
-    assert '"1861000000000000005"' in letters[f"{path}:1#data[4]"].raw
-    assert all(d.source == "x" for d in result.dead_letters)
 
 
 def test_twarc_jsonl_keeps_good_lines_around_a_broken_one_and_the_latest_edit():
@@ -205,19 +215,19 @@ def test_config_mistakes_name_the_key():
 
 # --------------------------------------------------------------------------- corpora
 
-TWARC_COUNTS = {  # file: (items, dead letters)
-    "2sets.jsonl": (200, 1),
-    "brexit.jsonl": (100, 0),
-    "flat.jsonl": (100, 0),
-    "noflat.jsonl": (100, 1),
-    "entities_test.jsonl": (474, 11),
-    "withheld.jsonl": (215, 5),
-    "streaming_output_with_error.jsonl": (7, 1),
-    "edited.jsonl": (1, 0),
-    "counts.jsonl": (0, 1),
-    "users.jsonl": (0, 9),
-    "tweets_compliance.jsonl": (0, 2),
-    "empty.json": (0, 0),
+TWARC_COUNTS = {  # file: (items, dead letters, page errors about related objects)
+    "2sets.jsonl": (200, 0, 1),
+    "brexit.jsonl": (100, 0, 0),
+    "flat.jsonl": (100, 0, 0),
+    "noflat.jsonl": (100, 0, 1),
+    "entities_test.jsonl": (474, 0, 11),
+    "withheld.jsonl": (215, 0, 5),
+    "streaming_output_with_error.jsonl": (7, 1, 0),
+    "edited.jsonl": (1, 0, 0),
+    "counts.jsonl": (0, 1, 0),
+    "users.jsonl": (0, 1, 8),
+    "tweets_compliance.jsonl": (0, 2, 0),
+    "empty.json": (0, 0, 0),
 }
 
 
@@ -226,7 +236,8 @@ TWARC_COUNTS = {  # file: (items, dead letters)
 def test_twarc_corpus_files(name):
     path = corpus("twitter", "v2-twarc", "test-data", name)
     result = make_source("twitter_v2", path=str(path)).fetch(None)
-    assert (len(result.items), len(result.dead_letters)) == TWARC_COUNTS[name]
+    unexpanded = result.drops.get("related object X could not show", 0)
+    assert (len(result.items), len(result.dead_letters), unexpanded) == TWARC_COUNTS[name]
     for item in result.items:
         assert item.text and item.url.startswith("https://x.com/")
     # authors come from includes.users; withheld.jsonl lacks six of them (url falls back to /i/)
@@ -240,7 +251,8 @@ def test_twarc_corpus_folder_and_flat_equals_noflat():
     folder = corpus("twitter", "v2-twarc", "test-data")
     result = make_source("twitter_v2", path=str(folder)).fetch(None)
     assert len(result.items) == 1108  # unique tweets: several files repeat the same ones
-    assert len(result.dead_letters) == 36
+    assert len(result.dead_letters) == 9
+    assert result.drops["related object X could not show"] == 27
     assert result.cursor["since_id"] == "1611077073803841538"
 
     flat = by_native_id(

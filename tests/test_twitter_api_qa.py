@@ -431,6 +431,7 @@ def test_partial_errors_next_to_complete_data_are_no_dead_letters(x, tmp_path, c
         out = pln_run(tmp_path, capsys)
         assert "dead      1 record could not be read (x-lrnchat 1)" in out  # the textless one
         assert "suspended" not in out and "    ! " not in out
+        assert "left out: related object X could not show 1 (x-lrnchat 1)" in out
     reasons = db_rows(tmp_path / "out/pln.duckdb", "SELECT reason FROM dead_letters")
     assert sorted(r for (r,) in reasons) == [f"tweet {t} has no text" for t in textless]
     assert len(stored(tmp_path)) == 5
