@@ -886,12 +886,7 @@ def explain(body: bytes, limit: int = EXPLAIN_CHARS) -> str:
     `title: detail`, taking the first of `errors[]`'s messages over a general `detail`
     (X API v2, RFC 7807 problems, Bluesky's `error`/`message`, Mastodon's `error`,
     OAuth's `error_description`); "" for a body that is not JSON or gives none."""
-    try:
-        doc = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
-        return ""
-    if not isinstance(doc, dict):
-        return ""
+    doc = json_object(body)
     errors = doc.get("errors")
     first = errors[0] if isinstance(errors, list) and errors else {}
     first = first if isinstance(first, dict) else {"message": first}
@@ -917,6 +912,15 @@ def explain(body: bytes, limit: int = EXPLAIN_CHARS) -> str:
     else:
         line = f"{head}: {said}"
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def json_object(body: bytes) -> dict:
+    """An error body as a JSON object; {} when it is none (not JSON, a list, empty)."""
+    try:
+        doc = json.loads(body) if body else {}
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def _text(value: object) -> str:

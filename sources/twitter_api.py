@@ -13,7 +13,14 @@ from pln.backoff import MAX_RETRY_AFTER
 from pln.config import Options
 from pln.errors import SourceError
 from pln.sources.base import Cursor, FetchResult, Source
-from pln.sources.http import HttpFetcher, endpoint, explain, parse_retry_after, redact
+from pln.sources.http import (
+    HttpFetcher,
+    endpoint,
+    explain,
+    json_object,
+    parse_retry_after,
+    redact,
+)
 from pln.sources.twitter import V2Parser, api_error, is_related_error, max_id
 
 TWEET_FIELDS = (
@@ -40,14 +47,6 @@ def _utc(seconds: float, minutes: bool = True) -> str:
     )
 
 
-def _problem(body: bytes) -> dict:
-    try:
-        doc = json.loads(body) if body else {}
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
 class _XFetcher(HttpFetcher):
     """HttpFetcher that reads X's rate-limit headers and error bodies, and says what a 401,
     403 or 429 means. Messages name the endpoint without its (long) query."""
@@ -65,7 +64,7 @@ class _XFetcher(HttpFetcher):
         return super()._http_error(status, headers, url, body)
 
     def _x_error(self, status: int, headers: dict, url: str, body: bytes) -> SourceError:
-        where, problem = self.shown(url), _problem(body)
+        where, problem = self.shown(url), json_object(body)
         why = explain(body)
         said = f" ({why})" if why and not _GENERIC.match(why) else ""
         if status == 429:
