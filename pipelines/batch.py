@@ -234,7 +234,7 @@ def _read_and_write(
         edited = store.note_source_configs({src.name: src.fingerprint for src in enabled})
         for name in edited:
             progress.say(f"… {name}: config changed, reading it again")
-        cursors = {} if full else store.cursors()
+        cursors = store.cursors(whole=full)
         waiting = {} if full else backing_off(store, [src.name for src in enabled])
     tasks = []
     run_deadline_at = time.time() + config.fetch.deadline if config.fetch.deadline else None

@@ -30,7 +30,7 @@ from pln.atomic import write_atomic
 from pln.backoff import next_poll_delay
 from pln.config import Config, SourceConfig
 from pln.errors import PlnError
-from pln.record import SourceStatus
+from pln.record import SourceStatus, lasting
 from pln.sources.base import FetchResult
 from pln.sources.fetch_pool import FetchPool
 from pln.sources.registry import fetch_once
@@ -116,8 +116,8 @@ class Ingester:
         edited = []
         for source in self.sources:
             state = self.state.of(source.name)
-            if state.fingerprint not in (None, source.fingerprint):
-                state = self.state.sources[source.name] = SourceState()
+            if state.fingerprint not in (None, source.fingerprint):  # keeps how it names items
+                state = self.state.sources[source.name] = SourceState(lasting(state.cursor))
                 edited.append(source.name)
             state.fingerprint = source.fingerprint
         return edited

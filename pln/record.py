@@ -187,6 +187,18 @@ class DeadLetter:
         return stable_id(self.source, self.ref, self.reason)
 
 
+CURSOR_LASTING = "ids"  # the part of a source's cursor that outlives config edits and --full
+
+
+def lasting(cursor: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a source keeps of its cursor when its config changes or a run reads it whole
+    (`pln run --full`): how it names its items (`CURSOR_LASTING`; sources/rss.py), so that
+    their ids stay. None when it keeps nothing."""
+    if isinstance(cursor, dict) and isinstance(cursor.get(CURSOR_LASTING), dict):
+        return {CURSOR_LASTING: cursor[CURSOR_LASTING]}
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
     """The outcome of one fetch of one source: its new cursor, counts and error."""

@@ -177,9 +177,9 @@ class Store:
         """Drop the health of sources gone from the config (`SourceLog.forget_unconfigured`)."""
         self.source_log.forget_unconfigured(configured)
 
-    def cursors(self) -> dict[str, dict]:
-        """The last cursor of every source that has one."""
-        return self.source_log.cursors()
+    def cursors(self, *, whole: bool = False) -> dict[str, dict]:
+        """The last cursor of every source that has one (`SourceLog.cursors`)."""
+        return self.source_log.cursors(whole=whole)
 
     def forget_gone_sources(
         self,

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 
 from pln.backoff import next_poll_delay
-from pln.record import SourceStatus, utc
+from pln.record import SourceStatus, lasting, utc
 
 from .schema import SOURCE_COLUMNS
 from .store_db import Database, now_utc
@@ -82,11 +82,24 @@ class SourceLog:
                        WHERE c.fingerprint <> n.fingerprint ORDER BY n.name"""
                 ).fetchall()
             ]
-            if changed:
+            if changed:  # the cursor keeps how the source names its items (base.lasting)
+                kept = {
+                    name: lasting(json.loads(cursor)) if cursor else None
+                    for name, cursor in con.execute(
+                        "SELECT name, cursor FROM sources WHERE name IN (SELECT unnest($names))",
+                        {"names": changed},
+                    ).fetchall()
+                }
                 con.execute(
-                    """UPDATE sources SET error_count = 0, next_poll_at = NULL, cursor = NULL
-                       WHERE name IN (SELECT unnest($names))""",
-                    {"names": changed},
+                    """UPDATE sources SET error_count = 0, next_poll_at = NULL, cursor = k.cursor
+                       FROM (SELECT unnest($names) AS name, unnest($cursors) AS cursor) k
+                       WHERE sources.name = k.name""",
+                    {
+                        "names": list(kept),
+                        "cursors": [
+                            json.dumps(c, sort_keys=True) if c else None for c in kept.values()
+                        ],
+                    },
                 )
             con.execute(
                 """INSERT INTO source_configs SELECT name, fingerprint, $now FROM new_configs
@@ -112,10 +125,14 @@ class SourceLog:
                     {"names": sorted(configured)},
                 )
 
-    def cursors(self) -> dict[str, dict]:
-        """The last cursor of every source that has one."""
+    def cursors(self, *, whole: bool = False) -> dict[str, dict]:
+        """The last cursor of every source that has one; `whole`: only what a source keeps
+        when it is read whole (`pln run --full`; base.lasting)."""
         rows = self.db.con.execute("SELECT name, cursor FROM sources WHERE cursor IS NOT NULL")
-        return {name: json.loads(cursor) for name, cursor in rows.fetchall()}
+        found = {name: json.loads(cursor) for name, cursor in rows.fetchall()}
+        if whole:
+            found = {name: kept for name, c in found.items() if (kept := lasting(c))}
+        return found
 
 
 def moved_sources(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

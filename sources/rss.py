@@ -46,8 +46,14 @@ from lxml.html import defs as html_defs
 from pln.clean import PLAIN_WEB_URL, plain_name
 from pln.config import Options
 from pln.errors import SourceError
-from pln.record import DeadLetter, Item, stable_id
-from pln.sources.base import Cursor, FetchResult, Source, not_regular, read_capped
+from pln.record import CURSOR_LASTING, DeadLetter, Item, lasting, stable_id
+from pln.sources.base import (
+    Cursor,
+    FetchResult,
+    Source,
+    not_regular,
+    read_capped,
+)
 from pln.sources.http import (
     DEFAULT_MAX_BYTES,
     DEFAULT_TIMEOUT,
@@ -112,9 +118,9 @@ class FeedSource(Source):
         digest = hashlib.sha256(data).hexdigest()
         new_cursor = {"mtime_ns": stat.st_mtime_ns, "size": stat.st_size, "sha256": digest}
         if digest == cursor.get("sha256"):
-            return FetchResult(cursor=new_cursor, not_modified=True)
-        result = self.parse(data)
-        result.cursor = new_cursor
+            return FetchResult(cursor=new_cursor | (lasting(cursor) or {}), not_modified=True)
+        result = self.parse(data, ids=cursor.get(CURSOR_LASTING))
+        result.cursor = new_cursor | (result.cursor or {})
         return result
 
     def _too_large(self) -> SourceError:
@@ -142,27 +148,35 @@ class FeedSource(Source):
         if response.permanent_url:
             new_cursor["permanent_url"] = response.permanent_url
         if response.not_modified:
-            return FetchResult(cursor=new_cursor, not_modified=True)
+            return FetchResult(cursor=new_cursor | (lasting(cursor) or {}), not_modified=True)
         new_cursor["sha256"] = hashlib.sha256(response.body).hexdigest()
         if new_cursor["sha256"] == cursor.get("sha256"):
-            return FetchResult(cursor=new_cursor, not_modified=True)
+            return FetchResult(cursor=new_cursor | (lasting(cursor) or {}), not_modified=True)
         result = self.parse(
             response.body,
             {
                 "content-type": response.headers.get("content-type", ""),
                 "content-location": response.url,
             },
+            ids=cursor.get(CURSOR_LASTING),
         )
-        result.cursor = new_cursor
+        result.cursor = new_cursor | (result.cursor or {})
         return result
 
     def parse(
-        self, data: bytes, headers: dict[str, str] | None = None, *, engine: str = "auto"
+        self,
+        data: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        engine: str = "auto",
+        ids: dict | None = None,
     ) -> FetchResult:
-        """Turn feed bytes into items and dead letters (no cursor). Raises if not a feed.
+        """Turn feed bytes into items and dead letters. Raises if not a feed.
 
         `engine` "auto" tries the fast path and falls back to feedparser on any doubt;
         "feedparser" uses feedparser only (the reference, for tests and benchmarks).
+        `ids`: how the last read named this feed's items (the cursor's `CURSOR_LASTING` part, which
+        the result's cursor holds anew; see `id_scope`).
         """
         try:
             data = gunzip_by_content(data, self.max_bytes)
@@ -180,13 +194,14 @@ class FeedSource(Source):
         location = headers.get("content-location", "")
         atom = parsed.version.startswith("atom")
         feed = _FeedContext(self.ref, parsed.feed, location, datetime.now(UTC), atom)
-        result = FetchResult()
+        feed.scope = id_scope(ids, self.ref, feed.identity)
+        result = FetchResult(cursor={CURSOR_LASTING: {"scope": feed.scope, "feed": feed.identity}})
         first: dict[str, tuple[int, Item]] = {}  # item id -> the first entry with it
         repeats: set[str] = set()  # ids of the dead letters of repeated entries
         for index, entry in enumerate(parsed.entries):
             made = self._entry(entry, index, feed)
             if isinstance(made, Item) and made.id in first:
-                made = self._repeated(made, index, *first[made.id])
+                made = self._repeated(made, index, *first[made.id], feed.scope)
                 if made is None or made.id in repeats:
                     continue
                 repeats.add(made.id)
@@ -211,7 +226,9 @@ class FeedSource(Source):
         reason = f"ill-formed feed ({recovered}): {parsed.problem}"
         return self.dead_letter(f"{self.ref}#feed", reason, raw)
 
-    def _repeated(self, item: Item, index: int, first_index: int, first: Item) -> DeadLetter | None:
+    def _repeated(
+        self, item: Item, index: int, first_index: int, first: Item, scope: str
+    ) -> DeadLetter | None:
         """An entry with the id of an earlier one: None when it says the same, else a dead
         letter that keeps it (the first entry is the item).
 
@@ -221,9 +238,7 @@ class FeedSource(Source):
         said = (item.title, item.text, item.url)
         if said == (first.title, first.text, first.url):
             return None
-        entry_ref = item.native_id
-        if not entry_ref.startswith(f"{self.ref}#"):
-            entry_ref = f"{self.ref}#{entry_ref}"
+        entry_ref = f"{self.ref}#{item.native_id.removeprefix(f'{scope}#')}"
         return self.dead_letter(
             f"{entry_ref}#repeat-{stable_id(*said)[:12]}",
             f"an earlier entry has the same id ({item.native_id}); the first is kept",
@@ -266,7 +281,7 @@ class FeedSource(Source):
         if not PLAIN_WEB_URL.match(native_id) and (
             urlsplit(native_id).scheme not in GLOBAL_ID_SCHEMES
         ):
-            native_id = f"{feed.ref}#{native_id}"
+            native_id = f"{feed.scope}#{native_id}"
         return Item.create(
             source=self.name,
             platform="rss",
@@ -468,17 +483,28 @@ def gunzip_by_content(data: bytes, max_bytes: int) -> bytes:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass
 class _FeedContext:
     ref: str
     meta: Any  # feedparser's feed-level dict
     location: str  # the URL the document came from ("" for files)
     fetched_at: datetime
     atom: bool = False  # an Atom feed: names are text, never HTML
+    scope: str = ""  # what native ids that are not globally unique start with (id_scope)
 
     @cached_property
     def site(self) -> str:
         return _web_url(self.meta.get("link", ""), self.location) or self.location
+
+    @cached_property
+    def identity(self) -> str:
+        """What makes it the same feed wherever it is read from: its site's link (without
+        scheme, "www." or a trailing "/"), else its title; "" when it has neither."""
+        link = _web_url(self.meta.get("link", ""), self.location)
+        if link:
+            _, _, rest = link.partition("://")
+            return rest.removeprefix("www.").rstrip("/").lower()
+        return " ".join(str(self.meta.get("title") or "").split())
 
     @cached_property
     def author(self) -> str:
@@ -487,6 +513,17 @@ class _FeedContext:
     @property
     def language(self) -> str:
         return self.meta.get("language", "")
+
+
+def id_scope(ids: Any, ref: str, identity: str) -> str:
+    """What the native ids of entries whose guid is not globally unique ("1001") start with:
+    the feed's URL or path (`ref`), or the one its items were named by before, when the
+    source now reads the same feed (the same `identity`) elsewhere: a feed that moved, whose
+    url the user updated, or a file swapped for its URL. Its items then keep their ids."""
+    scope = ids.get("scope") if isinstance(ids, dict) else None
+    if isinstance(scope, str) and scope and identity and ids.get("feed") == identity:
+        return scope
+    return ref
 
 
 def _body(entry: Any) -> dict[str, Any]:

@@ -275,6 +275,31 @@ def test_a_source_edited_between_runs_does_not_go_on_from_its_old_cursor(
     assert other.startswith("/api/v1/timelines/tag/edtech") and "min_id" not in other
 
 
+def test_a_feed_file_swapped_for_its_url_sends_its_items_under_their_ids(
+    tmp_path, kafka_topics, server
+):
+    feed = Path(__file__).parent / "fixtures" / "feeds" / "rss2.xml"  # has a guid "413"
+    (tmp_path / "blog.xml").write_bytes(feed.read_bytes())
+    server.route("/feed.xml", body=feed.read_bytes())
+    state_path = tmp_path / "state.json"
+
+    def poll_at(where: str) -> None:
+        config = load_config(
+            write_config(tmp_path, f"sources:\n  - {{name: b, type: rss, {where}}}\n")
+        )
+        ingester = Ingester(config, kafka_topics, state_path, say=lambda _: None)
+        try:
+            assert ingester.poll(ingester.sources[0]).items == 3
+        finally:
+            ingester.producer.close()
+
+    poll_at("path: blog.xml")
+    poll_at(f"url: '{server.url('/feed.xml')}'")  # an edit: read whole, the same feed
+    items, _ = records(kafka_topics, expect=3 + 1 + 3 + 1)
+    assert len(items) == 6 and len({i.id for i in items}) == 3
+    assert "blog.xml#413" in {i.native_id for i in items}
+
+
 def test_an_edit_back_to_the_first_config_and_a_shorter_interval_apply_at_once(
     tmp_path, kafka_topics
 ):

@@ -184,7 +184,7 @@ def test_unchanged_file_is_not_read_again(tmp_path):
     feed = source(tmp_path, path="feed.xml")
     first = feed.fetch(None)
     assert len(first.items) == 3
-    assert set(first.cursor) == {"mtime_ns", "size", "sha256"}
+    assert set(first.cursor) == {"mtime_ns", "size", "sha256", "ids"}
     # Same size and mtime but garbage inside: proves the second fetch does not read or parse.
     stat = path.stat()
     path.write_bytes(b"\0" * stat.st_size)
