@@ -134,6 +134,7 @@ PRIOR_WEIGHTS = (*PRIOR_RULES, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 # few labels, "like some +" (of any topic) raised p for every topic at once.
 SIGNS = (0, 0, 1, 1, -1, -1, 0, -1, 1, 1)
 SIM_SCALE = 10.0  # similarities (mostly 0-0.5) in units the prior's strength suits
+SAME_TEXT = 0.999  # a labelled item this like the doc has its words: the doc itself, or a copy
 
 
 class ProtoIndex:
@@ -475,13 +476,25 @@ class Scorer:
         return Lift(self.model.topics[best], round(gate, 3), self.model.lift, float(centroid[best]))
 
     def _like(self, sims: numpy.ndarray, topic: int) -> str:
-        """The labelled item (of this topic, or a - of any) most like the doc, if any is."""
+        """The labelled item (of this topic, or a - of any) most like the doc, if any is; a
+        label on the doc's own text is said as such, never as a neighbour of itself."""
         model = self.model
         idx = self._protos.like[topic]
         if not len(idx) or not len(model.proto_text):
             return ""
+        same = idx[sims[idx] >= SAME_TEXT]
+        if len(same):  # its own label first (one item may have labels for several topics)
+            own = same[model.proto_topic[same] == topic]
+            best = int((own if len(own) else same)[0])
+            return f"you labelled this text {self._sign_for(best, topic)}"
         best = int(idx[numpy.argmax(sims[idx])])
         if sims[best] < 0.1:
             return ""
-        sign = "+" if model.proto_pos[best] else "-"
-        return f"most like your {sign} '{model.proto_text[best]}' ({sims[best]:.2f})"
+        sign, text = self._sign_for(best, topic), model.proto_text[best]
+        return f"most like your {sign} '{text}' ({sims[best]:.2f})"
+
+    def _sign_for(self, proto: int, topic: int) -> str:
+        """ "+" or "-", naming the topic of a label given for another one."""
+        sign = "+" if self.model.proto_pos[proto] else "-"
+        other = int(self.model.proto_topic[proto])
+        return sign if other == topic else f"{sign} for {self.model.topics[other]}"

@@ -158,7 +158,10 @@ def _best(found: list[TermSuggestion], n: int) -> list[TermSuggestion]:
 
 def _log_odds_z(y: int, r: int, n_mine: int, n_other: int) -> float:
     """The z-score of a term's log-odds ratio, in y of n_mine items against r of n_other,
-    with an informative Dirichlet prior of PRIOR pseudo-items (Monroe et al. 2008)."""
+    with an informative Dirichlet prior of PRIOR pseudo-items (Monroe et al. 2008). A term in
+    every item (a feed's footer) carries no signal: 0, where the formula divides by zero."""
+    if y + r >= n_mine + n_other:
+        return 0.0
     alpha = PRIOR * (y + r) / (n_mine + n_other)
     delta = math.log((y + alpha) / (n_mine + PRIOR - y - alpha)) - math.log(
         (r + alpha) / (n_other + PRIOR - r - alpha)

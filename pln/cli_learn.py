@@ -153,6 +153,9 @@ def cmd_topics(args) -> int:
     print_rows(
         ["topic", "version", "threshold", "scored", "kept", "labels", "model"], rows, "table"
     )
+    unseen = {t.topic: t.unseen for t in topics if t.unseen}
+    if unseen:
+        print(unseen_line(topics[0].model.label, unseen), file=sys.stderr)
     if older:
         print(
             f"{older:,} decisions were made by an earlier version of their topic; "
@@ -178,7 +181,18 @@ def _model(t) -> str:
     if row and row["model"]["f1"] is not None:
         scores = f", cv F1 {_num(row['model']['f1'])} vs rules {_num(row['rules']['f1'])}"
     decides = "model decides" if t.uses_model else "rules decide"
+    if t.unseen:
+        decides = "rules decide: trained without this topic"
     return f"{t.model.label} {when} ({decides}{scores})"
+
+
+def unseen_line(model: str, unseen: dict[str, int]) -> str:
+    """One line on the labels of topics the model was trained without (learn.labels_not_in_model)."""
+    named = " and ".join(f"{counted(n, 'label')} of topic {t!r}" for t, n in unseen.items())
+    return (
+        f"pln: warning: model {model} was trained without {named} (not in the config then), "
+        "so the rules decide there; run `pln train` to use them"
+    )
 
 
 def cmd_topics_test(args) -> int:
@@ -248,11 +262,16 @@ def _test_file(curator, config, topic: str, path: Path) -> int:
     if wanted:
         s = Scores.of(kept, wanted)
         summary += (
-            f"; against the labels of {len(wanted):,}: precision {_num(s.precision)}, "
+            f"; against the labels of {len(wanted):,}{_unlabelled(len(rows) - len(wanted))}: "
+            f"precision {_num(s.precision)}, "
             f"recall {_num(s.recall)}, F1 {_num(s.f1)}"
         )
     print(summary, file=sys.stderr)
     return 0
+
+
+def _unlabelled(n: int) -> str:
+    return f" ({counted(n, 'text')} unlabelled)" if n else ""
 
 
 def cmd_topics_suggest(args) -> int:
@@ -364,7 +383,7 @@ def _suggest_labels(config, topic: str, n: int) -> int:
 
     found = label_suggestions(config, topic, n)
     if not found:
-        print(f"{topic}: nothing to suggest (no unlabelled item the rules or the model score)")
+        print(f"{topic}: nothing to suggest ({_why_nothing(config, topic)})")
         return 0
     print(f"{topic}: label these to teach the most (`pln label ITEM_ID {topic} +|-`)")
     for s in found:
@@ -372,6 +391,15 @@ def _suggest_labels(config, topic: str, n: int) -> int:
         text = text if len(text) <= 70 else text[:69] + "…"
         print(f"  {s.item.id}  {s.why:<40} {text}")
     return 0
+
+
+def _why_nothing(config, topic: str) -> str:
+    from pln.filters.classifier import current_model, models_dir
+
+    ref = current_model(models_dir(config.outputs.duckdb))
+    if ref is not None and ref.meta.get("use", {}).get(topic):
+        return "the model is sure of every unlabelled item, and the rules agree"
+    return "no unlabelled item matches its rules; until the model decides, only those are ranked"
 
 
 def cmd_train(args) -> int:
@@ -507,6 +535,8 @@ def cmd_rescore(args) -> int:
     report = rescore(config)
     if not args.quiet:
         print(rescore_lines(report, config))
+    if report.unseen:
+        print(unseen_line(report.model, report.unseen), file=sys.stderr)
     return 0
 
 

@@ -386,6 +386,8 @@ class RescoreReport:
     changes: list[FeedChange]
     failed: list[str] = field(default_factory=list)  # "item <id>: error"
     feeds: list[Path] = field(default_factory=list)
+    unseen: dict[str, int] = field(default_factory=dict)  # labels_not_in_model
+    model: str = ""  # the current model's label ("v2"), "" without one
 
 
 def rescore(
@@ -436,7 +438,24 @@ def rescore(
         changes = _changes(store, config, curator, before, after)
         feeds = render_feeds(store, config)
         record_render(db, feeds)  # feeds of topics no longer in the config go (410 in serve)
-    return RescoreReport(len(ids), time.perf_counter() - started, changes, failed, feeds)
+        ref = current_model(models_dir(db))
+        unseen = labels_not_in_model(ref, _label_counts(store, config))
+    seconds = time.perf_counter() - started
+    label = ref.label if ref else ""
+    return RescoreReport(len(ids), seconds, changes, failed, feeds, unseen, label)
+
+
+def labels_not_in_model(ref: ModelRef | None, labels: dict[str, int]) -> dict[str, int]:
+    """Of `labels` (a count per topic), those of topics the model `ref` was trained without
+    (not in the config when `pln train` last ran): it never saw them, and its rules decide."""
+    if ref is None:
+        return {}
+    return {topic: n for topic, n in labels.items() if n and topic not in ref.topics}
+
+
+def _label_counts(store: Store, config: Config) -> dict[str, int]:
+    counts = dict(store.sql("SELECT topic, count(*) FROM labels GROUP BY topic")[1])
+    return {t.id: counts.get(t.id, 0) for t in config.topics}
 
 
 def _copies(item: Item, sources: list[str] | None) -> list[Item]:
@@ -533,6 +552,7 @@ class TopicOverview:
     labels_neg: int = 0
     model: ModelRef | None = None
     uses_model: bool = False  # the model decides for this topic (else its rules do)
+    unseen: int = 0  # its labels, when the model was trained without the topic
     unscored: bool = False  # added (or renamed) after the stored items were scored
 
 
@@ -564,6 +584,9 @@ def overview(config: Config) -> list[TopicOverview]:
         for row in rows.values():
             row.model = ref
             row.uses_model = bool(ref.meta.get("use", {}).get(row.topic, False))
+        labels = {row.topic: row.labels_pos + row.labels_neg for row in rows.values()}
+        for topic, n in labels_not_in_model(ref, labels).items():
+            rows[topic].unseen = n
     return list(rows.values())
 
 
@@ -577,15 +600,21 @@ def stored_item(config: Config, item_id: str) -> Item:
 
 
 def _missing(store: Store, config: Config, item_id: str, where: bool = True) -> str:
-    """Why an item id finds nothing: never stored, or forgotten by `outputs.keep_days`."""
+    """Why an item id finds nothing: never stored, or forgotten (by `pln forget --item` when
+    no forgetting by age ran since, which the store records; else by either)."""
+    from pln.sinks.store_forget import last_forget
+
     place = f" in {config.outputs.duckdb}" if where else ""
     when = store.forgotten_on(item_id)
     if when is None:
         return f"no item with id {item_id!r}{place}"
-    return (
-        f"item {item_id!r} was forgotten on {when:%Y-%m-%d}, no source having delivered it for "
-        f"outputs.keep_days (or `pln forget --days`); its text is gone{place}"
+    by_age = last_forget(store.db)
+    how = (
+        "by `pln forget --item`"
+        if by_age is None or by_age < when
+        else "(by `pln forget`, or by outputs.keep_days)"
     )
+    return f"item {item_id!r} was forgotten on {when:%Y-%m-%d} {how}; its text is gone{place}"
 
 
 # -- texts for `pln topics test --file` ------------------------------------------------------
@@ -672,7 +701,7 @@ def _table_texts(path: Path, header: list[str], records, kind: str) -> list[Text
         values = {name: cells[i].strip() if i < len(cells) else "" for name, i in at.items()}
         cell = values.get
         label = None
-        if "label" in at:
+        if cell("label", ""):  # an empty cell: not labelled yet, the text is still tested
             value = parse_label(cell("label", ""))
             if value is None:
                 raise UsageError(

@@ -406,7 +406,8 @@ class FeedApp:
 
     def _item_gone(self, item_id: str) -> bool:
         """True only when the store could be read and no longer holds the item (forgotten by
-        `outputs.keep_days`); a busy store says nothing, and the label is journaled."""
+        `pln forget` or `outputs.keep_days`); a busy store says nothing, and the label is
+        journaled."""
         from pln.sinks.store import StoreBusy
 
         try:
@@ -419,9 +420,8 @@ class FeedApp:
         return self._page(
             HTTPStatus.GONE,
             "Item no longer kept",
-            "This item is no longer in the database (pln forgets what no source has delivered "
-            "for outputs.keep_days days), so there is nothing to learn from; nothing was "
-            "recorded.",
+            "This item was forgotten: it is no longer in the database, so there is nothing "
+            "to learn from; nothing was recorded.",
         )
 
     # -- plain responses ------------------------------------------------------------------------
