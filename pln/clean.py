@@ -36,6 +36,8 @@ ALLOWED_TAGS = frozenset(
         "a",
         "abbr",
         "b",
+        "bdi",
+        "bdo",
         "blockquote",
         "br",
         "caption",
@@ -117,6 +119,13 @@ ALLOWED_ATTRS = {
     "ol": {"start"},
     "abbr": {"title"},
 }
+# On every allowed tag, checked by `_UrlFilter`: the direction and language of right-to-left
+# text (`<p dir="rtl" lang="ar">`, `<bdo dir="rtl">`), which readers need to show it right.
+GLOBAL_ATTRS = frozenset({"dir", "lang"})
+DIRECTIONS = frozenset({"ltr", "rtl", "auto"})
+# A BCP 47 language tag, as far as a reader needs one: "ar", "he-IL", "zh-Hant-TW", "x-klingon".
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8}){0,7}\Z")
+MAX_IMG_SIZE = 4_096  # width or height of an image in pixels; a bigger (or odd) one is dropped
 URL_ATTRS = frozenset({"href", "src", "cite"})
 LINK_SCHEMES = frozenset({"http", "https"})
 
@@ -322,11 +331,22 @@ def clean_html(fragment: str, base_url: str = "") -> str:
 class _UrlFilter(threading.local):
     """nh3 attribute filter: URL attributes resolved against `base` (the item's URL, set per
     call; per thread, since one Cleaner serves them all) and encoded; unsafe ones removed
-    (nh3 checks the scheme again)."""
+    (nh3 checks the scheme again). `dir` must be ltr, rtl or auto, `lang` a language tag, an
+    image's width and height a whole number of pixels up to MAX_IMG_SIZE; else they go."""
 
     base = ""
 
     def __call__(self, tag: str, attr: str, value: str) -> str | None:
+        if attr == "dir":
+            value = value.strip().lower()
+            return value if value in DIRECTIONS else None
+        if attr == "lang":
+            value = value.strip()
+            return value if LANGUAGE_TAG.match(value) else None
+        if attr in ("width", "height"):
+            value = value.strip()
+            small = value.isascii() and value.isdigit() and int(value) <= MAX_IMG_SIZE
+            return value if small else None
         if attr not in URL_ATTRS:
             return value
         value = value.strip()
@@ -343,7 +363,8 @@ def _cleaner() -> nh3.Cleaner:
     return nh3.Cleaner(
         tags=set(ALLOWED_TAGS),
         clean_content_tags=set(DROP_WITH_CONTENT),
-        attributes={"*": set()} | {tag: set(attrs) for tag, attrs in ALLOWED_ATTRS.items()},
+        attributes={"*": set(GLOBAL_ATTRS)}
+        | {tag: set(attrs) for tag, attrs in ALLOWED_ATTRS.items()},
         attribute_filter=_URL_FILTER,
         url_schemes={"http", "https", "mailto"},
         link_rel=None,

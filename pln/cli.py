@@ -314,10 +314,13 @@ def cmd_forget(args) -> int:
             raise UsageError("pln forget: give either --days or --item, not both")
         return _forget_items(config, args)
     days = config.outputs.keep_days if args.days is None else args.days
-    if days < 1:
+    if days < 1 and args.days is None:
         raise UsageError(
-            f"pln forget: give --days N (at least 1), or set outputs.keep_days in {args.config}"
+            f"pln forget: outputs.keep_days is not set (or 0) in {args.config}, which keeps "
+            "everything; give --days N, or set keep_days to 1 or more"
         )
+    if days < 1:
+        raise UsageError(f"pln forget: give --days N of at least 1, got {days}")
     from pln.sinks.retention import forget_old
     from pln.sinks.store_forget import forgotten_line
 

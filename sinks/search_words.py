@@ -35,6 +35,11 @@ _SPLIT = re.compile(r"\s+|(?<!\d)[,;]|[,;](?!\d)")  # "a,b" is "a b"; "1,000" st
 _LEAD = "'\"([{\u2018\u201a\u201b\u00a1\u00bf"
 _TRAIL = ".,;:!?'\")]}\u2019\u2026"
 _ANGLES = {"<": "[<\u2039]", "\u2039": "[<\u2039]", ">": "[>\u203a]", "\u203a": "[>\u203a]"}
+# Emoji and other symbols (So: 🚀 ★ ©; Sc: € $) make a term of their own; punctuation and math
+# signs alone do not. A variation selector (U+FE0F: "❤️" is "❤" drawn as emoji) may follow one.
+_SYMBOLS = ("So", "Sc")
+_VARIANTS = re.compile("[\ufe00-\ufe0f]")
+_VARIANT = r"[\x{fe0e}\x{fe0f}]?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +64,13 @@ def search_words(words: str) -> SearchWords:
     between two digits, "&" (or " and ") for one with "&" in it ("R&D", "R & D": "R and D", not
     "RD"), and the first part starts a word; a last part of 1-2 characters ends one ("AT&T" is
     not in "attention", "A.I." not in "aim"; a plural "s" may follow). Everything typed is
-    escaped; a letter with an accent also finds it decomposed (NFD: "e" + U+0301). Terms without
-    a letter or digit are dropped, as are repeats; past MAX_CHARS, MAX_TERMS or MAX_PARTS, the
+    escaped; a letter with an accent also finds it decomposed (NFD: "e" + U+0301). A term
+    without a letter or digit is searched as typed if it has an emoji or other symbol ("🚀",
+    "★", "€"; edge punctuation dropped, with or without variation selectors), else dropped
+    (punctuation alone: "-", "..."), as are repeats; past MAX_CHARS, MAX_TERMS or MAX_PARTS, the
     rest is `ignored`."""
     words = unicodedata.normalize("NFC", words[:MAX_CHARS]).translate(_QUOTES)
+    words = _VARIANTS.sub("", words)
     found: dict[str, str] = {}  # any case -> pattern
     ignored = []
     for term in _terms(words):
@@ -87,11 +95,14 @@ def _terms(words: str) -> list[str]:
 
 
 def _term_pattern(term: str) -> tuple[str, str]:
-    """The pattern of one term ("" if it has no word part), and what of it was cut off (past
-    MAX_PARTS word parts)."""
+    """The pattern of one term ("" if it has no word part nor symbol), and what of it was cut
+    off (past MAX_PARTS word parts)."""
     runs = [["".join(g), w] for w, g in groupby(term, _is_word)]
     parts = sum(w for _, w in runs)
     if not parts:
+        symbols = _strip(_strip(term, _LEAD, lead=True), _TRAIL, lead=False)
+        if any(unicodedata.category(c) in _SYMBOLS for c in symbols):
+            return _literal(symbols), ""
         return "", ""
     runs, cut = _first_parts(runs)
     if not runs[0][1]:  # the punctuation before the first word part
@@ -158,7 +169,13 @@ def _letter(c: str) -> str:
 
 
 def _literal(text: str) -> str:
-    return "".join(_ANGLES.get(c) or f"\\x{{{ord(c):x}}}" for c in text)
+    return "".join(map(_literal_char, text))
+
+
+def _literal_char(c: str) -> str:
+    """`c` escaped; an emoji (So) also with the variation selector texts may store after it."""
+    escaped = _ANGLES.get(c) or f"\\x{{{ord(c):x}}}"
+    return escaped + _VARIANT if unicodedata.category(c) == "So" else escaped
 
 
 def _is_word(c: str) -> bool:

@@ -55,17 +55,26 @@ WRITE_FAILURES = (
 
 
 class StoreBusy(PlnError):
-    """Another process held the database file for longer than we were willing to wait."""
+    """Another process held the database file for longer than we were willing to wait.
+
+    A reader is kept out only by a process that opened the file to write; a writer by any other
+    process, which may only be reading (a plain DuckDB client): its message says no more."""
 
     exit_code = 75  # EX_TEMPFAIL: try again later
 
-    def __init__(self, path: Path, holder: str, waited: float = 0.0):
+    def __init__(self, path: Path, holder: str, waited: float = 0.0, read_only: bool = True):
         self.path, self.holder, self.waited = path, holder, waited
         after = f" (waited {waited:.1f} s)" if waited >= NOTE_AFTER else ""
-        super().__init__(
-            f"database {path} is being written by {holder}{after}; try again when it finishes, "
-            "or query a copy of the file"
-        )
+        if read_only:
+            message = (
+                f"database {path} is being written by {holder}{after}; try again when it "
+                "finishes, or query a copy of the file"
+            )
+        else:
+            message = (
+                f"database {path}: {holder} holds the file open{after}; try again when it closes it"
+            )
+        super().__init__(message)
 
 
 def lock_wait_default(read_only: bool = True) -> float:
@@ -171,7 +180,7 @@ class Database:
                 progress.say(f"{error.holder} holds {self.path}; waiting up to {wait:g} s")
                 told = True
             if waited >= wait:
-                raise StoreBusy(self.path, error.holder, waited) from None
+                raise StoreBusy(self.path, error.holder, waited, self.read_only) from None
             # Writers hold the file for milliseconds at a time: poll often, then less so.
             time.sleep(min(delay, wait - waited))
             delay = min(delay * 2, 0.1)

@@ -18,8 +18,10 @@ Stories only grow: a new item joins (and may merge) the stories it matches. A li
 matched against stories rather than against each of their members, and a text repeated a
 thousand times keeps one set of bands, so a story shared a thousand times costs little more than
 one shared twice. The head of a story is its first article, else its
-first post that is not a repost (by sort time, then id); the story's id is its head's id, so it
-changes when a better head arrives (the blog post after the posts that shared it).
+first post that is not a repost (by sort time, then first seen, then id: of two equal items, the
+one seen first keeps heading, so a blog re-issuing its guids does not move its stories' heads to
+the new items); the story's id is its head's id, so it changes when a better head arrives (the
+blog post after the posts that shared it).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ HEAD_RANK = "CASE kind WHEN 'article' THEN 0 WHEN 'repost' THEN 2 ELSE 1 END"
 LANE = "(((xor(x.lanes, y.lanes) >> {shift}) & 65535) = 0)::INTEGER"
 EQUAL_LANES = " + ".join(LANE.format(shift=s) for s in (0, 16, 32, 48))
 
-_Head = tuple[int, datetime, str]  # sorts the best head first: (HEAD_RANK, at, id)
+# sorts the best head first: (HEAD_RANK, at, first_seen_at, id)
+_Head = tuple[int, datetime, datetime, str]
 
 
 def link_stories(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:
@@ -182,14 +185,15 @@ def _touched_story_heads(con: duckdb.DuckDBPyConnection) -> dict[str, _Head]:
                 UNION
                 SELECT story_id FROM story_members WHERE item_id IN (SELECT id FROM story_batch)),
             members AS (
-                SELECT m.story_id, i.id, {HEAD_RANK} AS head_rank, {SORT_AT} AS "at"
+                SELECT m.story_id, i.id, {HEAD_RANK} AS head_rank, {SORT_AT} AS "at",
+                       i.first_seen_at AS seen
                 FROM story_members m JOIN items i ON i.id = m.item_id
                 WHERE m.story_id IN (SELECT story_id FROM touched)
                   AND m.item_id NOT IN (SELECT id FROM story_batch))
-            SELECT story_id, min({{'r': head_rank, 'at': "at", 'id': id}}) AS best
+            SELECT story_id, min({{'r': head_rank, 'at': "at", 'seen': seen, 'id': id}}) AS best
             FROM members GROUP BY story_id"""
     ).fetchall()
-    return {story: (best["r"], best["at"], best["id"]) for story, best in rows}
+    return {story: (best["r"], best["at"], best["seen"], best["id"]) for story, best in rows}
 
 
 def _relink(
@@ -213,21 +217,21 @@ def _relink(
 
     batch_ids = [node for node in groups.parent if not node.startswith("s:")]
     rows = con.execute(
-        f"""SELECT id, {HEAD_RANK}, {SORT_AT} FROM items
+        f"""SELECT id, {HEAD_RANK}, {SORT_AT}, first_seen_at FROM items
             WHERE id IN (SELECT unnest($ids::VARCHAR[]))""",
         {"ids": batch_ids},
     ).fetchall()
-    candidates = {i: (rank, at, i) for i, rank, at in rows}
+    candidates = {i: (rank, at, seen, i) for i, rank, at, seen in rows}
     candidates.update(("s:" + story, head) for story, head in heads.items())
     best: dict[str, _Head] = {}
     for node, head in candidates.items():
         root = groups.find(node)
         if root not in best or head < best[root]:
             best[root] = head
-    batch_stories = {i: best[groups.find(i)][2] for i in batch_ids}
+    batch_stories = {i: best[groups.find(i)][-1] for i in batch_ids}
     renames = {}
     for story in heads:
-        new = best[groups.find("s:" + story)][2]
+        new = best[groups.find("s:" + story)][-1]
         if new != story:
             renames[story] = new
     return batch_stories, renames

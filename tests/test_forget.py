@@ -194,7 +194,12 @@ def test_pln_forget_then_a_full_run_leaves_the_forgotten_out(tmp_path, capsys):
     age(db, 400, ids[::2])
 
     assert main(["forget", "-c", str(config_path)]) == 2  # no days: keep_days is not set
-    assert "give --days N" in capsys.readouterr().err
+    assert capsys.readouterr().err.splitlines()[-1] + "\n" == (
+        f"pln: error: pln forget: outputs.keep_days is not set (or 0) in {config_path}, which "
+        "keeps everything; give --days N, or set keep_days to 1 or more\n"
+    )
+    assert main(["forget", "--days", "0", "-c", str(config_path)]) == 2
+    assert "give --days N of at least 1, got 0" in capsys.readouterr().err
     assert main(["forget", "--days", "365", "-c", str(config_path)]) == 0
     said = capsys.readouterr().out
     left = row_count(db)

@@ -279,7 +279,11 @@ def test_database_locked_by_another_process_gives_one_line_error(tmp_path):
             with pytest.raises(PlnError) as err:
                 Store(path, read_only=read_only, wait=0)
             message = str(err.value)
-            assert message.startswith(f"database {path} is being written by another process")
+            if read_only:  # only a writer keeps a reader out
+                assert message.startswith(f"database {path} is being written by another process")
+            else:  # the holder may only be reading: the message does not say it writes
+                assert message.startswith(f"database {path}: another process (PID ")
+                assert message.endswith(" holds the file open; try again when it closes it")
             assert f"(PID {holder.pid})" in message and "\n" not in message
     finally:
         holder.stdin.close()
