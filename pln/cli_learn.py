@@ -133,9 +133,41 @@ def warn_older_models(config) -> None:
     line, runs would curate with the rules alone and never say why."""
     from pln.filters.model_files import models_dir, older_models_note
 
-    note = older_models_note(models_dir(config.outputs.duckdb), [t.id for t in config.topics])
+    root = models_dir(config.outputs.duckdb)
+    note = older_models_note(root, [t.id for t in config.topics])
     if note:
         print(f"pln: warning: {note}", file=sys.stderr, flush=True)
+    _warn_labels_not_in_model(config, root)
+
+
+def _warn_labels_not_in_model(config, root) -> None:
+    """The line of `unseen_line` when the current model was trained without a topic of the
+    config that has labels; the store is read only then (a run where every topic is in the
+    model, or with no model, does not open it)."""
+    from pln.filters.model_files import saved_versions
+    from pln.sinks.store import Store, StoreBusy
+
+    versions = saved_versions(root)
+    if not versions:
+        return
+    version, _, meta = versions[-1]
+    trained = set(meta.get("topics", ()))
+    missing = [t.id for t in config.topics if t.id not in trained]
+    db = config.outputs.duckdb
+    if not missing or not db.exists():
+        return
+    try:
+        with Store(db, read_only=True, wait=5) as store:
+            rows = store.con.execute(
+                "SELECT topic, count(*) FROM labels WHERE topic IN (SELECT unnest($t)) "
+                "GROUP BY topic ORDER BY topic",
+                {"t": missing},
+            ).fetchall()
+    except StoreBusy:
+        return
+    unseen = {topic: n for topic, n in rows if n}
+    if unseen:
+        print(unseen_line(f"v{version}", unseen), file=sys.stderr, flush=True)
 
 
 def cmd_topics(args) -> int:
@@ -153,9 +185,6 @@ def cmd_topics(args) -> int:
     print_rows(
         ["topic", "version", "threshold", "scored", "kept", "labels", "model"], rows, "table"
     )
-    unseen = {t.topic: t.unseen for t in topics if t.unseen}
-    if unseen:
-        print(unseen_line(topics[0].model.label, unseen), file=sys.stderr)
     if older:
         print(
             f"{older:,} decisions were made by an earlier version of their topic; "
@@ -535,8 +564,6 @@ def cmd_rescore(args) -> int:
     report = rescore(config)
     if not args.quiet:
         print(rescore_lines(report, config))
-    if report.unseen:
-        print(unseen_line(report.model, report.unseen), file=sys.stderr)
     return 0
 
 

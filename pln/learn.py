@@ -386,8 +386,6 @@ class RescoreReport:
     changes: list[FeedChange]
     failed: list[str] = field(default_factory=list)  # "item <id>: error"
     feeds: list[Path] = field(default_factory=list)
-    unseen: dict[str, int] = field(default_factory=dict)  # labels_not_in_model
-    model: str = ""  # the current model's label ("v2"), "" without one
 
 
 def rescore(
@@ -438,11 +436,7 @@ def rescore(
         changes = _changes(store, config, curator, before, after)
         feeds = render_feeds(store, config)
         record_render(db, feeds)  # feeds of topics no longer in the config go (410 in serve)
-        ref = current_model(models_dir(db))
-        unseen = labels_not_in_model(ref, _label_counts(store, config))
-    seconds = time.perf_counter() - started
-    label = ref.label if ref else ""
-    return RescoreReport(len(ids), seconds, changes, failed, feeds, unseen, label)
+    return RescoreReport(len(ids), time.perf_counter() - started, changes, failed, feeds)
 
 
 def labels_not_in_model(ref: ModelRef | None, labels: dict[str, int]) -> dict[str, int]:
@@ -451,11 +445,6 @@ def labels_not_in_model(ref: ModelRef | None, labels: dict[str, int]) -> dict[st
     if ref is None:
         return {}
     return {topic: n for topic, n in labels.items() if n and topic not in ref.topics}
-
-
-def _label_counts(store: Store, config: Config) -> dict[str, int]:
-    counts = dict(store.sql("SELECT topic, count(*) FROM labels GROUP BY topic")[1])
-    return {t.id: counts.get(t.id, 0) for t in config.topics}
 
 
 def _copies(item: Item, sources: list[str] | None) -> list[Item]:

@@ -108,7 +108,7 @@ def test_a_feedback_link_to_a_forgotten_item_does_not_blame_keep_days(tmp_path):
 
 def test_labels_of_a_topic_the_model_was_trained_without_are_reported(config, capsys):
     """Trained while `onboarding` was out of the config, then put back: its labels are not in
-    the model, and `pln topics` and `pln rescore` say so, not only "(rules decide)"."""
+    the model, and `pln topics`, `pln rescore` and `pln run` say so, not only "(rules decide)"."""
     text = config.path.read_text()
     without = config.path.with_name("without.yaml")
     without.write_text(text[: text.index("  # Only a handful")] + text[text.index("\noutputs:") :])
@@ -123,6 +123,8 @@ def test_labels_of_a_topic_the_model_was_trained_without_are_reported(config, ca
     assert row.endswith("(rules decide: trained without this topic)")
     code, out, err = run_pln(capsys, "rescore", "-q", "-c", str(config.path))
     assert (code, err) == (0, warning)
+    code, out, err = run_pln(capsys, "run", "-q", "-c", str(config.path))
+    assert code == 0 and warning in err  # on stderr with -q too: cron mails it
     train(config)
     code, out, err = run_pln(capsys, "topics", "-c", str(config.path))
     assert (code, err) == (0, "")
