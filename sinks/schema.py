@@ -451,7 +451,7 @@ WITH kept AS (  -- narrow columns only: the wide ones are read for the chosen it
         PARTITION BY d.topic, coalesce(m.story_id, d.item_id)
         ORDER BY d.item_id = coalesce(m.story_id, d.item_id) DESC, d.score DESC,
                  coalesce(least(i.published_at, i.first_seen_at), i.first_seen_at) DESC,
-                 d.item_id) = 1
+                 i.first_seen_at, d.item_id) = 1
 ),
 stats AS (  -- `stories`, for the kept stories only
     SELECT m.story_id, count(*) AS n_items,

@@ -224,6 +224,19 @@ def test_when_the_topic_did_not_keep_the_post_its_best_kept_share_stands_for_it(
     assert (entry.story_id, entry.people) == (post.id, 4)
 
 
+def test_of_equal_kept_shares_the_one_seen_first_stands_for_the_story(store):
+    """Not the one whose id sorts first: a share seen later must not take over the entry (a
+    reader would show the story again as new)."""
+    post = blog_post()
+    store.write([post], [], [], story_keys=story_keys([post]))
+    pair = [tweet(n, "jane_ld", f"Worth a read, take {n}", [POST_URL], hours=2) for n in (1, 2)]
+    first, later = sorted(pair, key=lambda item: item.id, reverse=True)  # later's id first
+    for share in (first, later):
+        store.write([share], [kept(share)], [], story_keys=story_keys([share]))
+        [entry] = store.feed_entries("rp", 10)
+        assert entry.item.id == first.id
+
+
 def test_the_blog_post_arriving_after_its_shares_becomes_the_head(store):
     post, posts = blog_post(), shares()
     write(store, posts[:2])
