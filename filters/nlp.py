@@ -210,10 +210,14 @@ def _load_installed(name: str) -> Language:
     if not name:
         raise _error(name, "is empty; use 'blank:en' or an installed pipeline like en_core_web_sm")
     if not (spacy.util.is_package(name) or Path(_expand(name)).is_dir()):
+        if "/" in name or name.startswith((".", "~")):  # meant as a folder
+            raise _error(
+                name, "is not a folder (a saved pipeline): check the path, or use 'blank:en'"
+            )
         raise _error(
             name,
-            "is not installed: check the name (e.g. en_core_web_sm), pip install the "
-            "pipeline's package, or use 'blank:en'",
+            "is not installed: check the name, install its package (one of spaCy's own: "
+            f"python -m spacy download {name}), or use 'blank:en'",
         )
     try:
         nlp = spacy.load(_expand(name), exclude=["parser"])

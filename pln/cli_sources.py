@@ -129,10 +129,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     )
     if feeds.entries:
         _add_subscriptions(config_path, target, feeds.entries)
-    print(
-        f"imported {counted(len(feeds.entries), 'feed')} from {args.opml} into {target.name}"
-        + _skipped_counts(feeds.skipped)
-    )
+    if feeds.entries:
+        done = f"imported {counted(len(feeds.entries), 'feed')} from {args.opml} into {target.name}"
+    else:  # no file was written
+        done = f"nothing added from {args.opml}: no new feed in it"
+    print(done + _skipped_counts(feeds.skipped))
     for line in _skip_warnings(args.opml, feeds.skipped):
         print(f"pln: warning: {line}", file=sys.stderr)
     return 0

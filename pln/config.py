@@ -482,8 +482,8 @@ def _check_pipeline(opts: Options, name: str) -> None:
         raise opts.error("pipeline", f"spaCy pipeline {name!r}: no such folder")
     raise opts.error(
         "pipeline",
-        f"spaCy pipeline {name!r} is not installed: check the name (e.g. en_core_web_sm), "
-        "pip install the pipeline's package, or use 'blank:en'",
+        f"spaCy pipeline {name!r} is not installed: check the name, install its package "
+        f"(one of spaCy's own: python -m spacy download {name}), or use 'blank:en'",
     )
 
 

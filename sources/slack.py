@@ -6,15 +6,17 @@ one `<channel>/<YYYY-MM-DD>.json` list of messages per channel and day. Threads 
 `&amp;`) becomes plain text; bot posts keep their attachments' text and links; joins, topic
 changes and other notices are left out.
 
-The zip is never extracted: members are read in memory, each capped at `MAX_MEMBER_BYTES` and
-all together at `MAX_TOTAL_BYTES` (however small the zip claims them to be), and members with
-unsafe names (`../`, absolute paths) are reported, not read.
+The zip is never extracted: members are read in memory, each capped at `max_file_mb` (default
+`MAX_MEMBER_BYTES`, 64 MiB, as for the other chat sources) and all together at `MAX_TOTAL_BYTES`
+(however small the zip claims them to be), and members with unsafe names (`../`, absolute paths)
+are reported, not read. A folder's JSON files are capped the same way.
 
 Private channels, group and direct messages (`groups.json`, `mpims.json`, `dms.json`) are
 skipped unless `include_private: true`: curated feeds are often public.
 
 Options: `path` (export zip or folder), `channels` (names to read; default all public ones),
-`include_private` (default false), `gap_minutes` (default 10). Times are Slack's own UTC timestamps, so there is no `timezone` option.
+`include_private` (default false), `gap_minutes` (default 10), `max_file_mb` (the largest JSON
+file read, default 64, at most 1024; a bigger one is a dead letter). Times are Slack's own UTC timestamps, so there is no `timezone` option.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from typing import Any
 
 from pln.config import Options
 from pln.record import DeadLetter
-from pln.sources.base import Cursor, FetchResult, Source, not_regular
-from pln.sources.chat import Message, chat_items, dicts, file_stamp
+from pln.sources.base import Cursor, FetchResult, Source, not_regular, read_capped
+from pln.sources.chat import Message, chat_items, dicts, file_stamp, max_file_mb_option
 
 MAX_MEMBER_BYTES = 64 * 1024 * 1024
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024
@@ -64,6 +66,14 @@ class SlackSource(Source):
         self.channels = frozenset(c.lstrip("#") for c in opts.texts("channels"))
         self.include_private = opts.flag("include_private", default=False)
         self.gap = timedelta(minutes=opts.integer("gap_minutes", default=10, min=1))
+        max_file_mb = max_file_mb_option(opts)
+        # 0: MAX_MEMBER_BYTES, read when the export is, as its default
+        self.max_member_bytes = max_file_mb << 20 if opts.data.get("max_file_mb") else 0
+
+    @property
+    def member_limit(self) -> int:
+        """The largest member (or folder file) read, in bytes: `max_file_mb`."""
+        return self.max_member_bytes or MAX_MEMBER_BYTES
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         stamp = self._stamp()
@@ -390,11 +400,12 @@ class _ZipExport(_Export):
     def _read(self, name: str) -> bytes:
         try:
             with self.zf.open(self.prefix + name) as member:
-                data = member.read(MAX_MEMBER_BYTES + 1)
+                data = member.read(self.source.member_limit + 1)
         except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError) as exc:
             raise _Skip(f"cannot read this zip member: {exc}") from None
-        if len(data) > MAX_MEMBER_BYTES:
-            raise _Skip(f"over {MAX_MEMBER_BYTES >> 20} MiB uncompressed; skipped")
+        if len(data) > self.source.member_limit:
+            limit = self.source.member_limit >> 20
+            raise _Skip(f"over {limit} MiB uncompressed (raise max_file_mb); skipped")
         return data
 
 
@@ -410,11 +421,13 @@ class _FolderExport(_Export):
     def _read(self, name: str) -> bytes:
         path = self.root / name
         try:
-            if path.stat().st_size > MAX_MEMBER_BYTES:
-                raise _Skip(f"over {MAX_MEMBER_BYTES >> 20} MiB; skipped")
-            return path.read_bytes()
+            data = read_capped(path, self.source.member_limit)
         except OSError as exc:
             raise _Skip(f"cannot read: {exc.strerror}") from None
+        if len(data) > self.source.member_limit:
+            limit = self.source.member_limit >> 20
+            raise _Skip(f"over {limit} MiB (raise max_file_mb); skipped")
+        return data
 
 
 def _safe(name: str) -> bool:

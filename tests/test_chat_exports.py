@@ -116,7 +116,7 @@ def test_a_slack_zip_bomb_member_is_skipped_not_inflated(tmp_path, monkeypatch):
     assert archive.stat().st_size < 100_000
     result = make_source("slack", archive).fetch(None)
     assert [(d.ref, d.reason) for d in result.dead_letters] == [
-        ("lrn-design/2026-11-20.json", "over 1 MiB uncompressed; skipped")
+        ("lrn-design/2026-11-20.json", "over 1 MiB uncompressed (raise max_file_mb); skipped")
     ]
     assert len(result.items) == 2  # the rest of the export still counts
 

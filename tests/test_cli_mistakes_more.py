@@ -117,8 +117,8 @@ def test_validate_and_run_name_the_config_of_a_pipeline_not_installed(tmp_path):
     config = blog_config(tmp_path, nlp="pln_no_such_pipeline_xyz")
     expected = (
         "pln: error: pln.yaml: nlp.pipeline: spaCy pipeline 'pln_no_such_pipeline_xyz' is not "
-        "installed: check the name (e.g. en_core_web_sm), pip install the pipeline's package, "
-        "or use 'blank:en'\n"
+        "installed: check the name, install its package (one of spaCy's own: python -m spacy "
+        "download pln_no_such_pipeline_xyz), or use 'blank:en'\n"
     )
     for command in (["validate"], ["run", "-q"]):
         result = pln(*command, "-c", "pln.yaml", cwd=tmp_path)

@@ -82,7 +82,7 @@ def test_an_opml_import_keeps_the_good_outlines_and_names_the_skipped(tmp_path):
 
     again = pln("sources", "import", "good.opml", "-c", "pln.yaml", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert again.stdout.startswith("imported 0 feeds from good.opml into subscriptions.yaml; ")
+    assert again.stdout.startswith("nothing added from good.opml: no new feed in it; ")
     assert "4 already subscribed" in again.stdout
     assert subscribed_urls(tmp_path) == ["https://a.example/feed", "https://b.example/rss"]
 

@@ -44,7 +44,7 @@ def test_import_adds_new_feeds_once_and_keeps_comments(tmp_path, capsys):
     assert config_path.read_text().startswith("# my PLN")
 
     assert main(["sources", "import", opml, "-c", str(config_path)]) == 0
-    assert capsys.readouterr().out.startswith("imported 0 feeds")
+    assert capsys.readouterr().out.startswith(f"nothing added from {opml}: no new feed in it; ")
     assert len(load_config(config_path).sources) == len(config.sources)
 
 

@@ -89,7 +89,8 @@ def test_lemma_mode_lower_cases_the_pipeline_lemma():
         (
             "en_core_web_nope",
             "config: nlp.pipeline: spaCy pipeline 'en_core_web_nope' is not installed: check "
-            "the name (e.g. en_core_web_sm), pip install the pipeline's package",
+            "the name, install its package (one of spaCy's own: python -m spacy download "
+            "en_core_web_nope), or use 'blank:en'",
         ),
         ("blank:zz", "spaCy pipeline 'blank:zz' spaCy cannot build language 'zz'"),
         ("blank:", "spaCy pipeline 'blank:' names no language; use e.g. 'blank:en'"),
