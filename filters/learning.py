@@ -8,7 +8,8 @@ Labels are (item, topic, + / -). Training (`train_shared`) uses, besides them:
 - a prior that makes the untrained model decide as the rules do (classifier.py).
 
 Every label is scored by a model that never saw it (K-fold cross-validation over the labelled
-items, with all rows of a held-out item left out of its fold). Those out-of-fold predictions
+items, with all rows of a held-out item left out of its fold, and folds by story: a repost,
+a copy or a near-duplicate of a held-out item is held out with it). Those out-of-fold predictions
 calibrate the model (Platt scaling, bounded: p is a probability), measure it against the rules alone on
 the same items (`CrossValidation`, with bootstrap confidence intervals), and decide per topic
 whether the model takes over: a topic whose F1 with the model is below the rules' keeps its
@@ -21,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy
 
@@ -124,6 +125,9 @@ class Data:
     keys: numpy.ndarray  # vocabulary: sorted feature hashes
     idf: numpy.ndarray
     dims: int = 0
+    # per item, what decides its cross-validation fold: its story (near-duplicates and
+    # copies held out together, so no copy of a held-out label trains its fold), else its id
+    groups: list[str] = field(default_factory=list)
 
     @property
     def width(self) -> int:
@@ -443,7 +447,7 @@ def too_few(n_pos: int, n_neg: int) -> str:
     total = n_pos + n_neg
     if total < MIN_LABELS or min(n_pos, n_neg) < MIN_PER_CLASS:
         return (
-            f"{total} labels ({n_pos} +, {n_neg} -); needs at least {MIN_LABELS} across "
+            f"{counted(total, 'label')} ({n_pos} +, {n_neg} -); needs at least {MIN_LABELS} across "
             f"all topics, with at least {MIN_PER_CLASS} of each"
         )
     return ""
@@ -455,7 +459,8 @@ def cross_validate(
     """Score every label with a model fitted without its item, for each prior strength; keep
     the strength with the fewest mistakes and compare its scores with the rules."""
     lab = numpy.flatnonzero(rows.labelled)
-    fold = numpy.array([fold_of(data.ids[i], folds) for i in rows.item[lab]])
+    keys = data.groups or data.ids
+    fold = numpy.array([fold_of(keys[i], folds) for i in rows.item[lab]])
     splits = []  # per fold: the features of its training rows and of its held-out labels
     for k in range(folds):
         held = lab[fold == k]
@@ -562,9 +567,11 @@ def train_shared(
     labels: Mapping[str, Sequence[Example]],
     pool: Iterable[Item] = (),
     settings: TrainingSettings | None = None,
+    stories: Mapping[str, str] | None = None,
 ) -> Trained:
     """Cross-validate, calibrate and fit the shared model on labels (topic -> examples) and
-    weak labels from the unlabelled pool; `base` is a rules-only Curator of the topics."""
+    weak labels from the unlabelled pool; `base` is a rules-only Curator of the topics.
+    `stories`: item id -> its story's id, so that the items of a story share a fold."""
     settings = settings or TrainingSettings()
     n_pos = sum(ex.relevant for exs in labels.values() for ex in exs)
     n_neg = sum(not ex.relevant for exs in labels.values() for ex in exs)
@@ -576,6 +583,8 @@ def train_shared(
         (it for it in pool if it.id not in items), key=lambda it: stable_share(it.id, "pool")
     )[:MAX_POOL]
     data = prepare(base, [*items.values(), *sample])
+    if stories:
+        data.groups = [stories.get(item_id, item_id) for item_id in data.ids]
     rows = make_rows(data, labels)
     evaluation = cross_validate(data, rows, settings.strengths)
     sets = make_sets(data, rows)

@@ -201,6 +201,16 @@ def labelled_examples(store: Store, config: Config) -> dict[str, list[Example]]:
     return examples
 
 
+def story_ids(store: Store, examples: dict[str, list[Example]]) -> dict[str, str]:
+    """Item id -> story id of the labelled items that belong to a story of several items."""
+    ids = sorted({ex.item.id for exs in examples.values() for ex in exs})
+    rows = store.con.execute(
+        "SELECT item_id, story_id FROM story_members WHERE item_id IN (SELECT unnest($ids))",
+        {"ids": ids},
+    ).fetchall()
+    return dict(rows)
+
+
 def ignored_labels(store: Store, config: Config) -> dict[str, int]:
     """How many labels each topic no longer in the config has (training leaves them out)."""
     known = {t.id for t in config.topics}
@@ -250,6 +260,7 @@ def train(
     settings = settings or TrainingSettings()
     with open_store(config, read_only=True) as store:
         examples = labelled_examples(store, config)
+        stories = story_ids(store, examples)
         ignored = ignored_labels(store, config)
         pool = _pool(store)
     root = models_dir(config.outputs.duckdb)
@@ -260,7 +271,7 @@ def train(
         n_neg = sum(not ex.relevant for exs in examples.values() for ex in exs)
         return TrainReport(Trained(None, None, n_pos, n_neg), unchanged=current, ignored=ignored)
     base = Curator.for_config(config, use_models=False)
-    trained = train_shared(base, examples, pool, settings)
+    trained = train_shared(base, examples, pool, settings, stories)
     report = TrainReport(trained, ignored=ignored)
     if trained.model is None:
         return report
@@ -304,11 +315,12 @@ def evaluate(config: Config, settings: TrainingSettings | None = None) -> Evalua
     would hold a handful of items."""
     with open_store(config, read_only=True) as store:
         examples = labelled_examples(store, config)
+        stories = story_ids(store, examples)
         ignored = ignored_labels(store, config)
         pool = _pool(store)
     current = current_model(models_dir(config.outputs.duckdb))
     base = Curator.for_config(config, use_models=False)
-    trained = train_shared(base, examples, pool, settings)
+    trained = train_shared(base, examples, pool, settings, stories)
     counts = {"n_pos": trained.n_pos, "n_neg": trained.n_neg}
     if trained.evaluation is None:
         return Evaluation([], 0, current, trained.skipped, ignored, **counts)
