@@ -112,7 +112,9 @@ class PollKafkaFn(beam.DoFn):
         if self.watch is not None and self.watch.changed() is not None:
             return True
         idle = time.monotonic() - self.last_records
-        return self.until_idle is not None and self.saw_records and idle >= self.until_idle
+        if self.until_idle is None or idle < self.until_idle:
+            return False
+        return self.saw_records or self.reader.lag() == 0  # nothing waited at the start
 
 
 class ReadRawPolls(beam.PTransform):

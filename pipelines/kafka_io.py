@@ -5,7 +5,8 @@
   refused, not a Kafka broker, no answer.
 - `ensure_topics`: create the topics, waiting (with clear messages) while the broker is away.
 - `ReliableProducer`: sends a batch and returns only when the broker acknowledged every message
-  (acks=all), retrying through broker outages of up to `give_up_after` seconds.
+  (acks=all), retrying through broker outages of up to `give_up_after` seconds, and when the
+  topic still exists (deleted while we ran: created again and the batch sent again).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from kafka.errors import (
     BrokerResponseError,
     KafkaError,
     TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
 )
 
 from pln.errors import PlnError
@@ -245,6 +247,7 @@ class ReliableProducer:
             deadline=self.settings.give_up_after,
             bootstrap=self.settings.bootstrap,
         )
+        recreated = 0
         while pending:
             producer = self._connect(backoff)
             futures = [producer.send(topic, key=k, value=v) for k, v in pending]
@@ -256,10 +259,44 @@ class ReliableProducer:
                     error = exc
                     backoff.wait(exc)
             failed = [(m, f.exception) for m, f in zip(pending, futures, strict=True) if f.failed()]
+            if self._topic_gone(topic, backoff):  # what went to it is gone: send it all again
+                if recreated:  # gone again at once: wait, and give up in time
+                    backoff.wait(UnknownTopicOrPartitionError(f"topic {topic} is gone again"))
+                self._recreate(topic, len(pending))
+                recreated += 1
+                continue
             pending = [m for m, _ in failed]
             if failed:
                 backoff.wait(failed[0][1] or error or KafkaError("send failed"))
         backoff.succeeded()
+
+    def _topic_gone(self, topic: str, backoff: Backoff) -> bool:
+        """Whether `topic` no longer exists (deleted while we ran). Asked after every batch: a
+        broker may acknowledge messages to a deleted topic and drop them (Tansu does), and
+        Kafka without auto-creation refuses them until the sender gives up. (A client per ask:
+        one kept open would keep its IO thread after an owner that never calls `close`; it
+        costs a connection and a metadata request a batch, about 2 ms on a local broker.)"""
+        while True:
+            try:
+                admin = KafkaAdminClient(**self.settings.client_config())
+                try:
+                    [found] = admin.describe_topics([topic])
+                finally:
+                    admin.close()
+                return found.get("error_code") == UnknownTopicOrPartitionError.errno
+            except KafkaError as exc:
+                backoff.wait(exc)
+
+    def _recreate(self, topic: str, count: int) -> None:
+        self.say(
+            f"kafka {self.settings.bootstrap}: topic {topic} is gone (deleted while pln ran); "
+            f"creating it again and sending {count:,} message{'s' * (count != 1)} again"
+        )
+        ensure_topics(self.settings, [topic], self.say)
+        producer, self._producer = self._producer, None  # its metadata is of the old topic
+        if producer is not None:
+            with contextlib.suppress(KafkaError):
+                producer.close(timeout=5)
 
     def close(self) -> None:
         """Close the connection. Messages the broker has not acknowledged by then (it went

@@ -267,7 +267,7 @@ class LocalStream:
 
     def run(self, stop_after: float | None = None, until_idle: float | None = None) -> None:
         """Until stopped, for `stop_after` seconds, or until nothing arrived for `until_idle`
-        seconds after something did and no worker reports records waiting."""
+        seconds (from the start, when nothing does) and no worker reports records waiting."""
         use_system_allocator()
         for process in self.processes:
             process.start()
@@ -307,7 +307,8 @@ class LocalStream:
         return polls
 
     def _commit(self, polls: list[PollTables]) -> None:
-        if polls:
+        # After a failed write (a full disk) nothing more: the error that stops us says it.
+        if polls and not self.writer.failed:
             self.writer.commit(polls)
 
     def _check_workers(self) -> None:
@@ -316,8 +317,13 @@ class LocalStream:
                 raise PlnError(f"curate worker {i} exited unexpectedly (code {process.exitcode})")
 
     def _drained(self, idle: float) -> bool:
-        quiet = time.monotonic() - self.writer.last_commit >= idle
-        return self.writer.written > 0 and quiet and self.lag() in (0, None)
+        """Nothing arrived for `idle` seconds (since the start, when nothing did) and no
+        worker reports records waiting. Before anything is written, every worker must have
+        seen the end of its partitions: one still starting knows of no backlog yet."""
+        if time.monotonic() - self.writer.last_commit < idle:
+            return False
+        lag = self.lag()
+        return lag == 0 or (lag is None and self.writer.written > 0)
 
     def lag(self) -> int | None:
         lags = [h.lag for h in self.health.values()]
@@ -331,7 +337,7 @@ class LocalStream:
     def _shut_down(self) -> None:
         """Stop the workers, commit what they finished, and make sure none is left running."""
         self.stop.set()
-        said: set[str] = set()  # a full disk fails every try the same way: say it once
+        said: set[str] = set()  # a failure that repeats at every try: say it once
 
         def commit_finished(first_wait: float) -> None:
             try:

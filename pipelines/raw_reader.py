@@ -68,6 +68,7 @@ class RawReader:
         self.max_records, self.say = max_records, say
         self.consumer: KafkaConsumer | None = None
         self.assigned: set[TopicPartition] = set()
+        self.found_partitions = False  # the topic's partitions were looked up (owned or not)
         self.fresh: set[Partition] = set()  # partitions whose next range starts a new read
         self.epochs: dict[Partition, int] = {}  # which read of each partition (start, reset)
         self.next_partition_check = 0.0
@@ -115,6 +116,7 @@ class RawReader:
         self.next_partition_check = now + PARTITION_CHECK
         topic = self.settings.raw_topic
         found = consumer.partitions_for_topic(topic) or set()
+        self.found_partitions = self.found_partitions or bool(found)
         new = {TopicPartition(topic, p) for p in found if self.owns(p)} - self.assigned
         if not new:
             return
@@ -261,6 +263,8 @@ class RawReader:
     def lag(self) -> int | None:
         """Records behind the end of the log over the assigned partitions (from the last fetch)."""
         consumer = self.consumer
+        if consumer is not None and not self.assigned and self.found_partitions:
+            return 0  # more workers than partitions: this one reads none
         if consumer is None or not self.assigned:
             return None
         total = 0

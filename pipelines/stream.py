@@ -122,14 +122,17 @@ def run_stream(
         finally:
             stats = writer.stats()
             seconds = time.perf_counter() - started
-            writer.hold = True
-            writer.feeds_stale = writer.snapshot_stale = True
-            writer.refresh(force=True)
-            writer.open().finish_run(run_id, {"seconds": round(seconds, 3), **stats})
+            failed = writer.failed  # a failed write (a full disk): its error says it all
+            if not failed:
+                writer.hold = True
+                writer.feeds_stale = writer.snapshot_stale = True
+                writer.refresh(force=True)
+                writer.open().finish_run(run_id, {"seconds": round(seconds, 3), **stats})
             writer.close()
             # Starting again with an edited config takes seconds: `pln health` stays green.
             state = "stopped" if edited is None else "restarting"
-            heartbeat.beat(force=True, state=state, **stats)
+            if not failed:  # (a stale heartbeat says the stream is not running)
+                heartbeat.beat(force=True, state=state, **stats)
     return StreamSummary(run_id, seconds, stats, edited, stopped)
 
 

@@ -130,6 +130,7 @@ class StreamWriter:
         self.forgotten: Forgotten | None = None  # what the last forgetting did
         self.feeds_stale = self.snapshot_stale = False
         self._said: set[str] = set()  # "feeds", "snapshot": failing, and said so
+        self.failed = False  # a write failed (a full disk): the error stops the stream
         self.last_commit = self.written_at = time.monotonic()  # written_at: the last item
         self.ticker_at = 0.0
         self.shown: tuple | None = None  # what the last progress line showed
@@ -179,6 +180,7 @@ class StreamWriter:
         items = tables.items
         store = self.open()
         try:
+            self.failed = True  # until the commit succeeded
             store.commit_tables(
                 items,
                 tables.decisions,
@@ -191,6 +193,7 @@ class StreamWriter:
             )
             if items.num_rows:  # a renamed source's decisions end as its items come again
                 self._forget_gone(store, items)
+            self.failed = False
         finally:
             self._release()
         now, mono = time.time(), time.monotonic()
@@ -296,6 +299,7 @@ class StreamWriter:
             forgotten = forget_if_due(store, self.config, limit=FORGET_PASS_LIMIT)
             self._said.discard("forget")
         except duckdb.FatalException as exc:
+            self.failed = True
             raise cannot_write(self.db, exc, KEPT_IN_LOG) from None
         except Exception as exc:
             self._warn_once("forget", f"old items not forgotten: {one_line(exc)}")
@@ -340,6 +344,7 @@ class StreamWriter:
             publish_snapshot(store.con, self.db)
             self._said.discard("snapshot")
         except duckdb.FatalException as exc:  # its checkpoint failed: the connection is done
+            self.failed = True
             raise cannot_write(self.db, exc, KEPT_IN_LOG) from None
         except Exception as exc:
             self._warn_once("snapshot", f"read snapshot not published: {one_line(exc)}")

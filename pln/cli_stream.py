@@ -68,7 +68,7 @@ def add_stream_commands(subparsers) -> None:
         "--until-idle",
         type=float,
         metavar="SECONDS",
-        help="stop once nothing new arrived for this long (drain a backlog, then exit)",
+        help="stop once nothing new arrived for this long (drain a backlog, if any, then exit)",
     )
     stream.add_argument(
         "--kafka-read",

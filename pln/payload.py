@@ -90,7 +90,9 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def _load(data: bytes) -> dict[str, Any]:
+def _load(data: bytes | None) -> dict[str, Any]:
+    if data is None:  # a Kafka tombstone (a key with no value): json would blame NoneType
+        raise PayloadError("empty record (a tombstone): no value")
     try:
         message = json.loads(data)
     except (ValueError, TypeError) as exc:
