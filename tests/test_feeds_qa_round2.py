@@ -152,7 +152,7 @@ def test_a_writer_kept_out_by_a_reader_does_not_say_it_is_being_written(tmp_path
 # -- 5. keep_days: 0 keeps everything ---------------------------------------------------------
 
 
-def test_keep_days_0_is_valid_and_keeps_everything(tmp_path):
+def test_keep_days_0_is_valid_and_pln_forget_says_it_keeps_everything(tmp_path, capsys):
     config = tmp_path / "pln.yaml"
     config.write_text(
         "sources:\n  - {name: a, type: rss, path: feed.xml}\n"
@@ -160,8 +160,12 @@ def test_keep_days_0_is_valid_and_keeps_everything(tmp_path):
         "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds, keep_days: 0}\n"
     )
     assert load_config(config).outputs.keep_days == 0
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert "(default, or 0: keep all; at most 36500)" in readme
+    (tmp_path / "out").mkdir()
+    with Store(tmp_path / "out/pln.duckdb"):
+        pass
+    assert main(["forget", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "outputs.keep_days is not set (or 0)" in err and "which keeps everything" in err
 
 
 # -- 6. `pln sql` CSV and JSON ----------------------------------------------------------------
