@@ -348,49 +348,29 @@ def _forget_items(config, args) -> int:
 
     db = config.outputs.duckdb
     with _forget_lock(db, args.dry_run), _forget_store(db, args.dry_run) as store:
-        items, missing = forget_items(store.db, args.item, dry_run=True)
+        items, missing = forget_items(store.db, args.item, dry_run=args.dry_run)
         if not items:
             raise UsageError(f"pln forget: no item with id or link {missing[0]!r}")
-        labels = _labels_of(store, [item_id for item_id, _ in items])  # they go too
         if not args.dry_run:
-            forget_items(store.db, args.item)
             record_render(db, render_feeds(store, config))  # the feeds no longer show them
     if args.json:
-        ids = [item_id for item_id, _ in items]
+        ids = [item_id for item_id, *_ in items]
+        labels = sum(n for *_, n in items)
         print(
             json.dumps(
-                {
-                    "items": ids,
-                    "labels": sum(labels.values()),
-                    "not_found": missing,
-                    "dry_run": args.dry_run,
-                }
+                {"items": ids, "labels": labels, "not_found": missing, "dry_run": args.dry_run}
             )
         )
         return 0
     verb = "would forget" if args.dry_run else "forgot"
-    for item_id, title in items:
-        also = (
-            f" (and its {progress.counted(labels[item_id], 'label')})"
-            if labels.get(item_id)
-            else ""
-        )
+    for item_id, title, labels in items:  # their labels go too
+        also = f" (and its {progress.counted(labels, 'label')})" if labels else ""
         print(f"{verb} {item_id}: {title or '(no title)'}{also}")
     if not args.dry_run:
         print(f"  feeds     {config.outputs.feeds_dir} rendered without them")
     for want in missing:
         print(f"pln: warning: no item with id or link {want!r}", file=sys.stderr)
     return 0
-
-
-def _labels_of(store, ids: list[str]) -> dict[str, int]:
-    """How many labels each of these items has."""
-    rows = store.db.con.execute(
-        "SELECT item_id, count(*) FROM labels WHERE item_id IN (SELECT unnest($ids))"
-        " GROUP BY item_id",
-        {"ids": ids},
-    ).fetchall()
-    return dict(rows)
 
 
 def _forget_store(db: Path, dry_run: bool):

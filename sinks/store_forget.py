@@ -166,28 +166,29 @@ def _delete(db: Database, cutoff: datetime, *, finished: bool) -> None:
 
 def forget_items(
     db: Database, wanted: Iterable[str], *, dry_run: bool = False
-) -> tuple[list[tuple[str, str]], list[str]]:
+) -> tuple[list[tuple[str, str, int]], list[str]]:
     """Forget these items now, whatever their age, labels or feeds: a post deleted upstream
     (or a phone number shared by mistake) leaves the store, and a tombstone keeps it out when a
     source delivers it again. Each of `wanted` is an item id or an item's link. Returns the
-    (id, title) of the items found, in the order asked, and the `wanted` that matched none.
-    Their labels go too (the text they label is gone). A story headed by one of them lives on
-    under its id."""
+    (id, title, number of labels) of the items found, in the order asked, and the `wanted`
+    that matched none. Their labels go too (the text they label is gone). A story headed by
+    one of them lives on under its id."""
     wanted = list(dict.fromkeys(wanted))
     con = db.con
     found = con.execute(
-        """SELECT w.value, i.id, i.title
+        """SELECT w.value, i.id, i.title,
+                  (SELECT count(*) FROM labels l WHERE l.item_id = i.id) AS labels
            FROM (SELECT unnest($wanted) AS value, generate_subscripts($wanted, 1) AS n) w
            JOIN items i ON i.id = w.value OR i.url = w.value
            ORDER BY w.n, i.id""",
         {"wanted": wanted},
     ).fetchall()
-    matched = {value for value, _, _ in found}
-    items = list(dict.fromkeys((item_id, title) for _, item_id, title in found))
+    matched = {value for value, *_ in found}
+    items = list(dict.fromkeys(tuple(row[1:]) for row in found))
     missing = [value for value in wanted if value not in matched]
     if dry_run or not items:
         return items, missing
-    ids = {"ids": [item_id for item_id, _ in items]}
+    ids = {"ids": [item_id for item_id, *_ in items]}
     with db.transaction():
         _drop_items(con, "SELECT unnest($ids) AS id", ids, also=("labels",))
     return items, missing
