@@ -7,7 +7,7 @@ one `<channel>/<YYYY-MM-DD>.json` list of messages per channel and day. Threads 
 changes and other notices are left out.
 
 The zip is never extracted: members are read in memory, each capped at `max_file_mb` (default
-`MAX_MEMBER_BYTES`, 64 MiB, as for the other chat sources) and all together at `MAX_TOTAL_BYTES`
+64 MiB, as for the other chat sources) and all together at `MAX_TOTAL_BYTES`
 (however small the zip claims them to be), and members with unsafe names (`../`, absolute paths)
 are reported, not read. A folder's JSON files are capped the same way.
 
@@ -36,7 +36,6 @@ from pln.record import DeadLetter
 from pln.sources.base import Cursor, FetchResult, Source, not_regular, read_capped
 from pln.sources.chat import Message, chat_items, dicts, file_stamp, max_file_mb_option
 
-MAX_MEMBER_BYTES = 64 * 1024 * 1024
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024
 MAX_MEMBERS = 200_000
 DAY_FILE_RE = re.compile(r"^(?P<channel>[^/\\]+)/(?P<day>\d{4}-\d{2}-\d{2})\.json$")
@@ -66,14 +65,7 @@ class SlackSource(Source):
         self.channels = frozenset(c.lstrip("#") for c in opts.texts("channels"))
         self.include_private = opts.flag("include_private", default=False)
         self.gap = timedelta(minutes=opts.integer("gap_minutes", default=10, min=1))
-        max_file_mb = max_file_mb_option(opts)
-        # 0: MAX_MEMBER_BYTES, read when the export is, as its default
-        self.max_member_bytes = max_file_mb << 20 if opts.data.get("max_file_mb") else 0
-
-    @property
-    def member_limit(self) -> int:
-        """The largest member (or folder file) read, in bytes: `max_file_mb`."""
-        return self.max_member_bytes or MAX_MEMBER_BYTES
+        self.member_limit = max_file_mb_option(opts) << 20  # the largest member or file read
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         stamp = self._stamp()

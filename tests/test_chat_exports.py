@@ -108,13 +108,12 @@ def test_a_slack_zip_never_reads_unsafe_member_names(tmp_path):
     assert not (tmp_path.parent / "escape").exists()
 
 
-def test_a_slack_zip_bomb_member_is_skipped_not_inflated(tmp_path, monkeypatch):
-    monkeypatch.setattr(slack, "MAX_MEMBER_BYTES", 1024 * 1024)
+def test_a_slack_zip_bomb_member_is_skipped_not_inflated(tmp_path):
     archive = zip_folder(SLACK_EXPORT, tmp_path / "export.zip")
     with zipfile.ZipFile(archive, "a", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("lrn-design/2026-11-20.json", b"[" + b" " * (8 * 1024 * 1024) + b"]")
     assert archive.stat().st_size < 100_000
-    result = make_source("slack", archive).fetch(None)
+    result = make_source("slack", archive, max_file_mb=1).fetch(None)
     assert [(d.ref, d.reason) for d in result.dead_letters] == [
         ("lrn-design/2026-11-20.json", "over 1 MiB uncompressed (raise max_file_mb); skipped")
     ]
