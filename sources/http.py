@@ -346,15 +346,21 @@ class HttpFetcher:
     def _http_error(
         self, status: int, headers: dict[str, str], url: str, body: bytes
     ) -> SourceError:
-        """The error for an HTTP error status: `_status_error`'s, followed by the reason the
-        server gave in its body (`explain`) when `error_body_bytes` asked for the body. The
-        error carries `http_status` and `http_body`, for a caller that acts on the reason (a
-        refused parameter, say)."""
+        """The error for an HTTP error status (`_explained_error`), carrying `http_status` and
+        `http_body` for a caller that acts on the reason (a refused parameter, say)."""
+        error = self._explained_error(status, headers, url, body)
+        error.http_status, error.http_body = status, body
+        return error
+
+    def _explained_error(
+        self, status: int, headers: dict[str, str], url: str, body: bytes
+    ) -> SourceError:
+        """`_status_error`'s error, followed by the reason the server gave in its body
+        (`explain`) when `error_body_bytes` asked for the body."""
         error = self._status_error(status, headers, url)
         why = explain(body)
         if why and why not in error.message:
             error = self.error(f"{error.message}: {why}", retry_after=error.retry_after)
-        error.http_status, error.http_body = status, body
         return error
 
     def _status_error(self, status: int, headers: dict[str, str], url: str) -> SourceError:

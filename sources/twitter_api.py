@@ -56,12 +56,10 @@ class _XFetcher(HttpFetcher):
             source, timeout=timeout, error_body_bytes=ERROR_BODY_BYTES, show_query=False
         )
 
-    def _http_error(self, status, headers, url, body):
+    def _explained_error(self, status, headers, url, body):
         if status in (401, 403, 429):
-            error = self._x_error(status, headers, url, body)
-            error.http_status, error.http_body = status, body
-            return error
-        return super()._http_error(status, headers, url, body)
+            return self._x_error(status, headers, url, body)
+        return super()._explained_error(status, headers, url, body)
 
     def _x_error(self, status: int, headers: dict, url: str, body: bytes) -> SourceError:
         where, problem = self.shown(url), json_object(body)
@@ -77,9 +75,8 @@ class _XFetcher(HttpFetcher):
                     retry_after=wait,
                 )
             wait = parse_retry_after(headers.get("retry-after", ""))
-            reset = headers.get("x-rate-limit-reset", "").strip()
-            if wait is None and reset.isdigit() and len(reset) < 12:
-                wait = max(0.0, int(reset) - time.time())
+            if wait is None:
+                wait = _seconds_until(headers.get("x-rate-limit-reset", ""))
             if wait is not None:
                 return self.error(
                     f"rate limited by {where}; retry after {wait:.0f} s{said}", retry_after=wait
@@ -107,11 +104,17 @@ def _usage_cap(problem: dict, headers: dict) -> tuple[str, float] | None:
         return period, MAX_RETRY_AFTER
     for name, value in headers.items():
         if re.fullmatch(r"x-[a-z]+-limit-24hour-remaining", name) and value.strip() == "0":
-            reset = headers.get(name.replace("-remaining", "-reset"), "").strip()
-            wait = int(reset) - time.time() if reset.isdigit() and len(reset) < 12 else None
+            wait = _seconds_until(headers.get(name.replace("-remaining", "-reset"), ""))
             bounded = MAX_RETRY_AFTER if wait is None else min(max(wait, 60.0), MAX_RETRY_AFTER)
             return "24-hour", bounded
     return None
+
+
+def _seconds_until(reset: str) -> float | None:
+    """Seconds from now to an `x-*-reset` header's time (unix seconds; 0 when past); None
+    when it holds no such time."""
+    reset = reset.strip()
+    return max(0.0, int(reset) - time.time()) if reset.isdigit() and len(reset) < 12 else None
 
 
 def _not_enrolled(problem: dict) -> bool:
