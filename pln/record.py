@@ -78,31 +78,35 @@ class Item:
         native_id only: cleaning a name never changes it.
 
         Relative URLs in the HTML are resolved against `html_base` (default: the item's url)."""
-        if kw.get("title"):
-            kw["title"] = plain_title(kw["title"])
-        if kw.get("author"):
-            kw["author"] = plain_name(kw["author"])
-        if kw.get("text"):
-            kw["text"] = bounded_text(kw["text"])
-        for key in ("url", "canonical_url"):
-            if kw.get(key):
-                kw[key] = clean_url(kw[key])
-        if kw.get("html"):
-            base = kw.get("url", "") if html_base is None else html_base
-            kw["html"] = clean_html(kw["html"], base_url=base)
-        if kw.get("links"):
-            kw["links"] = [link for link in map(clean_url, kw["links"]) if link]
+        get = kw.get
+        if title := get("title"):
+            kw["title"] = plain_title(title)
+        if author := get("author"):
+            kw["author"] = plain_name(author)
+        if text := get("text"):
+            kw["text"] = bounded_text(text)
+        if url := get("url"):
+            kw["url"] = clean_url(url)
+        if canonical_url := get("canonical_url"):
+            kw["canonical_url"] = clean_url(canonical_url)
+        if html := get("html"):
+            base = get("url", "") if html_base is None else html_base
+            kw["html"] = clean_html(html, base_url=base)
+        if "links" in kw:
+            kw["links"] = _unique(map(clean_url, kw["links"]) if kw["links"] else kw["links"])
         for key in ("published_at", "fetched_at"):
             if key in kw:
                 kw[key] = utc(kw[key])
         for key in ("hashtags", "mentions"):
-            if key in kw:
-                kw[key] = tuple(dict.fromkeys(t.lower().lstrip("#@") for t in kw[key] if t))
-        if kw.get("participants"):
-            kw["participants"] = [plain_name(name) for name in kw["participants"]]
-        for key in ("links", "participants", "entities"):
-            if key in kw:
-                kw[key] = tuple(dict.fromkeys(x for x in kw[key] if x))
+            if tags := get(key):
+                kw[key] = tuple(dict.fromkeys(t.lower().lstrip("#@") for t in tags if t))
+            elif key in kw:
+                kw[key] = tuple(tags)  # () (None raises, as iterating it would)
+        if "participants" in kw:
+            names = kw["participants"]
+            kw["participants"] = _unique(map(plain_name, names) if names else names)
+        if "entities" in kw:
+            kw["entities"] = _unique(kw["entities"])
         return cls(
             id=make_item_id(platform, native_id),
             source=source,
@@ -152,6 +156,11 @@ class Item:
             if key in kw:
                 kw[key] = tuple(kw[key] or ())
         return cls(**kw)
+
+
+def _unique(values: Any) -> tuple:
+    """The non-empty values, each once, in order."""
+    return tuple(dict.fromkeys(x for x in values if x)) if values else tuple(values)
 
 
 _ITEM_FIELDS = tuple(f.name for f in fields(Item))

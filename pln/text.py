@@ -21,7 +21,7 @@ from html import unescape
 
 from lxml import etree
 
-from pln.clean import clean_url, literal_ampersands
+from pln.clean import clean_url, collapsed, literal_ampersands
 
 # An http(s) or www. URL up to the next space (for removing URLs from text before comparing it).
 URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -109,7 +109,7 @@ def html_text(
     if "<" not in html:  # many summaries are plain text sent as HTML
         return HtmlText(_tidy(unescape(html), paragraphs), ())
     if not paragraphs and _only_paragraphs(html):  # "<p>text</p>": what a parse would read
-        return HtmlText(" ".join(_PARAGRAPH_TAG.sub(" ", html).split()), ())
+        return HtmlText(_paragraphs_text(html), ())
     root = _parse(html)
     if root is None:
         return HtmlText(_without_tags(html, paragraphs), ())
@@ -187,9 +187,21 @@ def _only_paragraphs(html: str) -> bool:
         tags <= 8
         and "&" not in html
         and "\x00" not in html
-        and tags == len(_PARAGRAPH_TAG.findall(html))
+        and (_one_paragraph(html, tags) or tags == len(_PARAGRAPH_TAG.findall(html)))
         and (html.isascii() or not _SURROGATE.search(html))
     )
+
+
+def _one_paragraph(html: str, tags: int) -> bool:
+    """Whether html is "<p>text</p>" (`tags`: its count of "<")."""
+    return tags == 2 and html.startswith("<p>") and html.endswith("</p>")
+
+
+def _paragraphs_text(html: str) -> str:
+    """The text of html that `_only_paragraphs` accepts: tags made spaces, whitespace collapsed."""
+    if _one_paragraph(html, html.count("<")):
+        return collapsed(html[3:-4])  # the same, without a regex pass
+    return collapsed(_PARAGRAPH_TAG.sub(" ", html).strip())
 
 
 def _fatal(parser: etree.HTMLParser) -> bool:
@@ -237,7 +249,7 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 def _tidy(text: str, paragraphs: bool) -> str:
     if not paragraphs:
-        return " ".join(text.split())
+        return collapsed(text)
     text = _RUNS_OF_SPACE.sub(" ", text)
     text = _SPACE_AROUND_NEWLINE.sub("\n", text)
     return _BLANK_LINES.sub("\n\n", text).strip()

@@ -22,13 +22,14 @@ it ends too early, whether it ends inside an entry (which sources/rss.py then le
 
 from __future__ import annotations
 
-import calendar
 import codecs
 import contextlib
+import functools
 import re
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from xml.parsers import expat
 from xml.sax.saxutils import escape
@@ -210,6 +211,7 @@ class Reader:
             self.atom = True
             out = FastFeed("atom10")
             channel, items = root, [c for c in root if _name(c) in ENTRY]
+            parent = root
         elif tag == "rss":
             out = FastFeed("rss20")
             channels = [c for c in root if c.tag == "channel"]
@@ -217,6 +219,7 @@ class Reader:
                 raise Doubt("rss without exactly one channel")
             channel = channels[0]
             items = [c for c in channel if _name(c) in ENTRY]
+            parent = channel
         elif tag == f"{{{RDF}}}RDF":
             out = FastFeed("rss10")
             channels = [c for c in root if c.tag == f"{{{RSS1}}}channel"]
@@ -224,6 +227,7 @@ class Reader:
                 raise Doubt("RDF without exactly one RSS 1.0 channel")
             channel = channels[0]
             items = [c for c in root if _name(c) in ENTRY]
+            parent = root
         else:
             raise Doubt("not RSS 2.0, RSS 1.0 or Atom 1.0", etree.QName(root).text)
         if lang:
@@ -232,12 +236,16 @@ class Reader:
         if channel is not root:
             scope[channel] = (_child_base(base, channel), _child_lang(lang, channel))
         self._fill(out.feed, channel, *scope[channel], feed_level=True)
+        parent_base, parent_lang = scope[parent]
         for item in items:
             entry: dict[str, Any] = {}
-            if item.get(RDF_ABOUT):
-                entry["id"] = item.get(RDF_ABOUT)
-            parent_base, parent_lang = scope[item.getparent()]
-            self._fill(entry, item, _child_base(parent_base, item), _child_lang(parent_lang, item))
+            if item.attrib:
+                if item.get(RDF_ABOUT):
+                    entry["id"] = item.get(RDF_ABOUT)
+                base, lang = _child_base(parent_base, item), _child_lang(parent_lang, item)
+            else:  # neither an rdf:about nor an xml:base or xml:lang of its own
+                base, lang = parent_base, parent_lang
+            self._fill(entry, item, base, lang)
             out.entries.append(entry)
         return out
 
@@ -264,13 +272,13 @@ class Reader:
                 continue
             if name in DOUBTFUL:
                 raise Doubt("element feedparser maps in ways not mirrored", name)
-            if name not in ROLES:
+            role = ROLES.get(name)
+            if role is None:
                 continue
             if el.attrib:
                 b, lng = _child_base(base, el), _child_lang(lang, el)
             else:
                 b, lng = base, lang
-            role = ROLES[name]
             if role == "title":
                 detail = self._text_construct(el, "text/plain", b, lng)
                 if not titled:
@@ -343,11 +351,14 @@ class Reader:
     def _text_construct(
         self, el: etree._Element, default: str, base: str, lang: str | None
     ) -> dict[str, Any]:
-        kind = _content_type(el.get("type", default))
-        if el.get("mode") == "base64" or (kind == XHTML_TYPE and not self.atom):
-            raise Doubt("base64 content, or XHTML outside Atom")
-        if not (kind.startswith("text/") or kind.endswith("xml")):
-            raise Doubt("content of a non-text type", kind)
+        if el.attrib:
+            kind = _content_type(el.get("type", default))
+            if el.get("mode") == "base64" or (kind == XHTML_TYPE and not self.atom):
+                raise Doubt("base64 content, or XHTML outside Atom")
+            if not (kind.startswith("text/") or kind.endswith("xml")):
+                raise Doubt("content of a non-text type", kind)
+        else:
+            kind = default  # "text/plain" or "text/html": what _content_type gives for it
         value = self._xhtml(el) if kind == XHTML_TYPE else self._text(el)
         if not self.atom and kind == "text/plain" and looks_like_html(value):
             kind = "text/html"
@@ -371,7 +382,7 @@ class Reader:
         return self._repaired("".join(parts).strip())
 
     def _link(self, ctx: dict[str, Any], el: etree._Element, base: str) -> None:
-        href = el.get("url") or el.get("uri") or el.get("href")
+        href = (el.get("url") or el.get("uri") or el.get("href")) if el.attrib else None
         if href:
             rel = (el.get("rel") or "alternate").lower()
             kind = el.get("type") or ("application/atom+xml" if rel == "self" else "text/html")
@@ -455,31 +466,40 @@ def _add_tag(tags: list[dict[str, Any]], term: Any, scheme: Any, label: Any) -> 
         tags.append(tag)
 
 
-_NAMES: dict[tuple[str, str | None], str] = {}
+# By tag when the name does not depend on the prefix, else by (tag, prefix).
+_NAMES: dict[str | tuple[str, str | None], str] = {}
 
 
 def _name(el: etree._Element) -> str:
     """The element's name as feedparser files it: "title", "dc:creator", "content:encoded"."""
-    key = (el.tag, el.prefix)
-    name = _NAMES.get(key)
+    name = _NAMES.get(el.tag)
+    if name is None:
+        name = _NAMES.get((el.tag, el.prefix))
     if name is None:
         qname = etree.QName(el)
         local = qname.localname.lower()
         uri = (qname.namespace or "").lower()
         if "backend.userland.com/rss" in uri:
             uri = "http://backend.userland.com/rss"
+        known = uri in PREFIXES or not uri  # the prefix as written is not used
         prefix = PREFIXES.get(uri, el.prefix)
         name = f"{prefix.lower()}:{local}" if prefix else local
         if len(_NAMES) < 10_000:  # names come from documents: keep the cache bounded
-            _NAMES[key] = name
+            _NAMES[el.tag if known else (el.tag, el.prefix)] = name
     return name
+
+
+_CONTENT_TYPES = {
+    "text": "text/plain",
+    "plain": "text/plain",
+    "html": "text/html",
+    "xhtml": "application/xhtml+xml",
+}
 
 
 def _content_type(kind: str) -> str:
     kind = kind.lower()
-    return {"text": "text/plain", "plain": "text/plain", "html": "text/html"}.get(
-        kind, "application/xhtml+xml" if kind == "xhtml" else kind
-    )
+    return _CONTENT_TYPES.get(kind, kind)
 
 
 def _child_base(base: str, el: etree._Element) -> str:
@@ -595,23 +615,37 @@ def _fast_date(value: str) -> time.struct_time | None:
     if m := _RFC822.match(value):
         day, mon, year, hh, mm, ss, zone = m.groups()
         month = _MONTHS.get(mon.lower())
-        offset = 0 if zone in ("GMT", "UTC", "UT", "Z") else _offset(zone[0], zone[1:3], zone[3:])
     elif m := _W3C.match(value):
-        year, month, day, hh, mm, ss, zone = m.groups()
-        offset = 0 if zone == "Z" else _offset(zone[0], zone[1:3], zone[4:])
+        year, mon, day, hh, mm, ss, zone = m.groups()
+        month = int(mon)
     else:
         return None
+    day, hour, minute, second = int(day), int(hh), int(mm), int(ss)
+    if not (month and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+        return None
     try:
-        stamp = calendar.timegm(
-            (int(year), int(month or 0), int(day), int(hh), int(mm), int(ss), 0, 0, 0)
-        )
-    except (TypeError, ValueError, OverflowError):
+        days = _days_before_month(int(year), month)
+    except ValueError:  # year 0, month 13
         return None
-    if not (month and 1 <= int(day) <= 31 and int(hh) < 24 and int(mm) < 60 and int(ss) < 61):
-        return None
-    return time.gmtime(stamp - offset)
+    # calendar.timegm's sum, with the days up to the month cached
+    seconds = (days + day - 1) * 86400 + hour * 3600 + minute * 60 + second
+    return time.gmtime(seconds - _zone_offset(zone))
 
 
-def _offset(sign: str, hours: str, minutes: str) -> int:
-    seconds = int(hours) * 3600 + int(minutes) * 60
-    return -seconds if sign == "-" else seconds
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+@functools.lru_cache(maxsize=1024)
+def _days_before_month(year: int, month: int) -> int:
+    """Days from 1970-01-01 to the first of the month (raises ValueError as `date` does)."""
+    return date(year, month, 1).toordinal() - _EPOCH_ORDINAL
+
+
+@functools.lru_cache(maxsize=256)
+def _zone_offset(zone: str) -> int:
+    """Seconds east of UTC of a zone as the two date forms write it: "GMT", "Z", "+0530" or
+    "-08:00" (the last two digits are the minutes)."""
+    if zone in ("GMT", "UTC", "UT", "Z"):
+        return 0
+    seconds = int(zone[1:3]) * 3600 + int(zone[-2:]) * 60
+    return -seconds if zone[0] == "-" else seconds

