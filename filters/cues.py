@@ -26,9 +26,9 @@ Tested against spaCy's own tokenization in tests/test_cues.py.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress
 
 from spacy.attrs import LOWER
 from spacy.language import Language
@@ -38,11 +38,11 @@ from spacy.tokens import Doc
 
 from pln.filters.lemma_words import lemma_table
 from pln.filters.nlp import LEMMA_NORM
-from pln.filters.runs import Runs
+from pln.filters.runs import ALNUM, SplitText
 from pln.filters.topics import DASHES
 
-RUN_RE = re.compile(r"[^\W_]+")  # a run of letters and digits
-RUNS = Runs(RUN_RE.pattern, str.isalnum)
+RUNS = ALNUM  # runs of letters and digits
+RUN_RE = RUNS.regex
 _PROBES = ("1", "a", "A", "é")  # what may stand next to a cue inside a longer run
 
 
@@ -120,35 +120,46 @@ class Cues:
 
     def may_match_text(self, text: str) -> bool:
         """False only if no token of text (as nlp would split it) can start a phrase."""
+        return self.may_match(SplitText(text))
+
+    def may_match(self, split: SplitText) -> bool:
+        """`may_match_text(split.text)`, from the runs already split."""
         if self.words is None:
             return True
-        lower = text.lower()
-        if self.words and not self.words.isdisjoint(RUNS.findall(lower)):
+        if self.words and not self.words.isdisjoint(split.runs):
             return True
-        return any(cue in lower for cue in self.substrings)
+        return any(cue in split.lower for cue in self.substrings)
 
-    def to_parse(self, doc: Doc, asides: bool = False) -> Part | None:
+    def to_parse(
+        self, doc: Doc, asides: bool = False, ids: tuple[list[int], list[int]] | None = None
+    ) -> Part | None:
         """What of doc the rest of the pipeline needs: None when no token can start a phrase;
         else doc whole, or, when the tokens within `span` of a cue are less than half of doc,
         those tokens as a doc of their own (see `Part`).
         `asides`: the text has a "(", so a match may be `aside` tokens longer.
+        `ids`: `token_ids(doc)`, when the caller has them.
 
         Windows are merged where they meet; a match cannot run from one into the next,
         because each window holds the whole longest phrase from every cue inside it."""
-        lowers = doc.to_array(LOWER).tolist()
-        hashes, n = self.hashes, len(lowers)
+        lowers, orths = token_ids(doc) if ids is None else ids
+        n = len(lowers)
         span = self.span + (self.aside if asides else 0)
         index: list[int] = []
-        for at, lower in enumerate(lowers):
-            if lower in hashes:
-                start = max(at, index[-1] + 1) if index else at
-                index.extend(range(start, min(at + span, n)))
+        for at in compress(range(n), map(self.hashes.__contains__, lowers)):
+            start = max(at, index[-1] + 1) if index else at
+            index.extend(range(start, min(at + span, n)))
         if not index:
             return None
         if len(index) * 2 > n:
             return Part(doc)
-        words = [doc[i].text for i in index]
+        words = [orths[i] for i in index]  # Doc takes string ids as words
         return Part(doc, index, Doc(doc.vocab, words=words, spaces=[True] * len(words)))
+
+
+def token_ids(doc: Doc) -> tuple[list[int], list[int]]:
+    """The LOWER and the ORTH hashes of doc's tokens."""
+    lowers, orths = doc.to_array([LOWER, ORTH]).T.tolist()
+    return lowers, orths
 
 
 def _dashes(firsts: set[str]) -> set[str]:

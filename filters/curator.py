@@ -39,9 +39,14 @@ from spacy.tokens import Doc
 from pln.config import Config, NlpConfig, TopicConfig
 from pln.errors import ConfigError
 from pln.filters.classifier import Lift, ModelRef, Scorer, current_model, models_dir
-from pln.filters.cues import Cues, Part
+from pln.filters.cues import Cues, Part, token_ids
 from pln.filters.dedup import canonical_url, text_fingerprint
-from pln.filters.language import MAX_WORDS, detect_language, detect_language_words, stopword_weights
+from pln.filters.language import (
+    MAX_WORDS,
+    detect_language_split,
+    detect_language_words,
+    stopword_weights,
+)
 from pln.filters.nlp import (
     is_abbreviation,
     load_nlp,
@@ -50,6 +55,7 @@ from pln.filters.nlp import (
     pipeline_version,
 )
 from pln.filters.quality import TextStats, quality_problem, scan
+from pln.filters.runs import SplitText
 from pln.filters.topics import (
     SCORER_VERSION,
     ClassifierVote,
@@ -89,7 +95,7 @@ class CurateResult:
 @dataclass(slots=True)
 class _Prepared:
     item: Item
-    text: str  # item.nlp_text
+    split: SplitText  # item.nlp_text, lower-cased and split once for the cue check and language
     stats: TextStats
     rules: tuple[TopicRule, ...]  # topics whose scope includes the item, as far as known
     quality: str
@@ -101,6 +107,10 @@ class _Prepared:
     @property
     def lang(self) -> str:
         return self.changes.get("lang") or self.item.lang
+
+    @property
+    def text(self) -> str:
+        return self.split.text
 
 
 class Curator:
@@ -292,14 +302,13 @@ class Curator:
         text, cues = p.text, self._cues
         if cues is None:
             return text
-        if not cues.may_match_text(text):
+        if not cues.may_match(p.split):
             self._read_language(p, None)
             return None
         doc = self._nlp.make_doc(text)
-        part = cues.to_parse(doc, "(" in text)
-        if part is None or part.index is not None:
-            self._read_language(p, doc)  # from every word, not only those near cues
-        return part
+        ids = token_ids(doc)
+        self._read_language(p, ids[0])  # from every word, not only those near cues
+        return cues.to_parse(doc, "(" in text, ids)
 
     def _finish(self, p: _Prepared, decisions: list[Decision]) -> Item:
         """Annotate p's item and append its decisions (score > 0) for the topics in scope."""
@@ -310,13 +319,14 @@ class Curator:
             mine: dict[str, Decision] = {}
             for rule in p.rules:
                 if rule.could_score(p.hits, tags) or rule.id in p.votes:
-                    decision = rule.decide(item, evidence, self.version_for(rule.id))
+                    version = self.version_for(rule.id)
+                    decision = rule.decide(item, evidence, version, item.source)
                     if decision.score > 0:
                         mine[rule.id] = decision
             lifted = self._lifted(p, item, evidence, mine.values())
             if lifted is not None:
-                mine[lifted.topic] = lifted
-            decisions += (replace(d, source=item.source) for d in mine.values())
+                mine[lifted.topic] = replace(lifted, source=item.source)
+            decisions += mine.values()
         return item
 
     def _lifted(
@@ -412,28 +422,27 @@ class Curator:
 
     def _prepare(self, item: Item, rules: tuple[TopicRule, ...] | None = None) -> _Prepared:
         """Count, annotate what needs no spaCy, and keep the rules (default: all) in scope."""
-        text = item.nlp_text
-        stats = scan(text)
+        split = SplitText(item.nlp_text)
+        stats = scan(split.text, split.lower)
         if rules is None:
             rules = self._rules_for(item.source, item.lang)
-        p = _Prepared(item, text, stats, rules, quality_problem(item, stats) if rules else "")
+        p = _Prepared(item, split, stats, rules, quality_problem(item, stats) if rules else "")
         if not item.canonical_url and item.url:
             p.changes["canonical_url"] = canonical_url(item.url)
         if not item.lang and not self._needs_nlp(p) and stats.words:
-            p.changes["lang"] = detect_language(text)  # no doc to read it from
+            p.changes["lang"] = detect_language_split(split)  # no doc to read it from
         return p
 
     def _needs_nlp(self, p: _Prepared) -> bool:
         return bool(p.stats.plain_words and (p.rules or self._has_ner))
 
-    def _read_language(self, p: _Prepared, doc: Doc | None) -> None:
-        """Detect the language of p's item from its (tokenized) doc or else its text, when it
-        had none."""
+    def _read_language(self, p: _Prepared, lowers: list[int] | None) -> None:
+        """Detect the language of p's item from the LOWER hashes of its doc or else its text,
+        when it had none."""
         if not p.item.lang:
-            if doc is None:
-                lang = detect_language(p.text)
+            if lowers is None:
+                lang = detect_language_split(p.split)
             else:
-                lowers = doc.to_array(LOWER)[:MAX_WORDS].tolist()
                 lang = detect_language_words(lowers, self._lang_weights)
             if lang:
                 p.changes["lang"] = lang
@@ -442,10 +451,11 @@ class Curator:
     def _read_doc(self, p: _Prepared, doc: Doc, part: Part | None = None) -> None:
         """Take the language, phrase hits and entities of p's item from its doc; or, when doc
         is the part of a longer doc near its cues (`part.index`), the phrase hits found in doc
-        at their places in `part.whole` (the language was read from the whole doc)."""
+        at their places in `part.whole`. With a part, the language was read from the whole
+        doc before (`_part_to_parse`)."""
+        if part is None and not p.item.lang:
+            self._read_language(p, doc.to_array(LOWER)[:MAX_WORDS].tolist())
         windowed = part is not None and part.index is not None
-        if not windowed:
-            self._read_language(p, doc)
         if p.rules:
             matches = self._matches(doc, part.index if windowed else None, "(" in p.text)
             p.hits = self._phrase_hits(p, part.whole if windowed else doc, matches)
@@ -567,16 +577,17 @@ class Curator:
         hits: dict[str, list[PhraseHit]] = {}
         for match_id, start, end in matches:
             phrase = self._phrase_of[match_id]
-            first, last = doc[start], doc[end - 1]
-            start_char, end_char = first.idx, last.idx + len(last)
-            before = doc[start - 1] if start else None
+            span = doc[start:end]
+            start_char, end_char = span.start_char, span.end_char
+            # A "#" token right before: only a "#" just before the match can be one.
+            tagged = start_char and text[start_char - 1] == "#" and doc[start - 1].text == "#"
             hit = PhraseHit(
                 start=start,
                 end=end,
                 in_title=end_char <= title_end,
                 exact=phrase_key(text[start_char:end_char]) == phrase,
                 variant=match_id in self._variant_ids,
-                in_hashtag=before is not None and before.text == "#" and not before.whitespace_,
+                in_hashtag=bool(tagged),
             )
             hits.setdefault(phrase, []).append(hit)
         return hits

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from itertools import islice
 
-from pln.filters.runs import Runs
+from pln.filters.runs import LETTERS, SplitText
 
 STOPWORDS: dict[str, str] = {
     "en": "the and is are was were of to in that this it with for on you not be have has they we "
@@ -43,10 +43,11 @@ STOPWORDS: dict[str, str] = {
 }
 
 MAX_WORDS = 300
+MAX_CHARS = MAX_WORDS * 12  # the start of the text read for those words
 MIN_EVIDENCE = 2.0  # weighted stopword hits needed before naming a language
 MIN_LEAD = 1.5  # the winner must score this many times the runner-up
 
-WORDS = Runs(r"[^\W\d_]+", str.isalpha)  # runs of letters
+WORDS = LETTERS
 
 
 Weights = dict[Hashable, tuple[tuple[str, int], ...]]
@@ -71,16 +72,23 @@ LANGUAGES = tuple(STOPWORDS)
 
 def detect_language(text: str) -> str:
     """The ISO 639-1 code of text's language among LANGUAGES, or "" when unsure."""
-    return detect_language_words(WORDS.findall(text[: MAX_WORDS * 12].lower(), MAX_WORDS))
+    return detect_language_words(WORDS.findall(text[:MAX_CHARS].lower(), MAX_WORDS))
+
+
+def detect_language_split(split: SplitText) -> str:
+    """`detect_language(split.text)`, from the runs of letters and digits already split."""
+    if len(split.text) > MAX_CHARS:  # a word may end at the cut
+        return detect_language(split.text)
+    return detect_language_words(split.letter_runs(MAX_WORDS))
 
 
 def detect_language_words(words: Iterable[Hashable], weights: Weights | None = None) -> str:
     """Like detect_language, for lower-cased words already split (or their keys in weights)."""
     weights = _WEIGHTS if weights is None else weights
-    counts = Counter(words[:MAX_WORDS] if isinstance(words, list) else islice(words, MAX_WORDS))
+    # Only stopwords are counted: most words are not.
+    counts = Counter(filter(weights.__contains__, islice(words, MAX_WORDS)))
     scores: dict[str, int] = {}
-    for word in counts.keys() & weights.keys():
-        times = counts[word]
+    for word, times in counts.items():
         for lang, weight in weights[word]:
             scores[lang] = scores.get(lang, 0) + weight * times
     if not scores:

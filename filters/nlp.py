@@ -34,6 +34,7 @@ from spacy.attrs import LEMMA, LOWER, NORM
 from spacy.lang.char_classes import ALPHA
 from spacy.language import Language
 from spacy.lookups import Table, load_lookups
+from spacy.strings import StringStore
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, Span
 from spacy.util import (
@@ -92,18 +93,13 @@ class LemmaNorm:
         strings = doc.vocab.strings
         out = []
         if self.mode == "lookup":
-            table = self.table
-            for lower in doc.to_array(LOWER).tolist():
-                norm = norms.get(lower)
-                if norm is None:
-                    word = strings[lower]
-                    if word in DASHES:
-                        word = "-"
-                    elif table is not None:
-                        word = table.get(word, word)
-                    norm = strings.add(word)
-                    norms[lower] = norm
-                out.append(norm)
+            lowers = doc.to_array(LOWER).tolist()
+            out = list(map(norms.get, lowers))  # most words were seen before
+            if None in out:
+                out = [
+                    self._lookup(strings, lower) if norm is None else norm
+                    for lower, norm in zip(lowers, out, strict=True)
+                ]
         else:
             for lemma, lower in doc.to_array([LEMMA, LOWER]).tolist():
                 key = lemma or lower
@@ -116,6 +112,16 @@ class LemmaNorm:
         # One array write instead of a Python attribute write per token.
         doc.from_array([NORM], numpy.array(out, dtype=numpy.uint64).reshape(-1, 1))
         return doc
+
+    def _lookup(self, strings: StringStore, lower: int) -> int:
+        """The norm of a word first seen (by its LOWER hash), remembered."""
+        word = strings[lower]
+        if word in DASHES:
+            word = "-"
+        elif self.table is not None:
+            word = self.table.get(word, word)
+        norm = self._norms[lower] = strings.add(word)
+        return norm
 
 
 @Language.factory(LEMMA_NORM, default_config={"mode": "lookup"})

@@ -36,8 +36,8 @@ class TextStats:
         return self.words - len(self.hashtags) - self.mentions
 
 
-def scan(text: str) -> TextStats:
-    """Count the words, #tags, links and @mentions of text.
+def scan(text: str, lower: str | None = None) -> TextStats:
+    """Count the words, #tags, links and @mentions of text (`lower`: text.lower(), if known).
 
     Words are counted by whitespace (estimated past the first COUNT_CHARS characters); when
     that leaves few plain words, they are recounted as runs of letters and digits, so
@@ -49,17 +49,28 @@ def scan(text: str) -> TextStats:
         found = URL_RE.findall(text)
         if found:
             links = len(found)
-            text = URL_RE.sub(" ", text)
-    lowered = text.lower()
+            text, lower = URL_RE.sub(" ", text), None
+    lowered = text.lower() if lower is None else lower
     hashtags = hashtags_in(lowered) if "#" in text or "＃" in text else ()
     mentions = len(MENTION_RE.findall(text)) if "@" in text else 0
     if len(lowered) <= COUNT_CHARS:
-        words = len(lowered.split())
+        words = word_count(lowered)
     else:  # long posts: count the start, scale up (only the hashtag share reads it)
-        words = len(lowered[:COUNT_CHARS].split()) * len(lowered) // COUNT_CHARS
+        words = word_count(lowered[:COUNT_CHARS]) * len(lowered) // COUNT_CHARS
     if words - len(hashtags) - mentions <= FEW_WORDS:
         words = len(WORD_RE.findall(lowered))
     return TextStats(words, hashtags, links, mentions)
+
+
+def word_count(text: str) -> int:
+    """`len(text.split())`; for ASCII text without making the words: the starts of words."""
+    if not text.isascii():
+        return len(text.split())
+    marks = text.encode().translate(_WORD_MARKS)
+    return marks.count(b" x") + marks.startswith(b"x")
+
+
+_WORD_MARKS = bytes(32 if chr(c).isspace() else ord("x") for c in range(256))  # space or "x"
 
 
 def hashtags_in(text: str) -> tuple[str, ...]:

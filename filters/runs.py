@@ -5,6 +5,9 @@ For a pattern like `[^\\W\\d_]+` (runs of letters), ASCII characters outside the
 spaces, the text is split on whitespace, and a token that passes `whole` (e.g. `str.isalpha`,
 which must imply that every character is in the class) is one run; only the other tokens
 (non-ASCII punctuation, say) go through the regex. The result is `regex.findall(text)`.
+
+`SplitText` splits a text into runs of letters and digits once, for every filter that reads
+them: the cue check (cues.py) and, by `Runs.within`, language detection (language.py).
 """
 
 from __future__ import annotations
@@ -22,7 +25,16 @@ class Runs:
 
     def findall(self, text: str, limit: int | None = None) -> list[str]:
         """`self.regex.findall(text)[:limit]`."""
-        tokens = text.translate(self._gaps).split()
+        return self.within(self.pieces(text), limit)
+
+    def pieces(self, text: str) -> list[str]:
+        """text split at whitespace and ASCII characters outside the class: runs, or pieces
+        with other characters that `within` splits further."""
+        return text.translate(self._gaps).split()
+
+    def within(self, tokens: list[str], limit: int | None = None) -> list[str]:
+        """`self.findall(" ".join(tokens), limit)` for tokens without whitespace, such as the
+        runs of a wider class (those of `ALNUM` hold every run of letters)."""
         if all(map(self.whole, tokens)):
             return tokens[:limit]
         runs: list[str] = []
@@ -34,3 +46,34 @@ class Runs:
             if limit is not None and len(runs) >= limit:
                 break
         return runs[:limit]
+
+
+ALNUM = Runs(r"[^\W_]+", str.isalnum)  # runs of letters and digits
+LETTERS = Runs(r"[^\W\d_]+", str.isalpha)  # runs of letters
+
+
+class SplitText:
+    """A text, lower-cased, and its runs of letters and digits (`ALNUM`), split when first
+    read: the cue check and language detection of an item share them."""
+
+    __slots__ = ("text", "lower", "_runs", "_letters")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.lower = text.lower()
+        self._runs: list[str] | None = None
+        self._letters = False  # every run is a run of letters
+
+    @property
+    def runs(self) -> list[str]:
+        """`ALNUM.findall(self.lower)`."""
+        if self._runs is None:
+            pieces = ALNUM.pieces(self.lower)
+            self._letters = all(map(str.isalpha, pieces))  # most texts: one check tells both
+            self._runs = pieces if self._letters else ALNUM.within(pieces)
+        return self._runs
+
+    def letter_runs(self, limit: int | None = None) -> list[str]:
+        """`LETTERS.findall(self.lower, limit)`."""
+        runs = self.runs
+        return runs[:limit] if self._letters else LETTERS.within(runs, limit)

@@ -232,8 +232,11 @@ class TopicRule:
         """False when none of this topic's phrases or tags is in the evidence (score 0)."""
         return not (self._phrase_set.isdisjoint(phrase_hits) and self._tag_set.isdisjoint(hashtags))
 
-    def decide(self, item: Item, evidence: Evidence, model_version: str = "") -> Decision:
-        """This topic's decision about item (score 0 when a rule rules it out)."""
+    def decide(
+        self, item: Item, evidence: Evidence, model_version: str = "", source: str = ""
+    ) -> Decision:
+        """This topic's decision about item (score 0 when a rule rules it out); `source`:
+        Decision.source."""
         reason = self._ruled_out(evidence)
         if reason:
             score = 0.0
@@ -261,6 +264,7 @@ class TopicRule:
             reason=reason,
             topic_version=self.version,
             model_version=model_version,
+            source=source,
         )
 
     def decide_lifted(

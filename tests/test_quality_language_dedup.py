@@ -13,8 +13,9 @@ from pln.filters.dedup import (
     normalized_words,
     text_fingerprint,
 )
-from pln.filters.language import LANGUAGES, detect_language
-from pln.filters.quality import hashtags_in, quality_problem, scan
+from pln.filters.language import LANGUAGES, MAX_CHARS, detect_language, detect_language_split
+from pln.filters.quality import hashtags_in, quality_problem, scan, word_count
+from pln.filters.runs import SplitText
 from pln.record import Item
 
 
@@ -97,6 +98,26 @@ def test_detects_each_language(lang):
 )
 def test_unsure_texts_get_no_language(text):
     assert detect_language(text) == ""
+
+
+def test_language_from_the_shared_split_is_the_language_of_the_text():
+    """`detect_language_split` reads the runs the cue check split; long texts, cut at
+    MAX_CHARS (inside a word, maybe), and texts with digits between letters included."""
+    rng = random.Random(5)
+    words = " ".join(SAMPLES.values()).split() + ["2024", "x2y", "½", "İstanbul", "C#", "e-mail"]
+    for _ in range(3_000):
+        text = " ".join(rng.choice(words) for _ in range(rng.choice([1, 5, 40, 700])))
+        if rng.random() < 0.3:
+            text = text[: MAX_CHARS + rng.randint(-20, 20)]
+        assert detect_language_split(SplitText(text)) == detect_language(text), text
+
+
+def test_word_count_is_the_number_of_whitespace_words():
+    rng = random.Random(9)
+    alphabet = [chr(c) for c in range(128)] + ["\u00a0", "\u2028", "é", "\u3000"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert word_count(text) == len(text.split()), repr(text)
 
 
 # --- dedup -----------------------------------------------------------------------------------

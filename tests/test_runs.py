@@ -8,6 +8,7 @@ import pytest
 
 from pln.filters.cues import RUNS
 from pln.filters.language import WORDS
+from pln.filters.runs import SplitText
 
 ALPHABET = (
     "ab Cd\u00e9\u00df1_2.,;'-#@\u00bd\u00b2\u0663\u2028\u00a0\t\n\u2019\u00abThe d\u00e9j\u00e0 "
@@ -22,3 +23,13 @@ def test_runs_find_what_the_regex_finds(runs):
         text = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 40)))
         assert runs.findall(text) == runs.regex.findall(text), repr(text)
         assert runs.findall(text, 3) == runs.regex.findall(text)[:3], repr(text)
+
+
+def test_split_text_shares_the_runs_of_both_patterns():
+    rng = random.Random(11)
+    for _ in range(20_000):
+        text = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 40)))
+        split = SplitText(text)
+        assert split.runs == RUNS.regex.findall(text.lower()), repr(text)
+        assert split.letter_runs() == WORDS.regex.findall(text.lower()), repr(text)
+        assert split.letter_runs(3) == WORDS.regex.findall(text.lower())[:3], repr(text)
