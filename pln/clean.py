@@ -133,6 +133,8 @@ LINK_SCHEMES = frozenset({"http", "https"})
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _XML_INVALID_ASCII = bytes(c for c in range(0x20) if c not in b"\t\n\r")  # the same, in ASCII
 _ASCII_SPACE_NOT_BLANK = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"  # str.split's ASCII whitespace but " "
+_ASCII_CONTROLS = bytes(range(0x20))  # both sets above, and more
+_DOUBLE_SPACE = re.compile("  ")
 _LONG_RUN = re.compile(rf"\S{{{MAX_RUN_CHARS + 1},}}")
 # Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): in a title or a name
 # they reorder the text around them (a title "RTL <U+202E>evil<U+202C> widget" reads reversed).
@@ -280,6 +282,12 @@ def plain_title(title: str) -> str:
 def plain_name(text: str) -> str:
     """A one-line name (a title, an author) as plain text: characters XML cannot carry and
     bidi controls that reorder the text around them removed, whitespace collapsed."""
+    if text.isascii():
+        data = text.encode("ascii")
+        if len(data.translate(None, _ASCII_CONTROLS)) == len(data):
+            # ASCII without controls: no bidi control, nothing for xml_text to remove, and
+            # no whitespace but " " (one scan for the three)
+            return text if _single_spaced(text) else " ".join(text.split())
     text = xml_text(text)
     if not text.isascii():  # bidi controls are not ASCII
         text = _BIDI_CONTROLS.sub("", text)
@@ -288,12 +296,21 @@ def plain_name(text: str) -> str:
 
 def collapsed(text: str) -> str:
     """`" ".join(text.split())`: each run of whitespace one space, none at either end."""
-    if text.isascii() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+    if text.isascii() and _single_spaced(text):
         # no run to collapse unless there is whitespace other than " " (found by C scans)
         data = text.encode("ascii")
         if len(data.translate(None, _ASCII_SPACE_NOT_BLANK)) == len(data):
             return text
     return " ".join(text.split())
+
+
+def _single_spaced(text: str) -> bool:
+    """Whether no " " in text is next to another, or at either end."""
+    if text[:1] == " " or text[-1:] == " ":
+        return False
+    if len(text) < 128:
+        return "  " not in text
+    return _DOUBLE_SPACE.search(text) is None  # in a long text, two thirds of the cost of `in`
 
 
 def _defused_tag(match: re.Match) -> str:
@@ -337,14 +354,18 @@ def clean_html(fragment: str, base_url: str = "") -> str:
     than MAX_HTML_DEPTH or longer than MAX_HTML_CHARS once sanitized."""
     if not fragment or fragment.isspace():
         return ""
-    if len(fragment) > 4 * MAX_HTML_CHARS or nests_deeper_than(fragment, MAX_HTML_DEPTH):
+    if len(fragment) > 4 * MAX_HTML_CHARS:
         return ""
-    fragment = xml_text(fragment)
-    if _plain_paragraphs(fragment):
-        out = fragment  # what nh3 gives back for it (see _plain_paragraphs)
-    else:
-        _URL_FILTER.base = base_url
-        out = _cleaner().clean(literal_ampersands(fragment))
+    text = xml_text(fragment)
+    if _plain_paragraphs(text):
+        # What nh3 gives back for it (see _plain_paragraphs). Nothing nests in it, nor in
+        # `fragment`: each "<" there opens "<p>" or "</p>" once the characters xml_text
+        # removes are gone, and those cannot start a nesting tag.
+        return text if len(text) <= MAX_HTML_CHARS else ""
+    if nests_deeper_than(fragment, MAX_HTML_DEPTH):
+        return ""
+    _URL_FILTER.base = base_url
+    out = _cleaner().clean(literal_ampersands(text))
     if "<img" in out:
         out = _EMPTY_IMG.sub("", out)
     out = out.strip()
@@ -356,16 +377,15 @@ def _plain_paragraphs(fragment: str) -> bool:
     they are: no other tag, and none of the characters html5ever rewrites ("&", "<" and ">"
     escaped, CR made LF, NBSP written "&nbsp;"; NUL and surrogates are gone by `xml_text`).
     Checked for every code point in tests/test_sanitize.py."""
+    if not (fragment.startswith("<p>") and fragment.endswith("</p>")):
+        return False
+    if "&" in fragment or "\r" in fragment or "\xa0" in fragment:
+        return False
+    inner = fragment[3:-4]
+    if "<" not in inner and ">" not in inner:  # one paragraph (single-character scans)
+        return True
     tags = fragment.count("<")
-    return (
-        fragment.startswith("<p>")
-        and fragment.endswith("</p>")
-        and tags == 2 + 2 * fragment.count("</p><p>")
-        and tags == fragment.count(">")
-        and "&" not in fragment
-        and "\r" not in fragment
-        and "\xa0" not in fragment
-    )
+    return tags == 2 + 2 * fragment.count("</p><p>") and tags == fragment.count(">")
 
 
 class _UrlFilter(threading.local):
@@ -421,7 +441,7 @@ def clean_url(url: str, base_url: str = "") -> str:
         return ""
     if base_url and "://" not in url[:12]:
         url = _resolve(url, base_url)
-    if _URL_OK.fullmatch(url) and not _BAD_PERCENT.search(url):
+    if _URL_OK.fullmatch(url) and not ("%" in url and _BAD_PERCENT.search(url)):
         lowered = url[:8].lower()
         if lowered.startswith(("http://", "https://")) and url.count("#") <= 1:
             return url

@@ -7,6 +7,7 @@ filters, sinks and pipelines can all depend on it without depending on each othe
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,8 @@ def stable_id(*parts: str) -> str:
 
 def make_item_id(platform: str, native_id: str) -> str:
     """Id of an item: the same post seen through two sources gets the same id."""
-    return stable_id(platform, native_id)
+    digest = hashlib.blake2b(f"{platform}\x1f{native_id}".encode(), digest_size=10)
+    return digest.hexdigest()  # stable_id(platform, native_id), without the join
 
 
 def utc(dt: datetime | None) -> datetime | None:
@@ -69,7 +71,30 @@ class Item:
 
     @classmethod
     def create(
-        cls, *, source: str, platform: str, native_id: str, html_base: str | None = None, **kw: Any
+        cls,
+        *,
+        source: str,
+        platform: str,
+        kind: str,
+        native_id: str,
+        html_base: str | None = None,
+        author: str = "",
+        title: str = "",
+        text: str = "",
+        html: str = "",
+        url: str = "",
+        canonical_url: str = "",
+        links: Iterable[str] = (),
+        hashtags: Iterable[str] = (),
+        mentions: Iterable[str] = (),
+        lang: str = "",
+        published_at: datetime | None = None,
+        fetched_at: datetime | None = None,
+        thread_id: str = "",
+        reply_to: str = "",
+        participants: Iterable[str] = (),
+        entities: Iterable[str] = (),
+        raw: str = "",
     ) -> Item:
         """Build an item, deriving its id and normalizing datetimes and tags, and making what
         came from outside safe to store and publish (pln/clean.py): a plain-text title,
@@ -77,42 +102,52 @@ class Item:
         and bounded HTML, percent-encoded http(s) links. The id is made of platform and
         native_id only: cleaning a name never changes it.
 
-        Relative URLs in the HTML are resolved against `html_base` (default: the item's url)."""
-        get = kw.get
-        if title := get("title"):
-            kw["title"] = plain_title(title)
-        if author := get("author"):
-            kw["author"] = plain_name(author)
-        if text := get("text"):
-            kw["text"] = bounded_text(text)
-        if url := get("url"):
-            kw["url"] = clean_url(url)
-        if canonical_url := get("canonical_url"):
-            kw["canonical_url"] = clean_url(canonical_url)
-        if html := get("html"):
-            base = get("url", "") if html_base is None else html_base
-            kw["html"] = clean_html(html, base_url=base)
-        if "links" in kw:
-            kw["links"] = _unique(map(clean_url, kw["links"]) if kw["links"] else kw["links"])
-        for key in ("published_at", "fetched_at"):
-            if key in kw:
-                kw[key] = utc(kw[key])
-        for key in ("hashtags", "mentions"):
-            if tags := get(key):
-                kw[key] = tuple(dict.fromkeys(t.lower().lstrip("#@") for t in tags if t))
-            elif key in kw:
-                kw[key] = tuple(tags)  # () (None raises, as iterating it would)
-        if "participants" in kw:
-            names = kw["participants"]
-            kw["participants"] = _unique(map(plain_name, names) if names else names)
-        if "entities" in kw:
-            kw["entities"] = _unique(kw["entities"])
-        return cls(
-            id=make_item_id(platform, native_id),
-            source=source,
-            platform=platform,
-            native_id=native_id,
-            **kw,
+        Relative URLs in the HTML are resolved against `html_base` (default: the item's url).
+        The keywords are Item's fields but `id`, with its defaults (a default needs no cleaning)."""
+        if title:
+            title = plain_title(title)
+        if author:
+            author = plain_name(author)
+        if text:
+            text = bounded_text(text)
+        if url:
+            url = clean_url(url)
+        if canonical_url:
+            canonical_url = clean_url(canonical_url)
+        if html:
+            html = clean_html(html, base_url=url if html_base is None else html_base)
+        # each value once, cleaned; empty, the tuple (None raises, as iterating it would)
+        links = _unique(map(clean_url, links)) if links else tuple(links)
+        hashtags = _tags(hashtags) if hashtags else tuple(hashtags)
+        mentions = _tags(mentions) if mentions else tuple(mentions)
+        if participants:
+            participants = _unique(map(plain_name, participants))
+        participants = tuple(participants)
+        entities = _unique(entities) if entities else tuple(entities)
+        item = _new_item if cls is Item else cls
+        return item(
+            make_item_id(platform, native_id),
+            source,
+            platform,
+            kind,
+            native_id,
+            author,
+            title,
+            text,
+            html,
+            url,
+            canonical_url,
+            links,
+            hashtags,
+            mentions,
+            lang,
+            utc(published_at),
+            utc(fetched_at),
+            thread_id,
+            reply_to,
+            participants,
+            entities,
+            raw,
         )
 
     def replaced(self, **changes: Any) -> Item:
@@ -158,13 +193,34 @@ class Item:
         return cls(**kw)
 
 
-def _unique(values: Any) -> tuple:
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
     """The non-empty values, each once, in order."""
-    return tuple(dict.fromkeys(x for x in values if x)) if values else tuple(values)
+    return tuple(dict.fromkeys(x for x in values if x))
+
+
+def _tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Hashtags or mentions: lower-case, without "#" or "@", each once, in order."""
+    return tuple(dict.fromkeys(t.lower().lstrip("#@") for t in tags if t))
 
 
 _ITEM_FIELDS = tuple(f.name for f in fields(Item))
 _set = object.__setattr__  # Item is frozen
+
+
+def _item_maker() -> Callable[..., Item]:
+    """`Item(...)` by position, at half the cost: the frozen dataclass's `__init__` looks up
+    `object.__setattr__` for each of its 22 fields, this sets the slots through their
+    descriptors (what that `__setattr__` does for a slot)."""
+    names = ", ".join(_ITEM_FIELDS)
+    body = "".join(f"    _set_{name}(item, {name})\n" for name in _ITEM_FIELDS)
+    source = f"def new_item({names}):\n    item = _new(Item)\n{body}    return item\n"
+    scope: dict[str, Any] = {"_new": object.__new__, "Item": Item}
+    scope |= {f"_set_{name}": getattr(Item, name).__set__ for name in _ITEM_FIELDS}
+    exec(source, scope)  # noqa: S102 (made of the field names only)
+    return scope["new_item"]
+
+
+_new_item = _item_maker()
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,8 +108,8 @@ def html_text(
         html = literal_ampersands(html)
     if "<" not in html:  # many summaries are plain text sent as HTML
         return HtmlText(_tidy(unescape(html), paragraphs), ())
-    if not paragraphs and _only_paragraphs(html):  # "<p>text</p>": what a parse would read
-        return HtmlText(_paragraphs_text(html), ())
+    if not paragraphs and (text := _paragraphs_text(html)) is not None:  # "<p>text</p>"
+        return HtmlText(text, ())
     root = _parse(html)
     if root is None:
         return HtmlText(_without_tags(html, paragraphs), ())
@@ -179,29 +179,22 @@ def _parse(html: str) -> etree._Element | None:
     return root
 
 
-def _only_paragraphs(html: str) -> bool:
-    """Whether html is text in bare <p>, </p> and <br> tags, without entities or characters
-    libxml2 would change (the common one-paragraph summary), by C-speed scans."""
-    tags = html.count("<")
-    return (
-        tags <= 8
-        and "&" not in html
-        and "\x00" not in html
-        and (_one_paragraph(html, tags) or tags == len(_PARAGRAPH_TAG.findall(html)))
-        and (html.isascii() or not _SURROGATE.search(html))
-    )
-
-
-def _one_paragraph(html: str, tags: int) -> bool:
-    """Whether html is "<p>text</p>" (`tags`: its count of "<")."""
-    return tags == 2 and html.startswith("<p>") and html.endswith("</p>")
-
-
-def _paragraphs_text(html: str) -> str:
-    """The text of html that `_only_paragraphs` accepts: tags made spaces, whitespace collapsed."""
-    if _one_paragraph(html, html.count("<")):
-        return collapsed(html[3:-4])  # the same, without a regex pass
-    return collapsed(_PARAGRAPH_TAG.sub(" ", html).strip())
+def _paragraphs_text(html: str) -> str | None:
+    """What a parse would read of html made of text in bare <p>, </p> and <br> tags (the
+    common one-paragraph summary) without entities or characters libxml2 would change: the
+    tags made spaces, whitespace collapsed. None for any other html. By C-speed scans."""
+    if "&" in html or "\x00" in html:
+        return None
+    if html.startswith("<p>") and html.endswith("</p>") and "<" not in (inner := html[3:-4]):
+        text = inner  # "<p>text</p>": the same, without a regex pass
+    else:
+        tags = html.count("<")
+        if tags > 8 or tags != len(_PARAGRAPH_TAG.findall(html)):
+            return None
+        text = _PARAGRAPH_TAG.sub(" ", html).strip()
+    if not html.isascii() and _SURROGATE.search(html):
+        return None
+    return collapsed(text)
 
 
 def _fatal(parser: etree.HTMLParser) -> bool:

@@ -2,11 +2,12 @@
 
 `parse_fast(data)` returns the same entry dicts as feedparser (the keys `sources/rss.py`
 reads: id, link, title(_detail), summary(_detail), content, published/updated(_parsed),
-author, tags, language) or None when it has any doubt, and the caller then uses feedparser,
-the reference. Doubt is: not well-formed XML, an unknown root or version, an internal DTD
-subset, a declared charset that disagrees with the document, markup inside a text element,
-base64 content or XHTML outside Atom, an extension element that feedparser maps onto one of
-those keys (media:title, itunes:summary, ...), or a date that feedparser cannot read either.
+author, tags, language; a date it reads itself is an aware UTC datetime, not a struct_time)
+or None when it has any doubt, and the caller then uses feedparser, the reference. Doubt is:
+not well-formed XML, an unknown root or version, an internal DTD subset, a declared charset
+that disagrees with the document, markup inside a text element, base64 content or XHTML
+outside Atom, an extension element that feedparser maps onto one of those keys (media:title,
+itunes:summary, ...), or a date that feedparser cannot read either.
 
 It mirrors feedparser's rules where they decide the keys above: the first non-empty title
 wins, a guid or Atom id is the link when no link came before it, the last alternate HTML
@@ -29,7 +30,7 @@ import re
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from xml.parsers import expat
 from xml.sax.saxutils import escape
@@ -210,7 +211,7 @@ class Reader:
         if tag == f"{{{ATOM}}}feed":
             self.atom = True
             out = FastFeed("atom10")
-            channel, items = root, [c for c in root if _name(c) in ENTRY]
+            channel, items = root, _entries(root)
             parent = root
         elif tag == "rss":
             out = FastFeed("rss20")
@@ -218,7 +219,7 @@ class Reader:
             if len(channels) != 1 or any(_name(c) in ENTRY for c in root):
                 raise Doubt("rss without exactly one channel")
             channel = channels[0]
-            items = [c for c in channel if _name(c) in ENTRY]
+            items = _entries(channel)
             parent = channel
         elif tag == f"{{{RDF}}}RDF":
             out = FastFeed("rss10")
@@ -226,7 +227,7 @@ class Reader:
             if len(channels) != 1:
                 raise Doubt("RDF without exactly one RSS 1.0 channel")
             channel = channels[0]
-            items = [c for c in root if _name(c) in ENTRY]
+            items = _entries(root)
             parent = root
         else:
             raise Doubt("not RSS 2.0, RSS 1.0 or Atom 1.0", etree.QName(root).text)
@@ -235,7 +236,7 @@ class Reader:
         scope = {root: (base, lang)}  # xml:base and xml:lang of each entry's parent
         if channel is not root:
             scope[channel] = (_child_base(base, channel), _child_lang(lang, channel))
-        self._fill(out.feed, channel, *scope[channel], feed_level=True)
+        self._fill_feed(out.feed, channel, scope[channel][0])
         parent_base, parent_lang = scope[parent]
         for item in items:
             entry: dict[str, Any] = {}
@@ -249,95 +250,99 @@ class Reader:
             out.entries.append(entry)
         return out
 
+    def _fill_feed(self, ctx: dict[str, Any], channel: etree._Element, base: str) -> None:
+        """Read the children of a channel/feed into `ctx`, in order (FEED_KEYS only)."""
+        for el in channel:
+            if not isinstance(el.tag, str):
+                raise Doubt("entity reference")
+            name = _name(el)
+            if name in FEED_KEYS:
+                self._feed_key(ctx, el, name, base)
+
     def _fill(
-        self,
-        ctx: dict[str, Any],
-        parent: etree._Element,
-        base: str,
-        lang: str | None,
-        *,
-        feed_level: bool = False,
+        self, ctx: dict[str, Any], parent: etree._Element, base: str, lang: str | None
     ) -> None:
-        """Read the children of a channel/feed or an item/entry into `ctx`, in order."""
+        """Read the children of an item/entry into `ctx`, in order (`base` and `lang`: its
+        xml:base and xml:lang, which an element's own replace where they count)."""
         titled = False
         has_content = False
         for el in parent:
             tag = el.tag
             if not isinstance(tag, str):
                 raise Doubt("entity reference")
-            name = _name(el)
-            if feed_level:
-                if name in FEED_KEYS:
-                    self._feed_key(ctx, el, name, _child_base(base, el))
-                continue
-            if name in DOUBTFUL:
-                raise Doubt("element feedparser maps in ways not mirrored", name)
-            role = ROLES.get(name)
+            role = _ROLE_BY_TAG.get(tag)
             if role is None:
+                role = _role(el)
+            if not role:
                 continue
-            if el.attrib:
-                b, lng = _child_base(base, el), _child_lang(lang, el)
-            else:
-                b, lng = base, lang
-            if role == "title":
-                detail = self._text_construct(el, "text/plain", b, lng)
-                if not titled:
-                    titled = bool(detail["value"])
-                    ctx["title"], ctx["title_detail"] = detail["value"], detail
-            elif role == "link" or role == "guid":
-                self._feed_key(ctx, el, name, b)
-            elif role == "description" or role == "summary":
-                if "summary" in ctx and not has_content:  # a second one is content
-                    has_content = True
-                    detail = self._text_construct(el, "text/plain", b, lng)
-                    ctx.setdefault("content", []).append(detail)
-                else:
-                    default = "text/html" if role == "description" else "text/plain"
-                    detail = self._text_construct(el, default, b, lng)
-                    ctx["summary"], ctx["summary_detail"] = detail["value"], detail
-            elif role == "content" or role == "content_html":
-                has_content = True
-                default = "text/html" if role == "content_html" else "text/plain"
-                if el.get("src"):
-                    raise Doubt("out-of-line content (src)")
-                detail = self._text_construct(el, default, b, lng)
-                ctx.setdefault("content", []).append(detail)
-                ctx.setdefault("summary", detail["value"])
-            elif role == "published":
-                ctx["published"] = value = self._text(el)
-                ctx["published_parsed"] = _date(value)
-            elif role == "updated":
-                ctx["updated"] = value = self._text(el)
-                ctx["updated_parsed"] = _date(value)
+            if role == "published" or role == "updated":
+                ctx[role] = value = self._text(el)
+                ctx[_PARSED[role]] = _date(value)
+            elif role == "link":
+                self._link(ctx, el, base)
+            elif role == "guid":
+                self._guid(ctx, el, base)
             elif role == "author":
                 self._author(ctx, el)
             elif role == "category":
                 self._category(ctx, el)
             elif role == "language":
                 ctx["language"] = self._text(el)
+            elif role == "title":
+                detail = self._text_construct(el, "text/plain", base, lang)
+                if not titled:
+                    titled = bool(detail["value"])
+                    ctx["title"], ctx["title_detail"] = detail["value"], detail
+            elif role == "description" or role == "summary":
+                if "summary" in ctx and not has_content:  # a second one is content
+                    has_content = True
+                    detail = self._text_construct(el, "text/plain", base, lang)
+                    ctx.setdefault("content", []).append(detail)
+                else:
+                    default = "text/html" if role == "description" else "text/plain"
+                    detail = self._text_construct(el, default, base, lang)
+                    ctx["summary"], ctx["summary_detail"] = detail["value"], detail
+            else:  # content, content_html
+                has_content = True
+                default = "text/html" if role == "content_html" else "text/plain"
+                if el.get("src"):
+                    raise Doubt("out-of-line content (src)")
+                detail = self._text_construct(el, default, base, lang)
+                ctx.setdefault("content", []).append(detail)
+                ctx.setdefault("summary", detail["value"])
 
     def _feed_key(self, ctx: dict[str, Any], el: etree._Element, name: str, base: str) -> None:
-        """The keys read at both levels: link, id (a link until one comes), author, language."""
+        """The keys read at both levels: link, id (a link until one comes), author, language.
+        (`base`, here and below: the parent's xml:base, which the element's own replaces.)"""
         if name in LINK:
             self._link(ctx, el, base)
         elif name in GUID:
-            permalink = el.get("isPermaLink", el.get("ispermalink", "true")) == "true"
-            value = self._text(el)
-            if value and permalink:
-                value = _urljoin(base, value)
-            ctx["id"] = value
-            if permalink and "link" not in ctx:
-                ctx["link"] = value
+            self._guid(ctx, el, base)
         elif name in AUTHOR:
             self._author(ctx, el)
         elif name in LANGUAGE:
             ctx["language"] = self._text(el)
 
+    def _guid(self, ctx: dict[str, Any], el: etree._Element, base: str) -> None:
+        """A guid or Atom id: the id, and the link until one comes (unless not a permalink)."""
+        permalink = True
+        if el.attrib:
+            base = _child_base(base, el)
+            given = el.get("isPermaLink")
+            permalink = (el.get("ispermalink", "true") if given is None else given) == "true"
+        value = self._text(el)
+        if value and permalink:
+            value = _urljoin(base, value)
+        ctx["id"] = value
+        if permalink and "link" not in ctx:
+            ctx["link"] = value
+
     def _text(self, el: etree._Element) -> str:
         """The text of a leaf element, as feedparser stores it (stripped, repaired)."""
         if len(el):
             raise Doubt("markup inside a text element", _name(el))
-        return self._repaired((el.text or "").strip())
+        text = (el.text or "").strip()
+        return text if text.isascii() else self._repaired(text)
 
     def _repaired(self, text: str) -> str:
         if not text.isascii():
@@ -352,6 +357,7 @@ class Reader:
         self, el: etree._Element, default: str, base: str, lang: str | None
     ) -> dict[str, Any]:
         if el.attrib:
+            base, lang = _child_base(base, el), _child_lang(lang, el)
             kind = _content_type(el.get("type", default))
             if el.get("mode") == "base64" or (kind == XHTML_TYPE and not self.atom):
                 raise Doubt("base64 content, or XHTML outside Atom")
@@ -382,13 +388,15 @@ class Reader:
         return self._repaired("".join(parts).strip())
 
     def _link(self, ctx: dict[str, Any], el: etree._Element, base: str) -> None:
-        href = (el.get("url") or el.get("uri") or el.get("href")) if el.attrib else None
-        if href:
-            rel = (el.get("rel") or "alternate").lower()
-            kind = el.get("type") or ("application/atom+xml" if rel == "self" else "text/html")
-            if rel == "alternate" and _content_type(kind.lower()) in HTML_TYPES:
-                ctx["link"] = _urljoin(base, href)
-            return
+        if el.attrib:
+            base = _child_base(base, el)
+            href = el.get("url") or el.get("uri") or el.get("href")
+            if href:
+                rel = (el.get("rel") or "alternate").lower()
+                kind = el.get("type") or ("application/atom+xml" if rel == "self" else "text/html")
+                if rel == "alternate" and _content_type(kind.lower()) in HTML_TYPES:
+                    ctx["link"] = _urljoin(base, href)
+                return
         value = self._text(el)
         if value:
             value = _urljoin(base, value)
@@ -468,6 +476,26 @@ def _add_tag(tags: list[dict[str, Any]], term: Any, scheme: Any, label: Any) -> 
 
 # By tag when the name does not depend on the prefix, else by (tag, prefix).
 _NAMES: dict[str | tuple[str, str | None], str] = {}
+_ROLE_BY_TAG: dict[str, str] = {}  # the roles of the tags in _NAMES
+_PARSED = {"published": "published_parsed", "updated": "updated_parsed"}
+
+
+def _entries(parent: etree._Element) -> list[etree._Element]:
+    """The items or entries among the children of `parent`."""
+    # _NAMES first: a call of _name for each of them costs as much as the rest of the scan
+    return [c for c in parent if (_NAMES.get(c.tag) or _name(c)) in ENTRY]
+
+
+def _role(el: etree._Element) -> str:
+    """What an entry reads from an element: a value of ROLES, "" for nothing. Raises Doubt
+    for one that feedparser maps in ways not mirrored."""
+    name = _name(el)
+    if name in DOUBTFUL:
+        raise Doubt("element feedparser maps in ways not mirrored", name)
+    role = ROLES.get(name, "")
+    if el.tag in _NAMES:  # its name, so its role, does not depend on its prefix
+        _ROLE_BY_TAG[el.tag] = role
+    return role
 
 
 def _name(el: etree._Element) -> str:
@@ -592,53 +620,76 @@ _MONTHS = {
         ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
     )
 }
+# Groups: the day ("1 Nov 2026", "2026-11-01"), the clock ("08:30:00") and the zone.
 _RFC822 = re.compile(
-    r"(?:[A-Za-z]{3}, )?(\d{1,2}) ([A-Za-z]{3}) (\d{4}) (\d\d):(\d\d):(\d\d) "
-    r"(GMT|UTC|UT|Z|[+-]\d{4})$"
+    r"(?:[A-Za-z]{3}, )?(\d{1,2} [A-Za-z]{3} \d{4}) (\d\d:\d\d:\d\d) (GMT|UTC|UT|Z|[+-]\d{4})$"
 )
-_W3C = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$")
+_W3C = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
-def _date(value: str) -> time.struct_time | None:
+def _date(value: str) -> datetime | time.struct_time | None:
+    """The instant a date element gives: an aware UTC datetime for the two common forms (what
+    sources/rss.py makes of the struct_time feedparser gives for them, without the round
+    trip), feedparser's struct_time for any other form or out of datetime's range."""
     if not value:
         return None
-    parsed = _fast_date(value)
-    if parsed is not None:
-        return parsed
+    seconds = _fast_seconds(value)
+    if seconds is not None:
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, ValueError, OSError):  # year 0 or 10000 once at UTC
+            return time.gmtime(seconds)  # as feedparser gives it (sources/rss.py: no date)
     parsed = feedparser_date(value)
     if parsed is None:
         raise Doubt("date feedparser cannot read either", value[:40])
     return parsed
 
 
-def _fast_date(value: str) -> time.struct_time | None:
+def _fast_seconds(value: str) -> int | None:
+    """Seconds since the epoch of an RFC 822 or W3C date (None for any other form, or a
+    month, day, hour, minute or second out of range)."""
     if m := _RFC822.match(value):
-        day, mon, year, hh, mm, ss, zone = m.groups()
-        month = _MONTHS.get(mon.lower())
+        day, clock, zone = m.groups()
+        days = _rfc822_days(day)
     elif m := _W3C.match(value):
-        year, mon, day, hh, mm, ss, zone = m.groups()
-        month = int(mon)
+        day, clock, zone = m.groups()
+        days = _w3c_days(day)
     else:
         return None
-    day, hour, minute, second = int(day), int(hh), int(mm), int(ss)
-    if not (month and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+    hhmmss = int(clock.replace(":", ""))  # one int() for the three two-digit numbers
+    hour, minute, second = hhmmss // 10000, hhmmss // 100 % 100, hhmmss % 100
+    if days is None or hour >= 24 or minute >= 60 or second >= 61:
         return None
-    try:
-        days = _days_before_month(int(year), month)
-    except ValueError:  # year 0, month 13
-        return None
-    # calendar.timegm's sum, with the days up to the month cached
-    seconds = (days + day - 1) * 86400 + hour * 3600 + minute * 60 + second
-    return time.gmtime(seconds - _zone_offset(zone))
+    # calendar.timegm's sum, with the days cached
+    return days * 86400 + hour * 3600 + minute * 60 + second - _zone_offset(zone)
+
+
+@functools.lru_cache(maxsize=1024)
+def _rfc822_days(day: str) -> int | None:
+    """Days from 1970-01-01 to an RFC 822 day ("1 Nov 2026"), None when it is none."""
+    number, month, year = day.split(" ")
+    return _days(int(year), _MONTHS.get(month.lower(), 0), int(number))
+
+
+@functools.lru_cache(maxsize=1024)
+def _w3c_days(day: str) -> int | None:
+    """Days from 1970-01-01 to a W3C day ("2026-11-01"), None when it is none."""
+    year, month, number = day.split("-")
+    return _days(int(year), int(month), int(number))
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
-@functools.lru_cache(maxsize=1024)
-def _days_before_month(year: int, month: int) -> int:
-    """Days from 1970-01-01 to the first of the month (raises ValueError as `date` does)."""
-    return date(year, month, 1).toordinal() - _EPOCH_ORDINAL
+def _days(year: int, month: int, day: int) -> int | None:
+    """Days from 1970-01-01 to the day, None for a month or day out of range (the day only
+    up to 31: as for calendar.timegm, 30 February is 2 March)."""
+    if not (month and 1 <= day <= 31):
+        return None
+    try:
+        return date(year, month, 1).toordinal() - _EPOCH_ORDINAL + day - 1
+    except ValueError:  # year 0, month 13
+        return None
 
 
 @functools.lru_cache(maxsize=256)

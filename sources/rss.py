@@ -297,7 +297,7 @@ class FeedSource(Source):
             html_base=_html_base(base, link),
             url=link,
             links=read.links,
-            hashtags=[_SPACES.sub("", t) for t in _terms(entry)],
+            hashtags=_hashtags(entry),
             lang=_language(entry, body, feed.language),
             published_at=_utc(published),
             fetched_at=feed.fetched_at,
@@ -513,7 +513,7 @@ class _FeedContext:
     def author(self) -> str:
         return _name(self.meta.get("author", ""), self.atom)
 
-    @property
+    @cached_property
     def language(self) -> str:
         return self.meta.get("language", "")
 
@@ -560,7 +560,7 @@ def _plain(value: str, detail: dict[str, Any] | None) -> str:
     """A title as plain text: tags stripped, entities decoded once (per its declared type)."""
     if detail and _is_html(detail):
         return html_text(value).text
-    if _HTML_TAG.search(value):  # text that carries markup: strip tags, keep "&" literal
+    if "<" in value and _HTML_TAG.search(value):  # markup in text: strip tags, keep "&" literal
         return html_text(value.replace("&", "&amp;")).text
     return collapsed(value)
 
@@ -576,19 +576,26 @@ def _name(value: str, atom: bool) -> str:
     return plain_name(_plain(value, {"type": "text/html"} if html else None))
 
 
-def _terms(entry: Any) -> list[str]:
-    return [(t.get("term") or t.get("label") or "").lower() for t in entry.get("tags") or ()]
+def _hashtags(entry: Any) -> list[str]:
+    """The terms (else labels) of an entry's tags, lower-case and without whitespace."""
+    tags = entry.get("tags")
+    if not tags:
+        return []
+    return [_SPACES.sub("", (t.get("term") or t.get("label") or "").lower()) for t in tags]
 
 
 def _language(entry: Any, body: dict[str, Any], feed_language: str) -> str:
     title = entry.get("title_detail") or {}
     tag = entry.get("language") or body.get("language") or title.get("language") or feed_language
-    return (tag or "").strip().lower().replace("_", "-").split("-")[0]
+    return (tag or "").strip().lower().replace("_", "-").partition("-")[0]
 
 
 def _utc(parsed_time: Any) -> datetime | None:
+    """An entry's date (feedparser's struct_time) as an aware UTC datetime, or None."""
     if not parsed_time:
         return None
+    if type(parsed_time) is datetime:  # the fast path's (feed_parse._date): already one
+        return parsed_time
     try:  # what fromtimestamp(timegm()) gives for a time in range, at half the cost
         return datetime(*parsed_time[:6], tzinfo=UTC)
     except (TypeError, ValueError):

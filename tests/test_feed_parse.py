@@ -328,3 +328,34 @@ def test_plain_absolute_links_resolve_as_urljoin_resolves_them():
             if ":///" not in url:  # _urljoin first folds "http:///x" as feedparser does
                 assert _urljoin(base, url) == expected, (url, base)
     assert shortcut > 500  # the shortcut was really taken
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Sun, 01 Nov 2026 17:05:09 +0000", datetime(2026, 11, 1, 17, 5, 9, tzinfo=UTC)),
+        ("1 Nov 2026 17:05:09 GMT", datetime(2026, 11, 1, 17, 5, 9, tzinfo=UTC)),
+        ("Mon, 02 Mar 2026 08:00:00 -0830", datetime(2026, 3, 2, 16, 30, tzinfo=UTC)),
+        ("2026-11-01T17:05:09.123+05:30", datetime(2026, 11, 1, 11, 35, 9, tzinfo=UTC)),
+        ("30 Feb 2026 10:00:00 GMT", datetime(2026, 3, 2, 10, tzinfo=UTC)),  # as timegm sums
+        ("31 Dec 2026 23:59:60 GMT", datetime(2027, 1, 1, tzinfo=UTC)),
+        ("\u0660\u0661 Nov 2026 17:05:09 GMT", datetime(2026, 11, 1, 17, 5, 9, tzinfo=UTC)),
+        ("31 Dec 9999 23:00:00 -0100", None),  # past datetime's range once at UTC
+        ("01 Jan 0001 00:30:00 +0100", None),
+    ],
+)
+def test_fast_dates_are_the_instants_feedparsers_struct_times_give(value, expected):
+    """The fast path's dates (datetimes, read without a struct_time) are what sources/rss.py
+    made of the struct_time: calendar.timegm's sum, made UTC."""
+    import calendar
+    import time
+
+    from pln.sources.feed_parse import _date, _fast_seconds
+    from pln.sources.rss import _utc
+
+    parsed = _date(value)
+    assert parsed  # out of range too: it stands in for the entry's other date
+    assert _utc(parsed) == expected
+    assert _utc(time.gmtime(_fast_seconds(value))) == expected  # the struct_time of before
+    if expected is not None:
+        assert calendar.timegm(expected.timetuple()) == _fast_seconds(value)

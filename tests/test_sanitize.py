@@ -212,3 +212,98 @@ def test_xml_text_ascii_fast_path():
     assert xml_text(ascii_chars) == "\t\n\r" + ascii_chars[32:]
     assert xml_text("plain\ttext\n") == "plain\ttext\n"
     assert xml_text("caf\u00e9\x01\ufffe") == "caf\u00e9"
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        "<p>plain words</p>",
+        "<p>a</p><p>b</p>",
+        "<\x01p>a<\x02/p>",  # plain paragraphs once xml_text has removed the controls
+        "<p>a\x0bb</p>",
+        "<p>a</p> <p>b</p>",
+        "<p>a<b>b</b></p>",
+        "<p>a > b</p>",
+        "<p>x</p>" * 70,
+        "<div>" * 70 + "deep" + "</div>" * 70,
+        "<p>" + "x" * 200_001 + "</p>",
+    ],
+)
+def test_clean_html_shortcut_is_what_nh3_gives(fragment, monkeypatch):
+    """Plain paragraphs skip nh3 and the nesting check: the same HTML as through both."""
+    from pln import clean
+
+    shortcut = clean.clean_html(fragment)
+    monkeypatch.setattr(clean, "_plain_paragraphs", lambda _fragment: False)
+    assert shortcut == clean.clean_html(fragment)
+
+
+def test_plain_name_is_its_steps():
+    """`plain_name`'s one-scan ASCII path gives what its three steps give."""
+    from pln.clean import _BIDI_CONTROLS, plain_name, xml_text
+
+    def steps(text: str) -> str:
+        return " ".join(_BIDI_CONTROLS.sub("", xml_text(text)).split())
+
+    chars = [chr(c) for c in range(128)] + ["\u202e", "\u3000", "\ufffe", "é"]
+    for char in chars:
+        for text in (f"a{char}b", f"{char}a  b", f"a {char}", char * 3, f"Title {char}" * 30):
+            assert plain_name(text) == steps(text), repr(text)
+
+
+@pytest.mark.parametrize("text", ["a b", "a  b", " a b", "a b ", "a\tb", "ab"])
+def test_collapsed_long_texts(text):
+    from pln.clean import collapsed
+
+    for long_text in (text + " x" * 100, "x " * 100 + text, "y" * 300 + text):
+        assert collapsed(long_text) == " ".join(long_text.split())
+
+
+def test_item_create_takes_every_field_with_its_default():
+    """`Item.create` names Item's fields (but id) with their defaults, and its item is the
+    one Item(...) makes of the cleaned values."""
+    import inspect
+    from dataclasses import MISSING, fields
+    from datetime import UTC, datetime
+
+    from pln.record import Item, make_item_id, stable_id
+
+    params = inspect.signature(Item.create).parameters
+    for f in fields(Item):
+        if f.name != "id":
+            assert params[f.name].default == (
+                inspect.Parameter.empty if f.default is MISSING else f.default
+            )
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    values = {
+        "source": "s",
+        "platform": "rss",
+        "kind": "article",
+        "native_id": "n",
+        "author": "A",
+        "title": "T",
+        "text": "x",
+        "html": "<p>h</p>",
+        "url": "https://e.example/a",
+        "canonical_url": "https://e.example/c",
+        "links": ["https://e.example/l", "https://e.example/l"],
+        "hashtags": ["#Tag"],
+        "mentions": ["@Who"],
+        "lang": "en",
+        "published_at": now,
+        "fetched_at": now,
+        "thread_id": "t",
+        "reply_to": "r",
+        "participants": ["P", "P"],
+        "entities": ["E:x"],
+        "raw": "{}",
+    }
+    cleaned = values | {
+        "links": ("https://e.example/l",),
+        "hashtags": ("tag",),
+        "mentions": ("who",),
+        "participants": ("P",),
+        "entities": ("E:x",),
+    }
+    assert Item.create(**values) == Item(id=make_item_id("rss", "n"), **cleaned)
+    assert make_item_id("rss", "n") == stable_id("rss", "n")

@@ -124,3 +124,28 @@ def test_the_bare_paragraph_shortcut_reads_what_the_parser_reads(html):
     # upper-case tags take the parser's path; the text must not depend on the path
     parsed = html_text(html.replace("p>", "P>").replace("<br>", "<BR>"))
     assert html_text(html) == parsed
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<p></p>",
+        "<p> a  b\t</p>",
+        "<p>a<b>b</b></p>",
+        "<p>a</p><p>b</p>",
+        "<p>a > b</p>",
+        "<p>caf\u00e9 \u3000x</p>",
+        "<p>a\x00b</p>",
+        "<p>a\ud800b</p>",
+        "<p>a &amp; b</p>",
+        "<p>a</p>b<br>",
+        "<p>" + "word  " * 40 + "</p>",
+    ],
+)
+def test_paragraphs_text_reads_what_the_parser_reads(html, monkeypatch):
+    """`_paragraphs_text` (the shortcut) gives what the parse does, or leaves html to it."""
+    from pln import text
+
+    shortcut = html_text(html)
+    monkeypatch.setattr(text, "_paragraphs_text", lambda _html: None)
+    assert shortcut == html_text(html)
