@@ -14,12 +14,12 @@ Two checks, cheapest first:
   a run (with an apostrophe, a dot, a hyphen), or that the tokenizer may split out of a longer
   run (found by asking the tokenizer), are looked up as substrings instead. Wrong only towards
   "may match", never the other way.
-- `to_parse`: on a tokenized doc, by LOWER hashes, exact.
+- `near` (and `to_parse`): on a tokenized doc, by LOWER hashes, exact.
 
 A doc that may match still needs the lemmatizer and the matcher only near its cues: a match
 starts at a cue and spans at most `span` tokens (the longest phrase), and the lookup lemmatizer
-and norm give each token the same result whatever stands around it. `to_parse` cuts those
-windows out of a long doc as a small doc of their own.
+and norm give each token the same result whatever stands around it. `near` says which tokens
+those windows hold; `part` (`to_parse`) cuts them out of a long doc as a small doc of their own.
 
 Tested against spaCy's own tokenization in tests/test_cues.py.
 """
@@ -130,18 +130,20 @@ class Cues:
             return True
         return any(cue in split.lower for cue in self.substrings)
 
-    def to_parse(
-        self, doc: Doc, asides: bool = False, ids: tuple[list[int], list[int]] | None = None
-    ) -> Part | None:
+    def to_parse(self, doc: Doc, asides: bool = False) -> Part | None:
         """What of doc the rest of the pipeline needs: None when no token can start a phrase;
         else doc whole, or, when the tokens within `span` of a cue are less than half of doc,
         those tokens as a doc of their own (see `Part`).
-        `asides`: the text has a "(", so a match may be `aside` tokens longer.
-        `ids`: `token_ids(doc)`, when the caller has them.
+        `asides`: the text has a "(", so a match may be `aside` tokens longer."""
+        index = self.near(doc.to_array(LOWER).tolist(), asides)
+        return None if index is None else self.part(doc, index)
+
+    def near(self, lowers: list[int], asides: bool = False) -> list[int] | None:
+        """The tokens (by their LOWER hashes) within `span` of a cue, in order: None when
+        there is no cue, and when they are more than half of them, every token.
 
         Windows are merged where they meet; a match cannot run from one into the next,
         because each window holds the whole longest phrase from every cue inside it."""
-        lowers, orths = token_ids(doc) if ids is None else ids
         n = len(lowers)
         span = self.span + (self.aside if asides else 0)
         index: list[int] = []
@@ -150,16 +152,15 @@ class Cues:
             index.extend(range(start, min(at + span, n)))
         if not index:
             return None
-        if len(index) * 2 > n:
+        return list(range(n)) if len(index) * 2 > n else index
+
+    @staticmethod
+    def part(doc: Doc, index: list[int]) -> Part:
+        """The Part of doc to parse: its tokens `index` (from `near`)."""
+        if len(index) == len(doc):
             return Part(doc)
-        words = [orths[i] for i in index]  # Doc takes string ids as words
-        return Part(doc, index, Doc(doc.vocab, words=words, spaces=[True] * len(words)))
-
-
-def token_ids(doc: Doc) -> tuple[list[int], list[int]]:
-    """The LOWER and the ORTH hashes of doc's tokens."""
-    lowers, orths = doc.to_array([LOWER, ORTH]).T.tolist()
-    return lowers, orths
+        orths = doc.to_array(ORTH)[index].tolist()  # Doc takes string ids as words
+        return Part(doc, index, Doc(doc.vocab, words=orths, spaces=[True] * len(orths)))
 
 
 def _dashes(firsts: set[str]) -> set[str]:

@@ -9,7 +9,9 @@ For each batch, cheap steps first:
    of whose words can be the first word of a topic phrase (by lemma table) skips spaCy: most
    are told apart on the raw text, the rest once tokenized; the rest of spaCy runs on the texts
    that may match (on typical streams most texts cannot), and in a long text only on the
-   tokens after each cue that a phrase can span;
+   tokens after each cue that a phrase can span. With nothing but the tokenizer and the lookup
+   norms in the pipeline, not even that: the matches are read from those tokens' norms
+   (norm_matcher.py), as the phrase matcher would find them;
 4. one `nlp.pipe` over the texts some topic needs (none for items without words), with one
    PhraseMatcher holding every topic's phrases, matched on NORM (lower-cased lemma; a phrase
    word that is an inflected form, "training", is then checked to be that form or its plural,
@@ -39,7 +41,7 @@ from spacy.tokens import Doc
 from pln.config import Config, NlpConfig, TopicConfig
 from pln.errors import ConfigError
 from pln.filters.classifier import Lift, ModelRef, Scorer, current_model, models_dir
-from pln.filters.cues import Cues, Part, token_ids
+from pln.filters.cues import Cues, Part
 from pln.filters.dedup import canonical_url, text_fingerprint
 from pln.filters.language import (
     MAX_WORDS,
@@ -48,12 +50,15 @@ from pln.filters.language import (
     stopword_weights,
 )
 from pln.filters.nlp import (
+    LEMMA_NORM,
+    LemmaNorm,
     is_abbreviation,
     load_nlp,
     noun_forms,
     phrase_word_forms,
     pipeline_version,
 )
+from pln.filters.norm_matcher import Match, NormMatcher
 from pln.filters.quality import TextStats, quality_problem, scan
 from pln.filters.runs import SplitText
 from pln.filters.topics import (
@@ -62,7 +67,7 @@ from pln.filters.topics import (
     Evidence,
     PhraseHit,
     TopicRule,
-    phrase_key,
+    is_phrase,
 )
 from pln.record import Decision, Item
 
@@ -154,6 +159,8 @@ class Curator:
         self._lang_weights: dict = {}  # stopword hash -> languages, for docs
         self._has_ner = False
         self._cues: Cues | None = None  # words that can start a phrase match (cues.py)
+        # With a blank pipeline: matches read from the tokens' norms, without a Doc of them.
+        self._by_norms: tuple[LemmaNorm, NormMatcher] | None = None
         self._scope_cache: dict[tuple[str, str], tuple[TopicRule, ...]] = {}
         self._scorer: Scorer | None = None  # the model, once loaded
         self._versions: dict[str, str] = {}  # topic id -> Decision.model_version, if not the base
@@ -243,6 +250,8 @@ class Curator:
         if not (self._has_ner or self._scorer):
             aside = ASIDE_TOKENS + 2 if aside_of else 0
             self._cues = Cues.of(nlp, patterns, extra_span=aside, first_forms=first_forms)
+            if self._cues is not None and nlp.pipe_names == [LEMMA_NORM]:
+                self._by_norms = (nlp.get_pipe(LEMMA_NORM), NormMatcher(matcher, patterns))
         self._matcher, self._phrase_of, self._nlp = matcher, phrase_of, nlp
         self._strings_at_setup = len(nlp.vocab.strings)
 
@@ -294,9 +303,10 @@ class Curator:
         return CurateResult(out, decisions)
 
     def _part_to_parse(self, p: _Prepared) -> str | Part | None:
-        """What of p's text spaCy must parse: None when no topic needs it (the language is
-        then read here, if needed), the text itself, or a `Part` of the tokenized text (see
-        cues.py: with a blank pipeline only texts with a cue are parsed, near the cues)."""
+        """What of p's text spaCy must parse: the text itself, a `Part` of the tokenized text
+        (see cues.py: with a blank pipeline only texts with a cue are parsed, near the cues),
+        or None when nothing is left to parse: no topic needs it (the language is then read
+        here, if needed), or the phrase hits were read from the tokens' norms (`_read_norms`)."""
         if not self._needs_nlp(p):
             return None
         text, cues = p.text, self._cues
@@ -306,14 +316,21 @@ class Curator:
             self._read_language(p, None)
             return None
         doc = self._nlp.make_doc(text)
-        ids = token_ids(doc)
-        self._read_language(p, ids[0])  # from every word, not only those near cues
-        return cues.to_parse(doc, "(" in text, ids)
+        lowers = doc.to_array(LOWER).tolist()
+        self._read_language(p, lowers)  # from every word, not only those near cues
+        asides = "(" in text
+        index = cues.near(lowers, asides)
+        if index is None:
+            return None
+        if self._by_norms is None or (asides and self._aside_of):
+            return cues.part(doc, index)
+        self._read_norms(p, doc, [lowers[i] for i in index], index)
+        return None
 
     def _finish(self, p: _Prepared, decisions: list[Decision]) -> Item:
         """Annotate p's item and append its decisions (score > 0) for the topics in scope."""
         item = p.item.replaced(**p.changes) if p.changes else p.item
-        tags = frozenset(p.stats.hashtags).union(item.hashtags)
+        tags = _tags(p.stats.hashtags, item.hashtags)
         if p.hits or tags or p.votes or p.lift:
             evidence = Evidence(p.hits, tags, p.quality, p.votes)
             mine: dict[str, Decision] = {}
@@ -396,7 +413,7 @@ class Curator:
         self, p: _Prepared, rules: tuple[TopicRule, ...], check_source: bool
     ) -> dict[str, Judgement]:
         item = p.item.replaced(**p.changes) if p.changes else p.item
-        tags = frozenset(p.stats.hashtags).union(item.hashtags)
+        tags = _tags(p.stats.hashtags, item.hashtags)
         evidence = Evidence(p.hits, tags, p.quality, p.votes)
         out = {}
         for rule in rules:
@@ -466,6 +483,20 @@ class Curator:
                 dict.fromkeys(f"{ent.label_}:{ent.text}" for ent in doc.ents)
             )
 
+    def _read_norms(self, p: _Prepared, doc: Doc, lowers: list[int], index: list[int]) -> None:
+        """Take the phrase hits of p's item as `_read_doc` would from the `Part` of doc at
+        `index` (`Cues.near`), whose tokens have these LOWER hashes, from their norms."""
+        if not p.rules:
+            return
+        lemma_norm, matcher = self._by_norms
+        norms = lemma_norm.lookup_norms(lowers, doc.vocab.strings)
+        matches = matcher(norms)
+        if self._checks and matches:
+            matches = self._allowed(norms, lowers, matches)
+        if len(index) < len(doc):
+            matches = [(match, index[start], index[end - 1] + 1) for match, start, end in matches]
+        p.hits = self._phrase_hits(p, doc, matches)
+
     def _votes(
         self, doc: Doc, rules: tuple[TopicRule, ...]
     ) -> tuple[dict[str, ClassifierVote], Lift | None]:
@@ -496,27 +527,30 @@ class Curator:
                 self._scope_cache[(source, lang)] = rules
         return rules
 
-    def _matches(
-        self, doc: Doc, index: list[int] | None, asides: bool = False
-    ) -> list[tuple[int, int, int]]:
+    def _matches(self, doc: Doc, index: list[int] | None, asides: bool = False) -> list[Match]:
         """(match id, start, end) in doc, or in the doc whose token index[i] is doc's token i;
         `asides`: the text has a "(", so phrases with an aside in parentheses may match."""
         matches = self._matcher(doc)
         if self._checks and matches:
-            matches = self._allowed(doc, matches)
+            matches = self._allowed_in(doc, matches)
         if asides and self._aside_of:
             matches += self._aside_matches(doc)
         if index is None:
             return matches
         return [(match, index[start], index[end - 1] + 1) for match, start, end in matches]
 
-    def _allowed(self, doc: Doc, matches: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
-        """The matches whose words are ones their phrase stands for (`_Check`): the matcher
-        finds phrases by norm, some of whose words mean only some words of that norm."""
-        checks = self._checks
-        if all(match_id not in checks for match_id, _, _ in matches):
+    def _allowed_in(self, doc: Doc, matches: list[Match]) -> list[Match]:
+        """`_allowed` for matches in doc."""
+        if all(match_id not in self._checks for match_id, _, _ in matches):
             return matches
         norms, lowers = doc.to_array([NORM, LOWER]).T.tolist()
+        return self._allowed(norms, lowers, matches)
+
+    def _allowed(self, norms: list[int], lowers: list[int], matches: list[Match]) -> list[Match]:
+        """The matches whose words are ones their phrase stands for (`_Check`): the matcher
+        finds phrases by norm, some of whose words mean only some words of that norm.
+        `norms`, `lowers`: the NORM and LOWER hashes of the tokens matched in."""
+        checks = self._checks
         out = []
         for match in matches:
             match_id, start, end = match
@@ -530,7 +564,7 @@ class Curator:
                 out.append(match)
         return out
 
-    def _aside_matches(self, doc: Doc) -> list[tuple[int, int, int]]:
+    def _aside_matches(self, doc: Doc) -> list[Match]:
         """Multi-word phrases with one short abbreviation in parentheses between two of their
         words ("peer-to-peer (P2P) learners", not "(not)": `nlp.is_abbreviation`): the phrase
         matcher on doc without those asides, keeping the matches around one."""
@@ -554,7 +588,7 @@ class Curator:
         bare.from_array([NORM], norms)
         found = self._matcher(bare)
         if self._checks and found:
-            found = self._allowed(bare, found)
+            found = self._allowed_in(bare, found)
         norms = norms.ravel().tolist()
         out = []
         for match_id, start, end in found:
@@ -568,26 +602,27 @@ class Curator:
         return out
 
     def _phrase_hits(
-        self, p: _Prepared, doc: Doc, matches: list[tuple[int, int, int]]
+        self, p: _Prepared, doc: Doc, matches: list[Match]
     ) -> dict[str, list[PhraseHit]]:
         if not matches:
             return {}
         title_end = len(p.item.title)  # nlp_text starts with the title
         text = p.text  # == doc.text, which spaCy would rebuild token by token
+        phrase_of, variant_ids = self._phrase_of, self._variant_ids
         hits: dict[str, list[PhraseHit]] = {}
         for match_id, start, end in matches:
-            phrase = self._phrase_of[match_id]
-            span = doc[start:end]
-            start_char, end_char = span.start_char, span.end_char
+            phrase = phrase_of[match_id]
+            last = doc[end - 1]
+            start_char, end_char = doc[start].idx, last.idx + len(last)
             # A "#" token right before: only a "#" just before the match can be one.
             tagged = start_char and text[start_char - 1] == "#" and doc[start - 1].text == "#"
             hit = PhraseHit(
-                start=start,
-                end=end,
-                in_title=end_char <= title_end,
-                exact=phrase_key(text[start_char:end_char]) == phrase,
-                variant=match_id in self._variant_ids,
-                in_hashtag=bool(tagged),
+                start,
+                end,
+                end_char <= title_end,  # in_title
+                is_phrase(text[start_char:end_char], phrase),  # exact
+                match_id in variant_ids,  # variant
+                bool(tagged),  # in_hashtag
             )
             hits.setdefault(phrase, []).append(hit)
         return hits
@@ -664,6 +699,14 @@ def _aside_patterns(docs: list[Doc]) -> list[Doc]:
     """The patterns that may hold an aside in parentheses between two of their words
     ("peer-to-peer (P2P) learning"): those of more than one word (`Curator._aside_matches`)."""
     return [doc for doc in docs if len(doc) > 1]
+
+
+_NO_TAGS: frozenset[str] = frozenset()
+
+
+def _tags(in_text: tuple[str, ...], of_item: tuple[str, ...]) -> frozenset[str]:
+    """The hashtags of an item: its own and those in its text."""
+    return frozenset(in_text).union(of_item) if in_text or of_item else _NO_TAGS
 
 
 def _unique(items: list[Item]) -> list[Item]:

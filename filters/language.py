@@ -85,10 +85,12 @@ def detect_language_split(split: SplitText) -> str:
 def detect_language_words(words: Iterable[Hashable], weights: Weights | None = None) -> str:
     """Like detect_language, for lower-cased words already split (or their keys in weights)."""
     weights = _WEIGHTS if weights is None else weights
-    # Only stopwords are counted: most words are not.
-    counts = Counter(filter(weights.__contains__, islice(words, MAX_WORDS)))
+    # Only stopwords are counted: most words are not, and some texts have none.
+    found = list(filter(weights.__contains__, islice(words, MAX_WORDS)))
+    if not found:
+        return ""
     scores: dict[str, int] = {}
-    for word, times in counts.items():
+    for word, times in Counter(found).items():
         for lang, weight in weights[word]:
             scores[lang] = scores.get(lang, 0) + weight * times
     if not scores:

@@ -87,31 +87,43 @@ class LemmaNorm:
     def __call__(self, doc: Doc) -> Doc:
         if not len(doc):
             return doc
-        norms = self._norms
-        if len(norms) > _CACHE_LIMIT:
-            norms.clear()
-        strings = doc.vocab.strings
-        out = []
         if self.mode == "lookup":
-            lowers = doc.to_array(LOWER).tolist()
-            out = list(map(norms.get, lowers))  # most words were seen before
-            if None in out:
-                out = [
-                    self._lookup(strings, lower) if norm is None else norm
-                    for lower, norm in zip(lowers, out, strict=True)
-                ]
+            out = self.lookup_norms(doc.to_array(LOWER).tolist(), doc.vocab.strings)
         else:
-            for lemma, lower in doc.to_array([LEMMA, LOWER]).tolist():
-                key = lemma or lower
-                norm = norms.get(key)
-                if norm is None:
-                    word = strings[key].lower()
-                    norm = strings.add("-" if word in DASHES else word)
-                    norms[key] = norm
-                out.append(norm)
+            out = self._lemma_norms(doc)
         # One array write instead of a Python attribute write per token.
         doc.from_array([NORM], numpy.array(out, dtype=numpy.uint64).reshape(-1, 1))
         return doc
+
+    def lookup_norms(self, lowers: list[int], strings: StringStore) -> list[int]:
+        """The norms (in lookup mode) of tokens by their LOWER hashes: what `__call__` sets,
+        for a caller that has no doc of those tokens."""
+        norms = self._bounded_cache()
+        out = list(map(norms.get, lowers))  # most words were seen before
+        if None in out:
+            out = [
+                self._lookup(strings, lower) if norm is None else norm
+                for lower, norm in zip(lowers, out, strict=True)
+            ]
+        return out
+
+    def _lemma_norms(self, doc: Doc) -> list[int]:
+        norms, strings = self._bounded_cache(), doc.vocab.strings
+        out = []
+        for lemma, lower in doc.to_array([LEMMA, LOWER]).tolist():
+            key = lemma or lower
+            norm = norms.get(key)
+            if norm is None:
+                word = strings[key].lower()
+                norm = strings.add("-" if word in DASHES else word)
+                norms[key] = norm
+            out.append(norm)
+        return out
+
+    def _bounded_cache(self) -> dict[int, int]:
+        if len(self._norms) > _CACHE_LIMIT:
+            self._norms.clear()
+        return self._norms
 
     def _lookup(self, strings: StringStore, lower: int) -> int:
         """The norm of a word first seen (by its LOWER hash), remembered."""

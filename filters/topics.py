@@ -82,6 +82,11 @@ def phrase_key(phrase: str) -> str:
     return " ".join(phrase.lower().translate(_HYPHENS).replace("-", " ").split())
 
 
+def is_phrase(text: str, key: str) -> bool:
+    """`phrase_key(text) == key`, for a phrase key: most often text is key in some case."""
+    return text.lower() == key or phrase_key(text) == key
+
+
 def as_hashtag(phrase: str) -> str:
     """The phrase written as one hashtag word: 'Spaced repetition' -> 'spacedrepetition'."""
     return _NOT_WORD.sub("", phrase.lower())
@@ -247,8 +252,7 @@ class TopicRule:
                 score, reason = _with_vote(score, reason, vote, self.topic.threshold)
         kept = False
         if score > 0:
-            blocked = _handle(item.author) in self.block_authors
-            if blocked:
+            if self._blocks(item.author):
                 reason = f"blocked author @{_handle(item.author)}; {reason}"
             elif evidence.quality:
                 reason = f"quality: {evidence.quality}; {reason}"
@@ -273,8 +277,7 @@ class TopicRule:
         """Keep item for this topic on the model's lift (classifier.py: no topic kept it, and
         this is the topic it is most like), unless none / must / any, a blocked author or a
         quality problem rules it out. The score is the model's relevance."""
-        blocked = _handle(item.author) in self.block_authors
-        if self._ruled_out(evidence) or blocked or evidence.quality:
+        if self._ruled_out(evidence) or self._blocks(item.author) or evidence.quality:
             return None
         rules, reason = self._score(item, evidence)
         vote = evidence.votes.get(self.id)
@@ -289,6 +292,9 @@ class TopicRule:
             topic_version=self.version,
             model_version=model_version,
         )
+
+    def _blocks(self, author: str) -> bool:
+        return bool(self.block_authors) and _handle(author) in self.block_authors
 
     def _ruled_out(self, evidence: Evidence) -> str:
         """Why none / must / any rule the item out, or ""."""
@@ -319,7 +325,7 @@ class TopicRule:
             return 0.0, "no match"
         score = 1.0 - math.exp(-total)
         reason = f"matched {', '.join(parts)}"
-        author = _handle(item.author)
+        author = _handle(item.author) if self.boost_authors else ""
         if author and author in self.boost_authors:
             score = min(1.0, score + AUTHOR_BOOST)
             reason += f"; author @{author} in your PLN +{AUTHOR_BOOST:g}"
@@ -339,6 +345,9 @@ class TopicRule:
             for hit in evidence.phrase_hits[phrase]
             if not hit.in_hashtag
         ]
+        if len(candidates) == 1:
+            phrase, hit = candidates[0]
+            return [(phrase, [hit])]
         candidates.sort(key=lambda ph: ph[1].start - ph[1].end)  # longest first, stable
         taken: list[tuple[int, int]] = []
         counted: dict[str, list[PhraseHit]] = {}
@@ -472,20 +481,24 @@ def _with_vote(
 
 
 def _phrase_weight(hits: Sequence[PhraseHit]) -> float:
+    if len(hits) == 1:  # the sum below, of one weight
+        return W_PHRASE * (TITLE_FACTOR if hits[0].in_title else 1.0)
     weights = sorted((W_PHRASE * (TITLE_FACTOR if h.in_title else 1.0) for h in hits), reverse=True)
     return sum(w * REPEAT_DECAY**i for i, w in enumerate(weights))
 
 
 def _describe(phrase: str, hits: Sequence[PhraseHit]) -> str:
-    text = f"'{phrase}'"
-    if len(hits) > 1:
-        text += f" ×{len(hits)}"
-    flags = []
-    if any(h.in_title for h in hits):
-        flags.append("title")
-    if any(h.variant for h in hits):
+    title = variant = False
+    exact = True
+    for hit in hits:  # one loop, not three: most phrases have one hit
+        title = title or hit.in_title
+        variant = variant or hit.variant
+        exact = exact and hit.exact
+    text = f"'{phrase}' ×{len(hits)}" if len(hits) > 1 else f"'{phrase}'"
+    flags = ["title"] if title else []
+    if variant:
         flags.append("variant")
-    elif not all(h.exact for h in hits):
+    elif not exact:
         flags.append("lemma")
     return f"{text} ({', '.join(flags)})" if flags else text
 

@@ -119,15 +119,17 @@ def test_curating_with_the_cue_check_decides_as_parsing_everything(nlp):
     ]
     with_check = Curator(topics, NlpConfig())
     with_check.setup()
-    windowed = []
-    to_parse = with_check._cues.to_parse
-    with_check._cues.to_parse = lambda *a: windowed.append(to_parse(*a)) or windowed[-1]
+    windowed = []  # (tokens, the tokens near cues)
+    near = with_check._cues.near
+    with_check._cues.near = lambda lowers, *a: (
+        windowed.append((len(lowers), near(lowers, *a))) or windowed[-1][1]
+    )
     without = Curator(topics, NlpConfig())
     without.setup()
     without._cues = None  # parse every text
     got = with_check.curate(items).decisions
     assert got == without.curate(items).decisions
-    assert sum(w is not None and w.index is not None for w in windowed) > 300  # near cues only
+    assert sum(w is not None and len(w) < n for n, w in windowed) > 300  # near cues only
     assert len(got) > 500
 
 
@@ -153,3 +155,26 @@ def test_the_cues_of_a_narrow_phrase_word_are_the_words_it_matches():
     assert not curator._cues.may_match_text("The train was late; two trains collided.")
     assert curator._cues.may_match_text("TRAININGS for staff")
     assert curator.explain("TRAININGS for staff", "t").kept
+
+
+def test_the_norm_matcher_finds_what_the_phrase_matcher_finds_in_its_order():
+    """Matches read from token norms (no Doc) are the PhraseMatcher's, ids at one span in its
+    order too: "learner" and "learners" (one norm), a phrase and its variants."""
+    topics = [
+        TopicConfig(id=f"t{n}", title=phrase, phrases=(phrase,))
+        for n, phrase in enumerate([*PHRASES, "learner", "learners", "Learners", "flow"])
+    ]
+    curator = Curator(topics, NlpConfig())
+    curator.setup()
+    lemma_norm, by_norms = curator._by_norms
+    rng = random.Random(9)
+    words = [w for phrase in PHRASES for w in phrase.split()]
+    words += ["learner", "Learners", "elearning", "designers", "trains", "coffee", "-", "5km"]
+    found = 0
+    for _ in range(3_000):
+        doc = curator.nlp(" ".join(rng.choice(words) for _ in range(rng.randint(1, 30))))
+        lowers = [t.lower for t in doc]
+        expected = curator._matcher(doc)
+        assert by_norms(lemma_norm.lookup_norms(lowers, doc.vocab.strings)) == expected
+        found += len(expected)
+    assert found > 3_000
