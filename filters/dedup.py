@@ -128,21 +128,53 @@ def normalized_words(text: str) -> list[str]:
 
 def normalized_text(text: str) -> str:
     """`normalized_words` joined by single spaces; ASCII text (most) without a regex."""
-    if "://" in text or "www." in text or "WWW." in text:
-        text = URL_RE.sub(" ", text)
-    if text.isascii():  # \w is [A-Za-z0-9_] here: a byte table does what WORD_RE would
-        return " ".join(text.lower().encode().translate(_ASCII_NOT_WORD).decode().split())
+    text = _without_links(text)
+    if text.isascii():
+        return _ascii_words(text).decode()
+    return _unicode_words(text)
+
+
+def normalized_bytes(text: str) -> bytes:
+    """`normalized_text` encoded as UTF-8 (what is hashed), ASCII text without a str copy."""
+    text = _without_links(text)
+    if text.isascii():
+        return _ascii_words(text)
+    return _unicode_words(text).encode()
+
+
+def _without_links(text: str) -> str:
+    """text without URL_RE's links when it has "://", "www." or "WWW." (not "Www.": as ever)."""
+    # A one-character test first is a memchr, ten times faster than a search for "://".
+    if ("/" in text and "://" in text) or "www." in text or ("W" in text and "WWW." in text):
+        return URL_RE.sub(" ", text)
+    return text
+
+
+def _ascii_words(text: str) -> bytes:
+    r"""The words of ASCII text, lower-cased, one space apart: \w is [A-Za-z0-9_] here, so a byte
+    table does what WORD_RE and casefold would, and replacing double spaces until none is left
+    (a few passes: runs are short) joins them faster than split and join."""
+    spaced = text.encode().translate(_ASCII_WORDS)
+    words = spaced.replace(b"  ", b" ")
+    while len(words) < len(spaced):
+        spaced, words = words, words.replace(b"  ", b" ")
+    return words.strip(b" ")
+
+
+def _unicode_words(text: str) -> str:
     return " ".join(WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold()))
 
 
-_ASCII_NOT_WORD = bytes(c if chr(c).isalnum() or c == ord("_") else 32 for c in range(128))
-_ASCII_NOT_WORD += bytes(range(128, 256))
+# Letters lower-cased, digits and "_" kept, any other ASCII byte a space.
+_ASCII_WORDS = bytes(
+    ord(chr(c).lower()) if chr(c).isalnum() or c == ord("_") else 32 for c in range(128)
+)
+_ASCII_WORDS += bytes(range(128, 256))
 
 
 def text_fingerprint(text: str) -> str:
     """A short hash equal for texts that differ only in case, punctuation, spacing or links."""
-    joined = normalized_text(text)
-    return hashlib.blake2b(joined.encode("utf-8"), digest_size=8).hexdigest()
+    return hashlib.blake2b(normalized_bytes(text), digest_size=8).hexdigest()
 
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: combines word hashes into shingle hashes

@@ -35,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 import pyarrow as pa
 
-from pln.filters.dedup import URL_RE, MinHasher, canonical_parts, normalized_text
+from pln.filters.dedup import URL_RE, MinHasher, canonical_parts, normalized_bytes
 from pln.record import Item, make_item_id
 
 KINDS = ("self", "link", "text", "band")
@@ -51,6 +51,7 @@ X_STATUS_RE = re.compile(r"^/[^/]+/status(?:es)?/(\d+)")
 BSKY_POST_RE = re.compile(r"^/profile/[^/]+/post/([^/]+)$")
 NUMBER_RE = re.compile(r"\d+(?:[.,:]\d+)*")
 
+_COUNTED_WORDS = max(MIN_TEXT_WORDS, NEAR_DUP_MIN_WORDS)  # story_keys counts words up to this
 _HASHER = MinHasher(num_perm=BANDS * ROWS, shingle=2)
 # Band keys of another format never match these; the writer drops stored ones when it changes.
 BAND_FORMAT = f"minhash-{BANDS}x{ROWS}-shingle2-seed7"
@@ -117,44 +118,41 @@ def shared_links(item: Item) -> list[str]:
 def story_keys(items: Sequence[Item]) -> pa.Table:
     """The story keys of items as an Arrow table (item_id, kind, key, band, lanes); see the
     module doc."""
-    ids: list[str] = []
-    kinds: list[int] = []
-    keys: list[int] = []
-
-    def add(item_id: str, kind: int, text: str) -> None:
-        ids.append(item_id)
-        kinds.append(kind)
-        keys.append(_hash64(text))
-
+    rows: list[tuple[str, int, bytes]] = []  # item id, kind, the key's 8 bytes
     word_lists: list[list[str]] = []
     banded: list[int] = []  # index in items of each signature
     salts: list[int] = []  # and the hash of the numbers of its text
     for index, item in enumerate(items):
-        add(item.id, 0, f"i:{item.id}")
+        item_id = item.id
+        rows.append((item_id, 0, _key(_ID, item_id.encode())))
         own_url = item.canonical_url or item.url
         own = link_key(own_url)
         if own and not is_site_root(own):
-            add(item.id, 0, f"u:{own}")
+            rows.append((item_id, 0, _key(_URL, own.encode())))
             if old := author_link_key(own_url):
-                add(item.id, 0, f"u:{old}")
-        for key in shared_links(item):
-            add(item.id, 1, f"u:{key}")
-        if item.kind not in NOT_SHARES:
+                rows.append((item_id, 0, _key(_URL, old.encode())))
+        shares = item.kind not in NOT_SHARES
+        if shares:
+            rows.extend((item_id, 1, _key(_URL, key.encode())) for key in shared_links(item))
             for url in item.links[:MAX_SHARED_LINKS]:
                 if "bsky.app/" in url and (old := author_link_key(url)):
-                    add(item.id, 1, f"u:{old}")
-        if item.kind in ("repost", "quote") and item.reply_to:
-            add(item.id, 1, f"i:{make_item_id(item.platform, item.reply_to)}")
+                    rows.append((item_id, 1, _key(_URL, old.encode())))
+            if item.kind in ("repost", "quote") and item.reply_to:
+                original = make_item_id(item.platform, item.reply_to)
+                rows.append((item_id, 1, _key(_ID, original.encode())))
         text = item.nlp_text
-        normalized = normalized_text(text)
-        n_words = normalized.count(" ") + 1 if normalized else 0
+        normalized = normalized_bytes(text)
+        n_words = len(normalized.split(b" ", _COUNTED_WORDS - 1)) if normalized else 0
         if n_words >= MIN_TEXT_WORDS:
-            add(item.id, 2, "t:" + normalized)
-        if n_words >= NEAR_DUP_MIN_WORDS and item.kind not in NOT_SHARES:
-            word_lists.append(normalized.split(" ", SIGNATURE_WORDS)[:SIGNATURE_WORDS])
+            rows.append((item_id, 2, _key(_TEXT, normalized)))
+        if n_words >= NEAR_DUP_MIN_WORDS and shares:
+            words = normalized.decode().split(" ", SIGNATURE_WORDS)[:SIGNATURE_WORDS]
+            word_lists.append(words)
             banded.append(index)
             salts.append(_numbers_hash(text))
 
+    ids, kinds, digests = zip(*rows, strict=True) if rows else ((), (), ())
+    keys = np.frombuffer(b"".join(digests), "<i8")  # as _hash64 reads them
     signatures = _HASHER.signatures(word_lists).reshape(len(word_lists), BANDS, ROWS)
     bands = band_keys(signatures, np.array(salts, dtype=np.uint64))
     all_ids = pa.array([item.id for item in items], pa.string())
@@ -166,7 +164,7 @@ def story_keys(items: Sequence[Item]) -> pa.Table:
         [
             pa.concat_arrays([pa.array(ids, pa.string()), band_ids]),
             pa.DictionaryArray.from_arrays(pa.array(kind_codes), pa.array(KINDS)),
-            pa.array(np.concatenate([np.array(keys, dtype=np.int64), bands.ravel()])),
+            pa.array(np.concatenate([keys, bands.ravel()])),
             pa.array(np.concatenate([np.zeros(n_exact, np.int8), band_numbers])),
             pa.array(np.concatenate([np.zeros(n_exact, np.int64), lanes(signatures).ravel()])),
         ],
@@ -201,8 +199,20 @@ def _numbers_hash(text: str) -> int:
 
 
 def _hash64(text: str) -> int:
+    """The signed 64-bit key of text: its 8-byte blake2b, little-endian."""
     digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "little", signed=True)
+
+
+def _key(prefix: hashlib.blake2b, data: bytes) -> bytes:
+    """The 8-byte blake2b of the prefix's bytes and data, whose little-endian int is `_hash64`
+    of them: copying a hasher that has read the prefix is a third faster than a new one."""
+    hasher = prefix.copy()
+    hasher.update(data)
+    return hasher.digest()
+
+
+_ID, _URL, _TEXT = (hashlib.blake2b(prefix, digest_size=8) for prefix in (b"i:", b"u:", b"t:"))
 
 
 __all__ = ["link_key", "shared_links", "story_keys"]

@@ -171,3 +171,33 @@ def test_the_fast_path_for_plain_urls_canonicalizes_as_urlsplit_does(monkeypatch
     fast = [dedup.canonical_parts(url) for url in urls]
     monkeypatch.setattr(dedup, "_plain_url", lambda url: None)  # always urlsplit
     assert fast == [dedup.canonical_parts(url) for url in urls]
+
+
+# --- normalized_text and normalized_bytes: the ASCII path is the regex one (filters/dedup.py) ---
+
+
+def _regex_normalized(text: str) -> str:
+    """normalized_text as the regex path gives it for any text."""
+    import unicodedata
+
+    if "://" in text or "www." in text or "WWW." in text:
+        text = dedup.URL_RE.sub(" ", text)
+    return " ".join(dedup.WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold()))
+
+
+def test_normalized_text_of_ascii_is_what_the_regex_gives():
+    rng = random.Random(7)
+    pieces = ["Word", "snake_case", "42", "2,000", " ", "  ", "\t", "\n", "\r\n", ".", "...",
+              ", ", " - ", "!!!", "(x)", "https://e.org/a?b=1", "HTTP://E.ORG", "www.e.org/x",
+              "WWW.E.ORG", "Www.e.org/y", "http://", ":", "/", "\x00", "\x7f"]  # fmt: skip
+    texts = ["", " ", "...", "a", "  a  b  ", "a" + " " * 9 + "b" + "," * 40, "é and www.e.org"]
+    texts += ["".join(rng.choices(pieces, k=rng.randint(1, 30))) for _ in range(3000)]
+    for text in texts:
+        expected = _regex_normalized(text)
+        assert dedup.normalized_text(text) == expected, text
+        assert dedup.normalized_bytes(text) == expected.encode(), text
+
+
+def test_text_fingerprints_stay_the_stored_ones():
+    assert dedup.text_fingerprint("Hello,  World! https://x.example/z") == "878633aa32a3b150"
+    assert dedup.text_fingerprint("Ünïcode straße — “quoted” www.e.org/x") == "09875b16910e53cd"

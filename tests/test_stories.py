@@ -3,6 +3,7 @@ posts across platforms become one story, shown once in a feed with who shared it
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -428,3 +429,23 @@ def test_band_keys_of_another_format_are_dropped_once(store):
     assert rows == [(1, BANDS - 1)]  # only the new item's bands, in the current layout
     _, [(fmt,)] = store.sql("SELECT value FROM pln_meta WHERE key = 'band_format'")
     assert fmt == BAND_FORMAT
+
+
+def test_story_keys_are_the_keys_older_runs_stored():
+    """Stored keys link stories across runs, so story_keys gives the values it always gave for
+    every kind of key: posts, shares, a Bluesky link, a repost, near-duplicates, non-ASCII text
+    (the checksum of the whole table was taken before story_keys was made faster)."""
+    repost = tweet(6, "sam_ld", "RT: Maya on retrieval practice", reply_to="2100002", kind="repost")
+    bsky_share = toot(
+        8, "grace", NEAR_B, ["https://bsky.app/profile/ana.bsky.social/post/3k5", POST_URL]
+    )
+    unicode = toot(
+        9,
+        "zoë",
+        "Ünïcode STRASSE straße — “quoted”…  ﬁle naïve café see www.example.org/x or "
+        "Www.example.org/y, 2,000 learners in Room 14 (10:30)",
+    )
+    items = [blog_post(), *shares(), skeet(5, "ana", NEAR_A), bsky_share, repost, unicode]
+    table = story_keys(items)
+    checksum = hashlib.sha256(repr(table.to_pydict()).encode()).hexdigest()[:16]
+    assert checksum == "58b86c9570439e1a"
