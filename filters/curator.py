@@ -494,7 +494,7 @@ class Curator:
         if self._checks and matches:
             matches = self._allowed(norms, lowers, matches)
         if len(index) < len(doc):
-            matches = [(match, index[start], index[end - 1] + 1) for match, start, end in matches]
+            matches = _in_whole(matches, index)
         p.hits = self._phrase_hits(p, doc, matches)
 
     def _votes(
@@ -535,9 +535,7 @@ class Curator:
             matches = self._allowed_in(doc, matches)
         if asides and self._aside_of:
             matches += self._aside_matches(doc)
-        if index is None:
-            return matches
-        return [(match, index[start], index[end - 1] + 1) for match, start, end in matches]
+        return matches if index is None else _in_whole(matches, index)
 
     def _allowed_in(self, doc: Doc, matches: list[Match]) -> list[Match]:
         """`_allowed` for matches in doc."""
@@ -720,3 +718,8 @@ def _unique(items: list[Item]) -> list[Item]:
             seen.add(key)
             out.append(item)
     return out
+
+
+def _in_whole(matches: list[Match], index: list[int]) -> list[Match]:
+    """Matches in the doc whose token i is token index[i] of the whole doc, in the whole."""
+    return [(match, index[start], index[end - 1] + 1) for match, start, end in matches]

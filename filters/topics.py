@@ -345,9 +345,6 @@ class TopicRule:
             for hit in evidence.phrase_hits[phrase]
             if not hit.in_hashtag
         ]
-        if len(candidates) == 1:
-            phrase, hit = candidates[0]
-            return [(phrase, [hit])]
         candidates.sort(key=lambda ph: ph[1].start - ph[1].end)  # longest first, stable
         taken: list[tuple[int, int]] = []
         counted: dict[str, list[PhraseHit]] = {}
@@ -481,8 +478,6 @@ def _with_vote(
 
 
 def _phrase_weight(hits: Sequence[PhraseHit]) -> float:
-    if len(hits) == 1:  # the sum below, of one weight
-        return W_PHRASE * (TITLE_FACTOR if hits[0].in_title else 1.0)
     weights = sorted((W_PHRASE * (TITLE_FACTOR if h.in_title else 1.0) for h in hits), reverse=True)
     return sum(w * REPEAT_DECAY**i for i, w in enumerate(weights))
 

@@ -133,7 +133,6 @@ LINK_SCHEMES = frozenset({"http", "https"})
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _XML_INVALID_ASCII = bytes(c for c in range(0x20) if c not in b"\t\n\r")  # the same, in ASCII
 _ASCII_SPACE_NOT_BLANK = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"  # str.split's ASCII whitespace but " "
-_ASCII_CONTROLS = bytes(range(0x20))  # both sets above, and more
 _DOUBLE_SPACE = re.compile("  ")
 _LONG_RUN = re.compile(rf"\S{{{MAX_RUN_CHARS + 1},}}")
 # Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): in a title or a name
@@ -282,12 +281,6 @@ def plain_title(title: str) -> str:
 def plain_name(text: str) -> str:
     """A one-line name (a title, an author) as plain text: characters XML cannot carry and
     bidi controls that reorder the text around them removed, whitespace collapsed."""
-    if text.isascii():
-        data = text.encode("ascii")
-        if len(data.translate(None, _ASCII_CONTROLS)) == len(data):
-            # ASCII without controls: no bidi control, nothing for xml_text to remove, and
-            # no whitespace but " " (one scan for the three)
-            return text if _single_spaced(text) else " ".join(text.split())
     text = xml_text(text)
     if not text.isascii():  # bidi controls are not ASCII
         text = _BIDI_CONTROLS.sub("", text)

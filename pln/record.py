@@ -23,8 +23,7 @@ def stable_id(*parts: str) -> str:
 
 def make_item_id(platform: str, native_id: str) -> str:
     """Id of an item: the same post seen through two sources gets the same id."""
-    digest = hashlib.blake2b(f"{platform}\x1f{native_id}".encode(), digest_size=10)
-    return digest.hexdigest()  # stable_id(platform, native_id), without the join
+    return stable_id(platform, native_id)
 
 
 def utc(dt: datetime | None) -> datetime | None:
