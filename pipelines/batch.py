@@ -1,6 +1,7 @@
 """The batch job: read every source, curate, write DuckDB, render the topic feeds.
 
-Feeds read before are first probed (pipelines/probe.py): a file's stat, a conditional GET.
+Feeds are first probed (pipelines/probe.py): a file's stat, a conditional GET, a first GET
+for a feed never read.
 With the local engine (the default) the probe runs on a thread beside the parent's writing
 loop and hands each changed feed to the workers as its answer comes, so a slow or hung server
 holds back only its own feed: the others are curated and written meanwhile. The parent waits

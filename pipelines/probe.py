@@ -7,7 +7,8 @@ deadlines). A feed that did not change, or that failed, is settled right there w
 its source gives (the source itself runs, answered from the probe, so cursors and messages are
 exactly its own). Only feeds with new bytes, and sources of other types, go on to the
 pipeline; a changed feed's response is staged for the worker (sources/prefetch.py), so no server
-is asked twice. When nothing changed the pipeline does not start at all. A fetch the probe gave
+is asked twice. A feed never read is fetched here as well and staged the same way: the
+probe's thread would be idle otherwise, and the workers keep their CPU for curating. When nothing changed the pipeline does not start at all. A fetch the probe gave
 up on at its deadline goes on on its thread; if its server answers after the run ended, the
 run's `StagingFolder` takes nothing from it, so no staged file outlives the run.
 
@@ -195,24 +196,24 @@ class ProbeThread:
 
 
 def probeable(task: SourceTask) -> bool:
-    """Feeds the probe may settle: a file (a stat tells), or a URL read before (a conditional
-    GET). A URL never read has nothing to settle: a worker fetches it while others curate."""
+    """Feeds the probe takes: a file (a stat tells whether it changed) or a URL (a conditional
+    GET when read before). A URL never read is fetched here too and staged like a changed
+    feed: the parent's probe thread is idle otherwise, and a worker that fetches while it
+    curates pays for its fetch threads' GIL hand-offs (bench/bench_stages.py)."""
     config = task.config
-    if config.type != "rss":
-        return False
-    return bool(config.options.get("path") or (config.options.get("url") and task.cursor))
+    return config.type == "rss" and bool(config.options.get("path") or config.options.get("url"))
 
 
 def _probe(config: SourceConfig, cursor: dict | None, staging: StagingFolder):
     """(staged response path, None) for a changed feed; (None, status) for a settled one, or
     for a changed feed that answered after the run ended (nobody takes that status)."""
-    cursor = cursor or {}
+    known = cursor or {}  # a feed never read has no cursor: the source gets None, as ever
     try:
         source = build_source(config)
     except PlnError:
         return fetch_once(config, cursor)  # the same one-line error the pipeline would give
     if getattr(source, "path", None):
-        if _file_unchanged(source.path, cursor):
+        if _file_unchanged(source.path, known):
             return fetch_once(config, cursor)  # the source sees the same and says so
         return _staged_marker(), None
     answer: Response | SourceError
@@ -222,15 +223,15 @@ def _probe(config: SourceConfig, cursor: dict | None, staging: StagingFolder):
             timeout=source.timeout,
             max_bytes=source.max_bytes,
             user_agent=source.user_agent,
-        ).get(source.url, _conditional_headers(cursor))
+        ).get(source.url, _conditional_headers(known))
     except SourceError as exc:
         answer = exc
     changed = isinstance(answer, Response) and not answer.not_modified
-    if changed and hashlib.sha256(answer.body).hexdigest() != cursor.get("sha256"):
+    if changed and hashlib.sha256(answer.body).hexdigest() != known.get("sha256"):
         staged = staging.stage(config.name, source.url, answer)
         if staged is None:
             late = f"source {config.name!r}: answered after the run ended"
-            return None, failed_status(config, late, cursor or None)
+            return None, failed_status(config, late, cursor)
         return staged, None
     with answering_from({source.url: answer}):
         return fetch_once(config, cursor)

@@ -50,22 +50,46 @@ FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 
 @pytest.fixture
 def hung():
-    """A feed server whose `/stuckN.xml` answers nothing until `release` is set (a hung
-    source), then the feed with item N; `/good.xml` answers at once with item 1."""
+    """A server that hangs Mastodon sources in the workers (the probe takes feeds, never these):
+    `/api/v1/timelines/tag/stuckN` answers nothing until `release` is set, then one status,
+    N; `waiting()` counts the requests it holds. `/good.xml` answers at once with item 1."""
     release = threading.Event()
+    held: list[str] = []
 
     def answer(path: str):
-        if path != "/good.xml":
-            release.wait(120)
-        n = path.removeprefix("/stuck").removesuffix(".xml")
-        feed = FEED if path == "/good.xml" else FEED.replace("/1<", f"/{n}<")
-        return 200, {"Content-Type": "application/rss+xml"}, feed.encode()
+        if path == "/good.xml":
+            return 200, {"Content-Type": "application/rss+xml"}, FEED.encode()
+        held.append(path)
+        release.wait(120)
+        n = path.split("?")[0].rsplit("/stuck", 1)[-1]
+        status = {
+            "id": n,
+            "created_at": "2026-11-19T21:00:00.000Z",
+            "uri": f"https://social.example/users/jane/statuses/{n}",
+            "url": f"https://social.example/@jane/{n}",
+            "visibility": "public",
+            "content": f"<p>Spaced repetition, take {n}</p>",
+            "account": {"id": "1", "username": "jane", "acct": "jane"},
+        }
+        return 200, {"Content-Type": "application/json"}, json.dumps([status]).encode()
 
     server = AnsweringServer(answer)
     server.release = release
+    server.waiting = lambda: len(held)
+    server.source = lambda name, n: (
+        f"  - {{name: {name}, type: mastodon, instance: '{server.base}',"
+        f" timeline: 'hashtag:stuck{n}', timeout: 100}}\n"
+    )
     yield server
     release.set()
     server.close()
+
+
+def wait_for(condition, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
 
 
 def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_path, hung):
@@ -74,8 +98,8 @@ def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_pa
     config.write_text(
         "sources:\n"
         "  - {name: good, type: rss, path: good.xml}\n"
-        f"  - {{name: stuck, type: rss, url: '{hung.base}/stuck2.xml', timeout: 100}}\n"
-        "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
+        + hung.source("stuck", 2)
+        + "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
         "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
         "runner: {workers: 2}\n"
     )
@@ -92,6 +116,7 @@ def test_ctrl_c_stops_a_local_run_with_its_workers_and_the_next_run_works(tmp_pa
     for line in proc.stderr:  # the good source is done, so the workers are up
         if "✓ good" in line:
             break
+    wait_for(lambda: hung.waiting() == 1)
     processes = descendant_pids(proc.pid)  # the crew (worker 0) and the workers it forked
     assert processes, "the run should have a worker waiting on the hung source"
     proc.send_signal(signal.SIGINT)
@@ -232,11 +257,11 @@ def test_a_killed_worker_fails_the_run_and_the_next_run_reads_everything(
     config = tmp_path / "pln.yaml"
     config.write_text(
         "sources:\n"
-        # A URL never read is not probed: the sources reach the workers in this order.
         f"  - {{name: good, type: rss, url: '{hung.base}/good.xml'}}\n"
-        # one for each worker: both stay busy
-        f"  - {{name: stuck1, type: rss, url: '{hung.base}/stuck2.xml', timeout: 100}}\n"
-        f"  - {{name: stuck2, type: rss, url: '{hung.base}/stuck3.xml', timeout: 100}}\n"
+        # Not feeds, so they reach the workers before the probe hands on any feed: one for
+        # each worker, both stay busy, and every feed waits in their queue.
+        + hung.source("stuck1", 2)
+        + hung.source("stuck2", 3)
         + queued
         + "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
         "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
@@ -245,9 +270,7 @@ def test_a_killed_worker_fails_the_run_and_the_next_run_reads_everything(
     )
     run = [sys.executable, "-m", "pln.cli", "run", "-c", str(config)]
     proc = subprocess.Popen(run, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    for line in proc.stderr:
-        if "✓ good" in line:
-            break
+    wait_for(lambda: hung.waiting() == 2)  # a few lines on stderr until then: no need to read
     (crew,) = child_pids(proc.pid)
     (other,) = child_pids(crew)
     os.kill([crew, other][killed], signal.SIGKILL)  # as the OOM killer would

@@ -1,5 +1,6 @@
-"""A slow host listed first does not hold up the other hosts' feeds: a batch worker takes
-sources from the shared queue past those that wait only for a busy host's slot (`per_host`).
+"""A slow host listed first does not hold up the other hosts' feeds: a fetch pool (the run's
+probe takes every feed; a batch worker the other sources over HTTP) takes sources past those
+that wait only for a busy host's slot (`per_host`).
 
 Real servers on two loopback addresses (127.0.0.2: slow, 127.0.0.1: fast) and a real
 `pln run`. The slow feeds answer only once every fast feed was asked for (or after a long
