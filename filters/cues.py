@@ -103,9 +103,9 @@ class Cues:
         firsts = {doc[0].norm_ for doc, forms in pairs if forms is None}
         fixed = {word for _, forms in pairs if forms is not None for word in forms}
         span = max((len(doc) for doc, _ in pairs), default=1)
-        table = norm.table  # keys are string hashes, values lemmas
+        table = norm.table  # a dict of the installed data, or a pipeline's own Table (hashes)
         hashes = {get_string_id(n) for n in firsts if table.get(n, n) == n}
-        hashes.update(key for key, lemma in table.items() if lemma in firsts)
+        hashes.update(get_string_id(key) for key, lemma in table.items() if lemma in firsts)
         spellings = _spellings(nlp.lang, firsts) | {n for n in firsts if table.get(n, n) == n}
         if {get_string_id(w) for w in spellings} != hashes:
             hashes.update(get_string_id(w) for w in fixed | _dashes(firsts))

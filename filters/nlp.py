@@ -25,7 +25,7 @@ inflected form of its lemma ("training", lemma "train") means that form, not the
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy
@@ -33,7 +33,7 @@ import spacy
 from spacy.attrs import LEMMA, LOWER, NORM
 from spacy.lang.char_classes import ALPHA
 from spacy.language import Language
-from spacy.lookups import Table, load_lookups
+from spacy.lookups import Table
 from spacy.strings import StringStore
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, Span
@@ -45,6 +45,7 @@ from spacy.util import (
 
 from pln.config import NlpConfig
 from pln.errors import ConfigError
+from pln.filters.lemma_words import lemma_table
 from pln.filters.topics import DASHES, regular_plural
 
 LEMMA_NORM = "pln_lemma_norm_v1"  # spaCy forbids "." in factory names
@@ -69,7 +70,7 @@ class LemmaNorm:
         if mode not in ("lookup", "lemma"):
             raise ValueError(f"{LEMMA_NORM}: mode must be 'lookup' or 'lemma', got {mode!r}")
         self.mode = mode
-        self.table: Table | None = None
+        self.table: Mapping[str, str] | Table | None = None  # word -> lemma
         self._norms: dict[int, int] = {}  # lower (or lemma) hash -> norm hash
 
     def initialize(self, get_examples=None, *, nlp: Language | None = None) -> None:
@@ -80,9 +81,9 @@ class LemmaNorm:
             if lookups.has_table("lemma_lookup"):
                 self.table = lookups.get_table("lemma_lookup")
                 return
-        lookups = load_lookups(nlp.lang, ["lemma_lookup"], strict=False)
-        if lookups.has_table("lemma_lookup"):
-            self.table = lookups.get_table("lemma_lookup")
+        # The installed data as a plain dict: a spaCy Table of it would hash all 41,582 words
+        # again (60 ms of every start), and the dict is loaded anyway (lemma_words).
+        self.table = lemma_table(nlp.lang) or None
 
     def __call__(self, doc: Doc) -> Doc:
         if not len(doc):
@@ -250,7 +251,7 @@ def _load_installed(name: str) -> Language:
     return nlp
 
 
-def _lookup_table(nlp: Language) -> Table | None:
+def _lookup_table(nlp: Language) -> Mapping[str, str] | Table | None:
     if LEMMA_NORM not in nlp.pipe_names:
         return None
     norm = nlp.get_pipe(LEMMA_NORM)
@@ -267,7 +268,7 @@ def _plurals(word: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _number_forms(table: Table, word: str) -> set[str]:
+def _number_forms(table: Mapping[str, str] | Table, word: str) -> set[str]:
     """word and the plurals the lookup table gives it (trainings -> training)."""
     return {word, *(p for p in _plurals(word) if table.get(p, p) == word)}
 
