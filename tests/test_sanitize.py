@@ -307,3 +307,19 @@ def test_item_create_takes_every_field_with_its_default():
     }
     assert Item.create(**values) == Item(id=make_item_id("rss", "n"), **cleaned)
     assert make_item_id("rss", "n") == stable_id("rss", "n")
+
+
+def test_item_replaced_copies_every_field_but_the_changed_ones():
+    from dataclasses import fields, replace
+
+    from pln.record import Item
+
+    item = Item.create(
+        source="s", platform="rss", kind="article", native_id="n", title="T", text="x"
+    )
+    item = replace(item, **{f.name: f"v-{f.name}" for f in fields(Item)})  # each field its own
+    copy = item.replaced(lang="en", title="New")
+    assert copy == replace(item, lang="en", title="New")
+    assert item.lang == "v-lang" and item.replaced() == item
+    with pytest.raises(TypeError, match="Item has no field 'nope'"):
+        item.replaced(nope=1)
