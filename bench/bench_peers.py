@@ -33,6 +33,7 @@ Targets on a 2-core machine: pln >= 3x newsboat over HTTP and from files, the al
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import random
 import resource
@@ -281,9 +282,15 @@ def pln_run(work: Path, config: Path, fresh: bool = True, src: Path | None = Non
         shutil.rmtree(work / "out", ignore_errors=True)
     env = None
     if src is not None:
-        env = {**os.environ, "PYTHONPATH": str(package_tree(src, work / "pln-src"))}
+        layout = work / "pln-src"
+        if (layout / "pln" / "sources").resolve() != (src / "sources").resolve():
+            compiled(package_tree(src, layout))  # once: its bytecode stays for every run
+        env = {**os.environ, "PYTHONPATH": str(layout)}
     cmd = [sys.executable, "-m", "pln.cli", "run", "-q", "-c", str(config)]
     return timed(cmd, env=env, cwd=work)
+
+
+PACKAGES = ("sources", "filters", "sinks", "pipelines")  # pln.sources = sources/, ...
 
 
 def package_tree(src: Path, into: Path) -> Path:
@@ -292,9 +299,28 @@ def package_tree(src: Path, into: Path) -> Path:
     (into / "pln").mkdir(parents=True)
     for entry in (src / "pln").iterdir():
         (into / "pln" / entry.name).symlink_to(entry)
-    for sub in ("sources", "filters", "sinks", "pipelines"):
+    for sub in PACKAGES:
         (into / "pln" / sub).symlink_to(src / sub)
     return into
+
+
+def compiled(layout: Path | None = None) -> None:
+    """Write the bytecode of pln's modules, as installing a package does: of the checkout
+    laid out in `layout`, or of the pln this Python imports. Where PYTHONDONTWRITEBYTECODE is
+    set, every run would otherwise compile each module edited since its bytecode was written
+    (a checkout's every module): 0.1-0.2 s of Python's compiler, timed as pln's."""
+    if layout is None:  # an editable install maps pln.sources to sources/ and so on
+        names = ["pln", *(f"pln.{sub}" for sub in PACKAGES)]
+        folders = [Path(importlib.util.find_spec(n).submodule_search_locations[0]) for n in names]
+    else:  # compileall does not follow symlinked folders: each package is named itself
+        folders = [layout / "pln", *(layout / "pln" / sub for sub in PACKAGES)]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", *map(str, folders)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def start_server(folder: Path, latency: float = 0.0) -> tuple[subprocess.Popen, int]:
@@ -377,6 +403,7 @@ def main() -> None:
     if not has_newsboat:
         print("newsboat not found (apt-get install newsboat): pln only")
 
+    compiled()
     server, port = start_server(corpus, args.latency / 1000)
     rounds: list[dict[tuple[str, str], float]] = []
     try:
