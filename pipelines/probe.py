@@ -8,9 +8,10 @@ its source gives (the source itself runs, answered from the probe, so cursors an
 exactly its own). Only feeds with new bytes, and sources of other types, go on to the
 pipeline; a changed feed's response is staged for the worker (sources/prefetch.py), so no server
 is asked twice. A feed never read is fetched here as well and staged the same way: the
-probe's thread would be idle otherwise, and the workers keep their CPU for curating. When nothing changed the pipeline does not start at all. A fetch the probe gave
-up on at its deadline goes on on its thread; if its server answers after the run ended, the
-run's `StagingFolder` takes nothing from it, so no staged file outlives the run.
+probe's thread would be idle otherwise, and the workers keep their CPU for curating. When
+nothing changed the pipeline does not start at all. A fetch the probe gave up on at its
+deadline goes on on its thread; if its server answers after the run ended, the run's
+`StagingFolder` takes nothing from it, so no staged file outlives the run.
 
 With the local engine the probe streams (`ProbeThread`): it runs on a thread of the parent and
 hands each changed feed to the workers the moment its answer comes, so one slow or hung server

@@ -63,6 +63,7 @@ def test_each_feed_is_asked_once_per_run_and_304s_settle_without_the_pipeline(se
     assert row_count(config.outputs.duckdb) == items
     with Store(config.outputs.duckdb, read_only=True) as store:
         assert store.cursors()["a"]["etag"] == '"a-1"'
+        assert "gone" not in store.cursors()  # failed on its first read: nothing to go on from
 
 
 def test_a_run_with_nothing_new_never_loads_beam_spacy_a_feed_parser_or_arrow(server, tmp_path):
