@@ -103,13 +103,15 @@ class Cues:
         firsts = {doc[0].norm_ for doc, forms in pairs if forms is None}
         fixed = {word for _, forms in pairs if forms is not None for word in forms}
         span = max((len(doc) for doc, _ in pairs), default=1)
-        table = norm.table  # a dict of the installed data, or a pipeline's own Table (hashes)
-        hashes = {get_string_id(n) for n in firsts if table.get(n, n) == n}
-        hashes.update(get_string_id(key) for key, lemma in table.items() if lemma in firsts)
-        spellings = _spellings(nlp.lang, firsts) | {n for n in firsts if table.get(n, n) == n}
-        if {get_string_id(w) for w in spellings} != hashes:
-            hashes.update(get_string_id(w) for w in fixed | _dashes(firsts))
-            return cls(frozenset(hashes), None, (), span, extra_span)  # not the installed data
+        table = norm.table
+        own = {n for n in firsts if table.get(n, n) == n}  # words that are their own lemma
+        spellings = _spellings(nlp.lang, firsts) | own
+        if table is not lemma_table(nlp.lang):  # a pipeline's own Table, keyed by hashes
+            hashes = {get_string_id(w) for w in own}
+            hashes.update(key for key, lemma in table.items() if lemma in firsts)
+            if {get_string_id(w) for w in spellings} != hashes:
+                hashes.update(get_string_id(w) for w in fixed | _dashes(firsts))
+                return cls(frozenset(hashes), None, (), span, extra_span)  # not the installed data
         spellings |= fixed | _dashes(firsts)  # words a norm of their own does not tell
         hashes = {get_string_id(w) for w in spellings}
         # LOWER is never a mixed-case key of the table ("B's").

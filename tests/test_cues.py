@@ -178,3 +178,29 @@ def test_the_norm_matcher_finds_what_the_phrase_matcher_finds_in_its_order():
         assert by_norms(lemma_norm.lookup_norms(lowers, doc.vocab.strings)) == expected
         found += len(expected)
     assert found > 3_000
+
+
+def test_a_pipelines_own_lookup_table_gives_the_text_check_only_when_it_is_the_installed_one(
+    cues,
+):
+    """A pipeline whose lemmatizer carries its own `lemma_lookup` Table: the words of the text
+    check come from the installed data only when that table is the installed data; a table
+    of its own leaves the check to the token hashes (no text check: `words` is None)."""
+    import spacy
+
+    from pln.filters.nlp import LEMMA_NORM
+
+    def own_pipeline(changed: dict[str, str]):
+        nlp = spacy.blank("en")
+        nlp.add_pipe("lemmatizer", config={"mode": "lookup"}).initialize()
+        table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+        for word, lemma in changed.items():
+            table[word] = lemma
+        nlp.add_pipe(LEMMA_NORM, config={"mode": "lookup"})
+        nlp.get_pipe(LEMMA_NORM).initialize(nlp=nlp)
+        return nlp
+
+    same = own_pipeline({})
+    assert Cues.of(same, list(same.pipe(PHRASES))).words == cues.words
+    other = own_pipeline({"repetitionz": "repetition", "spacedd": "space"})
+    assert Cues.of(other, list(other.pipe(PHRASES))).words is None
