@@ -127,15 +127,13 @@ def normalized_words(text: str) -> list[str]:
 
 
 def normalized_text(text: str) -> str:
-    """`normalized_words` joined by single spaces; ASCII text (most) without a regex."""
-    text = _without_links(text)
-    if text.isascii():
-        return _ascii_words(text).decode()
-    return _unicode_words(text)
+    """`normalized_words` joined by single spaces."""
+    return normalized_bytes(text).decode()
 
 
 def normalized_bytes(text: str) -> bytes:
-    """`normalized_text` encoded as UTF-8 (what is hashed), ASCII text without a str copy."""
+    """`normalized_text` encoded as UTF-8 (what is hashed); ASCII text (most) without a regex
+    and without a str copy."""
     text = _without_links(text)
     if text.isascii():
         return _ascii_words(text)
