@@ -159,6 +159,39 @@ def test_the_crew_starts_loading_spacy_before_the_parent_imports_duckdb_and_arro
     assert out.splitlines() == ["[('pln-batch-crew', False, False)]", "1"]
 
 
+def test_the_crew_loads_spacy_without_collecting_and_its_workers_collect(tmp_path):
+    """The crew loads the curator with the cyclic garbage collector off (it would go over
+    spaCy's objects over 100 times for nothing), then freezes what it loaded and turns the
+    collector back on: the workers it forks still collect their garbage, and leave spaCy's
+    objects (and their pages) alone."""
+    config = tmp_path / "pln.yaml"
+    config.write_text(
+        "sources:\n  - {name: good, type: rss, path: good.xml}\n"
+        "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
+    )
+    script = (
+        "import gc\n"
+        "from pln.config import load_config\n"
+        "from pln.pipelines import local_batch\n"
+        f"config = load_config({str(config)!r})\n"
+        "collections = []\n"
+        "gc.callbacks.append(lambda phase, info: collections.append(1) if phase == 'start' else 0)\n"
+        "curator = local_batch._load_curator(config, 'fork')\n"
+        "print(len(collections), gc.isenabled(), gc.get_freeze_count() > 50_000)\n"
+        "tokenizer = curator._nlp.tokenizer\n"
+        "print(any(o is tokenizer for o in gc.get_objects()))\n"
+        "before = len(collections)\n"
+        "garbage = [[] for _ in range(10_000)]\n"
+        "print(len(collections) > before)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout.splitlines()
+    assert out[0] == "0 True True"  # no collection while loading; on again, spaCy frozen
+    assert out[1] == "False"  # the tokenizer is among the frozen objects
+    assert out[2] == "True"  # what a worker allocates is collected as usual
+
+
 def test_a_pipeline_the_crew_cannot_load_is_one_config_error_line(tmp_path):
     """spaCy loads in the crew process while the parent reads the store; its config mistake
     still reaches the user as one line, with exit code 2. (A pipeline that is not installed,
