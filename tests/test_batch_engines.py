@@ -192,6 +192,34 @@ def test_the_crew_loads_spacy_without_collecting_and_its_workers_collect(tmp_pat
     assert out[2] == "True"  # what a worker allocates is collected as usual
 
 
+def test_a_process_that_runs_many_times_freezes_its_objects_once(tmp_path):
+    """The parent freezes what it has loaded before it forks the crew (its full collections
+    skip it), but only once a process: `pln schedule` runs again and again, and a freeze each
+    run would keep that run's garbage for ever."""
+    (tmp_path / "good.xml").write_text(FEED)
+    config = tmp_path / "pln.yaml"
+    config.write_text(
+        "sources:\n  - {name: good, type: rss, path: good.xml}\n"
+        "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
+        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
+    )
+    script = (
+        "import gc\n"
+        "from pln.config import load_config\n"
+        "from pln.pipelines.batch import run_batch\n"
+        f"config = load_config({str(config)!r})\n"
+        "frozen = []\n"
+        "for full in (False, True):\n"
+        "    kept = run_batch(config, full=full).stats['kept']\n"
+        "    frozen.append(gc.get_freeze_count())\n"
+        "print(kept, frozen[0] > 10_000, frozen[1] == frozen[0])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout
+    assert out.split() == ["1", "True", "True"]
+
+
 def test_a_pipeline_the_crew_cannot_load_is_one_config_error_line(tmp_path):
     """spaCy loads in the crew process while the parent reads the store; its config mistake
     still reaches the user as one line, with exit code 2. (A pipeline that is not installed,
