@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Bodies of changed feeds the probe hands the local engine's workers in memory, a run; the
+# rest are staged as files (sources/prefetch.py). It bounds what waits in the tasks queue.
+HELD_BYTES = 64 * 2**20
+
 # Beam, spaCy and the curation chain are imported only when a run has something to curate:
 # a run where every feed answers 304 never pays for them. DuckDB and Arrow (0.25 s) are
 # imported after the local engine's crew has started loading spaCy, so both happen at once.
@@ -250,7 +254,9 @@ def _read_and_write(
     progress.say(f"reading {progress.counted(len(tasks), 'source')}")
     if crew is not None and not all(map(probeable, tasks)):
         crew.release()  # a source the probe cannot settle: it will need a worker
-    prefetch = StagingFolder(f"{staging_uri(config, run_id)}-prefetch")
+    # The local engine's workers take the probe's responses in memory, up to HELD_BYTES.
+    held = HELD_BYTES if crew is not None else 0
+    prefetch = StagingFolder(f"{staging_uri(config, run_id)}-prefetch", hold_bytes=held)
     try:
         # The store is not held open while the probe waits on servers (readers may want it;
         # the local engine's writing loop lets go of it when nothing comes for a second).

@@ -6,8 +6,9 @@ the feed sources concurrently on the driver (`FetchPool`: bounded, per-host limi
 deadlines). A feed that did not change, or that failed, is settled right there with the status
 its source gives (the source itself runs, answered from the probe, so cursors and messages are
 exactly its own). Only feeds with new bytes, and sources of other types, go on to the
-pipeline; a changed feed's response is staged for the worker (sources/prefetch.py), so no server
-is asked twice. A feed never read is fetched here as well and staged the same way: the
+pipeline; a changed feed's response goes to the worker with its task (sources/prefetch.py: in
+memory for the local engine's workers, staged as a file for the Beam engine's), so no server
+is asked twice. A feed never read is fetched here as well and handed on the same way: the
 probe's thread would be idle otherwise, and the workers keep their CPU for curating. When
 nothing changed the pipeline does not start at all. A fetch the probe gave up on at its
 deadline goes on on its thread; if its server answers after the run ended, the run's
@@ -36,7 +37,7 @@ from pln.errors import PlnError, SourceError
 from pln.record import SourceStatus
 from pln.sources.fetch_pool import FetchPool
 from pln.sources.http import HttpFetcher, Response, answering_from
-from pln.sources.prefetch import StagingFolder
+from pln.sources.prefetch import HeldResponse, StagingFolder
 from pln.sources.registry import build_source, failed_status, fetch_once
 
 SLOW_NOTE = 10.0  # a feed the probe still waits on after this many seconds is named
@@ -50,7 +51,7 @@ class SourceTask:
     config: SourceConfig
     cursor: dict[str, Any] | None = None
     run_deadline_at: float | None = None
-    prefetched: str | None = None  # where the probe staged the response (prefetch.py)
+    prefetched: str | HeldResponse | None = None  # the probe's response for it (prefetch.py)
 
 
 def probe_sources(
@@ -93,7 +94,7 @@ def probe_sources(
                 progress.say(line)
             for done in pool.finished(timeout=1.0):
                 staged, status = done.result, done.status
-                if isinstance(staged, str):
+                if isinstance(staged, str | HeldResponse):
                     if on_change is not None:
                         on_change()
                         on_change = None
@@ -206,8 +207,9 @@ def probeable(task: SourceTask) -> bool:
 
 
 def _probe(config: SourceConfig, cursor: dict | None, staging: StagingFolder):
-    """(staged response path, None) for a changed feed; (None, status) for a settled one, or
-    for a changed feed that answered after the run ended (nobody takes that status)."""
+    """(the staged or held response, None) for a changed feed ("" for a file, which the worker
+    reads itself); (None, status) for a settled one, or for a changed feed that answered after
+    the run ended (nobody takes that status)."""
     known = cursor or {}  # a feed never read has no cursor: the source gets None, as ever
     try:
         source = build_source(config)
@@ -228,7 +230,9 @@ def _probe(config: SourceConfig, cursor: dict | None, staging: StagingFolder):
     except SourceError as exc:
         answer = exc
     changed = isinstance(answer, Response) and not answer.not_modified
-    if changed and hashlib.sha256(answer.body).hexdigest() != known.get("sha256"):
+    if changed and (
+        "sha256" not in known or hashlib.sha256(answer.body).hexdigest() != known["sha256"]
+    ):
         staged = staging.stage(config.name, source.url, answer)
         if staged is None:
             late = f"source {config.name!r}: answered after the run ended"

@@ -28,7 +28,7 @@ from pln.progress import counted
 from pln.record import SourceStatus
 from pln.sources.base import FetchResult
 from pln.sources.http import answering_from, bounded_by
-from pln.sources.prefetch import load_response
+from pln.sources.prefetch import HeldResponse, load_response
 from pln.sources.registry import failed_status, fetch_once
 
 # Options whose value is the URL a source talks to (the host for per-host limits).
@@ -64,7 +64,7 @@ class _Job:
     cursor: dict | None
     run_deadline_at: float | None  # unix time
     host: str
-    prefetched: str | None = None  # a staged response (sources/prefetch.py) to parse
+    prefetched: str | HeldResponse | None = None  # the probe's response (prefetch.py) to parse
     started_at: float = 0.0  # monotonic, set when started
     ends_at: float = 0.0  # likewise
     why: str = ""  # how the deadline that ends it reads: "after 120 s (fetch.source_deadline)"
@@ -114,7 +114,7 @@ class FetchPool:
         config: SourceConfig,
         cursor: dict | None = None,
         run_deadline_at: float | None = None,
-        prefetched: str | None = None,
+        prefetched: str | HeldResponse | None = None,
     ) -> None:
         # A prefetched source needs no connection, so no per-host slot either.
         host = "" if prefetched else host_of(config)

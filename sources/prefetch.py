@@ -1,9 +1,14 @@
-"""Responses fetched by the batch job's probe, staged for the worker that parses them.
+"""Responses fetched by the batch job's probe, handed to the worker that parses them.
 
 The probe (pipelines/probe.py) asks every feed once, with its conditional headers. A feed that
-changed answers with its body; rather than ask the server a second time, the response is
-written under the run's staging folder (any pyarrow filesystem URI, so workers on other
-machines can read it) and the worker hands it to the source through `answering_from`.
+changed answers with its body; rather than ask the server a second time, the response goes to
+the worker, which hands it to the source through `answering_from`. The local engine's workers
+are processes of this machine: a response reaches them in memory (`HeldResponse`, through the
+tasks queue), up to `hold_bytes` a run. Past that, and for the Beam engine, whose workers may
+be on other machines, it is written under the run's staging folder (any pyarrow filesystem
+URI). Creating a file is what costs: 0.26 ms of CPU each on the ext4 disk of our 2-core
+machine, against 22 µs to write 50 KB into one; 500 staged feeds took 0.1-0.15 s of the
+parent's CPU while it shares the cores with the crew loading spaCy.
 
 The folder lives as long as its run (`StagingFolder`): the run ends it, and a fetch the probe
 gave up on at its deadline (its thread goes on) that answers after that stages nothing.
@@ -15,10 +20,19 @@ import hashlib
 import os
 import pickle
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pyarrow loads only when something is staged or read back
     from pln.sources.http import Response
+
+
+@dataclass(frozen=True)
+class HeldResponse:
+    """A response handed over in memory instead of staged: the answer for `url`."""
+
+    url: str
+    response: Response
 
 
 def stage_response(staging: str, name: str, url: str, response: Response) -> str:
@@ -41,17 +55,22 @@ class StagingFolder:
     last one to finish does): so nothing staged outlives the run, and the run's end never
     waits on a write."""
 
-    def __init__(self, uri: str):
+    def __init__(self, uri: str, hold_bytes: int = 0):
         self.uri = uri
         self._lock = threading.Lock()
         self._ended = False
         self._writing = 0
+        self._hold_left = hold_bytes  # response bodies still to hand over in memory
 
-    def stage(self, name: str, url: str, response: Response) -> str | None:
-        """`stage_response` into this folder; None (nothing written) once the run ended."""
+    def stage(self, name: str, url: str, response: Response) -> str | HeldResponse | None:
+        """The response held in memory while the run's `hold_bytes` last, else
+        `stage_response` into this folder; None (nothing kept) once the run ended."""
         with self._lock:
             if self._ended:
                 return None
+            if len(response.body) <= self._hold_left:
+                self._hold_left -= len(response.body)
+                return HeldResponse(url, response)
             self._writing += 1
         try:
             return stage_response(self.uri, name, url, response)
@@ -71,8 +90,10 @@ class StagingFolder:
             remove_staged(self.uri)
 
 
-def load_response(where: str) -> dict[str, Response]:
-    """The staged answer as {url: response}, for `answering_from`."""
+def load_response(where: str | HeldResponse) -> dict[str, Response]:
+    """The staged or held answer as {url: response}, for `answering_from`."""
+    if isinstance(where, HeldResponse):
+        return {where.url: where.response}
     from pyarrow import fs as pafs
 
     fs, path = (
