@@ -45,8 +45,9 @@ log = logging.getLogger(__name__)
 HELD_BYTES = 64 * 2**20
 
 # Beam, spaCy and the curation chain are imported only when a run has something to curate:
-# a run where every feed answers 304 never pays for them. DuckDB and Arrow (0.25 s) are
-# imported after the local engine's crew has started loading spaCy, so both happen at once.
+# a run where every feed answers 304 never pays for them. DuckDB (0.07 s), which only the
+# parent needs, is imported after the local engine's crew has started loading spaCy, so both
+# happen at once; Arrow too, unless the run surely curates (`_import_shared_modules`).
 
 
 @dataclass
@@ -202,14 +203,28 @@ def _surely_curates(config: Config) -> bool:
     )
 
 
+def _import_shared_modules() -> None:
+    """Arrow, and numpy, which it imports, before the crew is forked, for a run that will
+    surely curate: both processes need them (the parent to write, the workers to build their
+    tables; spaCy imports numpy too). Imported once here they are shared, where each process
+    imported them (0.12 s) for itself; the crew is ready as soon as before, since it no longer
+    imports them. 10 alternating runs from files: 2.62 -> 2.55 s, CPU 4.13 -> 3.98 s. A run
+    that may find nothing changed forks a held crew first and imports them only when it writes.
+    """
+    import pyarrow  # noqa: F401
+
+
 def _run_batch(config: Config, full: bool) -> RunSummary:
     started = time.perf_counter()
     run_id = new_run_id()
     crew = _local_engine(config)
     try:
         if crew is not None:
+            curates = _surely_curates(config)
+            if curates:
+                _import_shared_modules()
             # Forked now, before the probe's threads exist; held until a feed has changed.
-            crew.start(held=not _surely_curates(config))
+            crew.start(held=not curates)
         # What the run decides items with (`_finish`): taken while the crew is still importing
         # spaCy, before it looks for the model, and not before the fork (it imports DuckDB).
         scoring = _scoring_key(config)
