@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from example_runs import QUERIES, run_example
@@ -46,6 +47,29 @@ FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 <item><title>Spaced repetition at work</title><link>https://e.example/1</link>
 <description>How we used spaced repetition for onboarding.</description></item>
 </channel></rss>"""
+
+
+def one_feed_config(tmp_path: Path, extra: str = "") -> Path:
+    """pln.yaml reading FEED from good.xml, with a topic that keeps its one item; `extra`:
+    more config lines."""
+    (tmp_path / "good.xml").write_text(FEED)
+    config = tmp_path / "pln.yaml"
+    config.write_text(
+        "sources:\n  - {name: good, type: rss, path: good.xml}\n"
+        "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
+        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n" + extra
+    )
+    return config
+
+
+def python_lines(script: str, config: Path) -> list[str]:
+    """The lines a fresh interpreter prints running `script` in `config`'s folder, after
+    `config = load_config(...)` of it."""
+    head = f"from pln.config import load_config\nconfig = load_config({str(config)!r})\n"
+    run = [sys.executable, "-c", head + script]
+    return subprocess.run(
+        run, capture_output=True, text=True, check=True, cwd=config.parent
+    ).stdout.splitlines()
 
 
 @pytest.fixture
@@ -136,13 +160,7 @@ def test_the_crew_starts_loading_spacy_before_the_parent_imports_duckdb(tmp_path
     before it. Arrow (and numpy), which both need, a first run imports before it forks the
     crew, so they are imported once, not in each; a run that may find nothing changed does not
     import Arrow at all before it knows. And the runs still write what they read."""
-    (tmp_path / "good.xml").write_text(FEED)
-    config = tmp_path / "pln.yaml"
-    config.write_text(
-        "sources:\n  - {name: good, type: rss, path: good.xml}\n"
-        "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
-        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
-    )
+    config = one_feed_config(tmp_path)
     script = (
         "import sys, multiprocessing.process as mp\n"
         "seen, start = [], mp.BaseProcess.start\n"
@@ -150,17 +168,14 @@ def test_the_crew_starts_loading_spacy_before_the_parent_imports_duckdb(tmp_path
         "    seen.append((p.name, 'duckdb' in sys.modules, 'pyarrow' in sys.modules))\n"
         "    start(p)\n"
         "mp.BaseProcess.start = starting\n"
-        "from pln.config import load_config\n"
         "from pln.pipelines.batch import run_batch\n"
-        f"s = run_batch(load_config({str(config)!r}))\n"
+        "s = run_batch(config)\n"
         "print(seen)\nprint(s.stats['kept'])\n"
     )
-    run = [sys.executable, "-c", script]
-    out = subprocess.run(run, capture_output=True, text=True, check=True, cwd=tmp_path).stdout
-    assert out.splitlines() == ["[('pln-batch-crew', False, True)]", "1"]
+    assert python_lines(script, config) == ["[('pln-batch-crew', False, True)]", "1"]
     (tmp_path / "good.xml").write_text(FEED.replace("Spaced", "More on spaced"))
-    out = subprocess.run(run, capture_output=True, text=True, check=True, cwd=tmp_path).stdout
-    assert out.splitlines() == ["[('pln-batch-crew', False, False)]", "1"]  # a held crew
+    held = python_lines(script, config)
+    assert held == ["[('pln-batch-crew', False, False)]", "1"]  # a held crew
 
 
 def test_the_crew_loads_spacy_without_collecting_and_its_workers_collect(tmp_path):
@@ -168,16 +183,10 @@ def test_the_crew_loads_spacy_without_collecting_and_its_workers_collect(tmp_pat
     spaCy's objects over 100 times for nothing), then freezes what it loaded and turns the
     collector back on: the workers it forks still collect their garbage, and leave spaCy's
     objects (and their pages) alone."""
-    config = tmp_path / "pln.yaml"
-    config.write_text(
-        "sources:\n  - {name: good, type: rss, path: good.xml}\n"
-        "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
-    )
+    config = one_feed_config(tmp_path)
     script = (
         "import gc\n"
-        "from pln.config import load_config\n"
         "from pln.pipelines import local_batch\n"
-        f"config = load_config({str(config)!r})\n"
         "collections = []\n"
         "gc.callbacks.append(lambda phase, info: collections.append(1) if phase == 'start' else 0)\n"
         "curator = local_batch._load_curator(config, 'fork')\n"
@@ -188,9 +197,7 @@ def test_the_crew_loads_spacy_without_collecting_and_its_workers_collect(tmp_pat
         "garbage = [[] for _ in range(10_000)]\n"
         "print(len(collections) > before)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
-    ).stdout.splitlines()
+    out = python_lines(script, config)
     assert out[0] == "0 True True"  # no collection while loading; on again, spaCy frozen
     assert out[1] == "False"  # the tokenizer is among the frozen objects
     assert out[2] == "True"  # what a worker allocates is collected as usual
@@ -200,28 +207,17 @@ def test_a_process_that_runs_many_times_freezes_its_objects_once(tmp_path):
     """The parent freezes what it has loaded before it forks the crew (its full collections
     skip it), but only once a process: `pln schedule` runs again and again, and a freeze each
     run would keep that run's garbage for ever."""
-    (tmp_path / "good.xml").write_text(FEED)
-    config = tmp_path / "pln.yaml"
-    config.write_text(
-        "sources:\n  - {name: good, type: rss, path: good.xml}\n"
-        "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
-        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
-    )
+    config = one_feed_config(tmp_path)
     script = (
         "import gc\n"
-        "from pln.config import load_config\n"
         "from pln.pipelines.batch import run_batch\n"
-        f"config = load_config({str(config)!r})\n"
         "frozen = []\n"
         "for full in (False, True):\n"
         "    kept = run_batch(config, full=full).stats['kept']\n"
         "    frozen.append(gc.get_freeze_count())\n"
         "print(kept, frozen[0] > 10_000, frozen[1] == frozen[0])\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
-    ).stdout
-    assert out.split() == ["1", "True", "True"]
+    assert python_lines(script, config) == ["1 True True"]
 
 
 def test_a_pipeline_the_crew_cannot_load_is_one_config_error_line(tmp_path):
@@ -229,17 +225,10 @@ def test_a_pipeline_the_crew_cannot_load_is_one_config_error_line(tmp_path):
     still reaches the user as one line, with exit code 2. (A pipeline that is not installed,
     or a folder without a pipeline's files, `pln validate` refuses before: the folder here
     has them, but they are not a pipeline.)"""
-    (tmp_path / "good.xml").write_text(FEED)
     (tmp_path / "broken_pipeline").mkdir()
     (tmp_path / "broken_pipeline" / "meta.json").write_text("{")
     (tmp_path / "broken_pipeline" / "config.cfg").write_text("x")
-    config = tmp_path / "pln.yaml"
-    config.write_text(
-        "sources:\n  - {name: good, type: rss, path: good.xml}\n"
-        "topics:\n  - {id: sr, title: SR, phrases: [spaced repetition]}\n"
-        "nlp: {pipeline: broken_pipeline}\n"
-        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
-    )
+    config = one_feed_config(tmp_path, "nlp: {pipeline: broken_pipeline}\n")
     run = [sys.executable, "-m", "pln.cli", "run", "-q", "-c", str(config)]
     done = subprocess.run(run, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 2
