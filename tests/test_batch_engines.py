@@ -215,9 +215,12 @@ def test_a_process_that_runs_many_times_freezes_its_objects_once(tmp_path):
         "for full in (False, True):\n"
         "    kept = run_batch(config, full=full).stats['kept']\n"
         "    frozen.append(gc.get_freeze_count())\n"
-        "print(kept, frozen[0] > 10_000, frozen[1] == frozen[0])\n"
+        "print(kept, frozen[0] > 10_000, frozen[1] <= frozen[0])\n"
+        "print(frozen)\n"
     )
-    assert python_lines(script, config) == ["1 True True"]
+    # Frozen objects can still be freed (the count falls); a second freeze would add the
+    # thousands loaded since the first (DuckDB's modules, say).
+    assert python_lines(script, config)[0] == "1 True True"
 
 
 def test_a_pipeline_the_crew_cannot_load_is_one_config_error_line(tmp_path):
