@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _quiet_library_logs()
-    _prefer_system_allocator()
+    _tune_native_libraries()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -115,14 +115,18 @@ def _quiet_library_logs() -> None:
         handler.addFilter(_DropBeamNoise())
 
 
-def _prefer_system_allocator() -> None:
-    """Arrow's buffers from the C library's malloc, unless the user chose another allocator.
+def _tune_native_libraries() -> None:
+    """Defaults for native libraries, unless the user set them; set before they load, and
+    inherited by the processes pln starts.
 
-    Arrow's default, mimalloc, backs its memory with transparent huge pages here, and the
-    kernel zeroes each 2 MB page whole when it is first touched: 0.1-0.2 s of the 4 s of CPU
-    of a 500-feed run (perf), in the workers building their tables. Set before Arrow loads,
-    and inherited by the processes pln starts."""
+    - Arrow's buffers from the C library's malloc. Arrow's default, mimalloc, backs its memory
+      with transparent huge pages here, and the kernel zeroes each 2 MB page whole when it is
+      first touched: 0.1-0.2 s of the 4 s of CPU of a 500-feed run (perf), in the workers.
+    - One OpenBLAS thread. numpy's import starts another, which spins for 0.1 s of CPU waiting
+      for work, on cores the crew needs; pln's matrices are too small to share out anyway.
+    """
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -222,6 +222,28 @@ def test_pln_gives_arrow_the_system_allocator_unless_the_user_chose_one(
     assert python_lines(script, config)[-1] == f"True {chosen or 'system'}"
 
 
+@pytest.mark.parametrize("chosen", [None, "2"])
+def test_numpy_under_pln_starts_no_spinning_blas_thread_unless_the_user_asks(
+    tmp_path, monkeypatch, chosen
+):
+    """numpy's import starts an OpenBLAS thread that spins for 0.1 s of CPU; under pln it does
+    not, unless the user set OPENBLAS_NUM_THREADS."""
+    config = one_feed_config(tmp_path)
+    if chosen:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", chosen)
+    else:
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    script = (
+        "import os\n"
+        "from pln.cli import main\n"
+        "main(['validate', '-c', 'pln.yaml'])\n"
+        "before = len(os.listdir('/proc/self/task'))\n"
+        "import numpy\n"
+        "print(len(os.listdir('/proc/self/task')) - before)\n"
+    )
+    assert python_lines(script, config)[-1] == ("1" if chosen else "0")
+
+
 def test_the_crew_loads_spacy_without_collecting_and_its_workers_collect(tmp_path):
     """The crew loads the curator with the cyclic garbage collector off (it would go over
     spaCy's objects over 100 times for nothing), then freezes what it loaded and turns the
