@@ -246,7 +246,7 @@ class _IdleStore:
         if self._store is None:
             from pln.sinks.store import Store
 
-            self._store = Store(self.path)
+            self._store = Store(self.path, bulk=True)
             # The workers keep both cores busy: DuckDB's own threads would only queue behind.
             self._store.con.execute("SET threads = 1")
         return self._store

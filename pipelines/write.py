@@ -85,7 +85,7 @@ class StoreWriterFn(beam.DoFn):
         statuses: list[SourceStatus] = []
         pending = 0
         ticker = progress.Ticker("written")
-        with Store(self.db_path) as store:
+        with Store(self.db_path, bulk=True) as store:
             for value in values:
                 if isinstance(value, StagedBatch):
                     batches.append(value)

@@ -44,11 +44,18 @@ class Store:
     """`with Store(path) as store:` opens (and when writable creates) the DuckDB file.
 
     While another process holds the file, opening retries for up to `wait` seconds (None:
-    `lock_wait_default`), with a progress note, then raises StoreBusy.
+    `lock_wait_default`), with a progress note, then raises StoreBusy. `bulk`: the batch job's
+    writer, which writes many rows at a time (`Database`).
     """
 
-    def __init__(self, path: str | Path, read_only: bool = False, wait: float | None = None):
-        self._attach(Database(path, read_only, wait))
+    def __init__(
+        self,
+        path: str | Path,
+        read_only: bool = False,
+        wait: float | None = None,
+        bulk: bool = False,
+    ):
+        self._attach(Database(path, read_only, wait, bulk))
 
     @classmethod
     def sharing(cls, other: Store) -> Store:

@@ -5,6 +5,7 @@ delivers it again."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -242,7 +243,12 @@ def test_a_rescore_delivers_nothing_so_forgetting_stays_as_it_was(tmp_path, caps
     assert db_rows(db, sight) == before
     capsys.readouterr()
     assert main(dry_run) == 0
-    assert capsys.readouterr().out == would
+    # The same plan; the file's size may differ (the rescore rewrote every decision).
+    assert _sizeless(capsys.readouterr().out) == _sizeless(would)
+
+
+def _sizeless(report: str) -> str:
+    return re.sub(r"\(\d+(\.\d+)? [KMGT]?B;", "(SIZE;", report)
 
 
 def test_pln_forget_item_takes_a_post_out_of_the_store_and_feeds_for_good(tmp_path, capsys):

@@ -261,13 +261,40 @@ def test_read_only_reads_but_refuses_writes(tmp_path):
             store.sql("SELECT * FROM nope")
 
 
-def test_a_file_that_is_not_a_store_is_refused(tmp_path):
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_file_that_is_not_a_store_is_refused(tmp_path, bulk):
     path = tmp_path / "notes.duckdb"
     path.write_text("just some notes\n")
     with pytest.raises(PlnError, match=r"notes.duckdb: not a DuckDB database file$") as err:
-        Store(path)
+        Store(path, bulk=bulk)
     assert "\n" not in str(err.value)
     assert path.read_text() == "just some notes\n"
+
+
+def test_a_bulk_writer_stores_smaller_row_groups_that_every_reader_reads(tmp_path):
+    """The batch job's writer puts a big write's rows into row groups of BULK_ROW_GROUP rows
+    (its commit compresses two small ones faster than one big one); what it wrote is the same
+    store for a plain writer and for readers, with nothing left in a write-ahead log."""
+    from pln.sinks.store_db import BULK_ROW_GROUP
+
+    many = [item(n) for n in range(BULK_ROW_GROUP + 1_000)]
+    row_groups = {}
+    for bulk in (False, True):
+        path = tmp_path / f"bulk-{bulk}.duckdb"
+        with Store(path, bulk=bulk) as store:
+            store.write(many, [kept(it) for it in many], [], run_id="r1")
+        assert not path.with_name(path.name + ".wal").exists()
+        with Store(path, read_only=True) as store:
+            row_groups[bulk] = store.sql(
+                "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('items')"
+            )[1][0][0]
+            assert store.sql("SELECT count(*), count(DISTINCT id) FROM curated_items")[1] == [
+                (len(many), len(many))
+            ]
+        with Store(path) as store:  # a plain writer goes on with it
+            store.write([item(-1)], [kept(item(-1))], [], run_id="r2")
+            assert counts(store)["items"] == len(many) + 1
+    assert row_groups == {False: 1, True: 2}
 
 
 def test_database_locked_by_another_process_gives_one_line_error(tmp_path):
@@ -275,9 +302,9 @@ def test_database_locked_by_another_process_gives_one_line_error(tmp_path):
     Store(path).close()
     holder = hold_database(path)
     try:
-        for read_only in (False, True):
+        for read_only, bulk in ((False, False), (False, True), (True, False)):
             with pytest.raises(PlnError) as err:
-                Store(path, read_only=read_only, wait=0)
+                Store(path, read_only=read_only, wait=0, bulk=bulk)
             message = str(err.value)
             if read_only:  # only a writer keeps a reader out
                 assert message.startswith(f"database {path} is being written by another process")
