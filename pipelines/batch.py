@@ -281,7 +281,8 @@ def _read_and_write(
             settled = _probe_then_run(config, tasks, run_id, prefetch)
         else:
             settled = _probe_while_running(config, tasks, run_id, prefetch, crew)
-        with Store(db_path) as store:
+        written_to = crew.take_store() if crew is not None else None
+        with written_to or Store(db_path) as store:
             store.update_sources(settled, run_id=run_id, intervals=config.intervals)
             # A renamed source's decisions end once its items come under the new name.
             store.forget_gone_sources({s.name for s in config.sources}, run_id, run_only=True)

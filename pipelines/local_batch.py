@@ -105,6 +105,7 @@ class LocalBatch:
         self.method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         self.workers = max(1, config.runner.workers)
         self.crew = None
+        self.written_to: Store | None = None  # the store `write` left open (`take_store`)
 
     def start(self, held: bool = False) -> None:
         """Start the crew. `held`: it waits for `release` before it loads anything, so a run
@@ -155,13 +156,25 @@ class LocalBatch:
     def write(self, run_id: str, check: Callable[[], None] | None = None) -> int:
         """Write what the workers send until they are done (`end_tasks`, from this thread or
         another); the number of items written. `check` is called with every message and every
-        idle second: what it raises (the probe's thread broke) ends the run."""
-        return _write_results(
+        idle second: what it raises (the probe's thread broke) ends the run. The store it
+        wrote to stays open for the run's last steps (`take_store`)."""
+        written, self.written_to = _write_results(
             self.config, run_id, self.results, self.crew, self.workers, check=check
         )
+        return written
+
+    def take_store(self) -> Store | None:
+        """The store `write` left open, now the caller's to close; None if it wrote nothing.
+        Closing it and opening it again cost the run's end 0.03 s, and let a reader that
+        opened the file in between make the run wait for it."""
+        store, self.written_to = self.written_to, None
+        return store
 
     def stop(self) -> None:
-        """Stop the crew and its workers, unless they are done (or never started)."""
+        """Stop the crew and its workers, unless they are done (or never started), and close
+        a store nobody took."""
+        if self.written_to is not None:
+            self.take_store().close()
         if self.crew is None:
             return
         if self.crew.is_alive():
@@ -173,8 +186,11 @@ class LocalBatch:
         self.todo.cancel_join_thread()
 
 
-def _write_results(config: Config, run_id: str, results, crew, workers: int, check=None) -> int:
-    """The parent's loop: print progress, write rows as they come, statuses at the end."""
+def _write_results(
+    config: Config, run_id: str, results, crew, workers: int, check=None
+) -> tuple[int, Store]:
+    """The parent's loop: print progress, write rows as they come, statuses at the end. Returns
+    the number of items written and the store, still open."""
     from .tables import CuratedTables
 
     pending: list[CuratedTables] = []
@@ -223,10 +239,12 @@ def _write_results(config: Config, run_id: str, results, crew, workers: int, che
         _flush(writes.store, run_id, pending, dead, ticker)
         # Cursors last: if anything above failed, the next run reads those sources again.
         writes.store.update_sources(statuses, run_id=run_id, intervals=config.intervals)
+        store = writes.store
+        writes.detach()
     finally:
         writes.close()
     ticker.close()
-    return ticker.count
+    return ticker.count, store
 
 
 class _IdleStore:
@@ -255,6 +273,10 @@ class _IdleStore:
         if self._store is not None:
             self._store, store = None, self._store
             store.close()
+
+    def detach(self) -> None:
+        """Let go of the open store without closing it: its new owner closes it."""
+        self._store = None
 
 
 def _next_result(results, crew, on_idle=None):

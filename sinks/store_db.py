@@ -114,9 +114,9 @@ class Database:
     `lock_wait_default`), with a progress note, then raises StoreBusy. A writable open creates
     the file and its schema. `bulk`: a writer of many rows at a time (the batch job's), whose
     rows go into smaller row groups (`BULK_ROW_GROUP`); DuckDB sets that only when it attaches
-    the file, so this open attaches it to an in-memory database. It is for a process that opens
-    the file once at a time: two opens of one file in a process share it (DuckDB's instance
-    cache) unless one of them is bulk.
+    the file, so this open attaches it to an in-memory database. While it is open, no other
+    open of the file in this process works (DuckDB: "already attached"), where plain opens
+    share one database: it is for the batch job's writer, the one open at that time.
     """
 
     def __init__(

@@ -244,6 +244,32 @@ def test_numpy_under_pln_starts_no_spinning_blas_thread_unless_the_user_asks(
     assert python_lines(script, config)[-1] == ("1" if chosen else "0")
 
 
+def test_a_run_keeps_the_store_it_wrote_to_for_its_feeds_and_summary(tmp_path):
+    """The run's writer stays open for the feeds and the summary: closed and opened again, it
+    let a reader that opened the file in between make the run wait, and cost 0.03 s. So a run
+    opens the store for writing twice (its start, then the writing loop), and a run that
+    changed nothing (no writing loop) twice too; each closes what it opened."""
+    config = one_feed_config(tmp_path)
+    script = (
+        "from pln.sinks import store_db\n"
+        "opened, closed = [], []\n"
+        "init, close = store_db.Database.__init__, store_db.Database.close\n"
+        "def opening(self, *a, **k):\n"
+        "    init(self, *a, **k)\n"
+        "    opened.append(self.read_only)\n"
+        "def closing(self):\n"
+        "    closed.append(self.read_only)\n"
+        "    close(self)\n"
+        "store_db.Database.__init__, store_db.Database.close = opening, closing\n"
+        "from pln.pipelines.batch import run_batch\n"
+        "for _ in range(2):\n"
+        "    opened.clear(); closed.clear()\n"
+        "    kept = run_batch(config).stats['kept']\n"
+        "    print(kept, opened.count(False), len(closed) == len(opened))\n"
+    )
+    assert python_lines(script, config) == ["1 2 True", "0 2 True"]
+
+
 def test_the_crew_loads_spacy_without_collecting_and_its_workers_collect(tmp_path):
     """The crew loads the curator with the cyclic garbage collector off (it would go over
     spaCy's objects over 100 times for nothing), then freezes what it loaded and turns the
