@@ -8,11 +8,13 @@ local HTTP server on 127.0.0.1 (a separate process) and runs, over HTTP and from
 then a second `pln run` over HTTP, where every feed answers 304 Not Modified, and the same
 for newsboat (its third run: its second downloads every feed again, see `newsboat_again`).
 It prints entries/s, wall time and peak memory for each, and pln's rate as a multiple of
-newsboat's. Memory is sampled every 20 ms over the process tree (found every 100 ms: the
-sampler then takes 5% of a core, not 20%), two ways: summed RSS, which
-counts pages that forked workers share with their parent once per process, and summed PSS
-(proportional set size: each shared page split among the processes that share it), which is
-what the tree really holds.
+newsboat's. Memory is measured in one more round after the timed ones, whose times are not
+counted: the sampler takes 0.16-0.23 s of CPU during a 2.6 s `pln run` (6-9% of a core), which
+slowed pln, busy on both cores, by about 0.1 s (median of 6 runs), while newsboat, busy on one,
+left the sampler the other. It samples every 20 ms over the process tree (found every 100 ms),
+two ways: summed RSS, which counts pages that forked workers share with their parent once per
+process, and summed PSS (proportional set size: each shared page split among the processes
+that share it), which is what the tree really holds. `--no-memory` skips that round.
 
     python bench/bench_peers.py [--feeds 500] [--entries 50] [--workers 1] [--keep DIR]
                                 [--repeat N] [--before CHECKOUT] [--daily N] [--latency MS]
@@ -73,8 +75,9 @@ WORDS = _PROSE.split()
 
 CPU_SECONDS: list[float] = []  # CPU time (user + sys) of each timed command, in order
 PSS_PEAKS: list[int] = []  # peak summed PSS (bytes) of each timed command, in order
-MEMORY: list[tuple] = []  # every round's pln rows (for the peak RSS)
-MEMORY_PSS: list[int] = []  # peak PSS of each pln run of this checkout
+MEMORY: list[tuple] = []  # the memory round's pln rows (for the peak RSS)
+MEMORY_PSS: list[int] = []  # peak PSS of each pln run of this checkout in the memory round
+WATCH_MEMORY = [False]  # sample memory in the commands timed now (the memory round)
 
 SERVER = r"""
 import functools, http.server, sys, time
@@ -213,7 +216,11 @@ def timed(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> t
     proc = subprocess.Popen(
         cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    with TreeMemory(proc.pid) as memory:
+    memory = TreeMemory(proc.pid)
+    if WATCH_MEMORY[0]:
+        with memory:
+            out, _ = proc.communicate()
+    else:
         out, _ = proc.communicate()
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -345,9 +352,10 @@ def report(rows: list[tuple[str, str, float, int, int]]) -> None:
     ):
         rate = entries / seconds if entries else 0
         per_cpu = entries / cpu if entries and cpu else 0
+        rss_mb, pss_mb = (f"{peak / 1e6:>8.0f}", f"{pss / 1e6:>8.0f}") if peak else ("-", "-")
         print(
             f"{system:<32}{mode:<7}{seconds:>8.2f}{rate:>10,.0f}"
-            f"{cpu:>7.2f}{per_cpu:>10,.0f}{peak / 1e6:>8.0f}{pss / 1e6:>8.0f}"
+            f"{cpu:>7.2f}{per_cpu:>10,.0f}{rss_mb:>8}{pss_mb:>8}"
         )
 
 
@@ -390,6 +398,9 @@ def main() -> None:
         metavar="MS",
         help="the server waits this long before every answer, as a far server would",
     )
+    parser.add_argument(
+        "--no-memory", action="store_true", help="no memory round after the timed rounds"
+    )
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="pln-peers-"))
@@ -415,6 +426,12 @@ def main() -> None:
             rounds.append(run_round(args, work, urls, files, total, has_newsboat, rows))
             report(rows)
             del CPU_SECONDS[:], PSS_PEAKS[:]  # per round, as the rows
+        if not args.no_memory:
+            print("memory round (sampled; its times are not in the ratios below)", flush=True)
+            WATCH_MEMORY[0] = True
+            rows = []
+            run_round(args, work, urls, files, total, has_newsboat, rows)
+            report(rows)
             MEMORY.extend(r for r in rows if r[0].startswith("pln"))
     finally:
         server.terminate()
@@ -444,11 +461,13 @@ def main() -> None:
                 ratios = [t / s for t, s in zip(theirs, seconds, strict=True)]
                 line += f"; newsboat {spread(theirs, ' s')}, pln {spread(ratios, 'x')} as fast"
             print(line)
-    peak = max(r[4] for r in MEMORY if " before" not in r[0])
-    pss = max(MEMORY_PSS)
-    print(
-        f"pln peak memory: PSS {pss / 1e6:.0f} MB, RSS summed {peak / 1e6:.0f} MB (target <= 600 MB)"
-    )
+    if MEMORY:
+        peak = max(r[4] for r in MEMORY if " before" not in r[0])
+        pss = max(MEMORY_PSS)
+        print(
+            f"pln peak memory: PSS {pss / 1e6:.0f} MB, RSS summed {peak / 1e6:.0f} MB "
+            "(target <= 600 MB)"
+        )
 
 
 def run_round(args, work: Path, urls, files, total: int, has_newsboat, rows) -> dict:
@@ -487,7 +506,7 @@ def run_round(args, work: Path, urls, files, total: int, has_newsboat, rows) -> 
             name = f"pln run{tag} ({engine}, workers {args.workers})"
             rows.append((name, mode, seconds, total, peak))
             results[(f"pln{tag}", mode)] = seconds
-            if not label:
+            if not label and WATCH_MEMORY[0]:
                 MEMORY_PSS.append(PSS_PEAKS[-1])
             if mode == "http":
                 seconds, peak = pln_run(work, config, fresh=False, src=src)
