@@ -202,6 +202,14 @@ def test_a_worker_imports_nothing_of_its_own_on_its_first_feed(tmp_path):
     assert lines[:-1] and set(lines[:-1]) == {"[]"}
 
 
+def users_setting(monkeypatch, name: str, value: str | None) -> None:
+    """The environment variable `name` as a user left it: set to `value`, or unset (None)."""
+    if value is None:
+        monkeypatch.delenv(name, raising=False)
+    else:
+        monkeypatch.setenv(name, value)
+
+
 @pytest.mark.parametrize("chosen", [None, "mimalloc"])
 def test_pln_gives_arrow_the_system_allocator_unless_the_user_chose_one(
     tmp_path, monkeypatch, chosen
@@ -209,10 +217,7 @@ def test_pln_gives_arrow_the_system_allocator_unless_the_user_chose_one(
     """Arrow's mimalloc zeroes a whole 2 MB huge page on each first touch; pln's run gives Arrow
     the C library's malloc before Arrow loads, and leaves a user's own choice alone."""
     config = one_feed_config(tmp_path)
-    if chosen:
-        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", chosen)
-    else:
-        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    users_setting(monkeypatch, "ARROW_DEFAULT_MEMORY_POOL", chosen)
     script = (
         "import sys\n"
         "from pln.cli import main\n"
@@ -229,10 +234,7 @@ def test_numpy_under_pln_starts_no_spinning_blas_thread_unless_the_user_asks(
     """numpy's import starts an OpenBLAS thread that spins for 0.1 s of CPU; under pln it does
     not, unless the user set OPENBLAS_NUM_THREADS."""
     config = one_feed_config(tmp_path)
-    if chosen:
-        monkeypatch.setenv("OPENBLAS_NUM_THREADS", chosen)
-    else:
-        monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    users_setting(monkeypatch, "OPENBLAS_NUM_THREADS", chosen)
     script = (
         "import os\n"
         "from pln.cli import main\n"
