@@ -82,7 +82,7 @@ def _checkpointed(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
 
 def _copy_tables(con: duckdb.DuckDBPyConnection, tmp: Path) -> None:
     database = con.execute("SELECT current_database()").fetchone()[0]
-    con.execute(f"ATTACH '{_quote(tmp)}' AS pln_snapshot")
+    con.execute("ATTACH ? AS pln_snapshot", [str(tmp)])
     try:
         con.execute(f'COPY FROM DATABASE "{database}" TO pln_snapshot')
     finally:
@@ -99,7 +99,3 @@ def snapshot_age(db_path: str | Path) -> float | None:
         return max(0.0, time.time() - snapshot_path(db_path).stat().st_mtime)
     except FileNotFoundError:
         return None
-
-
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")

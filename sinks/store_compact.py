@@ -95,7 +95,7 @@ def _compact_locked(db: Path, wait: float, started: float) -> Compacted:
     try:
         progress.say(f"copying {db} ({bytes_before / 1e6:,.1f} MB) to {copy.name}")
         try:
-            con.execute(f"ATTACH '{_quoted(copy)}' AS {NEW}")
+            con.execute(f"ATTACH ? AS {NEW}", [str(copy)])
             con.execute(f"COPY FROM DATABASE {OLD} TO {NEW}")
             progress.say("checking the copy, table by table")
             tables, rows = _check_copy(con, db)
@@ -142,7 +142,7 @@ def _attach_read_only(con: duckdb.DuckDBPyConnection, db: Path, wait: float) -> 
     started = time.monotonic()
     while True:
         try:
-            con.execute(f"ATTACH '{_quoted(db)}' AS {OLD} (READ_ONLY)")
+            con.execute(f"ATTACH ? AS {OLD} (READ_ONLY)", [str(db)])
             return
         except duckdb.Error as exc:
             if "lock" not in str(exc).lower():
@@ -175,10 +175,6 @@ def _check_copy(con: duckdb.DuckDBPyConnection, db: Path) -> tuple[int, int]:
             )
         rows += old[0]
     return len(names), rows
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def _fsync(path: Path) -> None:

@@ -208,8 +208,9 @@ class Database:
         """The file, attached for bulk writes to an in-memory database and made the default."""
         con = duckdb.connect(":memory:")
         try:
-            quoted = str(self.path).replace("'", "''")
-            con.execute(f"ATTACH '{quoted}' AS {BULK_ALIAS} (ROW_GROUP_SIZE {BULK_ROW_GROUP})")
+            con.execute(
+                f"ATTACH ? AS {BULK_ALIAS} (ROW_GROUP_SIZE {BULK_ROW_GROUP})", [str(self.path)]
+            )
             con.execute(f"USE {BULK_ALIAS}")
         except BaseException:
             con.close()

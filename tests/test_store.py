@@ -280,7 +280,7 @@ def test_a_bulk_writer_stores_smaller_row_groups_that_every_reader_reads(tmp_pat
     many = [item(n) for n in range(BULK_ROW_GROUP + 1_000)]
     row_groups = {}
     for bulk in (False, True):
-        path = tmp_path / f"bulk-{bulk}.duckdb"
+        path = tmp_path / f"it's bulk-{bulk}.duckdb"  # a quote: the path is a parameter
         with Store(path, bulk=bulk) as store:
             store.write(many, [kept(it) for it in many], [], run_id="r1")
         assert not path.with_name(path.name + ".wal").exists()
