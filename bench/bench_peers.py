@@ -46,7 +46,7 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -217,10 +217,7 @@ def timed(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> t
         cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     memory = TreeMemory(proc.pid)
-    if WATCH_MEMORY[0]:
-        with memory:
-            out, _ = proc.communicate()
-    else:
+    with memory if WATCH_MEMORY[0] else nullcontext():
         out, _ = proc.communicate()
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -239,8 +239,7 @@ def _write_results(
         _flush(writes.store, run_id, pending, dead, ticker)
         # Cursors last: if anything above failed, the next run reads those sources again.
         writes.store.update_sources(statuses, run_id=run_id, intervals=config.intervals)
-        store = writes.store
-        writes.detach()
+        store = writes.detach()
     finally:
         writes.close()
     ticker.close()
@@ -274,9 +273,10 @@ class _IdleStore:
             self._store, store = None, self._store
             store.close()
 
-    def detach(self) -> None:
-        """Let go of the open store without closing it: its new owner closes it."""
-        self._store = None
+    def detach(self) -> Store:
+        """The store, open, handed over without closing it: its new owner closes it."""
+        store, self._store = self.store, None
+        return store
 
 
 def _next_result(results, crew, on_idle=None):
