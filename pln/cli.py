@@ -22,11 +22,11 @@ EXIT_PIPE_CLOSED = 141  # the reader of stdout went away (`| head`): 128 + SIGPI
 
 
 def main(argv: list[str] | None = None) -> int:
+    _tune_native_libraries()  # first: a command's parser may import what loads them
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     _quiet_library_logs()
-    _tune_native_libraries()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
