@@ -37,7 +37,9 @@ class CurateFn(beam.DoFn):
     def setup(self):
         self.curator.setup()
 
-    def process(self, batch: list[Item]):
+    # No annotation on `batch` (a list of Items, or an ItemBatch): Beam 2.78 checks it against
+    # the input's type and refuses an ItemBatch for list[Item].
+    def process(self, batch):
         items, decisions, dead = curate_items(self.curator, batch)
         if items:
             yield CuratedBatch(items, decisions)
