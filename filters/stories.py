@@ -129,7 +129,7 @@ def story_keys(items: Sequence[Item]) -> pa.Table:
         own = link_key(own_url)
         if own and not is_site_root(own):
             rows.append((item_id, 0, _key(_URL, own.encode())))
-            if old := author_link_key(own_url):
+            if "bsky.app/" in own_url.lower() and (old := author_link_key(own_url)):
                 rows.append((item_id, 0, _key(_URL, old.encode())))
         shares = item.kind not in NOT_SHARES
         if shares:
