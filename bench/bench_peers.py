@@ -420,14 +420,14 @@ def main() -> None:
             if args.repeat > 1:
                 print(f"round {number + 1} of {args.repeat}", flush=True)
             rows: list[tuple[str, str, float, int, int]] = []
-            rounds.append(run_round(args, work, urls, files, total, has_newsboat, rows))
+            rounds.append(run_round(args, work, urls, files, total, has_newsboat, rows, number))
             report(rows)
             del CPU_SECONDS[:], PSS_PEAKS[:]  # per round, as the rows
         if not args.no_memory:
             print("memory round (sampled; its times are not in the ratios below)", flush=True)
             WATCH_MEMORY[0] = True
             rows = []
-            run_round(args, work, urls, files, total, has_newsboat, rows)
+            run_round(args, work, urls, files, total, has_newsboat, rows, 0)
             report(rows)
             MEMORY.extend(r for r in rows if r[0].startswith("pln"))
     finally:
@@ -467,9 +467,11 @@ def main() -> None:
         )
 
 
-def run_round(args, work: Path, urls, files, total: int, has_newsboat, rows) -> dict:
-    """One round: newsboat and pln (and the checkout before) over HTTP and from files, side by
-    side; appends table rows and returns {(system, mode): seconds}."""
+def run_round(args, work: Path, urls, files, total: int, has_newsboat, rows, number: int) -> dict:
+    """One round (`number`, from 0): newsboat and pln (and the checkout before) over HTTP and
+    from files, side by side; appends table rows and returns {(system, mode): seconds}. The
+    checkout before runs first in even rounds and after pln in odd ones, so neither always
+    follows newsboat."""
     results: dict[tuple[str, str], float] = {}
     for mode, where in (("http", urls), ("files", [str(f) for f in files])):
         if has_newsboat:
@@ -482,7 +484,8 @@ def run_round(args, work: Path, urls, files, total: int, has_newsboat, rows) -> 
             if mode == "http":
                 newsboat_again(args, work, nb_where, files, rows, results)
         kind = "url" if mode == "http" else "path"
-        for label, src in (("before", args.before), ("", None)):
+        trees = [("before", args.before), ("", None)]
+        for label, src in trees if number % 2 == 0 else trees[::-1]:
             if label and src is None:
                 continue
             # A checkout from before the local engine (and the `fetch:` settings) would
