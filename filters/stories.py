@@ -80,11 +80,16 @@ def link_key(url: str) -> str:
     return host + path + (f"?{query}" if query else "")
 
 
-@lru_cache(maxsize=100_000)
 def author_link_key(url: str) -> str:
     """A Bluesky post's link as `link_key` spelled it before 5 December 2026, with its author
     (bsky.app/profile/<handle or DID>/post/<rkey>); "" for other links. Items still add it,
     so that posts stored before then are found by it."""
+    # Most links are not Bluesky's: a substring test spares them a URL parse and a cache entry.
+    return _author_link_key(url) if "bsky.app/" in url.lower() else ""
+
+
+@lru_cache(maxsize=100_000)
+def _author_link_key(url: str) -> str:
     parts = canonical_parts(url)
     if (
         parts is None
@@ -129,13 +134,13 @@ def story_keys(items: Sequence[Item]) -> pa.Table:
         own = link_key(own_url)
         if own and not is_site_root(own):
             rows.append((item_id, 0, _key(_URL, own.encode())))
-            if "bsky.app/" in own_url.lower() and (old := author_link_key(own_url)):
+            if old := author_link_key(own_url):
                 rows.append((item_id, 0, _key(_URL, old.encode())))
         shares = item.kind not in NOT_SHARES
         if shares:
             rows.extend((item_id, 1, _key(_URL, key.encode())) for key in shared_links(item))
             for url in item.links[:MAX_SHARED_LINKS]:
-                if "bsky.app/" in url and (old := author_link_key(url)):
+                if old := author_link_key(url):
                     rows.append((item_id, 1, _key(_URL, old.encode())))
             if item.kind in ("repost", "quote") and item.reply_to:
                 original = make_item_id(item.platform, item.reply_to)
