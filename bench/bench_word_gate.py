@@ -14,13 +14,22 @@ result (docs/learning.md). Here:
   them the gate learns the rules back and adds nothing;
 - kept = the rules keep it, or the gate's probability is above 0.5.
 
-    python bench/bench_word_gate.py [SEEDS]
+    python bench/bench_word_gate.py [SEEDS] [--config thin|catchall] [--words all|content|unigrams]
+                                    [--model lr|ridge|nb]
 
 It prints pooled P/R/F1 over SEEDS draws (default 5), then the mean and lowest F1 of a draw.
+`--config catchall` uses the one catch-all topic of five phrases (relevant: on any of the 8).
+`--words content` leaves out spaCy's English stop words, as the learned model's features do;
+`unigrams` keeps stop words but no bigrams. `--model ridge` is ridge regression with the
+penalty its leave-one-out picks, as the model's relevance feature is fitted (kept when its
+value is above 0.5); `nb` is multinomial naive Bayes on the same words, its parameters
+re-estimated by EM over the unlabelled items of both halves (transductive, as a store holds
+them; weight 0.1 each), kept when p > 0.5.
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import re
 import sys
@@ -31,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_learning as bl  # noqa: E402
+from spacy.lang.en.stop_words import STOP_WORDS  # noqa: E402
 
 from pln.filters.curator import Curator  # noqa: E402
 from pln.filters.learning import stable_share  # noqa: E402
@@ -41,8 +51,12 @@ SIZES = (10, 20, 50)
 THRESHOLD = 0.5
 
 
-def word_features(text: str) -> set[str]:
+def word_features(text: str, words_kept: str = "all") -> set[str]:
     words = WORD.findall(text.lower())
+    if words_kept == "content":
+        words = [w for w in words if w not in STOP_WORDS]
+    if words_kept == "unigrams":
+        return set(words)
     return set(words) | {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)}
 
 
@@ -62,19 +76,57 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = 0.1, steps: int = 600):
     return w, b
 
 
-def bench_set(title: str, set_name: str, seeds: int, tmp: Path) -> None:
+def fit_ridge(x: np.ndarray, y: np.ndarray):
+    """Ridge regression in the span of the rows, its penalty picked by leave-one-out."""
+    kernel, mean, best = x @ x.T, float(y.mean()), None
+    for ridge in (0.1, 0.25, 0.5, 1.0, 2.0):
+        inverse = np.linalg.inv(kernel + ridge * np.eye(len(y)))
+        alpha = inverse @ (y - mean)
+        error = float(((alpha / np.diag(inverse)) ** 2).sum())
+        if best is None or error < best[0]:
+            best = (error, alpha)
+    weights = x.T @ best[1]
+    return lambda rows: rows @ weights + mean
+
+
+def fit_nb_em(x: np.ndarray, y: np.ndarray, unlabelled: np.ndarray, steps: int = 10):
+    """Multinomial naive Bayes on binary words, refitted by EM with the unlabelled rows."""
+    x, unlabelled = (x > 0).astype(float), (unlabelled > 0).astype(float)
+
+    def fit_nb(rows, resp):
+        prior = np.log((resp.sum(0) + 1) / (resp.sum() + 2))
+        counts = resp.T @ rows + 0.1
+        return prior, np.log(counts / counts.sum(1, keepdims=True))
+
+    def posterior(rows, model):
+        scores = rows @ model[1].T + model[0]
+        scores = np.exp(scores - scores.max(1, keepdims=True))
+        return scores / scores.sum(1, keepdims=True)
+
+    labelled = np.stack([1 - y, y], 1)
+    model = fit_nb(x, labelled)
+    for _ in range(steps):
+        resp = np.vstack([labelled, 0.1 * posterior(unlabelled, model)])
+        model = fit_nb(np.vstack([x, unlabelled]), resp)
+    return lambda rows: posterior((rows > 0).astype(float), model)[:, 1]
+
+
+def bench_set(title: str, set_name: str, seeds: int, tmp: Path, args) -> None:
     items, truth, near = bl.ld_set(set_name)
     config = bl.config_for(
-        (bl.DATA / "topics_thin.yaml").read_text(encoding="utf-8"), tmp, set_name
+        (bl.DATA / f"topics_{args.config}.yaml").read_text(encoding="utf-8"), tmp, set_name
     )
     topics = [t.id for t in config.topics]
+    if args.config == "catchall":  # relevant to the one topic when on any of the 8
+        truth = {k: {topics[0]} if v else set() for k, v in truth.items()}
+        near = dict.fromkeys(near, topics[0])
     held = [it for it in items if stable_share(it.id, "bench") < 0.5]
     train_half = [it for it in items if stable_share(it.id, "bench") >= 0.5]
     rules_kept = {item_id for item_id, _ in bl.kept_pairs(Curator(config.topics, config.nlp), held)}
     pairs = {(i, "any") for i in rules_kept}
     print(f"\n{title}: {len(held)} held-out items, {len(train_half)} to label from")
     print(bl.row("rules, any topic", bl.any_scores(pairs, held, truth)))
-    features = {it.id: word_features(it.nlp_text) for it in items}
+    features = {it.id: word_features(it.nlp_text, args.words) for it in items}
     x_held_texts = [features[it.id] for it in held]
     for k in SIZES:
         runs = []
@@ -82,14 +134,22 @@ def bench_set(title: str, set_name: str, seeds: int, tmp: Path) -> None:
             rng = random.Random(seed)
             labels = bl.draw(bl.candidates(train_half, truth, near, topics, rng), k, rng)
             examples = [e for group in labels.values() for e in group]
+            labelled = {e.item.id for e in examples}
             vocab: dict[str, int] = {}
-            for e in examples:
-                for f in features[e.item.id]:
+            for it in (e.item for e in examples) if args.model != "nb" else items:
+                for f in features[it.id]:
                     vocab.setdefault(f, len(vocab))
             x = matrix([features[e.item.id] for e in examples], vocab)
             y = np.array([1.0 if e.relevant else 0.0 for e in examples])
-            w, b = fit(x, y)
-            p = 1.0 / (1.0 + np.exp(-(matrix(x_held_texts, vocab) @ w + b)))
+            x_held = matrix(x_held_texts, vocab)
+            if args.model == "ridge":
+                p = fit_ridge(x, y)(x_held)
+            elif args.model == "nb":
+                rest = [features[it.id] for it in items if it.id not in labelled]
+                p = fit_nb_em(x, y, matrix(rest, vocab))(x_held)
+            else:
+                w, b = fit(x, y)
+                p = 1.0 / (1.0 + np.exp(-(x_held @ w + b)))
             kept = {it.id for it, pi in zip(held, p, strict=True) if pi > THRESHOLD}
             runs.append(bl.any_scores({(i, "any") for i in kept | rules_kept}, held, truth))
         f1s = [s.f1 or 0.0 for s in runs]
@@ -98,10 +158,16 @@ def bench_set(title: str, set_name: str, seeds: int, tmp: Path) -> None:
 
 
 def main() -> None:
-    seeds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    parser = argparse.ArgumentParser(prog="bench/bench_word_gate.py")
+    parser.add_argument("seeds", nargs="?", type=int, default=5)
+    parser.add_argument("--config", choices=("thin", "catchall"), default="thin")
+    parser.add_argument("--words", choices=("all", "content", "unigrams"), default="all")
+    parser.add_argument("--model", choices=("lr", "ridge", "nb"), default="lr")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for set_name, label in (("items.tsv", "short"), ("items_long.tsv", "long")):
-            bench_set(f"L&D {label}, thin config", set_name, seeds, Path(tmp))
+            title = f"L&D {label}, {args.config} config, {args.words} words, {args.model}"
+            bench_set(title, set_name, args.seeds, Path(tmp), args)
 
 
 if __name__ == "__main__":
