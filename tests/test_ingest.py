@@ -348,7 +348,7 @@ def test_a_slow_source_never_holds_up_the_others(tmp_path, kafka_topics, server)
     assert lines[1:3] == ["✓ x: 3 items", "✓ x: 2 items"]
     polls = ingester.sent["polls"]
     assert polls >= 4 and re.fullmatch(
-        rf"ingest stopped after [56] s: {polls} polls \(1 failed\) sent 5 items and 0 dead "
+        rf"ingest stopped after [5-7] s: {polls} polls \(1 failed\) sent 5 items and 0 dead "
         rf"letters to {kafka_topics.raw_topic}",
         lines[-1],
     ), lines[-1]

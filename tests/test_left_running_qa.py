@@ -175,7 +175,7 @@ def schedule_config(tmp_path: Path, cron: str) -> Path:
 @pytest.mark.slow
 def test_a_schedule_runs_the_last_good_config_while_the_file_is_broken(tmp_path):
     path = schedule_config(tmp_path, "* * * * *")
-    while datetime.now().second >= 45:  # the next slot at least 15 s away: time to break it
+    while datetime.now().second >= 30:  # the next slot at least 30 s away: time to break it
         time.sleep(1)
     log = tmp_path / "schedule.log"
     proc = pln_process("schedule", "-c", str(path), "--max-runs", "1", log=log)

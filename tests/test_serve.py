@@ -175,15 +175,17 @@ def test_a_removed_topics_feeds_and_page_are_gone_until_it_comes_back(tmp_path):
     port = free_port()
     config = build_site(tmp_path, port)  # topics "spaced" and "feedback"
     render_with(config, {"spaced", "feedback"})
+    before = datetime.now(UTC).date().isoformat()
     without = render_with(config, {"feedback"})  # "spaced" taken out of the config
     feeds = ("spaced.rss.xml", "spaced.atom.xml", "spaced.json")
-    today = datetime.now(UTC).date().isoformat()
+    days = {before, datetime.now(UTC).date().isoformat()}  # two, if midnight came in between
     with FeedServer(without, "127.0.0.1", port) as server:
         for path in (*feeds, "topic/spaced"):
             status, headers, body = get(server, path)
             page = body.decode()
             assert status == 410, path
-            assert "&#x27;spaced&#x27; was taken out" in page and today in page, path
+            assert "&#x27;spaced&#x27; was taken out" in page, path
+            assert any(day in page for day in days), path
             assert headers["cache-control"] == "no-store"
         assert get(server, "spaced.rss.xml", method="HEAD")[:3:2] == (410, b"")
         assert get(server, "other.rss.xml")[0] == 404  # never a topic here: not found
