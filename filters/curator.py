@@ -479,8 +479,9 @@ class Curator:
             if self._scorer is not None:
                 p.votes, p.lift = self._votes(doc, p.rules)
         if self._has_ner and doc.ents:
+            # One line each: an entity may span the line break between title and text.
             p.changes["entities"] = tuple(
-                dict.fromkeys(f"{ent.label_}:{ent.text}" for ent in doc.ents)
+                dict.fromkeys(f"{ent.label_}:{' '.join(ent.text.split())}" for ent in doc.ents)
             )
 
     def _read_norms(self, p: _Prepared, doc: Doc, lowers: list[int], index: list[int]) -> None:

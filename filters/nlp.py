@@ -9,8 +9,15 @@
 
 `pln_lemma_norm_v1` sets `token.norm_` to the lower-cased lemma, so a `PhraseMatcher(attr="NORM")`
 finds "Learners" for "learner" and "spaced repetitions" for "spaced repetition". The lookup
-table is case-sensitive ("Learners" stays "Learners"), so in lookup mode the component looks up
-the lower-cased form itself rather than lower-casing spaCy's lemma.
+table is case-sensitive ("Learners" stays "Learners"), so the component looks up the
+lower-cased form itself.
+
+Every pipeline matches by that table, a trained one too. A trained lemmatizer's lemma depends
+on the part of speech its tagger guesses, and a phrase has no sentence to guess it from: with
+en_core_web_sm, the phrase "spaced repetition" alone lemmatizes to "space repetition" and the
+same words in "We push spaced repetition questions" to "spaced repetition", so they never
+matched (nor "forgetting curve" in "The forgetting curve is a shape"). Switching to a trained
+pipeline for its entities must not change which items a topic keeps.
 
 Typographic hyphens count as "-": the tokenizer splits U+2010 (hyphen), U+2011 (non-breaking
 hyphen) and U+2012 (figure dash) between letters as spaCy splits "-" (and the en dash), and
@@ -30,7 +37,7 @@ from pathlib import Path
 
 import numpy
 import spacy
-from spacy.attrs import LEMMA, LOWER, NORM
+from spacy.attrs import LOWER, NORM
 from spacy.lang.char_classes import ALPHA
 from spacy.language import Language
 from spacy.lookups import Table
@@ -58,23 +65,18 @@ _DASH_INFIX = rf"(?<=[{ALPHA}0-9])[\u2010\u2011\u2012](?=[{ALPHA}])"
 
 
 class LemmaNorm:
-    """Sets `token.norm` to the lower-cased lemma of each token.
-
-    mode "lookup": the lemma of the lower-cased word from the `lemma_lookup` table (blank
-    pipelines); mode "lemma": spaCy's lemma lower-cased (trained pipelines, whose lemmas depend
-    on the part of speech). Words the table does not know keep their lower-cased form; the
-    `DASHES` have the norm "-".
+    """Sets `token.norm` to the lower-cased lemma of each token: the lemma of the lower-cased
+    word from the `lemma_lookup` table (the pipeline's lemmatizer's, when it has one, else the
+    installed spacy-lookups-data's). Words the table does not know keep their lower-cased form;
+    the `DASHES` have the norm "-".
     """
 
-    def __init__(self, nlp: Language, mode: str):
-        if mode not in ("lookup", "lemma"):
-            raise ValueError(f"{LEMMA_NORM}: mode must be 'lookup' or 'lemma', got {mode!r}")
-        self.mode = mode
+    def __init__(self, nlp: Language):
         self.table: Mapping[str, str] | Table | None = None  # word -> lemma
-        self._norms: dict[int, int] = {}  # lower (or lemma) hash -> norm hash
+        self._norms: dict[int, int] = {}  # lower hash -> norm hash
 
     def initialize(self, get_examples=None, *, nlp: Language | None = None) -> None:
-        if self.mode != "lookup" or nlp is None:
+        if nlp is None:
             return
         if "lemmatizer" in nlp.pipe_names:
             lookups = nlp.get_pipe("lemmatizer").lookups
@@ -88,17 +90,14 @@ class LemmaNorm:
     def __call__(self, doc: Doc) -> Doc:
         if not len(doc):
             return doc
-        if self.mode == "lookup":
-            out = self.lookup_norms(doc.to_array(LOWER).tolist(), doc.vocab.strings)
-        else:
-            out = self._lemma_norms(doc)
+        out = self.lookup_norms(doc.to_array(LOWER).tolist(), doc.vocab.strings)
         # One array write instead of a Python attribute write per token.
         doc.from_array([NORM], numpy.array(out, dtype=numpy.uint64).reshape(-1, 1))
         return doc
 
     def lookup_norms(self, lowers: list[int], strings: StringStore) -> list[int]:
-        """The norms (in lookup mode) of tokens by their LOWER hashes: what `__call__` sets,
-        for a caller that has no doc of those tokens."""
+        """The norms of tokens by their LOWER hashes: what `__call__` sets, for a caller that
+        has no doc of those tokens."""
         norms = self._bounded_cache()
         out = list(map(norms.get, lowers))  # most words were seen before
         if None in out:
@@ -106,19 +105,6 @@ class LemmaNorm:
                 self._lookup(strings, lower) if norm is None else norm
                 for lower, norm in zip(lowers, out, strict=True)
             ]
-        return out
-
-    def _lemma_norms(self, doc: Doc) -> list[int]:
-        norms, strings = self._bounded_cache(), doc.vocab.strings
-        out = []
-        for lemma, lower in doc.to_array([LEMMA, LOWER]).tolist():
-            key = lemma or lower
-            norm = norms.get(key)
-            if norm is None:
-                word = strings[key].lower()
-                norm = strings.add("-" if word in DASHES else word)
-                norms[key] = norm
-            out.append(norm)
         return out
 
     def _bounded_cache(self) -> dict[int, int]:
@@ -137,9 +123,9 @@ class LemmaNorm:
         return norm
 
 
-@Language.factory(LEMMA_NORM, default_config={"mode": "lookup"})
-def make_lemma_norm(nlp: Language, name: str, mode: str) -> LemmaNorm:
-    return LemmaNorm(nlp, mode)
+@Language.factory(LEMMA_NORM)
+def make_lemma_norm(nlp: Language, name: str) -> LemmaNorm:
+    return LemmaNorm(nlp)
 
 
 @spacy.registry.tokenizers(TOKENIZER)
@@ -190,7 +176,7 @@ def _load_blank(name: str, lang: str) -> Language:
         raise _error(name, f"spaCy cannot build language {lang!r}: {_first_line(exc)}") from None
     # No spaCy lemmatizer: nothing reads token.lemma here; pln_lemma_norm_v1 looks lemmas up
     # in the same table (or keeps lower-cased words for a language without one).
-    nlp.add_pipe(LEMMA_NORM, config={"mode": "lookup"})
+    nlp.add_pipe(LEMMA_NORM)
     nlp.get_pipe(LEMMA_NORM).initialize(nlp=nlp)
     nlp.meta[_BLANK_META] = name
     return nlp
@@ -242,11 +228,9 @@ def _load_installed(name: str) -> Language:
         nlp = spacy.load(_expand(name), exclude=["parser"])
     except (OSError, ValueError, ImportError) as exc:
         raise _error(name, f"cannot be loaded: {_first_line(exc)}") from None
-    # Pipelines without a lemmatizer (an NER-only one) still match by lemma, via the lookups.
     _cache_whitespace(nlp)
     _split_dashes(nlp)
-    has_lemmas = any("token.lemma" in nlp.get_pipe_meta(n).assigns for n in nlp.pipe_names)
-    nlp.add_pipe(LEMMA_NORM, config={"mode": "lemma" if has_lemmas else "lookup"})
+    nlp.add_pipe(LEMMA_NORM)  # the lookup lemmas, as blank pipelines match (module doc)
     nlp.get_pipe(LEMMA_NORM).initialize(nlp=nlp)
     return nlp
 
@@ -254,8 +238,7 @@ def _load_installed(name: str) -> Language:
 def _lookup_table(nlp: Language) -> Mapping[str, str] | Table | None:
     if LEMMA_NORM not in nlp.pipe_names:
         return None
-    norm = nlp.get_pipe(LEMMA_NORM)
-    return norm.table if norm.mode == "lookup" else None
+    return nlp.get_pipe(LEMMA_NORM).table
 
 
 def _plurals(word: str) -> tuple[str, ...]:
@@ -286,8 +269,7 @@ def phrase_word_forms(nlp: Language, word: str) -> frozenset[str] | None:
     number too: it matches the singular and its plurals as well. (A last word the table does
     not know has its regular plural as a pattern of its own: `topics.unknown_plurals`.)
 
-    Only with the lookup table (blank pipelines): a trained lemmatizer reads the part of
-    speech, so "The train" and "training" already get different lemmas there.
+    None as well for a language the lookup data has no table for (every word its own lemma).
     """
     table = _lookup_table(nlp)
     word = word.lower()

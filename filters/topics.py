@@ -58,9 +58,10 @@ from pln.record import Decision, Item
 # How evidence is found and scored. v2 (3 December 2026): an inflected phrase word keeps its
 # meaning ("training" no longer matches "train"), typographic hyphens, derived forms around
 # asides. v3 (3 December, night): plurals the lemma table lacks ("microlearnings"), only
-# abbreviations skipped as asides, prefixes split off only before a known word. A store scored
-# by another version is due a rescore (pipelines/scoring_state.py).
-SCORER_VERSION = "pln-score.v3"
+# abbreviations skipped as asides, prefixes split off only before a known word. v4 (6 December):
+# a trained pipeline matches by the lookup lemmas too (filters/nlp.py). A store scored by
+# another version is due a rescore (pipelines/scoring_state.py).
+SCORER_VERSION = "pln-score.v4"
 W_PHRASE = 1.0
 W_HASHTAG = 0.75
 TITLE_FACTOR = 1.5

@@ -196,7 +196,7 @@ def test_a_pipelines_own_lookup_table_gives_the_text_check_only_when_it_is_the_i
         table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
         for word, lemma in changed.items():
             table[word] = lemma
-        nlp.add_pipe(LEMMA_NORM, config={"mode": "lookup"})
+        nlp.add_pipe(LEMMA_NORM)
         nlp.get_pipe(LEMMA_NORM).initialize(nlp=nlp)
         return nlp
 

@@ -395,7 +395,7 @@ def test_rescore_applies_the_model_and_tells_unlabelled_from_training_items(tmp_
             for r in store.sql(f"SELECT item_id FROM decisions WHERE kept AND topic = '{TOPIC}'")[1]
         }
     for topic, model_version, n_kept in rows:
-        assert model_version.startswith("pln-score.v3; blank:en")
+        assert model_version.startswith("pln-score.v4; blank:en")
         if topic == TOPIC:
             assert model_version.endswith("; model v1")
             assert n_kept != before[0][0]

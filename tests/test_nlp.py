@@ -74,15 +74,6 @@ def test_languages_without_lookup_tables_match_by_lower_case():
     assert norms(nlp, "Mikronauka DZIAŁA") == ["mikronauka", "działa"]
 
 
-def test_lemma_mode_lower_cases_the_pipeline_lemma():
-    nlp = spacy.blank("en")
-    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-    nlp.add_pipe(LEMMA_NORM, config={"mode": "lemma"})
-    nlp.initialize()
-    # The lookup table has no "Learners", so its lemma stays as written and is lower-cased.
-    assert norms(nlp, "Learners quizzes") == ["learners", "quiz"]
-
-
 @pytest.mark.parametrize(
     ("pipeline", "message"),
     [

@@ -91,7 +91,7 @@ def test_decisions_carry_topic_version_and_only_positive_scores(config, labelled
     for d in result.decisions:
         assert 0 < d.score <= 1
         assert d.topic_version == versions[d.topic]
-        assert d.model_version.startswith("pln-score.v3; blank:en")
+        assert d.model_version.startswith("pln-score.v4; blank:en")
 
 
 def test_reasons_word_for_word(curator):

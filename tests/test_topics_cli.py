@@ -58,7 +58,7 @@ def test_topics_test_text_explains_word_for_word(config, capsys):
     assert out == (
         f"{TOPIC}: kept, score 0.826 (threshold 0.5)\n"
         "  reason   matched 'spaced repetition' (lemma), #retrievalpractice; threshold 0.5\n"
-        f"  version  topic {version}; pln-score.v3; {PIPELINE}\n"
+        f"  version  topic {version}; pln-score.v4; {PIPELINE}\n"
     )
     code, out, _ = run_pln(
         capsys, "topics", "-c", str(config.path), "test", TOPIC, "--text", "Lunch was great."
