@@ -122,7 +122,9 @@ class Curator:
     """Scores items against topics. Build anywhere; call `setup()` in the worker.
 
     `model` is the trained model to use (see `Curator.for_config`): only its reference travels
-    with the Curator, the model loads in `setup()`.
+    with the Curator, the model loads in `setup()`. `entities=False` for a Curator whose items
+    are not stored (`pln topics test`, training): an installed pipeline's components then do
+    not run (nlp.load_nlp), and its decisions are the same.
     """
 
     vocab_growth = VOCAB_GROWTH  # see `_keep_vocab_bounded`
@@ -133,19 +135,24 @@ class Curator:
         topics: tuple[TopicConfig, ...],
         nlp: NlpConfig | None = None,
         model: ModelRef | None = None,
+        *,
+        entities: bool = True,
     ):
         self.topics = tuple(topics)
         self.nlp_config = nlp or NlpConfig()
+        self.entities = entities
         self.rules = tuple(TopicRule(t) for t in self.topics)
         self.model = model
         self._reset()
 
     @classmethod
-    def for_config(cls, config: Config, *, use_models: bool = True) -> Curator:
+    def for_config(
+        cls, config: Config, *, use_models: bool = True, entities: bool = True
+    ) -> Curator:
         """A Curator for config's topics with the current model, if any (beside the database,
         see classifier.py); `use_models=False`: rules only."""
         model = current_model(models_dir(config.outputs.duckdb)) if use_models else None
-        return cls(config.topics, config.nlp, model)
+        return cls(config.topics, config.nlp, model, entities=entities)
 
     def _reset(self) -> None:
         self._nlp: Language | None = None
@@ -169,7 +176,8 @@ class Curator:
         self._strings_at_setup = 0
 
     def __getstate__(self) -> dict:
-        return {k: self.__dict__[k] for k in ("topics", "nlp_config", "rules", "model")}
+        keys = ("topics", "nlp_config", "rules", "model", "entities")
+        return {k: self.__dict__[k] for k in keys}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -184,7 +192,7 @@ class Curator:
         """Load spaCy, build the phrase matcher and add the classifiers (once)."""
         if self._nlp is not None:
             return
-        nlp = load_nlp(self.nlp_config)
+        nlp = load_nlp(self.nlp_config, entities=self.entities)
         matcher = PhraseMatcher(nlp.vocab, attr="NORM")
         phrase_of: dict[int, str] = {}
         forms: dict[str, set[str]] = {}

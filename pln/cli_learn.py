@@ -231,7 +231,7 @@ def cmd_topics_test(args) -> int:
     config = _config(args)
     config.topic(args.topic)  # raises for a topic the config lacks
     warn_older_models(config)
-    curator = Curator.for_config(config)
+    curator = Curator.for_config(config, entities=False)
     if args.file:
         return _test_file(curator, config, args.topic, args.file)
     if args.item:

@@ -475,10 +475,24 @@ def _check_pipeline(opts: Options, name: str) -> None:
                 "(not a saved spaCy pipeline)",
             )
         return
-    if _installed_module(name):
+    module = _installed_module(name)
+    if module is not None:
+        if not (module / "meta.json").is_file():  # what every spaCy pipeline package ships
+            raise opts.error(
+                "pipeline",
+                f"spaCy pipeline {name!r}: the installed package {name} is not a spaCy pipeline "
+                "(it has no meta.json)",
+            )
         return
     if "/" in name or name.startswith((".", "~")):  # meant as a folder (relative to where pln runs)
         raise opts.error("pipeline", f"spaCy pipeline {name!r}: no such folder")
+    as_module = _installed_module(name.replace("-", "_"))
+    if as_module is not None and (as_module / "meta.json").is_file():
+        raise opts.error(
+            "pipeline",
+            f"spaCy pipeline {name!r}: that is how pip spells it; name its module, "
+            f"{as_module.name}",
+        )
     raise opts.error(
         "pipeline",
         f"spaCy pipeline {name!r} is not installed: check the name, install its package "
@@ -501,15 +515,21 @@ def _spacy_language(lang: str) -> bool:
     return any(e.name == lang for e in metadata.entry_points(group="spacy_languages"))
 
 
-def _installed_module(name: str) -> bool:
-    """An installed distribution (what spacy.util.is_package asks) whose module imports."""
+def _installed_module(name: str) -> Path | None:
+    """The folder of an installed distribution's package `name` (what spacy.util.is_package
+    asks), without importing it; None when there is none."""
     from importlib import metadata
 
     try:
         metadata.distribution(name)
-        return importlib.util.find_spec(name) is not None
+        spec = importlib.util.find_spec(name)
     except (metadata.PackageNotFoundError, ImportError, ValueError):
-        return False
+        return None
+    if spec is None:
+        return None
+    if not spec.submodule_search_locations:  # a plain module: no pipeline's folder
+        return Path(spec.origin or name).with_suffix("")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _check_can_create(opts: Options, key: str, folder: Path) -> None:

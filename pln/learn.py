@@ -270,7 +270,7 @@ def train(
         n_pos = sum(ex.relevant for exs in examples.values() for ex in exs)
         n_neg = sum(not ex.relevant for exs in examples.values() for ex in exs)
         return TrainReport(Trained(None, None, n_pos, n_neg), unchanged=current, ignored=ignored)
-    base = Curator.for_config(config, use_models=False)
+    base = Curator.for_config(config, use_models=False, entities=False)
     trained = train_shared(base, examples, pool, settings, stories)
     report = TrainReport(trained, ignored=ignored)
     if trained.model is None:
@@ -319,7 +319,7 @@ def evaluate(config: Config, settings: TrainingSettings | None = None) -> Evalua
         ignored = ignored_labels(store, config)
         pool = _pool(store)
     current = current_model(models_dir(config.outputs.duckdb))
-    base = Curator.for_config(config, use_models=False)
+    base = Curator.for_config(config, use_models=False, entities=False)
     trained = train_shared(base, examples, pool, settings, stories)
     counts = {"n_pos": trained.n_pos, "n_neg": trained.n_neg}
     if trained.evaluation is None:
@@ -337,7 +337,7 @@ def label_suggestions(config: Config, topic: str, n: int = 10) -> list[Suggestio
     config.topic(topic)  # raises for a topic the config lacks
     with open_store(config, read_only=True) as store:
         items, labelled = suggestion_pool(store, topic)
-    curator = Curator.for_config(config)
+    curator = Curator.for_config(config, entities=False)
     return suggest_labels(curator, topic, items, labelled, n)
 
 
@@ -366,7 +366,7 @@ def topic_suggestions(config: Config, topic: str, n: int = 15) -> PhraseSuggesti
         items += store.items_by_id((positive | kept | negative) - ids).values()
     wanted = [it for it in items if (it.id in positive or it.id in kept) and it.id not in negative]
     rest = [it for it in items if it not in wanted]
-    curator = Curator.for_config(config, use_models=False)
+    curator = Curator.for_config(config, use_models=False, entities=False)
     rule = next(r for r in curator.rules if r.id == topic)
     topics = {r.id for r in curator.rules}
     others = {t: ids for t, ids in others.items() if t in topics}

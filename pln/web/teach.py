@@ -40,5 +40,5 @@ class Teacher:
 
         ref = current_model(models_dir(self.config.outputs.duckdb))
         if self._curator is None or self._curator[0] != ref:
-            self._curator = (ref, Curator(self.config.topics, self.config.nlp, ref))
+            self._curator = (ref, Curator(self.config.topics, self.config.nlp, ref, entities=False))
         return self._curator[1]
