@@ -43,6 +43,7 @@ from pln.errors import ConfigError
 from pln.filters.classifier import Lift, ModelRef, Scorer, current_model, models_dir
 from pln.filters.cues import Cues, Part
 from pln.filters.dedup import canonical_url, text_fingerprint
+from pln.filters.entities import entity_strings
 from pln.filters.language import (
     MAX_WORDS,
     detect_language_split,
@@ -487,10 +488,7 @@ class Curator:
             if self._scorer is not None:
                 p.votes, p.lift = self._votes(doc, p.rules)
         if self._has_ner and doc.ents:
-            # One line each: an entity may span the line break between title and text.
-            p.changes["entities"] = tuple(
-                dict.fromkeys(f"{ent.label_}:{' '.join(ent.text.split())}" for ent in doc.ents)
-            )
+            p.changes["entities"] = entity_strings(doc)
 
     def _read_norms(self, p: _Prepared, doc: Doc, lowers: list[int], index: list[int]) -> None:
         """Take the phrase hits of p's item as `_read_doc` would from the `Part` of doc at
