@@ -418,9 +418,12 @@ class Scorer:
     """A loaded model ready to score docs: per topic, the margin of everything but the rules
     score, and the labelled item the doc is most like; and the lift, if any."""
 
-    def __init__(self, model: SharedModel, label: str):
+    def __init__(self, model: SharedModel, label: str, vectors: bool = True):
+        """`vectors=False`: the pipeline is not the one the model was trained with, so its
+        word vectors (if any) mean something else: docs are read without them."""
         self.model = model
         self.label = label
+        self.vectors = vectors
         self.index = {t: i for i, t in enumerate(model.topics) if model.use.get(t, True)}
         self.lifts = model.lift > 0
         self._position = {t: i for i, t in enumerate(model.topics)}
@@ -448,7 +451,7 @@ class Scorer:
         model = self.model
         feats, _ = doc_features(doc)
         cols, _ = model.columns(feats)
-        vec = doc_vector(doc, model.dims)
+        vec = doc_vector(doc, model.dims) if self.vectors else None
         x = unit_vector(cols, model.idf[cols], vec)
         where = cols if vec is None else numpy.concatenate([cols, self._dense])
         both = x @ self._both_t[where]

@@ -119,6 +119,10 @@ class _Prepared:
         return self.split.text
 
 
+def _vectors(dims: int) -> str:
+    return f"{dims}-wide word vectors" if dims else "no word vectors"
+
+
 class Curator:
     """Scores items against topics. Build anywhere; call `setup()` in the worker.
 
@@ -245,15 +249,22 @@ class Curator:
         self.model_version = f"{SCORER_VERSION}; {pipeline_version(nlp)}"
         ref = self.model
         if ref is not None:
+            shared = ref.load()
             trained_with = ref.meta.get("pipeline")
-            if trained_with and trained_with != self.nlp_config.pipeline and not self.rebuilds:
+            dims = int(nlp.vocab.vectors.shape[1]) if nlp.vocab.vectors.shape[0] else 0
+            # Every pipeline matches and tokenizes alike (nlp.py): only word vectors differ.
+            other = bool(trained_with) and trained_with != self.nlp_config.pipeline
+            if other and (dims or shared.dims) and not self.rebuilds:
                 log.warning(
-                    "model %s was trained with nlp.pipeline %r, now %r; run `pln train` again",
+                    "model %s was trained with nlp.pipeline %r (%s), now %r (%s): it is used, "
+                    "without word vectors; run `pln train` again to use them",
                     ref.path,
                     trained_with,
+                    _vectors(shared.dims),
                     self.nlp_config.pipeline,
+                    _vectors(dims),
                 )
-            self._scorer = Scorer(ref.load(), ref.label)
+            self._scorer = Scorer(shared, ref.label, vectors=not other)
             self._model_version = f"{self.model_version}; model {ref.label}"
             self._versions = dict.fromkeys(self._scorer.index, self._model_version)
         if not (self._has_ner or self._scorer):

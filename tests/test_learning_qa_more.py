@@ -170,3 +170,72 @@ def test_label_suggest_with_nothing_the_rules_match_says_why(tmp_path, capsys):
         "id: nothing to suggest (no unlabelled item matches its rules; until the model "
         "decides, only those are ranked)\n"
     )
+
+
+def test_a_model_used_with_another_pipeline_warns_only_when_word_vectors_differ(
+    tmp_path, capsys, caplog
+):
+    """Every pipeline tokenizes and matches alike, so a model trained with blank:en decides the
+    same with a saved pipeline without vectors, and says nothing. With another pipeline than
+    the one it was trained with, where either has word vectors, it says it reads docs without
+    them, and it does."""
+    import numpy
+    import spacy
+
+    def pipeline_folder(name: str, seed: int | None) -> str:
+        nlp = spacy.blank("en")
+        if seed is not None:
+            rng = numpy.random.default_rng(seed)
+            for word in ("spaced", "repetition", "onboarding", "learners", "quiz", "practice"):
+                nlp.vocab.set_vector(word, rng.random(8))
+        nlp.to_disk(tmp_path / name)
+        return str(tmp_path / name)
+
+    plain, vectors, others = (
+        pipeline_folder("plain", None),
+        pipeline_folder("vectors", 7),
+        pipeline_folder("others", 8),
+    )
+    text = "Spaced repetition quiz practice for new learners"
+
+    def decide(config, pipeline: str) -> tuple[list[str], str]:
+        """The decision and reason of `pln topics test`, and what it warned."""
+        config.path.write_text(settings[config.path] + f"nlp: {{pipeline: '{pipeline}'}}\n")
+        caplog.clear()
+        code, out, _ = run_pln(
+            capsys, "topics", "test", TOPIC, "--text", text, "-c", str(config.path)
+        )
+        assert code == 0
+        warned = "".join(f"{r.getMessage()}\n" for r in caplog.records if r.levelno == 30)
+        return out.splitlines()[:2], warned
+
+    def warning(config, trained: str, wide: int, now: str, now_wide: int) -> str:
+        def vectors(n: int) -> str:
+            return f"{n}-wide word vectors" if n else "no word vectors"
+
+        return (
+            f"model {config.outputs.duckdb.parent / 'models' / 'v1'} was trained with "
+            f"nlp.pipeline '{trained}' ({vectors(wide)}), now '{now}' ({vectors(now_wide)}): it "
+            "is used, without word vectors; run `pln train` again to use them\n"
+        )
+
+    settings = {}
+    blank = make_config(tmp_path)
+    settings[blank.path] = blank.path.read_text()
+    train(blank)
+    assert decide(blank, plain) == (decide(blank, "blank:en")[0], "")
+    assert decide(blank, vectors) == (
+        decide(blank, "blank:en")[0],
+        warning(blank, "blank:en", 0, vectors, 8),
+    )
+
+    (tmp_path / "with-vectors").mkdir()
+    with_vectors = make_config(tmp_path / "with-vectors")
+    settings[with_vectors.path] = with_vectors.path.read_text()
+    with_vectors.path.write_text(settings[with_vectors.path] + f"nlp: {{pipeline: '{vectors}'}}\n")
+    train(load_config(with_vectors.path))
+    assert decide(with_vectors, vectors)[1] == ""
+    without, warned = decide(with_vectors, plain)
+    assert warned == warning(with_vectors, vectors, 8, plain, 0)
+    # Other vectors of the same width are not read either: the same decision as without any.
+    assert decide(with_vectors, others) == (without, warning(with_vectors, vectors, 8, others, 8))
