@@ -196,10 +196,12 @@ def _surely_curates(config: Config) -> bool:
     """Whether this run will have items to curate whatever the store says: it is the first
     (no database yet) or reads a source the probe cannot settle. Then spaCy loads at once,
     while the store is read; otherwise only once a source is known to need it, so a run where
-    every feed answers 304 never loads it."""
+    every feed answers 304 and every saved export is as it was never loads it."""
+    from .probe import may_settle
+
     enabled = [src for src in config.sources if src.enabled]
     return bool(enabled) and (
-        not config.outputs.duckdb.exists() or any(src.type != "rss" for src in enabled)
+        not config.outputs.duckdb.exists() or not all(map(may_settle, enabled))
     )
 
 

@@ -5,8 +5,9 @@ and mtime. Starting Beam and spaCy to learn that costs seconds, so the batch job
 the feed sources concurrently on the driver (`FetchPool`: bounded, per-host limits, the same
 deadlines). A feed that did not change, or that failed, is settled right there with the status
 its source gives (the source itself runs, answered from the probe, so cursors and messages are
-exactly its own). Only feeds with new bytes, and sources of other types, go on to the
-pipeline; a changed feed's response goes to the worker with its task (sources/prefetch.py: in
+exactly its own). Sources of other types that tell from their files' stats that nothing
+changed (`Source.unchanged`: X's saved pages, a chat export) are settled the same way. Only
+feeds with new bytes, changed files, and sources of other types go on to the pipeline; a changed feed's response goes to the worker with its task (sources/prefetch.py: in
 memory for the local engine's workers, staged as a file for the Beam engine's), so no server
 is asked twice. A feed never read is fetched here as well and handed on the same way: the
 probe's thread would be idle otherwise, and the workers keep their CPU for curating. When
@@ -35,10 +36,11 @@ from pln import progress
 from pln.config import FetchConfig, SourceConfig
 from pln.errors import PlnError, SourceError
 from pln.record import SourceStatus
+from pln.sources.base import Source
 from pln.sources.fetch_pool import FetchPool
 from pln.sources.http import HttpFetcher, Response, answering_from
 from pln.sources.prefetch import HeldResponse, StagingFolder
-from pln.sources.registry import build_source, failed_status, fetch_once
+from pln.sources.registry import build_source, failed_status, fetch_once, source_class
 
 SLOW_NOTE = 10.0  # a feed the probe still waits on after this many seconds is named
 
@@ -201,9 +203,23 @@ def probeable(task: SourceTask) -> bool:
     """Feeds the probe takes: a file (a stat tells whether it changed) or a URL (a conditional
     GET when read before). A URL never read is fetched here too and staged like a changed
     feed: the parent's probe thread is idle otherwise, and a worker that fetches while it
-    curates pays for its fetch threads' GIL hand-offs (bench/bench_stages.py)."""
-    config = task.config
-    return config.type == "rss" and bool(config.options.get("path") or config.options.get("url"))
+    curates pays for its fetch threads' GIL hand-offs (bench/bench_stages.py). Also the
+    other sources that can tell from their files' stats that nothing changed (`Source.
+    unchanged`: X's saved pages, chat exports), once read: the example's X and chat files
+    started the workers, and spaCy, on every run before."""
+    return may_settle(task.config) and (task.config.type == "rss" or task.cursor is not None)
+
+
+def may_settle(config: SourceConfig) -> bool:
+    """Whether the probe can settle the source once it was read: a feed, or a source of a
+    type that tells from its files' stats that nothing changed."""
+    if config.type == "rss":
+        return bool(config.options.get("path") or config.options.get("url"))
+    try:
+        cls = source_class(config.type)
+    except (KeyError, ImportError):  # not a type: the pipeline says so
+        return False
+    return cls.unchanged is not Source.unchanged
 
 
 def _probe(config: SourceConfig, cursor: dict | None, staging: StagingFolder):
@@ -215,6 +231,10 @@ def _probe(config: SourceConfig, cursor: dict | None, staging: StagingFolder):
         source = build_source(config)
     except PlnError:
         return fetch_once(config, cursor)  # the same one-line error the pipeline would give
+    if config.type != "rss":  # probeable: it tells from a stat
+        if source.unchanged(cursor):
+            return fetch_once(config, cursor)  # its own not_modified, from the same stats
+        return _staged_marker(), None  # read by a worker
     if getattr(source, "path", None):
         if _file_unchanged(source.path, known):
             return fetch_once(config, cursor)  # the source sees the same and says so

@@ -72,6 +72,13 @@ class Source(ABC):
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         """Read what is new since `cursor`. Raise SourceError when the source is unreadable."""
 
+    def unchanged(self, cursor: Cursor | None) -> bool:
+        """True when a look at its files' size and mtime (no reading) shows that `fetch` would
+        find nothing new since `cursor` and answer `not_modified`: a run then settles the source
+        without starting the curating workers (pipelines/probe.py). False when it cannot tell
+        this way, which is always safe: the source is read."""
+        return False
+
     def error(self, message: str, **kw: Any) -> SourceError:
         return SourceError(self.name, message, **kw)
 

@@ -594,6 +594,14 @@ class ChatFileSource(Source):
         """Items, dead letters and drops of one file; raise `self.error(...)` if it is not
         this format."""
 
+    def unchanged(self, cursor: Cursor | None) -> bool:
+        """One export file with the stamp of the cursor (a folder is read: a file of it that
+        was refused stays out of its cursor, and is named again)."""
+        try:
+            return not self.path.is_dir() and cursor == file_stamp(self.stat(self.path))
+        except (OSError, SourceError):
+            return False
+
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         if self.path.is_dir():
             return self._fetch_folder(cursor or {})

@@ -450,6 +450,12 @@ class TwitterV2FileSource(Source):
         except OSError as exc:
             raise self.error(f"cannot list {shown}: {exc.strerror or exc}") from exc
 
+    def unchanged(self, cursor: Cursor | None) -> bool:
+        try:
+            return changed_files(self.files(), cursor)[2]
+        except (OSError, SourceError):
+            return False  # fetch says what is wrong
+
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         files = self.files()
         try:

@@ -88,6 +88,54 @@ def test_a_run_with_nothing_new_never_loads_beam_spacy_a_feed_parser_or_arrow(se
     assert out.split() == ["1", "False", "False", "False", "False", "['pln-batch-crew']", "[False]"]
 
 
+NOTHING_NEW = (
+    "import sys, multiprocessing.process as mp\n"
+    "started, start = [], mp.BaseProcess.start\n"
+    "mp.BaseProcess.start = lambda p: (started.append(p._args[-1]), start(p))\n"
+    "from pln.config import load_config\n"
+    "from pln.pipelines.batch import run_batch\n"
+    "s = run_batch(load_config(sys.argv[1]))\n"
+    "print(s.stats['sources']['not_modified'], 'spacy' in sys.modules,"
+    " [go.is_set() for go in started], s.stats['items']['written'])\n"  # the crew's go
+)
+
+
+def test_unchanged_x_pages_and_chat_exports_settle_without_the_crew_too(tmp_path):
+    """Saved X pages and a chat transcript tell from their files' stats that nothing changed:
+    a run where nothing did lets no worker start (it did, for them alone, loading spaCy), and
+    a changed export is read by a worker as before."""
+    examples = Path(__file__).parents[1] / "examples" / "data"
+    for name in ("x/timeline-2026-11.jsonl", "chats/lrnchat-2026-11-19.txt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes((examples / name).read_bytes())
+    (tmp_path / "feed.xml").write_bytes(FEED)
+    path = tmp_path / "pln.yaml"
+    path.write_text(
+        "sources:\n"
+        "  - {name: blog, type: rss, path: feed.xml}\n"
+        "  - {name: x, type: twitter_v2, path: x/timeline-2026-11.jsonl}\n"
+        "  - {name: chat, type: hashtag_chat, path: chats/lrnchat-2026-11-19.txt, hashtag: lrnchat}\n"
+        "topics:\n  - {id: practice, phrases: [retrieval practice, spaced repetition]}\n"
+        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
+    )
+
+    def run() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", NOTHING_NEW, str(path)], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    first = run()
+    assert first[:3] == ["0", "False", "[True]"] and int(first[3]) > 0
+    assert run() == ["3", "False", "[False]", "0"]  # nothing new: no worker, no spaCy
+    for name in ("x/timeline-2026-11.jsonl", "chats/lrnchat-2026-11-19.txt"):
+        changed = tmp_path / name  # its items once more, after a line break: read again
+        changed.write_bytes(changed.read_bytes() + b"\n")
+        settled, spacy, go, read = run()
+        assert (settled, spacy, go) == ("2", "False", "[True]") and int(read) > 0, name
+
+
 @pytest.mark.slow
 def test_the_crew_loads_spacy_from_the_first_changed_feed_while_the_probe_goes_on(
     server, tmp_path, monkeypatch
