@@ -5,7 +5,7 @@ For each batch, cheap steps first:
 2. per item, without spaCy: count words, #tags and links; fill `canonical_url`; keep the topics
    whose scope includes the item (sources; languages when the item's language is known);
    note quality problems (quality.py);
-3. cue check (cues.py): with the default blank pipeline and no model or NER, a text none
+3. cue check (cues.py): with no model and no NER (the default blank pipeline), a text none
    of whose words can be the first word of a topic phrase (by lemma table) skips spaCy: most
    are told apart on the raw text, the rest once tokenized; the rest of spaCy runs on the texts
    that may match (on typical streams most texts cannot), and in a long text only on the
@@ -171,7 +171,7 @@ class Curator:
         self._lang_weights: dict = {}  # stopword hash -> languages, for docs
         self._has_ner = False
         self._cues: Cues | None = None  # words that can start a phrase match (cues.py)
-        # With a blank pipeline: matches read from the tokens' norms, without a Doc of them.
+        # With nothing but the lookup norms: matches read from the tokens' norms, without a Doc.
         self._by_norms: tuple[LemmaNorm, NormMatcher] | None = None
         self._scope_cache: dict[tuple[str, str], tuple[TopicRule, ...]] = {}
         self._scorer: Scorer | None = None  # the model, once loaded
@@ -252,18 +252,9 @@ class Curator:
             shared = ref.load()
             trained_with = ref.meta.get("pipeline")
             dims = int(nlp.vocab.vectors.shape[1]) if nlp.vocab.vectors.shape[0] else 0
-            # Every pipeline matches and tokenizes alike (nlp.py): only word vectors differ.
             other = bool(trained_with) and trained_with != self.nlp_config.pipeline
-            if other and (dims or shared.dims) and not self.rebuilds:
-                log.warning(
-                    "model %s was trained with nlp.pipeline %r (%s), now %r (%s): it is used, "
-                    "without word vectors; run `pln train` again to use them",
-                    ref.path,
-                    trained_with,
-                    _vectors(shared.dims),
-                    self.nlp_config.pipeline,
-                    _vectors(dims),
-                )
+            if other and not self.rebuilds:
+                self._warn_other_pipeline(ref, trained_with, shared.dims, nlp.lang, dims)
             self._scorer = Scorer(shared, ref.label, vectors=not other)
             self._model_version = f"{self.model_version}; model {ref.label}"
             self._versions = dict.fromkeys(self._scorer.index, self._model_version)
@@ -274,6 +265,36 @@ class Curator:
                 self._by_norms = (nlp.get_pipe(LEMMA_NORM), NormMatcher(matcher, patterns))
         self._matcher, self._phrase_of, self._nlp = matcher, phrase_of, nlp
         self._strings_at_setup = len(nlp.vocab.strings)
+
+    def _warn_other_pipeline(
+        self, ref: ModelRef, trained_with: str, trained_dims: int, lang: str, dims: int
+    ) -> None:
+        """Say so when the model was trained with another pipeline and that matters. Pipelines
+        of one language tokenize and match alike (nlp.py), so only word vectors can differ;
+        of another language (or one a model from before 6 December does not record), the
+        words themselves do."""
+        trained_lang = ref.meta.get("lang") or (
+            trained_with.removeprefix("blank:").strip() if trained_with.startswith("blank:") else ""
+        )
+        now = self.nlp_config.pipeline
+        if trained_lang != lang:
+            log.warning(
+                "model %s was trained with nlp.pipeline %r, now %r%s; run `pln train` again",
+                ref.path,
+                trained_with,
+                now,
+                " (another language)" if trained_lang else "",
+            )
+        elif dims or trained_dims:
+            log.warning(
+                "model %s was trained with nlp.pipeline %r (%s), now %r (%s): it is used, "
+                "without word vectors; run `pln train` again to use them",
+                ref.path,
+                trained_with,
+                _vectors(trained_dims),
+                now,
+                _vectors(dims),
+            )
 
     def _keep_vocab_bounded(self) -> None:
         """Build the pipeline again (between two batches) once spaCy gathered `vocab_growth`

@@ -32,4 +32,9 @@ def _names_something(doc: Doc, ent: Span) -> bool:
     before = doc[ent.start - 1] if ent.start else None
     if before is not None and before.text in TAG_MARKS and not before.whitespace_:
         return False  # the word of a hashtag or mention
-    return not any(t.like_url or t.text.startswith(TAG_MARKS) for t in ent)
+    return not any(_is_link(t.lower_) or t.text.startswith(TAG_MARKS) for t in ent)
+
+
+def _is_link(word: str) -> bool:
+    # Not spaCy's like_url, which takes "Node.js" and "Amazon.com" for links: names.
+    return "://" in word or word.startswith("www.")

@@ -282,7 +282,7 @@ def _entity_components(nlp: Language) -> set[str]:
 
 
 def _is_ruler(nlp: Language, name: str) -> bool:
-    return nlp.get_pipe_config(name).get("factory") in ("entity_ruler", "span_ruler")
+    return nlp.get_pipe_config(name).get("factory") == "entity_ruler"
 
 
 def _lookup_table(nlp: Language) -> Mapping[str, str] | Table | None:

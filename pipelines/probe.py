@@ -6,7 +6,8 @@ the feed sources concurrently on the driver (`FetchPool`: bounded, per-host limi
 deadlines). A feed that did not change, or that failed, is settled right there with the status
 its source gives (the source itself runs, answered from the probe, so cursors and messages are
 exactly its own). Sources of other types that tell from their files' stats that nothing
-changed (`Source.unchanged`: X's saved pages, a chat export) are settled the same way. Only
+changed (`Source.unchanged`: X's saved pages, a chat export file) are settled the same way,
+at once, never behind a slow server. Only
 feeds with new bytes, changed files, and sources of other types go on to the pipeline; a changed feed's response goes to the worker with its task (sources/prefetch.py: in
 memory for the local engine's workers, staged as a file for the Beam engine's), so no server
 is asked twice. A feed never read is fetched here as well and handed on the same way: the
@@ -36,11 +37,11 @@ from pln import progress
 from pln.config import FetchConfig, SourceConfig
 from pln.errors import PlnError, SourceError
 from pln.record import SourceStatus
-from pln.sources.base import Source
+from pln.sources.base import FetchResult
 from pln.sources.fetch_pool import FetchPool
 from pln.sources.http import HttpFetcher, Response, answering_from
 from pln.sources.prefetch import HeldResponse, StagingFolder
-from pln.sources.registry import build_source, failed_status, fetch_once, source_class
+from pln.sources.registry import build_source, failed_status, fetch_once
 
 SLOW_NOTE = 10.0  # a feed the probe still waits on after this many seconds is named
 
@@ -84,11 +85,25 @@ def probe_sources(
         fetch.source_deadline,
         fetch=lambda config, cursor: _probe(config, cursor, staging),
     )
+
+    def changed(task: SourceTask, staged: str | HeldResponse | None = None) -> None:
+        nonlocal on_change
+        if on_change is not None:
+            on_change()
+            on_change = None
+        to_run(replace(task, prefetched=staged or None))
+
     for task in tasks:
-        if probeable(task):
-            pool.add(task.config, task.cursor, task.run_deadline_at)
-        else:
+        if not probeable(task):
             to_run(task)
+        elif task.config.type == "rss":
+            pool.add(task.config, task.cursor, task.run_deadline_at)
+        else:  # an export: a stat tells, at once, never behind the feeds' servers
+            status = _settle_export(task.config, task.cursor)
+            if status is None:
+                changed(task)
+            else:
+                to_settle(status)
     told: dict[str, float] = {}  # slow servers named, and when to name them again
     try:
         while len(pool) and not (stop is not None and stop.is_set()):
@@ -97,10 +112,7 @@ def probe_sources(
             for done in pool.finished(timeout=1.0):
                 staged, status = done.result, done.status
                 if isinstance(staged, str | HeldResponse):
-                    if on_change is not None:
-                        on_change()
-                        on_change = None
-                    to_run(replace(by_name[done.config.name], prefetched=staged or None))
+                    changed(by_name[done.config.name], staged)
                 else:
                     to_settle(status)
     finally:
@@ -211,15 +223,32 @@ def probeable(task: SourceTask) -> bool:
 
 
 def may_settle(config: SourceConfig) -> bool:
-    """Whether the probe can settle the source once it was read: a feed, or a source of a
-    type that tells from its files' stats that nothing changed."""
+    """Whether the probe can settle the source once it was read: a feed, or a source that
+    tells from its files' stats that nothing changed (`Source.tells_unchanged`)."""
     if config.type == "rss":
         return bool(config.options.get("path") or config.options.get("url"))
     try:
-        cls = source_class(config.type)
-    except (KeyError, ImportError):  # not a type: the pipeline says so
-        return False
-    return cls.unchanged is not Source.unchanged
+        return build_source(config).tells_unchanged
+    except PlnError:
+        return False  # the pipeline says what is wrong
+
+
+def _settle_export(config: SourceConfig, cursor: dict | None) -> SourceStatus | None:
+    """The status of an export whose files did not change (its own `not_modified`), or None
+    for a worker to read it."""
+    try:
+        if not build_source(config).unchanged(cursor):
+            return None
+    except PlnError:
+        return None
+    return _unless_read(fetch_once(config, cursor))
+
+
+def _unless_read(fetched: tuple[FetchResult, SourceStatus]) -> SourceStatus | None:
+    """The status of a fetch that read nothing; None when the source changed between the
+    stat that said it had not and the fetch (its items go to a worker, never dropped here)."""
+    result, status = fetched
+    return status if not status.ok or result.not_modified else None
 
 
 def _probe(config: SourceConfig, cursor: dict | None, staging: StagingFolder):
@@ -231,13 +260,11 @@ def _probe(config: SourceConfig, cursor: dict | None, staging: StagingFolder):
         source = build_source(config)
     except PlnError:
         return fetch_once(config, cursor)  # the same one-line error the pipeline would give
-    if config.type != "rss":  # probeable: it tells from a stat
-        if source.unchanged(cursor):
-            return fetch_once(config, cursor)  # its own not_modified, from the same stats
-        return _staged_marker(), None  # read by a worker
     if getattr(source, "path", None):
         if _file_unchanged(source.path, known):
-            return fetch_once(config, cursor)  # the source sees the same and says so
+            fetched = fetch_once(config, cursor)  # the source sees the same and says so
+            if _unless_read(fetched) is not None:
+                return fetched
         return _staged_marker(), None
     answer: Response | SourceError
     try:

@@ -31,6 +31,7 @@ from pln.filters.learning import (
     train_shared,
 )
 from pln.filters.suggest import PhraseSuggestions, suggest_phrases
+from pln.filters.topics import SCORER_VERSION
 from pln.lock import RunLock
 from pln.pipelines.scoring_state import note_scored, scored_otherwise, topics_not_scored
 from pln.progress import counted
@@ -247,6 +248,7 @@ def _fingerprint(config: Config, examples: dict, settings: TrainingSettings) -> 
         "topics": {t.id: t.version for t in config.topics},
         "pipeline": config.nlp.pipeline,
         "settings": settings.as_dict(),
+        "scorer": SCORER_VERSION,  # how the rules match: another pln may train otherwise
     }
     return labels_fingerprint(examples, extra)
 
@@ -284,6 +286,7 @@ def train(
             "n_neg": trained.n_neg,
             "weak_pool": trained.pool,
             "pipeline": config.nlp.pipeline,
+            "lang": base.nlp.lang,
             "topic_versions": {t.id: t.version for t in config.topics},
             "settings": settings.as_dict(),
             "cross_validation": {

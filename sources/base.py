@@ -72,6 +72,11 @@ class Source(ABC):
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         """Read what is new since `cursor`. Raise SourceError when the source is unreadable."""
 
+    @property
+    def tells_unchanged(self) -> bool:
+        """Whether `unchanged` can ever say True for this source (decided from its options)."""
+        return False
+
     def unchanged(self, cursor: Cursor | None) -> bool:
         """True when a look at its files' size and mtime (no reading) shows that `fetch` would
         find nothing new since `cursor` and answer `not_modified`: a run then settles the source

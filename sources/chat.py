@@ -594,11 +594,15 @@ class ChatFileSource(Source):
         """Items, dead letters and drops of one file; raise `self.error(...)` if it is not
         this format."""
 
+    @property
+    def tells_unchanged(self) -> bool:
+        """One export file: a folder is read every run (a file of it that was refused stays
+        out of its cursor, and is named again)."""
+        return not self.path.is_dir()
+
     def unchanged(self, cursor: Cursor | None) -> bool:
-        """One export file with the stamp of the cursor (a folder is read: a file of it that
-        was refused stays out of its cursor, and is named again)."""
         try:
-            return not self.path.is_dir() and cursor == file_stamp(self.stat(self.path))
+            return self.tells_unchanged and cursor == file_stamp(self.stat(self.path))
         except (OSError, SourceError):
             return False
 

@@ -97,8 +97,12 @@ class HashtagChatSource(ChatFileSource):
         if self.hashtag and not HASHTAG_OPTION_RE.match(self.hashtag):
             raise opts.error("hashtag", f"must be one word such as lrnchat, got {self.hashtag!r}")
 
+    @property
+    def tells_unchanged(self) -> bool:
+        return self.posts is None and super().tells_unchanged  # posts: chats stay open
+
     def unchanged(self, cursor: Cursor | None) -> bool:
-        return self.posts is None and super().unchanged(cursor)  # posts: chats stay open
+        return self.tells_unchanged and super().unchanged(cursor)
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         return super().fetch(cursor) if self.posts is None else self._fetch_posts(cursor or {})

@@ -450,6 +450,8 @@ class TwitterV2FileSource(Source):
         except OSError as exc:
             raise self.error(f"cannot list {shown}: {exc.strerror or exc}") from exc
 
+    tells_unchanged = True
+
     def unchanged(self, cursor: Cursor | None) -> bool:
         try:
             return changed_files(self.files(), cursor)[2]

@@ -175,10 +175,10 @@ def test_label_suggest_with_nothing_the_rules_match_says_why(tmp_path, capsys):
 def test_a_model_used_with_another_pipeline_warns_only_when_word_vectors_differ(
     tmp_path, capsys, caplog
 ):
-    """Every pipeline tokenizes and matches alike, so a model trained with blank:en decides the
-    same with a saved pipeline without vectors, and says nothing. With another pipeline than
-    the one it was trained with, where either has word vectors, it says it reads docs without
-    them, and it does."""
+    """Pipelines of one language tokenize and match alike, so a model trained with blank:en
+    decides the same with a saved English pipeline without vectors, and says nothing. With
+    another pipeline than the one it was trained with, where either has word vectors, it says
+    it reads docs without them, and it does; with another language, it says so."""
     import numpy
     import spacy
 
@@ -227,6 +227,10 @@ def test_a_model_used_with_another_pipeline_warns_only_when_word_vectors_differ(
     assert decide(blank, vectors) == (
         decide(blank, "blank:en")[0],
         warning(blank, "blank:en", 0, vectors, 8),
+    )
+    assert decide(blank, "blank:de")[1] == (  # other words, not only other vectors
+        f"model {blank.outputs.duckdb.parent / 'models' / 'v1'} was trained with nlp.pipeline "
+        "'blank:en', now 'blank:de' (another language); run `pln train` again\n"
     )
 
     (tmp_path / "with-vectors").mkdir()

@@ -88,6 +88,23 @@ def test_a_run_with_nothing_new_never_loads_beam_spacy_a_feed_parser_or_arrow(se
     assert out.split() == ["1", "False", "False", "False", "False", "['pln-batch-crew']", "[False]"]
 
 
+def exports(tmp_path: Path, feeds: str = "  - {name: blog, type: rss, path: feed.xml}\n") -> Path:
+    """A config of `feeds`, the example's November X pages and its #lrnchat transcript."""
+    examples = Path(__file__).parents[1] / "examples" / "data"
+    for name in ("x/timeline-2026-11.jsonl", "chats/lrnchat-2026-11-19.txt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes((examples / name).read_bytes())
+    (tmp_path / "feed.xml").write_bytes(FEED)
+    path = tmp_path / "pln.yaml"
+    path.write_text(
+        "sources:\n" + feeds + "  - {name: x, type: twitter_v2, path: x/timeline-2026-11.jsonl}\n"
+        "  - {name: chat, type: hashtag_chat, path: chats/lrnchat-2026-11-19.txt, hashtag: lrnchat}\n"
+        "topics:\n  - {id: practice, phrases: [retrieval practice, spaced repetition]}\n"
+        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
+    )
+    return path
+
+
 NOTHING_NEW = (
     "import sys, multiprocessing.process as mp\n"
     "started, start = [], mp.BaseProcess.start\n"
@@ -104,20 +121,7 @@ def test_unchanged_x_pages_and_chat_exports_settle_without_the_crew_too(tmp_path
     """Saved X pages and a chat transcript tell from their files' stats that nothing changed:
     a run where nothing did lets no worker start (it did, for them alone, loading spaCy), and
     a changed export is read by a worker as before."""
-    examples = Path(__file__).parents[1] / "examples" / "data"
-    for name in ("x/timeline-2026-11.jsonl", "chats/lrnchat-2026-11-19.txt"):
-        (tmp_path / name).parent.mkdir(exist_ok=True)
-        (tmp_path / name).write_bytes((examples / name).read_bytes())
-    (tmp_path / "feed.xml").write_bytes(FEED)
-    path = tmp_path / "pln.yaml"
-    path.write_text(
-        "sources:\n"
-        "  - {name: blog, type: rss, path: feed.xml}\n"
-        "  - {name: x, type: twitter_v2, path: x/timeline-2026-11.jsonl}\n"
-        "  - {name: chat, type: hashtag_chat, path: chats/lrnchat-2026-11-19.txt, hashtag: lrnchat}\n"
-        "topics:\n  - {id: practice, phrases: [retrieval practice, spaced repetition]}\n"
-        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
-    )
+    path = exports(tmp_path)
 
     def run() -> list[str]:
         done = subprocess.run(
@@ -134,6 +138,47 @@ def test_unchanged_x_pages_and_chat_exports_settle_without_the_crew_too(tmp_path
         changed.write_bytes(changed.read_bytes() + b"\n")
         settled, spacy, go, read = run()
         assert (settled, spacy, go) == ("2", "False", "[True]") and int(read) > 0, name
+
+
+def test_an_export_that_changes_while_the_probe_looks_is_read_by_a_worker(tmp_path, monkeypatch):
+    """Between the stat that says "unchanged" and the source's own fetch, a file may change:
+    its items then go to a worker, never settled (and dropped) with the probe's status."""
+    from pln.pipelines import probe
+    from pln.sources.twitter import TwitterV2FileSource
+
+    config = load_config(exports(tmp_path))
+    run_batch(config)
+    with Store(config.outputs.duckdb, read_only=True) as store:
+        cursor = store.cursors()["x"]
+    x = next(src for src in config.sources if src.name == "x")
+    assert probe._settle_export(x, cursor).not_modified  # as it is: settled
+
+    stat_then_write = TwitterV2FileSource.unchanged
+
+    def appended_after_the_stat(self, cursor):
+        said = stat_then_write(self, cursor)
+        self.path.write_bytes(self.path.read_bytes() + b"\n")
+        return said
+
+    monkeypatch.setattr(TwitterV2FileSource, "unchanged", appended_after_the_stat)
+    assert probe._settle_export(x, cursor) is None  # to a worker
+
+
+def test_exports_are_settled_or_handed_on_at_once_never_behind_a_slow_server(server, tmp_path):
+    """An export's stat is not queued behind the feeds' servers: with one fetch at a time and
+    a run deadline, a changed export is read while a slow feed holds the probe."""
+    server.route("/slow.xml", body=FEED, headers={"ETag": '"s-1"'}, repeat=1)
+    server.route("/slow.xml", status=304, delay=5)
+    feeds = f'  - {{name: slow, type: rss, url: "{server.url("/slow.xml")}"}}\n'
+    path = exports(tmp_path, feeds)
+    path.write_text(path.read_text() + "fetch: {concurrency: 1, deadline: 2}\n")
+    run_batch(load_config(path))
+    x = tmp_path / "x/timeline-2026-11.jsonl"
+    x.write_bytes(x.read_bytes() + b"\n")
+    second = run_batch(load_config(path))
+    assert "x" not in second.stats["sources"]["errors"]
+    assert second.stats["items"]["written"] > 0  # the export, read again
+    assert "deadline" in second.stats["sources"]["errors"]["slow"]
 
 
 @pytest.mark.slow
