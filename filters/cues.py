@@ -1,7 +1,8 @@
 """Cue words: which texts may match a topic phrase, decided before (or without) spaCy.
 
-A token's norm is `table.get(lower, lower)` (`pln_lemma_norm_v1`, in every pipeline), so a phrase can only start at a token whose lower-cased form maps to the norm of
-the phrase's first word. Those forms are the cues; a text with none of them cannot match any
+A token's norm is `table.get(lower, lower)` (`pln_lemma_norm_v1`, in every pipeline), so a
+phrase can only start at a token whose lower-cased form maps to the norm of the phrase's first
+word. Those forms are the cues; a text with none of them cannot match any
 phrase, exactly, and needs no lemmatizer or matcher.
 
 Two checks, cheapest first:
@@ -85,11 +86,11 @@ class Cues:
         first_forms: Sequence[frozenset[str] | None] | None = None,
     ) -> Cues | None:
         """The cues of `patterns` for nlp, or None when nlp's norms come from no lookup table
-        (a language without one: every text is parsed). `extra_span`: tokens a
-        match may hold beyond its pattern (an aside in parentheses). `first_forms`, one per
-        pattern: the lower-cased words a match of it may start with, when the matcher takes
-        only some words of its first norm (nlp.phrase_word_forms: "training", not "train");
-        None for every word with that norm."""
+        (a language without one: every text is parsed). `extra_span`: tokens a match may hold
+        beyond its pattern (an aside in parentheses). `first_forms`, one per pattern: the
+        lower-cased words a match of it may start with, when the matcher takes only some words
+        of its first norm (nlp.phrase_word_forms: "training", not "train"); None for every word
+        with that norm."""
         if LEMMA_NORM not in nlp.pipe_names:
             return None
         norm = nlp.get_pipe(LEMMA_NORM)

@@ -58,6 +58,7 @@ from pln.filters.nlp import (
     noun_forms,
     phrase_word_forms,
     pipeline_version,
+    vector_width,
 )
 from pln.filters.norm_matcher import Match, NormMatcher
 from pln.filters.quality import TextStats, quality_problem, scan
@@ -251,7 +252,7 @@ class Curator:
         if ref is not None:
             shared = ref.load()
             trained_with = ref.meta.get("pipeline")
-            dims = int(nlp.vocab.vectors.shape[1]) if nlp.vocab.vectors.shape[0] else 0
+            dims = vector_width(nlp)
             other = bool(trained_with) and trained_with != self.nlp_config.pipeline
             if other and not self.rebuilds:
                 self._warn_other_pipeline(ref, trained_with, shared.dims, nlp.lang, dims)

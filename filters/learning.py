@@ -41,6 +41,7 @@ from pln.filters.classifier import (
     unit_vector,
 )
 from pln.filters.curator import Curator, Judgement
+from pln.filters.nlp import vector_width
 from pln.filters.scores import (  # below EVAL_MIN_* labels (or of a class) `pln eval` warns
     EVAL_MIN_CLASS,
     EVAL_MIN_LABELS,
@@ -146,7 +147,7 @@ def prepare(base: Curator, items: Sequence[Item]) -> Data:
     topics = tuple(r.id for r in base.rules)
     judged = base.judge(items, topics)
     nlp = base.nlp
-    dims = int(nlp.vocab.vectors.shape[1]) if nlp.vocab.vectors.shape[0] else 0
+    dims = vector_width(nlp)
     feats, vecs = [], []
     for doc in nlp.pipe((it.nlp_text for it in items), batch_size=256):
         feats.append(doc_features(doc)[0])

@@ -261,8 +261,8 @@ def _entity_components(nlp: Language) -> set[str]:
     """The components `doc.ents` needs: those that set it, the ones assigning what they
     require, and the embedding layers they listen to (a tagger, a lemmatizer or a tok2vec
     only the tagger listens to is not needed: en_core_web_sm annotated the 434 example items
-    in 1.1 s instead of 2.1 s, with the same entities). A rule-based one (an entity ruler) may match any token attribute, so
-    everything before it stays."""
+    in 1.1 s instead of 2.1 s, with the same entities). A rule-based one (an entity ruler) may
+    match any token attribute, so everything before it stays."""
     names = nlp.pipe_names
     needed = {n for n in names if "doc.ents" in nlp.get_pipe_meta(n).assigns}
     rulers = [i for i, n in enumerate(names) if n in needed and _is_ruler(nlp, n)]
@@ -369,6 +369,12 @@ def is_abbreviation(aside: Span) -> bool:
         lower += sum(c.islower() for c in core)
         digits += sum(c.isdigit() for c in core)
     return (upper >= 2 or (upper >= 1 and digits >= 1)) and lower <= upper
+
+
+def vector_width(nlp: Language) -> int:
+    """The width of nlp's word vectors; 0 when it has none."""
+    vectors = nlp.vocab.vectors
+    return int(vectors.shape[1]) if vectors.shape[0] else 0
 
 
 def pipeline_version(nlp: Language) -> str:

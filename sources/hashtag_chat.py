@@ -101,9 +101,6 @@ class HashtagChatSource(ChatFileSource):
     def tells_unchanged(self) -> bool:
         return self.posts is None and super().tells_unchanged  # posts: chats stay open
 
-    def unchanged(self, cursor: Cursor | None) -> bool:
-        return self.tells_unchanged and super().unchanged(cursor)
-
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         return super().fetch(cursor) if self.posts is None else self._fetch_posts(cursor or {})
 
