@@ -43,7 +43,7 @@ import bench_learning as bl  # noqa: E402
 from spacy.lang.en.stop_words import STOP_WORDS  # noqa: E402
 
 from pln.filters.curator import Curator  # noqa: E402
-from pln.filters.learning import stable_share  # noqa: E402
+from pln.filters.learning import fit_gate, stable_share  # noqa: E402
 from pln.filters.scores import Scores  # noqa: E402
 
 WORD = re.compile(r"[a-z][a-z0-9'-]+")
@@ -77,15 +77,10 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = 0.1, steps: int = 600):
 
 
 def fit_ridge(x: np.ndarray, y: np.ndarray):
-    """Ridge regression in the span of the rows, its penalty picked by leave-one-out."""
-    kernel, mean, best = x @ x.T, float(y.mean()), None
-    for ridge in (0.1, 0.25, 0.5, 1.0, 2.0):
-        inverse = np.linalg.inv(kernel + ridge * np.eye(len(y)))
-        alpha = inverse @ (y - mean)
-        error = float(((alpha / np.diag(inverse)) ** 2).sum())
-        if best is None or error < best[0]:
-            best = (error, alpha)
-    weights = x.T @ best[1]
+    """The model's own relevance fit (filters/learning.py `fit_gate`: ridge regression in the
+    span of the rows, its penalty picked by leave-one-out), as a function of new rows."""
+    gate, mean, _ = fit_gate(np.arange(len(y)), y > 0.5, x)
+    weights = x.T @ gate
     return lambda rows: rows @ weights + mean
 
 
