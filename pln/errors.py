@@ -7,6 +7,18 @@ failed; 75 the database or the run lock is busy, try again later; 130 interrupte
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as messages show it: relative to the working folder when it lies inside it
+    (`examples/out/pln.duckdb`), else as given."""
+    try:
+        return str(Path(os.path.abspath(path)).relative_to(os.getcwd()))
+    except (ValueError, OSError):
+        return str(path)
+
 
 class PlnError(Exception):
     """Base class: the CLI prints these as one line, without a traceback."""

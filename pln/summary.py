@@ -6,22 +6,15 @@ It stays a dozen lines whatever the number of sources: lists of sources name the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from pln.config import Config
+from pln.errors import shown_path
 from pln.progress import counted
 
 NAMES = 5  # sources named in one summary line
 ERROR_LINES = 5  # failing sources shown with their error
-
-
-def _rel(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
 
 
 def first_names(names: Iterable[str], limit: int = NAMES) -> str:
@@ -42,7 +35,7 @@ def failed_sources_line(errors: dict[str, str], total: int) -> str:
 def moved_line(name: str, url: str, config: Config) -> str:
     """ "blog-x: moved to URL (permanent redirect); update its url in pln.yaml"."""
     files = {src.name: src.file for src in config.sources}
-    where = _rel(Path(files[name])) if files.get(name) else "the config"
+    where = shown_path(Path(files[name])) if files.get(name) else "the config"
     return f"{name}: moved to {url} (permanent redirect); update its url in {where}"
 
 
@@ -103,9 +96,10 @@ def format_run_summary(summary, config: Config) -> str:
         from pln.sinks.store_forget import forgotten_line
 
         lines.append(f"  forgot    {forgotten_line(s['forgotten'])}")
-    lines.append(f"  database  {_rel(summary.db_path)}")
+    lines.append(f"  database  {shown_path(summary.db_path)}")
     lines.append(
-        f"  feeds     {_rel(summary.feeds_dir)}/ ({counted(len(summary.feeds), 'file')}, index.opml)"
+        f"  feeds     {shown_path(summary.feeds_dir)}/ "
+        f"({counted(len(summary.feeds), 'file')}, index.opml)"
     )
     if removed := s.get("feeds_removed"):
         lines.append(

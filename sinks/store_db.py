@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from pln import progress
-from pln.errors import PlnError, UsageError
+from pln.errors import PlnError, UsageError, shown_path
 
 from .schema import DDL, SCHEMA_VERSION
 from .snapshot import snapshot_age, snapshot_path
@@ -72,12 +72,13 @@ class StoreBusy(PlnError):
         after = f" (waited {waited:.1f} s)" if waited >= NOTE_AFTER else ""
         if read_only:
             message = (
-                f"database {path} is being written by {holder}{after}; try again when it "
+                f"database {shown_path(path)} is being written by {holder}{after}; try again when it "
                 "finishes, or query a copy of the file"
             )
         else:
             message = (
-                f"database {path}: {holder} holds the file open{after}; try again when it closes it"
+                f"database {shown_path(path)}: {holder} holds the file open{after}; "
+                "try again when it closes it"
             )
         super().__init__(message)
 
@@ -104,7 +105,7 @@ def wait_seconds(text: str) -> float | None:
 
 def no_database(path: Path) -> UsageError:
     """The one-line user mistake (exit 2) of a command that reads a store not made yet."""
-    return UsageError(f"database {path} does not exist; run `pln run` first")
+    return UsageError(f"database {shown_path(path)} does not exist; run `pln run` first")
 
 
 class Database:
@@ -180,7 +181,9 @@ class Database:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise PlnError(f"database {self.path}: cannot create its folder: {exc}") from None
+                raise PlnError(
+                    f"database {shown_path(self.path)}: cannot create its folder: {exc}"
+                ) from None
         started = time.monotonic()
         delay, told = 0.005, False
         while True:
@@ -196,7 +199,9 @@ class Database:
             if self.read_only and (snapshot := self._fresh_snapshot()) is not None:
                 return snapshot
             if not told and waited >= NOTE_AFTER:
-                progress.say(f"{error.holder} holds {self.path}; waiting up to {wait:g} s")
+                progress.say(
+                    f"{error.holder} holds {shown_path(self.path)}; waiting up to {wait:g} s"
+                )
                 told = True
             if waited >= wait:
                 raise StoreBusy(self.path, error.holder, waited, self.read_only) from None
@@ -227,7 +232,9 @@ class Database:
         except duckdb.Error:
             return None
         self.snapshot_age = age
-        progress.say(f"{self.path} is being written; reading its snapshot from {age:.1f} s ago")
+        progress.say(
+            f"{shown_path(self.path)} is being written; reading its snapshot from {age:.1f} s ago"
+        )
         return con
 
     def _open_error(self, exc: duckdb.Error) -> PlnError:
@@ -238,12 +245,12 @@ class Database:
             return StoreBusy(self.path, who)
         if "different configuration" in message:
             return PlnError(
-                f"database {self.path} is already open in this process in another mode; "
+                f"database {shown_path(self.path)} is already open in this process in another mode; "
                 "close it first"
             )
         if "not a valid DuckDB database file" in message:  # a mistyped --db or duckdb path
-            return UsageError(f"database {self.path}: not a DuckDB database file")
-        return PlnError(f"database {self.path}: cannot open: {message}")
+            return UsageError(f"database {shown_path(self.path)}: not a DuckDB database file")
+        return PlnError(f"database {shown_path(self.path)}: cannot open: {message}")
 
     def _create_schema(self) -> None:
         # Re-running the DDL costs ~20 ms per open; writers that open per poll skip it when the
@@ -257,7 +264,7 @@ class Database:
             found.isascii() and found.isdigit() and int(found) <= SCHEMA_VERSION
         ):
             raise PlnError(
-                f"database {self.path} was written by a newer pln (schema version {found}; "
+                f"database {shown_path(self.path)} was written by a newer pln (schema version {found}; "
                 f"this one knows {SCHEMA_VERSION}): upgrade pln, or use another database file"
             )
         self.con.execute(DDL)
@@ -269,7 +276,7 @@ class Database:
             r[0] for r in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
         }
         if not {"pln_meta", "items", "decisions"} <= tables:
-            raise PlnError(f"database {self.path} is not a PLN Curator database")
+            raise PlnError(f"database {shown_path(self.path)} is not a PLN Curator database")
 
     def _stand_in_for_newer_schema(self) -> None:
         """A store an older pln made, read before any writer brought its schema up to date
@@ -336,7 +343,7 @@ def cannot_write(
     not a traceback."""
     lacking = isinstance(failure, duckdb.OutOfMemoryException)
     what = "out of memory while writing" if lacking else "cannot write"
-    return PlnError(f"database {path}: {what}: {one_line(failure)}; {kept}")
+    return PlnError(f"database {shown_path(path)}: {what}: {one_line(failure)}; {kept}")
 
 
 def now_utc() -> datetime:

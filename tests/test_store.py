@@ -297,19 +297,21 @@ def test_a_bulk_writer_stores_smaller_row_groups_that_every_reader_reads(tmp_pat
     assert row_groups == {False: 1, True: 2}
 
 
-def test_database_locked_by_another_process_gives_one_line_error(tmp_path):
-    path = tmp_path / "pln.duckdb"
+def test_database_locked_by_another_process_gives_one_line_error(tmp_path, monkeypatch):
+    path = tmp_path / "out" / "pln.duckdb"
     Store(path).close()
     holder = hold_database(path)
+    monkeypatch.chdir(tmp_path)  # the message names the file as the user would type it
+    shown = "out/pln.duckdb"
     try:
         for read_only, bulk in ((False, False), (False, True), (True, False)):
             with pytest.raises(PlnError) as err:
                 Store(path, read_only=read_only, wait=0, bulk=bulk)
             message = str(err.value)
             if read_only:  # only a writer keeps a reader out
-                assert message.startswith(f"database {path} is being written by another process")
+                assert message.startswith(f"database {shown} is being written by another process")
             else:  # the holder may only be reading: the message does not say it writes
-                assert message.startswith(f"database {path}: another process (PID ")
+                assert message.startswith(f"database {shown}: another process (PID ")
                 assert message.endswith(" holds the file open; try again when it closes it")
             assert f"(PID {holder.pid})" in message and "\n" not in message
     finally:
