@@ -141,12 +141,20 @@ _COMMAND_GROUPS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument mistake is one line, `pln forget: error: argument --days: ...`, without the
+    usage lines before it (`--help` has them). Subcommands' parsers are of the same class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser. Given the command typed, only its group is added: building
     every command's parser, and importing the web and source commands' modules for it, took
     8 ms of each `pln run` before it started (2.4 ms now). Anything else (`pln`, `pln --help`,
     a mistyped command) gets every command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pln", description="Curate your Personal Learning Network into topic feeds."
     )
     sub = parser.add_subparsers(metavar="COMMAND")

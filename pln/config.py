@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -26,6 +27,9 @@ from pln.errors import ConfigError
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 MAX_KEEP_DAYS = 36_500  # outputs.keep_days and `pln forget --days`: 100 years
+CONFIG_VERSION = 1  # the config format this pln reads
+MAX_WORKERS = 64  # runner.workers: processes, each with its own spaCy
+EXAMPLE_BASE = "http://localhost:8080/feeds"
 SOURCE_KEYS = ("name", "type", "interval", "enabled")  # read by the config for every source
 # ISO 639-1 (and the withdrawn iw, in, ji, jw, mo, sh that old feeds still declare): a topic's
 # `languages`, compared with the first part of an item's language (en-US: en).
@@ -125,6 +129,8 @@ class Options:
             raise self.error(name, f"must be {what}, got {value!r}")
         if not isinstance(value, types):
             raise self.error(name, f"must be {what}, got {type(value).__name__} {value!r}")
+        if isinstance(value, str) and "\0" in value:  # YAML can spell one; no file name holds it
+            raise self.error(name, f"must not contain a NUL character, got {value!r}")
         return value
 
     def text(self, name: str, *, required: bool = False, default: str = "", choices=None) -> str:
@@ -134,11 +140,19 @@ class Options:
         return value
 
     def integer(
-        self, name: str, *, required: bool = False, default: int = 0, min: int | None = None
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        default: int = 0,
+        min: int | None = None,
+        max: int | None = None,
     ) -> int:
         value = self._get(name, (int,), required, default, "an integer")
-        if min is not None and value < min and value is not default:
-            raise self.error(name, f"must be at least {min}, got {value}")
+        if value is default:
+            return value
+        if (min is not None and value < min) or (max is not None and value > max):
+            raise self.error(name, _range(min, max, value))
         return value
 
     def number(
@@ -168,9 +182,11 @@ class Options:
         if isinstance(value, str):
             value = [value]
         for i, v in enumerate(value):
-            if not isinstance(v, str) or not v.strip():
+            if not isinstance(v, str) or not v.strip() or "\0" in v:
                 raise ConfigError(
-                    self.file, f"{self.key(name)}[{i}]", f"must be a non-empty string, got {v!r}"
+                    self.file,
+                    f"{self.key(name)}[{i}]",
+                    f"must be a non-empty string without NUL characters, got {v!r}",
                 )
         return tuple(v.strip() for v in value)
 
@@ -182,7 +198,9 @@ class Options:
         value = self.text(name, required=required)
         if not value:
             return None
-        path = Path(value).expanduser()
+        path = _expanded(value)
+        if path is None:
+            raise self.error(name, f"cannot expand {value!r}: no such user (or no home folder)")
         if not path.is_absolute():
             path = (self.base_dir / path).resolve()
         if must_exist and not path.exists():
@@ -216,6 +234,14 @@ def _range(min: float | None, max: float | None, value: float) -> str:
     if min is None:
         return f"must be at most {max}, got {value}"
     return f"must be between {min} and {max}, got {value}"
+
+
+def _expanded(value: str) -> Path | None:
+    """`value` with a leading `~` or `~user` expanded; None when there is no such home."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:  # "Could not determine home directory."
+        return None
 
 
 @dataclass(frozen=True)
@@ -378,7 +404,11 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
     file = str(path)
     base_dir = path.resolve().parent
     root = Options(data, file, "", base_dir)
-    root.integer("version", default=1, min=1)
+    version = root.integer("version", default=CONFIG_VERSION, min=1)
+    if version > CONFIG_VERSION:
+        raise root.error(
+            "version", f"is {version}; this pln reads config version {CONFIG_VERSION} (upgrade pln)"
+        )
 
     sources = _parse_sources(root, file, base_dir)
     topics = _parse_topics(root, file, base_dir)
@@ -395,7 +425,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
     outputs = OutputsConfig(
         duckdb=out.path("duckdb") or (base_dir / DEFAULT_DUCKDB),
         feeds_dir=out.path("feeds_dir") or (base_dir / DEFAULT_FEEDS_DIR),
-        base_url=out.text("base_url", default="http://localhost:8080/feeds").rstrip("/"),
+        base_url=_base_url(out),
         title=out.text("title", default="PLN Curator"),
         feed_items=out.integer("feed_items", default=50, min=1),
         staging=out.text("staging"),
@@ -413,7 +443,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
 
     run = root.mapping("runner")
     runner = RunnerConfig(
-        workers=run.integer("workers", default=1, min=1),
+        workers=run.integer("workers", default=1, min=1, max=MAX_WORKERS),
         beam_args=run.texts("beam_args"),
         engine=run.text("engine", default="local", choices=ENGINES),
     )
@@ -423,6 +453,19 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
     root.done()
     _check_topic_scopes(topics, sources, root)
     return Config(path, sources, topics, nlp, outputs, runner, schedule, fetch)
+
+
+def _base_url(out: Options) -> str:
+    """`outputs.base_url`: where readers find the feeds, an http(s) address."""
+    url = out.text("base_url", default=EXAMPLE_BASE).rstrip("/")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # a broken [IPv6] host
+        host = None
+    if parts.scheme not in ("http", "https") or not host:
+        raise out.error("base_url", f"must be an http(s) address like {EXAMPLE_BASE}, got {url!r}")
+    return url
 
 
 def _parse_fetch(opts: Options) -> FetchConfig:
@@ -465,7 +508,9 @@ def _check_pipeline(opts: Options, name: str) -> None:
         raise opts.error(
             "pipeline", "is empty; use 'blank:en' or an installed pipeline like en_core_web_sm"
         )
-    folder = Path(name).expanduser()
+    folder = _expanded(name)
+    if folder is None:
+        raise opts.error("pipeline", f"cannot expand {name!r}: no such user (or no home folder)")
     if folder.is_dir():
         missing = [f for f in ("config.cfg", "meta.json") if not (folder / f).is_file()]
         if missing:

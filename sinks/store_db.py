@@ -104,7 +104,10 @@ def wait_seconds(text: str) -> float | None:
 
 
 def no_database(path: Path) -> UsageError:
-    """The one-line user mistake (exit 2) of a command that reads a store not made yet."""
+    """The one-line user mistake (exit 2) of a command that reads a store not made yet (or
+    is given a folder for one)."""
+    if path.is_dir():
+        return UsageError(f"database {shown_path(path)} is a folder; name a database file")
     return UsageError(f"database {shown_path(path)} does not exist; run `pln run` first")
 
 

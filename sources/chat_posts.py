@@ -41,6 +41,9 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 START_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
+OUTER_KEYS = ("name", "interval", "enabled")  # the posts source takes these from its chat
+
+
 def posts_source(config: SourceConfig, posts: Options) -> Source:
     """The nested microblog source, named `<chat>.posts`; its errors name `sources[i].posts.*`."""
     type_name = posts.text("type", required=True)
@@ -48,6 +51,11 @@ def posts_source(config: SourceConfig, posts: Options) -> Source:
         raise posts.error(
             "type", f"must be a microblog source ({', '.join(MICROBLOG_TYPES)}), got {type_name!r}"
         )
+    for key in OUTER_KEYS:
+        if posts.data.get(key) is not None:
+            raise posts.error(
+                key, f"belongs to the chat source, not to its posts (named {config.name}.posts)"
+            )
     nested = SourceConfig(
         name=f"{config.name}.posts",
         type=type_name,

@@ -93,9 +93,9 @@ def test_serve_refuses_a_port_out_of_range_in_one_line(tmp_path, port):
     result = pln("serve", "-c", str(config), "-q", "--port", port, cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.splitlines()[-1] == (
+    assert result.stderr.splitlines() == [  # one line, no usage lines before it
         f"pln serve: error: argument --port: must be 0-65535 (0: any free port), got '{port}'"
-    )
+    ]
 
 
 @pytest.mark.parametrize("server", ["granian", "waitress"])
@@ -171,9 +171,35 @@ def test_sql_refuses_a_negative_wait(tmp_path, wait):
     assert pln("run", "-q", "-c", str(config), cwd=tmp_path).returncode == 0
     result = pln("sql", "-c", str(config), f"--wait={wait}", "SELECT 1", cwd=tmp_path)
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr.splitlines()[-1] == (
+    assert result.stderr.splitlines() == [  # one line, no usage lines before it
         f"pln sql: error: argument --wait: must be a number of seconds, 0 or more, got '{wait}'"
-    )
+    ]
+
+
+def test_sql_names_a_folder_given_as_the_database(tmp_path):
+    result = pln("sql", "--db", str(tmp_path), "SELECT 1", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "pln: error: database . is a folder; name a database file\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["forget", "--days", "abc"],
+            "pln forget: error: argument --days: invalid int value: 'abc'",
+        ),
+        (
+            ["sql", "--format", "xml", "SELECT 1"],
+            "pln sql: error: argument --format: invalid choice: 'xml' "
+            "(choose from 'table', 'csv', 'json')",
+        ),
+    ],
+)
+def test_argument_mistakes_are_one_line(tmp_path, argv, line):
+    result = pln(*argv, cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [line]
 
 
 # -- 5. an unknown topic: the same message in every command ------------------------------------
@@ -255,4 +281,5 @@ def test_a_database_path_that_is_no_duckdb_file_is_a_user_mistake(tmp_path):
     wrong.write_text("not a database\n" * 100)
     result = pln("sql", "--db", str(wrong), "SELECT 1", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr == f"pln: error: database {wrong}: not a DuckDB database file\n"
+    # named as seen from the working folder, as the user would type it
+    assert result.stderr == "pln: error: database notes.txt: not a DuckDB database file\n"

@@ -53,6 +53,29 @@ def test_good_config_resolves_paths_relative_to_the_file(tmp_path):
         ("sources: []\ntopics: []\n", "sources", "at least one"),
         ("topics: [oops\n", "line 2", "invalid YAML"),
         ("- just a list\n", "", "must be a YAML mapping"),
+        # paths a user can type but no file can have (they raised from pathlib before)
+        (
+            GOOD.replace("path: feed.xml", "path: ~nosuchuser9/feed.xml"),
+            "sources[0].path",
+            "no such user",
+        ),
+        (GOOD.replace("path: feed.xml", 'path: "feed\\0.xml"'), "sources[0].path", "NUL character"),
+        ("version: 2\n" + GOOD, "version", "this pln reads config version 1 (upgrade pln)"),
+        (
+            GOOD.replace("feeds_dir: out/feeds", "feeds_dir: out/feeds, base_url: not a url"),
+            "outputs.base_url",
+            "must be an http(s) address",
+        ),
+        (GOOD + "runner: {workers: 1000}\n", "runner.workers", "between 1 and 64, got 1000"),
+        (
+            GOOD.replace(
+                "{name: blog, type: rss, path: feed.xml}",
+                "{name: chat, type: hashtag_chat, hashtag: lrnchat, "
+                "posts: {type: twitter_v2, path: feed.xml, name: x}}",
+            ),
+            "sources[0].posts.name",
+            "belongs to the chat source, not to its posts (named chat.posts)",
+        ),
     ],
 )
 def test_mistakes_name_file_key_and_problem(tmp_path, text, key, message):

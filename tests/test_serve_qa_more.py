@@ -145,9 +145,9 @@ def test_serve_refuses_fewer_than_one_worker_or_thread_in_one_line(tmp_path, opt
         timeout=60,
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.splitlines()[-1] == (
+    assert result.stderr.splitlines() == [  # one line, no usage lines before it
         f"pln serve: error: argument {option}: must be at least 1, got '{value}'"
-    )
+    ]
 
 
 # -- 13. pages before the first run -----------------------------------------------------------
