@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -570,13 +571,15 @@ class ChatFileSource(Source):
     folder, one per file under `files`), so an unchanged export is `not_modified` and a changed
     one is read again (ids are stable). A file of a folder refused whole (too big, binary, not
     the format) is a dead letter and a warning, and stays out of the cursor: every run says so
-    again until it changes.
+    again until it changes. A folder without a file `pattern` matches (in any case: `CHAT.TXT`)
+    fails the source: a wrong path or pattern would otherwise pass as a chat with nothing new.
     """
 
     pattern: ClassVar[str] = "*.txt"
     what: ClassVar[str] = "chat export"  # how error messages name one file
     too_big_hint: ClassVar[str] = "raise max_file_mb, or split the file"
     twin_stems: frozenset[str] | set[str] = frozenset()  # stems two files of the folder share
+    files_found = 0  # the files of the folder a fetch went through (`one_file`)
     max_bytes: int = MAX_FILE_BYTES
 
     def configure(self, opts: Options) -> None:
@@ -608,7 +611,11 @@ class ChatFileSource(Source):
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         if self.path.is_dir():
-            return self._fetch_folder(cursor or {})
+            self.files_found = 0
+            result = self._fetch_folder(cursor or {})
+            if not self.files_found:  # counted by `one_file`: Zoom's meeting folders count too
+                raise self.no_files()
+            return result
         stamp = file_stamp(self.stat(self.path))
         if cursor == stamp:
             return FetchResult(cursor=cursor, not_modified=True)
@@ -618,7 +625,7 @@ class ChatFileSource(Source):
 
     def _fetch_folder(self, cursor: Cursor) -> FetchResult:
         seen = mapping(cursor.get("files"))
-        paths = sorted(p for p in self.path.glob(self.pattern) if p.is_file())
+        paths = self.folder_files()
         stems = Counter(p.stem for p in paths)
         self.twin_stems = {stem for stem, n in stems.items() if n > 1}
         result = FetchResult(cursor={"files": {}})
@@ -634,6 +641,39 @@ class ChatFileSource(Source):
         result.not_modified = bool(cursor) and not (changed or gone or result.warnings)
         return result
 
+    def folder_files(self) -> list[Path]:
+        """The files of the folder that `pattern` matches in any case, in name order."""
+        pattern = self.pattern.lower()
+        try:
+            return sorted(
+                p
+                for p in self.path.iterdir()
+                if fnmatchcase(p.name.lower(), pattern) and p.is_file()
+            )
+        except OSError as exc:
+            raise self.cannot_read(self.path, exc) from None
+
+    def no_files(self) -> SourceError:
+        """`irc folder data/irc has no *.log or *.txt files (it has 1 other file: a.log.1)`."""
+        shown = self.shown_path(self.path)
+        try:
+            entries = [p for p in self.path.iterdir() if not p.name.startswith(".")]
+            files = sorted(p.name for p in entries if p.is_file())
+        except OSError as exc:
+            raise self.cannot_read(self.path, exc) from None
+        folders = sorted(p.name for p in entries if p.is_dir())
+        if files:
+            count = "1 other file" if len(files) == 1 else f"{len(files):,} other files"
+            holds = f"it has {count}: {first_few(files)}"
+        elif folders:
+            count = "1 folder" if len(folders) == 1 else f"{len(folders):,} folders"
+            holds = f"it has no other file, only {count}: {first_few(folders)}"
+        else:
+            holds = "it is empty"
+        return self.error(
+            f"{self.type} folder {shown} has no {pattern_names(self.pattern)} files ({holds})"
+        )
+
     def read_files(self, names: list[str], cursor: Cursor, result: FetchResult) -> None:
         """Read the changed files `names` of the folder into `result`, each on its own."""
         for name in names:
@@ -646,6 +686,7 @@ class ChatFileSource(Source):
         """Read one file of a folder; if it is refused whole, say so (a dead letter and a
         warning) and leave it out of the cursor, so the next run reads it again. The other
         files always count."""
+        self.files_found += 1
         try:
             yield
         except SourceError as exc:
@@ -661,7 +702,7 @@ class ChatFileSource(Source):
             result.cursor["files"].pop(path.name, None)
 
     def _gone_warning(self, gone: list[str]) -> str:
-        shown = ", ".join(gone[:3]) + (f" and {len(gone) - 3:,} more" if len(gone) > 3 else "")
+        shown = first_few(gone)
         files, their = ("a file", "its") if len(gone) == 1 else (f"{len(gone):,} files", "their")
         return (
             f"{files} gone from {self.shown_path(self.path)}/ since the last run ({shown}): "
@@ -710,6 +751,27 @@ class ChatFileSource(Source):
             shown = self.shown_path(path)
             raise self.error(f"{shown} is not {article} {self.what} (it holds binary data)")
         return data.replace(b"\x00", b"") if b"\x00" in data else data
+
+
+def first_few(names: list[str], limit: int = 3) -> str:
+    """`a, b, c and 4 more`: the first `limit` names, and how many others there are."""
+    more = f" and {len(names) - limit:,} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def pattern_names(pattern: str) -> str:
+    """How messages name the files a glob matches: `*.txt`; `*.log or *.txt` for
+    `*.[lt][ox][gt]`, the sources' way to match two suffixes (the brackets' first letters
+    spell one, their second letters the other)."""
+    classes = re.findall(r"\[(\w+)\]", pattern)
+    if not classes or len({len(c) for c in classes}) > 1:
+        return pattern
+    around = re.split(r"\[\w+\]", pattern)  # the text before, between and after them
+    spelled = []
+    for i in range(len(classes[0])):
+        letters = [chars[i] for chars in classes] + [""]
+        spelled.append("".join(a + b for a, b in zip(around, letters, strict=True)))
+    return " or ".join(sorted(spelled))
 
 
 def max_file_mb_option(opts: Options) -> int:

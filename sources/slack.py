@@ -34,7 +34,14 @@ from typing import Any
 from pln.config import Options
 from pln.record import DeadLetter
 from pln.sources.base import Cursor, FetchResult, Source, not_regular, read_capped
-from pln.sources.chat import Message, chat_items, dicts, file_stamp, max_file_mb_option
+from pln.sources.chat import (
+    Message,
+    chat_items,
+    dicts,
+    file_stamp,
+    first_few,
+    max_file_mb_option,
+)
 
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024
 MAX_MEMBERS = 200_000
@@ -140,6 +147,10 @@ class SlackSource(Source):
                 f"{self.shown_path(self.path)} holds no channels.json and no "
                 "<channel>/<day>.json files"
             )
+        if self.channels:
+            self._check_channels(
+                [names.get(f, (f, f)) for f in days] + list(names.values()), private
+            )
         channels: dict[tuple[str, str], list[Message]] = {}
         for folder, members in sorted(days.items()):
             channel_id, channel = names.get(folder, (folder, folder))
@@ -160,6 +171,28 @@ class SlackSource(Source):
             messages = [self._message(r, users_and_bots, ref, dead) for ref, r in records]
             channels[(channel_id, channel)] = [m for m in messages if m]
         return channels, dead
+
+    def _check_channels(self, conversations: list[tuple[str, str]], private: set[str]) -> None:
+        """Fail on a configured channel the export does not have (a typo, another workspace's
+        export) or does not read (private, without `include_private`): the source would
+        otherwise pass as a channel where nobody wrote. `conversations`: (id, name) pairs."""
+        ids = {name: cid for cid, name in conversations}
+        readable = sorted(n for n, cid in ids.items() if self.include_private or cid not in private)
+        shown = self.shown_path(self.path)
+        unknown = sorted(self.channels - ids.keys())
+        if unknown:
+            what = "channel" if len(unknown) == 1 else "channels"
+            has = first_few([f"#{n}" for n in readable], 5) if readable else "no public channel"
+            raise self.error(
+                f"{shown} has no {what} {', '.join(f'#{n}' for n in unknown)} (it has {has})"
+            )
+        hidden = sorted(self.channels - set(readable))
+        if hidden:
+            are, them = ("is", "it") if len(hidden) == 1 else ("are", "them")
+            raise self.error(
+                f"{shown}: {', '.join(f'#{n}' for n in hidden)} {are} private; "
+                f"set include_private: true to read {them}"
+            )
 
     def _message(
         self, record: Any, users: dict[str, str], ref: str, dead: list[DeadLetter]

@@ -353,6 +353,7 @@ def api_error(error: Any) -> str:
 # --------------------------------------------------------------------------- files and cursors
 
 V2_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
+V2_NAMES = "*.json, *.jsonl or *.ndjson"  # as messages name V2_SUFFIXES (each may be .gz)
 
 
 def data_files(root: Path, suffixes: Iterable[str]) -> list[Path]:
@@ -367,6 +368,21 @@ def data_files(root: Path, suffixes: Iterable[str]) -> list[Path]:
         and p.name.lower().endswith(suffixes)
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
+
+
+def folder_holds(root: Path) -> str:
+    """What a folder without data files holds instead (its hidden files aside), such as
+    `it has 2 other files: a.txt, b.csv`, or `it is empty`."""
+    others = sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    if not others:
+        return "it is empty"
+    more = f" and {len(others) - 3:,} more" if len(others) > 3 else ""
+    files = "1 other file" if len(others) == 1 else f"{len(others):,} other files"
+    return f"it has {files}: {', '.join(others[:3])}{more}"
 
 
 def file_stamp(path: Path) -> dict[str, int]:
@@ -385,7 +401,9 @@ def json_documents(path: Path) -> Iterator[tuple[int, Any, str | None]]:
     """Yield (line, document, None) or (line, raw text, error) from a JSON or JSON Lines file.
 
     A file whose first non-blank line is a complete JSON value is JSON Lines and is streamed;
-    otherwise the whole file is one JSON document. A bad line yields an error and reading goes on.
+    otherwise the whole file is one JSON document, or, when it is none but a later line is a
+    JSON object or list, JSON Lines with a bad first line (`_document_or_lines`). A bad line
+    yields an error and reading goes on.
     """
     with _open_text(path) as fh:
         lines = ((number, line) for number, line in enumerate(fh, 1) if line.strip())
@@ -394,18 +412,50 @@ def json_documents(path: Path) -> Iterator[tuple[int, Any, str | None]]:
             return
         try:
             first_doc = json.loads(first)
-        except ValueError:
-            try:
-                yield start, json.loads(first + fh.read()), None
-            except ValueError as exc:
-                yield start + exc.lineno - 1, "", f"not JSON or JSON Lines: {exc.msg}"
+        except ValueError as exc:
+            yield from _document_or_lines(start, first, fh.read(), exc)
             return
         yield start, first_doc, None
-        for number, line in lines:
-            try:
-                yield number, json.loads(line), None
-            except ValueError as exc:
-                yield number, line.rstrip("\n"), f"line is not valid JSON: {exc.msg}"
+        yield from _json_lines(lines)
+
+
+def _json_lines(lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, Any, str | None]]:
+    for number, line in lines:
+        try:
+            doc = json.loads(line)
+        except ValueError as exc:
+            yield number, line.rstrip("\n"), f"line is not valid JSON: {exc.msg}"
+        else:
+            yield number, doc, None
+
+
+def _document_or_lines(
+    start: int, first: str, rest: str, first_error: json.JSONDecodeError
+) -> Iterator[tuple[int, Any, str | None]]:
+    """The file from line `start` on as one JSON document; else, when a later line is a JSON
+    object or list, as JSON Lines whose first line is bad (cut short by a crash or a partial
+    copy: it alone must not lose the others); else the error of the whole document, as for a
+    broken indented document (its first line a lone `{` or `[`)."""
+    try:
+        doc = json.loads(first + rest)
+    except ValueError as exc:
+        whole_error = exc
+    else:
+        yield start, doc, None
+        return
+    if first.strip() not in ("{", "["):
+        later = enumerate(rest.split("\n"), start + 1)
+        parsed = _json_lines((number, line) for number, line in later if line.strip())
+        held = []  # the bad lines before the first good one, until it shows which case this is
+        for entry in parsed:
+            held.append(entry)
+            if entry[2] is None and isinstance(entry[1], dict | list):
+                yield start, first.rstrip("\n"), f"line is not valid JSON: {first_error.msg}"
+                yield from held
+                yield from parsed
+                return
+    line = start + whole_error.lineno - 1
+    yield line, "", f"not JSON or JSON Lines: {whole_error.msg}"
 
 
 def changed_files(
@@ -446,7 +496,11 @@ class TwitterV2FileSource(Source):
         try:
             if not self.path.is_dir() and (reason := not_regular(shown, self.path.stat())):
                 raise self.error(reason)
-            return data_files(self.path, self.suffixes)
+            files = data_files(self.path, self.suffixes)
+            if not files:  # a folder (a file is read even when empty: a log just rotated)
+                what = f"{self.type} folder {shown} has no {V2_NAMES} files"
+                raise self.error(f"{what} ({folder_holds(self.path)})")
+            return files
         except OSError as exc:
             raise self.error(f"cannot list {shown}: {exc.strerror or exc}") from exc
 

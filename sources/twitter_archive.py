@@ -17,7 +17,7 @@ from typing import Any
 
 from pln.config import Options
 from pln.record import Item
-from pln.sources.base import Cursor, FetchResult, Source
+from pln.sources.base import Cursor, FetchResult, Source, bom_encoding
 from pln.sources.twitter import (
     PLATFORM,
     Parsed,
@@ -32,6 +32,13 @@ from pln.sources.twitter import (
 
 _ARCHIVE_TWEETS = re.compile(r"(?:^|/)(?:data/)?tweets?(?:-part\d+)?\.js$")
 _ARCHIVE_ACCOUNT = re.compile(r"(?:^|/)(?:data/)?(?:manifest|account)\.js$")
+
+
+def archive_text(data: bytes) -> str:
+    """An archive file's text, decoded as twitter_v2 files are: UTF-8, or UTF-16/UTF-32 by
+    their byte order mark; an undecodable byte becomes U+FFFD, so one stray byte keeps every
+    tweet."""
+    return data.decode(bom_encoding(data[:4]) or "utf-8-sig", errors="replace")
 
 
 def archive_json(text: str) -> Any:
@@ -153,6 +160,11 @@ class TwitterArchiveSource(Source):
             raise self.error(f"path not found: {shown}")
         try:
             zipped = self.path.is_file() and _starts_like_zip(self.path)
+            if self.path.is_file() and not zipped and not _ARCHIVE_TWEETS.search(self.path.name):
+                raise self.error(
+                    f"{shown} is neither an archive .zip nor its data/tweets.js "
+                    "(a file named tweet.js, tweets.js or tweets-partN.js)"
+                )
             stamped = self._js_files() if not zipped else [self.path]
             changed, stamps, unchanged = changed_files(stamped, cursor)
             if unchanged:
@@ -164,11 +176,6 @@ class TwitterArchiveSource(Source):
             raise self.error(f"{shown} is not a readable zip archive: {exc}") from exc
         tweet_files = {k: v for k, v in documents.items() if _ARCHIVE_TWEETS.search(k)}
         if not tweet_files:
-            if self.path.is_file() and not zipped:
-                raise self.error(
-                    f"{shown} is neither an archive .zip nor its data/tweets.js "
-                    "(a file named tweet.js, tweets.js or tweets-partN.js)"
-                )
             raise self.error(f"no data/tweet.js or data/tweets.js in {shown}")
         username = archive_username(documents)
         parsed = self._parse(tweet_files, username)
@@ -210,7 +217,7 @@ class TwitterArchiveSource(Source):
 
     def _read_folder(self, files: list[Path]) -> dict[str, Any]:
         named = {self.shown_path(p): p for p in files}
-        return {name: self._decode(name, p.read_text("utf-8-sig")) for name, p in named.items()}
+        return {name: self._decode(name, p.read_bytes()) for name, p in named.items()}
 
     def _read_zip(self) -> dict[str, Any]:
         with zipfile.ZipFile(self.path) as archive:
@@ -220,13 +227,12 @@ class TwitterArchiveSource(Source):
                 if _ARCHIVE_TWEETS.search(n) or _ARCHIVE_ACCOUNT.search(n)
             ]
             shown = self.shown_path(self.path)
-            return {
-                f"{shown}!{n}": self._decode(n, archive.read(n).decode("utf-8-sig")) for n in names
-            }
+            named = {f"{shown}!{n}": n for n in names}
+            return {name: self._decode(name, archive.read(n)) for name, n in named.items()}
 
-    def _decode(self, name: str, text: str) -> Any:
+    def _decode(self, name: str, data: bytes) -> Any:
         try:
-            return archive_json(text)
+            return archive_json(archive_text(data))
         except ValueError as exc:
             raise self.error(f"{name} is not a Twitter archive data file: {exc}") from None
 
