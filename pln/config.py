@@ -460,10 +460,11 @@ def _base_url(out: Options) -> str:
     url = out.text("base_url", default=EXAMPLE_BASE).rstrip("/")
     try:
         parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:  # a broken [IPv6] host
-        host = None
-    if parts.scheme not in ("http", "https") or not host:
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # raises on a port out of range or not a number
+    except ValueError:  # also a broken [IPv6] host
+        ok = False
+    if not ok:
         raise out.error("base_url", f"must be an http(s) address like {EXAMPLE_BASE}, got {url!r}")
     return url
 

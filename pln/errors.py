@@ -13,9 +13,12 @@ from pathlib import Path
 
 def shown_path(path: str | Path) -> str:
     """A path as messages show it: relative to the working folder when it lies inside it
-    (`examples/out/pln.duckdb`), else as given."""
+    (`examples/out/pln.duckdb`), else as given. A service started in `/` shows it whole."""
     try:
-        return str(Path(os.path.abspath(path)).relative_to(os.getcwd()))
+        here = os.getcwd()
+        if here == os.sep:
+            return str(path)
+        return str(Path(os.path.abspath(path)).relative_to(here))
     except (ValueError, OSError):
         return str(path)
 

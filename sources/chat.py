@@ -659,10 +659,14 @@ class ChatFileSource(Source):
         try:
             entries = [p for p in self.path.iterdir() if not p.name.startswith(".")]
             files = sorted(p.name for p in entries if p.is_file())
+            broken = sorted(p.name for p in entries if p.is_symlink() and not p.exists())
         except OSError as exc:
             raise self.cannot_read(self.path, exc) from None
         folders = sorted(p.name for p in entries if p.is_dir())
-        if files:
+        if broken:
+            count = "1 broken link" if len(broken) == 1 else f"{len(broken):,} broken links"
+            holds = f"it has {count}: {first_few(broken)}"
+        elif files:
             count = "1 other file" if len(files) == 1 else f"{len(files):,} other files"
             holds = f"it has {count}: {first_few(files)}"
         elif folders:
@@ -670,9 +674,11 @@ class ChatFileSource(Source):
             holds = f"it has no other file, only {count}: {first_few(folders)}"
         else:
             holds = "it is empty"
-        return self.error(
-            f"{self.type} folder {shown} has no {pattern_names(self.pattern)} files ({holds})"
-        )
+        return self.error(f"{self.type} folder {shown} has no {self.files_named()} ({holds})")
+
+    def files_named(self) -> str:
+        """What the folder should hold, as messages name it: `*.log or *.txt files`."""
+        return f"{pattern_names(self.pattern)} files"
 
     def read_files(self, names: list[str], cursor: Cursor, result: FetchResult) -> None:
         """Read the changed files `names` of the folder into `result`, each on its own."""

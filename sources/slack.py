@@ -180,6 +180,9 @@ class SlackSource(Source):
         readable = sorted(n for n, cid in ids.items() if self.include_private or cid not in private)
         shown = self.shown_path(self.path)
         unknown = sorted(self.channels - ids.keys())
+        named = {cid: name for name, cid in ids.items()}
+        if by_id := [f"#{c} is the id of #{named[c]}" for c in unknown if c in named]:
+            raise self.error(f"{shown}: {'; '.join(by_id)}: list channels by name")
         if unknown:
             what = "channel" if len(unknown) == 1 else "channels"
             has = first_few([f"#{n}" for n in readable], 5) if readable else "no public channel"

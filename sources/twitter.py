@@ -22,6 +22,7 @@ import html
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -525,6 +526,8 @@ class TwitterV2FileSource(Source):
         for path in changed:
             try:
                 self.read_file(path, parser)
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # keep what it held
+                parser.problem(self.shown_path(path), f"broken or cut short .gz file: {exc}", "")
             except OSError as exc:
                 raise self.cannot_read(path, exc) from None
             except SourceError as exc:

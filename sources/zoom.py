@@ -16,6 +16,7 @@ subfolder per meeting with its `meeting_saved_chat.txt`), `date`, `timezone`, `g
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -58,7 +59,9 @@ class ZoomChatSource(ChatFileSource):
         seen = mapping(cursor.get("meetings"))
         stamps: dict[str, dict[str, int]] = {}
         warned = len(result.warnings)
-        for path in sorted(p for p in self.path.glob(f"*/{MEETING_CHAT}") if p.is_file()):
+        meetings = self._meeting_folders()
+        self.files_found += len(meetings)  # a meeting without a saved chat is no mistake
+        for path in self._meeting_chats(meetings):
             with self.one_file(path, result):
                 stamp = file_stamp(self.stat(path))
                 if seen.get(path.parent.name) != stamp:
@@ -70,6 +73,26 @@ class ZoomChatSource(ChatFileSource):
         if stamps or seen:
             result.cursor = {**(result.cursor or {}), "meetings": stamps}
         return result
+
+    def _meeting_folders(self) -> list[Path]:
+        try:
+            return sorted(
+                p for p in self.path.iterdir() if p.is_dir() and not p.name.startswith(".")
+            )
+        except OSError as exc:
+            raise self.cannot_read(self.path, exc) from None
+
+    @staticmethod
+    def _meeting_chats(meetings: list[Path]) -> list[Path]:
+        """Each meeting folder's saved chat file, its name in any case."""
+        chats = []
+        for folder in meetings:
+            with contextlib.suppress(OSError):
+                chats += [p for p in folder.iterdir() if p.name.lower() == MEETING_CHAT]
+        return sorted(p for p in chats if p.is_file())
+
+    def files_named(self) -> str:
+        return f"*.txt files and no meeting folders (of {MEETING_CHAT})"
 
     def read_chat(self, path: Path, data: bytes) -> FetchResult:
         messages, dead, private = self.parse(path, data)

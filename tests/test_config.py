@@ -66,6 +66,16 @@ def test_good_config_resolves_paths_relative_to_the_file(tmp_path):
             "outputs.base_url",
             "must be an http(s) address",
         ),
+        (
+            GOOD.replace("feeds_dir: out/feeds", 'feeds_dir: out/feeds, base_url: "http://[::1/f"'),
+            "outputs.base_url",
+            "must be an http(s) address",
+        ),
+        (
+            GOOD.replace("feeds_dir: out/feeds", "feeds_dir: out/feeds, base_url: http://h:99999/"),
+            "outputs.base_url",
+            "must be an http(s) address",
+        ),
         (GOOD + "runner: {workers: 1000}\n", "runner.workers", "between 1 and 64, got 1000"),
         (
             GOOD.replace(

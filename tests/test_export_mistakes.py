@@ -5,6 +5,7 @@ is one clear line, and costs no record that could be read."""
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import zipfile
 from pathlib import Path
@@ -42,6 +43,23 @@ def test_a_first_jsonl_line_cut_short_is_a_dead_letter_and_the_rest_is_read(tmp_
     assert (first.ref, first.raw) == ("cut.jsonl:1", CUT.rstrip("\n"))
     assert first.reason.startswith("line is not valid JSON: ")
     assert len(got.dead_letters) == len(whole.dead_letters) + 1
+
+
+def test_a_gz_page_file_cut_short_keeps_its_pages_and_the_folders_other_files(tmp_path):
+    folder = tmp_path / "x"
+    folder.mkdir()
+    packed = gzip.compress((TWITTER / "twarc_pages.jsonl").read_bytes())
+    (folder / "a.jsonl.gz").write_bytes(packed[: len(packed) * 2 // 3])  # a copy cut short
+    shutil.copy(TWITTER / "search_page.json", folder / "b.json")
+    got = make_source("twitter_v2", tmp_path, "x", path="x").fetch(None)
+    whole = make_source("twitter_v2", TWITTER, "x", path="twarc_pages.jsonl").fetch(None)
+    alone = make_source("twitter_v2", TWITTER, "x", path="search_page.json").fetch(None)
+    got_ids = {i.id for i in got.items}
+    assert {i.id for i in alone.items} <= got_ids  # the other file of the folder
+    assert got_ids - {i.id for i in alone.items} <= {i.id for i in whole.items}
+    assert len(got_ids) > len(alone.items)  # and what the cut file held before its cut
+    cut = [d for d in got.dead_letters if d.ref == "x/a.jsonl.gz"]
+    assert len(cut) == 1 and cut[0].reason.startswith("broken or cut short .gz file: ")
 
 
 def test_a_file_without_one_good_line_still_fails_in_one_line(tmp_path):
@@ -113,11 +131,11 @@ CHAT_FILES = {  # a file of each chat type, and the options it needs
 @pytest.mark.parametrize(
     ("type_name", "names"),
     [
-        ("irc", "*.log or *.txt"),
-        ("whatsapp", "*.txt or *.zip"),
-        ("discord", "*.json"),
-        ("zoom_chat", "*.txt"),
-        ("hashtag_chat", "*.txt"),
+        ("irc", "*.log or *.txt files"),
+        ("whatsapp", "*.txt or *.zip files"),
+        ("discord", "*.json files"),
+        ("zoom_chat", "*.txt files and no meeting folders (of meeting_saved_chat.txt)"),
+        ("hashtag_chat", "*.txt files"),
     ],
 )
 def test_a_chat_folder_without_a_chat_file_fails_naming_what_it_holds(tmp_path, type_name, names):
@@ -125,21 +143,29 @@ def test_a_chat_folder_without_a_chat_file_fails_naming_what_it_holds(tmp_path, 
     folder.mkdir()
     options = CHAT_FILES[type_name][1]
     source = chat_source(type_name, folder, tmp_path, **options)
-    empty = f"{type_name} folder chats has no {names} files (it is empty)"
-    assert fetch_error(source) == empty
+    assert fetch_error(source) == f"{type_name} folder chats has no {names} (it is empty)"
+    (folder / "chat.log").symlink_to(tmp_path / "gone.log")  # a link whose file was moved
+    assert fetch_error(source) == (
+        f"{type_name} folder chats has no {names} (it has 1 broken link: chat.log)"
+    )
+    (folder / "chat.log").unlink()
     (folder / "chat.log.1").write_text("rotated\n")
-    (folder / "old").mkdir()
-    other = f"{type_name} folder chats has no {names} files (it has 1 other file: chat.log.1)"
+    other = f"{type_name} folder chats has no {names} (it has 1 other file: chat.log.1)"
     assert fetch_error(source) == other
 
 
 def test_zooms_own_folder_of_meeting_folders_is_read(tmp_path):
-    meeting = tmp_path / "Zoom" / "2026-11-19 10.00.00 Webinar"
-    meeting.mkdir(parents=True)
+    zoom = tmp_path / "Zoom"
+    recorded = zoom / "2026-11-18 10.00.00 Standup"  # a meeting nobody wrote in: no mistake
+    recorded.mkdir(parents=True)
+    (recorded / "recording.m4a").write_bytes(b"\0" * 16)
+    assert chat_source("zoom_chat", zoom, tmp_path).fetch(None).items == []
+    meeting = zoom / "2026-11-19 10.00.00 Webinar"
+    meeting.mkdir()
     shutil.copy(
-        CHAT / "zoom" / "meeting_saved_chat_2026-11-19.txt", meeting / "meeting_saved_chat.txt"
+        CHAT / "zoom" / "meeting_saved_chat_2026-11-19.txt", meeting / "Meeting_Saved_Chat.txt"
     )
-    assert chat_source("zoom_chat", tmp_path / "Zoom", tmp_path).fetch(None).items
+    assert chat_source("zoom_chat", zoom, tmp_path).fetch(None).items
 
 
 def test_an_irc_folder_of_rotated_logs_fails_the_run_for_that_source_only(tmp_path, capsys):
@@ -223,6 +249,11 @@ def test_a_slack_channel_the_export_does_not_have_fails_naming_the_ones_it_has(t
     assert fetch_error(both) == f"{path.name} has no channel #x (it has #lrn-design)"
     named = make_source("slack", tmp_path, "team", path=path.name, channels=["#lrn-design"])
     assert len(named.fetch(None).items) == 2
+
+
+def test_a_slack_channel_given_by_its_id_says_to_name_it(tmp_path):
+    source = make_source("slack", CHAT / "slack", "team", path="export", channels=["C01LRN"])
+    assert fetch_error(source) == "export: #C01LRN is the id of #lrn-design: list channels by name"
 
 
 def test_a_private_slack_channel_asked_for_says_how_to_read_it(tmp_path):

@@ -297,6 +297,16 @@ def test_a_bulk_writer_stores_smaller_row_groups_that_every_reader_reads(tmp_pat
     assert row_groups == {False: 1, True: 2}
 
 
+def test_paths_in_messages_are_relative_only_below_the_working_folder(tmp_path, monkeypatch):
+    from pln.errors import shown_path
+
+    monkeypatch.chdir(tmp_path)
+    assert shown_path(tmp_path / "out" / "pln.duckdb") == "out/pln.duckdb"
+    assert shown_path("/var/lib/pln/pln.duckdb") == "/var/lib/pln/pln.duckdb"
+    monkeypatch.chdir("/")  # a service without a working folder: relative would mislead
+    assert shown_path("/var/lib/pln/pln.duckdb") == "/var/lib/pln/pln.duckdb"
+
+
 def test_database_locked_by_another_process_gives_one_line_error(tmp_path, monkeypatch):
     path = tmp_path / "out" / "pln.duckdb"
     Store(path).close()
