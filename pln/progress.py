@@ -29,6 +29,8 @@ class Ticker:
         self._tty = sys.stderr.isatty()
 
     def add(self, n: int) -> None:
+        if not n:  # a write of dead letters alone: "written: 0 items" would say nothing
+            return
         self.count += n
         now = time.monotonic()
         if enabled() and now - self._last >= self.every:

@@ -218,6 +218,18 @@ def test_topics_add_and_remove_list_the_known_topics(tmp_path, capsys, action):
 # -- 6. counts in progress and summary lines ---------------------------------------------------
 
 
+def test_a_write_of_dead_letters_alone_prints_no_progress_line(monkeypatch, capsys):
+    from pln import progress
+
+    monkeypatch.setenv(progress.ENV, "1")
+    ticker = progress.Ticker("written")
+    ticker.add(0)
+    ticker.close()
+    assert capsys.readouterr().err == ""
+    ticker.add(2)
+    assert capsys.readouterr().err.strip() == "written: 2 items"
+
+
 def test_one_source_one_topic_and_one_item_are_singular(tmp_path):
     blog_config(tmp_path)
     result = pln("validate", "-c", "pln.yaml", cwd=tmp_path)
