@@ -599,15 +599,28 @@ class ChatFileSource(Source):
 
     @property
     def tells_unchanged(self) -> bool:
-        """One export file: a folder is read every run (a file of it that was refused stays
-        out of its cursor, and is named again)."""
-        return not self.path.is_dir()
+        """A file, or a folder of them: both are stamped in the cursor."""
+        return True
 
     def unchanged(self, cursor: Cursor | None) -> bool:
+        """The file's stamp is the cursor; or each of the folder's files has its stamp in the
+        cursor and no other file has one (a file refused whole stays out of the cursor, so a
+        folder holding one is read, and names it again, every run)."""
+        if not (self.tells_unchanged and cursor):
+            return False
         try:
-            return self.tells_unchanged and cursor == file_stamp(self.stat(self.path))
+            if self.path.is_dir():
+                stamps = self.folder_stamps()
+                return stamps is not None and stamps == cursor_stamps(cursor)
+            return cursor == file_stamp(self.stat(self.path))
         except (OSError, SourceError):
             return False
+
+    def folder_stamps(self) -> dict[str, dict] | None:
+        """The stamps `fetch` would keep in the cursor of the folder, without reading a file;
+        None when it holds no file of its type (fetch then says what is wrong)."""
+        files = self.folder_files()
+        return {"files": {p.name: file_stamp(self.stat(p)) for p in files}} if files else None
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         if self.path.is_dir():
@@ -757,6 +770,11 @@ class ChatFileSource(Source):
             shown = self.shown_path(path)
             raise self.error(f"{shown} is not {article} {self.what} (it holds binary data)")
         return data.replace(b"\x00", b"") if b"\x00" in data else data
+
+
+def cursor_stamps(cursor: Cursor) -> dict[str, dict]:
+    """The file stamps of a folder source's cursor, as `ChatFileSource.folder_stamps` lists them."""
+    return {key: mapping(value) for key, value in cursor.items() if key in ("files", "meetings")}
 
 
 def first_few(names: list[str], limit: int = 3) -> str:

@@ -74,6 +74,17 @@ class ZoomChatSource(ChatFileSource):
             result.cursor = {**(result.cursor or {}), "meetings": stamps}
         return result
 
+    def folder_stamps(self) -> dict[str, dict] | None:
+        meetings = self._meeting_folders()
+        files = self.folder_files()
+        if not (files or meetings):
+            return None
+        stamps: dict[str, dict] = {"files": {p.name: file_stamp(self.stat(p)) for p in files}}
+        chats = self._meeting_chats(meetings)
+        if chats:
+            stamps["meetings"] = {p.parent.name: file_stamp(self.stat(p)) for p in chats}
+        return stamps
+
     def _meeting_folders(self) -> list[Path]:
         try:
             return sorted(

@@ -4,6 +4,7 @@ changed ones are parsed from the response already fetched (real server on 127.0.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from httpserver import RecordedServer
 from pln.config import load_config
 from pln.pipelines.batch import run_batch
 from pln.sinks.store import Store
+from pln.sources.zoom import MEETING_CHAT
 
 FEED = (Path(__file__).parent / "fixtures" / "feeds" / "rss2.xml").read_bytes()
 
@@ -138,6 +140,46 @@ def test_unchanged_x_pages_and_chat_exports_settle_without_the_crew_too(tmp_path
         changed.write_bytes(changed.read_bytes() + b"\n")
         settled, spacy, go, read = run()
         assert (settled, spacy, go) == ("2", "False", "[True]") and int(read) > 0, name
+
+
+def test_unchanged_chat_folders_settle_without_the_crew_too(tmp_path):
+    """An IRC log folder and a Zoom folder of meeting folders tell from their files' stats that
+    nothing changed, as a single export does; a changed, added or refused file is read."""
+    chat = Path(__file__).parent / "fixtures" / "chat"
+    irc, zoom = tmp_path / "irc", tmp_path / "Zoom"
+    irc.mkdir()
+    for name in ("irssi-lrnchat.log", "weechat-lrnchat.txt"):
+        shutil.copy(chat / "irc" / name, irc / name)
+    meeting = zoom / "2026-11-19 10.00.00 Webinar"
+    meeting.mkdir(parents=True)
+    shutil.copy(chat / "zoom" / "meeting_saved_chat_2026-11-19.txt", meeting / MEETING_CHAT)
+    shutil.copy(chat / "zoom" / "2026-11-21_recording_chat.txt", zoom)
+    path = tmp_path / "pln.yaml"
+    path.write_text(
+        "sources:\n  - {name: irc, type: irc, path: irc, max_file_mb: 1}\n"
+        "  - {name: zoom, type: zoom_chat, path: Zoom}\n"
+        "topics:\n  - {id: practice, phrases: [retrieval practice, spaced repetition]}\n"
+        "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
+    )
+
+    def run() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", NOTHING_NEW, str(path)], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    first = run()
+    assert first[:3] == ["0", "False", "[True]"] and int(first[3]) > 0
+    assert run() == ["2", "False", "[False]", "0"]  # nothing new: no worker, no spaCy
+    for changed in (irc / "weechat-lrnchat.txt", meeting / MEETING_CHAT):
+        changed.write_bytes(changed.read_bytes() + b"\n")  # read again, by a worker
+        settled, spacy, go, _ = run()
+        assert (settled, spacy, go) == ("1", "False", "[True]"), changed
+        assert run()[:3] == ["2", "False", "[False]"]
+    (irc / "huge.log").write_bytes(b"x" * (1 << 20) + b"\n")  # too big: kept out of the cursor
+    for _ in range(2):  # so the folder is read, and names it again, every run
+        assert run()[:3] == ["1", "False", "[True]"]
 
 
 def test_an_export_that_changes_while_the_probe_looks_is_read_by_a_worker(tmp_path, monkeypatch):
