@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pln.config import Options
+from pln.errors import SourceError
 from pln.record import DeadLetter
 from pln.sources.base import Cursor, FetchResult, Source, not_regular, read_capped
 from pln.sources.chat import (
@@ -73,6 +74,17 @@ class SlackSource(Source):
         self.include_private = opts.flag("include_private", default=False)
         self.gap = timedelta(minutes=opts.integer("gap_minutes", default=10, min=1))
         self.member_limit = max_file_mb_option(opts) << 20  # the largest member or file read
+
+    @property
+    def tells_unchanged(self) -> bool:
+        return True
+
+    def unchanged(self, cursor: Cursor | None) -> bool:
+        """The export's stamp (`_stamp`) is the cursor: fetch would answer `not_modified`."""
+        try:
+            return bool(cursor) and cursor == self._stamp()
+        except SourceError:
+            return False
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         stamp = self._stamp()

@@ -143,9 +143,11 @@ def test_unchanged_x_pages_and_chat_exports_settle_without_the_crew_too(tmp_path
 
 
 def test_unchanged_chat_folders_settle_without_the_crew_too(tmp_path):
-    """An IRC log folder and a Zoom folder of meeting folders tell from their files' stats that
-    nothing changed, as a single export does; a changed, added or refused file is read."""
+    """An IRC log folder, a Zoom folder of meeting folders and a Slack export tell from their
+    files' stats that nothing changed, as a single export does; a changed, added or refused
+    file is read."""
     chat = Path(__file__).parent / "fixtures" / "chat"
+    slack = shutil.copytree(chat / "slack" / "export", tmp_path / "slack")
     irc, zoom = tmp_path / "irc", tmp_path / "Zoom"
     irc.mkdir()
     for name in ("irssi-lrnchat.log", "weechat-lrnchat.txt"):
@@ -158,6 +160,7 @@ def test_unchanged_chat_folders_settle_without_the_crew_too(tmp_path):
     path.write_text(
         "sources:\n  - {name: irc, type: irc, path: irc, max_file_mb: 1}\n"
         "  - {name: zoom, type: zoom_chat, path: Zoom}\n"
+        "  - {name: team, type: slack, path: slack}\n"
         "topics:\n  - {id: practice, phrases: [retrieval practice, spaced repetition]}\n"
         "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
     )
@@ -171,15 +174,16 @@ def test_unchanged_chat_folders_settle_without_the_crew_too(tmp_path):
 
     first = run()
     assert first[:3] == ["0", "False", "[True]"] and int(first[3]) > 0
-    assert run() == ["2", "False", "[False]", "0"]  # nothing new: no worker, no spaCy
-    for changed in (irc / "weechat-lrnchat.txt", meeting / MEETING_CHAT):
+    assert run() == ["3", "False", "[False]", "0"]  # nothing new: no worker, no spaCy
+    day = next((slack / "lrn-design").glob("*.json"))
+    for changed in (irc / "weechat-lrnchat.txt", meeting / MEETING_CHAT, day):
         changed.write_bytes(changed.read_bytes() + b"\n")  # read again, by a worker
         settled, spacy, go, _ = run()
-        assert (settled, spacy, go) == ("1", "False", "[True]"), changed
-        assert run()[:3] == ["2", "False", "[False]"]
+        assert (settled, spacy, go) == ("2", "False", "[True]"), changed
+        assert run()[:3] == ["3", "False", "[False]"]
     (irc / "huge.log").write_bytes(b"x" * (1 << 20) + b"\n")  # too big: kept out of the cursor
     for _ in range(2):  # so the folder is read, and names it again, every run
-        assert run()[:3] == ["1", "False", "[True]"]
+        assert run()[:3] == ["2", "False", "[True]"]
 
 
 def test_an_export_that_changes_while_the_probe_looks_is_read_by_a_worker(tmp_path, monkeypatch):
