@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pln.config import Options
+from pln.errors import SourceError
 from pln.record import Item
 from pln.sources.base import Cursor, FetchResult, Source, bom_encoding
 from pln.sources.twitter import (
@@ -154,18 +155,32 @@ class TwitterArchiveSource(Source):
     def configure(self, opts: Options) -> None:
         self.path = opts.path("path", required=True)
 
-    def fetch(self, cursor: Cursor | None) -> FetchResult:
+    tells_unchanged = True
+
+    def unchanged(self, cursor: Cursor | None) -> bool:
+        """Each file `fetch` stamps has its stamp in the cursor (no file is read)."""
+        try:
+            return bool(cursor) and changed_files(self._stamped()[1], cursor)[2]
+        except (OSError, SourceError):
+            return False
+
+    def _stamped(self) -> tuple[bool, list[Path]]:
+        """(whether the path is a zip, the files whose stamps make the cursor)."""
         shown = self.shown_path(self.path)
         if not self.path.exists():
             raise self.error(f"path not found: {shown}")
+        zipped = self.path.is_file() and _starts_like_zip(self.path)
+        if self.path.is_file() and not zipped and not _ARCHIVE_TWEETS.search(self.path.name):
+            raise self.error(
+                f"{shown} is neither an archive .zip nor its data/tweets.js "
+                "(a file named tweet.js, tweets.js or tweets-partN.js)"
+            )
+        return zipped, self._js_files() if not zipped else [self.path]
+
+    def fetch(self, cursor: Cursor | None) -> FetchResult:
+        shown = self.shown_path(self.path)
         try:
-            zipped = self.path.is_file() and _starts_like_zip(self.path)
-            if self.path.is_file() and not zipped and not _ARCHIVE_TWEETS.search(self.path.name):
-                raise self.error(
-                    f"{shown} is neither an archive .zip nor its data/tweets.js "
-                    "(a file named tweet.js, tweets.js or tweets-partN.js)"
-                )
-            stamped = self._js_files() if not zipped else [self.path]
+            zipped, stamped = self._stamped()
             changed, stamps, unchanged = changed_files(stamped, cursor)
             if unchanged:
                 return FetchResult(cursor=dict(cursor or {}), not_modified=True)

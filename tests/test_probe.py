@@ -142,12 +142,13 @@ def test_unchanged_x_pages_and_chat_exports_settle_without_the_crew_too(tmp_path
         assert (settled, spacy, go) == ("2", "False", "[True]") and int(read) > 0, name
 
 
-def test_unchanged_chat_folders_settle_without_the_crew_too(tmp_path):
-    """An IRC log folder, a Zoom folder of meeting folders and a Slack export tell from their
-    files' stats that nothing changed, as a single export does; a changed, added or refused
-    file is read."""
+def test_unchanged_export_folders_and_archives_settle_without_the_crew_too(tmp_path):
+    """An IRC log folder, a Zoom folder of meeting folders, a Slack export and an X archive
+    tell from their files' stats that nothing changed, as a single export does; a changed,
+    added or refused file is read."""
     chat = Path(__file__).parent / "fixtures" / "chat"
     slack = shutil.copytree(chat / "slack" / "export", tmp_path / "slack")
+    archive = shutil.copytree(chat.parent / "twitter" / "archive", tmp_path / "archive")
     irc, zoom = tmp_path / "irc", tmp_path / "Zoom"
     irc.mkdir()
     for name in ("irssi-lrnchat.log", "weechat-lrnchat.txt"):
@@ -161,6 +162,7 @@ def test_unchanged_chat_folders_settle_without_the_crew_too(tmp_path):
         "sources:\n  - {name: irc, type: irc, path: irc, max_file_mb: 1}\n"
         "  - {name: zoom, type: zoom_chat, path: Zoom}\n"
         "  - {name: team, type: slack, path: slack}\n"
+        "  - {name: mine, type: twitter_archive, path: archive}\n"
         "topics:\n  - {id: practice, phrases: [retrieval practice, spaced repetition]}\n"
         "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
     )
@@ -174,16 +176,17 @@ def test_unchanged_chat_folders_settle_without_the_crew_too(tmp_path):
 
     first = run()
     assert first[:3] == ["0", "False", "[True]"] and int(first[3]) > 0
-    assert run() == ["3", "False", "[False]", "0"]  # nothing new: no worker, no spaCy
+    assert run() == ["4", "False", "[False]", "0"]  # nothing new: no worker, no spaCy
     day = next((slack / "lrn-design").glob("*.json"))
-    for changed in (irc / "weechat-lrnchat.txt", meeting / MEETING_CHAT, day):
+    tweets = archive / "data" / "tweets.js"
+    for changed in (irc / "weechat-lrnchat.txt", meeting / MEETING_CHAT, day, tweets):
         changed.write_bytes(changed.read_bytes() + b"\n")  # read again, by a worker
         settled, spacy, go, _ = run()
-        assert (settled, spacy, go) == ("2", "False", "[True]"), changed
-        assert run()[:3] == ["3", "False", "[False]"]
+        assert (settled, spacy, go) == ("3", "False", "[True]"), changed
+        assert run()[:3] == ["4", "False", "[False]"]
     (irc / "huge.log").write_bytes(b"x" * (1 << 20) + b"\n")  # too big: kept out of the cursor
     for _ in range(2):  # so the folder is read, and names it again, every run
-        assert run()[:3] == ["2", "False", "[True]"]
+        assert run()[:3] == ["3", "False", "[True]"]
 
 
 def test_an_export_that_changes_while_the_probe_looks_is_read_by_a_worker(tmp_path, monkeypatch):
