@@ -95,12 +95,16 @@ class ZoomChatSource(ChatFileSource):
 
     @staticmethod
     def _meeting_chats(meetings: list[Path]) -> list[Path]:
-        """Each meeting folder's saved chat file, its name in any case."""
+        """Each meeting folder's saved chat file, its name in any case; one a meeting (the
+        cursor stamps it under the meeting's name): Zoom's own spelling first."""
         chats = []
         for folder in meetings:
             with contextlib.suppress(OSError):
-                chats += [p for p in folder.iterdir() if p.name.lower() == MEETING_CHAT]
-        return sorted(p for p in chats if p.is_file())
+                named = [p for p in folder.iterdir() if p.name.lower() == MEETING_CHAT]
+                files = [p for p in named if p.is_file()]
+                if files:
+                    chats.append(min(files, key=lambda p: (p.name != MEETING_CHAT, p.name)))
+        return sorted(chats)
 
     def files_named(self) -> str:
         return f"*.txt files and no meeting folders (of {MEETING_CHAT})"

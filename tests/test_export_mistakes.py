@@ -165,7 +165,14 @@ def test_zooms_own_folder_of_meeting_folders_is_read(tmp_path):
     shutil.copy(
         CHAT / "zoom" / "meeting_saved_chat_2026-11-19.txt", meeting / "Meeting_Saved_Chat.txt"
     )
-    assert chat_source("zoom_chat", zoom, tmp_path).fetch(None).items
+    first = chat_source("zoom_chat", zoom, tmp_path).fetch(None)
+    assert first.items
+    # a second spelling beside it (a copy): one chat a meeting, so the cursor tells it unchanged
+    shutil.copy(meeting / "Meeting_Saved_Chat.txt", meeting / "meeting_saved_chat.txt")
+    source = chat_source("zoom_chat", zoom, tmp_path)
+    again = source.fetch(first.cursor)
+    assert len(again.items) == len(first.items) and source.unchanged(again.cursor)
+    assert source.fetch(again.cursor).not_modified
 
 
 def test_an_irc_folder_of_rotated_logs_fails_the_run_for_that_source_only(tmp_path, capsys):
