@@ -119,26 +119,28 @@ NOTHING_NEW = (
 )
 
 
+def nothing_new(config: Path) -> list[str]:
+    """`NOTHING_NEW`'s words for a batch run of `config` in a process of its own."""
+    done = subprocess.run(
+        [sys.executable, "-c", NOTHING_NEW, str(config)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
 def test_unchanged_x_pages_and_chat_exports_settle_without_the_crew_too(tmp_path):
     """Saved X pages and a chat transcript tell from their files' stats that nothing changed:
     a run where nothing did lets no worker start (it did, for them alone, loading spaCy), and
     a changed export is read by a worker as before."""
     path = exports(tmp_path)
 
-    def run() -> list[str]:
-        done = subprocess.run(
-            [sys.executable, "-c", NOTHING_NEW, str(path)], capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.split()
-
-    first = run()
+    first = nothing_new(path)
     assert first[:3] == ["0", "False", "[True]"] and int(first[3]) > 0
-    assert run() == ["3", "False", "[False]", "0"]  # nothing new: no worker, no spaCy
+    assert nothing_new(path) == ["3", "False", "[False]", "0"]  # nothing new: no worker, no spaCy
     for name in ("x/timeline-2026-11.jsonl", "chats/lrnchat-2026-11-19.txt"):
         changed = tmp_path / name  # its items once more, after a line break: read again
         changed.write_bytes(changed.read_bytes() + b"\n")
-        settled, spacy, go, read = run()
+        settled, spacy, go, read = nothing_new(path)
         assert (settled, spacy, go) == ("2", "False", "[True]") and int(read) > 0, name
 
 
@@ -167,26 +169,19 @@ def test_unchanged_export_folders_and_archives_settle_without_the_crew_too(tmp_p
         "outputs: {duckdb: out/pln.duckdb, feeds_dir: out/feeds}\n"
     )
 
-    def run() -> list[str]:
-        done = subprocess.run(
-            [sys.executable, "-c", NOTHING_NEW, str(path)], capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.split()
-
-    first = run()
+    first = nothing_new(path)
     assert first[:3] == ["0", "False", "[True]"] and int(first[3]) > 0
-    assert run() == ["4", "False", "[False]", "0"]  # nothing new: no worker, no spaCy
+    assert nothing_new(path) == ["4", "False", "[False]", "0"]  # nothing new: no worker, no spaCy
     day = next((slack / "lrn-design").glob("*.json"))
     tweets = archive / "data" / "tweets.js"
     for changed in (irc / "weechat-lrnchat.txt", meeting / MEETING_CHAT, day, tweets):
         changed.write_bytes(changed.read_bytes() + b"\n")  # read again, by a worker
-        settled, spacy, go, _ = run()
+        settled, spacy, go, _ = nothing_new(path)
         assert (settled, spacy, go) == ("3", "False", "[True]"), changed
-        assert run()[:3] == ["4", "False", "[False]"]
+        assert nothing_new(path)[:3] == ["4", "False", "[False]"]
     (irc / "huge.log").write_bytes(b"x" * (1 << 20) + b"\n")  # too big: kept out of the cursor
     for _ in range(2):  # so the folder is read, and names it again, every run
-        assert run()[:3] == ["3", "False", "[True]"]
+        assert nothing_new(path)[:3] == ["3", "False", "[True]"]
 
 
 def test_an_export_that_changes_while_the_probe_looks_is_read_by_a_worker(tmp_path, monkeypatch):
