@@ -576,10 +576,11 @@ class ChatFileSource(Source):
     """
 
     pattern: ClassVar[str] = "*.txt"
+    names: ClassVar[str] = "*.txt"  # how messages name what `pattern` matches
+    stamp_keys: ClassVar[tuple[str, ...]] = ("files",)  # the cursor's stamps of a folder
     what: ClassVar[str] = "chat export"  # how error messages name one file
     too_big_hint: ClassVar[str] = "raise max_file_mb, or split the file"
     twin_stems: frozenset[str] | set[str] = frozenset()  # stems two files of the folder share
-    files_found = 0  # the files of the folder a fetch went through (`one_file`)
     max_bytes: int = MAX_FILE_BYTES
 
     def configure(self, opts: Options) -> None:
@@ -611,7 +612,8 @@ class ChatFileSource(Source):
         try:
             if self.path.is_dir():
                 stamps = self.folder_stamps()
-                return stamps is not None and stamps == cursor_stamps(cursor)
+                kept = {key: mapping(cursor.get(key)) for key in self.stamp_keys if key in cursor}
+                return stamps is not None and stamps == kept
             return cursor == file_stamp(self.stat(self.path))
         except (OSError, SourceError):
             return False
@@ -620,15 +622,17 @@ class ChatFileSource(Source):
         """The stamps `fetch` would keep in the cursor of the folder, without reading a file;
         None when it holds no file of its type (fetch then says what is wrong)."""
         files = self.folder_files()
-        return {"files": {p.name: file_stamp(self.stat(p)) for p in files}} if files else None
+        if not self.holds_chats(files):
+            return None
+        return {"files": {p.name: file_stamp(self.stat(p)) for p in files}}
+
+    def holds_chats(self, files: list[Path]) -> bool:
+        """Whether the folder holds what its type reads, given its files `pattern` matches."""
+        return bool(files)
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
         if self.path.is_dir():
-            self.files_found = 0
-            result = self._fetch_folder(cursor or {})
-            if not self.files_found:  # counted by `one_file`: Zoom's meeting folders count too
-                raise self.no_files()
-            return result
+            return self._fetch_folder(cursor or {})
         stamp = file_stamp(self.stat(self.path))
         if cursor == stamp:
             return FetchResult(cursor=cursor, not_modified=True)
@@ -639,6 +643,8 @@ class ChatFileSource(Source):
     def _fetch_folder(self, cursor: Cursor) -> FetchResult:
         seen = mapping(cursor.get("files"))
         paths = self.folder_files()
+        if not self.holds_chats(paths):
+            raise self.no_files()
         stems = Counter(p.stem for p in paths)
         self.twin_stems = {stem for stem, n in stems.items() if n > 1}
         result = FetchResult(cursor={"files": {}})
@@ -691,7 +697,7 @@ class ChatFileSource(Source):
 
     def files_named(self) -> str:
         """What the folder should hold, as messages name it: `*.log or *.txt files`."""
-        return f"{pattern_names(self.pattern)} files"
+        return f"{self.names} files"
 
     def read_files(self, names: list[str], cursor: Cursor, result: FetchResult) -> None:
         """Read the changed files `names` of the folder into `result`, each on its own."""
@@ -705,7 +711,6 @@ class ChatFileSource(Source):
         """Read one file of a folder; if it is refused whole, say so (a dead letter and a
         warning) and leave it out of the cursor, so the next run reads it again. The other
         files always count."""
-        self.files_found += 1
         try:
             yield
         except SourceError as exc:
@@ -772,30 +777,10 @@ class ChatFileSource(Source):
         return data.replace(b"\x00", b"") if b"\x00" in data else data
 
 
-def cursor_stamps(cursor: Cursor) -> dict[str, dict]:
-    """The file stamps of a folder source's cursor, as `ChatFileSource.folder_stamps` lists them."""
-    return {key: mapping(value) for key, value in cursor.items() if key in ("files", "meetings")}
-
-
 def first_few(names: list[str], limit: int = 3) -> str:
     """`a, b, c and 4 more`: the first `limit` names, and how many others there are."""
     more = f" and {len(names) - limit:,} more" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
-
-
-def pattern_names(pattern: str) -> str:
-    """How messages name the files a glob matches: `*.txt`; `*.log or *.txt` for
-    `*.[lt][ox][gt]`, the sources' way to match two suffixes (the brackets' first letters
-    spell one, their second letters the other)."""
-    classes = re.findall(r"\[(\w+)\]", pattern)
-    if not classes or len({len(c) for c in classes}) > 1:
-        return pattern
-    around = re.split(r"\[\w+\]", pattern)  # the text before, between and after them
-    spelled = []
-    for i in range(len(classes[0])):
-        letters = [chars[i] for chars in classes] + [""]
-        spelled.append("".join(a + b for a, b in zip(around, letters, strict=True)))
-    return " or ".join(sorted(spelled))
 
 
 def max_file_mb_option(opts: Options) -> int:

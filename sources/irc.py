@@ -65,6 +65,7 @@ class IrcLogSource(ChatFileSource):
     type = "irc"
     what = "IRC log"
     pattern = "*.[lt][ox][gt]"  # *.log and *.txt
+    names = "*.log or *.txt"
 
     def configure_format(self, opts: Options) -> None:
         self.date = date_option(opts)

@@ -92,6 +92,7 @@ class WhatsAppSource(ChatFileSource):
     type = "whatsapp"
     what = "WhatsApp chat export"
     pattern = "*.[tz][xi][tp]"  # *.txt and *.zip
+    names = "*.txt or *.zip"
 
     def configure_format(self, opts: Options) -> None:
         self.date_order = opts.text("date_order", default="auto", choices=("auto", *ORDERS))

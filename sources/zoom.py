@@ -59,9 +59,7 @@ class ZoomChatSource(ChatFileSource):
         seen = mapping(cursor.get("meetings"))
         stamps: dict[str, dict[str, int]] = {}
         warned = len(result.warnings)
-        meetings = self._meeting_folders()
-        self.files_found += len(meetings)  # a meeting without a saved chat is no mistake
-        for path in self._meeting_chats(meetings):
+        for path in self._meeting_chats(self._meeting_folders()):
             with self.one_file(path, result):
                 stamp = file_stamp(self.stat(path))
                 if seen.get(path.parent.name) != stamp:
@@ -74,14 +72,16 @@ class ZoomChatSource(ChatFileSource):
             result.cursor = {**(result.cursor or {}), "meetings": stamps}
         return result
 
+    stamp_keys = ("files", "meetings")
+
+    def holds_chats(self, files: list[Path]) -> bool:
+        """Chat files, or meeting folders: a meeting without a saved chat is no mistake."""
+        return bool(files) or bool(self._meeting_folders())
+
     def folder_stamps(self) -> dict[str, dict] | None:
-        meetings = self._meeting_folders()
-        files = self.folder_files()
-        if not (files or meetings):
-            return None
-        stamps: dict[str, dict] = {"files": {p.name: file_stamp(self.stat(p)) for p in files}}
-        chats = self._meeting_chats(meetings)
-        if chats:
+        stamps = super().folder_stamps()
+        chats = self._meeting_chats(self._meeting_folders())
+        if stamps is not None and chats:
             stamps["meetings"] = {p.parent.name: file_stamp(self.stat(p)) for p in chats}
         return stamps
 
