@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterable
 
 ENV = "PLN_PROGRESS"
 
@@ -52,6 +53,13 @@ def say(line: str) -> None:
     if enabled():
         sys.stderr.write(f"  {line}\n")
         sys.stderr.flush()
+
+
+def first_names(names: Iterable[str], limit: int = 5) -> str:
+    """ "a, b, c" or "a, b, c and 12 more": the first `limit` names, and how many others."""
+    names = list(names)
+    shown = ", ".join(names[:limit])
+    return f"{shown} and {len(names) - limit:,} more" if len(names) > limit else shown
 
 
 def counted(n: int, word: str) -> str:

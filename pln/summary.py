@@ -6,22 +6,14 @@ It stays a dozen lines whatever the number of sources: lists of sources name the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 from pln.config import Config
 from pln.errors import shown_path
-from pln.progress import counted
+from pln.progress import counted, first_names
 
 NAMES = 5  # sources named in one summary line
 ERROR_LINES = 5  # failing sources shown with their error
-
-
-def first_names(names: Iterable[str], limit: int = NAMES) -> str:
-    """ "a, b, c" or "a, b, c and 12 more"."""
-    names = list(names)
-    shown = ", ".join(names[:limit])
-    return f"{shown} and {len(names) - limit:,} more" if len(names) > limit else shown
 
 
 def failed_sources_line(errors: dict[str, str], total: int) -> str:

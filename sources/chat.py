@@ -47,6 +47,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pln.clean import MAX_TEXT_CHARS
 from pln.config import Options
 from pln.errors import SourceError
+from pln.progress import counted, first_names
 from pln.record import Item
 from pln.sources.base import (
     Cursor,
@@ -683,14 +684,12 @@ class ChatFileSource(Source):
             raise self.cannot_read(self.path, exc) from None
         folders = sorted(p.name for p in entries if p.is_dir())
         if broken:
-            count = "1 broken link" if len(broken) == 1 else f"{len(broken):,} broken links"
-            holds = f"it has {count}: {first_few(broken)}"
+            holds = f"it has {counted(len(broken), 'broken link')}: {first_names(broken, 3)}"
         elif files:
-            count = "1 other file" if len(files) == 1 else f"{len(files):,} other files"
-            holds = f"it has {count}: {first_few(files)}"
+            holds = f"it has {counted(len(files), 'other file')}: {first_names(files, 3)}"
         elif folders:
-            count = "1 folder" if len(folders) == 1 else f"{len(folders):,} folders"
-            holds = f"it has no other file, only {count}: {first_few(folders)}"
+            only = counted(len(folders), "folder")
+            holds = f"it has no other file, only {only}: {first_names(folders, 3)}"
         else:
             holds = "it is empty"
         return self.error(f"{self.type} folder {shown} has no {self.files_named()} ({holds})")
@@ -726,7 +725,7 @@ class ChatFileSource(Source):
             result.cursor["files"].pop(path.name, None)
 
     def _gone_warning(self, gone: list[str]) -> str:
-        shown = first_few(gone)
+        shown = first_names(gone, 3)
         files, their = ("a file", "its") if len(gone) == 1 else (f"{len(gone):,} files", "their")
         return (
             f"{files} gone from {self.shown_path(self.path)}/ since the last run ({shown}): "
@@ -775,12 +774,6 @@ class ChatFileSource(Source):
             shown = self.shown_path(path)
             raise self.error(f"{shown} is not {article} {self.what} (it holds binary data)")
         return data.replace(b"\x00", b"") if b"\x00" in data else data
-
-
-def first_few(names: list[str], limit: int = 3) -> str:
-    """`a, b, c and 4 more`: the first `limit` names, and how many others there are."""
-    more = f" and {len(names) - limit:,} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
 
 
 def max_file_mb_option(opts: Options) -> int:

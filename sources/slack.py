@@ -33,6 +33,7 @@ from typing import Any
 
 from pln.config import Options
 from pln.errors import SourceError
+from pln.progress import first_names
 from pln.record import DeadLetter
 from pln.sources.base import Cursor, FetchResult, Source, not_regular, read_capped
 from pln.sources.chat import (
@@ -40,7 +41,6 @@ from pln.sources.chat import (
     chat_items,
     dicts,
     file_stamp,
-    first_few,
     max_file_mb_option,
 )
 
@@ -197,7 +197,7 @@ class SlackSource(Source):
             raise self.error(f"{shown}: {'; '.join(by_id)}: list channels by name")
         if unknown:
             what = "channel" if len(unknown) == 1 else "channels"
-            has = first_few([f"#{n}" for n in readable], 5) if readable else "no public channel"
+            has = first_names(f"#{n}" for n in readable) if readable else "no public channel"
             raise self.error(
                 f"{shown} has no {what} {', '.join(f'#{n}' for n in unknown)} (it has {has})"
             )

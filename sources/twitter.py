@@ -31,6 +31,7 @@ from typing import Any
 
 from pln.config import Options
 from pln.errors import SourceError
+from pln.progress import counted, first_names
 from pln.record import Item
 from pln.sources.base import Cursor, FetchResult, Source, bom_encoding, not_regular
 
@@ -374,16 +375,10 @@ def data_files(root: Path, suffixes: Iterable[str]) -> list[Path]:
 def folder_holds(root: Path) -> str:
     """What a folder without data files holds instead (its hidden files aside), such as
     `it has 2 other files: a.txt, b.csv`, or `it is empty`."""
-    others = sorted(
-        p.relative_to(root).as_posix()
-        for p in root.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+    others = sorted(p.relative_to(root).as_posix() for p in data_files(root, ("",)))
     if not others:
         return "it is empty"
-    more = f" and {len(others) - 3:,} more" if len(others) > 3 else ""
-    files = "1 other file" if len(others) == 1 else f"{len(others):,} other files"
-    return f"it has {files}: {', '.join(others[:3])}{more}"
+    return f"it has {counted(len(others), 'other file')}: {first_names(others, 3)}"
 
 
 def file_stamp(path: Path) -> dict[str, int]:
