@@ -6,13 +6,14 @@ the feed sources concurrently on the driver (`FetchPool`: bounded, per-host limi
 deadlines). A feed that did not change, or that failed, is settled right there with the status
 its source gives (the source itself runs, answered from the probe, so cursors and messages are
 exactly its own). Sources of other types that tell from their files' stats that nothing
-changed (`Source.unchanged`: X's saved pages, a chat export file) are settled the same way,
-at once, never behind a slow server. Only feeds with new bytes, changed files, and sources of
-other types go on to the pipeline; a changed feed's response goes to the worker with its task
-(sources/prefetch.py: in memory for the local engine's workers, staged as a file for the Beam
-engine's), so no server is asked twice. A feed never read is fetched here as well and handed on the same way: the
-probe's thread would be idle otherwise, and the workers keep their CPU for curating. When
-nothing changed the pipeline does not start at all. A fetch the probe gave up on at its
+changed (`Source.unchanged`: X's saved pages, a chat export file or folder, a Slack export, an
+X archive) are settled the same way, at once, never behind a slow server. Only feeds with new
+bytes, changed files, and sources of other types go on to the pipeline; a changed feed's
+response goes to the worker with its task (sources/prefetch.py: in memory for the local
+engine's workers, staged as a file for the Beam engine's), so no server is asked twice. A
+feed never read is fetched here as well and handed on the same way: the probe's thread would
+be idle otherwise, and the workers keep their CPU for curating. When nothing changed the
+pipeline does not start at all. A fetch the probe gave up on at its
 deadline goes on on its thread; if its server answers after the run ended, the run's
 `StagingFolder` takes nothing from it, so no staged file outlives the run.
 

@@ -198,9 +198,7 @@ class Options:
         value = self.text(name, required=required)
         if not value:
             return None
-        path = _expanded(value)
-        if path is None:
-            raise self.error(name, f"cannot expand {value!r}: no such user (or no home folder)")
+        path = _expanded(self, name, value)
         if not path.is_absolute():
             path = (self.base_dir / path).resolve()
         if must_exist and not path.exists():
@@ -236,12 +234,14 @@ def _range(min: float | None, max: float | None, value: float) -> str:
     return f"must be between {min} and {max}, got {value}"
 
 
-def _expanded(value: str) -> Path | None:
-    """`value` with a leading `~` or `~user` expanded; None when there is no such home."""
+def _expanded(opts: Options, name: str, value: str) -> Path:
+    """`value`, the option `name`, with a leading `~` or `~user` expanded."""
     try:
         return Path(value).expanduser()
     except RuntimeError:  # "Could not determine home directory."
-        return None
+        raise opts.error(
+            name, f"cannot expand {value!r}: no such user (or no home folder)"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -509,9 +509,7 @@ def _check_pipeline(opts: Options, name: str) -> None:
         raise opts.error(
             "pipeline", "is empty; use 'blank:en' or an installed pipeline like en_core_web_sm"
         )
-    folder = _expanded(name)
-    if folder is None:
-        raise opts.error("pipeline", f"cannot expand {name!r}: no such user (or no home folder)")
+    folder = _expanded(opts, "pipeline", name)
     if folder.is_dir():
         missing = [f for f in ("config.cfg", "meta.json") if not (folder / f).is_file()]
         if missing:

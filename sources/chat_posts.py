@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pln.config import Options, SourceConfig
+from pln.config import SOURCE_KEYS, Options, SourceConfig
 from pln.record import Item
 from pln.sources.base import Source
 from pln.sources.chat import HASHTAG_RE, Message
@@ -41,9 +41,6 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 START_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
-OUTER_KEYS = ("name", "interval", "enabled")  # the posts source takes these from its chat
-
-
 def posts_source(config: SourceConfig, posts: Options) -> Source:
     """The nested microblog source, named `<chat>.posts`; its errors name `sources[i].posts.*`."""
     type_name = posts.text("type", required=True)
@@ -51,8 +48,8 @@ def posts_source(config: SourceConfig, posts: Options) -> Source:
         raise posts.error(
             "type", f"must be a microblog source ({', '.join(MICROBLOG_TYPES)}), got {type_name!r}"
         )
-    for key in OUTER_KEYS:
-        if posts.data.get(key) is not None:
+    for key in SOURCE_KEYS:  # but its type: the posts source takes these from its chat
+        if key != "type" and posts.data.get(key) is not None:
             raise posts.error(
                 key, f"belongs to the chat source, not to its posts (named {config.name}.posts)"
             )
