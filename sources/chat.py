@@ -39,7 +39,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -565,19 +564,18 @@ def date_option(opts: Options, name: str = "date") -> date | None:
 
 
 class ChatFileSource(Source):
-    """A chat export in a file, or a folder of such files (one chat each, matched by `pattern`).
+    """A chat export in a file, or a folder of such files (one chat each, named by `suffixes`).
 
     Options every chat file source reads: `path`, `timezone` (for times without an offset),
     `gap_minutes` and `max_file_mb`. The cursor is the file's `{"mtime_ns", "size"}` (for a
     folder, one per file under `files`), so an unchanged export is `not_modified` and a changed
     one is read again (ids are stable). A file of a folder refused whole (too big, binary, not
     the format) is a dead letter and a warning, and stays out of the cursor: every run says so
-    again until it changes. A folder without a file `pattern` matches (in any case: `CHAT.TXT`)
-    fails the source: a wrong path or pattern would otherwise pass as a chat with nothing new.
+    again until it changes. A folder without a file ending in one of `suffixes` (in any case:
+    `CHAT.TXT`) fails the source: a wrong path would otherwise pass as a chat with nothing new.
     """
 
-    pattern: ClassVar[str] = "*.txt"
-    names: ClassVar[str] = "*.txt"  # how messages name what `pattern` matches
+    suffixes: ClassVar[tuple[str, ...]] = (".txt",)  # the folder's files end so, in any case
     stamp_keys: ClassVar[tuple[str, ...]] = ("files",)  # the cursor's stamps of a folder
     what: ClassVar[str] = "chat export"  # how error messages name one file
     too_big_hint: ClassVar[str] = "raise max_file_mb, or split the file"
@@ -628,7 +626,7 @@ class ChatFileSource(Source):
         return {"files": {p.name: file_stamp(self.stat(p)) for p in files}}
 
     def holds_chats(self, files: list[Path]) -> bool:
-        """Whether the folder holds what its type reads, given its files `pattern` matches."""
+        """Whether the folder holds what its type reads, given its files that end in `suffixes`."""
         return bool(files)
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
@@ -662,13 +660,13 @@ class ChatFileSource(Source):
         return result
 
     def folder_files(self) -> list[Path]:
-        """The files of the folder that `pattern` matches in any case, in name order."""
-        pattern = self.pattern.lower()
+        """The files of the folder whose names end in one of `suffixes`, in any case, in name
+        order."""
         try:
             return sorted(
                 p
                 for p in self.path.iterdir()
-                if fnmatchcase(p.name.lower(), pattern) and p.is_file()
+                if p.name.lower().endswith(self.suffixes) and p.is_file()
             )
         except OSError as exc:
             raise self.cannot_read(self.path, exc) from None
@@ -696,7 +694,7 @@ class ChatFileSource(Source):
 
     def files_named(self) -> str:
         """What the folder should hold, as messages name it: `*.log or *.txt files`."""
-        return f"{self.names} files"
+        return " or ".join(f"*{suffix}" for suffix in self.suffixes) + " files"
 
     def read_files(self, names: list[str], cursor: Cursor, result: FetchResult) -> None:
         """Read the changed files `names` of the folder into `result`, each on its own."""

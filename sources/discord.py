@@ -77,8 +77,7 @@ class _Part:
 class DiscordSource(ChatFileSource):
     type = "discord"
     what = "DiscordChatExporter JSON export"
-    pattern = "*.json"
-    names = "*.json"
+    suffixes = (".json",)
     too_big_hint = "raise max_file_mb, or export in parts with --partition"
 
     def read_chat(self, path: Path, data: bytes) -> FetchResult:

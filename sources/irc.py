@@ -64,8 +64,7 @@ CLOCK_SLACK = timedelta(hours=14)
 class IrcLogSource(ChatFileSource):
     type = "irc"
     what = "IRC log"
-    pattern = "*.[lt][ox][gt]"  # *.log and *.txt
-    names = "*.log or *.txt"
+    suffixes = (".log", ".txt")
 
     def configure_format(self, opts: Options) -> None:
         self.date = date_option(opts)

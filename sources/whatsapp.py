@@ -91,8 +91,7 @@ CHAT_MEMBER_RE = re.compile(r"(?:^|/)(?:_chat|WhatsApp Chat[^/]*)\.txt$", re.I)
 class WhatsAppSource(ChatFileSource):
     type = "whatsapp"
     what = "WhatsApp chat export"
-    pattern = "*.[tz][xi][tp]"  # *.txt and *.zip
-    names = "*.txt or *.zip"
+    suffixes = (".txt", ".zip")
 
     def configure_format(self, opts: Options) -> None:
         self.date_order = opts.text("date_order", default="auto", choices=("auto", *ORDERS))

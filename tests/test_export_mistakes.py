@@ -152,6 +152,12 @@ def test_a_chat_folder_without_a_chat_file_fails_naming_what_it_holds(tmp_path, 
     (folder / "chat.log.1").write_text("rotated\n")
     other = f"{type_name} folder chats has no {names} (it has 1 other file: chat.log.1)"
     assert fetch_error(source) == other
+    (folder / "chat.log.1").unlink()
+    look_alikes = ["chat.lot", "chat.tip", "chat.txz"]  # what a glob like *.[lt][ox][gt] takes
+    for name in look_alikes:
+        (folder / name).write_text("not a chat\n")
+    others = f"it has 3 other files: {', '.join(look_alikes)}"
+    assert fetch_error(source) == f"{type_name} folder chats has no {names} ({others})"
 
 
 def test_zooms_own_folder_of_meeting_folders_is_read(tmp_path):
