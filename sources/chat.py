@@ -722,11 +722,14 @@ class ChatFileSource(Source):
         if result.cursor and path.parent == self.path:  # a file the folder's stamps name
             result.cursor["files"].pop(path.name, None)
 
-    def _gone_warning(self, gone: list[str]) -> str:
+    def _gone_warning(self, gone: list[str], what: str = "file") -> str:
+        """`a file gone from irc/ since the last run (a.log): its items stay in the store`."""
         shown = first_names(gone, 3)
-        files, their = ("a file", "its") if len(gone) == 1 else (f"{len(gone):,} files", "their")
+        many, their = (
+            ("a " + what, "its") if len(gone) == 1 else (counted(len(gone), what), "their")
+        )
         return (
-            f"{files} gone from {self.shown_path(self.path)}/ since the last run ({shown}): "
+            f"{many} gone from {self.shown_path(self.path)}/ since the last run ({shown}): "
             f"{their} items stay in the store"
         )
 

@@ -59,13 +59,17 @@ class ZoomChatSource(ChatFileSource):
         seen = mapping(cursor.get("meetings"))
         stamps: dict[str, dict[str, int]] = {}
         warned = len(result.warnings)
-        for path in self._meeting_chats(self._meeting_folders()):
+        chats = self._meeting_chats(self._meeting_folders())
+        for path in chats:
             with self.one_file(path, result):
                 stamp = file_stamp(self.stat(path))
                 if seen.get(path.parent.name) != stamp:
                     result.add(self.read_chat(path, self.read_bytes(path)))
                     result.not_modified = False
                 stamps[path.parent.name] = stamp
+        gone = sorted(set(seen) - {path.parent.name for path in chats})
+        if gone:
+            result.warnings.append(self._gone_warning(gone, "meeting chat"))
         if len(result.warnings) > warned:
             result.not_modified = False
         if stamps or seen:

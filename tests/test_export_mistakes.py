@@ -15,6 +15,7 @@ from helpers import chat_source, db_rows, make_source
 
 from pln.cli import main
 from pln.errors import SourceError
+from pln.sources.zoom import MEETING_CHAT
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TWITTER = FIXTURES / "twitter"
@@ -179,6 +180,25 @@ def test_zooms_own_folder_of_meeting_folders_is_read(tmp_path):
     again = source.fetch(first.cursor)
     assert len(again.items) == len(first.items) and source.unchanged(again.cursor)
     assert source.fetch(again.cursor).not_modified
+
+
+def test_a_zoom_meeting_folder_gone_since_the_last_run_is_named_once(tmp_path):
+    zoom = tmp_path / "Zoom"
+    for topic in ("Webinar", "Q&A"):
+        meeting = zoom / f"2026-11-19 10.00.00 {topic}"
+        meeting.mkdir(parents=True)
+        shutil.copy(CHAT / "zoom" / "meeting_saved_chat_2026-11-19.txt", meeting / MEETING_CHAT)
+    first = chat_source("zoom_chat", zoom, tmp_path).fetch(None)
+    shutil.rmtree(zoom / "2026-11-19 10.00.00 Q&A")
+    source = chat_source("zoom_chat", zoom, tmp_path)
+    assert not source.unchanged(first.cursor)
+    after = source.fetch(first.cursor)
+    assert after.warnings == [
+        "a meeting chat gone from Zoom/ since the last run (2026-11-19 10.00.00 Q&A): "
+        "its items stay in the store"
+    ]
+    assert not after.not_modified and after.items == []
+    assert source.unchanged(after.cursor) and source.fetch(after.cursor).not_modified
 
 
 def test_an_irc_folder_of_rotated_logs_fails_the_run_for_that_source_only(tmp_path, capsys):
