@@ -16,13 +16,16 @@ skipped unless `include_private: true`: curated feeds are often public.
 
 Options: `path` (export zip or folder), `channels` (names to read; default all public ones),
 `include_private` (default false), `gap_minutes` (default 10), `max_file_mb` (the largest JSON
-file read, default 64, at most 1024; a bigger one is a dead letter). Times are Slack's own UTC timestamps, so there is no `timezone` option.
+file read, default 64, at most 1024; a bigger one is a dead letter). Times are Slack's own UTC
+timestamps, so there is no `timezone` option.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
+import os
 import re
 import zipfile
 import zlib
@@ -87,28 +90,37 @@ class SlackSource(Source):
             return False
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
+        """The whole export, read again when its stamp changed. A file or folder refused whole
+        (too big, unreadable) is a dead letter and a warning, and is named in the cursor
+        (`refused`), so the cursor never matches: every run reads the export and says so again,
+        as a chat folder does, until it is fixed."""
         stamp = self._stamp()
         if cursor == stamp:
             return FetchResult(cursor=cursor, not_modified=True)
         with self._open() as export:
             result = self.read_export(export)
-        result.cursor = stamp
+            refused = export.refused
+        shown = self.shown_path(self.path)
+        result.warnings += [f"{shown}/{name}: {why}" for name, why in refused.items()]
+        result.cursor = {**stamp, "refused": sorted(refused)} if refused else stamp
         return result
 
-    def _stamp(self) -> dict[str, int]:
+    def _stamp(self) -> dict[str, Any]:
+        """A zip's size and mtime; for a folder, a digest of every JSON file's name, size and
+        mtime, so a day file edited to the same size is read again whatever its mtime."""
         try:
             if not self.path.is_dir():
                 return file_stamp(self.path.stat())
-            stats = [p.stat() for p in self.path.rglob("*.json")]
+            files, _ = json_files(self.path)
+            stamps = sorted((p.relative_to(self.path).as_posix(), p.stat()) for p in files)
         except FileNotFoundError:
             raise self.error(f"Slack export not found: {self.shown_path(self.path)}") from None
         except OSError as exc:
             raise self.cannot_read(self.path, exc) from None
-        return {
-            "mtime_ns": max((s.st_mtime_ns for s in stats), default=0),
-            "size": sum(s.st_size for s in stats),
-            "files": len(stats),
-        }
+        digest = hashlib.blake2b(digest_size=16)
+        for name, st in stamps:
+            digest.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return {"files": len(stamps), "digest": digest.hexdigest()}
 
     def _open(self) -> _Export:
         if self.path.is_dir():
@@ -154,6 +166,7 @@ class SlackSource(Source):
                 days.setdefault(match["channel"], []).append(member)
         for name in export.bad_names:
             dead.append(self.dead_letter(name, "unsafe member name (absolute or '..'); not read"))
+        dead += export.bad_folders
         if not days and not names:
             raise self.error(
                 f"{self.shown_path(self.path)} holds no channels.json and no "
@@ -343,12 +356,15 @@ def _conversation_names(
 
 
 class _Export:
-    """Read-only access to the JSON members of an export, with size caps and safe names."""
+    """Read-only access to the JSON members of an export, with size caps and safe names.
+    `refused`: the members (or folders) refused whole, and why."""
 
     def __init__(self, source: SlackSource):
         self.source = source
         self.read_total = 0
         self.bad_names: list[str] = []
+        self.bad_folders: list[DeadLetter] = []  # folders that could not be listed
+        self.refused: dict[str, str] = {}
         self._names: list[str] | None = None
 
     def __enter__(self) -> _Export:
@@ -373,6 +389,7 @@ class _Export:
             data = self._read(name)
         except _Skip as exc:
             dead.append(self.source.dead_letter(name, str(exc)))
+            self.refused[name] = str(exc)
             return None
         self.read_total += len(data)
         if self.read_total > MAX_TOTAL_BYTES:
@@ -455,7 +472,13 @@ class _FolderExport(_Export):
         self.root = root
 
     def _list(self) -> Iterator[str]:
-        for path in sorted(self.root.rglob("*.json")):
+        files, unreadable = json_files(self.root)
+        for folder, error in unreadable:
+            name = folder.relative_to(self.root).as_posix()
+            why = f"cannot read this folder: {error.strerror}; its files are not read"
+            self.refused[name + "/"] = why
+            self.bad_folders.append(self.source.dead_letter(name + "/", why))
+        for path in sorted(files):
             yield path.relative_to(self.root).as_posix()
 
     def _read(self, name: str) -> bytes:
@@ -468,6 +491,22 @@ class _FolderExport(_Export):
             limit = self.source.member_limit >> 20
             raise _Skip(f"over {limit} MiB (raise max_file_mb); skipped")
         return data
+
+
+def json_files(root: Path) -> tuple[list[Path], list[tuple[Path, OSError]]]:
+    """The JSON files below `root`, and the folders that could not be listed (with why): a
+    channel folder unreadable to the user running pln is named, not skipped silently."""
+    files: list[Path] = []
+    unreadable: list[tuple[Path, OSError]] = []
+
+    def failed(error: OSError) -> None:
+        if error.filename is None or Path(error.filename) == root:
+            raise error
+        unreadable.append((Path(error.filename), error))
+
+    for folder, _, names in os.walk(root, onerror=failed):
+        files += [Path(folder, n) for n in names if n.endswith(".json")]
+    return files, unreadable
 
 
 def _safe(name: str) -> bool:

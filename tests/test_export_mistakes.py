@@ -6,6 +6,8 @@ is one clear line, and costs no record that could be read."""
 from __future__ import annotations
 
 import gzip
+import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -297,3 +299,51 @@ def test_a_private_slack_channel_asked_for_says_how_to_read_it(tmp_path):
     )
     both = make_source("slack", export.parent, "team", path="export", include_private=True, **dm)
     assert [i.native_id.split(":")[0] for i in both.fetch(None).items] == ["D0DM1"]
+
+
+# -- slack: edits the export's stamp must see, and files it must keep naming -------------------
+
+
+def test_a_slack_day_file_edited_to_the_same_size_and_an_older_mtime_is_read_again(tmp_path):
+    export = shutil.copytree(CHAT / "slack" / "export", tmp_path / "export")
+    day = export / "lrn-design" / "2026-11-19.json"
+    source = make_source("slack", tmp_path, "team", path="export")
+    first = source.fetch(None)
+    before = day.stat()
+    day.write_text(day.read_text().replace("workshop plan", "WORKSHOP PLAN"))  # same size
+    os.utime(day, ns=(before.st_atime_ns, before.st_mtime_ns - 10**9))  # restored from a backup
+    assert day.stat().st_size == before.st_size
+    assert not source.unchanged(first.cursor)
+    again = source.fetch(first.cursor)
+    assert "Uploaded the WORKSHOP PLAN" in " ".join(i.text for i in again.items)
+    assert source.unchanged(again.cursor) and source.fetch(again.cursor).not_modified
+
+
+@pytest.mark.parametrize("packed", ["folder", "zip"])
+def test_a_slack_day_file_too_big_is_named_on_every_run_until_it_fits(tmp_path, packed):
+    export = shutil.copytree(CHAT / "slack" / "export", tmp_path / "export")
+    message = {"type": "message", "user": "U01JANE", "ts": "1763660000.000100"}
+    message["text"] = "Our retrieval practice pilot raised quiz scores at day 30: notes in the wiki"
+    padded = "[" + json.dumps(message) + " " * 2**20 + "]"  # over 1 MiB, one short message
+    (export / "lrn-design" / "2026-11-20.json").write_text(padded)
+    path = export
+    if packed == "zip":
+        path = tmp_path / "export.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            for file in sorted(export.rglob("*.json")):
+                zf.write(file, file.relative_to(export).as_posix())
+    source = make_source("slack", tmp_path, "team", path=path.name, max_file_mb=1)
+    cursor = None
+    for _ in range(2):  # the second run as the first: the export is read again, and says why
+        result = source.fetch(cursor)
+        assert not result.not_modified and len(result.items) == 2
+        assert [d.ref for d in result.dead_letters] == ["lrn-design/2026-11-20.json"]
+        assert result.warnings == [
+            f"{path.name}/lrn-design/2026-11-20.json: {result.dead_letters[0].reason}"
+        ]
+        assert not source.unchanged(result.cursor)
+        cursor = result.cursor
+    fits = make_source("slack", tmp_path, "team", path=path.name, max_file_mb=2)
+    read = fits.fetch(cursor)
+    assert len(read.items) == 3 and not read.warnings
+    assert fits.unchanged(read.cursor)

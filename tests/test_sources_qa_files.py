@@ -241,3 +241,46 @@ def test_an_unreadable_twarc_file_in_a_folder_fails_naming_it(shared_dir):
     locked.write_text("{}")
     locked.chmod(0)
     assert fetch_error("twitter_v2", shared_dir) == f"cannot read {locked}: permission denied"
+
+
+FETCH_SLACK = """
+import json, sys
+from pathlib import Path
+from pln.config import SourceConfig
+from pln.sources.registry import build_source
+config = SourceConfig("s", "slack", {"path": sys.argv[1]}, Path("."), "pln.yaml", "sources[0]")
+source = build_source(config)
+result = source.fetch(None)
+print(json.dumps({
+    "items": len(result.items),
+    "dead": [[d.ref, d.reason] for d in result.dead_letters],
+    "warnings": result.warnings,
+    "unchanged": source.unchanged(result.cursor),
+}))
+"""
+
+
+def test_a_slack_channel_folder_unreadable_to_the_user_is_named_and_the_rest_read(shared_dir):
+    export = shutil.copytree(CHAT / "slack" / "export", shared_dir / "export")
+    for path in export.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    export.chmod(0o755)
+    (export / "lrn-ops").mkdir()
+    shutil.copy(export / "lrn-design" / "2026-11-19.json", export / "lrn-ops" / "2026-11-19.json")
+    (export / "lrn-ops").chmod(0)
+    command = [sys.executable, "-c", FETCH_SLACK, str(export)]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("needs setpriv to drop root")
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    why = "cannot read this folder: Permission denied; its files are not read"
+    assert got == {
+        "items": 2,  # lrn-design's threads, read as before
+        "dead": [["lrn-ops/", why]],
+        "warnings": [f"{export}/lrn-ops/: {why}"],
+        "unchanged": False,  # read, and named, again on the next run
+    }
