@@ -16,7 +16,6 @@ subfolder per meeting with its `meeting_saved_chat.txt`), `date`, `timezone`, `g
 
 from __future__ import annotations
 
-import contextlib
 import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -59,7 +58,9 @@ class ZoomChatSource(ChatFileSource):
         seen = mapping(cursor.get("meetings"))
         stamps: dict[str, dict[str, int]] = {}
         warned = len(result.warnings)
-        chats = self._meeting_chats(self._meeting_folders())
+        chats, unreadable = self._meeting_chats(self._meeting_folders())
+        for folder, exc in unreadable:  # not gone: said on every run until it can be read
+            self._refuse(folder, self.cannot_read(folder, exc).message, result)
         for path in chats:
             with self.one_file(path, result):
                 stamp = file_stamp(self.stat(path))
@@ -67,7 +68,8 @@ class ZoomChatSource(ChatFileSource):
                     result.add(self.read_chat(path, self.read_bytes(path)))
                     result.not_modified = False
                 stamps[path.parent.name] = stamp
-        gone = sorted(set(seen) - {path.parent.name for path in chats})
+        here = {path.parent.name for path in chats} | {folder.name for folder, _ in unreadable}
+        gone = sorted(set(seen) - here)
         if gone:
             result.warnings.append(self._gone_warning(gone, "meeting chat"))
         if len(result.warnings) > warned:
@@ -83,8 +85,11 @@ class ZoomChatSource(ChatFileSource):
         return bool(files) or bool(self._meeting_folders())
 
     def folder_stamps(self) -> dict[str, dict] | None:
+        """Also None while a meeting folder cannot be read: fetch names it on every run."""
         stamps = super().folder_stamps()
-        chats = self._meeting_chats(self._meeting_folders())
+        chats, unreadable = self._meeting_chats(self._meeting_folders())
+        if unreadable:
+            return None
         if stamps is not None and chats:
             stamps["meetings"] = {p.parent.name: file_stamp(self.stat(p)) for p in chats}
         return stamps
@@ -98,17 +103,21 @@ class ZoomChatSource(ChatFileSource):
             raise self.cannot_read(self.path, exc) from None
 
     @staticmethod
-    def _meeting_chats(meetings: list[Path]) -> list[Path]:
+    def _meeting_chats(meetings: list[Path]) -> tuple[list[Path], list[tuple[Path, OSError]]]:
         """Each meeting folder's saved chat file, its name in any case; one a meeting (the
-        cursor stamps it under the meeting's name): Zoom's own spelling first."""
-        chats = []
+        cursor stamps it under the meeting's name): Zoom's own spelling first. Also the meeting
+        folders that cannot be listed, with why: such a folder is neither gone nor empty."""
+        chats, unreadable = [], []
         for folder in meetings:
-            with contextlib.suppress(OSError):
+            try:
                 named = [p for p in folder.iterdir() if p.name.lower() == MEETING_CHAT]
-                files = [p for p in named if p.is_file()]
-                if files:
-                    chats.append(min(files, key=lambda p: (p.name != MEETING_CHAT, p.name)))
-        return sorted(chats)
+            except OSError as exc:
+                unreadable.append((folder, exc))
+                continue
+            files = [p for p in named if p.is_file()]
+            if files:
+                chats.append(min(files, key=lambda p: (p.name != MEETING_CHAT, p.name)))
+        return sorted(chats), unreadable
 
     def files_named(self) -> str:
         return f"*.txt files and no meeting folders (of {MEETING_CHAT})"

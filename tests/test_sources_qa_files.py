@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from helpers import make_source
+from helpers import chat_source, make_source
 
 from pln.config import load_config
 from pln.errors import SourceError
@@ -284,3 +284,65 @@ def test_a_slack_channel_folder_unreadable_to_the_user_is_named_and_the_rest_rea
         "warnings": [f"{export}/lrn-ops/: {why}"],
         "unchanged": False,  # read, and named, again on the next run
     }
+
+
+FETCH_ZOOM = """
+import json, sys
+from pathlib import Path
+from pln.config import SourceConfig
+from pln.sources.registry import build_source
+config = SourceConfig("z", "zoom_chat", {"path": sys.argv[1]}, Path("."), "pln.yaml", "sources[0]")
+source = build_source(config)
+result = source.fetch(json.loads(sys.argv[2]))
+print(json.dumps({
+    "items": len(result.items),
+    "dead": [[d.ref, d.reason] for d in result.dead_letters],
+    "warnings": result.warnings,
+    "unchanged": source.unchanged(result.cursor),
+}))
+"""
+
+
+def test_a_zoom_meeting_folder_unreadable_to_the_user_is_named_not_gone_nor_skipped(shared_dir):
+    """QA, 6 December 2026: a meeting folder of Zoom's own folder that the user running pln
+    cannot list was said to be gone (`a meeting chat gone from Zoom/`), and a new one was
+    skipped without a word, run after run: its chat never read, nothing said."""
+    zoom = shared_dir / "Zoom"
+    chat = (CHAT / "zoom" / "meeting_saved_chat_2026-11-19.txt").read_text()
+    for meeting in ("2026-11-19 20.00.00 Spacing", "2026-11-21 10.00.00 Clinic"):
+        (zoom / meeting).mkdir(parents=True)
+        (zoom / meeting / "meeting_saved_chat.txt").write_text(chat)
+    for path in [zoom, *zoom.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    known = chat_source("zoom_chat", zoom).fetch(None).cursor
+    (zoom / "2026-11-21 10.00.00 Clinic").chmod(0o700)  # root's alone from now on
+    (zoom / "2026-11-25 09.00.00 New").mkdir(mode=0o700)  # a new meeting, root's alone too
+    command = [sys.executable, "-c", FETCH_ZOOM, str(zoom)]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("needs setpriv to drop root")
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    got = []
+    for cursor in (known, None):
+        done = subprocess.run(
+            [*command, json.dumps(cursor)], capture_output=True, text=True, timeout=120, env=env
+        )
+        assert done.returncode == 0, done.stderr
+        got.append(json.loads(done.stdout))
+    why = [
+        f"cannot read {zoom / m}: permission denied"
+        for m in ("2026-11-21 10.00.00 Clinic", "2026-11-25 09.00.00 New")
+    ]
+    assert got[0] == {
+        "items": 0,  # the readable meeting did not change
+        "dead": [
+            [str(zoom / m), w]
+            for m, w in zip(
+                ["2026-11-21 10.00.00 Clinic", "2026-11-25 09.00.00 New"], why, strict=True
+            )
+        ],
+        "warnings": [f"{w}; not read" for w in why],  # and no meeting 'gone'
+        "unchanged": False,  # named again on the next run
+    }
+    assert got[1]["items"] == 3 and got[1]["warnings"] == got[0]["warnings"]
