@@ -44,10 +44,12 @@ from pln.sources.chat import (
     chat_items,
     dicts,
     file_stamp,
+    mapping,
     max_file_mb_option,
 )
 
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024
+OLDER_EXPORT = "older export"  # a message another folder of its channel holds too
 MAX_MEMBERS = 200_000
 DAY_FILE_RE = re.compile(r"^(?P<channel>[^/\\]+)/(?P<day>\d{4}-\d{2}-\d{2})\.json$")
 CONVERSATION_LISTS = ("channels.json", "groups.json", "mpims.json", "dms.json")
@@ -85,7 +87,7 @@ class SlackSource(Source):
     def unchanged(self, cursor: Cursor | None) -> bool:
         """The export's stamp (`_stamp`) is the cursor: fetch would answer `not_modified`."""
         try:
-            return bool(cursor) and cursor == self._stamp()
+            return bool(cursor) and _stamp_of(cursor) == self._stamp()
         except SourceError:
             return False
 
@@ -95,14 +97,21 @@ class SlackSource(Source):
         (`refused`), so the cursor never matches: every run reads the export and says so again,
         as a chat folder does, until it is fixed."""
         stamp = self._stamp()
-        if cursor == stamp:
+        if cursor and _stamp_of(cursor) == stamp:
             return FetchResult(cursor=cursor, not_modified=True)
+        known = {
+            folder: cid
+            for folder, cid in mapping((cursor or {}).get("folders")).items()
+            if isinstance(cid, str) and cid
+        }
         with self._open() as export:
-            result = self.read_export(export)
+            result = self.read_export(export, known)
             refused = export.refused
         shown = self.shown_path(self.path)
         result.warnings += [f"{shown}/{name}: {why}" for name, why in refused.items()]
-        result.cursor = {**stamp, "refused": sorted(refused)} if refused else stamp
+        result.cursor = {**stamp, "refused": sorted(refused)} if refused else dict(stamp)
+        if known:
+            result.cursor["folders"] = known
         return result
 
     def _stamp(self) -> dict[str, Any]:
@@ -135,13 +144,15 @@ class SlackSource(Source):
         except OSError as exc:
             raise self.cannot_read(self.path, exc) from None
 
-    def read_export(self, export: _Export) -> FetchResult:
-        channels, dead = self.read_messages(export)
+    def read_export(self, export: _Export, known: dict[str, str] | None = None) -> FetchResult:
+        channels, dead = self.read_messages(export, known)
         result = FetchResult(dead_letters=dead)
         for (channel_id, channel), messages in channels.items():
+            unique = list({m.id: m for m in messages}.values())  # the last copy of each
+            result.drop(OLDER_EXPORT, len(messages) - len(unique))
             result.add(
                 chat_items(
-                    messages,
+                    unique,
                     source=self.name,
                     platform="slack",
                     chat_key=channel_id,
@@ -153,9 +164,17 @@ class SlackSource(Source):
         return result
 
     def read_messages(
-        self, export: _Export
+        self, export: _Export, known: dict[str, str] | None = None
     ) -> tuple[dict[tuple[str, str], list[Message]], list[DeadLetter]]:
-        """Messages per (channel id, channel name), and the records that could not be read."""
+        """Messages per (channel id, channel name), and the records that could not be read.
+
+        `known` maps channel folders to the ids an earlier read of the export found for them
+        (it is updated with this read's): a channel renamed since keeps the folder of its old
+        name when a newer export is unzipped over the old one, and that folder's messages keep
+        their channel's id (keyed by folder name they would all come back as new items). A
+        channel's messages come from its other folders first, its current name's last: `read_export`
+        reads a message in two folders once, from the last (an `older export` drop for the other)."""
+        known = {} if known is None else known
         dead: list[DeadLetter] = []
         users = _user_names(export.json("users.json", dead))
         names, private = _conversation_names(export, users, dead)
@@ -172,26 +191,34 @@ class SlackSource(Source):
                 f"{self.shown_path(self.path)} holds no channels.json and no "
                 "<channel>/<day>.json files"
             )
+        for folder in set(known) - set(days):
+            del known[folder]
+        known.update((folder, names[folder][0]) for folder in days if folder in names)
+        resolved = {
+            folder: names.get(folder) or names.get(known.get(folder, "")) or (folder, folder)
+            for folder in days
+        }
         if self.channels:
-            self._check_channels(
-                [names.get(f, (f, f)) for f in days] + list(names.values()), private
-            )
+            self._check_channels(list(resolved.values()) + list(names.values()), private)
+        by_channel: dict[tuple[str, str], list[str]] = {}
+        for folder, channel_key in resolved.items():
+            by_channel.setdefault(channel_key, []).append(folder)
         channels: dict[tuple[str, str], list[Message]] = {}
-        for folder, members in sorted(days.items()):
-            channel_id, channel = names.get(folder, (folder, folder))
+        for (channel_id, channel), folders in sorted(by_channel.items()):
             if self.channels and channel not in self.channels:
                 continue
             if channel_id in private and not self.include_private:
                 continue
             records = []
-            for member in sorted(members):
-                day = export.json(member, dead)
-                if day is None:
-                    continue
-                if not isinstance(day, list):
-                    dead.append(self.dead_letter(member, "expected a JSON list of messages"))
-                    continue
-                records += [(f"{member}#{i}", record) for i, record in enumerate(day)]
+            for folder in sorted(folders, key=lambda f: (f == channel, f)):  # current name last
+                for member in sorted(days[folder]):
+                    day = export.json(member, dead)
+                    if day is None:
+                        continue
+                    if not isinstance(day, list):
+                        dead.append(self.dead_letter(member, "expected a JSON list of messages"))
+                        continue
+                    records += [(f"{member}#{i}", record) for i, record in enumerate(day)]
             users_and_bots = users | _bot_names(r for _, r in records)
             messages = [self._message(r, users_and_bots, ref, dead) for ref, r in records]
             channels[(channel_id, channel)] = [m for m in messages if m]
@@ -491,6 +518,11 @@ class _FolderExport(_Export):
             limit = self.source.member_limit >> 20
             raise _Skip(f"over {limit} MiB (raise max_file_mb); skipped")
         return data
+
+
+def _stamp_of(cursor: Cursor) -> Cursor:
+    """The cursor without what it remembers besides the export's stamp (`folders`)."""
+    return {key: value for key, value in cursor.items() if key != "folders"}
 
 
 def json_files(root: Path) -> tuple[list[Path], list[tuple[Path, OSError]]]:

@@ -57,3 +57,36 @@ def test_a_conversation_list_that_is_not_a_list_fails_the_source_in_one_line(tmp
     out = capsys.readouterr().out
     assert "✗ team: slack/channels.json: not a JSON list of conversations;" in out
     assert db_rows(tmp_path / "out" / "pln.duckdb", "SELECT count(*) FROM items") == [(0,)]
+
+
+def test_a_channel_renamed_in_a_newer_export_unzipped_over_the_old_one_keeps_its_ids(
+    tmp_path, capsys
+):
+    """QA, 6 December 2026: Slack names a channel's folder by its current name, so a newer
+    export unzipped over the old one leaves the old name's folder beside the new one. The old
+    folder, no longer in channels.json, was keyed by its name: every thread of the channel came
+    back as a new item beside the one stored."""
+    config = slack_project(tmp_path)
+    db = tmp_path / "out" / "pln.duckdb"
+    assert main(["run", "-q", "-c", str(config)]) == 0
+    before = db_rows(db, "SELECT id, native_id FROM items ORDER BY id")
+    assert before
+
+    export = tmp_path / "slack"
+    shutil.copytree(export / "lrn-design", export / "learning-design")  # the newer export
+    listing = export / "channels.json"
+    listing.write_text(listing.read_text().replace('"lrn-design"', '"learning-design"'))
+    (export / "learning-design" / "2026-11-20.json").write_text(
+        '[{"type": "message", "user": "U01JANE", "ts": "1763650000.000100",'
+        ' "text": "Follow-up: a retrieval practice pilot for onboarding next month"}]'
+    )
+    assert main(["run", "-q", "-c", str(config)]) == 0
+    after = db_rows(db, "SELECT id, native_id FROM items ORDER BY id")
+    new = sorted(set(after) - set(before))
+    assert [native for _, native in new] == ["C01LRN:1763650000.000100"]
+    titles = db_rows(db, "SELECT DISTINCT title LIKE '#learning-design%' FROM items")
+    assert titles == [(True,)]
+
+    assert main(["run", "-c", str(config)]) == 0  # nothing changed since
+    assert "1 read (1 unchanged, skipped)" in capsys.readouterr().out
+    assert db_rows(db, "SELECT id, native_id FROM items ORDER BY id") == after
