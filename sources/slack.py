@@ -107,8 +107,7 @@ class SlackSource(Source):
         with self._open() as export:
             result = self.read_export(export, known)
             refused = export.refused
-        shown = self.shown_path(self.path)
-        result.warnings += [f"{shown}/{name}: {why}" for name, why in refused.items()]
+        result.warnings += refused.values()
         result.cursor = {**stamp, "refused": sorted(refused)} if refused else dict(stamp)
         if known:
             result.cursor["folders"] = known
@@ -384,7 +383,7 @@ def _conversation_names(
 
 class _Export:
     """Read-only access to the JSON members of an export, with size caps and safe names.
-    `refused`: the members (or folders) refused whole, and why."""
+    `refused`: the members (or folders) refused whole, and the warning that says why."""
 
     def __init__(self, source: SlackSource):
         self.source = source
@@ -416,7 +415,7 @@ class _Export:
             data = self._read(name)
         except _Skip as exc:
             dead.append(self.source.dead_letter(name, str(exc)))
-            self.refused[name] = str(exc)
+            self.refused[name] = f"{self.source.shown_path(self.source.path)}/{name}: {exc}"
             return None
         self.read_total += len(data)
         if self.read_total > MAX_TOTAL_BYTES:
@@ -502,7 +501,7 @@ class _FolderExport(_Export):
         files, unreadable = json_files(self.root)
         for folder, error in unreadable:
             name = folder.relative_to(self.root).as_posix()
-            why = f"cannot read this folder: {error.strerror}; its files are not read"
+            why = f"{self.source.cannot_read(folder, error).message}; its files are not read"
             self.refused[name + "/"] = why
             self.bad_folders.append(self.source.dead_letter(name + "/", why))
         for path in sorted(files):
