@@ -579,7 +579,7 @@ class ChatFileSource(Source):
     stamp_keys: ClassVar[tuple[str, ...]] = ("files",)  # the cursor's stamps of a folder
     what: ClassVar[str] = "chat export"  # how error messages name one file
     too_big_hint: ClassVar[str] = "raise max_file_mb, or split the file"
-    twin_stems: frozenset[str] | set[str] = frozenset()  # stems two files of the folder share
+    reads_rotated: ClassVar[bool] = False  # a log rotated since the last run: read `name.1` too
     max_bytes: int = MAX_FILE_BYTES
 
     def configure(self, opts: Options) -> None:
@@ -588,6 +588,7 @@ class ChatFileSource(Source):
         self.gap = timedelta(minutes=opts.integer("gap_minutes", default=10, min=1))
         self.max_bytes = max_file_mb_option(opts) << 20
         self.configure_format(opts)
+        self._start_read()
 
     def configure_format(self, opts: Options) -> None:
         """Read the options of one format (none by default)."""
@@ -613,7 +614,7 @@ class ChatFileSource(Source):
                 stamps = self.folder_stamps()
                 kept = {key: mapping(cursor.get(key)) for key in self.stamp_keys if key in cursor}
                 return stamps is not None and stamps == kept
-            return cursor == file_stamp(self.stat(self.path))
+            return _stamp_of(cursor) == file_stamp(self.stat(self.path))
         except (OSError, SourceError):
             return False
 
@@ -623,20 +624,28 @@ class ChatFileSource(Source):
         files = self.folder_files()
         if not self.holds_chats(files):
             return None
-        return {"files": {p.name: file_stamp(self.stat(p)) for p in files}}
+        return {"files": {p.name: folder_file_stamp(self.stat(p)) for p in files}}
 
     def holds_chats(self, files: list[Path]) -> bool:
         """Whether the folder holds what its type reads, given its files that end in `suffixes`."""
         return bool(files)
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
+        """Read the file or folder, unless unchanged since `cursor`. What a read decided about a
+        file and must decide alike next time (a date guessed from its mtime, say) is kept in the
+        cursor's `memo` (`remember`, `recall`), so its items keep their ids."""
+        self._start_read(cursor)
         if self.path.is_dir():
-            return self._fetch_folder(cursor or {})
-        stamp = file_stamp(self.stat(self.path))
-        if cursor == stamp:
-            return FetchResult(cursor=cursor, not_modified=True)
-        result = self.read_chat(self.path, self.read_bytes(self.path))
-        result.cursor = stamp
+            result = self._fetch_folder(cursor or {})
+        else:
+            stamp = file_stamp(self.stat(self.path))
+            if cursor and _stamp_of(cursor) == stamp:
+                return FetchResult(cursor=cursor, not_modified=True)
+            result = self.read_chat(self.path, self.read_bytes(self.path))
+            result.cursor = stamp
+        memo = self._kept_memo()
+        if memo and result.cursor is not None:
+            result.cursor["memo"] = memo
         return result
 
     def _fetch_folder(self, cursor: Cursor) -> FetchResult:
@@ -644,20 +653,105 @@ class ChatFileSource(Source):
         paths = self.folder_files()
         if not self.holds_chats(paths):
             raise self.no_files()
-        stems = Counter(p.stem for p in paths)
-        self.twin_stems = {stem for stem, n in stems.items() if n > 1}
+        self._keys = self._chat_keys(paths, cursor)
         result = FetchResult(cursor={"files": {}})
         stamps = result.cursor["files"]
         for path in paths:
             with self.one_file(path, result):
-                stamps[path.name] = file_stamp(self.stat(path))
+                stamps[path.name] = folder_file_stamp(self.stat(path))
+        result.cursor["keys"] = {n: k for n, k in self._keys.items() if k != Path(n).stem}
         changed = [name for name, stamp in stamps.items() if seen.get(name) != stamp]
+        if self.reads_rotated:
+            self._read_rotated([n for n in changed if _replaced(seen.get(n), stamps[n])], result)
         self.read_files(changed, cursor, result)
         gone = sorted(set(seen) - {p.name for p in paths})
         if gone:
             result.warnings.append(self._gone_warning(gone))
         result.not_modified = bool(cursor) and not (changed or gone or result.warnings)
         return result
+
+    def _chat_keys(self, paths: list[Path], cursor: Cursor) -> dict[str, str]:
+        """Each file's chat key (the part of its thread ids naming the file): the key it had
+        before; for a new file its stem, or its name when another file has that stem (`a.log`
+        beside `a.txt`), so ids never collide and a file added later changes no other file's
+        ids. (A cursor saved before keys were kept means: twins had their names.)"""
+        seen, kept = mapping(cursor.get("files")), mapping(cursor.get("keys"))
+        before_keys = "keys" not in cursor
+        known = [p for p in paths if p.name in seen]
+        twins = {s for s, n in Counter(p.stem for p in known).items() if n > 1 and before_keys}
+        keys = {
+            p.name: str(kept.get(p.name) or (p.name if p.stem in twins else p.stem)) for p in known
+        }
+        new = [p for p in paths if p.name not in seen]
+        shared = {s for s, n in Counter(p.stem for p in new).items() if n > 1}
+        taken = set(keys.values())
+        for path in new:
+            clash = path.stem in taken or path.stem in shared
+            keys[path.name] = path.name if clash else path.stem
+        return keys
+
+    def _read_rotated(self, names: list[str], result: FetchResult) -> None:
+        """Logs replaced or cut short since the last run (rotated: `a.log` moved to `a.log.1`
+        and a new `a.log` begun): the lines written before the rotation are in `a.log.1`, read
+        as `a.log` (same ids for the lines read before). Without it, say what may be missing."""
+        for name in names:
+            older = self.path / f"{name}.1"
+            if not older.is_file():
+                result.warnings.append(
+                    f"{self.shown_path(self.path / name)} was replaced or cut short since the "
+                    f"last run, and no {older.name} beside it holds its older lines: lines "
+                    "written to it after the last run and before that are not read"
+                )
+                continue
+            self._read_as[older.name] = self.path / name
+            with self.one_file(older, result):
+                result.add(self.read_chat(older, self.read_bytes(older)))
+
+    def _start_read(self, cursor: Cursor | None = None) -> None:
+        self._recalled = mapping(mapping(cursor).get("memo"))
+        self._remembered: dict[str, dict] = {}
+        self._keys: dict[str, str] = {}
+        self._read_as: dict[str, Path] = {}
+
+    def read_as(self, path: Path) -> Path:
+        """The file `path` is read as: itself, or for a rotated log's `a.log.1`, `a.log`."""
+        return self._read_as.get(path.name, path) if path.parent == self.path else path
+
+    def remember(self, path: Path, fact: str, value: object) -> None:
+        """Keep `fact` of the file `path` (as read: `read_as`) in the cursor, for `recall`."""
+        name, st = self._memo_name(self.read_as(path)), self.stat(path)
+        memo = self._remembered.get(name)
+        if memo is None or memo["ino"] != st.st_ino:  # a rotated log's older file came first
+            memo = self._remembered[name] = {"ino": st.st_ino, "size": st.st_size}
+        memo[fact] = value
+
+    def recall(self, path: Path, fact: str) -> object:
+        """What an earlier read of this same file decided (`remember`); None for a file not
+        read before, or replaced since (another inode, or shorter: rewritten)."""
+        memo = mapping(self._recalled.get(self._memo_name(self.read_as(path))))
+        st = self.stat(path)
+        size = memo.get("size")
+        if memo.get("ino") != st.st_ino or not isinstance(size, int) or size > st.st_size:
+            return None
+        return memo.get(fact)
+
+    def _kept_memo(self) -> dict[str, dict]:
+        """This read's memo: what it remembered, and what the last one did of files it did not
+        read again and that are still there."""
+        kept = {
+            name: memo
+            for name, memo in self._recalled.items()
+            if name not in self._remembered and isinstance(memo, dict) and self._still_there(name)
+        }
+        return {**kept, **self._remembered}
+
+    def _still_there(self, name: str) -> bool:
+        return (self.path / name).is_file() if self.path.is_dir() else name == self.path.name
+
+    def _memo_name(self, path: Path) -> str:
+        if self.path.is_dir() and path.is_relative_to(self.path):
+            return path.relative_to(self.path).as_posix()
+        return path.name
 
     def folder_files(self) -> list[Path]:
         """The files of the folder whose names end in one of `suffixes`, in any case, in name
@@ -734,9 +828,10 @@ class ChatFileSource(Source):
         )
 
     def chat_key(self, path: Path) -> str:
-        """The part of thread ids naming one file: its stem, or its name when another file of
-        the folder has the same stem (`a.log` and `a.txt`), so ids never collide."""
-        return path.name if path.stem in self.twin_stems else path.stem
+        """The part of thread ids naming one file (`_chat_keys`): its stem, or its name when
+        another file of the folder had the stem first."""
+        path = self.read_as(path)
+        return self._keys.get(path.name, path.stem) if path.parent == self.path else path.stem
 
     def stat(self, path: Path) -> os.stat_result:
         try:
@@ -797,3 +892,23 @@ def dicts(value: object) -> list[dict]:
 
 def file_stamp(stat: os.stat_result) -> dict[str, int]:
     return {"mtime_ns": stat.st_mtime_ns, "size": stat.st_size}
+
+
+def folder_file_stamp(stat: os.stat_result) -> dict[str, int]:
+    """A folder's file as its cursor stamps it: with its inode, which tells a log rotated
+    (`a.log` moved away, a new `a.log` begun) from one that grew."""
+    return {**file_stamp(stat), "ino": stat.st_ino}
+
+
+def _replaced(before: object, now: dict[str, int]) -> bool:
+    """Whether the file stamped `now` is not the one stamped `before` grown: another inode,
+    or shorter. A file new to the cursor, or a stamp without an inode, is judged by size."""
+    if not isinstance(before, dict) or not isinstance(before.get("size"), int):
+        return False
+    moved = "ino" in before and before["ino"] != now["ino"]
+    return moved or now["size"] < before["size"]
+
+
+def _stamp_of(cursor: Cursor) -> Cursor:
+    """A single file's cursor without its memo: the stamp alone."""
+    return {key: value for key, value in mapping(cursor).items() if key != "memo"}

@@ -21,6 +21,7 @@ Options: `path` (a log, or a folder of `*.log`/`*.txt`), `date` (the day the log
 
 from __future__ import annotations
 
+import contextlib
 import re
 from calendar import isleap, monthrange
 from datetime import UTC, date, datetime, time, timedelta
@@ -65,6 +66,7 @@ class IrcLogSource(ChatFileSource):
     type = "irc"
     what = "IRC log"
     suffixes = (".log", ".txt")
+    reads_rotated = True
 
     def configure_format(self, opts: Options) -> None:
         self.date = date_option(opts)
@@ -79,7 +81,7 @@ class IrcLogSource(ChatFileSource):
             source=self.name,
             platform="irc",
             chat_key=self.chat_key(path),
-            label=path.stem,
+            label=self.read_as(path).stem,
             gap=self.gap,
         )
         result.dead_letters.extend(dead)
@@ -110,6 +112,17 @@ class IrcLogSource(ChatFileSource):
         return walk.messages, walk.dead
 
     def _from_mtime(self, path: Path, lines: list[Line]) -> _Walk:
+        """The walk from the start the mtime gives (below), or the start an earlier read of
+        this same file took: a file touched, or grown past midnight, keeps its dates and ids."""
+        known = self.recall(path, "start")
+        if isinstance(known, str):
+            with contextlib.suppress(ValueError):
+                return _Walk(self, path, date.fromisoformat(known), exact_year=True).run(lines)
+        start = self._start_from_mtime(path, lines)
+        self.remember(path, "start", start.isoformat())
+        return _Walk(self, path, start, exact_year=True).run(lines)
+
+    def _start_from_mtime(self, path: Path, lines: list[Line]) -> date:
         written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         limit = written + CLOCK_SLACK
         start = written.astimezone(self.tz).date()
@@ -130,7 +143,7 @@ class IrcLogSource(ChatFileSource):
                 start -= timedelta(days=-(-over // timedelta(days=1)))
             else:
                 break
-        return _Walk(self, path, fallback or chosen, exact_year=True).run(lines)
+        return fallback or chosen
 
 
 class _Walk:

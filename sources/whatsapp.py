@@ -5,8 +5,8 @@ Accepted line headers (each starts a message; other lines continue the message a
   iOS      `[31/12/2020, 23:59:59] Name: text`, `[12/31/20, 11:59:59 PM] Name: text`
   ISO      `2020-12-31, 23:59 - Name: text`
 Day-first or month-first dates are told apart per file (a day above 12, else the order that keeps
-the messages in time order, else month-first with AM/PM clocks and day-first without); the
-`date_order` option (`dmy`, `mdy`, `ymd`) settles it. `<Media omitted>`, `image omitted` and
+the messages in time order, else month-first with AM/PM clocks and day-first without, with a
+warning); the `date_order` option (`dmy`, `mdy`, `ymd`) settles it. `<Media omitted>`, `image omitted` and
 `<attached: …>` become messages without text; lines without `Name:` (joins, subject changes)
 and "end-to-end encrypted" banners are notices.
 
@@ -33,7 +33,7 @@ import io
 import re
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -85,6 +85,7 @@ DELETED_LINE_RE = re.compile(rf"^@[^:\n]*: {DELETED}$")  # one in an item's text
 OLDER_EXPORT = "older export"
 COPY_NUMBER_RE = re.compile(r"\s?\(\d{1,3}\)$")  # "X (1)" (Chrome, Edge), "X(1)" (Firefox)
 ORDERS = ("dmy", "mdy", "ymd")
+ORDER_NAMES = {"dmy": "day/month/year", "mdy": "month/day/year", "ymd": "year/month/day"}
 CHAT_MEMBER_RE = re.compile(r"(?:^|/)(?:_chat|WhatsApp Chat[^/]*)\.txt$", re.I)
 
 
@@ -95,6 +96,7 @@ class WhatsAppSource(ChatFileSource):
 
     def configure_format(self, opts: Options) -> None:
         self.date_order = opts.text("date_order", default="auto", choices=("auto", *ORDERS))
+        self.notes: list[str] = []  # warnings of the export being read
 
     def chat_key(self, path: Path) -> str:
         """The chat a file holds: its stem without a browser's copy number, so a re-export saved
@@ -174,13 +176,39 @@ class WhatsAppSource(ChatFileSource):
         )
         result.items = [_without_deleted(item) for item in result.items]
         result.dead_letters.extend(d for e in exports for d in e.dead)
+        result.warnings.extend(note for e in exports for note in e.notes)
         result.drop(OLDER_EXPORT, older)
         return result
 
     def read_export(self, path: Path, data: bytes, mtime_ns: int) -> Export:
+        self.notes = []
         messages, dead = self.parse(path, data)
         newest = max((m.at for m in messages), default=datetime.min.replace(tzinfo=UTC))
-        return Export(path, messages, dead, (newest, mtime_ns, path.name))
+        return Export(path, messages, dead, (newest, mtime_ns, path.name), self.notes)
+
+    def _date_order(self, path: Path, dates: list[str], entries: list[dict]) -> str:
+        """The export's date order: told by its dates or their time order, else guessed from
+        its clock, and then said, since `date_order` settles it. The order is kept in the
+        cursor, so a later read of the same file, grown, says when its new lines change it."""
+        order, sure = guess_date_order(dates, [e["time"] for e in entries])
+        if not dates:
+            return order
+        was = self.recall(path, "date_order")
+        self.remember(path, "date_order", order)
+        shown = self.shown_path(path)
+        if was in ORDERS and was != order:
+            self.notes.append(
+                f"{shown}: its dates are {ORDER_NAMES[order]}, as its new lines show, not "
+                f"{ORDER_NAMES[was]} as read before: its threads are read again with the "
+                "right dates, and the ones stored under the wrong dates stay in the store"
+            )
+        elif not sure:
+            other = "mdy" if order == "dmy" else "dmy"
+            self.notes.append(
+                f"{shown}: its dates ({dates[0]} to {dates[-1]}) could be day/month or "
+                f"month/day; read as {ORDER_NAMES[order]} (set date_order: {other} if wrong)"
+            )
+        return order
 
     def parse(self, path: Path, data: bytes) -> tuple[list[Message], list[DeadLetter]]:
         """Messages of one export (notices flagged `system`) and its unreadable lines."""
@@ -213,7 +241,7 @@ class WhatsAppSource(ChatFileSource):
             raise self.error(f"{shown} is not a {self.what}: most lines are not messages")
         order = self.date_order
         if order == "auto":
-            order = guess_date_order([e["date"] for e in entries], [e["time"] for e in entries])
+            order = self._date_order(path, [e["date"] for e in entries], entries)
         messages = []
         for entry in entries:
             ref = f"{shown}:{entry['line']}"
@@ -257,6 +285,7 @@ class Export:
     messages: list[Message]
     dead: list[DeadLetter]
     age: tuple  # (last message time, modification time, name): the newest sorts last
+    notes: list[str] = field(default_factory=list)  # warnings of its reading
 
 
 def merge_exports(exports: list[Export]) -> tuple[list[Message], int]:
@@ -301,8 +330,9 @@ def _without_deleted(item: Item) -> Item:
     return item.replaced(text="\n".join([first, *kept]))
 
 
-def guess_date_order(dates: list[str], times: list[str]) -> str:
-    """ "dmy", "mdy" or "ymd" for the dates of one export (see the module docstring)."""
+def told_date_order(dates: list[str]) -> str:
+    """ "dmy", "mdy" or "ymd" when the dates themselves say it (a year first, a day above
+    12); else ""."""
     parts = [_split(d) for d in dates]
     if any(len(p[0]) == 4 for p in parts):
         return "ymd"
@@ -310,15 +340,24 @@ def guess_date_order(dates: list[str], times: list[str]) -> str:
         return "dmy"
     if any(int(p[1]) > 12 for p in parts):
         return "mdy"
+    return ""
+
+
+def guess_date_order(dates: list[str], times: list[str]) -> tuple[str, bool]:
+    """ "dmy", "mdy" or "ymd" for the dates of one export (see the module docstring), and
+    whether the dates told it (a year first, a day above 12, or the order that keeps the
+    messages in time order) rather than the clock's style alone."""
+    if told := told_date_order(dates):
+        return told, True
     backwards = {}
     for order in ("dmy", "mdy"):
         stamps = [_datetime(d, t, order) for d, t in zip(dates, times, strict=True)]
         stamps = [s for s in stamps if s]
         backwards[order] = sum(a > b for a, b in zip(stamps, stamps[1:], strict=False))
     if backwards["dmy"] != backwards["mdy"]:
-        return min(backwards, key=backwards.get)
+        return min(backwards, key=backwards.get), True
     twelve_hour = any(re.search(r"[AaPp]\.?\s?[Mm]", t) for t in times)
-    return "mdy" if twelve_hour else "dmy"
+    return ("mdy" if twelve_hour else "dmy"), False
 
 
 def _split(date: str) -> list[str]:

@@ -16,6 +16,7 @@ subfolder per meeting with its `meeting_saved_chat.txt`), `date`, `timezone`, `g
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -139,9 +140,20 @@ class ZoomChatSource(ChatFileSource):
         result.dead_letters.extend(dead)
         return result
 
+    def _day_from_mtime(self, path: Path) -> date:
+        """The file's modification date, or the one an earlier read of this same file took: a
+        chat file touched since keeps its dates and ids."""
+        known = self.recall(path, "day")
+        if isinstance(known, str):
+            with contextlib.suppress(ValueError):
+                return date.fromisoformat(known)
+        day = date.fromtimestamp(path.stat().st_mtime)
+        self.remember(path, "day", day.isoformat())
+        return day
+
     def parse(self, path: Path, data: bytes) -> tuple[list[Message], list[DeadLetter], int]:
         """Messages to everyone, unreadable lines, and how many private messages were skipped."""
-        day = self.date or _date_in_name(path) or date.fromtimestamp(path.stat().st_mtime)
+        day = self.date or _date_in_name(path) or self._day_from_mtime(path)
         entries: list[dict] = []
         dead: list[DeadLetter] = []
         shown = self.shown_path(path)

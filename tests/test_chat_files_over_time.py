@@ -1,0 +1,173 @@
+"""Chat folders left running: what real life does to a folder between two runs (a log rotated,
+a twin file added, a file touched) must not lose lines or bring threads back under new ids."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from helpers import chat_source
+
+FIXTURES = Path(__file__).parent / "fixtures" / "chat"
+IRSSI = (FIXTURES / "irc" / "irssi-lrnchat.log").read_bytes()  # one line in Latin-1
+ZOOM = (FIXTURES / "zoom" / "meeting_saved_chat_2026-11-19.txt").read_text()
+LATER = (
+    b"23:59 < gus> Q2 who tried retrieval practice with new managers this month?\n"
+    b"23:59 <@marc> gus: we did, quizzes at the start of every onboarding session\n"
+)
+
+
+def ids(result) -> set[str]:
+    return {item.native_id for item in result.items}
+
+
+def test_a_log_rotated_since_the_last_run_loses_none_of_its_last_lines(tmp_path):
+    folder = tmp_path / "irc"
+    folder.mkdir()
+    log = folder / "lrn.log"
+    log.write_bytes(IRSSI)
+    source = chat_source("irc", folder, tmp_path)
+    first = source.fetch(None)
+    with log.open("ab") as file:  # written after the last run...
+        file.write(LATER)
+    log.rename(folder / "lrn.log.1")  # ...then rotated
+    log.write_text("--- Log opened Fri Nov 20 20:00:00 2026\n20:01 < ana> A1 flashcards again\n")
+    after = source.fetch(first.cursor)
+    texts = " ".join(item.text for item in after.items)
+    assert "who tried retrieval practice with new managers" in texts
+    assert ids(first) <= ids(after)  # the lines read before come back under their own ids
+    assert not after.warnings
+    assert source.unchanged(after.cursor) and source.fetch(after.cursor).not_modified
+
+
+def test_a_log_cut_short_without_its_rotated_file_says_what_may_be_missing(tmp_path):
+    folder = tmp_path / "irc"
+    folder.mkdir()
+    log = folder / "lrn.log"
+    log.write_bytes(IRSSI)
+    source = chat_source("irc", folder, tmp_path)
+    first = source.fetch(None)
+    log.rename(folder / "lrn.log.1.gz")  # compressed at once: not read
+    log.write_text("--- Log opened Fri Nov 20 20:00:00 2026\n20:01 < ana> A1 flashcards again\n")
+    after = source.fetch(first.cursor)
+    assert after.warnings == [
+        "irc/lrn.log was replaced or cut short since the last run, and no lrn.log.1 beside it "
+        "holds its older lines: lines written to it after the last run and before that are "
+        "not read"
+    ]
+    assert after.items  # the new log is read all the same
+
+
+def test_a_file_added_beside_one_of_the_same_stem_changes_none_of_its_ids(tmp_path):
+    folder = tmp_path / "irc"
+    folder.mkdir()
+    (folder / "lrn.log").write_bytes(IRSSI)
+    source = chat_source("irc", folder, tmp_path)
+    first = source.fetch(None)
+    shutil.copy(FIXTURES / "irc" / "weechat-lrnchat.txt", folder / "lrn.txt")
+    second = source.fetch(first.cursor)
+    with (folder / "lrn.log").open("ab") as file:
+        file.write(LATER)
+    third = source.fetch(second.cursor)
+    assert ids(first) < ids(third)  # lrn.log read again: its old threads keep their ids
+    assert {i.native_id.split(":")[0] for i in second.items} == {"lrn.txt"}
+    (folder / "lrn.txt").unlink()
+    (folder / "lrn.log").touch()
+    fourth = source.fetch(third.cursor)
+    assert ids(fourth) == ids(third) - {i.native_id for i in second.items}
+
+
+def test_twins_read_together_or_known_to_an_older_cursor_keep_the_keys_they_had(tmp_path):
+    folder = tmp_path / "irc"
+    folder.mkdir()
+    (folder / "lrn.log").write_bytes(IRSSI)
+    shutil.copy(FIXTURES / "irc" / "weechat-lrnchat.txt", folder / "lrn.txt")
+    source = chat_source("irc", folder, tmp_path)
+
+    def keys(result) -> set[str]:
+        return {i.native_id.split(":")[0] for i in result.items}
+
+    first = source.fetch(None)
+    assert keys(first) == {"lrn.log", "lrn.txt"}  # read together: both by name, as always
+    assert source.fetch(first.cursor).not_modified
+    stale = {"mtime_ns": 1, "size": 1}
+    both_known = {"files": {"lrn.log": stale, "lrn.txt": stale}}  # saved before keys were kept
+    assert keys(source.fetch(both_known)) == {"lrn.log", "lrn.txt"}
+    one_known = {"files": {"lrn.log": stale}}  # lrn.log was alone then: keyed by its stem
+    assert keys(source.fetch(one_known)) == {"lrn", "lrn.txt"}
+
+
+def touched(path: Path, days: int) -> None:
+    later = path.stat().st_mtime + days * 86400
+    os.utime(path, (later, later))
+
+
+def test_a_log_without_dates_keeps_its_ids_when_touched_or_grown_the_next_day(tmp_path):
+    folder = tmp_path / "irc"
+    folder.mkdir()
+    log = folder / "lrn.log"
+    clock_only = [line for line in IRSSI.splitlines(keepends=True) if line[:3] != b"---"]
+    log.write_bytes(b"".join(clock_only))  # no date in it: dated by its mtime
+    source = chat_source("irc", folder, tmp_path)
+    first = source.fetch(None)
+    touched(log, 1)  # copied in place, or a backup restored
+    second = source.fetch(first.cursor)
+    assert ids(second) == ids(first)
+    with log.open("ab") as file:
+        file.write(b"00:30 < gus> Q3 retrieval practice in every onboarding week, who else?\n")
+    touched(log, 2)
+    third = source.fetch(second.cursor)
+    assert ids(first) < ids(third)
+    day = datetime.fromisoformat(min(ids(first)).split(":")[1][:8]).date()
+    assert all(i.published_at.date() >= day for i in third.items)
+
+
+def test_a_zoom_chat_dated_by_its_mtime_keeps_its_ids_when_touched(tmp_path):
+    meeting = tmp_path / "Zoom" / "Weekly clinic"  # no date in the folder's name
+    meeting.mkdir(parents=True)
+    chat = meeting / "meeting_saved_chat.txt"
+    chat.write_text(ZOOM)
+    source = chat_source("zoom_chat", tmp_path / "Zoom", tmp_path)
+    first = source.fetch(None)
+    touched(chat, 3)
+    second = source.fetch(first.cursor)
+    assert ids(first) and ids(second) == ids(first)
+    single = chat_source("zoom_chat", chat, tmp_path)
+    alone = single.fetch(None)
+    touched(chat, 3)
+    assert ids(single.fetch(alone.cursor)) == ids(alone)
+
+
+def whatsapp(path: Path, *lines: str) -> None:
+    with path.open("a") as file:
+        file.writelines(f"{line}\n" for line in lines)
+
+
+def test_whatsapp_dates_that_could_be_either_order_are_read_with_a_warning(tmp_path):
+    chat = tmp_path / "circle.txt"
+    whatsapp(
+        chat,
+        "11/05/2026, 09:00 - Jane: Q1 who runs retrieval practice for new managers?",
+        "11/06/2026, 10:00 - Marc: A1 we do, short quizzes every week of onboarding",
+    )
+    source = chat_source("whatsapp", chat)
+    first = source.fetch(None)
+    assert first.warnings == [
+        "circle.txt: its dates (11/05/2026 to 11/06/2026) could be day/month or month/day; "
+        "read as day/month/year (set date_order: mdy if wrong)"
+    ]
+    assert {i.published_at.month for i in first.items} == {5, 6}
+    whatsapp(chat, "11/13/2026, 18:00 - Marc: Q2 anyone tried spaced repetition apps for sales?")
+    second = source.fetch(first.cursor)
+    assert second.warnings == [
+        "circle.txt: its dates are month/day/year, as its new lines show, not day/month/year "
+        "as read before: its threads are read again with the right dates, and the ones stored "
+        "under the wrong dates stay in the store"
+    ]
+    assert {i.published_at.month for i in second.items} == {11}
+    whatsapp(chat, "11/14/2026, 08:00 - Jane: A2 yes, for product training")
+    assert source.fetch(second.cursor).warnings == []  # settled: nothing more to say
+    told = chat_source("whatsapp", chat, date_order="mdy")
+    assert told.fetch(None).warnings == []
