@@ -47,7 +47,7 @@ from pln.clean import MAX_TEXT_CHARS
 from pln.config import Options
 from pln.errors import SourceError
 from pln.progress import counted, first_names
-from pln.record import Item
+from pln.record import CURSOR_LASTING, Item
 from pln.sources.base import (
     Cursor,
     FetchResult,
@@ -631,21 +631,25 @@ class ChatFileSource(Source):
         return bool(files)
 
     def fetch(self, cursor: Cursor | None) -> FetchResult:
-        """Read the file or folder, unless unchanged since `cursor`. What a read decided about a
-        file and must decide alike next time (a date guessed from its mtime, say) is kept in the
-        cursor's `memo` (`remember`, `recall`), so its items keep their ids."""
+        """Read the file or folder, unless unchanged since `cursor`. How items are named is
+        kept in the cursor's lasting part (`CURSOR_LASTING`, kept by `pln run --full` and
+        config edits too), so they keep their ids: each file's chat key (`keys`, where it is
+        not the file's stem), and what a read decided about a file and must decide alike next
+        time (`memo`: a date guessed from its mtime, say; `remember`, `recall`)."""
         self._start_read(cursor)
         if self.path.is_dir():
             result = self._fetch_folder(cursor or {})
+            names = {"keys": {n: k for n, k in self._keys.items() if k != Path(n).stem}}
         else:
             stamp = file_stamp(self.stat(self.path))
             if cursor and _stamp_of(cursor) == stamp:
                 return FetchResult(cursor=cursor, not_modified=True)
             result = self.read_chat(self.path, self.read_bytes(self.path))
-            result.cursor = stamp
-        memo = self._kept_memo()
-        if memo and result.cursor is not None:
-            result.cursor["memo"] = memo
+            result.cursor, names = stamp, {}
+        if memo := self._kept_memo():
+            names["memo"] = memo
+        if names and result.cursor is not None:
+            result.cursor[CURSOR_LASTING] = names
         return result
 
     def _fetch_folder(self, cursor: Cursor) -> FetchResult:
@@ -653,41 +657,57 @@ class ChatFileSource(Source):
         paths = self.folder_files()
         if not self.holds_chats(paths):
             raise self.no_files()
-        self._keys = self._chat_keys(paths, cursor)
         result = FetchResult(cursor={"files": {}})
         stamps = result.cursor["files"]
         for path in paths:
             with self.one_file(path, result):
                 stamps[path.name] = folder_file_stamp(self.stat(path))
-        result.cursor["keys"] = {n: k for n, k in self._keys.items() if k != Path(n).stem}
+        renamed = _renamed(seen, stamps)
+        for new, old in renamed.items():  # what was remembered of the file goes with it
+            if old in self._recalled:
+                self._recalled[new] = self._recalled.pop(old)
+        self._keys = self._chat_keys(paths, cursor, renamed)
         changed = [name for name, stamp in stamps.items() if seen.get(name) != stamp]
         if self.reads_rotated:
-            self._read_rotated([n for n in changed if _replaced(seen.get(n), stamps[n])], result)
+            rotated = [n for n in changed if _replaced(seen.get(n), stamps[n])]
+            self._read_rotated([n for n in rotated if n not in renamed.values()], result)
         self.read_files(changed, cursor, result)
-        gone = sorted(set(seen) - {p.name for p in paths})
+        gone = sorted(set(seen) - {p.name for p in paths} - set(renamed.values()))
         if gone:
             result.warnings.append(self._gone_warning(gone))
         result.not_modified = bool(cursor) and not (changed or gone or result.warnings)
         return result
 
-    def _chat_keys(self, paths: list[Path], cursor: Cursor) -> dict[str, str]:
+    def _chat_keys(
+        self, paths: list[Path], cursor: Cursor, renamed: dict[str, str]
+    ) -> dict[str, str]:
         """Each file's chat key (the part of its thread ids naming the file): the key it had
-        before; for a new file its stem, or its name when another file has that stem (`a.log`
-        beside `a.txt`), so ids never collide and a file added later changes no other file's
-        ids. (A cursor saved before keys were kept means: twins had their names.)"""
-        seen, kept = mapping(cursor.get("files")), mapping(cursor.get("keys"))
-        before_keys = "keys" not in cursor
-        known = [p for p in paths if p.name in seen]
+        before, also under a new name (`renamed`: new name -> old); for a new file its stem, or
+        its name when another file has that stem (`a.log` beside `a.txt`), so ids never collide
+        and a file added later changes no other file's ids. (A cursor saved before keys were
+        kept means: twins had their names.)"""
+        seen, names = mapping(cursor.get("files")), mapping(cursor.get(CURSOR_LASTING))
+        kept = {n: k for n, k in mapping(names.get("keys")).items() if isinstance(k, str) and k}
+        before_keys = bool(seen) and "keys" not in names
+        moved_away = set(renamed.values())  # the names now hold other files, if any
+        keys = {new: kept.get(old) or Path(old).stem for new, old in renamed.items()}
+        keys |= {n: k for n, k in kept.items() if n not in moved_away and n not in keys}
+        known = [p for p in paths if p.name in seen and p.name not in moved_away]
         twins = {s for s, n in Counter(p.stem for p in known).items() if n > 1 and before_keys}
-        keys = {
-            p.name: str(kept.get(p.name) or (p.name if p.stem in twins else p.stem)) for p in known
-        }
-        new = [p for p in paths if p.name not in seen]
+        for p in known:
+            keys.setdefault(p.name, p.name if p.stem in twins else p.stem)
+        keys = {n: k for n, k in keys.items() if n in {p.name for p in paths}}
+        new = [p for p in paths if p.name not in keys]
         shared = {s for s, n in Counter(p.stem for p in new).items() if n > 1}
         taken = set(keys.values())
         for path in new:
             clash = path.stem in taken or path.stem in shared
-            keys[path.name] = path.name if clash else path.stem
+            key, n = (path.name if clash else path.stem), 1
+            while key in taken:  # a renamed file took this name's key before
+                n += 1
+                key = f"{path.name}.{n}"
+            keys[path.name] = key
+            taken.add(key)
         return keys
 
     def _read_rotated(self, names: list[str], result: FetchResult) -> None:
@@ -708,7 +728,7 @@ class ChatFileSource(Source):
                 result.add(self.read_chat(older, self.read_bytes(older)))
 
     def _start_read(self, cursor: Cursor | None = None) -> None:
-        self._recalled = mapping(mapping(cursor).get("memo"))
+        self._recalled = mapping(mapping(mapping(cursor).get(CURSOR_LASTING)).get("memo"))
         self._remembered: dict[str, dict] = {}
         self._keys: dict[str, str] = {}
         self._read_as: dict[str, Path] = {}
@@ -909,6 +929,25 @@ def _replaced(before: object, now: dict[str, int]) -> bool:
     return moved or now["size"] < before["size"]
 
 
+def _renamed(seen: dict, stamps: dict[str, dict[str, int]]) -> dict[str, str]:
+    """Files renamed since the last run, new name -> old: a name holding the inode that
+    another name had, at no smaller size (the same file, grown or not), where that name is
+    gone or holds another file now (`a.log` moved to `a-2026-11.log`, a new `a.log` begun)."""
+    inodes = {
+        stamp["ino"]: name
+        for name, stamp in seen.items()
+        if isinstance(stamp, dict) and "ino" in stamp
+    }
+    renamed = {}
+    for name, stamp in stamps.items():
+        old = inodes.get(stamp["ino"])
+        if old is None or old == name or stamps.get(old, {}).get("ino") == stamp["ino"]:
+            continue
+        if stamp["size"] >= mapping(seen[old]).get("size", 0):
+            renamed[name] = old
+    return renamed
+
+
 def _stamp_of(cursor: Cursor) -> Cursor:
-    """A single file's cursor without its memo: the stamp alone."""
-    return {key: value for key, value in mapping(cursor).items() if key != "memo"}
+    """A single file's cursor without its lasting part: the stamp alone."""
+    return {key: value for key, value in mapping(cursor).items() if key != CURSOR_LASTING}

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from helpers import chat_source
 
+from pln.record import lasting
+
 FIXTURES = Path(__file__).parent / "fixtures" / "chat"
 IRSSI = (FIXTURES / "irc" / "irssi-lrnchat.log").read_bytes()  # one line in Latin-1
 ZOOM = (FIXTURES / "zoom" / "meeting_saved_chat_2026-11-19.txt").read_text()
@@ -171,3 +173,26 @@ def test_whatsapp_dates_that_could_be_either_order_are_read_with_a_warning(tmp_p
     assert source.fetch(second.cursor).warnings == []  # settled: nothing more to say
     told = chat_source("whatsapp", chat, date_order="mdy")
     assert told.fetch(None).warnings == []
+
+
+def test_a_log_renamed_keeps_its_ids_and_a_new_log_under_the_old_name_gets_its_own(tmp_path):
+    folder = tmp_path / "irc"
+    folder.mkdir()
+    log = folder / "lrn.log"
+    log.write_bytes(IRSSI)
+    source = chat_source("irc", folder, tmp_path)
+    first = source.fetch(None)
+    log.rename(folder / "lrn-2026-11.log")  # archived: the same file under another name
+    second = source.fetch(first.cursor)
+    assert ids(second) == ids(first) and not second.warnings  # not "gone", nothing new
+    log.write_text("--- Log opened Tue Dec 01 20:00:00 2026\n20:01 < ana> A1 flashcards\n")
+    third = source.fetch(second.cursor)  # a new lrn.log: new ids of its own
+    assert not third.warnings and ids(third).isdisjoint(ids(first))
+    log.rename(folder / "lrn-2026-12.log")  # archived in turn, and another begun
+    log.write_text("--- Log opened Fri Jan 01 20:00:00 2027\n20:01 < gus> Q1 goals?\n")
+    fourth = source.fetch(third.cursor)
+    assert not fourth.warnings and ids(third) < ids(fourth)  # renamed: read again, same ids
+    assert (ids(fourth) - ids(third)).isdisjoint(ids(first))
+    every = source.fetch(lasting(fourth.cursor))  # read whole again (pln run --full)
+    assert sorted(ids(every)) == sorted(ids(first) | ids(third) | ids(fourth))
+    assert len(every.items) == len(ids(every))
