@@ -21,16 +21,21 @@ LATER = (
 )
 
 
+def irc_folder(tmp_path: Path):
+    """A folder `irc` holding the log `lrn.log`, and an IRC source reading the folder."""
+    folder = tmp_path / "irc"
+    folder.mkdir()
+    log = folder / "lrn.log"
+    log.write_bytes(IRSSI)
+    return folder, log, chat_source("irc", folder, tmp_path)
+
+
 def ids(result) -> set[str]:
     return {item.native_id for item in result.items}
 
 
 def test_a_log_rotated_since_the_last_run_loses_none_of_its_last_lines(tmp_path):
-    folder = tmp_path / "irc"
-    folder.mkdir()
-    log = folder / "lrn.log"
-    log.write_bytes(IRSSI)
-    source = chat_source("irc", folder, tmp_path)
+    folder, log, source = irc_folder(tmp_path)
     first = source.fetch(None)
     with log.open("ab") as file:  # written after the last run...
         file.write(LATER)
@@ -45,11 +50,7 @@ def test_a_log_rotated_since_the_last_run_loses_none_of_its_last_lines(tmp_path)
 
 
 def test_a_log_cut_short_without_its_rotated_file_says_what_may_be_missing(tmp_path):
-    folder = tmp_path / "irc"
-    folder.mkdir()
-    log = folder / "lrn.log"
-    log.write_bytes(IRSSI)
-    source = chat_source("irc", folder, tmp_path)
+    folder, log, source = irc_folder(tmp_path)
     first = source.fetch(None)
     log.rename(folder / "lrn.log.1.gz")  # compressed at once: not read
     log.write_text("--- Log opened Fri Nov 20 20:00:00 2026\n20:01 < ana> A1 flashcards again\n")
@@ -176,11 +177,7 @@ def test_whatsapp_dates_that_could_be_either_order_are_read_with_a_warning(tmp_p
 
 
 def test_a_log_renamed_keeps_its_ids_and_a_new_log_under_the_old_name_gets_its_own(tmp_path):
-    folder = tmp_path / "irc"
-    folder.mkdir()
-    log = folder / "lrn.log"
-    log.write_bytes(IRSSI)
-    source = chat_source("irc", folder, tmp_path)
+    folder, log, source = irc_folder(tmp_path)
     first = source.fetch(None)
     log.rename(folder / "lrn-2026-11.log")  # archived: the same file under another name
     second = source.fetch(first.cursor)

@@ -191,13 +191,18 @@ def shared_dir():
     shutil.rmtree(folder)
 
 
+def unprivileged(command: list[str]) -> list[str]:
+    """`command` run as nobody when we are root (root reads a file of mode 000)."""
+    if os.geteuid() != 0:
+        return command
+    if not shutil.which("setpriv"):
+        pytest.skip("needs setpriv to drop root")
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+
+
 def fetch_error(type_name: str, path: Path) -> str:
     """The one-line error of fetching `path` as a user without root's power to read anything."""
-    command = [sys.executable, "-c", FETCH, type_name, str(path)]
-    if os.geteuid() == 0:
-        if not shutil.which("setpriv"):
-            pytest.skip("needs setpriv to drop root")
-        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    command = unprivileged([sys.executable, "-c", FETCH, type_name, str(path)])
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=120, env=env, cwd=path.parent
@@ -243,14 +248,15 @@ def test_an_unreadable_twarc_file_in_a_folder_fails_naming_it(shared_dir):
     assert fetch_error("twitter_v2", shared_dir) == f"cannot read {locked}: permission denied"
 
 
-FETCH_SLACK = """
+FETCH_RESULT = """
 import json, sys
 from pathlib import Path
 from pln.config import SourceConfig
 from pln.sources.registry import build_source
-config = SourceConfig("s", "slack", {"path": sys.argv[1]}, Path("."), "pln.yaml", "sources[0]")
+type_name, path, cursor = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+config = SourceConfig("s", type_name, {"path": path}, Path("."), "pln.yaml", "sources[0]")
 source = build_source(config)
-result = source.fetch(None)
+result = source.fetch(cursor)
 print(json.dumps({
     "items": len(result.items),
     "dead": [[d.ref, d.reason] for d in result.dead_letters],
@@ -258,6 +264,18 @@ print(json.dumps({
     "unchanged": source.unchanged(result.cursor),
 }))
 """
+
+
+def fetch_unprivileged(type_name: str, path: Path, cursor: dict | None = None) -> dict:
+    """What fetching `path` as a user without root's power to read anything gives: items
+    (a count), dead letters, warnings, and whether the probe would call it unchanged."""
+    command = unprivileged([sys.executable, "-c", FETCH_RESULT, type_name, str(path)])
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [*command, json.dumps(cursor)], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def test_a_slack_channel_folder_unreadable_to_the_user_is_named_and_the_rest_read(shared_dir):
@@ -268,15 +286,7 @@ def test_a_slack_channel_folder_unreadable_to_the_user_is_named_and_the_rest_rea
     (export / "lrn-ops").mkdir()
     shutil.copy(export / "lrn-design" / "2026-11-19.json", export / "lrn-ops" / "2026-11-19.json")
     (export / "lrn-ops").chmod(0)
-    command = [sys.executable, "-c", FETCH_SLACK, str(export)]
-    if os.geteuid() == 0:
-        if not shutil.which("setpriv"):
-            pytest.skip("needs setpriv to drop root")
-        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
-    assert done.returncode == 0, done.stderr
-    got = json.loads(done.stdout)
+    got = fetch_unprivileged("slack", export)
     why = f"cannot read {export}/lrn-ops: permission denied; its files are not read"
     assert got == {
         "items": 2,  # lrn-design's threads, read as before
@@ -284,23 +294,6 @@ def test_a_slack_channel_folder_unreadable_to_the_user_is_named_and_the_rest_rea
         "warnings": [why],
         "unchanged": False,  # read, and named, again on the next run
     }
-
-
-FETCH_ZOOM = """
-import json, sys
-from pathlib import Path
-from pln.config import SourceConfig
-from pln.sources.registry import build_source
-config = SourceConfig("z", "zoom_chat", {"path": sys.argv[1]}, Path("."), "pln.yaml", "sources[0]")
-source = build_source(config)
-result = source.fetch(json.loads(sys.argv[2]))
-print(json.dumps({
-    "items": len(result.items),
-    "dead": [[d.ref, d.reason] for d in result.dead_letters],
-    "warnings": result.warnings,
-    "unchanged": source.unchanged(result.cursor),
-}))
-"""
 
 
 def test_a_zoom_meeting_folder_unreadable_to_the_user_is_named_not_gone_nor_skipped(shared_dir):
@@ -317,19 +310,7 @@ def test_a_zoom_meeting_folder_unreadable_to_the_user_is_named_not_gone_nor_skip
     known = chat_source("zoom_chat", zoom).fetch(None).cursor
     (zoom / "2026-11-21 10.00.00 Clinic").chmod(0o700)  # root's alone from now on
     (zoom / "2026-11-25 09.00.00 New").mkdir(mode=0o700)  # a new meeting, root's alone too
-    command = [sys.executable, "-c", FETCH_ZOOM, str(zoom)]
-    if os.geteuid() == 0:
-        if not shutil.which("setpriv"):
-            pytest.skip("needs setpriv to drop root")
-        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    got = []
-    for cursor in (known, None):
-        done = subprocess.run(
-            [*command, json.dumps(cursor)], capture_output=True, text=True, timeout=120, env=env
-        )
-        assert done.returncode == 0, done.stderr
-        got.append(json.loads(done.stdout))
+    got = [fetch_unprivileged("zoom_chat", zoom, cursor) for cursor in (known, None)]
     why = [
         f"cannot read {zoom / m}: permission denied"
         for m in ("2026-11-21 10.00.00 Clinic", "2026-11-25 09.00.00 New")
