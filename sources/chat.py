@@ -31,6 +31,7 @@ gets `.2`, then `.3`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from abc import abstractmethod
@@ -59,6 +60,7 @@ from pln.sources.base import (
 from pln.text import HASHTAG_RE
 
 SESSION = timedelta(hours=6)
+MAX_ROTATED = 9  # the most rotated files of one log (`a.log.1` to `a.log.9`) read
 MAX_FILE_BYTES = 64 * 1024 * 1024  # the default of `max_file_mb`
 MAX_FILE_MB = 1024  # the most `max_file_mb` allows: a JSON export takes ~5x its size in memory
 MIN_WORDS = 3  # a thread without a question and with fewer words is chatter ("hi", "lol")
@@ -670,7 +672,7 @@ class ChatFileSource(Source):
         changed = [name for name, stamp in stamps.items() if seen.get(name) != stamp]
         if self.reads_rotated:
             rotated = [n for n in changed if _replaced(seen.get(n), stamps[n])]
-            self._read_rotated([n for n in rotated if n not in renamed.values()], result)
+            self._read_rotated([n for n in rotated if n not in renamed.values()], seen, result)
         self.read_files(changed, cursor, result)
         gone = sorted(set(seen) - {p.name for p in paths} - set(renamed.values()))
         if gone:
@@ -710,22 +712,49 @@ class ChatFileSource(Source):
             taken.add(key)
         return keys
 
-    def _read_rotated(self, names: list[str], result: FetchResult) -> None:
+    def _read_rotated(self, names: list[str], seen: dict, result: FetchResult) -> None:
         """Logs replaced or cut short since the last run (rotated: `a.log` moved to `a.log.1`
         and a new `a.log` begun): the lines written before the rotation are in `a.log.1`, read
-        as `a.log` (same ids for the lines read before). Without it, say what may be missing."""
+        as `a.log` (same ids for the lines read before). A log rotated more than once since
+        (the file read last time is `a.log.2`, told by its inode) has each of them read so.
+        Without them, say what may be missing."""
         for name in names:
-            older = self.path / f"{name}.1"
-            if not older.is_file():
+            before, now = mapping(seen.get(name)), result.cursor["files"][name]
+            shown = self.shown_path(self.path / name)
+            older = self._rotated_since(name, before)
+            if not older:
                 result.warnings.append(
-                    f"{self.shown_path(self.path / name)} was replaced or cut short since the "
-                    f"last run, and no {older.name} beside it holds its older lines: lines "
-                    "written to it after the last run and before that are not read"
+                    f"{shown} was replaced or cut short since the last run, and no {name}.1 "
+                    "beside it holds its older lines: lines written to it after the last run "
+                    "and before that are not read"
                 )
                 continue
-            self._read_as[older.name] = self.path / name
-            with self.one_file(older, result):
-                result.add(self.read_chat(older, self.read_bytes(older)))
+            if not _holds_last_read(older[-1], before, moved=_replaced_whole(before, now)):
+                result.warnings.append(
+                    f"{shown} was replaced or cut short since the last run, and none of "
+                    f"{first_names([p.name for p in older], 3)} beside it is the file read "
+                    "last time: lines written to it after the last run may be missing"
+                )
+            for path in reversed(older):  # the oldest first
+                self._read_as[path.name] = self.path / name
+                with self.one_file(path, result):
+                    result.add(self.read_chat(path, self.read_bytes(path)))
+
+    def _rotated_since(self, name: str, before: dict) -> list[Path]:
+        """`name.1`, `name.2`, ... up to the one holding the inode `name` had (`before`); just
+        `name.1` when none does (cut short in place, as copytruncate does, or no inode known)."""
+        ino, rotated = before.get("ino"), []
+        for n in range(1, MAX_ROTATED + 1):
+            path = self.path / f"{name}.{n}"
+            try:
+                if not path.is_file():
+                    break
+                rotated.append(path)
+                if not isinstance(ino, int) or path.stat().st_ino == ino:
+                    return rotated
+            except OSError:
+                break
+        return rotated[:1]
 
     def _start_read(self, cursor: Cursor | None = None) -> None:
         self._recalled = mapping(mapping(mapping(cursor).get(CURSOR_LASTING)).get("memo"))
@@ -742,16 +771,24 @@ class ChatFileSource(Source):
         name, st = self._memo_name(self.read_as(path)), self.stat(path)
         memo = self._remembered.get(name)
         if memo is None or memo["ino"] != st.st_ino:  # a rotated log's older file came first
-            memo = self._remembered[name] = {"ino": st.st_ino, "size": st.st_size}
+            memo = self._remembered[name] = {
+                "ino": st.st_ino,
+                "size": st.st_size,
+                "head": _head_digest(path, st.st_size),
+            }
         memo[fact] = value
 
     def recall(self, path: Path, fact: str) -> object:
         """What an earlier read of this same file decided (`remember`); None for a file not
-        read before, or replaced since (another inode, or shorter: rewritten)."""
+        read before, or replaced since (another inode, shorter, or its first bytes changed:
+        rewritten in place, as `cp new.txt chat.txt` or a shell's `>` do, keeping the inode)."""
         memo = mapping(self._recalled.get(self._memo_name(self.read_as(path))))
         st = self.stat(path)
         size = memo.get("size")
         if memo.get("ino") != st.st_ino or not isinstance(size, int) or size > st.st_size:
+            return None
+        head = memo.get("head")
+        if not isinstance(head, str) or head != _head_digest(path, size):
             return None
         return memo.get(fact)
 
@@ -929,23 +966,60 @@ def _replaced(before: object, now: dict[str, int]) -> bool:
     return moved or now["size"] < before["size"]
 
 
+def _replaced_whole(before: dict, now: dict[str, int]) -> bool:
+    """Whether the file stamped `now` is another inode than the one stamped `before`."""
+    return isinstance(before.get("ino"), int) and before["ino"] != now["ino"]
+
+
+def _holds_last_read(path: Path, before: dict, *, moved: bool) -> bool:
+    """Whether the rotated file `path` holds what was read of its log last time (`before`):
+    the same inode when the log was moved away, else (cut short in place: a copy) at least
+    as many bytes."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    if moved:
+        return st.st_ino == before["ino"]
+    size = before.get("size")
+    return not isinstance(size, int) or st.st_size >= size
+
+
 def _renamed(seen: dict, stamps: dict[str, dict[str, int]]) -> dict[str, str]:
-    """Files renamed since the last run, new name -> old: a name holding the inode that
-    another name had, at no smaller size (the same file, grown or not), where that name is
-    gone or holds another file now (`a.log` moved to `a-2026-11.log`, a new `a.log` begun)."""
+    """Files renamed since the last run, new name -> old: a name new to the cursor holding the
+    inode that another name had, at no smaller size (the same file, grown or not), where that
+    name is gone or holds another file now (`a.log` moved to `a-2026-11.log`, a new `a.log`
+    begun). A name the cursor knows is never taken for a renamed file: files replaced whole
+    (a sync tool writes each to a temporary file and renames it over the old one) free their
+    inodes, which the next ones take, and would else trade their keys and ids."""
     inodes = {
         stamp["ino"]: name
         for name, stamp in seen.items()
-        if isinstance(stamp, dict) and "ino" in stamp
+        if isinstance(stamp, dict) and isinstance(stamp.get("ino"), int)
     }
     renamed = {}
     for name, stamp in stamps.items():
         old = inodes.get(stamp["ino"])
-        if old is None or old == name or stamps.get(old, {}).get("ino") == stamp["ino"]:
+        if old is None or name in seen or stamps.get(old, {}).get("ino") == stamp["ino"]:
             continue
-        if stamp["size"] >= mapping(seen[old]).get("size", 0):
+        size = seen[old].get("size")
+        if isinstance(size, int) and stamp["size"] >= size:
             renamed[name] = old
     return renamed
+
+
+def _head_digest(path: Path, size: int) -> str:
+    """A digest of the first `size` bytes of `path` (what an earlier read saw of a file that
+    has grown since); empty when it cannot be read."""
+    digest, left = hashlib.blake2b(digest_size=16), size
+    try:
+        with path.open("rb") as file:
+            while left > 0 and (chunk := file.read(min(left, 1 << 20))):
+                digest.update(chunk)
+                left -= len(chunk)
+    except OSError:
+        return ""
+    return digest.hexdigest() if left <= 0 else ""
 
 
 def _stamp_of(cursor: Cursor) -> Cursor:

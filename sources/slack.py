@@ -37,7 +37,7 @@ from typing import Any
 from pln.config import Options
 from pln.errors import SourceError
 from pln.progress import first_names
-from pln.record import DeadLetter
+from pln.record import CURSOR_LASTING, DeadLetter
 from pln.sources.base import Cursor, FetchResult, Source, not_regular, read_capped
 from pln.sources.chat import (
     Message,
@@ -99,18 +99,18 @@ class SlackSource(Source):
         stamp = self._stamp()
         if cursor and _stamp_of(cursor) == stamp:
             return FetchResult(cursor=cursor, not_modified=True)
+        cursor = mapping(cursor)
+        kept = mapping(cursor.get(CURSOR_LASTING)).get("folders", cursor.get("folders"))
         known = {
-            folder: cid
-            for folder, cid in mapping((cursor or {}).get("folders")).items()
-            if isinstance(cid, str) and cid
+            folder: cid for folder, cid in mapping(kept).items() if isinstance(cid, str) and cid
         }
         with self._open() as export:
             result = self.read_export(export, known)
             refused = export.refused
         result.warnings += refused.values()
         result.cursor = {**stamp, "refused": sorted(refused)} if refused else dict(stamp)
-        if known:
-            result.cursor["folders"] = known
+        if known:  # in the lasting part: pln run --full and config edits keep it
+            result.cursor[CURSOR_LASTING] = {"folders": known}
         return result
 
     def _stamp(self) -> dict[str, Any]:
@@ -520,8 +520,9 @@ class _FolderExport(_Export):
 
 
 def _stamp_of(cursor: Cursor) -> Cursor:
-    """The cursor without what it remembers besides the export's stamp (`folders`)."""
-    return {key: value for key, value in cursor.items() if key != "folders"}
+    """The cursor without what it remembers besides the export's stamp (`folders`, kept in
+    its lasting part; at its top level in cursors saved before)."""
+    return {k: v for k, v in mapping(cursor).items() if k not in ("folders", CURSOR_LASTING)}
 
 
 def json_files(root: Path) -> tuple[list[Path], list[tuple[Path, OSError]]]:

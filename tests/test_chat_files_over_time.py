@@ -193,3 +193,91 @@ def test_a_log_renamed_keeps_its_ids_and_a_new_log_under_the_old_name_gets_its_o
     every = source.fetch(lasting(fourth.cursor))  # read whole again (pln run --full)
     assert sorted(ids(every)) == sorted(ids(first) | ids(third) | ids(fourth))
     assert len(every.items) == len(ids(every))
+
+
+def test_logs_a_sync_tool_replaces_whole_keep_their_keys_when_their_inodes_trade(tmp_path):
+    """rsync writes each changed log to a temporary file renamed over the old one: the old
+    inodes are freed and the next files take them (ext4 does at once), so `lrn.log` holds
+    the inode `ops.log` had. Neither was renamed: each keeps its key and ids."""
+    folder = tmp_path / "irc"
+    folder.mkdir()
+    (folder / "lrn.log").write_bytes(IRSSI)
+    (folder / "ops.log").write_bytes(IRSSI.replace(b"jane", b"olga"))
+    source = chat_source("irc", folder, tmp_path)
+    first = source.fetch(None)
+    cursor = first.cursor
+    cursor["files"]["ops.log"]["ino"] = (folder / "lrn.log").stat().st_ino  # traded
+    cursor["files"]["lrn.log"]["ino"] += 1_000_000
+    with (folder / "lrn.log").open("ab") as file:
+        file.write(LATER)
+    second = source.fetch(cursor)
+    assert ids(first) < ids(second)
+    assert {i.native_id.split(":")[0] for i in second.items} == {"lrn", "ops"}
+    assert "lrn" not in second.cursor["ids"]["keys"].values()
+
+
+def test_a_chat_file_saved_over_in_place_is_dated_by_its_own_mtime(tmp_path):
+    """`cp next.txt standup.txt` keeps the inode, and the next meeting is no smaller: it is
+    another chat, not the one read before grown, so the day remembered is not its day."""
+    chat = tmp_path / "zoom" / "standup.txt"
+    chat.parent.mkdir()
+    chat.write_text("10:00:05\t From  Alice : Good morning, today we plan the sprint\n")
+    os.utime(chat, (1763546400, 1763546400))  # 19 Nov 2025
+    source = chat_source("zoom_chat", chat.parent, tmp_path)
+    first = source.fetch(None)
+    with chat.open("w") as file:  # the same inode, rewritten
+        file.write("10:00:05\t From  Alice : Good morning, the retro comes first, then demos\n")
+    os.utime(chat, (1763546400 + 86400, 1763546400 + 86400))
+    second = source.fetch(first.cursor)
+    assert [i.published_at.day for i in second.items] == [20]
+    assert ids(second).isdisjoint(ids(first))  # the first meeting's thread is not overwritten
+    touched(chat, 3)  # touched, or grown: still the day read before
+    assert ids(source.fetch(second.cursor)) == ids(second)
+
+
+def test_a_log_rotated_twice_since_the_last_run_keeps_the_lines_of_both(tmp_path):
+    folder, log, source = irc_folder(tmp_path)
+    first = source.fetch(None)
+    with log.open("ab") as file:
+        file.write(LATER)  # written after the last run
+    log.rename(folder / "lrn.log.1")
+    log.write_text("--- Log opened Fri Nov 20 20:00:00 2026\n20:01 < ana> A1 flashcards again\n")
+    (folder / "lrn.log.1").rename(folder / "lrn.log.2")  # rotated again before the next run
+    log.rename(folder / "lrn.log.1")
+    log.write_text("--- Log opened Sat Nov 21 20:00:00 2026\n20:01 < bo> A1 spaced quizzes\n")
+    after = source.fetch(first.cursor)
+    texts = " ".join(item.text for item in after.items)
+    assert "who tried retrieval practice with new managers" in texts
+    assert "flashcards again" in texts and "spaced quizzes" in texts
+    assert ids(first) <= ids(after) and not after.warnings
+
+    gone = tmp_path / "gone"  # the file read last time compressed away: said
+    gone.mkdir()
+    (gone / "lrn.log").write_bytes(IRSSI)
+    moved = chat_source("irc", gone, tmp_path)
+    kept = moved.fetch(None).cursor
+    (gone / "lrn.log").rename(gone / "lrn.log.1")
+    (gone / "lrn.log").write_text("--- Log opened Sun Nov 22 20:00:00 2026\n20:01 < cy> hi\n")
+    (gone / "lrn.log.1").rename(gone / "lrn.log.2.gz")
+    (gone / "lrn.log").rename(gone / "lrn.log.1")
+    (gone / "lrn.log").write_text("--- Log opened Mon Nov 23 20:00:00 2026\n20:01 < di> hi\n")
+    warned = moved.fetch(kept).warnings
+    assert warned == [
+        "gone/lrn.log was replaced or cut short since the last run, and none of lrn.log.1 "
+        "beside it is the file read last time: lines written to it after the last run may "
+        "be missing"
+    ]
+
+
+def test_a_cursor_with_odd_stamps_is_read_as_one_that_knows_nothing(tmp_path):
+    folder = tmp_path / "irc"
+    folder.mkdir()
+    (folder / "lrn.log").write_bytes(IRSSI)
+    source = chat_source("irc", folder, tmp_path)
+    want = ids(source.fetch(None))
+    ino = (folder / "lrn.log").stat().st_ino
+    for stamp in (
+        {"mtime_ns": 1, "size": 1, "ino": [ino]},
+        {"mtime_ns": 1, "size": "1", "ino": ino},
+    ):
+        assert ids(source.fetch({"files": {"old.log": stamp}})) == want

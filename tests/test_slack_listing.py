@@ -7,9 +7,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from helpers import db_rows
+from helpers import db_rows, make_source
 
 from pln.cli import main
+from pln.record import lasting
 
 EXPORT = Path(__file__).parent / "fixtures" / "chat" / "slack" / "export"
 
@@ -90,3 +91,19 @@ def test_a_channel_renamed_in_a_newer_export_unzipped_over_the_old_one_keeps_its
     assert main(["run", "-c", str(config)]) == 0  # nothing changed since
     assert "1 read (1 unchanged, skipped)" in capsys.readouterr().out
     assert db_rows(db, "SELECT id, native_id FROM items ORDER BY id") == after
+
+
+def test_a_renamed_channels_old_folder_keeps_its_ids_when_read_whole_again(tmp_path):
+    """`pln run --full` and config edits keep only the cursor's lasting part (`lasting`): the
+    folders' channel ids must be in it, or the old name's folder comes back keyed by name."""
+    export = tmp_path / "slack"
+    shutil.copytree(EXPORT, export)
+    source = make_source("slack", tmp_path, "team", path=str(export))
+    first = source.fetch(None)
+    shutil.copytree(export / "lrn-design", export / "learning-design")  # the newer export
+    listing = export / "channels.json"
+    listing.write_text(listing.read_text().replace('"lrn-design"', '"learning-design"'))
+    second = source.fetch(first.cursor)
+    whole = source.fetch(lasting(second.cursor))
+    assert {i.native_id for i in whole.items} == {i.native_id for i in first.items}
+    assert source.unchanged(whole.cursor) and source.fetch(whole.cursor).not_modified
