@@ -582,6 +582,7 @@ class ChatFileSource(Source):
     what: ClassVar[str] = "chat export"  # how error messages name one file
     too_big_hint: ClassVar[str] = "raise max_file_mb, or split the file"
     reads_rotated: ClassVar[bool] = False  # a log rotated since the last run: read `name.1` too
+    follows_renames: ClassVar[bool] = True  # a renamed file keeps its key (`chat_key` reads it)
     max_bytes: int = MAX_FILE_BYTES
 
     def configure(self, opts: Options) -> None:
@@ -616,7 +617,7 @@ class ChatFileSource(Source):
                 stamps = self.folder_stamps()
                 kept = {key: mapping(cursor.get(key)) for key in self.stamp_keys if key in cursor}
                 return stamps is not None and stamps == kept
-            return _stamp_of(cursor) == file_stamp(self.stat(self.path))
+            return _stamp_of(cursor) == self._file_stamp(self.stat(self.path))
         except (OSError, SourceError):
             return False
 
@@ -643,10 +644,14 @@ class ChatFileSource(Source):
             result = self._fetch_folder(cursor or {})
             names = {"keys": {n: k for n, k in self._keys.items() if k != Path(n).stem}}
         else:
-            stamp = file_stamp(self.stat(self.path))
+            stamp = self._file_stamp(self.stat(self.path))
             if cursor and _stamp_of(cursor) == stamp:
                 return FetchResult(cursor=cursor, not_modified=True)
-            result = self.read_chat(self.path, self.read_bytes(self.path))
+            result = FetchResult()
+            before = _stamp_of(cursor)
+            if self.reads_rotated and _replaced(before, stamp):
+                self._read_rotated(self.path, before, stamp, result)
+            result.add(self.read_chat(self.path, self.read_bytes(self.path)))
             result.cursor, names = stamp, {}
         if memo := self._kept_memo():
             names["memo"] = memo
@@ -664,17 +669,21 @@ class ChatFileSource(Source):
         for path in paths:
             with self.one_file(path, result):
                 stamps[path.name] = folder_file_stamp(self.stat(path))
-        renamed = _renamed(seen, stamps)
+        renamed = _renamed(seen, stamps) if self.follows_renames else {}
         for new, old in renamed.items():  # what was remembered of the file goes with it
             if old in self._recalled:
                 self._recalled[new] = self._recalled.pop(old)
         self._keys = self._chat_keys(paths, cursor, renamed)
         changed = [name for name, stamp in stamps.items() if seen.get(name) != stamp]
-        if self.reads_rotated:
-            rotated = [n for n in changed if _replaced(seen.get(n), stamps[n])]
-            self._read_rotated([n for n in rotated if n not in renamed.values()], seen, result)
-        self.read_files(changed, cursor, result)
         gone = sorted(set(seen) - {p.name for p in paths} - set(renamed.values()))
+        if self.reads_rotated:
+            for name in changed:
+                if _replaced(seen.get(name), stamps[name]) and name not in renamed.values():
+                    self._read_rotated(self.path / name, mapping(seen[name]), stamps[name], result)
+            for name in [n for n in gone if self._rotated_away(self.path / n, mapping(seen[n]))]:
+                self._read_rotated(self.path / name, mapping(seen[name]), None, result)
+                gone.remove(name)  # rotated away, a new one not begun yet: not gone
+        self.read_files(changed, cursor, result)
         if gone:
             result.warnings.append(self._gone_warning(gone))
         result.not_modified = bool(cursor) and not (changed or gone or result.warnings)
@@ -712,40 +721,49 @@ class ChatFileSource(Source):
             taken.add(key)
         return keys
 
-    def _read_rotated(self, names: list[str], seen: dict, result: FetchResult) -> None:
-        """Logs replaced or cut short since the last run (rotated: `a.log` moved to `a.log.1`
-        and a new `a.log` begun): the lines written before the rotation are in `a.log.1`, read
-        as `a.log` (same ids for the lines read before). A log rotated more than once since
-        (the file read last time is `a.log.2`, told by its inode) has each of them read so.
-        Without them, say what may be missing."""
-        for name in names:
-            before, now = mapping(seen.get(name)), result.cursor["files"][name]
-            shown = self.shown_path(self.path / name)
-            older = self._rotated_since(name, before)
-            if not older:
+    def _read_rotated(self, log: Path, before: dict, now: dict | None, result: FetchResult) -> None:
+        """Read what the log `log` held before it was rotated since the last run (`a.log`
+        moved to `a.log.1` and a new `a.log` begun, or not yet: `now` None), into `result`.
+        `before`, `now`: its stamps then and now. The lines are
+        in `a.log.1` (rotated more than once: `a.log.2`, ... down to the file read last time,
+        told by its inode), read as `a.log`, so the lines read before keep their ids. A log
+        cut short with no such file says what may be missing; one replaced whole by a longer
+        one (a sync tool's copy, another inode) lost nothing."""
+        shown = self.shown_path(log)
+        older = self._rotated_since(log, before)
+        if not older:
+            if now is not None and now["size"] < before.get("size", 0):
                 result.warnings.append(
-                    f"{shown} was replaced or cut short since the last run, and no {name}.1 "
-                    "beside it holds its older lines: lines written to it after the last run "
-                    "and before that are not read"
+                    f"{shown} was replaced or cut short since the last run, and no "
+                    f"{log.name}.1 beside it holds its older lines: lines written to it after "
+                    "the last run and before that are not read"
                 )
-                continue
-            if not _holds_last_read(older[-1], before, moved=_replaced_whole(before, now)):
-                result.warnings.append(
-                    f"{shown} was replaced or cut short since the last run, and none of "
-                    f"{first_names([p.name for p in older], 3)} beside it is the file read "
-                    "last time: lines written to it after the last run may be missing"
-                )
-            for path in reversed(older):  # the oldest first
-                self._read_as[path.name] = self.path / name
-                with self.one_file(path, result):
-                    result.add(self.read_chat(path, self.read_bytes(path)))
+            return
+        moved = now is None or _replaced_whole(before, now)
+        if not _holds_last_read(older[-1], before, moved=moved):
+            result.warnings.append(
+                f"{shown} was replaced or cut short since the last run, and none of "
+                f"{first_names([p.name for p in older], 3)} beside it is the file read "
+                "last time: lines written to it after the last run may be missing"
+            )
+        for path in reversed(older):  # the oldest first
+            self._read_as[path.name] = log
+            with self.one_file(path, result):
+                result.add(self.read_chat(path, self.read_bytes(path)))
 
-    def _rotated_since(self, name: str, before: dict) -> list[Path]:
-        """`name.1`, `name.2`, ... up to the one holding the inode `name` had (`before`); just
-        `name.1` when none does (cut short in place, as copytruncate does, or no inode known)."""
+    def _rotated_away(self, log: Path, before: dict) -> bool:
+        """Whether the log `log`, gone since the last run (`before`: its stamp then), is in a
+        rotated file of its name: moved to `a.log.1`, and no new `a.log` begun yet."""
+        older = self._rotated_since(log, before)
+        return bool(older) and _holds_last_read(older[-1], before, moved=True)
+
+    def _rotated_since(self, log: Path, before: dict) -> list[Path]:
+        """`a.log.1`, `a.log.2`, ... up to the one holding the inode `log` had (`before`);
+        just `a.log.1` when none does (cut short in place, as copytruncate does, or no inode
+        known). None at all when the log was moved away and no file holds its inode."""
         ino, rotated = before.get("ino"), []
         for n in range(1, MAX_ROTATED + 1):
-            path = self.path / f"{name}.{n}"
+            path = log.with_name(f"{log.name}.{n}")
             try:
                 if not path.is_file():
                     break
@@ -764,7 +782,12 @@ class ChatFileSource(Source):
 
     def read_as(self, path: Path) -> Path:
         """The file `path` is read as: itself, or for a rotated log's `a.log.1`, `a.log`."""
-        return self._read_as.get(path.name, path) if path.parent == self.path else path
+        folder = self.path if self.path.is_dir() else self.path.parent
+        return self._read_as.get(path.name, path) if path.parent == folder else path
+
+    def _file_stamp(self, st: os.stat_result) -> dict[str, int]:
+        """A single file's cursor stamp: with its inode for a log that is rotated."""
+        return folder_file_stamp(st) if self.reads_rotated else file_stamp(st)
 
     def remember(self, path: Path, fact: str, value: object) -> None:
         """Keep `fact` of the file `path` (as read: `read_as`) in the cursor, for `recall`."""
@@ -780,12 +803,12 @@ class ChatFileSource(Source):
 
     def recall(self, path: Path, fact: str) -> object:
         """What an earlier read of this same file decided (`remember`); None for a file not
-        read before, or replaced since (another inode, shorter, or its first bytes changed:
-        rewritten in place, as `cp new.txt chat.txt` or a shell's `>` do, keeping the inode)."""
+        read before, or replaced since (shorter, or its first bytes changed: rewritten in
+        place, as `cp new.txt chat.txt` or a shell's `>` do). A copy of it grown, as a sync
+        tool writes under the same name, is the same file."""
         memo = mapping(self._recalled.get(self._memo_name(self.read_as(path))))
-        st = self.stat(path)
         size = memo.get("size")
-        if memo.get("ino") != st.st_ino or not isinstance(size, int) or size > st.st_size:
+        if not isinstance(size, int) or size > self.stat(path).st_size:
             return None
         head = memo.get("head")
         if not isinstance(head, str) or head != _head_digest(path, size):
@@ -980,7 +1003,7 @@ def _holds_last_read(path: Path, before: dict, *, moved: bool) -> bool:
     except OSError:
         return False
     if moved:
-        return st.st_ino == before["ino"]
+        return st.st_ino == before.get("ino")
     size = before.get("size")
     return not isinstance(size, int) or st.st_size >= size
 

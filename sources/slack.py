@@ -171,8 +171,9 @@ class SlackSource(Source):
         (it is updated with this read's): a channel renamed since keeps the folder of its old
         name when a newer export is unzipped over the old one, and that folder's messages keep
         their channel's id (keyed by folder name they would all come back as new items). A
-        channel's messages come from its other folders first, its current name's last: `read_export`
-        reads a message in two folders once, from the last (an `older export` drop for the other)."""
+        channel's messages come from its other folders first, its current name's last:
+        `read_export` reads a message in two folders once, from the last (an `older export`
+        drop for the other)."""
         known = {} if known is None else known
         dead: list[DeadLetter] = []
         users = _user_names(export.json("users.json", dead))
@@ -191,7 +192,8 @@ class SlackSource(Source):
                 "<channel>/<day>.json files"
             )
         for folder in set(known) - set(days):
-            del known[folder]
+            if f"{folder}/" not in export.refused:  # unreadable now is not gone
+                del known[folder]
         known.update((folder, names[folder][0]) for folder in days if folder in names)
         resolved = {
             folder: names.get(folder) or names.get(known.get(folder, "")) or (folder, folder)

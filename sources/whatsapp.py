@@ -93,6 +93,7 @@ class WhatsAppSource(ChatFileSource):
     type = "whatsapp"
     what = "WhatsApp chat export"
     suffixes = (".txt", ".zip")
+    follows_renames = False  # a chat is named by its file's stem (chat_key), whatever it had
 
     def configure_format(self, opts: Options) -> None:
         self.date_order = opts.text("date_order", default="auto", choices=("auto", *ORDERS))

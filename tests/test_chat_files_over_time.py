@@ -281,3 +281,62 @@ def test_a_cursor_with_odd_stamps_is_read_as_one_that_knows_nothing(tmp_path):
         {"mtime_ns": 1, "size": "1", "ino": ino},
     ):
         assert ids(source.fetch({"files": {"old.log": stamp}})) == want
+
+
+def test_a_log_rotated_away_before_a_new_one_is_begun_is_read_not_gone(tmp_path):
+    """logrotate's `nocreate`: the logger begins the new file at its next line."""
+    folder, log, source = irc_folder(tmp_path)
+    (folder / "ops.log").write_text("--- Log opened Fri Nov 20 20:00:00 2026\n")  # another one
+    first = source.fetch(None)
+    with log.open("ab") as file:
+        file.write(LATER)
+    log.rename(folder / "lrn.log.1")
+    between = source.fetch(first.cursor)
+    assert "who tried retrieval practice with new managers" in " ".join(
+        i.text for i in between.items
+    )
+    assert not between.warnings  # not "gone": rotated
+    log.write_text("--- Log opened Fri Nov 20 21:00:00 2026\n21:01 < ana> A1 flashcards\n")
+    after = source.fetch(between.cursor)
+    assert not after.warnings and {i.native_id for i in after.items} == {"lrn:20261120T210100:ana"}
+
+
+def test_a_single_log_file_rotated_since_the_last_run_keeps_its_last_lines(tmp_path):
+    log = tmp_path / "lrn.log"
+    log.write_bytes(IRSSI)
+    source = chat_source("irc", log)
+    first = source.fetch(None)
+    with log.open("ab") as file:
+        file.write(LATER)
+    log.rename(tmp_path / "lrn.log.1")
+    log.write_text("--- Log opened Fri Nov 20 20:00:00 2026\n20:01 < ana> A1 flashcards again\n")
+    after = source.fetch(first.cursor)
+    assert "who tried retrieval practice with new managers" in " ".join(i.text for i in after.items)
+    assert ids(first) <= ids(after) and not after.warnings
+
+
+def test_a_log_a_sync_tool_replaces_with_a_longer_copy_is_no_rotation(tmp_path):
+    folder, log, source = irc_folder(tmp_path)
+    clock_only = [line for line in IRSSI.splitlines(keepends=True) if line[:3] != b"---"]
+    log.write_bytes(b"".join(clock_only))  # dated by its mtime
+    first = source.fetch(None)
+    copy = folder / ".lrn.log.tmp"  # rsync: a temporary file renamed over the old one
+    copy.write_bytes(log.read_bytes() + b"00:30 < gus> Q9 anyone for spaced practice?\n")
+    os.utime(copy, (log.stat().st_mtime + 86400,) * 2)
+    copy.rename(log)
+    after = source.fetch(first.cursor)
+    assert not after.warnings  # nothing was cut: no "lines may be missing"
+    assert ids(first) < ids(after)  # the day guessed before still holds: the same ids
+
+
+def test_a_renamed_whatsapp_export_is_still_said_to_be_gone(tmp_path):
+    folder = tmp_path / "wa"
+    folder.mkdir()
+    shutil.copy(FIXTURES / "whatsapp" / "android-us.txt", folder / "circle.txt")
+    source = chat_source("whatsapp", folder, tmp_path)
+    first = source.fetch(None)
+    (folder / "circle.txt").rename(folder / "circle-2026.txt")  # named by its stem: a new chat
+    after = source.fetch(first.cursor)
+    assert after.warnings == [
+        "a file gone from wa/ since the last run (circle.txt): its items stay in the store"
+    ]

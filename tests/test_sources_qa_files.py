@@ -262,13 +262,14 @@ print(json.dumps({
     "dead": [[d.ref, d.reason] for d in result.dead_letters],
     "warnings": result.warnings,
     "unchanged": source.unchanged(result.cursor),
+    "cursor": result.cursor,
 }))
 """
 
 
-def fetch_unprivileged(type_name: str, path: Path, cursor: dict | None = None) -> dict:
-    """What fetching `path` as a user without root's power to read anything gives: items
-    (a count), dead letters, warnings, and whether the probe would call it unchanged."""
+def fetch_as_nobody(type_name: str, path: Path, cursor: dict | None = None) -> dict:
+    """Fetching `path` as a user without root's power to read anything: items (a count), dead
+    letters, warnings, whether the probe would call it unchanged, and the new cursor."""
     command = unprivileged([sys.executable, "-c", FETCH_RESULT, type_name, str(path)])
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(
@@ -276,6 +277,13 @@ def fetch_unprivileged(type_name: str, path: Path, cursor: dict | None = None) -
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def fetch_unprivileged(type_name: str, path: Path, cursor: dict | None = None) -> dict:
+    """`fetch_as_nobody` without the cursor."""
+    got = fetch_as_nobody(type_name, path, cursor)
+    del got["cursor"]
+    return got
 
 
 def test_a_slack_channel_folder_unreadable_to_the_user_is_named_and_the_rest_read(shared_dir):
@@ -327,3 +335,25 @@ def test_a_zoom_meeting_folder_unreadable_to_the_user_is_named_not_gone_nor_skip
         "unchanged": False,  # named again on the next run
     }
     assert got[1]["items"] == 3 and got[1]["warnings"] == got[0]["warnings"]
+
+
+def test_a_renamed_channels_old_folder_unreadable_for_a_run_keeps_its_channel(shared_dir):
+    """A Slack export's folder of a channel's old name (a newer export unzipped over the old
+    one) that the user cannot list for a run is not gone: once readable again, its messages
+    keep their channel's ids instead of coming back keyed by the folder's name."""
+    export = shutil.copytree(CHAT / "slack" / "export", shared_dir / "export")
+    for path in [export, *export.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    source = make_source("slack", shared_dir, "team", path=str(export))
+    first = source.fetch(None)
+    shutil.copytree(export / "lrn-design", export / "learning-design")  # the newer export
+    listing = export / "channels.json"
+    listing.write_text(listing.read_text().replace('"lrn-design"', '"learning-design"'))
+    for path in [export / "learning-design", *(export / "learning-design").iterdir()]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    renamed = source.fetch(first.cursor).cursor
+    (export / "lrn-design").chmod(0o700)  # root's alone for a run
+    locked = fetch_as_nobody("slack", export, renamed)["cursor"]
+    (export / "lrn-design").chmod(0o755)
+    again = source.fetch(locked)
+    assert {i.native_id for i in again.items} == {i.native_id for i in first.items}
