@@ -31,6 +31,7 @@ gets `.2`, then `.3`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -617,7 +618,7 @@ class ChatFileSource(Source):
                 stamps = self.folder_stamps()
                 kept = {key: mapping(cursor.get(key)) for key in self.stamp_keys if key in cursor}
                 return stamps is not None and stamps == kept
-            return _stamp_of(cursor) == self._file_stamp(self.stat(self.path))
+            return stamp_of(cursor) == self._file_stamp(self.stat(self.path))
         except (OSError, SourceError):
             return False
 
@@ -645,10 +646,10 @@ class ChatFileSource(Source):
             names = {"keys": {n: k for n, k in self._keys.items() if k != Path(n).stem}}
         else:
             stamp = self._file_stamp(self.stat(self.path))
-            if cursor and _stamp_of(cursor) == stamp:
+            if cursor and stamp_of(cursor) == stamp:
                 return FetchResult(cursor=cursor, not_modified=True)
             result = FetchResult()
-            before = _stamp_of(cursor)
+            before = stamp_of(cursor)
             if self.reads_rotated and _replaced(before, stamp):
                 self._read_rotated(self.path, before, stamp, result)
             result.add(self.read_chat(self.path, self.read_bytes(self.path)))
@@ -679,10 +680,9 @@ class ChatFileSource(Source):
         if self.reads_rotated:
             for name in changed:
                 if _replaced(seen.get(name), stamps[name]) and name not in renamed.values():
-                    self._read_rotated(self.path / name, mapping(seen[name]), stamps[name], result)
-            for name in [n for n in gone if self._rotated_away(self.path / n, mapping(seen[n]))]:
-                self._read_rotated(self.path / name, mapping(seen[name]), None, result)
-                gone.remove(name)  # rotated away, a new one not begun yet: not gone
+                    self._read_rotated(self.path / name, seen[name], stamps[name], result)
+            # a log rotated away, and no new one begun yet, is not gone
+            gone = [n for n in gone if not self._read_rotated(self.path / n, seen[n], None, result)]
         self.read_files(changed, cursor, result)
         if gone:
             result.warnings.append(self._gone_warning(gone))
@@ -721,25 +721,31 @@ class ChatFileSource(Source):
             taken.add(key)
         return keys
 
-    def _read_rotated(self, log: Path, before: dict, now: dict | None, result: FetchResult) -> None:
+    def _read_rotated(
+        self, log: Path, before: object, now: dict | None, result: FetchResult
+    ) -> bool:
         """Read what the log `log` held before it was rotated since the last run (`a.log`
         moved to `a.log.1` and a new `a.log` begun, or not yet: `now` None), into `result`.
-        `before`, `now`: its stamps then and now. The lines are
-        in `a.log.1` (rotated more than once: `a.log.2`, ... down to the file read last time,
-        told by its inode), read as `a.log`, so the lines read before keep their ids. A log
-        cut short with no such file says what may be missing; one replaced whole by a longer
-        one (a sync tool's copy, another inode) lost nothing."""
+        `before`, `now`: its stamps then and now. The lines are in `a.log.1` (rotated more
+        than once: `a.log.2`, ... down to the file read last time, told by its inode), read as
+        `a.log`, so the lines read before keep their ids. A log cut short with no such file
+        says what may be missing; one replaced whole by a longer one (a sync tool's copy,
+        another inode) lost nothing. False only for a log gone (`now` None) that no rotated
+        file holds: it is gone, not rotated."""
+        before = mapping(before)
         shown = self.shown_path(log)
         older = self._rotated_since(log, before)
+        moved = now is None or _replaced_whole(before, now)
+        if now is None and not (older and _holds_last_read(older[-1], before, moved=True)):
+            return False
         if not older:
-            if now is not None and now["size"] < before.get("size", 0):
+            if now["size"] < before.get("size", 0):
                 result.warnings.append(
                     f"{shown} was replaced or cut short since the last run, and no "
                     f"{log.name}.1 beside it holds its older lines: lines written to it after "
                     "the last run and before that are not read"
                 )
-            return
-        moved = now is None or _replaced_whole(before, now)
+            return True
         if not _holds_last_read(older[-1], before, moved=moved):
             result.warnings.append(
                 f"{shown} was replaced or cut short since the last run, and none of "
@@ -750,12 +756,7 @@ class ChatFileSource(Source):
             self._read_as[path.name] = log
             with self.one_file(path, result):
                 result.add(self.read_chat(path, self.read_bytes(path)))
-
-    def _rotated_away(self, log: Path, before: dict) -> bool:
-        """Whether the log `log`, gone since the last run (`before`: its stamp then), is in a
-        rotated file of its name: moved to `a.log.1`, and no new `a.log` begun yet."""
-        older = self._rotated_since(log, before)
-        return bool(older) and _holds_last_read(older[-1], before, moved=True)
+        return True
 
     def _rotated_since(self, log: Path, before: dict) -> list[Path]:
         """`a.log.1`, `a.log.2`, ... up to the one holding the inode `log` had (`before`);
@@ -814,6 +815,17 @@ class ChatFileSource(Source):
         if not isinstance(head, str) or head != _head_digest(path, size):
             return None
         return memo.get(fact)
+
+    def remembered_date(self, path: Path, fact: str, decide: Callable[[], date]) -> date:
+        """The date `fact` an earlier read of this same file took (`recall`), else the one
+        `decide` gives, remembered for the next read."""
+        known = self.recall(path, fact)
+        if isinstance(known, str):
+            with contextlib.suppress(ValueError):
+                return date.fromisoformat(known)
+        day = decide()
+        self.remember(path, fact, day.isoformat())
+        return day
 
     def _kept_memo(self) -> dict[str, dict]:
         """This read's memo: what it remembered, and what the last one did of files it did not
@@ -985,8 +997,7 @@ def _replaced(before: object, now: dict[str, int]) -> bool:
     or shorter. A file new to the cursor, or a stamp without an inode, is judged by size."""
     if not isinstance(before, dict) or not isinstance(before.get("size"), int):
         return False
-    moved = "ino" in before and before["ino"] != now["ino"]
-    return moved or now["size"] < before["size"]
+    return _replaced_whole(before, now) or now["size"] < before["size"]
 
 
 def _replaced_whole(before: dict, now: dict[str, int]) -> bool:
@@ -1045,6 +1056,6 @@ def _head_digest(path: Path, size: int) -> str:
     return digest.hexdigest() if left <= 0 else ""
 
 
-def _stamp_of(cursor: Cursor) -> Cursor:
-    """A single file's cursor without its lasting part: the stamp alone."""
+def stamp_of(cursor: Cursor) -> Cursor:
+    """A cursor without its lasting part (`CURSOR_LASTING`): the stamp alone."""
     return {key: value for key, value in mapping(cursor).items() if key != CURSOR_LASTING}

@@ -21,7 +21,6 @@ Options: `path` (a log, or a folder of `*.log`/`*.txt`), `date` (the day the log
 
 from __future__ import annotations
 
-import contextlib
 import re
 from calendar import isleap, monthrange
 from datetime import UTC, date, datetime, time, timedelta
@@ -114,12 +113,7 @@ class IrcLogSource(ChatFileSource):
     def _from_mtime(self, path: Path, lines: list[Line]) -> _Walk:
         """The walk from the start the mtime gives (below), or the start an earlier read of
         this same file took: a file touched, or grown past midnight, keeps its dates and ids."""
-        known = self.recall(path, "start")
-        if isinstance(known, str):
-            with contextlib.suppress(ValueError):
-                return _Walk(self, path, date.fromisoformat(known), exact_year=True).run(lines)
-        start = self._start_from_mtime(path, lines)
-        self.remember(path, "start", start.isoformat())
+        start = self.remembered_date(path, "start", lambda: self._start_from_mtime(path, lines))
         return _Walk(self, path, start, exact_year=True).run(lines)
 
     def _start_from_mtime(self, path: Path, lines: list[Line]) -> date:

@@ -46,6 +46,7 @@ from pln.sources.chat import (
     file_stamp,
     mapping,
     max_file_mb_option,
+    stamp_of,
 )
 
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024
@@ -87,7 +88,7 @@ class SlackSource(Source):
     def unchanged(self, cursor: Cursor | None) -> bool:
         """The export's stamp (`_stamp`) is the cursor: fetch would answer `not_modified`."""
         try:
-            return bool(cursor) and _stamp_of(cursor) == self._stamp()
+            return bool(cursor) and stamp_of(cursor) == self._stamp()
         except SourceError:
             return False
 
@@ -97,10 +98,9 @@ class SlackSource(Source):
         (`refused`), so the cursor never matches: every run reads the export and says so again,
         as a chat folder does, until it is fixed."""
         stamp = self._stamp()
-        if cursor and _stamp_of(cursor) == stamp:
+        if cursor and stamp_of(cursor) == stamp:
             return FetchResult(cursor=cursor, not_modified=True)
-        cursor = mapping(cursor)
-        kept = mapping(cursor.get(CURSOR_LASTING)).get("folders", cursor.get("folders"))
+        kept = mapping(mapping(cursor).get(CURSOR_LASTING)).get("folders")
         known = {
             folder: cid for folder, cid in mapping(kept).items() if isinstance(cid, str) and cid
         }
@@ -519,12 +519,6 @@ class _FolderExport(_Export):
             limit = self.source.member_limit >> 20
             raise _Skip(f"over {limit} MiB (raise max_file_mb); skipped")
         return data
-
-
-def _stamp_of(cursor: Cursor) -> Cursor:
-    """The cursor without what it remembers besides the export's stamp (`folders`, kept in
-    its lasting part; at its top level in cursors saved before)."""
-    return {k: v for k, v in mapping(cursor).items() if k not in ("folders", CURSOR_LASTING)}
 
 
 def json_files(root: Path) -> tuple[list[Path], list[tuple[Path, OSError]]]:

@@ -6,8 +6,8 @@ Accepted line headers (each starts a message; other lines continue the message a
   ISO      `2020-12-31, 23:59 - Name: text`
 Day-first or month-first dates are told apart per file (a day above 12, else the order that keeps
 the messages in time order, else month-first with AM/PM clocks and day-first without, with a
-warning); the `date_order` option (`dmy`, `mdy`, `ymd`) settles it. `<Media omitted>`, `image omitted` and
-`<attached: …>` become messages without text; lines without `Name:` (joins, subject changes)
+warning); the `date_order` option (`dmy`, `mdy`, `ymd`) settles it. `<Media omitted>`, `image
+omitted` and `<attached: …>` become messages without text; lines without `Name:` (joins, subject changes)
 and "end-to-end encrypted" banners are notices.
 
 A message deleted for everyone ("This message was deleted", "You deleted this message", and
@@ -331,25 +331,17 @@ def _without_deleted(item: Item) -> Item:
     return item.replaced(text="\n".join([first, *kept]))
 
 
-def told_date_order(dates: list[str]) -> str:
-    """ "dmy", "mdy" or "ymd" when the dates themselves say it (a year first, a day above
-    12); else ""."""
-    parts = [_split(d) for d in dates]
-    if any(len(p[0]) == 4 for p in parts):
-        return "ymd"
-    if any(int(p[0]) > 12 for p in parts):
-        return "dmy"
-    if any(int(p[1]) > 12 for p in parts):
-        return "mdy"
-    return ""
-
-
 def guess_date_order(dates: list[str], times: list[str]) -> tuple[str, bool]:
     """ "dmy", "mdy" or "ymd" for the dates of one export (see the module docstring), and
     whether the dates told it (a year first, a day above 12, or the order that keeps the
     messages in time order) rather than the clock's style alone."""
-    if told := told_date_order(dates):
-        return told, True
+    parts = [_split(d) for d in dates]
+    if any(len(p[0]) == 4 for p in parts):
+        return "ymd", True
+    if any(int(p[0]) > 12 for p in parts):
+        return "dmy", True
+    if any(int(p[1]) > 12 for p in parts):
+        return "mdy", True
     backwards = {}
     for order in ("dmy", "mdy"):
         stamps = [_datetime(d, t, order) for d, t in zip(dates, times, strict=True)]

@@ -16,7 +16,6 @@ subfolder per meeting with its `meeting_saved_chat.txt`), `date`, `timezone`, `g
 
 from __future__ import annotations
 
-import contextlib
 import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -143,13 +142,7 @@ class ZoomChatSource(ChatFileSource):
     def _day_from_mtime(self, path: Path) -> date:
         """The file's modification date, or the one an earlier read of this same file took: a
         chat file touched since keeps its dates and ids."""
-        known = self.recall(path, "day")
-        if isinstance(known, str):
-            with contextlib.suppress(ValueError):
-                return date.fromisoformat(known)
-        day = date.fromtimestamp(path.stat().st_mtime)
-        self.remember(path, "day", day.isoformat())
-        return day
+        return self.remembered_date(path, "day", lambda: date.fromtimestamp(path.stat().st_mtime))
 
     def parse(self, path: Path, data: bytes) -> tuple[list[Message], list[DeadLetter], int]:
         """Messages to everyone, unreadable lines, and how many private messages were skipped."""
