@@ -38,6 +38,7 @@ import argparse
 import importlib.util
 import os
 import random
+import re
 import resource
 import shutil
 import statistics
@@ -109,11 +110,16 @@ def entry_text(rng: random.Random, on_topic: bool) -> str:
     return " ".join(words).capitalize() + "."
 
 
-def make_corpus(folder: Path, feeds: int, entries: int, seed: int = 7) -> int:
-    """Write `feeds` RSS files of `entries` items; returns the number of entries."""
+def make_corpus(folder: Path, feeds: int, entries: int, seed: int = 7, style: str = "plain") -> int:
+    """Write `feeds` RSS files of `entries` items; returns the number of entries. `style`
+    "plain": one paragraph of 40-90 words an entry, in `description`; "blog": as WordPress
+    writes its feeds, a whole post of 250-1,000 words in `content:encoded` (paragraphs with
+    links, emphasis, a figure, a list, a heading, a quote) and its first 55 words in
+    `description`, with author and categories."""
     rng = random.Random(seed)
     start = datetime(2026, 11, 1, tzinfo=UTC)
     folder.mkdir(parents=True, exist_ok=True)
+    blog = style == "blog"
     for f in range(feeds):
         items = []
         for e in range(entries):
@@ -123,6 +129,9 @@ def make_corpus(folder: Path, feeds: int, entries: int, seed: int = 7) -> int:
                 title += f": {rng.choice(PHRASES)}"
             when = start - timedelta(hours=f * 0.37 + e * 7)
             link = f"https://blog{f}.example/{e}/"
+            if blog:
+                items.append(blog_item(rng, f, e, title, link, when, on_topic))
+                continue
             items.append(
                 f"<item><title>{escape(title)}</title><link>{link}</link>"
                 f'<guid isPermaLink="true">{link}</guid>'
@@ -130,13 +139,78 @@ def make_corpus(folder: Path, feeds: int, entries: int, seed: int = 7) -> int:
                 f"<description>&lt;p&gt;{escape(entry_text(rng, on_topic))}&lt;/p&gt;"
                 f"</description></item>"
             )
+        spaces = (
+            ' xmlns:content="http://purl.org/rss/1.0/modules/content/"'
+            ' xmlns:dc="http://purl.org/dc/elements/1.1/"'
+            if blog
+            else ""
+        )
         (folder / f"feed{f:04d}.xml").write_text(
-            '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"{spaces}><channel>'
             f"<title>Blog {f}</title><link>https://blog{f}.example/</link>"
             f"<description>Blog number {f}</description>{''.join(items)}</channel></rss>\n",
             encoding="utf-8",
         )
     return feeds * entries
+
+
+def blog_item(
+    rng: random.Random, f: int, e: int, title: str, link: str, when: datetime, on_topic: bool
+) -> str:
+    """One WordPress-style RSS item: the post's HTML in content:encoded, an excerpt."""
+    site = f"https://blog{f}.example/"
+    paragraphs = [_sentences(rng, site) for _ in range(rng.randint(3, 9))]
+    if on_topic:
+        at = rng.randrange(len(paragraphs))
+        paragraphs[at] = paragraphs[at].replace(" ", f" {rng.choice(PHRASES)} ", 1)
+    body = [f"<p>{p}</p>" for p in paragraphs]
+    if rng.random() < 0.6:
+        body.insert(
+            1,
+            f'<figure class="wp-block-image size-large"><img loading="lazy" width="1024" '
+            f'height="576" src="{site}wp-content/uploads/2026/11/img{e}.jpg" alt="" '
+            f'class="wp-image-{e}" srcset="{site}wp-content/uploads/2026/11/img{e}-300x169.jpg'
+            f' 300w" sizes="(max-width: 1024px) 100vw, 1024px" /></figure>',
+        )
+    if rng.random() < 0.4:
+        listed = "".join(f"<li>{' '.join(rng.choices(WORDS, k=5))}</li>" for _ in range(4))
+        body.insert(len(body) // 2, f"<ul>{listed}</ul>")
+    if rng.random() < 0.3:
+        body.insert(2, f"<h2>{' '.join(rng.choices(WORDS, k=4)).title()}</h2>")
+    if rng.random() < 0.2:
+        quote = " ".join(rng.choices(WORDS, k=18)).capitalize()
+        body.insert(-1, f'<blockquote class="wp-block-quote"><p>{quote}.</p></blockquote>')
+    excerpt = " ".join(re.sub(r"<[^>]+>", "", " ".join(paragraphs)).split()[:55])
+    categories = "".join(
+        f"<category><![CDATA[{c.title()}]]></category>" for c in rng.sample(WORDS, 2)
+    )
+    return (
+        f"<item><title>{escape(title)}</title><link>{link}</link>"
+        f"<dc:creator><![CDATA[Author {f % 7}]]></dc:creator>"
+        f"<pubDate>{when:%a, %d %b %Y %H:%M:%S +0000}</pubDate>{categories}"
+        f'<guid isPermaLink="false">{site}?p={e}</guid>'
+        f"<description><![CDATA[<p>{excerpt} [&#8230;]</p>\n<p>The post "
+        f'<a href="{link}">{escape(title)}</a> appeared first on <a href="{site}">Blog {f}</a>.'
+        f"</p>]]></description>"
+        f"<content:encoded><![CDATA[{chr(10).join(body)}]]></content:encoded></item>"
+    )
+
+
+def _sentences(rng: random.Random, site: str) -> str:
+    """A paragraph of 3-6 sentences, some words linked or emphasised."""
+    out = []
+    for _ in range(rng.randint(3, 6)):
+        words = rng.choices(WORDS, k=rng.randint(8, 22))
+        for i, word in enumerate(words):
+            roll = rng.random()
+            if roll < 0.02:
+                words[i] = f'<a href="{site}{word}/">{word}</a>'
+            elif roll < 0.03:
+                words[i] = f"<strong>{word}</strong>"
+            elif roll < 0.04:
+                words[i] = f"<em>{word}</em>"
+        out.append(" ".join(words).capitalize() + rng.choice(".....?!"))
+    return " ".join(out)
 
 
 class TreeMemory:
@@ -360,6 +434,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--entries", type=int, default=50)
+    parser.add_argument(
+        "--style",
+        choices=("plain", "blog"),
+        default="plain",
+        help="plain: one short paragraph an entry; blog: whole WordPress-style posts",
+    )
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--engine", choices=("local", "beam"), default="local")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
@@ -404,7 +484,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     corpus = work / "feeds"
     shutil.rmtree(corpus, ignore_errors=True)
-    total = make_corpus(corpus, args.feeds, args.entries)
+    total = make_corpus(corpus, args.feeds, args.entries, style=args.style)
     files = sorted(corpus.glob("*.xml"))
     print(f"corpus: {len(files)} feeds, {total:,} entries in {corpus}")
     has_newsboat = shutil.which("newsboat") and not args.skip_newsboat

@@ -8,7 +8,7 @@ Two measures, in this process, on bench_peers' 500 feeds x 50 entries:
     context switches: what fetching with threads beside the curating thread costs;
   - GETs alone: the 500 feeds fetched with `HttpFetcher`, one at a time and 16 threads at once.
 
-    .venv/bin/python bench/bench_stages.py [--repeat 3] [--skip-http]
+    .venv/bin/python bench/bench_stages.py [--repeat 3] [--skip-http] [--style plain|blog]
 """
 
 from __future__ import annotations
@@ -116,12 +116,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--style", choices=("plain", "blog"), default="plain")
     args = parser.parse_args()
     from pln.config import load_config
 
     with tempfile.TemporaryDirectory(prefix="bench-stages-") as tmp:
         work = Path(tmp)
-        bench_peers.make_corpus(work / "feeds", 500, 50)
+        bench_peers.make_corpus(work / "feeds", 500, 50, style=args.style)
         files = sorted((work / "feeds").glob("*.xml"))
         config = load_config(bench_peers.pln_config(work, [str(f) for f in files], "path", 2))
         cost = stages(config, args.repeat)

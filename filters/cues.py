@@ -26,9 +26,10 @@ Tested against spaCy's own tokenization in tests/test_cues.py.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import compress
+from itertools import compress, islice
 
 from spacy.attrs import LOWER
 from spacy.language import Language
@@ -43,6 +44,7 @@ from pln.filters.topics import DASHES
 
 RUNS = ALNUM  # runs of letters and digits
 RUN_RE = RUNS.regex
+CHUNK = re.compile(r"\S+")  # what spaCy's tokenizer splits a text into first
 _PROBES = ("1", "a", "A", "é")  # what may stand next to a cue inside a longer run
 
 
@@ -131,6 +133,45 @@ class Cues:
         if self.words and not self.words.isdisjoint(split.runs):
             return True
         return any(cue in split.lower for cue in self.substrings)
+
+    def ranges(self, split: SplitText, asides: bool = False) -> list[tuple[int, int]] | None:
+        """The parts of `split.text` that hold every phrase match, as (start, end) character
+        ranges to tokenize instead of the whole text: from the start of each whitespace-separated
+        chunk that holds a cue's spelling to the end of the `span` (+ `aside`) chunks after it,
+        ranges that meet merged. None when the whole text is to be tokenized: its cues' spellings
+        are unknown, lower-casing changed its length, or the ranges would hold half of it.
+
+        Exact: spaCy splits a text at whitespace first and tokenizes each chunk alone (no
+        special case holds whitespace), so a range gives the tokens the whole text gives there;
+        every cue token is in a range with at least `span` tokens after it (each chunk gives one
+        or more), so `near` on a range's tokens takes whole windows."""
+        text, lower = split.text, split.lower
+        if self.words is None or len(lower) != len(text):
+            return None
+        spellings = [w for w in self.words.intersection(split.runs)]
+        spellings += [w for w in self.substrings if w in lower]
+        chunks = self.span + (self.aside if asides else 0)
+        found: list[tuple[int, int]] = []
+        for spelling in spellings:
+            at = lower.find(spelling)
+            while at >= 0:
+                start = at
+                while start and not text[start - 1].isspace():
+                    start -= 1
+                after = list(islice(CHUNK.finditer(text, at), chunks + 1))
+                found.append((start, after[-1].end() if len(after) > chunks else len(text)))
+                at = lower.find(spelling, at + 1)
+        found.sort()
+        merged: list[tuple[int, int]] = []
+        for start, end in found:
+            if merged and start <= merged[-1][1]:
+                if end > merged[-1][1]:
+                    merged[-1] = (merged[-1][0], end)
+            else:
+                merged.append((start, end))
+        if sum(end - start for start, end in merged) * 2 > len(text):
+            return None
+        return merged
 
     def to_parse(self, doc: Doc, asides: bool = False) -> Part | None:
         """What of doc the rest of the pipeline needs: None when no token can start a phrase;

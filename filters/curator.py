@@ -80,6 +80,9 @@ _OPEN, _CLOSE, _HYPHEN = get_string_id("("), get_string_id(")"), get_string_id("
 ASIDE_TOKENS = 3  # at most this many tokens in a "(P2P)" aside inside a phrase
 # New strings spaCy may gather before the pipeline is built again (`_keep_vocab_bounded`).
 VOCAB_GROWTH = 100_000
+# Texts longer than this (characters) have only the ranges around their cues tokenized
+# (`Cues.ranges`); a shorter one costs less to tokenize whole than to cut.
+RANGES_FROM = 1_000
 log = logging.getLogger(__name__)
 
 
@@ -348,26 +351,50 @@ class Curator:
         """What of p's text spaCy must parse: the text itself, a `Part` of the tokenized text
         (see cues.py: with a blank pipeline only texts with a cue are parsed, near the cues),
         or None when nothing is left to parse: no topic needs it (the language is then read
-        here, if needed), or the phrase hits were read from the tokens' norms (`_read_norms`)."""
+        here, if needed), or the phrase hits were read from the tokens' norms (`_norm_hits`).
+        With cues, the language is read from the text's words (as for a text without a cue),
+        so a cue in a text never changes the language it is given."""
         if not self._needs_nlp(p):
             return None
         text, cues = p.text, self._cues
         if cues is None:
             return text
-        if not cues.may_match(p.split):
-            self._read_language(p, None)
+        self._read_language(p, None)
+        if not p.rules or not cues.may_match(p.split):
             return None
+        asides = "(" in text
+        by_norms = self._by_norms is not None and not (asides and self._aside_of)
+        if by_norms and len(text) > RANGES_FROM:
+            ranges = cues.ranges(p.split, asides)
+            if ranges is not None:
+                p.hits = self._range_hits(p, ranges, asides)
+                return None
         doc = self._nlp.make_doc(text)
         lowers = doc.to_array(LOWER).tolist()
-        self._read_language(p, lowers)  # from every word, not only those near cues
-        asides = "(" in text
         index = cues.near(lowers, asides)
         if index is None:
             return None
-        if self._by_norms is None or (asides and self._aside_of):
+        if not by_norms:
             return cues.part(doc, index)
-        self._read_norms(p, doc, [lowers[i] for i in index], index)
+        p.hits = self._norm_hits(p, doc, [lowers[i] for i in index], index)
         return None
+
+    def _range_hits(
+        self, p: _Prepared, ranges: list[tuple[int, int]], asides: bool
+    ) -> dict[str, list[PhraseHit]]:
+        """The phrase hits of p's item, from its text's `ranges` (`Cues.ranges`) tokenized
+        alone: what the whole text tokenized would give."""
+        hits: dict[str, list[PhraseHit]] = {}
+        for start, end in ranges:
+            doc = self._nlp.make_doc(p.text[start:end])
+            lowers = doc.to_array(LOWER).tolist()
+            index = self._cues.near(lowers, asides)
+            if index is None:
+                continue
+            found = self._norm_hits(p, doc, [lowers[i] for i in index], index, start)
+            for phrase, more in found.items():
+                hits.setdefault(phrase, []).extend(more)
+        return hits
 
     def _finish(self, p: _Prepared, decisions: list[Decision]) -> Item:
         """Annotate p's item and append its decisions (score > 0) for the topics in scope."""
@@ -523,11 +550,12 @@ class Curator:
         if self._has_ner and doc.ents:
             p.changes["entities"] = entity_strings(doc)
 
-    def _read_norms(self, p: _Prepared, doc: Doc, lowers: list[int], index: list[int]) -> None:
-        """Take the phrase hits of p's item as `_read_doc` would from the `Part` of doc at
-        `index` (`Cues.near`), whose tokens have these LOWER hashes, from their norms."""
-        if not p.rules:
-            return
+    def _norm_hits(
+        self, p: _Prepared, doc: Doc, lowers: list[int], index: list[int], offset: int = 0
+    ) -> dict[str, list[PhraseHit]]:
+        """The phrase hits of p's item as `_read_doc` would take them from the `Part` of doc at
+        `index` (`Cues.near`), whose tokens have these LOWER hashes, from their norms. `doc`
+        is p's text from character `offset` on (`_phrase_hits`)."""
         lemma_norm, matcher = self._by_norms
         norms = lemma_norm.lookup_norms(lowers, doc.vocab.strings)
         matches = matcher(norms)
@@ -535,7 +563,7 @@ class Curator:
             matches = self._allowed(norms, lowers, matches)
         if len(index) < len(doc):
             matches = _in_whole(matches, index)
-        p.hits = self._phrase_hits(p, doc, matches)
+        return self._phrase_hits(p, doc, matches, offset)
 
     def _votes(
         self, doc: Doc, rules: tuple[TopicRule, ...]
@@ -640,23 +668,27 @@ class Curator:
         return out
 
     def _phrase_hits(
-        self, p: _Prepared, doc: Doc, matches: list[Match]
+        self, p: _Prepared, doc: Doc, matches: list[Match], offset: int = 0
     ) -> dict[str, list[PhraseHit]]:
+        """The hits of `matches` in doc, which is p's text from character `offset` on (a range
+        of a long text, `Cues.ranges`). A hit's start and end are token positions plus
+        `offset`: within one doc they count tokens; the ranges of one text lie more characters
+        apart than they hold tokens, so hits of two ranges never seem to overlap."""
         if not matches:
             return {}
         title_end = len(p.item.title)  # nlp_text starts with the title
-        text = p.text  # == doc.text, which spaCy would rebuild token by token
+        text = p.text  # == doc.text (from offset), which spaCy would rebuild token by token
         phrase_of, variant_ids = self._phrase_of, self._variant_ids
         hits: dict[str, list[PhraseHit]] = {}
         for match_id, start, end in matches:
             phrase = phrase_of[match_id]
             last = doc[end - 1]
-            start_char, end_char = doc[start].idx, last.idx + len(last)
+            start_char, end_char = doc[start].idx + offset, last.idx + len(last) + offset
             # A "#" token right before: only a "#" just before the match can be one.
-            tagged = start_char and text[start_char - 1] == "#" and doc[start - 1].text == "#"
+            tagged = start and text[start_char - 1] == "#" and doc[start - 1].text == "#"
             hit = PhraseHit(
-                start,
-                end,
+                start + offset,
+                end + offset,
                 end_char <= title_end,  # in_title
                 is_phrase(text[start_char:end_char], phrase),  # exact
                 match_id in variant_ids,  # variant

@@ -204,3 +204,98 @@ def test_a_pipelines_own_lookup_table_gives_the_text_check_only_when_it_is_the_i
     assert Cues.of(same, list(same.pipe(PHRASES))).words == cues.words
     other = own_pipeline({"repetitionz": "repetition", "spacedd": "space"})
     assert Cues.of(other, list(other.pipe(PHRASES))).words is None
+
+
+_SPACES = [" ", " ", " ", "  ", "\n", "\n\n", " \n", "\t", "\xa0", "\u2003", " \u3000 "]
+
+
+def _long_text(rng: random.Random, words: list[str], n: int, rate: float = 0.08) -> str:
+    """n words, a share `rate` of them from words, the rest filler, joined by every kind of
+    whitespace spaCy tells apart."""
+    out = []
+    for _ in range(n):
+        out.append(rng.choice(words) if rng.random() < rate else rng.choice(_FILLER))
+        out.append(rng.choice(_SPACES))
+    return "".join(out)
+
+
+_FILLER = ["team", "coffee", "slides,", "the", "of", "in", "per", "work", "days.", "#", "x:", ")"]
+
+
+def test_the_ranges_of_a_long_text_give_the_tokens_the_whole_text_gives(nlp, cues):
+    """Each range `Cues.ranges` cuts out of a long text, tokenized alone, gives the tokens the
+    whole text gives there, and holds every cue token with the `span` tokens after it."""
+    from pln.filters.runs import SplitText
+
+    rng = random.Random(11)
+    spellings = sorted(cues.words | set(cues.substrings))
+    words = spellings + [w.upper() for w in spellings] + ["#learning", "(learned", "learn-ers"]
+    words += ["microlearning", "unlearned", "5km", "#training"]  # cues inside a token
+    words += sorted(nlp.tokenizer.rules)[::7]
+    cut = 0
+    for _ in range(400):
+        text = _long_text(rng, words, rng.randint(150, 400))
+        whole = nlp.make_doc(text)
+        at = {t.idx: t.i for t in whole}
+        ranges = cues.ranges(SplitText(text))
+        if ranges is None:
+            continue
+        cut += 1
+        covered = set()
+        for start, end in ranges:
+            first = at[start]
+            for token in nlp.make_doc(text[start:end]):
+                other = whole[first + token.i]
+                assert (other.idx, other.text) == (start + token.idx, token.text), text
+                covered.add(other.i)
+        for token in whole:
+            if token.lower in cues.hashes:
+                window = range(token.i, min(token.i + cues.span, len(whole)))
+                assert covered.issuperset(window), (text, token.text)
+    assert cut > 300
+
+
+def test_curating_a_long_text_by_its_ranges_decides_as_parsing_everything():
+    """Long texts (past RANGES_FROM) with cues far apart: the same decisions and reasons as
+    with every text parsed whole."""
+    from pln.filters import curator as curator_module
+
+    topics = [
+        TopicConfig(id=f"t{n}", title=phrase, phrases=(phrase,), threshold=0.3)
+        for n, phrase in enumerate(PHRASES)
+    ]
+    rng = random.Random(13)
+    words = [w for phrase in PHRASES for w in phrase.split()]
+    words += ["learned", "Learning", "cannot", "5km", "hires", "repetitions", "elearning",
+              "designers", "Trainings", "#microlearning", "#spaced", "e\u2010learning",
+              "#training", "#Trainings", "#e-learning", "microlearning"]  # fmt: skip
+    items = []
+    for n in range(1_500):
+        text = _long_text(rng, words, rng.randint(260, 500), rate=rng.choice([0.01, 0.03, 0.1]))
+        if n % 3 == 0:  # a whole phrase, split by whitespace of any kind
+            phrase = rng.choice(PHRASES).split()
+            text += rng.choice(_SPACES).join(phrase) + " " + _long_text(rng, words, 30)
+        items.append(
+            Item.create(
+                source="s",
+                platform="text",
+                kind="post",
+                native_id=str(n),
+                title=rng.choice(["", "Spaced repetition, again", "Notes"]),
+                text=text,
+                lang="en",
+            )
+        )
+    by_ranges = Curator(topics, NlpConfig())
+    by_ranges.setup()
+    used = []
+    ranges = by_ranges._cues.ranges
+    by_ranges._cues.ranges = lambda *a: used.append(ranges(*a)) or used[-1]
+    whole = Curator(topics, NlpConfig())
+    whole.setup()
+    whole._cues = None  # parse every text
+    got = by_ranges.curate(items).decisions
+    assert got == whole.curate(items).decisions
+    assert sum(r is not None for r in used) > 500  # the others: cues in half the text
+    assert len(got) > 1_000
+    assert min(len(item.nlp_text) for item in items) > curator_module.RANGES_FROM

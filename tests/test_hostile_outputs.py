@@ -193,3 +193,18 @@ def test_no_script_runs_in_a_browser(published, tmp_path):
     # The check can fail: the same page with one hostile body as it came in runs its script.
     page.write_text(naive_reader_page([{"title": "x", "content_html": HOSTILE[1][2]}]))
     assert pwned(page, tmp_path / "profile")
+
+
+def test_the_long_run_check_never_misses_a_run_the_regex_finds():
+    """`_may_hold_long_run` lets bounded_text skip its regex only for texts without a run of
+    more than MAX_RUN_CHARS non-space characters: a run one or two characters too long is
+    found at every offset, and prose with spaces throughout skips the regex."""
+    from pln.clean import _LONG_RUN, _may_hold_long_run, bounded_text
+
+    prose = "a few words " * 600
+    assert not _may_hold_long_run(prose)
+    for length in (MAX_RUN_CHARS + 1, MAX_RUN_CHARS + 2):
+        for offset in range(MAX_RUN_CHARS // 2 + 8):
+            text = prose[:offset] + "é" * length + prose[offset + length :]
+            assert _LONG_RUN.search(text) and _may_hold_long_run(text), (length, offset)
+            assert not re.search(rf"(?<!\S)\S{{{MAX_RUN_CHARS + 2},}}", bounded_text(text))
