@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 # The shape of the store's tables. Bump it whenever a table gains, loses or changes a column
 # (tests/test_store_schema.py holds the shape it names): a pln whose number is lower then refuses
 # the store in one line instead of failing in the middle of a write. 1 until 4 December 2026,
-# through many added columns; every pln before 2 refuses any store whose number is not 1.
-SCHEMA_VERSION = 2
+# through many added columns; every pln before 2 refuses any store whose number is not 1. 3 from
+# 6 December: item_keys.stored_at.
+SCHEMA_VERSION = 3
 
 Fields = tuple[tuple[str, str], ...]  # (column, kind)
 
@@ -276,8 +277,10 @@ CREATE TABLE IF NOT EXISTS item_keys (
     "key" BIGINT NOT NULL,
     band TINYINT,                       -- band rows: which band, and 4 x 16 bits of MinHash
     lanes BIGINT,
-    "at" TIMESTAMPTZ                    -- the item's sort time (near-duplicates: a window)
+    "at" TIMESTAMPTZ,                   -- the item's sort time (near-duplicates: a window)
+    stored_at TIMESTAMPTZ               -- when the key was stored (band keys are kept 30 days)
 );
+ALTER TABLE item_keys ADD COLUMN IF NOT EXISTS stored_at TIMESTAMPTZ;
 
 CREATE TABLE IF NOT EXISTS story_members (
     item_id VARCHAR PRIMARY KEY,

@@ -11,8 +11,10 @@ them, inside the transaction that writes the items. Workers send each item's sto
   share a band key and whose MinHash lanes say their word pairs are SIMILARITY alike or more,
   are one story (near-duplicates; one account's near-identical posts are a series, "Release
   notes: October" and "Release notes: November"). Only the first item of each text keeps band
-  keys (the others join it by text), and band keys older than WINDOW before the newest item are
-  dropped, which keeps that index small.
+  keys (the others join it by text), and band keys are dropped once they are older than WINDOW
+  before the newest item and were stored more than WINDOW ago, which keeps that index small.
+  The second condition keeps stories from depending on how items were split into writes: a
+  backfilled export of August, written in two parts after November's posts, links its parts.
 
 Stories only grow: a new item joins (and may merge) the stories it matches. A link or text is
 matched against stories rather than against each of their members, and a text repeated a
@@ -92,7 +94,8 @@ def link_stories(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:
         # Only new band keys move the window: without them, the last prune still holds.
         con.execute(
             f"""DELETE FROM item_keys WHERE kind = 'band' AND "at" <
-                (SELECT max("at") FROM item_keys WHERE kind = 'band') - INTERVAL {WINDOW.days} DAY"""
+                (SELECT max("at") FROM item_keys WHERE kind = 'band') - INTERVAL {WINDOW.days} DAY
+                AND coalesce(stored_at < current_timestamp - INTERVAL {WINDOW.days} DAY, true)"""
         )
     con.execute("DROP TABLE story_batch_keys; DROP TABLE story_matches")
 
@@ -137,8 +140,9 @@ def _store_keys(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:
                     FROM story_batch_keys WHERE kind = 'text') t
                 WHERE item_id <> first_id
                    OR "key" IN (SELECT "key" FROM item_keys WHERE kind = 'text'));
-            INSERT INTO item_keys
-            SELECT item_id, kind, "key", band, lanes, "at" FROM story_batch_keys"""
+            INSERT INTO item_keys (item_id, kind, "key", band, lanes, "at", stored_at)
+            SELECT item_id, kind, "key", band, lanes, "at", current_timestamp
+            FROM story_batch_keys"""
     )
     con.unregister("new_story_keys")
 

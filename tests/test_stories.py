@@ -364,6 +364,26 @@ def test_near_duplicates_more_than_a_window_apart_are_not_one_story(store):
     assert len(stories(store)) == 2
 
 
+def test_near_duplicates_of_an_older_export_written_after_newer_posts_are_one_story(store):
+    """Band keys are dropped once they are 30 days older than the newest item, but only after
+    30 days in the store: an August export arriving in two writes after November's posts (a
+    stream's polls, a first run written in parts) still links its near-duplicates."""
+    november = "Our November cohort kept a reading log and shared one quote from it every Friday."
+    write(store, [toot(9, "omar", november, hours=0)])
+    first = toot(1, "grace", NEAR_A, hours=-24 * 90)
+    write(store, [first])
+    second = skeet(2, "jkim", NEAR_B, hours=-24 * 90 + 3)
+    write(store, [second])
+    assert stories(store)[first.id] == {first.id, second.id}
+    # Keys stored more than 30 days ago go as before.
+    store.con.execute("UPDATE item_keys SET stored_at = stored_at - INTERVAL 31 DAY")
+    write(store, [toot(10, "ana", november.replace("Friday", "Monday"), hours=2)])
+    _, [(left,)] = store.sql(
+        f"SELECT count(*) FROM item_keys WHERE kind = 'band' AND item_id = '{first.id}'"
+    )
+    assert left == 0
+
+
 # -- ranking, reruns --------------------------------------------------------------------------
 
 
