@@ -29,12 +29,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import compress, islice
+from itertools import compress, islice, pairwise
 
 from spacy.attrs import LOWER
 from spacy.language import Language
 from spacy.strings import get_string_id
 from spacy.symbols import ORTH
+from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 
 from pln.filters.lemma_words import lemma_table
@@ -72,12 +73,18 @@ class Cues:
         risky: tuple[str, ...],
         span: int = 1,
         aside: int = 0,
+        joins: frozenset[str] = frozenset(),
     ):
         self.hashes = hashes  # LOWER hashes of every cue
         self.span = span  # tokens of the longest phrase
         self.aside = aside  # tokens an aside in parentheses may add, in a text with a "("
         self.words = words  # cues that are whole runs, or None if their spellings are unknown
         self.substrings = risky  # cues looked up as substrings of the lower-cased text
+        self.joins = joins  # character pairs a special case may join across a space (`_joins`)
+        # A capital sigma lower-cases by what stands after it, which its token does not see
+        # ("ΟΔΟΣ's" lower-cased whole holds "οδοσ", its token "ΟΔΟΣ" is "οδος"): a text with one
+        # is parsed whenever a cue holds a sigma.
+        self.sigma = any("σ" in w or "ς" in w for w in [*(words or ()), *risky])
 
     @classmethod
     def of(
@@ -120,7 +127,8 @@ class Cues:
         found = {w for w in spellings if w == w.lower()}
         split_out = _split_out(nlp, found)
         words = frozenset(w for w in found if RUN_RE.fullmatch(w) and w not in split_out)
-        return cls(frozenset(hashes), words, tuple(sorted(found - words)), span, extra_span)
+        risky = tuple(sorted(found - words))
+        return cls(frozenset(hashes), words, risky, span, extra_span, _joins(nlp))
 
     def may_match_text(self, text: str) -> bool:
         """False only if no token of text (as nlp would split it) can start a phrase."""
@@ -128,7 +136,7 @@ class Cues:
 
     def may_match(self, split: SplitText) -> bool:
         """`may_match_text(split.text)`, from the runs already split."""
-        if self.words is None:
+        if self.words is None or (self.sigma and "Σ" in split.text):
             return True
         if self.words and not self.words.isdisjoint(split.runs):
             return True
@@ -139,18 +147,36 @@ class Cues:
         ranges to tokenize instead of the whole text: from the start of each whitespace-separated
         chunk that holds a cue's spelling to the end of the `span` (+ `aside`) chunks after it,
         ranges that meet merged. None when the whole text is to be tokenized: its cues' spellings
-        are unknown, lower-casing changed its length, or the ranges would hold half of it.
+        are unknown, lower-casing changed its length or depends on context (a capital sigma),
+        or the ranges would hold half of it.
 
-        Exact: spaCy splits a text at whitespace first and tokenizes each chunk alone (no
-        special case holds whitespace), so a range gives the tokens the whole text gives there;
-        every cue token is in a range with at least `span` tokens after it (each chunk gives one
-        or more), so `near` on a range's tokens takes whole windows."""
+        Exact: spaCy splits a text at whitespace first and tokenizes each chunk alone, so a
+        range gives the tokens the whole text gives there; every cue token is in a range with
+        at least `span` tokens after it (each chunk gives one or more), so `near` on a range's
+        tokens takes whole windows. But for one thing: spaCy then looks for its special cases
+        in the tokens of the whole text, where one found across a single space (": )", never
+        applied) keeps one inside a chunk next to it from being applied ("x' 'cause-and-effect"
+        keeps "'", "cause"; "'cause-and-effect" alone gives "'cause"). So a range starts and
+        ends only where no special case can span the space (`joins`)."""
         text, lower = split.text, split.lower
-        if self.words is None or len(lower) != len(text):
+        # A capital sigma: see `sigma` (any cue may sit next to it).
+        if self.words is None or len(lower) != len(text) or "Σ" in text:
             return None
         spellings = [w for w in self.words.intersection(split.runs)]
         spellings += [w for w in self.substrings if w in lower]
         chunks = self.span + (self.aside if asides else 0)
+        joins = self.joins
+
+        def joined(at: int) -> bool:
+            """Whether a special case may span the single space before the chunk at `at`: the
+            two tokens around it would end and start with these characters."""
+            return (
+                1 < at < len(text)
+                and text[at - 1] == " "
+                and not text[at - 2].isspace()
+                and text[at - 2] + text[at] in joins
+            )
+
         found: list[tuple[int, int]] = []
         for spelling in spellings:
             at = lower.find(spelling)
@@ -158,9 +184,17 @@ class Cues:
                 start = at
                 while start and not text[start - 1].isspace():
                     start -= 1
+                while joined(start):  # take the chunk before in
+                    start -= 2
+                    while start and not text[start - 1].isspace():
+                        start -= 1
                 after = list(islice(CHUNK.finditer(text, at), chunks + 1))
-                found.append((start, after[-1].end() if len(after) > chunks else len(text)))
-                at = lower.find(spelling, at + 1)
+                end = after[-1].end() if len(after) > chunks else len(text)
+                while end < len(text) and joined(end + 1):  # and the chunk after
+                    end = CHUNK.match(text, end + 1).end()
+                found.append((start, end))
+                # A later cue in the same chunk adds nothing: look past the chunk.
+                at = lower.find(spelling, after[0].end() if after else at + 1)
         found.sort()
         merged: list[tuple[int, int]] = []
         for start, end in found:
@@ -204,6 +238,27 @@ class Cues:
             return Part(doc)
         orths = doc.to_array(ORTH)[index].tolist()  # Doc takes string ids as words
         return Part(doc, index, Doc(doc.vocab, words=orths, spaces=[True] * len(orths)))
+
+
+def _joins(nlp: Language) -> frozenset[str]:
+    """The last and first characters of two tokens next to each other in a special case of
+    nlp's tokenizer as it looks for them in a doc (its text split without special cases): the
+    only pairs of characters around a space that a special case can span."""
+    tokenizer = nlp.tokenizer
+    bare = Tokenizer(
+        nlp.vocab,
+        rules={},
+        prefix_search=tokenizer.prefix_search,
+        suffix_search=tokenizer.suffix_search,
+        infix_finditer=tokenizer.infix_finditer,
+        token_match=tokenizer.token_match,
+        url_match=tokenizer.url_match,
+    )
+    joins = set()
+    for orth in tokenizer.rules:
+        words = [token.text for token in bare(orth)]
+        joins.update(a[-1] + b[0] for a, b in pairwise(words))
+    return frozenset(joins)
 
 
 def _dashes(firsts: set[str]) -> set[str]:

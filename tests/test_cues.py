@@ -299,3 +299,57 @@ def test_curating_a_long_text_by_its_ranges_decides_as_parsing_everything():
     assert sum(r is not None for r in used) > 500  # the others: cues in half the text
     assert len(got) > 1_000
     assert min(len(item.nlp_text) for item in items) > curator_module.RANGES_FROM
+
+
+def _decisions_by_ranges_and_whole(topics: list[TopicConfig], texts: list[str]):
+    items = [
+        Item.create(
+            source="s", platform="text", kind="post", native_id=str(n), text=text, lang="en"
+        )
+        for n, text in enumerate(texts)
+    ]
+    by_ranges = Curator(topics, NlpConfig())
+    by_ranges.setup()
+    used = []
+    ranges = by_ranges._cues.ranges
+    by_ranges._cues.ranges = lambda *a: used.append(ranges(*a)) or used[-1]
+    whole = Curator(topics, NlpConfig())
+    whole.setup()
+    whole._cues = None
+    return by_ranges.curate(items).decisions, whole.curate(items).decisions, used
+
+
+def test_a_range_starts_and_ends_where_no_special_case_spans_the_space(nlp):
+    """spaCy looks for its special cases in the whole text's tokens, across a single space too
+    ("' '" is one's tokens), and one found there keeps one inside the next chunk from being
+    applied: "students' 'cause-and-effect" keeps "'", "cause", while "'cause-and-effect"
+    alone gives "'cause". A range takes the chunk before in (and the one after)."""
+    from pln.filters.runs import SplitText
+
+    filler = "Our team met for coffee and slides about the quarter. " * 25
+    text = filler + "the students' 'cause-and-effect' maps. " + filler
+    cues = Cues.of(nlp, list(nlp.pipe(["cause and effect"])))
+    [(start, end)] = cues.ranges(SplitText(text))
+    assert text[start:end].startswith("students' 'cause")
+    whole = nlp.make_doc(text)
+    first = next(t.i for t in whole if t.idx == start)
+    for token in nlp.make_doc(text[start:end]):
+        assert whole[first + token.i].text == token.text
+    topics = [TopicConfig(id="c", title="c", phrases=("cause and effect",), threshold=0.3)]
+    got, expected, used = _decisions_by_ranges_and_whole(topics, [text])
+    assert got == expected and len(got) == 1 and used[0] is not None
+
+
+def test_a_text_with_a_capital_sigma_is_tokenized_whole():
+    """A text "ΟΔΟΣ's" lower-cased whole is "οδοσ's" (the sigma is not final there), while its token
+    "ΟΔΟΣ" is "οδος": the cue is not found in the lower-cased text, so such a text is
+    tokenized whole, and never skipped by the text check."""
+    filler = "Our team met for coffee and slides about the quarter. " * 25
+    text = filler + "ΟΔΟΣ's map, and spaced repetition. " + filler
+    topics = [
+        TopicConfig(id="g", title="g", phrases=("οδος",), threshold=0.3),
+        TopicConfig(id="s", title="s", phrases=("spaced repetition",), threshold=0.3),
+    ]
+    alone = filler + "ΟΔΟΣ's map. " + filler  # no other cue: the text check must not skip it
+    got, expected, used = _decisions_by_ranges_and_whole(topics, [text, alone])
+    assert got == expected and len(got) == 3 and used == [None, None]
