@@ -286,6 +286,16 @@ def test_curating_a_long_text_by_its_ranges_decides_as_parsing_everything():
                 lang="en",
             )
         )
+    got, expected, used = _decisions_by_ranges_and_whole(topics, items)
+    assert got == expected
+    assert sum(r is not None for r in used) > 500  # the others: cues in half the text
+    assert len(got) > 1_000
+    assert min(len(item.nlp_text) for item in items) > curator_module.RANGES_FROM
+
+
+def _decisions_by_ranges_and_whole(topics: list[TopicConfig], items: list[Item]):
+    """The decisions on items curated with cue ranges and with every text parsed whole, and
+    what `Cues.ranges` gave for each text it was asked about."""
     by_ranges = Curator(topics, NlpConfig())
     by_ranges.setup()
     used = []
@@ -294,29 +304,16 @@ def test_curating_a_long_text_by_its_ranges_decides_as_parsing_everything():
     whole = Curator(topics, NlpConfig())
     whole.setup()
     whole._cues = None  # parse every text
-    got = by_ranges.curate(items).decisions
-    assert got == whole.curate(items).decisions
-    assert sum(r is not None for r in used) > 500  # the others: cues in half the text
-    assert len(got) > 1_000
-    assert min(len(item.nlp_text) for item in items) > curator_module.RANGES_FROM
+    return by_ranges.curate(items).decisions, whole.curate(items).decisions, used
 
 
-def _decisions_by_ranges_and_whole(topics: list[TopicConfig], texts: list[str]):
-    items = [
+def _english(texts: list[str]) -> list[Item]:
+    return [
         Item.create(
             source="s", platform="text", kind="post", native_id=str(n), text=text, lang="en"
         )
         for n, text in enumerate(texts)
     ]
-    by_ranges = Curator(topics, NlpConfig())
-    by_ranges.setup()
-    used = []
-    ranges = by_ranges._cues.ranges
-    by_ranges._cues.ranges = lambda *a: used.append(ranges(*a)) or used[-1]
-    whole = Curator(topics, NlpConfig())
-    whole.setup()
-    whole._cues = None
-    return by_ranges.curate(items).decisions, whole.curate(items).decisions, used
 
 
 def test_a_range_starts_and_ends_where_no_special_case_spans_the_space(nlp):
@@ -336,7 +333,7 @@ def test_a_range_starts_and_ends_where_no_special_case_spans_the_space(nlp):
     for token in nlp.make_doc(text[start:end]):
         assert whole[first + token.i].text == token.text
     topics = [TopicConfig(id="c", title="c", phrases=("cause and effect",), threshold=0.3)]
-    got, expected, used = _decisions_by_ranges_and_whole(topics, [text])
+    got, expected, used = _decisions_by_ranges_and_whole(topics, _english([text]))
     assert got == expected and len(got) == 1 and used[0] is not None
 
 
@@ -351,5 +348,5 @@ def test_a_text_with_a_capital_sigma_is_tokenized_whole():
         TopicConfig(id="s", title="s", phrases=("spaced repetition",), threshold=0.3),
     ]
     alone = filler + "ΟΔΟΣ's map. " + filler  # no other cue: the text check must not skip it
-    got, expected, used = _decisions_by_ranges_and_whole(topics, [text, alone])
+    got, expected, used = _decisions_by_ranges_and_whole(topics, _english([text, alone]))
     assert got == expected and len(got) == 3 and used == [None, None]
