@@ -22,7 +22,7 @@ that share it), which is what the tree really holds. `--no-memory` skips that ro
 
 `--style blog` writes whole posts instead of one short paragraph an entry, as WordPress feeds
 carry them: 250-1,000 words of HTML in `content:encoded` (links, emphasis, a figure, a list),
-the first 55 words in `description` (121 MB for 500 x 50 against 16 MB).
+the first 55 words in `description` (124 MB for 500 x 50 against 19 MB).
 
 `--daily N` adds a run of each over HTTP, after N feeds got one new entry each (a reader's
 daily run), and `--latency MS` makes the server wait before every answer, as servers across
