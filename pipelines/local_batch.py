@@ -63,9 +63,6 @@ SLOW_NOTE = 10.0  # a source still being read after this many seconds is named
 IDLE_SECONDS = 1.0  # without results for this long, the parent writes what it has and lets go
 REPORT_WAIT = 5.0  # seconds the crew gives its report of a dead worker to reach the parent
 BATCH_ITEMS = 1000  # items curated together (spaCy and Arrow both like large batches)
-FLUSH_ROWS = 50_000  # items gathered before one write. Each write costs more the more the
-# table holds, and a write while workers run takes a core from them: on 500 feeds x 50 entries,
-# writes every 10,000 items cost about 1 s more CPU than one write at the end.
 
 
 @dataclass(frozen=True)
@@ -191,7 +188,7 @@ def _write_results(
 ) -> tuple[int, Store]:
     """The parent's loop: print progress, write rows as they come, statuses at the end. Returns
     the number of items written and the store, still open."""
-    from .tables import CuratedTables
+    from .tables import FLUSH_BYTES, FLUSH_ROWS, CuratedTables
 
     pending: list[CuratedTables] = []
     dead: list[DeadLetter] = []
@@ -214,7 +211,8 @@ def _write_results(
                 check()
             if isinstance(message, CuratedTables):
                 pending.append(message)
-                if sum(t.items.num_rows for t in pending) >= FLUSH_ROWS:
+                rows = sum(t.items.num_rows for t in pending)
+                if rows >= FLUSH_ROWS or sum(t.nbytes for t in pending) >= FLUSH_BYTES:
                     _flush(writes.store, run_id, pending, dead, ticker)
             elif isinstance(message, SourceDone):
                 progress.say(message.note)

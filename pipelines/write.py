@@ -21,9 +21,8 @@ from pln.record import DeadLetter, SourceStatus
 from pln.sinks.store import Store
 
 from .curate import CuratedBatch
-from .tables import CuratedTables
+from .tables import FLUSH_BYTES, FLUSH_ROWS, CuratedTables
 
-FLUSH_ROWS = 50_000
 STAGED_KINDS = ("items", "decisions", "stories")  # CuratedTables' fields, one file each
 
 
@@ -34,6 +33,7 @@ class StagedBatch:
 
     stem: str
     rows: int
+    nbytes: int = 0  # of its tables in Arrow
 
 
 class StageFn(beam.DoFn):
@@ -49,7 +49,7 @@ class StageFn(beam.DoFn):
         tables = CuratedTables.of(batch.items, batch.decisions)
         for kind in STAGED_KINDS:
             _write_ipc(self.fs, f"{stem}.{kind}.arrow", getattr(tables, kind))
-        yield StagedBatch(stem, len(batch.items))
+        yield StagedBatch(stem, len(batch.items), tables.nbytes)
 
 
 def _write_ipc(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
@@ -83,20 +83,20 @@ class StoreWriterFn(beam.DoFn):
         batches: list[StagedBatch] = []
         dead: list[DeadLetter] = []
         statuses: list[SourceStatus] = []
-        pending = 0
+        rows = nbytes = 0
         ticker = progress.Ticker("written")
         with Store(self.db_path, bulk=True) as store:
             for value in values:
                 if isinstance(value, StagedBatch):
                     batches.append(value)
-                    pending += value.rows
+                    rows, nbytes = rows + value.rows, nbytes + value.nbytes
                 elif isinstance(value, SourceStatus):
                     statuses.append(value)
                 else:
                     dead.extend(value)
-                if pending >= FLUSH_ROWS:
+                if rows >= FLUSH_ROWS or nbytes >= FLUSH_BYTES:
                     self._flush(store, fs, batches, dead, ticker)
-                    pending = 0
+                    rows = nbytes = 0
             self._flush(store, fs, batches, dead, ticker)
             # Cursors last: if anything above failed, the next run re-reads those sources.
             store.update_sources(statuses, run_id=self.run_id, intervals=self.intervals)

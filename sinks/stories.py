@@ -10,8 +10,9 @@ them, inside the transaction that writes the items. Workers send each item's sto
 - items of two accounts (platform and author), published within WINDOW of each other, that
   share a band key and whose MinHash lanes say their word pairs are SIMILARITY alike or more,
   are one story (near-duplicates; one account's near-identical posts are a series, "Release
-  notes: October" and "Release notes: November"). Only the first item of each text keeps band
-  keys (the others join it by text), and band keys are dropped once they are older than WINDOW
+  notes: October" and "Release notes: November"). Only the first item of a text within WINDOW
+  keeps band keys (the others join it by text; a copy further away in time keeps its own, for
+  the near-duplicates around it), and band keys are dropped once they are older than WINDOW
   before the newest item and were stored more than WINDOW ago, which keeps that index small.
   The second condition keeps stories from depending on how items were split into writes: a
   backfilled export of August, written in two parts after November's posts, links its parts.
@@ -114,9 +115,11 @@ def _forget_other_band_format(con: duckdb.DuckDBPyConnection, band_format: bytes
 
 def _store_keys(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:
     """Replace the batch items' keys; `story_batch_keys` holds them with time and account.
-    An item repeating a text seen before (stored, or earlier in the batch) keeps no bands:
-    it joins the first by text."""
+    An item repeating a text whose band keys are kept within WINDOW of it (stored, or first
+    in the batch) keeps no bands: it joins that one by text. Further away, it keeps its own:
+    its near-duplicates, within WINDOW of it, would not reach the other's."""
     con.register("new_story_keys", keys)
+    window = f"INTERVAL {WINDOW.days} DAY"
     # Only items stored before can have keys to replace; finding them scans every key's item id
     # (16 ms at 1M items), which a batch of new items need not pay.
     [(known,)] = con.execute("SELECT bool_or(known) FROM story_batch").fetchall()
@@ -133,13 +136,17 @@ def _store_keys(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:
             FROM new_story_keys k JOIN items i ON i.id = k.item_id
             WHERE k.item_id IN (SELECT id FROM story_batch);
             DELETE FROM story_batch_keys WHERE kind = 'band' AND item_id IN (
-                SELECT item_id FROM (
-                    SELECT item_id, "key",
-                           first(item_id) OVER (PARTITION BY "key" ORDER BY "at", item_id)
-                               AS first_id
-                    FROM story_batch_keys WHERE kind = 'text') t
-                WHERE item_id <> first_id
-                   OR "key" IN (SELECT "key" FROM item_keys WHERE kind = 'text'));
+                SELECT t.item_id FROM (
+                    SELECT item_id, "key", "at",
+                           first(item_id) OVER w AS first_id, first("at") OVER w AS first_at
+                    FROM story_batch_keys WHERE kind = 'text'
+                    WINDOW w AS (PARTITION BY "key" ORDER BY "at", item_id)) t
+                WHERE (t.item_id <> t.first_id AND t."at" <= t.first_at + {window})
+                   OR EXISTS (
+                       SELECT 1 FROM item_keys s JOIN item_keys b
+                           ON b.item_id = s.item_id AND b.kind = 'band'
+                       WHERE s.kind = 'text' AND s."key" = t."key"
+                         AND s."at" BETWEEN t."at" - {window} AND t."at" + {window}));
             INSERT INTO item_keys (item_id, kind, "key", band, lanes, "at", stored_at)
             SELECT item_id, kind, "key", band, lanes, "at", current_timestamp
             FROM story_batch_keys"""

@@ -43,6 +43,44 @@ def test_every_engine_writes_what_the_in_process_beam_pipeline_writes(
     assert feeds == beam_feeds
 
 
+def test_a_local_run_written_in_many_parts_stores_the_stories_of_one_write(
+    beam_run, tmp_path, monkeypatch
+):
+    """The parent writes whenever it holds FLUSH_BYTES of items in Arrow (25,000 whole blog
+    posts are 194 MB). Written a batch of 40 items at a time, the example has the rows and
+    feeds of the Beam run, which writes once, and the same stories: its X export of August to October, read
+    newest first, is written after November's posts, and its near-duplicates still find each
+    other. A story's head is the item stored first, so it may be another item of the story."""
+    from pln.pipelines import local_batch, tables
+    from pln.sinks.store import Store
+
+    beam_rows, beam_feeds, key = beam_run
+    writes = []
+    write_tables = Store.write_tables
+
+    def counted(store, items, *args, **kwargs):
+        writes.append(items.num_rows)
+        return write_tables(store, items, *args, **kwargs)
+
+    monkeypatch.setattr(local_batch, "BATCH_ITEMS", 40)
+    monkeypatch.setattr(tables, "FLUSH_BYTES", 1)  # a write whenever a batch comes
+    monkeypatch.setattr(Store, "write_tables", counted)
+    rows, feeds = run_example(tmp_path / "run", feed_key=key, engine="local", workers=1)
+    assert len(writes) > 8 and sum(writes) == len(beam_rows["items"])
+    for table in QUERIES.keys() - {"stories"}:
+        assert rows[table] == beam_rows[table], table
+    assert _stories(rows["stories"]) == _stories(beam_rows["stories"])
+    assert feeds.keys() == beam_feeds.keys()
+
+
+def _stories(members: list[tuple[str, str]]) -> set[frozenset[str]]:
+    """The items of each story, without saying which one heads it."""
+    stories: dict[str, set[str]] = {}
+    for item, story in members:
+        stories.setdefault(story, set()).add(item)
+    return {frozenset(items) for items in stories.values()}
+
+
 FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 <item><title>Spaced repetition at work</title><link>https://e.example/1</link>
 <description>How we used spaced repetition for onboarding.</description></item>

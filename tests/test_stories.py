@@ -384,6 +384,20 @@ def test_near_duplicates_of_an_older_export_written_after_newer_posts_are_one_st
     assert left == 0
 
 
+def test_an_old_copy_of_a_text_keeps_the_bands_its_near_duplicates_need(store):
+    """An export read newest first stores October's copy of a text before August's. The August
+    copy joins it by text, and keeps band keys of its own, since October's are more than 30
+    days away: August's near-duplicates find the story through them."""
+    october = toot(1, "grace", NEAR_A, hours=0)
+    write(store, [october])
+    august = skeet(2, "jkim", NEAR_A, hours=-24 * 70)
+    write(store, [august])
+    near_august = tweet(3, "omar", NEAR_B, hours=-24 * 70 + 5)
+    write(store, [near_august])
+    found = stories(store)
+    assert found[august.id] == {october.id, august.id, near_august.id}  # headed by the oldest
+
+
 # -- ranking, reruns --------------------------------------------------------------------------
 
 
