@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import compress, islice, pairwise
 
 from spacy.attrs import LOWER
@@ -73,14 +74,14 @@ class Cues:
         risky: tuple[str, ...],
         span: int = 1,
         aside: int = 0,
-        joins: frozenset[str] = frozenset(),
+        tokenizer: Tokenizer | None = None,
     ):
         self.hashes = hashes  # LOWER hashes of every cue
         self.span = span  # tokens of the longest phrase
         self.aside = aside  # tokens an aside in parentheses may add, in a text with a "("
         self.words = words  # cues that are whole runs, or None if their spellings are unknown
         self.substrings = risky  # cues looked up as substrings of the lower-cased text
-        self.joins = joins  # character pairs a special case may join across a space (`_joins`)
+        self._tokenizer = tokenizer  # whose special cases `joins` reads, when `ranges` needs it
         # A capital sigma lower-cases by what stands after it, which its token does not see
         # ("ΟΔΟΣ's" lower-cased whole holds "οδοσ", its token "ΟΔΟΣ" is "οδος"): a text with one
         # is parsed whenever a cue holds a sigma.
@@ -128,7 +129,13 @@ class Cues:
         split_out = _split_out(nlp, found)
         words = frozenset(w for w in found if RUN_RE.fullmatch(w) and w not in split_out)
         risky = tuple(sorted(found - words))
-        return cls(frozenset(hashes), words, risky, span, extra_span, _joins(nlp))
+        return cls(frozenset(hashes), words, risky, span, extra_span, nlp.tokenizer)
+
+    @cached_property
+    def joins(self) -> frozenset[str]:
+        """The character pairs a special case of the tokenizer may join across a space
+        (`_joins`): read on first use (16-34 ms), since only long texts need them."""
+        return frozenset() if self._tokenizer is None else _joins(self._tokenizer)
 
     def may_match_text(self, text: str) -> bool:
         """False only if no token of text (as nlp would split it) can start a phrase."""
@@ -162,7 +169,7 @@ class Cues:
         # A capital sigma: see `sigma` (any cue may sit next to it).
         if self.words is None or len(lower) != len(text) or "Σ" in text:
             return None
-        spellings = [w for w in self.words.intersection(split.runs)]
+        spellings = list(self.words.intersection(split.runs))
         spellings += [w for w in self.substrings if w in lower]
         chunks = self.span + (self.aside if asides else 0)
         joins = self.joins
@@ -182,12 +189,12 @@ class Cues:
             at = lower.find(spelling)
             while at >= 0:
                 start = at
-                while start and not text[start - 1].isspace():
-                    start -= 1
-                while joined(start):  # take the chunk before in
-                    start -= 2
+                while True:  # back to the chunk's start, and past chunks joined to it
                     while start and not text[start - 1].isspace():
                         start -= 1
+                    if not joined(start):
+                        break
+                    start -= 2
                 after = list(islice(CHUNK.finditer(text, at), chunks + 1))
                 end = after[-1].end() if len(after) > chunks else len(text)
                 while end < len(text) and joined(end + 1):  # and the chunk after
@@ -240,13 +247,12 @@ class Cues:
         return Part(doc, index, Doc(doc.vocab, words=orths, spaces=[True] * len(orths)))
 
 
-def _joins(nlp: Language) -> frozenset[str]:
+def _joins(tokenizer: Tokenizer) -> frozenset[str]:
     """The last and first characters of two tokens next to each other in a special case of
-    nlp's tokenizer as it looks for them in a doc (its text split without special cases): the
+    the tokenizer as it looks for them in a doc (its text split without special cases): the
     only pairs of characters around a space that a special case can span."""
-    tokenizer = nlp.tokenizer
     bare = Tokenizer(
-        nlp.vocab,
+        tokenizer.vocab,
         rules={},
         prefix_search=tokenizer.prefix_search,
         suffix_search=tokenizer.suffix_search,

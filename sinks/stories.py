@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 WINDOW = timedelta(days=30)
+_WINDOW_SQL = f"INTERVAL {WINDOW.days} DAY"
 SIMILARITY = 0.6  # estimated Jaccard similarity of word pairs that makes a near-duplicate
 MAX_BAND_GROUP = 32  # new items sharing one band: more than this, and the band is too common
 
@@ -95,8 +96,8 @@ def link_stories(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:
         # Only new band keys move the window: without them, the last prune still holds.
         con.execute(
             f"""DELETE FROM item_keys WHERE kind = 'band' AND "at" <
-                (SELECT max("at") FROM item_keys WHERE kind = 'band') - INTERVAL {WINDOW.days} DAY
-                AND coalesce(stored_at < current_timestamp - INTERVAL {WINDOW.days} DAY, true)"""
+                (SELECT max("at") FROM item_keys WHERE kind = 'band') - {_WINDOW_SQL}
+                AND coalesce(stored_at < current_timestamp - {_WINDOW_SQL}, true)"""
         )
     con.execute("DROP TABLE story_batch_keys; DROP TABLE story_matches")
 
@@ -119,7 +120,6 @@ def _store_keys(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:
     in the batch) keeps no bands: it joins that one by text. Further away, it keeps its own:
     its near-duplicates, within WINDOW of it, would not reach the other's."""
     con.register("new_story_keys", keys)
-    window = f"INTERVAL {WINDOW.days} DAY"
     # Only items stored before can have keys to replace; finding them scans every key's item id
     # (16 ms at 1M items), which a batch of new items need not pay.
     [(known,)] = con.execute("SELECT bool_or(known) FROM story_batch").fetchall()
@@ -141,12 +141,12 @@ def _store_keys(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:
                            first(item_id) OVER w AS first_id, first("at") OVER w AS first_at
                     FROM story_batch_keys WHERE kind = 'text'
                     WINDOW w AS (PARTITION BY "key" ORDER BY "at", item_id)) t
-                WHERE (t.item_id <> t.first_id AND t."at" <= t.first_at + {window})
+                WHERE (t.item_id <> t.first_id AND t."at" <= t.first_at + {_WINDOW_SQL})
                    OR EXISTS (
                        SELECT 1 FROM item_keys s JOIN item_keys b
                            ON b.item_id = s.item_id AND b.kind = 'band'
                        WHERE s.kind = 'text' AND s."key" = t."key"
-                         AND s."at" BETWEEN t."at" - {window} AND t."at" + {window}));
+                         AND s."at" BETWEEN t."at" - {_WINDOW_SQL} AND t."at" + {_WINDOW_SQL}));
             INSERT INTO item_keys (item_id, kind, "key", band, lanes, "at", stored_at)
             SELECT item_id, kind, "key", band, lanes, "at", current_timestamp
             FROM story_batch_keys"""
@@ -156,7 +156,6 @@ def _store_keys(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> None:
 
 def _match_stored(con: duckdb.DuckDBPyConnection) -> None:
     """`story_matches`: (batch item, stored story) pairs that the rules above join."""
-    window = f"INTERVAL {WINDOW.days} DAY"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE story_matches AS
             WITH hits AS (  -- by row id first: reading every key's item id costs 3x more
@@ -173,7 +172,7 @@ def _match_stored(con: duckdb.DuckDBPyConnection) -> None:
                 JOIN item_keys k ON k."key" = b."key" AND k.kind = 'band'
                 JOIN items i ON i.id = k.item_id
                 WHERE b.kind = 'band' AND k.item_id NOT IN (SELECT id FROM story_batch)
-                  AND k."at" BETWEEN b."at" - {window} AND b."at" + {window}
+                  AND k."at" BETWEEN b."at" - {_WINDOW_SQL} AND b."at" + {_WINDOW_SQL}
                   AND (b.who IS NULL OR b.who IS DISTINCT FROM {ACCOUNT})),
             alike AS (
                 SELECT c.item_id, c.other
